@@ -1,0 +1,136 @@
+"""One place for every setting of both targets.
+
+DAG files import this at parse time, so it reads environment variables only: no Airflow
+Variables, no connections, no network. Everything that is a secret (the pseudonymisation key,
+Google credentials) lives in Airflow connections and is read inside tasks.
+
+Environment variables (all optional locally):
+
+=============================  ==========================================  =====================
+variable                       meaning                                     local default
+=============================  ==========================================  =====================
+``MLOPS_TARGET``               ``local`` or ``gcp``                        ``local``
+``MLOPS_LOCAL_DIR``            data folder of the local stand-ins          ``<repo>/.local``
+``GCP_PROJECT``                Google Cloud project id                     ``local-project``
+``GCP_REGION``                 region of Vertex AI and BigQuery jobs       ``europe-west4``
+``MLOPS_BQ_DATASET``           warehouse dataset                           ``fraud``
+``MLOPS_BQ_LOCATION``          BigQuery location                           ``EU``
+``MLOPS_LANDING_BUCKET``       bucket generated files land in              ``fraud-landing``
+``MLOPS_LANDING_PREFIX``       prefix the sensors watch                    ``incoming/``
+``MLOPS_ARCHIVE_PREFIX``       where loaded files are moved                ``processed/``
+``MLOPS_QUARANTINE_BUCKET``    bucket for files that cannot be loaded      ``fraud-quarantine``
+``MLOPS_PIPELINE_ROOT``        KFP pipeline root                           ``<local dir>/pipeline_root``
+``MLOPS_SNAPSHOT_TTL_DAYS``    expiration of training snapshots            ``90``
+``MLOPS_GCP_CONN_ID``          Google connection id                        ``google_cloud_default``
+``MLOPS_WAREHOUSE_CONN_ID``    DuckDB connection id (local)                ``fraud_warehouse``
+``MLOPS_PSEUDONYM_CONN_ID``    connection holding the HMAC key             ``fraud_pseudonym_key``
+``MLOPS_PIPELINE_SA``          service account of Vertex pipeline runs     (none)
+``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``
+=============================  ==========================================  =====================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+Target = Literal["local", "gcp"]
+TARGETS: tuple[Target, ...] = ("local", "gcp")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of the active target; build with :func:`get_settings`."""
+
+    target: Target
+    project: str
+    region: str
+    dataset: str
+    bq_location: str
+    landing_bucket: str
+    landing_prefix: str
+    archive_prefix: str
+    quarantine_bucket: str
+    local_dir: Path
+    pipeline_root: str
+    snapshot_ttl_days: int
+    gcp_conn_id: str
+    warehouse_conn_id: str
+    pseudonym_conn_id: str
+    pipeline_service_account: str | None
+    sensor_poke_seconds: int
+
+    @property
+    def is_local(self) -> bool:
+        return self.target == "local"
+
+    @property
+    def dataset_ref(self) -> str:
+        """Dataset as SQL references it: ``project.dataset`` on BigQuery, a schema on DuckDB."""
+        return self.dataset if self.is_local else f"{self.project}.{self.dataset}"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.local_dir / "warehouse" / "fraud.duckdb"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Local snapshots are immutable Parquet files here (BigQuery table snapshots on gcp)."""
+        return self.local_dir / "warehouse" / "snapshots"
+
+    @property
+    def online_store_path(self) -> Path:
+        return self.local_dir / "online_store" / "features.sqlite"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.local_dir / "registry"
+
+    @property
+    def warehouse_pool(self) -> str:
+        """DuckDB allows one writing process: local warehouse tasks share a one-slot pool."""
+        return "warehouse" if self.is_local else "default_pool"
+
+
+def settings_from_env(env: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default ``os.environ``) without caching."""
+    env = dict(os.environ if env is None else env)
+    target_value = env.get("MLOPS_TARGET", "local").strip().lower()
+    if target_value not in TARGETS:
+        raise ValueError(f"MLOPS_TARGET must be one of {TARGETS}, got {target_value!r}")
+    target: Target = target_value  # type: ignore[assignment]
+    local_dir = Path(env.get("MLOPS_LOCAL_DIR", str(REPO_ROOT / ".local"))).resolve()
+    project = env.get("GCP_PROJECT", "local-project")
+    return Settings(
+        target=target,
+        project=project,
+        region=env.get("GCP_REGION", "europe-west4"),
+        dataset=env.get("MLOPS_BQ_DATASET", "fraud"),
+        bq_location=env.get("MLOPS_BQ_LOCATION", "EU"),
+        landing_bucket=env.get("MLOPS_LANDING_BUCKET", "fraud-landing"),
+        landing_prefix=env.get("MLOPS_LANDING_PREFIX", "incoming/"),
+        archive_prefix=env.get("MLOPS_ARCHIVE_PREFIX", "processed/"),
+        quarantine_bucket=env.get("MLOPS_QUARANTINE_BUCKET", "fraud-quarantine"),
+        local_dir=local_dir,
+        pipeline_root=env.get(
+            "MLOPS_PIPELINE_ROOT",
+            str(local_dir / "pipeline_root") if target == "local" else f"gs://{project}-pipeline-root",
+        ),
+        snapshot_ttl_days=int(env.get("MLOPS_SNAPSHOT_TTL_DAYS", "90")),
+        gcp_conn_id=env.get("MLOPS_GCP_CONN_ID", "google_cloud_default"),
+        warehouse_conn_id=env.get("MLOPS_WAREHOUSE_CONN_ID", "fraud_warehouse"),
+        pseudonym_conn_id=env.get("MLOPS_PSEUDONYM_CONN_ID", "fraud_pseudonym_key"),
+        pipeline_service_account=env.get("MLOPS_PIPELINE_SA") or None,
+        sensor_poke_seconds=int(env.get("MLOPS_SENSOR_POKE_SECONDS", "5")),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of the active target, read once per process."""
+    return settings_from_env()
