@@ -1,0 +1,40 @@
+"""Airflow Assets the DAGs produce and consume (data-aware scheduling).
+
+URIs follow the Google provider's ``bigquery://project/dataset/table`` scheme on both targets,
+so lineage reads the same in the UI whether the warehouse is BigQuery or the local DuckDB.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+from fraud_mlops import features
+from fraud_mlops.settings import get_settings
+
+
+def _table_asset(table: str, name: str) -> Asset:
+    s = get_settings()
+    return Asset(name=name, uri=f"bigquery://{s.project}/{s.dataset}/{table}")
+
+
+def raw_transactions() -> Asset:
+    return _table_asset("raw_transactions", "fraud_raw_transactions")
+
+
+def staging_transactions() -> Asset:
+    return _table_asset("stg_transactions", "fraud_staging_transactions")
+
+
+def card_features() -> Asset:
+    return _table_asset(features.FEATURES_TABLE, "fraud_card_features")
+
+
+def training_snapshot() -> Asset:
+    """Updated once per new snapshot; the event's ``extra`` carries ``{"snapshot": name}``."""
+    return _table_asset("training_snapshots", "fraud_training_snapshot")
+
+
+def online_features() -> Asset:
+    """Updated after each feature-view sync."""
+    s = get_settings()
+    return Asset(name="fraud_online_features", uri=f"vertexai://{s.project}/featureviews/card_features")
