@@ -1,0 +1,1 @@
+"""Synthetic landing data: ``python -m fraud_mlops.generator --help``."""

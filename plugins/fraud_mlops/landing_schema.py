@@ -1,0 +1,34 @@
+"""The landing file contract: a CSV with exactly these columns, in this order.
+
+It follows the Kaggle credit-card-fraud data (``time``, ``v1``..``v28``, ``amount``,
+``class``) plus the fields a card network would send: transaction id, event time, card
+number, merchant and merchant category. The generator writes it, the file validation
+enforces it, and the raw table and BigQuery load schema are built from it.
+"""
+
+from __future__ import annotations
+
+from fraud_mlops.features import V_COMPONENTS
+
+LANDING_COLUMNS: tuple[str, ...] = (
+    "transaction_id",
+    "event_time",
+    "card_number",
+    "merchant",
+    "merchant_category",
+    "time",
+    *V_COMPONENTS,
+    "amount",
+    "class",
+)
+
+#: The raw table adds these to every landed row, to trace it to its file.
+RAW_METADATA_COLUMNS: tuple[str, ...] = ("_file_name", "_file_generation", "_file_md5", "_run_id", "_loaded_at")
+
+MAX_AMOUNT = 50_000  # larger amounts are rejected as absurd
+EVENT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC, as BigQuery's canonical TIMESTAMP text
+
+
+def bigquery_load_schema() -> list[dict[str, str]]:
+    """Every landing column as a nullable STRING: typing and rules happen in staging SQL."""
+    return [{"name": c, "type": "STRING", "mode": "NULLABLE"} for c in LANDING_COLUMNS]

@@ -1,0 +1,136 @@
+"""The local warehouse: the official DuckDB hook, speaking BigQuery SQL.
+
+:class:`BigQueryDialectDuckDBHook` subclasses the DuckDB provider's hook so connection
+handling, resource limits and extensions stay the provider's. It adds what the local target
+needs to run the project's BigQuery SQL unchanged: transpilation (:mod:`.transpile`), UTC
+sessions, BigQuery-style named parameters (``@name``), and table snapshots/clones, which
+DuckDB lacks. Snapshots become immutable Parquet files under ``snapshot_dir`` with a view of
+the snapshot's name over them, so every later reader (kfp.local components, the feature sync)
+can read a snapshot without taking DuckDB's single-writer lock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+from fraud_mlops.warehouse.transpile import (
+    CloneDDL,
+    parse_clone_ddl,
+    referenced_parameters,
+    split_statements,
+    transpile_statement,
+)
+
+
+class SnapshotExistsError(RuntimeError):
+    """BigQuery refuses to overwrite a snapshot; so does the local warehouse."""
+
+
+class BigQueryDialectDuckDBHook(DuckDBHook):
+    """Run BigQuery Standard SQL on a DuckDB database file."""
+
+    hook_name = "DuckDB (BigQuery SQL)"
+
+    def __init__(self, *args: Any, snapshot_dir: str | os.PathLike[str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
+
+    @property
+    def snapshot_dir(self) -> Path:
+        if self._snapshot_dir is not None:
+            return self._snapshot_dir
+        configured = self.connection_extra.get("snapshot_dir")
+        if configured:
+            return Path(configured)
+        return Path(self.get_database()).parent / "snapshots"
+
+    def get_conn(self) -> Any:
+        conn = super().get_conn()
+        # Setting TimeZone in connect(config=...) fails offline (it wants the ICU extension
+        # download); after connect it works and makes TIMESTAMP behave like BigQuery's UTC.
+        conn.execute("SET TimeZone='UTC'")
+        return conn
+
+    def transpile(self, sql: str) -> list[str]:
+        """BigQuery script → DuckDB statements (clone DDL excluded: see :meth:`run`)."""
+        return [transpile_statement(s) for s in split_statements(sql) if parse_clone_ddl(s) is None]
+
+    def run(  # type: ignore[override]
+        self,
+        sql: str | Iterable[str],
+        autocommit: bool = False,
+        parameters: Mapping[str, Any] | None = None,
+        handler: Callable[[Any], Any] | None = None,
+        split_statements: bool = True,
+        return_last: bool = True,
+    ) -> Any:
+        """Transpile and run every statement in one connection; mirrors ``DbApiHook.run``."""
+        scripts = [sql] if isinstance(sql, str) else list(sql)
+        statements = [s for script in scripts for s in _split(script)]
+        results: list[Any] = []
+        conn = self.get_conn()
+        try:
+            for statement in statements:
+                clone = parse_clone_ddl(statement)
+                if clone is not None:
+                    self._clone(conn, clone)
+                    results.append(None)
+                    continue
+                duck_sql = transpile_statement(statement)
+                params = {k: v for k, v in (parameters or {}).items() if k in referenced_parameters(duck_sql)}
+                self.log.debug("DuckDB: %s", duck_sql)
+                cursor = conn.execute(duck_sql, params) if params else conn.execute(duck_sql)
+                if handler is not None:
+                    results.append(handler(cursor))
+        finally:
+            conn.close()
+        if handler is None:
+            return None
+        return results[-1] if return_last and results else results
+
+    def get_records(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:  # type: ignore[override]
+        return self.run(sql, parameters=parameters, handler=lambda cur: cur.fetchall())
+
+    def get_df(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:  # type: ignore[override]
+        """Last statement's result as a pandas DataFrame."""
+        return self.run(sql, parameters=parameters, handler=lambda cur: cur.df())
+
+    def snapshot_path(self, table: str) -> Path:
+        return self.snapshot_dir / f"{table}.parquet"
+
+    def _clone(self, conn: Any, clone: CloneDDL) -> None:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{clone.target_schema}"')
+        if not clone.snapshot:
+            conn.execute(
+                f'CREATE TABLE {"IF NOT EXISTS " if clone.if_not_exists else ""}'
+                f'"{clone.target_schema}"."{clone.target_table}" AS SELECT * FROM {_quote(clone.source)}'
+            )
+            return
+        path = self.snapshot_path(clone.target_table)
+        if path.exists():
+            if clone.if_not_exists:
+                return
+            raise SnapshotExistsError(f"Snapshot {clone.target} already exists ({path}); snapshots are immutable")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".parquet.partial")
+        conn.execute(f"COPY (SELECT * FROM {_quote(clone.source)}) TO '{partial}' (FORMAT parquet)")
+        partial.chmod(0o444)
+        os.replace(partial, path)  # readers never see a half-written snapshot
+        conn.execute(
+            f'CREATE OR REPLACE VIEW "{clone.target_schema}"."{clone.target_table}" AS '
+            f"SELECT * FROM read_parquet('{path}')"
+        )
+        self.log.info("Snapshot %s written to %s (read-only)", clone.target, path)
+
+
+def _quote(dotted: str) -> str:
+    return ".".join(f'"{part}"' for part in dotted.split("."))
+
+
+def _split(script: str) -> list[str]:
+    return split_statements(script)
