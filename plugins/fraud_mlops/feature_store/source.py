@@ -1,0 +1,88 @@
+"""Read the warehouse's latest-features view for the local sync (DuckDB, read-only, briefly).
+
+DuckDB admits one writing process or many readers, so the sync opens the warehouse read-only,
+copies the view into Arrow in one query, and closes it before the slower SQLite writes start.
+The fingerprint is computed over that in-memory copy, so the view is evaluated once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fraud_mlops.feature_store.local_store import EVENT_TIME_COLUMN
+from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, LATEST_FEATURES_VIEW
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class LatestFeatures:
+    """The view's rows as Arrow, in store layout: key, event time (µs), features."""
+
+    table: pa.Table
+    fingerprint: str
+    source: str
+
+    @property
+    def row_count(self) -> int:
+        return int(self.table.num_rows)
+
+    def row_batches(self, batch_size: int = 100_000) -> Iterator[list[tuple[Any, ...]]]:
+        for batch in self.table.to_batches(max_chunksize=batch_size):
+            columns = [column.to_pylist() for column in batch.columns]
+            yield list(zip(*columns, strict=True))
+
+
+def latest_features_query(relation: str, feature_names: Sequence[str] = FEATURE_NAMES) -> str:
+    """DuckDB query giving the store layout; sorted by key so SQLite appends to its B-tree."""
+    columns = ", ".join(feature_names)
+    return (
+        f"SELECT {ENTITY_KEY}, epoch_us({EVENT_TIME}) AS {EVENT_TIME_COLUMN}, {columns} "
+        f"FROM {relation} ORDER BY {ENTITY_KEY}"
+    )
+
+
+def fingerprint_query(relation: str, feature_names: Sequence[str] = FEATURE_NAMES) -> str:
+    """Order-independent digest of the rows: equal data, equal fingerprint."""
+    columns = ", ".join((ENTITY_KEY, EVENT_TIME_COLUMN, *feature_names))
+    return (
+        f"SELECT count(*), coalesce(bit_xor(hash({columns})), 0), "
+        f"coalesce(sum(hash({columns})::HUGEINT), 0) FROM {relation}"
+    )
+
+
+def read_latest_features(
+    warehouse_path: Path, schema: str, feature_names: Sequence[str] = FEATURE_NAMES
+) -> LatestFeatures:
+    import duckdb
+
+    relation = f"{schema}.{LATEST_FEATURES_VIEW}"
+    conn = duckdb.connect(str(warehouse_path), read_only=True)
+    try:
+        conn.execute("SET TimeZone='UTC'")
+        table = conn.sql(latest_features_query(relation, feature_names)).to_arrow_table()
+    finally:
+        conn.close()
+    return LatestFeatures(
+        table=table,
+        fingerprint=arrow_fingerprint(table, feature_names),
+        source=f"duckdb:{warehouse_path}#{relation}",
+    )
+
+
+def arrow_fingerprint(table: pa.Table, feature_names: Sequence[str] = FEATURE_NAMES) -> str:
+    import duckdb
+
+    conn = duckdb.connect()
+    try:
+        conn.register("latest_rows", table)
+        row = conn.execute(fingerprint_query("latest_rows", feature_names)).fetchone()
+    finally:
+        conn.close()
+    assert row is not None
+    count, xor, total = row
+    return f"{count}-{int(xor):016x}-{int(total):x}"

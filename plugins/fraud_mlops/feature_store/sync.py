@@ -1,0 +1,81 @@
+"""Syncing the online store from the latest-features view, and the record each sync leaves.
+
+Locally the sync copies ``{dataset}.latest_card_features`` into the embedded store. It is
+idempotent: a rerun for the same snapshot over unchanged data publishes nothing and returns
+the existing record marked ``reused``. On gcp, Vertex AI runs the sync (the provider's
+operators start and watch it); :func:`record_from_vertex_sync` turns Vertex's report into the
+same :class:`SyncRecord`, so the DAG's XCom and the demo summary read the same on both targets.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from fraud_mlops.feature_store.local_store import LocalOnlineStore
+from fraud_mlops.feature_store.records import SyncRecord
+from fraud_mlops.feature_store.source import read_latest_features
+from fraud_mlops.settings import Settings, get_settings
+
+
+def new_sync_id(now: datetime) -> str:
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%S}_{secrets.token_hex(4)}"
+
+
+def sync_local_online_store(
+    source_snapshot: str | None,
+    settings: Settings | None = None,
+    store: LocalOnlineStore | None = None,
+    now: datetime | None = None,
+) -> SyncRecord:
+    """Refresh the embedded store from the warehouse's latest-features view."""
+    s = settings or get_settings()
+    store = store or LocalOnlineStore(s.online_store_path)
+    started = time.perf_counter()
+    latest = read_latest_features(s.warehouse_path, s.dataset)
+    current = store.current_sync()
+    if (
+        current is not None
+        and current.source_snapshot == source_snapshot
+        and current.fingerprint == latest.fingerprint
+    ):
+        return replace(current, reused=True)
+    moment = now or datetime.now(UTC)
+    record = SyncRecord(
+        sync_id=new_sync_id(moment),
+        synced_at=moment.astimezone(UTC).isoformat(timespec="seconds"),
+        row_count=latest.row_count,
+        source=latest.source,
+        source_snapshot=source_snapshot,
+        target="local",
+        fingerprint=latest.fingerprint,
+    )
+    return store.publish(latest.row_batches(), record, started=started)
+
+
+def record_from_vertex_sync(
+    report: Mapping[str, Any], source_snapshot: str | None, source: str
+) -> SyncRecord:
+    """Sync record from ``FeatureStoreHook.get_feature_view_sync``'s report of a finished sync.
+
+    The report has ``name`` (``…/featureViewSyncs/ID``), ``start_time``/``end_time`` (epoch
+    seconds) and ``sync_summary.row_synced``.
+    """
+    end = report.get("end_time")
+    if not end:
+        raise ValueError(f"feature view sync {report.get('name')} has not finished: {dict(report)}")
+    start = int(report.get("start_time") or end)
+    summary = report.get("sync_summary") or {}
+    return SyncRecord(
+        sync_id=str(report["name"]).rsplit("/", 1)[-1],
+        synced_at=datetime.fromtimestamp(int(end), tz=UTC).isoformat(timespec="seconds"),
+        row_count=int(summary.get("row_synced", 0)),
+        source=source,
+        source_snapshot=source_snapshot,
+        target="gcp",
+        duration_seconds=float(int(end) - start),
+    )

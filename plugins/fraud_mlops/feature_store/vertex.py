@@ -1,0 +1,156 @@
+"""Vertex AI Feature Store (gcp target): resource names, the feature view's spec, online reads.
+
+The feature view serves ``{project}.{dataset}.latest_card_features`` directly (a BigQuery
+source with one row per card, entity id column ``card_pseudonym``). Airflow starts its syncs
+(:mod:`.tasks`); nothing here runs a sync. Reads go through the GA
+``FeatureOnlineStoreServiceClient.fetch_feature_values``; a card the view does not hold comes
+back as gRPC NOT_FOUND, which this module answers as "unknown", never as zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from fraud_mlops.feature_store.records import FeatureLookup, FeatureRow, FeatureValue, utc_from_micros
+from fraud_mlops.features import (
+    ENTITY_KEY,
+    EVENT_TIME,
+    FEATURE_NAMES,
+    FEATURE_ONLINE_STORE_ID,
+    FEATURE_VIEW_ID,
+    FEATURES,
+    LATEST_FEATURES_VIEW,
+)
+from fraud_mlops.settings import Settings
+
+# Names under which a Vertex response may carry the row's timestamp, most specific first.
+_TIMESTAMP_FEATURES = ("feature_timestamp", EVENT_TIME)
+_INT_FEATURES = frozenset(f.name for f in FEATURES if f.bq_type == "INT64")
+
+
+def online_store_resource(settings: Settings) -> str:
+    return (
+        f"projects/{settings.project}/locations/{settings.region}"
+        f"/featureOnlineStores/{FEATURE_ONLINE_STORE_ID}"
+    )
+
+
+def feature_view_resource(settings: Settings) -> str:
+    return f"{online_store_resource(settings)}/featureViews/{FEATURE_VIEW_ID}"
+
+
+def feature_view_source_uri(settings: Settings) -> str:
+    return f"bq://{settings.project}.{settings.dataset}.{LATEST_FEATURES_VIEW}"
+
+
+def feature_view_spec(settings: Settings) -> dict[str, Any]:
+    """Body of the FeatureView to create once (Terraform or ``CreateFeatureViewOperator``).
+
+    No ``sync_config``: the ingestion DAG syncs after every snapshot instead of on a cron.
+    """
+    return {
+        "big_query_source": {
+            "uri": feature_view_source_uri(settings),
+            "entity_id_columns": [ENTITY_KEY],
+        },
+        "labels": {"app": "fraud-mlops"},
+    }
+
+
+def parse_feature_value(value: Any) -> FeatureValue | str | datetime:
+    """One ``FeatureValue`` proto → Python; an unset value (BigQuery NULL) → None."""
+    kind = type(value).pb(value).WhichOneof("value")
+    if kind is None:
+        return None
+    raw = getattr(value, kind)
+    if kind == "int64_value":
+        return int(raw)
+    if kind == "double_value":
+        return float(raw)
+    return raw  # type: ignore[no-any-return]
+
+
+def _timestamp(pairs: dict[str, Any], raw: Sequence[Any]) -> datetime:
+    for name in _TIMESTAMP_FEATURES:
+        value = pairs.get(name)
+        if isinstance(value, int):
+            return utc_from_micros(value)
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+    for pair in raw:  # Vertex's own write time, when the view carries no timestamp column
+        generate_time = pair.value.metadata.generate_time
+        if generate_time:
+            return generate_time.astimezone(UTC)  # type: ignore[no-any-return]
+    raise ValueError("the feature view's response carries no timestamp")
+
+
+class VertexOnlineStore:
+    """Reads the card feature view of the Vertex Feature Online Store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Any | None = None,
+        api_endpoint: str | None = None,
+        timeout_seconds: float = 2.0,
+    ) -> None:
+        self.settings = settings
+        self.feature_view = feature_view_resource(settings)
+        self.timeout_seconds = timeout_seconds
+        self._api_endpoint = api_endpoint or f"{settings.region}-aiplatform.googleapis.com"
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from google.cloud import aiplatform_v1
+
+            self._client = aiplatform_v1.FeatureOnlineStoreServiceClient(
+                client_options={"api_endpoint": self._api_endpoint}
+            )
+        return self._client
+
+    def request_for(self, entity_id: str) -> Any:
+        from google.cloud import aiplatform_v1
+
+        return aiplatform_v1.FetchFeatureValuesRequest(
+            feature_view=self.feature_view,
+            data_key=aiplatform_v1.FeatureViewDataKey(key=entity_id),
+            data_format=aiplatform_v1.FeatureViewDataFormat.KEY_VALUE,
+        )
+
+    def fetch_one(self, entity_id: str) -> FeatureRow | None:
+        from google.api_core import exceptions
+
+        try:
+            response = self.client.fetch_feature_values(
+                request=self.request_for(entity_id), timeout=self.timeout_seconds
+            )
+        except exceptions.NotFound:
+            return None
+        raw = list(response.key_values.features)
+        pairs = {pair.name: parse_feature_value(pair.value) for pair in raw}
+        values: dict[str, FeatureValue] = {}
+        for name in FEATURE_NAMES:
+            value = pairs.get(name)
+            if value is not None and not isinstance(value, int | float):
+                raise TypeError(f"feature {name} came back as {type(value).__name__}")
+            if isinstance(value, float) and name in _INT_FEATURES and value.is_integer():
+                value = int(value)
+            values[name] = value
+        return FeatureRow(
+            entity_id=entity_id, values=values, feature_timestamp=_timestamp(pairs, raw), sync_id=None
+        )
+
+    def fetch(self, entity_ids: Sequence[str]) -> FeatureLookup:
+        """``FetchFeatureValues`` takes one key per call: run a few calls concurrently."""
+        wanted = list(dict.fromkeys(entity_ids))
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(wanted)))) as pool:
+            rows = list(pool.map(self.fetch_one, wanted))
+        found = {key: row for key, row in zip(wanted, rows, strict=True) if row is not None}
+        return FeatureLookup(found=found, unknown=tuple(k for k in wanted if k not in found))
