@@ -1,0 +1,159 @@
+# Root module: wires one module per concern. Every IAM grant lives next to the resource it
+# is scoped to; docs/least_privilege.md lists them all and tests/infra checks the two agree.
+
+locals {
+  labels = merge({ app = "fraud-mlops", managed-by = "opentofu" }, var.labels)
+
+  # Composer's meaning of requirements.txt: the PyPI packages installed on top of its image.
+  # Every line is `name==version` (tests/infra enforces it), so this parse is exact.
+  requirement_lines = [
+    for line in split("\n", file("${path.module}/../requirements.txt")) : trimspace(line)
+    if trimspace(line) != "" && !startswith(trimspace(line), "#")
+  ]
+  pypi_packages = {
+    for line in local.requirement_lines : lower(split("==", line)[0]) => "==${split("==", line)[1]}"
+  }
+
+  # One map of every principal a grant may name: our service accounts and Google's agents.
+  members = merge(module.service_accounts.members, local.agent_members)
+}
+
+module "apis" {
+  source = "./modules/apis"
+
+  project_id = var.project_id
+  enable_kms = var.kms_key_name != null
+}
+
+module "service_accounts" {
+  source = "./modules/service_accounts"
+
+  project_id    = var.project_id
+  prefix        = var.name_prefix
+  agent_members = local.agent_members
+
+  depends_on = [module.apis]
+}
+
+module "storage" {
+  source = "./modules/storage"
+
+  project_id     = var.project_id
+  region         = var.region
+  prefix         = var.name_prefix
+  archive_prefix = var.archive_prefix
+  retention_days = var.retention_days
+  kms_key_name   = var.kms_key_name
+  members        = local.members
+
+  depends_on = [google_kms_crypto_key_iam_member.gcs_agent]
+}
+
+module "bigquery" {
+  source = "./modules/bigquery"
+
+  project_id   = var.project_id
+  dataset_id   = var.dataset_id
+  location     = var.bq_location
+  kms_key_name = var.kms_key_name
+  members      = local.members
+
+  depends_on = [google_kms_crypto_key_iam_member.bigquery_agent]
+}
+
+module "pubsub" {
+  source = "./modules/pubsub"
+
+  project_id     = var.project_id
+  prefix         = var.name_prefix
+  landing_bucket = module.storage.bucket_names["landing"]
+  landing_prefix = var.landing_prefix
+  kms_key_name   = var.kms_key_name
+  members        = local.members
+
+  depends_on = [google_kms_crypto_key_iam_member.pubsub_agent]
+}
+
+module "secrets" {
+  source = "./modules/secrets"
+
+  project_id        = var.project_id
+  region            = var.region
+  prefix            = var.name_prefix
+  pseudonym_conn_id = var.pseudonym_conn_id
+  kms_key_name      = var.kms_key_name
+  members           = local.members
+
+  depends_on = [google_kms_crypto_key_iam_member.secretmanager_agent]
+}
+
+module "vertex" {
+  source = "./modules/vertex"
+
+  project_id          = var.project_id
+  region              = var.region
+  endpoint_id         = var.endpoint_id
+  source_view_uri     = "bq://${var.project_id}.${module.bigquery.dataset_id}.latest_card_features"
+  online_store_max    = var.online_store_max_nodes
+  create_feature_view = var.create_feature_view
+  members             = local.members
+
+  depends_on = [module.apis]
+}
+
+module "prediction_function" {
+  source = "./modules/prediction_function"
+
+  project_id          = var.project_id
+  region              = var.region
+  prefix              = var.name_prefix
+  source_dir          = var.function_source_dir
+  source_bucket       = module.storage.bucket_names["function_source"]
+  entry_point         = var.function_entry_point
+  ingress             = var.function_ingress
+  instances           = var.function_instances
+  runtime_sa_email    = module.service_accounts.emails["inference"]
+  builder_sa_id       = module.service_accounts.ids["builder"]
+  pseudonym_secret_id = module.secrets.pseudonym_key_secret_id
+  environment = merge({
+    MLOPS_TARGET     = "gcp"
+    GCP_PROJECT      = var.project_id
+    GCP_REGION       = var.region
+    MLOPS_BQ_DATASET = module.bigquery.dataset_id
+  }, var.function_env)
+  members = local.members
+
+  depends_on = [module.apis]
+}
+
+module "composer" {
+  source = "./modules/composer"
+
+  project_id       = var.project_id
+  region           = var.region
+  name             = "${var.name_prefix}-composer"
+  image_version    = var.composer_image_version
+  environment_size = var.composer_environment_size
+  private          = var.composer_private_environment
+  bucket_name      = module.storage.bucket_names["composer"]
+  service_account  = module.service_accounts.emails["orchestration"]
+  pypi_packages    = local.pypi_packages
+  # Names the DAGs read through fraud_mlops.settings. GCP_PROJECT is not set here: it is a
+  # Composer-reserved variable that Composer itself sets to the project id.
+  env_variables = {
+    MLOPS_TARGET            = "gcp"
+    GCP_REGION              = var.region
+    MLOPS_BQ_DATASET        = module.bigquery.dataset_id
+    MLOPS_BQ_LOCATION       = var.bq_location
+    MLOPS_LANDING_BUCKET    = module.storage.bucket_names["landing"]
+    MLOPS_LANDING_PREFIX    = var.landing_prefix
+    MLOPS_ARCHIVE_PREFIX    = var.archive_prefix
+    MLOPS_QUARANTINE_BUCKET = module.storage.bucket_names["quarantine"]
+    MLOPS_PIPELINE_ROOT     = "gs://${module.storage.bucket_names["pipeline_root"]}"
+    MLOPS_PIPELINE_SA       = module.service_accounts.emails["pipeline"]
+    MLOPS_PSEUDONYM_CONN_ID = var.pseudonym_conn_id
+  }
+  connections_prefix = module.secrets.connections_prefix
+
+  depends_on = [module.service_accounts]
+}

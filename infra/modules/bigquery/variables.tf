@@ -1,0 +1,25 @@
+variable "project_id" {
+  description = "Project of the dataset."
+  type        = string
+}
+
+variable "dataset_id" {
+  description = "Dataset id (settings: MLOPS_BQ_DATASET)."
+  type        = string
+}
+
+variable "location" {
+  description = "BigQuery location (settings: MLOPS_BQ_LOCATION)."
+  type        = string
+}
+
+variable "kms_key_name" {
+  description = "Optional CMEK key of the dataset and its tables; null = Google-managed."
+  type        = string
+  default     = null
+}
+
+variable "members" {
+  description = "IAM members by identity key (docs/least_privilege.md)."
+  type        = map(string)
+}

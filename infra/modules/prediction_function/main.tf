@@ -1,0 +1,100 @@
+# The prediction function (Cloud Run functions, 2nd gen): private ingress, its own runtime
+# service account, built by its own build service account into its own image repository,
+# and invocable by the caller service account only (no allUsers, ever).
+
+data "archive_file" "source" {
+  type        = "zip"
+  source_dir  = var.source_dir
+  output_path = "${path.root}/.build/predict-function.zip"
+  excludes    = ["**/__pycache__/**", "**/*.pyc", "**/.pytest_cache/**"]
+}
+
+resource "google_storage_bucket_object" "source" {
+  bucket = var.source_bucket
+  name   = "predict/${data.archive_file.source.output_md5}.zip"
+  source = data.archive_file.source.output_path
+}
+
+resource "google_artifact_registry_repository" "functions" {
+  project       = var.project_id
+  location      = var.region
+  repository_id = "${var.prefix}-functions"
+  format        = "DOCKER"
+  description   = "Images of the prediction function."
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 5
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s"
+    }
+  }
+}
+
+resource "google_artifact_registry_repository_iam_member" "functions_builder" {
+  project    = var.project_id
+  location   = var.region
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = var.members.builder
+}
+
+resource "google_cloudfunctions2_function" "predict" {
+  project     = var.project_id
+  location    = var.region
+  name        = "${var.prefix}-predict"
+  description = "Card-fraud prediction: pseudonymise, fetch online features, predict on the endpoint."
+
+  build_config {
+    runtime           = "python311"
+    entry_point       = var.entry_point
+    service_account   = var.builder_sa_id
+    docker_repository = google_artifact_registry_repository.functions.id
+
+    source {
+      storage_source {
+        bucket = var.source_bucket
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = var.runtime_sa_email
+    ingress_settings                 = var.ingress
+    all_traffic_on_latest_revision   = true
+    min_instance_count               = var.instances.min
+    max_instance_count               = var.instances.max
+    available_memory                 = "1Gi"
+    available_cpu                    = "1"
+    max_instance_request_concurrency = 8
+    timeout_seconds                  = 30
+    environment_variables            = var.environment
+
+    secret_environment_variables {
+      key        = "MLOPS_PSEUDONYM_KEY"
+      project_id = var.project_id
+      secret     = var.pseudonym_secret_id
+      version    = "latest"
+    }
+  }
+
+  depends_on = [google_artifact_registry_repository_iam_member.functions_builder]
+}
+
+# 2nd-gen functions are Cloud Run services: invoking one takes run.invoker on that service.
+resource "google_cloud_run_service_iam_member" "predict_caller" {
+  project  = var.project_id
+  location = google_cloudfunctions2_function.predict.location
+  service  = google_cloudfunctions2_function.predict.name
+  role     = "roles/run.invoker"
+  member   = var.members.caller
+}

@@ -1,0 +1,152 @@
+# The buckets, each with uniform access, public access prevention and lifecycle rules, and the
+# grants scoped to one bucket each.
+
+locals {
+  abort_uploads = { action = "AbortIncompleteMultipartUpload", storage_class = null, age = 1, prefixes = [] }
+
+  buckets = {
+    # New transaction files (under the landing prefix) and, once loaded, their archive.
+    landing = {
+      name       = "${var.project_id}-${var.prefix}-landing"
+      versioning = false
+      rules = [
+        { action = "Delete", storage_class = null, age = var.retention_days.landing_archive, prefixes = [var.archive_prefix] },
+        local.abort_uploads,
+      ]
+    }
+    # Files that failed validation, kept for inspection and then dropped.
+    quarantine = {
+      name       = "${var.project_id}-${var.prefix}-quarantine"
+      versioning = false
+      rules = [
+        { action = "Delete", storage_class = null, age = var.retention_days.quarantine, prefixes = [] },
+        local.abort_uploads,
+      ]
+    }
+    # Long-lived copies (raw archive, exports): cheaper storage classes as objects age.
+    lake = {
+      name       = "${var.project_id}-${var.prefix}-lake"
+      versioning = true
+      rules = [
+        { action = "SetStorageClass", storage_class = "NEARLINE", age = var.retention_days.lake_nearline, prefixes = [] },
+        { action = "SetStorageClass", storage_class = "COLDLINE", age = 365, prefixes = [] },
+        local.abort_uploads,
+      ]
+    }
+    # KFP pipeline root. Registered model versions point at artifacts in here: keep the
+    # retention longer than any model version stays deployed. The name matches the default
+    # of settings.pipeline_root on gcp (gs://<project>-pipeline-root).
+    pipeline_root = {
+      name       = "${var.project_id}-pipeline-root"
+      versioning = false
+      rules = [
+        { action = "Delete", storage_class = null, age = var.retention_days.pipeline_root, prefixes = [] },
+        local.abort_uploads,
+      ]
+    }
+    # Composer's bucket (dags/, plugins/, data/): deploys overwrite it, logs age out.
+    composer = {
+      name       = "${var.project_id}-${var.prefix}-composer"
+      versioning = true
+      rules = [
+        { action = "Delete", storage_class = null, age = 30, prefixes = ["logs/"] },
+        local.abort_uploads,
+      ]
+    }
+    # Zipped sources of the prediction function, read by Cloud Build.
+    function_source = {
+      name       = "${var.project_id}-${var.prefix}-function-source"
+      versioning = false
+      rules = [
+        { action = "Delete", storage_class = null, age = var.retention_days.function_source, prefixes = [] },
+        local.abort_uploads,
+      ]
+    }
+  }
+}
+
+resource "google_storage_bucket" "this" {
+  for_each = local.buckets
+
+  project                     = var.project_id
+  name                        = each.value.name
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  versioning {
+    enabled = each.value.versioning
+  }
+
+  dynamic "lifecycle_rule" {
+    for_each = each.value.rules
+    content {
+      action {
+        type          = lifecycle_rule.value.action
+        storage_class = lifecycle_rule.value.storage_class
+      }
+      condition {
+        age            = lifecycle_rule.value.age
+        matches_prefix = lifecycle_rule.value.prefixes
+      }
+    }
+  }
+
+  dynamic "encryption" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      default_kms_key_name = encryption.value
+    }
+  }
+}
+
+# --- orchestration: reads and moves landing files, writes quarantine and lake ---
+
+resource "google_storage_bucket_iam_member" "landing_orchestration" {
+  bucket = google_storage_bucket.this["landing"].name
+  role   = "roles/storage.objectUser"
+  member = var.members.orchestration
+}
+
+resource "google_storage_bucket_iam_member" "quarantine_orchestration" {
+  bucket = google_storage_bucket.this["quarantine"].name
+  role   = "roles/storage.objectUser"
+  member = var.members.orchestration
+}
+
+resource "google_storage_bucket_iam_member" "lake_orchestration" {
+  bucket = google_storage_bucket.this["lake"].name
+  role   = "roles/storage.objectUser"
+  member = var.members.orchestration
+}
+
+# Submitting a pipeline run checks that the pipeline root bucket exists (storage.buckets.get);
+# the training DAG reads the run's metrics artifacts back for the lineage record.
+resource "google_storage_bucket_iam_member" "pipeline_root_orchestration_bucket_reader" {
+  bucket = google_storage_bucket.this["pipeline_root"].name
+  role   = "roles/storage.legacyBucketReader"
+  member = var.members.orchestration
+}
+
+resource "google_storage_bucket_iam_member" "pipeline_root_orchestration_viewer" {
+  bucket = google_storage_bucket.this["pipeline_root"].name
+  role   = "roles/storage.objectViewer"
+  member = var.members.orchestration
+}
+
+# --- pipeline runner: writes its artifacts (datasets, models, reports) ---
+
+resource "google_storage_bucket_iam_member" "pipeline_root_pipeline" {
+  bucket = google_storage_bucket.this["pipeline_root"].name
+  role   = "roles/storage.objectUser"
+  member = var.members.pipeline
+}
+
+# --- builder: reads the function's zipped source ---
+
+resource "google_storage_bucket_iam_member" "function_source_builder" {
+  bucket = google_storage_bucket.this["function_source"].name
+  role   = "roles/storage.objectViewer"
+  member = var.members.builder
+}

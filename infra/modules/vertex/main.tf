@@ -1,0 +1,66 @@
+# Vertex AI serving side: the Feature Online Store and its Feature View over the BigQuery
+# latest-features view, and the endpoint the training pipeline deploys to. Ids match
+# fraud_mlops.features (FEATURE_ONLINE_STORE_ID, FEATURE_VIEW_ID, ENTITY_KEY).
+
+resource "google_vertex_ai_feature_online_store" "fraud" {
+  project = var.project_id
+  region  = var.region
+  name    = "fraud_online_store"
+
+  bigtable {
+    auto_scaling {
+      min_node_count         = 1
+      max_node_count         = var.online_store_max
+      cpu_utilization_target = 70
+    }
+  }
+}
+
+# No sync_config: the ingestion DAG syncs after each snapshot (SyncFeatureViewOperator), so
+# the online values change when, and only when, a new training snapshot exists.
+resource "google_vertex_ai_feature_online_store_featureview" "card_features" {
+  count = var.create_feature_view ? 1 : 0
+
+  project              = var.project_id
+  region               = var.region
+  feature_online_store = google_vertex_ai_feature_online_store.fraud.name
+  name                 = "card_features"
+
+  big_query_source {
+    uri               = var.source_view_uri
+    entity_id_columns = ["card_pseudonym"]
+  }
+}
+
+resource "google_vertex_ai_endpoint" "fraud" {
+  project      = var.project_id
+  location     = var.region
+  region       = var.region
+  name         = var.endpoint_id
+  display_name = "fraud-endpoint"
+  description  = "Fraud model versions; the training pipeline deploys here with a canary split."
+}
+
+# --- inference: predict on this endpoint, read this feature view; nothing else in Vertex ---
+
+resource "google_vertex_ai_endpoint_iam_member" "fraud_inference" {
+  provider = google-beta
+
+  project  = var.project_id
+  location = var.region
+  endpoint = google_vertex_ai_endpoint.fraud.name
+  role     = "roles/aiplatform.user"
+  member   = var.members.inference
+}
+
+resource "google_vertex_ai_feature_online_store_featureview_iam_member" "card_features_inference" {
+  provider = google-beta
+  count    = var.create_feature_view ? 1 : 0
+
+  project              = var.project_id
+  region               = var.region
+  feature_online_store = google_vertex_ai_feature_online_store.fraud.name
+  feature_view         = google_vertex_ai_feature_online_store_featureview.card_features[0].name
+  role                 = "roles/aiplatform.featurestoreDataViewer"
+  member               = var.members.inference
+}

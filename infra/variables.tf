@@ -1,0 +1,171 @@
+# Every input of the root module. Defaults match plugins/fraud_mlops/settings.py, so the
+# DAGs on Composer see the same names the local target uses (tests/infra checks this).
+
+variable "project_id" {
+  description = "Google Cloud project that holds every resource of the system."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of Composer, Vertex AI, the function, buckets and Pub/Sub (settings: GCP_REGION)."
+  type        = string
+  default     = "europe-west4"
+}
+
+variable "bq_location" {
+  description = "BigQuery location of the warehouse dataset (settings: MLOPS_BQ_LOCATION). Must contain var.region."
+  type        = string
+  default     = "EU"
+}
+
+variable "name_prefix" {
+  description = "Prefix of resource names (service accounts, topic, subscription, repository, secrets)."
+  type        = string
+  default     = "fraud"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,10}$", var.name_prefix))
+    error_message = "name_prefix must be 2-11 lowercase letters, digits or hyphens, starting with a letter (service account ids are limited to 30 characters)."
+  }
+}
+
+variable "labels" {
+  description = "Extra labels merged into every labelled resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "dataset_id" {
+  description = "BigQuery dataset of the warehouse (settings: MLOPS_BQ_DATASET)."
+  type        = string
+  default     = "fraud"
+}
+
+variable "landing_prefix" {
+  description = "Object prefix that new transaction files land under; the GCS notification and the sensors watch it (settings: MLOPS_LANDING_PREFIX)."
+  type        = string
+  default     = "incoming/"
+}
+
+variable "archive_prefix" {
+  description = "Prefix loaded files are moved to inside the landing bucket (settings: MLOPS_ARCHIVE_PREFIX)."
+  type        = string
+  default     = "processed/"
+}
+
+variable "pseudonym_conn_id" {
+  description = "Airflow connection id holding the pseudonymisation key (settings: MLOPS_PSEUDONYM_CONN_ID). On Composer it is read from Secret Manager as airflow-connections-<id>."
+  type        = string
+  default     = "fraud_pseudonym_key"
+}
+
+variable "retention_days" {
+  description = "Lifecycle ages in days: archived landing files, quarantined files, pipeline artifacts, lake objects before Nearline, function source archives."
+  type = object({
+    landing_archive = number
+    quarantine      = number
+    pipeline_root   = number
+    lake_nearline   = number
+    function_source = number
+  })
+  default = {
+    landing_archive = 30
+    quarantine      = 30
+    pipeline_root   = 365
+    lake_nearline   = 30
+    function_source = 30
+  }
+}
+
+variable "kms_key_name" {
+  description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for buckets, the BigQuery dataset, the Pub/Sub topic and the secrets. null = Google-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "composer_image_version" {
+  description = "Composer 3 image. Its Airflow version must equal the locked apache-airflow version (tests/infra checks it)."
+  type        = string
+  default     = "composer-3-airflow-3.3.2"
+
+  validation {
+    condition     = can(regex("^composer-3-airflow-3\\.[0-9]+\\.[0-9]+", var.composer_image_version))
+    error_message = "Use a Composer 3 image on Airflow 3 (composer-3-airflow-3.x.y[-build.n])."
+  }
+}
+
+variable "composer_environment_size" {
+  description = "Size of the Composer environment's managed infrastructure."
+  type        = string
+  default     = "ENVIRONMENT_SIZE_SMALL"
+}
+
+variable "composer_private_environment" {
+  description = "Private IP Composer 3 environment (no public IPs on Airflow components)."
+  type        = bool
+  default     = true
+}
+
+variable "endpoint_id" {
+  description = "Numeric id of the Vertex AI endpoint (the API requires a number of at most 10 digits, no leading zero)."
+  type        = string
+  default     = "4201000001"
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]{0,9}$", var.endpoint_id))
+    error_message = "endpoint_id must be a number of 1-10 digits without a leading zero."
+  }
+}
+
+variable "online_store_max_nodes" {
+  description = "Upper bound of the Bigtable nodes behind the Feature Online Store (autoscaled from 1)."
+  type        = number
+  default     = 2
+}
+
+variable "create_feature_view" {
+  description = "Create the Feature View (and its IAM). Vertex AI validates the BigQuery source on creation, and the latest-features view is created by the first ingestion run: apply with false, run ingestion once, apply again with true."
+  type        = bool
+  default     = false
+}
+
+variable "function_source_dir" {
+  description = "Directory zipped as the prediction function's source: functions/predict plus the fraud_mlops package, assembled by `make bundle-function`."
+  type        = string
+  default     = "./.build/predict-function"
+}
+
+variable "function_entry_point" {
+  description = "Name of the functions-framework target in the function's main.py."
+  type        = string
+  default     = "predict"
+}
+
+variable "function_ingress" {
+  description = "Ingress of the prediction function. Never ALLOW_ALL: callers come from inside the VPC or through a load balancer, and must hold run.invoker."
+  type        = string
+  default     = "ALLOW_INTERNAL_ONLY"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.function_ingress)
+    error_message = "function_ingress must be ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB: the function is private."
+  }
+}
+
+variable "function_instances" {
+  description = "Minimum and maximum instances of the prediction function (min > 0 avoids cold starts at a cost)."
+  type = object({
+    min = number
+    max = number
+  })
+  default = {
+    min = 0
+    max = 10
+  }
+}
+
+variable "function_env" {
+  description = "Extra environment variables of the prediction function (merged over the defaults)."
+  type        = map(string)
+  default     = {}
+}

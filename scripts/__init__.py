@@ -1,0 +1,1 @@
+"""Operator scripts: deploy to Composer, render infra inputs, prepare container environments."""

@@ -1,0 +1,175 @@
+"""Policy tests on the OpenTofu code: formatting, least privilege, nothing public.
+
+Terraform 1.11 is on these machines and reads the same HCL as OpenTofu (which is not
+installable here); ``init``/``validate``/``plan`` need provider downloads and cannot run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import Counter
+
+import pytest
+
+from fraud_mlops.settings import REPO_ROOT
+
+from . import iac
+
+PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
+PUBLIC_PRINCIPALS = ("allUsers", "allAuthenticatedUsers")
+LEAST_PRIVILEGE_DOC = REPO_ROOT / "docs" / "least_privilege.md"
+
+
+def _formatter() -> str:
+    for name in ("tofu", "terraform"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("neither tofu nor terraform is on PATH: the formatting check cannot run")
+
+
+def test_hcl_is_formatted() -> None:
+    result = subprocess.run(
+        [_formatter(), "fmt", "-check", "-recursive", "-diff", str(iac.INFRA)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"`fmt -check` failed; run `make infra-fmt`:\n{result.stdout}"
+
+
+def test_every_module_parses_and_declares_something() -> None:
+    for directory in iac.module_dirs():
+        parsed = [iac.parse(p) for p in directory.glob("*.tf")]
+        assert any(p.get("resource") or p.get("module") for p in parsed), directory
+
+
+def test_no_primitive_roles() -> None:
+    found = {
+        (path.relative_to(iac.INFRA), value)
+        for path in iac.tf_files()
+        for value in iac.strings(iac.parse(path))
+        if value in PRIMITIVE_ROLES or re.search(r"roles/(owner|editor|viewer)\b", value)
+    }
+    assert not found
+
+
+def test_no_public_principals() -> None:
+    found = {
+        (path.relative_to(iac.INFRA), value)
+        for path in [*iac.tf_files(), iac.INFRA / "terraform.tfvars.example"]
+        for value in iac.strings(iac.parse(path))
+        if any(p in value for p in PUBLIC_PRINCIPALS)
+    }
+    assert not found
+
+
+def test_iam_is_additive_only() -> None:
+    """Authoritative bindings/policies would strip grants made outside this stack."""
+    authoritative = [r.address for r in iac.iam_resources() if not r.type.endswith("_iam_member")]
+    assert not authoritative
+
+
+def test_grants_equal_the_least_privilege_table() -> None:
+    documented = iac.grants_in_docs(LEAST_PRIVILEGE_DOC)
+    duplicates = [str(g) for g, n in Counter(documented).items() if n > 1]
+    assert not duplicates, f"rows listed twice in {LEAST_PRIVILEGE_DOC.name}: {duplicates}"
+    in_code = iac.grants_in_code()
+    assert len(in_code) == len(iac.iam_resources()), "two IAM resources grant the same thing"
+    missing_from_docs = sorted(str(g) for g in in_code - set(documented))
+    missing_from_code = sorted(str(g) for g in set(documented) - in_code)
+    assert not missing_from_docs and not missing_from_code, (
+        f"granted in infra/ but not documented: {missing_from_docs}\n"
+        f"documented but not granted: {missing_from_code}"
+    )
+
+
+def test_each_service_account_has_exactly_its_documented_roles() -> None:
+    """Per identity, the roles and scopes in code are the documented ones (a readable diff)."""
+    documented = iac.grants_in_docs(LEAST_PRIVILEGE_DOC)
+    in_code = iac.grants_in_code()
+    for identity in sorted({g.identity for g in documented} | {g.identity for g in in_code}):
+        assert sorted((g.role, g.scope) for g in in_code if g.identity == identity) == sorted(
+            (g.role, g.scope) for g in documented if g.identity == identity
+        ), identity
+
+
+def test_service_accounts_are_the_documented_roles() -> None:
+    accounts = iac.locals_of(iac.INFRA / "modules" / "service_accounts")["accounts"]
+    assert set(accounts) == {"orchestration", "pipeline", "inference", "caller", "builder"}
+    identities_doc = LEAST_PRIVILEGE_DOC.read_text().split("## Identities", 1)[1].split("\n## ", 1)[0]
+    for key in accounts:
+        assert f"| `{key}` | service account `fraud-{key}`" in identities_doc
+
+
+def test_the_function_is_private() -> None:
+    root_vars = iac.blocks("variable", iac.INFRA)
+    ingress = root_vars["function_ingress"]
+    assert ingress["default"] == "ALLOW_INTERNAL_ONLY"
+    (validation,) = ingress["validation"]
+    allowed = re.findall(r'"(ALLOW_[A-Z_]+)"', validation["condition"])
+    assert allowed and "ALLOW_ALL" not in allowed
+
+    (function,) = [r for r in iac.resources() if r.type == "google_cloudfunctions2_function"]
+    (service_config,) = function.body["service_config"]
+    assert service_config["ingress_settings"] == "${var.ingress}"
+    module_ingress = iac.blocks("variable", iac.INFRA / "modules" / "prediction_function")["ingress"]
+    assert '!= "ALLOW_ALL"' in module_ingress["validation"][0]["condition"]
+
+    invoker_roles = {"roles/run.invoker", "roles/cloudfunctions.invoker"}
+    invokers = {g for g in iac.grants_in_code() if g.role in invoker_roles}
+    assert {(g.identity, g.scope) for g in invokers} == {("caller", "run-service:predict")}
+    assert not [r for r in iac.resources() if r.type.startswith("google_cloudfunctions2_function_iam")]
+
+
+def test_buckets_have_uniform_access_no_public_access_and_lifecycle_rules() -> None:
+    (bucket,) = [r for r in iac.resources() if r.type == "google_storage_bucket"]
+    assert bucket.body["uniform_bucket_level_access"] is True
+    assert bucket.body["public_access_prevention"] == "enforced"
+    assert bucket.body["force_destroy"] is False
+    assert "lifecycle_rule" in str(bucket.body["dynamic"])
+
+    storage_locals = iac.locals_of(iac.INFRA / "modules" / "storage")
+    buckets = storage_locals["buckets"]
+    assert set(buckets) == {"landing", "quarantine", "lake", "pipeline_root", "composer", "function_source"}
+    for key, spec in buckets.items():
+        # A rule is an object literal, or a reference to one in locals ("${local.abort_uploads}").
+        rules = [storage_locals[r[len("${local.") : -1]] if isinstance(r, str) else r for r in spec["rules"]]
+        actions = {str(rule["action"]) for rule in rules}
+        assert "AbortIncompleteMultipartUpload" in actions, key
+        assert actions - {"AbortIncompleteMultipartUpload"}, f"bucket {key} has no retention rule"
+
+
+def test_variables_and_outputs_are_documented() -> None:
+    undocumented = []
+    for directory in iac.module_dirs():
+        for kind in ("variable", "output"):
+            for name, body in iac.blocks(kind, directory).items():
+                if not str(body.get("description", "")).strip():
+                    undocumented.append(f"{directory.relative_to(iac.INFRA)}: {kind} {name}")
+                if kind == "variable" and "type" not in body:
+                    undocumented.append(f"{directory.relative_to(iac.INFRA)}: variable {name} has no type")
+    assert not undocumented
+
+
+def test_example_tfvars_sets_declared_variables_only() -> None:
+    example = iac.parse(iac.INFRA / "terraform.tfvars.example")
+    declared = iac.blocks("variable", iac.INFRA)
+    assert "project_id" in example
+    assert set(example) <= set(declared), set(example) - set(declared)
+    required = {name for name, body in declared.items() if "default" not in body}
+    assert required <= set(example)
+
+
+def test_module_calls_pass_only_declared_inputs() -> None:
+    """What `tofu validate` would catch first: a module argument its module does not declare."""
+    meta = {"source", "depends_on", "providers", "count", "for_each", "version"}
+    for name, call in iac.blocks("module", iac.INFRA).items():
+        module_dir = (iac.INFRA / str(call["source"])).resolve()
+        declared = iac.blocks("variable", module_dir)
+        passed = set(call) - meta
+        assert passed <= set(declared), f"module {name}: unknown inputs {passed - set(declared)}"
+        required = {v for v, body in declared.items() if "default" not in body}
+        assert required <= passed, f"module {name}: missing inputs {required - passed}"
