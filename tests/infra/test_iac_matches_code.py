@@ -1,0 +1,197 @@
+"""The OpenTofu code names what the Python code reads: settings, feature ids, local-stack names.
+
+Each test imports the Python side (never copies its values), so renaming a setting, a table
+or a topic in the code fails here until infra/ follows.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import tomllib
+
+from fraud_mlops import features
+from fraud_mlops.local_stack import config as stack_config
+from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from scripts.table_schemas import SCHEMA_DIR, render_schemas, stale_schemas
+
+from . import iac
+
+COMPOSER_RESERVED = {
+    *("AIRFLOW_HOME", "C_FORCE_ROOT", "CONTAINER_NAME", "DAGS_FOLDER", "GCP_PROJECT", "GCS_BUCKET"),
+    *("GKE_CLUSTER_NAME", "SQL_DATABASE", "SQL_INSTANCE", "SQL_PASSWORD", "SQL_PROJECT"),
+    *("SQL_REGION", "SQL_USER"),
+}
+
+
+def settings_env_names() -> set[str]:
+    """Environment variables fraud_mlops.settings reads (``env.get("NAME", ...)``)."""
+    tree = ast.parse((REPO_ROOT / "plugins" / "fraud_mlops" / "settings.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "env"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            names.add(str(node.args[0].value))
+    return names
+
+
+def locked_version(package: str) -> str:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    (version,) = [p["version"] for p in lock["package"] if p["name"] == package]
+    return str(version)
+
+
+def module_call(name: str) -> dict:
+    return iac.blocks("module", iac.INFRA)[name]
+
+
+def substitute(expression: str, values: dict[str, str]) -> str:
+    """Evaluate a plain HCL string template whose only references are ``values``' keys."""
+    result = expression
+    for ref, value in values.items():
+        result = result.replace("${" + ref + "}", value)
+    assert "${" not in result, f"unresolved reference in {expression!r}"
+    return result
+
+
+def test_settings_env_names_are_found() -> None:
+    """Guards the parser below: a refactor of settings.py must not silently empty the set."""
+    assert {"MLOPS_TARGET", "GCP_PROJECT", "MLOPS_BQ_DATASET", "MLOPS_PIPELINE_SA"} <= settings_env_names()
+
+
+def test_composer_runs_the_locked_airflow_version() -> None:
+    image = iac.blocks("variable", iac.INFRA)["composer_image_version"]["default"]
+    airflow = re.match(r"composer-3-airflow-(\d+\.\d+\.\d+)", image)
+    assert airflow, image
+    assert airflow.group(1) == locked_version("apache-airflow")
+
+
+def test_composer_environment_sets_settings_names_only() -> None:
+    env = module_call("composer")["env_variables"]
+    assert env["MLOPS_TARGET"] == "gcp"
+    assert set(env) <= settings_env_names(), set(env) - settings_env_names()
+    assert not set(env) & COMPOSER_RESERVED
+    # GCP_PROJECT is reserved on Composer, which sets it to the project id itself.
+    assert "GCP_PROJECT" in settings_env_names()
+    gcp_only = {"MLOPS_BQ_DATASET", "MLOPS_LANDING_BUCKET", "MLOPS_QUARANTINE_BUCKET"}
+    gcp_only |= {"MLOPS_PIPELINE_ROOT", "MLOPS_PIPELINE_SA"}
+    assert gcp_only <= set(env)
+    validation = iac.blocks("variable", iac.INFRA / "modules" / "composer")["env_variables"]["validation"]
+    reserved_in_validation = set(re.findall(r'"([A-Z_]+)"', validation[0]["condition"]))
+    assert reserved_in_validation == COMPOSER_RESERVED
+
+
+def test_root_defaults_are_the_settings_defaults() -> None:
+    defaults = settings_from_env({"MLOPS_TARGET": "gcp"})
+    variables = iac.blocks("variable", iac.INFRA)
+    expected = {
+        "region": defaults.region,
+        "bq_location": defaults.bq_location,
+        "dataset_id": defaults.dataset,
+        "landing_prefix": defaults.landing_prefix,
+        "archive_prefix": defaults.archive_prefix,
+        "pseudonym_conn_id": defaults.pseudonym_conn_id,
+    }
+    assert {name: variables[name]["default"] for name in expected} == expected
+
+
+def test_pipeline_root_bucket_is_the_settings_default() -> None:
+    bucket = iac.locals_of(iac.INFRA / "modules" / "storage")["buckets"]["pipeline_root"]["name"]
+    name = substitute(bucket, {"var.project_id": "p-123"})
+    assert f"gs://{name}" == settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": "p-123"}).pipeline_root
+
+
+def test_pubsub_names_are_the_local_stack_names() -> None:
+    prefix = iac.blocks("variable", iac.INFRA)["name_prefix"]["default"]
+    pubsub = {r.name: r.body for r in iac.resources() if r.module == "modules/pubsub"}
+    topic = substitute(pubsub["landing_notifications"]["name"], {"var.prefix": prefix})
+    subscription = substitute(pubsub["airflow"]["name"], {"var.prefix": prefix})
+    assert (topic, subscription) == (stack_config.LANDING_TOPIC, stack_config.LANDING_SUBSCRIPTION)
+    (notification,) = [r.body for r in iac.resources() if r.type == "google_storage_notification"]
+    assert notification["event_types"] == ["OBJECT_FINALIZE"]
+    assert notification["object_name_prefix"] == "${var.landing_prefix}"
+    assert module_call("pubsub")["landing_prefix"] == "${var.landing_prefix}"
+
+
+def test_vertex_ids_are_the_feature_definition() -> None:
+    vertex = {r.type: r.body for r in iac.resources() if r.module == "modules/vertex"}
+    assert vertex["google_vertex_ai_feature_online_store"]["name"] == features.FEATURE_ONLINE_STORE_ID
+    view = vertex["google_vertex_ai_feature_online_store_featureview"]
+    assert view["name"] == features.FEATURE_VIEW_ID
+    (source,) = view["big_query_source"]
+    assert source["entity_id_columns"] == [features.ENTITY_KEY]
+    uri = module_call("vertex")["source_view_uri"]
+    assert uri.endswith(f".{features.LATEST_FEATURES_VIEW}")
+    assert substitute(uri, {"var.project_id": "p", "module.bigquery.dataset_id": "fraud"}) == (
+        f"bq://p.fraud.{features.LATEST_FEATURES_VIEW}"
+    )
+
+
+def test_pseudonym_key_reaches_airflow_and_the_function_under_the_expected_names() -> None:
+    secrets = {r.name: r.body for r in iac.resources() if r.type == "google_secret_manager_secret"}
+    prefix = iac.locals_of(iac.INFRA / "modules" / "secrets")["connections_prefix"]
+    conn_id = settings_from_env({}).pseudonym_conn_id
+    connection_secret = substitute(
+        secrets["pseudonym_connection"]["secret_id"],
+        {"local.connections_prefix": prefix, "var.pseudonym_conn_id": conn_id},
+    )
+    # Composer's backend looks a connection up as <connections_prefix><sep><conn_id>.
+    (composer,) = [r.body for r in iac.resources() if r.type == "google_composer_environment"]
+    (config,) = composer["config"]
+    (software,) = config["software_config"]
+    overrides = software["airflow_config_overrides"]
+    assert overrides["secrets-backend"].endswith("secret_manager.CloudSecretManagerBackend")
+    assert "connections_prefix = var.connections_prefix" in overrides["secrets-backend_kwargs"]
+    assert 'sep = "-"' in overrides["secrets-backend_kwargs"]
+    assert module_call("composer")["connections_prefix"] == "${module.secrets.connections_prefix}"
+    assert connection_secret == f"airflow-connections-{conn_id}"
+
+    (function,) = [r.body for r in iac.resources() if r.type == "google_cloudfunctions2_function"]
+    (service,) = function["service_config"]
+    (secret_env,) = service["secret_environment_variables"]
+    assert secret_env["key"] == "MLOPS_PSEUDONYM_KEY"
+    assert (
+        module_call("prediction_function")["pseudonym_secret_id"]
+        == "${module.secrets.pseudonym_key_secret_id}"
+    )
+
+
+def test_function_environment_names_are_settings_names() -> None:
+    call = module_call("prediction_function")
+    env_names = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", call["environment"]))
+    assert env_names, call["environment"]
+    assert env_names <= settings_env_names()
+    assert {"MLOPS_TARGET", "GCP_PROJECT", "GCP_REGION"} <= env_names
+
+
+def test_declared_tables_are_the_setup_sql_tables_with_current_schemas() -> None:
+    declared = iac.locals_of(iac.INFRA / "modules" / "bigquery")["tables"]
+    assert set(declared) == set(render_schemas())
+    assert stale_schemas() == [], "run `make infra-schemas`"
+    for table_id, spec in declared.items():
+        schema = json.loads((SCHEMA_DIR / f"{table_id}.json").read_text())
+        fields = {field["name"] for field in schema}
+        if spec["partition_field"] is not None:
+            assert spec["partition_field"] in fields, table_id
+
+
+def test_requirements_parse_the_way_the_hcl_reads_them() -> None:
+    """main.tf splits each requirements line on '==': every line must have exactly that shape."""
+    lines = [
+        line.strip()
+        for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert lines
+    for line in lines:
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+", line), line
+    hcl = iac.locals_of(iac.INFRA)["pypi_packages"]
+    assert 'split("==", line)[0]' in hcl and 'split("==", line)[1]' in hcl
