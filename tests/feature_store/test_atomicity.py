@@ -42,7 +42,7 @@ def _reader(path: str, stop: Any, counter: Any, results: Any) -> None:
         lookup = store.fetch(keys)
         reads += 1
         counter.value = reads
-        values = {v for row in lookup.found.values() for v in (row.values[n] for n in FEATURE_NAMES)}
+        values = {float(row.values[n] or 0) for row in lookup.found.values() for n in FEATURE_NAMES}
         sync_ids = {row.sync_id for row in lookup.found.values()}
         if lookup.unknown or len(values) != 1 or len(sync_ids) != 1:
             violations.append(f"read {reads}: {len(lookup.unknown)} unknown, values {sorted(values)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -49,7 +50,7 @@ def _running_sync() -> SimpleNamespace:
     )
 
 
-def _build(snapshot_template: str = "{{ params.snapshot }}") -> tuple[DAG, object, object]:
+def _build(snapshot_template: str = "{{ params.snapshot }}") -> tuple[DAG, Any, Any]:
     from fraud_mlops.feature_store.tasks import build_feature_sync
 
     with DAG("fraud_ingestion_test", schedule=None) as dag:
@@ -66,7 +67,8 @@ def test_gcp_builds_sync_then_rescheduling_sensor_then_record(gcp_settings: Sett
     ]
     assert first.task_id == "sync_feature_view"
     assert last.task_id == "record_feature_sync"
-    sync, sensor = dag.get_task("sync_feature_view"), dag.get_task("wait_for_feature_view_sync")
+    sync: Any = dag.get_task("sync_feature_view")
+    sensor: Any = dag.get_task("wait_for_feature_view_sync")
     assert type(sync).__name__ == "SyncFeatureViewOperator"
     assert (sync.project_id, sync.location) == ("fraud-prj", "europe-west4")
     assert (sync.feature_online_store_id, sync.feature_view_id) == ("fraud_online_store", "card_features")
@@ -89,7 +91,8 @@ def test_sync_operator_sends_the_exact_sync_request(admin_client: mock.MagicMock
     admin_client.return_value.sync_feature_view.return_value = SimpleNamespace(feature_view_sync=SYNC_NAME)
     dag, _, _ = _build()
 
-    returned = dag.get_task("sync_feature_view").execute(context={})
+    sync: Any = dag.get_task("sync_feature_view")
+    returned = sync.execute(context={})
 
     assert returned == SYNC_NAME
     admin_client.return_value.sync_feature_view.assert_called_once_with(feature_view=FEATURE_VIEW)
@@ -100,7 +103,7 @@ def test_sync_operator_sends_the_exact_sync_request(admin_client: mock.MagicMock
 def test_sensor_waits_until_vertex_reports_an_end_time(admin_client: mock.MagicMock) -> None:
     admin_client.return_value.get_feature_view_sync.side_effect = [_running_sync(), _finished_sync(42)]
     dag, _, _ = _build()
-    sensor = dag.get_task("wait_for_feature_view_sync")
+    sensor: Any = dag.get_task("wait_for_feature_view_sync")
     sensor.feature_view_sync_name = SYNC_NAME  # what the template renders to
 
     assert sensor.poke(context={}) is False

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.feature_store.local_store import EVENT_TIME_COLUMN
-from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, LATEST_FEATURES_VIEW
+from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, FEATURES, LATEST_FEATURES_VIEW
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+_DUCKDB_TYPES = {"INT64": "BIGINT", "FLOAT64": "DOUBLE"}
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,13 @@ class LatestFeatures:
 
 
 def latest_features_query(relation: str, feature_names: Sequence[str] = FEATURE_NAMES) -> str:
-    """DuckDB query giving the store layout; sorted by key so SQLite appends to its B-tree."""
-    columns = ", ".join(feature_names)
+    """DuckDB query giving the store layout; sorted by key so SQLite appends to its B-tree.
+
+    Each feature is cast to its declared type: DuckDB may widen an INT64 expression (e.g. a
+    SUM to HUGEINT), which BigQuery would not, and the store holds the declared types.
+    """
+    types = {f.name: _DUCKDB_TYPES[f.bq_type] for f in FEATURES}
+    columns = ", ".join(f"CAST({name} AS {types[name]}) AS {name}" for name in feature_names)
     return (
         f"SELECT {ENTITY_KEY}, epoch_us({EVENT_TIME}) AS {EVENT_TIME_COLUMN}, {columns} "
         f"FROM {relation} ORDER BY {ENTITY_KEY}"
