@@ -76,7 +76,7 @@ class Settings:
 
     @property
     def warehouse_path(self) -> Path:
-        return self.local_dir / "warehouse" / "fraud.duckdb"
+        return self.local_dir / "warehouse" / "warehouse.duckdb"
 
     @property
     def snapshot_dir(self) -> Path:

@@ -20,11 +20,16 @@ from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 from fraud_mlops.warehouse.transpile import (
     CloneDDL,
+    parse_assert,
     parse_clone_ddl,
     referenced_parameters,
     split_statements,
     transpile_statement,
 )
+
+
+class DataQualityError(AssertionError):
+    """An ``ASSERT`` in the SQL failed; the message names the check."""
 
 
 class SnapshotExistsError(RuntimeError):
@@ -56,10 +61,6 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         conn.execute("SET TimeZone='UTC'")
         return conn
 
-    def transpile(self, sql: str) -> list[str]:
-        """BigQuery script → DuckDB statements (clone DDL excluded: see :meth:`run`)."""
-        return [transpile_statement(s) for s in split_statements(sql) if parse_clone_ddl(s) is None]
-
     def run(  # type: ignore[override]
         self,
         sql: str | Iterable[str],
@@ -81,6 +82,11 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
                     self._clone(conn, clone)
                     results.append(None)
                     continue
+                check = parse_assert(statement)
+                if check is not None:
+                    self._assert(conn, check.check_sql, check.message, parameters)
+                    results.append(None)
+                    continue
                 duck_sql = transpile_statement(statement)
                 params = {k: v for k, v in (parameters or {}).items() if k in referenced_parameters(duck_sql)}
                 self.log.debug("DuckDB: %s", duck_sql)
@@ -99,6 +105,14 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
     def get_df(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:  # type: ignore[override]
         """Last statement's result as a pandas DataFrame."""
         return self.run(sql, parameters=parameters, handler=lambda cur: cur.df())
+
+    def _assert(self, conn: Any, check_sql: str, message: str, parameters: Mapping[str, Any] | None) -> None:
+        duck_sql = transpile_statement(check_sql)
+        params = {k: v for k, v in (parameters or {}).items() if k in referenced_parameters(duck_sql)}
+        row = conn.execute(duck_sql, params).fetchone() if params else conn.execute(duck_sql).fetchone()
+        if not row or row[0] is not True:
+            raise DataQualityError(message)
+        self.log.info("passed: %s", message.split(":")[0])
 
     def snapshot_path(self, table: str) -> Path:
         return self.snapshot_dir / f"{table}.parquet"

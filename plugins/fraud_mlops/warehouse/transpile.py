@@ -15,6 +15,9 @@ is repaired here and guarded by a golden test against an independent pandas comp
    after connecting (it cannot be passed at connect time offline).
 5. ``SAFE_CAST('12.5' AS INT64)`` is NULL on BigQuery but 13 on DuckDB (``TRY_CAST`` rounds):
    string inputs must look like integers before they are cast.
+
+One more BigQuery statement has no DuckDB form: ``ASSERT expr AS 'message'`` (the data-quality
+gate). :func:`parse_assert` splits it; the hook evaluates ``expr`` and raises with the message.
 """
 
 from __future__ import annotations
@@ -73,6 +76,27 @@ def parse_clone_ddl(statement: str) -> CloneDDL | None:
         snapshot=bool(match["snapshot"]),
         if_not_exists=bool(match["if_not_exists"]),
     )
+
+
+_ASSERT = re.compile(
+    r"^\s*ASSERT\s+(?P<expr>.+?)\s+AS\s+'(?P<message>(?:[^'\\]|\\.)*)'\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class AssertStatement:
+    """BigQuery ``ASSERT expr AS 'message'``: ``check_sql`` selects the expression's value."""
+
+    check_sql: str  # BigQuery SQL
+    message: str
+
+
+def parse_assert(statement: str) -> AssertStatement | None:
+    match = _ASSERT.match(_LEADING_COMMENTS.sub("", statement, count=1))
+    if not match:
+        return None
+    return AssertStatement(check_sql=f"SELECT ({match['expr']})", message=match["message"])
 
 
 def split_statements(sql: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""File-level ingestion: validation, quarantine, archive, BigQuery job configurations."""

@@ -1,0 +1,77 @@
+"""BigQuery job configurations of the gcp target, as ``BigQueryInsertJobOperator`` sends them.
+
+Pure functions of (landed file, settings), so tests assert the exact request offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fraud_mlops.ingestion.landed_files import LandedFile
+from fraud_mlops.landing_schema import bigquery_load_schema
+from fraud_mlops.settings import Settings, get_settings
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
+
+
+def query_parameters(values: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "parameterType": {"type": "STRING"}, "parameterValue": {"value": value}}
+        for name, value in values.items()
+    ]
+
+
+def query_configuration(sql: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    query: dict[str, Any] = {"query": sql, "useLegacySql": False}
+    if parameters:
+        query["queryParameters"] = query_parameters(parameters)
+    return {"query": query, "labels": {"app": "fraud-mlops"}}
+
+
+def load_job_configuration(file: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """Load one landed CSV into its per-file load table (all STRING; typed in staging)."""
+    settings = settings or get_settings()
+    landed = LandedFile.from_xcom(file)
+    return {
+        "load": {
+            "sourceUris": [landed.uri],
+            "destinationTable": {
+                "projectId": settings.project,
+                "datasetId": settings.dataset,
+                "tableId": landed.load_table,
+            },
+            "schema": {"fields": bigquery_load_schema()},
+            "sourceFormat": "CSV",
+            "skipLeadingRows": 1,
+            "encoding": "UTF-8",
+            "maxBadRecords": 0,
+            "allowJaggedRows": False,
+            "allowQuotedNewlines": False,
+            "createDisposition": "CREATE_IF_NEEDED",
+            "writeDisposition": "WRITE_TRUNCATE",
+        },
+        "labels": {"app": "fraud-mlops"},
+    }
+
+
+def append_raw_parameters(file: dict[str, Any]) -> dict[str, str]:
+    landed = LandedFile.from_xcom(file)
+    return {
+        "file_name": landed.uri,
+        "file_generation": landed.generation,
+        "file_md5": landed.md5,
+        "run_id": str(file["run_id"]),
+    }
+
+
+def append_raw_sql(file: dict[str, Any], settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    return render_sql(SQL_FILES["append_raw"], settings, load_table=LandedFile.from_xcom(file).load_table)
+
+
+def append_raw_job_configuration(file: dict[str, Any]) -> dict[str, Any]:
+    return query_configuration(append_raw_sql(file), append_raw_parameters(file))
+
+
+def append_raw_local_kwargs(file: dict[str, Any]) -> dict[str, Any]:
+    """``expand_kwargs`` item of the local append task: the same SQL and parameters."""
+    return {"sql": append_raw_sql(file), "parameters": append_raw_parameters(file)}

@@ -1,0 +1,39 @@
+"""The local stand-in for a BigQuery load job: landed CSV (from the GCS emulator) → DuckDB.
+
+Same contract as :func:`fraud_mlops.ingestion.bigquery_jobs.load_job_configuration`: every
+landing column as a string, header skipped, the file's load table replaced.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fraud_mlops.ingestion.landed_files import LandedFile
+from fraud_mlops.landing_schema import LANDING_COLUMNS
+from fraud_mlops.settings import Settings
+
+
+def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+
+    landed = LandedFile.from_xcom(file)
+    columns = ", ".join(f"'{c}': 'VARCHAR'" for c in LANDING_COLUMNS)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / landed.base_name
+        GCSHook(gcp_conn_id=settings.gcp_conn_id).download(landed.bucket, landed.name, filename=str(path))
+        conn = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_conn()
+        try:
+            conn.execute(
+                f'CREATE OR REPLACE TABLE "{settings.dataset}"."{landed.load_table}" AS '
+                f"SELECT * FROM read_csv(?, header = true, columns = {{{columns}}}, "
+                "quote = '\"', escape = '\"', strict_mode = true)",
+                [str(path)],
+            )
+            (rows,) = conn.execute(f'SELECT COUNT(*) FROM "{settings.dataset}"."{landed.load_table}"').fetchone()
+        finally:
+            conn.close()
+    return int(rows)

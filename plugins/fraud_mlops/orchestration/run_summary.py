@@ -1,0 +1,85 @@
+"""What a run did, in numbers: the summary the DAG logs and ``make demo`` prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import render_sql, snapshot_name
+
+COUNT_COLUMNS = (
+    "raw_rows", "staging_rows", "rejected_rows", "feature_rows", "training_rows", "cards",
+    "files_loaded", "duplicate_landings",
+)  # fmt: skip
+LINEAGE_COLUMNS = (
+    "snapshot_name", "source_table", "row_count", "fraud_count", "source_files", "dag_id", "run_id",
+    "created_at", "expires_at",
+)  # fmt: skip
+
+
+def warehouse_records(settings: Settings, sql: str, parameters: dict[str, str] | None = None) -> list[tuple]:
+    """Run a read-only BigQuery-dialect query on the active target's warehouse."""
+    if settings.is_local:
+        from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+
+        return list(BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_records(sql, parameters))
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+    from google.cloud import bigquery
+
+    client = BigQueryHook(gcp_conn_id=settings.gcp_conn_id, location=settings.bq_location).get_client(
+        project_id=settings.project, location=settings.bq_location
+    )
+    job_config = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in (parameters or {}).items()]
+    )
+    return [tuple(row.values()) for row in client.query(sql, job_config=job_config).result()]
+
+
+def snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any]:
+    rows = warehouse_records(settings, render_sql("72_snapshot_lineage_row.sql", settings), {"snapshot_name": name})
+    if not rows:
+        raise LookupError(f"no lineage row for snapshot {name}")
+    row = dict(zip(LINEAGE_COLUMNS, rows[0], strict=True))
+    row["source_files"] = list(row["source_files"] or [])
+    for key in ("created_at", "expires_at"):
+        row[key] = str(row[key])
+    return row
+
+
+def run_summary(settings: Settings, dag_run: Any) -> dict[str, Any]:
+    counts = warehouse_records(settings, render_sql("70_summary_counts.sql", settings))[0]
+    rejects = warehouse_records(settings, render_sql("71_summary_rejects.sql", settings))
+    name = snapshot_name(dag_run)
+    return {
+        "dag_id": dag_run.dag_id,
+        "run_id": dag_run.run_id,
+        "target": settings.target,
+        "counts": {k: int(v) for k, v in zip(COUNT_COLUMNS, counts, strict=True)},
+        "rejects_by_reason": {str(reason): int(n) for reason, n in rejects},
+        "snapshot": snapshot_lineage_row(settings, name),
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    counts = summary["counts"]
+    lines = [
+        f"Run {summary['run_id']} ({summary['dag_id']}, target {summary['target']})",
+        f"  files loaded (all time): {counts['files_loaded']}   duplicate landings skipped: {counts['duplicate_landings']}",
+        f"  raw {counts['raw_rows']:>10,}  → staging {counts['staging_rows']:>10,}  + rejected {counts['rejected_rows']:,}",
+        f"  card_features {counts['feature_rows']:>10,}  training_examples {counts['training_rows']:>10,}"
+        f"  cards {counts['cards']:,}",
+    ]
+    if summary["rejects_by_reason"]:
+        lines.append("  rejects: " + ", ".join(f"{r}={n}" for r, n in summary["rejects_by_reason"].items()))
+    for q in summary.get("quarantined_files") or []:
+        lines.append(f"  QUARANTINED {q['file']}: {q['reason']} ({q['detail']})")
+    snap = summary["snapshot"]
+    lines.append(
+        f"  snapshot {snap['snapshot_name']}: {snap['row_count']:,} rows, {snap['fraud_count']:,} fraud, "
+        f"expires {snap['expires_at']}"
+    )
+    lines.append(f"  lineage: files {snap['source_files']} ← run {snap['run_id']}")
+    if summary.get("feature_sync"):
+        sync = summary["feature_sync"]
+        lines.append(f"  feature view synced: {sync}")
+    return "\n".join(lines)
