@@ -1,0 +1,233 @@
+"""The Composer deploy: which files go where, the Composer layout it produces, and the API calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from google.cloud.orchestration.airflow.service_v1 import types
+from google.protobuf import field_mask_pb2
+
+from fraud_mlops.settings import REPO_ROOT
+from scripts import deploy_composer
+from scripts.deploy_composer import DeployError, Upload
+
+PLAN_LINE = re.compile(r"^  gs://(?P<bucket>[^/]+)/(?P<object>\S+)  <-  (?P<source>\S+)$")
+ENV_NAME = "projects/p/locations/europe-west4/environments/fraud-composer"
+
+
+def dry_run(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, str]:
+    """Run the CLI's dry run; return {object name: source path} from what it printed."""
+    assert deploy_composer.main(["--dry-run", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Dry run: nothing is copied")
+    plan = {}
+    for line in out.splitlines():
+        match = PLAN_LINE.match(line)
+        if match:
+            assert match["bucket"] == "composer-bucket"
+            plan[match["object"]] = match["source"]
+    return plan
+
+
+def test_dry_run_lists_every_shipped_file_at_its_composer_path(capsys: pytest.CaptureFixture[str]) -> None:
+    plan = dry_run(capsys, "--bucket", "composer-bucket", "--skip-requirements")
+
+    dag_files = sorted(p.name for p in (REPO_ROOT / "dags").glob("*.py"))
+    assert dag_files, "the repository has no DAG files"
+    for name in dag_files:
+        assert plan[f"dags/{name}"] == f"dags/{name}"
+    assert plan["dags/.airflowignore"] == "dags/.airflowignore"
+    for sql in (REPO_ROOT / "include" / "sql").rglob("*.sql"):
+        relative = sql.relative_to(REPO_ROOT / "include").as_posix()
+        assert plan[f"dags/include/{relative}"] == f"include/{relative}"
+    for compiled in deploy_composer.compiled_pipelines():
+        assert plan[f"dags/include/pipelines/{compiled.name}"] == f"include/pipelines/{compiled.name}"
+    for module in (REPO_ROOT / "plugins" / "fraud_mlops").rglob("*.py"):
+        if "__pycache__" not in module.parts:
+            relative = module.relative_to(REPO_ROOT / "plugins").as_posix()
+            assert plan[f"plugins/{relative}"] == f"plugins/{relative}"
+
+    for object_name, source in plan.items():
+        assert object_name.startswith(("dags/", "plugins/")), object_name
+        assert "__pycache__" not in object_name and not object_name.endswith(".pyc")
+        expected = "dags/" + source if source.startswith("include/") else source
+        assert object_name == expected, (object_name, source)
+        assert source.split("/")[0] in {"dags", "plugins", "include"}
+
+
+def test_dry_run_lists_the_requirements_it_would_apply(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--bucket", "composer-bucket", "--project", "p", "--location", "europe-west4"]
+    assert deploy_composer.main(["--dry-run", *args, "--environment", "fraud-composer"]) == 0
+    out = capsys.readouterr().out
+    assert f"Would set the PyPI packages of {ENV_NAME} to requirements.txt" in out
+    for name, version in deploy_composer.read_requirements().items():
+        assert f"  {name}{version}" in out.splitlines()
+
+
+def test_plan_of_a_small_repository_is_exact_and_ordered(mini_repo: Path) -> None:
+    plan = [
+        (u.object_name, u.source.relative_to(mini_repo).as_posix())
+        for u in deploy_composer.plan_uploads(mini_repo)
+    ]
+    assert plan == [
+        ("plugins/.airflowignore", "plugins/.airflowignore"),
+        ("plugins/fraud_mlops/__init__.py", "plugins/fraud_mlops/__init__.py"),
+        ("plugins/fraud_mlops/paths.py", "plugins/fraud_mlops/paths.py"),
+        ("dags/include/pipelines/fraud_training.py", "include/pipelines/fraud_training.py"),
+        ("dags/include/pipelines/fraud_training.yaml", "include/pipelines/fraud_training.yaml"),
+        ("dags/include/sql/00_setup.sql", "include/sql/00_setup.sql"),
+        ("dags/.airflowignore", "dags/.airflowignore"),
+        ("dags/fraud_ingest_daily.py", "dags/fraud_ingest_daily.py"),
+    ]
+
+
+def test_deploy_refuses_without_a_compiled_pipeline(mini_repo: Path) -> None:
+    (mini_repo / "include" / "pipelines" / "fraud_training.yaml").unlink()
+    with pytest.raises(DeployError, match="make compile"):
+        deploy_composer.plan_uploads(mini_repo)
+
+
+def test_cli_needs_a_target() -> None:
+    with pytest.raises(SystemExit):
+        deploy_composer.main(["--dry-run"])
+    with pytest.raises(SystemExit):  # applying requirements needs the environment
+        deploy_composer.main(["--bucket", "b"])
+
+
+def _materialise(uploads: list[Upload], bucket_root: Path) -> None:
+    for upload in uploads:
+        target = bucket_root / upload.object_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(upload.source, target)
+
+
+def test_composer_layout_finds_include_and_hides_it_from_the_dag_processor(tmp_path: Path) -> None:
+    """Lay the real plan out like /home/airflow/gcs and look at it as Composer's Airflow would."""
+    gcs = tmp_path / "gcs"
+    _materialise(deploy_composer.plan_uploads(), gcs)
+    assert not (gcs / "include").exists()
+
+    probe = (
+        "import json\n"
+        "from fraud_mlops import paths\n"
+        "from airflow.utils.file import list_py_file_paths\n"
+        f"dags = list_py_file_paths({str(gcs / 'dags')!r}, safe_mode=False)\n"
+        "print(json.dumps({'sql': str(paths.sql_dir()), 'pipelines': str(paths.pipelines_dir()),\n"
+        "                  'module': paths.__file__, 'dags': sorted(dags)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "MLOPS_INCLUDE_DIR"}}
+    env["PYTHONPATH"] = str(gcs / "plugins")
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["module"] == str(gcs / "plugins" / "fraud_mlops" / "paths.py")
+    assert seen["sql"] == str(gcs / "dags" / "include" / "sql")
+    assert seen["pipelines"] == str(gcs / "dags" / "include" / "pipelines")
+    dag_files = {Path(p).relative_to(gcs / "dags").as_posix() for p in seen["dags"]}
+    assert dag_files == {p.name for p in (REPO_ROOT / "dags").glob("*.py")}
+    assert not [p for p in dag_files if p.startswith("include/")]
+
+
+def _object_bytes(client: Any, bucket: str) -> dict[str, bytes]:
+    return {blob.name: blob.download_as_bytes() for blob in client.list_blobs(bucket)}
+
+
+def test_sync_uploads_changes_and_removes_stale_objects(gcs_client: Any, mini_repo: Path) -> None:
+    bucket = gcs_client.create_bucket("composer-bucket")
+    bucket.blob("dags/airflow_monitoring.py").upload_from_string(b"# composer's own\n")
+    bucket.blob("dags/renamed_dag.py").upload_from_string(b"# gone from the repo\n")
+    bucket.blob("data/keep.csv").upload_from_string(b"a,b\n")
+    uploads = deploy_composer.plan_uploads(mini_repo)
+
+    first = deploy_composer.sync_bucket(gcs_client, "composer-bucket", uploads)
+    assert first.uploaded == [u.object_name for u in uploads]
+    assert first.deleted == ["dags/renamed_dag.py"]
+    objects = _object_bytes(gcs_client, "composer-bucket")
+    assert set(objects) == {u.object_name for u in uploads} | {"dags/airflow_monitoring.py", "data/keep.csv"}
+    for upload in uploads:
+        assert objects[upload.object_name] == upload.source.read_bytes()
+
+    (mini_repo / "dags" / "fraud_ingest_daily.py").write_text("# dag, edited\n")
+    second = deploy_composer.sync_bucket(gcs_client, "composer-bucket", uploads)
+    assert second.uploaded == ["dags/fraud_ingest_daily.py"]
+    assert len(second.unchanged) == len(uploads) - 1
+    assert second.deleted == []
+    blob = gcs_client.bucket("composer-bucket").blob("dags/fraud_ingest_daily.py")
+    assert blob.download_as_bytes() == b"# dag, edited\n"
+
+
+def test_sync_keeps_stale_objects_when_asked(gcs_client: Any, mini_repo: Path) -> None:
+    gcs_client.create_bucket("composer-bucket").blob("plugins/old.py").upload_from_string(b"x")
+    result = deploy_composer.sync_bucket(
+        gcs_client, "composer-bucket", deploy_composer.plan_uploads(mini_repo), delete_stale=False
+    )
+    assert result.deleted == []
+    assert "plugins/old.py" in _object_bytes(gcs_client, "composer-bucket")
+
+
+def _environment(packages: dict[str, str]) -> types.Environment:
+    return types.Environment(
+        name=ENV_NAME,
+        config=types.EnvironmentConfig(
+            dag_gcs_prefix="gs://composer-bucket/dags",
+            software_config=types.SoftwareConfig(pypi_packages=packages),
+        ),
+    )
+
+
+def test_requirements_are_applied_with_one_exact_update() -> None:
+    client = mock.Mock(spec=["get_environment", "update_environment"])
+    client.get_environment.return_value = _environment({"faker": "==1.0.0"})
+    wanted = deploy_composer.read_requirements()
+
+    assert deploy_composer.apply_requirements(client, ENV_NAME, wanted) is True
+
+    client.get_environment.assert_called_once_with(request=types.GetEnvironmentRequest(name=ENV_NAME))
+    client.update_environment.assert_called_once_with(
+        request=types.UpdateEnvironmentRequest(
+            name=ENV_NAME,
+            environment=types.Environment(
+                config=types.EnvironmentConfig(software_config=types.SoftwareConfig(pypi_packages=wanted))
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["config.softwareConfig.pypiPackages"]),
+        )
+    )
+    client.update_environment.return_value.result.assert_called_once_with(timeout=3600)
+
+
+def test_unchanged_requirements_cause_no_update() -> None:
+    client = mock.Mock(spec=["get_environment", "update_environment"])
+    wanted = deploy_composer.read_requirements()
+    client.get_environment.return_value = _environment(wanted)
+    assert deploy_composer.apply_requirements(client, ENV_NAME, wanted) is False
+    client.update_environment.assert_not_called()
+
+
+def test_bucket_is_read_from_the_environment() -> None:
+    client = mock.Mock(spec=["get_environment"])
+    client.get_environment.return_value = _environment({})
+    assert deploy_composer.bucket_of(client, ENV_NAME) == "composer-bucket"
+    client.get_environment.assert_called_once_with(request=types.GetEnvironmentRequest(name=ENV_NAME))
+
+
+def test_requirements_are_read_in_composer_form(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text("# comment\n\nFaker==40.54.0\napache-airflow-providers-common-messaging==2.1.2\n")
+    assert deploy_composer.read_requirements(path) == {
+        "faker": "==40.54.0",
+        "apache-airflow-providers-common-messaging": "==2.1.2",
+    }
+    path.write_text("faker>=40\n")
+    with pytest.raises(DeployError, match="not pinned"):
+        deploy_composer.read_requirements(path)
