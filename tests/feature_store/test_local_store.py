@@ -124,3 +124,12 @@ def test_unsafe_sync_ids_are_refused(tmp_path: Path) -> None:
     store = LocalOnlineStore(tmp_path / "features.sqlite")
     with pytest.raises(ValueError, match="unsafe"):
         store.publish([], _record("x'; DROP TABLE sync_log; --"))
+
+
+def test_a_version_missing_features_of_the_definition_is_not_served(tmp_path: Path) -> None:
+    path = tmp_path / "features.sqlite"
+    older = LocalOnlineStore(path, feature_names=FEATURE_NAMES[:-1])  # as if synced by old code
+    rows = synthetic_rows(3)
+    older.publish([[r[:-1] for r in _store_rows(rows)]], _record("s1"))
+    with pytest.raises(OnlineStoreNotReady, match=FEATURE_NAMES[-1]):
+        LocalOnlineStore(path).fetch_one(rows[0][ENTITY_KEY])

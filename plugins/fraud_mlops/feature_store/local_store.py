@@ -20,6 +20,7 @@ Readers keep one connection per thread and process (SQLite connections must not 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -44,6 +45,7 @@ ONLINE_VIEW = "online_features"
 EVENT_TIME_COLUMN = "event_time_us"  # microseconds since the epoch, UTC (exact, unlike float seconds)
 KEEP_VERSIONS = 2  # the serving table and the one before it
 _MAX_PARAMS = 500  # keys per IN (...) statement; SQLite's limit is far higher, this keeps plans small
+_Layout = tuple[int, int, int, tuple[tuple[str, int], ...]]  # key, time, sync id, features
 _SQLITE_TYPES = {"INT64": "INTEGER", "FLOAT64": "REAL"}
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_]")
 _SYNC_ID = re.compile(r"[A-Za-z0-9_.:-]{1,80}")  # ends up quoted inside the view's SQL
@@ -253,7 +255,7 @@ class LocalOnlineStore:
         conn = self._reader()
         cursor = self._execute(conn, f"SELECT * FROM {ONLINE_VIEW} WHERE {ENTITY_KEY} = ?", (entity_id,))
         row = cursor.fetchone()
-        return None if row is None else self._row(cursor.description, row)
+        return None if row is None else self._row(self._layout(_columns(cursor)), row)
 
     def fetch(self, entity_ids: Sequence[str]) -> FeatureLookup:
         """Many cards from one consistent version (one read transaction for all chunks)."""
@@ -268,8 +270,9 @@ class LocalOnlineStore:
                 cursor = self._execute(
                     conn, f"SELECT * FROM {ONLINE_VIEW} WHERE {ENTITY_KEY} IN ({marks})", chunk
                 )
+                layout = self._layout(_columns(cursor))
                 for row in cursor.fetchall():
-                    feature_row = self._row(cursor.description, row)
+                    feature_row = self._row(layout, row)
                     found[feature_row.entity_id] = feature_row
         finally:
             conn.execute("COMMIT")
@@ -288,15 +291,33 @@ class LocalOnlineStore:
                 raise OnlineStoreNotReady(f"online store {self.path} has not been synced yet") from exc
             raise
 
-    def _row(self, description: Any, row: Sequence[Any]) -> FeatureRow:
-        names = [d[0] for d in description]
-        data = dict(zip(names, row, strict=True))
+    @staticmethod
+    def _row(layout: _Layout, row: Sequence[Any]) -> FeatureRow:
+        key, when, sync_id, features = layout
         return FeatureRow(
-            entity_id=data[ENTITY_KEY],
-            values={name: data[name] for name in self.feature_names},
-            feature_timestamp=utc_from_micros(data[EVENT_TIME_COLUMN]),
-            sync_id=data["sync_id"],
+            entity_id=row[key],
+            values={name: row[i] for name, i in features},
+            feature_timestamp=utc_from_micros(row[when]),
+            sync_id=row[sync_id],
         )
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a few layouts per store, for its lifetime
+    def _layout(self, columns: tuple[str, ...]) -> _Layout:
+        """Column positions of a result, computed once per layout instead of once per row."""
+        index = {name: i for i, name in enumerate(columns)}
+        missing = [n for n in self.feature_names if n not in index]
+        if missing:
+            raise OnlineStoreNotReady(f"the serving version lacks features {missing}: re-sync the store")
+        return (
+            index[ENTITY_KEY],
+            index[EVENT_TIME_COLUMN],
+            index["sync_id"],
+            tuple((name, index[name]) for name in self.feature_names),
+        )
+
+
+def _columns(cursor: sqlite3.Cursor) -> tuple[str, ...]:
+    return tuple(d[0] for d in cursor.description)
 
 
 def _record(row: Sequence[Any]) -> SyncRecord:
