@@ -21,20 +21,17 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+import duckdb
 
-import duckdb  # noqa: E402
-
-from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, FEATURES, LATEST_FEATURES_VIEW  # noqa: E402
-from fraud_mlops.feature_store.local_store import LocalOnlineStore  # noqa: E402
-from fraud_mlops.feature_store.sync import sync_local_online_store  # noqa: E402
-from fraud_mlops.settings import settings_from_env  # noqa: E402
+from fraud_mlops.feature_store.local_store import LocalOnlineStore
+from fraud_mlops.feature_store.sync import sync_local_online_store
+from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, FEATURES, LATEST_FEATURES_VIEW
+from fraud_mlops.settings import settings_from_env
 
 
 def build_warehouse(path: Path, schema: str, entities: int) -> None:
