@@ -12,8 +12,8 @@ INSERT INTO `{{ dataset }}.snapshot_lineage`
 SELECT
   '{{ snapshot }}',
   '{{ training_table }}',
-  COUNT(*),
-  COUNTIF({{ label }} = 1),
+  counts.row_count,
+  counts.fraud_count,
   (
     SELECT ARRAY_AGG(DISTINCT file_name ORDER BY file_name)
     FROM `{{ dataset }}.ingestion_log`
@@ -23,7 +23,11 @@ SELECT
   @run_id,
   CURRENT_TIMESTAMP(),
   TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {{ snapshot_ttl_days }} DAY)
-FROM `{{ dataset }}.{{ snapshot }}`
+FROM (
+  SELECT COUNT(*) AS row_count, COUNTIF({{ label }} = 1) AS fraud_count
+  FROM `{{ dataset }}.{{ snapshot }}`
+) AS counts
+-- the aggregate always yields a row, so the rerun guard filters outside it
 WHERE NOT EXISTS (
   SELECT 1 FROM `{{ dataset }}.snapshot_lineage` WHERE snapshot_name = '{{ snapshot }}'
 );

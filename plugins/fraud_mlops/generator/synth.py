@@ -144,7 +144,7 @@ def generate(config: GeneratorConfig, progress: Callable[[str], None] | None = N
 
     step("bursts")
     burst_len = 5
-    n_episodes = max(1, n_burst // burst_len)
+    n_episodes = max(1, -(-n_burst // burst_len))  # ceil: the last episode may be cut short
     ep_card = rng.choice(n_cards, size=n_episodes, p=activity)
     ep_start = rng.integers(0, span - 3600, n_episodes)
     night_start = rng.random(n_episodes) < 0.5  # half the episodes start at night

@@ -15,25 +15,30 @@ from fraud_mlops.landing_schema import LANDING_COLUMNS
 from fraud_mlops.settings import Settings
 
 
+def load_csv_into_table(conn: Any, path: Path, schema: str, table: str) -> int:
+    """Replace ``schema.table`` with the CSV at ``path``: every landing column as a string."""
+    columns = ", ".join(f"'{c}': 'VARCHAR'" for c in LANDING_COLUMNS)
+    conn.execute(
+        f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS '
+        f"SELECT * FROM read_csv(?, header = true, columns = {{{columns}}}, "
+        "quote = '\"', escape = '\"', strict_mode = true)",
+        [str(path)],
+    )
+    (rows,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}"."{table}"').fetchone()
+    return int(rows)
+
+
 def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 
     landed = LandedFile.from_xcom(file)
-    columns = ", ".join(f"'{c}': 'VARCHAR'" for c in LANDING_COLUMNS)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / landed.base_name
         GCSHook(gcp_conn_id=settings.gcp_conn_id).download(landed.bucket, landed.name, filename=str(path))
         conn = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_conn()
         try:
-            conn.execute(
-                f'CREATE OR REPLACE TABLE "{settings.dataset}"."{landed.load_table}" AS '
-                f"SELECT * FROM read_csv(?, header = true, columns = {{{columns}}}, "
-                "quote = '\"', escape = '\"', strict_mode = true)",
-                [str(path)],
-            )
-            (rows,) = conn.execute(f'SELECT COUNT(*) FROM "{settings.dataset}"."{landed.load_table}"').fetchone()
+            return load_csv_into_table(conn, path, settings.dataset, landed.load_table)
         finally:
             conn.close()
-    return int(rows)

@@ -1,0 +1,36 @@
+"""Fixtures shared by every suite: an isolated local data folder and the local warehouse."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fraud_mlops.settings import Settings, settings_from_env
+
+TEST_KEY = b"test-pseudonym-key-0123456789abcdef"
+
+
+@pytest.fixture
+def local_settings(tmp_path: Path) -> Settings:
+    """Settings of the local target with all state under a fresh temporary folder."""
+    return settings_from_env({"MLOPS_TARGET": "local", "MLOPS_LOCAL_DIR": str(tmp_path / "local")})
+
+
+@pytest.fixture
+def warehouse(local_settings: Settings) -> Iterator[object]:
+    """The real local warehouse hook (DuckDB speaking BigQuery SQL) on a fresh file."""
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+
+    local_settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    yield BigQueryDialectDuckDBHook(
+        database=str(local_settings.warehouse_path), snapshot_dir=local_settings.snapshot_dir
+    )
+
+
+@pytest.fixture(autouse=True)
+def _utc_only_in_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests must not depend on the machine's zone; the warehouse sets UTC itself.
+    monkeypatch.setenv("TZ", os.environ.get("TZ", "UTC"))

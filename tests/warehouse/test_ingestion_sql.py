@@ -1,0 +1,137 @@
+"""The ingestion SQL (include/sql/) on the real local warehouse, checked against pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_mlops import features
+from fraud_mlops.generator.synth import GeneratorConfig, generate
+from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops.warehouse.hook import DataQualityError
+from tests.conftest import TEST_KEY
+from tests.reference.pandas_features import card_features as pandas_card_features
+from tests.sql_chain import FakeDagRun, check_quality, load_landing, snapshot, transform
+
+
+@pytest.fixture
+def landing() -> pd.DataFrame:
+    return generate(GeneratorConfig(rows=6_000, fraud_rate=0.02, seed=11, rows_per_card=30)).landing
+
+
+def _count(hook, table: str) -> int:
+    return int(hook.get_records(f"SELECT COUNT(*) FROM `fraud.{table}`")[0][0])
+
+
+def test_card_features_match_an_independent_pandas_implementation(warehouse, local_settings, landing):
+    load_landing(warehouse, local_settings, landing, "a.csv")
+    transform(warehouse, local_settings, TEST_KEY)
+    sql = warehouse.get_df("SELECT * FROM `fraud.card_features` ORDER BY transaction_id").set_index("transaction_id")
+    staging = landing.rename(columns={"class": "is_fraud"}).copy()
+    staging["card_pseudonym"] = [pseudonymise(c, TEST_KEY) for c in staging["card_number"]]
+    ref = pandas_card_features(staging).set_index("transaction_id").loc[sql.index]
+    assert list(sql.columns) == ["card_pseudonym", "event_time", *features.FEATURE_NAMES, "is_fraud"]
+    for name in features.FEATURE_NAMES:
+        np.testing.assert_allclose(
+            sql[name].astype(float).to_numpy(), ref[name].astype(float).to_numpy(), rtol=1e-9, err_msg=name
+        )
+    assert (sql["card_pseudonym"] == ref["card_pseudonym"]).all()
+    assert sql["txn_count_1h"].max() > 0 and sql["is_new_merchant"].sum() > 0  # the windows see history
+
+
+def test_pseudonym_in_sql_equals_python_hmac(warehouse, local_settings, landing):
+    load_landing(warehouse, local_settings, landing.head(200), "a.csv")
+    transform(warehouse, local_settings, TEST_KEY)
+    rows = warehouse.get_records("SELECT transaction_id, card_pseudonym FROM `fraud.stg_transactions`")
+    by_id = landing.set_index("transaction_id")["card_number"]
+    assert len(rows) == 200
+    for tx, pseudonym in rows:
+        assert pseudonym == pseudonymise(by_id[tx], TEST_KEY)
+    raw_numbers = set(by_id)
+    staged = warehouse.get_df("SELECT * FROM `fraud.stg_transactions`")
+    assert not raw_numbers & set(staged.astype(str).to_numpy().ravel())  # no card number leaks into staging
+
+
+def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(warehouse, local_settings, landing):
+    as_text = landing.astype(str)  # a landing file is text: bad values need not be numbers
+    good = as_text.head(500).copy()
+    bad = as_text.iloc[500:510].copy()
+    bad.loc[bad.index[0], "transaction_id"] = ""
+    bad.loc[bad.index[1], "card_number"] = "4111 1111 1111 1112"  # Luhn fails
+    bad.loc[bad.index[2], "card_number"] = "12ab"
+    bad.loc[bad.index[3], "amount"] = "-5"
+    bad.loc[bad.index[4], "amount"] = "999999"
+    bad.loc[bad.index[5], "event_time"] = "2099-01-01 00:00:00"
+    bad.loc[bad.index[6], "event_time"] = "yesterday"
+    bad.loc[bad.index[7], "class"] = "2"
+    bad.loc[bad.index[8], "v3"] = "n/a"
+    bad.loc[bad.index[9], "transaction_id"] = good.iloc[0]["transaction_id"]  # duplicate id
+    spaced = as_text.iloc[510:511].copy()
+    spaced["card_number"] = spaced["card_number"].map(lambda c: f"{c[:4]} {c[4:8]} {c[8:12]} {c[12:]}")
+    load_landing(warehouse, local_settings, pd.concat([good, bad, spaced]), "mixed.csv")
+    transform(warehouse, local_settings, TEST_KEY)
+    reasons = dict(warehouse.get_records("SELECT transaction_id, reason FROM `fraud.rejected_rows`"))
+    assert sorted(reasons.values()) == sorted([
+        "missing_transaction_id", "bad_card_checksum", "bad_card_number", "negative_amount", "absurd_amount",
+        "future_event_time", "bad_event_time", "bad_label", "bad_numeric_field", "duplicate_transaction_id",
+    ])  # fmt: skip
+    assert _count(warehouse, "stg_transactions") == 501  # every good row, plus the spaced card number
+    last4 = {r[0] for r in warehouse.get_records("SELECT card_last4 FROM `fraud.rejected_rows`")}
+    assert all(len(x) <= 4 for x in last4)  # rejects never hold full card numbers
+
+
+def test_same_file_twice_adds_nothing(warehouse, local_settings, landing):
+    load_landing(warehouse, local_settings, landing, "a.csv", run_id="r1")
+    transform(warehouse, local_settings, TEST_KEY)
+    before = (_count(warehouse, "raw_transactions"), _count(warehouse, "stg_transactions"))
+    load_landing(warehouse, local_settings, landing, "a_again.csv", run_id="r2")  # same content, new name
+    transform(warehouse, local_settings, TEST_KEY)
+    assert (_count(warehouse, "raw_transactions"), _count(warehouse, "stg_transactions")) == before == (6000, 6000)
+    log = warehouse.get_records("SELECT file_name, status FROM `fraud.ingestion_log` ORDER BY logged_at")
+    assert log == [("a.csv", "loaded"), ("a_again.csv", "duplicate")]
+
+
+def test_no_row_sees_its_own_future(warehouse, local_settings, landing):
+    base = landing.head(3).astype(str)
+    card = base.iloc[0]["card_number"]
+    base["card_number"] = card
+    base["merchant"] = ["m1", "m1", "m2"]
+    base["event_time"] = ["2026-10-01 10:00:00", "2026-10-01 10:30:00", "2026-10-01 10:30:00"]
+    base["amount"] = ["10", "20", "40"]
+    load_landing(warehouse, local_settings, base, "t.csv")
+    transform(warehouse, local_settings, TEST_KEY)
+    rows = warehouse.get_df(
+        "SELECT event_time, merchant_seen_flag, txn_count_1h, amount_sum_1h, seconds_since_prev_txn, merchants_seen "
+        "FROM (SELECT *, is_new_merchant AS merchant_seen_flag FROM `fraud.card_features`) ORDER BY event_time, amount"
+    )
+    # first row: no history at all
+    assert rows.iloc[0]["txn_count_1h"] == 0 and pd.isna(rows.iloc[0]["seconds_since_prev_txn"])
+    # both 10:30 rows see only the 10:00 row, never each other (same second)
+    assert rows.iloc[1:]["txn_count_1h"].tolist() == [1, 1]
+    assert rows.iloc[1:]["amount_sum_1h"].tolist() == [10.0, 10.0]
+    assert rows.iloc[1:]["seconds_since_prev_txn"].tolist() == [1800.0, 1800.0]
+    assert rows["merchant_seen_flag"].tolist() == [1, 0, 1]
+
+
+def test_quality_gate_passes_on_good_data_and_names_the_failed_check(warehouse, local_settings, landing):
+    load_landing(warehouse, local_settings, landing, "a.csv")
+    transform(warehouse, local_settings, TEST_KEY)
+    check_quality(warehouse, local_settings)
+    warehouse.run("UPDATE `fraud.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0")
+    with pytest.raises(DataQualityError, match="dq_label_rate"):
+        check_quality(warehouse, local_settings)
+
+
+def test_snapshot_and_lineage_are_idempotent_per_run(warehouse, local_settings, landing):
+    load_landing(warehouse, local_settings, landing, "a.csv")
+    transform(warehouse, local_settings, TEST_KEY)
+    run = FakeDagRun("manual__1")
+    snapshot(warehouse, local_settings, run)
+    snapshot(warehouse, local_settings, run)  # a rerun of the same DAG run
+    lineage = warehouse.get_records("SELECT snapshot_name, row_count, fraud_count, source_files, run_id FROM `fraud.snapshot_lineage`")
+    assert len(lineage) == 1
+    name, rows, frauds, files, run_id = lineage[0]
+    assert name.startswith("training_snapshot_20261101T120000_") and run_id == "manual__1"
+    assert (rows, frauds, list(files)) == (6000, int(landing["class"].sum()), ["a.csv"])
+    assert warehouse.get_records(f"SELECT COUNT(*) FROM `fraud.{name}`")[0][0] == 6000

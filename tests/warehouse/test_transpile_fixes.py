@@ -1,0 +1,123 @@
+"""Golden tests of the five places where sqlglot is silently wrong for BigQuery → DuckDB.
+
+Each test runs real BigQuery SQL through the project's hook on a real DuckDB file and compares
+with an independent Python/pandas computation. Where it helps, the test also shows the plain
+transpilation getting it wrong, so the test would fail without the fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import sqlglot
+
+from fraud_mlops.warehouse.hook import DataQualityError, SnapshotExistsError
+from fraud_mlops.warehouse.transpile import parse_clone_ddl, transpile_statement
+
+
+@pytest.fixture
+def timestamps(warehouse) -> pd.Series:
+    rng = np.random.default_rng(3)
+    seconds = rng.integers(0, 365 * 86_400, 2_000)
+    ts = pd.Series(pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(seconds, unit="s"))
+    frame = pd.DataFrame({"id": range(len(ts)), "ts": ts.dt.strftime("%Y-%m-%d %H:%M:%S")})
+    conn = warehouse.get_conn()
+    conn.execute("CREATE SCHEMA IF NOT EXISTS fraud")
+    conn.register("frame", frame)
+    conn.execute("CREATE TABLE fraud.times AS SELECT id, CAST(ts AS TIMESTAMPTZ) AS ts FROM frame")
+    conn.close()
+    return ts
+
+
+def test_dayofweek_matches_bigquery_numbering(warehouse, timestamps):
+    rows = warehouse.get_records("SELECT id, EXTRACT(DAYOFWEEK FROM ts) FROM `fraud.times` ORDER BY id")
+    got = np.array([r[1] for r in rows])
+    expected = ((timestamps.dt.dayofweek + 1) % 7 + 1).to_numpy()  # BigQuery: Sunday=1 … Saturday=7
+    assert (got == expected).all()
+    assert set(got) == set(range(1, 8))
+    plain = sqlglot.transpile("SELECT EXTRACT(DAYOFWEEK FROM ts) FROM fraud.times", read="bigquery", write="duckdb")[0]
+    assert "+ 1" not in plain  # sqlglot alone passes it through (off by one on DuckDB)
+
+
+def test_numeric_keeps_bigquery_precision(warehouse):
+    values = [Decimal("1234567.123456789"), Decimal("0.000000001"), Decimal("99999999999.5")]
+    sql = " UNION ALL ".join(f"SELECT CAST('{v}' AS NUMERIC) AS x" for v in values)
+    got = [r[0] for r in warehouse.get_records(f"SELECT x FROM ({sql}) ORDER BY x")]
+    assert got == sorted(values)
+    total = warehouse.get_records(f"SELECT SUM(x) FROM ({sql})")[0][0]
+    assert total == sum(values)
+    with duckdb.connect() as plain:  # bare DECIMAL is DECIMAL(18,3): rounds to 3 places
+        assert plain.execute("SELECT CAST('0.000000001' AS DECIMAL)").fetchone()[0] == Decimal("0.000")
+
+
+def test_safe_cast_to_int64_rejects_fractional_strings(warehouse):
+    cases = {"'12'": 12, "'-7'": -7, "'12.5'": None, "'1e3'": None, "'abc'": None, "''": None, "12.5": 13}
+    for literal, expected in cases.items():
+        got = warehouse.get_records(f"SELECT SAFE_CAST({literal} AS INT64)")[0][0]
+        assert got == expected, literal
+    with duckdb.connect() as plain:
+        assert plain.execute("SELECT TRY_CAST('12.5' AS BIGINT)").fetchone()[0] == 13  # what we avoid
+
+
+def test_sessions_are_utc_whatever_the_machine_zone(warehouse, monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        sql = "SELECT EXTRACT(HOUR FROM TIMESTAMP '2026-03-01 23:30:00'), CAST(TIMESTAMP '2026-03-01 23:30:00' AS DATE)"
+        hour, day = warehouse.get_records(sql)[0]
+        assert (hour, day) == (23, dt.date(2026, 3, 1))
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+
+
+def test_snapshot_ddl_writes_an_immutable_named_copy(warehouse, local_settings):
+    warehouse.run(
+        "CREATE SCHEMA IF NOT EXISTS `fraud`; CREATE TABLE `fraud.src` AS SELECT 1 AS id UNION ALL SELECT 2 AS id"
+    )
+    ddl = (
+        "CREATE SNAPSHOT TABLE `my-project.fraud.snap_a` CLONE `my-project.fraud.src` "
+        "OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 30 DAY))"
+    )
+    assert "SNAPSHOT" in sqlglot.transpile(ddl, read="bigquery", write="duckdb")[0]  # passed through verbatim
+    warehouse.run(ddl)
+    warehouse.run("INSERT INTO `fraud.src` VALUES (3)")
+    assert warehouse.get_records("SELECT COUNT(*) FROM `fraud.snap_a`")[0][0] == 2  # a copy, not a view of src
+    path = local_settings.snapshot_dir / "snap_a.parquet"
+    assert path.exists() and not (path.stat().st_mode & 0o222)  # read-only file
+    with pytest.raises(SnapshotExistsError):
+        warehouse.run(ddl)
+    warehouse.run(ddl.replace("SNAPSHOT TABLE", "SNAPSHOT TABLE IF NOT EXISTS"))  # idempotent form
+    with pytest.raises(duckdb.Error):
+        warehouse.run("INSERT INTO `fraud.snap_a` VALUES (4)")
+    assert pd.read_parquet(path)["id"].tolist() == [1, 2]
+
+
+def test_table_clone_becomes_a_copy(warehouse):
+    warehouse.run("CREATE SCHEMA IF NOT EXISTS `fraud`; CREATE TABLE `fraud.a` AS SELECT 5 AS x")
+    warehouse.run("CREATE TABLE `fraud.b` CLONE `fraud.a`")
+    assert warehouse.get_records("SELECT x FROM `fraud.b`") == [(5,)]
+
+
+def test_assert_passes_silently_and_fails_with_its_message(warehouse):
+    warehouse.run("ASSERT (SELECT 1) = 1 AS 'dq_one: one is one'")
+    with pytest.raises(DataQualityError, match="dq_two: two is not one"):
+        warehouse.run("SELECT 1; ASSERT (SELECT 2) = 1 AS 'dq_two: two is not one'")
+
+
+def test_clone_parser_handles_comments_and_projects():
+    parsed = parse_clone_ddl("-- note\nCREATE SNAPSHOT TABLE IF NOT EXISTS `p.d.t` CLONE `p.d.s`")
+    assert parsed is not None and (parsed.target, parsed.source, parsed.if_not_exists) == ("d.t", "d.s", True)
+    assert parse_clone_ddl("CREATE TABLE d.t AS SELECT 1") is None
+
+
+def test_named_parameters_are_bound_per_statement(warehouse):
+    rows = warehouse.get_records("SELECT 1; SELECT @a || '-' || @b", {"a": "x", "b": "y", "unused": "z"})
+    assert rows == [("x-y",)]
+    assert "$a" in transpile_statement("SELECT @a")
