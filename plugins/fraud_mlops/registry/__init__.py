@@ -1,0 +1,1 @@
+"""Model registry and endpoints: file-backed locally, Vertex AI on Google Cloud, one interface."""

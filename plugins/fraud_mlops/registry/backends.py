@@ -1,0 +1,53 @@
+"""Pick the registry and endpoint implementation from a URI (a pipeline parameter).
+
+The compiled pipeline is the same on both targets; only these URIs differ:
+
+* local: a path (``/…/registry``, ``/…/endpoints/fraud-endpoint.json``), optionally ``file://``;
+* Vertex: ``vertexai://projects/P/locations/R`` and
+  ``vertexai://projects/P/locations/R/endpoints/DISPLAY_NAME``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fraud_mlops.registry.base import ModelEndpoint, ModelRegistry
+
+VERTEX_SCHEME = "vertexai://"
+_VERTEX_REGISTRY = re.compile(r"^vertexai://projects/([^/]+)/locations/([^/]+)/?$")
+_VERTEX_ENDPOINT = re.compile(r"^vertexai://projects/([^/]+)/locations/([^/]+)/endpoints/([^/]+)$")
+
+
+def vertex_registry_uri(project: str, region: str) -> str:
+    return f"{VERTEX_SCHEME}projects/{project}/locations/{region}"
+
+
+def vertex_endpoint_uri(project: str, region: str, endpoint_name: str) -> str:
+    return f"{vertex_registry_uri(project, region)}/endpoints/{endpoint_name}"
+
+
+def open_registry(uri: str, serving_image: str = "") -> ModelRegistry:
+    if uri.startswith(VERTEX_SCHEME):
+        match = _VERTEX_REGISTRY.match(uri)
+        if not match:
+            raise ValueError(f"expected vertexai://projects/P/locations/R, got {uri!r}")
+        from fraud_mlops.registry.vertex import VertexModelRegistry
+
+        return VertexModelRegistry(match[1], match[2], serving_image=serving_image)
+    from fraud_mlops.registry.local_registry import LocalModelRegistry
+
+    return LocalModelRegistry(Path(uri.removeprefix("file://")))
+
+
+def open_endpoint(uri: str, machine_type: str = "") -> ModelEndpoint:
+    if uri.startswith(VERTEX_SCHEME):
+        match = _VERTEX_ENDPOINT.match(uri)
+        if not match:
+            raise ValueError(f"expected vertexai://projects/P/locations/R/endpoints/NAME, got {uri!r}")
+        from fraud_mlops.registry.vertex import DEFAULT_MACHINE_TYPE, VertexEndpoint
+
+        return VertexEndpoint(match[1], match[2], match[3], machine_type=machine_type or DEFAULT_MACHINE_TYPE)
+    from fraud_mlops.registry.local_endpoint import LocalEndpoint
+
+    return LocalEndpoint(Path(uri.removeprefix("file://")))

@@ -1,0 +1,81 @@
+"""What a model registry and an endpoint must offer the pipeline, on either target.
+
+The concepts are Vertex AI's: one model (``fraud-detector``) with numbered versions, each an
+artifact directory plus labels; aliases (``champion``, ``challenger``) point at versions; an
+endpoint serves deployed versions under a traffic split. The local implementations keep the
+same concepts in files, so the pipeline's components call one interface.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+GCS_FUSE_ROOT = "/gcs/"  # Vertex pipeline containers mount gs://bucket/x at /gcs/bucket/x
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    model_name: str
+    version: str
+    artifact_uri: str  # directory holding model.joblib + metadata.json
+    aliases: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    resource_name: str = ""  # Vertex: projects/…/models/ID@VERSION; local: the version folder
+
+    def local_dir(self) -> Path:
+        """Where the artifact can be read with file APIs (GCS FUSE path on Vertex)."""
+        if self.artifact_uri.startswith("gs://"):
+            return Path(GCS_FUSE_ROOT + self.artifact_uri.removeprefix("gs://"))
+        return Path(self.artifact_uri.removeprefix("file://"))
+
+
+class ModelRegistry(Protocol):
+    def get(self, model_name: str, alias_or_version: str) -> ModelVersion | None: ...
+
+    def register(
+        self,
+        model_name: str,
+        model_dir: Path,
+        artifact_uri: str,
+        *,
+        labels: dict[str, str],
+        metadata: dict[str, Any],
+        aliases: list[str],
+        description: str = "",
+    ) -> ModelVersion: ...
+
+    def set_alias(self, model_name: str, alias: str, version: str) -> None: ...
+
+    def remove_alias(self, model_name: str, alias: str) -> None: ...
+
+
+class ModelEndpoint(Protocol):
+    def deploy_canary(
+        self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
+    ) -> dict[str, int]:
+        """Deploy ``version``; return the resulting split keyed by model version."""
+        ...
+
+    def promote(self, version: ModelVersion, threshold: float) -> dict[str, int]: ...
+
+
+_LABEL_BAD = re.compile(r"[^a-z0-9_-]")
+
+
+def label_value(value: str) -> str:
+    """Vertex/BigQuery label rules: lowercase letters, digits, ``_`` and ``-``, at most 63 chars."""
+    return _LABEL_BAD.sub("-", value.lower())[:63]
+
+
+def labels_for(snapshot: str, pipeline_run: str, model_type: str) -> dict[str, str]:
+    """Labels tying a model version to its training snapshot and pipeline run."""
+    return {
+        "snapshot": label_value(snapshot),
+        "pipeline_run": label_value(pipeline_run),
+        "model_type": label_value(model_type),
+    }

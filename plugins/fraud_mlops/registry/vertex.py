@@ -1,0 +1,263 @@
+"""Vertex AI Model Registry and Endpoint adapters, on the GAPIC clients (``aiplatform_v1``).
+
+The generated clients are the boundary the tests mock: every request is an explicit proto the
+tests compare field for field. The same rules as the local registry apply: one model with
+versions (``parent_model``), aliases moved explicitly (an alias is removed from its holder first,
+``-alias``, so it can never be on two versions), and the canary traffic of :mod:`.traffic`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fraud_mlops.registry.base import ModelVersion
+from fraud_mlops.registry.traffic import canary_split, promote_split
+
+DEFAULT_MACHINE_TYPE = "n1-standard-2"
+# Vertex's prebuilt scikit-learn serving image. Its scikit-learn may be older than the one the
+# model was pickled with; pass the pipeline parameter ``serving_image`` to use a matching image.
+DEFAULT_SERVING_IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+
+
+def _location(project: str, region: str) -> str:
+    return f"projects/{project}/locations/{region}"
+
+
+def _client_options(region: str) -> dict[str, str]:
+    return {"api_endpoint": f"{region}-aiplatform.googleapis.com"}
+
+
+class VertexModelRegistry:
+    def __init__(self, project: str, region: str, client: Any = None, serving_image: str = "") -> None:
+        from google.cloud import aiplatform_v1
+
+        self.project, self.region = project, region
+        self.parent = _location(project, region)
+        self.client = client or aiplatform_v1.ModelServiceClient(client_options=_client_options(region))
+        self.serving_image = serving_image or DEFAULT_SERVING_IMAGE
+
+    def _parent_model(self, model_name: str) -> str | None:
+        from google.cloud import aiplatform_v1
+
+        found = self.client.list_models(
+            request=aiplatform_v1.ListModelsRequest(parent=self.parent, filter=f'display_name="{model_name}"')
+        )
+        return next((m.name for m in found), None)
+
+    def get(self, model_name: str, alias_or_version: str) -> ModelVersion | None:
+        from google.api_core import exceptions
+
+        parent_model = self._parent_model(model_name)
+        if parent_model is None:
+            return None
+        try:
+            model = self.client.get_model(name=f"{parent_model}@{alias_or_version}")
+        except exceptions.NotFound:
+            return None
+        return _model_version(model_name, model)
+
+    def register(
+        self,
+        model_name: str,
+        model_dir: Path,
+        artifact_uri: str,
+        *,
+        labels: dict[str, str],
+        metadata: dict[str, Any],
+        aliases: list[str],
+        description: str = "",
+    ) -> ModelVersion:
+        """Upload ``artifact_uri`` as a new version of ``model_name`` (the model is created once)."""
+        from google.cloud import aiplatform_v1
+
+        from fraud_mlops.training.train import write_metadata
+
+        del metadata  # written into the artifact below, once the version is known
+        parent_model = self._parent_model(model_name)
+        request = aiplatform_v1.UploadModelRequest(
+            parent=self.parent,
+            model=aiplatform_v1.Model(
+                display_name=model_name,
+                artifact_uri=artifact_uri,
+                container_spec=aiplatform_v1.ModelContainerSpec(image_uri=self.serving_image),
+                labels=labels,
+                version_description=description[:1000],
+            ),
+        )
+        if parent_model:
+            request.parent_model = parent_model
+        else:
+            request.model_id = model_name
+        response = self.client.upload_model(request=request).result()
+        version = str(response.model_version_id)
+        meta_path = model_dir / "metadata.json"
+        if meta_path.is_file():
+            import json
+
+            write_metadata(model_dir, {**json.loads(meta_path.read_text()), "model_version": version})
+        for alias in aliases:
+            self.set_alias(model_name, alias, version)
+        return ModelVersion(
+            model_name=model_name,
+            version=version,
+            artifact_uri=artifact_uri,
+            aliases=tuple(aliases),
+            labels=labels,
+            resource_name=f"{response.model}@{version}",
+        )
+
+    def set_alias(self, model_name: str, alias: str, version: str) -> None:
+        from google.cloud import aiplatform_v1
+
+        parent_model = self._parent_model(model_name)
+        if parent_model is None:
+            raise KeyError(f"no model {model_name} in {self.parent}")
+        holder = self.get(model_name, alias)
+        if holder is not None and holder.version != version:
+            self.client.merge_version_aliases(
+                request=aiplatform_v1.MergeVersionAliasesRequest(
+                    name=f"{parent_model}@{holder.version}", version_aliases=[f"-{alias}"]
+                )
+            )
+        if holder is None or holder.version != version:
+            self.client.merge_version_aliases(
+                request=aiplatform_v1.MergeVersionAliasesRequest(
+                    name=f"{parent_model}@{version}", version_aliases=[alias]
+                )
+            )
+
+    def remove_alias(self, model_name: str, alias: str) -> None:
+        from google.cloud import aiplatform_v1
+
+        holder = self.get(model_name, alias)
+        if holder is not None:
+            self.client.merge_version_aliases(
+                request=aiplatform_v1.MergeVersionAliasesRequest(
+                    name=holder.resource_name, version_aliases=[f"-{alias}"]
+                )
+            )
+
+
+def _model_version(model_name: str, model: Any) -> ModelVersion:
+    return ModelVersion(
+        model_name=model_name,
+        version=str(model.version_id),
+        artifact_uri=model.artifact_uri,
+        aliases=tuple(model.version_aliases),
+        labels=dict(model.labels),
+        resource_name=f"{model.name}@{model.version_id}",
+    )
+
+
+class VertexEndpoint:
+    """A Vertex endpoint found (or created) by display name; canary rules of :mod:`.traffic`."""
+
+    def __init__(
+        self,
+        project: str,
+        region: str,
+        endpoint_name: str,
+        client: Any = None,
+        machine_type: str = DEFAULT_MACHINE_TYPE,
+    ) -> None:
+        from google.cloud import aiplatform_v1
+
+        self.parent = _location(project, region)
+        self.endpoint_name = endpoint_name
+        self.machine_type = machine_type
+        self.client = client or aiplatform_v1.EndpointServiceClient(client_options=_client_options(region))
+
+    def endpoint(self) -> Any:
+        from google.cloud import aiplatform_v1
+
+        found = self.client.list_endpoints(
+            request=aiplatform_v1.ListEndpointsRequest(
+                parent=self.parent, filter=f'display_name="{self.endpoint_name}"'
+            )
+        )
+        existing = next(iter(found), None)
+        if existing is not None:
+            return existing
+        return self.client.create_endpoint(
+            request=aiplatform_v1.CreateEndpointRequest(
+                parent=self.parent, endpoint=aiplatform_v1.Endpoint(display_name=self.endpoint_name)
+            )
+        ).result()
+
+    def _deploy(self, endpoint: Any, version: ModelVersion, split: dict[str, int]) -> str:
+        from google.cloud import aiplatform_v1
+
+        deployed = aiplatform_v1.DeployedModel(
+            model=version.resource_name,
+            display_name=f"{version.model_name}-v{version.version}",
+            dedicated_resources=aiplatform_v1.DedicatedResources(
+                machine_spec=aiplatform_v1.MachineSpec(machine_type=self.machine_type),
+                min_replica_count=1,
+                max_replica_count=1,
+            ),
+        )
+        response = self.client.deploy_model(
+            request=aiplatform_v1.DeployModelRequest(
+                endpoint=endpoint.name, deployed_model=deployed, traffic_split=split
+            )
+        ).result()
+        return str(response.deployed_model.id)
+
+    def _undeploy_all_but(self, endpoint: Any, keep: set[str]) -> None:
+        from google.cloud import aiplatform_v1
+
+        for deployed in endpoint.deployed_models:
+            if deployed.id not in keep:
+                self.client.undeploy_model(
+                    request=aiplatform_v1.UndeployModelRequest(
+                        endpoint=endpoint.name, deployed_model_id=deployed.id
+                    )
+                ).result()
+
+    def deploy_canary(
+        self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
+    ) -> dict[str, int]:
+        """Deploy beside the serving champion; ``threshold`` travels in the artifact's metadata.json."""
+        del threshold
+        endpoint = self.endpoint()
+        champion_id = _deployed_id(endpoint, champion)
+        split = canary_split("0", champion_id, canary_percent)  # "0" = the model being deployed
+        new_id = self._deploy(endpoint, version, split)
+        keep = {new_id} | ({champion_id} if champion_id and champion_id in split else set())
+        self._undeploy_all_but(endpoint, keep)
+        by_version = {new_id: version.version}
+        if champion is not None and champion_id:
+            by_version[champion_id] = champion.version
+        return {by_version[new_id if k == "0" else k]: v for k, v in split.items()}
+
+    def promote(self, version: ModelVersion, threshold: float) -> dict[str, int]:
+        from google.cloud import aiplatform_v1
+        from google.protobuf import field_mask_pb2
+
+        del threshold
+        endpoint = self.endpoint()
+        deployed_id = _deployed_id(endpoint, version)
+        if deployed_id is None:
+            deployed_id = self._deploy(endpoint, version, promote_split("0"))
+        else:
+            self.client.update_endpoint(
+                request=aiplatform_v1.UpdateEndpointRequest(
+                    endpoint=aiplatform_v1.Endpoint(
+                        name=endpoint.name, traffic_split=promote_split(deployed_id)
+                    ),
+                    update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
+                )
+            )
+        self._undeploy_all_but(endpoint, {deployed_id})
+        return {version.version: 100}
+
+
+def _deployed_id(endpoint: Any, version: ModelVersion | None) -> str | None:
+    if version is None:
+        return None
+    model = version.resource_name.split("@")[0]
+    for deployed in endpoint.deployed_models:
+        if deployed.model == model and str(deployed.model_version_id) == version.version:
+            return str(deployed.id)
+    return None

@@ -1,0 +1,263 @@
+"""One plain function per pipeline step; the KFP components are thin wrappers around these.
+
+Each step takes paths, URIs and plain values and returns plain values, so it is tested
+directly, and the component only maps KFP artifacts (``.path``, ``.uri``, ``.metadata``,
+``log_metric``) onto it. Steps import pandas and scikit-learn lazily: every task is a fresh
+process, and the gate, register and deploy tasks should not pay seconds of imports they never use.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.training.train import MODEL_FILE, read_metadata
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fraud_mlops.training.evaluate import Evaluation
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def build_dataset_step(
+    snapshot_uri: str,
+    validation_fraction: float,
+    test_fraction: float,
+    train_path: Path,
+    validation_path: Path,
+    test_path: Path,
+    bigquery_read_client: Any = None,
+) -> dict[str, Any]:
+    """Snapshot → three time-ordered Parquet splits; returns their sizes and time ranges."""
+    from fraud_mlops.training import dataset
+
+    frame = dataset.read_snapshot(snapshot_uri, bigquery_read_client)
+    splits = dataset.split_by_time(frame, validation_fraction, test_fraction)
+    for part, path in (
+        (splits.train, train_path),
+        (splits.validation, validation_path),
+        (splits.test, test_path),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(path, index=False)
+    return splits.summary()
+
+
+def train_step(
+    train_path: Path, validation_path: Path, model_type: str, seed: int, model_dir: Path, snapshot: str
+) -> dict[str, Any]:
+    import pandas as pd
+
+    from fraud_mlops.training import dataset
+    from fraud_mlops.training.train import save_model, train_model
+
+    train = pd.read_parquet(train_path)
+    validation = pd.read_parquet(validation_path)
+    trained = train_model(
+        dataset.feature_matrix(train),
+        dataset.labels(train),
+        dataset.feature_matrix(validation),
+        dataset.labels(validation),
+        model_type=model_type,
+        seed=seed,
+    )
+    info = {
+        "model_type": model_type,
+        "fit_seconds": round(trained.fit_seconds, 3),
+        "train_rows": len(train),
+        "iterations": int(getattr(trained.estimator, "n_iter_", 0)),
+        "params": trained.params,
+    }
+    save_model(
+        trained.estimator,
+        model_dir,
+        {"feature_names": list(FEATURE_NAMES), "snapshot": snapshot, "trained_at": _now(), **info},
+    )
+    return info
+
+
+def _evaluate_dir(
+    model_dir: Path, validation: pd.DataFrame | None, test: pd.DataFrame, threshold: float | None
+) -> Evaluation:
+    from fraud_mlops.training import dataset
+    from fraud_mlops.training.evaluate import choose_threshold, evaluate, predict_scores
+    from fraud_mlops.training.train import load_model
+
+    estimator = load_model(model_dir)
+    if threshold is None:
+        assert validation is not None
+        threshold = choose_threshold(
+            dataset.labels(validation), predict_scores(estimator, dataset.feature_matrix(validation))
+        )
+    return evaluate(dataset.labels(test), predict_scores(estimator, dataset.feature_matrix(test)), threshold)
+
+
+def score_champion_step(test_path: Path, registry_uri: str, model_name: str) -> dict[str, Any]:
+    """The serving champion scored on the challenger's test rows at the champion's own threshold.
+
+    ``{"has_champion": False}`` when no version carries the ``champion`` alias yet.
+    """
+    import pandas as pd
+
+    from fraud_mlops.registry.backends import open_registry
+    from fraud_mlops.registry.base import CHAMPION
+
+    champion = open_registry(registry_uri).get(model_name, CHAMPION)
+    if champion is None:
+        return {"has_champion": False, "version": "", "metrics": {}}
+    model_dir = champion.local_dir()
+    threshold = float(read_metadata(model_dir).get("threshold", 0.5))
+    evaluation = _evaluate_dir(model_dir, None, pd.read_parquet(test_path), threshold)
+    return {"has_champion": True, "version": champion.version, "metrics": evaluation.scalars()}
+
+
+def evaluate_step(
+    model_dir: Path,
+    validation_path: Path,
+    test_path: Path,
+    report_path: Path,
+    context: dict[str, Any],
+    champion_metrics: dict[str, float] | None = None,
+) -> Evaluation:
+    """Threshold from validation, metrics on test, and the HTML report written to ``report_path``."""
+    import pandas as pd
+
+    from fraud_mlops.training.report import render_report
+
+    evaluation = _evaluate_dir(model_dir, pd.read_parquet(validation_path), pd.read_parquet(test_path), None)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(
+        render_report(evaluation, title="Fraud model evaluation", context=context, champion=champion_metrics)
+    )
+    return evaluation
+
+
+def register_step(
+    model_dir: Path,
+    registered_dir: Path,
+    registered_uri: str,
+    registry_uri: str,
+    model_name: str,
+    *,
+    snapshot: str,
+    pipeline_run: str,
+    threshold: float,
+    metrics: dict[str, float],
+    gate_reason: str,
+    serving_image: str = "",
+) -> dict[str, Any]:
+    """Assemble the final artifact (model + complete metadata.json) and register it.
+
+    The new version gets the ``challenger`` alias; the first version ever also becomes
+    ``champion`` (there is nothing to compare a canary against yet).
+    """
+    from fraud_mlops.registry.backends import open_registry
+    from fraud_mlops.registry.base import CHALLENGER, CHAMPION, labels_for
+    from fraud_mlops.training.train import write_metadata
+
+    trained = read_metadata(model_dir)
+    registered_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(model_dir / MODEL_FILE, registered_dir / MODEL_FILE)
+    metadata = {
+        **trained,
+        "threshold": threshold,
+        "metrics": metrics,
+        "snapshot": snapshot,
+        "pipeline_run": pipeline_run,
+        "gate_reason": gate_reason,
+        "feature_names": list(FEATURE_NAMES),
+    }
+    write_metadata(registered_dir, metadata)
+    registry = open_registry(registry_uri, serving_image)
+    aliases = [CHALLENGER] if registry.get(model_name, CHAMPION) else [CHAMPION, CHALLENGER]
+    version = registry.register(
+        model_name,
+        registered_dir,
+        registered_uri,
+        labels=labels_for(snapshot, pipeline_run, str(trained.get("model_type", ""))),
+        metadata=metadata,
+        aliases=aliases,
+        description=gate_reason,
+    )
+    return {
+        "model_version": version.version,
+        "aliases": list(version.aliases),
+        "artifact_uri": version.artifact_uri,
+    }
+
+
+def deploy_step(
+    registry_uri: str,
+    endpoint_uri: str,
+    model_name: str,
+    model_version: str,
+    threshold: float,
+    canary_percent: int,
+    machine_type: str = "",
+) -> dict[str, int]:
+    """Deploy the registered version beside the champion; returns version → traffic percent."""
+    from fraud_mlops.registry.backends import open_endpoint, open_registry
+    from fraud_mlops.registry.base import CHAMPION
+
+    registry = open_registry(registry_uri)
+    version = registry.get(model_name, model_version)
+    if version is None:
+        raise KeyError(f"{model_name} version {model_version} is not in {registry_uri}")
+    champion = registry.get(model_name, CHAMPION)
+    endpoint = open_endpoint(endpoint_uri, machine_type)
+    return endpoint.deploy_canary(version, threshold, champion, canary_percent)
+
+
+def promote(registry_uri: str, endpoint_uri: str, model_name: str, model_version: str) -> dict[str, int]:
+    """End a canary: the version takes 100 % of traffic and the ``champion`` alias."""
+    from fraud_mlops.registry.backends import open_endpoint, open_registry
+    from fraud_mlops.registry.base import CHALLENGER, CHAMPION
+
+    registry = open_registry(registry_uri)
+    version = registry.get(model_name, model_version)
+    if version is None:
+        raise KeyError(f"{model_name} version {model_version} is not in {registry_uri}")
+    threshold = float(read_metadata(version.local_dir()).get("threshold", 0.5))
+    split = open_endpoint(endpoint_uri).promote(version, threshold)
+    registry.set_alias(model_name, CHAMPION, version.version)
+    if CHALLENGER in version.aliases:
+        registry.remove_alias(model_name, CHALLENGER)
+    return split
+
+
+def reject_step(
+    registry_uri: str,
+    model_name: str,
+    *,
+    reason: str,
+    snapshot: str,
+    pipeline_run: str,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """Record why the challenger was turned down (locally in the registry's rejections log)."""
+    from fraud_mlops.registry.backends import VERTEX_SCHEME
+    from fraud_mlops.registry.base import CHAMPION
+
+    record = {
+        "rejected_at": _now(),
+        "model_name": model_name,
+        "reason": reason,
+        "snapshot": snapshot,
+        "pipeline_run": pipeline_run,
+        "metrics": metrics,
+    }
+    if not registry_uri.startswith(VERTEX_SCHEME):
+        from fraud_mlops.registry.local_registry import LocalModelRegistry
+
+        registry = LocalModelRegistry(Path(registry_uri.removeprefix("file://")))
+        registry.record_rejection(model_name, record)
+        champion = registry.get(model_name, CHAMPION)
+        record["champion_version"] = champion.version if champion else ""
+    return record
