@@ -1,0 +1,133 @@
+"""How every component runs on Vertex: base image, pinned packages, the project's code.
+
+* **Image**: the public ``python:3.11-slim`` (the project's Python), so the compiled pipeline
+  needs no image build or registry to run in any project.
+* **Packages**: each component names what its step imports, pinned to the versions in
+  ``uv.lock`` (a test compares :data:`PINS` with the lock), so Vertex runs what the tests ran.
+* **Project code**: the modules the steps need (``fraud_mlops.training``, ``fraud_mlops.registry``,
+  ``fraud_mlops.features``) are embedded in each component with KFP's ``embedded_artifact_path``;
+  at run time KFP unpacks them and puts them first on ``sys.path``, on Vertex and in
+  ``kfp.local`` alike. KFP's archive carries file times, owners and a gzip timestamp; while
+  components are built, :func:`_deterministic_archives` normalises those so the compiled YAML is
+  byte-identical on every machine and every run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import gzip
+import shutil
+import tarfile
+import tempfile
+import types
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from kfp import dsl
+from kfp.dsl import component_factory
+
+import fraud_mlops
+
+BASE_IMAGE = "python:3.11-slim"
+
+#: Versions from uv.lock (tests/training/test_compile.py fails when they drift apart).
+PINS: dict[str, str] = {
+    "duckdb": "2.0.0",
+    "google-cloud-aiplatform": "2.7.0",
+    "google-cloud-bigquery-storage": "2.43.0",
+    "joblib": "1.6.0",
+    "matplotlib": "3.11.2",
+    "narwhals": "2.29.0",
+    "numpy": "2.4.6",
+    "pandas": "3.1.1",
+    "pyarrow": "26.0.1",
+    "scikit-learn": "1.9.1",
+    "scipy": "1.17.1",
+    "threadpoolctl": "3.8.0",
+}
+
+DATA = ("numpy", "pandas", "pyarrow")
+SKLEARN = (*DATA, "scikit-learn", "scipy", "joblib", "threadpoolctl", "narwhals")
+VERTEX = ("google-cloud-aiplatform",)
+
+#: The project modules the steps import, relative to ``plugins/``.
+EMBEDDED_MODULES: tuple[str, ...] = (
+    "fraud_mlops/__init__.py",
+    "fraud_mlops/features.py",
+    "fraud_mlops/training/__init__.py",
+    "fraud_mlops/training/dataset.py",
+    "fraud_mlops/training/evaluate.py",
+    "fraud_mlops/training/gate.py",
+    "fraud_mlops/training/report.py",
+    "fraud_mlops/training/steps.py",
+    "fraud_mlops/training/train.py",
+    "fraud_mlops/registry/__init__.py",
+    "fraud_mlops/registry/backends.py",
+    "fraud_mlops/registry/base.py",
+    "fraud_mlops/registry/local_endpoint.py",
+    "fraud_mlops/registry/local_registry.py",
+    "fraud_mlops/registry/traffic.py",
+    "fraud_mlops/registry/vertex.py",
+)
+
+
+def pinned(packages: Sequence[str]) -> list[str]:
+    return [f"{name}=={PINS[name]}" for name in sorted(set(packages))]
+
+
+@functools.lru_cache(maxsize=1)
+def embedded_code_dir() -> Path:
+    """A folder holding just :data:`EMBEDDED_MODULES`, copied from the importable package."""
+    plugins = Path(fraud_mlops.__file__).resolve().parents[1]
+    staging = Path(tempfile.mkdtemp(prefix="fraud-mlops-embedded-"))
+    atexit.register(shutil.rmtree, staging, True)
+    for relative in EMBEDDED_MODULES:
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plugins / relative, target)
+    return staging
+
+
+def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    if "__pycache__" in info.name:
+        return None
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o755 if info.isdir() else 0o644
+    return info
+
+
+class _NormalisedTarFile(tarfile.TarFile):
+    def add(self, name: Any, arcname: Any = None, recursive: bool = True, *, filter: Any = None) -> None:
+        super().add(name, arcname, recursive, filter=_normalise)
+
+
+@contextlib.contextmanager
+def _deterministic_archives() -> Iterator[None]:
+    """Make KFP's embedded archive depend on file contents only (no times, owners, gzip mtime)."""
+    saved = component_factory.tarfile, component_factory.gzip
+    component_factory.tarfile = types.SimpleNamespace(open=_NormalisedTarFile.open)  # type: ignore[assignment]
+    component_factory.gzip = types.SimpleNamespace(compress=functools.partial(gzip.compress, mtime=0))  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        component_factory.tarfile, component_factory.gzip = saved
+
+
+def fraud_component(packages: Sequence[str] = ()) -> Callable[[Callable[..., Any]], Any]:
+    """``@dsl.component`` with the project's image, pinned packages and embedded code."""
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        with _deterministic_archives():
+            return dsl.component(
+                func,
+                base_image=BASE_IMAGE,
+                packages_to_install=pinned(packages),
+                embedded_artifact_path=str(embedded_code_dir()),
+            )
+
+    return decorate
