@@ -79,3 +79,60 @@ lint: install ## ruff (with Airflow's AIR rules) and mypy
 # --- feature store / serving (issues 4, 5) ---
 
 # --- deploy (issue 6) ---
+TOFU ?= $(shell command -v tofu || command -v terraform)
+COMPOSER_ENV ?= fraud-composer
+COMPOSER_BUCKET ?= $(shell $(TOFU) -chdir=infra output -raw composer_bucket 2>/dev/null)
+GCP_REGION ?= europe-west4
+COMPOSE := docker compose --env-file .local/compose.env -f docker-compose.yaml
+
+.PHONY: infra-fmt
+infra-fmt: ## Format the OpenTofu code in infra/
+	$(TOFU) fmt -recursive infra
+
+.PHONY: infra-check
+infra-check: install ## Offline checks of infra/: fmt -check, least-privilege policy, names vs settings
+	$(TOFU) fmt -check -recursive infra
+	$(PY) -m scripts.table_schemas --check
+	$(PY) -m pytest -q tests/infra/test_iac_policy.py tests/infra/test_iac_matches_code.py tests/infra/test_requirements.py
+
+.PHONY: infra-schemas
+infra-schemas: install ## Render infra/'s BigQuery table schemas from include/sql/00_setup.sql
+	$(PY) -m scripts.table_schemas
+
+.PHONY: bundle-function
+bundle-function: install ## Assemble infra/.build/predict-function (functions/predict + fraud_mlops) for tofu
+	$(PY) -m scripts.bundle_function
+
+.PHONY: deploy-composer-dry-run
+deploy-composer-dry-run: install ## Print what deploy-composer would copy and where (COMPOSER_BUCKET=...)
+	$(PY) -m scripts.deploy_composer --dry-run --bucket "$(COMPOSER_BUCKET)" \
+		$(if $(GCP_PROJECT),--project $(GCP_PROJECT) --location $(GCP_REGION) --environment $(COMPOSER_ENV),--skip-requirements)
+
+.PHONY: deploy-composer
+deploy-composer: install ## Apply requirements.txt, sync plugins/ include/ dags/ to Composer (GCP_PROJECT=...)
+	@test -n "$(GCP_PROJECT)" || { echo "set GCP_PROJECT (and GCP_REGION, COMPOSER_ENV)"; exit 2; }
+	$(PY) -m scripts.deploy_composer --project $(GCP_PROJECT) --location $(GCP_REGION) \
+		--environment $(COMPOSER_ENV) $(if $(COMPOSER_BUCKET),--bucket $(COMPOSER_BUCKET))
+
+.PHONY: compose-env
+compose-env: install ## Write .local/compose.env (this machine's local-stack secrets) for docker compose
+	$(PY) -m scripts.container_env compose
+
+.PHONY: compose-up
+compose-up: compose-env ## Build and start the docker-compose stack (needs a Docker engine)
+	$(COMPOSE) up --build --detach
+	@echo "Airflow UI: http://localhost:$${MLOPS_AIRFLOW_PORT:-8080}"
+
+.PHONY: compose-down
+compose-down: ## Stop the docker-compose stack (keeps its volumes; add -v by hand to drop them)
+	$(COMPOSE) down
+
+.PHONY: astro-start
+astro-start: install ## Build Dockerfile.astro and start it with the Astro CLI (needs Docker + astro)
+	$(PY) -m scripts.container_env astro
+	docker build -f Dockerfile.astro -t fraud-mlops-astro .
+	astro dev start --image-name fraud-mlops-astro --env .local/astro.env
+
+.PHONY: astro-stop
+astro-stop: ## Stop the Astro CLI stack
+	astro dev stop
