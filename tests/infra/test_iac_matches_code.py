@@ -195,3 +195,12 @@ def test_requirements_parse_the_way_the_hcl_reads_them() -> None:
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+", line), line
     hcl = iac.locals_of(iac.INFRA)["pypi_packages"]
     assert 'split("==", line)[0]' in hcl and 'split("==", line)[1]' in hcl
+
+
+def test_endpoint_is_the_one_the_registry_deploys_to() -> None:
+    from fraud_mlops.registry.local_endpoint import ENDPOINT_NAME
+
+    (endpoint,) = [r.body for r in iac.resources() if r.type == "google_vertex_ai_endpoint"]
+    # The Vertex registry adapter finds the endpoint by display name (and would create a twin).
+    assert endpoint["display_name"] == ENDPOINT_NAME
+    assert endpoint["location"] == endpoint["region"] == "${var.region}"
