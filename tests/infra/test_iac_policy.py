@@ -173,3 +173,18 @@ def test_module_calls_pass_only_declared_inputs() -> None:
         assert passed <= set(declared), f"module {name}: unknown inputs {passed - set(declared)}"
         required = {v for v, body in declared.items() if "default" not in body}
         assert required <= passed, f"module {name}: missing inputs {required - passed}"
+
+
+def _documented_names(section: str) -> set[str]:
+    text = (REPO_ROOT / "docs" / "infrastructure.md").read_text()
+    body = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in body.splitlines():
+        if line.startswith("| `"):
+            names |= set(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    return names
+
+
+def test_root_variables_and_outputs_are_in_the_infrastructure_doc() -> None:
+    assert _documented_names("Variables") == set(iac.blocks("variable", iac.INFRA))
+    assert _documented_names("Outputs") == set(iac.blocks("output", iac.INFRA))
