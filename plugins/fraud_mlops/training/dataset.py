@@ -93,9 +93,7 @@ def read_bigquery_table(uri: str, client: Any = None) -> pa.Table:
         read_session=types.ReadSession(
             table=table_path,
             data_format=types.DataFormat.ARROW,
-            read_options=types.ReadSession.TableReadOptions(
-                selected_fields=list(SNAPSHOT_COLUMNS)
-            ),
+            read_options=types.ReadSession.TableReadOptions(selected_fields=list(SNAPSHOT_COLUMNS)),
         ),
         max_stream_count=1,
     )
