@@ -1,0 +1,124 @@
+"""The gcp target's BigQuery jobs, rendered offline exactly as Airflow would send them.
+
+The DAG is parsed with ``MLOPS_TARGET=gcp``; each ``BigQueryInsertJobOperator``'s templated
+``configuration`` is rendered with Airflow's own Jinja environment of that DAG and compared
+with the SQL rendered directly from ``include/sql/`` — the same files the local target runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from fraud_mlops.ingestion.bigquery_jobs import (
+    append_raw_job_configuration,
+    load_job_configuration,
+)
+from fraud_mlops.settings import REPO_ROOT, get_settings, settings_from_env
+from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
+from tests.sql_chain import FakeDagRun
+
+KEY = "gcp-test-key-000111222333444555"
+GCP_ENV = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "MLOPS_BQ_LOCATION": "EU"}
+FILE = {
+    "bucket": "fraud-landing", "name": "incoming/day1.csv", "generation": "1700000000000001",
+    "md5": "0123456789abcdef0123456789abcdef", "size": 10, "rows": 2, "run_id": "manual__x",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def gcp_dag() -> Any:
+    mp = pytest.MonkeyPatch()
+    for k, v in GCP_ENV.items():
+        mp.setenv(k, v)
+    mp.setenv("AIRFLOW_CONN_FRAUD_PSEUDONYM_KEY", json.dumps({"conn_type": "generic", "password": KEY}))
+    get_settings.cache_clear()
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_ingest_sensor.py"))
+    assert bag.import_errors == {}
+    yield bag.dags["fraud_ingest_sensor"]
+    mp.undo()
+    get_settings.cache_clear()
+
+
+def rendered_configuration(dag: Any, task_id: str, dag_run: FakeDagRun) -> dict[str, Any]:
+    task = dag.get_task(task_id)
+    context = {"dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "task": task}
+    task.render_template_fields(context, jinja_env=dag.get_template_env())
+    return dict(task.configuration)
+
+
+@pytest.mark.parametrize("step", ["setup", "staging", "card_features", "training_examples", "quality_checks"])
+def test_sql_steps_send_the_shared_sql(gcp_dag, step):
+    task_id = {
+        "setup": "ingest.setup_tables", "staging": "ingest.build_staging",
+        "card_features": "ingest.build_card_features", "training_examples": "ingest.build_training_examples",
+        "quality_checks": "ingest.check_data_quality",
+    }[step]  # fmt: skip
+    config = rendered_configuration(gcp_dag, task_id, FakeDagRun())
+    settings = settings_from_env(GCP_ENV)
+    expected = render_sql(SQL_FILES[step], settings, key=KEY.encode())
+    assert config == {"query": {"query": expected, "useLegacySql": False}, "labels": {"app": "fraud-mlops"}}
+    assert "`fraud-project.fraud." in expected
+    task = gcp_dag.get_task(task_id)
+    assert (task.project_id, task.location, task.gcp_conn_id) == ("fraud-project", "EU", "google_cloud_default")
+
+
+def test_staging_pseudonymises_with_hmac_pads_not_the_key(gcp_dag):
+    query = rendered_configuration(gcp_dag, "ingest.build_staging", FakeDagRun())["query"]["query"]
+    assert KEY not in query and KEY.encode().hex() not in query
+    assert "SHA256(CONCAT(FROM_HEX('" in query
+
+
+def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag):
+    run = FakeDagRun("scheduled__2026-11-01T12:00:00+00:00", "fraud_ingest_sensor")
+    config = rendered_configuration(gcp_dag, "ingest.snapshot_training_table", run)
+    query = config["query"]
+    name = snapshot_name(run)
+    assert f"CREATE SNAPSHOT TABLE IF NOT EXISTS `fraud-project.fraud.{name}`\nCLONE `fraud-project.fraud.training_examples`" in query["query"]
+    assert "INTERVAL 90 DAY" in query["query"]
+    assert query["queryParameters"] == [
+        {"name": "dag_id", "parameterType": {"type": "STRING"}, "parameterValue": {"value": "fraud_ingest_sensor"}},
+        {"name": "run_id", "parameterType": {"type": "STRING"}, "parameterValue": {"value": run.run_id}},
+    ]
+
+
+def test_load_job_configuration_is_a_schema_enforced_csv_load():
+    settings = settings_from_env(GCP_ENV)
+    config = load_job_configuration(FILE, settings)
+    load = config["load"]
+    assert load["sourceUris"] == ["gs://fraud-landing/incoming/day1.csv"]
+    assert load["destinationTable"] == {
+        "projectId": "fraud-project", "datasetId": "fraud", "tableId": "raw_load_0123456789abcdef",
+    }  # fmt: skip
+    assert [f["name"] for f in load["schema"]["fields"]][:3] == ["transaction_id", "event_time", "card_number"]
+    assert {f["type"] for f in load["schema"]["fields"]} == {"STRING"}
+    assert (load["skipLeadingRows"], load["maxBadRecords"], load["writeDisposition"]) == (1, 0, "WRITE_TRUNCATE")
+
+
+def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):
+    for k, v in GCP_ENV.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    try:
+        config = append_raw_job_configuration(FILE)
+    finally:
+        get_settings.cache_clear()
+    params = {p["name"]: p["parameterValue"]["value"] for p in config["query"]["queryParameters"]}
+    assert params == {
+        "file_name": "gs://fraud-landing/incoming/day1.csv", "file_generation": "1700000000000001",
+        "file_md5": "0123456789abcdef0123456789abcdef", "run_id": "manual__x",
+    }  # fmt: skip
+    assert "`fraud-project.fraud.raw_load_0123456789abcdef`" in config["query"]["query"]
+    assert "day1.csv" not in config["query"]["query"]  # user input never spliced into SQL
+
+
+def test_mapped_file_tasks_use_those_configurations(gcp_dag):
+    for task_id, fn in (("ingest.load_raw_file", load_job_configuration),
+                        ("ingest.append_raw_file", append_raw_job_configuration)):  # fmt: skip
+        mapped = gcp_dag.get_task(task_id)
+        arg = mapped.expand_input.value["configuration"]
+        assert list(arg.callables) == [fn]
