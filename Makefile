@@ -76,6 +76,26 @@ lint: install ## ruff (with Airflow's AIR rules) and mypy
 
 # --- training (issue 3) ---
 
+.PHONY: compile
+compile: install ## Compile the training pipeline to include/pipelines/fraud_training.yaml (commit it)
+	$(PY) -m include.pipelines.compile
+
+.PHONY: train
+train: install ## Run the training pipeline locally with kfp.local on the newest snapshot (SNAPSHOT=name)
+	$(PY) -m fraud_mlops.training run $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
+
+.PHONY: promote
+promote: ## End a canary: VERSION=n takes 100 % of the local endpoint's traffic and the champion alias
+	$(PY) -m fraud_mlops.training promote $(VERSION)
+
+.PHONY: models
+models: ## List local model versions, aliases, recent rejections and the endpoint's traffic
+	$(PY) -m fraud_mlops.training models
+
+.PHONY: test-training
+test-training: install ## Training tests: steps, gate, registry, compile, Vertex requests, kfp.local runs
+	$(PY) -m pytest tests/training
+
 # --- feature store / serving (issues 4, 5) ---
 
 # --- deploy (issue 6) ---
