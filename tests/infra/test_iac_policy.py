@@ -188,3 +188,19 @@ def _documented_names(section: str) -> set[str]:
 def test_root_variables_and_outputs_are_in_the_infrastructure_doc() -> None:
     assert _documented_names("Variables") == set(iac.blocks("variable", iac.INFRA))
     assert _documented_names("Outputs") == set(iac.blocks("output", iac.INFRA))
+
+
+def test_every_module_declares_the_providers_it_uses() -> None:
+    for directory in iac.module_dirs():
+        declared: set[str] = set()
+        for path in directory.glob("*.tf"):
+            for block in iac.parse(path).get("terraform", []):
+                for providers in block.get("required_providers", []):
+                    declared |= set(providers)
+        used = set()
+        for kind in ("resource", "data"):
+            for resource in iac.resources(kind):
+                if (iac.INFRA / resource.module).resolve() == directory.resolve():
+                    used.add(str(resource.body.get("provider", resource.type.split("_")[0])).strip("${}"))
+        missing = used - declared
+        assert not missing, f"{directory.relative_to(iac.INFRA)}: {missing} not in required_providers"
