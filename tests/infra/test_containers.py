@@ -9,6 +9,7 @@ script does run, for real, against the GCS and Pub/Sub emulators of this machine
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -282,10 +283,10 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 120) 
 
 
 @pytest.mark.slow
-def test_init_script_creates_buckets_topic_and_subscription(gcs_client: Any, tmp_path: Path) -> None:
+def test_init_script_creates_buckets_topic_and_subscription(
+    gcs_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Run infra/local/init-emulators.sh (twice: idempotent) against the emulators of this machine."""
-    import os
-
     gcloud = shutil.which("gcloud")
     assert gcloud, "the gcloud CLI (with the Pub/Sub emulator) is part of this machine image"
     port = config.free_port()
@@ -316,17 +317,14 @@ def test_init_script_creates_buckets_topic_and_subscription(gcs_client: Any, tmp
         assert {b.name for b in gcs_client.list_buckets()} == set(init["BUCKETS"].split())
         from google.cloud.pubsub_v1 import SubscriberClient
 
-        os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{port}"
-        try:
-            subscriber = SubscriberClient()
-            subscription = subscriber.get_subscription(
-                subscription=f"projects/{init['GCP_PROJECT']}/subscriptions/{init['SUBSCRIPTION']}"
-            )
-            assert subscription.topic == f"projects/{init['GCP_PROJECT']}/topics/{init['TOPIC']}"
-            assert subscription.ack_deadline_seconds == 60
-            subscriber.close()
-        finally:
-            del os.environ["PUBSUB_EMULATOR_HOST"]
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{port}")
+        subscriber = SubscriberClient()
+        subscription = subscriber.get_subscription(
+            subscription=f"projects/{init['GCP_PROJECT']}/subscriptions/{init['SUBSCRIPTION']}"
+        )
+        subscriber.close()
+        assert subscription.topic == f"projects/{init['GCP_PROJECT']}/topics/{init['TOPIC']}"
+        assert subscription.ack_deadline_seconds == 60
     finally:
         os.killpg(emulator.pid, 15)
         emulator.wait(timeout=30)
