@@ -120,6 +120,8 @@ module "prediction_function" {
     GCP_PROJECT      = var.project_id
     GCP_REGION       = var.region
     MLOPS_BQ_DATASET = module.bigquery.dataset_id
+    # The endpoint by id: finding it by display name would need endpoints.list on the project.
+    MLOPS_ENDPOINT_ID = module.vertex.endpoint_id
   }, var.function_env)
   members = local.members
 

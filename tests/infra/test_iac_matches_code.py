@@ -43,6 +43,24 @@ def settings_env_names() -> set[str]:
     return names
 
 
+def package_env_names() -> set[str]:
+    """Environment variables anything in fraud_mlops reads (``env.get``, ``os.environ.get``, ...)."""
+    names = set()
+    for path in (REPO_ROOT / "plugins" / "fraud_mlops").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"get", "getenv"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and re.fullmatch(r"[A-Z][A-Z0-9_]+", node.args[0].value)
+            ):
+                names.add(node.args[0].value)
+    return names
+
+
 def locked_version(package: str) -> str:
     lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
     (version,) = [p["version"] for p in lock["package"] if p["name"] == package]
@@ -164,12 +182,13 @@ def test_pseudonym_key_reaches_airflow_and_the_function_under_the_expected_names
     )
 
 
-def test_function_environment_names_are_settings_names() -> None:
+def test_function_environment_names_are_read_by_the_package() -> None:
     call = module_call("prediction_function")
     env_names = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", call["environment"]))
     assert env_names, call["environment"]
-    assert env_names <= settings_env_names()
-    assert {"MLOPS_TARGET", "GCP_PROJECT", "GCP_REGION"} <= env_names
+    assert env_names <= package_env_names(), env_names - package_env_names()
+    assert {"MLOPS_TARGET", "GCP_PROJECT", "GCP_REGION", "MLOPS_ENDPOINT_ID"} <= env_names
+    assert call["environment"].count("MLOPS_ENDPOINT_ID = module.vertex.endpoint_id") == 1
 
 
 def test_declared_tables_are_the_setup_sql_tables_with_current_schemas() -> None:

@@ -1,3 +1,8 @@
+output "endpoint_id" {
+  description = "Numeric id of the endpoint (the prediction function's MLOPS_ENDPOINT_ID)."
+  value       = google_vertex_ai_endpoint.fraud.name
+}
+
 output "endpoint_name" {
   description = "Full resource name of the endpoint."
   value       = google_vertex_ai_endpoint.fraud.id
