@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from typing import Any
 
 import yaml
@@ -17,16 +16,10 @@ from fraud_mlops.settings import REPO_ROOT
 from scripts import container_env
 from scripts.container_env import ASTRO, CONTAINER_PORTS
 
-from . import compose
+from . import compose, project
 
 SECRETS = config.StackSecrets(pseudonym_key="ab" * 32, jwt_secret="jwt", fernet_key="fernet=")
 EMULATORS = ("pubsub", "gcs", "emulators-init")
-
-
-def _locked(package: str) -> str:
-    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
-    (version,) = [p["version"] for p in lock["package"] if p["name"] == package]
-    return str(version)
 
 
 def _settings_file() -> dict[str, Any]:
@@ -39,14 +32,12 @@ def test_astro_image_is_the_runtime_of_the_locked_airflow_and_python() -> None:
         r"^FROM astrocrpublic\.azurecr\.io/runtime:(\d+)\.(\d+)-\d+-python-(\S+)$", dockerfile, re.M
     )
     assert runtime, "FROM the Astro Runtime image with an explicit Python"
-    airflow = _locked("apache-airflow")
+    airflow = project.locked_version("apache-airflow")
     assert ".".join(runtime.groups()[:2]) == ".".join(airflow.split(".")[:2])
-    requires_python = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    assert f">={runtime.group(3)}" in requires_python
+    assert f">={runtime.group(3)}" in project.pyproject()["requires-python"]
     args = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, flags=re.MULTILINE))
     assert args["AIRFLOW_VERSION"] == airflow
-    makefile_uv = re.search(r"^UV_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), re.M)
-    assert makefile_uv and args["UV_VERSION"] == makefile_uv.group(1)
+    assert args["UV_VERSION"] == project.makefile_uv_version()
     assert "uv export --frozen --no-dev" in dockerfile
     assert "airflow.__version__" in dockerfile  # the build fails on a runtime/lock mismatch
 

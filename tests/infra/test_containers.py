@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from fraud_mlops.settings import REPO_ROOT
 from scripts import container_env
 from scripts.container_env import COMPOSE, CONTAINER_PORTS
 
-from . import compose
+from . import compose, project
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yaml"
 AIRFLOW_SERVICES = {
@@ -49,18 +48,6 @@ CONTAINER_DIFFERENCES: dict[str, tuple[str | None, str]] = {
 }
 #: Set in compose only, and why.
 COMPOSE_ONLY = {"AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "the scheduler's healthcheck endpoint (port 8974)"}
-
-
-def _uv_version() -> str:
-    match = re.search(r"^UV_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), flags=re.MULTILINE)
-    assert match
-    return match.group(1)
-
-
-def _locked(package: str) -> str:
-    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
-    (version,) = [p["version"] for p in lock["package"] if p["name"] == package]
-    return str(version)
 
 
 @pytest.fixture(scope="module")
@@ -131,16 +118,15 @@ def test_airflow_image_is_the_project_dockerfile_at_the_locked_version(model: di
     for name in [*AIRFLOW_SERVICES, "airflow-init"]:
         service = model["services"][name]
         assert service["build"] == {"context": ".", "dockerfile": "Dockerfile"}
-        assert service["image"] == f"fraud-mlops-airflow:{_locked('apache-airflow')}"
+        assert service["image"] == f"fraud-mlops-airflow:{project.locked_version('apache-airflow')}"
 
 
 def test_dockerfile_pins_the_project_versions() -> None:
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     args = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, flags=re.MULTILINE))
-    requires_python = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    assert args["AIRFLOW_VERSION"] == _locked("apache-airflow")
-    assert f">={args['PYTHON_VERSION']}" in requires_python
-    assert args["UV_VERSION"] == _uv_version()
+    assert args["AIRFLOW_VERSION"] == project.locked_version("apache-airflow")
+    assert f">={args['PYTHON_VERSION']}" in project.pyproject()["requires-python"]
+    assert args["UV_VERSION"] == project.makefile_uv_version()
     assert "FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}" in dockerfile
     assert "uv export --frozen --no-dev" in dockerfile  # the lock, not a fresh resolution
     assert (

@@ -9,14 +9,15 @@ from __future__ import annotations
 import ast
 import json
 import re
-import tomllib
+from collections.abc import Iterable
+from pathlib import Path
 
 from fraud_mlops import features
 from fraud_mlops.local_stack import config as stack_config
 from fraud_mlops.settings import REPO_ROOT, settings_from_env
 from scripts.table_schemas import SCHEMA_DIR, render_schemas, stale_schemas
 
-from . import iac
+from . import iac, project
 
 COMPOSER_RESERVED = {
     *("AIRFLOW_HOME", "C_FORCE_ROOT", "CONTAINER_NAME", "DAGS_FOLDER", "GCP_PROJECT", "GCS_BUCKET"),
@@ -25,28 +26,13 @@ COMPOSER_RESERVED = {
 }
 
 
-def settings_env_names() -> set[str]:
-    """Environment variables fraud_mlops.settings reads (``env.get("NAME", ...)``)."""
-    tree = ast.parse((REPO_ROOT / "plugins" / "fraud_mlops" / "settings.py").read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "get"
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id == "env"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-        ):
-            names.add(str(node.args[0].value))
-    return names
+PACKAGE = REPO_ROOT / "plugins" / "fraud_mlops"
 
 
-def package_env_names() -> set[str]:
-    """Environment variables anything in fraud_mlops reads (``env.get``, ``os.environ.get``, ...)."""
+def env_names_read(paths: Iterable[Path]) -> set[str]:
+    """Environment variable names read in these files: ``<x>.get("NAME")``, ``os.getenv("NAME")``."""
     names = set()
-    for path in (REPO_ROOT / "plugins" / "fraud_mlops").rglob("*.py"):
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Call)
@@ -61,10 +47,14 @@ def package_env_names() -> set[str]:
     return names
 
 
-def locked_version(package: str) -> str:
-    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
-    (version,) = [p["version"] for p in lock["package"] if p["name"] == package]
-    return str(version)
+def settings_env_names() -> set[str]:
+    """What fraud_mlops.settings reads: the DAGs' whole configuration."""
+    return env_names_read([PACKAGE / "settings.py"])
+
+
+def package_env_names() -> set[str]:
+    """What anything in fraud_mlops reads (settings, and e.g. the serving wiring)."""
+    return env_names_read(PACKAGE.rglob("*.py"))
 
 
 def module_call(name: str) -> dict:
@@ -89,7 +79,7 @@ def test_composer_runs_the_locked_airflow_version() -> None:
     image = iac.blocks("variable", iac.INFRA)["composer_image_version"]["default"]
     airflow = re.match(r"composer-3-airflow-(\d+\.\d+\.\d+)", image)
     assert airflow, image
-    assert airflow.group(1) == locked_version("apache-airflow")
+    assert airflow.group(1) == project.locked_version("apache-airflow")
 
 
 def test_composer_environment_sets_settings_names_only() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 
-from fraud_mlops.settings import REPO_ROOT
+from scripts.deploy_composer import read_requirements
+
+from . import project
 
 #: Provided (and pinned) by the Composer image; installing them over it breaks the environment.
 IMAGE_OWNED = {
@@ -21,28 +22,15 @@ LOCAL_ONLY = {
 }
 
 
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def requirements() -> dict[str, str]:
-    pins = {}
-    for raw in (REPO_ROOT / "requirements.txt").read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, _, version = line.partition("==")
-        assert version, f"{line!r}: pin every requirement with =="
-        pins[_normalise(name)] = version
-    return pins
+    """Normalised name -> version, as the deploy reads the file (it refuses unpinned lines)."""
+    return {project.normalise(name): pin.removeprefix("==") for name, pin in read_requirements().items()}
 
 
 def test_requirements_are_pinned_to_the_locked_versions() -> None:
-    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
-    locked = {_normalise(p["name"]): p["version"] for p in lock["package"]}
     pins = requirements()
     assert pins
-    assert {name: locked.get(name) for name in pins} == pins
+    assert {name: project.locked_versions().get(name) for name in pins} == pins
 
 
 def test_requirements_leave_the_image_packages_alone() -> None:
@@ -51,6 +39,6 @@ def test_requirements_leave_the_image_packages_alone() -> None:
 
 
 def test_requirements_are_direct_dependencies_of_the_project() -> None:
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    direct = {_normalise(re.split(r"[=<>!~\[; ]", dep, maxsplit=1)[0]) for dep in project["dependencies"]}
+    dependencies = project.pyproject()["dependencies"]
+    direct = {project.normalise(re.split(r"[=<>!~\[; ]", dep, maxsplit=1)[0]) for dep in dependencies}
     assert set(requirements()) <= direct, set(requirements()) - direct
