@@ -24,6 +24,7 @@ from include.pipelines.components.train_model import train_model
 PIPELINE_NAME = "fraud-training"
 DEPLOY = "deploy"  # fraud_mlops.training.gate.DEPLOY; the compiled condition compares to it
 
+
 class PipelineOutputs(NamedTuple):
     decision: str
     reason: str

@@ -65,7 +65,7 @@ def read_parquet_with_duckdb(path: Path) -> pa.Table:
     with duckdb.connect() as con:
         con.execute("SET TimeZone='UTC'")
         columns = ", ".join(f'"{c}"' for c in SNAPSHOT_COLUMNS)
-        return con.execute(f"SELECT {columns} FROM read_parquet(?)", [str(path)]).to_arrow_table()
+        return con.sql(f"SELECT {columns} FROM read_parquet(?)", params=[str(path)]).to_arrow_table()
 
 
 def bigquery_table_path(uri: str) -> tuple[str, str]:

@@ -155,8 +155,8 @@ def register_step(
 ) -> dict[str, Any]:
     """Assemble the final artifact (model + complete metadata.json) and register it.
 
-    The new version gets the ``challenger`` alias; the first version ever also becomes
-    ``champion`` (there is nothing to compare a canary against yet).
+    The new version gets the ``challenger`` alias, or ``champion`` when there is none yet (the
+    first model has nothing to be a canary against).
     """
     from fraud_mlops.registry.backends import open_registry
     from fraud_mlops.registry.base import CHALLENGER, CHAMPION, labels_for
@@ -176,7 +176,7 @@ def register_step(
     }
     write_metadata(registered_dir, metadata)
     registry = open_registry(registry_uri, serving_image)
-    aliases = [CHALLENGER] if registry.get(model_name, CHAMPION) else [CHAMPION, CHALLENGER]
+    aliases = [CHALLENGER] if registry.get(model_name, CHAMPION) else [CHAMPION]
     version = registry.register(
         model_name,
         registered_dir,

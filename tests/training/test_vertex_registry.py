@@ -1,0 +1,240 @@
+"""Vertex Model Registry and Endpoint adapters: the exact GAPIC requests, clients mocked at the boundary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from google.api_core import exceptions
+from google.cloud import aiplatform_v1 as v1
+from google.protobuf import field_mask_pb2
+
+from fraud_mlops.registry.backends import open_endpoint, open_registry
+from fraud_mlops.registry.base import CHALLENGER, CHAMPION, ModelVersion
+from fraud_mlops.registry.vertex import DEFAULT_SERVING_IMAGE, VertexEndpoint, VertexModelRegistry
+
+LOCATION = "projects/fraud-prj/locations/europe-west4"
+PARENT = f"{LOCATION}/models/fraud-detector"
+ENDPOINT = f"{LOCATION}/endpoints/42"
+ARTIFACT = "gs://fraud-prj-pipeline-root/run/register-model/registered_model"
+LABELS = {"snapshot": "training_snapshot_20260901t000000_abcd1234", "pipeline_run": "fraud-training-1"}
+
+
+def _model_client() -> mock.MagicMock:
+    return mock.create_autospec(v1.ModelServiceClient, instance=True)
+
+
+def _register(registry: VertexModelRegistry, model_dir: Path, aliases: list[str]) -> ModelVersion:
+    return registry.register(
+        "fraud-detector",
+        model_dir,
+        ARTIFACT,
+        labels=LABELS,
+        metadata={},
+        aliases=aliases,
+        description="accepted",
+    )
+
+
+def test_first_upload_creates_the_model_and_gives_it_both_aliases(tmp_path: Path) -> None:
+    client = _model_client()
+    client.list_models.side_effect = [
+        [],
+        [v1.Model(name=PARENT)],
+        [v1.Model(name=PARENT)],
+        [v1.Model(name=PARENT)],
+        [v1.Model(name=PARENT)],
+    ]
+    client.upload_model.return_value.result.return_value = v1.UploadModelResponse(
+        model=PARENT, model_version_id="1"
+    )
+    client.get_model.side_effect = exceptions.NotFound("no alias")
+    (tmp_path / "metadata.json").write_text(json.dumps({"threshold": 0.4}))
+
+    version = _register(
+        VertexModelRegistry("fraud-prj", "europe-west4", client), tmp_path, [CHAMPION, CHALLENGER]
+    )
+
+    client.list_models.assert_any_call(
+        request=v1.ListModelsRequest(parent=LOCATION, filter='display_name="fraud-detector"')
+    )
+    client.upload_model.assert_called_once_with(
+        request=v1.UploadModelRequest(
+            parent=LOCATION,
+            model_id="fraud-detector",
+            model=v1.Model(
+                display_name="fraud-detector",
+                artifact_uri=ARTIFACT,
+                container_spec=v1.ModelContainerSpec(image_uri=DEFAULT_SERVING_IMAGE),
+                labels=LABELS,
+                version_description="accepted",
+            ),
+        )
+    )
+    assert client.merge_version_aliases.call_args_list == [
+        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[CHAMPION])),
+        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[CHALLENGER])),
+    ]
+    assert version.version == "1" and version.resource_name == f"{PARENT}@1"
+    assert json.loads((tmp_path / "metadata.json").read_text()) == {"threshold": 0.4, "model_version": "1"}
+
+
+def test_next_upload_is_a_version_of_the_parent_and_the_alias_moves(tmp_path: Path) -> None:
+    client = _model_client()
+    client.list_models.return_value = [v1.Model(name=PARENT)]
+    client.upload_model.return_value.result.return_value = v1.UploadModelResponse(
+        model=PARENT, model_version_id="2"
+    )
+    client.get_model.return_value = v1.Model(name=PARENT, version_id="1", artifact_uri="gs://b/m1")
+
+    registry = VertexModelRegistry(
+        "fraud-prj", "europe-west4", client, serving_image="eu.gcr.io/x/sklearn:1.9"
+    )
+    _register(registry, tmp_path, [CHALLENGER])
+
+    request = client.upload_model.call_args.kwargs["request"]
+    assert request.parent_model == PARENT and request.model_id == ""
+    assert request.model.container_spec.image_uri == "eu.gcr.io/x/sklearn:1.9"
+    client.get_model.assert_called_with(name=f"{PARENT}@{CHALLENGER}")
+    assert client.merge_version_aliases.call_args_list == [
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[f"-{CHALLENGER}"])
+        ),
+        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[CHALLENGER])),
+    ]
+
+
+def test_champion_lookup_resolves_the_alias_and_reads_through_gcs_fuse() -> None:
+    client = _model_client()
+    client.list_models.return_value = [v1.Model(name=PARENT)]
+    client.get_model.return_value = v1.Model(
+        name=PARENT,
+        version_id="3",
+        artifact_uri="gs://bucket/models/3",
+        version_aliases=[CHAMPION],
+        labels=LABELS,
+    )
+    champion = VertexModelRegistry("fraud-prj", "europe-west4", client).get("fraud-detector", CHAMPION)
+    client.get_model.assert_called_once_with(name=f"{PARENT}@champion")
+    assert champion == ModelVersion(
+        "fraud-detector", "3", "gs://bucket/models/3", (CHAMPION,), LABELS, f"{PARENT}@3"
+    )
+    assert champion.local_dir() == Path("/gcs/bucket/models/3")
+
+
+def test_no_model_yet_means_no_champion() -> None:
+    client = _model_client()
+    client.list_models.return_value = []
+    assert VertexModelRegistry("fraud-prj", "europe-west4", client).get("fraud-detector", CHAMPION) is None
+    client.get_model.assert_not_called()
+
+
+def _version(number: str) -> ModelVersion:
+    return ModelVersion("fraud-detector", number, f"gs://b/m{number}", resource_name=f"{PARENT}@{number}")
+
+
+def _deployed(deployed_id: str, version: str) -> v1.DeployedModel:
+    return v1.DeployedModel(id=deployed_id, model=PARENT, model_version_id=version)
+
+
+def test_canary_deploys_beside_the_champion_and_undeploys_the_old_canary() -> None:
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    client.list_endpoints.return_value = [
+        v1.Endpoint(name=ENDPOINT, deployed_models=[_deployed("111", "1"), _deployed("222", "2")])
+    ]
+    client.deploy_model.return_value.result.return_value = v1.DeployModelResponse(
+        deployed_model=v1.DeployedModel(id="333")
+    )
+    endpoint = VertexEndpoint(
+        "fraud-prj", "europe-west4", "fraud-endpoint", client, machine_type="n1-standard-4"
+    )
+
+    split = endpoint.deploy_canary(_version("3"), 0.4, _version("1"), canary_percent=10)
+
+    client.list_endpoints.assert_called_once_with(
+        request=v1.ListEndpointsRequest(parent=LOCATION, filter='display_name="fraud-endpoint"')
+    )
+    client.deploy_model.assert_called_once_with(
+        request=v1.DeployModelRequest(
+            endpoint=ENDPOINT,
+            deployed_model=v1.DeployedModel(
+                model=f"{PARENT}@3",
+                display_name="fraud-detector-v3",
+                dedicated_resources=v1.DedicatedResources(
+                    machine_spec=v1.MachineSpec(machine_type="n1-standard-4"),
+                    min_replica_count=1,
+                    max_replica_count=1,
+                ),
+            ),
+            traffic_split={"0": 10, "111": 90},
+        )
+    )
+    client.undeploy_model.assert_called_once_with(
+        request=v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="222")
+    )
+    assert split == {"3": 10, "1": 90}
+
+
+def test_first_deploy_creates_the_endpoint_and_takes_all_traffic() -> None:
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    client.list_endpoints.return_value = []
+    client.create_endpoint.return_value.result.return_value = v1.Endpoint(name=ENDPOINT)
+    client.deploy_model.return_value.result.return_value = v1.DeployModelResponse(
+        deployed_model=v1.DeployedModel(id="111")
+    )
+    split = VertexEndpoint("fraud-prj", "europe-west4", "fraud-endpoint", client).deploy_canary(
+        _version("1"), 0.4, None, 10
+    )
+    client.create_endpoint.assert_called_once_with(
+        request=v1.CreateEndpointRequest(parent=LOCATION, endpoint=v1.Endpoint(display_name="fraud-endpoint"))
+    )
+    assert client.deploy_model.call_args.kwargs["request"].traffic_split == {"0": 100}
+    client.undeploy_model.assert_not_called()
+    assert split == {"1": 100}
+
+
+def test_promote_moves_all_traffic_and_undeploys_the_rest() -> None:
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    client.list_endpoints.return_value = [
+        v1.Endpoint(name=ENDPOINT, deployed_models=[_deployed("111", "1"), _deployed("333", "3")])
+    ]
+    assert VertexEndpoint("fraud-prj", "europe-west4", "fraud-endpoint", client).promote(
+        _version("3"), 0.4
+    ) == {"3": 100}
+    client.update_endpoint.assert_called_once_with(
+        request=v1.UpdateEndpointRequest(
+            endpoint=v1.Endpoint(name=ENDPOINT, traffic_split={"333": 100}),
+            update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
+        )
+    )
+    client.undeploy_model.assert_called_once_with(
+        request=v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="111")
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "kind"),
+    [
+        ("vertexai://projects/fraud-prj/locations/europe-west4", "VertexModelRegistry"),
+        ("/tmp/registry", "LocalModelRegistry"),
+        ("file:///tmp/registry", "LocalModelRegistry"),
+    ],
+)
+def test_registry_backend_follows_the_uri(uri: str, kind: str) -> None:
+    with mock.patch("google.cloud.aiplatform_v1.ModelServiceClient"):
+        assert type(open_registry(uri)).__name__ == kind
+
+
+def test_endpoint_uri_names_project_region_and_display_name() -> None:
+    with mock.patch("google.cloud.aiplatform_v1.EndpointServiceClient") as client_class:
+        endpoint = open_endpoint(
+            "vertexai://projects/fraud-prj/locations/europe-west4/endpoints/fraud-endpoint"
+        )
+    assert isinstance(endpoint, VertexEndpoint) and endpoint.endpoint_name == "fraud-endpoint"
+    client_class.assert_called_once_with(
+        client_options={"api_endpoint": "europe-west4-aiplatform.googleapis.com"}
+    )
+    with pytest.raises(ValueError, match="endpoints/NAME"):
+        open_endpoint("vertexai://projects/fraud-prj/locations/europe-west4")
