@@ -136,12 +136,15 @@ def quarantine(
     return f"gs://{settings.quarantine_bucket}/{target}"
 
 
-def validate_landed(hook: GCSHook, settings: Settings, run_id: str) -> tuple[list[LandedFile], list[dict]]:
-    """Check every landed file; quarantine the bad ones. Returns (good files, quarantined)."""
+def validate_landed(
+    hook: GCSHook, settings: Settings, run_id: str, only_object: str | None = None
+) -> tuple[list[LandedFile], list[dict]]:
+    """Check landed files (all, or ``only_object``); quarantine bad ones. Returns (good, quarantined)."""
     good: list[LandedFile] = []
     quarantined: list[dict] = []
     bucket = hook.get_conn().bucket(settings.landing_bucket)
-    for name in list_landed(hook, settings):
+    names = [only_object] if only_object else list_landed(hook, settings)
+    for name in names:
         blob = bucket.get_blob(name)
         if blob is None:  # moved by a concurrent run
             continue

@@ -45,13 +45,17 @@ def dag_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_ingestion(settings: Settings, group_id: str = "ingest") -> TaskGroup:
-    """Create the ingestion tasks in the current DAG, inside one TaskGroup."""
+def build_ingestion(settings: Settings, group_id: str = "ingest", only_object: str | None = None) -> TaskGroup:
+    """Create the ingestion tasks in the current DAG, inside one TaskGroup.
+
+    ``only_object`` (a Jinja template, e.g. from the triggering event) restricts the run to
+    one landed object; by default every object under the landing prefix is processed.
+    """
     with TaskGroup(group_id=group_id, tooltip="landed files → raw → staging → features → snapshot") as group:
         setup = sql_task("setup_tables", SQL_FILES["setup"], settings, doc_md="Create dataset and tables if missing.")
 
         @task(pool=settings.warehouse_pool if settings.is_local else "default_pool")
-        def validate_landed_files(**context: Any) -> list[dict[str, Any]]:
+        def validate_landed_files(only_object: str | None = None, **context: Any) -> list[dict[str, Any]]:
             """Check each landed file; quarantine bad ones with a reason; return the good ones."""
             from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
@@ -59,7 +63,7 @@ def build_ingestion(settings: Settings, group_id: str = "ingest") -> TaskGroup:
 
             run_id = context["run_id"]
             hook = GCSHook(gcp_conn_id=settings.gcp_conn_id)
-            good, quarantined = validate_landed(hook, settings, run_id)
+            good, quarantined = validate_landed(hook, settings, run_id, only_object=only_object or None)
             context["ti"].xcom_push(key="quarantined", value=quarantined)
             if quarantined:
                 print(f"{len(quarantined)} file(s) QUARANTINED in gs://{settings.quarantine_bucket}:")
@@ -68,7 +72,7 @@ def build_ingestion(settings: Settings, group_id: str = "ingest") -> TaskGroup:
             print(f"{len(good)} valid file(s) to load: {[g.uri for g in good]}")
             return [{**g.to_xcom(), "run_id": run_id} for g in good]
 
-        files = validate_landed_files()
+        files = validate_landed_files(only_object=only_object)
 
         if settings.is_local:
 
