@@ -1,0 +1,177 @@
+"""The HTTP face of the prediction service, for functions-framework (Flask request objects).
+
+One :class:`~fraud_mlops.serving.service.PredictionService` per process, built from the
+environment on first use (after gunicorn forks its workers, so nothing crosses a fork):
+
+=========================  =====================================================================
+``MLOPS_PSEUDONYM_KEY``    HMAC key of the card pseudonyms (Secret Manager env on gcp)
+``MLOPS_FUNCTION_TOKEN``   optional bearer token (local); on gcp, IAM invoker is the auth
+``MLOPS_ENDPOINT_ID``      gcp: numeric Vertex endpoint id (else found by its display name)
+``MLOPS_ENDPOINT_FILE``    local: endpoint file (default ``<local dir>/endpoints/fraud-endpoint.json``)
+=========================  =====================================================================
+
+Each request writes one JSON log line to stdout in Cloud Logging's structured format
+(severity, message, ``httpRequest`` with status and latency, trace), with the model version
+that answered. Card numbers never reach the log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fraud_mlops.serving.service import PredictionService, Reply, error_reply
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_JSON = {"Content-Type": "application/json"}
+_lock = threading.Lock()
+_FORK_SAFE = -1  # a preloaded local service, valid in every forked worker
+_service: tuple[int, PredictionService] | None = None  # (pid or _FORK_SAFE, service)
+
+
+def build_service(env: dict[str, str] | None = None) -> PredictionService:
+    """Wire the service for the active target from environment variables."""
+    from fraud_mlops.feature_store.lookup import open_online_store
+    from fraud_mlops.serving.endpoint import LocalEndpointClient, ModelClient
+    from fraud_mlops.settings import settings_from_env
+
+    env = dict(os.environ if env is None else env)
+    settings = settings_from_env(env)
+    model: ModelClient
+    if settings.is_local:
+        from fraud_mlops.registry.local_endpoint import endpoint_path
+
+        path = env.get("MLOPS_ENDPOINT_FILE") or str(endpoint_path(settings.local_dir))
+        model = LocalEndpointClient(Path(path))
+    else:
+        model = _vertex_client(settings, env.get("MLOPS_ENDPOINT_ID"))
+    key = env.get("MLOPS_PSEUDONYM_KEY")
+    return PredictionService(
+        key=key.encode() if key else None,
+        features=open_online_store(settings),
+        model=model,
+        auth_token=env.get("MLOPS_FUNCTION_TOKEN") or None,
+    )
+
+
+def _vertex_client(settings: Any, endpoint_id: str | None) -> Any:
+    from fraud_mlops.registry.local_endpoint import ENDPOINT_NAME
+    from fraud_mlops.serving.endpoint import VertexEndpointClient, vertex_endpoint_resource
+
+    client = VertexEndpointClient(endpoint="", region=settings.region)
+    if endpoint_id:
+        client.endpoint = vertex_endpoint_resource(settings.project, settings.region, endpoint_id)
+        return client
+    from google.cloud import aiplatform_v1
+
+    found = client.endpoint_client.list_endpoints(
+        request=aiplatform_v1.ListEndpointsRequest(
+            parent=f"projects/{settings.project}/locations/{settings.region}",
+            filter=f'display_name="{ENDPOINT_NAME}"',
+        )
+    )
+    first = next(iter(found), None)
+    if first is None:
+        raise RuntimeError(f"no Vertex endpoint named {ENDPOINT_NAME}: set MLOPS_ENDPOINT_ID")
+    client.endpoint = first.name
+    return client
+
+
+def service() -> PredictionService:
+    global _service
+    current = _service
+    if current is not None and current[0] in (os.getpid(), _FORK_SAFE):
+        return current[1]
+    with _lock:
+        if _service is None or _service[0] not in (os.getpid(), _FORK_SAFE):
+            _service = (os.getpid(), build_service())
+        return _service[1]
+
+
+def preload() -> None:
+    """Local target: build the service and load the deployed models before gunicorn forks.
+
+    Loading scikit-learn and compiling a model takes seconds on a busy laptop; done once in
+    the master, every worker inherits it (copy-on-write) and the first request is as fast as
+    the rest. Safe to share: the online store opens its SQLite connections per process and
+    thread, and the endpoint client reseeds its traffic-split RNG per process. Not on gcp:
+    gRPC channels must be created after the fork, so the Vertex clients stay lazy there.
+    """
+    global _service
+    from fraud_mlops.serving.endpoint import LocalEndpointClient
+
+    try:
+        built = build_service()
+        if isinstance(built.model, LocalEndpointClient):
+            built.model.current()
+            _service = (_FORK_SAFE, built)
+    except Exception as exc:  # serve anyway: the first request retries and reports the error
+        sys.stderr.write(json.dumps({"severity": "WARNING", "message": f"preload failed: {exc!r}"}) + "\n")
+
+
+def reset_service() -> None:
+    """Forget the process's service (tests swap environments)."""
+    global _service
+    _service = None
+
+
+def handle(request: Any) -> tuple[str, int, dict[str, str]]:
+    """functions-framework entry: a Flask request in, ``(body, status, headers)`` out."""
+    started = time.perf_counter()
+    header_id = request.headers.get("X-Request-Id", "")
+    request_id = header_id if _REQUEST_ID.fullmatch(header_id) else uuid.uuid4().hex
+    if request.method != "POST":
+        reply = error_reply(405, "method_not_allowed", "use POST with a JSON body", request_id, Allow="POST")
+    else:
+        try:
+            reply = service().handle(
+                _body(request),
+                request_id=request_id,
+                content_length=request.content_length,
+                authorization=request.headers.get("Authorization"),
+            )
+        except Exception as exc:  # an outage (store, endpoint), never bad input: see service.py
+            reply = error_reply(500, "internal_error", "the prediction failed; see the logs", request_id)
+            reply.log_fields["exception"] = type(exc).__name__
+    latency = time.perf_counter() - started
+    _log(request, reply, request_id, latency)
+    return json.dumps(reply.body), reply.status, {**_JSON, "X-Request-Id": request_id, **reply.headers}
+
+
+def _body(request: Any) -> bytes:
+    """At most one byte past the limit: a huge body is refused without being read in full."""
+    from fraud_mlops.serving.request import MAX_BODY_BYTES
+
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return b""  # parse_request refuses it by content_length
+    return request.stream.read(MAX_BODY_BYTES + 1)  # type: ignore[no-any-return]
+
+
+def _log(request: Any, reply: Reply, request_id: str, latency: float) -> None:
+    entry: dict[str, Any] = {
+        "severity": "INFO" if reply.status < 500 else "ERROR",
+        "message": f"prediction {reply.status}",
+        "component": "fraud-predict",
+        "request_id": request_id,
+        "status": reply.status,
+        "latency_ms": round(latency * 1000, 3),
+        "httpRequest": {
+            "requestMethod": request.method,
+            "status": reply.status,
+            "latency": f"{latency:.6f}s",
+        },
+        **reply.log_fields,
+    }
+    trace = request.headers.get("X-Cloud-Trace-Context", "")
+    project = os.environ.get("GCP_PROJECT")
+    if trace and project:
+        entry["logging.googleapis.com/trace"] = f"projects/{project}/traces/{trace.split('/')[0]}"
+    sys.stdout.write(json.dumps(entry) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,166 @@
+"""A small but real serving world: an online store, trained models and a local endpoint file."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fraud_mlops.feature_store.local_store import LocalOnlineStore
+from fraud_mlops.feature_store.records import SyncRecord, micros_from_utc
+from fraud_mlops.features import FEATURE_NAMES, FEATURES
+from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops.registry.local_endpoint import DeployedModel, EndpointState, endpoint_path, write_endpoint
+
+PSEUDONYM_KEY = "serving-test-key-0123456789abcdef"
+
+
+def luhn_complete(body: str) -> str:
+    """``body`` plus the check digit that makes it Luhn-valid."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return body + str((10 - total % 10) % 10)
+
+
+def card_numbers(n: int, seed: int = 3) -> list[str]:
+    rng = random.Random(seed)
+    return [luhn_complete("4" + "".join(str(rng.randrange(10)) for _ in range(14))) for _ in range(n)]
+
+
+def feature_rows(n: int, seed: int = 5) -> np.ndarray:
+    """Feature matrix in FEATURE_NAMES order; ints where the definition says INT64, some NaN."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, len(FEATURE_NAMES)))
+    for j, f in enumerate(FEATURES):
+        if f.bq_type == "INT64":
+            x[:, j] = np.abs(np.round(x[:, j] * 5))
+        elif f.name.startswith("amount"):
+            x[:, j] = np.abs(x[:, j]) * 80
+    x[rng.random(x.shape) < 0.05] = np.nan
+    return x
+
+
+def labels(x: np.ndarray, seed: int = 6) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    score = np.nan_to_num(x[:, 0]) / 80 + np.nan_to_num(x[:, 3]) + rng.normal(0, 1, len(x))
+    return (score > 1.5).astype(int)
+
+
+def train_model(model_dir: Path, seed: int, threshold: float) -> Any:
+    """A small gradient-boosted model saved in training's artifact layout."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    from fraud_mlops.training.train import save_model
+
+    x = feature_rows(3000, seed=seed)
+    with threadpool_limits(1):  # OpenMP threads spinning on a busy 2-core box cost 10x
+        estimator = HistGradientBoostingClassifier(max_iter=30, random_state=seed).fit(x, labels(x, seed))
+    save_model(estimator, model_dir, {"threshold": threshold, "model_type": "hist_gradient_boosting"})
+    return estimator
+
+
+@dataclass
+class ServingWorld:
+    local_dir: Path
+    cards: list[str]
+    rows: dict[str, np.ndarray]  # card number -> stored features
+    timestamps: dict[str, datetime]
+    models: dict[str, Any]  # version -> estimator
+    model_dirs: dict[str, Path]
+    thresholds: dict[str, float]
+    _expected: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    @property
+    def endpoint_file(self) -> Path:
+        return endpoint_path(self.local_dir)
+
+    @property
+    def store_path(self) -> Path:
+        return self.local_dir / "online_store" / "features.sqlite"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MLOPS_TARGET": "local",
+            "MLOPS_LOCAL_DIR": str(self.local_dir),
+            "MLOPS_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        }
+
+    def deploy(self, split: dict[str, int]) -> EndpointState:
+        """Point the endpoint at model versions with the given traffic percents."""
+        state = EndpointState(
+            endpoint_name="fraud-endpoint",
+            updated_at="",
+            deployed_models=tuple(
+                DeployedModel(
+                    deployed_model_id=f"fraud-detector-v{version}",
+                    model_name="fraud-detector",
+                    model_version=version,
+                    artifact_uri=str(self.model_dirs[version]),
+                    traffic_percent=percent,
+                    threshold=self.thresholds[version],
+                )
+                for version, percent in split.items()
+            ),
+        )
+        return write_endpoint(self.endpoint_file, state)
+
+    def expected_probability(self, version: str, card: str) -> float:
+        """The model's own ``predict_proba`` for the card's stored features (cached)."""
+        key = (version, card)
+        if key not in self._expected:
+            row = self.rows[card].reshape(1, -1)
+            self._expected[key] = float(self.models[version].predict_proba(row)[0, 1])
+        return self._expected[key]
+
+
+def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
+    cards = card_numbers(n_cards)
+    matrix = feature_rows(n_cards, seed=11)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    timestamps = {card: start + timedelta(minutes=7 * i, microseconds=i) for i, card in enumerate(cards)}
+    store_rows = []
+    for i, card in enumerate(cards):
+        values = [
+            None if np.isnan(v) else (int(v) if f.bq_type == "INT64" else float(v))
+            for v, f in zip(matrix[i], FEATURES, strict=True)
+        ]
+        store_rows.append(
+            (pseudonymise(card, PSEUDONYM_KEY.encode()), micros_from_utc(timestamps[card]), *values)
+        )
+    store = LocalOnlineStore(local_dir / "online_store" / "features.sqlite")
+    store.publish(
+        [sorted(store_rows)],
+        SyncRecord(
+            sync_id="20261122T000000_serving",
+            synced_at="2026-11-22T00:00:00+00:00",
+            row_count=0,
+            source="test",
+            source_snapshot="training_snapshot_test",
+            target="local",
+        ),
+    )
+    thresholds = {"1": 0.35, "2": 0.6}
+    model_dirs = {v: local_dir / "registry" / "fraud-detector" / v for v in thresholds}
+    models = {v: train_model(model_dirs[v], seed=int(v), threshold=t) for v, t in thresholds.items()}
+    world = ServingWorld(
+        local_dir=local_dir,
+        cards=cards,
+        rows={card: matrix[i] for i, card in enumerate(cards)},
+        timestamps=timestamps,
+        models=models,
+        model_dirs=model_dirs,
+        thresholds=thresholds,
+    )
+    world.deploy({"1": 100})
+    return world

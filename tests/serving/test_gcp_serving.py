@@ -1,0 +1,262 @@
+"""The gcp serving path, with Vertex AI and Cloud Storage mocked at their client classes.
+
+Responses are real protos; every request the code sends is compared field for field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from google.api_core import exceptions
+from google.cloud import aiplatform_v1
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from fraud_mlops.feature_store.vertex import VertexOnlineStore
+from fraud_mlops.features import FEATURE_NAMES, FEATURES
+from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops.serving.endpoint import VertexEndpointClient, probability_of
+from fraud_mlops.serving.http import build_service
+from fraud_mlops.settings import settings_from_env
+
+PROJECT, REGION = "fraud-prj", "europe-west4"
+FEATURE_VIEW = (
+    f"projects/{PROJECT}/locations/{REGION}/featureOnlineStores/fraud_online_store/featureViews/card_features"
+)
+ENDPOINT = f"projects/{PROJECT}/locations/{REGION}/endpoints/4242"
+MODEL = f"projects/{PROJECT}/locations/{REGION}/models/777"
+CARD = "4111111111111111"
+KEY = "gcp-test-key"
+API = {"api_endpoint": f"{REGION}-aiplatform.googleapis.com"}
+
+
+def _values() -> dict[str, float | int | None]:
+    out: dict[str, float | int | None] = {}
+    for i, f in enumerate(FEATURES):
+        out[f.name] = (i + 1) if f.bq_type == "INT64" else (i + 0.25)
+    out["amount_avg_7d"] = None  # a NULL in BigQuery: absent from the response
+    return out
+
+
+def _feature_response(values: dict[str, Any]) -> aiplatform_v1.FetchFeatureValuesResponse:
+    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
+    pairs = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, int):
+            pairs.append(pair(name=name, value=aiplatform_v1.FeatureValue(int64_value=value)))
+        else:
+            pairs.append(pair(name=name, value=aiplatform_v1.FeatureValue(double_value=value)))
+    pairs.append(
+        pair(name="feature_timestamp", value=aiplatform_v1.FeatureValue(int64_value=1_763_800_000_123_456))
+    )
+    return aiplatform_v1.FetchFeatureValuesResponse(
+        key_values=aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList(features=pairs)
+    )
+
+
+def _expected_fetch(entity_id: str) -> aiplatform_v1.FetchFeatureValuesRequest:
+    return aiplatform_v1.FetchFeatureValuesRequest(
+        feature_view=FEATURE_VIEW,
+        data_key=aiplatform_v1.FeatureViewDataKey(key=entity_id),
+        data_format=aiplatform_v1.FeatureViewDataFormat.KEY_VALUE,
+    )
+
+
+def _predict_response(p_fraud: float, deployed_model_id: str = "1001") -> aiplatform_v1.PredictResponse:
+    response = aiplatform_v1.PredictResponse(
+        deployed_model_id=deployed_model_id, model=MODEL, model_version_id="3"
+    )
+    response.predictions.extend([[1 - p_fraud, p_fraud]])  # type: ignore[list-item]
+    return response
+
+
+@pytest.fixture
+def clients() -> Iterator[dict[str, mock.MagicMock]]:
+    with (
+        mock.patch("google.cloud.aiplatform_v1.FeatureOnlineStoreServiceClient") as features,
+        mock.patch("google.cloud.aiplatform_v1.PredictionServiceClient") as prediction,
+        mock.patch("google.cloud.aiplatform_v1.EndpointServiceClient") as endpoints,
+        mock.patch("google.cloud.aiplatform_v1.ModelServiceClient") as models,
+        mock.patch("google.cloud.storage.Client") as storage,
+    ):
+        endpoints.return_value.get_endpoint.return_value = aiplatform_v1.Endpoint(
+            name=ENDPOINT,
+            deployed_models=[
+                aiplatform_v1.DeployedModel(id="1001", model=MODEL, model_version_id="3"),
+                aiplatform_v1.DeployedModel(id="1002", model=MODEL, model_version_id="4"),
+            ],
+        )
+        models.return_value.get_model.side_effect = lambda name: aiplatform_v1.Model(
+            name=name.split("@")[0],
+            display_name="fraud-detector",
+            artifact_uri=f"gs://fraud-models/fraud-detector/{name.split('@')[1]}",
+        )
+        thresholds = {"3": 0.42, "4": 0.55}
+        storage.return_value.bucket.return_value.blob.side_effect = lambda name: mock.Mock(
+            download_as_bytes=mock.Mock(
+                return_value=json.dumps({"threshold": thresholds[name.split("/")[1]]}).encode()
+            )
+        )
+        yield {
+            "features": features,
+            "prediction": prediction,
+            "endpoints": endpoints,
+            "models": models,
+            "storage": storage,
+        }
+
+
+def test_vertex_lookup_sends_the_exact_request_and_parses_values(clients: dict[str, mock.MagicMock]) -> None:
+    settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
+    client = clients["features"].return_value
+    client.fetch_feature_values.return_value = _feature_response(_values())
+
+    row = VertexOnlineStore(settings).fetch_one("abc123")
+
+    clients["features"].assert_called_once_with(client_options=API)
+    client.fetch_feature_values.assert_called_once_with(request=_expected_fetch("abc123"), timeout=2.0)
+    assert row is not None
+    assert row.values == _values()
+    assert all(type(row.values[n]) is type(v) for n, v in _values().items() if v is not None)
+    assert row.feature_timestamp.isoformat() == "2025-11-22T08:26:40.123456+00:00"
+    assert len(row.vector()) == len(FEATURE_NAMES)
+
+
+def test_vertex_lookup_answers_unknown_cards_explicitly(clients: dict[str, mock.MagicMock]) -> None:
+    settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
+    client = clients["features"].return_value
+    client.fetch_feature_values.side_effect = lambda request, timeout: (
+        _feature_response(_values()) if request.data_key.key == "known" else _raise_not_found()
+    )
+    lookup = VertexOnlineStore(settings).fetch(["known", "nobody", "known"])
+    assert set(lookup.found) == {"known"}
+    assert lookup.unknown == ("nobody",)
+    assert client.fetch_feature_values.call_count == 2
+
+
+def _raise_not_found() -> None:
+    raise exceptions.NotFound("entity not found")
+
+
+def test_vertex_endpoint_client_sends_the_exact_predict_request(clients: dict[str, mock.MagicMock]) -> None:
+    clients["prediction"].return_value.predict.return_value = _predict_response(0.61, "1002")
+    client = VertexEndpointClient(endpoint=ENDPOINT, region=REGION)
+    row = [float(i) for i in range(len(FEATURE_NAMES))]
+    row[5] = float("nan")
+
+    answer = client.predict(row)
+
+    expected = aiplatform_v1.PredictRequest(endpoint=ENDPOINT)
+    expected.instances.append(
+        struct_pb2.Value(
+            list_value=struct_pb2.ListValue(
+                values=[
+                    struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+                    if i == 5
+                    else struct_pb2.Value(number_value=i)
+                    for i in range(len(FEATURE_NAMES))
+                ]
+            )
+        )
+    )
+    clients["prediction"].assert_called_once_with(client_options=API)
+    clients["prediction"].return_value.predict.assert_called_once_with(request=expected, timeout=5.0)
+    clients["endpoints"].return_value.get_endpoint.assert_called_once_with(name=ENDPOINT)
+    assert clients["models"].return_value.get_model.call_args_list == [
+        mock.call(name=f"{MODEL}@3"),
+        mock.call(name=f"{MODEL}@4"),
+    ]
+    clients["storage"].return_value.bucket.assert_called_with("fraud-models")
+    clients["storage"].return_value.bucket.return_value.blob.assert_called_with(
+        "fraud-detector/4/metadata.json"
+    )
+    assert (answer.probability, answer.threshold, answer.is_fraud) == (0.61, 0.55, True)
+    assert (answer.deployed_model_id, answer.model_name, answer.model_version) == (
+        "1002",
+        "fraud-detector",
+        "3",
+    )
+
+    client.predict(row)  # provenance is cached: no second endpoint or model lookup
+    assert clients["endpoints"].return_value.get_endpoint.call_count == 1
+
+
+def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicMock]) -> None:
+    clients["prediction"].return_value.predict.side_effect = exceptions.FailedPrecondition(
+        "Endpoint has no deployed models"
+    )
+    clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
+    service = build_service(
+        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION,
+         "MLOPS_ENDPOINT_ID": "4242", "MLOPS_PSEUDONYM_KEY": KEY}
+    )  # fmt: skip
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
+    assert (reply.status, reply.body["error"]) == (503, "no_model_deployed")
+
+
+def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
+    clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
+    clients["prediction"].return_value.predict.return_value = _predict_response(0.2, "1001")
+    clients["endpoints"].return_value.list_endpoints.return_value = [aiplatform_v1.Endpoint(name=ENDPOINT)]
+    service = build_service(
+        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, "MLOPS_PSEUDONYM_KEY": KEY}
+    )
+
+    reply = service.handle(json.dumps({"card_number": "4111 1111 1111 1111"}).encode(), request_id="r2")
+
+    clients["endpoints"].return_value.list_endpoints.assert_called_once_with(
+        request=aiplatform_v1.ListEndpointsRequest(
+            parent=f"projects/{PROJECT}/locations/{REGION}", filter='display_name="fraud-endpoint"'
+        )
+    )
+    clients["features"].return_value.fetch_feature_values.assert_called_once_with(
+        request=_expected_fetch(pseudonymise(CARD, KEY.encode())), timeout=2.0
+    )
+    sent = clients["prediction"].return_value.predict.call_args.kwargs["request"]
+    values = list(sent.instances[0])
+    assert values == [_values()[n] for n in FEATURE_NAMES]
+    assert reply.status == 200, reply.body
+    assert reply.body["fraud_probability"] == 0.2
+    assert reply.body["decision"] == "legitimate"
+    assert reply.body["threshold"] == 0.42
+    assert reply.body["model"] == {"name": "fraud-detector", "version": "3", "deployed_model_id": "1001"}
+    assert reply.body["features"]["timestamp"] == "2025-11-22T08:26:40.123456Z"
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [([0.9, 0.1], 0.1), ({"scores": [0.3, 0.7]}, 0.7), ({"probabilities": [0.5, 0.5]}, 0.5), (0.25, 0.25)],
+)
+def test_prediction_shapes(prediction: Any, expected: float) -> None:
+    assert probability_of(prediction) == expected
+
+
+def test_timestamps_without_a_timestamp_feature_use_vertex_generate_time(
+    clients: dict[str, mock.MagicMock],
+) -> None:
+    settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
+    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
+    stamp = timestamp_pb2.Timestamp(seconds=1_763_800_000)
+    clients[
+        "features"
+    ].return_value.fetch_feature_values.return_value = aiplatform_v1.FetchFeatureValuesResponse(
+        key_values=aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList(
+            features=[
+                pair(
+                    name="amount",
+                    value=aiplatform_v1.FeatureValue(
+                        double_value=3.5, metadata=aiplatform_v1.FeatureValue.Metadata(generate_time=stamp)
+                    ),
+                )
+            ]
+        )
+    )
+    row = VertexOnlineStore(settings).fetch_one("abc")
+    assert row is not None
+    assert row.values["amount"] == 3.5 and row.values["txn_count_1h"] is None
+    assert row.feature_timestamp.isoformat() == "2025-11-22T08:26:40+00:00"

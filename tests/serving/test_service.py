@@ -1,0 +1,112 @@
+"""The prediction use case in-process, on the real online store, endpoint file and models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fraud_mlops.feature_store.local_store import LocalOnlineStore
+from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.serving.endpoint import LocalEndpointClient
+from fraud_mlops.serving.http import build_service
+from fraud_mlops.serving.service import PredictionService
+
+from .helpers import PSEUDONYM_KEY, ServingWorld, card_numbers
+
+
+@pytest.fixture
+def service(world: ServingWorld) -> Iterator[PredictionService]:
+    world.deploy({"1": 100})
+    yield build_service(world.env())
+
+
+def _post(service: PredictionService, body: bytes | str) -> tuple[int, dict]:
+    raw = body.encode() if isinstance(body, str) else body
+    reply = service.handle(raw, request_id="req-1", content_length=len(raw))
+    return reply.status, reply.body
+
+
+def test_known_card_is_scored_by_the_deployed_model(world: ServingWorld, service: PredictionService) -> None:
+    card = world.cards[3]
+    status, body = _post(service, f'{{"card_number": "{card[:4]} {card[4:8]} {card[8:12]} {card[12:]}"}}')
+
+    assert status == 200
+    expected = world.expected_probability("1", card)
+    assert body["fraud_probability"] == round(expected, 6)
+    assert body["decision"] == ("fraud" if expected >= 0.35 else "legitimate")
+    assert body["threshold"] == 0.35
+    assert body["model"] == {
+        "name": "fraud-detector",
+        "version": "1",
+        "deployed_model_id": "fraud-detector-v1",
+    }
+    assert body["features"]["timestamp"] == world.timestamps[card].isoformat().replace("+00:00", "Z")
+    assert body["features"]["sync_id"] == "20261122T000000_serving"
+    assert body["request_id"] == "req-1"
+    assert card not in str(body)
+
+
+def test_request_fields_override_the_stored_transaction_features(
+    world: ServingWorld, service: PredictionService
+) -> None:
+    card = world.cards[4]
+    status, body = _post(
+        service,
+        f'{{"card_number": "{card}", "amount": 123.5, "transaction_time": "2026-11-22T23:30:00+01:00"}}',
+    )
+    assert status == 200
+    row = world.rows[card].copy()
+    row[FEATURE_NAMES.index("amount")] = 123.5
+    row[FEATURE_NAMES.index("hour_of_day")] = 22  # 23:30 at +01:00 is 22:30 UTC
+    row[FEATURE_NAMES.index("day_of_week")] = 1  # Sunday, BigQuery numbering
+    expected = world.models["1"].predict_proba(row.reshape(1, -1))[0, 1]
+    assert body["fraud_probability"] == round(float(expected), 6)
+    assert body["features"]["from_request"] == ["amount", "day_of_week", "hour_of_day"]
+
+
+def test_unknown_card_gets_404_not_a_made_up_score(service: PredictionService) -> None:
+    unseen = card_numbers(1, seed=999)[0]
+    status, body = _post(service, f'{{"card_number": "{unseen}"}}')
+    assert (status, body["error"]) == (404, "unknown_card")
+    assert "fraud_probability" not in body
+
+
+def test_no_model_deployed_is_503(world: ServingWorld, tmp_path: Path) -> None:
+    service = PredictionService(
+        key=PSEUDONYM_KEY.encode(),
+        features=LocalOnlineStore(world.store_path),
+        model=LocalEndpointClient(tmp_path / "endpoints" / "fraud-endpoint.json"),
+    )
+    status, body = _post(service, f'{{"card_number": "{world.cards[0]}"}}')
+    assert (status, body["error"]) == (503, "no_model_deployed")
+
+
+def test_online_store_never_synced_is_503(world: ServingWorld, tmp_path: Path) -> None:
+    service = PredictionService(
+        key=PSEUDONYM_KEY.encode(),
+        features=LocalOnlineStore(tmp_path / "empty.sqlite"),
+        model=LocalEndpointClient(world.endpoint_file),
+    )
+    status, body = _post(service, f'{{"card_number": "{world.cards[0]}"}}')
+    assert (status, body["error"]) == (503, "feature_store_not_ready")
+
+
+def test_missing_key_is_503_not_a_wrong_pseudonym(world: ServingWorld) -> None:
+    service = build_service({**world.env(), "MLOPS_PSEUDONYM_KEY": ""})
+    status, body = _post(service, f'{{"card_number": "{world.cards[0]}"}}')
+    assert (status, body["error"]) == (503, "not_configured")
+
+
+def test_compiled_model_path_gives_predict_proba_numbers(world: ServingWorld) -> None:
+    client = LocalEndpointClient(world.endpoint_file)
+    world.deploy({"2": 100})
+    served = client.choose()
+    assert served.predictor.kind == "compiled_hist_gradient_boosting"
+    for card in world.cards:
+        answer = client.predict(list(world.rows[card]))
+        assert answer.probability == world.expected_probability("2", card)
+        assert answer.model_version == "2"
+    assert np.isnan(world.rows[world.cards[0]]).any() or any(np.isnan(r).any() for r in world.rows.values())
