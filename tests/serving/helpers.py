@@ -164,3 +164,32 @@ def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
     )
     world.deploy({"1": 100})
     return world
+
+
+def write_latest_features_warehouse(world: ServingWorld, warehouse: Path, schema: str = "fraud") -> None:
+    """A DuckDB warehouse whose ``latest_card_features`` view holds the world's cards."""
+    import duckdb
+
+    from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, LATEST_FEATURES_VIEW
+
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    types = ", ".join(f"{f.name} {'BIGINT' if f.bq_type == 'INT64' else 'DOUBLE'}" for f in FEATURES)
+    conn = duckdb.connect(str(warehouse))
+    try:
+        conn.execute("SET TimeZone='UTC'")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        conn.execute(
+            f"CREATE OR REPLACE TABLE {schema}.latest_rows "
+            f"({ENTITY_KEY} VARCHAR, {EVENT_TIME} TIMESTAMPTZ, {types})"
+        )
+        for card in world.cards:
+            values = [None if np.isnan(v) else v for v in world.rows[card]]
+            conn.execute(
+                f"INSERT INTO {schema}.latest_rows VALUES ({', '.join('?' * (len(FEATURES) + 2))})",
+                [pseudonymise(card, PSEUDONYM_KEY.encode()), world.timestamps[card], *values],
+            )
+        conn.execute(
+            f"CREATE OR REPLACE VIEW {schema}.{LATEST_FEATURES_VIEW} AS SELECT * FROM {schema}.latest_rows"
+        )
+    finally:
+        conn.close()

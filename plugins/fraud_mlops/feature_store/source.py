@@ -1,24 +1,24 @@
-"""Read the warehouse's latest-features view for the local sync (DuckDB, read-only, briefly).
+"""Read the warehouse's latest-features view (local sync, batch scoring) in the store layout.
 
-DuckDB admits one writing process or many readers, so the sync opens the warehouse read-only,
-copies the view into Arrow in one query, and closes it before the slower SQLite writes start.
-The fingerprint is computed over that in-memory copy, so the view is evaluated once.
+The query is BigQuery SQL like every other query of the project; locally it is transpiled and
+run on DuckDB, which admits one writing process or many readers: the warehouse is opened
+read-only, the view copied into Arrow in one query, and the file closed before the slower
+SQLite writes start. The fingerprint is computed over that in-memory copy, so the view is
+evaluated once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.feature_store.local_store import EVENT_TIME_COLUMN
 from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, FEATURES, LATEST_FEATURES_VIEW
+from fraud_mlops.settings import Settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-_DUCKDB_TYPES = {"INT64": "BIGINT", "FLOAT64": "DOUBLE"}
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,18 @@ class LatestFeatures:
             yield list(zip(*columns, strict=True))
 
 
-def latest_features_query(relation: str, feature_names: Sequence[str] = FEATURE_NAMES) -> str:
-    """DuckDB query giving the store layout; sorted by key so SQLite appends to its B-tree.
+def latest_features_sql(settings: Settings, feature_names: Sequence[str] = FEATURE_NAMES) -> str:
+    """BigQuery SQL for the store layout (the local target transpiles it for DuckDB).
 
-    Each feature is cast to its declared type: DuckDB may widen an INT64 expression (e.g. a
-    SUM to HUGEINT), which BigQuery would not, and the store holds the declared types.
+    Each feature is cast to its declared type: DuckDB may widen an INT64 expression (a SUM to
+    HUGEINT), which BigQuery would not, and the store holds the declared types. Sorted by key
+    so SQLite appends to its B-tree instead of splitting pages.
     """
-    types = {f.name: _DUCKDB_TYPES[f.bq_type] for f in FEATURES}
+    types = {f.name: f.bq_type for f in FEATURES}
     columns = ", ".join(f"CAST({name} AS {types[name]}) AS {name}" for name in feature_names)
     return (
-        f"SELECT {ENTITY_KEY}, epoch_us({EVENT_TIME}) AS {EVENT_TIME_COLUMN}, {columns} "
-        f"FROM {relation} ORDER BY {ENTITY_KEY}"
+        f"SELECT {ENTITY_KEY}, UNIX_MICROS({EVENT_TIME}) AS {EVENT_TIME_COLUMN}, {columns} "
+        f"FROM `{settings.dataset_ref}.{LATEST_FEATURES_VIEW}` ORDER BY {ENTITY_KEY}"
     )
 
 
@@ -62,22 +63,23 @@ def fingerprint_query(relation: str, feature_names: Sequence[str] = FEATURE_NAME
     )
 
 
-def read_latest_features(
-    warehouse_path: Path, schema: str, feature_names: Sequence[str] = FEATURE_NAMES
-) -> LatestFeatures:
+def read_latest_features(settings: Settings, feature_names: Sequence[str] = FEATURE_NAMES) -> LatestFeatures:
+    """The local warehouse's latest-features view, read in one read-only query."""
     import duckdb
 
-    relation = f"{schema}.{LATEST_FEATURES_VIEW}"
-    conn = duckdb.connect(str(warehouse_path), read_only=True)
+    from fraud_mlops.warehouse.transpile import transpile_statement
+
+    sql = latest_features_sql(settings, feature_names)
+    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
         conn.execute("SET TimeZone='UTC'")
-        table = conn.sql(latest_features_query(relation, feature_names)).to_arrow_table()
+        table = conn.sql(transpile_statement(sql)).to_arrow_table()
     finally:
         conn.close()
     return LatestFeatures(
         table=table,
         fingerprint=arrow_fingerprint(table, feature_names),
-        source=f"duckdb:{warehouse_path}#{relation}",
+        source=f"duckdb:{settings.warehouse_path}#{settings.dataset}.{LATEST_FEATURES_VIEW}",
     )
 
 

@@ -36,7 +36,7 @@ def sync_local_online_store(
     s = settings or get_settings()
     store = store or LocalOnlineStore(s.online_store_path)
     started = time.perf_counter()
-    latest = read_latest_features(s.warehouse_path, s.dataset)
+    latest = read_latest_features(s)
     current = store.current_sync()
     if (
         current is not None
