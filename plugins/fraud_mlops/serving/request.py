@@ -75,7 +75,9 @@ def _card_digits(value: Any) -> str:
         raise RequestError(400, "invalid_card_number", "card_number must be a string of digits")
     digits = value.replace(" ", "").replace("-", "")  # pseudonym.normalise_card_number's rule
     if not digits.isascii() or not digits.isdigit():
-        raise RequestError(400, "invalid_card_number", "card_number may contain only digits and spaces")
+        raise RequestError(
+            400, "invalid_card_number", "card_number may contain only digits, spaces and dashes"
+        )
     if not MIN_CARD_DIGITS <= len(digits) <= MAX_CARD_DIGITS:
         raise RequestError(
             400,
