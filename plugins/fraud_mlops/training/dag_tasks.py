@@ -159,7 +159,7 @@ def build_training(settings: Settings) -> None:
 
 def write_lineage(settings: Settings, row: Any) -> None:
     """Same SQL on both targets: DuckDB through the transpiling hook, BigQuery through a job."""
-    from fraud_mlops.training.lineage import lineage_job_configuration, write_lineage_local
+    from fraud_mlops.training.lineage import write_lineage_bigquery, write_lineage_local
 
     if settings.is_local:
         from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
@@ -171,11 +171,8 @@ def write_lineage(settings: Settings, row: Any) -> None:
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
     bigquery = BigQueryHook(gcp_conn_id=settings.gcp_conn_id, location=settings.bq_location)
-    bigquery.insert_job(
-        configuration=lineage_job_configuration(row, settings.dataset_ref),
-        project_id=settings.project,
-        location=settings.bq_location,
-    )
+    client = bigquery.get_client(project_id=settings.project, location=settings.bq_location)
+    write_lineage_bigquery(row, client, settings.dataset_ref, settings.bq_location)
 
 
 def dag_kwargs(settings: Settings) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from fraud_mlops.training.pipeline_params import PipelineResult
 LINEAGE_TABLE = "model_lineage"
 
 LINEAGE_SQL = """
+CREATE SCHEMA IF NOT EXISTS `{dataset}`;
 CREATE TABLE IF NOT EXISTS `{dataset}.model_lineage` (
   recorded_at TIMESTAMP,
   target STRING,
@@ -92,20 +93,15 @@ def write_lineage_local(row: LineageRow, hook: Any, dataset_ref: str) -> None:
     hook.run(lineage_sql(dataset_ref), parameters=row.parameters())
 
 
-def lineage_job_configuration(row: LineageRow, dataset_ref: str) -> dict[str, Any]:
-    """BigQuery job configuration inserting ``row`` (for ``BigQueryHook.insert_job``)."""
-    return {
-        "query": {
-            "query": lineage_sql(dataset_ref),
-            "useLegacySql": False,
-            "parameterMode": "NAMED",
-            "queryParameters": [
-                {"name": k, "parameterType": {"type": "STRING"}, "parameterValue": {"value": v}}
-                for k, v in row.parameters().items()
-            ],
-        },
-        "labels": {"app": "fraud-mlops"},
-    }
+def write_lineage_bigquery(row: LineageRow, client: Any, dataset_ref: str, location: str) -> None:
+    """Through a ``google.cloud.bigquery.Client`` (the provider hook's ``get_client``); waits for the job."""
+    from google.cloud import bigquery
+
+    config = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in row.parameters().items()],
+        labels={"app": "fraud-mlops"},
+    )
+    client.query(lineage_sql(dataset_ref), job_config=config, location=location).result()
 
 
 # Output parameters of the pipeline's tasks that make up its result, by task name.

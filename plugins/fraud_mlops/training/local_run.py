@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,10 @@ def run_pipeline_locally(
         raise_on_error=True,
     )
     started = time.perf_counter()
-    task = pipeline(**parameters)
+    with warnings.catch_warnings():
+        # kfp.local warns once per task that display names are a Vertex-only setting.
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+        task = pipeline(**parameters)
     elapsed = time.perf_counter() - started
     result = PipelineResult.from_outputs(
         dict(task.outputs), str(parameters.get("snapshot_name", "")), elapsed

@@ -1,0 +1,102 @@
+"""Submitting the compiled pipeline to Vertex AI Pipelines: the exact CreatePipelineJob request.
+
+The real provider operator, hook and Vertex SDK run; only the GAPIC ``PipelineServiceClient``
+(the network boundary) is mocked, with offline anonymous credentials, and the SDK's
+"create the artifacts bucket" helper is patched (offline it would retry for ~100 s).
+"""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+import yaml
+from google.auth.credentials import AnonymousCredentials
+from google.cloud.aiplatform_v1 import types
+from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
+
+from fraud_mlops.settings import Settings
+from fraud_mlops.training.pipeline_params import pipeline_parameters, pipeline_yaml_path
+from fraud_mlops.training.vertex_submit import pipeline_job_kwargs
+
+SNAPSHOT = "training_snapshot_20260901T000000_abcd1234"
+
+
+@pytest.fixture
+def google_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
+        '{"conn_type": "google_cloud_platform", "extra": {"project": "fraud-prj"}}',
+    )
+
+
+def test_pipeline_parameters_point_at_bigquery_and_vertex(gcp_settings: Settings) -> None:
+    assert pipeline_parameters(gcp_settings, SNAPSHOT, canary_percent=25, model_type=None) == {
+        "snapshot_uri": f"bq://fraud-prj.fraud.{SNAPSHOT}",
+        "snapshot_name": SNAPSHOT,
+        "registry_uri": "vertexai://projects/fraud-prj/locations/europe-west4",
+        "endpoint_uri": "vertexai://projects/fraud-prj/locations/europe-west4/endpoints/fraud-endpoint",
+        "model_name": "fraud-detector",
+        "canary_percent": 25,
+    }
+
+
+def test_operator_submits_template_parameters_root_and_service_account(
+    gcp_settings: Settings, google_connection: None
+) -> None:
+    from airflow.providers.google.cloud.hooks.vertex_ai.pipeline_job import PipelineJobHook
+    from airflow.providers.google.cloud.operators.vertex_ai.pipeline_job import RunPipelineJobOperator
+    from airflow.providers.google.cloud.triggers.vertex_ai import RunPipelineJobTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+
+    parameters = pipeline_parameters(gcp_settings, SNAPSHOT)
+    train_evaluate_deploy = RunPipelineJobOperator(
+        task_id="train_evaluate_deploy", parameter_values=parameters, **pipeline_job_kwargs(gcp_settings)
+    )
+    created = types.PipelineJob(
+        name="projects/123/locations/europe-west4/pipelineJobs/fraud-training-1",
+        state=types.PipelineState.PIPELINE_STATE_RUNNING,
+    )
+    with (
+        mock.patch.object(PipelineJobHook, "get_credentials", return_value=AnonymousCredentials()),
+        mock.patch(
+            "google.cloud.aiplatform.utils.gcs_utils.create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist"
+        ) as bucket,
+        mock.patch.object(
+            PipelineServiceClient, "create_pipeline_job", autospec=True, return_value=created
+        ) as create,
+        pytest.raises(TaskDeferred) as deferred,
+    ):
+        train_evaluate_deploy.execute({"ti": mock.MagicMock(), "task_instance": mock.MagicMock()})
+
+    create.assert_called_once()
+    request = create.call_args.kwargs
+    assert request["parent"] == "projects/fraud-prj/locations/europe-west4"
+    job: types.PipelineJob = request["pipeline_job"]
+    sent = type(job).to_dict(job)["pipeline_spec"]
+    template = yaml.safe_load(pipeline_yaml_path().read_text())
+    # caching is the one change: enable_caching=False switches it off for every task
+    assert {t.pop("cachingOptions", {}).get("enableCache", False) for t in _tasks(sent)} == {False}
+    for task in _tasks(template):
+        task.pop("cachingOptions", None)
+    assert sent == template  # otherwise the committed YAML, unchanged
+    assert dict(job.runtime_config.parameter_values) == parameters
+    assert job.runtime_config.gcs_output_directory == "gs://fraud-prj-pipeline-root"
+    assert job.service_account == "pipelines@fraud-prj.iam.gserviceaccount.com"
+    assert job.display_name == "fraud-training"
+    assert job.labels["app"] == "fraud-mlops" and job.labels["target"] == "gcp"
+    assert request["pipeline_job_id"].startswith("fraud-training-")
+    bucket.assert_called_once()
+    assert bucket.call_args.kwargs["output_artifacts_gcs_dir"] == "gs://fraud-prj-pipeline-root"
+
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, RunPipelineJobTrigger)
+    assert (trigger.project_id, trigger.location, trigger.poll_interval) == ("fraud-prj", "europe-west4", 60)
+    assert deferred.value.method_name == "execute_complete"
+
+
+def _tasks(spec: dict) -> list[dict]:
+    tasks = list(spec["root"]["dag"]["tasks"].values())
+    for component in spec["components"].values():
+        tasks += list(component.get("dag", {}).get("tasks", {}).values())
+    return tasks
