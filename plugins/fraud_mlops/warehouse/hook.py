@@ -16,16 +16,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
-from fraud_mlops.warehouse.transpile import (
-    CloneDDL,
-    parse_assert,
-    parse_clone_ddl,
-    referenced_parameters,
-    split_statements,
-    transpile_statement,
-)
+if TYPE_CHECKING:
+    from fraud_mlops.warehouse.transpile import CloneDDL
+
+# sqlglot (~0.3-1 s to import) is loaded on first use, not when a DAG file imports the
+# operator: DAG parsing must stay cheap.
 
 
 class DataQualityError(AssertionError):
@@ -67,12 +66,20 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         autocommit: bool = False,
         parameters: Mapping[str, Any] | None = None,
         handler: Callable[[Any], Any] | None = None,
-        split_statements: bool = True,
+        split_statements: bool = True,  # noqa: ARG002 - always split: BigQuery scripts
         return_last: bool = True,
     ) -> Any:
         """Transpile and run every statement in one connection; mirrors ``DbApiHook.run``."""
+        from fraud_mlops.warehouse.transpile import (
+            parse_assert,
+            parse_clone_ddl,
+            referenced_parameters,
+            transpile_statement,
+        )
+        from fraud_mlops.warehouse.transpile import split_statements as split_script
+
         scripts = [sql] if isinstance(sql, str) else list(sql)
-        statements = [s for script in scripts for s in _split(script)]
+        statements = [s for script in scripts for s in split_script(script)]
         results: list[Any] = []
         conn = self.get_conn()
         try:
@@ -107,6 +114,8 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         return self.run(sql, parameters=parameters, handler=lambda cur: cur.df())
 
     def _assert(self, conn: Any, check_sql: str, message: str, parameters: Mapping[str, Any] | None) -> None:
+        from fraud_mlops.warehouse.transpile import referenced_parameters, transpile_statement
+
         duck_sql = transpile_statement(check_sql)
         params = {k: v for k, v in (parameters or {}).items() if k in referenced_parameters(duck_sql)}
         row = conn.execute(duck_sql, params).fetchone() if params else conn.execute(duck_sql).fetchone()
@@ -145,6 +154,3 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
 def _quote(dotted: str) -> str:
     return ".".join(f'"{part}"' for part in dotted.split("."))
 
-
-def _split(script: str) -> list[str]:
-    return split_statements(script)

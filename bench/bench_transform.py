@@ -1,0 +1,112 @@
+"""Transform throughput: 1M generated rows, landed CSV → raw → staging → card features.
+
+The project's path (DuckDB running the BigQuery SQL of include/sql/) is timed next to a
+plain-pandas implementation of the same steps (typed read, validation-free staging, HMAC
+pseudonyms, the same point-in-time features; tests/reference/pandas_features.py), in the
+same process on the same file. Goals (issue 2): ≥ 200k rows/s and faster than pandas.
+Also prints the generator's throughput (goal ≥ 100k rows/s).
+Usage: ``python bench/bench_transform.py [ROWS]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+
+from fraud_mlops.generator.files import write_landing_csv
+from fraud_mlops.generator.synth import GeneratorConfig, generate
+from fraud_mlops.ingestion.local_load import load_csv_into_table
+from fraud_mlops.settings import settings_from_env
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+from tests.reference.pandas_features import card_features as pandas_card_features
+
+KEY = b"bench-key-0123456789abcdef0123456789"
+
+
+def timed(label: str, fn, results: list) -> object:
+    t0 = time.perf_counter()
+    out = fn()
+    results.append((label, time.perf_counter() - t0))
+    return out
+
+
+def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
+    settings = settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)})
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    hook = BigQueryDialectDuckDBHook(database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir)
+    hook.run(render_sql(SQL_FILES["setup"], settings))
+    steps: list[tuple[str, float]] = []
+
+    def load() -> None:
+        conn = hook.get_conn()
+        try:
+            load_csv_into_table(conn, csv, settings.dataset, "raw_load_bench")
+        finally:
+            conn.close()
+
+    timed("load CSV", load, steps)
+    params = {"file_name": csv.name, "file_generation": "1", "file_md5": "bench", "run_id": "bench"}
+    timed("append raw", lambda: hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params), steps)  # fmt: skip
+    timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings, key=KEY)), steps)
+    timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings)), steps)
+    rows = hook.get_records("SELECT COUNT(*) FROM `fraud.card_features`")[0][0]
+    assert rows > 0
+    return steps
+
+
+def pandas_path(csv: Path) -> list[tuple[str, float]]:
+    import pandas as pd
+
+    steps: list[tuple[str, float]] = []
+    raw = timed("read CSV", lambda: pd.read_csv(csv, dtype=str), steps)
+
+    def stage() -> pd.DataFrame:
+        df = raw.drop_duplicates("transaction_id").copy()
+        for col in [c for c in df.columns if c.startswith("v") and c[1:].isdigit()] + ["amount", "time"]:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+        df["event_time"] = pd.to_datetime(df["event_time"], utc=True)
+        df["is_fraud"] = pd.to_numeric(df["class"])
+        df["card_pseudonym"] = [hmac.new(KEY, c.encode(), hashlib.sha256).hexdigest() for c in df["card_number"]]
+        return df
+
+    staged = timed("staging", stage, steps)
+    timed("card features", lambda: pandas_card_features(staged), steps)
+    return steps
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    generate(GeneratorConfig(rows=1_000))  # warm imports (faker, numpy) outside the timing
+    t0 = time.perf_counter()
+    batch = generate(GeneratorConfig(rows=rows, fraud_rate=0.01, seed=2026))
+    gen_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = write_landing_csv(batch.landing, Path(tmp) / "bench.csv", show_progress=False)
+        del batch
+        duck = duckdb_path(csv, Path(tmp) / "local")
+        pandas = pandas_path(csv)
+    duck_total = sum(s for _, s in duck)
+    pandas_total = sum(s for _, s in pandas)
+    print(f"Transform throughput, {rows:,} rows (landed CSV → raw → staging → card features)\n")
+    table = [("duckdb+sqlglot (project)", label, f"{s:.2f} s") for label, s in duck]
+    table += [("pandas (baseline)", label, f"{s:.2f} s") for label, s in pandas]
+    print(_common.table(table, ("implementation", "step", "time")))
+    duck_rate, pandas_rate = rows / duck_total, rows / pandas_total
+    print()
+    print(f"project:  {duck_total:6.2f} s  {duck_rate:>10,.0f} rows/s  (goal ≥ 200,000: {'met' if duck_rate >= 200_000 else 'NOT met'})")
+    print(f"pandas:   {pandas_total:6.2f} s  {pandas_rate:>10,.0f} rows/s")
+    print(f"speed-up over pandas: {pandas_total / duck_total:.2f}x  (goal > 1: {'met' if duck_total < pandas_total else 'NOT met'})")
+    print(f"generator: {rows / gen_s:,.0f} rows/s  (goal ≥ 100,000: {'met' if rows / gen_s >= 100_000 else 'NOT met'})")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
