@@ -13,7 +13,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
-from fraud_mlops.orchestration.ingestion import build_ingestion, build_summary, dag_kwargs
+from fraud_mlops.orchestration.ingestion import build_ingestion_flow, dag_kwargs
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -26,4 +26,4 @@ with DAG(
     doc_md=__doc__,
     **dag_kwargs(settings),
 ):
-    build_ingestion(settings) >> build_summary(settings)
+    build_ingestion_flow(settings)

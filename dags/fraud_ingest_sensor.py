@@ -4,7 +4,7 @@
 A continuous DAG: each run waits — deferred in the triggerer, costing no worker slot — until
 files appear under the landing prefix, then loads every landed file into the raw table,
 rebuilds staging, card features and training examples with SQL, checks data quality and
-snapshots the training table. The snapshot emits the `fraud_training_snapshot` Asset that
+snapshots the training table, then syncs the online feature store. The snapshot emits the `fraud_training_snapshot` Asset that
 schedules training.
 
 * **Bad files** go to the quarantine bucket with a `.reason.json` beside them; good files in
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from airflow.providers.google.cloud.sensors.gcs import GCSObjectsWithPrefixExistenceSensor
 from airflow.sdk import DAG
 
-from fraud_mlops.orchestration.ingestion import build_ingestion, build_summary, dag_kwargs
+from fraud_mlops.orchestration.ingestion import build_ingestion_flow, dag_kwargs
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -44,5 +44,5 @@ with DAG(
         timeout=timedelta(hours=6).total_seconds(),
         soft_fail=True,  # nothing landed for 6 h: skip this run, the next one starts waiting
     )
-    ingest = build_ingestion(settings)
-    wait_for_files >> ingest >> build_summary(settings)
+    first, _ = build_ingestion_flow(settings)
+    wait_for_files >> first

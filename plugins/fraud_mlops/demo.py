@@ -58,6 +58,41 @@ def write_corrupt_file(path: Path) -> Path:
     return path
 
 
+def _busiest_card(landing: Any) -> str:
+    return str(landing["card_number"].value_counts().index[0])
+
+
+def _print_lookup(settings: Any, card_number: str) -> dict[str, Any]:
+    from fraud_mlops.feature_store.lookup import fetch_features
+    from fraud_mlops.local_stack.config import load_or_create_secrets
+    from fraud_mlops.pseudonym import pseudonymise
+
+    key = load_or_create_secrets(settings.local_dir).pseudonym_key.encode()
+    pseudonym = pseudonymise(card_number, key)
+    lookup = fetch_features([pseudonym], settings)
+    row = lookup.found.get(pseudonym)
+    if row is None:
+        raise RuntimeError(f"card …{card_number[-4:]} not found in the online store (sync {lookup.sync_id})")
+    shown = {k: row.values[k] for k in ("txn_count_24h", "amount_avg_7d", "merchants_seen", "seconds_since_prev_txn")}
+    print(f"    card …{card_number[-4:]} (pseudonym {pseudonym[:12]}…), features of {row.feature_timestamp}, "
+          f"sync {row.sync_id}: {shown}")  # fmt: skip
+    return {"pseudonym": pseudonym, "sync_id": row.sync_id, "features": dict(row.values)}
+
+
+def _wait_for_training(api: Any, predicate: Any, label: str) -> dict[str, Any]:
+    from fraud_mlops.training.demo_support import outcome_summary
+
+    run = api.first_run_after(TRAINING_DAG, predicate, timeout=300)
+    run_id = str(run["dag_run_id"])
+    print(f"    {TRAINING_DAG} run {run_id} ({label})")
+    run = api.wait_for_run(TRAINING_DAG, run_id, timeout=1800, on_progress=_progress)
+    if run["state"] != "success":
+        raise RuntimeError(f"training run {run_id} ended {run['state']}")
+    outcome = api.xcom(TRAINING_DAG, run_id, "train_evaluate_deploy")
+    print(outcome_summary(outcome))
+    return dict(outcome)
+
+
 def run_demo() -> dict[str, Any]:
     from fraud_mlops.generator.files import write_batch
     from fraud_mlops.generator.synth import DEMO_FRAUD_RATE, GeneratorConfig, generate
@@ -112,6 +147,26 @@ def run_demo() -> dict[str, Any]:
 
         print(f"    every task green ({len(tis)} task instances) in {result['ingestion_seconds']} s after landing")
         print(format_summary(summary))
+
+        known_card = _busiest_card(batch.landing)
+        _say("Online feature lookup for a landed card")
+        result["online_lookup"] = _print_lookup(settings, known_card)
+
+        _say(f"Training: {TRAINING_DAG} was scheduled by the snapshot Asset")
+        snapshot = summary["snapshot"]["snapshot_name"]
+        result["training"] = _wait_for_training(api, lambda r: True, "first model")
+
+        _say("Training again on worse data (shuffled labels): the gate must keep the champion")
+        from fraud_mlops.training.demo_support import degraded_snapshot
+
+        worse = degraded_snapshot(settings, snapshot)
+        worse_run = api.trigger(TRAINING_DAG, conf={"snapshot": worse})
+        result["training_worse_data"] = _wait_for_training(api, lambda r: r["dag_run_id"] == worse_run, "worse data")
+
+        _say("Prediction function: real requests against the deployed model")
+        from fraud_mlops.serving.demo import run_demo_requests
+
+        result["predictions"] = run_demo_requests(known_card)
     finally:
         if already_running or os.environ.get("DEMO_KEEP_STACK") == "1":
             print(f"\n    stack left running: {state.api_url} (stop it with `make down`)")

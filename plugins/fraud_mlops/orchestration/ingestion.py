@@ -161,7 +161,22 @@ def build_ingestion(settings: Settings, group_id: str = "ingest", only_object: s
     return group
 
 
-def build_summary(settings: Settings, group_id: str = "ingest") -> Any:
+SNAPSHOT_NAME_TEMPLATE = "{{ ti.xcom_pull(task_ids='ingest.publish_snapshot')['snapshot_name'] }}"
+
+
+def build_ingestion_flow(settings: Settings, only_object: str | None = None) -> tuple[Any, Any]:
+    """Ingestion group → online feature sync → run summary; returns ``(first, last)``."""
+    from fraud_mlops.feature_store.tasks import build_feature_sync
+
+    group = build_ingestion(settings, only_object=only_object)
+    sync_first, sync_last = build_feature_sync(SNAPSHOT_NAME_TEMPLATE)
+    summary = build_summary(settings, feature_sync_task_id=sync_last.task_id)
+    group >> sync_first
+    sync_last >> summary
+    return group, summary
+
+
+def build_summary(settings: Settings, group_id: str = "ingest", feature_sync_task_id: str | None = None) -> Any:
     @task(
         pool=settings.warehouse_pool if settings.is_local else "default_pool",
         execution_timeout=timedelta(minutes=5),
@@ -173,6 +188,8 @@ def build_summary(settings: Settings, group_id: str = "ingest") -> Any:
         summary = run_summary(settings, context["dag_run"])
         quarantined = context["ti"].xcom_pull(task_ids=f"{group_id}.validate_landed_files", key="quarantined")
         summary["quarantined_files"] = quarantined or []
+        if feature_sync_task_id:
+            summary["feature_sync"] = context["ti"].xcom_pull(task_ids=feature_sync_task_id)
         print(format_summary(summary))
         return summary
 

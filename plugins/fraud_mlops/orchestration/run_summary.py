@@ -79,7 +79,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"expires {snap['expires_at']}"
     )
     lines.append(f"  lineage: files {snap['source_files']} ← run {snap['run_id']}")
-    if summary.get("feature_sync"):
-        sync = summary["feature_sync"]
-        lines.append(f"  feature view synced: {sync}")
+    sync = summary.get("feature_sync")
+    if sync:
+        from fraud_mlops.feature_store.records import SyncRecord
+
+        lines.append("  " + SyncRecord.from_dict(sync).summary())
     return "\n".join(lines)
