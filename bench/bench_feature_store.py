@@ -126,6 +126,7 @@ def main() -> int:
     u50, u99 = percentiles(unknown_ms)
     b50, b99 = percentiles(baseline_ms)
     print()
+    print("load average now " + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs")
     print(
         f"sync of {record.row_count:,} cards: {sync_seconds:.1f} s "
         f"({record.row_count / sync_seconds:,.0f} cards/s), store file {size_mb:,.0f} MB"
