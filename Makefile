@@ -97,6 +97,38 @@ test-training: install ## Training tests: steps, gate, registry, compile, Vertex
 	$(PY) -m pytest tests/training
 
 # --- feature store / serving (issues 4, 5) ---
+FUNCTION_PORT ?= $(or $(MLOPS_FUNCTION_PORT),8085)
+
+.PHONY: sync-features
+sync-features: install ## Refresh the local online store from the warehouse's latest_card_features view
+	$(PY) -m fraud_mlops.feature_store sync
+
+.PHONY: features
+features: ## Online store status, or CARD=number for that card's latest features
+	$(PY) -m fraud_mlops.feature_store $(if $(CARD),lookup $(CARD),status)
+
+.PHONY: serve
+serve: install ## Run the prediction function in the foreground on 127.0.0.1 (FUNCTION_PORT=8085; gunicorn 2x8)
+	MLOPS_PSEUDONYM_KEY="$${MLOPS_PSEUDONYM_KEY:-$$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["pseudonym_key"])' $${MLOPS_LOCAL_DIR:-.local}/secrets.json)}" \
+	WORKERS=2 THREADS=8 $(PY) -m functions_framework --target predict --source functions/predict/main.py \
+		--host 127.0.0.1 --port $(FUNCTION_PORT)
+
+.PHONY: test-feature-store
+test-feature-store: install ## Feature store tests: parity, point-in-time, atomicity, sync, Vertex requests
+	$(PY) -m pytest tests/feature_store
+
+.PHONY: test-serving
+test-serving: install ## Serving tests: validation table, canary split, model swap, logs, gcp requests, batch
+	$(PY) -m pytest tests/serving
+
+.PHONY: bench-feature-store
+bench-feature-store: install ## Sync time for 1M cards, lookup p50/p99, batch lookup throughput (ENTITIES=n)
+	$(PY) bench/bench_feature_store.py $(if $(ENTITIES),--entities $(ENTITIES))
+
+.PHONY: bench-serving
+bench-serving: install ## Function latency/throughput at concurrency 1/8/32 vs a naive baseline, 10k load
+	$(PY) bench/bench_serving.py
+
 
 # --- deploy (issue 6) ---
 TOFU ?= $(shell command -v tofu || command -v terraform)

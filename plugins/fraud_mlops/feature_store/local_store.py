@@ -94,6 +94,8 @@ class LocalOnlineStore:
         """This thread's connection (reopened after a fork: the pid is part of the key)."""
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
+            if not self.path.exists():  # a reader never creates the store
+                raise OnlineStoreNotReady(f"online store {self.path} has not been synced yet")
             conn = self._connect()
             conn.execute("PRAGMA query_only=ON")
             conn.execute("PRAGMA mmap_size=268435456")
