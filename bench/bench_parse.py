@@ -18,7 +18,7 @@ from pathlib import Path
 
 import _common
 
-TRIVIAL_DAG = '''
+TRIVIAL_DAG = """
 from datetime import datetime
 from airflow.sdk import DAG, task
 with DAG(dag_id="trivial", schedule=None, start_date=datetime(2026, 1, 1)):
@@ -26,13 +26,12 @@ with DAG(dag_id="trivial", schedule=None, start_date=datetime(2026, 1, 1)):
     def hello():
         return 1
     hello()
-'''
+"""
 REPEATS = 5
 
 
 def measure() -> dict:
     import airflow.sdk  # noqa: F401 - excluded from the DAG files' own cost
-
     from airflow.dag_processing.dagbag import DagBag
 
     dags = _common.REPO_ROOT / "dags"
@@ -57,7 +56,12 @@ def measure() -> dict:
             t0 = time.perf_counter()
             DagBag(dag_folder=str(trivial))
             samples.append(time.perf_counter() - t0)
-    return {"cold": cold, "per_file": per_file, "trivial": sorted(samples)[REPEATS // 2], "dags": len(bag.dags)}
+    return {
+        "cold": cold,
+        "per_file": per_file,
+        "trivial": sorted(samples)[REPEATS // 2],
+        "dags": len(bag.dags),
+    }
 
 
 def main() -> None:
@@ -75,18 +79,30 @@ def main() -> None:
             out = subprocess.run(
                 [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, check=True
             ).stdout
-            results[target] = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+            results[target] = json.loads(
+                next(line for line in out.splitlines() if line.startswith("RESULT "))[7:]
+            )
     print("DAG parse time (median of 5 warm fills per file; cold = first fill with imports)")
     rows = []
     for target, r in results.items():
         for name, seconds in r["per_file"].items():
             ratio = seconds / r["trivial"]
-            rows.append((target, name, f"{seconds:.4f} s", f"{ratio:.1f}x trivial", "ok" if seconds <= 0.05 else "OVER 0.05 s"))
+            rows.append(
+                (
+                    target,
+                    name,
+                    f"{seconds:.4f} s",
+                    f"{ratio:.1f}x trivial",
+                    "ok" if seconds <= 0.05 else "OVER 0.05 s",
+                )
+            )
         rows.append((target, "(trivial one-task DAG)", f"{r['trivial']:.4f} s", "1.0x", "baseline"))
     print(_common.table(rows, ("target", "file", "warm parse", "vs baseline", "goal ≤ 0.05 s")))
     print()
     for target, r in results.items():
-        goal = " (goal ≤ 2.5 s: " + ("met" if r["cold"] <= 2.5 else "NOT met") + ")" if target == "local" else ""
+        goal = (
+            " (goal ≤ 2.5 s: " + ("met" if r["cold"] <= 2.5 else "NOT met") + ")" if target == "local" else ""
+        )
         print(f"cold DagBag fill, {target}: {r['cold']:.2f} s for {r['dags']} DAGs{goal}")
 
 

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import _common
 
@@ -31,7 +32,7 @@ from tests.reference.pandas_features import card_features as pandas_card_feature
 KEY = b"bench-key-0123456789abcdef0123456789"
 
 
-def timed(label: str, fn, results: list) -> object:
+def timed(label: str, fn: Any, results: list) -> Any:
     t0 = time.perf_counter()
     out = fn()
     results.append((label, time.perf_counter() - t0))
@@ -41,7 +42,9 @@ def timed(label: str, fn, results: list) -> object:
 def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     settings = settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)})
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    hook = BigQueryDialectDuckDBHook(database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir)
+    hook = BigQueryDialectDuckDBHook(
+        database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
+    )
     hook.run(render_sql(SQL_FILES["setup"], settings))
     steps: list[tuple[str, float]] = []
 
@@ -74,7 +77,9 @@ def pandas_path(csv: Path) -> list[tuple[str, float]]:
             df[col] = pd.to_numeric(df[col], errors="coerce")
         df["event_time"] = pd.to_datetime(df["event_time"], utc=True)
         df["is_fraud"] = pd.to_numeric(df["class"])
-        df["card_pseudonym"] = [hmac.new(KEY, c.encode(), hashlib.sha256).hexdigest() for c in df["card_number"]]
+        df["card_pseudonym"] = [
+            hmac.new(KEY, c.encode(), hashlib.sha256).hexdigest() for c in df["card_number"]
+        ]
         return df
 
     staged = timed("staging", stage, steps)
@@ -101,10 +106,16 @@ def main() -> None:
     print(_common.table(table, ("implementation", "step", "time")))
     duck_rate, pandas_rate = rows / duck_total, rows / pandas_total
     print()
-    print(f"project:  {duck_total:6.2f} s  {duck_rate:>10,.0f} rows/s  (goal ≥ 200,000: {'met' if duck_rate >= 200_000 else 'NOT met'})")
+    print(
+        f"project:  {duck_total:6.2f} s  {duck_rate:>10,.0f} rows/s  (goal ≥ 200,000: {'met' if duck_rate >= 200_000 else 'NOT met'})"
+    )
     print(f"pandas:   {pandas_total:6.2f} s  {pandas_rate:>10,.0f} rows/s")
-    print(f"speed-up over pandas: {pandas_total / duck_total:.2f}x  (goal > 1: {'met' if duck_total < pandas_total else 'NOT met'})")
-    print(f"generator: {rows / gen_s:,.0f} rows/s  (goal ≥ 100,000: {'met' if rows / gen_s >= 100_000 else 'NOT met'})")
+    print(
+        f"speed-up over pandas: {pandas_total / duck_total:.2f}x  (goal > 1: {'met' if duck_total < pandas_total else 'NOT met'})"
+    )
+    print(
+        f"generator: {rows / gen_s:,.0f} rows/s  (goal ≥ 100,000: {'met' if rows / gen_s >= 100_000 else 'NOT met'})"
+    )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
 
 

@@ -35,4 +35,5 @@ def _utc_only_in_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests must not depend on the machine's zone; the warehouse sets UTC itself.
     monkeypatch.setenv("TZ", os.environ.get("TZ", "UTC"))
 
+
 pytest_plugins = ["tests.stack_fixture"]

@@ -23,7 +23,9 @@ class FakeDagRun:
         self.run_after = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def load_landing(hook: Any, settings: Settings, landing: pd.DataFrame, file_name: str, run_id: str = "r1") -> None:
+def load_landing(
+    hook: Any, settings: Settings, landing: pd.DataFrame, file_name: str, run_id: str = "r1"
+) -> None:
     """Land a DataFrame like a file: CSV → load table → 10_append_raw.sql (idempotent append)."""
     hook.run(render_sql(SQL_FILES["setup"], settings))
     table = "raw_load_" + file_name.replace(".", "_").replace("-", "_")

@@ -73,7 +73,10 @@ def _print_lookup(settings: Any, card_number: str) -> dict[str, Any]:
     row = lookup.found.get(pseudonym)
     if row is None:
         raise RuntimeError(f"card …{card_number[-4:]} not found in the online store (sync {lookup.sync_id})")
-    shown = {k: row.values[k] for k in ("txn_count_24h", "amount_avg_7d", "merchants_seen", "seconds_since_prev_txn")}
+    shown = {
+        k: row.values[k]
+        for k in ("txn_count_24h", "amount_avg_7d", "merchants_seen", "seconds_since_prev_txn")
+    }
     print(f"    card …{card_number[-4:]} (pseudonym {pseudonym[:12]}…), features of {row.feature_timestamp}, "
           f"sync {row.sync_id}: {shown}")  # fmt: skip
     return {"pseudonym": pseudonym, "sync_id": row.sync_id, "features": dict(row.values)}
@@ -145,7 +148,9 @@ def run_demo() -> dict[str, Any]:
         result["ingestion_seconds"] = round(time.monotonic() - landed_at, 1)
         from fraud_mlops.orchestration.run_summary import format_summary
 
-        print(f"    every task green ({len(tis)} task instances) in {result['ingestion_seconds']} s after landing")
+        print(
+            f"    every task green ({len(tis)} task instances) in {result['ingestion_seconds']} s after landing"
+        )
         print(format_summary(summary))
 
         known_card = _busiest_card(batch.landing)
@@ -161,7 +166,9 @@ def run_demo() -> dict[str, Any]:
 
         worse = degraded_snapshot(settings, snapshot)
         worse_run = api.trigger(TRAINING_DAG, conf={"snapshot": worse})
-        result["training_worse_data"] = _wait_for_training(api, lambda r: r["dag_run_id"] == worse_run, "worse data")
+        result["training_worse_data"] = _wait_for_training(
+            api, lambda r: r["dag_run_id"] == worse_run, "worse data"
+        )
 
         _say("Prediction function: real requests against the deployed model")
         from fraud_mlops.serving.demo import run_demo_requests
@@ -175,7 +182,9 @@ def run_demo() -> dict[str, Any]:
             stack.down(settings)
     result["wall_seconds"] = round(time.monotonic() - started_at, 1)
     (settings.local_dir / "demo" / "summary.json").write_text(json.dumps(result, indent=2, default=str))
-    _say(f"Demo finished in {result['wall_seconds']} s; summary in {settings.local_dir / 'demo' / 'summary.json'}")
+    _say(
+        f"Demo finished in {result['wall_seconds']} s; summary in {settings.local_dir / 'demo' / 'summary.json'}"
+    )
     return result
 
 

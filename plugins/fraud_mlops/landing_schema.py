@@ -23,7 +23,13 @@ LANDING_COLUMNS: tuple[str, ...] = (
 )
 
 #: The raw table adds these to every landed row, to trace it to its file.
-RAW_METADATA_COLUMNS: tuple[str, ...] = ("_file_name", "_file_generation", "_file_md5", "_run_id", "_loaded_at")
+RAW_METADATA_COLUMNS: tuple[str, ...] = (
+    "_file_name",
+    "_file_generation",
+    "_file_md5",
+    "_run_id",
+    "_loaded_at",
+)
 
 MAX_AMOUNT = 50_000  # larger amounts are rejected as absurd
 EVENT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC, as BigQuery's canonical TIMESTAMP text

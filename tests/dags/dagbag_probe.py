@@ -24,7 +24,6 @@ def main() -> None:
     heavy = HEAVY_MODULES[os.environ.get("MLOPS_TARGET", "local")]
     before = set(sys.modules)
     import airflow.sdk  # noqa: F401 - shared cost, excluded from the DAG files' own
-
     from airflow.dag_processing.dagbag import DagBag
 
     started = time.perf_counter()
@@ -40,7 +39,8 @@ def main() -> None:
                 "fileloc": dag.fileloc,
                 "tags": sorted(dag.tags),
                 "tasks": {
-                    t.task_id: {"owner": t.owner, "retries": t.retries, "type": t.task_type} for t in dag.tasks
+                    t.task_id: {"owner": t.owner, "retries": t.retries, "type": t.task_type}
+                    for t in dag.tasks
                 },
                 "doc_md": bool(dag.doc_md),
             }

@@ -64,7 +64,11 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     assert config == {"query": {"query": expected, "useLegacySql": False}, "labels": {"app": "fraud-mlops"}}
     assert "`fraud-project.fraud." in expected
     task = gcp_dag.get_task(task_id)
-    assert (task.project_id, task.location, task.gcp_conn_id) == ("fraud-project", "EU", "google_cloud_default")
+    assert (task.project_id, task.location, task.gcp_conn_id) == (
+        "fraud-project",
+        "EU",
+        "google_cloud_default",
+    )
 
 
 def test_staging_pseudonymises_with_hmac_pads_not_the_key(gcp_dag):
@@ -78,10 +82,17 @@ def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag):
     config = rendered_configuration(gcp_dag, "ingest.snapshot_training_table", run)
     query = config["query"]
     name = snapshot_name(run)
-    assert f"CREATE SNAPSHOT TABLE IF NOT EXISTS `fraud-project.fraud.{name}`\nCLONE `fraud-project.fraud.training_examples`" in query["query"]
+    assert (
+        f"CREATE SNAPSHOT TABLE IF NOT EXISTS `fraud-project.fraud.{name}`\nCLONE `fraud-project.fraud.training_examples`"
+        in query["query"]
+    )
     assert "INTERVAL 90 DAY" in query["query"]
     assert query["queryParameters"] == [
-        {"name": "dag_id", "parameterType": {"type": "STRING"}, "parameterValue": {"value": "fraud_ingest_sensor"}},
+        {
+            "name": "dag_id",
+            "parameterType": {"type": "STRING"},
+            "parameterValue": {"value": "fraud_ingest_sensor"},
+        },
         {"name": "run_id", "parameterType": {"type": "STRING"}, "parameterValue": {"value": run.run_id}},
     ]
 
@@ -94,9 +105,17 @@ def test_load_job_configuration_is_a_schema_enforced_csv_load():
     assert load["destinationTable"] == {
         "projectId": "fraud-project", "datasetId": "fraud", "tableId": "raw_load_0123456789abcdef",
     }  # fmt: skip
-    assert [f["name"] for f in load["schema"]["fields"]][:3] == ["transaction_id", "event_time", "card_number"]
+    assert [f["name"] for f in load["schema"]["fields"]][:3] == [
+        "transaction_id",
+        "event_time",
+        "card_number",
+    ]
     assert {f["type"] for f in load["schema"]["fields"]} == {"STRING"}
-    assert (load["skipLeadingRows"], load["maxBadRecords"], load["writeDisposition"]) == (1, 0, "WRITE_TRUNCATE")
+    assert (load["skipLeadingRows"], load["maxBadRecords"], load["writeDisposition"]) == (
+        1,
+        0,
+        "WRITE_TRUNCATE",
+    )
 
 
 def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):

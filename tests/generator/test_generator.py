@@ -56,7 +56,9 @@ def test_kaggle_rate_by_default_and_timestamps_in_the_past():
     b = generate(GeneratorConfig(rows=50_000, seed=8))
     assert 0.0008 < b.landing["class"].mean() < 0.0030
     times = pd.to_datetime(b.landing["event_time"], utc=True)
-    assert times.min() >= pd.Timestamp("2026-10-01", tz="UTC") and times.max() < pd.Timestamp("2026-10-31", tz="UTC")
+    assert times.min() >= pd.Timestamp("2026-10-01", tz="UTC") and times.max() < pd.Timestamp(
+        "2026-10-31", tz="UTC"
+    )
     assert times.is_monotonic_increasing
 
 

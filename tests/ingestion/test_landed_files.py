@@ -51,7 +51,9 @@ def test_wrong_order_is_reported_as_such() -> None:
 def test_corrupt_file_is_quarantined_and_good_one_kept(gcs_hook, local_settings, good_csv: bytes) -> None:
     s = local_settings
     gcs_hook.upload(s.landing_bucket, s.landing_prefix + "good.csv", data=good_csv)
-    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "bad.csv", data=(HEADER + "\nonly,three,fields\n").encode())
+    gcs_hook.upload(
+        s.landing_bucket, s.landing_prefix + "bad.csv", data=(HEADER + "\nonly,three,fields\n").encode()
+    )
     good, quarantined = validate_landed(gcs_hook, s, run_id="manual__t")
     assert [g.name for g in good] == [s.landing_prefix + "good.csv"] and good[0].rows == 300
     assert len(quarantined) == 1 and quarantined[0]["reason"] == "unparseable"
@@ -59,11 +61,17 @@ def test_corrupt_file_is_quarantined_and_good_one_kept(gcs_hook, local_settings,
     moved = sorted(gcs_hook.list(s.quarantine_bucket))
     assert len(moved) == 2 and moved[0].endswith("bad.csv") and moved[1].endswith("bad.csv.reason.json")
     reason = json.loads(gcs_hook.download(s.quarantine_bucket, moved[1]))
-    assert reason["reason"] == "unparseable" and reason["source"].endswith("bad.csv") and reason["run_id"] == "manual__t"
+    assert (
+        reason["reason"] == "unparseable"
+        and reason["source"].endswith("bad.csv")
+        and reason["run_id"] == "manual__t"
+    )
     assert gcs_hook.download(s.quarantine_bucket, moved[0]).startswith(HEADER.encode())  # nothing lost
 
 
-def test_archive_moves_out_of_the_watched_prefix_and_is_rerunnable(gcs_hook, local_settings, good_csv: bytes) -> None:
+def test_archive_moves_out_of_the_watched_prefix_and_is_rerunnable(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
     s = local_settings
     gcs_hook.upload(s.landing_bucket, s.landing_prefix + "a.csv", data=good_csv)
     (landed,), _ = validate_landed(gcs_hook, s, run_id="r")

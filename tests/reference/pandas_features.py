@@ -42,7 +42,9 @@ def card_features(staging: pd.DataFrame) -> pd.DataFrame:
         cum_new = np.concatenate([[0], np.cumsum(new)])
         before = np.searchsorted(ts, ts, side="left")  # rows strictly earlier than this second
 
-        def window(seconds: int, cum: np.ndarray, ts: np.ndarray = ts, before: np.ndarray = before) -> np.ndarray:
+        def window(
+            seconds: int, cum: np.ndarray, ts: np.ndarray = ts, before: np.ndarray = before
+        ) -> np.ndarray:
             start = np.searchsorted(ts, ts - seconds, side="left")
             return cum[before] - cum[start]
 
@@ -60,6 +62,8 @@ def card_features(staging: pd.DataFrame) -> pd.DataFrame:
     for name, values in results.items():
         out[name] = values
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["amount_to_avg_7d"] = np.where(out["amount_avg_7d"] != 0, out["amount"] / out["amount_avg_7d"], np.nan)
+        out["amount_to_avg_7d"] = np.where(
+            out["amount_avg_7d"] != 0, out["amount"] / out["amount_avg_7d"], np.nan
+        )
     out["is_fraud"] = df["is_fraud"].astype(int)
     return out

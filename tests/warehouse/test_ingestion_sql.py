@@ -27,7 +27,9 @@ def _count(hook, table: str) -> int:
 def test_card_features_match_an_independent_pandas_implementation(warehouse, local_settings, landing):
     load_landing(warehouse, local_settings, landing, "a.csv")
     transform(warehouse, local_settings, TEST_KEY)
-    sql = warehouse.get_df("SELECT * FROM `fraud.card_features` ORDER BY transaction_id").set_index("transaction_id")
+    sql = warehouse.get_df("SELECT * FROM `fraud.card_features` ORDER BY transaction_id").set_index(
+        "transaction_id"
+    )
     staging = landing.rename(columns={"class": "is_fraud"}).copy()
     staging["card_pseudonym"] = [pseudonymise(c, TEST_KEY) for c in staging["card_number"]]
     ref = pandas_card_features(staging).set_index("transaction_id").loc[sql.index]
@@ -87,7 +89,11 @@ def test_same_file_twice_adds_nothing(warehouse, local_settings, landing):
     before = (_count(warehouse, "raw_transactions"), _count(warehouse, "stg_transactions"))
     load_landing(warehouse, local_settings, landing, "a_again.csv", run_id="r2")  # same content, new name
     transform(warehouse, local_settings, TEST_KEY)
-    assert (_count(warehouse, "raw_transactions"), _count(warehouse, "stg_transactions")) == before == (6000, 6000)
+    assert (
+        (_count(warehouse, "raw_transactions"), _count(warehouse, "stg_transactions"))
+        == before
+        == (6000, 6000)
+    )
     log = warehouse.get_records("SELECT file_name, status FROM `fraud.ingestion_log` ORDER BY logged_at")
     assert log == [("a.csv", "loaded"), ("a_again.csv", "duplicate")]
 
@@ -118,7 +124,9 @@ def test_quality_gate_passes_on_good_data_and_names_the_failed_check(warehouse, 
     load_landing(warehouse, local_settings, landing, "a.csv")
     transform(warehouse, local_settings, TEST_KEY)
     check_quality(warehouse, local_settings)
-    warehouse.run("UPDATE `fraud.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0")
+    warehouse.run(
+        "UPDATE `fraud.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0"
+    )
     with pytest.raises(DataQualityError, match="dq_label_rate"):
         check_quality(warehouse, local_settings)
 
@@ -129,7 +137,9 @@ def test_snapshot_and_lineage_are_idempotent_per_run(warehouse, local_settings, 
     run = FakeDagRun("manual__1")
     snapshot(warehouse, local_settings, run)
     snapshot(warehouse, local_settings, run)  # a rerun of the same DAG run
-    lineage = warehouse.get_records("SELECT snapshot_name, row_count, fraud_count, source_files, run_id FROM `fraud.snapshot_lineage`")
+    lineage = warehouse.get_records(
+        "SELECT snapshot_name, row_count, fraud_count, source_files, run_id FROM `fraud.snapshot_lineage`"
+    )
     assert len(lineage) == 1
     name, rows, frauds, files, run_id = lineage[0]
     assert name.startswith("training_snapshot_20261101T120000_") and run_id == "manual__1"

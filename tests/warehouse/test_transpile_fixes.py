@@ -41,7 +41,9 @@ def test_dayofweek_matches_bigquery_numbering(warehouse, timestamps):
     expected = ((timestamps.dt.dayofweek + 1) % 7 + 1).to_numpy()  # BigQuery: Sunday=1 … Saturday=7
     assert (got == expected).all()
     assert set(got) == set(range(1, 8))
-    plain = sqlglot.transpile("SELECT EXTRACT(DAYOFWEEK FROM ts) FROM fraud.times", read="bigquery", write="duckdb")[0]
+    plain = sqlglot.transpile(
+        "SELECT EXTRACT(DAYOFWEEK FROM ts) FROM fraud.times", read="bigquery", write="duckdb"
+    )[0]
     assert "+ 1" not in plain  # sqlglot alone passes it through (off by one on DuckDB)
 
 
@@ -53,7 +55,7 @@ def test_numeric_keeps_bigquery_precision(warehouse):
     total = warehouse.get_records(f"SELECT SUM(x) FROM ({sql})")[0][0]
     assert total == sum(values)
     with duckdb.connect() as plain:  # bare DECIMAL is DECIMAL(18,3): rounds to 3 places
-        assert plain.execute("SELECT CAST('0.000000001' AS DECIMAL)").fetchone()[0] == Decimal("0.000")
+        assert plain.execute("SELECT CAST('0.000000001' AS DECIMAL)").fetchall() == [(Decimal("0.000"),)]
 
 
 def test_safe_cast_to_int64_rejects_fractional_strings(warehouse):
@@ -62,7 +64,7 @@ def test_safe_cast_to_int64_rejects_fractional_strings(warehouse):
         got = warehouse.get_records(f"SELECT SAFE_CAST({literal} AS INT64)")[0][0]
         assert got == expected, literal
     with duckdb.connect() as plain:
-        assert plain.execute("SELECT TRY_CAST('12.5' AS BIGINT)").fetchone()[0] == 13  # what we avoid
+        assert plain.execute("SELECT TRY_CAST('12.5' AS BIGINT)").fetchall() == [(13,)]  # what we avoid
 
 
 def test_sessions_are_utc_whatever_the_machine_zone(warehouse, monkeypatch):
@@ -88,7 +90,9 @@ def test_snapshot_ddl_writes_an_immutable_named_copy(warehouse, local_settings):
     assert "SNAPSHOT" in sqlglot.transpile(ddl, read="bigquery", write="duckdb")[0]  # passed through verbatim
     warehouse.run(ddl)
     warehouse.run("INSERT INTO `fraud.src` VALUES (3)")
-    assert warehouse.get_records("SELECT COUNT(*) FROM `fraud.snap_a`")[0][0] == 2  # a copy, not a view of src
+    assert (
+        warehouse.get_records("SELECT COUNT(*) FROM `fraud.snap_a`")[0][0] == 2
+    )  # a copy, not a view of src
     path = local_settings.snapshot_dir / "snap_a.parquet"
     assert path.exists() and not (path.stat().st_mode & 0o222)  # read-only file
     with pytest.raises(SnapshotExistsError):

@@ -28,9 +28,10 @@ def write_landing_csv(landing: pd.DataFrame, path: Path, show_progress: bool = T
     table = pa.Table.from_pandas(landing, preserve_index=False)
     options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
     tmp = path.with_suffix(path.suffix + ".partial")
-    with pa_csv.CSVWriter(tmp, table.schema, write_options=options) as writer, tqdm(
-        total=table.num_rows, unit="rows", desc=f"write {path.name}", disable=not show_progress
-    ) as bar:
+    with (
+        pa_csv.CSVWriter(tmp, table.schema, write_options=options) as writer,
+        tqdm(total=table.num_rows, unit="rows", desc=f"write {path.name}", disable=not show_progress) as bar,
+    ):
         for batch in table.to_batches(max_chunksize=_CHUNK):
             writer.write_batch(batch)
             bar.update(batch.num_rows)

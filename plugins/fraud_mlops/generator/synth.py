@@ -162,7 +162,9 @@ def generate(config: GeneratorConfig, progress: Callable[[str], None] | None = N
     ep_card = rng.choice(n_cards, size=n_episodes, p=activity)
     ep_start = rng.integers(0, span - 3600, n_episodes)
     night_start = rng.random(n_episodes) < 0.5  # half the episodes start at night
-    ep_start = np.where(night_start, (ep_start // 86_400) * 86_400 + rng.integers(0, 5 * 3600, n_episodes), ep_start)
+    ep_start = np.where(
+        night_start, (ep_start // 86_400) * 86_400 + rng.integers(0, 5 * 3600, n_episodes), ep_start
+    )
     b_card = np.repeat(ep_card, burst_len)[:n_burst]
     b_offsets = rng.exponential(120, size=(n_episodes, burst_len)).cumsum(axis=1).ravel()[:n_burst]
     b_seconds = np.repeat(ep_start, burst_len)[:n_burst] + b_offsets.astype(np.int64)
@@ -218,5 +220,7 @@ def generate(config: GeneratorConfig, progress: Callable[[str], None] | None = N
     columns["amount"] = pa.array(amount[order])
     columns["class"] = pa.array(label[order])
     landing = pa.table({c: columns[c] for c in LANDING_COLUMNS}).to_pandas()
-    oracle_df = pa.table({"transaction_id": tx_ids, "oracle_probability": pa.array(oracle[order])}).to_pandas()
+    oracle_df = pa.table(
+        {"transaction_id": tx_ids, "oracle_probability": pa.array(oracle[order])}
+    ).to_pandas()
     return GeneratedBatch(landing=landing, oracle=oracle_df)

@@ -153,7 +153,9 @@ def validate_landed(
         if not check.ok:
             uri = quarantine(hook, settings, name, data, check, run_id)
             log.warning("QUARANTINED %s: %s (%s) -> %s", name, check.reason, check.detail, uri)
-            quarantined.append({"file": name, "reason": check.reason, "detail": check.detail, "moved_to": uri})
+            quarantined.append(
+                {"file": name, "reason": check.reason, "detail": check.detail, "moved_to": uri}
+            )
             continue
         landed = LandedFile(
             bucket=settings.landing_bucket,

@@ -29,7 +29,10 @@ class AirflowAPI:
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
-            f"{self.base_url}/api/v2{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+            f"{self.base_url}/api/v2{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
         )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
@@ -70,12 +73,17 @@ class AirflowAPI:
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         quoted = urllib.parse.quote(run_id, safe="")
-        return list(self.request("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=200")["task_instances"])
+        return list(
+            self.request("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=200")["task_instances"]
+        )
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
         quoted = urllib.parse.quote(run_id, safe="")
         entry = self.request(
-            "GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/{key}?map_index={map_index}"
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/{key}?map_index={map_index}",
         )
         return entry["value"]
 
@@ -104,7 +112,9 @@ class AirflowAPI:
             time.sleep(2)
         raise TimeoutError(f"{dag_id} run {run_id} did not finish in {timeout:.0f} s")
 
-    def first_run_after(self, dag_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict:
+    def first_run_after(
+        self, dag_id: str, predicate: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for run in self.runs(dag_id):

@@ -8,6 +8,7 @@ Health is polled, never slept for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -201,7 +202,13 @@ def up(
                 state.save(settings)
             else:
                 _log("gcloud not found: the Pub/Sub emulator (event-driven DAG) is not started")
-        _wait("GCS emulator", lambda: _http_ok(f"http://{HOST}:{ports.gcs}/storage/v1/b"), 60, state.pids, log_dir)
+        _wait(
+            "GCS emulator",
+            lambda: _http_ok(f"http://{HOST}:{ports.gcs}/storage/v1/b"),
+            60,
+            state.pids,
+            log_dir,
+        )
         create_buckets(settings, ports.gcs)
         if airflow:
             env = {**base_env, **airflow_env(settings, ports, stack_secrets)}
@@ -209,11 +216,15 @@ def up(
             _log("migrating the Airflow metadata DB")
             _init_metadata_db(env, log_dir)
             for component in AIRFLOW_COMPONENTS:
-                state.pids[component] = _spawn(component, [str(BIN / "airflow"), component], env, log_dir, Path.cwd())
+                state.pids[component] = _spawn(
+                    component, [str(BIN / "airflow"), component], env, log_dir, Path.cwd()
+                )
                 state.save(settings)
             _wait(
                 "Airflow (api-server, scheduler, dag-processor, triggerer)",
-                lambda: _airflow_healthy(state.api_url, ("metadatabase", "scheduler", "triggerer", "dag_processor")),
+                lambda: _airflow_healthy(
+                    state.api_url, ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                ),
                 timeout,
                 state.pids,
                 log_dir,
@@ -235,10 +246,8 @@ def down(settings: Settings | None = None, quiet: bool = False, grace: float = 3
         return
     for name, pid in reversed(list(state.pids.items())):
         if _alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             if not quiet:
                 _log(f"stopping {name} (pid {pid})")
     deadline = time.monotonic() + grace
@@ -247,10 +256,8 @@ def down(settings: Settings | None = None, quiet: bool = False, grace: float = 3
     for name, pid in state.pids.items():
         if _alive(pid):
             _log(f"{name} (pid {pid}) ignored SIGTERM; killing")
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     StackState.path(settings).unlink(missing_ok=True)
 
 

@@ -45,14 +45,18 @@ def dag_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_ingestion(settings: Settings, group_id: str = "ingest", only_object: str | None = None) -> TaskGroup:
+def build_ingestion(
+    settings: Settings, group_id: str = "ingest", only_object: str | None = None
+) -> TaskGroup:
     """Create the ingestion tasks in the current DAG, inside one TaskGroup.
 
     ``only_object`` (a Jinja template, e.g. from the triggering event) restricts the run to
     one landed object; by default every object under the landing prefix is processed.
     """
     with TaskGroup(group_id=group_id, tooltip="landed files → raw → staging → features → snapshot") as group:
-        setup = sql_task("setup_tables", SQL_FILES["setup"], settings, doc_md="Create dataset and tables if missing.")
+        setup = sql_task(
+            "setup_tables", SQL_FILES["setup"], settings, doc_md="Create dataset and tables if missing."
+        )
 
         @task(pool=settings.warehouse_pool if settings.is_local else "default_pool")
         def validate_landed_files(only_object: str | None = None, **context: Any) -> list[dict[str, Any]]:
@@ -88,8 +92,8 @@ def build_ingestion(settings: Settings, group_id: str = "ingest", only_object: s
             from fraud_mlops.ingestion.bigquery_jobs import append_raw_local_kwargs
             from fraud_mlops.warehouse.operators import BigQuerySQLOnDuckDBOperator
 
-            loaded = load_raw_file.expand(file=files)
-            appended = BigQuerySQLOnDuckDBOperator.partial(
+            loaded: Any = load_raw_file.expand(file=files)
+            appended: Any = BigQuerySQLOnDuckDBOperator.partial(
                 task_id="append_raw_file",
                 conn_id=settings.warehouse_conn_id,
                 pool=settings.warehouse_pool,
@@ -99,9 +103,16 @@ def build_ingestion(settings: Settings, group_id: str = "ingest", only_object: s
         else:
             from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
 
-            from fraud_mlops.ingestion.bigquery_jobs import append_raw_job_configuration, load_job_configuration
+            from fraud_mlops.ingestion.bigquery_jobs import (
+                append_raw_job_configuration,
+                load_job_configuration,
+            )
 
-            common = {"project_id": settings.project, "location": settings.bq_location, "gcp_conn_id": settings.gcp_conn_id}
+            common = {
+                "project_id": settings.project,
+                "location": settings.bq_location,
+                "gcp_conn_id": settings.gcp_conn_id,
+            }
             loaded = BigQueryInsertJobOperator.partial(task_id="load_raw_file", **common).expand(
                 configuration=files.map(load_job_configuration)
             )
@@ -122,7 +133,7 @@ def build_ingestion(settings: Settings, group_id: str = "ingest", only_object: s
                 print(f"archived -> {uri}")
             return moved
 
-        archived = archive_loaded_files(files)
+        archived = archive_loaded_files(files)  # type: ignore[arg-type]  # XComArg resolved at run time
 
         staging = sql_task(
             "build_staging", SQL_FILES["staging"], settings, outlets=[assets.staging_transactions()],
@@ -137,9 +148,14 @@ def build_ingestion(settings: Settings, group_id: str = "ingest", only_object: s
             "check_data_quality", SQL_FILES["quality_checks"], settings,
             doc_md="ASSERTs; a failure names the check (docs/data_quality.md).",
         )  # fmt: skip
-        snapshot = sql_task("snapshot_training_table", SQL_FILES["snapshot"], settings, parameters=RUN_PARAMETERS)
+        snapshot = sql_task(
+            "snapshot_training_table", SQL_FILES["snapshot"], settings, parameters=RUN_PARAMETERS
+        )
 
-        @task(outlets=[assets.training_snapshot()], pool=settings.warehouse_pool if settings.is_local else "default_pool")
+        @task(
+            outlets=[assets.training_snapshot()],
+            pool=settings.warehouse_pool if settings.is_local else "default_pool",
+        )
         def publish_snapshot(**context: Any) -> dict[str, Any]:
             """Emit the snapshot Asset event (its extra names the snapshot) for the training DAG."""
             from fraud_mlops.orchestration.run_summary import snapshot_lineage_row
@@ -157,7 +173,17 @@ def build_ingestion(settings: Settings, group_id: str = "ingest", only_object: s
         published = publish_snapshot()
 
         setup >> files
-        loaded >> appended >> archived >> staging >> card_features >> training >> quality >> snapshot >> published
+        (
+            loaded
+            >> appended
+            >> archived
+            >> staging
+            >> card_features
+            >> training
+            >> quality
+            >> snapshot
+            >> published
+        )
     return group
 
 
@@ -176,7 +202,9 @@ def build_ingestion_flow(settings: Settings, only_object: str | None = None) -> 
     return group, summary
 
 
-def build_summary(settings: Settings, group_id: str = "ingest", feature_sync_task_id: str | None = None) -> Any:
+def build_summary(
+    settings: Settings, group_id: str = "ingest", feature_sync_task_id: str | None = None
+) -> Any:
     @task(
         pool=settings.warehouse_pool if settings.is_local else "default_pool",
         execution_timeout=timedelta(minutes=5),

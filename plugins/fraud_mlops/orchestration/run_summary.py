@@ -22,7 +22,9 @@ def warehouse_records(settings: Settings, sql: str, parameters: dict[str, str] |
     if settings.is_local:
         from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 
-        return list(BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_records(sql, parameters))
+        return list(
+            BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_records(sql, parameters)
+        )
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from google.cloud import bigquery
 
@@ -30,13 +32,17 @@ def warehouse_records(settings: Settings, sql: str, parameters: dict[str, str] |
         project_id=settings.project, location=settings.bq_location
     )
     job_config = bigquery.QueryJobConfig(
-        query_parameters=[bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in (parameters or {}).items()]
+        query_parameters=[
+            bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in (parameters or {}).items()
+        ]
     )
     return [tuple(row.values()) for row in client.query(sql, job_config=job_config).result()]
 
 
 def snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any]:
-    rows = warehouse_records(settings, render_sql("72_snapshot_lineage_row.sql", settings), {"snapshot_name": name})
+    rows = warehouse_records(
+        settings, render_sql("72_snapshot_lineage_row.sql", settings), {"snapshot_name": name}
+    )
     if not rows:
         raise LookupError(f"no lineage row for snapshot {name}")
     row = dict(zip(LINEAGE_COLUMNS, rows[0], strict=True))

@@ -14,9 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
@@ -66,7 +64,7 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         autocommit: bool = False,
         parameters: Mapping[str, Any] | None = None,
         handler: Callable[[Any], Any] | None = None,
-        split_statements: bool = True,  # noqa: ARG002 - always split: BigQuery scripts
+        split_statements: bool = True,
         return_last: bool = True,
     ) -> Any:
         """Transpile and run every statement in one connection; mirrors ``DbApiHook.run``."""
@@ -130,7 +128,7 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{clone.target_schema}"')
         if not clone.snapshot:
             conn.execute(
-                f'CREATE TABLE {"IF NOT EXISTS " if clone.if_not_exists else ""}'
+                f"CREATE TABLE {'IF NOT EXISTS ' if clone.if_not_exists else ''}"
                 f'"{clone.target_schema}"."{clone.target_table}" AS SELECT * FROM {_quote(clone.source)}'
             )
             return
@@ -138,7 +136,9 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         if path.exists():
             if clone.if_not_exists:
                 return
-            raise SnapshotExistsError(f"Snapshot {clone.target} already exists ({path}); snapshots are immutable")
+            raise SnapshotExistsError(
+                f"Snapshot {clone.target} already exists ({path}); snapshots are immutable"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".parquet.partial")
         conn.execute(f"COPY (SELECT * FROM {_quote(clone.source)}) TO '{partial}' (FORMAT parquet)")
@@ -153,4 +153,3 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
 
 def _quote(dotted: str) -> str:
     return ".".join(f'"{part}"' for part in dotted.split("."))
-
