@@ -1,0 +1,59 @@
+"""The training DAG on the local target, run for real with ``dag.test()`` (slow).
+
+Checks the wiring the unit tests cannot: the chosen snapshot and parameters flow through
+XCom into the kfp.local task, and its outcome into the ``model_lineage`` row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fraud_mlops.registry.local_endpoint import read_endpoint
+from fraud_mlops.settings import REPO_ROOT
+from tests.training.examples import make_examples, write_snapshot
+
+pytestmark = pytest.mark.slow
+
+SNAPSHOT = "training_snapshot_20260901T000000_00000001"
+
+
+def test_snapshot_to_deployed_model_and_lineage_row(tmp_path: Path) -> None:
+    local_dir = tmp_path / "local"
+    write_snapshot(local_dir / "warehouse" / "snapshots", SNAPSHOT, make_examples(3000, seed=0))
+    env = {
+        **os.environ,
+        "MLOPS_TARGET": "local",
+        "MLOPS_LOCAL_DIR": str(local_dir),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_FRAUD_WAREHOUSE": json.dumps(
+            {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
+        ),
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.training.dag_run_probe", str(REPO_ROOT / "dags" / "fraud_training.py")],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
+    outcome = json.loads(lines[-1].removeprefix("PROBE "))
+
+    assert outcome["state"] == "success", outcome
+    assert outcome["tasks"] == {
+        "choose_snapshot": "success",
+        "train_evaluate_deploy": "success",
+        "record_model_lineage": "success",
+    }
+    assert outcome["lineage"] == [[SNAPSHOT, "1", "deploy", "fraud_training", True]]
+    endpoint = read_endpoint(local_dir / "endpoints" / "fraud-endpoint.json")
+    assert [(m.model_version, m.traffic_percent) for m in endpoint.deployed_models] == [("1", 100)]
