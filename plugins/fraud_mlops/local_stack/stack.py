@@ -210,6 +210,12 @@ def up(
             log_dir,
         )
         create_buckets(settings, ports.gcs)
+        if "pubsub-emulator" in state.pids:
+            pubsub_url = f"http://{HOST}:{ports.pubsub}"
+            _wait("Pub/Sub emulator", lambda: _http_ok(pubsub_url), 120, state.pids, log_dir)
+            from fraud_mlops.events.pubsub import ensure_landing_subscription
+
+            ensure_landing_subscription(settings, f"{HOST}:{ports.pubsub}")
         if airflow:
             env = {**base_env, **airflow_env(settings, ports, stack_secrets)}
             settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
