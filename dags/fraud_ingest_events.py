@@ -1,0 +1,62 @@
+"""
+### Ingest each landed file as its Cloud Storage notification arrives (Pub/Sub AssetWatcher)
+
+The landing bucket publishes an `OBJECT_FINALIZE` notification to Pub/Sub for every file under
+the landing prefix. An Airflow 3 `AssetWatcher` (`MessageQueueTrigger`, scheme
+`google+pubsub`) pulls the landing subscription in the triggerer; each notification becomes an
+asset event on `fraud_landed_files`, and each asset event starts a run that ingests exactly the
+notified object: raw → staging → features → checks → snapshot, the same tasks as the sensor DAG.
+
+* **At-least-once delivery**: a duplicate notification starts a run that finds the object
+  already archived (or its content already loaded) and adds no rows.
+* **Folded events**: notifications that arrive while a run is busy are folded by Airflow into
+  the next run, which then ingests every landed file (a superset that contains them all).
+* Locally the GCS emulator sends no notifications: the landing command publishes the same
+  message to the Pub/Sub emulator. On gcp the bucket's notification config does
+  (`infra/modules/pubsub`). See `docs/event_driven.md`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import DAG, task
+
+from fraud_mlops.events.watcher import landed_files_asset
+from fraud_mlops.orchestration.ingestion import build_ingestion, build_summary, dag_kwargs
+from fraud_mlops.settings import get_settings
+
+settings = get_settings()
+kwargs = dag_kwargs(settings)
+kwargs["tags"] = [*kwargs["tags"], "pubsub"]
+
+with DAG(
+    dag_id="fraud_ingest_events",
+    description="One run per landed file, started by its Cloud Storage notification (Pub/Sub)",
+    schedule=[landed_files_asset(settings)],
+    start_date=datetime(2026, 1, 1),
+    doc_md=__doc__,
+    **kwargs,
+):
+
+    @task.short_circuit
+    def resolve_landed_objects(**context: Any) -> dict[str, Any] | None:
+        """Read the notifications behind this run; skip the run when none is a new landed file."""
+        from fraud_mlops.events.notification import ingestion_plan
+
+        events = context["triggering_asset_events"]
+        extras = [event.extra for asset in events for event in events[asset]]
+        plan = ingestion_plan(extras, settings.landing_bucket, settings.landing_prefix)
+        print(f"{plan['notifications']} notification(s); objects to ingest: {plan['objects']}")
+        for ignored in plan["ignored"]:
+            print(
+                f"  ignored (not a new file under gs://{settings.landing_bucket}/{settings.landing_prefix}): {ignored}"
+            )
+        return plan if plan["objects"] else None
+
+    plan = resolve_landed_objects()
+    ingest = build_ingestion(
+        settings, only_object="{{ ti.xcom_pull(task_ids='resolve_landed_objects')['only_object'] }}"
+    )
+    plan >> ingest >> build_summary(settings)
