@@ -1,0 +1,165 @@
+"""End to end on the real local stack: landing a file publishes its notification to the Pub/Sub
+emulator, the AssetWatcher in the real triggerer starts a run of ``fraud_ingest_events`` for
+exactly that object, the run succeeds, and a duplicated notification adds no rows.
+
+Shares the session's stack (``tests/stack_fixture.py``). The sensor DAG watches the same prefix,
+so it is paused while these tests run (and restored after); conftest orders these tests after
+the other suites' stack tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fraud_mlops.events import pubsub, runs
+from fraud_mlops.generator.files import write_landing_csv
+from fraud_mlops.generator.synth import GeneratorConfig, generate
+from fraud_mlops.landing import land_file
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+SENSOR_DAG = "fraud_ingest_sensor"
+EVENTS_DAG = runs.EVENTS_DAG
+ROWS = 1_500
+
+
+def drain(settings: Any) -> int:
+    """Acknowledge notifications published while the DAG was paused (files other DAGs ingested)."""
+    host = pubsub.emulator_host(settings)
+    assert host, "the local stack runs the Pub/Sub emulator"
+    client, drained = pubsub.subscriber(host), 0
+    try:
+        while True:
+            response = client.pull(
+                request={"subscription": pubsub.subscription_path(settings), "max_messages": 100,
+                         "return_immediately": True}, timeout=10,
+            )  # fmt: skip
+            if not response.received_messages:
+                return drained
+            client.acknowledge(
+                request={"subscription": pubsub.subscription_path(settings),
+                         "ack_ids": [m.ack_id for m in response.received_messages]}
+            )  # fmt: skip
+            drained += len(response.received_messages)
+    finally:
+        client.close()
+
+
+def warehouse_counts(settings: Any, file_uri: str) -> dict[str, int]:
+    """Counts read straight from the DuckDB file, read-only (retried while a task holds the lock)."""
+    import duckdb
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+    def count(sql: str, *params: str) -> int:
+        row = con.execute(sql, list(params)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    try:
+        ds = settings.dataset
+        return {
+            "raw_rows": count(f"SELECT COUNT(*) FROM {ds}.raw_transactions"),
+            "file_rows": count(f"SELECT COUNT(*) FROM {ds}.raw_transactions WHERE _file_name = ?", file_uri),
+            "staging_rows": count(f"SELECT COUNT(*) FROM {ds}.stg_transactions"),
+            "snapshots": count(f"SELECT COUNT(*) FROM {ds}.snapshot_lineage"),
+            "file_log": count(f"SELECT COUNT(*) FROM {ds}.ingestion_log WHERE file_name = ?", file_uri),
+        }
+    finally:
+        con.close()
+
+
+def task_states(api: Any, run_id: str) -> dict[tuple[str, int], str]:
+    return {(t["task_id"], t["map_index"]): t["state"] for t in api.task_instances(EVENTS_DAG, run_id)}
+
+
+@pytest.fixture(scope="module")
+def events_stack(local_stack) -> Iterator[Any]:
+    api = local_stack.api
+    api.wait_for_dags([EVENTS_DAG, SENSOR_DAG])
+    sensor_paused = api.request("GET", f"/dags/{SENSOR_DAG}")["is_paused"]
+    api.set_paused(SENSOR_DAG, True)
+    drain(local_stack.settings)
+    runs.activate(api)
+    try:
+        yield local_stack
+    finally:
+        api.set_paused(EVENTS_DAG, True)
+        api.set_paused(SENSOR_DAG, sensor_paused)
+
+
+@pytest.fixture(scope="module")
+def first_run(events_stack, tmp_path_factory) -> dict[str, Any]:
+    api, settings = events_stack.api, events_stack.settings
+    name = f"events_{uuid.uuid4().hex[:8]}.csv"
+    batch = generate(GeneratorConfig(rows=ROWS, fraud_rate=0.02, seed=2026, rows_per_card=15))
+    path = write_landing_csv(batch.landing, tmp_path_factory.mktemp("events") / name, show_progress=False)
+    uri = land_file(path, settings=settings)
+    object_name = settings.landing_prefix + name
+    run = runs.wait_for_object_run(api, object_name, timeout=180)
+    finished = api.wait_for_run(EVENTS_DAG, run["dag_run_id"], timeout=900)
+    return {"object": object_name, "uri": uri, "run": finished, "counts": warehouse_counts(settings, uri)}
+
+
+def test_landing_starts_a_watcher_run_that_ingests_exactly_that_object(events_stack, first_run):
+    api, run_id = events_stack.api, first_run["run"]["dag_run_id"]
+    states = task_states(api, run_id)
+    assert first_run["run"]["state"] == "success", states
+    assert set(states.values()) == {"success"}, states
+    assert first_run["run"]["run_type"] == "asset_triggered"
+    plan = api.xcom(EVENTS_DAG, run_id, "resolve_landed_objects")
+    assert plan["objects"] == [first_run["object"]] and plan["only_object"] == first_run["object"]
+    validated = api.xcom(EVENTS_DAG, run_id, "ingest.validate_landed_files")
+    assert [f["name"] for f in validated] == [first_run["object"]]
+
+
+def test_the_run_loaded_every_row_of_the_file_and_archived_it(events_stack, first_run):
+    counts = first_run["counts"]
+    assert counts["file_rows"] == ROWS and counts["file_log"] == 1
+    summary = events_stack.api.xcom(EVENTS_DAG, first_run["run"]["dag_run_id"], "summarise_run")
+    assert summary["counts"]["raw_rows"] == counts["raw_rows"]
+    from fraud_mlops.landing import storage_client
+
+    names = [
+        b.name for b in storage_client(events_stack.settings).list_blobs(events_stack.settings.landing_bucket)
+    ]
+    assert first_run["object"] not in names
+    assert any(
+        n.endswith(first_run["object"].rsplit("/", 1)[-1]) and n.startswith("processed/") for n in names
+    )
+
+
+def test_a_duplicated_notification_runs_with_nothing_to_do_and_adds_no_rows(events_stack, first_run):
+    api, settings = events_stack.api, events_stack.settings
+    (event,) = runs.consumed_events(api, first_run["run"]["dag_run_id"])
+    (received,) = event["extra"]["payload"]["message"]
+    message = received["message"]
+    # Pub/Sub redelivers the same notification: same body and attributes, new message id.
+    host = pubsub.emulator_host(settings)
+    assert host
+    pubsub.publish(host, settings, base64.b64decode(message["data"]), message["attributes"])
+
+    run = runs.wait_for_object_run(
+        api, first_run["object"], exclude={first_run["run"]["dag_run_id"]}, timeout=180
+    )
+    finished = api.wait_for_run(EVENTS_DAG, run["dag_run_id"], timeout=600)
+    states = task_states(api, run["dag_run_id"])
+    assert finished["state"] == "success", states
+    assert api.xcom(EVENTS_DAG, run["dag_run_id"], "ingest.validate_landed_files") == []  # already archived
+    assert states[("ingest.append_raw_file", -1)] == "skipped"
+    assert states[("ingest.snapshot_training_table", -1)] == "skipped"  # no new snapshot, no retraining
+    assert warehouse_counts(settings, first_run["uri"]) == first_run["counts"]
