@@ -196,6 +196,29 @@ async def open_loop(port: int, payloads: list[bytes], rate: float, max_in_flight
     return Result(latencies, errors, elapsed)
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [p for p, parent in parents.items() if parent == pid]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(cpu.get(pid, 0.0) for pid in tree)
+
+
 def warm_up(port: int, payloads: list[bytes]) -> None:
     asyncio.run(closed_loop(port, payloads, 8))
 
@@ -235,6 +258,7 @@ def main() -> int:
             "baseline": (BENCH_DIR / "naive_predict.py", args.baseline_requests),
         }
         open_result = load_result = None
+        server_cpu = client_cpu = 0.0
         for name, (source, n) in setups.items():
             server: FunctionServer = start_function_server(
                 env=env,
@@ -251,7 +275,11 @@ def main() -> int:
                 if name == "function":
                     payloads = bodies(cards, int(args.rate * args.open_seconds), seed=99)
                     open_result = asyncio.run(open_loop(server.port, payloads, args.rate, 32))
+                    server_cpu = tree_cpu_seconds(server.process.pid)
+                    client_cpu = time.process_time()
                     load_result = asyncio.run(closed_loop(server.port, bodies(cards, args.load, seed=7), 32))
+                    server_cpu = tree_cpu_seconds(server.process.pid) - server_cpu
+                    client_cpu = time.process_time() - client_cpu
             finally:
                 server.stop()
 
@@ -280,6 +308,12 @@ def main() -> int:
     print(
         f"  mean latency {statistics.fmean(load_result.latencies_ms):.2f} ms; "
         f"{load_result.errors} errors of {len(load_result.latencies_ms):,}"
+    )
+    per_request = server_cpu / args.load
+    print(
+        f"  CPU per request: function {per_request * 1e6:.0f} us, load generator "
+        f"{client_cpu / args.load * 1e6:.0f} us -> two cores serve about "
+        f"{(os.cpu_count() or 1) / per_request:,.0f} req/s with nothing else running"
     )
     goal_p99 = open_result.pct(0.99) <= 10.0
     goal_rps = results["function"][32].rps >= 500

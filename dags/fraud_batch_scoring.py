@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, task
 
+from fraud_mlops.orchestration.ingestion import DEFAULT_ARGS
 from fraud_mlops.orchestration.sql_tasks import sql_task
 from fraud_mlops.paths import sql_dir
 from fraud_mlops.settings import get_settings
@@ -39,7 +40,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # one staging table per warehouse
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={**DEFAULT_ARGS, "retry_delay": timedelta(minutes=2)},
     template_searchpath=[str(sql_dir())],
     user_defined_macros=template_context(settings),
     tags=["fraud", "serving", settings.target],
