@@ -7,6 +7,9 @@ The real provider operator, hook and Vertex SDK run; only the GAPIC ``PipelineSe
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from unittest import mock
 
 import pytest
@@ -15,9 +18,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud.aiplatform_v1 import types
 from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
 
-from fraud_mlops.settings import Settings
+from fraud_mlops.settings import REPO_ROOT, Settings
 from fraud_mlops.training.pipeline_params import pipeline_parameters, pipeline_yaml_path
-from fraud_mlops.training.vertex_submit import pipeline_job_kwargs
+from fraud_mlops.training.vertex_submit import RunTrainingPipelineOperator, pipeline_job_kwargs
 
 SNAPSHOT = "training_snapshot_20260901T000000_abcd1234"
 
@@ -45,13 +48,14 @@ def test_operator_submits_template_parameters_root_and_service_account(
     gcp_settings: Settings, google_connection: None
 ) -> None:
     from airflow.providers.google.cloud.hooks.vertex_ai.pipeline_job import PipelineJobHook
-    from airflow.providers.google.cloud.operators.vertex_ai.pipeline_job import RunPipelineJobOperator
     from airflow.providers.google.cloud.triggers.vertex_ai import RunPipelineJobTrigger
     from airflow.sdk.exceptions import TaskDeferred
 
     parameters = pipeline_parameters(gcp_settings, SNAPSHOT)
-    train_evaluate_deploy = RunPipelineJobOperator(
-        task_id="train_evaluate_deploy", parameter_values=parameters, **pipeline_job_kwargs(gcp_settings)
+    train_evaluate_deploy = RunTrainingPipelineOperator(
+        task_id="train_evaluate_deploy",
+        parameter_values=parameters,
+        job_kwargs=pipeline_job_kwargs(gcp_settings),
     )
     created = types.PipelineJob(
         name="projects/123/locations/europe-west4/pipelineJobs/fraud-training-1",
@@ -93,6 +97,39 @@ def test_operator_submits_template_parameters_root_and_service_account(
     assert isinstance(trigger, RunPipelineJobTrigger)
     assert (trigger.project_id, trigger.location, trigger.poll_interval) == ("fraud-prj", "europe-west4", 60)
     assert deferred.value.method_name == "execute_complete"
+
+
+def test_completion_returns_the_job_or_raises_the_error(gcp_settings: Settings) -> None:
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    train_evaluate_deploy = RunTrainingPipelineOperator(
+        task_id="train_evaluate_deploy", parameter_values={}, job_kwargs=pipeline_job_kwargs(gcp_settings)
+    )
+    job = {"name": "projects/1/locations/europe-west4/pipelineJobs/fraud-training-1", "state": 4}
+    assert train_evaluate_deploy.execute_complete({}, {"status": "success", "job": job}) == job
+    with pytest.raises(AirflowException, match="quota exceeded"):
+        train_evaluate_deploy.execute_complete({}, {"status": "error", "message": "quota exceeded"})
+
+
+def test_parsing_the_gcp_dag_imports_no_vertex_sdk(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code = (
+        "import sys; from airflow.dag_processing.dagbag import DagBag; "
+        f"bag = DagBag(dag_folder={str(REPO_ROOT / 'dags' / 'fraud_training.py')!r}); "
+        "assert not bag.import_errors, bag.import_errors; "
+        "task = bag.dags['fraud_training'].get_task('train_evaluate_deploy'); "
+        "print(type(task).__name__, sorted(m for m in sys.modules if m.startswith('google.cloud.aiplatform')))"
+    )
+    env = {
+        **os.environ,
+        "MLOPS_TARGET": "gcp",
+        "GCP_PROJECT": "fraud-prj",
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+    }
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "RunTrainingPipelineOperator []"
 
 
 def _tasks(spec: dict) -> list[dict]:

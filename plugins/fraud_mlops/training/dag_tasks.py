@@ -4,7 +4,8 @@
 
 ``train_evaluate_deploy`` is the same compiled pipeline either way: on gcp the provider's
 ``RunPipelineJobOperator`` submits it to Vertex AI Pipelines and waits deferred (no worker
-slot held); locally one task runs it with ``kfp.local``. Heavy imports (kfp, scikit-learn,
+slot held), built at run time by :class:`.vertex_submit.RunTrainingPipelineOperator` so that
+parsing never imports google-cloud-aiplatform; locally one task runs it with ``kfp.local``. Heavy imports (kfp, scikit-learn,
 the Vertex SDK) happen inside tasks, so parsing this module stays cheap.
 """
 
@@ -120,14 +121,12 @@ def build_training(settings: Settings) -> None:
 
         outcome: Any = train_evaluate_deploy(chosen["parameters"])
     else:
-        from airflow.providers.google.cloud.operators.vertex_ai.pipeline_job import RunPipelineJobOperator
+        from fraud_mlops.training.vertex_submit import RunTrainingPipelineOperator, pipeline_job_kwargs
 
-        from fraud_mlops.training.vertex_submit import pipeline_job_kwargs
-
-        outcome = RunPipelineJobOperator(
+        outcome = RunTrainingPipelineOperator(
             task_id="train_evaluate_deploy",
             parameter_values=chosen["parameters"],
-            **pipeline_job_kwargs(settings),
+            job_kwargs=pipeline_job_kwargs(settings),
         ).output
 
     @task(pool=settings.warehouse_pool)
