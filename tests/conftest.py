@@ -37,3 +37,9 @@ def _utc_only_in_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 pytest_plugins = ["tests.stack_fixture"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the suites that need the local stack last, together: the session-wide stack then
+    starts once, late, and is not idling beside the CPU-bound suites."""
+    items.sort(key=lambda item: item.get_closest_marker("stack") is not None)

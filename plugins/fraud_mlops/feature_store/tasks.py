@@ -45,7 +45,11 @@ def build_feature_sync(snapshot_name_template: str) -> tuple[Operator, Operator]
     """
     settings = get_settings()
     if settings.is_local:
-        local = _operator(sync_online_features.override(pool=settings.warehouse_pool)(snapshot_name_template))
+        local = _operator(
+            sync_online_features.override(pool=settings.warehouse_pool, outlets=[online_features()])(
+                snapshot_name_template
+            )
+        )
         return local, local
 
     from airflow.providers.google.cloud.operators.vertex_ai.feature_store import SyncFeatureViewOperator
@@ -68,7 +72,9 @@ def build_feature_sync(snapshot_name_template: str) -> tuple[Operator, Operator]
         poke_interval=SYNC_POKE_SECONDS,
         timeout=SYNC_TIMEOUT_SECONDS,
     )
-    record = _operator(record_feature_sync(SYNC_NAME_TEMPLATE, snapshot_name_template))
+    record = _operator(
+        record_feature_sync.override(outlets=[online_features()])(SYNC_NAME_TEMPLATE, snapshot_name_template)
+    )
     sync_feature_view >> wait_for_feature_view_sync >> record
     return sync_feature_view, record
 
@@ -78,7 +84,9 @@ def _operator(output: XComArg) -> Operator:
     return cast(PlainXComArg, output).operator
 
 
-@task(task_id="sync_online_features", outlets=[online_features()])
+# Outlets are attached in build_feature_sync, not here: a decorator argument would freeze the
+# asset URI (it names the project) at first import, whatever the settings of later DAGs.
+@task(task_id="sync_online_features")
 def sync_online_features(source_snapshot: str, outlet_events: Any = None) -> dict[str, Any]:
     """Local: refresh the embedded online store from the warehouse's latest-features view."""
     from fraud_mlops.feature_store.sync import sync_local_online_store
@@ -90,7 +98,7 @@ def sync_online_features(source_snapshot: str, outlet_events: Any = None) -> dic
     return record.to_dict()
 
 
-@task(task_id="record_feature_sync", outlets=[online_features()])
+@task(task_id="record_feature_sync")
 def record_feature_sync(
     feature_view_sync_name: str, source_snapshot: str, outlet_events: Any = None
 ) -> dict[str, Any]:
