@@ -69,8 +69,9 @@ def test_the_resolver_gates_the_ingestion_and_the_summary(dag):
     from airflow.providers.standard.operators.python import ShortCircuitOperator
 
     assert isinstance(resolver, ShortCircuitOperator)
-    assert "ingest.setup_tables" in resolver.downstream_task_ids
-    assert "ingest.validate_landed_files" in resolver.get_flat_relative_ids(upstream=False)
+    assert resolver.downstream_task_ids == {"ingest.validate_landed_files"}
+    assert "ingest.setup_tables" not in resolver.get_flat_relative_ids(upstream=False)  # runs beside it
+    assert "ingest.setup_tables" in dag.get_task("ingest.validate_landed_files").upstream_task_ids
     assert "summarise_run" in resolver.get_flat_relative_ids(upstream=False)
     assert dag.max_active_runs == 1
 
