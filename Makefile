@@ -191,3 +191,20 @@ astro-start: install ## Build Dockerfile.astro and start it with the Astro CLI (
 .PHONY: astro-stop
 astro-stop: ## Stop the Astro CLI stack
 	astro dev stop
+
+# event-driven ingestion (issue 6, part 5): docs/event_driven.md
+.PHONY: events-on
+events-on: ## Unpause fraud_ingest_events on the running stack and wait for its Pub/Sub watcher
+	$(PY) -m fraud_mlops.events on
+
+.PHONY: events-off
+events-off: ## Pause fraud_ingest_events and wait until its watcher stops (notifications then wait)
+	$(PY) -m fraud_mlops.events off
+
+.PHONY: test-events
+test-events: install ## Event-driven tests: Pub/Sub emulator, the provider's trigger, the DAG, stack e2e
+	$(PY) -m pytest tests/events
+
+.PHONY: bench-trigger
+bench-trigger: install ## Landing → run-started latency, Pub/Sub watcher vs deferrable sensor (own stack)
+	$(PY) bench/bench_trigger_latency.py

@@ -33,8 +33,8 @@ def drain(settings: Any) -> int:
     """Acknowledge notifications published while the DAG was paused (files other DAGs ingested)."""
     host = pubsub.emulator_host(settings)
     assert host, "the local stack runs the Pub/Sub emulator"
-    client, drained = pubsub.subscriber(host), 0
-    try:
+    drained = 0
+    with pubsub.subscriber(host) as client:
         while True:
             response = client.pull(
                 request={"subscription": pubsub.subscription_path(settings), "max_messages": 100,
@@ -47,8 +47,6 @@ def drain(settings: Any) -> int:
                          "ack_ids": [m.ack_id for m in response.received_messages]}
             )  # fmt: skip
             drained += len(response.received_messages)
-    finally:
-        client.close()
 
 
 def warehouse_counts(settings: Any, file_uri: str) -> dict[str, int]:

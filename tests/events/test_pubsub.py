@@ -37,8 +37,7 @@ def landing(events_settings: Settings, pubsub_emulator: str, gcs_client: Any, mo
 
 def pull(settings: Settings, host: str, max_messages: int = 10) -> list[Any]:
     """Pull (and acknowledge) what waits in the landing subscription, without waiting."""
-    client = pubsub.subscriber(host)
-    try:
+    with pubsub.subscriber(host) as client:
         response = client.pull(
             request={"subscription": pubsub.subscription_path(settings), "max_messages": max_messages,
                      "return_immediately": True},
@@ -50,8 +49,6 @@ def pull(settings: Settings, host: str, max_messages: int = 10) -> list[Any]:
                          "ack_ids": [m.ack_id for m in response.received_messages]}
             )  # fmt: skip
         return list(response.received_messages)
-    finally:
-        client.close()
 
 
 def fire_watcher_trigger(settings: Settings, timeout: float = 90) -> dict:
@@ -71,9 +68,8 @@ def fire_watcher_trigger(settings: Settings, timeout: float = 90) -> dict:
 def test_landing_subscription_is_created_once_with_the_infra_ack_deadline(events_settings, pubsub_emulator):
     pubsub.ensure_landing_subscription(events_settings, pubsub_emulator)
     pubsub.ensure_landing_subscription(events_settings, pubsub_emulator)  # every `up` calls it again
-    client = pubsub.subscriber(pubsub_emulator)
-    got = client.get_subscription(subscription=pubsub.subscription_path(events_settings))
-    client.close()
+    with pubsub.subscriber(pubsub_emulator) as client:
+        got = client.get_subscription(subscription=pubsub.subscription_path(events_settings))
     (infra_sub,) = [r.body for r in iac.resources() if r.type == "google_pubsub_subscription"]
     assert got.name == f"projects/{events_settings.project}/subscriptions/{LANDING_SUBSCRIPTION}"
     assert got.topic == f"projects/{events_settings.project}/topics/{LANDING_TOPIC}"

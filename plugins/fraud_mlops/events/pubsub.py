@@ -53,16 +53,18 @@ def emulator_host(settings: Settings) -> str | None:
 
 
 def publisher(host: str) -> Any:
+    """The generated (GAPIC) publisher: synchronous publish, no batching thread to stop."""
     import grpc
-    from google.cloud.pubsub_v1 import PublisherClient
+    from google.pubsub_v1 import PublisherClient
     from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
     return PublisherClient(transport=PublisherGrpcTransport(channel=grpc.insecure_channel(host)))
 
 
 def subscriber(host: str) -> Any:
+    """The generated (GAPIC) subscriber; use it as a context manager to close its channel."""
     import grpc
-    from google.cloud.pubsub_v1 import SubscriberClient
+    from google.pubsub_v1 import SubscriberClient
     from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
     return SubscriberClient(transport=SubscriberGrpcTransport(channel=grpc.insecure_channel(host)))
@@ -75,10 +77,9 @@ def ensure_landing_subscription(settings: Settings, host: str) -> None:
     """
     from google.api_core.exceptions import AlreadyExists
 
-    with contextlib.suppress(AlreadyExists):
-        publisher(host).create_topic(name=topic_path(settings))
-    sub = subscriber(host)
-    try:
+    with publisher(host) as pub, contextlib.suppress(AlreadyExists):
+        pub.create_topic(name=topic_path(settings))
+    with subscriber(host) as sub, contextlib.suppress(AlreadyExists):
         sub.create_subscription(
             request={
                 "name": subscription_path(settings),
@@ -86,19 +87,19 @@ def ensure_landing_subscription(settings: Settings, host: str) -> None:
                 "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
             }
         )
-    except AlreadyExists:
-        pass
-    finally:
-        sub.close()
 
 
 def publish(host: str, settings: Settings, data: bytes, attributes: Mapping[str, str]) -> str:
     """Publish one message to the landing topic; returns its message id."""
-    client = publisher(host)
-    try:
-        return str(client.publish(topic_path(settings), data, **dict(attributes)).result(timeout=30))
-    finally:
-        client.stop()
+    with publisher(host) as client:
+        response = client.publish(
+            request={
+                "topic": topic_path(settings),
+                "messages": [{"data": data, "attributes": dict(attributes)}],
+            },
+            timeout=30,
+        )
+    return str(response.message_ids[0])
 
 
 def notify_object_finalized(settings: Settings, resource: Mapping[str, Any]) -> PublishedNotification | None:
