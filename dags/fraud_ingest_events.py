@@ -5,7 +5,8 @@ The landing bucket publishes an `OBJECT_FINALIZE` notification to Pub/Sub for ev
 the landing prefix. An Airflow 3 `AssetWatcher` (`MessageQueueTrigger`, scheme
 `google+pubsub`) pulls the landing subscription in the triggerer; each notification becomes an
 asset event on `fraud_landed_files`, and each asset event starts a run that ingests exactly the
-notified object: raw → staging → features → checks → snapshot, the same tasks as the sensor DAG.
+notified object: raw → staging → features → checks → snapshot, the same tasks as the sensor DAG,
+including the online feature sync.
 
 * **At-least-once delivery**: a duplicate notification starts a run that finds the object
   already archived (or its content already loaded) and adds no rows.
@@ -24,7 +25,7 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from fraud_mlops.events.watcher import landed_files_asset
-from fraud_mlops.orchestration.ingestion import build_ingestion, build_summary, dag_kwargs
+from fraud_mlops.orchestration.ingestion import build_ingestion_flow, dag_kwargs
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -56,10 +57,9 @@ with DAG(
         return plan if plan["objects"] else None
 
     plan = resolve_landed_objects()
-    ingest = build_ingestion(
+    ingest, _ = build_ingestion_flow(
         settings, only_object="{{ ti.xcom_pull(task_ids='resolve_landed_objects')['only_object'] }}"
     )
     # The resolver gates the file's validation (and so everything after it); table setup does
     # not need it and runs beside it, which keeps one task hop off the landing-to-load path.
     plan >> ingest.get_child_by_label("validate_landed_files")
-    ingest >> build_summary(settings)
