@@ -151,6 +151,7 @@ def main() -> int:
     )
     parser.add_argument("--rows", type=int, default=300, help="rows per landed file")
     parser.add_argument("--poke-seconds", type=int, default=5, help="the sensor's MLOPS_SENSOR_POKE_SECONDS")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs) afterwards")
     args = parser.parse_args()
 
     local_dir = Path(tempfile.mkdtemp(prefix="bench-trigger-"))
@@ -187,7 +188,8 @@ def main() -> int:
         api.set_paused(SENSOR_DAG, True)
     finally:
         down(settings)
-    shutil.rmtree(local_dir, ignore_errors=True)  # kept (with its logs) when the bench failed
+    if not args.keep:
+        shutil.rmtree(local_dir, ignore_errors=True)  # kept (with its logs) when the bench failed
 
     print(f"\n=== landing → run started, {args.rows}-row files, one local stack, one process")
     print(f"watcher: Pub/Sub pull long-polls (return_immediately=False), poke {POLL_SECONDS} s after an empty pull, "
