@@ -11,7 +11,7 @@ including the online feature sync.
 * **At-least-once delivery**: a duplicate notification starts a run that finds the object
   already archived (or its content already loaded) and adds no rows.
 * **Folded events**: notifications that arrive while a run is busy are folded by Airflow into
-  the next run, which then ingests every landed file (a superset that contains them all).
+  the next run, which ingests exactly the objects they name.
 * Locally the GCS emulator sends no notifications: the landing command publishes the same
   message to the Pub/Sub emulator. On gcp the bucket's notification config does
   (`infra/modules/pubsub`). See `docs/event_driven.md`.
@@ -41,7 +41,7 @@ with DAG(
     **kwargs,
 ):
 
-    @task.short_circuit
+    @task.short_circuit(multiple_outputs=True)
     def resolve_landed_objects(**context: Any) -> dict[str, Any] | None:
         """Read the notifications behind this run; skip the run when none is a new landed file."""
         from fraud_mlops.events.notification import ingestion_plan
@@ -56,10 +56,8 @@ with DAG(
             )
         return plan if plan["objects"] else None
 
-    plan = resolve_landed_objects()
-    ingest, _ = build_ingestion_flow(
-        settings, only_object="{{ ti.xcom_pull(task_ids='resolve_landed_objects')['only_object'] }}"
-    )
-    # The resolver gates the file's validation (and so everything after it); table setup does
-    # not need it and runs beside it, which keeps one task hop off the landing-to-load path.
-    plan >> ingest.get_child_by_label("validate_landed_files")
+    plan: Any = resolve_landed_objects()  # PlainXComArg; plan["objects"] pulls its "objects" XCom
+    # The resolved object names feed (and so gate) the files' validation and everything after
+    # it; table setup does not need them and runs beside the resolver, which keeps one task hop
+    # off the landing-to-load path.
+    build_ingestion_flow(settings, only_objects=plan["objects"])

@@ -78,7 +78,7 @@ def test_the_resolver_gates_the_ingestion_and_the_summary(dag):
 
 def test_one_notification_resolves_to_exactly_that_object(dag):
     plan = resolve(dag, asset_event("incoming/day1.csv"))
-    assert plan["objects"] == ["incoming/day1.csv"] and plan["only_object"] == "incoming/day1.csv"
+    assert plan["objects"] == ["incoming/day1.csv"] and plan["notifications"] == 1
 
 
 def test_a_run_without_a_new_landed_file_short_circuits(dag):
@@ -88,16 +88,27 @@ def test_a_run_without_a_new_landed_file_short_circuits(dag):
     )
 
 
-def test_validation_is_restricted_to_the_resolved_object(dag):
-    validate = dag.get_task("ingest.validate_landed_files")
+def test_folded_notifications_resolve_to_each_notified_object(dag):
+    plan = resolve(
+        dag, asset_event("incoming/a.csv"), asset_event("incoming/b.csv"), asset_event("incoming/a.csv")
+    )
+    assert plan["objects"] == ["incoming/a.csv", "incoming/b.csv"] and plan["notifications"] == 3
 
-    class RunningTask:  # what the template reads from the running task instance
+
+def test_validation_is_restricted_to_the_resolved_objects(dag):
+    resolver = dag.get_task("resolve_landed_objects")
+    validate = dag.get_task("ingest.validate_landed_files")
+    assert resolver.multiple_outputs  # each plan key is its own XCom, "objects" among them
+    pulled: list[dict[str, Any]] = []
+
+    class RunningTask:  # what an XComArg reads from the running task instance
         @staticmethod
-        def xcom_pull(task_ids: str) -> dict[str, Any]:
-            assert task_ids == "resolve_landed_objects"
-            return {"only_object": "incoming/day1.csv", "objects": ["incoming/day1.csv"]}
+        def xcom_pull(**kwargs: Any) -> list[str]:
+            pulled.append(kwargs)
+            return ["incoming/a.csv", "incoming/b.csv"]
 
     rendered = validate.render_template(
         validate.op_kwargs, {"ti": RunningTask()}, jinja_env=dag.get_template_env()
     )
-    assert rendered == {"only_object": "incoming/day1.csv"}
+    assert rendered == {"only_objects": ["incoming/a.csv", "incoming/b.csv"]}
+    assert [(p["task_ids"], p["key"]) for p in pulled] == [("resolve_landed_objects", "objects")]

@@ -120,7 +120,7 @@ def test_landing_starts_a_watcher_run_that_ingests_exactly_that_object(events_st
     assert set(states.values()) == {"success"}, states
     assert first_run["run"]["run_type"] == "asset_triggered"
     plan = api.xcom(EVENTS_DAG, run_id, "resolve_landed_objects")
-    assert plan["objects"] == [first_run["object"]] and plan["only_object"] == first_run["object"]
+    assert plan["objects"] == [first_run["object"]]
     validated = api.xcom(EVENTS_DAG, run_id, "ingest.validate_landed_files")
     assert [f["name"] for f in validated] == [first_run["object"]]
 

@@ -146,8 +146,7 @@ def test_duplicates_collapse_and_arrival_order_is_kept():
 
 def test_plan_for_one_notification_is_exactly_that_object():
     plan = ingestion_plan([trigger_extra(notification("incoming/day1.csv"))], BUCKET, PREFIX)
-    assert plan == {"objects": ["incoming/day1.csv"], "only_object": "incoming/day1.csv", "notifications": 1,
-                    "ignored": []}  # fmt: skip
+    assert plan == {"objects": ["incoming/day1.csv"], "notifications": 1, "ignored": []}
 
 
 def test_plan_for_a_duplicated_notification_is_still_one_object():
@@ -156,18 +155,17 @@ def test_plan_for_a_duplicated_notification_is_still_one_object():
         trigger_extra(notification("incoming/day1.csv")),
     ]
     plan = ingestion_plan(extras, BUCKET, PREFIX)
-    assert (plan["objects"], plan["only_object"], plan["notifications"]) == (
-        ["incoming/day1.csv"],
-        "incoming/day1.csv",
-        2,
-    )
+    assert (plan["objects"], plan["notifications"]) == (["incoming/day1.csv"], 2)
 
 
-def test_plan_for_folded_notifications_ingests_every_landed_file():
-    extras = [trigger_extra(notification("incoming/a.csv")), trigger_extra(notification("incoming/b.csv"))]
+def test_plan_for_folded_notifications_names_each_notified_object_once():
+    extras = [
+        trigger_extra(notification("incoming/a.csv")),
+        trigger_extra(notification("incoming/b.csv")),
+        trigger_extra(notification("incoming/a.csv")),
+    ]
     plan = ingestion_plan(extras, BUCKET, PREFIX)
-    assert plan["objects"] == ["incoming/a.csv", "incoming/b.csv"]
-    assert plan["only_object"] == ""  # the ingestion reads "" as: every file under the prefix
+    assert (plan["objects"], plan["notifications"]) == (["incoming/a.csv", "incoming/b.csv"], 3)
 
 
 def test_plan_without_landings_has_nothing_to_do_and_says_what_it_ignored():

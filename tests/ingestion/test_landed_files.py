@@ -87,3 +87,18 @@ def test_identity_is_content_not_name(gcs_hook, local_settings, good_csv: bytes)
     gcs_hook.upload(s.landing_bucket, s.landing_prefix + "two.csv", data=good_csv)
     good, _ = validate_landed(gcs_hook, s, run_id="r")
     assert len({g.md5 for g in good}) == 1 and len({g.load_table for g in good}) == 1
+
+
+def test_named_objects_restrict_validation_and_gone_ones_are_skipped(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """An event-driven run checks only the notified files; one already archived is a no-op."""
+    s = local_settings
+    for name in ("a.csv", "b.csv", "c.csv"):
+        gcs_hook.upload(s.landing_bucket, s.landing_prefix + name, data=good_csv)
+    wanted = [s.landing_prefix + "c.csv", s.landing_prefix + "a.csv", s.landing_prefix + "archived.csv"]
+    good, quarantined = validate_landed(gcs_hook, s, run_id="r", only_objects=wanted)
+    assert [g.name for g in good] == wanted[:2] and quarantined == []
+    assert validate_landed(gcs_hook, s, run_id="r", only_objects=[]) == ([], [])
+    everything, _ = validate_landed(gcs_hook, s, run_id="r")
+    assert [g.name for g in everything] == [s.landing_prefix + n for n in ("a.csv", "b.csv", "c.csv")]

@@ -140,16 +140,14 @@ def _parse_time(value: Any) -> datetime | None:
 def ingestion_plan(extras: Iterable[Mapping[str, Any]], bucket: str, prefix: str) -> dict[str, Any]:
     """What one event-driven run ingests, from the asset events that started it.
 
-    ``only_object`` is the one landed object when the run was started for one (the usual case:
-    one notification, one run). When Airflow folded several notifications into the run it is
-    empty, which the ingestion reads as "every landed file": a superset that still contains each
-    notified object, so none is left behind, and loads stay idempotent by content.
+    ``objects`` names exactly the landed objects the notifications ask for: one in the usual
+    case (one notification, one run), several when Airflow folded notifications that arrived
+    while a run was busy into this one. Files under the prefix that no notification named are
+    left for their own run (or the sensor and daily DAGs).
     """
     notifications = from_asset_event_extras(extras)
-    objects = objects_to_ingest(notifications, bucket, prefix)
     return {
-        "objects": objects,
-        "only_object": objects[0] if len(objects) == 1 else "",
+        "objects": objects_to_ingest(notifications, bucket, prefix),
         "notifications": len(notifications),
         "ignored": [
             f"{n.event_type} gs://{n.bucket}/{n.object_name}"

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -137,16 +138,23 @@ def quarantine(
 
 
 def validate_landed(
-    hook: GCSHook, settings: Settings, run_id: str, only_object: str | None = None
+    hook: GCSHook, settings: Settings, run_id: str, only_objects: Sequence[str] | None = None
 ) -> tuple[list[LandedFile], list[dict]]:
-    """Check landed files (all, or ``only_object``); quarantine bad ones. Returns (good, quarantined)."""
+    """Check landed files; quarantine bad ones. Returns (good, quarantined).
+
+    ``only_objects=None`` checks every file under the landing prefix (sensor and daily runs);
+    a list checks just those names (event-driven runs: the notified objects). A named object
+    that is no longer there was archived or quarantined by an earlier run and is skipped, which
+    is what makes a duplicate notification a no-op.
+    """
     good: list[LandedFile] = []
     quarantined: list[dict] = []
     bucket = hook.get_conn().bucket(settings.landing_bucket)
-    names = [only_object] if only_object else list_landed(hook, settings)
+    names = list(only_objects) if only_objects is not None else list_landed(hook, settings)
     for name in names:
         blob = bucket.get_blob(name)
-        if blob is None:  # moved by a concurrent run
+        if blob is None:  # archived or quarantined by an earlier or concurrent run
+            log.info("gs://%s/%s is no longer landed: nothing to do", settings.landing_bucket, name)
             continue
         data = blob.download_as_bytes()
         check = check_landing_csv(data)

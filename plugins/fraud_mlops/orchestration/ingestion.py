@@ -45,13 +45,12 @@ def dag_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_ingestion(
-    settings: Settings, group_id: str = "ingest", only_object: str | None = None
-) -> TaskGroup:
+def build_ingestion(settings: Settings, group_id: str = "ingest", only_objects: Any = None) -> TaskGroup:
     """Create the ingestion tasks in the current DAG, inside one TaskGroup.
 
-    ``only_object`` (a Jinja template, e.g. from the triggering event) restricts the run to
-    one landed object; by default every object under the landing prefix is processed.
+    ``only_objects`` (a list of landed object names, or an ``XComArg`` that resolves to one at
+    run time, e.g. the objects named by the triggering notifications) restricts the run to
+    those objects; by default (``None``) every object under the landing prefix is processed.
     """
     with TaskGroup(group_id=group_id, tooltip="landed files → raw → staging → features → snapshot") as group:
         setup = sql_task(
@@ -59,7 +58,9 @@ def build_ingestion(
         )
 
         @task(pool=settings.warehouse_pool if settings.is_local else "default_pool")
-        def validate_landed_files(only_object: str | None = None, **context: Any) -> list[dict[str, Any]]:
+        def validate_landed_files(
+            only_objects: list[str] | None = None, **context: Any
+        ) -> list[dict[str, Any]]:
             """Check each landed file; quarantine bad ones with a reason; return the good ones."""
             from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
@@ -67,7 +68,7 @@ def build_ingestion(
 
             run_id = context["run_id"]
             hook = GCSHook(gcp_conn_id=settings.gcp_conn_id)
-            good, quarantined = validate_landed(hook, settings, run_id, only_object=only_object or None)
+            good, quarantined = validate_landed(hook, settings, run_id, only_objects=only_objects)
             context["ti"].xcom_push(key="quarantined", value=quarantined)
             if quarantined:
                 print(f"{len(quarantined)} file(s) QUARANTINED in gs://{settings.quarantine_bucket}:")
@@ -76,7 +77,7 @@ def build_ingestion(
             print(f"{len(good)} valid file(s) to load: {[g.uri for g in good]}")
             return [{**g.to_xcom(), "run_id": run_id} for g in good]
 
-        files = validate_landed_files(only_object=only_object)
+        files = validate_landed_files(only_objects=only_objects)
 
         if settings.is_local:
 
@@ -190,11 +191,11 @@ def build_ingestion(
 SNAPSHOT_NAME_TEMPLATE = "{{ ti.xcom_pull(task_ids='ingest.publish_snapshot')['snapshot_name'] }}"
 
 
-def build_ingestion_flow(settings: Settings, only_object: str | None = None) -> tuple[Any, Any]:
+def build_ingestion_flow(settings: Settings, only_objects: Any = None) -> tuple[Any, Any]:
     """Ingestion group → online feature sync → run summary; returns ``(first, last)``."""
     from fraud_mlops.feature_store.tasks import build_feature_sync
 
-    group = build_ingestion(settings, only_object=only_object)
+    group = build_ingestion(settings, only_objects=only_objects)
     sync_first, sync_last = build_feature_sync(SNAPSHOT_NAME_TEMPLATE)
     summary = build_summary(settings, feature_sync_task_id=sync_last.task_id)
     group >> sync_first
