@@ -8,15 +8,40 @@ from pathlib import Path
 
 import pytest
 
-from fraud_mlops.settings import Settings, settings_from_env
+from fraud_mlops.settings import Settings, get_settings
 
 TEST_KEY = b"test-pseudonym-key-0123456789abcdef"
 
 
 @pytest.fixture
-def local_settings(tmp_path: Path) -> Settings:
-    """Settings of the local target with all state under a fresh temporary folder."""
-    return settings_from_env({"MLOPS_TARGET": "local", "MLOPS_LOCAL_DIR": str(tmp_path / "local")})
+def local_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings of the local target with all state under a fresh temporary folder.
+
+    Set through the environment, not only returned: code under test (tasks, components, CLIs)
+    reads its settings with ``get_settings()``, which must see the same folder.
+    """
+    monkeypatch.setenv("MLOPS_TARGET", "local")
+    monkeypatch.setenv("MLOPS_LOCAL_DIR", str(tmp_path / "local"))
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def gcp_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings of the gcp target for a fake project (only ever sent to mocked clients)."""
+    for name, value in {
+        "MLOPS_TARGET": "gcp",
+        "GCP_PROJECT": "fraud-prj",
+        "GCP_REGION": "europe-west4",
+        "MLOPS_BQ_DATASET": "fraud",
+        "MLOPS_PIPELINE_ROOT": "gs://fraud-prj-pipeline-root",
+        "MLOPS_PIPELINE_SA": "pipelines@fraud-prj.iam.gserviceaccount.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

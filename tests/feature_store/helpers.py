@@ -65,32 +65,13 @@ PSEUDONYM_KEY = b"feature-store-test-key"
 def run_ingestion_sql(settings: Any, landing: Any, key: bytes = PSEUDONYM_KEY) -> None:
     """The project's real ingestion SQL (raw → staging → card_features → training_examples)
     on the local warehouse, for a landing DataFrame shaped like the generator's output."""
-    from fraud_mlops.landing_schema import LANDING_COLUMNS
-    from fraud_mlops.sql_templates import render_sql
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from tests.sql_chain import load_landing, transform
 
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     hook = BigQueryDialectDuckDBHook(database=str(settings.warehouse_path))
-    hook.run(render_sql("00_setup.sql", settings))
-    as_text = landing[list(LANDING_COLUMNS)].astype(str)
-    conn = duckdb.connect(str(settings.warehouse_path))
-    try:
-        conn.register("landing_df", as_text)
-        conn.execute(f"CREATE OR REPLACE TABLE {settings.dataset}.load_test AS SELECT * FROM landing_df")
-    finally:
-        conn.close()
-    hook.run(
-        render_sql("10_append_raw.sql", settings, load_table="load_test"),
-        parameters={
-            "file_name": "incoming/test.csv",
-            "file_generation": "1",
-            "file_md5": f"md5-{len(landing)}-{hash(tuple(as_text['transaction_id']))}",
-            "run_id": "test_run",
-        },
-    )
-    hook.run(render_sql("20_staging.sql", settings, key=key))
-    hook.run(render_sql("30_card_features.sql", settings))
-    hook.run(render_sql("40_training_examples.sql", settings))
+    load_landing(hook, settings, landing, "test.csv")
+    transform(hook, settings, key)
 
 
 def read_table(settings: Any, sql: str) -> Any:
