@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +27,9 @@ def dag() -> Any:
     return bag.dags["fraud_ingest_events"]
 
 
-def asset_event(name: str, event_type: str = "OBJECT_FINALIZE") -> AssetEventDagRunReferenceResult:
+def asset_event(
+    name: str, event_type: str = "OBJECT_FINALIZE", timestamp: datetime | None = None
+) -> AssetEventDagRunReferenceResult:
     """An asset event as a run's context hands it over, carrying one pulled notification."""
     settings = get_settings()
     data, attributes = object_finalize_message(
@@ -47,13 +49,33 @@ def asset_event(name: str, event_type: str = "OBJECT_FINALIZE") -> AssetEventDag
         source_run_id=None,
         source_map_index=None,
         source_aliases=[],
-        timestamp=datetime.now(UTC),
+        timestamp=timestamp or datetime.now(UTC),
     )
 
 
-def resolve(dag: Any, *events: AssetEventDagRunReferenceResult) -> Any:
+class AssetEventsAfter:
+    """The part of an inlet-events accessor the resolver uses: the asset's events after a time."""
+
+    def __init__(self, events: list[AssetEventDagRunReferenceResult]) -> None:
+        self.events = events
+        self.asked_after: list[str] = []
+
+    def after(self, after: str) -> list[AssetEventDagRunReferenceResult]:
+        self.asked_after.append(after)
+        return [e for e in self.events if e.timestamp > datetime.fromisoformat(after)]
+
+
+RUN_AFTER = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def resolve(dag: Any, *events: AssetEventDagRunReferenceResult, later: AssetEventsAfter | None = None) -> Any:
     task = dag.get_task("resolve_landed_objects")
-    return task.python_callable(triggering_asset_events=TriggeringAssetEventsAccessor.build(events))
+    (inlet,) = task.inlets
+    return task.python_callable(
+        triggering_asset_events=TriggeringAssetEventsAccessor.build(events),
+        inlet_events={inlet: later or AssetEventsAfter([])},
+        dag_run=type("DagRun", (), {"run_after": RUN_AFTER})(),
+    )
 
 
 def test_scheduled_on_the_landed_files_asset_and_its_pubsub_watcher(dag):
@@ -93,6 +115,28 @@ def test_folded_notifications_resolve_to_each_notified_object(dag):
         dag, asset_event("incoming/a.csv"), asset_event("incoming/b.csv"), asset_event("incoming/a.csv")
     )
     assert plan["objects"] == ["incoming/a.csv", "incoming/b.csv"] and plan["notifications"] == 3
+
+
+def test_notifications_left_out_of_the_run_window_are_taken_over(dag):
+    """apache/airflow#56050: of the notifications that wait while a run is busy, the next run's
+    window holds only the first; the resolver reads the asset's later events through its inlet."""
+    waiting = asset_event("incoming/b.csv", timestamp=RUN_AFTER)
+    later = AssetEventsAfter([
+        waiting,
+        asset_event("incoming/c.csv", timestamp=RUN_AFTER + timedelta(seconds=2)),
+        asset_event("processed/x.csv", timestamp=RUN_AFTER + timedelta(seconds=3)),
+    ])  # fmt: skip
+    plan = resolve(dag, waiting, later=later)
+    assert later.asked_after == [RUN_AFTER.isoformat()]
+    assert (plan["objects"], plan["left_behind"], plan["notifications"]) == (
+        ["incoming/b.csv", "incoming/c.csv"], ["incoming/c.csv"], 1,
+    )  # fmt: skip
+
+
+def test_the_resolver_reads_the_watched_asset_as_its_inlet(dag):
+    (inlet,) = dag.get_task("resolve_landed_objects").inlets
+    (scheduled,) = dag.timetable.asset_condition.objects
+    assert (inlet.name, inlet.uri) == (scheduled.name, scheduled.uri)
 
 
 def test_validation_is_restricted_to_the_resolved_objects(dag):

@@ -146,7 +146,7 @@ def test_duplicates_collapse_and_arrival_order_is_kept():
 
 def test_plan_for_one_notification_is_exactly_that_object():
     plan = ingestion_plan([trigger_extra(notification("incoming/day1.csv"))], BUCKET, PREFIX)
-    assert plan == {"objects": ["incoming/day1.csv"], "notifications": 1, "ignored": []}
+    assert plan == {"objects": ["incoming/day1.csv"], "notifications": 1, "left_behind": [], "ignored": []}
 
 
 def test_plan_for_a_duplicated_notification_is_still_one_object():
@@ -173,3 +173,15 @@ def test_plan_without_landings_has_nothing_to_do_and_says_what_it_ignored():
     plan = ingestion_plan(extras, BUCKET, PREFIX)
     assert plan["objects"] == [] and plan["notifications"] == 1
     assert plan["ignored"] == ["OBJECT_FINALIZE gs://fraud-landing/processed/x.csv"]
+
+
+def test_plan_takes_over_later_notifications_once_and_counts_only_its_own():
+    own = [trigger_extra(notification("incoming/a.csv"))]
+    later = [
+        trigger_extra(notification("incoming/a.csv")),  # the run's own event, read again
+        trigger_extra(notification("incoming/b.csv")),
+        trigger_extra(notification("incoming/b.csv", "OBJECT_DELETE")),
+    ]
+    plan = ingestion_plan(own, BUCKET, PREFIX, later)
+    assert plan == {"objects": ["incoming/a.csv", "incoming/b.csv"], "notifications": 1,
+                    "left_behind": ["incoming/b.csv"], "ignored": []}  # fmt: skip

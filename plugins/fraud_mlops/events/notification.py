@@ -137,18 +137,31 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def ingestion_plan(extras: Iterable[Mapping[str, Any]], bucket: str, prefix: str) -> dict[str, Any]:
+def ingestion_plan(
+    extras: Iterable[Mapping[str, Any]],
+    bucket: str,
+    prefix: str,
+    later_extras: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
     """What one event-driven run ingests, from the asset events that started it.
 
     ``objects`` names exactly the landed objects the notifications ask for: one in the usual
-    case (one notification, one run), several when Airflow folded notifications that arrived
-    while a run was busy into this one. Files under the prefix that no notification named are
-    left for their own run (or the sensor and daily DAGs).
+    case (one notification, one run), several when notifications arrived while a run was busy.
+    ``later_extras`` are the asset's events stamped after this run's ``run_after``: Airflow
+    3.3 leaves all but the first of the notifications that wait while the DAG is at
+    ``max_active_runs`` out of the next run's window and starts no run for them until another
+    notification arrives (apache/airflow#56050). This run takes them over (``left_behind``);
+    a later run that names them again finds them archived, which is the duplicate case.
+    Files under the prefix that no notification named are left alone.
     """
     notifications = from_asset_event_extras(extras)
+    later = from_asset_event_extras(later_extras)
+    objects = objects_to_ingest([*notifications, *later], bucket, prefix)
+    triggered = set(objects_to_ingest(notifications, bucket, prefix))
     return {
-        "objects": objects_to_ingest(notifications, bucket, prefix),
+        "objects": objects,
         "notifications": len(notifications),
+        "left_behind": [name for name in objects if name not in triggered],
         "ignored": [
             f"{n.event_type} gs://{n.bucket}/{n.object_name}"
             for n in notifications
