@@ -155,13 +155,13 @@ def ingestion_plan(
     Files under the prefix that no notification named are left alone.
     """
     notifications = from_asset_event_extras(extras)
-    later = from_asset_event_extras(later_extras)
-    objects = objects_to_ingest([*notifications, *later], bucket, prefix)
-    triggered = set(objects_to_ingest(notifications, bucket, prefix))
+    triggered = objects_to_ingest(notifications, bucket, prefix)
+    later = objects_to_ingest(from_asset_event_extras(later_extras), bucket, prefix)
+    taken_over = [name for name in later if name not in triggered]
     return {
-        "objects": objects,
+        "objects": [*triggered, *taken_over],
         "notifications": len(notifications),
-        "left_behind": [name for name in objects if name not in triggered],
+        "left_behind": taken_over,
         "ignored": [
             f"{n.event_type} gs://{n.bucket}/{n.object_name}"
             for n in notifications

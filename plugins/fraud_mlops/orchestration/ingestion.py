@@ -11,10 +11,11 @@ raw append is a full refresh from raw, so any rerun is idempotent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import TaskGroup, task
+from airflow.sdk import TaskGroup, XComArg, task
 
 from fraud_mlops import assets
 from fraud_mlops.orchestration.sql_tasks import sql_task
@@ -45,7 +46,9 @@ def dag_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_ingestion(settings: Settings, group_id: str = "ingest", only_objects: Any = None) -> TaskGroup:
+def build_ingestion(
+    settings: Settings, group_id: str = "ingest", only_objects: Sequence[str] | XComArg | None = None
+) -> TaskGroup:
     """Create the ingestion tasks in the current DAG, inside one TaskGroup.
 
     ``only_objects`` (a list of landed object names, or an ``XComArg`` that resolves to one at
@@ -77,7 +80,7 @@ def build_ingestion(settings: Settings, group_id: str = "ingest", only_objects: 
             print(f"{len(good)} valid file(s) to load: {[g.uri for g in good]}")
             return [{**g.to_xcom(), "run_id": run_id} for g in good]
 
-        files = validate_landed_files(only_objects=only_objects)
+        files = validate_landed_files(only_objects=only_objects)  # type: ignore[arg-type]  # XComArg resolved at run time
 
         if settings.is_local:
 
@@ -191,7 +194,9 @@ def build_ingestion(settings: Settings, group_id: str = "ingest", only_objects: 
 SNAPSHOT_NAME_TEMPLATE = "{{ ti.xcom_pull(task_ids='ingest.publish_snapshot')['snapshot_name'] }}"
 
 
-def build_ingestion_flow(settings: Settings, only_objects: Any = None) -> tuple[Any, Any]:
+def build_ingestion_flow(
+    settings: Settings, only_objects: Sequence[str] | XComArg | None = None
+) -> tuple[Any, Any]:
     """Ingestion group → online feature sync → run summary; returns ``(first, last)``."""
     from fraud_mlops.feature_store.tasks import build_feature_sync
 
