@@ -63,7 +63,8 @@ SELECT
   _loaded_at
 FROM checked
 WHERE reject_reason IS NULL
--- The first valid copy of an id wins; later copies are rejected below.
+-- The valid copy from the earliest-loaded file wins (copies inside one file have no defined
+-- order: a load keeps none); the other copies are rejected below.
 QUALIFY ROW_NUMBER() OVER (PARTITION BY transaction_id ORDER BY _loaded_at, _file_name) = 1;
 
 CREATE OR REPLACE TABLE `{{ dataset }}.rejected_rows` AS
