@@ -159,8 +159,10 @@ bundle-function: install ## Assemble infra/.build/predict-function (functions/pr
 	$(PY) -m scripts.bundle_function
 
 .PHONY: deploy-composer-dry-run
-deploy-composer-dry-run: install ## Print what deploy-composer would copy and where (COMPOSER_BUCKET=...)
-	$(PY) -m scripts.deploy_composer --dry-run --bucket "$(COMPOSER_BUCKET)" \
+deploy-composer-dry-run: install ## Print what deploy-composer would copy and where (COMPOSER_BUCKET=... or GCP_PROJECT=...)
+	@# With neither a bucket nor a project (no tofu state here), plan for a placeholder bucket name.
+	$(PY) -m scripts.deploy_composer --dry-run \
+		--bucket "$(or $(COMPOSER_BUCKET),$(if $(GCP_PROJECT),,COMPOSER_BUCKET))" \
 		$(if $(GCP_PROJECT),--project $(GCP_PROJECT) --location $(GCP_REGION) --environment $(COMPOSER_ENV),--skip-requirements)
 
 .PHONY: deploy-composer
