@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from collections.abc import Collection
 from typing import Any
 
 from fraud_mlops.events.notification import LandingNotification, from_asset_event_extras
@@ -66,13 +67,15 @@ def notifications_of_run(api: AirflowAPI, run_id: str, dag_id: str = EVENTS_DAG)
 
 def wait_for_object_run(
     api: AirflowAPI,
-    object_name: str,
+    object_name: str | Collection[str],
     *,
     exclude: set[str] | frozenset[str] = frozenset(),
     timeout: float = 120,
     dag_id: str = EVENTS_DAG,
 ) -> dict[str, Any]:
-    """The first run (not in ``exclude``) started by a notification about ``object_name``."""
+    """The first run (not in ``exclude``) started by a notification about ``object_name`` (or
+    about any of several names: Pub/Sub does not promise the order of their notifications)."""
+    wanted = {object_name} if isinstance(object_name, str) else set(object_name)
     checked: set[str] = set(exclude)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,7 +86,7 @@ def wait_for_object_run(
                 # no start date yet (the response model requires one): look once it started.
                 continue
             checked.add(run_id)  # a run's events are fixed when it is created
-            if object_name in {n.object_name for n in notifications_of_run(api, run_id, dag_id)}:
+            if wanted & {n.object_name for n in notifications_of_run(api, run_id, dag_id)}:
                 return run
         time.sleep(0.5)
     raise TimeoutError(f"no {dag_id} run for {object_name} after {timeout:.0f} s")
