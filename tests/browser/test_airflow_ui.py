@@ -19,6 +19,7 @@ ARGS = [
 ]  # fmt: skip
 SCREENSHOTS = Path(tempfile.gettempdir()) / "fraud-mlops-ui"
 DAILY = "fraud_ingest_daily"
+EVENTS = "fraud_ingest_events"
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,25 @@ def test_graph_renders_the_ingestion_tasks(page, local_stack):
     }  # fmt: skip
     assert expected <= ids, ids
     page.screenshot(path=str(SCREENSHOTS / "graph.png"))
+
+
+def test_event_driven_dag_shows_its_asset_schedule_and_the_resolver_gating_validation(page, local_stack):
+    """What a user checks first on the Pub/Sub-triggered DAG: what schedules it, and that the
+    notifications' resolver feeds the file validation while table setup runs beside it."""
+    local_stack.api.wait_for_dags([EVENTS])
+    page.goto(f"{local_stack.url}/dags/{EVENTS}")
+    page.get_by_role("link", name="fraud_landed_files").first.wait_for()  # the schedule
+    page.locator("[data-testid=grid-view-button] + button").click()
+    page.locator(".react-flow__node").first.wait_for()
+    page.get_by_test_id("expand-all-button").click()
+    page.locator(".react-flow__node[data-id='ingest.validate_landed_files']").wait_for()
+    edges = set(
+        page.locator(".react-flow__edge").evaluate_all("es => es.map(e => e.getAttribute('data-testid'))")
+    )
+    assert "rf__edge-resolve_landed_objects-ingest.validate_landed_files" in edges, edges
+    assert "rf__edge-ingest.setup_tables-ingest.validate_landed_files" in edges, edges
+    assert not any(e.startswith("rf__edge-resolve_landed_objects-ingest.setup_tables") for e in edges)
+    page.screenshot(path=str(SCREENSHOTS / "events_graph.png"))
 
 
 def test_run_triggered_from_the_ui_succeeds(page, local_stack):
