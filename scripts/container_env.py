@@ -58,16 +58,22 @@ def to_container(value: str, layout: ContainerLayout) -> str:
     )
 
 
+#: What the containers' storage emulator adds: fake-gcs-server publishes each landing's
+#: OBJECT_FINALIZE notification itself (its ``-event.*`` flags), as Cloud Storage does, so the
+#: project's landing command must not publish a second one.
+STORAGE_EMULATOR_ENV = {"MLOPS_STORAGE_NOTIFIES": "true"}
+
+
 def service_env(layout: ContainerLayout) -> dict[str, str]:
     """What every process of the project needs (config.service_env), inside the containers."""
     raw = config.service_env(container_settings(layout), CONTAINER_PORTS)
-    return {key: to_container(value, layout) for key, value in raw.items()}
+    return {**{key: to_container(value, layout) for key, value in raw.items()}, **STORAGE_EMULATOR_ENV}
 
 
 def airflow_env(layout: ContainerLayout, secrets: config.StackSecrets) -> dict[str, str]:
     """The Airflow processes' environment (config.airflow_env), inside the containers."""
     raw = config.airflow_env(container_settings(layout), CONTAINER_PORTS, secrets)
-    return {key: to_container(value, layout) for key, value in raw.items()}
+    return {**{key: to_container(value, layout) for key, value in raw.items()}, **STORAGE_EMULATOR_ENV}
 
 
 def connections(layout: ContainerLayout, secrets: config.StackSecrets) -> dict[str, dict]:

@@ -37,9 +37,10 @@ def land_file(path: Path, name: str | None = None, settings: Settings | None = N
     object_name = settings.landing_prefix + (name or path.name)
     blob = storage_client(settings).bucket(settings.landing_bucket).blob(object_name)
     blob.upload_from_filename(str(path), content_type="text/csv")
-    if settings.is_local:
+    if not settings.storage_notifies:
         # gcp-storage-emulator sends no notifications: publish the OBJECT_FINALIZE message the
-        # real bucket's notification config would (on gcp the bucket does, infra/modules/pubsub).
+        # real bucket's notification config would (on gcp the bucket does, infra/modules/pubsub;
+        # in containers fake-gcs-server does, MLOPS_STORAGE_NOTIFIES=true).
         from fraud_mlops.events.pubsub import notify_object_finalized
 
         notify_object_finalized(settings, blob._properties)

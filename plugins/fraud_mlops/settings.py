@@ -26,6 +26,10 @@ variable                       meaning                                     local
 ``MLOPS_PSEUDONYM_CONN_ID``    connection holding the HMAC key             ``fraud_pseudonym_key``
 ``MLOPS_PIPELINE_SA``          service account of Vertex pipeline runs     (none)
 ``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``
+``MLOPS_STORAGE_NOTIFIES``     the landing bucket publishes its own        ``false`` (gcp: always)
+                               OBJECT_FINALIZE notifications (Cloud
+                               Storage; fake-gcs-server in containers),
+                               so landing publishes none
 =============================  ==========================================  =====================
 """
 
@@ -64,6 +68,7 @@ class Settings:
     pseudonym_conn_id: str
     pipeline_service_account: str | None
     sensor_poke_seconds: int
+    storage_notifies: bool
 
     @property
     def is_local(self) -> bool:
@@ -127,6 +132,9 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         pseudonym_conn_id=env.get("MLOPS_PSEUDONYM_CONN_ID", "fraud_pseudonym_key"),
         pipeline_service_account=env.get("MLOPS_PIPELINE_SA") or None,
         sensor_poke_seconds=int(env.get("MLOPS_SENSOR_POKE_SECONDS", "5")),
+        # Cloud Storage always notifies; gcp-storage-emulator never does, fake-gcs-server can.
+        storage_notifies=target == "gcp"
+        or env.get("MLOPS_STORAGE_NOTIFIES", "false").strip().lower() in ("1", "true", "yes"),
     )
 
 

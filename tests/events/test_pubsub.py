@@ -7,6 +7,7 @@ process, against the gcloud emulator, and its event is read the way a run reads 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -166,6 +167,31 @@ def test_gcp_landing_publishes_nothing_the_bucket_does(pubsub_emulator, gcs_clie
     assert pull(local, pubsub_emulator) == []
     with pytest.raises(RuntimeError, match="notification config"):
         pubsub.notify_object_finalized(gcp, {"bucket": "b", "name": "n", "generation": "1"})
+
+
+def test_local_landing_publishes_nothing_where_the_storage_emulator_notifies(
+    events_settings, pubsub_emulator, landing
+):
+    """fake-gcs-server (compose, Astro) publishes the notification itself: one per file, not two."""
+    notifying = dataclasses.replace(events_settings, storage_notifies=True)
+    land_file(landing, settings=notifying)
+    assert pull(events_settings, pubsub_emulator) == []
+    land_file(landing, name="day2.csv", settings=events_settings)  # the same setup, not notifying
+    (message,) = pull(events_settings, pubsub_emulator)
+    assert message.message.attributes["objectId"] == "incoming/day2.csv"
+
+
+@pytest.mark.parametrize(
+    ("env", "notifies"),
+    [
+        ({"MLOPS_TARGET": "local"}, False),  # gcp-storage-emulator sends nothing
+        ({"MLOPS_TARGET": "local", "MLOPS_STORAGE_NOTIFIES": "true"}, True),
+        ({"MLOPS_TARGET": "gcp"}, True),  # Cloud Storage always does
+        ({"MLOPS_TARGET": "gcp", "MLOPS_STORAGE_NOTIFIES": "false"}, True),
+    ],
+)
+def test_who_publishes_landing_notifications(env: dict[str, str], notifies: bool) -> None:
+    assert settings_from_env(env).storage_notifies is notifies
 
 
 @pytest.mark.parametrize("target", ["local", "gcp"])

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from fraud_mlops.local_stack import config
-from fraud_mlops.settings import REPO_ROOT
+from fraud_mlops.settings import REPO_ROOT, settings_from_env
 from scripts import container_env
 from scripts.container_env import ASTRO, CONTAINER_PORTS
 
@@ -79,6 +79,7 @@ def test_astro_env_is_the_project_environment_for_the_astro_containers() -> None
     assert env["PUBSUB_EMULATOR_HOST"] == f"pubsub:{CONTAINER_PORTS.pubsub}"
     assert env["GCP_PROJECT"] == settings.project
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert settings_from_env(env).storage_notifies  # the override's fake-gcs-server notifies
     assert str(REPO_ROOT) not in json.dumps(env)
     # The same values the compose stack gives its Airflow containers, bar the project root.
     compose_env = compose.environment(

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from fraud_mlops.local_stack import config
-from fraud_mlops.settings import REPO_ROOT
+from fraud_mlops.settings import REPO_ROOT, settings_from_env
 from scripts import container_env
 from scripts.container_env import COMPOSE, CONTAINER_PORTS
 
@@ -225,6 +225,9 @@ def test_gcs_emulator_announces_landed_files_like_the_bucket_notification(model:
     assert flags["event.object-prefix"] == settings.landing_prefix
     assert flags["event.list"] == "finalize"  # OBJECT_FINALIZE, as in infra/modules/pubsub
     assert f"--project={settings.project}" in model["services"]["pubsub"]["command"]
+    # ...so the project's landing command publishes none of its own (one notification per file).
+    env = compose.environment(model["services"]["airflow-scheduler"])
+    assert settings_from_env(env).storage_notifies
 
 
 def test_emulator_init_creates_what_the_local_target_uses(model: dict[str, Any]) -> None:
