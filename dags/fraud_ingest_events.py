@@ -15,7 +15,7 @@ including the online feature sync.
   out of that run's window, apache/airflow#56050).
 * Locally the GCS emulator sends no notifications: the landing command publishes the same
   message to the Pub/Sub emulator. On gcp the bucket's notification config does
-  (`infra/modules/pubsub`). See `docs/event_driven.md`.
+  (`infra/modules/pubsub`), in containers fake-gcs-server. See `docs/event_driven.md`.
 """
 
 from __future__ import annotations
