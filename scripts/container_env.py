@@ -64,16 +64,18 @@ def to_container(value: str, layout: ContainerLayout) -> str:
 STORAGE_EMULATOR_ENV = {"MLOPS_STORAGE_NOTIFIES": "true"}
 
 
+def _in_containers(raw: dict[str, str], layout: ContainerLayout) -> dict[str, str]:
+    return {**{key: to_container(value, layout) for key, value in raw.items()}, **STORAGE_EMULATOR_ENV}
+
+
 def service_env(layout: ContainerLayout) -> dict[str, str]:
     """What every process of the project needs (config.service_env), inside the containers."""
-    raw = config.service_env(container_settings(layout), CONTAINER_PORTS)
-    return {**{key: to_container(value, layout) for key, value in raw.items()}, **STORAGE_EMULATOR_ENV}
+    return _in_containers(config.service_env(container_settings(layout), CONTAINER_PORTS), layout)
 
 
 def airflow_env(layout: ContainerLayout, secrets: config.StackSecrets) -> dict[str, str]:
     """The Airflow processes' environment (config.airflow_env), inside the containers."""
-    raw = config.airflow_env(container_settings(layout), CONTAINER_PORTS, secrets)
-    return {**{key: to_container(value, layout) for key, value in raw.items()}, **STORAGE_EMULATOR_ENV}
+    return _in_containers(config.airflow_env(container_settings(layout), CONTAINER_PORTS, secrets), layout)
 
 
 def connections(layout: ContainerLayout, secrets: config.StackSecrets) -> dict[str, dict]:
