@@ -3,7 +3,8 @@
 ``fraud_mlops.local_stack.config`` describes the no-Docker stack: processes on 127.0.0.1,
 the repository at its checkout path. In containers the same settings hold with other paths
 and hosts: the project lives at the image's Airflow home and the emulators are services on
-the compose network. :func:`to_container` is that translation, and nothing else differs.
+the compose network. :func:`to_container` is that translation; the one setting that differs
+is :data:`STORAGE_EMULATOR_ENV` (the containers' fake-gcs-server publishes notifications).
 
 ``python -m scripts.container_env compose`` writes ``.local/compose.env`` (the per-machine
 secrets docker-compose.yaml interpolates); ``... astro`` writes ``.local/astro.env`` (the
