@@ -100,13 +100,17 @@ def events_stack(local_stack) -> Iterator[Any]:
         api.set_paused(SENSOR_DAG, sensor_paused)
 
 
+def landing_csv(tmp_path_factory: Any, name: str, seed: int, rows: int = 300) -> Any:
+    """A generated landing file (300 rows unless told), in a fresh temporary folder."""
+    batch = generate(GeneratorConfig(rows=rows, fraud_rate=0.02, seed=seed, rows_per_card=15))
+    return write_landing_csv(batch.landing, tmp_path_factory.mktemp("landing") / name, show_progress=False)
+
+
 @pytest.fixture(scope="module")
 def first_run(events_stack, tmp_path_factory) -> dict[str, Any]:
     api, settings = events_stack.api, events_stack.settings
     name = f"events_{uuid.uuid4().hex[:8]}.csv"
-    batch = generate(GeneratorConfig(rows=ROWS, fraud_rate=0.02, seed=2026, rows_per_card=15))
-    path = write_landing_csv(batch.landing, tmp_path_factory.mktemp("events") / name, show_progress=False)
-    uri = land_file(path, settings=settings)
+    uri = land_file(landing_csv(tmp_path_factory, name, seed=2026, rows=ROWS), settings=settings)
     object_name = settings.landing_prefix + name
     run = runs.wait_for_object_run(api, object_name, timeout=180)
     finished = api.wait_for_run(EVENTS_DAG, run["dag_run_id"], timeout=900)
@@ -168,11 +172,6 @@ def wait_for_task(api: Any, run_id: str, task_id: str, timeout: float = 120) -> 
     while task_states(api, run_id).get((task_id, -1)) != "success":
         assert time.monotonic() < deadline, f"{task_id} of {run_id} did not succeed in {timeout:.0f} s"
         time.sleep(0.3)
-
-
-def landing_csv(tmp_path_factory: Any, name: str, seed: int) -> Any:
-    batch = generate(GeneratorConfig(rows=300, fraud_rate=0.02, seed=seed, rows_per_card=15))
-    return write_landing_csv(batch.landing, tmp_path_factory.mktemp("folded") / name, show_progress=False)
 
 
 def test_notifications_folded_into_one_run_ingest_exactly_the_notified_files(
