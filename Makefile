@@ -27,7 +27,7 @@ install: .venv/.installed ## Create .venv from the lock file (uv, about a minute
 
 .PHONY: demo
 demo: install ## Run the whole system end to end on the local target, print a summary, stop
-	$(PY) -m fraud_mlops.demo
+	$(PY) -m devtools.demo
 
 .PHONY: test
 test: install browser-deps ## Run every test suite (unit, DAG integrity, SQL golden, local stack, browser)
@@ -39,23 +39,23 @@ test-fast: install ## Only the tests that start no local stack (about two minute
 
 .PHONY: up
 up: install ## Start the local stack and leave it running (Airflow UI URL is printed)
-	$(PY) -m fraud_mlops.local_stack up
+	$(PY) -m devtools.stack up
 
 .PHONY: down
 down: ## Stop the local stack started by `make up` or a test run
-	$(PY) -m fraud_mlops.local_stack down
+	$(PY) -m devtools.stack down
 
 .PHONY: status
 status: ## Show the local stack's processes, ports and Airflow health
-	$(PY) -m fraud_mlops.local_stack status
+	$(PY) -m devtools.stack status
 
 .PHONY: generate
 generate: install ## Write a landing CSV (ROWS=300000 FRAUD_RATE=0.01) under data/
-	$(PY) -m fraud_mlops.generator generate --rows $(or $(ROWS),300000) --fraud-rate $(or $(FRAUD_RATE),0.01) --out data/transactions.csv
+	$(PY) -m devtools.generator generate --rows $(or $(ROWS),300000) --fraud-rate $(or $(FRAUD_RATE),0.01) --out data/transactions.csv
 
 .PHONY: land
 land: ## Upload FILE to the landing bucket of the active target (MLOPS_TARGET)
-	$(PY) -m fraud_mlops.generator land $(FILE)
+	$(PY) -m devtools.generator land $(FILE)
 
 .PHONY: bench
 bench: install ## Print the benchmarks' figures (parse time, transform throughput, ...)
@@ -75,7 +75,7 @@ clean: down ## Remove the local stack's data (.local/)
 lint: install ## ruff (with Airflow's AIR rules) and mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy plugins dags
+	.venv/bin/mypy plugins dags devtools
 
 # --- training (issue 3) ---
 
@@ -85,15 +85,15 @@ compile: install ## Compile the training pipeline to include/pipelines/fraud_tra
 
 .PHONY: train
 train: install ## Run the training pipeline locally with kfp.local on the newest snapshot (SNAPSHOT=name)
-	$(PY) -m fraud_mlops.training run $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
+	$(PY) -m devtools.training_cli run $(if $(SNAPSHOT),--snapshot $(SNAPSHOT))
 
 .PHONY: promote
 promote: ## End a canary: VERSION=n takes 100 % of the local endpoint's traffic and the champion alias
-	$(PY) -m fraud_mlops.training promote $(VERSION)
+	$(PY) -m devtools.training_cli promote $(VERSION)
 
 .PHONY: models
 models: ## List local model versions, aliases, recent rejections and the endpoint's traffic
-	$(PY) -m fraud_mlops.training models
+	$(PY) -m devtools.training_cli models
 
 .PHONY: test-training
 test-training: install ## Training tests: steps, gate, registry, compile, Vertex requests, kfp.local runs
@@ -104,11 +104,11 @@ FUNCTION_PORT ?= $(or $(MLOPS_FUNCTION_PORT),8085)
 
 .PHONY: sync-features
 sync-features: install ## Refresh the local online store from the warehouse's latest_card_features view
-	$(PY) -m fraud_mlops.feature_store sync
+	$(PY) -m devtools.features_cli sync
 
 .PHONY: features
 features: ## Online store status, or CARD=number for that card's latest features
-	$(PY) -m fraud_mlops.feature_store $(if $(CARD),lookup $(CARD),status)
+	$(PY) -m devtools.features_cli $(if $(CARD),lookup $(CARD),status)
 
 .PHONY: serve
 serve: install ## Run the prediction function in the foreground on 127.0.0.1 (FUNCTION_PORT=8085; gunicorn 2x8)
@@ -197,11 +197,11 @@ astro-stop: ## Stop the Astro CLI stack
 # event-driven ingestion (issue 6, part 5): docs/event_driven.md
 .PHONY: events-on
 events-on: ## Unpause fraud_ingest_events on the running stack and wait for its Pub/Sub watcher
-	$(PY) -m fraud_mlops.events on
+	$(PY) -m devtools.events on
 
 .PHONY: events-off
 events-off: ## Pause fraud_ingest_events and wait until its watcher stops (notifications then wait)
-	$(PY) -m fraud_mlops.events off
+	$(PY) -m devtools.events off
 
 .PHONY: test-events
 test-events: install ## Event-driven tests: Pub/Sub emulator, the provider's trigger, the DAG, stack e2e

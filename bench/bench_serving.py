@@ -34,13 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
+from devtools.function_server import FunctionServer, start_function_server
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import SyncRecord, micros_from_utc
 from fraud_mlops.features import FEATURE_NAMES, FEATURES
 from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops.registry.artifact import save_model
 from fraud_mlops.registry.local_endpoint import DeployedModel, EndpointState, endpoint_path, write_endpoint
-from fraud_mlops.serving.server import FunctionServer, start_function_server
-from fraud_mlops.training.train import build_estimator, save_model
+from fraud_mlops.registry.names import ENDPOINT_NAME, MODEL_NAME
+from fraud_mlops.training.train import build_estimator
 
 KEY = "bench-serving-key"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -64,7 +66,7 @@ def build_world(local_dir: Path, cards: int, train_rows: int) -> list[str]:
     y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 35]) + rng.normal(0, 1, train_rows) > 2.5).astype(int)
     with threadpool_limits(1):
         estimator = build_estimator("hist_gradient_boosting").fit(x, y)
-    model_dir = local_dir / "registry" / "fraud-detector" / "1"
+    model_dir = local_dir / "registry" / MODEL_NAME / "1"
     save_model(estimator, model_dir, {"threshold": 0.5})
 
     numbers = sorted({luhn_complete("4" + "".join(map(str, rng.integers(0, 10, 14)))) for _ in range(cards)})
@@ -87,9 +89,9 @@ def build_world(local_dir: Path, cards: int, train_rows: int) -> list[str]:
     write_endpoint(
         endpoint_path(local_dir),
         EndpointState(
-            "fraud-endpoint",
+            ENDPOINT_NAME,
             "",
-            (DeployedModel("fraud-detector-v1", "fraud-detector", "1", str(model_dir), 100, 0.5),),
+            (DeployedModel(f"{MODEL_NAME}-v1", MODEL_NAME, "1", str(model_dir), 100, 0.5),),
         ),
     )
     return numbers

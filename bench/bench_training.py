@@ -27,8 +27,8 @@ import _common  # noqa: F401  (puts plugins/ and the repo root on sys.path)
 import pandas as pd
 from _common import table
 
+from devtools.generator.synth import DEMO_FRAUD_RATE, GeneratorConfig, generate
 from fraud_mlops.features import TRANSACTION_ID
-from fraud_mlops.generator.synth import DEMO_FRAUD_RATE, GeneratorConfig, generate
 from fraud_mlops.settings import Settings, settings_from_env
 from fraud_mlops.sql_templates import snapshot_name
 from fraud_mlops.training import dataset

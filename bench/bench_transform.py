@@ -21,8 +21,8 @@ from typing import Any
 
 import _common
 
-from fraud_mlops.generator.files import write_landing_csv
-from fraud_mlops.generator.synth import GeneratorConfig, generate
+from devtools.generator.files import write_landing_csv
+from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.ingestion.local_load import load_csv_into_table
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql

@@ -34,14 +34,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.events import runs
+from devtools.events import runs
+from devtools.generator.files import write_landing_csv
+from devtools.generator.synth import GeneratorConfig, generate
+from devtools.landing import land_file
+from devtools.stack.airflow_api import AirflowAPI
+from devtools.stack.config import HOST, PORT_ENV
+from devtools.stack.stack import down, up
 from fraud_mlops.events.watcher import MAX_MESSAGES, POLL_SECONDS
-from fraud_mlops.generator.files import write_landing_csv
-from fraud_mlops.generator.synth import GeneratorConfig, generate
-from fraud_mlops.landing import land_file
-from fraud_mlops.local_stack.airflow_api import AirflowAPI
-from fraud_mlops.local_stack.config import HOST, PORT_ENV
-from fraud_mlops.local_stack.stack import down, up
 from fraud_mlops.settings import Settings, settings_from_env
 
 SENSOR_DAG = "fraud_ingest_sensor"

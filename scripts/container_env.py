@@ -1,6 +1,6 @@
 """The local target's environment inside containers (docker-compose, Astro), from one definition.
 
-``fraud_mlops.local_stack.config`` describes the no-Docker stack: processes on 127.0.0.1,
+``devtools.stack.config`` describes the no-Docker stack: processes on 127.0.0.1,
 the repository at its checkout path. In containers the same settings hold with other paths
 and hosts: the project lives at the image's Airflow home and the emulators are services on
 the compose network. :func:`to_container` is that translation; the one setting that differs
@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fraud_mlops.local_stack import config
+from devtools.stack import config
 from fraud_mlops.settings import REPO_ROOT, Settings, get_settings, settings_from_env
 
 #: Fixed ports inside containers (the host side is chosen in the compose file).

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from fraud_mlops.local_stack.airflow_api import AirflowAPI
-from fraud_mlops.local_stack.config import HOST, PORT_ENV
-from fraud_mlops.local_stack.stack import StackState, down, up
+from devtools.stack.airflow_api import AirflowAPI
+from devtools.stack.config import HOST, PORT_ENV
+from devtools.stack.stack import StackState, down, up
 from fraud_mlops.settings import Settings, settings_from_env
 
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from kfp import dsl
 
+from fraud_mlops.registry.names import MODEL_NAME
 from include.pipelines.components.build_dataset import build_dataset
 from include.pipelines.components.decide_gate import decide_gate
 from include.pipelines.components.deploy_model import deploy_model
@@ -41,7 +42,7 @@ def fraud_training(
     snapshot_name: str,
     registry_uri: str,
     endpoint_uri: str,
-    model_name: str = "fraud-detector",
+    model_name: str = MODEL_NAME,
     model_type: str = "hist_gradient_boosting",
     seed: int = 0,
     validation_fraction: float = 0.15,

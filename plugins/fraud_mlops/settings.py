@@ -46,6 +46,11 @@ TARGETS: tuple[Target, ...] = ("local", "gcp")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+#: Pub/Sub names of the landing notifications: ``infra/modules/pubsub`` creates them on gcp, the
+#: local stack in the emulator (tests/infra/test_iac_matches_code.py keeps them equal).
+LANDING_TOPIC = "fraud-landing-notifications"
+LANDING_SUBSCRIPTION = "fraud-landing-airflow"
+
 
 @dataclass(frozen=True)
 class Settings:

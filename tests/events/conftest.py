@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from fraud_mlops.local_stack.config import HOST, free_port
+from devtools.stack.config import HOST, free_port
 from fraud_mlops.settings import Settings, settings_from_env
 
 HERE = Path(__file__).parent

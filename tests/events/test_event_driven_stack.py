@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
-from fraud_mlops.events import pubsub, runs
-from fraud_mlops.generator.files import write_landing_csv
-from fraud_mlops.generator.synth import GeneratorConfig, generate
-from fraud_mlops.landing import land_file
+from devtools import pubsub
+from devtools.events import runs
+from devtools.generator.files import write_landing_csv
+from devtools.generator.synth import GeneratorConfig, generate
+from devtools.landing import land_file
+from devtools.stack.stack import pubsub_emulator_host
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -31,7 +33,7 @@ ROWS = 1_500
 
 def drain(settings: Any) -> int:
     """Acknowledge notifications published while the DAG was paused (files other DAGs ingested)."""
-    host = pubsub.emulator_host(settings)
+    host = pubsub_emulator_host(settings)
     assert host, "the local stack runs the Pub/Sub emulator"
     drained = 0
     with pubsub.subscriber(host) as client:
@@ -134,7 +136,7 @@ def test_the_run_loaded_every_row_of_the_file_and_archived_it(events_stack, firs
     assert counts["file_rows"] == ROWS and counts["file_log"] == 1
     summary = events_stack.api.xcom(EVENTS_DAG, first_run["run"]["dag_run_id"], "summarise_run")
     assert summary["counts"]["raw_rows"] == counts["raw_rows"]
-    from fraud_mlops.landing import storage_client
+    from devtools.landing import storage_client
 
     names = [
         b.name for b in storage_client(events_stack.settings).list_blobs(events_stack.settings.landing_bucket)
@@ -151,7 +153,7 @@ def test_a_duplicated_notification_runs_with_nothing_to_do_and_adds_no_rows(even
     (received,) = event["extra"]["payload"]["message"]
     message = received["message"]
     # Pub/Sub redelivers the same notification: same body and attributes, new message id.
-    host = pubsub.emulator_host(settings)
+    host = pubsub_emulator_host(settings)
     assert host
     pubsub.publish(host, settings, base64.b64decode(message["data"]), message["attributes"])
 
@@ -179,7 +181,7 @@ def test_notifications_folded_into_one_run_ingest_exactly_the_notified_files(
 ):
     """Notifications that arrive while a run is busy (``max_active_runs=1``) are ingested by one
     later run, each notified file once, and a file that landed without a notification is not."""
-    from fraud_mlops.landing import storage_client
+    from devtools.landing import storage_client
 
     api, settings = events_stack.api, events_stack.settings
     tag = uuid.uuid4().hex[:6]

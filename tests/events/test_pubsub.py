@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from fraud_mlops.events import pubsub, watcher
+from devtools import pubsub
+from devtools.landing import land_file
+from fraud_mlops.events import watcher
 from fraud_mlops.events.notification import ingestion_plan
-from fraud_mlops.landing import land_file
-from fraud_mlops.local_stack.config import LANDING_SUBSCRIPTION, LANDING_TOPIC
-from fraud_mlops.settings import Settings, settings_from_env
+from fraud_mlops.settings import LANDING_SUBSCRIPTION, LANDING_TOPIC, Settings, settings_from_env
 from tests.infra import iac
 
 CSV = "transaction_id,amount\n1,2.5\n"
@@ -143,7 +143,7 @@ def test_without_an_emulator_landing_still_lands_and_warns(
     gcs_client.create_bucket(events_settings.landing_bucket)
     path = tmp_path / "day1.csv"
     path.write_text(CSV)
-    with caplog.at_level(logging.WARNING, logger="fraud_mlops.events.pubsub"):
+    with caplog.at_level(logging.WARNING, logger="devtools.pubsub"):
         uri = land_file(path, settings=events_settings)
     assert gcs_client.bucket(events_settings.landing_bucket).get_blob("incoming/day1.csv") is not None
     assert uri.endswith("incoming/day1.csv")
@@ -159,14 +159,14 @@ def test_gcp_landing_publishes_nothing_the_bucket_does(pubsub_emulator, gcs_clie
     pubsub.ensure_landing_subscription(local, pubsub_emulator)
     gcs_client.create_bucket(gcp.landing_bucket)
     # Cloud Storage itself is the Google API here: the client is the emulator's, at the boundary.
-    monkeypatch.setattr("fraud_mlops.landing.storage_client", lambda settings: gcs_client)
+    monkeypatch.setattr("devtools.landing.storage_client", lambda settings: gcs_client)
     path = tmp_path / "day1.csv"
     path.write_text(CSV)
     land_file(path, settings=gcp)
     assert gcs_client.bucket(gcp.landing_bucket).get_blob("incoming/day1.csv") is not None
     assert pull(local, pubsub_emulator) == []
     with pytest.raises(RuntimeError, match="notification config"):
-        pubsub.notify_object_finalized(gcp, {"bucket": "b", "name": "n", "generation": "1"})
+        pubsub.notify_object_finalized(gcp, {"bucket": "b", "name": "n", "generation": "1"}, pubsub_emulator)
 
 
 def test_local_landing_publishes_nothing_where_the_storage_emulator_notifies(

@@ -1,10 +1,10 @@
-"""``python -m fraud_mlops.feature_store``: sync, status and lookup on the local store."""
+"""``python -m devtools.features_cli``: sync, status and lookup on the local store."""
 
 from __future__ import annotations
 
 import pytest
 
-from fraud_mlops.feature_store.__main__ import main
+from devtools.features_cli import main
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import OnlineStoreNotReady
 from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURES

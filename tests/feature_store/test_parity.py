@@ -12,10 +12,10 @@ import math
 
 import pandas as pd
 
+from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.sync import sync_local_online_store
 from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, TRANSACTION_ID
-from fraud_mlops.generator.synth import GeneratorConfig, generate
 from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.settings import Settings
 

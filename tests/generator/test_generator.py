@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fraud_mlops.generator.kaggle import KAGGLE_COLUMNS, from_kaggle
-from fraud_mlops.generator.synth import GeneratorConfig, card_numbers, generate
+from devtools.generator.kaggle import KAGGLE_COLUMNS, from_kaggle
+from devtools.generator.synth import GeneratorConfig, card_numbers, generate
 from fraud_mlops.landing_schema import LANDING_COLUMNS
 from fraud_mlops.pseudonym import luhn_valid
 from fraud_mlops.settings import REPO_ROOT
@@ -93,7 +93,7 @@ def test_from_kaggle_maps_into_the_landing_schema(tmp_path):
 def test_cli_generate_writes_landing_and_separate_oracle(tmp_path):
     out = tmp_path / "t.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "fraud_mlops.generator", "generate", "--rows", "3000", "--out", str(out)],
+        [sys.executable, "-m", "devtools.generator", "generate", "--rows", "3000", "--out", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
         env={"PYTHONPATH": str(REPO_ROOT / "plugins"), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip

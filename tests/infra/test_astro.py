@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from fraud_mlops.local_stack import config
+from devtools.stack import config
 from fraud_mlops.settings import REPO_ROOT, settings_from_env
 from scripts import container_env
 from scripts.container_env import ASTRO, CONTAINER_PORTS

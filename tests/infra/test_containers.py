@@ -2,7 +2,7 @@
 
 There is no Docker engine on these machines: nothing here starts a container. The tests read
 the files as Compose would (anchors merged, variables interpolated) and compare them with
-``fraud_mlops.local_stack.config`` for the containers' paths and hosts. The emulator init
+``devtools.stack.config`` for the containers' paths and hosts. The emulator init
 script does run, for real, against the GCS and Pub/Sub emulators of this machine.
 """
 
@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from fraud_mlops.local_stack import config
+from devtools.stack import config
+from fraud_mlops import settings as settings_module
 from fraud_mlops.settings import REPO_ROOT, settings_from_env
 from scripts import container_env
 from scripts.container_env import COMPOSE, CONTAINER_PORTS
@@ -143,13 +144,14 @@ def test_mounts_are_the_project_folders_at_the_paths_settings_resolve(model: dic
         "./dags": "/opt/airflow/dags",
         "./plugins": "/opt/airflow/plugins",
         "./include": "/opt/airflow/include",
+        "./devtools": "/opt/airflow/devtools",  # the harness (pools, demo): in containers, never on Composer
         "mlops-data": str(settings.local_dir),
         "airflow-logs": "/opt/airflow/logs",
     }
     for name in [*AIRFLOW_SERVICES, "airflow-init"]:
         mounts = dict(volume.split(":")[:2] for volume in model["services"][name]["volumes"])
         assert mounts == expected, name
-    for source in ("dags", "plugins", "include"):
+    for source in ("dags", "plugins", "include", "devtools"):
         assert (REPO_ROOT / source).is_dir()
     # fraud_mlops.paths finds include/ beside plugins/: /opt/airflow/include here.
     assert Path(expected["./plugins"]).parent / "include" == Path(expected["./include"])
@@ -220,7 +222,7 @@ def test_gcs_emulator_announces_landed_files_like_the_bucket_notification(model:
     settings = container_env.container_settings(COMPOSE)
     flags = dict(flag.lstrip("-").split("=", 1) for flag in model["services"]["gcs"]["command"])
     assert flags["event.pubsub-project-id"] == settings.project
-    assert flags["event.pubsub-topic"] == config.LANDING_TOPIC
+    assert flags["event.pubsub-topic"] == settings_module.LANDING_TOPIC
     assert flags["event.bucket"] == settings.landing_bucket
     assert flags["event.object-prefix"] == settings.landing_prefix
     assert flags["event.list"] == "finalize"  # OBJECT_FINALIZE, as in infra/modules/pubsub
@@ -236,7 +238,10 @@ def test_emulator_init_creates_what_the_local_target_uses(model: dict[str, Any])
     env = compose.environment(init)
     assert env["GCP_PROJECT"] == settings.project
     assert set(env["BUCKETS"].split()) == {settings.landing_bucket, settings.quarantine_bucket}
-    assert (env["TOPIC"], env["SUBSCRIPTION"]) == (config.LANDING_TOPIC, config.LANDING_SUBSCRIPTION)
+    assert (env["TOPIC"], env["SUBSCRIPTION"]) == (
+        settings_module.LANDING_TOPIC,
+        settings_module.LANDING_SUBSCRIPTION,
+    )
     assert env["GCS_URL"] == f"http://gcs:{CONTAINER_PORTS.gcs}"
     assert env["PUBSUB_URL"] == f"http://pubsub:{CONTAINER_PORTS.pubsub}"
     assert init["volumes"] == ["./infra/local/init-emulators.sh:/init-emulators.sh:ro"]
@@ -253,7 +258,7 @@ def test_airflow_init_migrates_and_creates_the_stack_pools(model: dict[str, Any]
     assert python, script
     code = compile(python.group(1), "airflow-init", "exec")
     assert "POOLS" in code.co_names and "create_or_update_pool" in code.co_names
-    assert "fraud_mlops.local_stack.config" in python.group(1)
+    assert "devtools.stack.config" in python.group(1)
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:

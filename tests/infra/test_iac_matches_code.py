@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fraud_mlops import features
-from fraud_mlops.local_stack import config as stack_config
-from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.settings import LANDING_SUBSCRIPTION, LANDING_TOPIC, REPO_ROOT, settings_from_env
 from scripts.table_schemas import SCHEMA_DIR, render_schemas, stale_schemas
 
 from . import iac, project
@@ -122,7 +121,7 @@ def test_pubsub_names_are_the_local_stack_names() -> None:
     pubsub = {r.name: r.body for r in iac.resources() if r.module == "modules/pubsub"}
     topic = substitute(pubsub["landing_notifications"]["name"], {"var.prefix": prefix})
     subscription = substitute(pubsub["airflow"]["name"], {"var.prefix": prefix})
-    assert (topic, subscription) == (stack_config.LANDING_TOPIC, stack_config.LANDING_SUBSCRIPTION)
+    assert (topic, subscription) == (LANDING_TOPIC, LANDING_SUBSCRIPTION)
     (notification,) = [r.body for r in iac.resources() if r.type == "google_storage_notification"]
     assert notification["event_types"] == ["OBJECT_FINALIZE"]
     assert notification["object_name_prefix"] == "${var.landing_prefix}"
@@ -207,7 +206,7 @@ def test_requirements_parse_the_way_the_hcl_reads_them() -> None:
 
 
 def test_endpoint_is_the_one_the_registry_deploys_to() -> None:
-    from fraud_mlops.registry.local_endpoint import ENDPOINT_NAME
+    from fraud_mlops.registry.names import ENDPOINT_NAME
 
     (endpoint,) = [r.body for r in iac.resources() if r.type == "google_vertex_ai_endpoint"]
     # The Vertex registry adapter finds the endpoint by display name (and would create a twin).

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fraud_mlops.local_stack.config import free_port
+from devtools.stack.config import free_port
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fraud_mlops.generator.synth import GeneratorConfig, generate
+from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.ingestion.landed_files import archive, check_landing_csv, validate_landed
 from fraud_mlops.landing_schema import LANDING_COLUMNS
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fraud_mlops.serving.server import FunctionServer, start_function_server
+from devtools.function_server import FunctionServer, start_function_server
 
 from .helpers import ServingWorld, build_world
 

@@ -61,7 +61,7 @@ def train_model(model_dir: Path, seed: int, threshold: float) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
 
-    from fraud_mlops.training.train import save_model
+    from fraud_mlops.registry.artifact import save_model
 
     x = feature_rows(3000, seed=seed)
     with threadpool_limits(1):  # OpenMP threads spinning on a busy 2-core box cost 10x

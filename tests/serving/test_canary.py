@@ -6,8 +6,8 @@ import math
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from fraud_mlops.serving.demo import post_json
-from fraud_mlops.serving.server import FunctionServer
+from devtools.demo.serving import post_json
+from devtools.function_server import FunctionServer
 
 from .helpers import ServingWorld
 

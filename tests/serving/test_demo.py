@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fraud_mlops.serving.demo import run_demo_requests
-from fraud_mlops.serving.server import free_port
+from devtools.demo.serving import run_demo_requests
+from devtools.function_server import free_port
 from fraud_mlops.settings import get_settings
 
 from .helpers import ServingWorld

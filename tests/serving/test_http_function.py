@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from fraud_mlops.serving.demo import post_json
-from fraud_mlops.serving.server import FunctionServer, start_function_server
+from devtools.demo.serving import post_json
+from devtools.function_server import FunctionServer, start_function_server
 
 from .helpers import ServingWorld, luhn_complete
 

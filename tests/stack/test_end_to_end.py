@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fraud_mlops.demo import SENSOR_DAG, _wait_for_waiting_sensor_run, write_corrupt_file
-from fraud_mlops.generator.files import write_landing_csv
-from fraud_mlops.generator.synth import GeneratorConfig, generate
-from fraud_mlops.landing import land_file
+from devtools.demo.run import SENSOR_DAG, _wait_for_waiting_sensor_run, write_corrupt_file
+from devtools.generator.files import write_landing_csv
+from devtools.generator.synth import GeneratorConfig, generate
+from devtools.landing import land_file
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -56,7 +56,7 @@ def test_corrupt_file_quarantined_with_reason_good_file_loaded(local_stack, land
     assert q["file"].endswith("broken_export.csv") and q["reason"] == "unparseable"
     from airflow.providers.google.cloud.hooks.gcs import GCSHook  # noqa: F401 - same client stack
 
-    from fraud_mlops.landing import storage_client
+    from devtools.landing import storage_client
 
     client = storage_client(local_stack.settings)
     names = sorted(b.name for b in client.list_blobs(local_stack.settings.quarantine_bucket))

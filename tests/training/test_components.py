@@ -10,10 +10,10 @@ import pytest
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Markdown, Metrics, Model
 
 from fraud_mlops.features import EVENT_TIME, FEATURE_NAMES
+from fraud_mlops.registry.artifact import MODEL_FILE, read_metadata
 from fraud_mlops.registry.local_endpoint import read_endpoint
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.settings import Settings
-from fraud_mlops.training.train import MODEL_FILE, read_metadata
 from include.pipelines.components.build_dataset import build_dataset
 from include.pipelines.components.decide_gate import decide_gate
 from include.pipelines.components.deploy_model import deploy_model

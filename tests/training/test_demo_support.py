@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from devtools.demo.training import degraded_snapshot, outcome_summary
 from fraud_mlops.features import LABEL, TRANSACTION_ID
 from fraud_mlops.settings import Settings
-from fraud_mlops.training.demo_support import degraded_snapshot, outcome_summary
 from fraud_mlops.training.pipeline_params import newest_local_snapshot
 
 

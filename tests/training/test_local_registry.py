@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fraud_mlops.registry.artifact import MODEL_FILE, read_metadata
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, label_value, labels_for
 from fraud_mlops.registry.local_endpoint import (
     DeployedModel,
@@ -16,7 +17,6 @@ from fraud_mlops.registry.local_endpoint import (
     write_endpoint,
 )
 from fraud_mlops.registry.local_registry import LocalModelRegistry
-from fraud_mlops.training.train import MODEL_FILE, read_metadata
 
 MODEL = "fraud-detector"
 

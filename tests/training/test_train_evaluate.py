@@ -10,17 +10,11 @@ import pandas as pd
 import pytest
 
 from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.registry.artifact import MODEL_FILE, read_metadata, save_model
 from fraud_mlops.training import dataset
 from fraud_mlops.training.evaluate import choose_threshold, evaluate, predict_scores
 from fraud_mlops.training.report import render_report
-from fraud_mlops.training.train import (
-    MODEL_FILE,
-    build_estimator,
-    read_metadata,
-    replicate_positives,
-    save_model,
-    train_model,
-)
+from fraud_mlops.training.train import build_estimator, replicate_positives, train_model
 from tests.training.examples import make_examples
 
 

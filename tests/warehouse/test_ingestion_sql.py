@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops import features
-from fraud_mlops.generator.synth import GeneratorConfig, generate
 from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.warehouse.hook import DataQualityError
 from tests.conftest import TEST_KEY

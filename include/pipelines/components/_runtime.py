@@ -65,10 +65,12 @@ EMBEDDED_MODULES: tuple[str, ...] = (
     "fraud_mlops/training/steps.py",
     "fraud_mlops/training/train.py",
     "fraud_mlops/registry/__init__.py",
+    "fraud_mlops/registry/artifact.py",
     "fraud_mlops/registry/backends.py",
     "fraud_mlops/registry/base.py",
     "fraud_mlops/registry/local_endpoint.py",
     "fraud_mlops/registry/local_registry.py",
+    "fraud_mlops/registry/names.py",
     "fraud_mlops/registry/traffic.py",
     "fraud_mlops/registry/vertex.py",
 )

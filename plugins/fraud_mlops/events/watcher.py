@@ -27,8 +27,7 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher
 
-from fraud_mlops.local_stack.config import LANDING_SUBSCRIPTION
-from fraud_mlops.settings import Settings
+from fraud_mlops.settings import LANDING_SUBSCRIPTION, Settings
 
 ASSET_NAME = "fraud_landed_files"
 WATCHER_NAME = "landing_notifications"

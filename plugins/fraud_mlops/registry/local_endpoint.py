@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from fraud_mlops.registry.base import ModelVersion
+from fraud_mlops.registry.names import ENDPOINT_NAME
 from fraud_mlops.registry.traffic import canary_split, promote_split
-
-ENDPOINT_NAME = "fraud-endpoint"
-MODEL_NAME = "fraud-detector"
 
 
 def endpoint_path(local_dir: Path, endpoint_name: str = ENDPOINT_NAME) -> Path:

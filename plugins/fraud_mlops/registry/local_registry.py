@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fraud_mlops.registry.artifact import METADATA_FILE, write_metadata
 from fraud_mlops.registry.base import ModelVersion
-from fraud_mlops.training.train import METADATA_FILE, write_metadata
 
 INDEX_FILE = "registry.json"
 

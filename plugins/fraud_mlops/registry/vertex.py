@@ -71,7 +71,7 @@ class VertexModelRegistry:
         """Upload ``artifact_uri`` as a new version of ``model_name`` (the model is created once)."""
         from google.cloud import aiplatform_v1
 
-        from fraud_mlops.training.train import write_metadata
+        from fraud_mlops.registry.artifact import write_metadata
 
         del metadata  # written into the artifact below, once the version is known
         parent_model = self._parent_model(model_name)

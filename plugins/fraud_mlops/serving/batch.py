@@ -51,11 +51,11 @@ class Champion:
 
 def load_champion(settings: Settings, registry: Any | None = None) -> Champion:
     """The registry's champion: its estimator and the threshold stored in its metadata."""
+    from fraud_mlops.registry.artifact import load_model, read_metadata
     from fraud_mlops.registry.backends import open_registry
     from fraud_mlops.registry.base import CHAMPION
-    from fraud_mlops.registry.local_endpoint import MODEL_NAME
+    from fraud_mlops.registry.names import MODEL_NAME
     from fraud_mlops.training.pipeline_params import registry_uri
-    from fraud_mlops.training.train import load_model, read_metadata
 
     registry = registry or open_registry(registry_uri(settings))
     version = registry.get(MODEL_NAME, CHAMPION)
@@ -78,7 +78,7 @@ def _materialise(artifact_uri: str, tmp: Path, settings: Settings) -> Path:
         return Path(artifact_uri.removeprefix("file://"))
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-    from fraud_mlops.training.train import METADATA_FILE, MODEL_FILE
+    from fraud_mlops.registry.artifact import METADATA_FILE, MODEL_FILE
 
     bucket, _, prefix = artifact_uri.removeprefix("gs://").partition("/")
     hook = GCSHook(gcp_conn_id=settings.gcp_conn_id)

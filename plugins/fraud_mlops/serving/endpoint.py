@@ -115,7 +115,7 @@ class LocalEndpointClient:
         return _EndpointView(signature, served, tuple(m.traffic_percent for m in served))
 
     def _predictor(self, artifact_dir: Path) -> Predictor:
-        from fraud_mlops.training.train import MODEL_FILE
+        from fraud_mlops.registry.artifact import MODEL_FILE
 
         model_file = artifact_dir / MODEL_FILE
         key = (str(artifact_dir), os.stat(model_file).st_mtime_ns)

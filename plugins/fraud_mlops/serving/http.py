@@ -62,7 +62,7 @@ def build_service(env: dict[str, str] | None = None) -> PredictionService:
 
 
 def _vertex_client(settings: Any, endpoint_id: str | None) -> Any:
-    from fraud_mlops.registry.local_endpoint import ENDPOINT_NAME
+    from fraud_mlops.registry.names import ENDPOINT_NAME
     from fraud_mlops.serving.endpoint import VertexEndpointClient, vertex_endpoint_resource
 
     client = VertexEndpointClient(endpoint="", region=settings.region)

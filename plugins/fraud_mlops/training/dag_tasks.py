@@ -132,7 +132,7 @@ def build_training(settings: Settings) -> None:
     @task(pool=settings.warehouse_pool)
     def record_model_lineage(outcome: dict[str, Any], snapshot: str, **context: Any) -> dict[str, str]:
         """One ``model_lineage`` row: snapshot, pipeline run, model version, gate decision, metrics."""
-        from fraud_mlops.registry.local_endpoint import MODEL_NAME
+        from fraud_mlops.registry.names import MODEL_NAME
         from fraud_mlops.training.lineage import lineage_row
         from fraud_mlops.training.pipeline_params import PipelineResult
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.registry.local_endpoint import ENDPOINT_NAME, MODEL_NAME
+from fraud_mlops.registry.names import ENDPOINT_NAME, MODEL_NAME
 from fraud_mlops.settings import Settings
 
 COMPILED_PIPELINE = "fraud_training.yaml"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.features import FEATURE_NAMES
-from fraud_mlops.training.train import MODEL_FILE, read_metadata
+from fraud_mlops.registry.artifact import MODEL_FILE, read_metadata
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,8 +55,9 @@ def train_step(
 ) -> dict[str, Any]:
     import pandas as pd
 
+    from fraud_mlops.registry.artifact import save_model
     from fraud_mlops.training import dataset
-    from fraud_mlops.training.train import save_model, train_model
+    from fraud_mlops.training.train import train_model
 
     train = pd.read_parquet(train_path)
     validation = pd.read_parquet(validation_path)
@@ -86,9 +87,9 @@ def train_step(
 def _evaluate_dir(
     model_dir: Path, validation: pd.DataFrame | None, test: pd.DataFrame, threshold: float | None
 ) -> Evaluation:
+    from fraud_mlops.registry.artifact import load_model
     from fraud_mlops.training import dataset
     from fraud_mlops.training.evaluate import choose_threshold, evaluate, predict_scores
-    from fraud_mlops.training.train import load_model
 
     estimator = load_model(model_dir)
     if threshold is None:
@@ -158,9 +159,9 @@ def register_step(
     The new version gets the ``challenger`` alias, or ``champion`` when there is none yet (the
     first model has nothing to be a canary against).
     """
+    from fraud_mlops.registry.artifact import write_metadata
     from fraud_mlops.registry.backends import open_registry
     from fraud_mlops.registry.base import CHALLENGER, CHAMPION, labels_for
-    from fraud_mlops.training.train import write_metadata
 
     trained = read_metadata(model_dir)
     registered_dir.mkdir(parents=True, exist_ok=True)

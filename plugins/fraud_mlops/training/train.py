@@ -1,4 +1,4 @@
-"""Fit the fraud model and save it where Vertex's prebuilt scikit-learn container looks.
+"""Fit the fraud model (the artifact it is saved as is :mod:`fraud_mlops.registry.artifact`).
 
 The saved object is a plain scikit-learn estimator (no project classes), so the prebuilt
 serving container, the local endpoint and the bench all load it with ``joblib.load`` alone and
@@ -8,16 +8,11 @@ both model types accept NaN natively, so no imputer is needed.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-
-MODEL_FILE = "model.joblib"  # the file name Vertex's prebuilt sklearn container loads
-METADATA_FILE = "metadata.json"
 
 #: Below this many rows OpenMP threads cost more than they give: on a busy 2-core machine a
 #: 5 000-row gradient-boosting fit took 21 s with two spinning OpenMP threads and 2.4 s with one.
@@ -114,28 +109,3 @@ def replicate_positives(x: np.ndarray, y: np.ndarray, max_factor: int = 20) -> t
 
 def _json_params(estimator: Any) -> dict[str, Any]:
     return {k: v for k, v in estimator.get_params().items() if isinstance(v, str | int | float | bool | None)}
-
-
-def save_model(estimator: Any, model_dir: Path, metadata: dict[str, Any]) -> Path:
-    """Write ``model.joblib`` and ``metadata.json`` into ``model_dir`` (Vertex's artifact layout)."""
-    import joblib
-
-    model_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(estimator, model_dir / MODEL_FILE)
-    write_metadata(model_dir, metadata)
-    return model_dir
-
-
-def write_metadata(model_dir: Path, metadata: dict[str, Any]) -> None:
-    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_metadata(model_dir: Path) -> dict[str, Any]:
-    path = model_dir / METADATA_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def load_model(model_dir: Path) -> Any:
-    import joblib
-
-    return joblib.load(model_dir / MODEL_FILE)

@@ -63,8 +63,8 @@ def _busiest_card(landing: Any) -> str:
 
 
 def _print_lookup(settings: Any, card_number: str) -> dict[str, Any]:
+    from devtools.stack.config import load_or_create_secrets
     from fraud_mlops.feature_store.lookup import fetch_features
-    from fraud_mlops.local_stack.config import load_or_create_secrets
     from fraud_mlops.pseudonym import pseudonymise
 
     key = load_or_create_secrets(settings.local_dir).pseudonym_key.encode()
@@ -83,7 +83,7 @@ def _print_lookup(settings: Any, card_number: str) -> dict[str, Any]:
 
 
 def _wait_for_training(api: Any, predicate: Any, label: str) -> dict[str, Any]:
-    from fraud_mlops.training.demo_support import outcome_summary
+    from devtools.demo.training import outcome_summary
 
     run = api.first_run_after(TRAINING_DAG, predicate, timeout=300)
     run_id = str(run["dag_run_id"])
@@ -97,11 +97,11 @@ def _wait_for_training(api: Any, predicate: Any, label: str) -> dict[str, Any]:
 
 
 def run_demo() -> dict[str, Any]:
-    from fraud_mlops.generator.files import write_batch
-    from fraud_mlops.generator.synth import DEMO_FRAUD_RATE, GeneratorConfig, generate
-    from fraud_mlops.landing import land_file
-    from fraud_mlops.local_stack import stack
-    from fraud_mlops.local_stack.airflow_api import AirflowAPI
+    from devtools.generator.files import write_batch
+    from devtools.generator.synth import DEMO_FRAUD_RATE, GeneratorConfig, generate
+    from devtools.landing import land_file
+    from devtools.stack import stack
+    from devtools.stack.airflow_api import AirflowAPI
 
     settings = get_settings()
     rows = int(os.environ.get("DEMO_ROWS", "300000"))
@@ -162,7 +162,7 @@ def run_demo() -> dict[str, Any]:
         result["training"] = _wait_for_training(api, lambda r: True, "first model")
 
         _say("Training again on worse data (shuffled labels): the gate must keep the champion")
-        from fraud_mlops.training.demo_support import degraded_snapshot
+        from devtools.demo.training import degraded_snapshot
 
         worse = degraded_snapshot(settings, snapshot)
         worse_run = api.trigger(TRAINING_DAG, conf={"snapshot": worse})
@@ -171,7 +171,7 @@ def run_demo() -> dict[str, Any]:
         )
 
         _say("Prediction function: real requests against the deployed model")
-        from fraud_mlops.serving.demo import run_demo_requests
+        from devtools.demo.serving import run_demo_requests
 
         result["predictions"] = run_demo_requests(known_card)
     finally:

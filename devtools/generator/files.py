@@ -14,7 +14,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from fraud_mlops.generator.synth import GeneratedBatch
+from devtools.generator.synth import GeneratedBatch
 
 _CHUNK = 50_000
 

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from fraud_mlops.serving.server import start_function_server
+from devtools.function_server import start_function_server
 from fraud_mlops.settings import get_settings
 
 UNSEEN_CARD = "4000 0000 0000 0002"  # Luhn-valid test number; the generator never issues it
@@ -49,7 +49,7 @@ def _pseudonym_key() -> str:
     if key:
         return key
     secrets_file = get_settings().local_dir / "secrets.json"
-    if secrets_file.is_file():  # the local stack's per-machine secrets (fraud_mlops.local_stack)
+    if secrets_file.is_file():  # the local stack's per-machine secrets (devtools.stack)
         return str(json.loads(secrets_file.read_text())["pseudonym_key"])
     raise RuntimeError("set MLOPS_PSEUDONYM_KEY (the key the ingestion SQL pseudonymised with)")
 

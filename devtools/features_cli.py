@@ -1,4 +1,4 @@
-"""``python -m fraud_mlops.feature_store``: sync, inspect and query the local online store.
+"""``python -m devtools.features_cli``: sync, inspect and query the local online store.
 
     sync [--snapshot NAME]   refresh the store from the warehouse's latest-features view
     status                   the serving version and the sync history
@@ -28,7 +28,7 @@ def _key() -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fraud_mlops.feature_store", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devtools.features_cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
     sync = commands.add_parser("sync", help="refresh the local online store from the warehouse")

@@ -1,6 +1,6 @@
 import sys
 
-from fraud_mlops.local_stack.stack import main
+from devtools.stack.stack import main
 
 if __name__ == "__main__":
     sys.exit(main())

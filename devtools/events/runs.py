@@ -13,9 +13,9 @@ import urllib.parse
 from collections.abc import Collection
 from typing import Any
 
+from devtools.stack.airflow_api import AirflowAPI
 from fraud_mlops.events.notification import LandingNotification, from_asset_event_extras
 from fraud_mlops.events.watcher import ASSET_NAME
-from fraud_mlops.local_stack.airflow_api import AirflowAPI
 
 EVENTS_DAG = "fraud_ingest_events"
 

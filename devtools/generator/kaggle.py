@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from devtools.generator.synth import CATEGORIES, card_numbers, merchant_names
 from fraud_mlops.features import V_COMPONENTS
-from fraud_mlops.generator.synth import CATEGORIES, card_numbers, merchant_names
 from fraud_mlops.landing_schema import LANDING_COLUMNS
 
 KAGGLE_COLUMNS = ("Time", *(v.upper() for v in V_COMPONENTS), "Amount", "Class")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fraud_mlops.events.notification import object_finalize_message
-from fraud_mlops.local_stack.config import HOST, LANDING_SUBSCRIPTION, LANDING_TOPIC
-from fraud_mlops.settings import Settings
+from fraud_mlops.settings import LANDING_SUBSCRIPTION, LANDING_TOPIC, Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +36,6 @@ def topic_path(settings: Settings) -> str:
 
 def subscription_path(settings: Settings) -> str:
     return f"projects/{settings.project}/subscriptions/{LANDING_SUBSCRIPTION}"
-
-
-def emulator_host(settings: Settings) -> str | None:
-    """``host:port`` of the local Pub/Sub emulator, or None when the stack runs without it."""
-    if os.environ.get("PUBSUB_EMULATOR_HOST"):
-        return os.environ["PUBSUB_EMULATOR_HOST"]
-    from fraud_mlops.local_stack.stack import StackState
-
-    state = StackState.load(settings)
-    if state is None or "pubsub-emulator" not in state.pids:
-        return None
-    return f"{HOST}:{state.ports.pubsub}"
 
 
 def publisher(host: str) -> Any:
@@ -102,15 +88,17 @@ def publish(host: str, settings: Settings, data: bytes, attributes: Mapping[str,
     return str(response.message_ids[0])
 
 
-def notify_object_finalized(settings: Settings, resource: Mapping[str, Any]) -> PublishedNotification | None:
-    """Publish what the real bucket would for a finalized object (local target only).
+def notify_object_finalized(
+    settings: Settings, resource: Mapping[str, Any], host: str | None
+) -> PublishedNotification | None:
+    """Publish what the real bucket would for a finalized object to the emulator at ``host``.
 
-    Returns None, with a warning, when the local stack runs without the Pub/Sub emulator: the
-    sensor DAG still picks the file up, only the event-driven DAG does not hear of it.
+    Returns None, with a warning, when the local stack runs without the Pub/Sub emulator
+    (``host`` is None): the sensor DAG still picks the file up, only the event-driven DAG does
+    not hear of it.
     """
-    if not settings.is_local:
+    if settings.target == "gcp":
         raise RuntimeError("on gcp the bucket's notification config publishes; code never does")
-    host = emulator_host(settings)
     if host is None:
         log.warning("no Pub/Sub emulator: gs://%s/%s landed without a notification", *_where(resource))
         return None

@@ -1,18 +1,18 @@
-"""``python -m fraud_mlops.events on|off``: start or stop the Pub/Sub watcher of the running local stack."""
+"""``python -m devtools.events on|off``: start or stop the Pub/Sub watcher of the running local stack."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from fraud_mlops.events import runs
-from fraud_mlops.local_stack.airflow_api import AirflowAPI
-from fraud_mlops.local_stack.stack import StackState
+from devtools.events import runs
+from devtools.stack.airflow_api import AirflowAPI
+from devtools.stack.stack import StackState
 from fraud_mlops.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fraud_mlops.events", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.events", description=__doc__)
     parser.add_argument(
         "command", choices=["on", "off"], help="unpause (on) or pause (off) fraud_ingest_events"
     )

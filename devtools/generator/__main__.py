@@ -1,4 +1,4 @@
-"""``python -m fraud_mlops.generator generate|land|from-kaggle`` (see ``--help``)."""
+"""``python -m devtools.generator generate|land|from-kaggle`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from fraud_mlops.generator.synth import DEMO_FRAUD_RATE, KAGGLE_FRAUD_RATE, GeneratorConfig
+from devtools.generator.synth import DEMO_FRAUD_RATE, KAGGLE_FRAUD_RATE, GeneratorConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fraud_mlops.generator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.generator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="write a landing CSV and its oracle file")
     gen.add_argument("--rows", type=int, default=300_000)
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         from tqdm import tqdm
 
-        from fraud_mlops.generator.files import write_batch
-        from fraud_mlops.generator.synth import generate
+        from devtools.generator.files import write_batch
+        from devtools.generator.synth import generate
 
         config = GeneratorConfig(rows=args.rows, fraud_rate=args.fraud_rate, seed=args.seed, days=args.days)
         started = time.perf_counter()
@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
               f"generated in {elapsed:.2f} s ({len(batch.landing) / elapsed:,.0f} rows/s)")  # fmt: skip
         print(f"landing file: {landing}\noracle file:  {oracle} (never landed)")
     elif args.command == "land":
-        from fraud_mlops.landing import land_file
+        from devtools.landing import land_file
 
         print(land_file(args.file, args.name))
     else:
-        from fraud_mlops.generator.files import write_landing_csv
-        from fraud_mlops.generator.kaggle import from_kaggle
+        from devtools.generator.files import write_landing_csv
+        from devtools.generator.kaggle import from_kaggle
 
         print(write_landing_csv(from_kaggle(args.creditcard_csv), args.out))
     return 0

@@ -30,9 +30,6 @@ POOLS: dict[str, tuple[int, str]] = {
     "warehouse": (1, "DuckDB allows one writer: local warehouse tasks run one at a time"),
 }
 
-LANDING_SUBSCRIPTION = "fraud-landing-airflow"
-LANDING_TOPIC = "fraud-landing-notifications"
-
 
 @dataclass(frozen=True)
 class StackPorts:
@@ -146,7 +143,7 @@ def airflow_env(
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API_AUTH__JWT_SECRET": stack_secrets.jwt_secret,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "fraud_mlops.local_stack.sqlite.CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "devtools.stack.sqlite.CONNECT_ARGS",
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.worker_log),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_log),

@@ -1,4 +1,4 @@
-"""``python -m fraud_mlops.training``: run the pipeline locally, promote a canary, show state.
+"""``python -m devtools.training_cli``: run the pipeline locally, promote a canary, show state.
 
 The same functions the DAG calls, for a user at a terminal (``make train``, ``make promote``,
 ``make models``). Local target only: on gcp, use the DAG and the Vertex AI console.
@@ -11,7 +11,8 @@ import json
 import sys
 from dataclasses import asdict
 
-from fraud_mlops.registry.local_endpoint import MODEL_NAME, read_endpoint
+from fraud_mlops.registry.local_endpoint import endpoint_path, read_endpoint
+from fraud_mlops.registry.names import MODEL_NAME
 from fraud_mlops.settings import Settings, get_settings
 from fraud_mlops.training.pipeline_params import endpoint_uri, newest_local_snapshot, registry_uri
 
@@ -53,13 +54,13 @@ def _models(settings: Settings, args: argparse.Namespace) -> int:
         print(f"v{version.version:<4} aliases={','.join(version.aliases) or '-':<20} {version.labels}")
     for rejection in registry.rejections(MODEL_NAME)[-5:]:
         print(f"rejected {rejection['rejected_at']} {rejection['snapshot']}: {rejection['reason']}")
-    endpoint = read_endpoint(settings.local_dir / "endpoints" / "fraud-endpoint.json")
+    endpoint = read_endpoint(endpoint_path(settings.local_dir))
     print(json.dumps([asdict(m) for m in endpoint.deployed_models], indent=2))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fraud_mlops.training", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.training_cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the compiled pipeline with kfp.local")
     run.add_argument("--snapshot", default="", help="snapshot name (default: newest)")

@@ -1,6 +1,6 @@
 """Start, check and stop the local stack: GCS emulator, Pub/Sub emulator and Airflow 3.
 
-``python -m fraud_mlops.local_stack up|down|status``. Every process binds to 127.0.0.1 on a
+``python -m devtools.stack up|down|status``. Every process binds to 127.0.0.1 on a
 configurable or free port, runs in its own session (so stopping it also stops the task
 processes it forked) and is stopped by the PID recorded in ``<local dir>/stack.json``.
 Health is polled, never slept for.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.local_stack.config import (
+from devtools.stack.config import (
     HOST,
     POOLS,
     StackPorts,
@@ -64,6 +64,22 @@ class StackState:
     @property
     def api_url(self) -> str:
         return f"http://{HOST}:{self.ports.airflow}"
+
+
+def pubsub_emulator_host(settings: Settings) -> str | None:
+    """``host:port`` of the local Pub/Sub emulator, or None when the stack runs without it."""
+    if os.environ.get("PUBSUB_EMULATOR_HOST"):
+        return os.environ["PUBSUB_EMULATOR_HOST"]
+    state = StackState.load(settings)
+    if state is None or "pubsub-emulator" not in state.pids:
+        return None
+    return f"{HOST}:{state.ports.pubsub}"
+
+
+def gcs_emulator_url(settings: Settings) -> str | None:
+    """``http://host:port`` of the running stack's GCS emulator (the scheme is required)."""
+    state = StackState.load(settings)
+    return None if state is None else f"http://{HOST}:{state.ports.gcs}"
 
 
 def _log(msg: str) -> None:
@@ -213,7 +229,7 @@ def up(
         if "pubsub-emulator" in state.pids:
             pubsub_url = f"http://{HOST}:{ports.pubsub}"
             _wait("Pub/Sub emulator", lambda: _http_ok(pubsub_url), 120, state.pids, log_dir)
-            from fraud_mlops.events.pubsub import ensure_landing_subscription
+            from devtools.pubsub import ensure_landing_subscription
 
             ensure_landing_subscription(settings, f"{HOST}:{ports.pubsub}")
         if airflow:
@@ -284,7 +300,7 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m fraud_mlops.local_stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.stack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--no-airflow", action="store_true", help="only the emulators")
     args = parser.parse_args(argv)

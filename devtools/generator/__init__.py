@@ -1,0 +1,1 @@
+"""Synthetic landing data: ``python -m devtools.generator --help``."""

@@ -1,1 +1,0 @@
-"""Synthetic landing data: ``python -m fraud_mlops.generator --help``."""
