@@ -38,7 +38,7 @@ from devtools.function_server import FunctionServer, start_function_server
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import SyncRecord, micros_from_utc
 from fraud_mlops.features import FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops.pseudonym import luhn_complete, pseudonymise
 from fraud_mlops.registry.artifact import save_model
 from fraud_mlops.registry.local_endpoint import DeployedModel, EndpointState, endpoint_path, write_endpoint
 from fraud_mlops.registry.names import ENDPOINT_NAME, MODEL_NAME
@@ -46,14 +46,6 @@ from fraud_mlops.training.train import build_estimator
 
 KEY = "bench-serving-key"
 BENCH_DIR = Path(__file__).resolve().parent
-
-
-def luhn_complete(body: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return body + str((10 - total % 10) % 10)
 
 
 def build_world(local_dir: Path, cards: int, train_rows: int) -> list[str]:

@@ -108,7 +108,7 @@ def quality(settings: Settings, rows: int, seed: int) -> None:
 
 
 def pipeline_time(settings: Settings, rows: int, seed: int) -> None:
-    from fraud_mlops.training.local_run import run_pipeline_locally
+    from fraud_mlops.pipeline_runs.kfp_local import run_pipeline_locally
     from fraud_mlops.training.pipeline_params import pipeline_parameters
 
     name, _, build_seconds = build_snapshot(settings, rows, seed)

@@ -23,9 +23,9 @@ import _common
 
 from devtools.generator.files import write_landing_csv
 from devtools.generator.synth import GeneratorConfig, generate
-from fraud_mlops.ingestion.local_load import load_csv_into_table
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.duckdb_load import load_csv_into_table
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from tests.reference.pandas_features import card_features as pandas_card_features
 

@@ -15,7 +15,7 @@ files one at a time, each only after the previous run finished, so nothing queue
 Latency is measured from just before the landing call (upload + notification) to timestamps
 Airflow records: for the watcher the asset event, the run's queued and start times; for the
 sensor the moment its task finished (the sensor DAG's run is already running while it waits,
-so this is its "run started"); for both, the start of ``ingest.validate_landed_files``, the
+so this is its "run started"); for both, the start of ``validate_landed_files``, the
 first task that reads the landed file, which is the like-for-like figure. One warm-up landing per mode is
 not counted. Figures are printed, never asserted; the goal is a watcher p50 of 5 s or less.
 """
@@ -45,7 +45,7 @@ from fraud_mlops.events.watcher import MAX_MESSAGES, POLL_SECONDS
 from fraud_mlops.settings import Settings, settings_from_env
 
 SENSOR_DAG = "fraud_ingest_sensor"
-FIRST_TASK = "ingest.validate_landed_files"  # the first task that reads the landed file
+FIRST_TASK = "validate_landed_files"  # the first task that reads the landed file
 WARM_UP_ROWS = 1_000  # dq.min_rows: the first snapshot needs this many training rows
 
 

@@ -2,7 +2,7 @@
 ### Daily batch ingestion of whatever landed
 
 The scheduled counterpart of `fraud_ingest_sensor`: once a day it processes every file under
-the landing prefix with the same tasks (one shared builder, not a copy), so files that landed
+the landing prefix with the same tasks (the same builders, not a copy), so files that landed
 while the sensor DAG was paused are not forgotten. Safe to run beside the sensor DAG: loads
 are idempotent by file content and the transforms are full refreshes.
 """
@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, chain
 
-from fraud_mlops.orchestration.ingestion import build_ingestion_flow, dag_kwargs
+from fraud_mlops.orchestration.defaults import dag_defaults
+from fraud_mlops.orchestration.feature_sync import feature_sync
+from fraud_mlops.orchestration.ingestion import (
+    check_data_quality,
+    load_raw,
+    setup_tables,
+    snapshot,
+    summarise_run,
+    transform,
+    validate_landed_files,
+)
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -24,6 +34,18 @@ with DAG(
     schedule="0 3 * * *",
     start_date=datetime(2026, 1, 1),
     doc_md=__doc__,
-    **dag_kwargs(settings),
+    **dag_defaults(settings, "ingestion"),
 ):
-    build_ingestion_flow(settings)
+    files = validate_landed_files(settings)
+    snapshotted = snapshot(settings)
+    synced = feature_sync(settings, snapshotted.name)
+
+    chain(setup_tables(settings), files)
+    chain(
+        load_raw(settings, files),
+        transform(settings),
+        check_data_quality(settings),
+        snapshotted.group,
+        synced.group,
+        summarise_run(settings, files, synced.record),
+    )

@@ -23,16 +23,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, chain
 
 from fraud_mlops.events.watcher import landed_files_asset
-from fraud_mlops.orchestration.ingestion import build_ingestion_flow, dag_kwargs
+from fraud_mlops.orchestration.defaults import dag_defaults
+from fraud_mlops.orchestration.events import resolve_landed_objects
+from fraud_mlops.orchestration.feature_sync import feature_sync
+from fraud_mlops.orchestration.ingestion import (
+    check_data_quality,
+    load_raw,
+    setup_tables,
+    snapshot,
+    summarise_run,
+    transform,
+    validate_landed_files,
+)
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
 landed_files = landed_files_asset(settings)
-kwargs = dag_kwargs(settings)
-kwargs["tags"] = [*kwargs["tags"], "pubsub"]
 
 with DAG(
     dag_id="fraud_ingest_events",
@@ -40,33 +49,21 @@ with DAG(
     schedule=[landed_files],
     start_date=datetime(2026, 1, 1),
     doc_md=__doc__,
-    **kwargs,
+    **dag_defaults(settings, "ingestion", "pubsub"),
 ):
+    plan: Any = resolve_landed_objects(settings, landed_files)
+    # The resolved names feed (and so gate) the files' validation; table setup does not need
+    # them and runs beside the resolver, one task hop off the landing-to-load path.
+    files = validate_landed_files(settings, only_objects=plan["objects"])
+    snapshotted = snapshot(settings)
+    synced = feature_sync(settings, snapshotted.name)
 
-    @task.short_circuit(multiple_outputs=True, inlets=[landed_files])
-    def resolve_landed_objects(**context: Any) -> dict[str, Any] | None:
-        """Read the notifications behind this run; skip the run when none is a new landed file."""
-        from fraud_mlops.events.notification import ingestion_plan
-
-        events = context["triggering_asset_events"]
-        extras = [event.extra for asset in events for event in events[asset]]
-        # Notifications stamped after this run's run_after, which Airflow may start no run for
-        # (apache/airflow#56050): the inlet lets the task read the asset's events.
-        later = context["inlet_events"][landed_files].after(context["dag_run"].run_after.isoformat())
-        plan = ingestion_plan(
-            extras, settings.landing_bucket, settings.landing_prefix, [event.extra for event in later]
-        )
-        print(f"{plan['notifications']} notification(s); objects to ingest: {plan['objects']}")
-        if plan["left_behind"]:
-            print(f"  of which notified after this run was queued: {plan['left_behind']}")
-        for ignored in plan["ignored"]:
-            print(
-                f"  ignored (not a new file under gs://{settings.landing_bucket}/{settings.landing_prefix}): {ignored}"
-            )
-        return plan if plan["objects"] else None
-
-    plan: Any = resolve_landed_objects()  # PlainXComArg; plan["objects"] pulls its "objects" XCom
-    # The resolved object names feed (and so gate) the files' validation and everything after
-    # it; table setup does not need them and runs beside the resolver, which keeps one task hop
-    # off the landing-to-load path.
-    build_ingestion_flow(settings, only_objects=plan["objects"])
+    chain(setup_tables(settings), files)
+    chain(
+        load_raw(settings, files),
+        transform(settings),
+        check_data_quality(settings),
+        snapshotted.group,
+        synced.group,
+        summarise_run(settings, files, synced.record),
+    )

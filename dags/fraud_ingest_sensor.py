@@ -3,9 +3,9 @@
 
 A continuous DAG: each run waits — deferred in the triggerer, costing no worker slot — until
 files appear under the landing prefix, then loads every landed file into the raw table,
-rebuilds staging, card features and training examples with SQL, checks data quality and
-snapshots the training table, then syncs the online feature store. The snapshot emits the `fraud_training_snapshot` Asset that
-schedules training.
+rebuilds staging, card features and training examples with SQL, checks data quality,
+snapshots the training table and syncs the online feature store. The snapshot emits the
+`fraud_training_snapshot` Asset that schedules training.
 
 * **Bad files** go to the quarantine bucket with a `.reason.json` beside them; good files in
   the same run still load.
@@ -19,9 +19,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.google.cloud.sensors.gcs import GCSObjectsWithPrefixExistenceSensor
-from airflow.sdk import DAG
+from airflow.sdk import DAG, chain
 
-from fraud_mlops.orchestration.ingestion import build_ingestion_flow, dag_kwargs
+from fraud_mlops.orchestration.defaults import dag_defaults
+from fraud_mlops.orchestration.feature_sync import feature_sync
+from fraud_mlops.orchestration.ingestion import (
+    check_data_quality,
+    load_raw,
+    setup_tables,
+    snapshot,
+    summarise_run,
+    transform,
+    validate_landed_files,
+)
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -32,9 +42,9 @@ with DAG(
     schedule="@continuous",
     start_date=datetime(2026, 1, 1),
     doc_md=__doc__,
-    **dag_kwargs(settings),
+    **dag_defaults(settings, "ingestion"),
 ):
-    wait_for_files = GCSObjectsWithPrefixExistenceSensor(
+    wait_for_landed_files = GCSObjectsWithPrefixExistenceSensor(
         task_id="wait_for_landed_files",
         bucket=settings.landing_bucket,
         prefix=settings.landing_prefix,
@@ -44,5 +54,16 @@ with DAG(
         timeout=timedelta(hours=6).total_seconds(),
         soft_fail=True,  # nothing landed for 6 h: skip this run, the next one starts waiting
     )
-    first, _ = build_ingestion_flow(settings)
-    wait_for_files >> first
+    files = validate_landed_files(settings)
+    snapshotted = snapshot(settings)
+    synced = feature_sync(settings, snapshotted.name)
+
+    chain(wait_for_landed_files, setup_tables(settings), files)
+    chain(
+        load_raw(settings, files),
+        transform(settings),
+        check_data_quality(settings),
+        snapshotted.group,
+        synced.group,
+        summarise_run(settings, files, synced.record),
+    )

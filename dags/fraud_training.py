@@ -20,8 +20,16 @@ from datetime import datetime
 from airflow.sdk import DAG
 
 from fraud_mlops import assets
+from fraud_mlops.orchestration.defaults import dag_defaults
+from fraud_mlops.orchestration.training import (
+    DAG_ID,
+    DEFAULT_ARGS,
+    choose_snapshot,
+    dag_params,
+    record_model_lineage,
+    train_evaluate_deploy,
+)
 from fraud_mlops.settings import get_settings
-from fraud_mlops.training.dag_tasks import DAG_ID, build_training, dag_kwargs
 
 settings = get_settings()
 
@@ -31,6 +39,8 @@ with DAG(
     schedule=[assets.training_snapshot()],
     start_date=datetime(2026, 1, 1),
     doc_md=__doc__,
-    **dag_kwargs(settings),
+    **dag_defaults(settings, "training", params=dag_params(), default_args=DEFAULT_ARGS),
 ):
-    build_training(settings)
+    chosen = choose_snapshot(settings)
+    outcome = train_evaluate_deploy(settings, chosen["parameters"])
+    record_model_lineage(settings, outcome, chosen["snapshot"])

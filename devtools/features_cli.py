@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                 record.source_snapshot,
             )
     else:
-        from fraud_mlops.feature_store.lookup import fetch_features
+        from fraud_mlops import targets
         from fraud_mlops.pseudonym import pseudonymise
 
         key = _key()
         pseudonyms = [pseudonymise(card, key) for card in args.cards]
-        result = fetch_features(pseudonyms, settings)
+        result = targets.feature_store(settings).reader().fetch(pseudonyms)
         for pseudonym in pseudonyms:
             row = result.found.get(pseudonym)
             if row is None:

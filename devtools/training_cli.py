@@ -11,16 +11,17 @@ import json
 import sys
 from dataclasses import asdict
 
+from devtools.snapshots import newest_local_snapshot
 from fraud_mlops.registry.local_endpoint import endpoint_path, read_endpoint
 from fraud_mlops.registry.names import MODEL_NAME
 from fraud_mlops.settings import Settings, get_settings
-from fraud_mlops.training.pipeline_params import endpoint_uri, newest_local_snapshot, registry_uri
+from fraud_mlops.targets import endpoint_uri, registry_uri
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fraud_mlops.training.local_run import run_pipeline_locally
+    from fraud_mlops.pipeline_runs.kfp_local import run_pipeline_locally
     from fraud_mlops.training.pipeline_params import pipeline_parameters
 
     snapshot = args.snapshot or newest_local_snapshot(settings)
@@ -32,7 +33,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         min_pr_auc=args.min_pr_auc,
     )
     result = run_pipeline_locally(
-        parameters, settings.local_dir / "pipeline_root", Path(args.pipeline) if args.pipeline else None
+        parameters, Path(settings.pipeline_root), Path(args.pipeline) if args.pipeline else None
     )
     print("\n" + result.summary())
     return 0

@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from fraud_mlops.ingestion.local_load import load_csv_into_table
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.duckdb_load import load_csv_into_table
 
 TRANSFORMS = ("staging", "card_features", "training_examples")
 

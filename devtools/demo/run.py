@@ -64,12 +64,12 @@ def _busiest_card(landing: Any) -> str:
 
 def _print_lookup(settings: Any, card_number: str) -> dict[str, Any]:
     from devtools.stack.config import load_or_create_secrets
-    from fraud_mlops.feature_store.lookup import fetch_features
+    from fraud_mlops import targets
     from fraud_mlops.pseudonym import pseudonymise
 
     key = load_or_create_secrets(settings.local_dir).pseudonym_key.encode()
     pseudonym = pseudonymise(card_number, key)
-    lookup = fetch_features([pseudonym], settings)
+    lookup = targets.feature_store(settings).reader().fetch([pseudonym])
     row = lookup.found.get(pseudonym)
     if row is None:
         raise RuntimeError(f"card …{card_number[-4:]} not found in the online store (sync {lookup.sync_id})")
@@ -83,7 +83,7 @@ def _print_lookup(settings: Any, card_number: str) -> dict[str, Any]:
 
 
 def _wait_for_training(api: Any, predicate: Any, label: str) -> dict[str, Any]:
-    from devtools.demo.training import outcome_summary
+    from fraud_mlops.pipeline_runs.result import PipelineResult
 
     run = api.first_run_after(TRAINING_DAG, predicate, timeout=300)
     run_id = str(run["dag_run_id"])
@@ -92,7 +92,7 @@ def _wait_for_training(api: Any, predicate: Any, label: str) -> dict[str, Any]:
     if run["state"] != "success":
         raise RuntimeError(f"training run {run_id} ended {run['state']}")
     outcome = api.xcom(TRAINING_DAG, run_id, "train_evaluate_deploy")
-    print(outcome_summary(outcome))
+    print(PipelineResult(**outcome).summary())
     return dict(outcome)
 
 
@@ -162,7 +162,7 @@ def run_demo() -> dict[str, Any]:
         result["training"] = _wait_for_training(api, lambda r: True, "first model")
 
         _say("Training again on worse data (shuffled labels): the gate must keep the champion")
-        from devtools.demo.training import degraded_snapshot
+        from devtools.snapshots import degraded_snapshot
 
         worse = degraded_snapshot(settings, snapshot)
         worse_run = api.trigger(TRAINING_DAG, conf={"snapshot": worse})

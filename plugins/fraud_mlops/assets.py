@@ -34,6 +34,11 @@ def training_snapshot() -> Asset:
     return _table_asset("training_snapshots", "fraud_training_snapshot")
 
 
+def card_predictions() -> Asset:
+    """Updated by each batch-scoring run."""
+    return _table_asset("card_predictions", "fraud_card_predictions")
+
+
 def online_features() -> Asset:
     """Updated after each feature-view sync."""
     s = get_settings()

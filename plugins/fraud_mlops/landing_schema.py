@@ -3,10 +3,14 @@
 It follows the Kaggle credit-card-fraud data (``time``, ``v1``..``v28``, ``amount``,
 ``class``) plus the fields a card network would send: transaction id, event time, card
 number, merchant and merchant category. The generator writes it, the file validation
-enforces it, and the raw table and BigQuery load schema are built from it.
+enforces it, and the raw table and BigQuery load schema are built from it. A file that
+passed validation travels to the load tasks as a :class:`LandedFile`.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from fraud_mlops.features import V_COMPONENTS
 
@@ -38,3 +42,35 @@ EVENT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC, as BigQuery's canonical TIMESTAM
 def bigquery_load_schema() -> list[dict[str, str]]:
     """Every landing column as a nullable STRING: typing and rules happen in staging SQL."""
     return [{"name": c, "type": "STRING", "mode": "NULLABLE"} for c in LANDING_COLUMNS]
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A landed object that passed file-level validation; what the load tasks receive."""
+
+    bucket: str
+    name: str
+    generation: str
+    md5: str
+    size: int
+    rows: int
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.name}"
+
+    @property
+    def load_table(self) -> str:
+        """Per-file load table; named by content so concurrent runs of one file agree."""
+        return f"raw_load_{self.md5[:16]}"
+
+    @property
+    def base_name(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {**asdict(self), "uri": self.uri, "load_table": self.load_table}
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> LandedFile:
+        return cls(**{k: data[k] for k in ("bucket", "name", "generation", "md5", "size", "rows")})

@@ -44,15 +44,29 @@ def pseudonymise(card_number: str, key: bytes) -> str:
     return digest.hexdigest()
 
 
-def luhn_valid(digits: str) -> bool:
-    if not digits.isdigit():
-        return False
+def _luhn_sum(digits: str, check_digit_present: bool) -> int:
+    """Luhn's sum: every second digit from the right is doubled (digit sums above 9 lose 9),
+    starting with the check digit's neighbour."""
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = int(ch)
-        if i % 2 == 1:
+        if i % 2 == (1 if check_digit_present else 0):
             d *= 2
             if d > 9:
                 d -= 9
         total += d
-    return total % 10 == 0
+    return total
+
+
+def luhn_valid(digits: str) -> bool:
+    """The check every card number passes (ISO/IEC 7812); the SQL's macro is ``macros/luhn.sql``."""
+    if not digits.isdigit():
+        return False
+    return _luhn_sum(digits, check_digit_present=True) % 10 == 0
+
+
+def luhn_complete(body: str) -> str:
+    """``body`` (digits) plus the check digit that makes it Luhn-valid: test and bench card numbers."""
+    if not body.isdigit():
+        raise ValueError("a card number body is digits only")
+    return body + str((10 - _luhn_sum(body, check_digit_present=False) % 10) % 10)

@@ -35,6 +35,7 @@ SQL_FILES = {
     "training_examples": "40_training_examples.sql",
     "quality_checks": "50_quality_checks.sql",
     "snapshot": "60_snapshot.sql",
+    "card_predictions": "80_card_predictions.sql",
 }
 
 

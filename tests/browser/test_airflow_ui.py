@@ -54,11 +54,11 @@ def test_graph_renders_the_ingestion_tasks(page, local_stack):
     page.locator("[data-testid=grid-view-button] + button").click()
     page.locator(".react-flow__node").first.wait_for()
     page.get_by_test_id("expand-all-button").click()
-    page.locator(".react-flow__node[data-id='ingest.check_data_quality']").wait_for()
+    page.locator(".react-flow__node[data-id='check_data_quality']").wait_for()
     ids = set(page.locator(".react-flow__node").evaluate_all("ns => ns.map(n => n.getAttribute('data-id'))"))
     expected = {
-        "ingest.setup_tables", "ingest.validate_landed_files", "ingest.load_raw_file", "ingest.append_raw_file",
-        "ingest.build_staging", "ingest.build_card_features", "ingest.snapshot_training_table", "summarise_run",
+        "setup_tables", "validate_landed_files", "load_raw.load_raw_file", "load_raw.append_raw_file",
+        "transform.build_staging", "transform.build_card_features", "snapshot.snapshot_training_table", "summarise_run",
     }  # fmt: skip
     assert expected <= ids, ids
     page.screenshot(path=str(SCREENSHOTS / "graph.png"))
@@ -73,13 +73,13 @@ def test_event_driven_dag_shows_its_asset_schedule_and_the_resolver_gating_valid
     page.locator("[data-testid=grid-view-button] + button").click()
     page.locator(".react-flow__node").first.wait_for()
     page.get_by_test_id("expand-all-button").click()
-    page.locator(".react-flow__node[data-id='ingest.validate_landed_files']").wait_for()
+    page.locator(".react-flow__node[data-id='validate_landed_files']").wait_for()
     edges = set(
         page.locator(".react-flow__edge").evaluate_all("es => es.map(e => e.getAttribute('data-testid'))")
     )
-    assert "rf__edge-resolve_landed_objects-ingest.validate_landed_files" in edges, edges
-    assert "rf__edge-ingest.setup_tables-ingest.validate_landed_files" in edges, edges
-    assert not any(e.startswith("rf__edge-resolve_landed_objects-ingest.setup_tables") for e in edges)
+    assert "rf__edge-resolve_landed_objects-validate_landed_files" in edges, edges
+    assert "rf__edge-setup_tables-validate_landed_files" in edges, edges
+    assert not any(e.startswith("rf__edge-resolve_landed_objects-setup_tables") for e in edges)
     page.screenshot(path=str(SCREENSHOTS / "events_graph.png"))
 
 

@@ -69,9 +69,9 @@ def test_no_heavy_imports_at_parse_time(bag):
 def test_targets_choose_their_operators(bag):
     tasks = bag["dags"]["fraud_ingest_sensor"]["tasks"]
     assert tasks["wait_for_landed_files"]["type"] == "GCSObjectsWithPrefixExistenceSensor"
-    staging = tasks["ingest.build_staging"]["type"]
+    staging = tasks["transform.build_staging"]["type"]
     if bag["target"] == "gcp":
         assert staging == "BigQueryInsertJobOperator"
-        assert tasks["ingest.load_raw_file"]["type"] == "BigQueryInsertJobOperator"
+        assert tasks["load_raw.load_raw_file"]["type"] == "BigQueryInsertJobOperator"
     else:
         assert staging == "BigQuerySQLOnDuckDBOperator"

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from fraud_mlops.ingestion.bigquery_jobs import (
+from fraud_mlops.settings import REPO_ROOT, get_settings, settings_from_env
+from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
+from fraud_mlops.warehouse.bigquery_jobs import (
     append_raw_job_configuration,
     load_job_configuration,
 )
-from fraud_mlops.settings import REPO_ROOT, get_settings, settings_from_env
-from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
 from tests.sql_chain import FakeDagRun
 
 KEY = "gcp-test-key-000111222333444555"
@@ -54,9 +54,9 @@ def rendered_configuration(dag: Any, task_id: str, dag_run: FakeDagRun) -> dict[
 @pytest.mark.parametrize("step", ["setup", "staging", "card_features", "training_examples", "quality_checks"])
 def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     task_id = {
-        "setup": "ingest.setup_tables", "staging": "ingest.build_staging",
-        "card_features": "ingest.build_card_features", "training_examples": "ingest.build_training_examples",
-        "quality_checks": "ingest.check_data_quality",
+        "setup": "setup_tables", "staging": "transform.build_staging",
+        "card_features": "transform.build_card_features", "training_examples": "transform.build_training_examples",
+        "quality_checks": "check_data_quality",
     }[step]  # fmt: skip
     config = rendered_configuration(gcp_dag, task_id, FakeDagRun())
     settings = settings_from_env(GCP_ENV)
@@ -72,14 +72,14 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
 
 
 def test_staging_pseudonymises_with_hmac_pads_not_the_key(gcp_dag):
-    query = rendered_configuration(gcp_dag, "ingest.build_staging", FakeDagRun())["query"]["query"]
+    query = rendered_configuration(gcp_dag, "transform.build_staging", FakeDagRun())["query"]["query"]
     assert KEY not in query and KEY.encode().hex() not in query
     assert "SHA256(CONCAT(FROM_HEX('" in query
 
 
 def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag):
     run = FakeDagRun("scheduled__2026-11-01T12:00:00+00:00", "fraud_ingest_sensor")
-    config = rendered_configuration(gcp_dag, "ingest.snapshot_training_table", run)
+    config = rendered_configuration(gcp_dag, "snapshot.snapshot_training_table", run)
     query = config["query"]
     name = snapshot_name(run)
     assert (
@@ -136,8 +136,8 @@ def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):
 
 
 def test_mapped_file_tasks_use_those_configurations(gcp_dag):
-    for task_id, fn in (("ingest.load_raw_file", load_job_configuration),
-                        ("ingest.append_raw_file", append_raw_job_configuration)):  # fmt: skip
+    for task_id, fn in (("load_raw.load_raw_file", load_job_configuration),
+                        ("load_raw.append_raw_file", append_raw_job_configuration)):  # fmt: skip
         mapped = gcp_dag.get_task(task_id)
         arg = mapped.expand_input.value["configuration"]
         assert list(arg.callables) == [fn]

@@ -17,7 +17,6 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -73,23 +72,6 @@ def events_settings(tmp_path: Path) -> Settings:
             "GCP_PROJECT": f"events-{uuid.uuid4().hex[:10]}",
         }
     )
-
-
-@pytest.fixture
-def gcs_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """gcp-storage-emulator in this process (in memory) and a storage client on it."""
-    from gcp_storage_emulator.server import create_server
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud.storage import Client
-
-    port = free_port()
-    server = create_server(HOST, port, in_memory=True)
-    server.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://{HOST}:{port}")
-    try:
-        yield Client(project="test-project", credentials=AnonymousCredentials())
-    finally:
-        server.stop()
 
 
 @pytest.fixture

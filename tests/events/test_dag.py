@@ -91,9 +91,9 @@ def test_the_resolver_gates_the_ingestion_and_the_summary(dag):
     from airflow.providers.standard.operators.python import ShortCircuitOperator
 
     assert isinstance(resolver, ShortCircuitOperator)
-    assert resolver.downstream_task_ids == {"ingest.validate_landed_files"}
-    assert "ingest.setup_tables" not in resolver.get_flat_relative_ids(upstream=False)  # runs beside it
-    assert "ingest.setup_tables" in dag.get_task("ingest.validate_landed_files").upstream_task_ids
+    assert resolver.downstream_task_ids == {"validate_landed_files"}
+    assert "setup_tables" not in resolver.get_flat_relative_ids(upstream=False)  # runs beside it
+    assert "setup_tables" in dag.get_task("validate_landed_files").upstream_task_ids
     assert "summarise_run" in resolver.get_flat_relative_ids(upstream=False)
     assert dag.max_active_runs == 1
 
@@ -141,7 +141,7 @@ def test_the_resolver_reads_the_watched_asset_as_its_inlet(dag):
 
 def test_validation_is_restricted_to_the_resolved_objects(dag):
     resolver = dag.get_task("resolve_landed_objects")
-    validate = dag.get_task("ingest.validate_landed_files")
+    validate = dag.get_task("validate_landed_files")
     assert resolver.multiple_outputs  # each plan key is its own XCom, "objects" among them
     pulled: list[dict[str, Any]] = []
 

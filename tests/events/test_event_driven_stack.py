@@ -127,7 +127,7 @@ def test_landing_starts_a_watcher_run_that_ingests_exactly_that_object(events_st
     assert first_run["run"]["run_type"] == "asset_triggered"
     plan = api.xcom(EVENTS_DAG, run_id, "resolve_landed_objects")
     assert plan["objects"] == [first_run["object"]]
-    validated = api.xcom(EVENTS_DAG, run_id, "ingest.validate_landed_files")
+    validated = api.xcom(EVENTS_DAG, run_id, "validate_landed_files")
     assert [f["name"] for f in validated] == [first_run["object"]]
 
 
@@ -163,9 +163,9 @@ def test_a_duplicated_notification_runs_with_nothing_to_do_and_adds_no_rows(even
     finished = api.wait_for_run(EVENTS_DAG, run["dag_run_id"], timeout=600)
     states = task_states(api, run["dag_run_id"])
     assert finished["state"] == "success", states
-    assert api.xcom(EVENTS_DAG, run["dag_run_id"], "ingest.validate_landed_files") == []  # already archived
-    assert states[("ingest.append_raw_file", -1)] == "skipped"
-    assert states[("ingest.snapshot_training_table", -1)] == "skipped"  # no new snapshot, no retraining
+    assert api.xcom(EVENTS_DAG, run["dag_run_id"], "validate_landed_files") == []  # already archived
+    assert states[("load_raw.append_raw_file", -1)] == "skipped"
+    assert states[("snapshot.snapshot_training_table", -1)] == "skipped"  # no new snapshot, no retraining
     assert warehouse_counts(settings, first_run["uri"]) == first_run["counts"]
 
 
@@ -206,7 +206,7 @@ def test_notifications_folded_into_one_run_ingest_exactly_the_notified_files(
             assert finished["state"] == "success", task_states(api, run["dag_run_id"])
 
         def validated(run_id: str) -> list[str]:
-            return [f["name"] for f in api.xcom(EVENTS_DAG, run_id, "ingest.validate_landed_files")]
+            return [f["name"] for f in api.xcom(EVENTS_DAG, run_id, "validate_landed_files")]
 
         assert validated(busy_run["dag_run_id"]) == [busy]
         # Airflow 3.3 puts only the first waiting notification into this run's window

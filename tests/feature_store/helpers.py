@@ -10,7 +10,8 @@ from typing import Any
 
 import duckdb
 
-from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURES, LATEST_FEATURES_VIEW
+from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURES
+from tests.latest_features import write_latest_features_view
 
 
 def synthetic_rows(n: int, seed: int = 7, null_every: int = 5) -> list[dict[str, Any]]:
@@ -36,27 +37,7 @@ def synthetic_rows(n: int, seed: int = 7, null_every: int = 5) -> list[dict[str,
 
 def write_warehouse(path: Path, schema: str, rows: Sequence[dict[str, Any]]) -> None:
     """A warehouse whose latest-features view selects from a plain table of ``rows``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    columns = [ENTITY_KEY, EVENT_TIME, *(f.name for f in FEATURES)]
-    types = ["VARCHAR", "TIMESTAMP", *("BIGINT" if f.bq_type == "INT64" else "DOUBLE" for f in FEATURES)]
-    conn = duckdb.connect(str(path))
-    try:
-        conn.execute("SET TimeZone='UTC'")
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        conn.execute(
-            f"CREATE OR REPLACE TABLE {schema}.latest_rows ("
-            + ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
-            + ")"
-        )
-        conn.executemany(
-            f"INSERT INTO {schema}.latest_rows VALUES ({', '.join('?' * len(columns))})",
-            [[r[c].replace(tzinfo=None) if c == EVENT_TIME else r[c] for c in columns] for r in rows],
-        )
-        conn.execute(
-            f"CREATE OR REPLACE VIEW {schema}.{LATEST_FEATURES_VIEW} AS SELECT * FROM {schema}.latest_rows"
-        )
-    finally:
-        conn.close()
+    write_latest_features_view(path, rows, schema)
 
 
 PSEUDONYM_KEY = b"feature-store-test-key"

@@ -50,11 +50,12 @@ def _running_sync() -> SimpleNamespace:
     )
 
 
-def _build(snapshot_template: str = "{{ params.snapshot }}") -> tuple[DAG, Any, Any]:
-    from fraud_mlops.feature_store.tasks import build_feature_sync
+def _build(snapshot: str = "{{ params.snapshot }}") -> tuple[DAG, Any, Any]:
+    from fraud_mlops import targets
+    from fraud_mlops.settings import get_settings
 
     with DAG("fraud_ingestion_test", schedule=None) as dag:
-        first, last = build_feature_sync(snapshot_template)
+        first, last = targets.feature_store(get_settings()).sync_operators(snapshot)
     return dag, first, last
 
 
@@ -74,7 +75,9 @@ def test_gcp_builds_sync_then_rescheduling_sensor_then_record(gcp_settings: Sett
     assert (sync.feature_online_store_id, sync.feature_view_id) == ("fraud_online_store", "card_features")
     assert type(sensor).__name__ == "FeatureViewSyncSensor"
     assert sensor.mode == "reschedule"
-    assert sensor.feature_view_sync_name == "{{ ti.xcom_pull(task_ids='sync_feature_view') }}"
+    # The sync's resource name, pulled from the operator's XCom whatever group the tasks sit in.
+    assert sensor.feature_view_sync_name.operator is sync
+    assert sensor.feature_view_sync_name.key == "return_value"
     assert [a.name for a in last.outlets] == ["fraud_online_features"]
     assert last.outlets[0].uri == "vertexai://fraud-prj/featureviews/card_features"
 
@@ -115,7 +118,7 @@ def test_sensor_waits_until_vertex_reports_an_end_time(admin_client: mock.MagicM
 
 
 def test_record_task_returns_the_sync_record(admin_client: mock.MagicMock) -> None:
-    from fraud_mlops.feature_store.tasks import record_feature_sync
+    from fraud_mlops.feature_store.vertex import record_feature_sync
 
     admin_client.return_value.get_feature_view_sync.return_value = _finished_sync(1234)
     events: dict = {}

@@ -1,36 +1,10 @@
-"""Fixtures of the infra tests: a real in-process GCS emulator and a miniature repository."""
+"""Fixtures of the infra tests: a miniature repository (the GCS emulator is tests/conftest.py's)."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def gcs_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A google-cloud-storage client talking to gcp-storage-emulator (in memory, this process)."""
-    from gcp_storage_emulator.server import create_server
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud.storage import Client as StorageClient
-
-    port = _free_port()
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-    try:
-        yield StorageClient(project="test-project", credentials=AnonymousCredentials())
-    finally:
-        server.stop()
 
 
 @pytest.fixture

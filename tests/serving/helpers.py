@@ -13,23 +13,10 @@ import numpy as np
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import SyncRecord, micros_from_utc
 from fraud_mlops.features import FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops.pseudonym import luhn_complete, pseudonymise
 from fraud_mlops.registry.local_endpoint import DeployedModel, EndpointState, endpoint_path, write_endpoint
 
 PSEUDONYM_KEY = "serving-test-key-0123456789abcdef"
-
-
-def luhn_complete(body: str) -> str:
-    """``body`` plus the check digit that makes it Luhn-valid."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body + str((10 - total % 10) % 10)
 
 
 def card_numbers(n: int, seed: int = 3) -> list[str]:
@@ -168,28 +155,15 @@ def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
 
 def write_latest_features_warehouse(world: ServingWorld, warehouse: Path, schema: str = "fraud") -> None:
     """A DuckDB warehouse whose ``latest_card_features`` view holds the world's cards."""
-    import duckdb
+    from fraud_mlops.features import ENTITY_KEY, EVENT_TIME
+    from tests.latest_features import write_latest_features_view
 
-    from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, LATEST_FEATURES_VIEW
-
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    types = ", ".join(f"{f.name} {'BIGINT' if f.bq_type == 'INT64' else 'DOUBLE'}" for f in FEATURES)
-    conn = duckdb.connect(str(warehouse))
-    try:
-        conn.execute("SET TimeZone='UTC'")
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        conn.execute(
-            f"CREATE OR REPLACE TABLE {schema}.latest_rows "
-            f"({ENTITY_KEY} VARCHAR, {EVENT_TIME} TIMESTAMPTZ, {types})"
-        )
-        for card in world.cards:
-            values = [None if np.isnan(v) else v for v in world.rows[card]]
-            conn.execute(
-                f"INSERT INTO {schema}.latest_rows VALUES ({', '.join('?' * (len(FEATURES) + 2))})",
-                [pseudonymise(card, PSEUDONYM_KEY.encode()), world.timestamps[card], *values],
-            )
-        conn.execute(
-            f"CREATE OR REPLACE VIEW {schema}.{LATEST_FEATURES_VIEW} AS SELECT * FROM {schema}.latest_rows"
-        )
-    finally:
-        conn.close()
+    rows = [
+        {
+            ENTITY_KEY: pseudonymise(card, PSEUDONYM_KEY.encode()),
+            EVENT_TIME: world.timestamps[card],
+            **{f.name: None if np.isnan(v) else v for f, v in zip(FEATURES, world.rows[card], strict=True)},
+        }
+        for card in world.cards
+    ]
+    write_latest_features_view(warehouse, rows, schema)

@@ -92,7 +92,7 @@ def test_gcp_batch_scoring_requests(world: ServingWorld, gcp: Settings) -> None:
         "fraud-detector/3/model.joblib",
     ]
     (sql,) = bq.return_value.query.call_args.args
-    assert sql.startswith("SELECT card_pseudonym, UNIX_MICROS(event_time) AS event_time_us, ")
+    assert "SELECT\n  card_pseudonym,\n  UNIX_MICROS(event_time) AS event_time_us," in sql
     assert f"FROM `{PROJECT}.fraud.latest_card_features`" in sql
     assert all(f"CAST({n} AS " in sql for n in FEATURE_NAMES)
     assert bq.call_args.kwargs["project"] == PROJECT and bq.call_args.kwargs["location"] == "EU"

@@ -18,7 +18,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from fraud_mlops.feature_store.vertex import VertexOnlineStore
 from fraud_mlops.features import FEATURE_NAMES, FEATURES
 from fraud_mlops.pseudonym import pseudonymise
-from fraud_mlops.serving.endpoint import VertexEndpointClient, probability_of
+from fraud_mlops.registry.endpoint_client import VertexEndpointClient, probability_of
 from fraud_mlops.serving.http import build_service
 from fraud_mlops.settings import settings_from_env
 

@@ -12,8 +12,9 @@ import pytest
 
 from devtools.demo.serving import post_json
 from devtools.function_server import FunctionServer, start_function_server
+from fraud_mlops.pseudonym import luhn_complete
 
-from .helpers import ServingWorld, luhn_complete
+from .helpers import ServingWorld
 
 VALID = luhn_complete("411111111111111")  # 4111111111111111
 

@@ -8,8 +8,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from fraud_mlops.serving import predictor as predictor_module
-from fraud_mlops.serving.predictor import compile_predictor
+from fraud_mlops.registry import predictor as predictor_module
+from fraud_mlops.registry.predictor import compile_predictor
 
 from .helpers import feature_rows, labels
 

@@ -10,7 +10,7 @@ import pytest
 
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.features import FEATURE_NAMES
-from fraud_mlops.serving.endpoint import LocalEndpointClient
+from fraud_mlops.registry.endpoint_client import LocalEndpointClient
 from fraud_mlops.serving.http import build_service
 from fraud_mlops.serving.service import PredictionService
 

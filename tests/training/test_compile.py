@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fraud_mlops.pipeline_runs.kfp_local import without_pip_installs
 from fraud_mlops.settings import REPO_ROOT
-from fraud_mlops.training.local_run import without_pip_installs
 from include.pipelines.compile import DEFAULT_OUTPUT, compiled_text
 from include.pipelines.components._runtime import BASE_IMAGE, EMBEDDED_MODULES, PINS
 

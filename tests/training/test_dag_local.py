@@ -41,7 +41,10 @@ def test_snapshot_to_deployed_model_and_lineage_row(tmp_path: Path) -> None:
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.training.dag_run_probe", str(REPO_ROOT / "dags" / "fraud_training.py")],
+        # A snapshot written by hand has no snapshot_lineage row, so the run names it (as a
+        # manual run would); the asset-triggered run reads the name from the event instead.
+        [sys.executable, "-m", "tests.training.dag_run_probe", str(REPO_ROOT / "dags" / "fraud_training.py"),
+         json.dumps({"snapshot": SNAPSHOT})],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]

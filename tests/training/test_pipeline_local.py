@@ -11,12 +11,13 @@ from __future__ import annotations
 import pytest
 
 from fraud_mlops.features import LABEL
+from fraud_mlops.pipeline_runs.kfp_local import run_pipeline_locally
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION
 from fraud_mlops.registry.local_endpoint import read_endpoint
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.settings import Settings
-from fraud_mlops.training.local_run import run_pipeline_locally
-from fraud_mlops.training.pipeline_params import endpoint_uri, pipeline_parameters, registry_uri
+from fraud_mlops.targets import endpoint_uri, registry_uri
+from fraud_mlops.training.pipeline_params import pipeline_parameters
 from fraud_mlops.training.steps import promote
 from tests.training.examples import make_examples
 

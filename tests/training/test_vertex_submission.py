@@ -18,19 +18,12 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud.aiplatform_v1 import types
 from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
 
+from fraud_mlops.pipeline_runs.base import pipeline_yaml_path
+from fraud_mlops.pipeline_runs.vertex import RunTrainingPipelineOperator, pipeline_job_kwargs
 from fraud_mlops.settings import REPO_ROOT, Settings
-from fraud_mlops.training.pipeline_params import pipeline_parameters, pipeline_yaml_path
-from fraud_mlops.training.vertex_submit import RunTrainingPipelineOperator, pipeline_job_kwargs
+from fraud_mlops.training.pipeline_params import pipeline_parameters
 
 SNAPSHOT = "training_snapshot_20260901T000000_abcd1234"
-
-
-@pytest.fixture
-def google_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
-        '{"conn_type": "google_cloud_platform", "extra": {"project": "fraud-prj"}}',
-    )
 
 
 def test_pipeline_parameters_point_at_bigquery_and_vertex(gcp_settings: Settings) -> None:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.feature_store.local_store import EVENT_TIME_COLUMN
-from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, FEATURES, LATEST_FEATURES_VIEW
+from fraud_mlops.features import ENTITY_KEY, FEATURE_NAMES, FEATURES, LATEST_FEATURES_VIEW
 from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import render_sql
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -40,17 +41,13 @@ class LatestFeatures:
 
 
 def latest_features_sql(settings: Settings, feature_names: Sequence[str] = FEATURE_NAMES) -> str:
-    """BigQuery SQL for the store layout (the local target transpiles it for DuckDB).
-
-    Each feature is cast to its declared type: DuckDB may widen an INT64 expression (a SUM to
-    HUGEINT), which BigQuery would not, and the store holds the declared types. Sorted by key
-    so SQLite appends to its B-tree instead of splitting pages.
-    """
+    """``include/sql/74_online_store_rows.sql``: the view's rows in the store layout (BigQuery SQL)."""
     types = {f.name: f.bq_type for f in FEATURES}
-    columns = ", ".join(f"CAST({name} AS {types[name]}) AS {name}" for name in feature_names)
-    return (
-        f"SELECT {ENTITY_KEY}, UNIX_MICROS({EVENT_TIME}) AS {EVENT_TIME_COLUMN}, {columns} "
-        f"FROM `{settings.dataset_ref}.{LATEST_FEATURES_VIEW}` ORDER BY {ENTITY_KEY}"
+    return render_sql(
+        "74_online_store_rows.sql",
+        settings,
+        store_features=[(name, types[name]) for name in feature_names],
+        event_time_column=EVENT_TIME_COLUMN,
     )
 
 
@@ -65,21 +62,14 @@ def fingerprint_query(relation: str, feature_names: Sequence[str] = FEATURE_NAME
 
 def read_latest_features(settings: Settings, feature_names: Sequence[str] = FEATURE_NAMES) -> LatestFeatures:
     """The local warehouse's latest-features view, read in one read-only query."""
-    import duckdb
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
-    from fraud_mlops.warehouse.transpile import transpile_statement
-
-    sql = latest_features_sql(settings, feature_names)
-    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        conn.execute("SET TimeZone='UTC'")
-        table = conn.sql(transpile_statement(sql)).to_arrow_table()
-    finally:
-        conn.close()
+    warehouse = DuckDBWarehouse(settings)
+    table = warehouse.read_arrow(latest_features_sql(settings, feature_names))
     return LatestFeatures(
         table=table,
         fingerprint=arrow_fingerprint(table, feature_names),
-        source=f"duckdb:{settings.warehouse_path}#{settings.dataset}.{LATEST_FEATURES_VIEW}",
+        source=f"duckdb:{warehouse.path}#{settings.dataset}.{LATEST_FEATURES_VIEW}",
     )
 
 

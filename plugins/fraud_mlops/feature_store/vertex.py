@@ -1,18 +1,22 @@
 """Vertex AI Feature Store (gcp target): resource names, the feature view's spec, online reads.
 
 The feature view serves ``{project}.{dataset}.latest_card_features`` directly (a BigQuery
-source with one row per card, entity id column ``card_pseudonym``). Airflow starts its syncs
-(:mod:`.tasks`); nothing here runs a sync. Reads go through the GA
+source with one row per card, entity id column ``card_pseudonym``). :class:`VertexFeatureStore`
+builds the Airflow tasks that start and watch its syncs. Reads go through the GA
 ``FeatureOnlineStoreServiceClient.fetch_feature_values``; a card the view does not hold comes
 back as gRPC NOT_FOUND, which this module answers as "unknown", never as zeros.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
+
+from airflow.sdk import task
+from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
 from fraud_mlops.feature_store.records import FeatureLookup, FeatureRow, FeatureValue, utc_from_micros
 from fraud_mlops.features import (
@@ -25,6 +29,8 @@ from fraud_mlops.features import (
     LATEST_FEATURES_VIEW,
 )
 from fraud_mlops.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Names under which a Vertex response may carry the row's timestamp, most specific first.
 _TIMESTAMP_FEATURES = ("feature_timestamp", EVENT_TIME)
@@ -154,3 +160,75 @@ class VertexOnlineStore:
             rows = list(pool.map(self.fetch_one, wanted))
         found = {key: row for key, row in zip(wanted, rows, strict=True) if row is not None}
         return FeatureLookup(found=found, unknown=tuple(k for k in wanted if k not in found))
+
+
+SYNC_POKE_SECONDS = 60
+SYNC_TIMEOUT_SECONDS = 3 * 60 * 60
+
+
+class VertexFeatureStore:
+    """Vertex AI Feature Store: online reads, and syncs started and watched by the provider's operators.
+
+    Sync: ``SyncFeatureViewOperator`` → ``FeatureViewSyncSensor`` (reschedule mode, so the wait
+    holds no worker slot) → ``record_feature_sync`` (reads Vertex's report of the finished sync).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def reader(self) -> VertexOnlineStore:
+        return VertexOnlineStore(self.settings)
+
+    def sync_operators(self, source_snapshot: Any) -> tuple[Any, Any]:
+        from airflow.providers.google.cloud.operators.vertex_ai.feature_store import SyncFeatureViewOperator
+        from airflow.providers.google.cloud.sensors.vertex_ai.feature_store import FeatureViewSyncSensor
+
+        from fraud_mlops.assets import online_features
+
+        s = self.settings
+        sync_feature_view = SyncFeatureViewOperator(
+            task_id="sync_feature_view",
+            project_id=s.project,
+            location=s.region,
+            feature_online_store_id=FEATURE_ONLINE_STORE_ID,
+            feature_view_id=FEATURE_VIEW_ID,
+            gcp_conn_id=s.gcp_conn_id,
+        )
+        # The operator returns the sync's resource name (…/featureViewSyncs/ID) as XCom.
+        sync_name: Any = sync_feature_view.output
+        wait_for_feature_view_sync = FeatureViewSyncSensor(
+            task_id="wait_for_feature_view_sync",
+            feature_view_sync_name=sync_name,
+            location=s.region,
+            gcp_conn_id=s.gcp_conn_id,
+            mode="reschedule",
+            poke_interval=SYNC_POKE_SECONDS,
+            timeout=SYNC_TIMEOUT_SECONDS,
+        )
+        recorded = record_feature_sync.override(outlets=[online_features()])(sync_name, source_snapshot)
+        record = cast(PlainXComArg, recorded).operator
+        sync_feature_view >> wait_for_feature_view_sync >> record
+        return sync_feature_view, record
+
+
+# Outlets are attached in sync_operators (see fraud_mlops.feature_store.local).
+@task(task_id="record_feature_sync")
+def record_feature_sync(
+    feature_view_sync_name: str, source_snapshot: str, outlet_events: Any = None
+) -> dict[str, Any]:
+    """The finished Vertex sync's id, end time and rows synced, as the sync record."""
+    from airflow.providers.google.cloud.hooks.vertex_ai.feature_store import FeatureStoreHook
+
+    from fraud_mlops.assets import online_features
+    from fraud_mlops.feature_store.sync import record_from_vertex_sync
+    from fraud_mlops.settings import get_settings
+
+    settings = get_settings()
+    report = FeatureStoreHook(gcp_conn_id=settings.gcp_conn_id).get_feature_view_sync(
+        location=settings.region, feature_view_sync_name=feature_view_sync_name
+    )
+    record = record_from_vertex_sync(report, source_snapshot or None, feature_view_source_uri(settings))
+    log.info(record.summary())
+    if outlet_events is not None:
+        outlet_events[online_features()].extra = record.to_dict()
+    return record.to_dict()

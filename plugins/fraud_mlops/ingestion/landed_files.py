@@ -15,49 +15,17 @@ import io
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fraud_mlops.landing_schema import LANDING_COLUMNS
+from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile
 from fraud_mlops.settings import Settings
 
 if TYPE_CHECKING:
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LandedFile:
-    """A landed object that passed file-level validation; what the load tasks receive."""
-
-    bucket: str
-    name: str
-    generation: str
-    md5: str
-    size: int
-    rows: int
-
-    @property
-    def uri(self) -> str:
-        return f"gs://{self.bucket}/{self.name}"
-
-    @property
-    def load_table(self) -> str:
-        """Per-file load table; named by content so concurrent runs of one file agree."""
-        return f"raw_load_{self.md5[:16]}"
-
-    @property
-    def base_name(self) -> str:
-        return self.name.rsplit("/", 1)[-1]
-
-    def to_xcom(self) -> dict[str, Any]:
-        return {**asdict(self), "uri": self.uri, "load_table": self.load_table}
-
-    @classmethod
-    def from_xcom(cls, data: dict[str, Any]) -> LandedFile:
-        return cls(**{k: data[k] for k in ("bucket", "name", "generation", "md5", "size", "rows")})
 
 
 @dataclass(frozen=True)

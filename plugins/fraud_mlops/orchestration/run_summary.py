@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fraud_mlops import targets
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql, snapshot_name
 
@@ -17,31 +18,9 @@ LINEAGE_COLUMNS = (
 )  # fmt: skip
 
 
-def warehouse_records(settings: Settings, sql: str, parameters: dict[str, str] | None = None) -> list[tuple]:
-    """Run a read-only BigQuery-dialect query on the active target's warehouse."""
-    if settings.is_local:
-        from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
-
-        return list(
-            BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_records(sql, parameters)
-        )
-    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
-    from google.cloud import bigquery
-
-    client = BigQueryHook(gcp_conn_id=settings.gcp_conn_id, location=settings.bq_location).get_client(
-        project_id=settings.project, location=settings.bq_location
-    )
-    job_config = bigquery.QueryJobConfig(
-        query_parameters=[
-            bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in (parameters or {}).items()
-        ]
-    )
-    return [tuple(row.values()) for row in client.query(sql, job_config=job_config).result()]
-
-
 def snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any]:
-    rows = warehouse_records(
-        settings, render_sql("72_snapshot_lineage_row.sql", settings), {"snapshot_name": name}
+    rows = targets.warehouse(settings).records(
+        render_sql("72_snapshot_lineage_row.sql", settings), {"snapshot_name": name}
     )
     if not rows:
         raise LookupError(f"no lineage row for snapshot {name}")
@@ -53,8 +32,9 @@ def snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any]:
 
 
 def run_summary(settings: Settings, dag_run: Any) -> dict[str, Any]:
-    counts = warehouse_records(settings, render_sql("70_summary_counts.sql", settings))[0]
-    rejects = warehouse_records(settings, render_sql("71_summary_rejects.sql", settings))
+    warehouse = targets.warehouse(settings)
+    counts = warehouse.records(render_sql("70_summary_counts.sql", settings))[0]
+    rejects = warehouse.records(render_sql("71_summary_rejects.sql", settings))
     name = snapshot_name(dag_run)
     return {
         "dag_id": dag_run.dag_id,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fraud_mlops import targets
 from fraud_mlops.feature_store.local_store import EVENT_TIME_COLUMN
 from fraud_mlops.features import ENTITY_KEY, FEATURE_NAMES
 from fraud_mlops.settings import Settings
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 PREDICTIONS_TABLE = "card_predictions"
 STAGING_TABLE = "card_predictions_staging"
-PREDICTIONS_SQL = "80_card_predictions.sql"
 
 
 class NoChampion(RuntimeError):
@@ -55,9 +55,8 @@ def load_champion(settings: Settings, registry: Any | None = None) -> Champion:
     from fraud_mlops.registry.backends import open_registry
     from fraud_mlops.registry.base import CHAMPION
     from fraud_mlops.registry.names import MODEL_NAME
-    from fraud_mlops.training.pipeline_params import registry_uri
 
-    registry = registry or open_registry(registry_uri(settings))
+    registry = registry or open_registry(targets.registry_uri(settings))
     version = registry.get(MODEL_NAME, CHAMPION)
     if version is None:
         raise NoChampion(f"no {CHAMPION} version of {MODEL_NAME} in the registry")
@@ -73,34 +72,20 @@ def load_champion(settings: Settings, registry: Any | None = None) -> Champion:
 
 
 def _materialise(artifact_uri: str, tmp: Path, settings: Settings) -> Path:
-    """A local folder holding the artifact (downloaded from GCS on gcp)."""
+    """A local folder holding the artifact (downloaded from Cloud Storage when it lives there)."""
     if not artifact_uri.startswith("gs://"):
         return Path(artifact_uri.removeprefix("file://"))
-    from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
     from fraud_mlops.registry.artifact import METADATA_FILE, MODEL_FILE
+    from fraud_mlops.storage import download_objects
 
-    bucket, _, prefix = artifact_uri.removeprefix("gs://").partition("/")
-    hook = GCSHook(gcp_conn_id=settings.gcp_conn_id)
-    for name in (MODEL_FILE, METADATA_FILE):
-        hook.download(
-            bucket_name=bucket, object_name=f"{prefix.rstrip('/')}/{name}", filename=str(tmp / name)
-        )
-    return tmp
+    return download_objects(settings, artifact_uri, (MODEL_FILE, METADATA_FILE), tmp)
 
 
 def read_latest_features_for_scoring(settings: Settings) -> pa.Table:
-    """Every card's latest features: DuckDB read-only locally, BigQuery (Storage API) on gcp."""
-    from fraud_mlops.feature_store.source import latest_features_sql, read_latest_features
+    """Every card's latest features, in the online store's layout, from the warehouse."""
+    from fraud_mlops.feature_store.source import latest_features_sql
 
-    if settings.is_local:
-        return read_latest_features(settings).table
-    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
-
-    client = BigQueryHook(gcp_conn_id=settings.gcp_conn_id, use_legacy_sql=False).get_client(
-        project_id=settings.project, location=settings.bq_location
-    )
-    return client.query(latest_features_sql(settings)).to_arrow()
+    return targets.warehouse(settings).read_arrow(latest_features_sql(settings))
 
 
 def score_table(features: pa.Table, champion: Champion, scored_at: datetime) -> pa.Table:
@@ -129,42 +114,8 @@ def score_table(features: pa.Table, champion: Champion, scored_at: datetime) -> 
 
 
 def write_staging(settings: Settings, rows: pa.Table) -> None:
-    """Replace the staging table (a DuckDB table locally, a BigQuery load job on gcp)."""
-    if settings.is_local:
-        from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
-
-        conn = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_conn()
-        try:
-            conn.register("staged_rows", rows)
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.dataset}"')
-            conn.execute(
-                f'CREATE OR REPLACE TABLE "{settings.dataset}"."{STAGING_TABLE}" AS SELECT * FROM staged_rows'
-            )
-        finally:
-            conn.close()
-        return
-    import io
-
-    import pyarrow.parquet as pq
-    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
-    from google.cloud import bigquery
-
-    buffer = io.BytesIO()
-    pq.write_table(rows, buffer)
-    buffer.seek(0)
-    client = BigQueryHook(gcp_conn_id=settings.gcp_conn_id, use_legacy_sql=False).get_client(
-        project_id=settings.project, location=settings.bq_location
-    )
-    job = client.load_table_from_file(
-        buffer,
-        f"{settings.project}.{settings.dataset}.{STAGING_TABLE}",
-        job_config=bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.PARQUET,
-            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-            labels={"app": "fraud-mlops"},
-        ),
-    )
-    job.result()
+    """Replace the staging table the SQL step reads (``80_card_predictions.sql``)."""
+    targets.warehouse(settings).replace_table(STAGING_TABLE, rows)
 
 
 def score_latest_features(settings: Settings, scored_at: datetime | None = None) -> dict[str, Any]:

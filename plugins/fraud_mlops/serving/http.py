@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from fraud_mlops.serving.service import PredictionService, Reply, error_reply
@@ -38,50 +37,20 @@ _service: tuple[int, PredictionService] | None = None  # (pid or _FORK_SAFE, ser
 
 def build_service(env: dict[str, str] | None = None) -> PredictionService:
     """Wire the service for the active target from environment variables."""
-    from fraud_mlops.feature_store.lookup import open_online_store
-    from fraud_mlops.serving.endpoint import LocalEndpointClient, ModelClient
+    from fraud_mlops import targets
     from fraud_mlops.settings import settings_from_env
 
     env = dict(os.environ if env is None else env)
     settings = settings_from_env(env)
-    model: ModelClient
-    if settings.is_local:
-        from fraud_mlops.registry.local_endpoint import endpoint_path
-
-        path = env.get("MLOPS_ENDPOINT_FILE") or str(endpoint_path(settings.local_dir))
-        model = LocalEndpointClient(Path(path))
-    else:
-        model = _vertex_client(settings, env.get("MLOPS_ENDPOINT_ID"))
     key = env.get("MLOPS_PSEUDONYM_KEY")
     return PredictionService(
         key=key.encode() if key else None,
-        features=open_online_store(settings),
-        model=model,
+        features=targets.feature_store(settings).reader(),
+        model=targets.endpoint_client(
+            settings, endpoint_file=env.get("MLOPS_ENDPOINT_FILE"), endpoint_id=env.get("MLOPS_ENDPOINT_ID")
+        ),
         auth_token=env.get("MLOPS_FUNCTION_TOKEN") or None,
     )
-
-
-def _vertex_client(settings: Any, endpoint_id: str | None) -> Any:
-    from fraud_mlops.registry.names import ENDPOINT_NAME
-    from fraud_mlops.serving.endpoint import VertexEndpointClient, vertex_endpoint_resource
-
-    client = VertexEndpointClient(endpoint="", region=settings.region)
-    if endpoint_id:
-        client.endpoint = vertex_endpoint_resource(settings.project, settings.region, endpoint_id)
-        return client
-    from google.cloud import aiplatform_v1
-
-    found = client.endpoint_client.list_endpoints(
-        request=aiplatform_v1.ListEndpointsRequest(
-            parent=f"projects/{settings.project}/locations/{settings.region}",
-            filter=f'display_name="{ENDPOINT_NAME}"',
-        )
-    )
-    first = next(iter(found), None)
-    if first is None:
-        raise RuntimeError(f"no Vertex endpoint named {ENDPOINT_NAME}: set MLOPS_ENDPOINT_ID")
-    client.endpoint = first.name
-    return client
 
 
 def service() -> PredictionService:
@@ -105,7 +74,7 @@ def preload() -> None:
     gRPC channels must be created after the fork, so the Vertex clients stay lazy there.
     """
     global _service
-    from fraud_mlops.serving.endpoint import LocalEndpointClient
+    from fraud_mlops.registry.endpoint_client import LocalEndpointClient
 
     try:
         built = build_service()

@@ -32,11 +32,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fraud_mlops.feature_store.lookup import OnlineFeatureReader
+from fraud_mlops.feature_store.base import OnlineFeatureReader
 from fraud_mlops.feature_store.records import OnlineStoreNotReady
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.pseudonym import pseudonymise
-from fraud_mlops.serving.endpoint import ModelClient, NoModelDeployed
+from fraud_mlops.registry.endpoint_client import ModelClient, NoModelDeployed
 from fraud_mlops.serving.request import RequestError, parse_request
 
 log = logging.getLogger(__name__)

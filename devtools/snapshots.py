@@ -1,4 +1,4 @@
-"""What ``make demo`` needs from training: a "worse data" snapshot and a printable outcome.
+"""Local training snapshots for the CLI and the demo: the newest file, and a "worse data" copy.
 
 The demo's second training run must show the gate keeping the champion. The worse data is a
 copy of a real snapshot whose labels are shuffled in its training and validation period (the
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
 
 from fraud_mlops.settings import Settings
 
@@ -36,8 +35,13 @@ def degraded_snapshot(settings: Settings, source: str, test_fraction: float = 0.
     return name
 
 
-def outcome_summary(outcome: dict[str, Any]) -> str:
-    """Pretty text of the ``train_evaluate_deploy`` task's XCom (a local run's PipelineResult)."""
-    from fraud_mlops.training.pipeline_params import PipelineResult
+def newest_local_snapshot(settings: Settings) -> str:
+    """Name of the newest local snapshot file (names sort by their UTC timestamp).
 
-    return PipelineResult(**outcome).summary()
+    Unlike the DAG's choice (the newest ``snapshot_lineage`` row), this also finds snapshots
+    the demo wrote by hand, such as :func:`degraded_snapshot`'s.
+    """
+    names = sorted(p.stem for p in settings.snapshot_dir.glob("training_snapshot_*.parquet"))
+    if not names:
+        raise FileNotFoundError(f"no training snapshot in {settings.snapshot_dir}; run the ingestion first")
+    return names[-1]

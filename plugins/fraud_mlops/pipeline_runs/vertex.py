@@ -1,4 +1,4 @@
-"""How the training DAG submits the compiled pipeline to Vertex AI Pipelines.
+"""Run the compiled pipeline on Vertex AI Pipelines, and read its outcome back.
 
 The work is done by the Google provider's ``RunPipelineJobOperator`` in deferrable mode: it
 creates the ``PipelineJob`` and hands the wait to the triggerer. Importing that operator's
@@ -9,7 +9,9 @@ operator's arguments and builds the provider operator only when the task runs, d
 ``execute`` and, after the deferral, ``execute_complete`` to it.
 
 The template is the committed ``fraud_training.yaml`` shipped with the DAGs
-(``dags/include/pipelines/`` on Composer).
+(``dags/include/pipelines/`` on Composer). The outcome is read from the finished
+``PipelineJob`` (the operator's XCom): Vertex records each task's output parameters in its
+execution metadata as ``output:<name>``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from fraud_mlops.pipeline_runs.base import TASK_ID, pipeline_yaml_path
+from fraud_mlops.pipeline_runs.result import PipelineResult
 from fraud_mlops.settings import Settings
 
 PIPELINE_DISPLAY_NAME = "fraud-training"
@@ -26,8 +30,6 @@ POLL_SECONDS = 60
 
 def pipeline_job_kwargs(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``RunPipelineJobOperator`` except ``task_id`` and ``parameter_values``."""
-    from fraud_mlops.training.pipeline_params import pipeline_yaml_path
-
     return {
         "project_id": settings.project,
         "region": settings.region,
@@ -68,3 +70,48 @@ class RunTrainingPipelineOperator(BaseOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """The finished job as a dict (the lineage task reads the gate's outputs from it)."""
         return self.provider_operator().execute_complete(context, event)
+
+
+class VertexPipelineRunner:
+    """The Vertex pipeline job as one deferrable task (no worker slot held while it runs)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def run_operator(self, parameters: Any) -> Any:
+        return RunTrainingPipelineOperator(
+            task_id=TASK_ID, parameter_values=parameters, job_kwargs=pipeline_job_kwargs(self.settings)
+        ).output
+
+    def result(self, outcome: dict[str, Any], snapshot: str) -> PipelineResult:
+        return result_from_vertex_job(outcome, snapshot)
+
+
+# Output parameters of the pipeline's tasks that make up its result, by task name.
+_OUTPUTS_BY_TASK = {
+    "decide-gate": ("decision", "reason", "pipeline_run"),
+    "evaluate-model": ("metrics_json",),
+    "score-champion": ("version",),
+    "deploy-model": ("model_version", "traffic_json"),
+}
+
+
+def result_from_vertex_job(job: dict[str, Any], snapshot: str) -> PipelineResult:
+    """Rebuild the pipeline's outcome from a finished ``PipelineJob`` (dict form, snake or camel case)."""
+    detail = job.get("job_detail") or job.get("jobDetail") or {}
+    tasks = detail.get("task_details") or detail.get("taskDetails") or []
+    found: dict[str, Any] = {}
+    for task in tasks:
+        name = task.get("task_name") or task.get("taskName") or ""
+        metadata = (task.get("execution") or {}).get("metadata") or {}
+        for output in _OUTPUTS_BY_TASK.get(name, ()):
+            key = f"output:{output}"
+            if key in metadata:
+                found["champion_version" if output == "version" else output] = metadata[key]
+    if "decision" not in found:
+        state = job.get("state", "?")
+        raise ValueError(
+            f"pipeline job {job.get('name', '?')} ({state}) has no gate decision in its task details"
+        )
+    found.setdefault("pipeline_run", str(job.get("name", "")).rsplit("/", 1)[-1])
+    return PipelineResult.from_outputs(found, snapshot)

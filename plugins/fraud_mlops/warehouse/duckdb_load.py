@@ -1,6 +1,6 @@
 """The local stand-in for a BigQuery load job: landed CSV (from the GCS emulator) → DuckDB.
 
-Same contract as :func:`fraud_mlops.ingestion.bigquery_jobs.load_job_configuration`: every
+Same contract as :func:`fraud_mlops.warehouse.bigquery_jobs.load_job_configuration`: every
 landing column as a string, header skipped, the file's load table replaced.
 """
 
@@ -10,8 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.ingestion.landed_files import LandedFile
-from fraud_mlops.landing_schema import LANDING_COLUMNS
+from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile
 from fraud_mlops.settings import Settings
 
 
@@ -29,14 +28,13 @@ def load_csv_into_table(conn: Any, path: Path, schema: str, table: str) -> int:
 
 
 def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
-    from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
+    from fraud_mlops.storage import gcs_hook
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 
     landed = LandedFile.from_xcom(file)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / landed.base_name
-        GCSHook(gcp_conn_id=settings.gcp_conn_id).download(landed.bucket, landed.name, filename=str(path))
+        gcs_hook(settings).download(landed.bucket, landed.name, filename=str(path))
         conn = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_conn()
         try:
             return load_csv_into_table(conn, path, settings.dataset, landed.load_table)

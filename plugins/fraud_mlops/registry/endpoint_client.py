@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from fraud_mlops.serving.predictor import Predictor
+    from fraud_mlops.registry.predictor import Predictor
 
 
 class NoModelDeployed(RuntimeError):
@@ -122,7 +122,7 @@ class LocalEndpointClient:
         if key not in self._predictors:
             import joblib
 
-            from fraud_mlops.serving.predictor import compile_predictor
+            from fraud_mlops.registry.predictor import compile_predictor
 
             self._predictors[key] = compile_predictor(joblib.load(model_file))
         return self._predictors[key]
@@ -178,6 +178,28 @@ class VertexEndpointClient:
         self._read_metadata = read_metadata or read_gcs_json
         self._deployed: dict[str, tuple[str, str, float]] = {}  # id → (model name, version, thr)
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_endpoint(cls, project: str, region: str, endpoint_id: str | None = None) -> VertexEndpointClient:
+        """The endpoint with numeric id ``endpoint_id``, or else the one named ``ENDPOINT_NAME``."""
+        from fraud_mlops.registry.names import ENDPOINT_NAME
+
+        client = cls(endpoint="", region=region)
+        if endpoint_id:
+            client.endpoint = vertex_endpoint_resource(project, region, endpoint_id)
+            return client
+        from google.cloud import aiplatform_v1
+
+        found = client.endpoint_client.list_endpoints(
+            request=aiplatform_v1.ListEndpointsRequest(
+                parent=f"projects/{project}/locations/{region}", filter=f'display_name="{ENDPOINT_NAME}"'
+            )
+        )
+        first = next(iter(found), None)
+        if first is None:
+            raise RuntimeError(f"no Vertex endpoint named {ENDPOINT_NAME}: set MLOPS_ENDPOINT_ID")
+        client.endpoint = first.name
+        return client
 
     def _options(self) -> dict[str, str]:
         return {"api_endpoint": f"{self.region}-aiplatform.googleapis.com"}

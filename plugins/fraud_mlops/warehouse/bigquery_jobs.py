@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fraud_mlops.ingestion.landed_files import LandedFile
-from fraud_mlops.landing_schema import bigquery_load_schema
+from fraud_mlops.landing_schema import LandedFile, bigquery_load_schema
 from fraud_mlops.settings import Settings, get_settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 

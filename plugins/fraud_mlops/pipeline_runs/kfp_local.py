@@ -12,12 +12,16 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from fraud_mlops.training.pipeline_params import PipelineResult, pipeline_yaml_path
+from fraud_mlops.pipeline_runs.base import TASK_ID, pipeline_yaml_path
+from fraud_mlops.pipeline_runs.result import PipelineResult
+from fraud_mlops.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +65,28 @@ def run_pipeline_locally(
     )
     log.info("training pipeline finished\n%s", result.summary())
     return result
+
+
+class LocalPipelineRunner:
+    """One Airflow task runs the whole pipeline (a subprocess per component, this venv)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def run_operator(self, parameters: Any) -> Any:
+        from airflow.sdk import task
+
+        pipeline_root = Path(self.settings.pipeline_root)
+
+        @task(task_id=TASK_ID, execution_timeout=timedelta(hours=2))
+        def train_evaluate_deploy(parameters: dict[str, Any]) -> dict[str, Any]:
+            """The compiled pipeline run by kfp.local under ``MLOPS_PIPELINE_ROOT``."""
+            result = run_pipeline_locally(parameters, pipeline_root)
+            print(result.summary())
+            return asdict(result)
+
+        return train_evaluate_deploy(parameters)
+
+    def result(self, outcome: dict[str, Any], snapshot: str) -> PipelineResult:
+        del snapshot  # the local outcome is the PipelineResult itself, snapshot included
+        return PipelineResult(**outcome)

@@ -1,13 +1,12 @@
-"""The demo's "worse data" snapshot and the CLI's view of the local registry."""
+"""Local snapshot files: the demo's "worse data" copy, and the newest one the CLI trains on."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from devtools.demo.training import degraded_snapshot, outcome_summary
+from devtools.snapshots import degraded_snapshot, newest_local_snapshot
 from fraud_mlops.features import LABEL, TRANSACTION_ID
 from fraud_mlops.settings import Settings
-from fraud_mlops.training.pipeline_params import newest_local_snapshot
 
 
 def test_degraded_snapshot_shuffles_history_labels_only(
@@ -26,22 +25,3 @@ def test_degraded_snapshot_shuffles_history_labels_only(
     assert (degraded[test_ids] == original[test_ids]).all()
     assert degraded[history_ids].sum() == original[history_ids].sum()  # same fraud count…
     assert (degraded[history_ids] != original[history_ids]).sum() > 100  # …on other rows
-
-
-def test_outcome_summary_names_metrics_gate_and_version() -> None:
-    text = outcome_summary(
-        {
-            "pipeline_run": "fraud-training-1",
-            "snapshot": "training_snapshot_x",
-            "decision": "reject",
-            "reason": "rejected: pr_auc 0.0500 < minimum 0.5000",
-            "model_version": "",
-            "champion_version": "1",
-            "metrics": {"pr_auc": 0.05, "roc_auc": 0.5},
-            "traffic": {},
-            "wall_seconds": 41.5,
-        }
-    )
-    assert "pr_auc=0.0500, roc_auc=0.5000" in text
-    assert "gate           reject: rejected: pr_auc 0.0500 < minimum 0.5000" in text
-    assert "none registered; champion stays 1" in text

@@ -1,0 +1,50 @@
+"""The local target's feature store: the embedded SQLite store, synced from the DuckDB warehouse.
+
+One task does the sync (:func:`.sync.sync_local_online_store`): it reads the latest-features
+view read-only and publishes a new store version atomically, in the one-slot warehouse pool
+so it never meets a writer of the DuckDB file.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from airflow.sdk import task
+from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+from fraud_mlops.assets import online_features
+from fraud_mlops.feature_store.local_store import LocalOnlineStore
+from fraud_mlops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class LocalFeatureStore:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def reader(self) -> LocalOnlineStore:
+        return LocalOnlineStore(self.settings.online_store_path)
+
+    def sync_operators(self, source_snapshot: Any) -> tuple[Any, Any]:
+        """One task, first and last at once."""
+        synced = sync_online_features.override(
+            pool=self.settings.warehouse_pool, outlets=[online_features()]
+        )(source_snapshot)
+        operator = cast(PlainXComArg, synced).operator
+        return operator, operator
+
+
+# Outlets are attached in sync_operators, not here: a decorator argument would freeze the
+# asset URI (it names the project) at first import, whatever the settings of later DAGs.
+@task(task_id="sync_online_features")
+def sync_online_features(source_snapshot: str, outlet_events: Any = None) -> dict[str, Any]:
+    """Refresh the embedded online store from the warehouse's latest-features view."""
+    from fraud_mlops.feature_store.sync import sync_local_online_store
+
+    record = sync_local_online_store(source_snapshot or None)
+    log.info(record.summary())
+    if outlet_events is not None:
+        outlet_events[online_features()].extra = record.to_dict()
+    return record.to_dict()

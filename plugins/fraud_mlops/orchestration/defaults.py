@@ -1,0 +1,40 @@
+"""What every DAG of the project shares: default arguments, SQL templating, tags.
+
+DAG files import this at parse time: only settings and cheap modules here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fraud_mlops.settings import Settings
+
+OWNER = "fraud-mlops"
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+}
+
+
+def dag_defaults(settings: Settings, *tags: str, **overrides: Any) -> dict[str, Any]:
+    """``DAG(...)`` keyword arguments: defaults, SQL search path and macros, one run at a time.
+
+    ``tags`` name the DAG's family (``ingestion``, ``training``…); the target is always a tag,
+    so the UI filters one deployment's DAGs at a glance. ``overrides`` replace any key.
+    """
+    from fraud_mlops.paths import sql_dir
+    from fraud_mlops.sql_templates import airflow_macros
+
+    kwargs: dict[str, Any] = {
+        "default_args": DEFAULT_ARGS,
+        "template_searchpath": [str(sql_dir())],
+        "user_defined_macros": airflow_macros(settings),
+        "max_active_runs": 1,
+        "catchup": False,
+        "tags": ["fraud", *tags, settings.target],
+    }
+    kwargs.update(overrides)
+    return kwargs

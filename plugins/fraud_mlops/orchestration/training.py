@@ -1,0 +1,126 @@
+"""The training DAG's tasks, on both targets.
+
+    choose_snapshot → train_evaluate_deploy → record_model_lineage
+
+``train_evaluate_deploy`` is the same compiled pipeline either way, run by the target's
+pipeline runner (:mod:`fraud_mlops.pipeline_runs`): on gcp the provider's
+``RunPipelineJobOperator`` submits it to Vertex AI Pipelines and waits deferred (no worker
+slot held); locally one task runs it with ``kfp.local``. Heavy imports (kfp, scikit-learn,
+the Vertex SDK) happen inside tasks, so parsing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, task
+
+from fraud_mlops import targets
+from fraud_mlops.orchestration.defaults import DEFAULT_ARGS as COMMON_DEFAULT_ARGS
+from fraud_mlops.settings import Settings
+
+DAG_ID = "fraud_training"
+
+#: A retry reruns the whole pipeline: at worst one extra registered version, never a lost one.
+DEFAULT_ARGS = {**COMMON_DEFAULT_ARGS, "retry_delay": timedelta(minutes=1)}
+
+#: Tunables a manual run may override (the pipeline's own defaults apply when left empty).
+TUNABLE_PARAMS = ("model_type", "canary_percent", "min_pr_auc", "min_roc_auc", "champion_tolerance")
+
+
+def dag_params() -> dict[str, Param]:
+    return {
+        "snapshot": Param(
+            "",
+            type="string",
+            description="Snapshot to train on; empty = the one that triggered the run, else the newest.",
+        ),
+        "model_type": Param(
+            "hist_gradient_boosting",
+            enum=["hist_gradient_boosting", "random_forest"],
+            description="Gradient boosting (default) or the seed projects' random-forest baseline.",
+        ),
+        "canary_percent": Param(
+            10, type="integer", minimum=0, maximum=100, description="Traffic for a new model."
+        ),
+        "min_pr_auc": Param(
+            0.5, type="number", minimum=0, maximum=1, description="Gate: minimum test PR-AUC."
+        ),
+        "min_roc_auc": Param(
+            0.85, type="number", minimum=0, maximum=1, description="Gate: minimum test ROC-AUC."
+        ),
+        "champion_tolerance": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="Gate: PR-AUC the challenger may lose vs champion.",
+        ),
+    }
+
+
+def snapshot_from_events(events: Mapping[Any, Sequence[Any]] | None) -> str | None:
+    """The newest triggering event's ``extra["snapshot"]``, if the run was asset-triggered."""
+    newest: tuple[Any, str] | None = None
+    for asset_events in (events or {}).values():
+        for event in asset_events:
+            name = (getattr(event, "extra", None) or {}).get("snapshot")
+            stamp = getattr(event, "timestamp", None)
+            if name and (newest is None or (stamp is not None and stamp >= newest[0])):
+                newest = (stamp, str(name))
+    return newest[1] if newest else None
+
+
+def choose_snapshot(settings: Settings) -> Any:
+    """Snapshot from the param, else the triggering asset event, else the newest one; and the
+    pipeline's parameter values for it (``multiple_outputs``: ``["snapshot"]``, ``["parameters"]``)."""
+
+    @task(multiple_outputs=True)
+    def choose_snapshot(**context: Any) -> dict[str, Any]:
+        """Snapshot from the param, else the triggering asset event, else the newest one."""
+        from fraud_mlops.training.pipeline_params import newest_snapshot, pipeline_parameters
+
+        params = context["params"]
+        snapshot = (
+            params.get("snapshot")
+            or snapshot_from_events(context.get("triggering_asset_events"))
+            or newest_snapshot(settings)
+        )
+        overrides = {k: params.get(k) for k in TUNABLE_PARAMS}
+        parameters = pipeline_parameters(settings, snapshot, **overrides)
+        print(f"training on snapshot {snapshot} with {parameters}")
+        return {"snapshot": snapshot, "parameters": parameters}
+
+    return choose_snapshot()
+
+
+def train_evaluate_deploy(settings: Settings, parameters: Any) -> Any:
+    """The compiled pipeline on the target's runner; returns the task's output ``XComArg``."""
+    return targets.pipeline_runner(settings).run_operator(parameters)
+
+
+def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any:
+    """One ``model_lineage`` row: snapshot, pipeline run, model version, gate decision, metrics."""
+
+    @task(pool=settings.warehouse_pool)
+    def record_model_lineage(outcome: dict[str, Any], snapshot: str, **context: Any) -> dict[str, str]:
+        """One ``model_lineage`` row: snapshot, pipeline run, model version, gate decision, metrics."""
+        from fraud_mlops.registry.names import MODEL_NAME
+        from fraud_mlops.sql_templates import render_sql
+        from fraud_mlops.training.lineage import LINEAGE_SQL_FILE, lineage_row, write_lineage
+
+        result = targets.pipeline_runner(settings).result(outcome, snapshot)
+        row = lineage_row(
+            result,
+            target=settings.target,
+            model_name=MODEL_NAME,
+            dag_id=context["dag"].dag_id,
+            dag_run_id=context["run_id"],
+        )
+        write_lineage(row, targets.warehouse(settings), render_sql(LINEAGE_SQL_FILE, settings))
+        print(result.summary())
+        return row.parameters()
+
+    return record_model_lineage(outcome, snapshot)

@@ -1,0 +1,102 @@
+"""The one place that maps the active target to its adapters.
+
+Business code and DAG builders ask here for *the* warehouse, feature store, model registry and
+endpoint, and pipeline runner, and never test the target themselves: every ``local``/``gcp``
+decision of the project is made in this module or inside :mod:`fraud_mlops.settings`.
+
+========================  ==================================  =====================================
+seam                      gcp                                 local (default)
+========================  ==================================  =====================================
+warehouse                 BigQuery (provider hook/operators)  DuckDB speaking BigQuery SQL
+feature store             Vertex AI Feature Store             SQLite online store (atomic swaps)
+model registry, endpoint  Vertex Model Registry / Endpoint    files under the local data folder
+pipeline runs             Vertex AI Pipelines (deferrable)    the same YAML on ``kfp.local``
+storage                   Cloud Storage — the same ``GCSHook`` on both (the GCS emulator locally)
+========================  ==================================  =====================================
+
+Adapters are imported inside the functions: DAG files call these at parse time, and only the
+active target's modules may be loaded then.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fraud_mlops.settings import Settings
+
+if TYPE_CHECKING:
+    from fraud_mlops.feature_store.base import FeatureStore
+    from fraud_mlops.pipeline_runs.base import PipelineRunner
+    from fraud_mlops.registry.endpoint_client import ModelClient
+    from fraud_mlops.warehouse.base import Warehouse
+
+
+def warehouse(settings: Settings) -> Warehouse:
+    if settings.is_local:
+        from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(settings)
+    from fraud_mlops.warehouse.bigquery import BigQueryWarehouse
+
+    return BigQueryWarehouse(settings)
+
+
+def feature_store(settings: Settings) -> FeatureStore:
+    if settings.is_local:
+        from fraud_mlops.feature_store.local import LocalFeatureStore
+
+        return LocalFeatureStore(settings)
+    from fraud_mlops.feature_store.vertex import VertexFeatureStore
+
+    return VertexFeatureStore(settings)
+
+
+def pipeline_runner(settings: Settings) -> PipelineRunner:
+    if settings.is_local:
+        from fraud_mlops.pipeline_runs.kfp_local import LocalPipelineRunner
+
+        return LocalPipelineRunner(settings)
+    from fraud_mlops.pipeline_runs.vertex import VertexPipelineRunner
+
+    return VertexPipelineRunner(settings)
+
+
+def registry_uri(settings: Settings) -> str:
+    """The model registry as a pipeline parameter (:func:`fraud_mlops.registry.backends.open_registry`)."""
+    if settings.is_local:
+        return str(settings.registry_dir)
+    from fraud_mlops.registry.backends import vertex_registry_uri
+
+    return vertex_registry_uri(settings.project, settings.region)
+
+
+def endpoint_uri(settings: Settings) -> str:
+    """The endpoint as a pipeline parameter (:func:`fraud_mlops.registry.backends.open_endpoint`)."""
+    from fraud_mlops.registry.names import ENDPOINT_NAME
+
+    if settings.is_local:
+        from fraud_mlops.registry.local_endpoint import endpoint_path
+
+        return str(endpoint_path(settings.local_dir, ENDPOINT_NAME))
+    from fraud_mlops.registry.backends import vertex_endpoint_uri
+
+    return vertex_endpoint_uri(settings.project, settings.region, ENDPOINT_NAME)
+
+
+def endpoint_client(
+    settings: Settings, endpoint_file: str | None = None, endpoint_id: str | None = None
+) -> ModelClient:
+    """What the prediction function calls: the local endpoint file or the Vertex endpoint.
+
+    ``endpoint_file`` (local) and ``endpoint_id`` (gcp, numeric) override the defaults: the
+    endpoint named :data:`~fraud_mlops.registry.names.ENDPOINT_NAME`.
+    """
+    if settings.is_local:
+        from pathlib import Path
+
+        from fraud_mlops.registry.endpoint_client import LocalEndpointClient
+
+        return LocalEndpointClient(Path(endpoint_file or endpoint_uri(settings)))
+    from fraud_mlops.registry.endpoint_client import VertexEndpointClient
+
+    return VertexEndpointClient.for_endpoint(settings.project, settings.region, endpoint_id)

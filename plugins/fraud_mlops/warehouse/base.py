@@ -1,0 +1,67 @@
+"""The warehouse seam: what business code and DAG builders ask of the warehouse.
+
+Two implementations, chosen once by :mod:`fraud_mlops.targets`: BigQuery on gcp
+(:mod:`.bigquery`) and DuckDB speaking BigQuery SQL locally (:mod:`.duckdb`). Callers pass the
+same BigQuery Standard SQL (rendered from ``include/sql/``) to either; only these adapters know
+which engine answers. The operator factories build the tasks that run the project's SQL files
+and per-file loads, so a DAG builder never names a provider operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Row = tuple[Any, ...]
+
+
+class Warehouse(Protocol):
+    """One warehouse, addressed with BigQuery SQL; parameters are named STRING values (``@name``)."""
+
+    @property
+    def pool(self) -> str:
+        """The Airflow pool of tasks that write the warehouse (DuckDB allows one writer)."""
+        ...
+
+    def records(self, sql: str, parameters: Mapping[str, str] | None = None) -> list[Row]:
+        """Rows of the last statement of ``sql``."""
+        ...
+
+    def execute(self, sql: str, parameters: Mapping[str, str] | None = None) -> None:
+        """Run a script (DDL/DML) to completion."""
+        ...
+
+    def read_arrow(self, sql: str) -> pa.Table:
+        """A read-only query's result as Arrow (feature sync, batch scoring)."""
+        ...
+
+    def replace_table(self, table: str, rows: pa.Table) -> None:
+        """Replace ``dataset.table`` with ``rows`` (a staging table written from Python)."""
+        ...
+
+    def snapshot_uri(self, snapshot: str) -> str:
+        """Where the training pipeline reads a snapshot: ``bq://`` table or immutable Parquet file."""
+        ...
+
+    def sql_operator(
+        self,
+        task_id: str,
+        sql_file: str,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        outlets: Sequence[Any] = (),
+        doc_md: str | None = None,
+    ) -> Any:
+        """A task running ``include/sql/<sql_file>``, rendered by Airflow with the DAG's macros."""
+        ...
+
+    def load_file_operator(self, files: Any) -> Any:
+        """Mapped task: one landed CSV per map index into its per-file load table (all STRING)."""
+        ...
+
+    def append_file_operator(self, files: Any, outlets: Sequence[Any] = ()) -> Any:
+        """Mapped task: each loaded file's rows appended to ``raw_transactions`` once (by content)."""
+        ...

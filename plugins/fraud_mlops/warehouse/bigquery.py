@@ -1,0 +1,130 @@
+"""The warehouse on Google Cloud: BigQuery through the Google provider's hook and operators.
+
+Queries from Python go through ``BigQueryHook.get_client`` (the provider's credentials and
+connection), tasks through ``BigQueryInsertJobOperator``, with job configurations built by
+:mod:`.bigquery_jobs` (pure functions the tests compare request for request). Provider modules
+are imported inside methods: DAG files build these tasks at parse time and must stay cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fraud_mlops.settings import Settings
+from fraud_mlops.warehouse.base import Row
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+LABELS = {"app": "fraud-mlops"}
+
+
+class BigQueryWarehouse:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def pool(self) -> str:
+        return self.settings.warehouse_pool
+
+    def client(self) -> Any:
+        from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+
+        s = self.settings
+        hook = BigQueryHook(gcp_conn_id=s.gcp_conn_id, use_legacy_sql=False, location=s.bq_location)
+        return hook.get_client(project_id=s.project, location=s.bq_location)
+
+    def _job_config(self, parameters: Mapping[str, str] | None) -> Any:
+        from google.cloud import bigquery
+
+        return bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in (parameters or {}).items()
+            ],
+            labels=LABELS,
+        )
+
+    def records(self, sql: str, parameters: Mapping[str, str] | None = None) -> list[Row]:
+        job = self.client().query(sql, job_config=self._job_config(parameters))
+        return [tuple(row.values()) for row in job.result()]
+
+    def execute(self, sql: str, parameters: Mapping[str, str] | None = None) -> None:
+        job = self.client().query(
+            sql, job_config=self._job_config(parameters), location=self.settings.bq_location
+        )
+        job.result()
+
+    def read_arrow(self, sql: str) -> pa.Table:
+        return self.client().query(sql).to_arrow()
+
+    def replace_table(self, table: str, rows: pa.Table) -> None:
+        """A Parquet load job with ``WRITE_TRUNCATE``: the table is replaced atomically."""
+        import io
+
+        import pyarrow.parquet as pq
+        from google.cloud import bigquery
+
+        buffer = io.BytesIO()
+        pq.write_table(rows, buffer)
+        buffer.seek(0)
+        s = self.settings
+        job = self.client().load_table_from_file(
+            buffer,
+            f"{s.project}.{s.dataset}.{table}",
+            job_config=bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                labels=LABELS,
+            ),
+        )
+        job.result()
+
+    def snapshot_uri(self, snapshot: str) -> str:
+        return f"bq://{self.settings.project}.{self.settings.dataset}.{snapshot}"
+
+    def _operator_kwargs(self) -> dict[str, Any]:
+        s = self.settings
+        return {"project_id": s.project, "location": s.bq_location, "gcp_conn_id": s.gcp_conn_id}
+
+    def sql_operator(
+        self,
+        task_id: str,
+        sql_file: str,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        outlets: Sequence[Any] = (),
+        doc_md: str | None = None,
+    ) -> Any:
+        from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+        from fraud_mlops.warehouse.bigquery_jobs import query_parameters
+
+        query: dict[str, Any] = {"query": f"{{% include '{sql_file}' %}}", "useLegacySql": False}
+        if parameters:
+            query["queryParameters"] = query_parameters(dict(parameters))
+        return BigQueryInsertJobOperator(
+            task_id=task_id,
+            configuration={"query": query, "labels": dict(LABELS)},
+            outlets=list(outlets),
+            doc_md=doc_md,
+            **self._operator_kwargs(),
+        )
+
+    def load_file_operator(self, files: Any) -> Any:
+        from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+        from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration
+
+        return BigQueryInsertJobOperator.partial(task_id="load_raw_file", **self._operator_kwargs()).expand(
+            configuration=files.map(load_job_configuration)
+        )
+
+    def append_file_operator(self, files: Any, outlets: Sequence[Any] = ()) -> Any:
+        from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+        from fraud_mlops.warehouse.bigquery_jobs import append_raw_job_configuration
+
+        return BigQueryInsertJobOperator.partial(
+            task_id="append_raw_file", outlets=list(outlets), **self._operator_kwargs()
+        ).expand(configuration=files.map(append_raw_job_configuration))

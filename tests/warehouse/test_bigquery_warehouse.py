@@ -1,0 +1,118 @@
+"""The gcp warehouse seam: the exact BigQuery requests, with the client mocked at its boundary.
+
+``BigQueryHook.get_client`` is the provider's own; only the ``google.cloud.bigquery.Client``
+class it instantiates is replaced, and the tests read back what was sent to it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from unittest import mock
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from google.cloud import bigquery
+
+from fraud_mlops import targets
+from fraud_mlops.settings import Settings
+from fraud_mlops.warehouse.bigquery import BigQueryWarehouse
+
+
+@pytest.fixture
+def client(gcp_settings: Settings, google_connection: None) -> Iterator[mock.MagicMock]:
+    with mock.patch("airflow.providers.google.cloud.hooks.bigquery.Client") as client_class:
+        yield client_class.return_value
+    assert client_class.call_args.kwargs["project"] == "fraud-prj"
+    assert client_class.call_args.kwargs["location"] == "EU"
+
+
+@pytest.fixture
+def warehouse(gcp_settings: Settings) -> BigQueryWarehouse:
+    chosen = targets.warehouse(gcp_settings)
+    assert isinstance(chosen, BigQueryWarehouse)
+    return chosen
+
+
+def _parameters(config: bigquery.QueryJobConfig) -> dict[str, tuple[str, str]]:
+    return {p.name: (p.type_, p.value) for p in config.query_parameters}
+
+
+def test_records_sends_a_labelled_query_with_named_string_parameters(
+    warehouse: BigQueryWarehouse, client: mock.MagicMock
+) -> None:
+    client.query.return_value.result.return_value = [
+        bigquery.Row(("a", 1), {"k": 0, "n": 1}),
+        bigquery.Row(("b", 2), {"k": 0, "n": 1}),
+    ]
+    assert warehouse.records("SELECT k, n FROM t WHERE k = @k", {"k": "a"}) == [("a", 1), ("b", 2)]
+    (sql,) = client.query.call_args.args
+    config = client.query.call_args.kwargs["job_config"]
+    assert sql == "SELECT k, n FROM t WHERE k = @k"
+    assert _parameters(config) == {"k": ("STRING", "a")}
+    assert config.labels == {"app": "fraud-mlops"}
+
+
+def test_execute_waits_for_the_job_in_the_datasets_location(
+    warehouse: BigQueryWarehouse, client: mock.MagicMock
+) -> None:
+    warehouse.execute("INSERT INTO t VALUES (@v)", {"v": "x"})
+    assert client.query.call_args.kwargs["location"] == "EU"
+    assert _parameters(client.query.call_args.kwargs["job_config"]) == {"v": ("STRING", "x")}
+    client.query.return_value.result.assert_called_once_with()
+
+
+def test_read_arrow_uses_the_query_results_arrow_form(
+    warehouse: BigQueryWarehouse, client: mock.MagicMock
+) -> None:
+    table = pa.table({"n": [1]})
+    client.query.return_value.to_arrow.return_value = table
+    assert warehouse.read_arrow("SELECT 1 AS n") is table
+    client.query.assert_called_once_with("SELECT 1 AS n")
+
+
+def test_replace_table_is_a_truncating_parquet_load(
+    warehouse: BigQueryWarehouse, client: mock.MagicMock
+) -> None:
+    sent: dict[str, object] = {}
+
+    def load(buffer: io.BytesIO, destination: str, job_config: bigquery.LoadJobConfig) -> mock.Mock:
+        sent.update(rows=pq.read_table(buffer), destination=destination, config=job_config)
+        return mock.Mock()
+
+    client.load_table_from_file.side_effect = load
+    warehouse.replace_table("card_predictions_staging", pa.table({"k": ["a", "b"]}))
+    assert sent["destination"] == "fraud-prj.fraud.card_predictions_staging"
+    assert sent["rows"].to_pylist() == [{"k": "a"}, {"k": "b"}]  # type: ignore[attr-defined]
+    config = sent["config"]
+    assert isinstance(config, bigquery.LoadJobConfig)
+    assert config.source_format == bigquery.SourceFormat.PARQUET
+    assert config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
+    assert config.labels == {"app": "fraud-mlops"}
+
+
+def test_snapshot_uri_is_the_bigquery_table(warehouse: BigQueryWarehouse) -> None:
+    assert warehouse.snapshot_uri("training_snapshot_x") == "bq://fraud-prj.fraud.training_snapshot_x"
+
+
+def test_sql_operator_is_an_insert_job_including_the_sql_file(warehouse: BigQueryWarehouse) -> None:
+    operator = warehouse.sql_operator(
+        "build_staging", "20_staging.sql", parameters={"run_id": "{{ run_id }}"}
+    )
+    assert type(operator).__name__ == "BigQueryInsertJobOperator"
+    assert operator.configuration == {
+        "query": {
+            "query": "{% include '20_staging.sql' %}",
+            "useLegacySql": False,
+            "queryParameters": [
+                {
+                    "name": "run_id",
+                    "parameterType": {"type": "STRING"},
+                    "parameterValue": {"value": "{{ run_id }}"},
+                }
+            ],
+        },
+        "labels": {"app": "fraud-mlops"},
+    }
+    assert (operator.project_id, operator.location, operator.pool) == ("fraud-prj", "EU", "default_pool")

@@ -1,0 +1,66 @@
+"""The local warehouse seam on a real DuckDB file: the calls business code makes, the tasks DAGs get."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from fraud_mlops import targets
+from fraud_mlops.settings import Settings
+from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+
+@pytest.fixture
+def warehouse(local_settings: Settings) -> DuckDBWarehouse:
+    chosen = targets.warehouse(local_settings)
+    assert isinstance(chosen, DuckDBWarehouse)
+    return chosen
+
+
+def test_execute_then_records_with_named_string_parameters(warehouse: DuckDBWarehouse) -> None:
+    warehouse.execute(
+        "CREATE SCHEMA IF NOT EXISTS fraud; CREATE TABLE fraud.t (k STRING, n INT64);"
+        "INSERT INTO fraud.t VALUES ('a', 1), ('b', 2), (@k, 3)",
+        {"k": "c"},
+    )
+    assert warehouse.records("SELECT k, n FROM `fraud.t` WHERE k != @skip ORDER BY n", {"skip": "b"}) == [
+        ("a", 1),
+        ("c", 3),
+    ]
+
+
+def test_read_arrow_reads_without_the_writers_lock_and_cannot_write(warehouse: DuckDBWarehouse) -> None:
+    warehouse.execute("CREATE SCHEMA fraud; CREATE TABLE fraud.t AS SELECT 1 AS n")
+    assert warehouse.read_arrow("SELECT n, SAFE_CAST('12.5' AS INT64) AS bad FROM fraud.t").to_pylist() == [
+        {"n": 1, "bad": None}  # transpiled with the project's fixes, BigQuery semantics
+    ]
+    with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+        warehouse.read_arrow("CREATE TABLE fraud.u AS SELECT 1 AS n")
+
+
+def test_replace_table_replaces_the_rows(warehouse: DuckDBWarehouse) -> None:
+    warehouse.replace_table("staged", pa.table({"k": ["a", "b"]}))
+    warehouse.replace_table("staged", pa.table({"k": ["c"]}))
+    assert warehouse.records("SELECT k FROM fraud.staged") == [("c",)]
+
+
+def test_snapshot_uri_is_the_immutable_parquet_file(
+    warehouse: DuckDBWarehouse, local_settings: Settings
+) -> None:
+    assert warehouse.snapshot_uri("training_snapshot_x") == str(
+        local_settings.snapshot_dir / "training_snapshot_x.parquet"
+    )
+
+
+def test_sql_operator_runs_the_file_in_the_one_writer_pool(warehouse: DuckDBWarehouse) -> None:
+    operator = warehouse.sql_operator(
+        "build_staging", "20_staging.sql", parameters={"run_id": "{{ run_id }}"}
+    )
+    assert type(operator).__name__ == "BigQuerySQLOnDuckDBOperator"
+    assert (operator.sql, operator.pool, operator.conn_id) == (
+        "20_staging.sql",
+        "warehouse",
+        "fraud_warehouse",
+    )
+    assert operator.parameters == {"run_id": "{{ run_id }}"}
