@@ -30,7 +30,7 @@ demo: install ## Run the whole system end to end on the local target, print a su
 	$(PY) -m devtools.demo
 
 .PHONY: test
-test: install browser-deps ## Run every test suite (unit, DAG integrity, SQL golden, local stack, browser)
+test: install browser-deps lint ## Lint, then every test suite (unit, DAG integrity, SQL golden, local stack, browser)
 	$(PY) -m pytest
 
 .PHONY: test-fast
@@ -72,10 +72,11 @@ clean: down ## Remove the local stack's data (.local/)
 	rm -rf .local
 
 .PHONY: lint
-lint: install ## ruff (with Airflow's AIR rules) and mypy
+lint: install ## ruff (with Airflow's AIR rules), mypy, and the import-layer contracts (lint-imports)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy plugins dags devtools
+	.venv/bin/lint-imports
 
 # --- training (issue 3) ---
 
