@@ -54,7 +54,7 @@ def test_graph_renders_the_ingestion_tasks(page, local_stack):
     page.locator("[data-testid=grid-view-button] + button").click()
     page.locator(".react-flow__node").first.wait_for()
     page.get_by_test_id("expand-all-button").click()
-    page.locator(".react-flow__node[data-id='check_data_quality']").wait_for()
+    page.locator(".react-flow__node[data-id='transform.build_staging']").wait_for()  # groups expanded
     ids = set(page.locator(".react-flow__node").evaluate_all("ns => ns.map(n => n.getAttribute('data-id'))"))
     expected = {
         "setup_tables", "validate_landed_files", "load_raw.load_raw_file", "load_raw.append_raw_file",
@@ -73,7 +73,8 @@ def test_event_driven_dag_shows_its_asset_schedule_and_the_resolver_gating_valid
     page.locator("[data-testid=grid-view-button] + button").click()
     page.locator(".react-flow__node").first.wait_for()
     page.get_by_test_id("expand-all-button").click()
-    page.locator(".react-flow__node[data-id='validate_landed_files']").wait_for()
+    page.locator(".react-flow__node[data-id='transform.build_staging']").wait_for()  # groups expanded
+    page.locator(".react-flow__edge").first.wait_for()
     edges = set(
         page.locator(".react-flow__edge").evaluate_all("es => es.map(e => e.getAttribute('data-testid'))")
     )

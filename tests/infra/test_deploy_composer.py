@@ -231,3 +231,48 @@ def test_requirements_are_read_in_composer_form(tmp_path: Path) -> None:
     path.write_text("faker>=40\n")
     with pytest.raises(DeployError, match="not pinned"):
         deploy_composer.read_requirements(path)
+
+
+def _imported_modules(source: str) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_composer_bundle_ships_no_harness_and_every_import_it_needs() -> None:
+    """What `make deploy-composer` copies: DAGs, the package and include/, never the local harness."""
+    uploads = deploy_composer.plan_uploads()
+    bundle = {u.object_name: u.source for u in uploads}
+    harness = sorted((REPO_ROOT / "devtools").rglob("*.py"))
+    assert harness, "the harness package moved: update this test"
+    shipped_sources = {source.resolve() for source in bundle.values()}
+    assert not shipped_sources & {path.resolve() for path in harness}
+    roots = [REPO_ROOT / "dags", REPO_ROOT / "plugins", REPO_ROOT / "include"]
+    assert all(any(source.resolve().is_relative_to(root) for root in roots) for source in bundle.values())
+    assert not [name for name in bundle if name.split("/")[1] in {"devtools", "tests", "scripts", "bench"}]
+
+    shipped_modules = {
+        name.removeprefix("plugins/").removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+        for name in bundle
+        if name.startswith("plugins/fraud_mlops/") and name.endswith(".py")
+    }
+    for name, source in bundle.items():
+        if not name.endswith(".py"):
+            continue
+        imported = _imported_modules(source.read_text())
+        leaked = {m for m in imported if m.split(".")[0] in {"devtools", "tests", "scripts"}}
+        assert not leaked, f"{name} imports {leaked}, which Composer does not get"
+        missing = {
+            m
+            for m in imported
+            if m.split(".")[0] == "fraud_mlops"
+            and m not in shipped_modules
+            and not any(s.startswith(m + ".") for s in shipped_modules)  # a package
+        }
+        assert not missing, f"{name} imports {missing}, which is not in the bundle"

@@ -43,7 +43,7 @@ def test_snapshot_to_deployed_model_and_lineage_row(tmp_path: Path) -> None:
     proc = subprocess.run(
         # A snapshot written by hand has no snapshot_lineage row, so the run names it (as a
         # manual run would); the asset-triggered run reads the name from the event instead.
-        [sys.executable, "-m", "tests.training.dag_run_probe", str(REPO_ROOT / "dags" / "fraud_training.py"),
+        [sys.executable, "-m", "tests.orchestration.dag_run_probe", str(REPO_ROOT / "dags" / "fraud_training.py"),
          json.dumps({"snapshot": SNAPSHOT})],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip

@@ -10,8 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from fraud_mlops.registry import predictor as predictor_module
 from fraud_mlops.registry.predictor import compile_predictor
-
-from .helpers import feature_rows, labels
+from tests.serving.helpers import feature_rows, labels
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ import pytest
 from devtools.demo.serving import run_demo_requests
 from devtools.function_server import free_port
 from fraud_mlops.settings import get_settings
-
-from .helpers import ServingWorld
+from tests.serving.helpers import ServingWorld
 
 
 def test_demo_requests_get_a_score_a_404_and_400s(
