@@ -78,7 +78,7 @@ lint: install ## ruff (with Airflow's AIR rules), mypy, and the import-layer con
 	.venv/bin/mypy plugins dags devtools
 	.venv/bin/lint-imports
 
-# --- training (issue 3) ---
+# --- training ---
 
 .PHONY: compile
 compile: install ## Compile the training pipeline to include/pipelines/fraud_training.yaml (commit it)
@@ -97,10 +97,10 @@ models: ## List local model versions, aliases, recent rejections and the endpoin
 	$(PY) -m devtools.training_cli models
 
 .PHONY: test-training
-test-training: install ## Training tests: steps, gate, registry, compile, Vertex requests, kfp.local runs
-	$(PY) -m pytest tests/training
+test-training: install ## Training tests: steps, gate, components, compile, registry, Vertex requests, kfp.local runs
+	$(PY) -m pytest tests/training tests/pipelines tests/pipeline_runs tests/registry tests/orchestration/test_training.py tests/orchestration/test_training_dag.py
 
-# --- feature store / serving (issues 4, 5) ---
+# --- feature store / serving ---
 FUNCTION_PORT ?= $(or $(MLOPS_FUNCTION_PORT),8085)
 
 .PHONY: sync-features
@@ -134,7 +134,7 @@ bench-serving: install ## Function latency/throughput at concurrency 1/8/32 vs a
 	$(PY) bench/bench_serving.py
 
 
-# --- deploy (issue 6) ---
+# --- deploy ---
 TOFU ?= $(shell command -v tofu || command -v terraform)
 COMPOSER_ENV ?= fraud-composer
 COMPOSER_BUCKET ?= $(shell $(TOFU) -chdir=infra output -raw composer_bucket 2>/dev/null)
@@ -195,7 +195,7 @@ astro-start: install ## Build Dockerfile.astro and start it with the Astro CLI (
 astro-stop: ## Stop the Astro CLI stack
 	astro dev stop
 
-# event-driven ingestion (issue 6, part 5): docs/event_driven.md
+# --- event-driven ingestion: docs/event_driven.md ---
 .PHONY: events-on
 events-on: ## Unpause fraud_ingest_events on the running stack and wait for its Pub/Sub watcher
 	$(PY) -m devtools.events on

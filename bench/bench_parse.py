@@ -2,7 +2,7 @@
 
 Each file's own work is measured as a second DagBag fill of that file in the same process, so
 shared imports are already loaded; a trivial one-task DAG measured the same way is the
-baseline. Goals (issue 2): warm per file ≤ 0.05 s; cold local fill ≤ 2.5 s.
+baseline. Goals: warm per file ≤ 0.05 s; cold local fill ≤ 2.5 s.
 Each target runs in a fresh interpreter. Usage: ``python bench/bench_parse.py``.
 """
 

@@ -3,7 +3,7 @@
 The project's path (DuckDB running the BigQuery SQL of include/sql/) is timed next to a
 plain-pandas implementation of the same steps (typed read, validation-free staging, HMAC
 pseudonyms, the same point-in-time features; tests/reference/pandas_features.py), in the
-same process on the same file. Goals (issue 2): ≥ 200k rows/s and faster than pandas.
+same process on the same file. Goals: ≥ 200k rows/s and faster than pandas.
 Also prints the generator's throughput (goal ≥ 100k rows/s).
 Usage: ``python bench/bench_transform.py [ROWS]``.
 """

@@ -1,6 +1,6 @@
 """Landing → run-started latency: the Pub/Sub AssetWatcher against the deferrable GCS sensor.
 
-    PYTHONPATH=plugins .venv/bin/python bench/bench_trigger_latency.py [--landings 5] [--rows 300]
+    PYTHONPATH=plugins:. .venv/bin/python bench/bench_trigger_latency.py [--landings 5] [--rows 300]
 
 Starts its own local stack (GCS + Pub/Sub emulators, Airflow 3 api-server, scheduler,
 dag-processor, triggerer) in a temporary ``MLOPS_LOCAL_DIR`` on free ports, then lands small

@@ -30,7 +30,7 @@ TRAINING_TABLE = "training_examples"  # features + label + event time, input of 
 LATEST_FEATURES_VIEW = "latest_card_features"  # one row per card: the feature view's source
 FEATURE_VIEW_FRESHNESS = "24h"  # the ingestion DAGs re-sync at least daily
 FEATURE_ONLINE_STORE_ID = "fraud_online_store"  # Vertex Feature Online Store (gcp)
-FEATURE_VIEW_ID = "card_features"  # its feature view over LATEST_FEATURES_VIEW; local store too
+FEATURE_VIEW_ID = "card_features"  # its feature view over LATEST_FEATURES_VIEW
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import fraud_mlops
 
 BASE_IMAGE = "python:3.11-slim"
 
-#: Versions from uv.lock (tests/training/test_compile.py fails when they drift apart).
+#: Versions from uv.lock (tests/pipelines/test_compile.py fails when they drift apart).
 PINS: dict[str, str] = {
     "duckdb": "2.0.0",
     "google-cloud-aiplatform": "2.7.0",

@@ -1,6 +1,6 @@
 # Event-driven ingestion: GCS publishes OBJECT_FINALIZE for new files under the landing prefix
 # to a topic; Airflow's AssetWatcher pulls them from its own subscription. Names match
-# fraud_mlops.local_stack.config (LANDING_TOPIC, LANDING_SUBSCRIPTION) with the default prefix.
+# fraud_mlops.settings (LANDING_TOPIC, LANDING_SUBSCRIPTION) with the default prefix.
 
 resource "google_pubsub_topic" "landing_notifications" {
   project                    = var.project_id

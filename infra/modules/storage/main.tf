@@ -121,8 +121,7 @@ resource "google_storage_bucket_iam_member" "lake_orchestration" {
   member = var.members.orchestration
 }
 
-# Submitting a pipeline run checks that the pipeline root bucket exists (storage.buckets.get);
-# the training DAG reads the run's metrics artifacts back for the lineage record.
+# Submitting a pipeline run checks that the pipeline root bucket exists (storage.buckets.get).
 resource "google_storage_bucket_iam_member" "pipeline_root_orchestration_bucket_reader" {
   bucket = google_storage_bucket.this["pipeline_root"].name
   role   = "roles/storage.legacyBucketReader"

@@ -2,9 +2,10 @@
 
 * :mod:`.notification` - the ``JSON_API_V1`` notification: build it, read it back, decide
   what a run ingests. Pure functions.
-* :mod:`.pubsub` - the landing topic and subscription in the local emulator; publishing.
 * :mod:`.watcher` - the Asset and its ``AssetWatcher`` (``MessageQueueTrigger``,
   ``google+pubsub``) the ``fraud_ingest_events`` DAG is scheduled on.
 
-Nothing is imported here: the DAG file imports :mod:`.watcher` at parse time only.
+Publishing to the local Pub/Sub emulator is the harness's (``devtools/pubsub.py``); on gcp the
+bucket's notification config publishes. Nothing is imported here: the DAG file imports
+:mod:`.watcher` at parse time only.
 """

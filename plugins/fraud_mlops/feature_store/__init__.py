@@ -3,13 +3,13 @@
 The feature definition stays in :mod:`fraud_mlops.features`; this package only moves those
 features from the latest-features view to an online store and reads them back:
 
+* :mod:`.base` - the seam: an online reader and the sync tasks (``targets.feature_store``).
 * :mod:`.records` - what a sync and a lookup return (sync record, feature row, lookup result).
-* :mod:`.local_store` - the embedded store of the local target (SQLite, WAL, atomic swaps).
-* :mod:`.source` - reads the warehouse's latest-features view (DuckDB, read-only, briefly).
+* :mod:`.local` - the local target's feature store: the SQLite store and its one sync task.
+* :mod:`.local_store` - the embedded store itself (SQLite, WAL, atomic swaps).
+* :mod:`.source` - the latest-features view's rows in the store layout (``74_online_store_rows.sql``).
 * :mod:`.sync` - the local sync (idempotent) and the sync record of a Vertex sync.
-* :mod:`.vertex` - Vertex AI Feature Online Store names and its ``FetchFeatureValues`` reader.
-* :mod:`.lookup` - one entry point for lookups on either target.
-* :mod:`.tasks` - the Airflow tasks the ingestion DAG wires after the snapshot.
+* :mod:`.vertex` - Vertex AI Feature Online Store: names, ``FetchFeatureValues`` reader, sync tasks.
 
-Nothing heavy is imported here: DAG files import :mod:`.tasks` at parse time.
+Nothing heavy is imported here: DAG builders reach :mod:`.local` or :mod:`.vertex` at parse time.
 """

@@ -1,6 +1,7 @@
 """Training logic as plain functions: dataset split, train, evaluate, gate, report, lineage.
 
 The KFP components in ``include/pipelines/components/`` are thin wrappers around
-:mod:`fraud_mlops.training.steps`; the DAG side (local run, Vertex submission, lineage) lives
-in :mod:`.local_run`, :mod:`.vertex_submit` and :mod:`.lineage`.
+:mod:`fraud_mlops.training.steps`. Where the pipeline runs is :mod:`fraud_mlops.pipeline_runs`;
+its parameter values are :mod:`.pipeline_params`, its lineage row :mod:`.lineage`; the DAG's
+tasks are :mod:`fraud_mlops.orchestration.training`.
 """
