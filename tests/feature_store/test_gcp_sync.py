@@ -127,7 +127,7 @@ def test_record_task_returns_the_sync_record(admin_client: mock.MagicMock) -> No
         def __getitem__(self, asset: object) -> SimpleNamespace:
             return events.setdefault(asset.name, SimpleNamespace(extra=None))  # type: ignore[attr-defined]
 
-    record = record_feature_sync.function(
+    record = record_feature_sync(
         SYNC_NAME, "training_snapshot_20250301T000000_0a1b2c3d", outlet_events=Events()
     )
 

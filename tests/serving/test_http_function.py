@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from devtools.demo.serving import post_json
 from devtools.function_server import FunctionServer, start_function_server
 from fraud_mlops.pseudonym import luhn_complete
+from fraud_mlops.settings import REPO_ROOT
 
 from .helpers import ServingWorld
 
@@ -166,3 +169,44 @@ def test_bearer_token_is_enforced_when_configured(world: ServingWorld, tmp_path:
         status, body = post_json(guarded.url, payload, token="s3cret-token")
         assert status == 200, body
     assert os.environ.get("MLOPS_FUNCTION_TOKEN") is None
+
+
+NO_AIRFLOW = """
+import importlib.abc, sys
+
+class NoAirflow(importlib.abc.MetaPathFinder):
+    # Cloud Functions installs functions/predict/requirements.txt: no Airflow there.
+    def find_spec(self, name, path=None, target=None):
+        if name == "airflow" or name.startswith("airflow."):
+            raise ImportError(f"{name}: Airflow is not installed in the prediction function")
+        return None
+
+sys.meta_path.insert(0, NoAirflow())
+from fraud_mlops.serving.http import build_service
+service = build_service()
+print(type(service.features).__name__, type(service.model).__name__)
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "reader", "model"),
+    [
+        ("local", "LocalOnlineStore", "LocalEndpointClient"),
+        ("gcp", "VertexOnlineStore", "VertexEndpointClient"),
+    ],
+)
+def test_the_function_is_wired_without_airflow(target: str, reader: str, model: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "MLOPS_TARGET": target,
+        "MLOPS_LOCAL_DIR": str(tmp_path),
+        "GCP_PROJECT": "fraud-prj",
+        "MLOPS_ENDPOINT_ID": "1234",  # gcp: no endpoint lookup by name (that would call Vertex)
+        "MLOPS_PSEUDONYM_KEY": "k",
+        "PYTHONPATH": str(REPO_ROOT / "plugins"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", NO_AIRFLOW], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [reader, model]

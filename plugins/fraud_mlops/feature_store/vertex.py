@@ -13,10 +13,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, cast
-
-from airflow.sdk import task
-from airflow.sdk.definitions.xcom_arg import PlainXComArg
+from typing import Any
 
 from fraud_mlops.feature_store.records import FeatureLookup, FeatureRow, FeatureValue, utc_from_micros
 from fraud_mlops.features import (
@@ -182,6 +179,7 @@ class VertexFeatureStore:
     def sync_operators(self, source_snapshot: Any) -> tuple[Any, Any]:
         from airflow.providers.google.cloud.operators.vertex_ai.feature_store import SyncFeatureViewOperator
         from airflow.providers.google.cloud.sensors.vertex_ai.feature_store import FeatureViewSyncSensor
+        from airflow.sdk import task
 
         from fraud_mlops.assets import online_features
 
@@ -205,14 +203,12 @@ class VertexFeatureStore:
             poke_interval=SYNC_POKE_SECONDS,
             timeout=SYNC_TIMEOUT_SECONDS,
         )
-        recorded = record_feature_sync.override(outlets=[online_features()])(sync_name, source_snapshot)
-        record = cast(PlainXComArg, recorded).operator
+        record_task = task(task_id="record_feature_sync", outlets=[online_features()])(record_feature_sync)
+        record = record_task(sync_name, source_snapshot).operator  # type: ignore[attr-defined]  # a PlainXComArg
         sync_feature_view >> wait_for_feature_view_sync >> record
         return sync_feature_view, record
 
 
-# Outlets are attached in sync_operators (see fraud_mlops.feature_store.local).
-@task(task_id="record_feature_sync")
 def record_feature_sync(
     feature_view_sync_name: str, source_snapshot: str, outlet_events: Any = None
 ) -> dict[str, Any]:
