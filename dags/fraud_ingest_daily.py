@@ -13,17 +13,9 @@ from datetime import datetime
 
 from airflow.sdk import DAG, chain
 
+from fraud_mlops.orchestration import ingestion
 from fraud_mlops.orchestration.defaults import dag_defaults
 from fraud_mlops.orchestration.feature_sync import feature_sync
-from fraud_mlops.orchestration.ingestion import (
-    check_data_quality,
-    load_raw,
-    setup_tables,
-    snapshot,
-    summarise_run,
-    transform,
-    validate_landed_files,
-)
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -36,16 +28,16 @@ with DAG(
     doc_md=__doc__,
     **dag_defaults(settings, "ingestion"),
 ):
-    files = validate_landed_files(settings)
-    snapshotted = snapshot(settings)
+    files = ingestion.validate_landed_files(settings)
+    snapshotted = ingestion.snapshot(settings)
     synced = feature_sync(settings, snapshotted.name)
 
-    chain(setup_tables(settings), files)
+    chain(ingestion.setup_tables(settings), files)
     chain(
-        load_raw(settings, files),
-        transform(settings),
-        check_data_quality(settings),
+        ingestion.load_raw(settings, files),
+        ingestion.transform(settings),
+        ingestion.check_data_quality(settings),
         snapshotted.group,
         synced.group,
-        summarise_run(settings, files, synced.record),
+        ingestion.summarise_run(settings, files, synced.record),
     )

@@ -26,18 +26,10 @@ from typing import Any
 from airflow.sdk import DAG, chain
 
 from fraud_mlops.events.watcher import landed_files_asset
+from fraud_mlops.orchestration import ingestion
 from fraud_mlops.orchestration.defaults import dag_defaults
 from fraud_mlops.orchestration.events import resolve_landed_objects
 from fraud_mlops.orchestration.feature_sync import feature_sync
-from fraud_mlops.orchestration.ingestion import (
-    check_data_quality,
-    load_raw,
-    setup_tables,
-    snapshot,
-    summarise_run,
-    transform,
-    validate_landed_files,
-)
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -54,16 +46,16 @@ with DAG(
     plan: Any = resolve_landed_objects(settings, landed_files)
     # The resolved names feed (and so gate) the files' validation; table setup does not need
     # them and runs beside the resolver, one task hop off the landing-to-load path.
-    files = validate_landed_files(settings, only_objects=plan["objects"])
-    snapshotted = snapshot(settings)
+    files = ingestion.validate_landed_files(settings, only_objects=plan["objects"])
+    snapshotted = ingestion.snapshot(settings)
     synced = feature_sync(settings, snapshotted.name)
 
-    chain(setup_tables(settings), files)
+    chain(ingestion.setup_tables(settings), files)
     chain(
-        load_raw(settings, files),
-        transform(settings),
-        check_data_quality(settings),
+        ingestion.load_raw(settings, files),
+        ingestion.transform(settings),
+        ingestion.check_data_quality(settings),
         snapshotted.group,
         synced.group,
-        summarise_run(settings, files, synced.record),
+        ingestion.summarise_run(settings, files, synced.record),
     )

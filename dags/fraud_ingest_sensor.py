@@ -21,17 +21,9 @@ from datetime import datetime, timedelta
 from airflow.providers.google.cloud.sensors.gcs import GCSObjectsWithPrefixExistenceSensor
 from airflow.sdk import DAG, chain
 
+from fraud_mlops.orchestration import ingestion
 from fraud_mlops.orchestration.defaults import dag_defaults
 from fraud_mlops.orchestration.feature_sync import feature_sync
-from fraud_mlops.orchestration.ingestion import (
-    check_data_quality,
-    load_raw,
-    setup_tables,
-    snapshot,
-    summarise_run,
-    transform,
-    validate_landed_files,
-)
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -54,16 +46,16 @@ with DAG(
         timeout=timedelta(hours=6).total_seconds(),
         soft_fail=True,  # nothing landed for 6 h: skip this run, the next one starts waiting
     )
-    files = validate_landed_files(settings)
-    snapshotted = snapshot(settings)
+    files = ingestion.validate_landed_files(settings)
+    snapshotted = ingestion.snapshot(settings)
     synced = feature_sync(settings, snapshotted.name)
 
-    chain(wait_for_landed_files, setup_tables(settings), files)
+    chain(wait_for_landed_files, ingestion.setup_tables(settings), files)
     chain(
-        load_raw(settings, files),
-        transform(settings),
-        check_data_quality(settings),
+        ingestion.load_raw(settings, files),
+        ingestion.transform(settings),
+        ingestion.check_data_quality(settings),
         snapshotted.group,
         synced.group,
-        summarise_run(settings, files, synced.record),
+        ingestion.summarise_run(settings, files, synced.record),
     )

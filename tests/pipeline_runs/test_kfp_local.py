@@ -8,6 +8,9 @@ is promoted.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from fraud_mlops.features import LABEL
@@ -85,3 +88,20 @@ def test_deploy_reject_worse_reject_bad_then_canary_and_promote(
     assert _traffic(local_settings) == {"2": 100}
     assert registry.get("fraud-detector", CHAMPION).version == "2"  # type: ignore[union-attr]
     assert registry.get("fraud-detector", CHALLENGER) is None
+
+
+def test_the_dag_task_runs_under_the_configured_pipeline_root(
+    local_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``MLOPS_PIPELINE_ROOT`` is where kfp.local writes the run's artifacts, as on Vertex."""
+    from airflow.sdk import DAG
+
+    from fraud_mlops import targets
+    from fraud_mlops.settings import get_settings
+
+    monkeypatch.setenv("MLOPS_PIPELINE_ROOT", str(tmp_path / "elsewhere"))
+    get_settings.cache_clear()
+    with DAG("runner_test", schedule=None) as dag:
+        targets.pipeline_runner(get_settings()).run_operator({"snapshot_name": "s"})
+    task: Any = dag.get_task("train_evaluate_deploy")
+    assert task.op_kwargs["pipeline_root"] == str(tmp_path / "elsewhere")

@@ -10,7 +10,6 @@ never meets a writer of the DuckDB file. Airflow is imported only by
 from __future__ import annotations
 
 import logging
-
 from typing import Any
 
 from fraud_mlops.feature_store.local_store import LocalOnlineStore

@@ -76,16 +76,14 @@ class LocalPipelineRunner:
     def run_operator(self, parameters: Any) -> Any:
         from airflow.sdk import task
 
-        pipeline_root = Path(self.settings.pipeline_root)
-
         @task(task_id=TASK_ID, execution_timeout=timedelta(hours=2))
-        def train_evaluate_deploy(parameters: dict[str, Any]) -> dict[str, Any]:
-            """The compiled pipeline run by kfp.local under ``MLOPS_PIPELINE_ROOT``."""
-            result = run_pipeline_locally(parameters, pipeline_root)
+        def train_evaluate_deploy(parameters: dict[str, Any], pipeline_root: str) -> dict[str, Any]:
+            """The compiled pipeline run by kfp.local; artifacts under ``MLOPS_PIPELINE_ROOT``."""
+            result = run_pipeline_locally(parameters, Path(pipeline_root))
             print(result.summary())
             return asdict(result)
 
-        return train_evaluate_deploy(parameters)
+        return train_evaluate_deploy(parameters, pipeline_root=self.settings.pipeline_root)
 
     def result(self, outcome: dict[str, Any], snapshot: str) -> PipelineResult:
         del snapshot  # the local outcome is the PipelineResult itself, snapshot included
