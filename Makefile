@@ -20,6 +20,10 @@ $(UV):
 	@# uv writes no bytecode and PYTHONDONTWRITEBYTECODE may be set: without this every
 	@# Airflow task, kfp component and test subprocess recompiles its imports (tens of seconds).
 	.venv/bin/python -m compileall -q -j 2 .venv/lib/python3.11/site-packages >/dev/null || true
+	@# The project is not an installed package (Composer takes plugins/ and dags/ as folders): a .pth
+	@# puts plugins/ on the venv's path, so lint-imports, pre-commit hooks and editors resolve
+	@# fraud_mlops without PYTHONPATH (dags, include and devtools resolve from the repository root).
+	echo "$(CURDIR)/plugins" > .venv/lib/python3.11/site-packages/fraud_mlops_paths.pth
 	touch $@
 
 .PHONY: install
