@@ -11,20 +11,8 @@ stack's key (``<local dir>/secrets.json``); only the pseudonym is printed.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
 from fraud_mlops.settings import get_settings
-
-
-def _key() -> bytes:
-    key = os.environ.get("MLOPS_PSEUDONYM_KEY")
-    if key:
-        return key.encode()
-    secrets_file = get_settings().local_dir / "secrets.json"
-    if not secrets_file.is_file():
-        raise SystemExit("set MLOPS_PSEUDONYM_KEY or start the local stack once (it creates the key)")
-    return str(json.loads(secrets_file.read_text())["pseudonym_key"]).encode()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
                 record.source_snapshot,
             )
     else:
+        from devtools.stack.config import pseudonym_key
         from fraud_mlops import targets
         from fraud_mlops.pseudonym import pseudonymise
 
-        key = _key()
+        try:
+            key = pseudonym_key(settings.local_dir).encode()
+        except RuntimeError as missing:
+            raise SystemExit(str(missing)) from None
         pseudonyms = [pseudonymise(card, key) for card in args.cards]
         result = targets.feature_store(settings).reader().fetch(pseudonyms)
         for pseudonym in pseudonyms:

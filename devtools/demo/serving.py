@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 from devtools.function_server import start_function_server
+from devtools.stack.config import pseudonym_key
 from fraud_mlops.settings import get_settings
 
 UNSEEN_CARD = "4000 0000 0000 0002"  # Luhn-valid test number; the generator never issues it
@@ -44,16 +45,6 @@ def demo_cases(known_card_number: str) -> list[tuple[str, Any]]:
     ]  # fmt: skip
 
 
-def _pseudonym_key() -> str:
-    key = os.environ.get("MLOPS_PSEUDONYM_KEY")
-    if key:
-        return key
-    secrets_file = get_settings().local_dir / "secrets.json"
-    if secrets_file.is_file():  # the local stack's per-machine secrets (devtools.stack)
-        return str(json.loads(secrets_file.read_text())["pseudonym_key"])
-    raise RuntimeError("set MLOPS_PSEUDONYM_KEY (the key the ingestion SQL pseudonymised with)")
-
-
 def summarise(case: str, status: int, body: Any) -> str:
     if status == 200:
         model = body["model"]
@@ -68,7 +59,7 @@ def summarise(case: str, status: int, body: Any) -> str:
 def run_demo_requests(known_card_number: str, port: int | None = None) -> list[dict[str, Any]]:
     """Start the function on ``port`` (default ``MLOPS_FUNCTION_PORT`` or a free one), send the
     demo requests, print one line per answer, stop the function; return the answers."""
-    env = {"MLOPS_PSEUDONYM_KEY": _pseudonym_key()}
+    env = {"MLOPS_PSEUDONYM_KEY": pseudonym_key(get_settings().local_dir)}
     token = os.environ.get("MLOPS_FUNCTION_TOKEN")
     answers: list[dict[str, Any]] = []
     with start_function_server(port=port, env=env) as server:

@@ -68,6 +68,20 @@ class StackSecrets:
     fernet_key: str
 
 
+def pseudonym_key(local_dir: Path) -> str:
+    """The key the ingestion SQL pseudonymised with: ``MLOPS_PSEUDONYM_KEY``, else the local stack's.
+
+    Never creates one: a key that did not pseudonymise the stored cards would find none of them.
+    """
+    key = os.environ.get("MLOPS_PSEUDONYM_KEY")
+    if key:
+        return key
+    path = local_dir / "secrets.json"
+    if path.is_file():
+        return str(json.loads(path.read_text())["pseudonym_key"])
+    raise RuntimeError("set MLOPS_PSEUDONYM_KEY, or start the local stack once (it creates the key)")
+
+
 def load_or_create_secrets(local_dir: Path) -> StackSecrets:
     path = local_dir / "secrets.json"
     if path.exists():
