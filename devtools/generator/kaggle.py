@@ -24,7 +24,8 @@ KAGGLE_COLUMNS = ("Time", *(v.upper() for v in V_COMPONENTS), "Amount", "Class")
 def from_kaggle(
     path: Path, seed: int = 7, start: datetime = datetime(2026, 10, 1, tzinfo=UTC)
 ) -> pd.DataFrame:
-    kaggle = pd.read_csv(path)
+    # round_trip: the V-components keep their exact values (pandas 2's default parser may not)
+    kaggle = pd.read_csv(path, float_precision="round_trip")
     missing = [c for c in KAGGLE_COLUMNS if c not in kaggle.columns]
     if missing:
         raise ValueError(f"{path} is not Kaggle's creditcard.csv: missing columns {missing}")
