@@ -42,7 +42,7 @@ PINS: dict[str, str] = {
     "matplotlib": "3.11.2",
     "narwhals": "2.29.0",
     "numpy": "2.4.6",
-    "pandas": "3.1.1",
+    "pandas": "2.3.3",
     "pyarrow": "26.0.1",
     "scikit-learn": "1.9.1",
     "scipy": "1.17.1",
