@@ -117,7 +117,6 @@ features: ## Online store status, or CARD=number for that card's latest features
 
 .PHONY: serve
 serve: install ## Run the prediction function in the foreground on 127.0.0.1 (FUNCTION_PORT=8085; gunicorn 2x8)
-	MLOPS_PSEUDONYM_KEY="$${MLOPS_PSEUDONYM_KEY:-$$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["pseudonym_key"])' $${MLOPS_LOCAL_DIR:-.local}/secrets.json)}" \
 	WORKERS=2 THREADS=8 $(PY) -m functions_framework --target predict --source functions/predict/main.py \
 		--host 127.0.0.1 --port $(FUNCTION_PORT)
 

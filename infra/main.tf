@@ -16,13 +16,21 @@ locals {
 
   # One map of every principal a grant may name: our service accounts and Google's agents.
   members = merge(module.service_accounts.members, local.agent_members)
+
+  # Composer's Secret Manager backend looks connections up as airflow-connections-<conn id>.
+  connections_prefix = "airflow-connections"
+
+  # The function's pseudonym keyset: the KEK's URI and the keyset it wrapped (ciphertext).
+  pseudonym_env = {
+    MLOPS_PSEUDONYM_KMS_KEY = module.pseudonym_kms.key_uri
+    MLOPS_PSEUDONYM_KEYSET  = var.pseudonym_wrapped_keyset
+  }
 }
 
 module "apis" {
   source = "./modules/apis"
 
   project_id = var.project_id
-  enable_kms = var.kms_key_name != null
 }
 
 module "service_accounts" {
@@ -74,17 +82,15 @@ module "pubsub" {
   depends_on = [google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
-module "secrets" {
-  source = "./modules/secrets"
+module "pseudonym_kms" {
+  source = "./modules/pseudonym_kms"
 
-  project_id        = var.project_id
-  region            = var.region
-  prefix            = var.name_prefix
-  pseudonym_conn_id = var.pseudonym_conn_id
-  kms_key_name      = var.kms_key_name
-  members           = local.members
+  project_id = var.project_id
+  prefix     = var.name_prefix
+  location   = var.pseudonym_kms_location
+  members    = local.members
 
-  depends_on = [google_kms_crypto_key_iam_member.secretmanager_agent]
+  depends_on = [module.apis]
 }
 
 module "vertex" {
@@ -104,17 +110,16 @@ module "vertex" {
 module "prediction_function" {
   source = "./modules/prediction_function"
 
-  project_id          = var.project_id
-  region              = var.region
-  prefix              = var.name_prefix
-  source_dir          = var.function_source_dir
-  source_bucket       = module.storage.bucket_names["function_source"]
-  entry_point         = var.function_entry_point
-  ingress             = var.function_ingress
-  instances           = var.function_instances
-  runtime_sa_email    = module.service_accounts.emails["inference"]
-  builder_sa_id       = module.service_accounts.ids["builder"]
-  pseudonym_secret_id = module.secrets.pseudonym_key_secret_id
+  project_id       = var.project_id
+  region           = var.region
+  prefix           = var.name_prefix
+  source_dir       = var.function_source_dir
+  source_bucket    = module.storage.bucket_names["function_source"]
+  entry_point      = var.function_entry_point
+  ingress          = var.function_ingress
+  instances        = var.function_instances
+  runtime_sa_email = module.service_accounts.emails["inference"]
+  builder_sa_id    = module.service_accounts.ids["builder"]
   environment = merge({
     MLOPS_TARGET     = "gcp"
     GCP_PROJECT      = var.project_id
@@ -122,7 +127,7 @@ module "prediction_function" {
     MLOPS_BQ_DATASET = module.bigquery.dataset_id
     # The endpoint by id: finding it by display name would need endpoints.list on the project.
     MLOPS_ENDPOINT_ID = module.vertex.endpoint_id
-  }, var.function_env)
+  }, local.pseudonym_env, var.function_env)
   members = local.members
 
   depends_on = [module.apis]
@@ -153,9 +158,11 @@ module "composer" {
     MLOPS_QUARANTINE_BUCKET = module.storage.bucket_names["quarantine"]
     MLOPS_PIPELINE_ROOT     = "gs://${module.storage.bucket_names["pipeline_root"]}"
     MLOPS_PIPELINE_SA       = module.service_accounts.emails["pipeline"]
-    MLOPS_PSEUDONYM_CONN_ID = var.pseudonym_conn_id
+    # The pseudonym keyset's KEK and the keyset it wrapped (ciphertext): BigQuery unwraps it.
+    MLOPS_PSEUDONYM_KMS_KEY = module.pseudonym_kms.key_uri
+    MLOPS_PSEUDONYM_KEYSET  = var.pseudonym_wrapped_keyset
   }
-  connections_prefix = module.secrets.connections_prefix
+  connections_prefix = local.connections_prefix
 
   depends_on = [module.service_accounts]
 }

@@ -53,10 +53,16 @@ variable "archive_prefix" {
   default     = "processed/"
 }
 
-variable "pseudonym_conn_id" {
-  description = "Airflow connection id holding the pseudonymisation key (settings: MLOPS_PSEUDONYM_CONN_ID). On Composer it is read from Secret Manager as airflow-connections-<id>."
+variable "pseudonym_kms_location" {
+  description = "Cloud KMS location of the pseudonym key ring; the BigQuery dataset's location (EU -> europe, US -> us)."
   type        = string
-  default     = "fraud_pseudonym_key"
+  default     = "europe"
+}
+
+variable "pseudonym_wrapped_keyset" {
+  description = "The card pseudonym keyset wrapped by the pseudonym KMS key, base64 (settings: MLOPS_PSEUDONYM_KEYSET). Ciphertext, not a secret; made once after the first apply by scripts/wrap_pseudonym_keyset.py (docs/deploy.md). Empty: ingestion and the function refuse to pseudonymise."
+  type        = string
+  default     = ""
 }
 
 variable "retention_days" {
@@ -78,7 +84,7 @@ variable "retention_days" {
 }
 
 variable "kms_key_name" {
-  description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for buckets, the BigQuery dataset, the Pub/Sub topic and the secrets. null = Google-managed keys."
+  description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for buckets, the BigQuery dataset and the Pub/Sub topic. null = Google-managed keys."
   type        = string
   default     = null
 }

@@ -46,9 +46,10 @@ def load_landing(
     )
 
 
-def transform(hook: Any, settings: Settings, key: bytes) -> None:
+def transform(hook: Any, settings: Settings) -> None:
+    """Staging, features, training examples; pseudonyms with ``settings``' keyset."""
     for step in TRANSFORMS:
-        hook.run(render_sql(SQL_FILES[step], settings, key=key))
+        hook.run(render_sql(SQL_FILES[step], settings))
 
 
 def check_quality(hook: Any, settings: Settings) -> None:

@@ -63,12 +63,9 @@ def _busiest_card(landing: Any) -> str:
 
 
 def _print_lookup(settings: Any, card_number: str) -> dict[str, Any]:
-    from devtools.stack.config import load_or_create_secrets
     from fraud_mlops import targets
-    from fraud_mlops.pseudonym import pseudonymise
 
-    key = load_or_create_secrets(settings.local_dir).pseudonym_key.encode()
-    pseudonym = pseudonymise(card_number, key)
+    pseudonym = targets.pseudonymiser(settings)(card_number)
     lookup = targets.feature_store(settings).reader().fetch([pseudonym])
     row = lookup.found.get(pseudonym)
     if row is None:

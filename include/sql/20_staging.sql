@@ -2,7 +2,7 @@
 -- Every raw row ends up in exactly one of the two (checked by 50_quality_checks.sql).
 -- Full refresh from raw: reruns are idempotent by construction.
 {%- from 'macros/luhn.sql' import luhn_sum %}
-{%- set pads = hmac_pads() %}
+{%- set keyset = pseudonym_keyset() %}
 
 CREATE TEMP TABLE checked AS
 WITH parsed AS (
@@ -47,9 +47,12 @@ CREATE OR REPLACE TABLE `{{ dataset }}.stg_transactions` AS
 SELECT
   transaction_id,
   event_time,
-  TO_HEX(SHA256(CONCAT(
-    FROM_HEX('{{ pads.opad_hex }}'),
-    SHA256(CONCAT(FROM_HEX('{{ pads.ipad_hex }}'), CAST(card_digits AS BYTES)))
+  -- Keyed with a KMS-wrapped Tink keyset: BigQuery asks Cloud KMS to unwrap it for this query;
+  -- the text holds only ciphertext (fraud_mlops/pseudonym.py, docs/least_privilege.md).
+  TO_HEX(SHA256(AEAD.DETERMINISTIC_ENCRYPT(
+    KEYS.KEYSET_CHAIN('{{ keyset.kms_key_uri }}', {{ keyset.sql_bytes }}),
+    card_digits,
+    '{{ pseudonym_aad }}'
   ))) AS card_pseudonym,
   merchant,
   merchant_category,

@@ -1,8 +1,9 @@
 """One place for every setting of both targets.
 
 DAG files import this at parse time, so it reads environment variables only: no Airflow
-Variables, no connections, no network. Everything that is a secret (the pseudonymisation key,
-Google credentials) lives in Airflow connections and is read inside tasks.
+Variables, no connections, no network. Secrets (Google credentials) live in Airflow connections
+and are read inside tasks; the pseudonymisation key never leaves the key service at all (only its
+wrapped, i.e. encrypted, keyset is configured here: fraud_mlops/pseudonym.py).
 
 Environment variables (all optional locally):
 
@@ -23,7 +24,10 @@ variable                       meaning                                     local
 ``MLOPS_SNAPSHOT_TTL_DAYS``    expiration of training snapshots            ``90``
 ``MLOPS_GCP_CONN_ID``          Google connection id                        ``google_cloud_default``
 ``MLOPS_WAREHOUSE_CONN_ID``    DuckDB connection id (local)                ``fraud_warehouse``
-``MLOPS_PSEUDONYM_CONN_ID``    connection holding the HMAC key             ``fraud_pseudonym_key``
+``MLOPS_PSEUDONYM_KMS_KEY``    KEK of the pseudonym keyset (Tink key URI:  ``local-kms://pseudonym-kek``
+                               ``gcp-kms://projects/…/cryptoKeys/…``)
+``MLOPS_PSEUDONYM_KEYSET``     the wrapped (KMS-encrypted) Tink keyset,    ``<local dir>/kms/…``
+                               base64; ciphertext, not a secret
 ``MLOPS_PIPELINE_SA``          service account of Vertex pipeline runs     (none)
 ``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``
 ``MLOPS_STORAGE_NOTIFIES``     the landing bucket publishes its own        ``false`` (gcp: always)
@@ -70,7 +74,8 @@ class Settings:
     snapshot_ttl_days: int
     gcp_conn_id: str
     warehouse_conn_id: str
-    pseudonym_conn_id: str
+    pseudonym_kms_key_uri: str
+    pseudonym_keyset: str
     pipeline_service_account: str | None
     sensor_poke_seconds: int
     storage_notifies: bool
@@ -134,7 +139,10 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         snapshot_ttl_days=int(env.get("MLOPS_SNAPSHOT_TTL_DAYS", "90")),
         gcp_conn_id=env.get("MLOPS_GCP_CONN_ID", "google_cloud_default"),
         warehouse_conn_id=env.get("MLOPS_WAREHOUSE_CONN_ID", "fraud_warehouse"),
-        pseudonym_conn_id=env.get("MLOPS_PSEUDONYM_CONN_ID", "fraud_pseudonym_key"),
+        pseudonym_kms_key_uri=env.get(
+            "MLOPS_PSEUDONYM_KMS_KEY", "local-kms://pseudonym-kek" if target == "local" else ""
+        ),
+        pseudonym_keyset=env.get("MLOPS_PSEUDONYM_KEYSET", "").strip(),
         pipeline_service_account=env.get("MLOPS_PIPELINE_SA") or None,
         sensor_poke_seconds=int(env.get("MLOPS_SENSOR_POKE_SECONDS", "5")),
         # Cloud Storage always notifies; gcp-storage-emulator never does, fake-gcs-server can.

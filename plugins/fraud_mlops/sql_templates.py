@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from fraud_mlops import features
 from fraud_mlops.landing_schema import LANDING_COLUMNS, MAX_AMOUNT
 from fraud_mlops.paths import sql_dir
-from fraud_mlops.pseudonym import HmacPads, hmac_pads
+from fraud_mlops.pseudonym import AAD, WrappedKeyset, wrapped_keyset
 from fraud_mlops.settings import Settings
 
 #: Data-quality bounds of 50_quality_checks.sql (documented in docs/data_quality.md).
@@ -61,38 +61,28 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "snapshot_ttl_days": settings.snapshot_ttl_days,
         "dq": DQ_BOUNDS,
         "snapshot_name": snapshot_name,
+        "pseudonym_aad": AAD,
+        "pseudonym_keyset": keyset_macro(settings),
         **features.sql_context(),
     }
 
 
-def airflow_hmac_pads(conn_id: str) -> Callable[[], HmacPads]:
-    """Macro reading the key from an Airflow connection (Secret Manager backend on Composer).
+def keyset_macro(settings: Settings) -> Callable[[], WrappedKeyset]:
+    """Macro giving the SQL the KMS key URI and the *wrapped* pseudonym keyset.
 
-    The derived pads are registered with Airflow's secrets masker, so they show as ``***``
-    in logs and in the UI's rendered-template view.
+    Resolved when a template renders (locally it reads a file; DAG parsing stays IO-free). Both
+    values are safe in query text: the keyset is ciphertext that only the KMS key unwraps, and
+    BigQuery calls Cloud KMS itself (``KEYS.KEYSET_CHAIN``), so no key material is rendered.
     """
-
-    def _pads() -> HmacPads:
-        from airflow.sdk import BaseHook
-        from airflow.sdk.log import mask_secret
-
-        key = BaseHook.get_connection(conn_id).password
-        if not key:
-            raise ValueError(f"connection {conn_id!r} has no password: the pseudonymisation key is missing")
-        pads = hmac_pads(key.encode())
-        mask_secret(pads.ipad_hex)
-        mask_secret(pads.opad_hex)
-        return pads
-
-    return _pads
+    return lambda: wrapped_keyset(settings)
 
 
 def airflow_macros(settings: Settings) -> dict[str, Any]:
     """``user_defined_macros`` of every DAG that runs the project's SQL."""
-    return {**template_context(settings), "hmac_pads": airflow_hmac_pads(settings.pseudonym_conn_id)}
+    return template_context(settings)
 
 
-def render_sql(name: str, settings: Settings, *, key: bytes | None = None, **extra: Any) -> str:
+def render_sql(name: str, settings: Settings, *, keyset: WrappedKeyset | None = None, **extra: Any) -> str:
     """Render ``include/sql/<name>`` outside Airflow (tests, per-file jobs)."""
     import jinja2
 
@@ -102,8 +92,7 @@ def render_sql(name: str, settings: Settings, *, key: bytes | None = None, **ext
         autoescape=False,  # SQL, not HTML
     )
     context = template_context(settings)
-    if key is not None:
-        pads = hmac_pads(key)
-        context["hmac_pads"] = lambda: pads
+    if keyset is not None:
+        context["pseudonym_keyset"] = lambda: keyset
     context.update(extra)
     return env.get_template(name).render(**context)

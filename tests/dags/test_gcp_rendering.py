@@ -7,11 +7,12 @@ with the SQL rendered directly from ``include/sql/`` — the same files the loca
 
 from __future__ import annotations
 
-import json
+import base64
 from typing import Any
 
 import pytest
 
+from fraud_mlops.pseudonym import WrappedKeyset
 from fraud_mlops.settings import REPO_ROOT, get_settings, settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
 from fraud_mlops.warehouse.bigquery_jobs import (
@@ -20,8 +21,14 @@ from fraud_mlops.warehouse.bigquery_jobs import (
 )
 from tests.sql_chain import FakeDagRun
 
-KEY = "gcp-test-key-000111222333444555"
-GCP_ENV = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "MLOPS_BQ_LOCATION": "EU"}
+KMS_KEY = (
+    "gcp-kms://projects/fraud-project/locations/europe/keyRings/fraud-pseudonym/cryptoKeys/card-pseudonym"
+)
+WRAPPED = bytes(range(7, 7 + 120))  # stands for the KMS-wrapped keyset (ciphertext)
+GCP_ENV = {
+    "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "MLOPS_BQ_LOCATION": "EU",
+    "MLOPS_PSEUDONYM_KMS_KEY": KMS_KEY, "MLOPS_PSEUDONYM_KEYSET": base64.b64encode(WRAPPED).decode(),
+}  # fmt: skip
 FILE = {
     "bucket": "fraud-landing", "name": "incoming/day1.csv", "generation": "1700000000000001",
     "md5": "0123456789abcdef0123456789abcdef", "size": 10, "rows": 2, "run_id": "manual__x",
@@ -33,7 +40,6 @@ def gcp_dag() -> Any:
     mp = pytest.MonkeyPatch()
     for k, v in GCP_ENV.items():
         mp.setenv(k, v)
-    mp.setenv("AIRFLOW_CONN_FRAUD_PSEUDONYM_KEY", json.dumps({"conn_type": "generic", "password": KEY}))
     get_settings.cache_clear()
     from airflow.dag_processing.dagbag import DagBag
 
@@ -60,7 +66,7 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     }[step]  # fmt: skip
     config = rendered_configuration(gcp_dag, task_id, FakeDagRun())
     settings = settings_from_env(GCP_ENV)
-    expected = render_sql(SQL_FILES[step], settings, key=KEY.encode())
+    expected = render_sql(SQL_FILES[step], settings)
     assert config == {"query": {"query": expected, "useLegacySql": False}, "labels": {"app": "fraud-mlops"}}
     assert "`fraud-project.fraud." in expected
     task = gcp_dag.get_task(task_id)
@@ -71,10 +77,16 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     )
 
 
-def test_staging_pseudonymises_with_hmac_pads_not_the_key(gcp_dag):
+def test_staging_pseudonymises_through_the_kms_wrapped_keyset(gcp_dag):
+    """The query names the KMS key and carries the wrapped keyset; BigQuery unwraps it with KMS.
+    That no key material is in this or any other job is tests/dags/test_key_leaks.py's job."""
     query = rendered_configuration(gcp_dag, "transform.build_staging", FakeDagRun())["query"]["query"]
-    assert KEY not in query and KEY.encode().hex() not in query
-    assert "SHA256(CONCAT(FROM_HEX('" in query
+    keyset = WrappedKeyset(KMS_KEY, WRAPPED)
+    assert (
+        "TO_HEX(SHA256(AEAD.DETERMINISTIC_ENCRYPT(\n"
+        f"    KEYS.KEYSET_CHAIN('{KMS_KEY}', {keyset.sql_bytes}),\n"
+        "    card_digits,\n    'card_pseudonym'\n  ))) AS card_pseudonym" in query
+    )
 
 
 def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag):

@@ -10,13 +10,22 @@ from typing import Any
 
 import numpy as np
 
+from fraud_mlops import targets
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import SyncRecord, micros_from_utc
 from fraud_mlops.features import FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import luhn_complete, pseudonymise
+from fraud_mlops.pseudonym import ensure_local_keys, luhn_complete
 from fraud_mlops.registry.local_endpoint import DeployedModel, EndpointState, endpoint_path, write_endpoint
 
-PSEUDONYM_KEY = "serving-test-key-0123456789abcdef"
+
+def local_pseudonymiser(local_dir: Path) -> Any:
+    """The local keyset of ``local_dir`` (created once), as the function unwraps it."""
+    from fraud_mlops.settings import settings_from_env
+
+    ensure_local_keys(local_dir)
+    return targets.pseudonymiser(
+        settings_from_env({"MLOPS_TARGET": "local", "MLOPS_LOCAL_DIR": str(local_dir)})
+    )
 
 
 def card_numbers(n: int, seed: int = 3) -> list[str]:
@@ -68,6 +77,9 @@ class ServingWorld:
     thresholds: dict[str, float]
     _expected: dict[tuple[str, str], float] = field(default_factory=dict)
 
+    def pseudonymise(self, card: str) -> str:
+        return str(local_pseudonymiser(self.local_dir)(card))
+
     @property
     def endpoint_file(self) -> Path:
         return endpoint_path(self.local_dir)
@@ -80,7 +92,6 @@ class ServingWorld:
         return {
             "MLOPS_TARGET": "local",
             "MLOPS_LOCAL_DIR": str(self.local_dir),
-            "MLOPS_PSEUDONYM_KEY": PSEUDONYM_KEY,
         }
 
     def deploy(self, split: dict[str, int]) -> EndpointState:
@@ -115,6 +126,7 @@ def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
     cards = card_numbers(n_cards)
     matrix = feature_rows(n_cards, seed=11)
     start = datetime(2026, 11, 1, tzinfo=UTC)
+    pseudonymise = local_pseudonymiser(local_dir)
     timestamps = {card: start + timedelta(minutes=7 * i, microseconds=i) for i, card in enumerate(cards)}
     store_rows = []
     for i, card in enumerate(cards):
@@ -122,9 +134,7 @@ def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
             None if np.isnan(v) else (int(v) if f.bq_type == "INT64" else float(v))
             for v, f in zip(matrix[i], FEATURES, strict=True)
         ]
-        store_rows.append(
-            (pseudonymise(card, PSEUDONYM_KEY.encode()), micros_from_utc(timestamps[card]), *values)
-        )
+        store_rows.append((pseudonymise(card), micros_from_utc(timestamps[card]), *values))
     store = LocalOnlineStore(local_dir / "online_store" / "features.sqlite")
     store.publish(
         [sorted(store_rows)],
@@ -160,7 +170,7 @@ def write_latest_features_warehouse(world: ServingWorld, warehouse: Path, schema
 
     rows = [
         {
-            ENTITY_KEY: pseudonymise(card, PSEUDONYM_KEY.encode()),
+            ENTITY_KEY: world.pseudonymise(card),
             EVENT_TIME: world.timestamps[card],
             **{f.name: None if np.isnan(v) else v for f, v in zip(FEATURES, world.rows[card], strict=True)},
         }

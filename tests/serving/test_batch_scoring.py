@@ -10,14 +10,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.serving.batch import NoChampion, score_latest_features
 from fraud_mlops.settings import Settings, get_settings
 from fraud_mlops.sql_templates import render_sql
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 
-from .helpers import PSEUDONYM_KEY, ServingWorld, write_latest_features_warehouse
+from .helpers import ServingWorld, write_latest_features_warehouse
 
 
 @pytest.fixture
@@ -79,7 +78,7 @@ def test_champion_scores_every_card_and_reruns_replace(world: ServingWorld, sett
     assert summary["cards_scored"] == len(rows) == len(world.cards)
     assert summary["model_version"] == "1"
     for card in world.cards:
-        row = by_card[pseudonymise(card, PSEUDONYM_KEY.encode())]
+        row = by_card[world.pseudonymise(card)]
         expected = world.expected_probability("1", card)
         assert row[3] == expected
         assert row[4] == ("fraud" if expected >= world.thresholds["1"] else "legitimate")

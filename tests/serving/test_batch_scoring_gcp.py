@@ -16,11 +16,10 @@ import pytest
 from google.cloud import aiplatform_v1, bigquery
 
 from fraud_mlops.features import ENTITY_KEY, FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.serving.batch import score_latest_features
 from fraud_mlops.settings import Settings, get_settings
 
-from .helpers import PSEUDONYM_KEY, ServingWorld
+from .helpers import ServingWorld
 
 PROJECT, REGION = "fraud-prj", "europe-west4"
 MODEL = f"projects/{PROJECT}/locations/{REGION}/models/777"
@@ -42,7 +41,7 @@ def gcp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
 def _latest_features(world: ServingWorld) -> pa.Table:
     """What BigQuery returns for the latest-features query (store layout)."""
     columns: dict[str, Any] = {
-        ENTITY_KEY: [pseudonymise(c, PSEUDONYM_KEY.encode()) for c in world.cards],
+        ENTITY_KEY: [world.pseudonymise(c) for c in world.cards],
         "event_time_us": [int(world.timestamps[c].timestamp() * 1_000_000) for c in world.cards],
     }
     for j, f in enumerate(FEATURES):
@@ -104,7 +103,7 @@ def test_gcp_batch_scoring_requests(world: ServingWorld, gcp: Settings) -> None:
     assert len(rows) == len(world.cards) == summary["cards_scored"]
     by_key = {r[ENTITY_KEY]: r for r in rows}
     card = world.cards[5]
-    row = by_key[pseudonymise(card, PSEUDONYM_KEY.encode())]
+    row = by_key[world.pseudonymise(card)]
     assert row["score"] == world.expected_probability("1", card)
     assert (row["model_name"], row["model_version"], row["threshold"]) == ("fraud-detector", "3", 0.35)
     assert row["feature_timestamp"] == world.timestamps[card]

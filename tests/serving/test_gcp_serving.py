@@ -17,10 +17,12 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from fraud_mlops.feature_store.vertex import VertexOnlineStore
 from fraud_mlops.features import FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.registry.endpoint_client import VertexEndpointClient, probability_of
 from fraud_mlops.serving.http import build_service
 from fraud_mlops.settings import settings_from_env
+from tests.fake_kms import FakeCloudKms
+
+from .helpers import local_pseudonymiser
 
 PROJECT, REGION = "fraud-prj", "europe-west4"
 FEATURE_VIEW = (
@@ -29,7 +31,6 @@ FEATURE_VIEW = (
 ENDPOINT = f"projects/{PROJECT}/locations/{REGION}/endpoints/4242"
 MODEL = f"projects/{PROJECT}/locations/{REGION}/models/777"
 CARD = "4111111111111111"
-KEY = "gcp-test-key"
 API = {"api_endpoint": f"{REGION}-aiplatform.googleapis.com"}
 
 
@@ -76,7 +77,21 @@ def _predict_response(p_fraud: float, deployed_model_id: str = "1001") -> aiplat
 
 
 @pytest.fixture
-def clients() -> Iterator[dict[str, mock.MagicMock]]:
+def kms(tmp_path: Any) -> Iterator[tuple[FakeCloudKms, dict[str, str], Any]]:
+    """Cloud KMS (client class mocked), the gcp keyset settings, and the keyset's pseudonym function."""
+    fake = FakeCloudKms()
+    keyset = fake.gcp_keyset(_local_keys(tmp_path))
+    with fake.patched():
+        yield fake, fake.env(keyset), local_pseudonymiser(tmp_path / "keys")
+
+
+def _local_keys(tmp_path: Any) -> Any:
+    local_pseudonymiser(tmp_path / "keys")  # creates the keyset the gcp wrapping re-wraps
+    return tmp_path / "keys"
+
+
+@pytest.fixture
+def clients(kms: Any) -> Iterator[dict[str, mock.MagicMock]]:
     with (
         mock.patch("google.cloud.aiplatform_v1.FeatureOnlineStoreServiceClient") as features,
         mock.patch("google.cloud.aiplatform_v1.PredictionServiceClient") as prediction,
@@ -108,6 +123,8 @@ def clients() -> Iterator[dict[str, mock.MagicMock]]:
             "endpoints": endpoints,
             "models": models,
             "storage": storage,
+            "kms_env": kms[1],  # type: ignore[dict-item]
+            "pseudonymise": kms[2],
         }
 
 
@@ -193,7 +210,7 @@ def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicM
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
     service = build_service(
         {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION,
-         "MLOPS_ENDPOINT_ID": "4242", "MLOPS_PSEUDONYM_KEY": KEY}
+         "MLOPS_ENDPOINT_ID": "4242", **clients["kms_env"]}
     )  # fmt: skip
     reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
     assert (reply.status, reply.body["error"]) == (503, "no_model_deployed")
@@ -204,7 +221,7 @@ def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
     clients["prediction"].return_value.predict.return_value = _predict_response(0.2, "1001")
     clients["endpoints"].return_value.list_endpoints.return_value = [aiplatform_v1.Endpoint(name=ENDPOINT)]
     service = build_service(
-        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, "MLOPS_PSEUDONYM_KEY": KEY}
+        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, **clients["kms_env"]}
     )
 
     reply = service.handle(json.dumps({"card_number": "4111 1111 1111 1111"}).encode(), request_id="r2")
@@ -215,7 +232,7 @@ def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
         )
     )
     clients["features"].return_value.fetch_feature_values.assert_called_once_with(
-        request=_expected_fetch(pseudonymise(CARD, KEY.encode())), timeout=2.0
+        request=_expected_fetch(clients["pseudonymise"](CARD)), timeout=2.0
     )
     sent = clients["prediction"].return_value.predict.call_args.kwargs["request"]
     values = list(sent.instances[0])

@@ -14,7 +14,7 @@ from fraud_mlops.registry.endpoint_client import LocalEndpointClient
 from fraud_mlops.serving.http import build_service
 from fraud_mlops.serving.service import PredictionService
 
-from .helpers import PSEUDONYM_KEY, ServingWorld, card_numbers
+from .helpers import ServingWorld, card_numbers
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_unknown_card_gets_404_not_a_made_up_score(service: PredictionService) -
 
 def test_no_model_deployed_is_503(world: ServingWorld, tmp_path: Path) -> None:
     service = PredictionService(
-        key=PSEUDONYM_KEY.encode(),
+        pseudonymise=world.pseudonymise,
         features=LocalOnlineStore(world.store_path),
         model=LocalEndpointClient(tmp_path / "endpoints" / "fraud-endpoint.json"),
     )
@@ -86,7 +86,7 @@ def test_no_model_deployed_is_503(world: ServingWorld, tmp_path: Path) -> None:
 
 def test_online_store_never_synced_is_503(world: ServingWorld, tmp_path: Path) -> None:
     service = PredictionService(
-        key=PSEUDONYM_KEY.encode(),
+        pseudonymise=world.pseudonymise,
         features=LocalOnlineStore(tmp_path / "empty.sqlite"),
         model=LocalEndpointClient(world.endpoint_file),
     )
@@ -94,8 +94,8 @@ def test_online_store_never_synced_is_503(world: ServingWorld, tmp_path: Path) -
     assert (status, body["error"]) == (503, "feature_store_not_ready")
 
 
-def test_missing_key_is_503_not_a_wrong_pseudonym(world: ServingWorld) -> None:
-    service = build_service({**world.env(), "MLOPS_PSEUDONYM_KEY": ""})
+def test_missing_keyset_is_503_not_a_wrong_pseudonym(world: ServingWorld) -> None:
+    service = build_service({**world.env(), "MLOPS_PSEUDONYM_KMS_KEY": "local-kms://no-such-key"})
     status, body = _post(service, f'{{"card_number": "{world.cards[0]}"}}')
     assert (status, body["error"]) == (503, "not_configured")
 

@@ -16,7 +16,7 @@ code   error                       when
 413    body_too_large              the body exceeds 16 KiB
 503    no_model_deployed           the endpoint serves no model
 503    feature_store_not_ready     the online store has never been synced
-503    not_configured              the pseudonymisation key is missing
+503    not_configured              the pseudonym keyset or its KMS key is missing
 =====  ==========================  ============================================================
 
 Unknown cards get 404 rather than a cold-start score: the model was trained on features that
@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fraud_mlops.feature_store.base import OnlineFeatureReader
 from fraud_mlops.feature_store.records import OnlineStoreNotReady
 from fraud_mlops.features import FEATURE_NAMES
-from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.registry.endpoint_client import ModelClient, NoModelDeployed
 from fraud_mlops.serving.request import RequestError, parse_request
 
@@ -65,7 +64,8 @@ def error_reply(status: int, code: str, message: str, request_id: str, **headers
 
 @dataclass
 class PredictionService:
-    key: bytes | None
+    #: card number → pseudonym (:class:`fraud_mlops.pseudonym.Pseudonymiser`); None: not configured
+    pseudonymise: Callable[[str], str] | None
     features: OnlineFeatureReader
     model: ModelClient
     auth_token: str | None = None
@@ -89,13 +89,13 @@ class PredictionService:
             request = parse_request(body, content_length)
         except RequestError as exc:
             return error_reply(exc.status, exc.code, exc.message, request_id)
-        if not self.key:
+        if self.pseudonymise is None:
             return error_reply(
                 503, "not_configured", "the pseudonymisation key is not configured", request_id
             )
 
         try:
-            row = self.features.fetch_one(pseudonymise(request.card_digits, self.key))
+            row = self.features.fetch_one(self.pseudonymise(request.card_digits))
         except OnlineStoreNotReady:
             return error_reply(
                 503, "feature_store_not_ready", "the online store has not been synced", request_id
