@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -215,29 +214,6 @@ def local_kek_resolver(local_dir: Path) -> KekResolver:
         return local_kms_aead(kms_key_uri, local_dir)
 
     return resolve
-
-
-def keyset_fingerprints(keyset: WrappedKeyset, kek: tink_aead.Aead) -> list[str]:
-    """Fixed transforms of the *plaintext* keyset (hex, base64, JSON) and of its raw key
-    bytes: what must never appear in SQL, job configurations or logs (tests/dags/test_key_leaks.py)."""
-    from tink import json_proto_keyset_format, proto_keyset_format, secret_key_access
-
-    _register()
-    serialized = kek.decrypt(keyset.wrapped, b"")
-    handle = proto_keyset_format.parse(serialized, secret_key_access.TOKEN)
-    forms = [serialized.hex(), base64.b64encode(serialized).decode()]
-    for key in json.loads(json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN))["key"]:
-        value = key["keyData"]["value"]  # base64 of the AesSivKey proto: version + 64-byte key
-        raw = base64.b64decode(value)[-64:]
-        forms += [
-            value,
-            raw.hex(),
-            raw.hex().upper(),
-            base64.b64encode(raw).decode(),
-            raw[:32].hex(),
-            raw[32:].hex(),
-        ]
-    return forms
 
 
 # --- Luhn ------------------------------------------------------------------------------------
