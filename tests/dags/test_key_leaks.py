@@ -90,13 +90,13 @@ def test_no_rendered_template_or_job_configuration_holds_key_material(gcp_world)
     with gcp_world["kms"].patched():  # a template that called Cloud KMS would get the real keyset
         rendered = _render_all(gcp_world["dags"])
     keyset = gcp_world["keyset"]
-    # the scan sees what BigQuery would get: the staging query with the *wrapped* keyset
-    staging = [t for w, t in rendered.items() if w.endswith("transform.build_staging")]
-    assert staging and all(keyset.sql_bytes.replace("\\", "\\\\") in t for t in staging)
-    assert any("load_raw_file" in w and "sourceUris" in t for w, t in rendered.items())
     forms = keyset_fingerprints(keyset.wrapped, gcp_world["kms"].aead)
     assert len(forms) > 20
     assert find_leaks(rendered, forms) == []
+    # the scan saw what BigQuery would get: the staging query with the *wrapped* keyset
+    staging = [t for w, t in rendered.items() if w.endswith("transform.build_staging")]
+    assert staging and all(keyset.sql_bytes.replace("\\", "\\\\") in t for t in staging)
+    assert any("load_raw_file" in w and "sourceUris" in t for w, t in rendered.items())
 
 
 def test_the_scan_would_have_caught_the_pad_in_sql_hmac(gcp_world):
