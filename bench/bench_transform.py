@@ -50,7 +50,7 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     def load() -> None:
         conn = hook.get_conn()
         try:
-            load_csv_into_table(conn, csv, settings.dataset, "raw_load_bench")
+            load_csv_into_table(conn, csv, settings.raw_dataset, "raw_load_bench")
         finally:
             conn.close()
 
@@ -59,7 +59,7 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     timed("append raw", lambda: hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params), steps)  # fmt: skip
     timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings)), steps)
     timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings)), steps)
-    rows = hook.get_records("SELECT COUNT(*) FROM `fraud.card_features`")[0][0]
+    rows = hook.get_records("SELECT COUNT(*) FROM `fraud_candidates.card_features`")[0][0]
     assert rows > 0
     return steps
 

@@ -34,7 +34,7 @@ def load_landing(
         landing.to_csv(path, index=False)
         conn = hook.get_conn()
         try:
-            load_csv_into_table(conn, path, settings.dataset, table)
+            load_csv_into_table(conn, path, settings.raw_dataset, table)
         finally:
             conn.close()
         import hashlib
@@ -46,10 +46,13 @@ def load_landing(
     )
 
 
-def transform(hook: Any, settings: Settings) -> None:
-    """Staging, features, training examples; pseudonyms with ``settings``' keyset."""
+def transform(hook: Any, settings: Settings, *, publish: bool = True) -> None:
+    """Staging, features, training examples as candidates (pseudonyms with ``settings``'
+    keyset), then published unchecked unless ``publish=False`` (tests of the checks)."""
     for step in TRANSFORMS:
         hook.run(render_sql(SQL_FILES[step], settings))
+    if publish:
+        hook.run(render_sql(SQL_FILES["publish"], settings))
 
 
 def check_quality(hook: Any, settings: Settings) -> None:

@@ -100,7 +100,11 @@ def test_local_gcp_rendered_and_function_pseudonyms_are_byte_identical(
 
     # local: the template rendered for the local target, on DuckDB
     warehouse.run(render_sql(SQL_FILES["staging"], local_settings))
-    local = dict(warehouse.get_records("SELECT transaction_id, card_pseudonym FROM `fraud.stg_transactions`"))
+    local = dict(
+        warehouse.get_records(
+            "SELECT transaction_id, card_pseudonym FROM `fraud_candidates.stg_transactions`"
+        )
+    )
 
     # gcp: the same keyset wrapped by (fake) Cloud KMS; the SQL rendered for gcp, run by the adapter
     kms = FakeCloudKms()
@@ -108,7 +112,7 @@ def test_local_gcp_rendered_and_function_pseudonyms_are_byte_identical(
     gcp = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", **kms.env(gcp_keyset)})
     sql = render_sql(SQL_FILES["staging"], gcp)
     assert f"KEYS.KEYSET_CHAIN('{KMS_KEY_URI}', {gcp_keyset.sql_bytes})" in sql
-    assert "`fraud-prj.fraud.raw_transactions`" in sql
+    assert "`fraud-prj.fraud_raw.raw_transactions`" in sql
     unwrapped_with: list[str] = []
 
     def cloud_kms(uri: str):  # what BigQuery does with KEYS.KEYSET_CHAIN: ask KMS for the key
@@ -120,8 +124,10 @@ def test_local_gcp_rendered_and_function_pseudonyms_are_byte_identical(
         snapshot_dir=local_settings.snapshot_dir,
         kek_resolver=cloud_kms,
     )
-    hook.run(sql.replace("`fraud-prj.fraud.", "`fraud."))  # the local warehouse has no project level
-    on_gcp = dict(hook.get_records("SELECT transaction_id, card_pseudonym FROM `fraud.stg_transactions`"))
+    hook.run(sql.replace("`fraud-prj.", "`"))  # the local warehouse has no project level
+    on_gcp = dict(
+        hook.get_records("SELECT transaction_id, card_pseudonym FROM `fraud_candidates.stg_transactions`")
+    )
     assert unwrapped_with == [KMS_KEY_URI]
 
     # the prediction function on gcp: Tink unwraps through the Cloud KMS client

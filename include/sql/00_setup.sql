@@ -1,9 +1,13 @@
 -- Tables the ingestion flow appends to. Idempotent: safe at the start of every run.
--- On gcp the dataset and these tables are also declared in infra/ (OpenTofu).
+-- On gcp the datasets and these tables are also declared in infra/ (OpenTofu).
+-- Three datasets: raw (card numbers in clear; only ingestion reads it), candidates (a run's
+-- unchecked outputs) and the curated dataset everything else reads (docs/least_privilege.md).
+CREATE SCHEMA IF NOT EXISTS `{{ raw_dataset }}`;
+CREATE SCHEMA IF NOT EXISTS `{{ candidate_dataset }}`;
 CREATE SCHEMA IF NOT EXISTS `{{ dataset }}`;
 
 -- Landed rows exactly as they arrived (all STRING), traced to their file.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.raw_transactions` (
+CREATE TABLE IF NOT EXISTS `{{ raw_dataset }}.raw_transactions` (
 {%- for column in landing_columns %}
   {{ column }} STRING,
 {%- endfor %}
@@ -13,6 +17,11 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.raw_transactions` (
   _run_id STRING,
   _loaded_at TIMESTAMP
 );
+
+-- Raw rows live raw_retention_days (on BigQuery the table's partition expiration, infra/,
+-- drops them too); derived tables keep only pseudonymised data.
+DELETE FROM `{{ raw_dataset }}.raw_transactions`
+WHERE _loaded_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL {{ raw_retention_days }} DAY);
 
 -- One row per load attempt; a file's identity is its content hash.
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.ingestion_log` (

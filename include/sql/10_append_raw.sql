@@ -2,7 +2,7 @@
 -- Rendered per file; @file_* and @run_id are query parameters (file names are user input).
 BEGIN TRANSACTION;
 
-INSERT INTO `{{ dataset }}.raw_transactions`
+INSERT INTO `{{ raw_dataset }}.raw_transactions`
 SELECT
 {%- for column in landing_columns %}
   l.{{ column }},
@@ -12,7 +12,7 @@ SELECT
   @file_md5,
   @run_id,
   CURRENT_TIMESTAMP()
-FROM `{{ dataset }}.{{ load_table }}` AS l
+FROM `{{ raw_dataset }}.{{ load_table }}` AS l
 WHERE NOT EXISTS (
   SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
   WHERE g.file_md5 = @file_md5 AND g.status = 'loaded'
@@ -30,10 +30,10 @@ SELECT
     ) THEN 'duplicate'
     ELSE 'loaded'
   END,
-  (SELECT COUNT(*) FROM `{{ dataset }}.{{ load_table }}`),
+  (SELECT COUNT(*) FROM `{{ raw_dataset }}.{{ load_table }}`),
   @run_id,
   CURRENT_TIMESTAMP();
 
 COMMIT TRANSACTION;
 
-DROP TABLE IF EXISTS `{{ dataset }}.{{ load_table }}`;
+DROP TABLE IF EXISTS `{{ raw_dataset }}.{{ load_table }}`;

@@ -1,6 +1,7 @@
 -- raw -> staging (typed, valid, deduplicated, pseudonymised) and rejected_rows (with reasons).
 -- Every raw row ends up in exactly one of the two (checked by 50_quality_checks.sql).
--- Full refresh from raw: reruns are idempotent by construction.
+-- Full refresh from raw: reruns are idempotent by construction. Outputs are candidates
+-- (candidate_dataset) until 50_quality_checks.sql passes and 55_publish.sql publishes them.
 {%- from 'macros/luhn.sql' import luhn_sum %}
 {%- set keyset = pseudonym_keyset() %}
 
@@ -23,7 +24,7 @@ WITH parsed AS (
     amount AS raw_amount,
     _file_name,
     _loaded_at
-  FROM `{{ dataset }}.raw_transactions`
+  FROM `{{ raw_dataset }}.raw_transactions`
 )
 SELECT
   *,
@@ -43,7 +44,7 @@ SELECT
   END AS reject_reason
 FROM parsed;
 
-CREATE OR REPLACE TABLE `{{ dataset }}.stg_transactions` AS
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.stg_transactions` AS
 SELECT
   transaction_id,
   event_time,
@@ -70,7 +71,7 @@ WHERE reject_reason IS NULL
 -- order: a load keeps none); the other copies are rejected below.
 QUALIFY ROW_NUMBER() OVER (PARTITION BY transaction_id ORDER BY _loaded_at, _file_name) = 1;
 
-CREATE OR REPLACE TABLE `{{ dataset }}.rejected_rows` AS
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.rejected_rows` AS
 SELECT
   transaction_id,
   IFNULL(reject_reason, 'duplicate_transaction_id') AS reason,

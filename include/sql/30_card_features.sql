@@ -1,7 +1,7 @@
 -- staging -> card_features: every transaction with point-in-time card features.
 -- Windows end one second before the row (RANGE ... 1 PRECEDING over UNIX_SECONDS), so no row
 -- sees itself, its own second or its future. Feature names come from fraud_mlops/features.py.
-CREATE OR REPLACE TABLE `{{ dataset }}.{{ features_table }}` AS
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ features_table }}` AS
 WITH base AS (
   SELECT
     transaction_id,
@@ -14,7 +14,7 @@ WITH base AS (
     {{ v }},
 {%- endfor %}
     is_fraud
-  FROM `{{ dataset }}.stg_transactions`
+  FROM `{{ candidate_dataset }}.stg_transactions`
 ),
 merchant_history AS (
   SELECT
@@ -64,7 +64,8 @@ SELECT
 FROM windows;
 
 -- The feature view's source: each card's latest feature row (what serving reads online).
-CREATE OR REPLACE VIEW `{{ dataset }}.{{ latest_features_view }}` AS
+-- Published as a table (55_publish.sql) once the checks pass.
+CREATE OR REPLACE VIEW `{{ candidate_dataset }}.{{ latest_features_view }}` AS
 SELECT {{ entity_key }}, {{ event_time }}, {{ feature_columns }}
-FROM `{{ dataset }}.{{ features_table }}`
+FROM `{{ candidate_dataset }}.{{ features_table }}`
 QUALIFY ROW_NUMBER() OVER (PARTITION BY {{ entity_key }} ORDER BY {{ event_time }} DESC, transaction_id DESC) = 1;

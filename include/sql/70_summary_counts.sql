@@ -1,6 +1,6 @@
 -- Row counts per layer for the run summary (one row).
 SELECT
-  (SELECT COUNT(*) FROM `{{ dataset }}.raw_transactions`) AS raw_rows,
+  (SELECT COUNT(*) FROM `{{ raw_dataset }}.raw_transactions`) AS raw_rows,
   (SELECT COUNT(*) FROM `{{ dataset }}.stg_transactions`) AS staging_rows,
   (SELECT COUNT(*) FROM `{{ dataset }}.rejected_rows`) AS rejected_rows,
   (SELECT COUNT(*) FROM `{{ dataset }}.{{ features_table }}`) AS feature_rows,

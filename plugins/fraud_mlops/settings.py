@@ -14,7 +14,14 @@ variable                       meaning                                     local
 ``MLOPS_LOCAL_DIR``            data folder of the local stand-ins          ``<repo>/.local``
 ``GCP_PROJECT``                Google Cloud project id                     ``local-project``
 ``GCP_REGION``                 region of Vertex AI and BigQuery jobs       ``europe-west4``
-``MLOPS_BQ_DATASET``           warehouse dataset                           ``fraud``
+``MLOPS_BQ_DATASET``           curated dataset (pseudonymised: staging,    ``fraud``
+                               features, training, snapshots, predictions)
+``MLOPS_BQ_RAW_DATASET``       raw dataset (card numbers in clear; only    ``fraud_raw``
+                               ingestion reads it)
+``MLOPS_BQ_CANDIDATE_DATASET`` where a run builds its outputs before the   ``fraud_candidates``
+                               checks pass (write-audit-publish)
+``MLOPS_RAW_RETENTION_DAYS``   raw rows, archived and quarantined files    ``30``
+                               are kept this long
 ``MLOPS_BQ_LOCATION``          BigQuery location                           ``EU``
 ``MLOPS_LANDING_BUCKET``       bucket generated files land in              ``fraud-landing``
 ``MLOPS_LANDING_PREFIX``       prefix the sensors watch                    ``incoming/``
@@ -64,6 +71,9 @@ class Settings:
     project: str
     region: str
     dataset: str
+    raw_dataset: str
+    candidate_dataset: str
+    raw_retention_days: int
     bq_location: str
     landing_bucket: str
     landing_prefix: str
@@ -84,10 +94,21 @@ class Settings:
     def is_local(self) -> bool:
         return self.target == "local"
 
+    def _ref(self, dataset: str) -> str:
+        return dataset if self.is_local else f"{self.project}.{dataset}"
+
     @property
     def dataset_ref(self) -> str:
-        """Dataset as SQL references it: ``project.dataset`` on BigQuery, a schema on DuckDB."""
-        return self.dataset if self.is_local else f"{self.project}.{self.dataset}"
+        """Curated dataset as SQL references it: ``project.dataset`` on BigQuery, a schema on DuckDB."""
+        return self._ref(self.dataset)
+
+    @property
+    def raw_dataset_ref(self) -> str:
+        return self._ref(self.raw_dataset)
+
+    @property
+    def candidate_dataset_ref(self) -> str:
+        return self._ref(self.candidate_dataset)
 
     @property
     def warehouse_path(self) -> Path:
@@ -126,6 +147,9 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         project=project,
         region=env.get("GCP_REGION", "europe-west4"),
         dataset=env.get("MLOPS_BQ_DATASET", "fraud"),
+        raw_dataset=env.get("MLOPS_BQ_RAW_DATASET", "fraud_raw"),
+        candidate_dataset=env.get("MLOPS_BQ_CANDIDATE_DATASET", "fraud_candidates"),
+        raw_retention_days=int(env.get("MLOPS_RAW_RETENTION_DAYS", "30")),
         bq_location=env.get("MLOPS_BQ_LOCATION", "EU"),
         landing_bucket=env.get("MLOPS_LANDING_BUCKET", "fraud-landing"),
         landing_prefix=env.get("MLOPS_LANDING_PREFIX", "incoming/"),

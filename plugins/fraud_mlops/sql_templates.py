@@ -27,6 +27,15 @@ DQ_BOUNDS: dict[str, float] = {
     "max_reject_rate": 0.05,
 }
 
+#: What a run builds as candidates and publishes together once the checks pass (55_publish.sql).
+PUBLISHED_TABLES = (
+    "stg_transactions",
+    "rejected_rows",
+    features.FEATURES_TABLE,
+    features.TRAINING_TABLE,
+    features.LATEST_FEATURES_VIEW,
+)
+
 SQL_FILES = {
     "setup": "00_setup.sql",
     "append_raw": "10_append_raw.sql",
@@ -34,6 +43,7 @@ SQL_FILES = {
     "card_features": "30_card_features.sql",
     "training_examples": "40_training_examples.sql",
     "quality_checks": "50_quality_checks.sql",
+    "publish": "55_publish.sql",
     "snapshot": "60_snapshot.sql",
     "card_predictions": "80_card_predictions.sql",
 }
@@ -55,6 +65,11 @@ def snapshot_name(dag_run: DagRunLike) -> str:
 def template_context(settings: Settings) -> dict[str, Any]:
     return {
         "dataset": settings.dataset_ref,
+        "raw_dataset": settings.raw_dataset_ref,
+        # write-audit-publish: 20/30/40 build here, 50 checks here, 55 publishes to `dataset`
+        "candidate_dataset": settings.candidate_dataset_ref,
+        "published_tables": PUBLISHED_TABLES,
+        "raw_retention_days": settings.raw_retention_days,
         "landing_columns": LANDING_COLUMNS,
         "v_components": features.V_COMPONENTS,
         "max_amount": MAX_AMOUNT,

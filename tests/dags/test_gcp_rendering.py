@@ -57,18 +57,20 @@ def rendered_configuration(dag: Any, task_id: str, dag_run: FakeDagRun) -> dict[
     return dict(task.configuration)
 
 
-@pytest.mark.parametrize("step", ["setup", "staging", "card_features", "training_examples", "quality_checks"])
+@pytest.mark.parametrize(
+    "step", ["setup", "staging", "card_features", "training_examples", "quality_checks", "publish"]
+)
 def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     task_id = {
         "setup": "setup_tables", "staging": "transform.build_staging",
         "card_features": "transform.build_card_features", "training_examples": "transform.build_training_examples",
-        "quality_checks": "check_data_quality",
+        "quality_checks": "check_data_quality", "publish": "publish",
     }[step]  # fmt: skip
     config = rendered_configuration(gcp_dag, task_id, FakeDagRun())
     settings = settings_from_env(GCP_ENV)
     expected = render_sql(SQL_FILES[step], settings)
     assert config == {"query": {"query": expected, "useLegacySql": False}, "labels": {"app": "fraud-mlops"}}
-    assert "`fraud-project.fraud." in expected
+    assert "`fraud-project.fraud" in expected
     task = gcp_dag.get_task(task_id)
     assert (task.project_id, task.location, task.gcp_conn_id) == (
         "fraud-project",
@@ -87,6 +89,28 @@ def test_staging_pseudonymises_through_the_kms_wrapped_keyset(gcp_dag):
         f"    KEYS.KEYSET_CHAIN('{KMS_KEY}', {keyset.sql_bytes}),\n"
         "    card_digits,\n    'card_pseudonym'\n  ))) AS card_pseudonym" in query
     )
+
+
+def test_candidates_are_checked_then_published_in_one_transaction(gcp_dag):
+    checks = rendered_configuration(gcp_dag, "check_data_quality", FakeDagRun())["query"]["query"]
+    assert "`fraud-project.fraud." not in checks  # the checks read candidates (and raw), never published
+    assert "FROM `fraud-project.fraud_candidates.training_examples`" in checks
+    publish = rendered_configuration(gcp_dag, "publish", FakeDagRun())["query"]["query"]
+    body = publish.split("BEGIN TRANSACTION;", 1)[1]
+    assert body.rstrip().endswith("COMMIT TRANSACTION;")
+    for table in (
+        "stg_transactions",
+        "rejected_rows",
+        "card_features",
+        "training_examples",
+        "latest_card_features",
+    ):
+        assert (
+            f"DELETE FROM `fraud-project.fraud.{table}` WHERE TRUE;\nINSERT INTO `fraud-project.fraud.{table}`\n"
+            f"SELECT * FROM `fraud-project.fraud_candidates.{table}`;"
+        ) in body
+    assert "CREATE" not in body  # BigQuery transactions take DML only
+    assert gcp_dag.get_task("check_data_quality").retries == 0
 
 
 def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag):
@@ -115,7 +139,7 @@ def test_load_job_configuration_is_a_schema_enforced_csv_load():
     load = config["load"]
     assert load["sourceUris"] == ["gs://fraud-landing/incoming/day1.csv"]
     assert load["destinationTable"] == {
-        "projectId": "fraud-project", "datasetId": "fraud", "tableId": "raw_load_0123456789abcdef",
+        "projectId": "fraud-project", "datasetId": "fraud_raw", "tableId": "raw_load_0123456789abcdef",
     }  # fmt: skip
     assert [f["name"] for f in load["schema"]["fields"]][:3] == [
         "transaction_id",
@@ -143,7 +167,7 @@ def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):
         "file_name": "gs://fraud-landing/incoming/day1.csv", "file_generation": "1700000000000001",
         "file_md5": "0123456789abcdef0123456789abcdef", "run_id": "manual__x",
     }  # fmt: skip
-    assert "`fraud-project.fraud.raw_load_0123456789abcdef`" in config["query"]["query"]
+    assert "`fraud-project.fraud_raw.raw_load_0123456789abcdef`" in config["query"]["query"]
     assert "day1.csv" not in config["query"]["query"]  # user input never spliced into SQL
 
 

@@ -46,7 +46,12 @@ def gcp_world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     kms = FakeCloudKms()
     keyset = kms.gcp_keyset(keys_dir)
     mp = pytest.MonkeyPatch()
-    env = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "MLOPS_BQ_LOCATION": "EU", **kms.env(keyset)}
+    env = {
+        "MLOPS_TARGET": "gcp",
+        "GCP_PROJECT": "fraud-project",
+        "MLOPS_BQ_LOCATION": "EU",
+        **kms.env(keyset),
+    }
     for k, v in env.items():
         mp.setenv(k, v)
     get_settings.cache_clear()

@@ -8,6 +8,7 @@ import pytest
 
 from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops import features
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.hook import DataQualityError
 from tests.reference.pandas_features import card_features as pandas_card_features
 from tests.sql_chain import FakeDagRun, check_quality, load_landing, snapshot, transform
@@ -19,7 +20,8 @@ def landing() -> pd.DataFrame:
 
 
 def _count(hook, table: str) -> int:
-    return int(hook.get_records(f"SELECT COUNT(*) FROM `fraud.{table}`")[0][0])
+    dataset = "fraud_raw" if table == "raw_transactions" else "fraud"
+    return int(hook.get_records(f"SELECT COUNT(*) FROM `{dataset}.{table}`")[0][0])
 
 
 def test_card_features_match_an_independent_pandas_implementation(
@@ -127,10 +129,57 @@ def test_quality_gate_passes_on_good_data_and_names_the_failed_check(warehouse, 
     transform(warehouse, local_settings)
     check_quality(warehouse, local_settings)
     warehouse.run(
-        "UPDATE `fraud.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0"
+        "UPDATE `fraud_candidates.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0"
     )
     with pytest.raises(DataQualityError, match="dq_label_rate"):
         check_quality(warehouse, local_settings)
+
+
+def _published(hook) -> dict[str, list]:
+    return {
+        table: hook.get_records(f"SELECT * FROM `fraud.{table}` ORDER BY 1, 2")
+        for table in (
+            "stg_transactions",
+            "rejected_rows",
+            "card_features",
+            "training_examples",
+            "latest_card_features",
+        )
+    }
+
+
+def test_candidates_failing_a_check_are_never_published(warehouse, local_settings, landing):
+    load_landing(warehouse, local_settings, landing.head(3000), "a.csv")
+    transform(warehouse, local_settings)
+    check_quality(warehouse, local_settings)
+    before = _published(warehouse)
+    assert len(before["training_examples"]) == 3000
+
+    bad = landing.iloc[3000:].copy()
+    bad["class"] = 1  # every new row labelled fraud: the label rate check fails
+    load_landing(warehouse, local_settings, bad, "b.csv")
+    transform(warehouse, local_settings, publish=False)
+    assert _count(warehouse, "raw_transactions") == 6000
+    with pytest.raises(DataQualityError, match="dq_label_rate"):
+        check_quality(warehouse, local_settings)
+    assert _published(warehouse) == before  # consumers still see the last checked data
+
+
+def test_publish_is_one_transaction(warehouse, local_settings, landing):
+    """A publish that fails half-way through changes no published table."""
+    load_landing(warehouse, local_settings, landing.head(2000), "a.csv")
+    transform(warehouse, local_settings)
+    before = _published(warehouse)
+    load_landing(warehouse, local_settings, landing.iloc[2000:], "b.csv")
+    transform(warehouse, local_settings, publish=False)
+    # the 4th table cannot be inserted: stg_transactions, rejected_rows, card_features already were
+    warehouse.run(
+        "CREATE OR REPLACE TABLE `fraud_candidates.training_examples` AS "
+        "SELECT *, 1 AS extra FROM `fraud_candidates.training_examples`"
+    )
+    with pytest.raises(Exception, match="column"):
+        warehouse.run(render_sql(SQL_FILES["publish"], local_settings))
+    assert _published(warehouse) == before
 
 
 def test_snapshot_and_lineage_are_idempotent_per_run(warehouse, local_settings, landing):

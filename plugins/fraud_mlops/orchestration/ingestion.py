@@ -4,12 +4,18 @@ Each DAG file wires them in this order::
 
     setup_tables ─┐
                   validate_landed_files → load_raw[] → transform → check_data_quality
-                                        → snapshot → feature_sync → summarise_run
+                                        → publish → snapshot → feature_sync → summarise_run
 
 ``validate_landed_files`` quarantines bad files and hands the good ones to per-file mapped
 tasks in the ``load_raw`` group (one task instance per file: the UI shows each file's load).
 Everything after the raw append is a full refresh from raw, so any rerun is idempotent. The
 SQL steps run ``include/sql/`` files on the target's warehouse (:mod:`fraud_mlops.targets`).
+
+Write-audit-publish: ``transform`` writes *candidates* (the candidate dataset),
+``check_data_quality`` runs the checks on them, and only then ``publish`` replaces every
+published table in one transaction. A failed check fails the run with the check's message and
+leaves the published tables, the snapshots and the online store as they were; it is not
+retried (the data would fail the same way).
 """
 
 from __future__ import annotations
@@ -94,12 +100,12 @@ def transform(settings: Settings) -> TaskGroup:
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
         staging = warehouse.sql_operator(
-            "build_staging", SQL_FILES["staging"], outlets=[assets.staging_transactions()],
-            doc_md="Type, validate, deduplicate and pseudonymise raw rows; the rest go to rejected_rows.",
+            "build_staging", SQL_FILES["staging"],
+            doc_md="Candidates: type, validate, deduplicate and pseudonymise raw rows; the rest to rejected_rows.",
         )  # fmt: skip
         features = warehouse.sql_operator(
-            "build_card_features", SQL_FILES["card_features"], outlets=[assets.card_features()],
-            doc_md="Point-in-time card features and the latest-features view (the feature view's source).",
+            "build_card_features", SQL_FILES["card_features"],
+            doc_md="Candidates: point-in-time card features and each card's latest row.",
         )  # fmt: skip
         training = warehouse.sql_operator("build_training_examples", SQL_FILES["training_examples"])
         staging >> features >> training
@@ -107,10 +113,25 @@ def transform(settings: Settings) -> TaskGroup:
 
 
 def check_data_quality(settings: Settings) -> Any:
-    """The ``ASSERT``s of ``50_quality_checks.sql``; a failure names the check."""
-    return targets.warehouse(settings).sql_operator(
+    """The ``ASSERT``s of ``50_quality_checks.sql`` on the candidates; a failure names the check.
+
+    ``retries=0``: the checks are deterministic over the same data, so a retry would repeat
+    the full scans and fail again.
+    """
+    check = targets.warehouse(settings).sql_operator(
         "check_data_quality", SQL_FILES["quality_checks"],
-        doc_md="ASSERTs; a failure names the check (docs/data_quality.md).",
+        doc_md="ASSERTs on the run's candidates; a failure names the check (docs/data_quality.md).",
+    )  # fmt: skip
+    check.retries = 0
+    return check
+
+
+def publish(settings: Settings) -> Any:
+    """``55_publish.sql``: the checked candidates replace the published tables in one transaction."""
+    return targets.warehouse(settings).sql_operator(
+        "publish", SQL_FILES["publish"],
+        outlets=[assets.staging_transactions(), assets.card_features()],
+        doc_md="Checked candidates → published tables, all in one transaction (write-audit-publish).",
     )  # fmt: skip
 
 

@@ -37,6 +37,6 @@ def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
         gcs_hook(settings).download(landed.bucket, landed.name, filename=str(path))
         conn = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_conn()
         try:
-            return load_csv_into_table(conn, path, settings.dataset, landed.load_table)
+            return load_csv_into_table(conn, path, settings.raw_dataset, landed.load_table)
         finally:
             conn.close()
