@@ -50,9 +50,13 @@ module "storage" {
   region         = var.region
   prefix         = var.name_prefix
   archive_prefix = var.archive_prefix
-  retention_days = var.retention_days
-  kms_key_name   = var.kms_key_name
-  members        = local.members
+  # Archived and quarantined files hold card numbers: they go with the raw rows' retention.
+  retention_days = merge(var.retention_days, {
+    landing_archive = var.raw_retention_days
+    quarantine      = var.raw_retention_days
+  })
+  kms_key_name = var.kms_key_name
+  members      = local.members
 
   depends_on = [google_kms_crypto_key_iam_member.gcs_agent]
 }
@@ -60,11 +64,14 @@ module "storage" {
 module "bigquery" {
   source = "./modules/bigquery"
 
-  project_id   = var.project_id
-  dataset_id   = var.dataset_id
-  location     = var.bq_location
-  kms_key_name = var.kms_key_name
-  members      = local.members
+  project_id           = var.project_id
+  dataset_id           = var.dataset_id
+  raw_dataset_id       = var.raw_dataset_id
+  candidate_dataset_id = var.candidate_dataset_id
+  raw_retention_days   = var.raw_retention_days
+  location             = var.bq_location
+  kms_key_name         = var.kms_key_name
+  members              = local.members
 
   depends_on = [google_kms_crypto_key_iam_member.bigquery_agent]
 }
@@ -148,16 +155,19 @@ module "composer" {
   # Names the DAGs read through fraud_mlops.settings. GCP_PROJECT is not set here: it is a
   # Composer-reserved variable that Composer itself sets to the project id.
   env_variables = {
-    MLOPS_TARGET            = "gcp"
-    GCP_REGION              = var.region
-    MLOPS_BQ_DATASET        = module.bigquery.dataset_id
-    MLOPS_BQ_LOCATION       = var.bq_location
-    MLOPS_LANDING_BUCKET    = module.storage.bucket_names["landing"]
-    MLOPS_LANDING_PREFIX    = var.landing_prefix
-    MLOPS_ARCHIVE_PREFIX    = var.archive_prefix
-    MLOPS_QUARANTINE_BUCKET = module.storage.bucket_names["quarantine"]
-    MLOPS_PIPELINE_ROOT     = "gs://${module.storage.bucket_names["pipeline_root"]}"
-    MLOPS_PIPELINE_SA       = module.service_accounts.emails["pipeline"]
+    MLOPS_TARGET               = "gcp"
+    GCP_REGION                 = var.region
+    MLOPS_BQ_DATASET           = module.bigquery.dataset_id
+    MLOPS_BQ_RAW_DATASET       = module.bigquery.raw_dataset_id
+    MLOPS_BQ_CANDIDATE_DATASET = module.bigquery.candidate_dataset_id
+    MLOPS_RAW_RETENTION_DAYS   = tostring(var.raw_retention_days)
+    MLOPS_BQ_LOCATION          = var.bq_location
+    MLOPS_LANDING_BUCKET       = module.storage.bucket_names["landing"]
+    MLOPS_LANDING_PREFIX       = var.landing_prefix
+    MLOPS_ARCHIVE_PREFIX       = var.archive_prefix
+    MLOPS_QUARANTINE_BUCKET    = module.storage.bucket_names["quarantine"]
+    MLOPS_PIPELINE_ROOT        = "gs://${module.storage.bucket_names["pipeline_root"]}"
+    MLOPS_PIPELINE_SA          = module.service_accounts.emails["pipeline"]
     # The pseudonym keyset's KEK and the keyset it wrapped (ciphertext): BigQuery unwraps it.
     MLOPS_PSEUDONYM_KMS_KEY = module.pseudonym_kms.key_uri
     MLOPS_PSEUDONYM_KEYSET  = var.pseudonym_wrapped_keyset

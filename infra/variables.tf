@@ -66,21 +66,35 @@ variable "pseudonym_wrapped_keyset" {
 }
 
 variable "retention_days" {
-  description = "Lifecycle ages in days: archived landing files, quarantined files, pipeline artifacts, lake objects before Nearline, function source archives."
+  description = "Lifecycle ages in days: pipeline artifacts, lake objects before Nearline, function source archives (archived and quarantined landing files follow raw_retention_days)."
   type = object({
-    landing_archive = number
-    quarantine      = number
     pipeline_root   = number
     lake_nearline   = number
     function_source = number
   })
   default = {
-    landing_archive = 30
-    quarantine      = 30
     pipeline_root   = 365
     lake_nearline   = 30
     function_source = 30
   }
+}
+
+variable "raw_retention_days" {
+  description = "Days card numbers are kept: raw rows (partition expiration), archived and quarantined landing files (settings: MLOPS_RAW_RETENTION_DAYS)."
+  type        = number
+  default     = 30
+}
+
+variable "raw_dataset_id" {
+  description = "BigQuery dataset of the raw card transactions (settings: MLOPS_BQ_RAW_DATASET). Only the ingestion identity may read it."
+  type        = string
+  default     = "fraud_raw"
+}
+
+variable "candidate_dataset_id" {
+  description = "BigQuery dataset of a run's unchecked outputs (settings: MLOPS_BQ_CANDIDATE_DATASET)."
+  type        = string
+  default     = "fraud_candidates"
 }
 
 variable "kms_key_name" {
