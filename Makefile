@@ -115,6 +115,10 @@ sync-features: install ## Refresh the local online store from the warehouse's la
 features: ## Online store status, or CARD=number for that card's latest features
 	$(PY) -m devtools.features_cli $(if $(CARD),lookup $(CARD),status)
 
+.PHONY: erase-card
+erase-card: ## Right to erasure: remove CARD=number from raw, archived files, staging, features, online store
+	$(PY) -m devtools.erase_card $(CARD)
+
 .PHONY: serve
 serve: install ## Run the prediction function in the foreground on 127.0.0.1 (FUNCTION_PORT=8085; gunicorn 2x8)
 	WORKERS=2 THREADS=8 $(PY) -m functions_framework --target predict --source functions/predict/main.py \

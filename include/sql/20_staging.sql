@@ -3,7 +3,7 @@
 -- Full refresh from raw: reruns are idempotent by construction. Outputs are candidates
 -- (candidate_dataset) until 50_quality_checks.sql passes and 55_publish.sql publishes them.
 {%- from 'macros/luhn.sql' import luhn_sum %}
-{%- set keyset = pseudonym_keyset() %}
+{%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
 
 CREATE TEMP TABLE checked AS
 WITH parsed AS (
@@ -49,12 +49,8 @@ SELECT
   transaction_id,
   event_time,
   -- Keyed with a KMS-wrapped Tink keyset: BigQuery asks Cloud KMS to unwrap it for this query;
-  -- the text holds only ciphertext (fraud_mlops/pseudonym.py, docs/least_privilege.md).
-  TO_HEX(SHA256(AEAD.DETERMINISTIC_ENCRYPT(
-    KEYS.KEYSET_CHAIN('{{ keyset.kms_key_uri }}', {{ keyset.sql_bytes }}),
-    card_digits,
-    '{{ pseudonym_aad }}'
-  ))) AS card_pseudonym,
+  -- the text holds only ciphertext (macros/pseudonym.sql, docs/least_privilege.md).
+  {{ card_pseudonym('card_digits') }} AS card_pseudonym,
   merchant,
   merchant_category,
   time_seconds,

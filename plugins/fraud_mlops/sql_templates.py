@@ -46,6 +46,7 @@ SQL_FILES = {
     "publish": "55_publish.sql",
     "snapshot": "60_snapshot.sql",
     "card_predictions": "80_card_predictions.sql",
+    "erase_card": "96_erase_card.sql",
 }
 
 

@@ -15,7 +15,7 @@ from fraud_mlops.settings import REPO_ROOT
 DAGS = REPO_ROOT / "dags"
 EXPECTED_INGESTION = {"fraud_ingest_sensor", "fraud_ingest_daily"}
 #: Tasks whose failure is deterministic (a data-quality check): never retried.
-DETERMINISTIC = {"check_data_quality"}
+DETERMINISTIC = {"check_data_quality", "check_erasure_request"}
 
 
 def probe(target: str, tmp_path: Path) -> dict:

@@ -28,6 +28,9 @@ FILE = {
 }  # fmt: skip
 
 
+CARD = "4111111111111111"  # an erasure request's card number (a query parameter, never key material)
+
+
 class _TaskInstance:
     """Enough of a task instance for templates that pull XCom: a recognisable placeholder."""
 
@@ -75,7 +78,7 @@ def _render_all(dags: dict[str, Any]) -> dict[str, str]:
                 rendered[where] = _mapped_text(task)
                 continue
             context = {"dag": dag, "dag_run": run, "run_id": run.run_id, "task": task, "ti": _TaskInstance(),
-                       "ds": "2026-11-01", "ts": "2026-11-01T12:00:00+00:00", "params": {}}  # fmt: skip
+                       "ds": "2026-11-01", "ts": "2026-11-01T12:00:00+00:00", "params": {"card_number": CARD}}  # fmt: skip
             task.render_template_fields(context, jinja_env=dag.get_template_env())
             fields = {name: getattr(task, name, None) for name in task.template_fields}
             rendered[where] = json.dumps(fields, default=str, sort_keys=True)
@@ -133,5 +136,6 @@ def test_every_dag_and_task_is_scanned(gcp_world):
     rendered = _render_all(gcp_world["dags"])
     assert {w.split(".")[0] for w in rendered} == {
         "fraud_ingest_sensor", "fraud_ingest_daily", "fraud_ingest_events", "fraud_training", "fraud_batch_scoring",
+        "fraud_erase_card",
     }  # fmt: skip
     assert len(rendered) == sum(len(dag.tasks) for dag in gcp_world["dags"].values())
