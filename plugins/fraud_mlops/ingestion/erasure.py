@@ -12,15 +12,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from typing import Any, Protocol
+from typing import Any
 
 from fraud_mlops.pseudonym import luhn_valid, normalise_card_number
-
-
-class ObjectStore(Protocol):
-    def list(self, bucket_name: str, prefix: str | None = None) -> list[str]: ...
-    def download(self, bucket_name: str, object_name: str) -> bytes: ...
-    def upload(self, bucket_name: str, object_name: str, *, data: bytes, **kwargs: Any) -> None: ...
 
 
 class ErasureRequestError(ValueError):
@@ -53,8 +47,12 @@ def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
     return out.getvalue().encode("utf-8"), removed
 
 
-def erase_from_files(store: ObjectStore, bucket: str, prefix: str, card_number: str) -> dict[str, int]:
-    """Rewrite each object under ``gs://bucket/prefix`` holding the card; ``{object: rows removed}``."""
+def erase_from_files(store: Any, bucket: str, prefix: str, card_number: str) -> dict[str, int]:
+    """Rewrite each object under ``gs://bucket/prefix`` holding the card; ``{object: rows removed}``.
+
+    ``store`` has ``GCSHook``'s ``list(bucket, prefix=)``, ``download(bucket, name) -> bytes`` and
+    ``upload(bucket, name, data=)``.
+    """
     digits = card_digits(card_number)
     removed: dict[str, int] = {}
     for name in store.list(bucket, prefix=prefix):
