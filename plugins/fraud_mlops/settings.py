@@ -29,6 +29,9 @@ variable                       meaning                                     local
 ``MLOPS_QUARANTINE_BUCKET``    bucket for files that cannot be loaded      ``fraud-quarantine``
 ``MLOPS_PIPELINE_ROOT``        KFP pipeline root                           ``<local dir>/pipeline_root``
 ``MLOPS_SNAPSHOT_TTL_DAYS``    expiration of training snapshots            ``90``
+``MLOPS_MODEL_RETENTION_DAYS`` a snapshot a registered model was trained   ``365``
+                               on is kept this long from registration
+                               (= the model artifacts' lifecycle)
 ``MLOPS_GCP_CONN_ID``          Google connection id                        ``google_cloud_default``
 ``MLOPS_WAREHOUSE_CONN_ID``    DuckDB connection id (local)                ``fraud_warehouse``
 ``MLOPS_PSEUDONYM_KMS_KEY``    KEK of the pseudonym keyset (Tink key URI:  ``local-kms://pseudonym-kek``
@@ -82,6 +85,7 @@ class Settings:
     local_dir: Path
     pipeline_root: str
     snapshot_ttl_days: int
+    model_retention_days: int
     gcp_conn_id: str
     warehouse_conn_id: str
     pseudonym_kms_key_uri: str
@@ -161,6 +165,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
             str(local_dir / "pipeline_root") if target == "local" else f"gs://{project}-pipeline-root",
         ),
         snapshot_ttl_days=int(env.get("MLOPS_SNAPSHOT_TTL_DAYS", "90")),
+        model_retention_days=int(env.get("MLOPS_MODEL_RETENTION_DAYS", "365")),
         gcp_conn_id=env.get("MLOPS_GCP_CONN_ID", "google_cloud_default"),
         warehouse_conn_id=env.get("MLOPS_WAREHOUSE_CONN_ID", "fraud_warehouse"),
         pseudonym_kms_key_uri=env.get(

@@ -46,6 +46,7 @@ SQL_FILES = {
     "publish": "55_publish.sql",
     "snapshot": "60_snapshot.sql",
     "card_predictions": "80_card_predictions.sql",
+    "keep_model_snapshot": "91_keep_model_snapshot.sql",
     "erase_card": "96_erase_card.sql",
 }
 
@@ -75,6 +76,7 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "v_components": features.V_COMPONENTS,
         "max_amount": MAX_AMOUNT,
         "snapshot_ttl_days": settings.snapshot_ttl_days,
+        "model_retention_days": settings.model_retention_days,
         "dq": DQ_BOUNDS,
         "snapshot_name": snapshot_name,
         "pseudonym_aad": AAD,

@@ -202,3 +202,10 @@ def test_endpoint_is_the_one_the_registry_deploys_to() -> None:
     # The Vertex registry adapter finds the endpoint by display name (and would create a twin).
     assert endpoint["display_name"] == ENDPOINT_NAME
     assert endpoint["location"] == endpoint["region"] == "${var.region}"
+
+
+def test_a_models_snapshot_lives_as_long_as_the_models_artifacts() -> None:
+    env = module_call("composer")["env_variables"]
+    assert env["MLOPS_MODEL_RETENTION_DAYS"] == "${tostring(var.retention_days.pipeline_root)}"
+    default = iac.blocks("variable", iac.INFRA)["retention_days"]["default"]["pipeline_root"]
+    assert default == settings_from_env({"MLOPS_TARGET": "gcp"}).model_retention_days

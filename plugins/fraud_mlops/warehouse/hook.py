@@ -88,6 +88,7 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         from fraud_mlops.warehouse.transpile import (
             parse_assert,
             parse_clone_ddl,
+            parse_set_expiration,
             referenced_parameters,
             transpile_statement,
         )
@@ -102,6 +103,11 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
                 clone = parse_clone_ddl(statement)
                 if clone is not None:
                     self._clone(conn, clone)
+                    results.append(None)
+                    continue
+                expiring = parse_set_expiration(statement)
+                if expiring is not None:  # local snapshot files never expire: nothing to extend
+                    self.log.info("expiration of %s: BigQuery metadata, none locally", expiring)
                     results.append(None)
                     continue
                 check = parse_assert(statement)

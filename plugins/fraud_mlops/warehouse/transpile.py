@@ -18,6 +18,9 @@ is repaired here and guarded by a golden test against an independent pandas comp
 
 One more BigQuery statement has no DuckDB form: ``ASSERT expr AS 'message'`` (the data-quality
 gate). :func:`parse_assert` splits it; the hook evaluates ``expr`` and raises with the message.
+``ALTER TABLE t SET OPTIONS (expiration_timestamp = …)`` (a model keeping its snapshot) has
+none either: local snapshot files never expire, so :func:`parse_set_expiration` lets the hook
+skip it (any other option is refused rather than silently dropped).
 
 And one function: ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(kms_key_uri, wrapped_keyset),
 plaintext, aad)`` (the card pseudonym) passes through and fails. :func:`_fix_keyset_chain` maps
@@ -104,6 +107,23 @@ def parse_assert(statement: str) -> AssertStatement | None:
     if not match:
         return None
     return AssertStatement(check_sql=f"SELECT ({match['expr']})", message=match["message"])
+
+
+_SET_OPTIONS = re.compile(
+    r"^\s*ALTER\s+TABLE\s+(?P<target>`[^`]+`|[\w.\-]+)\s+SET\s+OPTIONS\s*\((?P<options>.*)\)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def parse_set_expiration(statement: str) -> str | None:
+    """The table of ``ALTER TABLE t SET OPTIONS (expiration_timestamp = …)``, else ``None``."""
+    match = _SET_OPTIONS.match(_LEADING_COMMENTS.sub("", statement, count=1))
+    if not match:
+        return None
+    options = match["options"].strip()
+    if not options.lower().startswith("expiration_timestamp") or options.count("=") != 1:
+        raise ValueError(f"only expiration_timestamp can be set on the local warehouse: {statement[:80]!r}")
+    return _strip_ref(match["target"])
 
 
 def split_statements(sql: str) -> list[str]:
