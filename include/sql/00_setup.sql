@@ -1,5 +1,6 @@
 -- Tables the ingestion flow appends to. Idempotent: safe at the start of every run.
 -- On gcp the datasets and these tables are also declared in infra/ (OpenTofu).
+{%- from 'macros/snapshot_lineage.sql' import create_snapshot_lineage with context %}
 -- Three datasets: raw (card numbers in clear; only ingestion reads it), candidates (a run's
 -- unchecked outputs) and the curated dataset everything else reads (docs/least_privilege.md).
 CREATE SCHEMA IF NOT EXISTS `{{ raw_dataset }}`;
@@ -35,14 +36,4 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.ingestion_log` (
 );
 
 -- Snapshot name <-> source files <-> row counts <-> DAG run.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.snapshot_lineage` (
-  snapshot_name STRING,
-  source_table STRING,
-  row_count INT64,
-  fraud_count INT64,
-  source_files ARRAY<STRING>,
-  dag_id STRING,
-  run_id STRING,
-  created_at TIMESTAMP,
-  expires_at TIMESTAMP
-);
+{{ create_snapshot_lineage() }}
