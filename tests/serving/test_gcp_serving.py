@@ -277,3 +277,23 @@ def test_timestamps_without_a_timestamp_feature_use_vertex_generate_time(
     assert row is not None
     assert row.values["amount"] == 3.5 and row.values["txn_count_1h"] is None
     assert row.feature_timestamp.isoformat() == "2025-11-22T08:26:40+00:00"
+
+
+def test_a_keyset_kms_refuses_to_unwrap_is_a_503(clients: dict[str, mock.MagicMock], kms: Any) -> None:
+    fake, env, _ = kms
+    fake.decrypt = mock.Mock(
+        side_effect=exceptions.PermissionDenied("cloudkms.cryptoKeyVersions.useToDecrypt")
+    )
+    with fake.patched():
+        service = build_service(
+            {
+                "MLOPS_TARGET": "gcp",
+                "GCP_PROJECT": PROJECT,
+                "GCP_REGION": REGION,
+                "MLOPS_ENDPOINT_ID": "4242",
+                **env,
+            }
+        )
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r3")
+    assert (reply.status, reply.body["error"]) == (503, "not_configured")
+    clients["features"].return_value.fetch_feature_values.assert_not_called()

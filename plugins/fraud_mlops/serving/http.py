@@ -54,12 +54,15 @@ def build_service(env: dict[str, str] | None = None) -> PredictionService:
 
 
 def _pseudonymiser(settings: Any) -> Any:
-    """None when the keyset or its KEK is missing: requests get 503 ``not_configured``."""
+    """None when the keyset or its KEK is missing or refused (e.g. no KMS permission): requests
+    get 503 ``not_configured`` rather than a pseudonym nobody ingested."""
+    from tink import TinkError
+
     from fraud_mlops import targets
 
     try:
         return targets.pseudonymiser(settings)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, TinkError) as exc:
         sys.stderr.write(
             json.dumps({"severity": "ERROR", "message": f"pseudonyms not configured: {exc}"}) + "\n"
         )
