@@ -1,6 +1,8 @@
-"""The gcp serving path, with Vertex AI and Cloud Storage mocked at their client classes.
+"""The gcp serving path, with Vertex AI mocked at its client classes.
 
-Responses are real protos; every request the code sends is compared field for field.
+Responses are real protos; every request the code sends is compared field for field. The
+predictions have the model server's shape (tests/registry/test_model_server.py shows the real
+server answering it); provenance needs no call besides ``Predict``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from fraud_mlops.feature_store.vertex import VertexOnlineStore
 from fraud_mlops.features import FEATURE_NAMES, FEATURES
 from fraud_mlops.pseudonym import pseudonymise
-from fraud_mlops.registry.endpoint_client import VertexEndpointClient, probability_of
+from fraud_mlops.registry.endpoint_client import VertexEndpointClient
 from fraud_mlops.serving.http import build_service
 from fraud_mlops.settings import settings_from_env
 
@@ -67,16 +69,34 @@ def _expected_fetch(entity_id: str) -> aiplatform_v1.FetchFeatureValuesRequest:
     )
 
 
-def _predict_response(p_fraud: float, deployed_model_id: str = "1001") -> aiplatform_v1.PredictResponse:
+THRESHOLDS = {"3": 0.42, "4": 0.55}
+
+
+def _predict_response(
+    p_fraud: float, deployed_model_id: str = "1001", version: str = "3"
+) -> aiplatform_v1.PredictResponse:
+    """Vertex's answer around one model server prediction (registry/model_server.py)."""
+    threshold = THRESHOLDS[version]
+    prediction = {
+        "fraud_probability": p_fraud,
+        "decision": "fraud" if p_fraud >= threshold else "legitimate",
+        "threshold": threshold,
+        "model_name": "fraud-detector",
+        "model_version": version,
+    }
     response = aiplatform_v1.PredictResponse(
-        deployed_model_id=deployed_model_id, model=MODEL, model_version_id="3"
+        deployed_model_id=deployed_model_id,
+        model=MODEL,
+        model_version_id=version,
+        model_display_name="fraud-detector",
     )
-    response.predictions.extend([[1 - p_fraud, p_fraud]])  # type: ignore[list-item]
+    response.predictions.extend([prediction])  # type: ignore[list-item]
     return response
 
 
 @pytest.fixture
 def clients() -> Iterator[dict[str, mock.MagicMock]]:
+    """Every Google client the serving path could build; only the expected ones may be called."""
     with (
         mock.patch("google.cloud.aiplatform_v1.FeatureOnlineStoreServiceClient") as features,
         mock.patch("google.cloud.aiplatform_v1.PredictionServiceClient") as prediction,
@@ -84,24 +104,6 @@ def clients() -> Iterator[dict[str, mock.MagicMock]]:
         mock.patch("google.cloud.aiplatform_v1.ModelServiceClient") as models,
         mock.patch("google.cloud.storage.Client") as storage,
     ):
-        endpoints.return_value.get_endpoint.return_value = aiplatform_v1.Endpoint(
-            name=ENDPOINT,
-            deployed_models=[
-                aiplatform_v1.DeployedModel(id="1001", model=MODEL, model_version_id="3"),
-                aiplatform_v1.DeployedModel(id="1002", model=MODEL, model_version_id="4"),
-            ],
-        )
-        models.return_value.get_model.side_effect = lambda name: aiplatform_v1.Model(
-            name=name.split("@")[0],
-            display_name="fraud-detector",
-            artifact_uri=f"gs://fraud-models/fraud-detector/{name.split('@')[1]}",
-        )
-        thresholds = {"3": 0.42, "4": 0.55}
-        storage.return_value.bucket.return_value.blob.side_effect = lambda name: mock.Mock(
-            download_as_bytes=mock.Mock(
-                return_value=json.dumps({"threshold": thresholds[name.split("/")[1]]}).encode()
-            )
-        )
         yield {
             "features": features,
             "prediction": prediction,
@@ -144,7 +146,7 @@ def _raise_not_found() -> None:
 
 
 def test_vertex_endpoint_client_sends_the_exact_predict_request(clients: dict[str, mock.MagicMock]) -> None:
-    clients["prediction"].return_value.predict.return_value = _predict_response(0.61, "1002")
+    clients["prediction"].return_value.predict.return_value = _predict_response(0.61, "1002", "4")
     client = VertexEndpointClient(endpoint=ENDPOINT, region=REGION)
     row = [float(i) for i in range(len(FEATURE_NAMES))]
     row[5] = float("nan")
@@ -166,24 +168,15 @@ def test_vertex_endpoint_client_sends_the_exact_predict_request(clients: dict[st
     )
     clients["prediction"].assert_called_once_with(client_options=API)
     clients["prediction"].return_value.predict.assert_called_once_with(request=expected, timeout=5.0)
-    clients["endpoints"].return_value.get_endpoint.assert_called_once_with(name=ENDPOINT)
-    assert clients["models"].return_value.get_model.call_args_list == [
-        mock.call(name=f"{MODEL}@3"),
-        mock.call(name=f"{MODEL}@4"),
-    ]
-    clients["storage"].return_value.bucket.assert_called_with("fraud-models")
-    clients["storage"].return_value.bucket.return_value.blob.assert_called_with(
-        "fraud-detector/4/metadata.json"
-    )
     assert (answer.probability, answer.threshold, answer.is_fraud) == (0.61, 0.55, True)
     assert (answer.deployed_model_id, answer.model_name, answer.model_version) == (
         "1002",
         "fraud-detector",
-        "3",
+        "4",
     )
-
-    client.predict(row)  # provenance is cached: no second endpoint or model lookup
-    assert clients["endpoints"].return_value.get_endpoint.call_count == 1
+    # Provenance came with the answer: no GetEndpoint, no GetModel, no metadata.json read.
+    for name in ("endpoints", "models", "storage"):
+        assert clients[name].mock_calls == [], name
 
 
 def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicMock]) -> None:
@@ -226,14 +219,8 @@ def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
     assert reply.body["threshold"] == 0.42
     assert reply.body["model"] == {"name": "fraud-detector", "version": "3", "deployed_model_id": "1001"}
     assert reply.body["features"]["timestamp"] == "2025-11-22T08:26:40.123456Z"
-
-
-@pytest.mark.parametrize(
-    ("prediction", "expected"),
-    [([0.9, 0.1], 0.1), ({"scores": [0.3, 0.7]}, 0.7), ({"probabilities": [0.5, 0.5]}, 0.5), (0.25, 0.25)],
-)
-def test_prediction_shapes(prediction: Any, expected: float) -> None:
-    assert probability_of(prediction) == expected
+    clients["endpoints"].return_value.get_endpoint.assert_not_called()
+    assert clients["models"].mock_calls == [] and clients["storage"].mock_calls == []
 
 
 def test_timestamps_without_a_timestamp_feature_use_vertex_generate_time(

@@ -104,7 +104,7 @@ def test_compiled_model_path_gives_predict_proba_numbers(world: ServingWorld) ->
     client = LocalEndpointClient(world.endpoint_file)
     world.deploy({"2": 100})
     served = client.choose()
-    assert served.predictor.kind == "compiled_hist_gradient_boosting"
+    assert served.model.predictor.kind == "compiled_hist_gradient_boosting"
     for card in world.cards:
         answer = client.predict(list(world.rows[card]))
         assert answer.probability == world.expected_probability("2", card)

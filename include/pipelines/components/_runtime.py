@@ -70,7 +70,10 @@ EMBEDDED_MODULES: tuple[str, ...] = (
     "fraud_mlops/registry/base.py",
     "fraud_mlops/registry/local_endpoint.py",
     "fraud_mlops/registry/local_registry.py",
+    "fraud_mlops/registry/model_server.py",
     "fraud_mlops/registry/names.py",
+    "fraud_mlops/registry/predictor.py",
+    "fraud_mlops/registry/serving_image.py",
     "fraud_mlops/registry/traffic.py",
     "fraud_mlops/registry/vertex.py",
 )
