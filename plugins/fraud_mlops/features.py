@@ -31,6 +31,8 @@ LATEST_FEATURES_VIEW = "latest_card_features"  # one row per card: the feature v
 FEATURE_VIEW_FRESHNESS = "24h"  # the ingestion DAGs re-sync at least daily
 FEATURE_ONLINE_STORE_ID = "fraud_online_store"  # Vertex Feature Online Store (gcp)
 FEATURE_VIEW_ID = "card_features"  # its feature view over LATEST_FEATURES_VIEW
+BATCH_INPUT_TABLE = "batch_prediction_input"  # batch scoring: latest features, one row per card
+BATCH_OUTPUT_TABLE = "batch_prediction_output"  # batch prediction's output: input + prediction
 
 
 @dataclass(frozen=True)
@@ -78,4 +80,6 @@ def sql_context() -> dict[str, object]:
         "features_table": FEATURES_TABLE,
         "training_table": TRAINING_TABLE,
         "latest_features_view": LATEST_FEATURES_VIEW,
+        "batch_input_table": BATCH_INPUT_TABLE,
+        "batch_output_table": BATCH_OUTPUT_TABLE,
     }

@@ -36,6 +36,8 @@ SQL_FILES = {
     "quality_checks": "50_quality_checks.sql",
     "snapshot": "60_snapshot.sql",
     "card_predictions": "80_card_predictions.sql",
+    "batch_prediction_input": "81_batch_prediction_input.sql",
+    "batch_scoring_summary": "82_batch_scoring_summary.sql",
 }
 
 

@@ -179,6 +179,13 @@ def test_vertex_endpoint_client_sends_the_exact_predict_request(clients: dict[st
         assert clients[name].mock_calls == [], name
 
 
+def test_the_gcp_function_needs_the_endpoint_id() -> None:
+    with pytest.raises(RuntimeError, match="MLOPS_ENDPOINT_ID"):
+        build_service(
+            {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, "MLOPS_PSEUDONYM_KEY": KEY}
+        )
+
+
 def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicMock]) -> None:
     clients["prediction"].return_value.predict.side_effect = exceptions.FailedPrecondition(
         "Endpoint has no deployed models"
@@ -195,18 +202,13 @@ def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicM
 def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
     clients["prediction"].return_value.predict.return_value = _predict_response(0.2, "1001")
-    clients["endpoints"].return_value.list_endpoints.return_value = [aiplatform_v1.Endpoint(name=ENDPOINT)]
     service = build_service(
-        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, "MLOPS_PSEUDONYM_KEY": KEY}
-    )
+        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION,
+         "MLOPS_ENDPOINT_ID": "4242", "MLOPS_PSEUDONYM_KEY": KEY}
+    )  # fmt: skip
 
     reply = service.handle(json.dumps({"card_number": "4111 1111 1111 1111"}).encode(), request_id="r2")
 
-    clients["endpoints"].return_value.list_endpoints.assert_called_once_with(
-        request=aiplatform_v1.ListEndpointsRequest(
-            parent=f"projects/{PROJECT}/locations/{REGION}", filter='display_name="fraud-endpoint"'
-        )
-    )
     clients["features"].return_value.fetch_feature_values.assert_called_once_with(
         request=_expected_fetch(pseudonymise(CARD, KEY.encode())), timeout=2.0
     )
@@ -219,8 +221,9 @@ def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
     assert reply.body["threshold"] == 0.42
     assert reply.body["model"] == {"name": "fraud-detector", "version": "3", "deployed_model_id": "1001"}
     assert reply.body["features"]["timestamp"] == "2025-11-22T08:26:40.123456Z"
-    clients["endpoints"].return_value.get_endpoint.assert_not_called()
-    assert clients["models"].mock_calls == [] and clients["storage"].mock_calls == []
+    for name in ("endpoints", "models", "storage"):  # no ListEndpoints, GetModel or bucket read
+        assert clients[name].mock_calls == [], name
+    clients["prediction"].assert_called_once_with(client_options=API)
 
 
 def test_timestamps_without_a_timestamp_feature_use_vertex_generate_time(

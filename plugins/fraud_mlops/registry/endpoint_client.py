@@ -157,36 +157,25 @@ class VertexEndpointClient:
         endpoint: str,
         region: str,
         prediction_client: Any | None = None,
-        endpoint_client: Any | None = None,
         timeout_seconds: float = 5.0,
     ) -> None:
         self.endpoint = endpoint  # projects/P/locations/R/endpoints/ID
         self.region = region
         self.timeout_seconds = timeout_seconds
         self._prediction_client = prediction_client
-        self._endpoint_client = endpoint_client
 
     @classmethod
     def for_endpoint(cls, project: str, region: str, endpoint_id: str | None = None) -> VertexEndpointClient:
-        """The endpoint with numeric id ``endpoint_id``, or else the one named ``ENDPOINT_NAME``."""
-        from fraud_mlops.registry.names import ENDPOINT_NAME
+        """The endpoint with numeric id ``endpoint_id`` (``MLOPS_ENDPOINT_ID``, set by infra/).
 
-        client = cls(endpoint="", region=region)
-        if endpoint_id:
-            client.endpoint = vertex_endpoint_resource(project, region, endpoint_id)
-            return client
-        from google.cloud import aiplatform_v1
-
-        found = client.endpoint_client.list_endpoints(
-            request=aiplatform_v1.ListEndpointsRequest(
-                parent=f"projects/{project}/locations/{region}", filter=f'display_name="{ENDPOINT_NAME}"'
+        No lookup by display name: that would be a ``ListEndpoints`` call at project level,
+        which the inference account is not granted (it may predict on this endpoint only).
+        """
+        if not endpoint_id:
+            raise RuntimeError(
+                "set MLOPS_ENDPOINT_ID to the Vertex endpoint's numeric id (infra/ outputs it)"
             )
-        )
-        first = next(iter(found), None)
-        if first is None:
-            raise RuntimeError(f"no Vertex endpoint named {ENDPOINT_NAME}: set MLOPS_ENDPOINT_ID")
-        client.endpoint = first.name
-        return client
+        return cls(endpoint=vertex_endpoint_resource(project, region, endpoint_id), region=region)
 
     def _options(self) -> dict[str, str]:
         return {"api_endpoint": f"{self.region}-aiplatform.googleapis.com"}
@@ -198,14 +187,6 @@ class VertexEndpointClient:
 
             self._prediction_client = aiplatform_v1.PredictionServiceClient(client_options=self._options())
         return self._prediction_client
-
-    @property
-    def endpoint_client(self) -> Any:
-        if self._endpoint_client is None:
-            from google.cloud import aiplatform_v1
-
-            self._endpoint_client = aiplatform_v1.EndpointServiceClient(client_options=self._options())
-        return self._endpoint_client
 
     def predict_request(self, row: Sequence[float]) -> Any:
         """One instance: the feature list in ``FEATURE_NAMES`` order, JSON null where missing."""
