@@ -18,7 +18,7 @@ from google.cloud import aiplatform_v1
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from fraud_mlops.feature_store.vertex import VertexOnlineStore
-from fraud_mlops.features import FEATURE_NAMES, FEATURES
+from fraud_mlops.features import FEATURE_NAMES, FEATURES, CardState
 from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.registry.endpoint_client import VertexEndpointClient
 from fraud_mlops.serving.http import build_service
@@ -127,6 +127,41 @@ def test_vertex_lookup_sends_the_exact_request_and_parses_values(clients: dict[s
     assert all(type(row.values[n]) is type(v) for n, v in _values().items() if v is not None)
     assert row.feature_timestamp.isoformat() == "2025-11-22T08:26:40.123456+00:00"
     assert len(row.vector()) == len(FEATURE_NAMES)
+
+
+def test_vertex_lookup_reads_the_card_state_from_array_values(clients: dict[str, mock.MagicMock]) -> None:
+    settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
+    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
+    response = _feature_response(_values())
+    ints, doubles, strings = aiplatform_v1.Int64Array, aiplatform_v1.DoubleArray, aiplatform_v1.StringArray
+    response.key_values.features.extend(
+        [
+            pair(
+                name="recent_times", value=aiplatform_v1.FeatureValue(int64_array_value=ints(values=[10, 20]))
+            ),
+            pair(
+                name="recent_amounts",
+                value=aiplatform_v1.FeatureValue(double_array_value=doubles(values=[1.5, 2.5])),
+            ),
+            pair(
+                name="merchant_names",
+                value=aiplatform_v1.FeatureValue(string_array_value=strings(values=["a", "b"])),
+            ),
+            pair(
+                name="merchant_first_times",
+                value=aiplatform_v1.FeatureValue(int64_array_value=ints(values=[10, 20])),
+            ),
+            pair(
+                name="merchant_first_counts",
+                value=aiplatform_v1.FeatureValue(int64_array_value=ints(values=[1, 2])),
+            ),
+        ]
+    )  # previous_time absent: BigQuery NULL
+    clients["features"].return_value.fetch_feature_values.return_value = response
+    row = VertexOnlineStore(settings).fetch_one("abc123")
+    assert row is not None and row.state == CardState(
+        [10, 20], [1.5, 2.5], None, ["a", "b"], [10, 20], [1, 2]
+    )
 
 
 def test_vertex_lookup_answers_unknown_cards_explicitly(clients: dict[str, mock.MagicMock]) -> None:
