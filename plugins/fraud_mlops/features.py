@@ -211,6 +211,7 @@ def sql_context() -> dict[str, object]:
     """Names the SQL templates use, so the SQL never repeats the feature list."""
     return {
         "feature_columns": ", ".join(FEATURE_NAMES),
+        "feature_types": [(f.name, f.bq_type) for f in FEATURES],
         "entity_key": ENTITY_KEY,
         "event_time": EVENT_TIME,
         "label": LABEL,

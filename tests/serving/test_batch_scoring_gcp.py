@@ -84,6 +84,9 @@ def test_gcp_sql_steps_prepare_the_input_and_replace_the_run_from_the_output(gcp
     assert f"CREATE OR REPLACE TABLE `{PROJECT}.fraud.batch_prediction_input` AS" in prepare
     assert f"FROM `{PROJECT}.fraud.latest_card_features`" in prepare
     assert f"DROP TABLE IF EXISTS `{PROJECT}.fraud.batch_prediction_output`" in prepare
+    # declared types: a DuckDB SUM widens to HUGEINT (a Python Decimal the server refuses)
+    assert "CAST(merchants_seen AS INT64) AS merchants_seen" in prepare
+    assert "CAST(amount_avg_7d AS FLOAT64) AS amount_avg_7d" in prepare
 
     replace, parameters = _rendered_query(dag, "replace_run_predictions")
     assert parameters == [
