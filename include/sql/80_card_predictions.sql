@@ -2,7 +2,7 @@
 -- The batch prediction (Vertex AI on gcp, the same model server locally) wrote
 -- {{ batch_output_table }}: the input columns plus `prediction`, the model server's JSON answer
 -- per card (fraud_probability, decision, threshold, model_name, model_version). @run_id is the
--- Airflow run id. Idempotent: a rerun deletes and re-inserts its own rows (same deterministic
+-- Airflow run id; @model_version the version the batch prediction ran (its XCom). Idempotent: a rerun deletes and re-inserts its own rows (same deterministic
 -- prediction ids), inside one transaction.
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_predictions` (
   prediction_id STRING,
@@ -33,7 +33,9 @@ SELECT
   JSON_VALUE(prediction, '$.decision'),
   CAST(JSON_VALUE(prediction, '$.threshold') AS FLOAT64),
   JSON_VALUE(prediction, '$.model_name'),
-  JSON_VALUE(prediction, '$.model_version'),
+  -- Vertex's copy of the artifact may predate the version number written into its metadata;
+  -- the batch job's own model_version_id (@model_version) fills it in then.
+  COALESCE(NULLIF(JSON_VALUE(prediction, '$.model_version'), ''), @model_version),
   TIMESTAMP_MICROS(feature_time_us),
   CURRENT_TIMESTAMP()
 FROM `{{ dataset }}.{{ batch_output_table }}`;

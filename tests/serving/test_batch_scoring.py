@@ -58,7 +58,10 @@ def _run(settings: Settings, run_id: str) -> tuple[dict, dict]:
     batch = targets.batch_prediction(settings)
     assert isinstance(batch, LocalBatchPrediction)
     predicted = batch.run()
-    hook.run(render_sql("80_card_predictions.sql", settings), parameters={"run_id": run_id})
+    hook.run(
+        render_sql("80_card_predictions.sql", settings),
+        parameters={"run_id": run_id, "model_version": predicted["model_version_id"]},
+    )
     (summary,) = targets.warehouse(settings).records(
         render_sql("82_batch_scoring_summary.sql", settings), {"run_id": run_id}
     )
@@ -92,7 +95,7 @@ def test_champion_scores_every_card_and_reruns_replace(world: ServingWorld, sett
 
     rows = _predictions(settings)
     by_card = {r[2]: r for r in rows}
-    assert predicted == {"rows": len(world.cards), "model_name": "fraud-detector", "model_version": "1"}
+    assert predicted == {"rows": len(world.cards), "model_name": "fraud-detector", "model_version_id": "1"}
     assert summary["rows"] == len(rows) == len(world.cards)
     assert summary["versions"] == "1"
     for card in world.cards:

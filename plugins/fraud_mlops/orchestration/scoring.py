@@ -38,7 +38,11 @@ def replace_run_predictions(settings: Settings) -> Any:
     return targets.warehouse(settings).sql_operator(
         "replace_run_predictions",
         SQL_FILES["card_predictions"],
-        parameters={"run_id": "{{ run_id }}"},
+        parameters={
+            "run_id": "{{ run_id }}",
+            # BatchPredictionJob.model_version_id on gcp; the local task returns the same key.
+            "model_version": "{{ ti.xcom_pull(task_ids='batch_predict')['model_version_id'] }}",
+        },
         outlets=[assets.card_predictions()],
         doc_md="Replace this run's rows of card_predictions with the batch output (one transaction).",
     )

@@ -114,7 +114,7 @@ class LocalBatchPrediction:
         summary = {
             "rows": rows.num_rows,
             "model_name": model.model_name,
-            "model_version": model.model_version,
+            "model_version_id": model.model_version,  # the key of Vertex's BatchPredictionJob
         }
         log.info("batch prediction %s", summary)
         return summary
