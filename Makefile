@@ -166,6 +166,14 @@ infra-schemas: install ## Render infra/'s BigQuery table schemas from include/sq
 bundle-function: install ## Assemble infra/.build/predict-function (functions/predict + fraud_mlops) for tofu
 	$(PY) -m scripts.bundle_function
 
+.PHONY: images
+images: ## Build and push the model server and training images to Artifact Registry (GCP_PROJECT=..., needs Docker)
+	@test -n "$(GCP_PROJECT)" || { echo "set GCP_PROJECT (and GCP_REGION)"; exit 2; }
+	@for image in model_server training; do \
+		uri=$$($(PY) -c "from fraud_mlops.registry.serving_image import image_uri; print(image_uri('$(GCP_PROJECT)', '$(GCP_REGION)', '$$image'.replace('_', '-')))"); \
+		docker build -f images/$$image/Dockerfile -t $$uri . && docker push $$uri || exit 1; \
+	done
+
 .PHONY: deploy-composer-dry-run
 deploy-composer-dry-run: install ## Print what deploy-composer would copy and where (COMPOSER_BUCKET=... or GCP_PROJECT=...)
 	@# With neither a bucket nor a project (no tofu state here), plan for a placeholder bucket name.

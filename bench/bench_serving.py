@@ -74,6 +74,7 @@ def build_world(local_dir: Path, cards: int, train_rows: int) -> list[str]:
             micros_from_utc(start + timedelta(seconds=i)),
             *(None if np.isnan(v) else (round(abs(v) * 5) if f.bq_type == "INT64" else float(v))
               for v, f in zip(matrix[i], FEATURES, strict=True)),
+            *bench_state(int((start + timedelta(seconds=i)).timestamp()), i),
         )
         for i, card in enumerate(numbers)
     )  # fmt: skip
@@ -90,6 +91,23 @@ def build_world(local_dir: Path, cards: int, train_rows: int) -> list[str]:
         ),
     )
     return numbers
+
+
+STATE_TRANSACTIONS = 20  # a busy card: 20 transactions in its last 7 days, 12 merchants
+
+
+def bench_state(latest: int, i: int) -> list[object]:
+    """The card's serving state (STATE_COLUMNS order): what request-time features read."""
+    times = sorted(latest - (k * 29_000 + i % 97) for k in range(STATE_TRANSACTIONS))
+    merchants = [f"merchant_{(i + k) % 500}" for k in range(12)]
+    return [
+        times,
+        [round(5 + (k * 37 + i) % 400 * 0.75, 2) for k in range(STATE_TRANSACTIONS)],
+        latest - 30 * 86400,
+        merchants,
+        [times[0] - 86400 * (12 - k) for k in range(12)],
+        [1] * 12,
+    ]
 
 
 @dataclass
@@ -138,8 +156,19 @@ class Connection:
 
 
 def bodies(cards: list[str], n: int, seed: int) -> list[bytes]:
+    """Requests with a transaction: every one computes its card features at request time."""
     rng = random.Random(seed)
-    return [json.dumps({"card_number": rng.choice(cards)}).encode() for _ in range(n)]
+    return [
+        json.dumps(
+            {
+                "card_number": rng.choice(cards),
+                "amount": round(rng.uniform(1, 500), 2),
+                "merchant": f"merchant_{rng.randrange(600)}",
+                "transaction_time": "2026-11-22T10:15:00Z",
+            }
+        ).encode()
+        for _ in range(n)
+    ]
 
 
 async def closed_loop(port: int, payloads: list[bytes], concurrency: int) -> Result:

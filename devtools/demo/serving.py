@@ -35,8 +35,9 @@ def post_json(url: str, payload: Any, token: str | None = None, timeout: float =
 def demo_cases(known_card_number: str) -> list[tuple[str, Any]]:
     return [
         ("known card", {"card_number": known_card_number}),
-        ("known card, transaction fields", {"card_number": known_card_number, "amount": 4999.0,
-                                            "transaction_time": "2026-11-22T03:12:00Z"}),
+        ("known card, a new transaction", {"card_number": known_card_number, "amount": 4999.0,
+                                           "merchant": "Demo Electronics",
+                                           "transaction_time": "2026-11-22T03:12:00Z"}),
         ("unknown card", {"card_number": UNSEEN_CARD}),
         ("invalid: bad Luhn digit", {"card_number": "4111 1111 1111 1112"}),
         ("invalid: letters", {"card_number": "4111-abcd-1111-1111"}),

@@ -36,8 +36,15 @@ class _TaskInstance:
 
     map_index = -1
 
-    def xcom_pull(self, *args: Any, **kwargs: Any) -> str:
-        return "xcom-placeholder"
+    def xcom_pull(self, *args: Any, **kwargs: Any) -> Any:
+        return _XCom("xcom-placeholder")
+
+
+class _XCom(str):
+    """A placeholder XCom value that also answers ``value['key']`` (e.g. a batch job's ids)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        return self if isinstance(key, str) else str.__getitem__(self, key)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +85,8 @@ def _render_all(dags: dict[str, Any]) -> dict[str, str]:
                 rendered[where] = _mapped_text(task)
                 continue
             context = {"dag": dag, "dag_run": run, "run_id": run.run_id, "task": task, "ti": _TaskInstance(),
-                       "ds": "2026-11-01", "ts": "2026-11-01T12:00:00+00:00", "params": {"card_number": CARD}}  # fmt: skip
+                       "ds": "2026-11-01", "ds_nodash": "20261101", "ts": "2026-11-01T12:00:00+00:00",
+                       "ts_nodash": "20261101T120000", "params": {"card_number": CARD}}  # fmt: skip
             task.render_template_fields(context, jinja_env=dag.get_template_env())
             fields = {name: getattr(task, name, None) for name in task.template_fields}
             rendered[where] = json.dumps(fields, default=str, sort_keys=True)

@@ -13,7 +13,7 @@ import numpy as np
 from fraud_mlops import targets
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import SyncRecord, micros_from_utc
-from fraud_mlops.features import FEATURE_NAMES, FEATURES
+from fraud_mlops.features import FEATURE_NAMES, FEATURES, STATE_COLUMNS, CardState
 from fraud_mlops.pseudonym import ensure_local_keys, luhn_complete
 from fraud_mlops.registry.local_endpoint import DeployedModel, EndpointState, endpoint_path, write_endpoint
 
@@ -72,6 +72,7 @@ class ServingWorld:
     cards: list[str]
     rows: dict[str, np.ndarray]  # card number -> stored features
     timestamps: dict[str, datetime]
+    states: dict[str, CardState]  # card number -> stored serving state
     models: dict[str, Any]  # version -> estimator
     model_dirs: dict[str, Path]
     thresholds: dict[str, float]
@@ -122,6 +123,29 @@ class ServingWorld:
         return self._expected[key]
 
 
+def card_state_for(i: int, latest: datetime) -> CardState:
+    """A small, plausible history for card ``i``: a few recent transactions and merchants."""
+    end = int(latest.timestamp())
+    times = [end - 86400 * 3, end - 7200, end - 1800, end][: 1 + i % 4]
+    times.sort()
+    return CardState(
+        recent_times=times,
+        recent_amounts=[10.0 + 5 * k + i for k in range(len(times))],
+        previous_time=end - 86400 * 30 if i % 3 == 0 else None,
+        merchant_names=["m_home", f"m_{i % 5}"],
+        merchant_first_times=[times[0], times[-1]],
+        merchant_first_counts=[1, 1],
+    )
+
+
+def card_state_columns(state: CardState) -> list[Any]:
+    """The store's state columns (STATE_COLUMNS order) for ``state``."""
+    return [
+        getattr(state, name) if name == "previous_time" else list(getattr(state, name))
+        for name, _ in STATE_COLUMNS
+    ]
+
+
 def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
     cards = card_numbers(n_cards)
     matrix = feature_rows(n_cards, seed=11)
@@ -134,7 +158,14 @@ def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
             None if np.isnan(v) else (int(v) if f.bq_type == "INT64" else float(v))
             for v, f in zip(matrix[i], FEATURES, strict=True)
         ]
-        store_rows.append((pseudonymise(card), micros_from_utc(timestamps[card]), *values))
+        store_rows.append(
+            (
+                pseudonymise(card),
+                micros_from_utc(timestamps[card]),
+                *values,
+                *card_state_columns(card_state_for(i, timestamps[card])),
+            )
+        )
     store = LocalOnlineStore(local_dir / "online_store" / "features.sqlite")
     store.publish(
         [sorted(store_rows)],
@@ -155,6 +186,7 @@ def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
         cards=cards,
         rows={card: matrix[i] for i, card in enumerate(cards)},
         timestamps=timestamps,
+        states={card: card_state_for(i, timestamps[card]) for i, card in enumerate(cards)},
         models=models,
         model_dirs=model_dirs,
         thresholds=thresholds,

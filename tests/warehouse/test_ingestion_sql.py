@@ -115,13 +115,14 @@ def test_no_row_sees_its_own_future(warehouse, local_settings, landing):
         "SELECT event_time, merchant_seen_flag, txn_count_1h, amount_sum_1h, seconds_since_prev_txn, merchants_seen "
         "FROM (SELECT *, is_new_merchant AS merchant_seen_flag FROM `fraud.card_features`) ORDER BY event_time, amount"
     )
-    # first row: no history at all
-    assert rows.iloc[0]["txn_count_1h"] == 0 and pd.isna(rows.iloc[0]["seconds_since_prev_txn"])
-    # both 10:30 rows see only the 10:00 row, never each other (same second)
-    assert rows.iloc[1:]["txn_count_1h"].tolist() == [1, 1]
-    assert rows.iloc[1:]["amount_sum_1h"].tolist() == [10.0, 10.0]
+    # first row: no history, only itself
+    assert rows.iloc[0]["txn_count_1h"] == 1 and pd.isna(rows.iloc[0]["seconds_since_prev_txn"])
+    # both 10:30 rows see the 10:00 row and themselves, never each other (same second)
+    assert rows.iloc[1:]["txn_count_1h"].tolist() == [2, 2]
+    assert rows.iloc[1:]["amount_sum_1h"].tolist() == [30.0, 50.0]
     assert rows.iloc[1:]["seconds_since_prev_txn"].tolist() == [1800.0, 1800.0]
     assert rows["merchant_seen_flag"].tolist() == [1, 0, 1]
+    assert rows["merchants_seen"].tolist() == [1, 1, 2]
 
 
 def test_quality_gate_passes_on_good_data_and_names_the_failed_check(warehouse, local_settings, landing):

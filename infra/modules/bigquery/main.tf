@@ -135,11 +135,13 @@ resource "google_bigquery_dataset_iam_member" "fraud_pipeline" {
   member     = var.members.pipeline
 }
 
-# Feature-view syncs read the latest-features view as the Vertex AI service agent. A view is
-# read with its base tables' permissions unless it is authorized, hence the dataset scope.
+# The Vertex AI service agent reads the latest-features view during feature-view syncs (a view
+# is read with its base tables' permissions unless it is authorized, hence the dataset scope),
+# and runs batch scoring's batch prediction jobs, which read batch_prediction_input and create
+# batch_prediction_output (fraud_mlops/registry/batch_prediction.py): data editor, not viewer.
 resource "google_bigquery_dataset_iam_member" "fraud_feature_sync" {
   project    = var.project_id
   dataset_id = google_bigquery_dataset.fraud.dataset_id
-  role       = "roles/bigquery.dataViewer"
+  role       = "roles/bigquery.dataEditor"
   member     = var.members.feature_sync
 }
