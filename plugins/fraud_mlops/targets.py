@@ -27,6 +27,7 @@ from fraud_mlops.settings import Settings
 if TYPE_CHECKING:
     from fraud_mlops.feature_store.base import FeatureStore
     from fraud_mlops.pipeline_runs.base import PipelineRunner
+    from fraud_mlops.prediction_log.store import CloudPredictionLog, LocalPredictionLog
     from fraud_mlops.registry.endpoint_client import ModelClient
     from fraud_mlops.warehouse.base import Warehouse
 
@@ -100,3 +101,14 @@ def endpoint_client(
     from fraud_mlops.registry.endpoint_client import VertexEndpointClient
 
     return VertexEndpointClient.for_endpoint(settings.project, settings.region, endpoint_id)
+
+
+def prediction_log(settings: Settings) -> LocalPredictionLog | CloudPredictionLog:
+    """Where serving logs each prediction: spool files locally, Cloud Logging → BigQuery on gcp."""
+    if settings.is_local:
+        from fraud_mlops.prediction_log.store import LocalPredictionLog
+
+        return LocalPredictionLog(settings.local_dir / "prediction_log")
+    from fraud_mlops.prediction_log.store import CloudPredictionLog
+
+    return CloudPredictionLog()
