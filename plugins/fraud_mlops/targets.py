@@ -112,3 +112,10 @@ def prediction_log(settings: Settings) -> LocalPredictionLog | CloudPredictionLo
     from fraud_mlops.prediction_log.store import CloudPredictionLog
 
     return CloudPredictionLog()
+
+
+def monitoring_reports_uri(settings: Settings) -> str:
+    """Where each monitoring run's HTML reports and result.json go (a folder, or gs:// prefix)."""
+    if settings.is_local:
+        return str(settings.local_dir / "monitoring")
+    return f"{settings.pipeline_root.rstrip('/')}/monitoring"

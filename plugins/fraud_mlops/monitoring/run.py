@@ -1,0 +1,82 @@
+"""One monitoring run, as the ``fraud_monitoring`` DAG's ``check_drift`` task calls it.
+
+Reads the training snapshot and the served windows through the warehouse, runs the three
+Evidently checks (:mod:`.drift`), writes the HTML reports and ``result.json`` (a local folder,
+or a ``gs://`` prefix on gcp through the provider's ``GCSHook``), and stages the per-feature
+figures for ``include/sql/83_monitoring_metrics.sql``.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fraud_mlops import targets
+from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.monitoring import drift, windows
+from fraud_mlops.settings import Settings
+
+METRICS_STAGING_TABLE = "monitoring_metrics_staging"
+
+
+def run_folder_name(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)[:120]
+
+
+def run_monitoring(
+    settings: Settings,
+    run_id: str,
+    span: windows.Windows,
+    thresholds: drift.DriftThresholds = drift.DEFAULT_THRESHOLDS,
+) -> dict[str, Any]:
+    warehouse = targets.warehouse(settings)
+    current = windows.served(settings, warehouse, span.current_start, span.end)
+    reference = windows.served(settings, warehouse, span.reference_start, span.current_start)
+    snapshot = windows.newest_snapshot(warehouse, settings)
+    training = (
+        windows.training_sample(warehouse, snapshot)
+        if snapshot
+        else pd.DataFrame(columns=list(FEATURE_NAMES), dtype="float64")
+    )
+    reports_uri = f"{targets.monitoring_reports_uri(settings)}/{run_folder_name(run_id)}"
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = Path(tmp) if reports_uri.startswith("gs://") else Path(reports_uri)
+        result = drift.run_checks(
+            training,
+            reference,
+            current,
+            FEATURE_NAMES,
+            out_dir,
+            thresholds,
+            context={"run_id": run_id, "windows": span.to_dict(), "training_snapshot": snapshot},
+        )
+        if reports_uri.startswith("gs://"):
+            result = _upload(settings, out_dir, reports_uri, result)
+    computed_at = datetime.now(UTC).isoformat()
+    warehouse.replace_table(
+        METRICS_STAGING_TABLE, windows.metrics_table(drift.metric_rows(result, run_id, computed_at))
+    )
+    result["verdict"] = drift.verdict_line(result)
+    return result
+
+
+def _upload(settings: Settings, folder: Path, prefix_uri: str, result: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    from fraud_mlops.storage import gcs_hook, split_uri
+
+    bucket, prefix = split_uri(prefix_uri)
+    hook = gcs_hook(settings)
+    for check in result["checks"].values():
+        if check.get("report"):
+            check["report"] = f"{prefix_uri}/{Path(check['report']).name}"
+    result["result_file"] = f"{prefix_uri}/result.json"
+    (folder / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    for path in sorted(folder.iterdir()):
+        hook.upload(bucket_name=bucket, object_name=f"{prefix}/{path.name}", filename=str(path))
+    return result
