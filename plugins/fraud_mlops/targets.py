@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from fraud_mlops.settings import Settings
 
 if TYPE_CHECKING:
+    from fraud_mlops.alerting.sinks import AlertSink
     from fraud_mlops.feature_store.base import FeatureStore
     from fraud_mlops.pipeline_runs.base import PipelineRunner
     from fraud_mlops.prediction_log.store import CloudPredictionLog, LocalPredictionLog
@@ -119,3 +120,20 @@ def monitoring_reports_uri(settings: Settings) -> str:
     if settings.is_local:
         return str(settings.local_dir / "monitoring")
     return f"{settings.pipeline_root.rstrip('/')}/monitoring"
+
+
+def alert_sink(settings: Settings) -> AlertSink:
+    """Alerts: a JSON-lines file locally (plus ``MLOPS_ALERT_WEBHOOK`` if set), Cloud Logging on gcp."""
+    from fraud_mlops.alerting.sinks import (
+        CloudLoggingAlertSink,
+        FanOut,
+        JsonLinesAlertSink,
+        webhook_from_env,
+    )
+
+    webhook = webhook_from_env()
+    if settings.is_local:
+        primary: AlertSink = JsonLinesAlertSink(settings.local_dir / "alerts" / "alerts.jsonl")
+    else:
+        primary = CloudLoggingAlertSink(settings.project)
+    return FanOut([primary, webhook]) if webhook else primary
