@@ -8,7 +8,8 @@ Hourly, and after every batch-scoring run (the `fraud_card_predictions` Asset):
 2. `check_drift`: Evidently compares the training snapshot with the served features (skew), the
    reference window with the current one (drift) and their scores (prediction drift); HTML
    reports and `result.json` per run; an alert when a check flags drift.
-3. `record_monitoring_metrics`: per-feature figures into `monitoring_metrics`.
+3. `record_monitoring_metrics`: per-feature figures into `monitoring_metrics`, then
+   `refresh_reporting_views`: the fraud-ops dashboard's views (Looker Studio on gcp).
 4. `apply_canary_decision`: the prediction log's evidence on the canary and the champion
    (requests, errors, p99 latency, alert rate, shadow pairs) decides PROMOTE, HOLD or ROLLBACK;
    the verdict is applied through the registry and endpoint; every rollback raises an alert.
@@ -30,6 +31,7 @@ from fraud_mlops.orchestration.monitoring import (
     check_drift,
     dag_params,
     record_monitoring_metrics,
+    refresh_reporting_views,
 )
 from fraud_mlops.settings import get_settings
 
@@ -46,5 +48,10 @@ with DAG(
     **dag_defaults(settings, "monitoring", params=dag_params()),
 ):
     logged = append_prediction_log(settings)
-    logged >> check_drift(settings) >> record_monitoring_metrics(settings)
+    (
+        logged
+        >> check_drift(settings)
+        >> record_monitoring_metrics(settings)
+        >> refresh_reporting_views(settings)
+    )
     logged >> apply_canary_decision(settings)

@@ -3,22 +3,8 @@
 -- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores not yet
 -- logged. Idempotent: a row already logged (same request, source and model version) is skipped,
 -- so a retried load never duplicates.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.prediction_log` (
-  request_id STRING,
-  logged_at TIMESTAMP,
-  source STRING,  -- online | shadow | batch
-  {{ entity_key }} STRING,
-  features STRING,  -- the served feature vector, JSON object name -> value
-  score FLOAT64,
-  decision STRING,
-  threshold FLOAT64,
-  model_name STRING,
-  model_version STRING,
-  deployed_model_id STRING,
-  latency_ms FLOAT64,
-  status INT64,
-  error STRING
-);
+{%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
+{{ prediction_log_table() }};
 
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_predictions` (
   prediction_id STRING,

@@ -1,18 +1,7 @@
 -- Monitoring: this run's per-feature drift figures (staged by the monitoring task) replace any
 -- earlier rows of the same run, in one transaction: a rerun never duplicates.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.monitoring_metrics` (
-  run_id STRING,
-  computed_at TIMESTAMP,
-  check_name STRING,  -- skew | drift | prediction_drift
-  feature STRING,
-  method STRING,
-  value FLOAT64,
-  threshold FLOAT64,
-  drifted BOOL,
-  status STRING,  -- ok | drift | insufficient_data (of the whole check)
-  reference_rows INT64,
-  current_rows INT64
-);
+{%- from 'macros/monitoring_tables.sql' import monitoring_metrics_table with context %}
+{{ monitoring_metrics_table() }};
 
 BEGIN TRANSACTION;
 

@@ -1,6 +1,6 @@
 """The ``fraud_monitoring`` DAG's tasks.
 
-    append_prediction_log → check_drift → record_monitoring_metrics
+    append_prediction_log → check_drift → record_monitoring_metrics → refresh_reporting_views
                           ↘ apply_canary_decision
 
 * ``append_prediction_log``: the target's staging (spool files locally; the log sink's view on
@@ -8,6 +8,7 @@
 * ``check_drift``: skew, drift and prediction drift with Evidently (:mod:`fraud_mlops.monitoring.run`);
   an alert when a check flags drift.
 * ``record_monitoring_metrics``: the per-feature figures into ``monitoring_metrics`` (83).
+* ``refresh_reporting_views``: the dashboard's views (``85_reporting_views.sql``).
 * ``apply_canary_decision``: prediction-log evidence (84) → ``decide`` → promote / hold /
   rollback through the registry seam; an alert for every rollback.
 
@@ -104,6 +105,14 @@ def record_monitoring_metrics(settings: Settings) -> Any:
         "83_monitoring_metrics.sql",
         outlets=[assets.monitoring_metrics()],
         doc_md="This run's per-feature drift figures replace its earlier rows of monitoring_metrics.",
+    )
+
+
+def refresh_reporting_views(settings: Settings) -> Any:
+    return targets.warehouse(settings).sql_operator(
+        "refresh_reporting_views",
+        "85_reporting_views.sql",
+        doc_md="The fraud-ops reporting views (Looker Studio on gcp, `make dashboard` locally).",
     )
 
 
