@@ -112,7 +112,7 @@ def prediction_log(settings: Settings) -> LocalPredictionLog | CloudPredictionLo
         return LocalPredictionLog(settings.local_dir / "prediction_log")
     from fraud_mlops.prediction_log.store import CloudPredictionLog
 
-    return CloudPredictionLog()
+    return CloudPredictionLog(f"{settings.project}.{settings.dataset}_logs", settings)
 
 
 def monitoring_reports_uri(settings: Settings) -> str:

@@ -6,8 +6,10 @@
   Airflow tasks writing the warehouse must not fail on a lock held by the prediction function.
 * :class:`StructuredLogSink` (gcp): one structured log line per record on stdout, which Cloud Run
   functions ships to Cloud Logging; the log sink of ``infra/monitoring.tf`` routes entries with
-  ``jsonPayload.log_type="prediction_log"`` into BigQuery, where the view
-  ``prediction_log_staging`` exposes them in this module's shape for the same append SQL.
+  ``jsonPayload.log_type="prediction_log"`` into BigQuery; ``include/sql/86_prediction_log_sink.sql``
+  stages them in this module's shape for the same append SQL. The row travels as one JSON string
+  (``jsonPayload.record``): the sink derives its table's columns from the entries it has seen,
+  and a field that was null so far would otherwise be missing from it.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ class StructuredLogSink:
     def __call__(self, batch: list[dict[str, Any]]) -> None:
         stream = self.stream or sys.stdout
         lines = (
-            json.dumps({"severity": "INFO", "message": LOG_TYPE, "log_type": LOG_TYPE, LOG_TYPE: r}) + "\n"
+            json.dumps(
+                {"severity": "INFO", "message": LOG_TYPE, "log_type": LOG_TYPE, "record": json.dumps(r)}
+            )
+            + "\n"
             for r in batch
         )
         stream.write("".join(lines))

@@ -6,8 +6,9 @@ appends ``prediction_log_staging`` (and the batch scores of ``card_predictions``
 
 * local: :meth:`LocalPredictionLog.stage` claims the spool files the function's background
   writers appended, and replaces the staging table with them (in the one-writer pool);
-* gcp: the log sink streams entries into BigQuery as they are written, and the staging *view*
-  (``infra/monitoring.tf``) reads them; :meth:`CloudPredictionLog.stage` has nothing to do.
+* gcp: the log sink (``infra/modules/monitoring``) streams entries into the log dataset as they
+  are written; :meth:`CloudPredictionLog.stage` copies the recent ones into the staging table
+  (``include/sql/86_prediction_log_sink.sql``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from fraud_mlops.prediction_log.records import STAGING_TABLE, to_arrow
 from fraud_mlops.prediction_log.sinks import SpoolSink, StructuredLogSink, claim_spool, read_spool
 from fraud_mlops.prediction_log.writer import Sink
+from fraud_mlops.settings import Settings
 
 if TYPE_CHECKING:
     from fraud_mlops.warehouse.base import Warehouse
@@ -51,14 +53,32 @@ class LocalPredictionLog:
             shutil.move(str(path), done / path.name)
 
 
+#: Cloud Run functions (2nd gen) write stdout to the log run.googleapis.com/stdout; a BigQuery
+#: sink names its table after the log id, "/" and "." replaced by "_".
+SINK_TABLE = "run_googleapis_com_stdout"
+
+
 @dataclass(frozen=True)
 class CloudPredictionLog:
+    log_dataset: str  # project.dataset the sink writes (infra: <dataset>_logs)
+    settings: Settings
+    lookback_hours: int = 48  # overlap between runs; the append skips rows already logged
+
     def sink(self) -> Sink:
         return StructuredLogSink()
 
     def stage(self, warehouse: Warehouse) -> int:
-        del warehouse  # the log sink fills BigQuery continuously; the staging view reads it
-        return 0
+        from fraud_mlops.sql_templates import render_sql
+
+        warehouse.execute(
+            render_sql(
+                "86_prediction_log_sink.sql",
+                self.settings,
+                log_table=f"{self.log_dataset}.{SINK_TABLE}",
+                lookback_hours=int(self.lookback_hours),
+            )
+        )
+        return -1  # staged by a query job: counted by the append, not here
 
     def staged(self) -> None:
         return None
