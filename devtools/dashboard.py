@@ -70,7 +70,8 @@ def _daily_volume(frame: pd.DataFrame) -> Any:
             return _empty(ax, "no predictions logged yet")
         pivot = frame.pivot_table(index="day", columns="source", values="requests", aggfunc="sum").fillna(0)
         pivot.plot(kind="bar", ax=ax, stacked=True, color=["#4c78a8", "#9ecae9"][: len(pivot.columns)])
-        rate = frame.groupby("day").apply(lambda g: g["alerts"].sum() / max(g["requests"].sum(), 1))
+        sums = frame.groupby("day")[["alerts", "requests"]].sum()
+        rate = sums["alerts"] / sums["requests"].clip(lower=1)
         twin = ax.twinx()
         twin.plot(range(len(rate)), rate.to_numpy() * 100, color="#e45756", marker="o", label="alert rate %")
         twin.set_ylabel("alert rate %")
@@ -124,10 +125,17 @@ def _scores_by_version(frame: pd.DataFrame) -> Any:
     def draw(ax: Any) -> None:
         if frame.empty:
             return _empty(ax, "no model has answered yet")
-        grouped = frame.groupby(["model_version", "source"]).apply(
-            lambda g: pd.Series({"avg_score": (g["avg_score"] * g["requests"]).sum() / g["requests"].sum(),
-                                 "alert_rate": (g["alert_rate"] * g["requests"]).sum() / g["requests"].sum()})
-        )  # fmt: skip
+        weighted = frame.assign(
+            score_sum=frame["avg_score"] * frame["requests"],
+            alert_sum=frame["alert_rate"] * frame["requests"],
+        )
+        sums = weighted.groupby(["model_version", "source"])[["score_sum", "alert_sum", "requests"]].sum()
+        grouped = pd.DataFrame(
+            {
+                "avg_score": sums["score_sum"] / sums["requests"],
+                "alert_rate": sums["alert_sum"] / sums["requests"],
+            }
+        )
         labels = [f"v{v} {s}" for v, s in grouped.index]
         x = range(len(labels))
         ax.bar([i - 0.2 for i in x], grouped["avg_score"], width=0.4, label="mean score", color="#54a24b")
@@ -269,6 +277,9 @@ def _drifted_count(frame: pd.DataFrame) -> int:
 
 
 def write_dashboard(settings: Settings, out: Path | None = None) -> Path:
+    import logging
+
+    logging.getLogger("matplotlib.category").setLevel(logging.WARNING)  # str days on a category axis
     out = out or settings.local_dir / "dashboard" / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(read_views(settings), target=settings.target))

@@ -98,6 +98,7 @@ def run_monitoring_demo(api: Any, settings: Any, cards: list[str]) -> dict[str, 
     from devtools.stack.config import pseudonym_key
 
     result: dict[str, Any] = {}
+    started = time.monotonic()
     champion, (bad, split) = deploy_bad_canary(settings)
     print(f"    deployed a deliberately bad canary: v{bad.version} (threshold 0: flags everything), "
           f"traffic {split}; champion v{champion.version}")  # fmt: skip
@@ -135,5 +136,7 @@ def run_monitoring_demo(api: Any, settings: Any, cards: list[str]) -> dict[str, 
         print(f"      [{alert['severity']}] {alert['kind']}: {alert['summary'][:160]}")
     dashboard = write_dashboard(settings)
     print(f"    fraud-ops dashboard: {dashboard}")
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(f"    monitoring step: {result['seconds']} s")
     result.update(drift=drift, canary=canary, alerts=recent, dashboard=str(dashboard), answered_after=after)
     return result
