@@ -25,7 +25,7 @@ Work = Record | Callable[[], Iterable[Record]] | threading.Event | None
 
 class BackgroundWriter:
     def __init__(
-        self, sink: Sink, max_queue: int = 50_000, batch_size: int = 500, flush_seconds: float = 1.0
+        self, sink: Sink, max_queue: int = 50_000, batch_size: int = 200, flush_seconds: float = 0.5
     ) -> None:
         self.sink = sink
         self.batch_size = batch_size
@@ -94,6 +94,8 @@ class BackgroundWriter:
                 continue
             if item is not _TICK:
                 batch.extend(_expand(item))
+                if len(batch) % 32 == 0:
+                    time.sleep(0)  # hand the GIL back to request threads between bursts of work
             if batch and (len(batch) >= self.batch_size or time.monotonic() >= deadline):
                 self._write(batch)
                 batch = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,14 +52,24 @@ def reset() -> None:
 
 
 def record_answer(reply: Any, request_id: str, latency_seconds: float, model_client: Any = None) -> None:
-    """Enqueue the prediction-log record of one reply (any status) and maybe a shadow score."""
+    """Enqueue one reply (any status) for the prediction log; everything else happens later.
+
+    The request thread only takes the time and puts a closure on the queue: building the row,
+    encoding the feature vector and any shadow score run in the writer's thread.
+    """
     log = writer()
     if log is None:
         return
+    answered_at = time.time()
+    log.submit(lambda: _rows(reply, request_id, latency_seconds, answered_at, model_client))
+
+
+def _rows(
+    reply: Any, request_id: str, latency_seconds: float, answered_at: float, model_client: Any
+) -> list[dict[str, Any]]:
     served = getattr(reply, "served", None) or {}
     body = reply.body
-    now = datetime.now(UTC)
-    latency_ms = round(latency_seconds * 1000, 3)
+    now = datetime.fromtimestamp(answered_at, UTC)
     model = body.get("model") if reply.status == 200 else None
     row = records.record(
         request_id=request_id,
@@ -70,14 +81,15 @@ def record_answer(reply: Any, request_id: str, latency_seconds: float, model_cli
         score=body.get("fraud_probability") if reply.status == 200 else None,
         threshold=body.get("threshold") if reply.status == 200 else None,
         model=model,
-        latency_ms=latency_ms,
+        latency_ms=round(latency_seconds * 1000, 3),
         error=body.get("error"),
     )
-    log.submit(row)
+    rows = [row]
     if model and served.get("vector") is not None and model_client is not None:
         scorer = _scorer(model_client)
         if scorer is not None:
-            log.submit(lambda: _shadow_rows(scorer, row, served["vector"], now))
+            rows.extend(_shadow_rows(scorer, row, served["vector"], now))
+    return rows
 
 
 def _scorer(model_client: Any) -> Any:
