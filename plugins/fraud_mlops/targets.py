@@ -115,11 +115,19 @@ def prediction_log(settings: Settings) -> LocalPredictionLog | CloudPredictionLo
     return CloudPredictionLog(f"{settings.project}.{settings.dataset}_logs", settings)
 
 
+#: Composer mounts its bucket's data/ folder here on every Airflow worker (Cloud Storage FUSE).
+COMPOSER_DATA_DIR = "/home/airflow/gcs/data"
+
+
 def monitoring_reports_uri(settings: Settings) -> str:
-    """Where each monitoring run's HTML reports and result.json go (a folder, or gs:// prefix)."""
+    """Where each monitoring run's HTML reports and result.json go (a folder, or a gs:// prefix).
+
+    On Composer: the environment bucket's ``data/monitoring/``, written through the worker's FUSE
+    mount, which the environment's service account may already write (no extra grant).
+    """
     if settings.is_local:
         return str(settings.local_dir / "monitoring")
-    return f"{settings.pipeline_root.rstrip('/')}/monitoring"
+    return f"{COMPOSER_DATA_DIR}/monitoring"
 
 
 def alert_sink(settings: Settings) -> AlertSink:

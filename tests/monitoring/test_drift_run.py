@@ -140,3 +140,8 @@ def test_too_little_traffic_is_not_a_verdict(world: Settings) -> None:
     assert result["drift_detected"] is False
     assert result["checks"]["drift"]["status"] == "insufficient_data"
     assert result["checks"]["skew"]["status"] == "insufficient_data"
+
+
+def test_reports_go_to_composers_data_folder_on_gcp(gcp_settings: Settings) -> None:
+    # Composer mounts gs://<environment bucket>/data at this path on every worker
+    assert targets.monitoring_reports_uri(gcp_settings) == "/home/airflow/gcs/data/monitoring"

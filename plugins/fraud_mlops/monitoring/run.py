@@ -1,15 +1,15 @@
 """One monitoring run, as the ``fraud_monitoring`` DAG's ``check_drift`` task calls it.
 
 Reads the training snapshot and the served windows through the warehouse, runs the three
-Evidently checks (:mod:`.drift`), writes the HTML reports and ``result.json`` (a local folder,
-or a ``gs://`` prefix on gcp through the provider's ``GCSHook``), and stages the per-feature
+Evidently checks (:mod:`.drift`), writes the HTML reports and ``result.json`` into
+:func:`fraud_mlops.targets.monitoring_reports_uri` (``.local/monitoring`` locally; on Composer
+the environment bucket's ``data/`` folder through its FUSE mount), and stages the per-feature
 figures for ``include/sql/83_monitoring_metrics.sql``.
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,40 +43,19 @@ def run_monitoring(
         if snapshot
         else pd.DataFrame(columns=list(FEATURE_NAMES), dtype="float64")
     )
-    reports_uri = f"{targets.monitoring_reports_uri(settings)}/{run_folder_name(run_id)}"
-    with tempfile.TemporaryDirectory() as tmp:
-        out_dir = Path(tmp) if reports_uri.startswith("gs://") else Path(reports_uri)
-        result = drift.run_checks(
-            training,
-            reference,
-            current,
-            FEATURE_NAMES,
-            out_dir,
-            thresholds,
-            context={"run_id": run_id, "windows": span.to_dict(), "training_snapshot": snapshot},
-        )
-        if reports_uri.startswith("gs://"):
-            result = _upload(settings, out_dir, reports_uri, result)
+    out_dir = Path(targets.monitoring_reports_uri(settings)) / run_folder_name(run_id)
+    result = drift.run_checks(
+        training,
+        reference,
+        current,
+        FEATURE_NAMES,
+        out_dir,
+        thresholds,
+        context={"run_id": run_id, "windows": span.to_dict(), "training_snapshot": snapshot},
+    )
     computed_at = datetime.now(UTC).isoformat()
     warehouse.replace_table(
         METRICS_STAGING_TABLE, windows.metrics_table(drift.metric_rows(result, run_id, computed_at))
     )
     result["verdict"] = drift.verdict_line(result)
-    return result
-
-
-def _upload(settings: Settings, folder: Path, prefix_uri: str, result: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    from fraud_mlops.storage import gcs_hook, split_uri
-
-    bucket, prefix = split_uri(prefix_uri)
-    hook = gcs_hook(settings)
-    for check in result["checks"].values():
-        if check.get("report"):
-            check["report"] = f"{prefix_uri}/{Path(check['report']).name}"
-    result["result_file"] = f"{prefix_uri}/result.json"
-    (folder / "result.json").write_text(json.dumps(result, indent=2, default=str))
-    for path in sorted(folder.iterdir()):
-        hook.upload(bucket_name=bucket, object_name=f"{prefix}/{path.name}", filename=str(path))
     return result
