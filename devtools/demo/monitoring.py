@@ -104,9 +104,9 @@ def run_monitoring_demo(api: Any, settings: Any, cards: list[str]) -> dict[str, 
           f"traffic {split}; champion v{champion.version}")  # fmt: skip
     env = {"MLOPS_PSEUDONYM_KEY": pseudonym_key(settings.local_dir)}
     with start_function_server(env=env) as server:
-        normal = send_traffic(server.url, cards, 300, seed=1)
+        normal = send_traffic(server.url, cards, 1000, seed=1)
         drift_start = datetime.now(UTC)
-        drifted = send_traffic(server.url, cards, 250, seed=2, amounts=lambda r: r.lognormvariate(6.5, 0.5))
+        drifted = send_traffic(server.url, cards, 1000, seed=2, amounts=lambda r: r.lognormvariate(6.5, 0.5))
         print(
             f"    sent 300 requests {normal}, then a drifted batch of 250 (amounts ~700 instead of ~30) {drifted}"
         )

@@ -31,12 +31,12 @@ NOW = datetime.now(UTC)
 
 def _fill(settings: Settings) -> None:
     """Two days of logged answers (v1 champion, v2 canary with shadow scores), labels, a drift run."""
-    examples = make_examples(rows=1200, seed=4)
+    examples = make_examples(rows=2400, seed=4)
     rows = []
     rng = np.random.default_rng(0)
     for i, vector in enumerate(examples[list(FEATURE_NAMES)].to_numpy()):
-        at = NOW - timedelta(hours=30) + timedelta(minutes=2 * i)
-        if i >= 600:
+        at = NOW - timedelta(hours=40) + timedelta(minutes=i)
+        if i >= 1200:
             vector = vector.copy()
             vector[0] = rng.lognormal(4, 1)  # amounts drift in the second half
         version = "2" if i % 5 == 0 else "1"
@@ -63,7 +63,7 @@ def _fill(settings: Settings) -> None:
     warehouse.replace_table(
         "training_examples", __import__("pyarrow").Table.from_pandas(labels, preserve_index=False)
     )
-    span = Windows.ending(NOW, current=timedelta(hours=10), reference=timedelta(hours=20))
+    span = Windows.ending(NOW, current=timedelta(hours=20), reference=timedelta(hours=20))
     run_monitoring(settings, "manual__dashboard", span)
     warehouse.execute(render_sql("83_monitoring_metrics.sql", settings))
 
@@ -94,7 +94,7 @@ def test_dashboard_renders_every_plot_in_headless_chromium(local_settings: Setti
                 "ks => ks.map(k => [k.dataset.kpi, k.querySelector('b').textContent])"
             )
         )
-        assert kpis["predictions"] == "1200"
+        assert kpis["predictions"] == "2400"
         assert int(kpis["drifted features (newest run)"]) >= 1
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
         browser.close()

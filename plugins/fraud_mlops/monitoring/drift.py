@@ -43,7 +43,7 @@ class DriftThresholds:
     feature_threshold: float = 0.1  # Evidently's and Vertex's default for Jensen-Shannon
     score_threshold: float = 0.1
     drift_share: float = 0.0  # share of drifted features needed to flag (0: any one feature)
-    min_rows: int = 200
+    min_rows: int = 1000  # below it, sampling noise alone crosses 0.1 (docs/monitoring.md)
 
 
 DEFAULT_THRESHOLDS = DriftThresholds()
