@@ -83,6 +83,9 @@ def send_traffic(url: str, cards: list[str], n: int, seed: int, amounts: Any = N
     return answered
 
 
+#: per window: drift figures need ~1000 rows a side (min_rows; docs/monitoring.md)
+N_REQUESTS = 1000
+
 #: the demo's evidence bar: a few hundred requests in a minute instead of hours of traffic
 DEMO_CANARY_POLICY = {"min_requests": 100, "min_requests_for_rollback": 30, "min_elapsed_seconds": 30,
                       "min_shadow_pairs": 20}  # fmt: skip
@@ -104,11 +107,14 @@ def run_monitoring_demo(api: Any, settings: Any, cards: list[str]) -> dict[str, 
           f"traffic {split}; champion v{champion.version}")  # fmt: skip
     env = {"MLOPS_PSEUDONYM_KEY": pseudonym_key(settings.local_dir)}
     with start_function_server(env=env) as server:
-        normal = send_traffic(server.url, cards, 1000, seed=1)
+        normal = send_traffic(server.url, cards, N_REQUESTS, seed=1)
         drift_start = datetime.now(UTC)
-        drifted = send_traffic(server.url, cards, 1000, seed=2, amounts=lambda r: r.lognormvariate(6.5, 0.5))
+        drifted = send_traffic(
+            server.url, cards, N_REQUESTS, seed=2, amounts=lambda r: r.lognormvariate(6.5, 0.5)
+        )
         print(
-            f"    sent 300 requests {normal}, then a drifted batch of 250 (amounts ~700 instead of ~30) {drifted}"
+            f"    sent {N_REQUESTS} requests {normal}, then a drifted batch of {N_REQUESTS} (amounts ~700 instead of ~30) "
+            f"{drifted}"
         )
         time.sleep(1.5)  # the function's background writers flush every second
         conf = {"current_start": drift_start.isoformat(), "reference_hours": 1,
