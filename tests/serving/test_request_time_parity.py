@@ -119,11 +119,13 @@ def replayed() -> tuple[pd.DataFrame, list[tuple[str, str, Any, Any]], int]:
     data = transactions()
     conn = duckdb.connect()
     conn.execute("SET TimeZone='UTC'")
-    conn.execute("CREATE SCHEMA fraud")
+    settings = settings_from_env({"MLOPS_TARGET": "local"})
+    built = settings.candidate_dataset  # the transforms build into the candidate dataset
+    conn.execute(f"CREATE SCHEMA {built}")
     conn.register("data", data)
-    conn.execute("CREATE TABLE fraud.stg_transactions AS SELECT * FROM data")
-    _run_script(conn, render_sql("30_card_features.sql", settings_from_env({"MLOPS_TARGET": "local"})))
-    trained = conn.execute("SELECT * FROM fraud.card_features").df().set_index("transaction_id")
+    conn.execute(f"CREATE TABLE {built}.stg_transactions AS SELECT * FROM data")
+    _run_script(conn, render_sql("30_card_features.sql", settings))
+    trained = conn.execute(f"SELECT * FROM {built}.card_features").df().set_index("transaction_id")
 
     conn.execute("CREATE SCHEMA replay")
     conn.execute("CREATE TABLE replay.stg_transactions AS SELECT * FROM data LIMIT 0")
