@@ -24,8 +24,8 @@ import json
 import os
 import re
 import shutil
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 from fraud_mlops.settings import REPO_ROOT

@@ -245,7 +245,11 @@ def test_the_scanner_sees_a_call_it_must_see(tmp_path: Path) -> None:
         "from tink.integration import gcpkms\n"
         "aead = gcpkms.GcpKmsClient('gcp-kms://k').get_aead('gcp-kms://k')\n"
     )
-    assert calls_in(module) == {"ModelService.DeleteModel", "DeployModelOperator", "KeyManagementService.Decrypt"}
+    assert calls_in(module) == {
+        "ModelService.DeleteModel",
+        "DeployModelOperator",
+        "KeyManagementService.Decrypt",
+    }
 
 
 def test_the_inference_path_makes_one_vertex_call_per_prediction() -> None:
