@@ -21,7 +21,6 @@ from typing import Any
 import pandas as pd
 
 from fraud_mlops.settings import Settings, get_settings
-from fraud_mlops.sql_templates import render_sql
 
 VIEWS = (
     "rpt_daily_predictions",
@@ -36,12 +35,19 @@ VIEWS = (
 
 def read_views(settings: Settings, refresh: bool = True) -> dict[str, pd.DataFrame]:
     """The local warehouse file itself (no Airflow connection needed): gcp dashboards are Looker Studio's."""
+    from fraud_mlops.monitoring.reporting import refresh_reporting_views
     from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
     warehouse = DuckDBWarehouse(settings, database=settings.warehouse_path)
     if refresh:
-        warehouse.execute(render_sql("87_reporting_views.sql", settings))
-    return {v: warehouse.read_arrow(f"SELECT * FROM `{settings.dataset_ref}.{v}`").to_pandas() for v in VIEWS}
+        refresh_reporting_views(warehouse, settings)
+    views = {}
+    for view in VIEWS:
+        try:
+            views[view] = warehouse.read_arrow(f"SELECT * FROM `{settings.dataset_ref}.{view}`").to_pandas()
+        except Exception:
+            views[view] = pd.DataFrame()
+    return views
 
 
 def _figure(draw: Any, width: float = 6.4, height: float = 3.2) -> str:

@@ -1,14 +1,13 @@
 -- Fraud-ops reporting views: what Looker Studio reads on gcp and `make dashboard` renders locally.
--- Idempotent (CREATE OR REPLACE VIEW); refreshed by each fraud_monitoring run. Tables a fresh
--- deployment may not have written yet are declared first, empty, so every view always exists.
+-- Idempotent (CREATE OR REPLACE VIEW); refreshed by each fraud_monitoring run. The monitoring
+-- tables are declared first, empty, so their views always exist. Tables ingestion publishes
+-- (training examples, rejected rows) are never declared here: their schema is the candidates'
+-- (55_publish.sql), so their views appear once ingestion has published them (`published`,
+-- fraud_mlops.monitoring.reporting.published_tables).
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table, monitoring_metrics_table with context %}
 CREATE SCHEMA IF NOT EXISTS `{{ dataset }}`;
 {{ prediction_log_table() }};
 {{ monitoring_metrics_table() }};
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ training_table }}` (
-  {{ entity_key }} STRING, {{ event_time }} TIMESTAMP, amount FLOAT64, {{ label }} INT64
-);
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.rejected_rows` (reason STRING, rejected_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.ingestion_log` (
   file_name STRING, file_generation STRING, file_md5 STRING, status STRING, row_count INT64,
   run_id STRING, logged_at TIMESTAMP
@@ -29,6 +28,8 @@ FROM `{{ dataset }}.prediction_log`
 WHERE source IN ('online', 'batch')
 GROUP BY day, source;
 
+{%- if published[training_table] %}
+
 -- Daily transactions and their labelled fraud rate (labels arrive with ingestion).
 CREATE OR REPLACE VIEW `{{ dataset }}.rpt_daily_transactions` AS
 SELECT
@@ -39,6 +40,7 @@ SELECT
   SUM(amount) AS amount
 FROM `{{ dataset }}.{{ training_table }}`
 GROUP BY day;
+{%- endif %}
 
 -- Traffic and scores by model version (shadow scores shown apart: never returned to callers).
 CREATE OR REPLACE VIEW `{{ dataset }}.rpt_model_traffic` AS
@@ -53,6 +55,8 @@ SELECT
 FROM `{{ dataset }}.prediction_log`
 WHERE model_version IS NOT NULL
 GROUP BY day, model_version, source;
+
+{%- if published[training_table] %}
 
 -- Precision and recall once labels arrive: a prediction for a card on a day is "fraud" in truth
 -- when any of that card's transactions that day is labelled fraud (card-day granularity: online
@@ -78,6 +82,7 @@ SELECT
   SAFE_DIVIDE(COUNTIF(flagged AND fraud), COUNTIF(fraud)) AS recall
 FROM judged
 GROUP BY model_version, day;
+{%- endif %}
 
 -- Drift per feature: every monitoring run's figures (the newest run first in the dashboard).
 CREATE OR REPLACE VIEW `{{ dataset }}.rpt_drift_per_feature` AS
@@ -85,12 +90,15 @@ SELECT run_id, computed_at, check_name, feature, value, threshold, drifted, stat
 FROM `{{ dataset }}.monitoring_metrics`
 WHERE feature IS NOT NULL;
 
+{%- if published.rejected_rows %}
+
 -- Ingestion rejects by reason and day (quarantined files live in the quarantine bucket with
 -- their .reason.json; they never reach the warehouse).
 CREATE OR REPLACE VIEW `{{ dataset }}.rpt_ingestion_rejects` AS
 SELECT DATE(rejected_at) AS day, reason, COUNT(*) AS rejected_rows
 FROM `{{ dataset }}.rejected_rows`
 GROUP BY day, reason;
+{%- endif %}
 
 -- Run status: ingestion loads and monitoring runs, newest first.
 CREATE OR REPLACE VIEW `{{ dataset }}.rpt_run_status` AS

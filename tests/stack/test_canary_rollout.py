@@ -17,6 +17,7 @@ import pytest
 from devtools.demo.monitoring import run_monitoring, unpause_and_settle
 from devtools.function_server import start_function_server
 from fraud_mlops.pseudonym import ensure_local_keys, local_kms_dir
+from fraud_mlops.registry.artifact import read_metadata
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, ModelVersion
 from fraud_mlops.registry.local_endpoint import LocalEndpoint, endpoint_path, read_endpoint
 from fraud_mlops.registry.local_registry import LocalModelRegistry
@@ -62,8 +63,9 @@ def rollout(local_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def _register(
     registry: LocalModelRegistry, world: ServingWorld, threshold: float, aliases: list[str]
 ) -> ModelVersion:
+    metadata = {**read_metadata(world.model_dirs["1"]), "threshold": threshold}  # keeps training_versions
     return registry.register(MODEL, world.model_dirs["1"], str(world.model_dirs["1"]), labels={},
-                             metadata={"threshold": threshold}, aliases=aliases)  # fmt: skip
+                             metadata=metadata, aliases=aliases)  # fmt: skip
 
 
 def _traffic(world: ServingWorld, local_dir: Path, requests: int = 400) -> dict[str, int]:

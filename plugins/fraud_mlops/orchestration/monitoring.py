@@ -109,11 +109,19 @@ def record_monitoring_metrics(settings: Settings) -> Any:
 
 
 def refresh_reporting_views(settings: Settings) -> Any:
-    return targets.warehouse(settings).sql_operator(
-        "refresh_reporting_views",
-        "87_reporting_views.sql",
-        doc_md="The fraud-ops reporting views (Looker Studio on gcp, `make dashboard` locally).",
-    )
+    @task(pool=settings.warehouse_pool)
+    def refresh_reporting_views() -> dict[str, Any]:
+        """The fraud-ops reporting views (Looker Studio on gcp, `make dashboard` locally).
+
+        Views over tables ingestion publishes appear once it has published them.
+        """
+        from fraud_mlops.monitoring import reporting
+
+        published = reporting.refresh_reporting_views(targets.warehouse(settings), settings)
+        print(f"reporting views refreshed; ingestion tables published: {published}")
+        return published
+
+    return refresh_reporting_views()
 
 
 def apply_canary_decision(settings: Settings) -> Any:
