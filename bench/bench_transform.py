@@ -48,15 +48,21 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     hook.run(render_sql(SQL_FILES["setup"], settings))
     steps: list[tuple[str, float]] = []
 
-    def load() -> None:
+    def load() -> int:
         conn = hook.get_conn()
         try:
-            load_csv_into_table(conn, csv, settings.dataset, "raw_load_bench")
+            return load_csv_into_table(conn, csv, settings.dataset, "raw_load_bench")
         finally:
             conn.close()
 
-    timed("load CSV", load, steps)
-    params = {"file_name": csv.name, "file_generation": "1", "file_md5": "bench", "run_id": "bench"}
+    loaded = timed("load CSV", load, steps)
+    params = {
+        "file_name": csv.name,
+        "file_generation": "1",
+        "file_md5": "bench",
+        "run_id": "bench",
+        "expected_rows": str(loaded),
+    }
     timed("append raw", lambda: hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params), steps)  # fmt: skip
     timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings, key=KEY)), steps)
     timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings)), steps)

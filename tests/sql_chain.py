@@ -34,7 +34,7 @@ def load_landing(
         landing.to_csv(path, index=False)
         conn = hook.get_conn()
         try:
-            load_csv_into_table(conn, path, settings.dataset, table)
+            rows = load_csv_into_table(conn, path, settings.dataset, table)
         finally:
             conn.close()
         import hashlib
@@ -42,7 +42,13 @@ def load_landing(
         md5 = hashlib.md5(path.read_bytes()).hexdigest()
     hook.run(
         render_sql(SQL_FILES["append_raw"], settings, load_table=table),
-        parameters={"file_name": file_name, "file_generation": "1", "file_md5": md5, "run_id": run_id},
+        parameters={
+            "file_name": file_name,
+            "file_generation": "1",
+            "file_md5": md5,
+            "run_id": run_id,
+            "expected_rows": str(rows),
+        },
     )
 
 
@@ -60,3 +66,26 @@ def snapshot(hook: Any, settings: Settings, dag_run: FakeDagRun) -> None:
         render_sql(SQL_FILES["snapshot"], settings, dag_run=dag_run),
         parameters={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id},
     )
+
+
+def ingest_landed(gcs: Any, settings: Settings, run_id: str = "r1") -> tuple[list[Any], list[dict]]:
+    """What the ingestion DAGs' file tasks do, in order, without Airflow: validate (streaming, bad
+    lines recorded) → load each good file (emulator → DuckDB) → append → archive."""
+    from fraud_mlops import targets
+    from fraud_mlops.ingestion.landed_files import archive, bad_lines_table, validate_landed
+    from fraud_mlops.warehouse.bigquery_jobs import append_raw_local_kwargs
+    from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
+
+    warehouse = targets.warehouse(settings)
+    warehouse.execute(render_sql(SQL_FILES["setup"], settings))
+    good, quarantined = validate_landed(
+        gcs, settings, run_id,
+        on_bad_lines=lambda landed, bad: warehouse.replace_table(landed.reject_table, bad_lines_table(bad)),
+    )  # fmt: skip
+    for landed in good:
+        file = {**landed.to_xcom(), "run_id": run_id}
+        load_into_warehouse(file, settings)
+        append = append_raw_local_kwargs(file)
+        warehouse.execute(append["sql"], append["parameters"])
+        archive(gcs, settings, landed)
+    return good, quarantined

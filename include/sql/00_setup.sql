@@ -25,6 +25,20 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.ingestion_log` (
   logged_at TIMESTAMP
 );
 
+-- Lines of loaded files that no CSV load can parse (wrong field count, broken quoting): the
+-- file's good rows load, these lines are counted here (never a full card number).
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.rejected_lines` (
+  file_name STRING,
+  file_md5 STRING,
+  line_number INT64,
+  reason STRING,
+  detail STRING,
+  transaction_id STRING,
+  card_last4 STRING,
+  run_id STRING,
+  rejected_at TIMESTAMP
+);
+
 -- Snapshot name <-> source files <-> row counts <-> DAG run.
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.snapshot_lineage` (
   snapshot_name STRING,

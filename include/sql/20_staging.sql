@@ -76,6 +76,7 @@ SELECT
   -- never keep a full card number outside raw: the last four digits are enough to debug
   RIGHT(card_digits, 4) AS card_last4,
   _file_name,
+  CAST(NULL AS INT64) AS line_number,
   _loaded_at,
   CURRENT_TIMESTAMP() AS rejected_at
 FROM (
@@ -87,6 +88,19 @@ FROM (
     ) AS valid_copy_number
   FROM checked
 )
-WHERE reject_reason IS NOT NULL OR valid_copy_number > 1;
+WHERE reject_reason IS NOT NULL OR valid_copy_number > 1
+UNION ALL
+-- Lines no load could parse (validation found them; the load skipped them): file + line number.
+SELECT
+  transaction_id,
+  reason,
+  CAST(NULL AS STRING) AS raw_event_time,
+  CAST(NULL AS STRING) AS raw_amount,
+  card_last4,
+  file_name AS _file_name,
+  line_number,
+  rejected_at AS _loaded_at,
+  rejected_at
+FROM `{{ dataset }}.rejected_lines`;
 
 DROP TABLE checked;

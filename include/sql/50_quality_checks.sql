@@ -13,8 +13,9 @@ ASSERT (
     (SELECT COUNT(*) FROM `{{ dataset }}.stg_transactions`)
     + (SELECT COUNT(*) FROM `{{ dataset }}.rejected_rows`)
     - (SELECT COUNT(*) FROM `{{ dataset }}.raw_transactions`)
+    - (SELECT COUNT(*) FROM `{{ dataset }}.rejected_lines`)
 ) = 0
-  AS 'dq_rows_accounted: staging + rejected rows do not add up to raw rows';
+  AS 'dq_rows_accounted: staging + rejected rows do not add up to raw rows + rejected lines';
 
 ASSERT (
   SELECT COUNTIF({{ entity_key }} IS NULL OR {{ event_time }} IS NULL OR {{ label }} IS NULL OR amount IS NULL)
@@ -46,7 +47,7 @@ ASSERT (
 ASSERT (
   SELECT SAFE_DIVIDE(
     (SELECT COUNT(*) FROM `{{ dataset }}.rejected_rows`),
-    (SELECT COUNT(*) FROM `{{ dataset }}.raw_transactions`)
+    (SELECT COUNT(*) FROM `{{ dataset }}.raw_transactions`) + (SELECT COUNT(*) FROM `{{ dataset }}.rejected_lines`)
   )
 ) <= {{ dq.max_reject_rate }}
   AS 'dq_reject_rate: more rejected rows than dq.max_reject_rate (upstream break?)';

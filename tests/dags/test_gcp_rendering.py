@@ -129,7 +129,7 @@ def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):
     params = {p["name"]: p["parameterValue"]["value"] for p in config["query"]["queryParameters"]}
     assert params == {
         "file_name": "gs://fraud-landing/incoming/day1.csv", "file_generation": "1700000000000001",
-        "file_md5": "0123456789abcdef0123456789abcdef", "run_id": "manual__x",
+        "file_md5": "0123456789abcdef0123456789abcdef", "run_id": "manual__x", "expected_rows": "2",
     }  # fmt: skip
     assert "`fraud-project.fraud.raw_load_0123456789abcdef`" in config["query"]["query"]
     assert "day1.csv" not in config["query"]["query"]  # user input never spliced into SQL

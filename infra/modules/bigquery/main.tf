@@ -55,6 +55,10 @@ locals {
       description     = "One row per load attempt; a file's identity is its content hash."
       partition_field = "logged_at"
     }
+    rejected_lines = {
+      description     = "Unparseable lines of loaded files (file, line number, reason); the files' good rows loaded."
+      partition_field = "rejected_at"
+    }
     snapshot_lineage = {
       description     = "Training snapshot <-> source files <-> row counts <-> DAG run."
       partition_field = null
