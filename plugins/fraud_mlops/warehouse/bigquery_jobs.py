@@ -58,6 +58,26 @@ def load_job_configuration(file: dict[str, Any], settings: Settings | None = Non
     }
 
 
+class LoadMismatchError(RuntimeError):
+    """A load job loaded a different number of rows than validation counted as good."""
+
+
+def load_job_report(job: Any, file: dict[str, Any]) -> dict[str, Any]:
+    """What a finished ``LoadJob`` did, from its resource: rows loaded and the errors of the
+    lines it skipped (``status.errors``; BigQuery reports only the first ones). Raises when it
+    loaded other than the rows validation counted as good (it skipped lines validation did not
+    find, or kept some it found)."""
+    landed = LandedFile.from_xcom(file)
+    skipped = [{k: error.get(k) for k in ("reason", "location", "message")} for error in (job.errors or [])]
+    report = {"job_id": job.job_id, "output_rows": job.output_rows, "skipped": skipped}
+    if job.output_rows != landed.rows:
+        raise LoadMismatchError(
+            f"{landed.uri}: BigQuery loaded {job.output_rows} rows, validation counted {landed.rows} good "
+            f"rows and {landed.bad_lines} bad lines; BigQuery's errors: {skipped}"
+        )
+    return report
+
+
 def append_raw_parameters(file: dict[str, Any]) -> dict[str, str]:
     landed = LandedFile.from_xcom(file)
     return {
