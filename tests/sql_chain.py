@@ -52,9 +52,17 @@ def load_landing(
     )
 
 
-def transform(hook: Any, settings: Settings, key: bytes) -> None:
+def transform(hook: Any, settings: Settings, key: bytes, run_id: str = "r1") -> dict[str, str]:
+    """The transform group without Airflow: plan the increment, then 20/30/40 with its bounds."""
+    from fraud_mlops.ingestion.increment import plan_increment
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+    hook.run(render_sql(SQL_FILES["setup"], settings))
+    bounds = plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings)
+    parameters = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": run_id}
     for step in TRANSFORMS:
-        hook.run(render_sql(SQL_FILES[step], settings, key=key))
+        hook.run(render_sql(SQL_FILES[step], settings, key=key), parameters=parameters)
+    return bounds
 
 
 def check_quality(hook: Any, settings: Settings) -> None:

@@ -10,7 +10,7 @@ ASSERT (
 
 ASSERT (
   SELECT
-    (SELECT COUNT(*) FROM `{{ dataset }}.stg_transactions`)
+    (SELECT COUNT(*) FROM `{{ dataset }}.stg_transactions` WHERE event_time >= TIMESTAMP '0001-01-01 00:00:00')
     + (SELECT COUNT(*) FROM `{{ dataset }}.rejected_rows`)
     - (SELECT COUNT(*) FROM `{{ dataset }}.raw_transactions`)
     - (SELECT COUNT(*) FROM `{{ dataset }}.rejected_lines`)

@@ -27,9 +27,15 @@ DQ_BOUNDS: dict[str, float] = {
     "max_reject_rate": 0.05,
 }
 
+#: The longest look-back of a windowed card feature (7 days, 30_card_features.sql): an increment
+#: recomputes features from this far before its earliest new transaction.
+WIDEST_WINDOW_SECONDS = 7 * 24 * 3600
+
 SQL_FILES = {
     "setup": "00_setup.sql",
     "append_raw": "10_append_raw.sql",
+    "increment_files": "15_increment_files.sql",
+    "increment_event_from": "16_increment_event_from.sql",
     "staging": "20_staging.sql",
     "card_features": "30_card_features.sql",
     "training_examples": "40_training_examples.sql",
@@ -61,6 +67,8 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "snapshot_ttl_days": settings.snapshot_ttl_days,
         "dq": DQ_BOUNDS,
         "snapshot_name": snapshot_name,
+        "typed_features": [(f.name, f.bq_type) for f in features.FEATURES],
+        "widest_window_seconds": WIDEST_WINDOW_SECONDS,
         **features.sql_context(),
     }
 

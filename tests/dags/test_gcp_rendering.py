@@ -44,9 +44,22 @@ def gcp_dag() -> Any:
     get_settings.cache_clear()
 
 
+BOUNDS = {"loaded_from": "2026-11-01 00:00:00.000000", "event_from": "2026-10-25", "files": "1"}
+
+
+class FakeTaskInstance:
+    """``ti`` in templates: the transform steps pull the increment's bounds from plan_increment."""
+
+    def xcom_pull(self, task_ids: str) -> dict[str, str]:
+        assert task_ids == "transform.plan_increment"
+        return BOUNDS
+
+
 def rendered_configuration(dag: Any, task_id: str, dag_run: FakeDagRun) -> dict[str, Any]:
     task = dag.get_task(task_id)
-    context = {"dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "task": task}
+    context = {
+        "dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "task": task, "ti": FakeTaskInstance(),
+    }  # fmt: skip
     task.render_template_fields(context, jinja_env=dag.get_template_env())
     return dict(task.configuration)
 
@@ -61,7 +74,16 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     config = rendered_configuration(gcp_dag, task_id, FakeDagRun())
     settings = settings_from_env(GCP_ENV)
     expected = render_sql(SQL_FILES[step], settings, key=KEY.encode())
-    assert config == {"query": {"query": expected, "useLegacySql": False}, "labels": {"app": "fraud-mlops"}}
+    query: dict[str, Any] = {"query": expected, "useLegacySql": False}
+    if step in ("staging", "card_features", "training_examples"):  # the increment's bounds, as parameters
+        values = {"loaded_from": BOUNDS["loaded_from"], "event_from": BOUNDS["event_from"]}
+        if step == "staging":
+            values["run_id"] = "manual__test"
+        query["queryParameters"] = [
+            {"name": k, "parameterType": {"type": "STRING"}, "parameterValue": {"value": v}}
+            for k, v in values.items()
+        ]
+    assert config == {"query": query, "labels": {"app": "fraud-mlops"}}
     assert "`fraud-project.fraud." in expected
     task = gcp_dag.get_task(task_id)
     assert (task.project_id, task.location, task.gcp_conn_id) == (
@@ -142,3 +164,75 @@ def test_mapped_file_tasks_use_those_configurations(gcp_dag):
     # (tests/warehouse/test_bigquery_warehouse.py asserts the request and the skipped-lines report)
     load = gcp_dag.get_task("load_raw.load_raw_file")
     assert set(load.op_kwargs_expand_input.value) == {"file"} and load.map_index_template
+
+
+#: Partitioned tables (00_setup.sql, infra/) and their partitioning column.
+PARTITIONED = {
+    "raw_transactions": "_loaded_at", "ingestion_log": "logged_at", "rejected_lines": "rejected_at",
+    "rejected_rows": "_loaded_at", "stg_transactions": "event_time", "card_features": "event_time",
+    "training_examples": "event_time",
+}  # fmt: skip
+#: Reads that span every partition on purpose, and why (the rest must name their partitions).
+WHOLE_TABLE_READS = {
+    ("10_append_raw.sql", "ingestion_log"): "a file's identity is checked against every earlier load",
+    ("15_increment_files.sql", "ingestion_log"): "finds the oldest file not yet transformed",
+    ("50_quality_checks.sql", "training_examples"): "the gate checks the whole training table",
+    ("50_quality_checks.sql", "rejected_rows"): "COUNT(*) reads no column",
+    ("50_quality_checks.sql", "raw_transactions"): "COUNT(*) reads no column",
+    ("50_quality_checks.sql", "rejected_lines"): "COUNT(*) reads no column",
+    ("60_snapshot.sql", "ingestion_log"): "lineage lists every file behind the snapshot (one row per file)",
+    ("70_summary_counts.sql", "raw_transactions"): "COUNT(*) reads no column",
+    ("70_summary_counts.sql", "rejected_rows"): "COUNT(*) reads no column",
+    ("70_summary_counts.sql", "training_examples"): "COUNT(*) reads no column",
+    ("70_summary_counts.sql", "ingestion_log"): "files loaded and duplicates so far (one row per file)",
+    (
+        "71_summary_rejects.sql",
+        "rejected_rows",
+    ): "rejects by reason so far: one narrow column of a small table",
+}
+
+
+def _reads_without_partition_filter(sql: str) -> list[str]:
+    """Each read (or DELETE) of a partitioned table whose WHERE has no filter on its partition column."""
+    import sqlglot
+    from sqlglot import exp
+
+    from fraud_mlops.warehouse.transpile import parse_assert, split_statements
+
+    missing = []
+    for statement in split_statements(sql):
+        check = parse_assert(statement)
+        tree = sqlglot.parse_one(check.check_sql if check else statement, read="bigquery")
+        for table in tree.find_all(exp.Table):
+            column = PARTITIONED.get(table.name)
+            parent = table.parent
+            if column is None or isinstance(parent, exp.Insert | exp.Create | exp.Merge | exp.Schema):
+                continue  # not partitioned, or written rather than read
+            scope = table.find_ancestor(exp.Select, exp.Delete)
+            where = scope.args.get("where") if scope else None
+            names = {table.alias_or_name, table.name, ""}
+            filtered = where is not None and any(
+                c.name == column and c.table in names for c in where.find_all(exp.Column)
+            )
+            if not filtered:
+                missing.append(table.name)
+    return missing
+
+
+@pytest.mark.parametrize(
+    "sql_file", sorted(p.name for p in (REPO_ROOT / "include" / "sql").glob("[0-9]*.sql"))
+)
+def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
+    """On gcp every statement reading a partitioned table filters its partition column with a
+    constant or a parameter (BigQuery prunes on those; stg_transactions and card_features refuse
+    queries without one), except the whole-table reads listed, each with its reason."""
+    settings = settings_from_env(GCP_ENV)
+    extra = {"load_table": "raw_load_x", "reject_table": "reject_load_x", "dag_run": FakeDagRun()}
+    if sql_file in ("74_online_store_rows.sql",):
+        extra.update(store_features=[("amount", "FLOAT64")], event_time_column="event_time_us")
+    try:
+        sql = render_sql(sql_file, settings, key=KEY.encode(), **extra)
+    except Exception as err:  # templates of other steps that need more context than a file
+        pytest.fail(f"{sql_file} did not render: {err}")
+    missing = [t for t in _reads_without_partition_filter(sql) if (sql_file, t) not in WHOLE_TABLE_READS]
+    assert missing == [], f"{sql_file} reads {missing} without a partition filter"

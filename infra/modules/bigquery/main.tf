@@ -1,8 +1,7 @@
-# The warehouse dataset and the tables the ingestion flow appends to. Their schemas are the
-# columns of the CREATE TABLE statements in include/sql/00_setup.sql, rendered to JSON by
-# `make infra-schemas` (tests/infra fails when the JSON differs from the SQL).
-# Derived tables and views (staging, card_features, training_examples, latest_card_features,
-# snapshots) are (re)created by the ingestion SQL itself.
+# The warehouse dataset and every table of include/sql/00_setup.sql. Their schemas are the
+# columns of its CREATE TABLE statements, rendered to JSON by `make infra-schemas`; partitioning,
+# clustering and require_partition_filter are the statements' own (tests/infra compares both).
+# The ingestion SQL maintains the derived tables incrementally; snapshots it creates itself.
 
 resource "google_bigquery_dataset" "fraud" {
   project                    = var.project_id
@@ -28,6 +27,9 @@ resource "google_bigquery_table" "managed" {
   description         = each.value.description
   schema              = file("${path.module}/schemas/${each.key}.json")
   deletion_protection = true
+  clustering          = each.value.clustering
+  # BigQuery refuses a query on these that names no partitions (the ingestion SQL always does).
+  require_partition_filter = each.value.require_partition_filter
 
   dynamic "time_partitioning" {
     for_each = each.value.partition_field == null ? [] : [each.value.partition_field]
@@ -48,20 +50,76 @@ resource "google_bigquery_table" "managed" {
 locals {
   tables = {
     raw_transactions = {
-      description     = "Landed rows exactly as they arrived (all STRING), traced to their file."
-      partition_field = "_loaded_at"
+      description              = "Landed rows exactly as they arrived (all STRING), traced to their file."
+      partition_field          = "_loaded_at"
+      clustering               = null
+      require_partition_filter = false
     }
     ingestion_log = {
-      description     = "One row per load attempt; a file's identity is its content hash."
-      partition_field = "logged_at"
+      description              = "One row per load attempt; a file's identity is its content hash."
+      partition_field          = "logged_at"
+      clustering               = null
+      require_partition_filter = false
     }
     rejected_lines = {
-      description     = "Unparseable lines of loaded files (file, line number, reason); the files' good rows loaded."
-      partition_field = "rejected_at"
+      description              = "Unparseable lines of loaded files (file, line number, reason); the files' good rows loaded."
+      partition_field          = "rejected_at"
+      clustering               = null
+      require_partition_filter = false
+    }
+    stg_transactions = {
+      description              = "Typed, valid, deduplicated, pseudonymised transactions (maintained incrementally)."
+      partition_field          = "event_time"
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = true
+    }
+    rejected_rows = {
+      description              = "Rows and lines that did not reach staging, with the reason (never a full card number)."
+      partition_field          = "_loaded_at"
+      clustering               = null
+      require_partition_filter = false
+    }
+    card_features = {
+      description              = "Every transaction with its point-in-time card features (maintained incrementally)."
+      partition_field          = "event_time"
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = true
+    }
+    training_examples = {
+      description              = "Features + label + event time: what training snapshots clone (read whole)."
+      partition_field          = "event_time"
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = false
+    }
+    latest_card_features = {
+      description              = "Each card's latest feature row: the feature view's source (maintained with MERGE)."
+      partition_field          = null
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = false
+    }
+    card_merchants = {
+      description              = "Per card and merchant: first second used and its rows (state of the history features)."
+      partition_field          = null
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = false
+    }
+    feature_scope = {
+      description              = "Cards whose features the next transform step recomputes, from which second."
+      partition_field          = null
+      clustering               = null
+      require_partition_filter = false
+    }
+    transform_log = {
+      description              = "Files whose rows staging has processed (the increment is every loaded file not in here)."
+      partition_field          = null
+      clustering               = null
+      require_partition_filter = false
     }
     snapshot_lineage = {
-      description     = "Training snapshot <-> source files <-> row counts <-> DAG run."
-      partition_field = null
+      description              = "Training snapshot <-> source files <-> row counts <-> DAG run."
+      partition_field          = null
+      clustering               = null
+      require_partition_filter = false
     }
   }
 }

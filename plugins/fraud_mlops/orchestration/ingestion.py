@@ -8,8 +8,9 @@ Each DAG file wires them in this order::
 
 ``validate_landed_files`` quarantines bad files and hands the good ones to per-file mapped
 tasks in the ``load_raw`` group (one task instance per file: the UI shows each file's load).
-Everything after the raw append is a full refresh from raw, so any rerun is idempotent. The
-SQL steps run ``include/sql/`` files on the target's warehouse (:mod:`fraud_mlops.targets`).
+After the raw append, ``transform`` processes only the files no run has transformed yet (and
+the event dates their rows touch); a rerun finds nothing new and changes nothing. The SQL
+steps run ``include/sql/`` files on the target's warehouse (:mod:`fraud_mlops.targets`).
 """
 
 from __future__ import annotations
@@ -100,20 +101,46 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
     return group
 
 
+#: The increment's bounds, from ``transform.plan_increment``'s XCom (Airflow renders them).
+INCREMENT_PARAMETERS = {
+    name: f"{{{{ ti.xcom_pull(task_ids='transform.plan_increment')['{name}'] }}}}"
+    for name in ("loaded_from", "event_from")
+}
+
+
 def transform(settings: Settings) -> TaskGroup:
-    """``build_staging`` → ``build_card_features`` → ``build_training_examples`` (full refreshes)."""
+    """``plan_increment`` → ``build_staging`` → ``build_card_features`` → ``build_training_examples``.
+
+    Incremental: only files not transformed yet, and the event dates their rows touch (the
+    bounds are query parameters: BigQuery reads only those partitions).
+    """
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
+
+        @task(pool=settings.warehouse_pool)
+        def plan_increment() -> dict[str, str]:
+            """Which files and event dates this run transforms (constants for partition pruning)."""
+            from fraud_mlops.ingestion.increment import describe
+            from fraud_mlops.ingestion.increment import plan_increment as plan
+
+            bounds = plan(targets.warehouse(settings), settings)
+            print(describe(bounds))
+            return bounds
+
+        params = {**INCREMENT_PARAMETERS, "run_id": "{{ run_id }}"}
         staging = warehouse.sql_operator(
-            "build_staging", SQL_FILES["staging"], outlets=[assets.staging_transactions()],
-            doc_md="Type, validate, deduplicate and pseudonymise raw rows; the rest go to rejected_rows.",
+            "build_staging", SQL_FILES["staging"], parameters=params, outlets=[assets.staging_transactions()],
+            doc_md="Type, validate, deduplicate and pseudonymise new raw rows; the rest go to rejected_rows.",
         )  # fmt: skip
         features = warehouse.sql_operator(
-            "build_card_features", SQL_FILES["card_features"], outlets=[assets.card_features()],
-            doc_md="Point-in-time card features and the latest-features view (the feature view's source).",
+            "build_card_features", SQL_FILES["card_features"], parameters=INCREMENT_PARAMETERS,
+            outlets=[assets.card_features()],
+            doc_md="Point-in-time card features of the cards with new rows; latest features maintained.",
         )  # fmt: skip
-        training = warehouse.sql_operator("build_training_examples", SQL_FILES["training_examples"])
-        staging >> features >> training
+        training = warehouse.sql_operator(
+            "build_training_examples", SQL_FILES["training_examples"], parameters=INCREMENT_PARAMETERS
+        )
+        plan_increment() >> staging >> features >> training
     return group
 
 
