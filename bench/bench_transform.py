@@ -23,8 +23,10 @@ import _common
 
 from devtools.generator.files import write_landing_csv
 from devtools.generator.synth import GeneratorConfig, generate
+from fraud_mlops.ingestion.increment import plan_increment
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 from fraud_mlops.warehouse.duckdb_load import load_csv_into_table
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from tests.reference.pandas_features import card_features as pandas_card_features
@@ -64,8 +66,10 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
         "expected_rows": str(loaded),
     }
     timed("append raw", lambda: hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params), steps)  # fmt: skip
-    timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings, key=KEY)), steps)
-    timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings)), steps)
+    bounds = timed("plan increment", lambda: plan_increment(DuckDBWarehouse(settings, settings.warehouse_path), settings), steps)  # fmt: skip
+    increment = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": "bench"}
+    timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings, key=KEY), parameters=increment), steps)  # fmt: skip
+    timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings), parameters=increment), steps)  # fmt: skip
     rows = hook.get_records("SELECT COUNT(*) FROM `fraud.card_features`")[0][0]
     assert rows > 0
     return steps

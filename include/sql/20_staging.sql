@@ -60,18 +60,23 @@ FROM parsed;
 -- order: a load keeps none). Earlier increments were loaded earlier, so a transaction id
 -- already in staging wins over every new copy: the one read of all staging partitions, and
 -- of one column (transaction ids are unique across all history).
+CREATE TEMP TABLE staged_before AS
+SELECT DISTINCT c.transaction_id
+FROM checked AS c
+JOIN `{{ dataset }}.stg_transactions` AS s ON s.transaction_id = c.transaction_id
+WHERE c.reject_reason IS NULL
+  AND s.event_time >= TIMESTAMP '0001-01-01 00:00:00';  -- every partition, deliberately
+
 CREATE TEMP TABLE ranked AS
 SELECT
-  *,
+  c.*,
   ROW_NUMBER() OVER (
-    PARTITION BY IF(reject_reason IS NULL, transaction_id, NULL)
-    ORDER BY _loaded_at, _file_name
+    PARTITION BY IF(c.reject_reason IS NULL, c.transaction_id, NULL)
+    ORDER BY c._loaded_at, c._file_name
   ) AS valid_copy_number,
-  reject_reason IS NULL AND transaction_id IN (
-    SELECT s.transaction_id FROM `{{ dataset }}.stg_transactions` AS s
-    WHERE s.event_time >= TIMESTAMP '0001-01-01 00:00:00'  -- every partition, deliberately
-  ) AS staged_before
-FROM checked;
+  b.transaction_id IS NOT NULL AS staged_before
+FROM checked AS c
+LEFT JOIN staged_before AS b ON b.transaction_id = c.transaction_id AND c.reject_reason IS NULL;
 
 CREATE TEMP TABLE staged AS
 SELECT
@@ -170,6 +175,7 @@ SELECT file_md5, @run_id, CURRENT_TIMESTAMP() FROM batch_files;
 COMMIT TRANSACTION;
 
 DROP TABLE ranked;
+DROP TABLE staged_before;
 DROP TABLE staged;
 DROP TABLE checked;
 DROP TABLE batch_files;

@@ -14,22 +14,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import jinja2
 import numpy as np
 import pandas as pd
 import pytest
 
 from devtools.generator.synth import GeneratorConfig, generate
-from fraud_mlops.paths import sql_dir
-from fraud_mlops.pseudonym import hmac_pads
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import template_context
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from tests.conftest import TEST_KEY
+from tests.reference.full_refresh_sql import copy_raw, reference_sql
 from tests.sql_chain import ingest_landed, transform
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference" / "full_refresh"
-REFERENCE_STEPS = ("20_staging.sql", "30_card_features.sql", "40_training_examples.sql")
 #: Published tables and the columns that identify a row (rejected_at is the time of the run).
 TABLES = {
     "stg_transactions": ["transaction_id"],
@@ -85,25 +80,12 @@ def daily_files() -> list[tuple[str, pd.DataFrame | bytes]]:
     return files
 
 
-def reference_rebuild(source: Path, target: Path, settings: Settings) -> BigQueryDialectDuckDBHook:
+def reference_rebuild(source: Path, target: Path, settings: Settings) -> None:
     """The full-refresh SQL over a copy of ``source``'s raw rows and rejected lines."""
-    conn = duckdb.connect(str(target))
-    conn.execute(f"ATTACH '{source}' AS incremental (READ_ONLY)")
-    conn.execute("CREATE SCHEMA fraud")
-    for table in ("raw_transactions", "rejected_lines", "ingestion_log"):
-        conn.execute(f"CREATE TABLE fraud.{table} AS SELECT * FROM incremental.fraud.{table}")
-    conn.close()
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(REFERENCE_DIR), str(sql_dir())]),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-    )
-    pads = hmac_pads(TEST_KEY)
-    context = {**template_context(settings), "hmac_pads": lambda: pads}
+    copy_raw(source, target)
     hook = BigQueryDialectDuckDBHook(database=str(target), snapshot_dir=settings.snapshot_dir)
-    for step in REFERENCE_STEPS:
-        hook.run(env.get_template(step).render(**context))
-    return hook
+    for sql in reference_sql(settings, TEST_KEY):
+        hook.run(sql)
 
 
 def table(path: Path, name: str) -> pd.DataFrame:

@@ -1,0 +1,158 @@
+"""Ingestion cost per file as history grows: incremental transform vs the full refresh.
+
+A history of daily files (default 30 × 300,000 rows = 9M) lands one file at a time through the
+project's real ingestion code, outside Airflow: the GCS emulator (disk-backed) and the
+provider's GCSHook, streaming validation, the local load (emulator → DuckDB), the raw append,
+then the incremental transform (plan → 20/30/40 SQL) on the local warehouse. For the first and
+the last day, the previous full-refresh SQL (tests/reference/full_refresh/) rebuilds the same
+raw rows in a second database, timed in the same process. Cards and merchants are one
+population across days, so features look back across files as in production.
+
+Goals (quiet 2-core machine): the last day's file costs ≤ 1.5× the first day's; a full refresh
+grows with history (~30× over 30 days).
+Usage: ``python bench/bench_incremental.py [--days 30] [--rows-per-day 300000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import _common
+import numpy as np
+import pandas as pd
+
+from devtools.generator.synth import GeneratorConfig, card_numbers, generate
+from fraud_mlops.settings import Settings, get_settings
+
+KEY = b"bench-key-0123456789abcdef0123456789"
+START = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def daily_landing(day: int, rows: int, cards: np.ndarray, merchants: np.ndarray) -> bytes:
+    """One day of generated rows, its cards and merchants mapped onto one shared population."""
+    frame = generate(
+        GeneratorConfig(rows=rows, seed=1_000 + day, start=START + timedelta(days=day), days=1)
+    ).landing
+    frame["card_number"] = cards[pd.factorize(frame["card_number"])[0] % len(cards)]
+    frame["merchant"] = merchants[pd.factorize(frame["merchant"])[0] % len(merchants)]
+    return frame.to_csv(index=False).encode()
+
+
+def full_refresh(source: Path, target: Path, settings: Settings) -> float:
+    """Seconds of the full-refresh SQL over a copy of ``source``'s raw rows (copy not timed)."""
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from tests.reference.full_refresh_sql import copy_raw, reference_sql
+
+    copy_raw(source, target)
+    hook = BigQueryDialectDuckDBHook(database=str(target), snapshot_dir=settings.snapshot_dir)
+    t0 = time.perf_counter()
+    for sql in reference_sql(settings, KEY):
+        hook.run(sql)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rows-per-day", type=int, default=300_000)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-incremental-"))
+    local_dir = tmp / "local"
+    os.environ.update(
+        MLOPS_TARGET="local",
+        MLOPS_LOCAL_DIR=str(local_dir),
+        AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT=json.dumps(
+            {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "bench"}}
+        ),
+        AIRFLOW_CONN_FRAUD_WAREHOUSE=json.dumps(
+            {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
+        ),
+        AIRFLOW_CONN_FRAUD_PSEUDONYM_KEY=json.dumps({"conn_type": "generic", "password": KEY.decode()}),
+    )
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+
+    from gcp_storage_emulator.server import create_server
+
+    from devtools.stack.config import HOST, free_port
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from tests.sql_chain import ingest_landed, transform
+
+    port = free_port()
+    server = create_server(HOST, port, in_memory=False, data_dir=str(tmp / "gcs"))
+    server.start()
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
+    from fraud_mlops.storage import gcs_hook
+
+    gcs = gcs_hook(settings)
+    for bucket in (settings.landing_bucket, settings.quarantine_bucket):
+        gcs.get_conn().create_bucket(bucket)
+    hook = BigQueryDialectDuckDBHook(
+        database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
+    )
+    cards = card_numbers(np.random.default_rng(0), max(10, args.rows_per_day // 25))
+    merchants = np.array([f"merchant {i:04d}" for i in range(800)])
+
+    generate(GeneratorConfig(rows=1_000))  # warm imports outside the timing
+    per_day: list[tuple[int, float, float, float]] = []
+    refresh: dict[int, float] = {}
+    try:
+        for day in range(args.days):
+            data = daily_landing(day, args.rows_per_day, cards, merchants)
+            name = f"{settings.landing_prefix}transactions_{(START + timedelta(days=day)):%Y%m%d}.csv"
+            gcs.upload(settings.landing_bucket, name, data=data)
+            t0 = time.perf_counter()
+            (landed,), _ = ingest_landed(gcs, settings, run_id=f"day{day}")
+            t1 = time.perf_counter()
+            transform(hook, settings, KEY, run_id=f"day{day}")
+            t2 = time.perf_counter()
+            per_day.append((day + 1, t1 - t0, t2 - t1, t2 - t0))
+            print(
+                f"day {day + 1:2d}: {landed.rows:,} rows  load {t1 - t0:5.2f} s  transform {t2 - t1:5.2f} s",
+                flush=True,
+            )
+            for blob in gcs.get_conn().list_blobs(settings.landing_bucket, prefix=settings.archive_prefix):
+                blob.delete()  # keep the emulator's disk small (not timed)
+            if day in (0, args.days - 1):
+                refresh[day + 1] = full_refresh(settings.warehouse_path, tmp / "full.duckdb", settings)
+    finally:
+        server.stop()
+        shutil.rmtree(tmp / "gcs", ignore_errors=True)
+    (raw_rows,) = hook.get_records("SELECT COUNT(*) FROM fraud.raw_transactions")[0]
+    first, last = per_day[0], per_day[-1]
+    n = args.days
+    print(
+        f"\nIngestion per file as history grows: {n} daily files × {args.rows_per_day:,} rows ({raw_rows:,} raw rows)\n"
+    )
+    rows = [
+        ("incremental: load (validate+load+append)", f"{first[1]:.2f} s", f"{last[1]:.2f} s", f"{last[1] / first[1]:.2f}x"),
+        ("incremental: transform (plan+20/30/40)", f"{first[2]:.2f} s", f"{last[2]:.2f} s", f"{last[2] / first[2]:.2f}x"),
+        ("incremental: per file", f"{first[3]:.2f} s", f"{last[3]:.2f} s", f"{last[3] / first[3]:.2f}x"),
+        ("full refresh: transform (reference SQL)", f"{refresh[1]:.2f} s", f"{refresh[n]:.2f} s", f"{refresh[n] / refresh[1]:.2f}x"),
+        ("full refresh: per file (same load)", f"{first[1] + refresh[1]:.2f} s", f"{last[1] + refresh[n]:.2f} s",
+         f"{(last[1] + refresh[n]) / (first[1] + refresh[1]):.2f}x"),
+    ]  # fmt: skip
+    print(_common.table(rows, ("path", "day 1", f"day {n}", f"day {n} / day 1")))
+    ratio = last[3] / first[3]
+    print(
+        f"\nincremental day {n} / day 1: {ratio:.2f}x  (goal ≤ 1.5x: {'met' if ratio <= 1.5 else 'NOT met'})"
+    )
+    print(f"incremental vs full refresh on day {n}: {(last[1] + refresh[n]) / last[3]:.1f}x faster per file")
+    print(f"median incremental per file: {np.median([d[3] for d in per_day]):.2f} s")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
