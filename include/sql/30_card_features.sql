@@ -59,13 +59,23 @@ rows_to_write AS (
   JOIN `{{ dataset }}.stg_transactions` AS s ON s.transaction_id = w.transaction_id
   WHERE w.ts >= w.start_ts AND s.event_time >= CAST(@event_from AS TIMESTAMP)
 ),
+merchant_events AS (
+  -- the card's first uses of each merchant (weighted by their first-second rows), and the rows
+  SELECT m.card_pseudonym, m.first_ts AS ts, m.first_second_rows AS first_uses, CAST(NULL AS STRING) AS transaction_id
+  FROM `{{ dataset }}.card_merchants` AS m
+  WHERE m.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ dataset }}.feature_scope` AS c)
+  UNION ALL
+  SELECT card_pseudonym, ts, 0 AS first_uses, transaction_id
+  FROM rows_to_write
+),
 seen AS (
   -- merchants the card used before the row's second: each first use counts its first-second rows
-  SELECT r.transaction_id, SUM(m.first_second_rows) AS merchants_seen
-  FROM rows_to_write AS r
-  JOIN `{{ dataset }}.card_merchants` AS m
-    ON m.card_pseudonym = r.card_pseudonym AND m.first_ts < r.ts
-  GROUP BY r.transaction_id
+  SELECT
+    transaction_id,
+    SUM(first_uses) OVER (
+      PARTITION BY card_pseudonym ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS merchants_seen
+  FROM merchant_events
 )
 SELECT
   r.transaction_id,
@@ -91,7 +101,7 @@ SELECT
 FROM rows_to_write AS r
 JOIN `{{ dataset }}.card_merchants` AS first_use
   ON first_use.card_pseudonym = r.card_pseudonym AND first_use.merchant = r.merchant
-LEFT JOIN seen ON seen.transaction_id = r.transaction_id
+LEFT JOIN seen ON seen.transaction_id = r.transaction_id AND seen.transaction_id IS NOT NULL
 LEFT JOIN earlier AS e ON e.card_pseudonym = r.card_pseudonym;
 
 BEGIN TRANSACTION;
