@@ -37,7 +37,8 @@ WITH parsed AS (
   FROM `{{ dataset }}.raw_transactions`
   WHERE _loaded_at >= CAST(@loaded_from AS TIMESTAMP)
     AND _file_md5 IN (SELECT file_md5 FROM batch_files)
-)
+),
+validated AS (
 SELECT
   *,
   CASE
@@ -54,29 +55,28 @@ SELECT
     WHEN time_seconds IS NULL
 {%- for v in v_components %} OR {{ v }} IS NULL{% endfor %} THEN 'bad_numeric_field'
   END AS reject_reason
-FROM parsed;
+FROM parsed
+)
+SELECT
+  *,
+  -- The valid copy from the earliest-loaded file wins (copies inside one file have no defined
+  -- order: a load keeps none).
+  ROW_NUMBER() OVER (
+    PARTITION BY IF(reject_reason IS NULL, transaction_id, NULL)
+    ORDER BY _loaded_at, _file_name
+  ) AS valid_copy_number
+FROM validated;
 
--- The valid copy from the earliest-loaded file wins (copies inside one file have no defined
--- order: a load keeps none). Earlier increments were loaded earlier, so a transaction id
--- already in staging wins over every new copy: the one read of all staging partitions, and
--- of one column (transaction ids are unique across all history).
+-- Earlier increments were loaded earlier, so a transaction id already in staging wins over
+-- every new copy: the one read of all staging partitions, and of one column (transaction ids
+-- are unique across all history).
 CREATE TEMP TABLE staged_before AS
 SELECT DISTINCT c.transaction_id
 FROM checked AS c
 JOIN `{{ dataset }}.stg_transactions` AS s ON s.transaction_id = c.transaction_id
 WHERE c.reject_reason IS NULL
+  AND c.valid_copy_number = 1
   AND s.event_time >= TIMESTAMP '0001-01-01 00:00:00';  -- every partition, deliberately
-
-CREATE TEMP TABLE ranked AS
-SELECT
-  c.*,
-  ROW_NUMBER() OVER (
-    PARTITION BY IF(c.reject_reason IS NULL, c.transaction_id, NULL)
-    ORDER BY c._loaded_at, c._file_name
-  ) AS valid_copy_number,
-  b.transaction_id IS NOT NULL AS staged_before
-FROM checked AS c
-LEFT JOIN staged_before AS b ON b.transaction_id = c.transaction_id AND c.reject_reason IS NULL;
 
 CREATE TEMP TABLE staged AS
 SELECT
@@ -96,8 +96,10 @@ SELECT
   is_fraud,
   _file_name,
   _loaded_at
-FROM ranked
-WHERE reject_reason IS NULL AND valid_copy_number = 1 AND NOT staged_before;
+FROM checked
+WHERE reject_reason IS NULL
+  AND valid_copy_number = 1
+  AND transaction_id NOT IN (SELECT b.transaction_id FROM staged_before AS b);
 
 BEGIN TRANSACTION;
 
@@ -117,8 +119,10 @@ SELECT
   CAST(NULL AS INT64) AS line_number,
   _loaded_at,
   CURRENT_TIMESTAMP() AS rejected_at
-FROM ranked
-WHERE reject_reason IS NOT NULL OR valid_copy_number > 1 OR staged_before
+FROM checked
+WHERE reject_reason IS NOT NULL
+  OR valid_copy_number > 1
+  OR transaction_id IN (SELECT b.transaction_id FROM staged_before AS b)
 UNION ALL
 -- Lines no load could parse (validation found them; the load skipped them): file + line number.
 SELECT
@@ -174,7 +178,6 @@ SELECT file_md5, @run_id, CURRENT_TIMESTAMP() FROM batch_files;
 
 COMMIT TRANSACTION;
 
-DROP TABLE ranked;
 DROP TABLE staged_before;
 DROP TABLE staged;
 DROP TABLE checked;
