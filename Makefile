@@ -115,9 +115,12 @@ sync-features: install ## Refresh the local online store from the warehouse's la
 features: ## Online store status, or CARD=number for that card's latest features
 	$(PY) -m devtools.features_cli $(if $(CARD),lookup $(CARD),status)
 
+.PHONY: erase-card
+erase-card: ## Right to erasure: remove CARD=number from raw, archived files, staging, features, online store
+	$(PY) -m devtools.erase_card $(CARD)
+
 .PHONY: serve
 serve: install ## Run the prediction function in the foreground on 127.0.0.1 (FUNCTION_PORT=8085; gunicorn 2x8)
-	MLOPS_PSEUDONYM_KEY="$${MLOPS_PSEUDONYM_KEY:-$$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["pseudonym_key"])' $${MLOPS_LOCAL_DIR:-.local}/secrets.json)}" \
 	WORKERS=2 THREADS=8 $(PY) -m functions_framework --target predict --source functions/predict/main.py \
 		--host 127.0.0.1 --port $(FUNCTION_PORT)
 
@@ -162,6 +165,14 @@ infra-schemas: install ## Render infra/'s BigQuery table schemas from include/sq
 .PHONY: bundle-function
 bundle-function: install ## Assemble infra/.build/predict-function (functions/predict + fraud_mlops) for tofu
 	$(PY) -m scripts.bundle_function
+
+.PHONY: images
+images: ## Build and push the model server and training images to Artifact Registry (GCP_PROJECT=..., needs Docker)
+	@test -n "$(GCP_PROJECT)" || { echo "set GCP_PROJECT (and GCP_REGION)"; exit 2; }
+	@for image in model_server training; do \
+		uri=$$($(PY) -c "from fraud_mlops.registry.serving_image import image_uri; print(image_uri('$(GCP_PROJECT)', '$(GCP_REGION)', '$$image'.replace('_', '-')))"); \
+		docker build -f images/$$image/Dockerfile -t $$uri . && docker push $$uri || exit 1; \
+	done
 
 .PHONY: deploy-composer-dry-run
 deploy-composer-dry-run: install ## Print what deploy-composer would copy and where (COMPOSER_BUCKET=... or GCP_PROJECT=...)

@@ -33,7 +33,6 @@ import pandas as pd
 from devtools.generator.synth import GeneratorConfig, card_numbers, generate
 from fraud_mlops.settings import Settings, get_settings
 
-KEY = b"bench-key-0123456789abcdef0123456789"
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 
@@ -52,10 +51,10 @@ def full_refresh(source: Path, target: Path, settings: Settings) -> tuple[float,
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
     from tests.reference.full_refresh_sql import copy_raw, reference_sql
 
-    copy_raw(source, target)
+    copy_raw(source, target, settings.raw_dataset)
     hook = BigQueryDialectDuckDBHook(database=str(target), snapshot_dir=settings.snapshot_dir)
     t0, c0 = time.perf_counter(), time.process_time()
-    for sql in reference_sql(settings, KEY):
+    for sql in reference_sql(settings):
         hook.run(sql)
     return time.perf_counter() - t0, time.process_time() - c0
 
@@ -77,10 +76,12 @@ def main() -> None:
         AIRFLOW_CONN_FRAUD_WAREHOUSE=json.dumps(
             {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
         ),
-        AIRFLOW_CONN_FRAUD_PSEUDONYM_KEY=json.dumps({"conn_type": "generic", "password": KEY.decode()}),
     )
     get_settings.cache_clear()
     settings = get_settings()
+    from fraud_mlops.pseudonym import ensure_local_keys
+
+    ensure_local_keys(local_dir)  # the pseudonym keyset (Tink, wrapped by the local KEK)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
 
     from gcp_storage_emulator.server import create_server
@@ -117,7 +118,7 @@ def main() -> None:
             t0, c0 = time.perf_counter(), time.process_time()
             (landed,), _ = ingest_landed(gcs, settings, run_id=f"day{day}")
             t1, c1 = time.perf_counter(), time.process_time()
-            transform(hook, settings, KEY, run_id=f"day{day}")
+            transform(hook, settings, run_id=f"day{day}")
             t2, c2 = time.perf_counter(), time.process_time()
             per_day.append((day + 1, t1 - t0, t2 - t1, t2 - t0))
             cpu_per_day.append((day + 1, c1 - c0, c2 - c1, c2 - c0))

@@ -35,16 +35,17 @@ from pathlib import Path
 import numpy as np
 
 from devtools.function_server import FunctionServer, start_function_server
+from fraud_mlops import targets
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import SyncRecord, micros_from_utc
 from fraud_mlops.features import FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import luhn_complete, pseudonymise
+from fraud_mlops.pseudonym import ensure_local_keys, luhn_complete
 from fraud_mlops.registry.artifact import save_model
 from fraud_mlops.registry.local_endpoint import DeployedModel, EndpointState, endpoint_path, write_endpoint
 from fraud_mlops.registry.names import ENDPOINT_NAME, MODEL_NAME
+from fraud_mlops.settings import settings_from_env
 from fraud_mlops.training.train import build_estimator
 
-KEY = "bench-serving-key"
 BENCH_DIR = Path(__file__).resolve().parent
 
 
@@ -60,6 +61,8 @@ def build_world(local_dir: Path, cards: int, train_rows: int) -> list[str]:
         estimator = build_estimator("hist_gradient_boosting").fit(x, y)
     model_dir = local_dir / "registry" / MODEL_NAME / "1"
     save_model(estimator, model_dir, {"threshold": 0.5})
+    ensure_local_keys(local_dir)
+    pseudonymise = targets.pseudonymiser(settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)}))
 
     numbers = sorted({luhn_complete("4" + "".join(map(str, rng.integers(0, 10, 14)))) for _ in range(cards)})
     matrix = rng.normal(0, 1, (len(numbers), len(FEATURE_NAMES)))
@@ -67,10 +70,11 @@ def build_world(local_dir: Path, cards: int, train_rows: int) -> list[str]:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     rows = sorted(
         (
-            pseudonymise(card, KEY.encode()),
+            pseudonymise(card),
             micros_from_utc(start + timedelta(seconds=i)),
             *(None if np.isnan(v) else (round(abs(v) * 5) if f.bq_type == "INT64" else float(v))
               for v, f in zip(matrix[i], FEATURES, strict=True)),
+            *bench_state(int((start + timedelta(seconds=i)).timestamp()), i),
         )
         for i, card in enumerate(numbers)
     )  # fmt: skip
@@ -87,6 +91,23 @@ def build_world(local_dir: Path, cards: int, train_rows: int) -> list[str]:
         ),
     )
     return numbers
+
+
+STATE_TRANSACTIONS = 20  # a busy card: 20 transactions in its last 7 days, 12 merchants
+
+
+def bench_state(latest: int, i: int) -> list[object]:
+    """The card's serving state (STATE_COLUMNS order): what request-time features read."""
+    times = sorted(latest - (k * 29_000 + i % 97) for k in range(STATE_TRANSACTIONS))
+    merchants = [f"merchant_{(i + k) % 500}" for k in range(12)]
+    return [
+        times,
+        [round(5 + (k * 37 + i) % 400 * 0.75, 2) for k in range(STATE_TRANSACTIONS)],
+        latest - 30 * 86400,
+        merchants,
+        [times[0] - 86400 * (12 - k) for k in range(12)],
+        [1] * 12,
+    ]
 
 
 @dataclass
@@ -135,8 +156,19 @@ class Connection:
 
 
 def bodies(cards: list[str], n: int, seed: int) -> list[bytes]:
+    """Requests with a transaction: every one computes its card features at request time."""
     rng = random.Random(seed)
-    return [json.dumps({"card_number": rng.choice(cards)}).encode() for _ in range(n)]
+    return [
+        json.dumps(
+            {
+                "card_number": rng.choice(cards),
+                "amount": round(rng.uniform(1, 500), 2),
+                "merchant": f"merchant_{rng.randrange(600)}",
+                "transaction_time": "2026-11-22T10:15:00Z",
+            }
+        ).encode()
+        for _ in range(n)
+    ]
 
 
 async def closed_loop(port: int, payloads: list[bytes], concurrency: int) -> Result:
@@ -243,7 +275,7 @@ def main() -> int:
         local_dir = Path(tmp) / "local"
         print(f"training a model on {args.train_rows:,} rows, syncing {args.cards:,} cards ...", flush=True)
         cards = build_world(local_dir, args.cards, args.train_rows)
-        env = {"MLOPS_TARGET": "local", "MLOPS_LOCAL_DIR": str(local_dir), "MLOPS_PSEUDONYM_KEY": KEY}
+        env = {"MLOPS_TARGET": "local", "MLOPS_LOCAL_DIR": str(local_dir)}
         levels = (1, 8, 32)
         results: dict[str, dict[int, Result]] = {"function": {}, "baseline": {}}
 

@@ -29,6 +29,7 @@ from _common import table
 
 from devtools.generator.synth import DEMO_FRAUD_RATE, GeneratorConfig, generate
 from fraud_mlops.features import TRANSACTION_ID
+from fraud_mlops.pseudonym import ensure_local_keys
 from fraud_mlops.settings import Settings, settings_from_env
 from fraud_mlops.sql_templates import snapshot_name
 from fraud_mlops.training import dataset
@@ -36,8 +37,6 @@ from fraud_mlops.training.evaluate import choose_threshold, evaluate, predict_sc
 from fraud_mlops.training.train import train_model
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from tests.sql_chain import FakeDagRun, load_landing, snapshot, transform
-
-KEY = b"bench-pseudonym-key"
 
 
 def build_snapshot(settings: Settings, rows: int, seed: int) -> tuple[str, pd.DataFrame, float]:
@@ -49,7 +48,8 @@ def build_snapshot(settings: Settings, rows: int, seed: int) -> tuple[str, pd.Da
         database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
     )
     load_landing(hook, settings, batch.landing, f"bench_{seed}.csv")
-    transform(hook, settings, KEY)
+    ensure_local_keys(settings.local_dir)
+    transform(hook, settings)
     run = FakeDagRun(run_id=f"bench__{seed}_{rows}")
     snapshot(hook, settings, run)
     return snapshot_name(run), batch.oracle, time.perf_counter() - started

@@ -1,7 +1,7 @@
 """Transform throughput: 1M generated rows, landed CSV → raw → staging → card features.
 
 The project's path (DuckDB running the BigQuery SQL of include/sql/) is timed next to a
-plain-pandas implementation of the same steps (typed read, validation-free staging, HMAC
+plain-pandas implementation of the same steps (typed read, validation-free staging, keyed
 pseudonyms, the same point-in-time features; tests/reference/pandas_features.py), in the
 same process on the same file. Goals: ≥ 200k rows/s and faster than pandas.
 Also prints the generator's throughput (goal ≥ 100k rows/s).
@@ -10,8 +10,6 @@ Usage: ``python bench/bench_transform.py [ROWS]``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import resource
 import sys
 import tempfile
@@ -23,15 +21,15 @@ import _common
 
 from devtools.generator.files import write_landing_csv
 from devtools.generator.synth import GeneratorConfig, generate
+from fraud_mlops import targets
 from fraud_mlops.ingestion.increment import plan_increment
+from fraud_mlops.pseudonym import ensure_local_keys
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 from fraud_mlops.warehouse.duckdb_load import load_csv_into_table
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from tests.reference.pandas_features import card_features as pandas_card_features
-
-KEY = b"bench-key-0123456789abcdef0123456789"
 
 
 def timed(label: str, fn: Any, results: list) -> Any:
@@ -44,6 +42,7 @@ def timed(label: str, fn: Any, results: list) -> Any:
 def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     settings = settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)})
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_local_keys(local_dir)
     hook = BigQueryDialectDuckDBHook(
         database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
     )
@@ -53,7 +52,7 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     def load() -> int:
         conn = hook.get_conn()
         try:
-            return load_csv_into_table(conn, csv, settings.dataset, "raw_load_bench")
+            return load_csv_into_table(conn, csv, settings.raw_dataset, "raw_load_bench")
         finally:
             conn.close()
 
@@ -68,14 +67,14 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     timed("append raw", lambda: hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params), steps)  # fmt: skip
     bounds = timed("plan increment", lambda: plan_increment(DuckDBWarehouse(settings, settings.warehouse_path), settings), steps)  # fmt: skip
     increment = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": "bench"}
-    timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings, key=KEY), parameters=increment), steps)  # fmt: skip
+    timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings), parameters=increment), steps)  # fmt: skip
     timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings), parameters=increment), steps)  # fmt: skip
-    rows = hook.get_records("SELECT COUNT(*) FROM `fraud.card_features`")[0][0]
+    rows = hook.get_records("SELECT COUNT(*) FROM `fraud_candidates.card_features`")[0][0]
     assert rows > 0
     return steps
 
 
-def pandas_path(csv: Path) -> list[tuple[str, float]]:
+def pandas_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     import pandas as pd
 
     steps: list[tuple[str, float]] = []
@@ -87,9 +86,8 @@ def pandas_path(csv: Path) -> list[tuple[str, float]]:
             df[col] = pd.to_numeric(df[col], errors="coerce")
         df["event_time"] = pd.to_datetime(df["event_time"], utc=True)
         df["is_fraud"] = pd.to_numeric(df["class"])
-        df["card_pseudonym"] = [
-            hmac.new(KEY, c.encode(), hashlib.sha256).hexdigest() for c in df["card_number"]
-        ]
+        pseudonymise = targets.pseudonymiser(settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)}))
+        df["card_pseudonym"] = [pseudonymise(c) for c in df["card_number"]]
         return df
 
     staged = timed("staging", stage, steps)
@@ -107,7 +105,7 @@ def main() -> None:
         csv = write_landing_csv(batch.landing, Path(tmp) / "bench.csv", show_progress=False)
         del batch
         duck = duckdb_path(csv, Path(tmp) / "local")
-        pandas = pandas_path(csv)
+        pandas = pandas_path(csv, Path(tmp) / "local")
     duck_total = sum(s for _, s in duck)
     pandas_total = sum(s for _, s in pandas)
     print(f"Transform throughput, {rows:,} rows (landed CSV → raw → staging → card features)\n")

@@ -18,11 +18,13 @@ import functions_framework
 import joblib
 import numpy as np
 
+from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
-from fraud_mlops.pseudonym import luhn_valid, normalise_card_number, pseudonymise
+from fraud_mlops.pseudonym import luhn_valid, normalise_card_number
+from fraud_mlops.settings import get_settings
 
 LOCAL_DIR = Path(os.environ["MLOPS_LOCAL_DIR"])
-KEY = os.environ["MLOPS_PSEUDONYM_KEY"].encode()
+PSEUDONYMISE = targets.pseudonymiser(get_settings())
 
 
 @functions_framework.http
@@ -31,9 +33,7 @@ def predict(request: Any) -> tuple[str, int, dict[str, str]]:
     if not luhn_valid(digits):
         return json.dumps({"error": "invalid_card_number"}), 400, {}
     conn = sqlite3.connect(LOCAL_DIR / "online_store" / "features.sqlite")
-    cursor = conn.execute(
-        "SELECT * FROM online_features WHERE card_pseudonym = ?", (pseudonymise(digits, KEY),)
-    )
+    cursor = conn.execute("SELECT * FROM online_features WHERE card_pseudonym = ?", (PSEUDONYMISE(digits),))
     row = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
     conn.close()
     endpoint = json.loads((LOCAL_DIR / "endpoints" / "fraud-endpoint.json").read_text())

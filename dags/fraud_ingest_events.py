@@ -55,6 +55,7 @@ with DAG(
         ingestion.load_raw(settings, files),
         ingestion.transform(settings),
         ingestion.check_data_quality(settings),
+        ingestion.publish(settings),
         snapshotted.group,
         synced.group,
         ingestion.summarise_run(settings, files, synced.record),

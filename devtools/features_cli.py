@@ -2,10 +2,10 @@
 
     sync [--snapshot NAME]   refresh the store from the warehouse's latest-features view
     status                   the serving version and the sync history
-    lookup CARD_NUMBER...    a card's latest features (pseudonymised with the local key)
+    lookup CARD_NUMBER...    a card's latest features (pseudonymised with the local keyset)
 
-The card numbers are pseudonymised with ``MLOPS_PSEUDONYM_KEY`` or, failing that, the local
-stack's key (``<local dir>/secrets.json``); only the pseudonym is printed.
+The card numbers are pseudonymised with the local stack's wrapped keyset, unwrapped by the
+local stand-in of Cloud KMS (``<local dir>/kms``); only the pseudonym is printed.
 """
 
 from __future__ import annotations
@@ -44,15 +44,14 @@ def main(argv: list[str] | None = None) -> int:
                 record.source_snapshot,
             )
     else:
-        from devtools.stack.config import pseudonym_key
+        from devtools.stack.config import pseudonymiser
         from fraud_mlops import targets
-        from fraud_mlops.pseudonym import pseudonymise
 
         try:
-            key = pseudonym_key(settings.local_dir).encode()
+            pseudonymise = pseudonymiser(settings.local_dir)
         except RuntimeError as missing:
             raise SystemExit(str(missing)) from None
-        pseudonyms = [pseudonymise(card, key) for card in args.cards]
+        pseudonyms = [pseudonymise(card) for card in args.cards]
         result = targets.feature_store(settings).reader().fetch(pseudonyms)
         for pseudonym in pseudonyms:
             row = result.found.get(pseudonym)

@@ -16,13 +16,21 @@ locals {
 
   # One map of every principal a grant may name: our service accounts and Google's agents.
   members = merge(module.service_accounts.members, local.agent_members)
+
+  # Composer's Secret Manager backend looks connections up as airflow-connections-<conn id>.
+  connections_prefix = "airflow-connections"
+
+  # The function's pseudonym keyset: the KEK's URI and the keyset it wrapped (ciphertext).
+  pseudonym_env = {
+    MLOPS_PSEUDONYM_KMS_KEY = module.pseudonym_kms.key_uri
+    MLOPS_PSEUDONYM_KEYSET  = var.pseudonym_wrapped_keyset
+  }
 }
 
 module "apis" {
   source = "./modules/apis"
 
   project_id = var.project_id
-  enable_kms = var.kms_key_name != null
 }
 
 module "service_accounts" {
@@ -42,9 +50,13 @@ module "storage" {
   region         = var.region
   prefix         = var.name_prefix
   archive_prefix = var.archive_prefix
-  retention_days = var.retention_days
-  kms_key_name   = var.kms_key_name
-  members        = local.members
+  # Archived and quarantined files hold card numbers: they go with the raw rows' retention.
+  retention_days = merge(var.retention_days, {
+    landing_archive = var.raw_retention_days
+    quarantine      = var.raw_retention_days
+  })
+  kms_key_name = var.kms_key_name
+  members      = local.members
 
   depends_on = [google_kms_crypto_key_iam_member.gcs_agent]
 }
@@ -52,11 +64,14 @@ module "storage" {
 module "bigquery" {
   source = "./modules/bigquery"
 
-  project_id   = var.project_id
-  dataset_id   = var.dataset_id
-  location     = var.bq_location
-  kms_key_name = var.kms_key_name
-  members      = local.members
+  project_id           = var.project_id
+  dataset_id           = var.dataset_id
+  raw_dataset_id       = var.raw_dataset_id
+  candidate_dataset_id = var.candidate_dataset_id
+  raw_retention_days   = var.raw_retention_days
+  location             = var.bq_location
+  kms_key_name         = var.kms_key_name
+  members              = local.members
 
   depends_on = [google_kms_crypto_key_iam_member.bigquery_agent]
 }
@@ -74,17 +89,15 @@ module "pubsub" {
   depends_on = [google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
-module "secrets" {
-  source = "./modules/secrets"
+module "pseudonym_kms" {
+  source = "./modules/pseudonym_kms"
 
-  project_id        = var.project_id
-  region            = var.region
-  prefix            = var.name_prefix
-  pseudonym_conn_id = var.pseudonym_conn_id
-  kms_key_name      = var.kms_key_name
-  members           = local.members
+  project_id = var.project_id
+  prefix     = var.name_prefix
+  location   = var.pseudonym_kms_location
+  members    = local.members
 
-  depends_on = [google_kms_crypto_key_iam_member.secretmanager_agent]
+  depends_on = [module.apis]
 }
 
 module "vertex" {
@@ -104,17 +117,16 @@ module "vertex" {
 module "prediction_function" {
   source = "./modules/prediction_function"
 
-  project_id          = var.project_id
-  region              = var.region
-  prefix              = var.name_prefix
-  source_dir          = var.function_source_dir
-  source_bucket       = module.storage.bucket_names["function_source"]
-  entry_point         = var.function_entry_point
-  ingress             = var.function_ingress
-  instances           = var.function_instances
-  runtime_sa_email    = module.service_accounts.emails["inference"]
-  builder_sa_id       = module.service_accounts.ids["builder"]
-  pseudonym_secret_id = module.secrets.pseudonym_key_secret_id
+  project_id       = var.project_id
+  region           = var.region
+  prefix           = var.name_prefix
+  source_dir       = var.function_source_dir
+  source_bucket    = module.storage.bucket_names["function_source"]
+  entry_point      = var.function_entry_point
+  ingress          = var.function_ingress
+  instances        = var.function_instances
+  runtime_sa_email = module.service_accounts.emails["inference"]
+  builder_sa_id    = module.service_accounts.ids["builder"]
   environment = merge({
     MLOPS_TARGET     = "gcp"
     GCP_PROJECT      = var.project_id
@@ -122,7 +134,7 @@ module "prediction_function" {
     MLOPS_BQ_DATASET = module.bigquery.dataset_id
     # The endpoint by id: finding it by display name would need endpoints.list on the project.
     MLOPS_ENDPOINT_ID = module.vertex.endpoint_id
-  }, var.function_env)
+  }, local.pseudonym_env, var.function_env)
   members = local.members
 
   depends_on = [module.apis]
@@ -143,19 +155,26 @@ module "composer" {
   # Names the DAGs read through fraud_mlops.settings. GCP_PROJECT is not set here: it is a
   # Composer-reserved variable that Composer itself sets to the project id.
   env_variables = {
-    MLOPS_TARGET            = "gcp"
-    GCP_REGION              = var.region
-    MLOPS_BQ_DATASET        = module.bigquery.dataset_id
-    MLOPS_BQ_LOCATION       = var.bq_location
-    MLOPS_LANDING_BUCKET    = module.storage.bucket_names["landing"]
-    MLOPS_LANDING_PREFIX    = var.landing_prefix
-    MLOPS_ARCHIVE_PREFIX    = var.archive_prefix
-    MLOPS_QUARANTINE_BUCKET = module.storage.bucket_names["quarantine"]
-    MLOPS_PIPELINE_ROOT     = "gs://${module.storage.bucket_names["pipeline_root"]}"
-    MLOPS_PIPELINE_SA       = module.service_accounts.emails["pipeline"]
-    MLOPS_PSEUDONYM_CONN_ID = var.pseudonym_conn_id
+    MLOPS_TARGET               = "gcp"
+    GCP_REGION                 = var.region
+    MLOPS_BQ_DATASET           = module.bigquery.dataset_id
+    MLOPS_BQ_RAW_DATASET       = module.bigquery.raw_dataset_id
+    MLOPS_BQ_CANDIDATE_DATASET = module.bigquery.candidate_dataset_id
+    MLOPS_RAW_RETENTION_DAYS   = tostring(var.raw_retention_days)
+    # A registered model's training snapshot lives as long as the model's artifacts.
+    MLOPS_MODEL_RETENTION_DAYS = tostring(var.retention_days.pipeline_root)
+    MLOPS_BQ_LOCATION          = var.bq_location
+    MLOPS_LANDING_BUCKET       = module.storage.bucket_names["landing"]
+    MLOPS_LANDING_PREFIX       = var.landing_prefix
+    MLOPS_ARCHIVE_PREFIX       = var.archive_prefix
+    MLOPS_QUARANTINE_BUCKET    = module.storage.bucket_names["quarantine"]
+    MLOPS_PIPELINE_ROOT        = "gs://${module.storage.bucket_names["pipeline_root"]}"
+    MLOPS_PIPELINE_SA          = module.service_accounts.emails["pipeline"]
+    # The pseudonym keyset's KEK and the keyset it wrapped (ciphertext): BigQuery unwraps it.
+    MLOPS_PSEUDONYM_KMS_KEY = module.pseudonym_kms.key_uri
+    MLOPS_PSEUDONYM_KEYSET  = var.pseudonym_wrapped_keyset
   }
-  connections_prefix = module.secrets.connections_prefix
+  connections_prefix = local.connections_prefix
 
   depends_on = [module.service_accounts]
 }

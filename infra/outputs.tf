@@ -38,12 +38,9 @@ output "service_accounts" {
   value       = module.service_accounts.emails
 }
 
-output "pseudonym_secrets" {
-  description = "Secrets to add the pseudonymisation key to (docs/deploy.md)."
-  value = {
-    raw_key    = module.secrets.pseudonym_key_secret_id
-    connection = module.secrets.pseudonym_connection_secret_id
-  }
+output "pseudonym_kms_key_uri" {
+  description = "KEK of the card pseudonym keyset: wrap the keyset with it (docs/deploy.md)."
+  value       = module.pseudonym_kms.key_uri
 }
 
 output "vertex" {

@@ -53,32 +53,52 @@ variable "archive_prefix" {
   default     = "processed/"
 }
 
-variable "pseudonym_conn_id" {
-  description = "Airflow connection id holding the pseudonymisation key (settings: MLOPS_PSEUDONYM_CONN_ID). On Composer it is read from Secret Manager as airflow-connections-<id>."
+variable "pseudonym_kms_location" {
+  description = "Cloud KMS location of the pseudonym key ring; the BigQuery dataset's location (EU -> europe, US -> us)."
   type        = string
-  default     = "fraud_pseudonym_key"
+  default     = "europe"
+}
+
+variable "pseudonym_wrapped_keyset" {
+  description = "The card pseudonym keyset wrapped by the pseudonym KMS key, base64 (settings: MLOPS_PSEUDONYM_KEYSET). Ciphertext, not a secret; made once after the first apply by scripts/wrap_pseudonym_keyset.py (docs/deploy.md). Empty: ingestion and the function refuse to pseudonymise."
+  type        = string
+  default     = ""
 }
 
 variable "retention_days" {
-  description = "Lifecycle ages in days: archived landing files, quarantined files, pipeline artifacts, lake objects before Nearline, function source archives."
+  description = "Lifecycle ages in days: pipeline artifacts, lake objects before Nearline, function source archives (archived and quarantined landing files follow raw_retention_days)."
   type = object({
-    landing_archive = number
-    quarantine      = number
     pipeline_root   = number
     lake_nearline   = number
     function_source = number
   })
   default = {
-    landing_archive = 30
-    quarantine      = 30
     pipeline_root   = 365
     lake_nearline   = 30
     function_source = 30
   }
 }
 
+variable "raw_retention_days" {
+  description = "Days card numbers are kept: raw rows (partition expiration), archived and quarantined landing files (settings: MLOPS_RAW_RETENTION_DAYS)."
+  type        = number
+  default     = 30
+}
+
+variable "raw_dataset_id" {
+  description = "BigQuery dataset of the raw card transactions (settings: MLOPS_BQ_RAW_DATASET). Only the ingestion identity may read it."
+  type        = string
+  default     = "fraud_raw"
+}
+
+variable "candidate_dataset_id" {
+  description = "BigQuery dataset of a run's unchecked outputs (settings: MLOPS_BQ_CANDIDATE_DATASET)."
+  type        = string
+  default     = "fraud_candidates"
+}
+
 variable "kms_key_name" {
-  description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for buckets, the BigQuery dataset, the Pub/Sub topic and the secrets. null = Google-managed keys."
+  description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for buckets, the BigQuery dataset and the Pub/Sub topic. null = Google-managed keys."
   type        = string
   default     = null
 }

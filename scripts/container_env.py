@@ -90,21 +90,17 @@ def compose_env(secrets: config.StackSecrets) -> dict[str, str]:
         "AIRFLOW_UID": str(os.getuid()),
         "AIRFLOW_FERNET_KEY": secrets.fernet_key,
         "AIRFLOW_JWT_SECRET": secrets.jwt_secret,
-        "MLOPS_PSEUDONYM_KEY": secrets.pseudonym_key,
     }
 
 
 def astro_env(secrets: config.StackSecrets) -> dict[str, str]:
-    """Environment of the Astro containers: the project's settings and the secret connection.
+    """Environment of the Astro containers: the project's settings.
 
     The other connections and the pool come from airflow_settings.yaml; Airflow's own
     configuration (executor, database, API) is the Astro CLI's.
     """
-    settings = container_settings(ASTRO)
-    pseudonym = connections(ASTRO, secrets)[settings.pseudonym_conn_id]
     return {
         **service_env(ASTRO),
-        f"AIRFLOW_CONN_{settings.pseudonym_conn_id.upper()}": json.dumps(pseudonym),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
 

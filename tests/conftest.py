@@ -13,8 +13,6 @@ import pytest
 
 from fraud_mlops.settings import Settings, get_settings
 
-TEST_KEY = b"test-pseudonym-key-0123456789abcdef"
-
 
 @pytest.fixture
 def local_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
@@ -39,8 +37,19 @@ def local_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         ),
     )
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    from fraud_mlops.pseudonym import ensure_local_keys
+
+    ensure_local_keys(settings.local_dir)  # the local KMS stand-in and the wrapped keyset
     yield settings
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def pseudonymise(local_settings: Settings) -> Callable[[str], str]:
+    """The card pseudonym function of :func:`local_settings`' keyset (as the function computes it)."""
+    from fraud_mlops import targets
+
+    return targets.pseudonymiser(local_settings)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def load_landing(
         landing.to_csv(path, index=False)
         conn = hook.get_conn()
         try:
-            rows = load_csv_into_table(conn, path, settings.dataset, table)
+            rows = load_csv_into_table(conn, path, settings.raw_dataset, table)
         finally:
             conn.close()
         import hashlib
@@ -52,8 +52,12 @@ def load_landing(
     )
 
 
-def transform(hook: Any, settings: Settings, key: bytes, run_id: str = "r1") -> dict[str, str]:
-    """The transform group without Airflow: plan the increment, then 20/30/40 with its bounds."""
+def transform(
+    hook: Any, settings: Settings, run_id: str = "r1", *, check: bool = False, publish: bool = True
+) -> dict[str, str]:
+    """The transform group without Airflow: plan the increment, then 20/30/40 with its bounds as
+    candidates (pseudonyms with ``settings``' keyset), the checks if ``check``, then published
+    (unless ``publish=False``: tests of the checks, which then plan the same increment again)."""
     from fraud_mlops.ingestion.increment import plan_increment
     from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
@@ -61,12 +65,27 @@ def transform(hook: Any, settings: Settings, key: bytes, run_id: str = "r1") -> 
     bounds = plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings)
     parameters = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": run_id}
     for step in TRANSFORMS:
-        hook.run(render_sql(SQL_FILES[step], settings, key=key), parameters=parameters)
+        hook.run(render_sql(SQL_FILES[step], settings), parameters=parameters)
+    if check:
+        check_quality(hook, settings, bounds)
+    if publish:
+        hook.run(render_sql(SQL_FILES["publish"], settings), parameters=_bounds(bounds))
     return bounds
 
 
-def check_quality(hook: Any, settings: Settings) -> None:
-    hook.run(render_sql(SQL_FILES["quality_checks"], settings))
+def _bounds(bounds: dict[str, str]) -> dict[str, str]:
+    return {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"]}
+
+
+def check_quality(hook: Any, settings: Settings, bounds: dict[str, str] | None = None) -> None:
+    """50_quality_checks.sql on the candidates of the increment ``bounds`` (by default the
+    unpublished increment, planned again: what a run's check step sees)."""
+    if bounds is None:
+        from fraud_mlops.ingestion.increment import plan_increment
+        from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+        bounds = plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings)
+    hook.run(render_sql(SQL_FILES["quality_checks"], settings), parameters=_bounds(bounds))
 
 
 def snapshot(hook: Any, settings: Settings, dag_run: FakeDagRun) -> None:

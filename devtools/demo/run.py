@@ -6,8 +6,9 @@
 4. the deferrable GCS sensor fires; the ingestion DAG loads, transforms, checks, snapshots
    and syncs the online feature store; the corrupt file is quarantined with a reason;
 5. the snapshot Asset schedules training (kfp.local), which gates, registers and deploys;
-6. the prediction function answers a few real requests;
-7. a summary is printed and the stack is stopped (if the demo started it).
+6. batch scoring runs once (rows written, score quantiles, model version);
+7. the prediction function answers a few real requests;
+8. a summary is printed and the stack is stopped (if the demo started it).
 
 Environment: ``DEMO_ROWS`` (default 300000), ``DEMO_FRAUD_RATE`` (default 0.01),
 ``DEMO_SEED`` (default 42), ``DEMO_KEEP_STACK=1`` to leave the stack running.
@@ -63,12 +64,9 @@ def _busiest_card(landing: Any) -> str:
 
 
 def _print_lookup(settings: Any, card_number: str) -> dict[str, Any]:
-    from devtools.stack.config import load_or_create_secrets
     from fraud_mlops import targets
-    from fraud_mlops.pseudonym import pseudonymise
 
-    key = load_or_create_secrets(settings.local_dir).pseudonym_key.encode()
-    pseudonym = pseudonymise(card_number, key)
+    pseudonym = targets.pseudonymiser(settings)(card_number)
     lookup = targets.feature_store(settings).reader().fetch([pseudonym])
     row = lookup.found.get(pseudonym)
     if row is None:
@@ -169,6 +167,11 @@ def run_demo() -> dict[str, Any]:
         result["training_worse_data"] = _wait_for_training(
             api, lambda r: r["dag_run_id"] == worse_run, "worse data"
         )
+
+        _say("Batch scoring: the champion's model server scores every card into card_predictions")
+        from devtools.demo.batch import run_batch_scoring
+
+        result["batch_scoring"] = run_batch_scoring(api, _progress)
 
         _say("Prediction function: real requests against the deployed model")
         from devtools.demo.serving import run_demo_requests

@@ -14,7 +14,6 @@ import urllib.request
 from typing import Any
 
 from devtools.function_server import start_function_server
-from devtools.stack.config import pseudonym_key
 from fraud_mlops.settings import get_settings
 
 UNSEEN_CARD = "4000 0000 0000 0002"  # Luhn-valid test number; the generator never issues it
@@ -36,8 +35,9 @@ def post_json(url: str, payload: Any, token: str | None = None, timeout: float =
 def demo_cases(known_card_number: str) -> list[tuple[str, Any]]:
     return [
         ("known card", {"card_number": known_card_number}),
-        ("known card, transaction fields", {"card_number": known_card_number, "amount": 4999.0,
-                                            "transaction_time": "2026-11-22T03:12:00Z"}),
+        ("known card, a new transaction", {"card_number": known_card_number, "amount": 4999.0,
+                                           "merchant": "Demo Electronics",
+                                           "transaction_time": "2026-11-22T03:12:00Z"}),
         ("unknown card", {"card_number": UNSEEN_CARD}),
         ("invalid: bad Luhn digit", {"card_number": "4111 1111 1111 1112"}),
         ("invalid: letters", {"card_number": "4111-abcd-1111-1111"}),
@@ -59,7 +59,7 @@ def summarise(case: str, status: int, body: Any) -> str:
 def run_demo_requests(known_card_number: str, port: int | None = None) -> list[dict[str, Any]]:
     """Start the function on ``port`` (default ``MLOPS_FUNCTION_PORT`` or a free one), send the
     demo requests, print one line per answer, stop the function; return the answers."""
-    env = {"MLOPS_PSEUDONYM_KEY": pseudonym_key(get_settings().local_dir)}
+    env = {"MLOPS_LOCAL_DIR": str(get_settings().local_dir)}  # the function unwraps the local keyset
     token = os.environ.get("MLOPS_FUNCTION_TOKEN")
     answers: list[dict[str, Any]] = []
     with start_function_server(port=port, env=env) as server:

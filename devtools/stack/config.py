@@ -10,7 +10,8 @@ import json
 import os
 import secrets
 import socket
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from fraud_mlops.settings import REPO_ROOT, Settings
@@ -61,35 +62,44 @@ def choose_ports(env: dict[str, str] | None = None) -> StackPorts:
 
 @dataclass(frozen=True)
 class StackSecrets:
-    """Per-machine secrets of the local stack, created once under the local folder."""
+    """Per-machine secrets of the local stack, created once under the local folder.
 
-    pseudonym_key: str
+    The pseudonym key is not among them: it lives in the local stand-in of Cloud KMS
+    (``<local dir>/kms``, :func:`fraud_mlops.pseudonym.ensure_local_keys`), created with these.
+    """
+
     jwt_secret: str
     fernet_key: str
 
 
-def pseudonym_key(local_dir: Path) -> str:
-    """The key the ingestion SQL pseudonymised with: ``MLOPS_PSEUDONYM_KEY``, else the local stack's.
+def pseudonymiser(local_dir: Path) -> Callable[[str], str]:
+    """The card pseudonym function the ingestion SQL used (the local KMS stand-in's keyset).
 
-    Never creates one: a key that did not pseudonymise the stored cards would find none of them.
+    Never creates a keyset: one that did not pseudonymise the stored cards would find none of them.
     """
-    key = os.environ.get("MLOPS_PSEUDONYM_KEY")
-    if key:
-        return key
-    path = local_dir / "secrets.json"
-    if path.is_file():
-        return str(json.loads(path.read_text())["pseudonym_key"])
-    raise RuntimeError("set MLOPS_PSEUDONYM_KEY, or start the local stack once (it creates the key)")
+    from fraud_mlops import targets
+    from fraud_mlops.settings import get_settings
+
+    settings = get_settings()
+    if settings.local_dir != local_dir.resolve():
+        settings = replace(settings, local_dir=local_dir.resolve())
+    try:
+        return targets.pseudonymiser(settings)
+    except FileNotFoundError as missing:
+        raise RuntimeError(f"{missing}: start the local stack once (it creates the keyset)") from None
 
 
 def load_or_create_secrets(local_dir: Path) -> StackSecrets:
+    from fraud_mlops.pseudonym import ensure_local_keys
+
+    ensure_local_keys(local_dir)  # the local "Cloud KMS" and the wrapped pseudonym keyset
     path = local_dir / "secrets.json"
     if path.exists():
-        return StackSecrets(**json.loads(path.read_text()))
+        known = {f.name for f in fields(StackSecrets)}  # files from before the keyset dropped the key
+        return StackSecrets(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
     from cryptography.fernet import Fernet
 
     created = StackSecrets(
-        pseudonym_key=secrets.token_hex(32),
         jwt_secret=secrets.token_hex(32),
         fernet_key=Fernet.generate_key().decode(),
     )
@@ -112,11 +122,6 @@ def connections(settings: Settings, ports: StackPorts, stack_secrets: StackSecre
             "conn_type": "duckdb",
             "host": str(settings.warehouse_path),
             "extra": {"threads": 2, "memory_limit": "4GB", "snapshot_dir": str(settings.snapshot_dir)},
-        },
-        settings.pseudonym_conn_id: {
-            "conn_type": "generic",
-            "description": "HMAC key for card-number pseudonyms (Secret Manager on gcp)",
-            "password": stack_secrets.pseudonym_key,
         },
     }
 

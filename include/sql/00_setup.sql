@@ -1,9 +1,14 @@
 -- Tables the ingestion flow appends to. Idempotent: safe at the start of every run.
--- On gcp the dataset and these tables are also declared in infra/ (OpenTofu).
+-- On gcp the datasets and these tables are also declared in infra/ (OpenTofu).
+{%- from 'macros/snapshot_lineage.sql' import create_snapshot_lineage with context %}
+-- Three datasets: raw (card numbers in clear; only ingestion reads it), candidates (a run's
+-- unchecked outputs) and the curated dataset everything else reads (docs/least_privilege.md).
+CREATE SCHEMA IF NOT EXISTS `{{ raw_dataset }}`;
+CREATE SCHEMA IF NOT EXISTS `{{ candidate_dataset }}`;
 CREATE SCHEMA IF NOT EXISTS `{{ dataset }}`;
 
 -- Landed rows exactly as they arrived (all STRING), traced to their file.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.raw_transactions` (
+CREATE TABLE IF NOT EXISTS `{{ raw_dataset }}.raw_transactions` (
 {%- for column in landing_columns %}
   {{ column }} STRING,
 {%- endfor %}
@@ -14,6 +19,11 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.raw_transactions` (
   _loaded_at TIMESTAMP
 )
 PARTITION BY DATE(_loaded_at);
+
+-- Raw rows live raw_retention_days (on BigQuery the table's partition expiration, infra/,
+-- drops them too); derived tables keep only pseudonymised data.
+DELETE FROM `{{ raw_dataset }}.raw_transactions`
+WHERE _loaded_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL {{ raw_retention_days }} DAY);
 
 -- One row per load attempt; a file's identity is its content hash.
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.ingestion_log` (
@@ -105,11 +115,15 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ training_table }}` (
 PARTITION BY DATE(event_time)
 CLUSTER BY card_pseudonym;
 
--- Each card's latest feature row (the feature view's source), maintained with MERGE.
+-- Each card's latest feature row and serving state (the feature view's source; features.py
+-- CardState), maintained by 55_publish.sql: the touched cards' rows replaced.
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ latest_features_view }}` (
   card_pseudonym STRING,
   event_time TIMESTAMP,
 {%- for name, type in typed_features %}
+  {{ name }} {{ type }},
+{%- endfor %}
+{%- for name, type in state_columns %}
   {{ name }} {{ type }}{{ "," if not loop.last }}
 {%- endfor %}
 )
@@ -126,13 +140,6 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_merchants` (
 )
 CLUSTER BY card_pseudonym;
 
--- Cards whose features an increment must recompute, from start_ts on (written by staging,
--- consumed and cleared by 40_training_examples.sql: a failed run leaves them for the next).
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.feature_scope` (
-  card_pseudonym STRING,
-  start_ts INT64
-);
-
 -- Files whose rows staging has processed (the increment is every loaded file not in here).
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_log` (
   file_md5 STRING,
@@ -141,14 +148,4 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_log` (
 );
 
 -- Snapshot name <-> source files <-> row counts <-> DAG run.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.snapshot_lineage` (
-  snapshot_name STRING,
-  source_table STRING,
-  row_count INT64,
-  fraud_count INT64,
-  source_files ARRAY<STRING>,
-  dag_id STRING,
-  run_id STRING,
-  created_at TIMESTAMP,
-  expires_at TIMESTAMP
-);
+{{ create_snapshot_lineage() }}

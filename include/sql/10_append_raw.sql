@@ -1,14 +1,16 @@
 -- Append one loaded file to the raw table, once per file content (idempotent).
--- Rendered per file; @file_* and @run_id are query parameters (file names are user input).
+-- Rendered per file; raw rows and load tables live in the raw dataset (card numbers), rejected
+-- lines keep only the last four digits.
+-- @file_* and @run_id are query parameters (file names are user input).
 -- The load skipped exactly the lines validation found unparseable (BigQuery: maxBadRecords is
 -- their count; DuckDB: they are filtered out): the load table must hold every other row.
 {%- set reject_table = reject_table | default(none) %}
-ASSERT (SELECT COUNT(*) FROM `{{ dataset }}.{{ load_table }}`) = CAST(@expected_rows AS INT64)
+ASSERT (SELECT COUNT(*) FROM `{{ raw_dataset }}.{{ load_table }}`) = CAST(@expected_rows AS INT64)
   AS 'load_row_count: the load table does not hold the rows validation counted as good';
 
 BEGIN TRANSACTION;
 
-INSERT INTO `{{ dataset }}.raw_transactions`
+INSERT INTO `{{ raw_dataset }}.raw_transactions`
 SELECT
 {%- for column in landing_columns %}
   l.{{ column }},
@@ -18,7 +20,7 @@ SELECT
   @file_md5,
   @run_id,
   CURRENT_TIMESTAMP()
-FROM `{{ dataset }}.{{ load_table }}` AS l
+FROM `{{ raw_dataset }}.{{ load_table }}` AS l
 WHERE NOT EXISTS (
   SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
   WHERE g.file_md5 = @file_md5 AND g.status = 'loaded'
@@ -48,13 +50,13 @@ SELECT
     ) THEN 'duplicate'
     ELSE 'loaded'
   END,
-  (SELECT COUNT(*) FROM `{{ dataset }}.{{ load_table }}`),
+  (SELECT COUNT(*) FROM `{{ raw_dataset }}.{{ load_table }}`),
   @run_id,
   CURRENT_TIMESTAMP();
 
 COMMIT TRANSACTION;
 
-DROP TABLE IF EXISTS `{{ dataset }}.{{ load_table }}`;
+DROP TABLE IF EXISTS `{{ raw_dataset }}.{{ load_table }}`;
 {%- if reject_table %}
 DROP TABLE IF EXISTS `{{ dataset }}.{{ reject_table }}`;
 {%- endif %}

@@ -1,15 +1,19 @@
 -- raw -> staging (typed, valid, deduplicated, pseudonymised) and rejected_rows (with reasons),
 -- for the increment only: the raw rows of loaded files not yet in transform_log. Every raw row
 -- (and every unparseable line) ends up in exactly one of the two (50_quality_checks.sql).
+-- Outputs are candidates (candidate_dataset): the increment's new staging and rejected rows,
+-- its files (transform_log), its cards with their earliest new second (feature_scope) and their
+-- merchant state (card_merchants, merged with the published state); 55_publish.sql publishes
+-- them once 50_quality_checks.sql passes. Raw card numbers are read from raw_dataset only.
 -- @loaded_from / @event_from come from the planning step (fraud_mlops/ingestion/increment.py);
--- they are constants, so BigQuery reads only the partitions they name. Rerunning the step
--- after it committed finds no new file and changes nothing.
+-- they are constants, so BigQuery reads only the partitions they name. A failed run published
+-- nothing (not even transform_log): the next run's increment holds its files again.
 -- Same results as a full refresh of all history (tests/reference/full_refresh/, equivalence test).
 {%- from 'macros/luhn.sql' import luhn_sum %}
-{%- set pads = hmac_pads() %}
+{%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
 
-CREATE TEMP TABLE batch_files AS
-SELECT g.file_md5
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.transform_log` AS
+SELECT g.file_md5, CAST(@run_id AS STRING) AS run_id, CURRENT_TIMESTAMP() AS transformed_at
 FROM `{{ dataset }}.ingestion_log` AS g
 WHERE g.status = 'loaded'
   AND g.logged_at >= CAST(@loaded_from AS TIMESTAMP)
@@ -34,9 +38,9 @@ WITH parsed AS (
     amount AS raw_amount,
     _file_name,
     _loaded_at
-  FROM `{{ dataset }}.raw_transactions`
+  FROM `{{ raw_dataset }}.raw_transactions`
   WHERE _loaded_at >= CAST(@loaded_from AS TIMESTAMP)
-    AND _file_md5 IN (SELECT file_md5 FROM batch_files)
+    AND _file_md5 IN (SELECT file_md5 FROM `{{ candidate_dataset }}.transform_log`)
 ),
 validated AS (
 SELECT
@@ -78,14 +82,13 @@ WHERE c.reject_reason IS NULL
   AND c.valid_copy_number = 1
   AND s.event_time >= TIMESTAMP '0001-01-01 00:00:00';  -- every partition, deliberately
 
-CREATE TEMP TABLE staged AS
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.stg_transactions` AS
 SELECT
   transaction_id,
   event_time,
-  TO_HEX(SHA256(CONCAT(
-    FROM_HEX('{{ pads.opad_hex }}'),
-    SHA256(CONCAT(FROM_HEX('{{ pads.ipad_hex }}'), CAST(card_digits AS BYTES)))
-  ))) AS card_pseudonym,
+  -- Keyed with a KMS-wrapped Tink keyset: BigQuery asks Cloud KMS to unwrap it for this query;
+  -- the text holds only ciphertext (macros/pseudonym.sql, docs/least_privilege.md).
+  {{ card_pseudonym('card_digits') }} AS card_pseudonym,
   merchant,
   merchant_category,
   time_seconds,
@@ -101,13 +104,7 @@ WHERE reject_reason IS NULL
   AND valid_copy_number = 1
   AND transaction_id NOT IN (SELECT b.transaction_id FROM staged_before AS b);
 
-BEGIN TRANSACTION;
-
-INSERT INTO `{{ dataset }}.stg_transactions`
-SELECT * FROM staged;
-
-INSERT INTO `{{ dataset }}.rejected_rows`
-  (transaction_id, reason, raw_event_time, raw_amount, card_last4, _file_name, line_number, _loaded_at, rejected_at)
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.rejected_rows` AS
 SELECT
   transaction_id,
   IFNULL(reject_reason, 'duplicate_transaction_id') AS reason,
@@ -137,21 +134,19 @@ SELECT
   CURRENT_TIMESTAMP() AS rejected_at
 FROM `{{ dataset }}.rejected_lines` AS l
 WHERE l.rejected_at >= CAST(@loaded_from AS TIMESTAMP)
-  AND l.file_md5 IN (SELECT file_md5 FROM batch_files);
+  AND l.file_md5 IN (SELECT file_md5 FROM `{{ candidate_dataset }}.transform_log`);
 
 -- Where the card features must be recomputed: each card with new rows, from its earliest one.
-MERGE `{{ dataset }}.feature_scope` AS t
-USING (
-  SELECT card_pseudonym, MIN(UNIX_SECONDS(event_time)) AS start_ts FROM staged GROUP BY card_pseudonym
-) AS s
-ON t.card_pseudonym = s.card_pseudonym
-WHEN MATCHED AND s.start_ts < t.start_ts THEN UPDATE SET start_ts = s.start_ts
-WHEN NOT MATCHED THEN INSERT (card_pseudonym, start_ts) VALUES (s.card_pseudonym, s.start_ts);
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.feature_scope` AS
+SELECT card_pseudonym, MIN(UNIX_SECONDS(event_time)) AS start_ts
+FROM `{{ candidate_dataset }}.stg_transactions`
+GROUP BY card_pseudonym;
 
--- First second each (card, merchant) was used, and its rows on that second: whatever order
--- files arrive in, an earlier first use replaces a later one and an equal one adds its rows.
-MERGE `{{ dataset }}.card_merchants` AS t
-USING (
+-- First second each (card, merchant) was used, and its rows on that second, for the touched
+-- cards: the published state merged with the increment (whatever order files arrive in, an
+-- earlier first use replaces a later one and an equal one adds its rows). Published by MERGE.
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.card_merchants` AS
+WITH increment_firsts AS (
   SELECT card_pseudonym, merchant, ts AS first_ts, COUNT(*) AS first_second_rows
   FROM (
     SELECT
@@ -159,26 +154,24 @@ USING (
       merchant,
       UNIX_SECONDS(event_time) AS ts,
       MIN(UNIX_SECONDS(event_time)) OVER (PARTITION BY card_pseudonym, merchant) AS min_ts
-    FROM staged
+    FROM `{{ candidate_dataset }}.stg_transactions`
   )
   WHERE ts = min_ts
   GROUP BY card_pseudonym, merchant, ts
-) AS s
-ON t.card_pseudonym = s.card_pseudonym AND t.merchant = s.merchant
-WHEN MATCHED AND s.first_ts < t.first_ts THEN
-  UPDATE SET first_ts = s.first_ts, first_second_rows = s.first_second_rows
-WHEN MATCHED AND s.first_ts = t.first_ts THEN
-  UPDATE SET first_second_rows = t.first_second_rows + s.first_second_rows
-WHEN NOT MATCHED THEN
-  INSERT (card_pseudonym, merchant, first_ts, first_second_rows)
-  VALUES (s.card_pseudonym, s.merchant, s.first_ts, s.first_second_rows);
-
-INSERT INTO `{{ dataset }}.transform_log` (file_md5, run_id, transformed_at)
-SELECT file_md5, @run_id, CURRENT_TIMESTAMP() FROM batch_files;
-
-COMMIT TRANSACTION;
+),
+combined AS (
+  SELECT m.card_pseudonym, m.merchant, m.first_ts, m.first_second_rows
+  FROM `{{ dataset }}.card_merchants` AS m
+  WHERE m.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c)
+  UNION ALL
+  SELECT card_pseudonym, merchant, first_ts, first_second_rows FROM increment_firsts
+)
+SELECT card_pseudonym, merchant, first_ts, CAST(SUM(first_second_rows) AS INT64) AS first_second_rows
+FROM (
+  SELECT *, MIN(first_ts) OVER (PARTITION BY card_pseudonym, merchant) AS min_first_ts FROM combined
+)
+WHERE first_ts = min_first_ts
+GROUP BY card_pseudonym, merchant, first_ts;
 
 DROP TABLE staged_before;
-DROP TABLE staged;
 DROP TABLE checked;
-DROP TABLE batch_files;

@@ -1,39 +1,57 @@
 -- staging -> card_features, incrementally: every transaction with point-in-time card features.
--- Windows end one second before the row (RANGE ... 1 PRECEDING over UNIX_SECONDS), so no row
--- sees itself, its own second or its future. Feature names come from fraud_mlops/features.py.
+-- History windows end one second before the row (RANGE ... 1 PRECEDING over UNIX_SECONDS), so
+-- no row sees its own second's other rows or its future; the final SELECT then adds the row
+-- itself (counts, sums and means include the transaction). Names and rules: features.py.
 --
--- Recomputed: for each card in feature_scope (cards with new rows, from their earliest new
--- second), its rows from that second on: a late row changes the windows and history features of
--- the card's later rows. Read: those cards' rows from @event_from (earliest new event less the
--- widest window, a constant: BigQuery reads only those partitions), plus one narrow look-up of
--- each card's last transaction before @event_from. Features over all of a card's history come
--- from state, not from history: card_merchants (is_new_merchant, merchants_seen).
+-- Recomputed: for each card in the candidate feature_scope (cards with new rows, from their
+-- earliest new second), its rows from that second on: a late row changes the windows and
+-- history features of the card's later rows. Read: those cards' published rows from
+-- @event_from (earliest new event less the widest window, a constant: BigQuery reads only those
+-- partitions) plus the increment's candidate rows, and one narrow look-up of each card's last
+-- transaction before @event_from. Features over all of a card's history come from state, not
+-- from history: the candidate card_merchants (is_new_merchant, merchants_seen, the merchants of
+-- the serving state). Outputs are candidates: the recomputed rows, and the touched cards'
+-- latest rows with their serving state; 55_publish.sql replaces them in the published tables.
 -- Same results as a full refresh (tests/reference/full_refresh/30_card_features.sql).
 
--- Only the columns the windows need: sorting narrow rows is what keeps the look-back cheap.
+-- The touched cards' transactions from @event_from: published staging and the increment.
 CREATE TEMP TABLE history AS
 SELECT
   s.transaction_id,
   s.card_pseudonym,
+  s.event_time,
   UNIX_SECONDS(s.event_time) AS ts,
+  s.merchant,
   CAST(s.amount AS FLOAT64) AS amount,
+{%- for v in v_components %}
+  s.{{ v }},
+{%- endfor %}
+  s.is_fraud,
   c.start_ts
-FROM `{{ dataset }}.stg_transactions` AS s
-JOIN `{{ dataset }}.feature_scope` AS c ON c.card_pseudonym = s.card_pseudonym
-WHERE s.event_time >= CAST(@event_from AS TIMESTAMP);
+FROM (
+  SELECT * FROM `{{ dataset }}.stg_transactions` AS p
+  WHERE p.event_time >= CAST(@event_from AS TIMESTAMP)
+    AND p.card_pseudonym IN (SELECT f.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS f)
+  UNION ALL
+  SELECT * FROM `{{ candidate_dataset }}.stg_transactions`
+) AS s
+JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = s.card_pseudonym;
 
 -- Each recomputed card's last transaction before the rows read above.
 CREATE TEMP TABLE earlier AS
 SELECT s.card_pseudonym, MAX(UNIX_SECONDS(s.event_time)) AS last_ts
 FROM `{{ dataset }}.stg_transactions` AS s
 WHERE s.event_time < CAST(@event_from AS TIMESTAMP)
-  AND s.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ dataset }}.feature_scope` AS c)
+  AND s.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c)
 GROUP BY s.card_pseudonym;
 
-CREATE TEMP TABLE recomputed AS
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ features_table }}` AS
 WITH windows AS (
   SELECT
-    *,
+    transaction_id,
+    card_pseudonym,
+    ts,
+    start_ts,
     CAST(ts - MAX(ts) OVER (card_history RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS FLOAT64)
       AS since_prev_read,
     COUNT(*) OVER (card_history RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING) AS txn_count_1h,
@@ -46,24 +64,24 @@ WITH windows AS (
   WINDOW card_history AS (PARTITION BY card_pseudonym ORDER BY ts)
 ),
 rows_to_write AS (
-  -- the recomputed rows, with the staged columns the windows did not carry
+  -- the recomputed rows, with the columns the windows did not carry
   SELECT
     w.*,
-    s.event_time,
-    s.merchant,
+    h.event_time,
+    h.merchant,
+    h.amount,
 {%- for v in v_components %}
-    s.{{ v }},
+    h.{{ v }},
 {%- endfor %}
-    s.is_fraud
+    h.is_fraud
   FROM windows AS w
-  JOIN `{{ dataset }}.stg_transactions` AS s ON s.transaction_id = w.transaction_id
-  WHERE w.ts >= w.start_ts AND s.event_time >= CAST(@event_from AS TIMESTAMP)
+  JOIN history AS h ON h.transaction_id = w.transaction_id
+  WHERE w.ts >= w.start_ts
 ),
 merchant_events AS (
   -- the card's first uses of each merchant (weighted by their first-second rows), and the rows
   SELECT m.card_pseudonym, m.first_ts AS ts, m.first_second_rows AS first_uses, CAST(NULL AS STRING) AS transaction_id
-  FROM `{{ dataset }}.card_merchants` AS m
-  WHERE m.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ dataset }}.feature_scope` AS c)
+  FROM `{{ candidate_dataset }}.card_merchants` AS m
   UNION ALL
   SELECT card_pseudonym, ts, 0 AS first_uses, transaction_id
   FROM rows_to_write
@@ -76,68 +94,104 @@ seen AS (
       PARTITION BY card_pseudonym ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     ) AS merchants_seen
   FROM merchant_events
+),
+card_history AS (
+  -- each card feature's name holds the aggregate of the card's history (earlier seconds)
+  SELECT
+    r.transaction_id,
+    r.card_pseudonym,
+    r.event_time,
+    r.amount,
+{%- for v in v_components %}
+    r.{{ v }},
+{%- endfor %}
+    IF(first_use.first_ts = r.ts, 1, 0) AS is_new_merchant,
+    IFNULL(seen.merchants_seen, 0) AS merchants_seen,
+    IFNULL(r.since_prev_read, CAST(r.ts - e.last_ts AS FLOAT64)) AS seconds_since_prev_txn,
+    r.txn_count_1h,
+    r.txn_count_24h,
+    r.txn_count_7d,
+    r.amount_sum_1h,
+    r.amount_sum_24h,
+    r.amount_avg_7d,
+    r.is_fraud
+  FROM rows_to_write AS r
+  JOIN `{{ candidate_dataset }}.card_merchants` AS first_use
+    ON first_use.card_pseudonym = r.card_pseudonym AND first_use.merchant = r.merchant
+  LEFT JOIN seen ON seen.transaction_id = r.transaction_id AND seen.transaction_id IS NOT NULL
+  LEFT JOIN earlier AS e ON e.card_pseudonym = r.card_pseudonym
 )
 SELECT
-  r.transaction_id,
-  r.card_pseudonym,
-  r.event_time,
-  r.amount,
-  EXTRACT(HOUR FROM r.event_time) AS hour_of_day,
-  EXTRACT(DAYOFWEEK FROM r.event_time) AS day_of_week,
+  transaction_id,
+  card_pseudonym,
+  event_time,
+  amount,
+  EXTRACT(HOUR FROM event_time) AS hour_of_day,
+  EXTRACT(DAYOFWEEK FROM event_time) AS day_of_week,
 {%- for v in v_components %}
-  r.{{ v }},
+  {{ v }},
 {%- endfor %}
-  IF(first_use.first_ts = r.ts, 1, 0) AS is_new_merchant,
-  IFNULL(seen.merchants_seen, 0) AS merchants_seen,
-  IFNULL(r.since_prev_read, CAST(r.ts - e.last_ts AS FLOAT64)) AS seconds_since_prev_txn,
-  r.txn_count_1h,
-  r.txn_count_24h,
-  r.txn_count_7d,
-  r.amount_sum_1h,
-  r.amount_sum_24h,
-  r.amount_avg_7d,
-  SAFE_DIVIDE(r.amount, r.amount_avg_7d) AS amount_to_avg_7d,
-  r.is_fraud
-FROM rows_to_write AS r
-JOIN `{{ dataset }}.card_merchants` AS first_use
-  ON first_use.card_pseudonym = r.card_pseudonym AND first_use.merchant = r.merchant
-LEFT JOIN seen ON seen.transaction_id = r.transaction_id AND seen.transaction_id IS NOT NULL
-LEFT JOIN earlier AS e ON e.card_pseudonym = r.card_pseudonym;
+  -- Card features: the history aggregates above combined with this transaction, by the
+  -- rules of fraud_mlops/features.py (CARD_FEATURE_RULES), which serving applies too.
+{%- for name, expression in card_feature_expressions %}
+  {{ expression }} AS {{ name }},
+{%- endfor %}
+  is_fraud
+FROM card_history;
 
-BEGIN TRANSACTION;
-
-DELETE FROM `{{ dataset }}.{{ features_table }}` AS f
-WHERE f.event_time >= CAST(@event_from AS TIMESTAMP)
-  AND EXISTS (
-    SELECT 1 FROM `{{ dataset }}.feature_scope` AS c
-    WHERE c.card_pseudonym = f.card_pseudonym AND UNIX_SECONDS(f.event_time) >= c.start_ts
-  );
-
-INSERT INTO `{{ dataset }}.{{ features_table }}`
-  (transaction_id, {{ entity_key }}, {{ event_time }}, {{ feature_columns }}, {{ label }})
-SELECT transaction_id, {{ entity_key }}, {{ event_time }}, {{ feature_columns }}, {{ label }}
-FROM recomputed;
-
--- The feature view's source: each card's latest feature row (what serving reads online). A
--- recomputed card's latest row is among its recomputed rows (they run to its newest second).
-MERGE `{{ dataset }}.{{ latest_features_view }}` AS t
-USING (
+-- The touched cards' latest feature rows (a recomputed card's latest row is among its
+-- recomputed rows: they run to its newest second) and their serving state, the same values as
+-- macros/card_state.sql over all of the card's transactions: the (time, amount) pairs within
+-- the widest window of the latest one (all at or after @event_from), the latest transaction
+-- before those (in the rows read, or else the look-up before @event_from), and every merchant
+-- with its first second and that second's rows (card_merchants). Published by MERGE.
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ latest_features_view }}` AS
+WITH latest_rows AS (
   SELECT {{ entity_key }}, {{ event_time }}, {{ feature_columns }}
-  FROM recomputed
+  FROM `{{ candidate_dataset }}.{{ features_table }}`
   WHERE TRUE
   QUALIFY ROW_NUMBER() OVER (PARTITION BY {{ entity_key }} ORDER BY {{ event_time }} DESC, transaction_id DESC) = 1
-) AS s
-ON t.{{ entity_key }} = s.{{ entity_key }}
-WHEN MATCHED THEN UPDATE SET
-  {{ event_time }} = s.{{ event_time }},
-{%- for name, _ in typed_features %}
-  {{ name }} = s.{{ name }}{{ "," if not loop.last }}
-{%- endfor %}
-WHEN NOT MATCHED THEN INSERT ({{ entity_key }}, {{ event_time }}, {{ feature_columns }})
-  VALUES (s.{{ entity_key }}, s.{{ event_time }}{% for name, _ in typed_features %}, s.{{ name }}{% endfor %});
+),
+latest AS (
+  SELECT card_pseudonym, MAX(ts) AS latest_ts FROM history GROUP BY card_pseudonym
+),
+recent AS (
+  SELECT
+    h.card_pseudonym,
+    ARRAY_AGG(h.ts ORDER BY h.ts, h.amount) AS recent_times,
+    ARRAY_AGG(h.amount ORDER BY h.ts, h.amount) AS recent_amounts
+  FROM history AS h JOIN latest ON h.card_pseudonym = latest.card_pseudonym
+  WHERE h.ts >= latest.latest_ts - {{ widest_window_seconds }}
+  GROUP BY h.card_pseudonym
+),
+older AS (
+  SELECT h.card_pseudonym, MAX(h.ts) AS previous_time
+  FROM history AS h JOIN latest ON h.card_pseudonym = latest.card_pseudonym
+  WHERE h.ts < latest.latest_ts - {{ widest_window_seconds }}
+  GROUP BY h.card_pseudonym
+),
+merchants AS (
+  SELECT
+    card_pseudonym,
+    ARRAY_AGG(merchant ORDER BY first_ts, merchant) AS merchant_names,
+    ARRAY_AGG(first_ts ORDER BY first_ts, merchant) AS merchant_first_times,
+    ARRAY_AGG(first_second_rows ORDER BY first_ts, merchant) AS merchant_first_counts
+  FROM `{{ candidate_dataset }}.card_merchants`
+  GROUP BY card_pseudonym
+)
+SELECT
+  latest_rows.*,
+  recent.recent_times,
+  recent.recent_amounts,
+  IFNULL(older.previous_time, e.last_ts) AS previous_time,
+  merchants.merchant_names,
+  merchants.merchant_first_times,
+  merchants.merchant_first_counts
+FROM latest_rows
+JOIN recent ON recent.card_pseudonym = latest_rows.card_pseudonym
+LEFT JOIN older ON older.card_pseudonym = latest_rows.card_pseudonym
+LEFT JOIN earlier AS e ON e.card_pseudonym = latest_rows.card_pseudonym
+JOIN merchants ON merchants.card_pseudonym = latest_rows.card_pseudonym;
 
-COMMIT TRANSACTION;
-
-DROP TABLE recomputed;
 DROP TABLE earlier;
 DROP TABLE history;

@@ -1,7 +1,9 @@
--- Batch scoring, step 2: this run's predictions replace any earlier ones of the same run.
--- The scoring task (fraud_mlops/serving/batch.py) filled card_predictions_staging with one
--- scored row per card; @run_id is the Airflow run id. Idempotent: a rerun deletes and
--- re-inserts its own rows (same deterministic prediction ids), inside one transaction.
+-- Batch scoring, step 3: this run's predictions replace any earlier ones of the same run.
+-- The batch prediction (Vertex AI on gcp, the same model server locally) wrote
+-- {{ batch_output_table }}: the input columns plus `prediction`, the model server's JSON answer
+-- per card (fraud_probability, decision, threshold, model_name, model_version). @run_id is the
+-- Airflow run id; @model_version the version the batch prediction ran (its XCom). Idempotent: a rerun deletes and re-inserts its own rows (same deterministic
+-- prediction ids), inside one transaction.
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_predictions` (
   prediction_id STRING,
   scoring_run_id STRING,
@@ -27,13 +29,15 @@ SELECT
   TO_HEX(SHA256(CONCAT(@run_id, ':', {{ entity_key }}))),
   @run_id,
   {{ entity_key }},
-  score,
-  IF(score >= threshold, 'fraud', 'legitimate'),
-  threshold,
-  model_name,
-  model_version,
-  feature_timestamp,
-  scored_at
-FROM `{{ dataset }}.card_predictions_staging`;
+  CAST(JSON_VALUE(prediction, '$.fraud_probability') AS FLOAT64),
+  JSON_VALUE(prediction, '$.decision'),
+  CAST(JSON_VALUE(prediction, '$.threshold') AS FLOAT64),
+  JSON_VALUE(prediction, '$.model_name'),
+  -- Vertex's copy of the artifact may predate the version number written into its metadata;
+  -- the batch job's own model_version_id (@model_version) fills it in then.
+  COALESCE(NULLIF(JSON_VALUE(prediction, '$.model_version'), ''), @model_version),
+  TIMESTAMP_MICROS(feature_time_us),
+  CURRENT_TIMESTAMP()
+FROM `{{ dataset }}.{{ batch_output_table }}`;
 
 COMMIT TRANSACTION;

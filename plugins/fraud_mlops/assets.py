@@ -12,13 +12,13 @@ from fraud_mlops import features
 from fraud_mlops.settings import get_settings
 
 
-def _table_asset(table: str, name: str) -> Asset:
+def _table_asset(table: str, name: str, dataset: str | None = None) -> Asset:
     s = get_settings()
-    return Asset(name=name, uri=f"bigquery://{s.project}/{s.dataset}/{table}")
+    return Asset(name=name, uri=f"bigquery://{s.project}/{dataset or s.dataset}/{table}")
 
 
 def raw_transactions() -> Asset:
-    return _table_asset("raw_transactions", "fraud_raw_transactions")
+    return _table_asset("raw_transactions", "fraud_raw_transactions", get_settings().raw_dataset)
 
 
 def staging_transactions() -> Asset:

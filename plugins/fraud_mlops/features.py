@@ -6,15 +6,30 @@ training dataset and the serving lookup. A test checks that the SQL's output col
 
 Two kinds of features:
 
-* ``transaction`` features describe the transaction being scored. At serving time a request
-  may carry them (amount, time, the V-components); otherwise the card's latest values are used.
-* ``card`` features are point-in-time aggregates of the card's *earlier* transactions
-  (strictly before the row's event time, so no row sees its own future). Serving reads them
-  from the online store: the latest values the training SQL computed for the card.
+* ``transaction`` features describe the transaction being scored (amount, time, the
+  V-components): at serving time they come from the request.
+* ``card`` features describe the transaction *within the card's history*: counts, sums and
+  means over time windows that end with the transaction itself, its amount against the card's
+  7-day mean, and whether its merchant is new to the card. The history is the card's
+  transactions in *earlier seconds* (a window ``W`` covers ``[t - W, t - 1]`` in whole seconds,
+  so no row sees its own second's other rows or its future); the transaction being scored is
+  then added to it. :data:`CARD_FEATURE_RULES` says how each card feature combines history and
+  transaction, once, for both sides:
+
+  - the training SQL (``30_card_features.sql``) renders its final expressions from them
+    (:func:`card_feature_sql`), on top of the history aggregates of its window CTE;
+  - serving computes them from the card's online state plus the request
+    (:func:`request_time_features`), where the state (:class:`CardState`, built by
+    ``include/sql/macros/card_state.sql``) is the card's recent ``(time, amount)`` pairs
+    within the widest window and its merchants with their first-seen time.
+
+  ``tests/serving/test_request_time_parity.py`` replays transactions in time order and checks
+  that both give the same numbers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +46,8 @@ LATEST_FEATURES_VIEW = "latest_card_features"  # one row per card: the feature v
 FEATURE_VIEW_FRESHNESS = "24h"  # the ingestion DAGs re-sync at least daily
 FEATURE_ONLINE_STORE_ID = "fraud_online_store"  # Vertex Feature Online Store (gcp)
 FEATURE_VIEW_ID = "card_features"  # its feature view over LATEST_FEATURES_VIEW
+BATCH_INPUT_TABLE = "batch_prediction_input"  # batch scoring: latest features, one row per card
+BATCH_OUTPUT_TABLE = "batch_prediction_output"  # batch prediction's output: input + prediction
 
 
 @dataclass(frozen=True)
@@ -52,14 +69,14 @@ FEATURES: tuple[Feature, ...] = (
         for v in V_COMPONENTS
     ),
     Feature("is_new_merchant", "INT64", "card", "1 if the card never used this merchant before"),
-    Feature("merchants_seen", "INT64", "card", "distinct merchants the card used before"),
+    Feature("merchants_seen", "INT64", "card", "distinct merchants the card used, this one included"),
     Feature("seconds_since_prev_txn", "FLOAT64", "card", "seconds since the card's previous transaction"),
-    Feature("txn_count_1h", "INT64", "card", "card transactions in the hour before"),
-    Feature("txn_count_24h", "INT64", "card", "card transactions in the 24 hours before"),
-    Feature("txn_count_7d", "INT64", "card", "card transactions in the 7 days before"),
-    Feature("amount_sum_1h", "FLOAT64", "card", "amount spent in the hour before"),
-    Feature("amount_sum_24h", "FLOAT64", "card", "amount spent in the 24 hours before"),
-    Feature("amount_avg_7d", "FLOAT64", "card", "mean amount over the 7 days before"),
+    Feature("txn_count_1h", "INT64", "card", "card transactions in the last hour, this one included"),
+    Feature("txn_count_24h", "INT64", "card", "card transactions in the last 24 hours, this one included"),
+    Feature("txn_count_7d", "INT64", "card", "card transactions in the last 7 days, this one included"),
+    Feature("amount_sum_1h", "FLOAT64", "card", "amount spent in the last hour, this one included"),
+    Feature("amount_sum_24h", "FLOAT64", "card", "amount spent in the last 24 hours, this one included"),
+    Feature("amount_avg_7d", "FLOAT64", "card", "mean amount over the last 7 days, this one included"),
     Feature("amount_to_avg_7d", "FLOAT64", "card", "amount / amount_avg_7d (the card's habit)"),
 )
 
@@ -68,14 +85,142 @@ TRANSACTION_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.leve
 CARD_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.level == "card")
 
 
+# --- card features: history + the transaction being scored, defined once ------------------
+
+RuleKind = Literal[
+    "count", "sum", "mean", "ratio_to_mean", "new_merchant", "merchants_seen", "since_previous"
+]
+
+
+@dataclass(frozen=True)
+class CardFeatureRule:
+    """How one card feature combines the card's history with the transaction being scored.
+
+    ``window_seconds``: the window ``[t - W, t - 1]`` of history (count, sum, mean, ratio).
+    ``count_of``: for a mean, the count feature over the same window (the SQL keeps means and
+    counts of the history; mean * count gives back its sum).
+    """
+
+    name: str
+    kind: RuleKind
+    window_seconds: int | None = None
+    count_of: str | None = None
+
+
+CARD_FEATURE_RULES: tuple[CardFeatureRule, ...] = (
+    CardFeatureRule("is_new_merchant", "new_merchant"),
+    CardFeatureRule("merchants_seen", "merchants_seen"),
+    CardFeatureRule("seconds_since_prev_txn", "since_previous"),
+    CardFeatureRule("txn_count_1h", "count", 3600),
+    CardFeatureRule("txn_count_24h", "count", 86400),
+    CardFeatureRule("txn_count_7d", "count", 604800),
+    CardFeatureRule("amount_sum_1h", "sum", 3600),
+    CardFeatureRule("amount_sum_24h", "sum", 86400),
+    CardFeatureRule("amount_avg_7d", "mean", 604800, count_of="txn_count_7d"),
+    CardFeatureRule("amount_to_avg_7d", "ratio_to_mean", 604800, count_of="txn_count_7d"),
+)
+WIDEST_WINDOW_SECONDS = max(r.window_seconds or 0 for r in CARD_FEATURE_RULES)
+_MEAN_OF = {r.window_seconds: r.name for r in CARD_FEATURE_RULES if r.kind == "mean"}
+
+
+def card_feature_sql(rule: CardFeatureRule) -> str:
+    """The training SQL's expression for ``rule``, over the history columns of the same name.
+
+    In ``30_card_features.sql`` each card feature's name first holds the aggregate of the
+    card's *history* (earlier seconds); ``amount`` is the row's own amount.
+    """
+    if rule.kind == "count":
+        return f"{rule.name} + 1"
+    if rule.kind == "sum":
+        return f"{rule.name} + amount"
+    if rule.kind in ("mean", "ratio_to_mean"):
+        mean = _MEAN_OF[rule.window_seconds]
+        expression = f"(IFNULL({mean} * {rule.count_of}, 0) + amount) / ({rule.count_of} + 1)"
+        return expression if rule.kind == "mean" else f"SAFE_DIVIDE(amount, {expression})"
+    if rule.kind == "merchants_seen":
+        return "merchants_seen + is_new_merchant"
+    return rule.name  # new_merchant, since_previous: history only, as the window CTE has them
+
+
+@dataclass(frozen=True)
+class CardState:
+    """What serving needs of a card's history (the online store holds it; SQL builds it).
+
+    ``recent_*``: the card's transactions within :data:`WIDEST_WINDOW_SECONDS` of its latest
+    one (UNIX seconds, amounts), in time order; ``previous_time``: its latest transaction
+    before those (for ``seconds_since_prev_txn``), if any. ``merchant_*``: every merchant the
+    card used, with the second it was first used and how many transactions used it then.
+    """
+
+    recent_times: Sequence[int]
+    recent_amounts: Sequence[float]
+    previous_time: int | None
+    merchant_names: Sequence[str]
+    merchant_first_times: Sequence[int]
+    merchant_first_counts: Sequence[int]
+
+
+STATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("recent_times", "ARRAY<INT64>"),
+    ("recent_amounts", "ARRAY<FLOAT64>"),
+    ("previous_time", "INT64"),
+    ("merchant_names", "ARRAY<STRING>"),
+    ("merchant_first_times", "ARRAY<INT64>"),
+    ("merchant_first_counts", "ARRAY<INT64>"),
+)
+
+
+def request_time_features(
+    state: CardState, time: int, amount: float, merchant: str
+) -> dict[str, float | int | None]:
+    """The card features of a transaction at UNIX second ``time``, as the training SQL computes them."""
+    horizon = time - 1  # history is earlier seconds only
+    earlier = [(s, a) for s, a in zip(state.recent_times, state.recent_amounts, strict=True) if s <= horizon]
+    first_seen = dict(zip(state.merchant_names, state.merchant_first_times, strict=True))
+    first = first_seen.get(merchant)
+    is_new = 1 if first is None or first > horizon else 0
+    out: dict[str, float | int | None] = {}
+    windows: dict[int, tuple[int, float]] = {}
+    for rule in CARD_FEATURE_RULES:
+        if rule.window_seconds is not None and rule.window_seconds not in windows:
+            start = time - rule.window_seconds
+            inside = [a for s, a in earlier if s >= start]
+            windows[rule.window_seconds] = (len(inside), sum(inside))
+        if rule.kind == "count":
+            out[rule.name] = windows[rule.window_seconds or 0][0] + 1
+        elif rule.kind == "sum":
+            out[rule.name] = windows[rule.window_seconds or 0][1] + amount
+        elif rule.kind in ("mean", "ratio_to_mean"):
+            n, total = windows[rule.window_seconds or 0]
+            mean = (total + amount) / (n + 1)
+            out[rule.name] = mean if rule.kind == "mean" else (amount / mean if mean != 0 else None)
+        elif rule.kind == "new_merchant":
+            out[rule.name] = is_new
+        elif rule.kind == "merchants_seen":
+            seen = zip(state.merchant_first_times, state.merchant_first_counts, strict=True)
+            out[rule.name] = sum(count for t, count in seen if t <= horizon) + is_new
+        elif rule.kind == "since_previous":
+            previous = max((s for s, _ in earlier), default=None)
+            if previous is None and state.previous_time is not None and state.previous_time <= horizon:
+                previous = state.previous_time
+            out[rule.name] = None if previous is None else float(time - previous)
+    return out
+
+
 def sql_context() -> dict[str, object]:
     """Names the SQL templates use, so the SQL never repeats the feature list."""
     return {
         "feature_columns": ", ".join(FEATURE_NAMES),
+        "feature_types": [(f.name, f.bq_type) for f in FEATURES],
         "entity_key": ENTITY_KEY,
         "event_time": EVENT_TIME,
         "label": LABEL,
         "features_table": FEATURES_TABLE,
         "training_table": TRAINING_TABLE,
         "latest_features_view": LATEST_FEATURES_VIEW,
+        "batch_input_table": BATCH_INPUT_TABLE,
+        "batch_output_table": BATCH_OUTPUT_TABLE,
+        "card_feature_expressions": [(r.name, card_feature_sql(r)) for r in CARD_FEATURE_RULES],
+        "widest_window_seconds": WIDEST_WINDOW_SECONDS,
+        "state_columns": STATE_COLUMNS,
     }

@@ -1,8 +1,9 @@
 """One place for every setting of both targets.
 
 DAG files import this at parse time, so it reads environment variables only: no Airflow
-Variables, no connections, no network. Everything that is a secret (the pseudonymisation key,
-Google credentials) lives in Airflow connections and is read inside tasks.
+Variables, no connections, no network. Secrets (Google credentials) live in Airflow connections
+and are read inside tasks; the pseudonymisation key never leaves the key service at all (only its
+wrapped, i.e. encrypted, keyset is configured here: fraud_mlops/pseudonym.py).
 
 Environment variables (all optional locally):
 
@@ -13,7 +14,14 @@ variable                       meaning                                     local
 ``MLOPS_LOCAL_DIR``            data folder of the local stand-ins          ``<repo>/.local``
 ``GCP_PROJECT``                Google Cloud project id                     ``local-project``
 ``GCP_REGION``                 region of Vertex AI and BigQuery jobs       ``europe-west4``
-``MLOPS_BQ_DATASET``           warehouse dataset                           ``fraud``
+``MLOPS_BQ_DATASET``           curated dataset (pseudonymised: staging,    ``fraud``
+                               features, training, snapshots, predictions)
+``MLOPS_BQ_RAW_DATASET``       raw dataset (card numbers in clear; only    ``fraud_raw``
+                               ingestion reads it)
+``MLOPS_BQ_CANDIDATE_DATASET`` where a run builds its outputs before the   ``fraud_candidates``
+                               checks pass (write-audit-publish)
+``MLOPS_RAW_RETENTION_DAYS``   raw rows, archived and quarantined files    ``30``
+                               are kept this long
 ``MLOPS_BQ_LOCATION``          BigQuery location                           ``EU``
 ``MLOPS_LANDING_BUCKET``       bucket generated files land in              ``fraud-landing``
 ``MLOPS_LANDING_PREFIX``       prefix the sensors watch                    ``incoming/``
@@ -21,9 +29,15 @@ variable                       meaning                                     local
 ``MLOPS_QUARANTINE_BUCKET``    bucket for files that cannot be loaded      ``fraud-quarantine``
 ``MLOPS_PIPELINE_ROOT``        KFP pipeline root                           ``<local dir>/pipeline_root``
 ``MLOPS_SNAPSHOT_TTL_DAYS``    expiration of training snapshots            ``90``
+``MLOPS_MODEL_RETENTION_DAYS`` a snapshot a registered model was trained   ``365``
+                               on is kept this long from registration
+                               (= the model artifacts' lifecycle)
 ``MLOPS_GCP_CONN_ID``          Google connection id                        ``google_cloud_default``
 ``MLOPS_WAREHOUSE_CONN_ID``    DuckDB connection id (local)                ``fraud_warehouse``
-``MLOPS_PSEUDONYM_CONN_ID``    connection holding the HMAC key             ``fraud_pseudonym_key``
+``MLOPS_PSEUDONYM_KMS_KEY``    KEK of the pseudonym keyset (Tink key URI:  ``local-kms://pseudonym-kek``
+                               ``gcp-kms://projects/…/cryptoKeys/…``)
+``MLOPS_PSEUDONYM_KEYSET``     the wrapped (KMS-encrypted) Tink keyset,    ``<local dir>/kms/…``
+                               base64; ciphertext, not a secret
 ``MLOPS_PIPELINE_SA``          service account of Vertex pipeline runs     (none)
 ``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``
 ``MLOPS_MAX_BAD_LINE_SHARE``  share of unparseable lines above which a    ``0.01``
@@ -65,6 +79,9 @@ class Settings:
     project: str
     region: str
     dataset: str
+    raw_dataset: str
+    candidate_dataset: str
+    raw_retention_days: int
     bq_location: str
     landing_bucket: str
     landing_prefix: str
@@ -73,9 +90,11 @@ class Settings:
     local_dir: Path
     pipeline_root: str
     snapshot_ttl_days: int
+    model_retention_days: int
     gcp_conn_id: str
     warehouse_conn_id: str
-    pseudonym_conn_id: str
+    pseudonym_kms_key_uri: str
+    pseudonym_keyset: str
     pipeline_service_account: str | None
     sensor_poke_seconds: int
     storage_notifies: bool
@@ -86,10 +105,21 @@ class Settings:
     def is_local(self) -> bool:
         return self.target == "local"
 
+    def _ref(self, dataset: str) -> str:
+        return dataset if self.is_local else f"{self.project}.{dataset}"
+
     @property
     def dataset_ref(self) -> str:
-        """Dataset as SQL references it: ``project.dataset`` on BigQuery, a schema on DuckDB."""
-        return self.dataset if self.is_local else f"{self.project}.{self.dataset}"
+        """Curated dataset as SQL references it: ``project.dataset`` on BigQuery, a schema on DuckDB."""
+        return self._ref(self.dataset)
+
+    @property
+    def raw_dataset_ref(self) -> str:
+        return self._ref(self.raw_dataset)
+
+    @property
+    def candidate_dataset_ref(self) -> str:
+        return self._ref(self.candidate_dataset)
 
     @property
     def warehouse_path(self) -> Path:
@@ -128,6 +158,9 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         project=project,
         region=env.get("GCP_REGION", "europe-west4"),
         dataset=env.get("MLOPS_BQ_DATASET", "fraud"),
+        raw_dataset=env.get("MLOPS_BQ_RAW_DATASET", "fraud_raw"),
+        candidate_dataset=env.get("MLOPS_BQ_CANDIDATE_DATASET", "fraud_candidates"),
+        raw_retention_days=int(env.get("MLOPS_RAW_RETENTION_DAYS", "30")),
         bq_location=env.get("MLOPS_BQ_LOCATION", "EU"),
         landing_bucket=env.get("MLOPS_LANDING_BUCKET", "fraud-landing"),
         landing_prefix=env.get("MLOPS_LANDING_PREFIX", "incoming/"),
@@ -139,9 +172,13 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
             str(local_dir / "pipeline_root") if target == "local" else f"gs://{project}-pipeline-root",
         ),
         snapshot_ttl_days=int(env.get("MLOPS_SNAPSHOT_TTL_DAYS", "90")),
+        model_retention_days=int(env.get("MLOPS_MODEL_RETENTION_DAYS", "365")),
         gcp_conn_id=env.get("MLOPS_GCP_CONN_ID", "google_cloud_default"),
         warehouse_conn_id=env.get("MLOPS_WAREHOUSE_CONN_ID", "fraud_warehouse"),
-        pseudonym_conn_id=env.get("MLOPS_PSEUDONYM_CONN_ID", "fraud_pseudonym_key"),
+        pseudonym_kms_key_uri=env.get(
+            "MLOPS_PSEUDONYM_KMS_KEY", "local-kms://pseudonym-kek" if target == "local" else ""
+        ),
+        pseudonym_keyset=env.get("MLOPS_PSEUDONYM_KEYSET", "").strip(),
         pipeline_service_account=env.get("MLOPS_PIPELINE_SA") or None,
         sensor_poke_seconds=int(env.get("MLOPS_SENSOR_POKE_SECONDS", "5")),
         # Cloud Storage always notifies; gcp-storage-emulator never does, fake-gcs-server can.

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from fraud_mlops import features
 from fraud_mlops.landing_schema import LANDING_COLUMNS, MAX_AMOUNT
 from fraud_mlops.paths import sql_dir
-from fraud_mlops.pseudonym import HmacPads, hmac_pads
+from fraud_mlops.pseudonym import AAD, WrappedKeyset, wrapped_keyset
 from fraud_mlops.settings import Settings
 
 #: Data-quality bounds of 50_quality_checks.sql (documented in docs/data_quality.md).
@@ -27,9 +27,21 @@ DQ_BOUNDS: dict[str, float] = {
     "max_reject_rate": 0.05,
 }
 
-#: The longest look-back of a windowed card feature (7 days, 30_card_features.sql): an increment
-#: recomputes features from this far before its earliest new transaction.
-WIDEST_WINDOW_SECONDS = 7 * 24 * 3600
+#: The longest look-back of a windowed card feature (features.py): an increment recomputes
+#: features from this far before its earliest new transaction.
+WIDEST_WINDOW_SECONDS = features.WIDEST_WINDOW_SECONDS
+
+#: What a run builds as candidates (the increment: new rows, touched cards) and publishes
+#: together once the checks pass (55_publish.sql): touched rows replaced, state tables merged.
+PUBLISHED_TABLES = (
+    "stg_transactions",
+    "rejected_rows",
+    features.FEATURES_TABLE,
+    features.TRAINING_TABLE,
+    features.LATEST_FEATURES_VIEW,
+    "card_merchants",
+    "transform_log",
+)
 
 SQL_FILES = {
     "setup": "00_setup.sql",
@@ -40,8 +52,13 @@ SQL_FILES = {
     "card_features": "30_card_features.sql",
     "training_examples": "40_training_examples.sql",
     "quality_checks": "50_quality_checks.sql",
+    "publish": "55_publish.sql",
     "snapshot": "60_snapshot.sql",
     "card_predictions": "80_card_predictions.sql",
+    "keep_model_snapshot": "91_keep_model_snapshot.sql",
+    "erase_card": "96_erase_card.sql",
+    "batch_prediction_input": "81_batch_prediction_input.sql",
+    "batch_scoring_summary": "82_batch_scoring_summary.sql",
 }
 
 
@@ -61,46 +78,41 @@ def snapshot_name(dag_run: DagRunLike) -> str:
 def template_context(settings: Settings) -> dict[str, Any]:
     return {
         "dataset": settings.dataset_ref,
+        "raw_dataset": settings.raw_dataset_ref,
+        # write-audit-publish: 20/30/40 build here, 50 checks here, 55 publishes to `dataset`
+        "candidate_dataset": settings.candidate_dataset_ref,
+        "published_tables": PUBLISHED_TABLES,
+        "raw_retention_days": settings.raw_retention_days,
         "landing_columns": LANDING_COLUMNS,
         "v_components": features.V_COMPONENTS,
         "max_amount": MAX_AMOUNT,
         "snapshot_ttl_days": settings.snapshot_ttl_days,
+        "model_retention_days": settings.model_retention_days,
         "dq": DQ_BOUNDS,
         "snapshot_name": snapshot_name,
         "typed_features": [(f.name, f.bq_type) for f in features.FEATURES],
-        "widest_window_seconds": WIDEST_WINDOW_SECONDS,
+        "pseudonym_aad": AAD,
+        "pseudonym_keyset": keyset_macro(settings),
         **features.sql_context(),
     }
 
 
-def airflow_hmac_pads(conn_id: str) -> Callable[[], HmacPads]:
-    """Macro reading the key from an Airflow connection (Secret Manager backend on Composer).
+def keyset_macro(settings: Settings) -> Callable[[], WrappedKeyset]:
+    """Macro giving the SQL the KMS key URI and the *wrapped* pseudonym keyset.
 
-    The derived pads are registered with Airflow's secrets masker, so they show as ``***``
-    in logs and in the UI's rendered-template view.
+    Resolved when a template renders (locally it reads a file; DAG parsing stays IO-free). Both
+    values are safe in query text: the keyset is ciphertext that only the KMS key unwraps, and
+    BigQuery calls Cloud KMS itself (``KEYS.KEYSET_CHAIN``), so no key material is rendered.
     """
-
-    def _pads() -> HmacPads:
-        from airflow.sdk import BaseHook
-        from airflow.sdk.log import mask_secret
-
-        key = BaseHook.get_connection(conn_id).password
-        if not key:
-            raise ValueError(f"connection {conn_id!r} has no password: the pseudonymisation key is missing")
-        pads = hmac_pads(key.encode())
-        mask_secret(pads.ipad_hex)
-        mask_secret(pads.opad_hex)
-        return pads
-
-    return _pads
+    return lambda: wrapped_keyset(settings)
 
 
 def airflow_macros(settings: Settings) -> dict[str, Any]:
     """``user_defined_macros`` of every DAG that runs the project's SQL."""
-    return {**template_context(settings), "hmac_pads": airflow_hmac_pads(settings.pseudonym_conn_id)}
+    return template_context(settings)
 
 
-def render_sql(name: str, settings: Settings, *, key: bytes | None = None, **extra: Any) -> str:
+def render_sql(name: str, settings: Settings, *, keyset: WrappedKeyset | None = None, **extra: Any) -> str:
     """Render ``include/sql/<name>`` outside Airflow (tests, per-file jobs)."""
     import jinja2
 
@@ -110,8 +122,7 @@ def render_sql(name: str, settings: Settings, *, key: bytes | None = None, **ext
         autoescape=False,  # SQL, not HTML
     )
     context = template_context(settings)
-    if key is not None:
-        pads = hmac_pads(key)
-        context["hmac_pads"] = lambda: pads
+    if keyset is not None:
+        context["pseudonym_keyset"] = lambda: keyset
     context.update(extra)
     return env.get_template(name).render(**context)

@@ -11,7 +11,9 @@ warehouse                 BigQuery (provider hook/operators)  DuckDB speaking Bi
 feature store             Vertex AI Feature Store             SQLite online store (atomic swaps)
 model registry, endpoint  Vertex Model Registry / Endpoint    files under the local data folder
 pipeline runs             Vertex AI Pipelines (deferrable)    the same YAML on ``kfp.local``
+batch prediction          Vertex AI batch prediction job      the model server's code in a task
 storage                   Cloud Storage — the same ``GCSHook`` on both (the GCS emulator locally)
+key service (pseudonyms)  Cloud KMS unwraps the Tink keyset   a KEK keyset file under ``<local dir>/kms``
 ========================  ==================================  =====================================
 
 Adapters are imported inside the functions: DAG files call these at parse time, and only the
@@ -27,6 +29,8 @@ from fraud_mlops.settings import Settings
 if TYPE_CHECKING:
     from fraud_mlops.feature_store.base import FeatureStore
     from fraud_mlops.pipeline_runs.base import PipelineRunner
+    from fraud_mlops.pseudonym import Pseudonymiser
+    from fraud_mlops.registry.batch_prediction import LocalBatchPrediction, VertexBatchPrediction
     from fraud_mlops.registry.endpoint_client import ModelClient
     from fraud_mlops.warehouse.base import Warehouse
 
@@ -100,3 +104,32 @@ def endpoint_client(
     from fraud_mlops.registry.endpoint_client import VertexEndpointClient
 
     return VertexEndpointClient.for_endpoint(settings.project, settings.region, endpoint_id)
+
+
+def pseudonymiser(settings: Settings) -> Pseudonymiser:
+    """The card pseudonym function of the prediction function and the local tools.
+
+    Unwraps the configured keyset (:func:`fraud_mlops.pseudonym.wrapped_keyset`) with one
+    key-service call: Cloud KMS ``Decrypt`` on gcp, the local stand-in locally.
+    """
+    from fraud_mlops.pseudonym import local_kms_aead, unwrap, wrapped_keyset
+
+    keyset = wrapped_keyset(settings)
+    if settings.is_local:
+        return unwrap(keyset, local_kms_aead(keyset.kms_key_uri, settings.local_dir))
+    from fraud_mlops.kms import gcp_kms_aead
+
+    return unwrap(keyset, gcp_kms_aead(keyset.kms_key_uri))
+
+
+def batch_prediction(settings: Settings) -> LocalBatchPrediction | VertexBatchPrediction:
+    """Batch scoring's model step: a Vertex AI batch prediction job, or the same server code locally."""
+    if settings.is_local:
+        from fraud_mlops.registry.batch_prediction import LocalBatchPrediction
+
+        return LocalBatchPrediction(
+            settings.registry_dir, warehouse(settings), settings.dataset_ref, settings.warehouse_pool
+        )
+    from fraud_mlops.registry.batch_prediction import VertexBatchPrediction
+
+    return VertexBatchPrediction(settings)

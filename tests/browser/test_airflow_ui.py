@@ -74,7 +74,8 @@ def test_event_driven_dag_shows_its_asset_schedule_and_the_resolver_gating_valid
     page.locator(".react-flow__node").first.wait_for()
     page.get_by_test_id("expand-all-button").click()
     page.locator(".react-flow__node[data-id='transform.build_staging']").wait_for()  # groups expanded
-    page.locator(".react-flow__edge").first.wait_for()
+    # attached, not visible: a wide graph renders edges outside the viewport hidden
+    page.locator(".react-flow__edge").first.wait_for(state="attached")
     edges = set(
         page.locator(".react-flow__edge").evaluate_all("es => es.map(e => e.getAttribute('data-testid'))")
     )

@@ -39,7 +39,12 @@ def main() -> None:
                 "fileloc": dag.fileloc,
                 "tags": sorted(dag.tags),
                 "tasks": {
-                    t.task_id: {"owner": t.owner, "retries": t.retries, "type": t.task_type}
+                    t.task_id: {
+                        "owner": t.owner,
+                        "retries": t.retries,
+                        "type": t.task_type,
+                        "downstream": sorted(t.downstream_task_ids),
+                    }
                     for t in dag.tasks
                 },
                 "doc_md": bool(dag.doc_md),

@@ -14,6 +14,8 @@ from fraud_mlops.settings import REPO_ROOT
 
 DAGS = REPO_ROOT / "dags"
 EXPECTED_INGESTION = {"fraud_ingest_sensor", "fraud_ingest_daily"}
+#: Tasks whose failure is deterministic (a data-quality check): never retried.
+DETERMINISTIC = {"check_data_quality", "check_erasure_request"}
 
 
 def probe(target: str, tmp_path: Path) -> dict:
@@ -59,11 +61,22 @@ def test_tags_owner_retries_and_docs(bag):
         assert dag["doc_md"], f"{dag_id} has no doc_md for the UI"
         for task_id, task in dag["tasks"].items():
             assert task["owner"] == "fraud-mlops", (dag_id, task_id)
-            assert task["retries"] >= 2, (dag_id, task_id)
+            if task_id in DETERMINISTIC:
+                assert task["retries"] == 0, (dag_id, task_id)  # the same data fails the same way
+            else:
+                assert task["retries"] >= 2, (dag_id, task_id)
 
 
 def test_no_heavy_imports_at_parse_time(bag):
     assert bag["heavy_modules"] == []
+
+
+def test_ingestion_checks_candidates_before_publishing(bag):
+    for dag_id in ("fraud_ingest_sensor", "fraud_ingest_daily", "fraud_ingest_events"):
+        tasks = bag["dags"][dag_id]["tasks"]
+        assert {"check_data_quality", "publish", "snapshot.snapshot_training_table"} <= set(tasks), dag_id
+        assert tasks["check_data_quality"]["downstream"] == ["publish"], dag_id
+        assert tasks["publish"]["downstream"] == ["snapshot.snapshot_training_table"], dag_id
 
 
 def test_targets_choose_their_operators(bag):

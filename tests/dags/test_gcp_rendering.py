@@ -7,11 +7,12 @@ with the SQL rendered directly from ``include/sql/`` — the same files the loca
 
 from __future__ import annotations
 
-import json
+import base64
 from typing import Any
 
 import pytest
 
+from fraud_mlops.pseudonym import WrappedKeyset
 from fraud_mlops.settings import REPO_ROOT, get_settings, settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
 from fraud_mlops.warehouse.bigquery_jobs import (
@@ -20,8 +21,14 @@ from fraud_mlops.warehouse.bigquery_jobs import (
 )
 from tests.sql_chain import FakeDagRun
 
-KEY = "gcp-test-key-000111222333444555"
-GCP_ENV = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "MLOPS_BQ_LOCATION": "EU"}
+KMS_KEY = (
+    "gcp-kms://projects/fraud-project/locations/europe/keyRings/fraud-pseudonym/cryptoKeys/card-pseudonym"
+)
+WRAPPED = bytes(range(7, 7 + 120))  # stands for the KMS-wrapped keyset (ciphertext)
+GCP_ENV = {
+    "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "MLOPS_BQ_LOCATION": "EU",
+    "MLOPS_PSEUDONYM_KMS_KEY": KMS_KEY, "MLOPS_PSEUDONYM_KEYSET": base64.b64encode(WRAPPED).decode(),
+}  # fmt: skip
 FILE = {
     "bucket": "fraud-landing", "name": "incoming/day1.csv", "generation": "1700000000000001",
     "md5": "0123456789abcdef0123456789abcdef", "size": 10, "rows": 2, "run_id": "manual__x",
@@ -33,7 +40,6 @@ def gcp_dag() -> Any:
     mp = pytest.MonkeyPatch()
     for k, v in GCP_ENV.items():
         mp.setenv(k, v)
-    mp.setenv("AIRFLOW_CONN_FRAUD_PSEUDONYM_KEY", json.dumps({"conn_type": "generic", "password": KEY}))
     get_settings.cache_clear()
     from airflow.dag_processing.dagbag import DagBag
 
@@ -64,18 +70,25 @@ def rendered_configuration(dag: Any, task_id: str, dag_run: FakeDagRun) -> dict[
     return dict(task.configuration)
 
 
-@pytest.mark.parametrize("step", ["setup", "staging", "card_features", "training_examples", "quality_checks"])
+@pytest.mark.parametrize(
+    "step", ["setup", "staging", "card_features", "training_examples", "quality_checks", "publish"]
+)
 def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     task_id = {
         "setup": "setup_tables", "staging": "transform.build_staging",
         "card_features": "transform.build_card_features", "training_examples": "transform.build_training_examples",
-        "quality_checks": "check_data_quality",
+        "quality_checks": "check_data_quality", "publish": "publish",
     }[step]  # fmt: skip
     config = rendered_configuration(gcp_dag, task_id, FakeDagRun())
     settings = settings_from_env(GCP_ENV)
-    expected = render_sql(SQL_FILES[step], settings, key=KEY.encode())
+    expected = render_sql(SQL_FILES[step], settings)
     query: dict[str, Any] = {"query": expected, "useLegacySql": False}
-    if step in ("staging", "card_features", "training_examples"):  # the increment's bounds, as parameters
+    if step in (
+        "staging",
+        "card_features",
+        "quality_checks",
+        "publish",
+    ):  # the increment's bounds, as parameters
         values = {"loaded_from": BOUNDS["loaded_from"], "event_from": BOUNDS["event_from"]}
         if step == "staging":
             values["run_id"] = "manual__test"
@@ -84,7 +97,7 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
             for k, v in values.items()
         ]
     assert config == {"query": query, "labels": {"app": "fraud-mlops"}}
-    assert "`fraud-project.fraud." in expected
+    assert "`fraud-project.fraud" in expected
     task = gcp_dag.get_task(task_id)
     assert (task.project_id, task.location, task.gcp_conn_id) == (
         "fraud-project",
@@ -93,10 +106,38 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     )
 
 
-def test_staging_pseudonymises_with_hmac_pads_not_the_key(gcp_dag):
+def test_staging_pseudonymises_through_the_kms_wrapped_keyset(gcp_dag):
+    """The query names the KMS key and carries the wrapped keyset; BigQuery unwraps it with KMS.
+    That no key material is in this or any other job is tests/dags/test_key_leaks.py's job."""
     query = rendered_configuration(gcp_dag, "transform.build_staging", FakeDagRun())["query"]["query"]
-    assert KEY not in query and KEY.encode().hex() not in query
-    assert "SHA256(CONCAT(FROM_HEX('" in query
+    keyset = WrappedKeyset(KMS_KEY, WRAPPED)
+    assert (
+        "TO_HEX(SHA256(AEAD.DETERMINISTIC_ENCRYPT(\n"
+        f"    KEYS.KEYSET_CHAIN('{KMS_KEY}', {keyset.sql_bytes}),\n"
+        "    card_digits,\n    'card_pseudonym'\n  ))) AS card_pseudonym" in query
+    )
+
+
+def test_candidates_are_checked_then_published_in_one_transaction(gcp_dag):
+    checks = rendered_configuration(gcp_dag, "check_data_quality", FakeDagRun())["query"]["query"]
+    assert "`fraud-project.fraud." not in checks  # the checks read candidates (and raw), never published
+    assert "FROM `fraud-project.fraud_candidates.training_examples`" in checks
+    publish = rendered_configuration(gcp_dag, "publish", FakeDagRun())["query"]["query"]
+    body = publish.split("BEGIN TRANSACTION;", 1)[1]
+    assert body.rstrip().endswith("COMMIT TRANSACTION;")
+    for table in (
+        "stg_transactions",
+        "rejected_rows",
+        "card_features",
+        "training_examples",
+        "latest_card_features",
+    ):
+        assert (
+            f"DELETE FROM `fraud-project.fraud.{table}` WHERE TRUE;\nINSERT INTO `fraud-project.fraud.{table}`\n"
+            f"SELECT * FROM `fraud-project.fraud_candidates.{table}`;"
+        ) in body
+    assert "CREATE" not in body  # BigQuery transactions take DML only
+    assert gcp_dag.get_task("check_data_quality").retries == 0
 
 
 def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag):
@@ -125,7 +166,7 @@ def test_load_job_configuration_is_a_schema_enforced_csv_load():
     load = config["load"]
     assert load["sourceUris"] == ["gs://fraud-landing/incoming/day1.csv"]
     assert load["destinationTable"] == {
-        "projectId": "fraud-project", "datasetId": "fraud", "tableId": "raw_load_0123456789abcdef",
+        "projectId": "fraud-project", "datasetId": "fraud_raw", "tableId": "raw_load_0123456789abcdef",
     }  # fmt: skip
     assert [f["name"] for f in load["schema"]["fields"]][:3] == [
         "transaction_id",
@@ -153,7 +194,7 @@ def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):
         "file_name": "gs://fraud-landing/incoming/day1.csv", "file_generation": "1700000000000001",
         "file_md5": "0123456789abcdef0123456789abcdef", "run_id": "manual__x", "expected_rows": "2",
     }  # fmt: skip
-    assert "`fraud-project.fraud.raw_load_0123456789abcdef`" in config["query"]["query"]
+    assert "`fraud-project.fraud_raw.raw_load_0123456789abcdef`" in config["query"]["query"]
     assert "day1.csv" not in config["query"]["query"]  # user input never spliced into SQL
 
 
@@ -231,7 +272,7 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
     if sql_file in ("74_online_store_rows.sql",):
         extra.update(store_features=[("amount", "FLOAT64")], event_time_column="event_time_us")
     try:
-        sql = render_sql(sql_file, settings, key=KEY.encode(), **extra)
+        sql = render_sql(sql_file, settings, **extra)
     except Exception as err:  # templates of other steps that need more context than a file
         pytest.fail(f"{sql_file} did not render: {err}")
     missing = [t for t in _reads_without_partition_filter(sql) if (sql_file, t) not in WHOLE_TABLE_READS]

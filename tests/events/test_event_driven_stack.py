@@ -73,8 +73,10 @@ def warehouse_counts(settings: Any, file_uri: str) -> dict[str, int]:
     try:
         ds = settings.dataset
         return {
-            "raw_rows": count(f"SELECT COUNT(*) FROM {ds}.raw_transactions"),
-            "file_rows": count(f"SELECT COUNT(*) FROM {ds}.raw_transactions WHERE _file_name = ?", file_uri),
+            "raw_rows": count(f"SELECT COUNT(*) FROM {settings.raw_dataset}.raw_transactions"),
+            "file_rows": count(
+                f"SELECT COUNT(*) FROM {settings.raw_dataset}.raw_transactions WHERE _file_name = ?", file_uri
+            ),
             "staging_rows": count(f"SELECT COUNT(*) FROM {ds}.stg_transactions"),
             "snapshots": count(f"SELECT COUNT(*) FROM {ds}.snapshot_lineage"),
             "file_log": count(f"SELECT COUNT(*) FROM {ds}.ingestion_log WHERE file_name = ?", file_uri),

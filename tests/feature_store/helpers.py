@@ -40,10 +40,7 @@ def write_warehouse(path: Path, schema: str, rows: Sequence[dict[str, Any]]) -> 
     write_latest_features_view(path, rows, schema)
 
 
-PSEUDONYM_KEY = b"feature-store-test-key"
-
-
-def run_ingestion_sql(settings: Any, landing: Any, key: bytes = PSEUDONYM_KEY) -> None:
+def run_ingestion_sql(settings: Any, landing: Any) -> None:
     """The project's real ingestion SQL (raw → staging → card_features → training_examples)
     on the local warehouse, for a landing DataFrame shaped like the generator's output."""
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
@@ -52,7 +49,7 @@ def run_ingestion_sql(settings: Any, landing: Any, key: bytes = PSEUDONYM_KEY) -
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     hook = BigQueryDialectDuckDBHook(database=str(settings.warehouse_path))
     load_landing(hook, settings, landing, "test.csv")
-    transform(hook, settings, key)
+    transform(hook, settings)
 
 
 def read_table(settings: Any, sql: str) -> Any:

@@ -8,23 +8,21 @@ from devtools.features_cli import main
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import OnlineStoreNotReady
 from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURES
-from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.settings import Settings
 
 from .helpers import synthetic_rows, write_warehouse
 
 
 def test_sync_status_and_lookup(
-    local_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    local_settings: Settings, capsys: pytest.CaptureFixture[str], pseudonymise
 ) -> None:
     with pytest.raises(OnlineStoreNotReady):
         LocalOnlineStore(local_settings.online_store_path).fetch_one("x")
     assert not local_settings.online_store_path.exists(), "a reader must not create the store"
 
-    monkeypatch.setenv("MLOPS_PSEUDONYM_KEY", "cli-key")
     card = "4111 1111 1111 1111"
     rows = synthetic_rows(5)
-    rows[0][ENTITY_KEY] = pseudonymise(card, b"cli-key")
+    rows[0][ENTITY_KEY] = pseudonymise(card)
     write_warehouse(local_settings.warehouse_path, local_settings.dataset, rows)
 
     assert main(["sync", "--snapshot", "training_snapshot_cli"]) == 0

@@ -16,13 +16,12 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.sync import sync_local_online_store
 from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES, TRANSACTION_ID
-from fraud_mlops.pseudonym import pseudonymise
 from fraud_mlops.settings import Settings
 
-from .helpers import PSEUDONYM_KEY, read_table, run_ingestion_sql
+from .helpers import read_table, run_ingestion_sql
 
 
-def test_online_features_equal_the_latest_offline_features(local_settings: Settings) -> None:
+def test_online_features_equal_the_latest_offline_features(local_settings: Settings, pseudonymise) -> None:
     landing = generate(GeneratorConfig(rows=5000, rows_per_card=10, seed=11)).landing
     run_ingestion_sql(local_settings, landing)
 
@@ -45,7 +44,7 @@ def test_online_features_equal_the_latest_offline_features(local_settings: Setti
     cards = landing["card_number"].drop_duplicates().sample(60, random_state=5)
     compared = 0
     for card in cards:
-        online = store.fetch_one(pseudonymise(card, PSEUDONYM_KEY))
+        online = store.fetch_one(pseudonymise(card))
         assert online is not None, "a landed card must be found online"
         expected = latest.loc[online.entity_id]
         assert online.feature_timestamp == pd.Timestamp(expected[EVENT_TIME]).to_pydatetime()
@@ -60,4 +59,4 @@ def test_online_features_equal_the_latest_offline_features(local_settings: Setti
     nulls = latest[list(FEATURE_NAMES)].isna().to_numpy().sum()
     assert nulls > 0, "the sample should include cards with missing history features"
 
-    assert store.fetch_one(pseudonymise("4000 0000 0000 0002", PSEUDONYM_KEY)) is None
+    assert store.fetch_one(pseudonymise("4000 0000 0000 0002")) is None

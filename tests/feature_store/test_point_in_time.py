@@ -1,8 +1,8 @@
-"""Point-in-time correctness of the training features: no row sees its own second or future.
+"""Point-in-time correctness of the training features: no row sees its own second's others or its future.
 
 A hand-made timeline for two cards goes through the project's real ingestion SQL; every
 expected value below was worked out by hand from the timeline, including the edges: two
-transactions in the same second (neither sees the other), a transaction exactly one hour and
+transactions in the same second (neither sees the other; each counts itself), a transaction exactly one hour and
 exactly one day after another (inside the window), and another card's activity (ignored).
 """
 
@@ -33,27 +33,28 @@ TIMELINE = [
     ("a5", CARD_A, "2026-10-06 11:30:00", "M1", 40.0),  # exactly 24 h after a4
 ]
 NULL = None
-# Card features of every row: counts/sums over [t - window, t - 1 s], history strictly before.
+# Card features of every row: the history is [t - window, t - 1 s] (strictly earlier seconds),
+# then the row itself is added to counts, sums, the 7-day mean and the merchants seen.
 EXPECTED: dict[str, dict[str, Any]] = {
-    "a1": dict(is_new_merchant=1, merchants_seen=0, seconds_since_prev_txn=NULL,
-               txn_count_1h=0, txn_count_24h=0, txn_count_7d=0,
-               amount_sum_1h=0.0, amount_sum_24h=0.0, amount_avg_7d=NULL, amount_to_avg_7d=NULL),
-    "a2": dict(is_new_merchant=1, merchants_seen=0, seconds_since_prev_txn=NULL,
-               txn_count_1h=0, txn_count_24h=0, txn_count_7d=0,
-               amount_sum_1h=0.0, amount_sum_24h=0.0, amount_avg_7d=NULL, amount_to_avg_7d=NULL),
-    "b1": dict(is_new_merchant=1, merchants_seen=0, seconds_since_prev_txn=NULL,
-               txn_count_1h=0, txn_count_24h=0, txn_count_7d=0,
-               amount_sum_1h=0.0, amount_sum_24h=0.0, amount_avg_7d=NULL, amount_to_avg_7d=NULL),
+    "a1": dict(is_new_merchant=1, merchants_seen=1, seconds_since_prev_txn=NULL,
+               txn_count_1h=1, txn_count_24h=1, txn_count_7d=1,
+               amount_sum_1h=100.0, amount_sum_24h=100.0, amount_avg_7d=100.0, amount_to_avg_7d=1.0),
+    "a2": dict(is_new_merchant=1, merchants_seen=1, seconds_since_prev_txn=NULL,
+               txn_count_1h=1, txn_count_24h=1, txn_count_7d=1,
+               amount_sum_1h=50.0, amount_sum_24h=50.0, amount_avg_7d=50.0, amount_to_avg_7d=1.0),
+    "b1": dict(is_new_merchant=1, merchants_seen=1, seconds_since_prev_txn=NULL,
+               txn_count_1h=1, txn_count_24h=1, txn_count_7d=1,
+               amount_sum_1h=999.0, amount_sum_24h=999.0, amount_avg_7d=999.0, amount_to_avg_7d=1.0),
     "a3": dict(is_new_merchant=0, merchants_seen=2, seconds_since_prev_txn=1800.0,
-               txn_count_1h=2, txn_count_24h=2, txn_count_7d=2,
-               amount_sum_1h=150.0, amount_sum_24h=150.0, amount_avg_7d=75.0, amount_to_avg_7d=20 / 75),
-    "a4": dict(is_new_merchant=1, merchants_seen=2, seconds_since_prev_txn=3600.0,
-               txn_count_1h=1, txn_count_24h=3, txn_count_7d=3,
-               amount_sum_1h=20.0, amount_sum_24h=170.0, amount_avg_7d=170 / 3,
-               amount_to_avg_7d=30 / 170),
+               txn_count_1h=3, txn_count_24h=3, txn_count_7d=3,
+               amount_sum_1h=170.0, amount_sum_24h=170.0, amount_avg_7d=170 / 3, amount_to_avg_7d=60 / 170),
+    "a4": dict(is_new_merchant=1, merchants_seen=3, seconds_since_prev_txn=3600.0,
+               txn_count_1h=2, txn_count_24h=4, txn_count_7d=4,
+               amount_sum_1h=30.0, amount_sum_24h=180.0, amount_avg_7d=45.0,
+               amount_to_avg_7d=10 / 45),
     "a5": dict(is_new_merchant=0, merchants_seen=3, seconds_since_prev_txn=86400.0,
-               txn_count_1h=0, txn_count_24h=1, txn_count_7d=4,
-               amount_sum_1h=0.0, amount_sum_24h=10.0, amount_avg_7d=45.0, amount_to_avg_7d=40 / 45),
+               txn_count_1h=1, txn_count_24h=2, txn_count_7d=5,
+               amount_sum_1h=40.0, amount_sum_24h=50.0, amount_avg_7d=44.0, amount_to_avg_7d=40 / 44),
 }  # fmt: skip
 
 
@@ -124,4 +125,4 @@ def test_later_transactions_never_change_earlier_rows(local_settings: Settings) 
         for name, want in expected.items():
             assert _same(with_future.loc[tx, name], want), f"{tx}.{name} changed when the future arrived"
     a7 = with_future.loc["a7"]
-    assert (a7["txn_count_1h"], a7["amount_sum_1h"]) == (2, 5040.0)  # a5 and a6, one second earlier
+    assert (a7["txn_count_1h"], a7["amount_sum_1h"]) == (3, 12040.0)  # a5 and a6 one second earlier, and a7

@@ -87,7 +87,7 @@ SCOPED_IAM = {
     "google_pubsub_subscription_iam_member": ("subscription", "subscription"),
     "google_secret_manager_secret_iam_member": ("secret", "secret_id"),
     "google_service_account_iam_member": ("service-account", "service_account_id"),
-    "google_kms_crypto_key_iam_member": ("kms-key", None),
+    "google_kms_crypto_key_iam_member": ("kms-key", "crypto_key_id"),
     "google_artifact_registry_repository_iam_member": ("repository", "repository"),
     "google_cloud_run_service_iam_member": ("run-service", "service"),
     "google_vertex_ai_endpoint_iam_member": ("endpoint", "endpoint"),

@@ -18,7 +18,7 @@ from scripts.container_env import ASTRO, CONTAINER_PORTS
 
 from . import compose, project
 
-SECRETS = config.StackSecrets(pseudonym_key="ab" * 32, jwt_secret="jwt", fernet_key="fernet=")
+SECRETS = config.StackSecrets(jwt_secret="jwt", fernet_key="fernet=")
 EMULATORS = ("pubsub", "gcs", "emulators-init")
 
 

@@ -17,7 +17,7 @@ def _function(root: Path) -> Path:
     function = root / "functions" / "predict"
     function.mkdir(parents=True)
     (function / "main.py").write_text(
-        "from fraud_mlops.pseudonym import pseudonymise\n\ndef predict(request):\n    return 'ok'\n"
+        "from fraud_mlops.pseudonym import luhn_complete\n\ndef predict(request):\n    return 'ok'\n"
     )
     (function / "requirements.txt").write_text("functions-framework==3.10.2\n")
     (function / "__pycache__").mkdir()
@@ -37,12 +37,12 @@ def test_bundle_holds_the_function_and_the_package(tmp_path: Path) -> None:
     assert "stale.txt" not in files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     # The bundle imports on its own, the way Cloud Functions loads it (source root on sys.path).
-    probe = "import main; print(main.pseudonymise('4111111111111111', b'k')[:8])"
+    probe = "import main; print(main.luhn_complete('4111111111111'))"
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=out, env={"PATH": ""}, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert len(done.stdout.strip()) == 8
+    assert done.stdout.strip() == "41111111111114"
 
 
 def test_bundle_refuses_a_function_without_its_requirements(tmp_path: Path) -> None:

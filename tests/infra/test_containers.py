@@ -34,7 +34,7 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer": "triggerer",
 }
 ONE_SHOT = {"airflow-init", "emulators-init"}
-SECRETS = config.StackSecrets(pseudonym_key="0f" * 32, jwt_secret="jwt-secret", fernet_key="fernet-key=")
+SECRETS = config.StackSecrets(jwt_secret="jwt-secret", fernet_key="fernet-key=")
 
 #: Where the compose stack differs from the no-Docker stack on purpose, and why.
 CONTAINER_DIFFERENCES: dict[str, tuple[str | None, str]] = {
@@ -187,8 +187,7 @@ def test_connections_point_at_the_container_paths_and_secrets(model: dict[str, A
     assert (
         warehouse["host"] == str(settings.warehouse_path) == "/opt/airflow/.local/warehouse/warehouse.duckdb"
     )
-    pseudonym = json.loads(env[f"AIRFLOW_CONN_{settings.pseudonym_conn_id.upper()}"])
-    assert pseudonym["password"] == SECRETS.pseudonym_key
+    assert not [name for name in env if "PSEUDONYM" in name]  # no key: the keyset is under .local/kms
     google = json.loads(env[f"AIRFLOW_CONN_{settings.gcp_conn_id.upper()}"])
     assert google["extra"] == {"is_anonymous": True, "project": settings.project}
     assert env["STORAGE_EMULATOR_HOST"].startswith("http://")  # the sync client needs the scheme
@@ -330,7 +329,8 @@ def test_env_files_carry_the_stack_secrets_literally_and_privately(tmp_path: Pat
     path = container_env.write_env_file(tmp_path / "compose.env", container_env.compose_env(secrets))
     assert path.stat().st_mode & 0o777 == 0o600
     lines = dict(line.split("=", 1) for line in path.read_text().splitlines())
-    assert lines["MLOPS_PSEUDONYM_KEY"] == f"'{secrets.pseudonym_key}'"
+    assert not [name for name in lines if "PSEUDONYM" in name]
+    assert (tmp_path / "kms" / "pseudonym_keyset.wrapped").is_file()  # the local KMS stand-in's
     assert lines["AIRFLOW_FERNET_KEY"] == f"'{secrets.fernet_key}'"
     with pytest.raises(ValueError, match="single quotes"):
         container_env.write_env_file(tmp_path / "bad.env", {"X": "it's"})

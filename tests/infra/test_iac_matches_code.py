@@ -105,7 +105,6 @@ def test_root_defaults_are_the_settings_defaults() -> None:
         "dataset_id": defaults.dataset,
         "landing_prefix": defaults.landing_prefix,
         "archive_prefix": defaults.archive_prefix,
-        "pseudonym_conn_id": defaults.pseudonym_conn_id,
     }
     assert {name: variables[name]["default"] for name in expected} == expected
 
@@ -142,33 +141,24 @@ def test_vertex_ids_are_the_feature_definition() -> None:
     )
 
 
-def test_pseudonym_key_reaches_airflow_and_the_function_under_the_expected_names() -> None:
-    secrets = {r.name: r.body for r in iac.resources() if r.type == "google_secret_manager_secret"}
-    prefix = iac.locals_of(iac.INFRA / "modules" / "secrets")["connections_prefix"]
-    conn_id = settings_from_env({}).pseudonym_conn_id
-    connection_secret = substitute(
-        secrets["pseudonym_connection"]["secret_id"],
-        {"local.connections_prefix": prefix, "var.pseudonym_conn_id": conn_id},
-    )
-    # Composer's backend looks a connection up as <connections_prefix><sep><conn_id>.
-    (composer,) = [r.body for r in iac.resources() if r.type == "google_composer_environment"]
-    (config,) = composer["config"]
-    (software,) = config["software_config"]
-    overrides = software["airflow_config_overrides"]
-    assert overrides["secrets-backend"].endswith("secret_manager.CloudSecretManagerBackend")
-    assert "connections_prefix = var.connections_prefix" in overrides["secrets-backend_kwargs"]
-    assert 'sep = "-"' in overrides["secrets-backend_kwargs"]
-    assert module_call("composer")["connections_prefix"] == "${module.secrets.connections_prefix}"
-    assert connection_secret == f"airflow-connections-{conn_id}"
-
-    (function,) = [r.body for r in iac.resources() if r.type == "google_cloudfunctions2_function"]
-    (service,) = function["service_config"]
-    (secret_env,) = service["secret_environment_variables"]
-    assert secret_env["key"] == "MLOPS_PSEUDONYM_KEY"
-    assert (
-        module_call("prediction_function")["pseudonym_secret_id"]
-        == "${module.secrets.pseudonym_key_secret_id}"
-    )
+def test_the_pseudonym_keyset_reaches_airflow_and_the_function_as_settings() -> None:
+    """Both read the KEK's URI and the wrapped keyset (ciphertext) from their environment; no
+    secret holds the key any more (the key never leaves Cloud KMS's callers' memory)."""
+    composer = module_call("composer")["env_variables"]
+    assert composer["MLOPS_PSEUDONYM_KMS_KEY"] == "${module.pseudonym_kms.key_uri}"
+    assert composer["MLOPS_PSEUDONYM_KEYSET"] == "${var.pseudonym_wrapped_keyset}"
+    pseudonym_env = iac.locals_of(iac.INFRA)["pseudonym_env"]
+    assert pseudonym_env == {
+        "MLOPS_PSEUDONYM_KMS_KEY": "${module.pseudonym_kms.key_uri}",
+        "MLOPS_PSEUDONYM_KEYSET": "${var.pseudonym_wrapped_keyset}",
+    }
+    assert "local.pseudonym_env" in module_call("prediction_function")["environment"]
+    assert {"MLOPS_PSEUDONYM_KMS_KEY", "MLOPS_PSEUDONYM_KEYSET"} <= settings_env_names()
+    assert not [r for r in iac.resources() if r.type == "google_secret_manager_secret"]
+    (key,) = [r.body for r in iac.resources() if r.type == "google_kms_crypto_key"]
+    assert key["purpose"] == "ENCRYPT_DECRYPT"
+    uri = iac.blocks("output", iac.INFRA / "modules" / "pseudonym_kms")["key_uri"]["value"]
+    assert uri.startswith("gcp-kms://")  # Tink's Cloud KMS key URI scheme
 
 
 def test_function_environment_names_are_read_by_the_package() -> None:
@@ -235,3 +225,10 @@ def test_endpoint_is_the_one_the_registry_deploys_to() -> None:
     # The Vertex registry adapter finds the endpoint by display name (and would create a twin).
     assert endpoint["display_name"] == ENDPOINT_NAME
     assert endpoint["location"] == endpoint["region"] == "${var.region}"
+
+
+def test_a_models_snapshot_lives_as_long_as_the_models_artifacts() -> None:
+    env = module_call("composer")["env_variables"]
+    assert env["MLOPS_MODEL_RETENTION_DAYS"] == "${tostring(var.retention_days.pipeline_root)}"
+    default = iac.blocks("variable", iac.INFRA)["retention_days"]["default"]["pipeline_root"]
+    assert default == settings_from_env({"MLOPS_TARGET": "gcp"}).model_retention_days

@@ -204,3 +204,55 @@ def test_every_module_declares_the_providers_it_uses() -> None:
                     used.add(str(resource.body.get("provider", resource.type.split("_")[0])).strip("${}"))
         missing = used - declared
         assert not missing, f"{directory.relative_to(iac.INFRA)}: {missing} not in required_providers"
+
+
+#: Roles that read BigQuery table data (a project-level one would reach every dataset).
+BIGQUERY_DATA_ROLES = {
+    "roles/bigquery.dataViewer", "roles/bigquery.dataEditor", "roles/bigquery.dataOwner",
+    "roles/bigquery.admin", "roles/bigquery.user", "roles/bigquery.studioAdmin",
+}  # fmt: skip
+
+
+def test_only_the_ingestion_identity_can_read_raw_card_numbers() -> None:
+    """The raw dataset (and a run's unchecked candidates) have exactly one reader: ingestion."""
+    grants = iac.grants_in_code()
+    for dataset in ("dataset:raw", "dataset:candidates"):
+        assert {g.identity for g in grants if g.scope == dataset} == {"orchestration"}, dataset
+    assert not [g for g in grants if g.scope == "project" and g.role in BIGQUERY_DATA_ROLES]
+    consumers = {"pipeline", "feature_sync", "inference", "caller", "builder"}  # training, sync, serving
+    readable = {(g.identity, g.scope) for g in grants if g.role in BIGQUERY_DATA_ROLES}
+    assert {identity for identity, _ in readable} & consumers == {"pipeline", "feature_sync"}
+    assert {scope for identity, scope in readable if identity in consumers} == {"dataset:fraud"}
+    (raw,) = [r for r in iac.resources() if r.type == "google_bigquery_dataset" and r.name == "raw"]
+    assert raw.body["dataset_id"] == "${var.raw_dataset_id}"
+
+
+def test_raw_rows_and_files_with_card_numbers_expire() -> None:
+    (raw,) = [r for r in iac.resources() if r.type == "google_bigquery_dataset" and r.name == "raw"]
+    assert raw.body["default_partition_expiration_ms"] == "${var.raw_retention_days * 86400000}"
+    (table,) = [r for r in iac.resources() if r.type == "google_bigquery_table"]
+    assert "var.raw_retention_days" in str(table.body["dynamic"])
+    assert iac.blocks("variable", iac.INFRA)["raw_retention_days"]["default"] == 30
+    storage = iac.blocks("module", iac.INFRA)["storage"]["retention_days"]
+    assert (
+        "landing_archive = var.raw_retention_days" in storage
+        and "quarantine = var.raw_retention_days" in storage
+    )
+
+
+def test_data_access_audit_logs_for_bigquery_storage_and_kms() -> None:
+    (audit,) = [r for r in iac.resources() if r.type == "google_project_iam_audit_config"]
+    assert "bigquery.googleapis.com" in audit.body["for_each"]
+    assert "storage.googleapis.com" in audit.body["for_each"]
+    assert "cloudkms.googleapis.com" in audit.body["for_each"]
+    log_types = {c["log_type"] for c in audit.body["audit_log_config"]}
+    assert log_types == {"ADMIN_READ", "DATA_READ", "DATA_WRITE"}
+    assert not audit.body["audit_log_config"][0].get("exempted_members")
+
+
+def test_the_pseudonym_key_is_usable_by_ingestion_and_inference_only() -> None:
+    grants = {g for g in iac.grants_in_code() if g.scope == "kms-key:pseudonym"}
+    assert {(g.identity, g.role) for g in grants} == {
+        ("orchestration", "roles/cloudkms.cryptoKeyDecrypterViaDelegation"),  # BigQuery KEYSET_CHAIN
+        ("inference", "roles/cloudkms.cryptoKeyDecrypter"),  # the function unwraps once per instance
+    }

@@ -17,8 +17,7 @@ from fraud_mlops.ingestion.landed_files import BadLineLimits, check_landing_csv
 from fraud_mlops.landing_schema import LANDING_COLUMNS, bigquery_load_schema
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.warehouse.bigquery_jobs import append_raw_parameters, load_job_configuration
-from tests.conftest import TEST_KEY
-from tests.sql_chain import check_quality, ingest_landed, transform
+from tests.sql_chain import ingest_landed, transform
 
 GCP_ENV = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project"}
 
@@ -59,7 +58,8 @@ def test_broken_lines_are_rejected_with_line_numbers_and_good_rows_load(
     assert quarantined == [] and (landed.rows, landed.bad_lines) == (1_997, 3)
 
     warehouse = targets.warehouse(s)
-    transform(warehouse.hook(), s, TEST_KEY)
+    # the checks run before publishing; dq_rows_accounted: staging + rejected = raw rows + rejected lines
+    transform(warehouse.hook(), s, check=True)
     rejected = _records(
         warehouse,
         "SELECT line_number, reason, _file_name FROM `fraud.rejected_rows` "
@@ -75,7 +75,6 @@ def test_broken_lines_are_rejected_with_line_numbers_and_good_rows_load(
     card_numbers = set(landing["card_number"].astype(str))
     for (last4,) in warehouse.records("SELECT card_last4 FROM `fraud.rejected_lines`"):
         assert last4 is None or (len(last4) <= 4 and last4 not in card_numbers)
-    check_quality(warehouse.hook(), s)  # dq_rows_accounted: staging + rejected = raw rows + rejected lines
 
 
 def test_the_same_file_again_rejects_its_lines_once(gcs_hook, local_settings, landing) -> None:
@@ -117,7 +116,7 @@ def test_a_gzip_file_loads_the_same_rows_locally(gcs_hook, local_settings, landi
     )
     assert landed.md5 != check_landing_csv(data).md5  # identity is the stored object's bytes
     warehouse = targets.warehouse(s)
-    transform(warehouse.hook(), s, TEST_KEY)
+    transform(warehouse.hook(), s)
     assert _records(warehouse, "SELECT COUNT(*) FROM `fraud.stg_transactions`") == [(1_997,)]
     assert _records(
         warehouse, "SELECT line_number FROM `fraud.rejected_rows` WHERE line_number IS NOT NULL ORDER BY 1"

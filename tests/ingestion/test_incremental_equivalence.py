@@ -21,7 +21,6 @@ import pytest
 from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.settings import Settings
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
-from tests.conftest import TEST_KEY
 from tests.reference.full_refresh_sql import copy_raw, reference_sql
 from tests.sql_chain import ingest_landed, transform
 
@@ -82,9 +81,9 @@ def daily_files() -> list[tuple[str, pd.DataFrame | bytes]]:
 
 def reference_rebuild(source: Path, target: Path, settings: Settings) -> None:
     """The full-refresh SQL over a copy of ``source``'s raw rows and rejected lines."""
-    copy_raw(source, target)
+    copy_raw(source, target, settings.raw_dataset)
     hook = BigQueryDialectDuckDBHook(database=str(target), snapshot_dir=settings.snapshot_dir)
-    for sql in reference_sql(settings, TEST_KEY):
+    for sql in reference_sql(settings):
         hook.run(sql)
 
 
@@ -127,14 +126,14 @@ def test_incremental_runs_equal_a_full_refresh_of_the_same_history(
         data = content if isinstance(content, bytes) else content.to_csv(index=False).encode()
         gcs_hook.upload(s.landing_bucket, s.landing_prefix + name, data=data)
         ingest_landed(gcs_hook, s, run_id=f"run{run}")
-        transform(hook, s, TEST_KEY, run_id=f"run{run}")
+        transform(hook, s, run_id=f"run{run}")
     (duplicates,) = hook.get_records("SELECT COUNT(*) FROM fraud.ingestion_log WHERE status = 'duplicate'")[0]
     assert duplicates == 1
     reasons = dict(hook.get_records("SELECT reason, COUNT(*) FROM fraud.rejected_rows GROUP BY reason"))
     assert reasons == {"duplicate_transaction_id": 35, "bad_card_checksum": 1, "wrong_field_count": 1}
 
     before = {name: table(s.warehouse_path, name) for name in TABLES}
-    bounds = transform(hook, s, TEST_KEY, run_id="rerun")  # nothing new: changes nothing
+    bounds = transform(hook, s, run_id="rerun")  # nothing new: changes nothing
     assert bounds["files"] == "0"
     for name in TABLES:
         assert_same_rows(table(s.warehouse_path, name), before[name], f"rerun {name}")

@@ -19,7 +19,11 @@ from google.cloud.aiplatform_v1 import types
 from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
 
 from fraud_mlops.pipeline_runs.base import pipeline_yaml_path
-from fraud_mlops.pipeline_runs.vertex import RunTrainingPipelineOperator, pipeline_job_kwargs
+from fraud_mlops.pipeline_runs.vertex import (
+    RunTrainingPipelineOperator,
+    pipeline_for_project,
+    pipeline_job_kwargs,
+)
 from fraud_mlops.settings import REPO_ROOT, Settings
 from fraud_mlops.training.pipeline_params import pipeline_parameters
 
@@ -71,8 +75,13 @@ def test_operator_submits_template_parameters_root_and_service_account(
     assert request["parent"] == "projects/fraud-prj/locations/europe-west4"
     job: types.PipelineJob = request["pipeline_job"]
     sent = type(job).to_dict(job)["pipeline_spec"]
-    template = yaml.safe_load(pipeline_yaml_path().read_text())
-    # caching is the one change: enable_caching=False switches it off for every task
+    committed = pipeline_yaml_path().read_text()
+    template = yaml.safe_load(pipeline_for_project(committed, "fraud-prj", "europe-west4"))
+    executors = sent["deploymentSpec"]["executors"].values()
+    assert {e["container"]["image"] for e in executors} == {
+        "europe-west4-docker.pkg.dev/fraud-prj/fraud-images/training:sklearn1.9.1-numpy2.4.6"
+    }  # the project's training image, filled into the committed YAML's placeholders
+    # caching is the other change: enable_caching=False switches it off for every task
     assert {t.pop("cachingOptions", {}).get("enableCache", False) for t in _tasks(sent)} == {False}
     for task in _tasks(template):
         task.pop("cachingOptions", None)

@@ -17,9 +17,10 @@ import pytest
 import yaml
 
 from fraud_mlops.pipeline_runs.kfp_local import without_pip_installs
+from fraud_mlops.pipeline_runs.vertex import pipeline_for_project
 from fraud_mlops.settings import REPO_ROOT
 from include.pipelines.compile import DEFAULT_OUTPUT, compiled_text
-from include.pipelines.components._runtime import BASE_IMAGE, EMBEDDED_MODULES, PINS
+from include.pipelines.components._runtime import DECLARED_PACKAGES, EMBEDDED_MODULES, PINS, TRAINING_IMAGE
 
 
 @pytest.fixture(scope="module")
@@ -59,19 +60,39 @@ def test_component_pins_equal_the_lock() -> None:
     assert locked["kfp"] == "2.17.0"
 
 
-def test_every_executor_names_the_image_and_pinned_packages(spec: dict) -> None:
+def test_every_executor_runs_the_training_image_and_installs_nothing(spec: dict) -> None:
     executors = spec["deploymentSpec"]["executors"]
     assert len(executors) == 8
-    locked = _lock_versions()
     for name, executor in executors.items():
         container = executor["container"]
-        assert container["image"] == BASE_IMAGE, name
-        installs = container["command"][2]
-        assert "pip install" in installs and "'kfp==2.17.0' '--no-deps'" in installs, name
-        for package, version in re.findall(r"'([a-z0-9-]+)==([0-9.]+)'", installs):
-            assert locked[package] == version, (name, package)
-    train = executors["exec-train-model"]["container"]["command"][2]
-    assert "'scikit-learn==1.9.1'" in train and "'pandas==" in train
+        assert container["image"] == TRAINING_IMAGE, name
+        assert container["command"][:2] == ["sh", "-ec"], name
+        assert "pip install" not in " ".join(container["command"]), name  # no internet at start-up
+
+
+def _requirement_pins(path: Path) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", path.read_text(), flags=re.M))
+
+
+def test_the_training_image_holds_every_package_a_component_imports(spec: dict) -> None:
+    image = _requirement_pins(REPO_ROOT / "images/training/requirements.txt")
+    assert image == PINS  # and PINS equal the lock (test_component_pins_equal_the_lock)
+    assert len(DECLARED_PACKAGES) == 8
+    for component, packages in DECLARED_PACKAGES.items():
+        assert set(packages) <= set(image), component
+    assert set(DECLARED_PACKAGES["train_model"]) >= {"scikit-learn", "pandas", "numpy"}
+    server = _requirement_pins(REPO_ROOT / "images/model_server/requirements.txt")
+    for name in ("scikit-learn", "numpy", "scipy", "joblib"):  # trained here, loaded there
+        assert image[name] == server[name], name
+    dockerfile = (REPO_ROOT / "images/training/Dockerfile").read_text()
+    assert "images/training/requirements.txt" in dockerfile and '"kfp==2.17.0"' in dockerfile
+
+
+def test_the_vertex_runner_fills_in_the_projects_image(fresh: str) -> None:
+    text = pipeline_for_project(fresh, "fraud-prj", "europe-west4")
+    images = {e["container"]["image"] for e in yaml.safe_load(text)["deploymentSpec"]["executors"].values()}
+    assert images == {"europe-west4-docker.pkg.dev/fraud-prj/fraud-images/training:sklearn1.9.1-numpy2.4.6"}
+    assert "{project}" not in text
 
 
 def _embedded_members(spec: dict, executor: str) -> list[tarfile.TarInfo]:
@@ -106,13 +127,6 @@ def test_gate_has_both_branches_on_the_decision(spec: dict) -> None:
     }
 
 
-def test_local_variant_only_drops_the_pip_prelude(fresh: str) -> None:
-    original = yaml.safe_load(fresh)
-    local = yaml.safe_load(without_pip_installs(fresh))
-    for name, executor in local["deploymentSpec"]["executors"].items():
-        command = executor["container"]["command"]
-        assert "pip install" not in " ".join(command)
-        assert command == original["deploymentSpec"]["executors"][name]["container"]["command"][3:]
-        assert command[:2] == ["sh", "-ec"] and "kfp.dsl.executor_main" in command[2]
-    local["deploymentSpec"] = original["deploymentSpec"] = None
-    assert local == original  # graph, parameters and outputs untouched
+def test_local_variant_is_the_compiled_pipeline(fresh: str) -> None:
+    """Nothing to drop any more: kfp.local runs the committed YAML as it is (images are ignored)."""
+    assert yaml.safe_load(without_pip_installs(fresh)) == yaml.safe_load(fresh)

@@ -1,7 +1,8 @@
 """An independent pandas implementation of the card features, for golden tests and the bench.
 
-Written from the feature definitions' prose, not from the SQL: windows are time-based over
-each card's *earlier* transactions (``closed="left"`` excludes the row's own second).
+Written from the feature definitions' prose, not from the SQL: the history is time-based over
+each card's *earlier* transactions (the row's own second excluded), and the row itself is then
+added to counts, sums, means and the merchants seen.
 """
 
 from __future__ import annotations
@@ -48,17 +49,16 @@ def card_features(staging: pd.DataFrame) -> pd.DataFrame:
             start = np.searchsorted(ts, ts - seconds, side="left")
             return cum[before] - cum[start]
 
-        results["merchants_seen"][idx] = cum_new[before]
+        results["merchants_seen"][idx] = cum_new[before] + new
         prev = np.where(before > 0, ts[np.maximum(before - 1, 0)], np.nan)
         results["seconds_since_prev_txn"][idx] = ts - prev
-        results["txn_count_1h"][idx] = window(3600, cum_n)
-        results["txn_count_24h"][idx] = window(86400, cum_n)
-        results["txn_count_7d"][idx] = window(604800, cum_n)
-        results["amount_sum_1h"][idx] = window(3600, cum_amount)
-        results["amount_sum_24h"][idx] = window(86400, cum_amount)
-        n7 = window(604800, cum_n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            results["amount_avg_7d"][idx] = np.where(n7 > 0, window(604800, cum_amount) / n7, np.nan)
+        results["txn_count_1h"][idx] = window(3600, cum_n) + 1
+        results["txn_count_24h"][idx] = window(86400, cum_n) + 1
+        results["txn_count_7d"][idx] = window(604800, cum_n) + 1
+        results["amount_sum_1h"][idx] = window(3600, cum_amount) + amount
+        results["amount_sum_24h"][idx] = window(86400, cum_amount) + amount
+        n7 = window(604800, cum_n) + 1
+        results["amount_avg_7d"][idx] = (window(604800, cum_amount) + amount) / n7
     for name, values in results.items():
         out[name] = values
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -13,12 +13,14 @@ from google.protobuf import field_mask_pb2
 
 from fraud_mlops.registry.backends import open_endpoint, open_registry
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, ModelVersion
-from fraud_mlops.registry.vertex import DEFAULT_SERVING_IMAGE, VertexEndpoint, VertexModelRegistry
+from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, IncompatibleModel
+from fraud_mlops.registry.vertex import VertexEndpoint, VertexModelRegistry
 
 LOCATION = "projects/fraud-prj/locations/europe-west4"
 PARENT = f"{LOCATION}/models/fraud-detector"
 ENDPOINT = f"{LOCATION}/endpoints/42"
 ARTIFACT = "gs://fraud-prj-pipeline-root/run/register-model/registered_model"
+SERVING_IMAGE = "europe-west4-docker.pkg.dev/fraud-prj/fraud-images/model-server:sklearn1.9.1-numpy2.4.6"
 LABELS = {"snapshot": "training_snapshot_20260901t000000_abcd1234", "pipeline_run": "fraud-training-1"}
 
 
@@ -26,13 +28,18 @@ def _model_client() -> mock.MagicMock:
     return mock.create_autospec(v1.ModelServiceClient, instance=True)
 
 
-def _register(registry: VertexModelRegistry, model_dir: Path, aliases: list[str]) -> ModelVersion:
+def _register(
+    registry: VertexModelRegistry,
+    model_dir: Path,
+    aliases: list[str],
+    training_versions: dict[str, str] = IMAGE_VERSIONS,
+) -> ModelVersion:
     return registry.register(
         "fraud-detector",
         model_dir,
         ARTIFACT,
         labels=LABELS,
-        metadata={},
+        metadata={"threshold": 0.4, "training_versions": dict(training_versions)},
         aliases=aliases,
         description="accepted",
     )
@@ -67,7 +74,12 @@ def test_first_upload_creates_the_model_and_gives_it_both_aliases(tmp_path: Path
             model=v1.Model(
                 display_name="fraud-detector",
                 artifact_uri=ARTIFACT,
-                container_spec=v1.ModelContainerSpec(image_uri=DEFAULT_SERVING_IMAGE),
+                container_spec=v1.ModelContainerSpec(
+                    image_uri=SERVING_IMAGE,
+                    ports=[v1.Port(container_port=8080)],
+                    predict_route="/predict",
+                    health_route="/health",
+                ),
                 labels=LABELS,
                 version_description="accepted",
             ),
@@ -104,6 +116,23 @@ def test_next_upload_is_a_version_of_the_parent_and_the_alias_moves(tmp_path: Pa
         ),
         mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[CHALLENGER])),
     ]
+
+
+@pytest.mark.parametrize(
+    "trained",
+    [
+        {**IMAGE_VERSIONS, "scikit-learn": "1.5.2"},
+        {k: v for k, v in IMAGE_VERSIONS.items() if k != "numpy"},
+        {},
+    ],
+)
+def test_a_model_trained_with_other_library_versions_is_refused_before_any_call(
+    tmp_path: Path, trained: dict[str, str]
+) -> None:
+    client = _model_client()
+    with pytest.raises(IncompatibleModel):
+        _register(VertexModelRegistry("fraud-prj", "europe-west4", client), tmp_path, [CHAMPION], trained)
+    assert client.mock_calls == []
 
 
 def test_champion_lookup_resolves_the_alias_and_reads_through_gcs_fuse() -> None:

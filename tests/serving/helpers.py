@@ -10,13 +10,22 @@ from typing import Any
 
 import numpy as np
 
+from fraud_mlops import targets
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.records import SyncRecord, micros_from_utc
-from fraud_mlops.features import FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import luhn_complete, pseudonymise
+from fraud_mlops.features import FEATURE_NAMES, FEATURES, STATE_COLUMNS, CardState
+from fraud_mlops.pseudonym import ensure_local_keys, luhn_complete
 from fraud_mlops.registry.local_endpoint import DeployedModel, EndpointState, endpoint_path, write_endpoint
 
-PSEUDONYM_KEY = "serving-test-key-0123456789abcdef"
+
+def local_pseudonymiser(local_dir: Path) -> Any:
+    """The local keyset of ``local_dir`` (created once), as the function unwraps it."""
+    from fraud_mlops.settings import settings_from_env
+
+    ensure_local_keys(local_dir)
+    return targets.pseudonymiser(
+        settings_from_env({"MLOPS_TARGET": "local", "MLOPS_LOCAL_DIR": str(local_dir)})
+    )
 
 
 def card_numbers(n: int, seed: int = 3) -> list[str]:
@@ -63,10 +72,14 @@ class ServingWorld:
     cards: list[str]
     rows: dict[str, np.ndarray]  # card number -> stored features
     timestamps: dict[str, datetime]
+    states: dict[str, CardState]  # card number -> stored serving state
     models: dict[str, Any]  # version -> estimator
     model_dirs: dict[str, Path]
     thresholds: dict[str, float]
     _expected: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def pseudonymise(self, card: str) -> str:
+        return str(local_pseudonymiser(self.local_dir)(card))
 
     @property
     def endpoint_file(self) -> Path:
@@ -80,7 +93,6 @@ class ServingWorld:
         return {
             "MLOPS_TARGET": "local",
             "MLOPS_LOCAL_DIR": str(self.local_dir),
-            "MLOPS_PSEUDONYM_KEY": PSEUDONYM_KEY,
         }
 
     def deploy(self, split: dict[str, int]) -> EndpointState:
@@ -111,10 +123,34 @@ class ServingWorld:
         return self._expected[key]
 
 
+def card_state_for(i: int, latest: datetime) -> CardState:
+    """A small, plausible history for card ``i``: a few recent transactions and merchants."""
+    end = int(latest.timestamp())
+    times = [end - 86400 * 3, end - 7200, end - 1800, end][: 1 + i % 4]
+    times.sort()
+    return CardState(
+        recent_times=times,
+        recent_amounts=[10.0 + 5 * k + i for k in range(len(times))],
+        previous_time=end - 86400 * 30 if i % 3 == 0 else None,
+        merchant_names=["m_home", f"m_{i % 5}"],
+        merchant_first_times=[times[0], times[-1]],
+        merchant_first_counts=[1, 1],
+    )
+
+
+def card_state_columns(state: CardState) -> list[Any]:
+    """The store's state columns (STATE_COLUMNS order) for ``state``."""
+    return [
+        getattr(state, name) if name == "previous_time" else list(getattr(state, name))
+        for name, _ in STATE_COLUMNS
+    ]
+
+
 def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
     cards = card_numbers(n_cards)
     matrix = feature_rows(n_cards, seed=11)
     start = datetime(2026, 11, 1, tzinfo=UTC)
+    pseudonymise = local_pseudonymiser(local_dir)
     timestamps = {card: start + timedelta(minutes=7 * i, microseconds=i) for i, card in enumerate(cards)}
     store_rows = []
     for i, card in enumerate(cards):
@@ -123,7 +159,12 @@ def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
             for v, f in zip(matrix[i], FEATURES, strict=True)
         ]
         store_rows.append(
-            (pseudonymise(card, PSEUDONYM_KEY.encode()), micros_from_utc(timestamps[card]), *values)
+            (
+                pseudonymise(card),
+                micros_from_utc(timestamps[card]),
+                *values,
+                *card_state_columns(card_state_for(i, timestamps[card])),
+            )
         )
     store = LocalOnlineStore(local_dir / "online_store" / "features.sqlite")
     store.publish(
@@ -145,6 +186,7 @@ def build_world(local_dir: Path, n_cards: int = 50) -> ServingWorld:
         cards=cards,
         rows={card: matrix[i] for i, card in enumerate(cards)},
         timestamps=timestamps,
+        states={card: card_state_for(i, timestamps[card]) for i, card in enumerate(cards)},
         models=models,
         model_dirs=model_dirs,
         thresholds=thresholds,
@@ -160,7 +202,7 @@ def write_latest_features_warehouse(world: ServingWorld, warehouse: Path, schema
 
     rows = [
         {
-            ENTITY_KEY: pseudonymise(card, PSEUDONYM_KEY.encode()),
+            ENTITY_KEY: world.pseudonymise(card),
             EVENT_TIME: world.timestamps[card],
             **{f.name: None if np.isnan(v) else v for f, v in zip(FEATURES, world.rows[card], strict=True)},
         }

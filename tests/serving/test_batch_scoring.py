@@ -1,23 +1,29 @@
-"""Batch scoring: the champion scores every card; a rerun of a run replaces, never duplicates."""
+"""Batch scoring (local): the champion's model server scores every card; a rerun replaces, never duplicates.
+
+The same steps as the DAG: SQL 81 (input table) → batch prediction (the model server's code,
+:class:`LocalBatchPrediction`) → SQL 80 (this run's rows) → SQL 82 (summary), on a real DuckDB
+warehouse speaking the project's BigQuery SQL.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops import targets
+from fraud_mlops.registry.artifact import read_metadata
+from fraud_mlops.registry.batch_prediction import LocalBatchPrediction, NoChampion
 from fraud_mlops.registry.local_registry import LocalModelRegistry
-from fraud_mlops.serving.batch import NoChampion, score_latest_features
 from fraud_mlops.settings import Settings, get_settings
 from fraud_mlops.sql_templates import render_sql
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 
-from .helpers import PSEUDONYM_KEY, ServingWorld, write_latest_features_warehouse
+from .helpers import ServingWorld, write_latest_features_warehouse
 
 
 @pytest.fixture
@@ -40,16 +46,25 @@ def _register(world: ServingWorld, settings: Settings, version: str) -> None:
         world.model_dirs[version],
         str(world.model_dirs[version]),
         labels={},
-        metadata={"threshold": world.thresholds[version]},
+        metadata={**read_metadata(world.model_dirs[version]), "threshold": world.thresholds[version]},
         aliases=["champion"],
     )
 
 
-def _run(settings: Settings, run_id: str, at: datetime) -> dict:
-    summary = score_latest_features(settings, scored_at=at)
+def _run(settings: Settings, run_id: str) -> tuple[dict, dict]:
     hook = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id)
-    hook.run(render_sql("80_card_predictions.sql", settings), parameters={"run_id": run_id})
-    return summary
+    hook.run(render_sql("81_batch_prediction_input.sql", settings))
+    batch = targets.batch_prediction(settings)
+    assert isinstance(batch, LocalBatchPrediction)
+    predicted = batch.run()
+    hook.run(
+        render_sql("80_card_predictions.sql", settings),
+        parameters={"run_id": run_id, "model_version": predicted["model_version_id"]},
+    )
+    (summary,) = targets.warehouse(settings).records(
+        render_sql("82_batch_scoring_summary.sql", settings), {"run_id": run_id}
+    )
+    return predicted, dict(zip(("rows", "flagged", "quantiles", "versions"), summary, strict=True))
 
 
 def _predictions(settings: Settings) -> list[tuple]:
@@ -65,42 +80,71 @@ def _predictions(settings: Settings) -> list[tuple]:
 
 
 def test_without_a_champion_nothing_is_scored(world: ServingWorld, settings: Settings) -> None:
+    BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).run(
+        render_sql("81_batch_prediction_input.sql", settings)
+    )
     with pytest.raises(NoChampion):
-        score_latest_features(settings)
+        targets.batch_prediction(settings).run()  # type: ignore[union-attr]
 
 
 def test_champion_scores_every_card_and_reruns_replace(world: ServingWorld, settings: Settings) -> None:
     _register(world, settings, "1")
-    first_at = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
-    summary = _run(settings, "scheduled__2026-11-22T04:00:00+00:00", first_at)
+    before = datetime.now(UTC)
+    predicted, summary = _run(settings, "scheduled__2026-11-22T04:00:00+00:00")
 
     rows = _predictions(settings)
     by_card = {r[2]: r for r in rows}
-    assert summary["cards_scored"] == len(rows) == len(world.cards)
-    assert summary["model_version"] == "1"
+    assert predicted == {"rows": len(world.cards), "model_name": "fraud-detector", "model_version_id": "1"}
+    assert summary["rows"] == len(rows) == len(world.cards)
+    assert summary["versions"] == "1"
     for card in world.cards:
-        row = by_card[pseudonymise(card, PSEUDONYM_KEY.encode())]
+        row = by_card[world.pseudonymise(card)]
         expected = world.expected_probability("1", card)
-        assert row[3] == expected
-        assert row[4] == ("fraud" if expected >= world.thresholds["1"] else "legitimate")
+        assert row[3] == pytest.approx(expected, abs=1e-12)  # batched predict_proba vs one row
+        assert row[4] == ("fraud" if row[3] >= world.thresholds["1"] else "legitimate")
         assert row[5:8] == (world.thresholds["1"], "fraud-detector", "1")
         assert row[8] == world.timestamps[card]
-        assert row[9] == first_at
-    assert summary["flagged_as_fraud"] == sum(r[4] == "fraud" for r in rows)
+        assert row[9] >= before.replace(microsecond=0) - timedelta(seconds=1)
+    assert summary["flagged"] == sum(r[4] == "fraud" for r in rows)
+    scores = sorted(r[3] for r in rows)
+    assert summary["quantiles"][0] == pytest.approx(scores[0]) and summary["quantiles"][-1] == pytest.approx(
+        scores[-1]
+    )
     ids = [r[0] for r in rows]
     assert len(set(ids)) == len(ids)
 
     # the same run again, later, with a new champion: its rows are replaced, not added
     _register(world, settings, "2")
-    later = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
-    _run(settings, "scheduled__2026-11-22T04:00:00+00:00", later)
+    _run(settings, "scheduled__2026-11-22T04:00:00+00:00")
     rerun = _predictions(settings)
     assert len(rerun) == len(world.cards)
     assert sorted(r[0] for r in rerun) == sorted(ids)  # deterministic prediction ids
-    assert {r[7] for r in rerun} == {"2"} and {r[9] for r in rerun} == {later}
+    assert {r[7] for r in rerun} == {"2"}
 
     # another run adds its own rows beside the first run's
-    _run(settings, "scheduled__2026-11-23T04:00:00+00:00", later)
+    _run(settings, "scheduled__2026-11-23T04:00:00+00:00")
     both = _predictions(settings)
     assert len(both) == 2 * len(world.cards)
     assert len({r[0] for r in both}) == len(both)
+
+
+def test_a_champion_trained_with_other_library_versions_is_refused(
+    world: ServingWorld, settings: Settings, tmp_path: Path
+) -> None:
+    import shutil
+
+    from fraud_mlops.registry.artifact import write_metadata
+    from fraud_mlops.registry.serving_image import IncompatibleModel
+
+    stale = tmp_path / "stale"
+    shutil.copytree(world.model_dirs["1"], stale)
+    meta = read_metadata(stale)
+    write_metadata(stale, {**meta, "training_versions": {**meta["training_versions"], "numpy": "1.26.4"}})
+    LocalModelRegistry(settings.registry_dir).register(
+        "fraud-detector", stale, str(stale), labels={}, metadata=read_metadata(stale), aliases=["champion"]
+    )
+    BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).run(
+        render_sql("81_batch_prediction_input.sql", settings)
+    )
+    with pytest.raises(IncompatibleModel, match=r"numpy trained 1\.26\.4"):
+        targets.batch_prediction(settings).run()  # type: ignore[union-attr]

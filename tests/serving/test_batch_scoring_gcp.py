@@ -1,29 +1,22 @@
-"""Batch scoring on gcp: Vertex registry, GCS and BigQuery mocked at their client classes."""
+"""Batch scoring on gcp: the DAG's graph, the Vertex AI batch prediction job and the BigQuery SQL.
+
+Composer never loads the model: the ``batch_predict`` task is the provider's
+``CreateBatchPredictionJobOperator`` with BigQuery in and out and the champion version by
+alias, whose serving container is the model server (tests/registry/test_model_server.py shows
+that server answering BigQuery-row-shaped instances, i.e. JSON objects keyed by column).
+"""
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
-from unittest import mock
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from google.cloud import aiplatform_v1, bigquery
 
-from fraud_mlops.features import ENTITY_KEY, FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import pseudonymise
-from fraud_mlops.serving.batch import score_latest_features
-from fraud_mlops.settings import Settings, get_settings
-
-from .helpers import PSEUDONYM_KEY, ServingWorld
+from fraud_mlops.settings import REPO_ROOT, Settings, get_settings
 
 PROJECT, REGION = "fraud-prj", "europe-west4"
-MODEL = f"projects/{PROJECT}/locations/{REGION}/models/777"
 
 
 @pytest.fixture
@@ -39,92 +32,73 @@ def gcp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     get_settings.cache_clear()
 
 
-def _latest_features(world: ServingWorld) -> pa.Table:
-    """What BigQuery returns for the latest-features query (store layout)."""
-    columns: dict[str, Any] = {
-        ENTITY_KEY: [pseudonymise(c, PSEUDONYM_KEY.encode()) for c in world.cards],
-        "event_time_us": [int(world.timestamps[c].timestamp() * 1_000_000) for c in world.cards],
-    }
-    for j, f in enumerate(FEATURES):
-        values = [world.rows[c][j] for c in world.cards]
-        columns[f.name] = [None if v != v else (int(v) if f.bq_type == "INT64" else float(v)) for v in values]
-    return pa.table(columns)
-
-
-def test_gcp_batch_scoring_requests(world: ServingWorld, gcp: Settings) -> None:
-    staged: dict[str, Any] = {}
-
-    def download(filename: str, timeout: Any = None) -> None:
-        name = filename.rsplit("/", 1)[-1]
-        shutil.copy(world.model_dirs["1"] / name, filename)
-
-    def load(buffer: io.BytesIO, table: str, job_config: bigquery.LoadJobConfig) -> mock.Mock:
-        staged.update(table=table, config=job_config, rows=pq.read_table(buffer))
-        return mock.Mock()
-
-    with (
-        mock.patch("google.cloud.aiplatform_v1.ModelServiceClient") as models,
-        mock.patch("google.cloud.storage.Client") as storage,
-        mock.patch("airflow.providers.google.cloud.hooks.bigquery.Client") as bq,
-    ):
-        models.return_value.list_models.return_value = [aiplatform_v1.Model(name=MODEL)]
-        models.return_value.get_model.return_value = aiplatform_v1.Model(
-            name=MODEL, version_id="3", artifact_uri="gs://fraud-models/fraud-detector/3",
-            version_aliases=["champion"],
-        )  # fmt: skip
-        blob = storage.return_value.bucket.return_value.blob
-        storage.return_value.bucket.return_value.name = "fraud-models"
-        blob.return_value.download_to_filename.side_effect = download
-        bq.return_value.query.return_value.to_arrow.return_value = _latest_features(world)
-        bq.return_value.load_table_from_file.side_effect = load
-
-        summary = score_latest_features(gcp, scored_at=datetime(2026, 11, 22, 4, tzinfo=UTC))
-
-    models.return_value.list_models.assert_called_once_with(
-        request=aiplatform_v1.ListModelsRequest(
-            parent=f"projects/{PROJECT}/locations/{REGION}", filter='display_name="fraud-detector"'
-        )
-    )
-    models.return_value.get_model.assert_called_once_with(name=f"{MODEL}@champion")
-    storage.return_value.bucket.assert_called_with("fraud-models", user_project=None)
-    assert sorted(c.kwargs["blob_name"] for c in blob.call_args_list) == [
-        "fraud-detector/3/metadata.json",
-        "fraud-detector/3/model.joblib",
-    ]
-    (sql,) = bq.return_value.query.call_args.args
-    assert "SELECT\n  card_pseudonym,\n  UNIX_MICROS(event_time) AS event_time_us," in sql
-    assert f"FROM `{PROJECT}.fraud.latest_card_features`" in sql
-    assert all(f"CAST({n} AS " in sql for n in FEATURE_NAMES)
-    assert bq.call_args.kwargs["project"] == PROJECT and bq.call_args.kwargs["location"] == "EU"
-
-    assert staged["table"] == f"{PROJECT}.fraud.card_predictions_staging"
-    assert staged["config"].source_format == bigquery.SourceFormat.PARQUET
-    assert staged["config"].write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
-    rows = staged["rows"].to_pylist()
-    assert len(rows) == len(world.cards) == summary["cards_scored"]
-    by_key = {r[ENTITY_KEY]: r for r in rows}
-    card = world.cards[5]
-    row = by_key[pseudonymise(card, PSEUDONYM_KEY.encode())]
-    assert row["score"] == world.expected_probability("1", card)
-    assert (row["model_name"], row["model_version"], row["threshold"]) == ("fraud-detector", "3", 0.35)
-    assert row["feature_timestamp"] == world.timestamps[card]
-
-
-def test_gcp_dag_replaces_the_run_with_a_bigquery_job(gcp: Settings) -> None:
+def _dag() -> Any:
     from airflow.dag_processing.dagbag import DagBag
-
-    from fraud_mlops.settings import REPO_ROOT
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_batch_scoring.py"))
     assert bag.import_errors == {}
-    dag = bag.dags["fraud_batch_scoring"]
-    task: Any = dag.get_task("replace_run_predictions")
+    return bag.dags["fraud_batch_scoring"]
+
+
+def _rendered_query(dag: Any, task_id: str) -> tuple[str, list[Any]]:
+    task: Any = dag.get_task(task_id)
     assert type(task).__name__ == "BigQueryInsertJobOperator"
     query = task.configuration["query"]
-    assert query["queryParameters"] == [
-        {"name": "run_id", "parameterType": {"type": "STRING"}, "parameterValue": {"value": "{{ run_id }}"}}
-    ]
     rendered = dag.get_template_env().from_string(query["query"]).render(**(dag.user_defined_macros or {}))
-    assert f"DELETE FROM `{PROJECT}.fraud.card_predictions` WHERE scoring_run_id = @run_id" in rendered
-    assert f"FROM `{PROJECT}.fraud.card_predictions_staging`" in rendered
-    assert [t.task_id for t in dag.topological_sort()] == ["score_latest_features", "replace_run_predictions"]
+    return rendered, query.get("queryParameters", [])
+
+
+def test_gcp_dag_scores_with_a_vertex_batch_prediction_job(gcp: Settings) -> None:
+    dag = _dag()
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "prepare_batch_input",
+        "batch_predict",
+        "replace_run_predictions",
+        "summarise_batch_scoring",
+    ]
+    job: Any = dag.get_task("batch_predict")
+    assert type(job).__name__ == "CreateBatchPredictionJobOperator"
+    expected = {
+        "project_id": PROJECT,
+        "region": REGION,
+        "model_name": f"projects/{PROJECT}/locations/{REGION}/models/fraud-detector@champion",
+        "instances_format": "bigquery",
+        "predictions_format": "bigquery",
+        "bigquery_source": f"bq://{PROJECT}.fraud.batch_prediction_input",
+        "bigquery_destination_prefix": f"bq://{PROJECT}.fraud.batch_prediction_output",
+        "gcs_source": None,
+        "gcs_destination_prefix": None,
+        "machine_type": "n1-standard-2",
+        "starting_replica_count": 1,
+        "max_replica_count": 2,
+        "gcp_conn_id": "google_cloud_default",
+        "deferrable": True,
+        "job_display_name": "fraud-batch-scoring-{{ ts_nodash }}",
+    }
+    assert {name: getattr(job, name) for name in expected} == expected
+
+
+def test_gcp_sql_steps_prepare_the_input_and_replace_the_run_from_the_output(gcp: Settings) -> None:
+    dag = _dag()
+    prepare, _ = _rendered_query(dag, "prepare_batch_input")
+    assert f"CREATE OR REPLACE TABLE `{PROJECT}.fraud.batch_prediction_input` AS" in prepare
+    assert f"FROM `{PROJECT}.fraud.latest_card_features`" in prepare
+    assert f"DROP TABLE IF EXISTS `{PROJECT}.fraud.batch_prediction_output`" in prepare
+    # declared types: a DuckDB SUM widens to HUGEINT (a Python Decimal the server refuses)
+    assert "CAST(merchants_seen AS INT64) AS merchants_seen" in prepare
+    assert "CAST(amount_avg_7d AS FLOAT64) AS amount_avg_7d" in prepare
+
+    replace, parameters = _rendered_query(dag, "replace_run_predictions")
+    assert parameters == [
+        {"name": "run_id", "parameterType": {"type": "STRING"}, "parameterValue": {"value": "{{ run_id }}"}},
+        {
+            "name": "model_version",
+            "parameterType": {"type": "STRING"},
+            "parameterValue": {"value": "{{ ti.xcom_pull(task_ids='batch_predict')['model_version_id'] }}"},
+        },
+    ]
+    # the server's version when its artifact copy has one, else the job's model_version_id
+    assert "COALESCE(NULLIF(JSON_VALUE(prediction, '$.model_version'), ''), @model_version)" in replace
+    assert f"DELETE FROM `{PROJECT}.fraud.card_predictions` WHERE scoring_run_id = @run_id" in replace
+    assert "CAST(JSON_VALUE(prediction, '$.fraud_probability') AS FLOAT64)" in replace
+    assert f"FROM `{PROJECT}.fraud.batch_prediction_output`" in replace

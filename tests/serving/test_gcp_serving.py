@@ -1,6 +1,8 @@
-"""The gcp serving path, with Vertex AI and Cloud Storage mocked at their client classes.
+"""The gcp serving path, with Vertex AI mocked at its client classes.
 
-Responses are real protos; every request the code sends is compared field for field.
+Responses are real protos; every request the code sends is compared field for field. The
+predictions have the model server's shape (tests/registry/test_model_server.py shows the real
+server answering it); provenance needs no call besides ``Predict``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from google.cloud import aiplatform_v1
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from fraud_mlops.feature_store.vertex import VertexOnlineStore
-from fraud_mlops.features import FEATURE_NAMES, FEATURES
-from fraud_mlops.pseudonym import pseudonymise
-from fraud_mlops.registry.endpoint_client import VertexEndpointClient, probability_of
+from fraud_mlops.features import FEATURE_NAMES, FEATURES, CardState
+from fraud_mlops.registry.endpoint_client import VertexEndpointClient
 from fraud_mlops.serving.http import build_service
 from fraud_mlops.settings import settings_from_env
+from tests.fake_kms import FakeCloudKms
+
+from .helpers import local_pseudonymiser
 
 PROJECT, REGION = "fraud-prj", "europe-west4"
 FEATURE_VIEW = (
@@ -29,7 +33,6 @@ FEATURE_VIEW = (
 ENDPOINT = f"projects/{PROJECT}/locations/{REGION}/endpoints/4242"
 MODEL = f"projects/{PROJECT}/locations/{REGION}/models/777"
 CARD = "4111111111111111"
-KEY = "gcp-test-key"
 API = {"api_endpoint": f"{REGION}-aiplatform.googleapis.com"}
 
 
@@ -67,16 +70,48 @@ def _expected_fetch(entity_id: str) -> aiplatform_v1.FetchFeatureValuesRequest:
     )
 
 
-def _predict_response(p_fraud: float, deployed_model_id: str = "1001") -> aiplatform_v1.PredictResponse:
+THRESHOLDS = {"3": 0.42, "4": 0.55}
+
+
+def _predict_response(
+    p_fraud: float, deployed_model_id: str = "1001", version: str = "3"
+) -> aiplatform_v1.PredictResponse:
+    """Vertex's answer around one model server prediction (registry/model_server.py)."""
+    threshold = THRESHOLDS[version]
+    prediction = {
+        "fraud_probability": p_fraud,
+        "decision": "fraud" if p_fraud >= threshold else "legitimate",
+        "threshold": threshold,
+        "model_name": "fraud-detector",
+        "model_version": version,
+    }
     response = aiplatform_v1.PredictResponse(
-        deployed_model_id=deployed_model_id, model=MODEL, model_version_id="3"
+        deployed_model_id=deployed_model_id,
+        model=MODEL,
+        model_version_id=version,
+        model_display_name="fraud-detector",
     )
-    response.predictions.extend([[1 - p_fraud, p_fraud]])  # type: ignore[list-item]
+    response.predictions.extend([prediction])  # type: ignore[list-item]
     return response
 
 
 @pytest.fixture
-def clients() -> Iterator[dict[str, mock.MagicMock]]:
+def kms(tmp_path: Any) -> Iterator[tuple[FakeCloudKms, dict[str, str], Any]]:
+    """Cloud KMS (client class mocked), the gcp keyset settings, and the keyset's pseudonym function."""
+    fake = FakeCloudKms()
+    keyset = fake.gcp_keyset(_local_keys(tmp_path))
+    with fake.patched():
+        yield fake, fake.env(keyset), local_pseudonymiser(tmp_path / "keys")
+
+
+def _local_keys(tmp_path: Any) -> Any:
+    local_pseudonymiser(tmp_path / "keys")  # creates the keyset the gcp wrapping re-wraps
+    return tmp_path / "keys"
+
+
+@pytest.fixture
+def clients(kms: Any) -> Iterator[dict[str, mock.MagicMock]]:
+    """Every Google client the serving path could build; only the expected ones may be called."""
     with (
         mock.patch("google.cloud.aiplatform_v1.FeatureOnlineStoreServiceClient") as features,
         mock.patch("google.cloud.aiplatform_v1.PredictionServiceClient") as prediction,
@@ -84,30 +119,14 @@ def clients() -> Iterator[dict[str, mock.MagicMock]]:
         mock.patch("google.cloud.aiplatform_v1.ModelServiceClient") as models,
         mock.patch("google.cloud.storage.Client") as storage,
     ):
-        endpoints.return_value.get_endpoint.return_value = aiplatform_v1.Endpoint(
-            name=ENDPOINT,
-            deployed_models=[
-                aiplatform_v1.DeployedModel(id="1001", model=MODEL, model_version_id="3"),
-                aiplatform_v1.DeployedModel(id="1002", model=MODEL, model_version_id="4"),
-            ],
-        )
-        models.return_value.get_model.side_effect = lambda name: aiplatform_v1.Model(
-            name=name.split("@")[0],
-            display_name="fraud-detector",
-            artifact_uri=f"gs://fraud-models/fraud-detector/{name.split('@')[1]}",
-        )
-        thresholds = {"3": 0.42, "4": 0.55}
-        storage.return_value.bucket.return_value.blob.side_effect = lambda name: mock.Mock(
-            download_as_bytes=mock.Mock(
-                return_value=json.dumps({"threshold": thresholds[name.split("/")[1]]}).encode()
-            )
-        )
         yield {
             "features": features,
             "prediction": prediction,
             "endpoints": endpoints,
             "models": models,
             "storage": storage,
+            "kms_env": kms[1],  # type: ignore[dict-item]
+            "pseudonymise": kms[2],
         }
 
 
@@ -127,6 +146,41 @@ def test_vertex_lookup_sends_the_exact_request_and_parses_values(clients: dict[s
     assert len(row.vector()) == len(FEATURE_NAMES)
 
 
+def test_vertex_lookup_reads_the_card_state_from_array_values(clients: dict[str, mock.MagicMock]) -> None:
+    settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
+    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
+    response = _feature_response(_values())
+    ints, doubles, strings = aiplatform_v1.Int64Array, aiplatform_v1.DoubleArray, aiplatform_v1.StringArray
+    response.key_values.features.extend(
+        [
+            pair(
+                name="recent_times", value=aiplatform_v1.FeatureValue(int64_array_value=ints(values=[10, 20]))
+            ),
+            pair(
+                name="recent_amounts",
+                value=aiplatform_v1.FeatureValue(double_array_value=doubles(values=[1.5, 2.5])),
+            ),
+            pair(
+                name="merchant_names",
+                value=aiplatform_v1.FeatureValue(string_array_value=strings(values=["a", "b"])),
+            ),
+            pair(
+                name="merchant_first_times",
+                value=aiplatform_v1.FeatureValue(int64_array_value=ints(values=[10, 20])),
+            ),
+            pair(
+                name="merchant_first_counts",
+                value=aiplatform_v1.FeatureValue(int64_array_value=ints(values=[1, 2])),
+            ),
+        ]
+    )  # previous_time absent: BigQuery NULL
+    clients["features"].return_value.fetch_feature_values.return_value = response
+    row = VertexOnlineStore(settings).fetch_one("abc123")
+    assert row is not None and row.state == CardState(
+        [10, 20], [1.5, 2.5], None, ["a", "b"], [10, 20], [1, 2]
+    )
+
+
 def test_vertex_lookup_answers_unknown_cards_explicitly(clients: dict[str, mock.MagicMock]) -> None:
     settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
     client = clients["features"].return_value
@@ -144,7 +198,7 @@ def _raise_not_found() -> None:
 
 
 def test_vertex_endpoint_client_sends_the_exact_predict_request(clients: dict[str, mock.MagicMock]) -> None:
-    clients["prediction"].return_value.predict.return_value = _predict_response(0.61, "1002")
+    clients["prediction"].return_value.predict.return_value = _predict_response(0.61, "1002", "4")
     client = VertexEndpointClient(endpoint=ENDPOINT, region=REGION)
     row = [float(i) for i in range(len(FEATURE_NAMES))]
     row[5] = float("nan")
@@ -166,24 +220,21 @@ def test_vertex_endpoint_client_sends_the_exact_predict_request(clients: dict[st
     )
     clients["prediction"].assert_called_once_with(client_options=API)
     clients["prediction"].return_value.predict.assert_called_once_with(request=expected, timeout=5.0)
-    clients["endpoints"].return_value.get_endpoint.assert_called_once_with(name=ENDPOINT)
-    assert clients["models"].return_value.get_model.call_args_list == [
-        mock.call(name=f"{MODEL}@3"),
-        mock.call(name=f"{MODEL}@4"),
-    ]
-    clients["storage"].return_value.bucket.assert_called_with("fraud-models")
-    clients["storage"].return_value.bucket.return_value.blob.assert_called_with(
-        "fraud-detector/4/metadata.json"
-    )
     assert (answer.probability, answer.threshold, answer.is_fraud) == (0.61, 0.55, True)
     assert (answer.deployed_model_id, answer.model_name, answer.model_version) == (
         "1002",
         "fraud-detector",
-        "3",
+        "4",
     )
+    # Provenance came with the answer: no GetEndpoint, no GetModel, no metadata.json read.
+    for name in ("endpoints", "models", "storage"):
+        assert clients[name].mock_calls == [], name
 
-    client.predict(row)  # provenance is cached: no second endpoint or model lookup
-    assert clients["endpoints"].return_value.get_endpoint.call_count == 1
+
+def test_the_gcp_function_needs_the_endpoint_id(kms: Any) -> None:
+    _, env, _ = kms
+    with pytest.raises(RuntimeError, match="MLOPS_ENDPOINT_ID"):
+        build_service({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, **env})
 
 
 def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicMock]) -> None:
@@ -193,7 +244,7 @@ def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicM
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
     service = build_service(
         {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION,
-         "MLOPS_ENDPOINT_ID": "4242", "MLOPS_PSEUDONYM_KEY": KEY}
+         "MLOPS_ENDPOINT_ID": "4242", **clients["kms_env"]}
     )  # fmt: skip
     reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
     assert (reply.status, reply.body["error"]) == (503, "no_model_deployed")
@@ -202,20 +253,15 @@ def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicM
 def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
     clients["prediction"].return_value.predict.return_value = _predict_response(0.2, "1001")
-    clients["endpoints"].return_value.list_endpoints.return_value = [aiplatform_v1.Endpoint(name=ENDPOINT)]
     service = build_service(
-        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, "MLOPS_PSEUDONYM_KEY": KEY}
-    )
+        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION,
+         "MLOPS_ENDPOINT_ID": "4242", **clients["kms_env"]}
+    )  # fmt: skip
 
     reply = service.handle(json.dumps({"card_number": "4111 1111 1111 1111"}).encode(), request_id="r2")
 
-    clients["endpoints"].return_value.list_endpoints.assert_called_once_with(
-        request=aiplatform_v1.ListEndpointsRequest(
-            parent=f"projects/{PROJECT}/locations/{REGION}", filter='display_name="fraud-endpoint"'
-        )
-    )
     clients["features"].return_value.fetch_feature_values.assert_called_once_with(
-        request=_expected_fetch(pseudonymise(CARD, KEY.encode())), timeout=2.0
+        request=_expected_fetch(clients["pseudonymise"](CARD)), timeout=2.0
     )
     sent = clients["prediction"].return_value.predict.call_args.kwargs["request"]
     values = list(sent.instances[0])
@@ -226,14 +272,9 @@ def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
     assert reply.body["threshold"] == 0.42
     assert reply.body["model"] == {"name": "fraud-detector", "version": "3", "deployed_model_id": "1001"}
     assert reply.body["features"]["timestamp"] == "2025-11-22T08:26:40.123456Z"
-
-
-@pytest.mark.parametrize(
-    ("prediction", "expected"),
-    [([0.9, 0.1], 0.1), ({"scores": [0.3, 0.7]}, 0.7), ({"probabilities": [0.5, 0.5]}, 0.5), (0.25, 0.25)],
-)
-def test_prediction_shapes(prediction: Any, expected: float) -> None:
-    assert probability_of(prediction) == expected
+    for name in ("endpoints", "models", "storage"):  # no ListEndpoints, GetModel or bucket read
+        assert clients[name].mock_calls == [], name
+    clients["prediction"].assert_called_once_with(client_options=API)
 
 
 def test_timestamps_without_a_timestamp_feature_use_vertex_generate_time(
@@ -260,3 +301,23 @@ def test_timestamps_without_a_timestamp_feature_use_vertex_generate_time(
     assert row is not None
     assert row.values["amount"] == 3.5 and row.values["txn_count_1h"] is None
     assert row.feature_timestamp.isoformat() == "2025-11-22T08:26:40+00:00"
+
+
+def test_a_keyset_kms_refuses_to_unwrap_is_a_503(clients: dict[str, mock.MagicMock], kms: Any) -> None:
+    fake, env, _ = kms
+    fake.decrypt = mock.Mock(
+        side_effect=exceptions.PermissionDenied("cloudkms.cryptoKeyVersions.useToDecrypt")
+    )
+    with fake.patched():
+        service = build_service(
+            {
+                "MLOPS_TARGET": "gcp",
+                "GCP_PROJECT": PROJECT,
+                "GCP_REGION": REGION,
+                "MLOPS_ENDPOINT_ID": "4242",
+                **env,
+            }
+        )
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r3")
+    assert (reply.status, reply.body["error"]) == (503, "not_configured")
+    clients["features"].return_value.fetch_feature_values.assert_not_called()

@@ -202,7 +202,6 @@ def test_the_function_is_wired_without_airflow(target: str, reader: str, model: 
         "MLOPS_LOCAL_DIR": str(tmp_path),
         "GCP_PROJECT": "fraud-prj",
         "MLOPS_ENDPOINT_ID": "1234",  # gcp: no endpoint lookup by name (that would call Vertex)
-        "MLOPS_PSEUDONYM_KEY": "k",
         "PYTHONPATH": str(REPO_ROOT / "plugins"),
     }
     done = subprocess.run(

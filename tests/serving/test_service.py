@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
-from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.features import FEATURE_NAMES, request_time_features
 from fraud_mlops.registry.endpoint_client import LocalEndpointClient
 from fraud_mlops.serving.http import build_service
 from fraud_mlops.serving.service import PredictionService
 
-from .helpers import PSEUDONYM_KEY, ServingWorld, card_numbers
+from .helpers import ServingWorld, card_numbers
 
 
 @pytest.fixture
@@ -49,22 +50,36 @@ def test_known_card_is_scored_by_the_deployed_model(world: ServingWorld, service
     assert card not in str(body)
 
 
-def test_request_fields_override_the_stored_transaction_features(
+def test_a_transaction_is_scored_with_its_own_request_time_features(
     world: ServingWorld, service: PredictionService
 ) -> None:
     card = world.cards[4]
     status, body = _post(
         service,
-        f'{{"card_number": "{card}", "amount": 123.5, "transaction_time": "2026-11-22T23:30:00+01:00"}}',
+        f'{{"card_number": "{card}", "amount": 123.5, "merchant": "m_new", "v3": 0.5,'
+        ' "transaction_time": "2026-11-22T23:30:00+01:00"}',
     )
-    assert status == 200
-    row = world.rows[card].copy()
-    row[FEATURE_NAMES.index("amount")] = 123.5
-    row[FEATURE_NAMES.index("hour_of_day")] = 22  # 23:30 at +01:00 is 22:30 UTC
-    row[FEATURE_NAMES.index("day_of_week")] = 1  # Sunday, BigQuery numbering
+    assert status == 200, body
+    moment = datetime(2026, 11, 22, 22, 30, tzinfo=UTC)
+    card_features = request_time_features(world.states[card], int(moment.timestamp()), 123.5, "m_new")
+    values = {
+        **{name: None for name in FEATURE_NAMES},
+        "amount": 123.5,
+        "hour_of_day": 22,  # 23:30 at +01:00 is 22:30 UTC
+        "day_of_week": 1,  # Sunday, BigQuery numbering
+        "v3": 0.5,
+        **card_features,
+    }
+    assert card_features["is_new_merchant"] == 1 and card_features["txn_count_7d"] >= 1
+    row = np.array([np.nan if values[n] is None else float(values[n]) for n in FEATURE_NAMES])  # type: ignore[arg-type]
     expected = world.models["1"].predict_proba(row.reshape(1, -1))[0, 1]
     assert body["fraud_probability"] == round(float(expected), 6)
-    assert body["features"]["from_request"] == ["amount", "day_of_week", "hour_of_day"]
+    assert body["features"]["from_request"] == sorted(FEATURE_NAMES)
+
+
+def test_half_a_transaction_is_refused(world: ServingWorld, service: PredictionService) -> None:
+    status, body = _post(service, f'{{"card_number": "{world.cards[4]}", "amount": 12.5}}')
+    assert (status, body["error"]) == (400, "incomplete_transaction")
 
 
 def test_unknown_card_gets_404_not_a_made_up_score(service: PredictionService) -> None:
@@ -76,7 +91,7 @@ def test_unknown_card_gets_404_not_a_made_up_score(service: PredictionService) -
 
 def test_no_model_deployed_is_503(world: ServingWorld, tmp_path: Path) -> None:
     service = PredictionService(
-        key=PSEUDONYM_KEY.encode(),
+        pseudonymise=world.pseudonymise,
         features=LocalOnlineStore(world.store_path),
         model=LocalEndpointClient(tmp_path / "endpoints" / "fraud-endpoint.json"),
     )
@@ -86,7 +101,7 @@ def test_no_model_deployed_is_503(world: ServingWorld, tmp_path: Path) -> None:
 
 def test_online_store_never_synced_is_503(world: ServingWorld, tmp_path: Path) -> None:
     service = PredictionService(
-        key=PSEUDONYM_KEY.encode(),
+        pseudonymise=world.pseudonymise,
         features=LocalOnlineStore(tmp_path / "empty.sqlite"),
         model=LocalEndpointClient(world.endpoint_file),
     )
@@ -94,8 +109,8 @@ def test_online_store_never_synced_is_503(world: ServingWorld, tmp_path: Path) -
     assert (status, body["error"]) == (503, "feature_store_not_ready")
 
 
-def test_missing_key_is_503_not_a_wrong_pseudonym(world: ServingWorld) -> None:
-    service = build_service({**world.env(), "MLOPS_PSEUDONYM_KEY": ""})
+def test_missing_keyset_is_503_not_a_wrong_pseudonym(world: ServingWorld) -> None:
+    service = build_service({**world.env(), "MLOPS_PSEUDONYM_KMS_KEY": "local-kms://no-such-key"})
     status, body = _post(service, f'{{"card_number": "{world.cards[0]}"}}')
     assert (status, body["error"]) == (503, "not_configured")
 
@@ -104,9 +119,17 @@ def test_compiled_model_path_gives_predict_proba_numbers(world: ServingWorld) ->
     client = LocalEndpointClient(world.endpoint_file)
     world.deploy({"2": 100})
     served = client.choose()
-    assert served.predictor.kind == "compiled_hist_gradient_boosting"
+    assert served.model.predictor.kind == "compiled_hist_gradient_boosting"
     for card in world.cards:
         answer = client.predict(list(world.rows[card]))
         assert answer.probability == world.expected_probability("2", card)
         assert answer.model_version == "2"
     assert np.isnan(world.rows[world.cards[0]]).any() or any(np.isnan(r).any() for r in world.rows.values())
+
+
+def test_the_online_store_keeps_the_card_state_exactly(world: ServingWorld) -> None:
+    store = LocalOnlineStore(world.store_path)
+    for card in world.cards[:10]:
+        row = store.fetch_one(world.pseudonymise(card))
+        assert row is not None and row.state is not None
+        assert row.state == world.states[card]

@@ -80,3 +80,111 @@ def test_same_file_landed_again_adds_no_rows(local_stack, landed, tmp_path):
     before, after = landed["summary"]["counts"], summary["counts"]
     assert (after["raw_rows"], after["staging_rows"]) == (before["raw_rows"], before["staging_rows"])
     assert after["duplicate_landings"] == before["duplicate_landings"] + 1
+
+
+def _published_state(settings) -> dict:
+    """Every published table's rows, the snapshot list and the online store's serving version."""
+    import time
+
+    import duckdb
+
+    from fraud_mlops.feature_store.local_store import LocalOnlineStore
+    from fraud_mlops.sql_templates import PUBLISHED_TABLES
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        tables = {
+            t: con.execute(f"SELECT * FROM fraud.{t} ORDER BY ALL").fetchall() for t in PUBLISHED_TABLES
+        }
+        lineage = con.execute("SELECT snapshot_name FROM fraud.snapshot_lineage ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    store = LocalOnlineStore(settings.online_store_path)
+    return {
+        "tables": tables,
+        "snapshots": sorted(p.name for p in settings.snapshot_dir.iterdir()),
+        "lineage": lineage,
+        "online_store": (store.current_sync(), len(store.history())),
+    }
+
+
+def test_no_key_material_in_the_logs_of_the_run(local_stack, landed):
+    """Every log the local stack wrote (Airflow task logs, process logs) holds no key material."""
+    from fraud_mlops.pseudonym import local_kms_aead, local_wrapped_keyset
+    from tests.key_leaks import find_leaks, fingerprints, key_material, keyset_fingerprints
+
+    local_dir = local_stack.settings.local_dir
+    keyset = local_wrapped_keyset(local_dir)
+    kek = local_kms_aead(keyset.kms_key_uri, local_dir)
+    forms = keyset_fingerprints(keyset.wrapped, kek)
+    kek_file = local_dir / "kms" / "pseudonym-kek.json"
+    from tink import json_proto_keyset_format, proto_keyset_format, secret_key_access
+
+    kek_serialized = proto_keyset_format.serialize(
+        json_proto_keyset_format.parse(kek_file.read_text(), secret_key_access.TOKEN), secret_key_access.TOKEN
+    )
+    forms += fingerprints(key_material(kek_serialized))  # the local "KMS" key too
+    logs = {
+        str(p.relative_to(local_dir)): p.read_text(errors="replace")
+        for p in local_dir.rglob("*.log")
+        if p.is_file()
+    }
+    task_logs = [name for name in logs if "build_staging" in name]
+    assert task_logs, sorted(logs)[:20]  # the run's task logs are among them
+    assert find_leaks(logs, forms) == []
+
+
+def test_a_run_failing_a_check_changes_nothing_published(local_stack, landed, tmp_path):
+    """Write-audit-publish on the real stack: data failing a check is never published, the
+    snapshot list and the online store stay as they were, and the check is not retried."""
+    before = _published_state(local_stack.settings)
+    assert before["snapshots"] and before["online_store"][0] is not None
+    batch = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=7, rows_per_card=20))
+    all_fraud = batch.landing.assign(**{"class": 1})  # the fraud rate leaves dq_label_rate's bounds
+    bad = write_landing_csv(all_fraud, tmp_path / "all_fraud.csv", show_progress=False)
+
+    api = local_stack.api
+    run_id = _wait_for_waiting_sensor_run(api, timeout=300)
+    land_file(bad, settings=local_stack.settings)
+    run = api.wait_for_run(SENSOR_DAG, run_id, timeout=900)
+    tis = {t["task_id"]: t for t in api.task_instances(SENSOR_DAG, run_id) if t["map_index"] in (-1, None)}
+    try:
+        assert run["state"] == "failed"
+        assert tis["check_data_quality"]["state"] == "failed"
+        assert tis["check_data_quality"]["try_number"] == 1  # deterministic: not retried
+        assert tis["publish"]["state"] == "upstream_failed"
+        assert _published_state(local_stack.settings) == before
+    finally:
+        _remove_rows_of(local_stack.settings, "all_fraud.csv")  # later stack tests start clean
+
+
+def _remove_rows_of(settings, file_name: str) -> None:
+    """Take the failing file's rows back out of raw (the runs after this test would fail too)."""
+    import time
+
+    import duckdb
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            con = duckdb.connect(str(settings.warehouse_path))
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        con.execute(
+            f"DELETE FROM {settings.raw_dataset}.raw_transactions WHERE _file_name LIKE ?", [f"%/{file_name}"]
+        )
+        con.execute("DELETE FROM fraud.ingestion_log WHERE file_name LIKE ?", [f"%/{file_name}"])
+    finally:
+        con.close()

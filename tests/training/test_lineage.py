@@ -81,3 +81,48 @@ def test_bigquery_lineage_sends_the_same_sql_with_named_string_parameters(gcp_se
     assert config.labels == {"app": "fraud-mlops"}
     assert _row(target="gcp").parameters()["target"] == "gcp"
     client.query.return_value.result.assert_called_once()
+
+
+def _lineage_expiry(warehouse: DuckDBWarehouse) -> int:
+    """Whole days until the snapshot's recorded expiry."""
+    ((seconds,),) = warehouse.records(
+        "SELECT TIMESTAMP_DIFF(expires_at, CURRENT_TIMESTAMP(), SECOND) FROM fraud.snapshot_lineage "
+        f"WHERE snapshot_name = '{RESULT.snapshot}'"
+    )
+    return round(seconds / 86400)
+
+
+def test_a_registered_model_keeps_its_snapshot_as_long_as_itself(local_settings: Settings) -> None:
+    from fraud_mlops.training.lineage import keep_snapshot_sql
+
+    warehouse = DuckDBWarehouse(local_settings, database=local_settings.warehouse_path)
+    local_settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    warehouse.execute(render_sql("00_setup.sql", local_settings))
+    warehouse.execute(
+        "INSERT INTO fraud.snapshot_lineage (snapshot_name, expires_at) "
+        f"VALUES ('{RESULT.snapshot}', TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 90 DAY))"
+    )
+    render = lambda name, **extra: render_sql(name, local_settings, **extra)  # noqa: E731
+    rejected = PipelineResult("run-2", RESULT.snapshot, "reject", "rejected", "", "1")
+    assert keep_snapshot_sql(_row(rejected), render) is None  # nothing registered: nothing kept
+    assert _lineage_expiry(warehouse) == 90
+
+    keep = keep_snapshot_sql(_row(), render)
+    assert keep is not None
+    warehouse.execute(keep)  # ALTER … SET OPTIONS is BigQuery metadata; the lineage row moves
+    assert _lineage_expiry(warehouse) == local_settings.model_retention_days
+    assert local_settings.model_retention_days == 365  # the pipeline root's lifecycle (infra)
+
+
+def test_on_bigquery_the_snapshot_table_itself_gets_the_models_expiry(gcp_settings: Settings) -> None:
+    from fraud_mlops.training.lineage import keep_snapshot_sql
+
+    sql = keep_snapshot_sql(_row(target="gcp"), lambda name, **extra: render_sql(name, gcp_settings, **extra))
+    assert sql is not None
+    assert (
+        f"ALTER TABLE `fraud-prj.fraud.{RESULT.snapshot}` SET OPTIONS (\n"
+        "  expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 365 DAY)\n);"
+    ) in sql
+    forged = PipelineResult("r", "x`; DROP TABLE t; --", "deploy", "ok", "2", "1")
+    with pytest.raises(ValueError, match="not a training snapshot name"):
+        keep_snapshot_sql(_row(forged), lambda name, **extra: render_sql(name, gcp_settings, **extra))

@@ -26,7 +26,7 @@ def test_local_parameters_point_at_the_snapshot_file_registry_and_endpoint(local
 
 def test_newest_snapshot_is_the_newest_lineage_row(local_settings: Settings) -> None:
     warehouse = targets.warehouse(local_settings)
-    warehouse.execute(render_sql("00_setup.sql", local_settings, key=b"k"))
+    warehouse.execute(render_sql("00_setup.sql", local_settings))
     with pytest.raises(LookupError, match="run the ingestion first"):
         newest_snapshot(local_settings)
     for name, created in (("training_snapshot_b", "2026-09-02"), ("training_snapshot_a", "2026-09-01")):

@@ -8,9 +8,8 @@ import pytest
 
 from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops import features
-from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.hook import DataQualityError
-from tests.conftest import TEST_KEY
 from tests.reference.pandas_features import card_features as pandas_card_features
 from tests.sql_chain import FakeDagRun, check_quality, load_landing, snapshot, transform
 
@@ -21,17 +20,20 @@ def landing() -> pd.DataFrame:
 
 
 def _count(hook, table: str) -> int:
-    return int(hook.get_records(f"SELECT COUNT(*) FROM `fraud.{table}`")[0][0])
+    dataset = "fraud_raw" if table == "raw_transactions" else "fraud"
+    return int(hook.get_records(f"SELECT COUNT(*) FROM `{dataset}.{table}`")[0][0])
 
 
-def test_card_features_match_an_independent_pandas_implementation(warehouse, local_settings, landing):
+def test_card_features_match_an_independent_pandas_implementation(
+    warehouse, local_settings, landing, pseudonymise
+):
     load_landing(warehouse, local_settings, landing, "a.csv")
-    transform(warehouse, local_settings, TEST_KEY)
+    transform(warehouse, local_settings)
     sql = warehouse.get_df("SELECT * FROM `fraud.card_features` ORDER BY transaction_id").set_index(
         "transaction_id"
     )
     staging = landing.rename(columns={"class": "is_fraud"}).copy()
-    staging["card_pseudonym"] = [pseudonymise(c, TEST_KEY) for c in staging["card_number"]]
+    staging["card_pseudonym"] = [pseudonymise(c) for c in staging["card_number"]]
     ref = pandas_card_features(staging).set_index("transaction_id").loc[sql.index]
     assert list(sql.columns) == ["card_pseudonym", "event_time", *features.FEATURE_NAMES, "is_fraud"]
     for name in features.FEATURE_NAMES:
@@ -42,14 +44,16 @@ def test_card_features_match_an_independent_pandas_implementation(warehouse, loc
     assert sql["txn_count_1h"].max() > 0 and sql["is_new_merchant"].sum() > 0  # the windows see history
 
 
-def test_pseudonym_in_sql_equals_python_hmac(warehouse, local_settings, landing):
+def test_pseudonym_in_sql_equals_the_functions_tink_pseudonym(
+    warehouse, local_settings, landing, pseudonymise
+):
     load_landing(warehouse, local_settings, landing.head(200), "a.csv")
-    transform(warehouse, local_settings, TEST_KEY)
+    transform(warehouse, local_settings)
     rows = warehouse.get_records("SELECT transaction_id, card_pseudonym FROM `fraud.stg_transactions`")
     by_id = landing.set_index("transaction_id")["card_number"]
     assert len(rows) == 200
     for tx, pseudonym in rows:
-        assert pseudonym == pseudonymise(by_id[tx], TEST_KEY)
+        assert pseudonym == pseudonymise(by_id[tx])
     raw_numbers = set(by_id)
     staged = warehouse.get_df("SELECT * FROM `fraud.stg_transactions`")
     assert not raw_numbers & set(staged.astype(str).to_numpy().ravel())  # no card number leaks into staging
@@ -72,7 +76,7 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(warehouse, local_
     spaced = as_text.iloc[510:511].copy()
     spaced["card_number"] = spaced["card_number"].map(lambda c: f"{c[:4]} {c[4:8]} {c[8:12]} {c[12:]}")
     load_landing(warehouse, local_settings, pd.concat([good, bad, spaced]), "mixed.csv")
-    transform(warehouse, local_settings, TEST_KEY)
+    transform(warehouse, local_settings)
     reasons = dict(warehouse.get_records("SELECT transaction_id, reason FROM `fraud.rejected_rows`"))
     assert sorted(reasons.values()) == sorted([
         "missing_transaction_id", "bad_card_checksum", "bad_card_number", "negative_amount", "absurd_amount",
@@ -85,10 +89,10 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(warehouse, local_
 
 def test_same_file_twice_adds_nothing(warehouse, local_settings, landing):
     load_landing(warehouse, local_settings, landing, "a.csv", run_id="r1")
-    transform(warehouse, local_settings, TEST_KEY)
+    transform(warehouse, local_settings)
     before = (_count(warehouse, "raw_transactions"), _count(warehouse, "stg_transactions"))
     load_landing(warehouse, local_settings, landing, "a_again.csv", run_id="r2")  # same content, new name
-    transform(warehouse, local_settings, TEST_KEY)
+    transform(warehouse, local_settings)
     assert (
         (_count(warehouse, "raw_transactions"), _count(warehouse, "stg_transactions"))
         == before
@@ -106,34 +110,82 @@ def test_no_row_sees_its_own_future(warehouse, local_settings, landing):
     base["event_time"] = ["2026-10-01 10:00:00", "2026-10-01 10:30:00", "2026-10-01 10:30:00"]
     base["amount"] = ["10", "20", "40"]
     load_landing(warehouse, local_settings, base, "t.csv")
-    transform(warehouse, local_settings, TEST_KEY)
+    transform(warehouse, local_settings)
     rows = warehouse.get_df(
         "SELECT event_time, merchant_seen_flag, txn_count_1h, amount_sum_1h, seconds_since_prev_txn, merchants_seen "
         "FROM (SELECT *, is_new_merchant AS merchant_seen_flag FROM `fraud.card_features`) ORDER BY event_time, amount"
     )
-    # first row: no history at all
-    assert rows.iloc[0]["txn_count_1h"] == 0 and pd.isna(rows.iloc[0]["seconds_since_prev_txn"])
-    # both 10:30 rows see only the 10:00 row, never each other (same second)
-    assert rows.iloc[1:]["txn_count_1h"].tolist() == [1, 1]
-    assert rows.iloc[1:]["amount_sum_1h"].tolist() == [10.0, 10.0]
+    # first row: no history, only itself
+    assert rows.iloc[0]["txn_count_1h"] == 1 and pd.isna(rows.iloc[0]["seconds_since_prev_txn"])
+    # both 10:30 rows see the 10:00 row and themselves, never each other (same second)
+    assert rows.iloc[1:]["txn_count_1h"].tolist() == [2, 2]
+    assert rows.iloc[1:]["amount_sum_1h"].tolist() == [30.0, 50.0]
     assert rows.iloc[1:]["seconds_since_prev_txn"].tolist() == [1800.0, 1800.0]
     assert rows["merchant_seen_flag"].tolist() == [1, 0, 1]
+    assert rows["merchants_seen"].tolist() == [1, 1, 2]
 
 
 def test_quality_gate_passes_on_good_data_and_names_the_failed_check(warehouse, local_settings, landing):
     load_landing(warehouse, local_settings, landing, "a.csv")
-    transform(warehouse, local_settings, TEST_KEY)
+    transform(warehouse, local_settings, publish=False)
     check_quality(warehouse, local_settings)
     warehouse.run(
-        "UPDATE `fraud.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0"
+        "UPDATE `fraud_candidates.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0"
     )
     with pytest.raises(DataQualityError, match="dq_label_rate"):
         check_quality(warehouse, local_settings)
 
 
+def _published(hook) -> dict[str, list]:
+    return {
+        table: hook.get_records(f"SELECT * FROM `fraud.{table}` ORDER BY 1, 2")
+        for table in (
+            "stg_transactions",
+            "rejected_rows",
+            "card_features",
+            "training_examples",
+            "latest_card_features",
+        )
+    }
+
+
+def test_candidates_failing_a_check_are_never_published(warehouse, local_settings, landing):
+    load_landing(warehouse, local_settings, landing.head(3000), "a.csv")
+    transform(warehouse, local_settings, check=True)
+    before = _published(warehouse)
+    assert len(before["training_examples"]) == 3000
+
+    bad = landing.iloc[3000:].copy()
+    bad["class"] = 1  # every new row labelled fraud: the label rate check fails
+    load_landing(warehouse, local_settings, bad, "b.csv")
+    transform(warehouse, local_settings, publish=False)
+    assert _count(warehouse, "raw_transactions") == 6000
+    with pytest.raises(DataQualityError, match="dq_label_rate"):
+        check_quality(warehouse, local_settings)
+    assert _published(warehouse) == before  # consumers still see the last checked data
+
+
+def test_publish_is_one_transaction(warehouse, local_settings, landing):
+    """A publish that fails half-way through changes no published table."""
+    load_landing(warehouse, local_settings, landing.head(2000), "a.csv")
+    transform(warehouse, local_settings)
+    before = _published(warehouse)
+    load_landing(warehouse, local_settings, landing.iloc[2000:], "b.csv")
+    bounds = transform(warehouse, local_settings, publish=False)
+    # the 4th table cannot be inserted: stg_transactions, rejected_rows, card_features already were
+    warehouse.run(
+        "CREATE OR REPLACE TABLE `fraud_candidates.training_examples` AS "
+        "SELECT * EXCLUDE (amount) FROM `fraud_candidates.training_examples`"
+    )
+    parameters = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"]}
+    with pytest.raises(Exception, match="column"):
+        warehouse.run(render_sql(SQL_FILES["publish"], local_settings), parameters=parameters)
+    assert _published(warehouse) == before
+
+
 def test_snapshot_and_lineage_are_idempotent_per_run(warehouse, local_settings, landing):
     load_landing(warehouse, local_settings, landing, "a.csv")
-    transform(warehouse, local_settings, TEST_KEY)
+    transform(warehouse, local_settings)
     run = FakeDagRun("manual__1")
     snapshot(warehouse, local_settings, run)
     snapshot(warehouse, local_settings, run)  # a rerun of the same DAG run

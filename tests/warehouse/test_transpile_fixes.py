@@ -125,3 +125,13 @@ def test_named_parameters_are_bound_per_statement(warehouse):
     rows = warehouse.get_records("SELECT 1; SELECT @a || '-' || @b", {"a": "x", "b": "y", "unused": "z"})
     assert rows == [("x-y",)]
     assert "$a" in transpile_statement("SELECT @a")
+
+
+def test_only_an_expiration_is_skipped_locally() -> None:
+    from fraud_mlops.warehouse.transpile import parse_set_expiration
+
+    ok = "ALTER TABLE `p.fraud.training_snapshot_x` SET OPTIONS (\n  expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 365 DAY)\n);"
+    assert parse_set_expiration(ok) == "fraud.training_snapshot_x"
+    assert parse_set_expiration("SELECT 1") is None
+    with pytest.raises(ValueError, match="only expiration_timestamp"):
+        parse_set_expiration("ALTER TABLE t SET OPTIONS (description = 'x', expiration_timestamp = NULL)")

@@ -1,9 +1,15 @@
-"""How every component runs on Vertex: base image, pinned packages, the project's code.
+"""How every component runs on Vertex: the project's training image, the project's code.
 
-* **Image**: the public ``python:3.11-slim`` (the project's Python), so the compiled pipeline
-  needs no image build or registry to run in any project.
-* **Packages**: each component names what its step imports, pinned to the versions in
-  ``uv.lock`` (a test compares :data:`PINS` with the lock), so Vertex runs what the tests ran.
+* **Image**: the project-built training image (``images/training/Dockerfile``, pushed to the
+  project's Artifact Registry by ``make images``), which holds every package the steps import
+  at the versions of ``uv.lock`` (:data:`PINS`, compared with the lock by a test) and the KFP
+  executor. Nothing is installed at start-up: a component runs without internet access. The
+  compiled YAML names the image with ``{project}`` and ``{region}`` placeholders
+  (:data:`TRAINING_IMAGE`); the Vertex runner fills them in at submission
+  (:func:`fraud_mlops.pipeline_runs.vertex.pipeline_for_project`). ``kfp.local``'s
+  ``SubprocessRunner`` ignores images and runs in this venv, which holds the same lock.
+* **Packages**: each component still names what its step imports (:func:`fraud_component`'s
+  ``packages``); a test checks that the training image's requirements cover them.
 * **Project code**: the modules the steps need (``fraud_mlops.training``, ``fraud_mlops.registry``,
   ``fraud_mlops.features``) are embedded in each component with KFP's ``embedded_artifact_path``;
   at run time KFP unpacks them and puts them first on ``sys.path``, on Vertex and in
@@ -30,8 +36,11 @@ from kfp import dsl
 from kfp.dsl import component_factory
 
 import fraud_mlops
+from fraud_mlops.registry.serving_image import TRAINING_IMAGE as TRAINING_IMAGE_NAME
+from fraud_mlops.registry.serving_image import image_uri
 
-BASE_IMAGE = "python:3.11-slim"
+#: The training image, project and region left as placeholders (filled in at submission).
+TRAINING_IMAGE = image_uri("{project}", "{region}", TRAINING_IMAGE_NAME)
 
 #: Versions from uv.lock (tests/pipelines/test_compile.py fails when they drift apart).
 PINS: dict[str, str] = {
@@ -70,7 +79,10 @@ EMBEDDED_MODULES: tuple[str, ...] = (
     "fraud_mlops/registry/base.py",
     "fraud_mlops/registry/local_endpoint.py",
     "fraud_mlops/registry/local_registry.py",
+    "fraud_mlops/registry/model_server.py",
     "fraud_mlops/registry/names.py",
+    "fraud_mlops/registry/predictor.py",
+    "fraud_mlops/registry/serving_image.py",
     "fraud_mlops/registry/traffic.py",
     "fraud_mlops/registry/vertex.py",
 )
@@ -120,15 +132,23 @@ def _deterministic_archives() -> Iterator[None]:
         component_factory.tarfile, component_factory.gzip = saved
 
 
+#: What each component declared it imports (component name → packages), for the image test.
+DECLARED_PACKAGES: dict[str, tuple[str, ...]] = {}
+
+
 def fraud_component(packages: Sequence[str] = ()) -> Callable[[Callable[..., Any]], Any]:
-    """``@dsl.component`` with the project's image, pinned packages and embedded code."""
+    """``@dsl.component`` on the training image with the project's code embedded; no installs."""
+    unknown = set(packages) - set(PINS)
+    if unknown:
+        raise ValueError(f"packages not pinned in PINS (nor in the training image): {sorted(unknown)}")
 
     def decorate(func: Callable[..., Any]) -> Any:
+        DECLARED_PACKAGES[func.__name__] = tuple(sorted(set(packages)))
         with _deterministic_archives():
             return dsl.component(
                 func,
-                base_image=BASE_IMAGE,
-                packages_to_install=pinned(packages),
+                base_image=TRAINING_IMAGE,
+                install_kfp_package=False,  # the image has the KFP executor
                 embedded_artifact_path=str(embedded_code_dir()),
             )
 

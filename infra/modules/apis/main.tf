@@ -2,7 +2,7 @@
 # project may use the same APIs.
 
 locals {
-  services = concat([
+  services = [
     "aiplatform.googleapis.com",
     "artifactregistry.googleapis.com",
     "bigquery.googleapis.com",
@@ -18,7 +18,8 @@ locals {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
-  ], var.enable_kms ? ["cloudkms.googleapis.com"] : [])
+    "cloudkms.googleapis.com", # the card pseudonym's key-encryption key (always)
+  ]
 }
 
 resource "google_project_service" "this" {

@@ -1,13 +1,51 @@
-# The warehouse dataset and every table of include/sql/00_setup.sql. Their schemas are the
-# columns of its CREATE TABLE statements, rendered to JSON by `make infra-schemas`; partitioning,
-# clustering and require_partition_filter are the statements' own (tests/infra compares both).
-# The ingestion SQL maintains the derived tables incrementally; snapshots it creates itself.
+# The warehouse datasets and every table of include/sql/00_setup.sql. Three datasets, so IAM
+# can keep card numbers away from every consumer: `raw` (card numbers in clear, rows expire
+# after raw_retention_days; only the orchestration/ingestion identity has any grant on it),
+# `candidates` (a run's unchecked increment, before 50_quality_checks.sql passes; same) and
+# `fraud`, the curated dataset everything else reads (pseudonymised only). Table schemas are the
+# columns of 00_setup.sql's CREATE TABLE statements, rendered to JSON by `make infra-schemas`;
+# partitioning, clustering and require_partition_filter are the statements' own (tests/infra
+# compares both). The ingestion SQL maintains the derived tables incrementally (55_publish.sql
+# replaces the touched rows); candidates and snapshots it creates itself.
+
+resource "google_bigquery_dataset" "raw" {
+  project                         = var.project_id
+  dataset_id                      = var.raw_dataset_id
+  location                        = var.location
+  description                     = "Landed card transactions as they arrived, card numbers in clear. Ingestion only; partitions expire."
+  delete_contents_on_destroy      = false
+  default_partition_expiration_ms = var.raw_retention_days * 86400000
+
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+}
+
+resource "google_bigquery_dataset" "candidates" {
+  project     = var.project_id
+  dataset_id  = var.candidate_dataset_id
+  location    = var.location
+  description = "A run's outputs before its data-quality checks pass (write-audit-publish). Ingestion only."
+  # Rebuilt every run; leftovers of a stopped pipeline go after a week.
+  default_table_expiration_ms = 7 * 86400000
+  delete_contents_on_destroy  = true
+
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+}
 
 resource "google_bigquery_dataset" "fraud" {
   project                    = var.project_id
   dataset_id                 = var.dataset_id
   location                   = var.location
-  description                = "Card-fraud warehouse: raw and staged transactions, features, training snapshots, lineage."
+  description                = "Card-fraud warehouse (pseudonymised): checked staging, features, training examples, snapshots, lineage, predictions."
   delete_contents_on_destroy = false
 
   dynamic "default_encryption_configuration" {
@@ -22,7 +60,7 @@ resource "google_bigquery_table" "managed" {
   for_each = local.tables
 
   project             = var.project_id
-  dataset_id          = google_bigquery_dataset.fraud.dataset_id
+  dataset_id          = each.value.raw ? google_bigquery_dataset.raw.dataset_id : google_bigquery_dataset.fraud.dataset_id
   table_id            = each.key
   description         = each.value.description
   schema              = file("${path.module}/schemas/${each.key}.json")
@@ -36,6 +74,8 @@ resource "google_bigquery_table" "managed" {
     content {
       type  = "DAY"
       field = time_partitioning.value
+      # raw rows (card numbers) are deleted with their partition after the retention
+      expiration_ms = each.value.raw ? var.raw_retention_days * 86400000 : null
     }
   }
 
@@ -54,77 +94,97 @@ locals {
       partition_field          = "_loaded_at"
       clustering               = null
       require_partition_filter = false
+      raw                      = true
     }
     ingestion_log = {
       description              = "One row per load attempt; a file's identity is its content hash."
       partition_field          = "logged_at"
       clustering               = null
       require_partition_filter = false
+      raw                      = false
     }
     rejected_lines = {
       description              = "Unparseable lines of loaded files (file, line number, reason); the files' good rows loaded."
       partition_field          = "rejected_at"
       clustering               = null
       require_partition_filter = false
+      raw                      = false
     }
     stg_transactions = {
       description              = "Typed, valid, deduplicated, pseudonymised transactions (maintained incrementally)."
       partition_field          = "event_time"
       clustering               = ["card_pseudonym"]
       require_partition_filter = true
+      raw                      = false
     }
     rejected_rows = {
       description              = "Rows and lines that did not reach staging, with the reason (never a full card number)."
       partition_field          = "_loaded_at"
       clustering               = null
       require_partition_filter = false
+      raw                      = false
     }
     card_features = {
       description              = "Every transaction with its point-in-time card features (maintained incrementally)."
       partition_field          = "event_time"
       clustering               = ["card_pseudonym"]
       require_partition_filter = true
+      raw                      = false
     }
     training_examples = {
       description              = "Features + label + event time: what training snapshots clone (read whole)."
       partition_field          = "event_time"
       clustering               = ["card_pseudonym"]
       require_partition_filter = false
+      raw                      = false
     }
     latest_card_features = {
-      description              = "Each card's latest feature row: the feature view's source (maintained with MERGE)."
+      description              = "Each card's latest feature row and serving state: the feature view's source (touched cards merged at publish)."
       partition_field          = null
       clustering               = ["card_pseudonym"]
       require_partition_filter = false
+      raw                      = false
     }
     card_merchants = {
       description              = "Per card and merchant: first second used and its rows (state of the history features)."
       partition_field          = null
       clustering               = ["card_pseudonym"]
       require_partition_filter = false
-    }
-    feature_scope = {
-      description              = "Cards whose features the next transform step recomputes, from which second."
-      partition_field          = null
-      clustering               = null
-      require_partition_filter = false
+      raw                      = false
     }
     transform_log = {
       description              = "Files whose rows staging has processed (the increment is every loaded file not in here)."
       partition_field          = null
       clustering               = null
       require_partition_filter = false
+      raw                      = false
     }
     snapshot_lineage = {
       description              = "Training snapshot <-> source files <-> row counts <-> DAG run."
       partition_field          = null
       clustering               = null
       require_partition_filter = false
+      raw                      = false
     }
   }
 }
 
-# --- grants on the dataset ---
+# --- grants on the datasets ---
+
+# Only the identity that runs ingestion may touch raw card numbers and unchecked candidates.
+resource "google_bigquery_dataset_iam_member" "raw_orchestration" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.raw.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = var.members.orchestration
+}
+
+resource "google_bigquery_dataset_iam_member" "candidates_orchestration" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.candidates.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = var.members.orchestration
+}
 
 resource "google_bigquery_dataset_iam_member" "fraud_orchestration" {
   project    = var.project_id
@@ -140,11 +200,13 @@ resource "google_bigquery_dataset_iam_member" "fraud_pipeline" {
   member     = var.members.pipeline
 }
 
-# Feature-view syncs read the latest-features view as the Vertex AI service agent. A view is
-# read with its base tables' permissions unless it is authorized, hence the dataset scope.
+# The Vertex AI service agent reads the latest-features view during feature-view syncs (a view
+# is read with its base tables' permissions unless it is authorized, hence the dataset scope),
+# and runs batch scoring's batch prediction jobs, which read batch_prediction_input and create
+# batch_prediction_output (fraud_mlops/registry/batch_prediction.py): data editor, not viewer.
 resource "google_bigquery_dataset_iam_member" "fraud_feature_sync" {
   project    = var.project_id
   dataset_id = google_bigquery_dataset.fraud.dataset_id
-  role       = "roles/bigquery.dataViewer"
+  role       = "roles/bigquery.dataEditor"
   member     = var.members.feature_sync
 }

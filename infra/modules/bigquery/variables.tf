@@ -8,6 +8,21 @@ variable "dataset_id" {
   type        = string
 }
 
+variable "raw_dataset_id" {
+  description = "Dataset of the raw card transactions (settings: MLOPS_BQ_RAW_DATASET)."
+  type        = string
+}
+
+variable "candidate_dataset_id" {
+  description = "Dataset of a run's unchecked outputs (settings: MLOPS_BQ_CANDIDATE_DATASET)."
+  type        = string
+}
+
+variable "raw_retention_days" {
+  description = "Days raw rows are kept (partition expiration; settings: MLOPS_RAW_RETENTION_DAYS)."
+  type        = number
+}
+
 variable "location" {
   description = "BigQuery location (settings: MLOPS_BQ_LOCATION)."
   type        = string

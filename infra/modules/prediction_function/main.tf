@@ -78,13 +78,6 @@ resource "google_cloudfunctions2_function" "predict" {
     max_instance_request_concurrency = 8
     timeout_seconds                  = 30
     environment_variables            = var.environment
-
-    secret_environment_variables {
-      key        = "MLOPS_PSEUDONYM_KEY"
-      project_id = var.project_id
-      secret     = var.pseudonym_secret_id
-      version    = "latest"
-    }
   }
 
   depends_on = [google_artifact_registry_repository_iam_member.functions_builder]

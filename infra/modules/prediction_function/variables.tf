@@ -56,11 +56,6 @@ variable "builder_sa_id" {
   type        = string
 }
 
-variable "pseudonym_secret_id" {
-  description = "Secret mounted as MLOPS_PSEUDONYM_KEY."
-  type        = string
-}
-
 variable "environment" {
   description = "Environment variables of the function."
   type        = map(string)

@@ -128,12 +128,6 @@ resource "google_storage_bucket_iam_member" "pipeline_root_orchestration_bucket_
   member = var.members.orchestration
 }
 
-resource "google_storage_bucket_iam_member" "pipeline_root_orchestration_viewer" {
-  bucket = google_storage_bucket.this["pipeline_root"].name
-  role   = "roles/storage.objectViewer"
-  member = var.members.orchestration
-}
-
 # --- pipeline runner: writes its artifacts (datasets, models, reports) ---
 
 resource "google_storage_bucket_iam_member" "pipeline_root_pipeline" {

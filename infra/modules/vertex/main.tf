@@ -64,3 +64,17 @@ resource "google_vertex_ai_feature_online_store_featureview_iam_member" "card_fe
   role                 = "roles/aiplatform.featurestoreDataViewer"
   member               = var.members.inference
 }
+
+# --- the project's images (images/, `make images`): model server and training ---
+
+# The model server is the serving container of every registered model version and of batch
+# prediction; the training image runs the pipeline's components (no installs at start-up).
+# Vertex AI pulls images of its own project's Artifact Registry with its service agent's
+# default access; tags carry the pinned scikit-learn and NumPy (serving_image.image_tag).
+resource "google_artifact_registry_repository" "images" {
+  project       = var.project_id
+  location      = var.region
+  repository_id = "fraud-images"
+  format        = "DOCKER"
+  description   = "Model server and training images (fraud_mlops/registry/serving_image.py)."
+}

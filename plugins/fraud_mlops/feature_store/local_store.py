@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from fraud_mlops.feature_store.records import (
+    STATE_NAMES,
     FeatureLookup,
     FeatureRow,
     OnlineStoreNotReady,
     SyncRecord,
+    card_state,
     utc_from_micros,
 )
 from fraud_mlops.features import ENTITY_KEY, FEATURE_NAMES, FEATURES
@@ -45,7 +47,9 @@ ONLINE_VIEW = "online_features"
 EVENT_TIME_COLUMN = "event_time_us"  # microseconds since the epoch, UTC (exact, unlike float seconds)
 KEEP_VERSIONS = 2  # the serving table and the one before it
 _MAX_PARAMS = 500  # keys per IN (...) statement; SQLite's limit is far higher, this keeps plans small
-_Layout = tuple[int, int, int, tuple[tuple[str, int], ...]]  # key, time, sync id, features
+_Layout = tuple[
+    int, int, int, tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]
+]  # key, time, sync, features, state
 _SQLITE_TYPES = {"INT64": "INTEGER", "FLOAT64": "REAL"}
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_]")
 _SYNC_ID = re.compile(r"[A-Za-z0-9_.:-]{1,80}")  # ends up quoted inside the view's SQL
@@ -120,7 +124,8 @@ class LocalOnlineStore:
         """Write a new version from row batches, then make it the serving one atomically.
 
         Each row is ``(entity key, event time in UTC microseconds, *features)`` in
-        ``self.feature_names`` order. Returns ``record`` with the row count and duration
+        ``self.feature_names`` order, optionally followed by the card's serving state
+        (:data:`~fraud_mlops.feature_store.records.STATE_NAMES`, lists stored as JSON text). Returns ``record`` with the row count and duration
         (since ``started``, a ``time.perf_counter()`` value) filled in. A duplicate entity key
         fails the sync (the source must have one row per card) and leaves the serving version
         untouched.
@@ -129,8 +134,12 @@ class LocalOnlineStore:
         if not _SYNC_ID.fullmatch(record.sync_id):
             raise ValueError(f"unsafe sync id {record.sync_id!r}")
         table = table_name_for(record.sync_id)
-        columns = ", ".join(f"{f.name} {_SQLITE_TYPES[f.bq_type]}" for f in self._features())
-        placeholders = ", ".join("?" * (len(self.feature_names) + 2))
+        columns = ", ".join(
+            [f"{f.name} {_SQLITE_TYPES[f.bq_type]}" for f in self._features()]
+            + [f"{name} {'INTEGER' if name == 'previous_time' else 'TEXT'}" for name in STATE_NAMES]
+        )
+        width = len(self.feature_names) + 2
+        placeholders = ", ".join("?" * (width + len(STATE_NAMES)))
         conn = self._connect()
         try:
             conn.executescript(_SCHEMA)
@@ -144,7 +153,9 @@ class LocalOnlineStore:
                 # committing per batch lets WAL checkpoints keep the log file small.
                 for batch in batches:
                     conn.execute("BEGIN")
-                    conn.executemany(f"INSERT INTO {table} VALUES ({placeholders})", batch)
+                    conn.executemany(
+                        f"INSERT INTO {table} VALUES ({placeholders})", _with_state(batch, width)
+                    )
                     conn.execute("COMMIT")
                     rows += len(batch)
             except BaseException:
@@ -295,12 +306,13 @@ class LocalOnlineStore:
 
     @staticmethod
     def _row(layout: _Layout, row: Sequence[Any]) -> FeatureRow:
-        key, when, sync_id, features = layout
+        key, when, sync_id, features, state = layout
         return FeatureRow(
             entity_id=row[key],
             values={name: row[i] for name, i in features},
             feature_timestamp=utc_from_micros(row[when]),
             sync_id=row[sync_id],
+            state=card_state({name: row[i] for name, i in state}) if state else None,
         )
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a few layouts per store, for its lifetime
@@ -315,7 +327,17 @@ class LocalOnlineStore:
             index[EVENT_TIME_COLUMN],
             index["sync_id"],
             tuple((name, index[name]) for name in self.feature_names),
+            tuple((name, index[name]) for name in STATE_NAMES if name in index),
         )
+
+
+def _with_state(batch: Sequence[Sequence[Any]], width: int) -> Iterable[Sequence[Any]]:
+    """Rows padded to the state columns (NULL when a row has none); lists as JSON text."""
+    for row in batch:
+        if len(row) == width:
+            yield (*row, *([None] * len(STATE_NAMES)))
+        else:
+            yield (*row[:width], *(json.dumps(v) if isinstance(v, list | tuple) else v for v in row[width:]))
 
 
 def _columns(cursor: sqlite3.Cursor) -> tuple[str, ...]:

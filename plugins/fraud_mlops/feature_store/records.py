@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.features import FEATURE_NAMES, STATE_COLUMNS, CardState
 
 FeatureValue = float | int | None
 
@@ -58,12 +58,17 @@ class SyncRecord:
 
 @dataclass(frozen=True)
 class FeatureRow:
-    """The latest features of one card, as the training SQL computed them."""
+    """The latest features of one card, as the training SQL computed them, and its serving state.
+
+    ``state`` (:class:`~fraud_mlops.features.CardState`) is what a new transaction's card
+    features are computed from; None when the store was synced without it.
+    """
 
     entity_id: str
     values: Mapping[str, FeatureValue]
     feature_timestamp: datetime
     sync_id: str | None
+    state: CardState | None = None
 
     def vector(self, names: Sequence[str] = FEATURE_NAMES) -> list[float]:
         """Model input in ``names`` order; NaN where the value is missing (as in training)."""
@@ -95,3 +100,26 @@ def utc_from_micros(micros: int) -> datetime:
 def micros_from_utc(moment: datetime) -> int:
     delta = moment.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+STATE_NAMES: tuple[str, ...] = tuple(name for name, _ in STATE_COLUMNS)
+
+
+def card_state(values: Mapping[str, Any]) -> CardState | None:
+    """A :class:`CardState` from the state columns (lists, or JSON text as SQLite keeps them)."""
+    import json
+
+    if any(values.get(name) is None for name in STATE_NAMES if name != "previous_time"):
+        return None
+    decoded: dict[str, Any] = {
+        name: json.loads(value) if isinstance(value, str | bytes) else value
+        for name, value in ((n, values.get(n)) for n in STATE_NAMES)
+    }
+    return CardState(
+        recent_times=[int(v) for v in decoded["recent_times"]],
+        recent_amounts=[float(v) for v in decoded["recent_amounts"]],
+        previous_time=None if decoded["previous_time"] is None else int(decoded["previous_time"]),
+        merchant_names=[str(v) for v in decoded["merchant_names"]],
+        merchant_first_times=[int(v) for v in decoded["merchant_first_times"]],
+        merchant_first_counts=[int(v) for v in decoded["merchant_first_counts"]],
+    )

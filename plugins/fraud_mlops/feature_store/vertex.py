@@ -15,7 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from fraud_mlops.feature_store.records import FeatureLookup, FeatureRow, FeatureValue, utc_from_micros
+from fraud_mlops.feature_store.records import (
+    FeatureLookup,
+    FeatureRow,
+    FeatureValue,
+    card_state,
+    utc_from_micros,
+)
 from fraud_mlops.features import (
     ENTITY_KEY,
     EVENT_TIME,
@@ -63,8 +69,12 @@ def feature_view_spec(settings: Settings) -> dict[str, Any]:
     }
 
 
-def parse_feature_value(value: Any) -> FeatureValue | str | datetime:
-    """One ``FeatureValue`` proto → Python; an unset value (BigQuery NULL) → None."""
+def parse_feature_value(value: Any) -> FeatureValue | str | datetime | list[Any]:
+    """One ``FeatureValue`` proto → Python; an unset value (BigQuery NULL) → None.
+
+    The card's serving state arrives as arrays (``int64_array_value``, ``double_array_value``,
+    ``string_array_value``: BigQuery ARRAY columns of the feature view's source) → lists.
+    """
     kind = type(value).pb(value).WhichOneof("value")
     if kind is None:
         return None
@@ -73,6 +83,8 @@ def parse_feature_value(value: Any) -> FeatureValue | str | datetime:
         return int(raw)
     if kind == "double_value":
         return float(raw)
+    if kind.endswith("_array_value"):
+        return list(raw.values)
     return raw  # type: ignore[no-any-return]
 
 
@@ -147,7 +159,11 @@ class VertexOnlineStore:
                 value = int(value)
             values[name] = value
         return FeatureRow(
-            entity_id=entity_id, values=values, feature_timestamp=_timestamp(pairs, raw), sync_id=None
+            entity_id=entity_id,
+            values=values,
+            feature_timestamp=_timestamp(pairs, raw),
+            sync_id=None,
+            state=card_state(pairs),
         )
 
     def fetch(self, entity_ids: Sequence[str]) -> FeatureLookup:

@@ -4,13 +4,22 @@ Each DAG file wires them in this order::
 
     setup_tables ─┐
                   validate_landed_files → load_raw[] → transform → check_data_quality
-                                        → snapshot → feature_sync → summarise_run
+                                        → publish → snapshot → feature_sync → summarise_run
 
 ``validate_landed_files`` quarantines bad files and hands the good ones to per-file mapped
 tasks in the ``load_raw`` group (one task instance per file: the UI shows each file's load).
 After the raw append, ``transform`` processes only the files no run has transformed yet (and
 the event dates their rows touch); a rerun finds nothing new and changes nothing. The SQL
 steps run ``include/sql/`` files on the target's warehouse (:mod:`fraud_mlops.targets`).
+
+Write-audit-publish: ``transform`` writes the increment as *candidates* (the candidate
+dataset: new staging and rejected rows, the touched cards' recomputed feature rows, latest
+features and merchant state), ``check_data_quality`` runs the checks on them (and on what
+publishing would produce where a check is global), and only then ``publish`` replaces the
+touched rows of every published table in one transaction. A failed check fails the run with
+the check's message and leaves the published tables, the snapshots and the online store as
+they were; it is not retried (the data would fail the same way), and the next run's increment
+holds the same files again (transform_log is published with the rest).
 """
 
 from __future__ import annotations
@@ -129,26 +138,38 @@ def transform(settings: Settings) -> TaskGroup:
 
         params = {**INCREMENT_PARAMETERS, "run_id": "{{ run_id }}"}
         staging = warehouse.sql_operator(
-            "build_staging", SQL_FILES["staging"], parameters=params, outlets=[assets.staging_transactions()],
-            doc_md="Type, validate, deduplicate and pseudonymise new raw rows; the rest go to rejected_rows.",
+            "build_staging", SQL_FILES["staging"], parameters=params,
+            doc_md="Candidates: type, validate, deduplicate and pseudonymise new raw rows; the rest to rejected_rows.",
         )  # fmt: skip
         features = warehouse.sql_operator(
             "build_card_features", SQL_FILES["card_features"], parameters=INCREMENT_PARAMETERS,
-            outlets=[assets.card_features()],
-            doc_md="Point-in-time card features of the cards with new rows; latest features maintained.",
+            doc_md="Candidates: point-in-time card features, latest row and serving state of the touched cards.",
         )  # fmt: skip
-        training = warehouse.sql_operator(
-            "build_training_examples", SQL_FILES["training_examples"], parameters=INCREMENT_PARAMETERS
-        )
+        training = warehouse.sql_operator("build_training_examples", SQL_FILES["training_examples"])
         plan_increment() >> staging >> features >> training
     return group
 
 
 def check_data_quality(settings: Settings) -> Any:
-    """The ``ASSERT``s of ``50_quality_checks.sql``; a failure names the check."""
+    """The ``ASSERT``s of ``50_quality_checks.sql`` on the candidates; a failure names the check.
+
+    ``retries=0``: the checks are deterministic over the same data, so a retry would repeat
+    the full scans and fail again.
+    """
+    check = targets.warehouse(settings).sql_operator(
+        "check_data_quality", SQL_FILES["quality_checks"], parameters=INCREMENT_PARAMETERS,
+        doc_md="ASSERTs on the run's candidates; a failure names the check (docs/data_quality.md).",
+    )  # fmt: skip
+    check.retries = 0
+    return check
+
+
+def publish(settings: Settings) -> Any:
+    """``55_publish.sql``: the checked candidates replace the touched rows of the published tables, in one transaction."""
     return targets.warehouse(settings).sql_operator(
-        "check_data_quality", SQL_FILES["quality_checks"],
-        doc_md="ASSERTs; a failure names the check (docs/data_quality.md).",
+        "publish", SQL_FILES["publish"], parameters=INCREMENT_PARAMETERS,
+        outlets=[assets.staging_transactions(), assets.card_features()],
+        doc_md="Checked candidates → published tables, all in one transaction (write-audit-publish).",
     )  # fmt: skip
 
 

@@ -1,9 +1,11 @@
-"""The batch-scoring DAG's tasks: champion scores → staging table → this run's predictions.
+"""The batch-scoring DAG's tasks: input table → batch prediction → this run's predictions → summary.
 
-    score_latest_features → replace_run_predictions
+    prepare_batch_input → batch_predict → replace_run_predictions → summarise_batch_scoring
 
-The scoring itself is :func:`fraud_mlops.serving.batch.score_latest_features` (the same on both
-targets); the replacement is ``include/sql/80_card_predictions.sql`` on the target's warehouse.
+The SQL steps are ``include/sql/81``, ``80`` and ``82`` on the target's warehouse. The model
+step is :func:`fraud_mlops.targets.batch_prediction`: a Vertex AI batch prediction job with the
+model server container on gcp (Composer never loads the model), the same server code in a task
+locally.
 """
 
 from __future__ import annotations
@@ -17,25 +19,55 @@ from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import SQL_FILES
 
 
-def score_latest_features(settings: Settings) -> Any:
-    """Score every card's latest features with the champion into the staging table."""
+def prepare_batch_input(settings: Settings) -> Any:
+    """Every card's latest features into the batch input table; no output table left over."""
+    return targets.warehouse(settings).sql_operator(
+        "prepare_batch_input",
+        SQL_FILES["batch_prediction_input"],
+        doc_md="Every card's latest features into batch_prediction_input; drop the previous output.",
+    )
 
-    @task(pool=settings.warehouse_pool)
-    def score_latest_features() -> dict[str, Any]:
-        """Score every card's latest features with the champion into the staging table."""
-        from fraud_mlops.serving.batch import score_latest_features as score
 
-        return score(settings)
-
-    return score_latest_features()
+def batch_predict(settings: Settings) -> Any:
+    """The champion's model server scores the input table into the output table."""
+    return targets.batch_prediction(settings).operator("batch_predict")
 
 
 def replace_run_predictions(settings: Settings) -> Any:
-    """This run's rows of ``card_predictions`` replaced by the staged scores, in one transaction."""
+    """This run's rows of ``card_predictions`` replaced by the batch output, in one transaction."""
     return targets.warehouse(settings).sql_operator(
         "replace_run_predictions",
         SQL_FILES["card_predictions"],
-        parameters={"run_id": "{{ run_id }}"},
+        parameters={
+            "run_id": "{{ run_id }}",
+            # BatchPredictionJob.model_version_id on gcp; the local task returns the same key.
+            "model_version": "{{ ti.xcom_pull(task_ids='batch_predict')['model_version_id'] }}",
+        },
         outlets=[assets.card_predictions()],
-        doc_md="Replace this run's rows of card_predictions with the staged scores (one transaction).",
+        doc_md="Replace this run's rows of card_predictions with the batch output (one transaction).",
     )
+
+
+def summarise_batch_scoring(settings: Settings) -> Any:
+    """Rows written, score quantiles and model version of this run (task log and XCom)."""
+
+    @task(pool=settings.warehouse_pool)
+    def summarise_batch_scoring(run_id: str | None = None) -> dict[str, Any]:
+        """Rows written, score quantiles and model version of this run (task log and XCom)."""
+        from fraud_mlops.sql_templates import render_sql
+
+        (row,) = targets.warehouse(settings).records(
+            render_sql(SQL_FILES["batch_scoring_summary"], settings), {"run_id": str(run_id)}
+        )
+        rows, flagged, quantiles, versions = row
+        summary = {
+            "run_id": run_id,
+            "rows_written": int(rows),
+            "flagged_as_fraud": int(flagged or 0),
+            "score_quantiles": [float(q) for q in (quantiles or [])],
+            "model_versions": str(versions or ""),
+        }
+        print(f"batch scoring: {summary}")
+        return summary
+
+    return summarise_batch_scoring()

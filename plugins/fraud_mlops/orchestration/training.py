@@ -109,7 +109,12 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
         """One ``model_lineage`` row: snapshot, pipeline run, model version, gate decision, metrics."""
         from fraud_mlops.registry.names import MODEL_NAME
         from fraud_mlops.sql_templates import render_sql
-        from fraud_mlops.training.lineage import LINEAGE_SQL_FILE, lineage_row, write_lineage
+        from fraud_mlops.training.lineage import (
+            LINEAGE_SQL_FILE,
+            keep_snapshot_sql,
+            lineage_row,
+            write_lineage,
+        )
 
         result = targets.pipeline_runner(settings).result(outcome, snapshot)
         row = lineage_row(
@@ -120,6 +125,12 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
             dag_run_id=context["run_id"],
         )
         write_lineage(row, targets.warehouse(settings), render_sql(LINEAGE_SQL_FILE, settings))
+        keep = keep_snapshot_sql(row, lambda name, **extra: render_sql(name, settings, **extra))
+        if keep is not None:  # a registered version keeps its training data as long as itself
+            targets.warehouse(settings).execute(keep)
+            print(
+                f"snapshot {row.snapshot_name} kept {settings.model_retention_days} days for version {row.model_version}"
+            )
         print(result.summary())
         return row.parameters()
 

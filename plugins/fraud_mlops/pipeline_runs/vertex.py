@@ -28,8 +28,39 @@ PIPELINE_DISPLAY_NAME = "fraud-training"
 POLL_SECONDS = 60
 
 
+def pipeline_for_project(pipeline_yaml: str, project: str, region: str) -> str:
+    """The compiled pipeline with its image's ``{project}``/``{region}`` placeholders filled in.
+
+    The committed YAML is the same for every project; its executors name the training image as
+    ``{region}-docker.pkg.dev/{project}/fraud-images/training:<tag>``.
+    """
+    from fraud_mlops.registry.serving_image import TRAINING_IMAGE, image_uri
+
+    placeholder = image_uri("{project}", "{region}", TRAINING_IMAGE)
+    if placeholder not in pipeline_yaml:
+        raise ValueError(f"the pipeline does not name the training image {placeholder}")
+    return pipeline_yaml.replace(placeholder, image_uri(project, region, TRAINING_IMAGE))
+
+
+def project_template(project: str, region: str) -> str:
+    """This project's copy of the pipeline (image filled in), written to a temp file once."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    text = pipeline_for_project(pipeline_yaml_path().read_text(), project, region)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"fraud_training_{digest}.yaml"
+    if not path.is_file():
+        path.write_text(text)
+    return str(path)
+
+
 def pipeline_job_kwargs(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments of ``RunPipelineJobOperator`` except ``task_id`` and ``parameter_values``."""
+    """Keyword arguments of ``RunPipelineJobOperator`` except ``task_id`` and ``parameter_values``.
+
+    ``template_path`` is filled in when the task runs (:func:`project_template`), not at parse.
+    """
     return {
         "project_id": settings.project,
         "region": settings.region,
@@ -59,9 +90,9 @@ class RunTrainingPipelineOperator(BaseOperator):
     def provider_operator(self) -> Any:
         from airflow.providers.google.cloud.operators.vertex_ai.pipeline_job import RunPipelineJobOperator
 
-        return RunPipelineJobOperator(
-            task_id=self.task_id, parameter_values=self.parameter_values, **self.job_kwargs
-        )
+        kwargs = {**self.job_kwargs}
+        kwargs["template_path"] = project_template(kwargs["project_id"], kwargs["region"])
+        return RunPipelineJobOperator(task_id=self.task_id, parameter_values=self.parameter_values, **kwargs)
 
     def execute(self, context: Any) -> Any:
         """Submit; the provider operator defers to its trigger (TaskDeferred propagates)."""

@@ -16,17 +16,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-MODEL_FILE = "model.joblib"  # the file name Vertex's prebuilt sklearn container loads
+MODEL_FILE = "model.joblib"  # the file name the model server (registry/model_server.py) loads
 METADATA_FILE = "metadata.json"
 
 
 def save_model(estimator: Any, model_dir: Path, metadata: dict[str, Any]) -> Path:
-    """Write ``model.joblib`` and ``metadata.json`` into ``model_dir`` (Vertex's artifact layout)."""
+    """Write ``model.joblib`` and ``metadata.json`` into ``model_dir`` (Vertex's artifact layout).
+
+    The metadata records the library versions that pickled the model (``training_versions``):
+    the model server and the registry compare them with the serving image's (:mod:`.serving_image`).
+    """
     import joblib
+
+    from fraud_mlops.registry.serving_image import installed_versions
 
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, model_dir / MODEL_FILE)
-    write_metadata(model_dir, metadata)
+    write_metadata(model_dir, {"training_versions": installed_versions(), **metadata})
     return model_dir
 
 

@@ -7,13 +7,17 @@
 * :class:`VertexEndpointClient` calls the Vertex endpoint's ``predict``; Vertex routes by the
   same split and reports the deployed model id and model version that answered.
 
-Both answer with a :class:`ModelAnswer`: probability, the model's own operating threshold, and
-the deployed model id / model name / version that produced it.
+Both run the same model server code (:mod:`.model_server`): locally in process, on Vertex in
+the serving container. Both parse its prediction with :func:`answer_from`, into a
+:class:`ModelAnswer`: probability, the model's own operating threshold, and the deployed model
+id / model name / version that produced it. Provenance costs no extra call: the threshold and
+model identity are part of every prediction, and Vertex's ``PredictResponse`` adds
+``deployed_model_id``, ``model`` and ``model_version_id`` (no ``GetModel``, no bucket read).
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import random
 import threading
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from fraud_mlops.registry.predictor import Predictor
+    from fraud_mlops.registry.model_server import ServedModel
 
 
 class NoModelDeployed(RuntimeError):
@@ -52,9 +56,8 @@ class _Served:
     deployed_model_id: str
     model_name: str
     model_version: str
-    threshold: float
     traffic_percent: int
-    predictor: Predictor
+    model: ServedModel
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class LocalEndpointClient:
         self._rng_pid = os.getpid() if rng is not None else -1
         self._lock = threading.Lock()
         self._view = _EndpointView(signature=None, models=(), weights=())
-        self._predictors: dict[tuple[str, int], Predictor] = {}  # (artifact dir, model mtime)
+        self._models: dict[tuple[str, int], ServedModel] = {}  # (artifact dir, model mtime)
 
     def _signature(self) -> tuple[int, int, int] | None:
         try:
@@ -105,27 +108,25 @@ class LocalEndpointClient:
                 deployed_model_id=m.deployed_model_id,
                 model_name=m.model_name,
                 model_version=m.model_version,
-                threshold=m.threshold,
                 traffic_percent=m.traffic_percent,
-                predictor=self._predictor(Path(m.artifact_uri.removeprefix("file://"))),
+                model=self._model(
+                    Path(m.artifact_uri.removeprefix("file://")), m.model_name, m.model_version
+                ),
             )
             for m in state.deployed_models
             if m.traffic_percent > 0
         )
         return _EndpointView(signature, served, tuple(m.traffic_percent for m in served))
 
-    def _predictor(self, artifact_dir: Path) -> Predictor:
+    def _model(self, artifact_dir: Path, model_name: str, model_version: str) -> ServedModel:
+        """The model server's own loader (version checks included), once per artifact file."""
         from fraud_mlops.registry.artifact import MODEL_FILE
+        from fraud_mlops.registry.model_server import ServedModel
 
-        model_file = artifact_dir / MODEL_FILE
-        key = (str(artifact_dir), os.stat(model_file).st_mtime_ns)
-        if key not in self._predictors:
-            import joblib
-
-            from fraud_mlops.registry.predictor import compile_predictor
-
-            self._predictors[key] = compile_predictor(joblib.load(model_file))
-        return self._predictors[key]
+        key = (str(artifact_dir), os.stat(artifact_dir / MODEL_FILE).st_mtime_ns)
+        if key not in self._models:
+            self._models[key] = ServedModel.load(artifact_dir, model_name, model_version)
+        return self._models[key]
 
     def choose(self) -> _Served:
         view = self.current()
@@ -138,25 +139,17 @@ class LocalEndpointClient:
         return self._rng.choices(view.models, weights=view.weights)[0]
 
     def predict(self, row: Sequence[float]) -> ModelAnswer:
-        import numpy as np
-
         served = self.choose()
-        probability = served.predictor.predict_one(np.asarray(row, dtype=np.float64))
-        return ModelAnswer(
-            probability=probability,
-            threshold=served.threshold,
-            deployed_model_id=served.deployed_model_id,
-            model_name=served.model_name,
-            model_version=served.model_version,
-        )
+        return answer_from(served.model.predict_row(row), served.deployed_model_id)
 
 
 class VertexEndpointClient:
-    """A Vertex AI endpoint: ``predict`` for scores, the endpoint and model for provenance.
+    """A Vertex AI endpoint serving the model server container: one ``Predict`` per request.
 
-    The threshold of a model version travels in its artifact's ``metadata.json`` (training
-    writes it there); it is read once per deployed model and cached, as is the endpoint's
-    deployed-model → model version map, refreshed when an unknown deployed model answers.
+    Everything the answer needs is in the response: the model server's prediction carries
+    probability, threshold, model name and version; Vertex adds which deployed model and
+    model version answered. The service account needs ``aiplatform.endpoints.predict`` only
+    (docs/least_privilege.md, "Run-time API calls").
     """
 
     def __init__(
@@ -164,42 +157,25 @@ class VertexEndpointClient:
         endpoint: str,
         region: str,
         prediction_client: Any | None = None,
-        endpoint_client: Any | None = None,
-        model_client: Any | None = None,
-        read_metadata: Any | None = None,
         timeout_seconds: float = 5.0,
     ) -> None:
         self.endpoint = endpoint  # projects/P/locations/R/endpoints/ID
         self.region = region
         self.timeout_seconds = timeout_seconds
         self._prediction_client = prediction_client
-        self._endpoint_client = endpoint_client
-        self._model_client = model_client
-        self._read_metadata = read_metadata or read_gcs_json
-        self._deployed: dict[str, tuple[str, str, float]] = {}  # id → (model name, version, thr)
-        self._lock = threading.Lock()
 
     @classmethod
     def for_endpoint(cls, project: str, region: str, endpoint_id: str | None = None) -> VertexEndpointClient:
-        """The endpoint with numeric id ``endpoint_id``, or else the one named ``ENDPOINT_NAME``."""
-        from fraud_mlops.registry.names import ENDPOINT_NAME
+        """The endpoint with numeric id ``endpoint_id`` (``MLOPS_ENDPOINT_ID``, set by infra/).
 
-        client = cls(endpoint="", region=region)
-        if endpoint_id:
-            client.endpoint = vertex_endpoint_resource(project, region, endpoint_id)
-            return client
-        from google.cloud import aiplatform_v1
-
-        found = client.endpoint_client.list_endpoints(
-            request=aiplatform_v1.ListEndpointsRequest(
-                parent=f"projects/{project}/locations/{region}", filter=f'display_name="{ENDPOINT_NAME}"'
+        No lookup by display name: that would be a ``ListEndpoints`` call at project level,
+        which the inference account is not granted (it may predict on this endpoint only).
+        """
+        if not endpoint_id:
+            raise RuntimeError(
+                "set MLOPS_ENDPOINT_ID to the Vertex endpoint's numeric id (infra/ outputs it)"
             )
-        )
-        first = next(iter(found), None)
-        if first is None:
-            raise RuntimeError(f"no Vertex endpoint named {ENDPOINT_NAME}: set MLOPS_ENDPOINT_ID")
-        client.endpoint = first.name
-        return client
+        return cls(endpoint=vertex_endpoint_resource(project, region, endpoint_id), region=region)
 
     def _options(self) -> dict[str, str]:
         return {"api_endpoint": f"{self.region}-aiplatform.googleapis.com"}
@@ -211,22 +187,6 @@ class VertexEndpointClient:
 
             self._prediction_client = aiplatform_v1.PredictionServiceClient(client_options=self._options())
         return self._prediction_client
-
-    @property
-    def endpoint_client(self) -> Any:
-        if self._endpoint_client is None:
-            from google.cloud import aiplatform_v1
-
-            self._endpoint_client = aiplatform_v1.EndpointServiceClient(client_options=self._options())
-        return self._endpoint_client
-
-    @property
-    def model_client(self) -> Any:
-        if self._model_client is None:
-            from google.cloud import aiplatform_v1
-
-            self._model_client = aiplatform_v1.ModelServiceClient(client_options=self._options())
-        return self._model_client
 
     def predict_request(self, row: Sequence[float]) -> Any:
         """One instance: the feature list in ``FEATURE_NAMES`` order, JSON null where missing."""
@@ -248,59 +208,54 @@ class VertexEndpointClient:
             raise NoModelDeployed(str(exc)) from exc
         if not response.deployed_model_id:
             raise NoModelDeployed(f"{self.endpoint} answered without a deployed model")
-        name, version, threshold = self._provenance(str(response.deployed_model_id))
+        if len(response.predictions) != 1:
+            raise ValueError(f"expected one prediction, got {len(response.predictions)}")
+        answer = answer_from(_plain(response.predictions[0]), str(response.deployed_model_id))
+        # Vertex's own record of what answered wins over the artifact's (a copy may predate
+        # the version number being written into it).
         return ModelAnswer(
-            probability=probability_of(response.predictions[0]),
-            threshold=threshold,
-            deployed_model_id=str(response.deployed_model_id),
-            model_name=name,
-            model_version=str(response.model_version_id or version),
+            probability=answer.probability,
+            threshold=answer.threshold,
+            deployed_model_id=answer.deployed_model_id,
+            model_name=str(response.model_display_name or answer.model_name),
+            model_version=str(response.model_version_id or answer.model_version),
         )
 
-    def _provenance(self, deployed_model_id: str) -> tuple[str, str, float]:
-        known = self._deployed.get(deployed_model_id)
-        if known is not None:
-            return known
-        with self._lock:
-            endpoint = self.endpoint_client.get_endpoint(name=self.endpoint)
-            for deployed in endpoint.deployed_models:
-                if deployed.id in self._deployed:
-                    continue
-                resource = f"{deployed.model}@{deployed.model_version_id}"
-                model = self.model_client.get_model(name=resource)
-                metadata = self._read_metadata(f"{model.artifact_uri.rstrip('/')}/metadata.json")
-                self._deployed[str(deployed.id)] = (
-                    str(model.display_name),
-                    str(deployed.model_version_id),
-                    float(metadata["threshold"]),
-                )
-        if deployed_model_id not in self._deployed:
-            raise NoModelDeployed(f"deployed model {deployed_model_id} is not on {self.endpoint}")
-        return self._deployed[deployed_model_id]
+
+def _plain(value: Any) -> Any:
+    """proto-plus's Struct/ListValue views → dict/list (``MapComposite`` is not a dict)."""
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, str | bytes | int | float | bool) or value is None:
+        return value
+    return [_plain(v) for v in value]
 
 
-def probability_of(prediction: Any) -> float:
-    """P(fraud) from one prediction: ``[p0, p1]``, ``{"scores"|"probabilities": [...]}`` or ``p``."""
-    if hasattr(prediction, "items"):
-        for key in ("probabilities", "scores"):
-            if key in prediction:
-                return probability_of(prediction[key])
-        raise ValueError(f"prediction has no probabilities: keys {sorted(prediction)}")
-    if isinstance(prediction, str | bytes):
-        raise ValueError("prediction is text, not a probability")
-    if hasattr(prediction, "__len__"):
-        values = [float(v) for v in prediction]
-        if len(values) != 2:
-            raise ValueError(f"expected [P(legit), P(fraud)], got {len(values)} values")
-        return values[1]
-    return float(prediction)
+def answer_from(prediction: Any, deployed_model_id: str) -> ModelAnswer:
+    """One prediction of the model server (:mod:`.model_server`) → :class:`ModelAnswer`.
 
-
-def read_gcs_json(uri: str) -> dict[str, Any]:
-    from google.cloud import storage  # type: ignore[attr-defined]
-
-    bucket, _, name = uri.removeprefix("gs://").partition("/")
-    return json.loads(storage.Client().bucket(bucket).blob(name).download_as_bytes())  # type: ignore[no-any-return]
+    Only that shape is accepted: a bare number or a ``[p0, p1]`` pair would be another
+    container's output (Vertex's prebuilt scikit-learn image answers ``predict()`` labels, 0
+    or 1, which are not probabilities), and is refused rather than misread.
+    """
+    if not isinstance(prediction, dict):
+        raise ValueError(f"not a model server prediction: {type(prediction).__name__}")
+    missing = {"fraud_probability", "threshold", "model_name", "model_version"} - set(prediction)
+    if missing:
+        raise ValueError(f"the prediction lacks {sorted(missing)}: is the model server deployed?")
+    probability = prediction["fraud_probability"]
+    if isinstance(probability, bool) or not isinstance(probability, int | float):
+        raise ValueError("fraud_probability is not a number")
+    probability = float(probability)
+    if not (0.0 <= probability <= 1.0) or math.isnan(probability):
+        raise ValueError(f"fraud_probability {probability} is outside [0, 1]")
+    return ModelAnswer(
+        probability=probability,
+        threshold=float(prediction["threshold"]),
+        deployed_model_id=deployed_model_id,
+        model_name=str(prediction["model_name"]),
+        model_version=str(prediction["model_version"]),
+    )
 
 
 def vertex_endpoint_resource(project: str, region: str, endpoint_id: str) -> str:

@@ -12,12 +12,27 @@ from pathlib import Path
 from typing import Any
 
 from fraud_mlops.registry.base import ModelVersion
+from fraud_mlops.registry.model_server import DEFAULT_PORT, HEALTH_ROUTE, PREDICT_ROUTE
+from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, check_versions, image_uri
 from fraud_mlops.registry.traffic import canary_split, promote_split
 
 DEFAULT_MACHINE_TYPE = "n1-standard-2"
-# Vertex's prebuilt scikit-learn serving image. Its scikit-learn may be older than the one the
-# model was pickled with; pass the pipeline parameter ``serving_image`` to use a matching image.
-DEFAULT_SERVING_IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest"
+
+
+def serving_container(image: str) -> Any:
+    """The model server as Vertex runs it (docs/serving.md): port and routes it listens on.
+
+    Vertex passes them back as ``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE`` and ``AIP_PREDICT_ROUTE``
+    (https://cloud.google.com/vertex-ai/docs/predictions/custom-container-requirements).
+    """
+    from google.cloud import aiplatform_v1
+
+    return aiplatform_v1.ModelContainerSpec(
+        image_uri=image,
+        ports=[aiplatform_v1.Port(container_port=DEFAULT_PORT)],
+        predict_route=PREDICT_ROUTE,
+        health_route=HEALTH_ROUTE,
+    )
 
 
 def _location(project: str, region: str) -> str:
@@ -35,7 +50,8 @@ class VertexModelRegistry:
         self.project, self.region = project, region
         self.parent = _location(project, region)
         self.client = client or aiplatform_v1.ModelServiceClient(client_options=_client_options(region))
-        self.serving_image = serving_image or DEFAULT_SERVING_IMAGE
+        # The project's model server image (images/model_server), tagged with its pins.
+        self.serving_image = serving_image or image_uri(project, region)
 
     def _parent_model(self, model_name: str) -> str | None:
         from google.cloud import aiplatform_v1
@@ -68,19 +84,24 @@ class VertexModelRegistry:
         aliases: list[str],
         description: str = "",
     ) -> ModelVersion:
-        """Upload ``artifact_uri`` as a new version of ``model_name`` (the model is created once)."""
+        """Upload ``artifact_uri`` as a new version of ``model_name`` (the model is created once).
+
+        Refused (:class:`~fraud_mlops.registry.serving_image.IncompatibleModel`) before any call
+        when the model's ``training_versions`` differ from the serving image's pins: Vertex would
+        accept the upload and fail only when the server cannot unpickle it.
+        """
         from google.cloud import aiplatform_v1
 
         from fraud_mlops.registry.artifact import write_metadata
 
-        del metadata  # written into the artifact below, once the version is known
+        check_versions(metadata.get("training_versions", {}), IMAGE_VERSIONS, what="the serving image")
         parent_model = self._parent_model(model_name)
         request = aiplatform_v1.UploadModelRequest(
             parent=self.parent,
             model=aiplatform_v1.Model(
                 display_name=model_name,
                 artifact_uri=artifact_uri,
-                container_spec=aiplatform_v1.ModelContainerSpec(image_uri=self.serving_image),
+                container_spec=serving_container(self.serving_image),
                 labels=labels,
                 version_description=description[:1000],
             ),

@@ -4,7 +4,8 @@ One :class:`~fraud_mlops.serving.service.PredictionService` per process, built f
 environment on first use (after gunicorn forks its workers, so nothing crosses a fork):
 
 =========================  =====================================================================
-``MLOPS_PSEUDONYM_KEY``    HMAC key of the card pseudonyms (Secret Manager env on gcp)
+``MLOPS_PSEUDONYM_KMS_KEY`` KMS key URI unwrapping the pseudonym keyset (settings.py)
+``MLOPS_PSEUDONYM_KEYSET`` the wrapped keyset, base64 (ciphertext; unwrapped once per process)
 ``MLOPS_FUNCTION_TOKEN``   optional bearer token (local); on gcp, IAM invoker is the auth
 ``MLOPS_ENDPOINT_ID``      gcp: numeric Vertex endpoint id (else found by its display name)
 ``MLOPS_ENDPOINT_FILE``    local: endpoint file (default ``<local dir>/endpoints/fraud-endpoint.json``)
@@ -42,15 +43,30 @@ def build_service(env: dict[str, str] | None = None) -> PredictionService:
 
     env = dict(os.environ if env is None else env)
     settings = settings_from_env(env)
-    key = env.get("MLOPS_PSEUDONYM_KEY")
     return PredictionService(
-        key=key.encode() if key else None,
+        pseudonymise=_pseudonymiser(settings),
         features=targets.feature_store(settings).reader(),
         model=targets.endpoint_client(
             settings, endpoint_file=env.get("MLOPS_ENDPOINT_FILE"), endpoint_id=env.get("MLOPS_ENDPOINT_ID")
         ),
         auth_token=env.get("MLOPS_FUNCTION_TOKEN") or None,
     )
+
+
+def _pseudonymiser(settings: Any) -> Any:
+    """None when the keyset or its KEK is missing or refused (e.g. no KMS permission): requests
+    get 503 ``not_configured`` rather than a pseudonym nobody ingested."""
+    from tink import TinkError
+
+    from fraud_mlops import targets
+
+    try:
+        return targets.pseudonymiser(settings)
+    except (ValueError, FileNotFoundError, TinkError) as exc:
+        sys.stderr.write(
+            json.dumps({"severity": "ERROR", "message": f"pseudonyms not configured: {exc}"}) + "\n"
+        )
+        return None
 
 
 def service() -> PredictionService:

@@ -7,12 +7,17 @@ they are pseudonymised.
 Request body (JSON object)::
 
     {"card_number": "4111 1111 1111 1111",        # required: 12-19 digits, Luhn-valid
-     "amount": 42.5,                              # optional: overrides the stored amount
-     "transaction_time": "2026-11-22T10:15:00Z",  # optional: gives hour_of_day, day_of_week
+     "amount": 42.5,                              # the transaction: amount and merchant
+     "merchant": "Corner Shop",                   #   together, or neither
+     "transaction_time": "2026-11-22T10:15:00Z",  # optional (default: now)
      "v1": -1.2, ..., "v28": 0.3}                 # optional: the anonymised components
 
-Optional fields override the card's stored *transaction* features only; card features are
-always served as the training SQL computed them (feature parity).
+With a transaction (``amount`` and ``merchant``), the card features are computed for *that*
+transaction from the card's online state, by the training SQL's rules
+(:func:`fraud_mlops.features.request_time_features`): counts and sums include it, its amount is
+compared with the 7-day mean including it, its merchant with the card's history. Without one,
+the card's latest ingested transaction is scored, with the features the training SQL computed
+for it. Either way the model sees a vector training could have produced (no partial overrides).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from fraud_mlops.pseudonym import luhn_valid
 MAX_BODY_BYTES = 16 * 1024
 MIN_CARD_DIGITS, MAX_CARD_DIGITS = 12, 19  # ISO/IEC 7812 payment card lengths
 REQUIRED_FIELD = "card_number"
-OPTIONAL_FIELDS = frozenset({"amount", "transaction_time", *V_COMPONENTS})
+OPTIONAL_FIELDS = frozenset({"amount", "merchant", "transaction_time", *V_COMPONENTS})
+MAX_MERCHANT_CHARS = 200
 
 
 class RequestError(Exception):
@@ -44,9 +50,19 @@ class RequestError(Exception):
 
 
 @dataclass(frozen=True)
+class Transaction:
+    """The transaction being scored, as the request describes it."""
+
+    time: datetime
+    amount: float
+    merchant: str = field(repr=False)
+    components: dict[str, float] = field(default_factory=dict)  # v1..v28 given; others missing
+
+
+@dataclass(frozen=True)
 class PredictionRequest:
     card_digits: str = field(repr=False)  # never printed, logged or returned
-    overrides: dict[str, float | int] = field(default_factory=dict)
+    transaction: Transaction | None = None
 
 
 def parse_request(body: bytes, content_length: int | None = None) -> PredictionRequest:
@@ -65,7 +81,9 @@ def parse_request(body: bytes, content_length: int | None = None) -> PredictionR
     if unknown:
         shown = ", ".join(name[:40] for name in unknown[:10])
         raise RequestError(400, "unknown_fields", f"unknown fields: {shown}")
-    return PredictionRequest(card_digits=_card_digits(data.get(REQUIRED_FIELD)), overrides=_overrides(data))
+    return PredictionRequest(
+        card_digits=_card_digits(data.get(REQUIRED_FIELD)), transaction=_transaction(data)
+    )
 
 
 def _card_digits(value: Any) -> str:
@@ -96,21 +114,32 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
-def _overrides(data: dict[str, Any]) -> dict[str, float | int]:
-    out: dict[str, float | int] = {}
+def _transaction(data: dict[str, Any]) -> Transaction | None:
+    amount = None
     if data.get("amount") is not None:
         amount = _number("amount", data["amount"])
         if not 0 <= amount <= MAX_AMOUNT:
             raise RequestError(400, "invalid_field", f"amount must be between 0 and {MAX_AMOUNT}")
-        out["amount"] = amount
-    if data.get("transaction_time") is not None:
-        moment = _timestamp(data["transaction_time"])
-        out["hour_of_day"] = moment.hour
-        out["day_of_week"] = moment.isoweekday() % 7 + 1  # BigQuery DAYOFWEEK: Sunday = 1
-    for name in V_COMPONENTS:
-        if data.get(name) is not None:
-            out[name] = _number(name, data[name])
-    return out
+    moment = _timestamp(data["transaction_time"]) if data.get("transaction_time") is not None else None
+    components = {name: _number(name, data[name]) for name in V_COMPONENTS if data.get(name) is not None}
+    merchant = data.get("merchant")
+    if merchant is not None and (
+        not isinstance(merchant, str) or not merchant.strip() or len(merchant) > MAX_MERCHANT_CHARS
+    ):
+        raise RequestError(
+            400,
+            "invalid_field",
+            f"merchant must be a non-empty string of at most {MAX_MERCHANT_CHARS} characters",
+        )
+    if amount is None and merchant is None and moment is None and not components:
+        return None
+    if amount is None or merchant is None:
+        raise RequestError(
+            400, "incomplete_transaction", "a transaction needs both amount and merchant (or send neither)"
+        )
+    return Transaction(
+        time=moment or datetime.now(UTC), amount=amount, merchant=merchant.strip(), components=components
+    )
 
 
 def _timestamp(value: Any) -> datetime:

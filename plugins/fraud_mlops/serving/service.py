@@ -1,9 +1,10 @@
 """The prediction use case, free of any web framework: bytes in, status and JSON out.
 
 Steps: authorise (local bearer token, optional) → validate → pseudonymise the card number
-with the same keyed function as the SQL → fetch the card's features online → apply the
-request's transaction fields → call the model through the endpoint → answer with the score,
-the decision at the model's own threshold, and which model answered.
+with the same keyed function as the SQL → fetch the card's features and state online → for a
+request with a transaction, compute its features from the state by the training SQL's rules
+(request-time features) → call the model through the endpoint → answer with the score, the
+decision at the model's own threshold, and which model answered.
 
 Defined answers, never a bare 500 for bad input:
 
@@ -15,8 +16,8 @@ code   error                       when
 404    unknown_card                the card has no features online: ingestion never saw it
 413    body_too_large              the body exceeds 16 KiB
 503    no_model_deployed           the endpoint serves no model
-503    feature_store_not_ready     the online store has never been synced
-503    not_configured              the pseudonymisation key is missing
+503    feature_store_not_ready     the online store has never been synced (or holds no card state)
+503    not_configured              the pseudonym keyset or its KMS key is missing
 =====  ==========================  ============================================================
 
 Unknown cards get 404 rather than a cold-start score: the model was trained on features that
@@ -28,20 +29,18 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fraud_mlops.feature_store.base import OnlineFeatureReader
-from fraud_mlops.feature_store.records import OnlineStoreNotReady
-from fraud_mlops.features import FEATURE_NAMES
-from fraud_mlops.pseudonym import pseudonymise
+from fraud_mlops.feature_store.records import FeatureRow, OnlineStoreNotReady
+from fraud_mlops.features import FEATURE_NAMES, V_COMPONENTS, request_time_features
 from fraud_mlops.registry.endpoint_client import ModelClient, NoModelDeployed
-from fraud_mlops.serving.request import RequestError, parse_request
+from fraud_mlops.serving.request import RequestError, Transaction, parse_request
 
 log = logging.getLogger(__name__)
-
-_POSITION = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,8 @@ def error_reply(status: int, code: str, message: str, request_id: str, **headers
 
 @dataclass
 class PredictionService:
-    key: bytes | None
+    #: card number → pseudonym (:class:`fraud_mlops.pseudonym.Pseudonymiser`); None: not configured
+    pseudonymise: Callable[[str], str] | None
     features: OnlineFeatureReader
     model: ModelClient
     auth_token: str | None = None
@@ -89,13 +89,13 @@ class PredictionService:
             request = parse_request(body, content_length)
         except RequestError as exc:
             return error_reply(exc.status, exc.code, exc.message, request_id)
-        if not self.key:
+        if self.pseudonymise is None:
             return error_reply(
                 503, "not_configured", "the pseudonymisation key is not configured", request_id
             )
 
         try:
-            row = self.features.fetch_one(pseudonymise(request.card_digits, self.key))
+            row = self.features.fetch_one(self.pseudonymise(request.card_digits))
         except OnlineStoreNotReady:
             return error_reply(
                 503, "feature_store_not_ready", "the online store has not been synced", request_id
@@ -105,9 +105,14 @@ class PredictionService:
                 404, "unknown_card", "no features for this card: it was never ingested", request_id
             )
 
-        vector = row.vector()
-        for name, value in request.overrides.items():
-            vector[_POSITION[name]] = float(value)
+        if request.transaction is None:
+            vector, from_request = row.vector(), []
+        elif row.state is None:
+            return error_reply(
+                503, "feature_store_not_ready", "the online store holds no card state: re-sync it", request_id
+            )
+        else:
+            vector, from_request = transaction_vector(row, request.transaction), sorted(FEATURE_NAMES)
         try:
             answer = self.model.predict(vector)
         except NoModelDeployed:
@@ -127,7 +132,7 @@ class PredictionService:
             "features": {
                 "timestamp": row.feature_timestamp.isoformat().replace("+00:00", "Z"),
                 "sync_id": row.sync_id,
-                "from_request": sorted(request.overrides),
+                "from_request": from_request,
             },
         }
         return Reply(
@@ -139,6 +144,22 @@ class PredictionService:
                 "decision": body_out["decision"],
             },
         )
+
+
+def transaction_vector(row: FeatureRow, transaction: Transaction) -> list[float]:
+    """The model input for a new transaction: its own fields, and its card features computed
+    from the card's state by the training SQL's rules (features.request_time_features)."""
+    assert row.state is not None
+    moment = transaction.time
+    time = int(moment.timestamp())
+    values: dict[str, float | int | None] = {
+        "amount": transaction.amount,
+        "hour_of_day": moment.hour,
+        "day_of_week": moment.isoweekday() % 7 + 1,  # BigQuery DAYOFWEEK: Sunday = 1
+        **{v: transaction.components.get(v) for v in V_COMPONENTS},
+        **request_time_features(row.state, time, transaction.amount, transaction.merchant),
+    }
+    return [math.nan if values[name] is None else float(values[name]) for name in FEATURE_NAMES]  # type: ignore[arg-type]
 
 
 def _bearer_matches(authorization: str | None, token: str) -> bool:

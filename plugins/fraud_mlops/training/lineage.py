@@ -9,6 +9,8 @@ answers: which landed files → which snapshot → which pipeline run → which 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from fraud_mlops.pipeline_runs.result import PipelineResult
@@ -55,6 +57,22 @@ def lineage_row(
         dag_id=dag_id,
         dag_run_id=dag_run_id,
     )
+
+
+_SNAPSHOT_NAME = re.compile(r"training_snapshot_[0-9]{8}T[0-9]{6}_[0-9a-f]{8}")
+
+
+def keep_snapshot_sql(row: LineageRow, render: Callable[..., str]) -> str | None:
+    """``91_keep_model_snapshot.sql`` for a run that registered a model version, else ``None``.
+
+    The snapshot's name goes into the statement text (BigQuery's ALTER TABLE takes no
+    parameter for it), so it must be a name :func:`~fraud_mlops.sql_templates.snapshot_name` makes.
+    """
+    if not row.model_version:
+        return None
+    if not _SNAPSHOT_NAME.fullmatch(row.snapshot_name):
+        raise ValueError(f"not a training snapshot name: {row.snapshot_name!r}")
+    return render("91_keep_model_snapshot.sql", snapshot=row.snapshot_name)
 
 
 def write_lineage(row: LineageRow, warehouse: Warehouse, sql: str) -> None:

@@ -174,6 +174,7 @@ def register_step(
         "pipeline_run": pipeline_run,
         "gate_reason": gate_reason,
         "feature_names": list(FEATURE_NAMES),
+        "model_name": model_name,  # the model server reports it with every prediction
     }
     write_metadata(registered_dir, metadata)
     registry = open_registry(registry_uri, serving_image)

@@ -41,7 +41,7 @@ def load_job_configuration(file: dict[str, Any], settings: Settings | None = Non
             "sourceUris": [landed.uri],
             "destinationTable": {
                 "projectId": settings.project,
-                "datasetId": settings.dataset,
+                "datasetId": settings.raw_dataset,  # card numbers: the raw dataset only
                 "tableId": landed.load_table,
             },
             "schema": {"fields": bigquery_load_schema()},

@@ -110,7 +110,7 @@ class DuckDBWarehouse:
             from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
 
             rows = load_into_warehouse(file, settings)
-            print(f"loaded {rows} rows of {file['uri']} into {settings.dataset}.{file['load_table']}")
+            print(f"loaded {rows} rows of {file['uri']} into {settings.raw_dataset}.{file['load_table']}")
             return rows
 
         return load_raw_file.expand(file=files)

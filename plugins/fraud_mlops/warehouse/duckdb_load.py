@@ -74,6 +74,6 @@ def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
                 }
                 path = without_lines(path, compression, skip, Path(tmp) / "good_lines.csv")
                 compression = None
-            return load_csv_into_table(conn, path, settings.dataset, landed.load_table, compression)
+            return load_csv_into_table(conn, path, settings.raw_dataset, landed.load_table, compression)
         finally:
             conn.close()

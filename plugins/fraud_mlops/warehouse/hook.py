@@ -6,7 +6,9 @@ needs to run the project's BigQuery SQL unchanged: transpilation (:mod:`.transpi
 sessions, BigQuery-style named parameters (``@name``), and table snapshots/clones, which
 DuckDB lacks. Snapshots become immutable Parquet files under ``snapshot_dir`` with a view of
 the snapshot's name over them, so every later reader (kfp.local components, the feature sync)
-can read a snapshot without taking DuckDB's single-writer lock.
+can read a snapshot without taking DuckDB's single-writer lock. Every connection also gets the
+keyed pseudonym function (:mod:`.keyed_udf`), unwrapping keysets through the local stand-in
+of Cloud KMS unless a test passes its own ``kek_resolver``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 if TYPE_CHECKING:
+    from fraud_mlops.pseudonym import KekResolver
     from fraud_mlops.warehouse.transpile import CloneDDL
 
 # sqlglot (~0.3-1 s to import) is loaded on first use, not when a DAG file imports the
@@ -38,9 +41,16 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
 
     hook_name = "DuckDB (BigQuery SQL)"
 
-    def __init__(self, *args: Any, snapshot_dir: str | os.PathLike[str] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        snapshot_dir: str | os.PathLike[str] | None = None,
+        kek_resolver: KekResolver | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self._snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
+        self._kek_resolver = kek_resolver
 
     @property
     def snapshot_dir(self) -> Path:
@@ -60,6 +70,9 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         # every write cost ~3x the load time (bench/bench_transform.py). Disk is cheaper here.
         conn.execute("SET force_compression='uncompressed'")
         conn.execute("SET enable_progress_bar=false")
+        from fraud_mlops.warehouse import keyed_udf
+
+        keyed_udf.register(conn, self._kek_resolver or _local_kek_resolver())
         return conn
 
     def run(  # type: ignore[override]
@@ -75,6 +88,7 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         from fraud_mlops.warehouse.transpile import (
             parse_assert,
             parse_clone_ddl,
+            parse_set_expiration,
             referenced_parameters,
             transpile_statement,
         )
@@ -89,6 +103,11 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
                 clone = parse_clone_ddl(statement)
                 if clone is not None:
                     self._clone(conn, clone)
+                    results.append(None)
+                    continue
+                expiring = parse_set_expiration(statement)
+                if expiring is not None:  # local snapshot files never expire: nothing to extend
+                    self.log.info("expiration of %s: BigQuery metadata, none locally", expiring)
                     results.append(None)
                     continue
                 check = parse_assert(statement)
@@ -153,6 +172,13 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
             f"SELECT * FROM read_parquet('{path}')"
         )
         self.log.info("Snapshot %s written to %s (read-only)", clone.target, path)
+
+
+def _local_kek_resolver() -> KekResolver:
+    from fraud_mlops.pseudonym import local_kek_resolver
+    from fraud_mlops.settings import get_settings
+
+    return local_kek_resolver(get_settings().local_dir)
 
 
 def _quote(dotted: str) -> str:

@@ -18,10 +18,20 @@ is repaired here and guarded by a golden test against an independent pandas comp
 
 One more BigQuery statement has no DuckDB form: ``ASSERT expr AS 'message'`` (the data-quality
 gate). :func:`parse_assert` splits it; the hook evaluates ``expr`` and raises with the message.
+``ALTER TABLE t SET OPTIONS (expiration_timestamp = …)`` (a model keeping its snapshot) has
+none either: local snapshot files never expire, so :func:`parse_set_expiration` lets the hook
+skip it (any other option is refused rather than silently dropped).
+
+And one function: ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(kms_key_uri, wrapped_keyset),
+plaintext, aad)`` (the card pseudonym) passes through and fails. :func:`_fix_keyset_chain` maps
+it to ``aead_deterministic_encrypt(kms_key_uri, wrapped_keyset, plaintext, aad)``, a Python UDF
+the hook registers on every connection (:mod:`.keyed_udf`): Tink with the same keyset format,
+unwrapped by the local stand-in of Cloud KMS, so DuckDB returns BigQuery's bytes.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -99,6 +109,23 @@ def parse_assert(statement: str) -> AssertStatement | None:
     return AssertStatement(check_sql=f"SELECT ({match['expr']})", message=match["message"])
 
 
+_SET_OPTIONS = re.compile(
+    r"^\s*ALTER\s+TABLE\s+(?P<target>`[^`]+`|[\w.\-]+)\s+SET\s+OPTIONS\s*\((?P<options>.*)\)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def parse_set_expiration(statement: str) -> str | None:
+    """The table of ``ALTER TABLE t SET OPTIONS (expiration_timestamp = …)``, else ``None``."""
+    match = _SET_OPTIONS.match(_LEADING_COMMENTS.sub("", statement, count=1))
+    if not match:
+        return None
+    options = match["options"].strip()
+    if not options.lower().startswith("expiration_timestamp") or options.count("=") != 1:
+        raise ValueError(f"only expiration_timestamp can be set on the local warehouse: {statement[:80]!r}")
+    return _strip_ref(match["target"])
+
+
 def split_statements(sql: str) -> list[str]:
     """Split a BigQuery script into statements, keeping clone DDL (unparseable) verbatim."""
     parts: list[str] = []
@@ -151,11 +178,47 @@ def _fix_safe_cast_to_int(node: exp.Expression) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=exp.Or(this=not_text, expression=is_integer_text), true=cast)])
 
 
+#: Name of the DuckDB UDF standing for ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(...), ...)``.
+KEYED_UDF = "aead_deterministic_encrypt"
+
+
+def _is_call(node: exp.Expression, namespace: str, function: str) -> bool:
+    return (
+        isinstance(node, exp.Dot)
+        and isinstance(node.this, exp.Identifier)
+        and node.this.name.upper() == namespace
+        and isinstance(node.expression, exp.Anonymous)
+        and node.expression.name.upper() == function
+    )
+
+
+def _bytes_argument(node: exp.Expression) -> exp.Expression:
+    """A BigQuery BYTES literal (``b'\\x..'``, sqlglot keeps one char per byte) → ``from_base64``."""
+    if isinstance(node, exp.ByteString):
+        raw = node.this.encode("latin-1")
+        return exp.FromBase64(this=exp.Literal.string(base64.b64encode(raw).decode()))
+    return node
+
+
+def _fix_keyset_chain(node: exp.Expression) -> exp.Expression:
+    if not _is_call(node, "AEAD", "DETERMINISTIC_ENCRYPT"):
+        return node
+    args = node.expression.expressions
+    if len(args) != 3 or not _is_call(args[0], "KEYS", "KEYSET_CHAIN"):
+        raise ValueError("AEAD.DETERMINISTIC_ENCRYPT is supported with KEYS.KEYSET_CHAIN(uri, keyset) only")
+    kms_key_uri, keyset = args[0].expression.expressions
+    return exp.Anonymous(
+        this=KEYED_UDF,
+        expressions=[kms_key_uri.copy(), _bytes_argument(keyset.copy()), args[1].copy(), args[2].copy()],
+    )
+
+
 def transpile_statement(statement: str) -> str:
     """One BigQuery statement → one DuckDB statement (clone DDL is handled by the hook)."""
     tree = sqlglot.parse_one(statement, read="bigquery")
     tree = tree.transform(_fix_numeric)
     tree = tree.transform(_fix_dayofweek)
+    tree = tree.transform(_fix_keyset_chain)
     duck = sqlglot.parse_one(tree.sql(dialect="duckdb"), read="duckdb")
     # TRY_CAST only exists after the dialect switch, so fix it on the DuckDB tree.
     duck = duck.transform(_fix_safe_cast_to_int)

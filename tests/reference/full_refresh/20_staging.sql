@@ -1,8 +1,9 @@
 -- raw -> staging (typed, valid, deduplicated, pseudonymised) and rejected_rows (with reasons).
 -- Every raw row ends up in exactly one of the two (checked by 50_quality_checks.sql).
--- Full refresh from raw: reruns are idempotent by construction.
+-- Full refresh from raw: reruns are idempotent by construction. Same semantics as main's
+-- write-audit-publish SQL (pseudonym macro, raw dataset), written straight to the published tables.
 {%- from 'macros/luhn.sql' import luhn_sum %}
-{%- set pads = hmac_pads() %}
+{%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
 
 CREATE TEMP TABLE checked AS
 WITH parsed AS (
@@ -23,7 +24,7 @@ WITH parsed AS (
     amount AS raw_amount,
     _file_name,
     _loaded_at
-  FROM `{{ dataset }}.raw_transactions`
+  FROM `{{ raw_dataset }}.raw_transactions`
 )
 SELECT
   *,
@@ -47,10 +48,7 @@ CREATE OR REPLACE TABLE `{{ dataset }}.stg_transactions` AS
 SELECT
   transaction_id,
   event_time,
-  TO_HEX(SHA256(CONCAT(
-    FROM_HEX('{{ pads.opad_hex }}'),
-    SHA256(CONCAT(FROM_HEX('{{ pads.ipad_hex }}'), CAST(card_digits AS BYTES)))
-  ))) AS card_pseudonym,
+  {{ card_pseudonym('card_digits') }} AS card_pseudonym,
   merchant,
   merchant_category,
   time_seconds,

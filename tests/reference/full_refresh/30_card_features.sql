@@ -1,6 +1,9 @@
--- staging -> card_features: every transaction with point-in-time card features.
--- Windows end one second before the row (RANGE ... 1 PRECEDING over UNIX_SECONDS), so no row
--- sees itself, its own second or its future. Feature names come from fraud_mlops/features.py.
+-- staging -> card_features: every transaction with point-in-time card features (full refresh,
+-- the reference of the incremental include/sql/30_card_features.sql; main's rules and state).
+-- History windows end one second before the row (RANGE ... 1 PRECEDING over UNIX_SECONDS), so
+-- no row sees its own second's other rows or its future; the final SELECT then adds the row
+-- itself (counts, sums and means include the transaction). Names and rules: features.py.
+{%- from 'macros/card_state.sql' import card_state %}
 CREATE OR REPLACE TABLE `{{ dataset }}.{{ features_table }}` AS
 WITH base AS (
   SELECT
@@ -50,21 +53,29 @@ SELECT
 {%- for v in v_components %}
   {{ v }},
 {%- endfor %}
-  is_new_merchant,
-  merchants_seen,
-  seconds_since_prev_txn,
-  txn_count_1h,
-  txn_count_24h,
-  txn_count_7d,
-  amount_sum_1h,
-  amount_sum_24h,
-  amount_avg_7d,
-  SAFE_DIVIDE(amount, amount_avg_7d) AS amount_to_avg_7d,
+  -- Card features: the history aggregates above combined with this transaction, by the
+  -- rules of fraud_mlops/features.py (CARD_FEATURE_RULES), which serving applies too.
+{%- for name, expression in card_feature_expressions %}
+  {{ expression }} AS {{ name }},
+{%- endfor %}
   is_fraud
 FROM windows;
 
--- The feature view's source: each card's latest feature row (what serving reads online).
-CREATE OR REPLACE VIEW `{{ dataset }}.{{ latest_features_view }}` AS
-SELECT {{ entity_key }}, {{ event_time }}, {{ feature_columns }}
-FROM `{{ dataset }}.{{ features_table }}`
-QUALIFY ROW_NUMBER() OVER (PARTITION BY {{ entity_key }} ORDER BY {{ event_time }} DESC, transaction_id DESC) = 1;
+-- The feature view's source: each card's latest feature row, and the card's serving state
+-- (macros/card_state.sql) from which serving computes a new transaction's card features.
+CREATE OR REPLACE TABLE `{{ dataset }}.{{ latest_features_view }}` AS
+WITH latest_rows AS (
+  SELECT {{ entity_key }}, {{ event_time }}, {{ feature_columns }}
+  FROM `{{ dataset }}.{{ features_table }}`
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY {{ entity_key }} ORDER BY {{ event_time }} DESC, transaction_id DESC) = 1
+),
+card_state AS (
+  {{ card_state("`" ~ dataset ~ ".stg_transactions`", entity_key, widest_window_seconds) | indent(2) }}
+)
+SELECT
+  latest_rows.*,
+{%- for name, _ in state_columns %}
+  card_state.{{ name }}{{ "," if not loop.last }}
+{%- endfor %}
+FROM latest_rows
+LEFT JOIN card_state ON card_state.{{ entity_key }} = latest_rows.{{ entity_key }};

@@ -1,0 +1,39 @@
+"""
+### Erase one card (right to erasure)
+
+Trigger with the param `card_number`. Removes the card from the raw table, the rejected rows,
+every published table (staging, features, training examples, latest features) and the
+archived landing files, then syncs the online store so serving no longer knows the card.
+Training snapshots are immutable and keep the card's *pseudonymised* rows until they expire
+(docs/least_privilege.md). Locally: `make erase-card CARD=…`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, chain
+
+from fraud_mlops.orchestration import erasure
+from fraud_mlops.orchestration.defaults import dag_defaults
+from fraud_mlops.orchestration.feature_sync import feature_sync
+from fraud_mlops.settings import get_settings
+
+settings = get_settings()
+
+with DAG(
+    dag_id="fraud_erase_card",
+    description="Right to erasure: one card out of raw, archive, staging, features and the online store",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    params={"card_number": Param(type="string", minLength=12, description="The card number to erase")},
+    doc_md=__doc__,
+    **dag_defaults(settings, "erasure"),
+):
+    synced = feature_sync(settings, "erasure")
+    chain(
+        erasure.check_erasure_request(settings),
+        erasure.erase_card_rows(settings),
+        erasure.erase_from_archived_files(settings),
+        synced.group,
+    )

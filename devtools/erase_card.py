@@ -1,0 +1,72 @@
+"""``python -m devtools.erase_card CARD_NUMBER`` (``make erase-card CARD=…``): right to erasure, locally.
+
+Runs the steps of the ``fraud_erase_card`` DAG directly against the local stack: the SQL
+(``96_erase_card.sql``: raw, rejected rows, published tables; candidates dropped), the archived
+landing files in the GCS emulator (rewritten without the card's rows), and a fresh online-store
+version without the card. Needs the stack's GCS emulator (``make up``) and no ingestion run
+writing the warehouse at the same moment (DuckDB admits one writer). Prints only the last four
+digits.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class _Objects:
+    """The GCSHook methods :func:`erase_from_files` uses, over a google-cloud-storage client."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def list(self, bucket_name: str, prefix: str | None = None) -> list[str]:
+        return [b.name for b in self.client.list_blobs(bucket_name, prefix=prefix)]
+
+    def download(self, bucket_name: str, object_name: str) -> bytes:
+        return bytes(self.client.bucket(bucket_name).blob(object_name).download_as_bytes())
+
+    def upload(self, bucket_name: str, object_name: str, *, data: bytes, **_: Any) -> None:
+        self.client.bucket(bucket_name).blob(object_name).upload_from_string(data)
+
+
+def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
+    from devtools.landing import storage_client as default_client
+    from fraud_mlops.feature_store.sync import sync_local_online_store
+    from fraud_mlops.ingestion.erasure import card_digits, erase_from_files
+    from fraud_mlops.settings import get_settings
+    from fraud_mlops.sql_templates import SQL_FILES, render_sql
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+
+    settings = get_settings()
+    digits = card_digits(card_number)
+    hook = BigQueryDialectDuckDBHook(
+        database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
+    )
+    hook.run(render_sql(SQL_FILES["erase_card"], settings), parameters={"card_number": digits})
+    objects = _Objects(storage_client or default_client(settings))
+    files = erase_from_files(objects, settings.landing_bucket, settings.archive_prefix, digits)
+    record = sync_local_online_store("erasure", settings)
+    return {"card_last4": digits[-4:], "archived_files_rewritten": files, "online_store_sync": record.sync_id}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(__doc__)
+        return 2
+    from fraud_mlops.ingestion.erasure import ErasureRequestError
+
+    try:
+        result = erase_card(args[0])
+    except ErasureRequestError as bad:
+        raise SystemExit(str(bad)) from None
+    print(f"card …{result['card_last4']} erased from raw, staging, features, training examples")
+    for name, count in result["archived_files_rewritten"].items():
+        print(f"  archived file {name}: {count} row(s) removed")
+    print(f"  online store: new version {result['online_store_sync']} without the card")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,18 @@
+-- Batch scoring, step 1: the input table of the batch prediction (one row per card: its latest
+-- features, in the online store's layout) and no output table of an earlier run. Vertex AI
+-- batch prediction reads the input as BigQuery rows, sends each as a JSON object to the model
+-- server (fraud_mlops/registry/model_server.py, which reads the features by name and ignores
+-- the other columns), and creates the output table, which must not exist beforehand. Locally
+-- the same server code fills the same output table (fraud_mlops/registry/batch_prediction.py).
+-- Features are cast to their declared types: DuckDB widens some INT64 expressions (a SUM to
+-- HUGEINT, which reaches Python as a Decimal), which BigQuery would not.
+CREATE OR REPLACE TABLE `{{ dataset }}.{{ batch_input_table }}` AS
+SELECT
+  {{ entity_key }},
+  UNIX_MICROS({{ event_time }}) AS feature_time_us,
+{%- for name, type in feature_types %}
+  CAST({{ name }} AS {{ type }}) AS {{ name }}{{ "," if not loop.last }}
+{%- endfor %}
+FROM `{{ dataset }}.{{ latest_features_view }}`;
+
+DROP TABLE IF EXISTS `{{ dataset }}.{{ batch_output_table }}`;

@@ -1,0 +1,30 @@
+-- Right to erasure: remove one card (@card_number, normalised like staging does) from the raw
+-- rows, the rejected rows of its transactions, and every published table keyed by its
+-- pseudonym, in one transaction. The candidates are dropped (every run rebuilds them).
+-- Training snapshots are immutable: they keep pseudonymised rows until they expire
+-- (docs/least_privilege.md). Archived files are rewritten by the erase DAG's next task.
+{%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
+{%- for table in published_tables + ('feature_scope',) %}
+DROP TABLE IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
+{%- endfor %}
+
+BEGIN TRANSACTION;
+
+DELETE FROM `{{ dataset }}.rejected_rows`
+WHERE transaction_id IN (
+  SELECT transaction_id FROM `{{ raw_dataset }}.raw_transactions`
+  WHERE REGEXP_REPLACE(IFNULL(card_number, ''), r'[ -]', '') = REGEXP_REPLACE(@card_number, r'[ -]', '')
+);
+
+DELETE FROM `{{ raw_dataset }}.raw_transactions`
+WHERE REGEXP_REPLACE(IFNULL(card_number, ''), r'[ -]', '') = REGEXP_REPLACE(@card_number, r'[ -]', '');
+{%- for table in published_tables if table not in ('rejected_rows', 'transform_log') %}
+
+DELETE FROM `{{ dataset }}.{{ table }}`
+WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]', '')") }}
+{%- if table in ('stg_transactions', features_table) %}
+  AND {{ event_time }} >= TIMESTAMP '0001-01-01 00:00:00'  -- every partition (require_partition_filter)
+{%- endif %};
+{%- endfor %}
+
+COMMIT TRANSACTION;

@@ -1,0 +1,63 @@
+"""The tasks of ``fraud_erase_card``: remove one card from the warehouse, the archived files
+and the online store (right to erasure).
+
+    check_erasure_request → erase_card_rows (96_erase_card.sql) → erase_from_archived_files
+                          → feature_sync (the online store without the card)
+
+The card number comes from the run's ``card_number`` param. It necessarily reaches the
+BigQuery job as a query parameter (job metadata; never the query text) and the run's conf
+in Airflow's database: trigger erasures from an admin account (docs/least_privilege.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+from fraud_mlops import targets
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import SQL_FILES
+
+CARD_PARAMETER = {"card_number": "{{ params.card_number }}"}
+
+
+def check_erasure_request(settings: Settings) -> Any:
+    @task(retries=0)
+    def check_erasure_request(**context: Any) -> str:
+        """Refuse a request that names no valid card number before anything is deleted."""
+        from fraud_mlops.ingestion.erasure import card_digits
+
+        digits = card_digits(str(context["params"]["card_number"]))
+        print(f"erasure request for card …{digits[-4:]}")
+        return digits[-4:]
+
+    return check_erasure_request()
+
+
+def erase_card_rows(settings: Settings) -> Any:
+    """``96_erase_card.sql``: raw rows, rejected rows, published tables; candidates dropped."""
+    return targets.warehouse(settings).sql_operator(
+        "erase_card_rows", SQL_FILES["erase_card"], parameters=CARD_PARAMETER,
+        doc_md="Delete the card's rows from raw, rejected_rows and every published table, in one transaction.",
+    )  # fmt: skip
+
+
+def erase_from_archived_files(settings: Settings) -> Any:
+    @task(pool=settings.warehouse_pool)
+    def erase_from_archived_files(**context: Any) -> dict[str, int]:
+        """Rewrite the archived landing files that hold the card, without its rows."""
+        from fraud_mlops.ingestion.erasure import erase_from_files
+        from fraud_mlops.storage import gcs_hook
+
+        removed = erase_from_files(
+            gcs_hook(settings),
+            settings.landing_bucket,
+            settings.archive_prefix,
+            str(context["params"]["card_number"]),
+        )
+        for name, count in removed.items():
+            print(f"rewrote gs://{settings.landing_bucket}/{name}: {count} row(s) removed")
+        return removed
+
+    return erase_from_archived_files()

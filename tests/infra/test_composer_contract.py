@@ -1,0 +1,182 @@
+"""The Composer dependency contract: the pinned image's packages + requirements.txt run every gcp task.
+
+An isolated environment is built from ``infra/composer_image_packages.txt`` (what the pinned
+Composer image ships) plus ``requirements.txt`` (what the deploy installs on top), and nothing
+else, not this project's ``.venv``:
+
+1. **resolve** (``uv pip compile``): the two lists together must resolve, and to exactly
+   themselves: a package requirements.txt needs that neither list holds, or a version either
+   list would have to move, fails here;
+2. **install** (``uv pip install --no-deps`` of both lists into a venv cached under
+   ``.local/composer-contract/<hash of both files>``, so a rerun with unchanged files costs
+   nothing; uv links from its cache, about a minute the first time);
+3. **import** in that venv, with ``MLOPS_TARGET=gcp``: every DAG (a DagBag with no import
+   errors) and every module a gcp task imports at run time: the orchestration code's modules
+   (tests/infra/test_runtime_calls.py ``CODE_OF["orchestration"]``, without the local-only
+   adapters) and every Airflow provider module they import.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from fraud_mlops.settings import REPO_ROOT
+
+from . import iac
+from .test_runtime_calls import files_of
+
+IMAGE_FILE = REPO_ROOT / "infra" / "composer_image_packages.txt"
+REQUIREMENTS = REPO_ROOT / "requirements.txt"
+UV = REPO_ROOT / ".tools" / "bin" / "uv"
+CACHE = REPO_ROOT / ".local" / "composer-contract"
+PYTHON = "3.11"
+
+#: Adapters of the local target: never imported on gcp (their libraries are not on Composer).
+LOCAL_ONLY = {
+    "fraud_mlops.warehouse.duckdb",
+    "fraud_mlops.warehouse.duckdb_load",
+    "fraud_mlops.warehouse.hook",
+    "fraud_mlops.warehouse.operators",
+    "fraud_mlops.warehouse.transpile",
+    "fraud_mlops.feature_store.local",
+    "fraud_mlops.feature_store.local_store",
+    "fraud_mlops.feature_store.source",
+    "fraud_mlops.feature_store.sync",
+    "fraud_mlops.pipeline_runs.kfp_local",
+}
+
+
+def pins(path: Path) -> dict[str, str]:
+    return {
+        name.lower().replace("_", "-"): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)\s*$", path.read_text(), flags=re.M)
+    }
+
+
+def _uv(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(UV), *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def resolve(image: Path, requirements: Path) -> subprocess.CompletedProcess[str]:
+    return _uv(
+        "pip", "compile", str(image), str(requirements), "--python-version", PYTHON,
+        "--python-platform", "x86_64-manylinux_2_28", "--no-header", "--no-annotate", "--quiet",
+    )  # fmt: skip
+
+
+def runtime_modules() -> list[str]:
+    """The project's modules a gcp task runs, and the Airflow provider modules they import."""
+    modules: set[str] = set()
+    for path in files_of("orchestration"):
+        relative = path.relative_to(REPO_ROOT)
+        name = ".".join(relative.with_suffix("").parts).removeprefix("plugins.")
+        if name.endswith("__init__") or name in LOCAL_ONLY:
+            continue
+        modules.add(name)
+        if name.startswith("dags."):
+            continue  # the DagBag loads DAG files
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("airflow.providers."):
+                modules.add(node.module or "")
+    return sorted(m for m in modules if not m.startswith("dags."))
+
+
+def environment(image: Path, requirements: Path) -> Path:
+    """The venv of exactly these two lists (cached by their content)."""
+    digest = hashlib.sha256(image.read_bytes() + b"\0" + requirements.read_bytes()).hexdigest()[:16]
+    venv = CACHE / digest
+    if (venv / ".complete").is_file():
+        return venv
+    shutil.rmtree(venv, ignore_errors=True)
+    made = _uv("venv", "--quiet", "--python", str(REPO_ROOT / ".venv" / "bin" / "python"), str(venv))
+    assert made.returncode == 0, made.stderr
+    installed = _uv(
+        "pip", "install", "--quiet", "--no-deps", "--python", str(venv / "bin" / "python"),
+        "-r", str(image), "-r", str(requirements),
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    (venv / ".complete").write_text("")
+    return venv
+
+
+PROBE = """
+import importlib, json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+failed = {}
+for name in json.loads(sys.argv[2]):
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed[name] = f"{type(exc).__name__}: {exc}"
+print("CONTRACT " + json.dumps({"dags": sorted(bag.dags), "import_errors": {k: str(v)[-600:] for k, v in bag.import_errors.items()}, "module_errors": failed}))
+"""
+
+
+def probe(venv: Path, tmp_path: Path) -> dict[str, object]:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "PYTHON"))
+    } | {
+        "MLOPS_TARGET": "gcp",
+        "GCP_PROJECT": "fraud-project",
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+        "PYTHONNOUSERSITE": "1",
+    }
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", PROBE, str(REPO_ROOT / "dags"), json.dumps(runtime_modules())],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("CONTRACT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return dict(json.loads(lines[-1][len("CONTRACT ") :]))
+
+
+def test_the_package_list_is_the_pinned_images() -> None:
+    header = re.search(r"^# image: (\S+)$", IMAGE_FILE.read_text(), flags=re.M)
+    assert header, "infra/composer_image_packages.txt names no image"
+    variables = iac.blocks("variable", iac.INFRA)
+    assert variables["composer_image_version"]["default"] == header[1]
+    image = pins(IMAGE_FILE)
+    assert image["apache-airflow"] == "3.3.2" and "apache-airflow-providers-google" in image
+
+
+def test_requirements_resolve_on_top_of_the_image_without_moving_it() -> None:
+    result = resolve(IMAGE_FILE, REQUIREMENTS)
+    assert result.returncode == 0, f"requirements.txt conflicts with the image:\n{result.stderr[-3000:]}"
+    resolved = {
+        name.lower(): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", result.stdout, flags=re.M)
+    }
+    declared = pins(IMAGE_FILE) | pins(REQUIREMENTS)
+    extra = {n: v for n, v in resolved.items() if n not in declared}
+    moved = {n: (declared[n], v) for n, v in resolved.items() if n in declared and declared[n] != v}
+    assert not extra, f"requirements.txt needs packages neither list holds: {extra}"
+    assert not moved, f"versions the resolver had to move: {moved}"
+
+
+def test_every_dag_and_gcp_runtime_module_imports_in_the_image_environment(tmp_path: Path) -> None:
+    venv = environment(IMAGE_FILE, REQUIREMENTS)
+    result = probe(venv, tmp_path)
+    assert result["import_errors"] == {}, result["import_errors"]
+    assert result["module_errors"] == {}, result["module_errors"]
+    assert set(result["dags"]) >= {"fraud_batch_scoring", "fraud_ingest_events", "fraud_training"}  # type: ignore[arg-type]
+
+
+def test_runtime_modules_cover_the_gcp_task_code() -> None:
+    modules = runtime_modules()
+    assert "fraud_mlops.registry.batch_prediction" in modules
+    assert "airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job" in modules
+    assert "airflow.providers.common.messaging.triggers.msg_queue" in modules or any(
+        m.startswith("airflow.providers.common.messaging") for m in modules
+    )
+    assert not set(modules) & LOCAL_ONLY

@@ -1,0 +1,247 @@
+"""Every Google API call the running code makes is in docs/least_privilege.md and granted in infra/.
+
+The code is read, not trusted: the test parses every shipped module (``plugins/``, ``dags/``,
+``functions/``, ``include/``) and collects the calls it can see:
+
+* methods of ``aiplatform_v1`` service clients and of the BigQuery Storage read client, in a
+  module that builds such a client (``PredictionService.Predict``);
+* Google provider operators, sensors, hooks and the message-queue trigger it imports;
+* hand-made ``storage.Client()`` / ``bigquery.Client()``.
+
+Each is matched against the "Run-time API calls" table: a call in code must be listed for an
+identity that runs that code; a listed call must be in that identity's code; and the row's role
+must be granted to the identity on that scope (or the whole project) by ``infra/``, and must
+contain the row's permission (Google's IAM reference, copied below for the roles used).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fraud_mlops.settings import REPO_ROOT
+
+from . import iac
+
+DOC = REPO_ROOT / "docs" / "least_privilege.md"
+
+#: Which shipped files run as which identity at run time (glob patterns, from the repo root).
+CODE_OF: dict[str, tuple[str, ...]] = {
+    "inference": (
+        "functions/predict/main.py",
+        "plugins/fraud_mlops/serving/*.py",
+        "plugins/fraud_mlops/feature_store/vertex.py",
+        "plugins/fraud_mlops/registry/endpoint_client.py",
+    ),
+    "orchestration": (
+        "dags/*.py",
+        "plugins/fraud_mlops/orchestration/*.py",
+        "plugins/fraud_mlops/warehouse/*.py",
+        "plugins/fraud_mlops/feature_store/*.py",
+        "plugins/fraud_mlops/pipeline_runs/*.py",
+        "plugins/fraud_mlops/storage.py",
+        "plugins/fraud_mlops/ingestion/*.py",
+        "plugins/fraud_mlops/events/*.py",
+        "plugins/fraud_mlops/registry/batch_prediction.py",
+    ),
+    "pipeline": (
+        "include/pipelines/**/*.py",
+        "plugins/fraud_mlops/training/*.py",
+        "plugins/fraud_mlops/registry/vertex.py",
+        "plugins/fraud_mlops/registry/backends.py",
+    ),
+    # The Vertex AI service agent runs the model server container (endpoint, batch prediction).
+    "feature_sync": ("plugins/fraud_mlops/registry/model_server.py",),
+}
+
+#: Permissions of the predefined roles this project grants, as far as the table relies on them
+#: (https://cloud.google.com/iam/docs/roles-permissions/aiplatform, .../bigquery, .../storage,
+#: .../pubsub, .../secretmanager, .../iam).
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "roles/aiplatform.user": frozenset(
+        {
+            "aiplatform.batchPredictionJobs.create",
+            "aiplatform.endpoints.create",
+            "aiplatform.endpoints.deploy",
+            "aiplatform.endpoints.list",
+            "aiplatform.endpoints.predict",
+            "aiplatform.endpoints.undeploy",
+            "aiplatform.endpoints.update",
+            "aiplatform.featureViewSyncs.get",
+            "aiplatform.featureViews.sync",
+            "aiplatform.models.get",
+            "aiplatform.models.list",
+            "aiplatform.models.update",
+            "aiplatform.models.upload",
+            "aiplatform.pipelineJobs.create",
+        }
+    ),
+    "roles/aiplatform.featurestoreDataViewer": frozenset({"aiplatform.featureViews.fetchFeatureValues"}),
+    "roles/aiplatform.serviceAgent": frozenset({"storage.objects.get"}),
+    "roles/bigquery.jobUser": frozenset({"bigquery.jobs.create"}),
+    "roles/bigquery.dataEditor": frozenset(
+        {"bigquery.tables.create", "bigquery.tables.getData", "bigquery.tables.updateData"}
+    ),
+    "roles/bigquery.dataViewer": frozenset({"bigquery.tables.getData"}),
+    "roles/bigquery.readSessionUser": frozenset(
+        {"bigquery.readsessions.create", "bigquery.readsessions.getData"}
+    ),
+    "roles/storage.objectUser": frozenset(
+        {"storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list"}
+    ),
+    "roles/storage.legacyBucketReader": frozenset({"storage.buckets.get"}),
+    "roles/pubsub.subscriber": frozenset({"pubsub.subscriptions.consume"}),
+    "roles/secretmanager.secretAccessor": frozenset({"secretmanager.versions.access"}),
+    "roles/iam.serviceAccountUser": frozenset({"iam.serviceAccounts.actAs"}),
+}
+
+#: Grants Google makes itself (service agent roles), hence in no infra/ resource.
+GOOGLE_MANAGED = {("feature_sync", "roles/aiplatform.serviceAgent", "project")}
+
+PROVIDER_MODULES = ("airflow.providers.google", "airflow.providers.common.messaging")
+
+
+@dataclass(frozen=True)
+class Row:
+    identity: str
+    call: str
+    permission: str
+    role: str
+    scope: str
+    code: str
+
+    @property
+    def in_code(self) -> bool:
+        return self.code.endswith(".py")
+
+
+def table_rows() -> list[Row]:
+    section = DOC.read_text().split("## Run-time API calls", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        call = cells[1].split(" (", 1)[0]
+        rows.append(Row(*(c.strip("`") for c in (cells[0], call, *cells[2:]))))
+    return rows
+
+
+@cache
+def _clients() -> dict[str, type]:
+    from google.cloud import aiplatform_v1, bigquery_storage
+
+    found: dict[str, type] = {
+        n: getattr(aiplatform_v1, n) for n in dir(aiplatform_v1) if n.endswith("ServiceClient")
+    }
+    found["BigQueryReadClient"] = bigquery_storage.BigQueryReadClient
+    return found
+
+
+def calls_in(path: Path) -> set[str]:
+    """The Google API calls visible in one module (see the module docstring)."""
+    tree = ast.parse(path.read_text())
+    clients, methods, found = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in _clients():
+            clients.add(node.attr)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PROVIDER_MODULES):
+            found |= {alias.name for alias in node.names}
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            methods.add(node.func.attr)
+            owner = node.func.value
+            if (
+                isinstance(owner, ast.Name)
+                and owner.id in ("storage", "bigquery")
+                and node.func.attr == "Client"
+            ):
+                found.add(f"{owner.id}.Client")
+    for name in clients:
+        client = _clients()[name]
+        for method in methods:
+            if not method.startswith("_") and callable(getattr(client, method, None)):
+                found.add(f"{name.removesuffix('Client')}.{''.join(w.title() for w in method.split('_'))}")
+    return found
+
+
+def shipped_files() -> list[Path]:
+    roots = [REPO_ROOT / "plugins", REPO_ROOT / "dags", REPO_ROOT / "functions", REPO_ROOT / "include"]
+    return sorted(p for root in roots for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def files_of(identity: str) -> set[Path]:
+    return {p for pattern in CODE_OF[identity] for p in REPO_ROOT.glob(pattern)}
+
+
+def _covers(grant_scope: str, scope: str) -> bool:
+    return grant_scope == scope or grant_scope == "project"
+
+
+def test_every_call_in_the_code_is_listed_for_an_identity_that_runs_it() -> None:
+    listed = {(r.identity, r.call) for r in table_rows()}
+    missing, unowned = [], []
+    for path in shipped_files():
+        calls = calls_in(path)
+        if not calls:
+            continue
+        owners = [identity for identity in CODE_OF if path in files_of(identity)]
+        if not owners:
+            unowned.append(f"{path.relative_to(REPO_ROOT)}: {sorted(calls)}")
+        for call in calls:
+            if not any((owner, call) in listed for owner in owners):
+                missing.append(f"{path.relative_to(REPO_ROOT)}: {call} (runs as {owners})")
+    assert not unowned, "calls in code no identity is known to run; extend CODE_OF:\n" + "\n".join(unowned)
+    assert not missing, "calls missing from docs/least_privilege.md:\n" + "\n".join(missing)
+
+
+def test_every_listed_call_is_made_by_that_identitys_code() -> None:
+    stale = []
+    for row in table_rows():
+        if not row.in_code:
+            continue
+        path = (
+            REPO_ROOT / "plugins" / row.code if row.code.startswith("fraud_mlops/") else REPO_ROOT / row.code
+        )
+        if path not in files_of(row.identity) or row.call not in calls_in(path):
+            stale.append(f"{row.identity}: {row.call} in {row.code}")
+    assert not stale, "rows whose call is not in that identity's code:\n" + "\n".join(stale)
+
+
+def test_every_call_is_granted_its_permission_in_infra() -> None:
+    granted = {(g.identity, g.role, g.scope) for g in iac.grants_in_code()} | GOOGLE_MANAGED
+    problems = []
+    for row in table_rows():
+        if not any(i == row.identity and r == row.role and _covers(s, row.scope) for i, r, s in granted):
+            problems.append(f"{row.identity} has no {row.role} on {row.scope} in infra/ (for {row.call})")
+        if row.permission not in ROLE_PERMISSIONS.get(row.role, frozenset()):
+            problems.append(f"{row.role} does not give {row.permission} (for {row.call})")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_scanner_sees_a_call_it_must_see(tmp_path: Path) -> None:
+    """The scan is what the other tests stand on: it finds a GAPIC call and a provider import."""
+    module = tmp_path / "probe.py"
+    module.write_text(
+        "from google.cloud import aiplatform_v1\n"
+        "from airflow.providers.google.cloud.operators.vertex_ai.endpoint_service import DeployModelOperator\n"
+        "client = aiplatform_v1.ModelServiceClient()\n"
+        "client.delete_model(name='x')\n"
+    )
+    assert calls_in(module) == {"ModelService.DeleteModel", "DeployModelOperator"}
+
+
+def test_the_inference_path_makes_one_vertex_call_per_prediction() -> None:
+    """Provenance comes with the answer: no GetModel, GetEndpoint or bucket read while serving."""
+    calls = {row.call for row in table_rows() if row.identity == "inference" and row.in_code}
+    assert calls == {"FeatureOnlineStoreService.FetchFeatureValues", "PredictionService.Predict"}
+
+
+def test_the_image_repository_is_the_one_the_code_names() -> None:
+    from fraud_mlops.registry.serving_image import IMAGE_REPOSITORY
+
+    (repo,) = [
+        r for r in iac.resources() if r.type == "google_artifact_registry_repository" and r.name == "images"
+    ]
+    assert repo.body["repository_id"] == IMAGE_REPOSITORY

@@ -1,0 +1,185 @@
+"""Request-time card features: serving's computation equals the training SQL, transaction by transaction.
+
+A few thousand transactions of a few dozen cards (bursts within the hour, several in the same
+second, merchants reused and new, gaps longer than the widest window) are replayed in time
+order on a real DuckDB warehouse speaking the project's BigQuery SQL:
+
+* before each transaction, the card's online state is read with the state SQL the online store
+  is synced from (``include/sql/macros/card_state.sql``) over the transactions replayed so far;
+* serving's :func:`fraud_mlops.features.request_time_features` turns that state plus the
+  transaction's time, amount and merchant into card features;
+* those must equal the training table's features of the same transaction
+  (``include/sql/30_card_features.sql`` over all transactions): integers exactly, floats to a
+  relative 1e-9 (the SQL adds amounts in its own order, and rebuilds the 7-day sum as mean x
+  count; Python adds them in time order).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import jinja2
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_mlops.features import (
+    CARD_FEATURES,
+    FEATURES,
+    STATE_COLUMNS,
+    V_COMPONENTS,
+    WIDEST_WINDOW_SECONDS,
+    CardState,
+    request_time_features,
+)
+from fraud_mlops.settings import settings_from_env
+from fraud_mlops.sql_templates import render_sql, sql_dir
+from fraud_mlops.warehouse.transpile import split_statements, transpile_statement
+
+N_CARDS = 25
+PER_CARD = 80  # 2,000 transactions
+REL = 1e-9
+INT_FEATURES = {f.name for f in FEATURES if f.bq_type == "INT64"}
+
+
+def transactions(seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    pool = [f"merchant_{i:03d}" for i in range(200)]
+    rows: list[dict[str, Any]] = []
+    for card in range(N_CARDS):
+        favourites = list(rng.choice(pool, 5, replace=False))
+        t = start + timedelta(seconds=int(rng.integers(0, 86400)))
+        for _ in range(PER_CARD):
+            kind = rng.random()
+            if kind < 0.06:
+                gap = 0  # same second as the previous transaction
+            elif kind < 0.45:
+                gap = int(rng.integers(1, 900))  # bursts within the hour
+            elif kind < 0.95:
+                gap = int(rng.integers(3600, 2 * 86400))
+            else:
+                gap = int(
+                    rng.integers(WIDEST_WINDOW_SECONDS, WIDEST_WINDOW_SECONDS + 3 * 86400)
+                )  # past 7 days
+            t += timedelta(seconds=gap)
+            merchant = favourites[int(rng.integers(0, 5))] if rng.random() < 0.8 else str(rng.choice(pool))
+            rows.append(
+                {
+                    "transaction_id": f"t{len(rows):05d}",
+                    "card_pseudonym": f"card{card:02d}",
+                    "event_time": t,
+                    "merchant": merchant,
+                    "amount": round(float(rng.lognormal(3, 1)), 2) if rng.random() > 0.02 else 0.0,
+                    **{v: float(rng.normal()) for v in V_COMPONENTS},
+                    "is_fraud": int(rng.random() < 0.05),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _run_script(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+    for statement in split_statements(sql):
+        conn.execute(transpile_statement(statement))
+
+
+@functools.cache
+def _state_query(relation: str) -> str:
+    """The state macro over one card's rows (``$card``): the same SQL, not every other card's too."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(sql_dir())), undefined=jinja2.StrictUndefined)
+    template = env.from_string(
+        "{% from 'macros/card_state.sql' import card_state %}"
+        "{{ card_state(relation, 'card_pseudonym', widest) }}"
+    )
+    only_card = f"(SELECT * FROM {relation} WHERE card_pseudonym = @card)"
+    return transpile_statement(template.render(relation=only_card, widest=WIDEST_WINDOW_SECONDS))
+
+
+def _state(row: tuple[Any, ...] | None) -> CardState:
+    if row is None:  # a card never seen: empty history
+        return CardState((), (), None, (), (), ())
+    values = dict(zip(["card_pseudonym", *(name for name, _ in STATE_COLUMNS)], row, strict=True))
+    return CardState(**{name: values[name] for name, _ in STATE_COLUMNS})
+
+
+def _same(name: str, served: Any, trained: Any) -> bool:
+    if served is None or trained is None or (isinstance(trained, float) and math.isnan(trained)):
+        return served is None and (trained is None or math.isnan(trained))
+    if name in INT_FEATURES:
+        return int(served) == int(trained) and float(served).is_integer()
+    return math.isclose(float(served), float(trained), rel_tol=REL, abs_tol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def replayed() -> tuple[pd.DataFrame, list[tuple[str, str, Any, Any]], int]:
+    data = transactions()
+    conn = duckdb.connect()
+    conn.execute("SET TimeZone='UTC'")
+    conn.execute("CREATE SCHEMA fraud")
+    conn.register("data", data)
+    conn.execute("CREATE TABLE fraud.stg_transactions AS SELECT * FROM data")
+    _run_script(conn, render_sql("30_card_features.sql", settings_from_env({"MLOPS_TARGET": "local"})))
+    trained = conn.execute("SELECT * FROM fraud.card_features").df().set_index("transaction_id")
+
+    conn.execute("CREATE SCHEMA replay")
+    conn.execute("CREATE TABLE replay.stg_transactions AS SELECT * FROM data LIMIT 0")
+    mismatches: list[tuple[str, str, Any, Any]] = []
+    ordered = data.sort_values(["event_time", "transaction_id"])
+    for txn in ordered.itertuples(index=False):
+        query = _state_query("replay.stg_transactions")
+        state = _state(conn.execute(query, {"card": txn.card_pseudonym}).fetchone())
+        served = request_time_features(
+            state, int(txn.event_time.timestamp()), float(txn.amount), str(txn.merchant)
+        )
+        expected = trained.loc[txn.transaction_id]
+        for name in CARD_FEATURES:
+            if not _same(name, served[name], expected[name]):
+                mismatches.append((txn.transaction_id, name, served[name], expected[name]))
+        conn.execute(
+            "INSERT INTO replay.stg_transactions SELECT * FROM data WHERE transaction_id = ?",
+            [txn.transaction_id],
+        )
+    return data, mismatches, len(ordered)
+
+
+def test_serving_features_equal_the_training_sql_for_every_replayed_transaction(
+    replayed: tuple[pd.DataFrame, list[tuple[str, str, Any, Any]], int],
+) -> None:
+    _data, mismatches, n = replayed
+    assert n == N_CARDS * PER_CARD
+    assert not mismatches, f"{len(mismatches)} of {n * len(CARD_FEATURES)} differ, e.g. {mismatches[:5]}"
+
+
+def test_the_replay_covers_the_edge_cases(
+    replayed: tuple[pd.DataFrame, list[tuple[str, str, Any, Any]], int],
+) -> None:
+    """Same-second rows, gaps past the widest window and new merchants all occur (so all were checked)."""
+    data, _, _ = replayed
+    by_card = data.sort_values(["card_pseudonym", "event_time"]).groupby("card_pseudonym")["event_time"]
+    gaps = by_card.diff().dt.total_seconds().dropna()
+    assert (gaps == 0).sum() > 50
+    assert (gaps > WIDEST_WINDOW_SECONDS).sum() > 20
+    assert (gaps < 3600).sum() > 500
+    assert (data["amount"] == 0).sum() > 10  # amount_to_avg_7d's division by a zero mean
+    assert data.groupby("card_pseudonym")["merchant"].nunique().min() > 5
+
+
+def test_the_first_transaction_of_a_card_counts_itself() -> None:
+    empty = CardState((), (), None, (), (), ())
+    features = request_time_features(empty, 1_800_000_000, 25.0, "m1")
+    assert features == {
+        "is_new_merchant": 1,
+        "merchants_seen": 1,
+        "seconds_since_prev_txn": None,
+        "txn_count_1h": 1,
+        "txn_count_24h": 1,
+        "txn_count_7d": 1,
+        "amount_sum_1h": 25.0,
+        "amount_sum_24h": 25.0,
+        "amount_avg_7d": 25.0,
+        "amount_to_avg_7d": 1.0,
+    }

@@ -1,0 +1,95 @@
+"""Right to erasure, on the real local warehouse, the GCS emulator and the local online store:
+``devtools.erase_card.erase_card`` runs the ``fraud_erase_card`` DAG's steps (same SQL, same
+archive rewrite, same sync)."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from devtools.generator.synth import GeneratorConfig, generate
+from fraud_mlops.feature_store.local_store import LocalOnlineStore
+from fraud_mlops.feature_store.sync import sync_local_online_store
+from fraud_mlops.ingestion.erasure import ErasureRequestError, erase_from_files, without_card
+from tests.sql_chain import load_landing, transform
+
+TABLES = ("stg_transactions", "card_features", "training_examples", "latest_card_features")
+
+
+def _pseudonym_counts(hook, pseudonym: str) -> dict[str, int]:
+    return {
+        t: int(
+            hook.get_records(f"SELECT COUNT(*) FROM `fraud.{t}` WHERE card_pseudonym = '{pseudonym}'")[0][0]
+        )
+        for t in TABLES
+    }
+
+
+def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
+    warehouse, local_settings, gcs_client, pseudonymise
+):
+    from devtools.erase_card import erase_card
+
+    landing = generate(GeneratorConfig(rows=2_000, seed=21, rows_per_card=20)).landing.astype(str)
+    card = landing["card_number"].value_counts().index[0]
+    other = landing["card_number"].value_counts().index[1]
+    spaced = landing.copy()
+    mine = spaced.index[spaced["card_number"] == card]
+    spaced.loc[mine[0], "card_number"] = " ".join([card[:4], card[4:8], card[8:12], card[12:]])
+    spaced.loc[mine[1], "transaction_id"] = spaced.loc[mine[2], "transaction_id"]  # one copy is rejected
+    load_landing(warehouse, local_settings, spaced, "a.csv")
+    transform(warehouse, local_settings)
+    sync_local_online_store("before", local_settings)
+    card_rows = len(mine)
+    assert _pseudonym_counts(warehouse, pseudonymise(card))["stg_transactions"] == card_rows - 1
+    rejected = "SELECT COUNT(*) FROM `fraud.rejected_rows`"
+    assert warehouse.get_records(rejected)[0][0] == 1
+
+    bucket = gcs_client.create_bucket(local_settings.landing_bucket)
+    csv_bytes = spaced.to_csv(index=False).encode()
+    bucket.blob("processed/2026/a.csv").upload_from_string(csv_bytes)
+    bucket.blob("processed/2026/b.csv.gz").upload_from_string(gzip.compress(csv_bytes))
+    bucket.blob("incoming/untouched.csv").upload_from_string(csv_bytes)
+
+    result = erase_card(card, storage_client=gcs_client)
+
+    raw_left = warehouse.get_records(
+        "SELECT COUNT(*) FROM `fraud_raw.raw_transactions` "
+        f"WHERE REGEXP_REPLACE(card_number, r'[ -]', '') = '{card}'"
+    )[0][0]
+    assert raw_left == 0
+    assert (
+        warehouse.get_records("SELECT COUNT(*) FROM `fraud_raw.raw_transactions`")[0][0]
+        == len(landing) - card_rows
+    )
+    assert _pseudonym_counts(warehouse, pseudonymise(card)) == dict.fromkeys(TABLES, 0)
+    assert warehouse.get_records(rejected)[0][0] == 0  # the card's rejected copy went too
+    assert _pseudonym_counts(warehouse, pseudonymise(other))["latest_card_features"] == 1  # others stay
+    assert result["archived_files_rewritten"] == {
+        "processed/2026/a.csv": card_rows,
+        "processed/2026/b.csv.gz": card_rows,
+    }
+    for name, data in (
+        ("processed/2026/a.csv", bucket.blob("processed/2026/a.csv").download_as_bytes()),
+        (
+            "processed/2026/b.csv.gz",
+            gzip.decompress(bucket.blob("processed/2026/b.csv.gz").download_as_bytes()),
+        ),
+    ):
+        text = data.decode()
+        assert card not in text.replace(" ", ""), name
+        assert text.count("\n") == len(landing) + 1 - card_rows, name
+    assert bucket.blob("incoming/untouched.csv").download_as_bytes() == csv_bytes  # not archived: not touched
+    store = LocalOnlineStore(local_settings.online_store_path)
+    assert store.fetch_one(pseudonymise(card)) is None
+    assert store.fetch_one(pseudonymise(other)) is not None
+    assert result["online_store_sync"] == store.current_sync().sync_id
+
+
+def test_an_erasure_request_must_name_a_card_number():
+    with pytest.raises(ErasureRequestError):
+        erase_from_files(None, "b", "p/", "4111 1111 1111 1112")  # type: ignore[arg-type]  # bad Luhn: refused first
+    data = b"transaction_id,card_number\n1,4111111111111111\n2,4000-0000-0000-0002\n"
+    assert without_card(data, "4000000000000002") == (b"transaction_id,card_number\n1,4111111111111111\n", 1)
+    assert without_card(data, "4242424242424242") == (data, 0)
