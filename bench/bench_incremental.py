@@ -136,7 +136,7 @@ def main() -> None:
     finally:
         server.stop()
         shutil.rmtree(tmp / "gcs", ignore_errors=True)
-    (raw_rows,) = hook.get_records("SELECT COUNT(*) FROM fraud.raw_transactions")[0]
+    (raw_rows,) = hook.get_records("SELECT COUNT(*) FROM fraud_raw.raw_transactions")[0]
     n = args.days
     print(
         f"\nIngestion per file as history grows: {n} daily files × {args.rows_per_day:,} rows ({raw_rows:,} raw rows)"

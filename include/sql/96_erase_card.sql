@@ -22,8 +22,8 @@ WHERE REGEXP_REPLACE(IFNULL(card_number, ''), r'[ -]', '') = REGEXP_REPLACE(@car
 
 DELETE FROM `{{ dataset }}.{{ table }}`
 WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]', '')") }}
-{%- if table in ('stg_transactions', features_table) %}
-  AND {{ event_time }} >= TIMESTAMP '0001-01-01 00:00:00'  -- every partition (require_partition_filter)
+{%- if table != 'card_merchants' %}
+  AND {{ event_time }} >= TIMESTAMP '0001-01-01 00:00:00'
 {%- endif %};
 {%- endfor %}
 

@@ -88,7 +88,7 @@ def test_the_same_file_again_rejects_its_lines_once(gcs_hook, local_settings, la
     ingest_landed(gcs_hook, s, run_id="r2")
     warehouse = targets.warehouse(s)
     assert _records(warehouse, "SELECT COUNT(*) FROM `fraud.rejected_lines`") == [(3,)]
-    assert _records(warehouse, "SELECT COUNT(*) FROM `fraud.raw_transactions`") == [(1_997,)]
+    assert _records(warehouse, "SELECT COUNT(*) FROM `fraud_raw.raw_transactions`") == [(1_997,)]
 
 
 def test_too_many_bad_lines_quarantine_the_file_with_the_count(gcs_hook, local_settings, landing) -> None:
@@ -139,7 +139,7 @@ def test_the_gcp_load_job_reads_the_gzip_object_as_it_is_and_skips_exactly_the_b
             "sourceUris": ["gs://fraud-landing/incoming/day1.csv.gz"],
             "destinationTable": {
                 "projectId": "fraud-project",
-                "datasetId": "fraud",
+                "datasetId": "fraud_raw",
                 "tableId": f"raw_load_{check.md5[:16]}",
             },
             "schema": {"fields": bigquery_load_schema()},
