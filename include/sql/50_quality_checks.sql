@@ -47,8 +47,9 @@ ASSERT (
 ) = 0
   AS 'dq_rows_accounted: staging + rejected rows do not add up to raw rows + rejected lines';
 
+-- (IFNULL: an increment with nothing new has no candidate rows)
 ASSERT (
-  SELECT COUNTIF({{ entity_key }} IS NULL OR {{ event_time }} IS NULL OR {{ label }} IS NULL OR amount IS NULL)
+  SELECT IFNULL(COUNTIF({{ entity_key }} IS NULL OR {{ event_time }} IS NULL OR {{ label }} IS NULL OR amount IS NULL), 0)
   FROM `{{ candidate_dataset }}.{{ training_table }}`
 ) = 0
   AS 'dq_required_not_null: null key, event time, label or amount in training_examples';
@@ -59,12 +60,12 @@ ASSERT (
   AS 'dq_null_rate: too many rows without card history (seconds_since_prev_txn null)';
 
 ASSERT (
-  SELECT COUNTIF(
+  SELECT IFNULL(COUNTIF(
     amount < 0 OR amount > {{ max_amount }}
     OR hour_of_day NOT BETWEEN 0 AND 23
     OR day_of_week NOT BETWEEN 1 AND 7
     OR txn_count_1h < 0 OR txn_count_1h > txn_count_24h OR txn_count_24h > txn_count_7d
-  )
+  ), 0)
   FROM `{{ candidate_dataset }}.{{ training_table }}`
 ) = 0
   AS 'dq_value_ranges: amount, hour, weekday or window counts out of range';

@@ -197,3 +197,14 @@ def test_snapshot_and_lineage_are_idempotent_per_run(warehouse, local_settings, 
     assert name.startswith("training_snapshot_20261101T120000_") and run_id == "manual__1"
     assert (rows, frauds, list(files)) == (6000, int(landing["class"].sum()), ["a.csv"])
     assert warehouse.get_records(f"SELECT COUNT(*) FROM `fraud.{name}`")[0][0] == 6000
+
+
+def test_a_run_with_nothing_new_passes_the_checks_and_publishes_nothing(warehouse, local_settings, landing):
+    """A re-landed file (a duplicate) gives an empty increment: empty candidates pass the checks
+    (the whole-table ones see the published rows) and publishing them changes nothing."""
+    load_landing(warehouse, local_settings, landing.head(3000), "a.csv")
+    transform(warehouse, local_settings, check=True)
+    before = _published(warehouse)
+    bounds = transform(warehouse, local_settings, run_id="r2", check=True)
+    assert bounds["files"] == "0"
+    assert _published(warehouse) == before
