@@ -65,6 +65,10 @@ land: ## Upload FILE to the landing bucket of the active target (MLOPS_TARGET)
 bench: install ## Print the benchmarks' figures (parse time, transform throughput, ...)
 	@for b in bench/bench_*.py; do echo "=== $$b"; $(PY) $$b || exit 1; done
 
+.PHONY: dashboard
+dashboard: install ## Write the fraud-ops dashboard (static HTML from the reporting views) and print its path
+	$(PY) -m devtools.dashboard
+
 .PHONY: browser-deps
 browser-deps: ## Install Debian's chromium for the UI tests (never `playwright install`)
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -284,7 +284,7 @@ def main() -> int:
             "baseline": (BENCH_DIR / "naive_predict.py", args.baseline_requests),
         }
         open_result = load_result = None
-        server_cpu = client_cpu = 0.0
+        server_cpu = client_cpu = open_cpu = 0.0
         for name, (source, n) in setups.items():
             server: FunctionServer = start_function_server(
                 env=env,
@@ -300,14 +300,30 @@ def main() -> int:
                     results[name][concurrency] = asyncio.run(closed_loop(server.port, payloads, concurrency))
                 if name == "function":
                     payloads = bodies(cards, int(args.rate * args.open_seconds), seed=99)
+                    open_cpu = tree_cpu_seconds(server.process.pid)
                     open_result = asyncio.run(open_loop(server.port, payloads, args.rate, 32))
                     server_cpu = tree_cpu_seconds(server.process.pid)
+                    open_cpu = server_cpu - open_cpu
                     client_cpu = time.process_time()
                     load_result = asyncio.run(closed_loop(server.port, bodies(cards, args.load, seed=7), 32))
                     server_cpu = tree_cpu_seconds(server.process.pid) - server_cpu
                     client_cpu = time.process_time() - client_cpu
             finally:
                 server.stop()
+        # The same open loop with the prediction log switched off: what logging costs (docs/monitoring.md).
+        server = start_function_server(
+            env={**env, "MLOPS_PREDICTION_LOG": "off"}, workers=args.workers, threads=args.threads,
+            log_path=Path(tmp) / "function_nolog.log",
+        )  # fmt: skip
+        try:
+            warm_up(server.port, bodies(cards, 64, seed=0))
+            payloads = bodies(cards, int(args.rate * args.open_seconds), seed=99)
+            open_nolog_cpu = tree_cpu_seconds(server.process.pid)
+            open_nolog = asyncio.run(open_loop(server.port, payloads, args.rate, 32))
+            open_nolog_cpu = tree_cpu_seconds(server.process.pid) - open_nolog_cpu
+        finally:
+            server.stop()
+        logged = sum(1 for _ in (local_dir / "prediction_log" / "spool").glob("*.jsonl"))
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
@@ -329,6 +345,14 @@ def main() -> int:
         f"open loop at {args.rate:.0f} req/s (<= 32 in flight, {len(open_result.latencies_ms):,} requests):"
     )
     print(line("function", open_result))
+    print(line("function, log off", open_nolog))
+    print(
+        f"  -> prediction log on vs off: p50 {open_result.pct(0.5) / open_nolog.pct(0.5):.2f}x, "
+        f"p99 {open_result.pct(0.99) / open_nolog.pct(0.99):.2f}x; server CPU per request "
+        f"{open_cpu / len(open_result.latencies_ms) * 1e6:.0f} us vs "
+        f"{open_nolog_cpu / len(open_nolog.latencies_ms) * 1e6:.0f} us ({logged} spool files written; "
+        "CPU is the fairer figure on a shared box)"
+    )
     print(f"load of {args.load:,} requests at concurrency 32:")
     print(line("function", load_result))
     print(

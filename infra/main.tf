@@ -140,6 +140,20 @@ module "prediction_function" {
   depends_on = [module.apis]
 }
 
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  project_id            = var.project_id
+  prefix                = var.name_prefix
+  location              = var.bq_location
+  log_dataset_id        = "${var.dataset_id}_logs"
+  function_service_name = module.prediction_function.name
+  alert_email           = var.alert_email
+  kms_key_name          = var.kms_key_name
+
+  depends_on = [module.apis]
+}
+
 module "composer" {
   source = "./modules/composer"
 

@@ -189,3 +189,8 @@ variable "function_env" {
   type        = map(string)
   default     = {}
 }
+
+variable "alert_email" {
+  description = "Email address notified by the monitoring alert policy (docs/monitoring.md)."
+  type        = string
+}

@@ -8,7 +8,9 @@
 5. the snapshot Asset schedules training (kfp.local), which gates, registers and deploys;
 6. batch scoring runs once (rows written, score quantiles, model version);
 7. the prediction function answers a few real requests;
-8. a summary is printed and the stack is stopped (if the demo started it).
+8. monitoring: traffic with a drifted batch and a deliberately bad canary, one fraud_monitoring
+   run (drift verdict and report, alerts, the canary rolled back), the dashboard written;
+9. a summary is printed and the stack is stopped (if the demo started it).
 
 Environment: ``DEMO_ROWS`` (default 300000), ``DEMO_FRAUD_RATE`` (default 0.01),
 ``DEMO_SEED`` (default 42), ``DEMO_KEEP_STACK=1`` to leave the stack running.
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devtools.demo.monitoring import MONITORING_DAG
 from fraud_mlops.settings import get_settings
 
 SENSOR_DAG = "fraud_ingest_sensor"
@@ -127,6 +130,8 @@ def run_demo() -> dict[str, Any]:
         dag_ids = api.dag_ids()
         if TRAINING_DAG in dag_ids:
             api.set_paused(TRAINING_DAG, False)
+        if MONITORING_DAG in dag_ids:  # its first scheduled run finishes while ingestion runs
+            api.set_paused(MONITORING_DAG, False)
         run_id = _wait_for_waiting_sensor_run(api)
         print(f"    {SENSOR_DAG} run {run_id} is waiting for files (deferred sensor)")
 
@@ -177,6 +182,12 @@ def run_demo() -> dict[str, Any]:
         from devtools.demo.serving import run_demo_requests
 
         result["predictions"] = run_demo_requests(known_card)
+
+        _say("Monitoring: a drifted batch and a bad canary → fraud_monitoring → verdicts, alerts, dashboard")
+        from devtools.demo.monitoring import run_monitoring_demo
+
+        cards = [str(c) for c in batch.landing["card_number"].drop_duplicates().head(500)]
+        result["monitoring"] = run_monitoring_demo(api, settings, cards)
     finally:
         if already_running or os.environ.get("DEMO_KEEP_STACK") == "1":
             print(f"\n    stack left running: {state.api_url} (stop it with `make down`)")

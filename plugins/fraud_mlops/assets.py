@@ -43,3 +43,8 @@ def online_features() -> Asset:
     """Updated after each feature-view sync."""
     s = get_settings()
     return Asset(name="fraud_online_features", uri=f"vertexai://{s.project}/featureviews/card_features")
+
+
+def monitoring_metrics() -> Asset:
+    """Updated by each monitoring run (per-feature drift figures)."""
+    return _table_asset("monitoring_metrics", "fraud_monitoring_metrics")

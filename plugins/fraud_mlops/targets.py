@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING
 from fraud_mlops.settings import Settings
 
 if TYPE_CHECKING:
+    from fraud_mlops.alerting.sinks import AlertSink
     from fraud_mlops.feature_store.base import FeatureStore
     from fraud_mlops.pipeline_runs.base import PipelineRunner
+    from fraud_mlops.prediction_log.store import CloudPredictionLog, LocalPredictionLog
     from fraud_mlops.pseudonym import Pseudonymiser
     from fraud_mlops.registry.batch_prediction import LocalBatchPrediction, VertexBatchPrediction
     from fraud_mlops.registry.endpoint_client import ModelClient
@@ -133,3 +135,46 @@ def batch_prediction(settings: Settings) -> LocalBatchPrediction | VertexBatchPr
     from fraud_mlops.registry.batch_prediction import VertexBatchPrediction
 
     return VertexBatchPrediction(settings)
+
+
+def prediction_log(settings: Settings) -> LocalPredictionLog | CloudPredictionLog:
+    """Where serving logs each prediction: spool files locally, Cloud Logging → BigQuery on gcp."""
+    if settings.is_local:
+        from fraud_mlops.prediction_log.store import LocalPredictionLog
+
+        return LocalPredictionLog(settings.local_dir / "prediction_log")
+    from fraud_mlops.prediction_log.store import CloudPredictionLog
+
+    return CloudPredictionLog(f"{settings.project}.{settings.dataset}_logs", settings)
+
+
+#: Composer mounts its bucket's data/ folder here on every Airflow worker (Cloud Storage FUSE).
+COMPOSER_DATA_DIR = "/home/airflow/gcs/data"
+
+
+def monitoring_reports_uri(settings: Settings) -> str:
+    """Where each monitoring run's HTML reports and result.json go (a folder, or a gs:// prefix).
+
+    On Composer: the environment bucket's ``data/monitoring/``, written through the worker's FUSE
+    mount, which the environment's service account may already write (no extra grant).
+    """
+    if settings.is_local:
+        return str(settings.local_dir / "monitoring")
+    return f"{COMPOSER_DATA_DIR}/monitoring"
+
+
+def alert_sink(settings: Settings) -> AlertSink:
+    """Alerts: a JSON-lines file locally (plus ``MLOPS_ALERT_WEBHOOK`` if set), Cloud Logging on gcp."""
+    from fraud_mlops.alerting.sinks import (
+        CloudLoggingAlertSink,
+        FanOut,
+        JsonLinesAlertSink,
+        webhook_from_env,
+    )
+
+    webhook = webhook_from_env()
+    if settings.is_local:
+        primary: AlertSink = JsonLinesAlertSink(settings.local_dir / "alerts" / "alerts.jsonl")
+    else:
+        primary = CloudLoggingAlertSink(settings.project)
+    return FanOut([primary, webhook]) if webhook else primary

@@ -231,6 +231,9 @@ WHOLE_TABLE_READS = {
     ("70_summary_counts.sql", "ingestion_log"): "files loaded and duplicates so far (one row per file)",
     ("96_erase_card.sql", "raw_transactions"): "erasure finds the card's rows in every partition",
     ("96_erase_card.sql", "rejected_rows"): "erasure finds the card's rejected rows in every partition",
+    ("87_reporting_views.sql", "training_examples"): "dashboard views: the training data's days, read whole",
+    ("87_reporting_views.sql", "rejected_rows"): "dashboard view: rejects by day and reason, all days",
+    ("87_reporting_views.sql", "ingestion_log"): "dashboard view: every ingestion run's status",
     (
         "71_summary_rejects.sql",
         "rejected_rows",
@@ -277,7 +280,8 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
     settings = settings_from_env(GCP_ENV)
     extra = {
         "load_table": "raw_load_x", "reject_table": "reject_load_x", "dag_run": FakeDagRun(),
-        "snapshot": "training_snapshot_x",
+        "snapshot": "training_snapshot_x", "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
+        "champion": "1", "canary": "2", "log_table": "prediction_log", "lookback_hours": 24,
     }  # fmt: skip
     if sql_file in ("74_online_store_rows.sql",):
         extra.update(store_features=[("amount", "FLOAT64")], event_time_column="event_time_us")

@@ -150,6 +150,6 @@ def test_every_dag_and_task_is_scanned(gcp_world):
     rendered = _render_all(gcp_world["dags"])
     assert {w.split(".")[0] for w in rendered} == {
         "fraud_ingest_sensor", "fraud_ingest_daily", "fraud_ingest_events", "fraud_training", "fraud_batch_scoring",
-        "fraud_erase_card",
+        "fraud_erase_card", "fraud_monitoring",
     }  # fmt: skip
     assert len(rendered) == sum(len(dag.tasks) for dag in gcp_world["dags"].values())

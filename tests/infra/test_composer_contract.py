@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from fraud_mlops.settings import REPO_ROOT
@@ -45,6 +46,7 @@ LOCAL_ONLY = {
     "fraud_mlops.warehouse.hook",
     "fraud_mlops.warehouse.operators",
     "fraud_mlops.warehouse.transpile",
+    "fraud_mlops.warehouse.keyed_udf",
     "fraud_mlops.feature_store.local",
     "fraud_mlops.feature_store.local_store",
     "fraud_mlops.feature_store.source",
@@ -82,10 +84,39 @@ def runtime_modules() -> list[str]:
         modules.add(name)
         if name.startswith("dags."):
             continue  # the DagBag loads DAG files
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("airflow.providers."):
-                modules.add(node.module or "")
-    return sorted(m for m in modules if not m.startswith("dags."))
+        modules |= _imported_at_run_time(ast.parse(path.read_text()))
+    return sorted(m for m in modules if not m.startswith("dags.") and m not in LOCAL_ONLY)
+
+
+def _imported_at_run_time(tree: ast.Module) -> set[str]:
+    """Airflow provider modules, and every third-party package, a module imports anywhere.
+
+    Task code imports its libraries inside the task function (cheap DAG parsing), so the
+    imports in function bodies count too: a library only a task imports (e.g. Evidently in
+    the monitoring task) must still be on Composer. ``if TYPE_CHECKING:`` blocks do not run.
+    """
+    found: set[str] = set()
+    skipped = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            top = name.split(".")[0]
+            if name.startswith("airflow.providers.") or name.startswith("fraud_mlops."):
+                found.add(name)
+            elif top not in sys.stdlib_module_names and top not in ("airflow", "__future__"):
+                found.add(top)
+    return found
 
 
 def environment(image: Path, requirements: Path) -> Path:

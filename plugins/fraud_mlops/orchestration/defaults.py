@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fraud_mlops.orchestration.alerts import FraudAlertNotifier
 from fraud_mlops.settings import Settings
 
 OWNER = "fraud-mlops"
@@ -16,6 +17,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
+    # every task's final failure (after its retries) raises an alert (orchestration/alerts.py)
+    "on_failure_callback": [FraudAlertNotifier("task_failure")],
 }
 
 
@@ -35,6 +38,7 @@ def dag_defaults(settings: Settings, *tags: str, **overrides: Any) -> dict[str, 
         "max_active_runs": 1,
         "catchup": False,
         "tags": ["fraud", *tags, settings.target],
+        "on_failure_callback": [FraudAlertNotifier("dag_failure")],
     }
     kwargs.update(overrides)
     return kwargs

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"  # kept on promotion: reverting it is one call
 GCS_FUSE_ROOT = "/gcs/"  # Vertex pipeline containers mount gs://bucket/x at /gcs/bucket/x
 
 
@@ -62,6 +63,10 @@ class ModelEndpoint(Protocol):
         ...
 
     def promote(self, version: ModelVersion, threshold: float) -> dict[str, int]: ...
+
+    def rollback(self, canary: ModelVersion, champion: ModelVersion) -> dict[str, int]:
+        """Take ``canary`` to 0 % (undeployed); ``champion`` serves 100 %."""
+        ...
 
 
 _LABEL_BAD = re.compile(r"[^a-z0-9_-]")

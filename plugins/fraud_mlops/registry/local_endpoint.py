@@ -145,6 +145,15 @@ class LocalEndpoint:
             current, [promoted, *current.deployed_models], promote_split(promoted.deployed_model_id)
         )
 
+    def rollback(self, canary: ModelVersion, champion: ModelVersion) -> dict[str, int]:
+        """The canary leaves the endpoint (0 %); the serving champion takes 100 %."""
+        current = self.state()
+        serving = current.by_version(champion.version)
+        if serving is None:
+            raise ValueError(f"champion v{champion.version} is not deployed on {self.path}; not rolling back")
+        del canary  # every model but the champion leaves: one challenger at a time (see .traffic)
+        return self._apply(current, list(current.deployed_models), promote_split(serving.deployed_model_id))
+
     def _apply(
         self, current: EndpointState, candidates: list[DeployedModel], split: dict[str, int]
     ) -> dict[str, int]:

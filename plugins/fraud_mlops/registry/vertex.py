@@ -273,6 +273,31 @@ class VertexEndpoint:
         self._undeploy_all_but(endpoint, {deployed_id})
         return {version.version: 100}
 
+    def rollback(self, canary: ModelVersion, champion: ModelVersion) -> dict[str, int]:
+        """``UndeployModel`` of the canary with ``traffic_split`` {champion: 100} in the same request.
+
+        Vertex undeploys a model only when no traffic points at it; the request's
+        ``traffic_split`` overwrites the endpoint's first, so this is one atomic call.
+        """
+        from google.cloud import aiplatform_v1
+
+        endpoint = self.endpoint()
+        champion_id = _deployed_id(endpoint, champion)
+        if champion_id is None:
+            raise ValueError(
+                f"champion v{champion.version} is not deployed on {endpoint.name}; not rolling back"
+            )
+        canary_id = _deployed_id(endpoint, canary)
+        if canary_id is not None:
+            self.client.undeploy_model(
+                request=aiplatform_v1.UndeployModelRequest(
+                    endpoint=endpoint.name,
+                    deployed_model_id=canary_id,
+                    traffic_split=promote_split(champion_id),
+                )
+            ).result()
+        return {champion.version: 100}
+
 
 def _deployed_id(endpoint: Any, version: ModelVersion | None) -> str | None:
     if version is None:

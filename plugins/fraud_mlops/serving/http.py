@@ -27,6 +27,7 @@ import time
 import uuid
 from typing import Any
 
+from fraud_mlops.serving.prediction_logging import record_answer
 from fraud_mlops.serving.service import PredictionService, Reply, error_reply
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -127,6 +128,7 @@ def handle(request: Any) -> tuple[str, int, dict[str, str]]:
             reply.log_fields["exception"] = type(exc).__name__
     latency = time.perf_counter() - started
     _log(request, reply, request_id, latency)
+    record_answer(reply, request_id, latency, _service[1].model if _service is not None else None)
     return json.dumps(reply.body), reply.status, {**_JSON, "X-Request-Id": request_id, **reply.headers}
 
 

@@ -51,6 +51,7 @@ class Reply:
     body: dict[str, Any]
     log_fields: dict[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    served: Mapping[str, Any] = field(default_factory=dict)  # prediction log: pseudonym, vector
 
 
 def error_reply(status: int, code: str, message: str, request_id: str, **headers: str) -> Reply:
@@ -94,8 +95,9 @@ class PredictionService:
                 503, "not_configured", "the pseudonymisation key is not configured", request_id
             )
 
+        pseudonym = self.pseudonymise(request.card_digits)
         try:
-            row = self.features.fetch_one(self.pseudonymise(request.card_digits))
+            row = self.features.fetch_one(pseudonym)
         except OnlineStoreNotReady:
             return error_reply(
                 503, "feature_store_not_ready", "the online store has not been synced", request_id
@@ -143,6 +145,7 @@ class PredictionService:
                 "deployed_model_id": answer.deployed_model_id,
                 "decision": body_out["decision"],
             },
+            served={"card_pseudonym": pseudonym, "vector": vector},
         )
 
 

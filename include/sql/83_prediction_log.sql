@@ -1,0 +1,56 @@
+-- The prediction log: every answer a model gave, online, shadow (a canary's score of the same
+-- request, never returned) or batch. Appends the staged rows (spool files locally, the log
+-- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores not yet
+-- logged. Idempotent: a row already logged (same request, source and model version) is skipped,
+-- so a retried load never duplicates.
+{%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
+{{ prediction_log_table() }};
+
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_predictions` (
+  prediction_id STRING,
+  scoring_run_id STRING,
+  {{ entity_key }} STRING,
+  score FLOAT64,
+  decision STRING,
+  threshold FLOAT64,
+  model_name STRING,
+  model_version STRING,
+  feature_timestamp TIMESTAMP,
+  scored_at TIMESTAMP
+);
+
+MERGE `{{ dataset }}.prediction_log` AS logged
+USING (
+  SELECT * FROM `{{ dataset }}.prediction_log_staging`
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY request_id, source, COALESCE(model_version, '') ORDER BY logged_at
+  ) = 1
+  UNION ALL
+  SELECT
+    prediction_id AS request_id,
+    scored_at AS logged_at,
+    'batch' AS source,
+    {{ entity_key }},
+    CAST(NULL AS STRING) AS features,
+    score,
+    decision,
+    threshold,
+    model_name,
+    model_version,
+    CAST(NULL AS STRING) AS deployed_model_id,
+    CAST(NULL AS FLOAT64) AS latency_ms,
+    200 AS status,
+    CAST(NULL AS STRING) AS error
+  FROM `{{ dataset }}.card_predictions`
+) AS incoming
+ON logged.request_id = incoming.request_id
+  AND logged.source = incoming.source
+  AND COALESCE(logged.model_version, '') = COALESCE(incoming.model_version, '')
+WHEN NOT MATCHED THEN INSERT (
+    request_id, logged_at, source, {{ entity_key }}, features, score, decision, threshold,
+    model_name, model_version, deployed_model_id, latency_ms, status, error
+  ) VALUES (
+    incoming.request_id, incoming.logged_at, incoming.source, incoming.{{ entity_key }}, incoming.features,
+    incoming.score, incoming.decision, incoming.threshold, incoming.model_name, incoming.model_version,
+    incoming.deployed_model_id, incoming.latency_ms, incoming.status, incoming.error
+  );

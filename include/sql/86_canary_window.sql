@@ -1,0 +1,52 @@
+-- Canary evidence from the prediction log, per model version since the canary first answered:
+-- one row per version (requests, errors, p99 latency, fraud alerts, first/last answer), and,
+-- on the canary's row, its shadow pairs against the champion's answers to the same requests.
+-- champion/canary are model versions rendered by the monitoring task (registry aliases).
+WITH online AS (
+  SELECT
+    *,
+    PERCENTILE_CONT(latency_ms, 0.99) OVER (PARTITION BY model_version) AS p99_latency_ms
+  FROM `{{ dataset }}.prediction_log`
+  WHERE source = 'online'
+    AND model_version IN ('{{ champion }}', '{{ canary }}')
+    AND logged_at >= (
+      SELECT MIN(logged_at) FROM `{{ dataset }}.prediction_log`
+      WHERE model_version = '{{ canary }}' AND source IN ('online', 'shadow')
+    )
+),
+per_version AS (
+  SELECT
+    model_version,
+    COUNT(*) AS requests,
+    COUNTIF(status >= 500) AS errors,
+    MAX(p99_latency_ms) AS p99_latency_ms,
+    COUNTIF(decision = 'fraud') AS alerts,
+    MIN(logged_at) AS first_at,
+    MAX(logged_at) AS last_at
+  FROM online
+  GROUP BY model_version
+),
+pairs AS (
+  SELECT
+    COUNT(*) AS shadow_pairs,
+    AVG(ABS(shadow.score - champion.score)) AS mean_abs_diff,
+    AVG(IF(shadow.decision = champion.decision, 0.0, 1.0)) AS disagreement
+  FROM `{{ dataset }}.prediction_log` AS shadow
+  JOIN online AS champion
+    ON champion.request_id = shadow.request_id AND champion.model_version = '{{ champion }}'
+  WHERE shadow.source = 'shadow' AND shadow.model_version = '{{ canary }}'
+)
+SELECT
+  per_version.model_version,
+  per_version.requests,
+  per_version.errors,
+  per_version.p99_latency_ms,
+  per_version.alerts,
+  per_version.first_at,
+  per_version.last_at,
+  pairs.shadow_pairs,
+  pairs.mean_abs_diff,
+  pairs.disagreement
+FROM per_version
+CROSS JOIN pairs
+ORDER BY per_version.model_version

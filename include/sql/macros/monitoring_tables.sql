@@ -1,0 +1,35 @@
+{#- The monitoring tables' DDL, shared by the SQL that writes them (81, 83) and the reporting views (85). -#}
+{% macro prediction_log_table() -%}
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.prediction_log` (
+  request_id STRING,
+  logged_at TIMESTAMP,
+  source STRING,  -- online | shadow | batch
+  {{ entity_key }} STRING,
+  features STRING,  -- the served feature vector, JSON object name -> value
+  score FLOAT64,
+  decision STRING,
+  threshold FLOAT64,
+  model_name STRING,
+  model_version STRING,
+  deployed_model_id STRING,
+  latency_ms FLOAT64,
+  status INT64,
+  error STRING
+)
+{%- endmacro %}
+
+{% macro monitoring_metrics_table() -%}
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.monitoring_metrics` (
+  run_id STRING,
+  computed_at TIMESTAMP,
+  check_name STRING,  -- skew | drift | prediction_drift
+  feature STRING,
+  method STRING,
+  value FLOAT64,
+  threshold FLOAT64,
+  drifted BOOL,
+  status STRING,  -- ok | drift | insufficient_data (of the whole check)
+  reference_rows INT64,
+  current_rows INT64
+)
+{%- endmacro %}

@@ -1,0 +1,116 @@
+# Watching the model in production on gcp (docs/monitoring.md):
+#
+# * the prediction log: the function writes one structured log line per answer
+#   (jsonPayload.log_type = "prediction_log"); a log sink routes them into a dataset of their own,
+#   from which each fraud_monitoring run stages new rows (include/sql/88_prediction_log_sink.sql);
+# * alerts: Airflow's notifier writes entries to the log "fraud-alerts" (label kind); a log-based
+#   metric counts them by kind and an alert policy notifies the channel on any;
+# * dashboards: Looker Studio reads the reporting views (include/sql/87_reporting_views.sql).
+
+locals {
+  # The sink's own identity (unique writer identity): the only principal writing the log dataset.
+  members = {
+    prediction_log_sink = google_logging_project_sink.prediction_log.writer_identity
+  }
+}
+
+resource "google_bigquery_dataset" "logs" {
+  project                         = var.project_id
+  dataset_id                      = var.log_dataset_id
+  location                        = var.location
+  description                     = "Prediction-log entries routed by the log sink (one partitioned table per log)."
+  delete_contents_on_destroy      = false
+  default_partition_expiration_ms = var.log_retention_days * 24 * 60 * 60 * 1000
+
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+}
+
+resource "google_logging_project_sink" "prediction_log" {
+  project     = var.project_id
+  name        = "${var.prefix}-prediction-log"
+  destination = "bigquery.googleapis.com/projects/${var.project_id}/datasets/${google_bigquery_dataset.logs.dataset_id}"
+  # Cloud Run functions (2nd gen) ship stdout as run.googleapis.com/stdout of the service.
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${var.function_service_name}\"",
+    "jsonPayload.log_type=\"prediction_log\"",
+  ])
+  unique_writer_identity = true
+
+  bigquery_options {
+    use_partitioned_tables = true
+  }
+}
+
+resource "google_bigquery_dataset_iam_member" "logs_prediction_log_sink" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.logs.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = local.members.prediction_log_sink
+}
+
+# --- alerts ---
+
+resource "google_logging_metric" "alerts" {
+  project     = var.project_id
+  name        = "${var.prefix}-alerts"
+  description = "Alerts raised by fraud-mlops (task and DAG failures, data quality, drift, canary rollbacks), by kind."
+  filter      = "logName=\"projects/${var.project_id}/logs/fraud-alerts\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "kind"
+      value_type  = "STRING"
+      description = "task_failure | dag_failure | data_quality_failure | drift | canary_rollback"
+    }
+  }
+  label_extractors = {
+    kind = "EXTRACT(labels.kind)"
+  }
+}
+
+resource "google_monitoring_notification_channel" "email" {
+  project      = var.project_id
+  display_name = "fraud-mlops on-call"
+  type         = "email"
+  labels = {
+    email_address = var.alert_email
+  }
+}
+
+resource "google_monitoring_alert_policy" "alerts" {
+  project      = var.project_id
+  display_name = "fraud-mlops: alert raised"
+  combiner     = "OR"
+
+  conditions {
+    display_name = "any fraud-mlops alert"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.alerts.name}\" AND resource.type=\"global\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.kind"]
+      }
+    }
+  }
+
+  notification_channels = [google_monitoring_notification_channel.email.name]
+
+  documentation {
+    content   = "A fraud-mlops alert was raised (label kind). Read the entry in the log `fraud-alerts`; docs/monitoring.md says what each kind means and what to do."
+    mime_type = "text/markdown"
+  }
+}

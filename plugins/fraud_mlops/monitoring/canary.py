@@ -1,0 +1,166 @@
+"""When a canary has earned 100 % of traffic, should wait, or must be taken out: :func:`decide`.
+
+A pure function of what the prediction log says about the two models over one window, so the
+rules are tested as a table and the scheduled task that applies the verdict
+(:mod:`fraud_mlops.monitoring.canary_apply`) holds no policy of its own.
+
+Order of the rules, and why:
+
+1. **Harm first.** With at least ``min_requests_for_rollback`` canary answers, any of these rolls
+   back at once, without waiting for the full window: error rate above the SLO or above the
+   champion's by more than the tolerance; p99 latency above the SLO or above the champion's by
+   more than the ratio; fraud-alert rate outside a band around the champion's (a model that flags
+   everything swamps the analysts, one that flags nothing lets fraud through); scores on shadow
+   pairs (the same request scored by both) diverging beyond a bound.
+2. **Evidence second.** No promotion before ``min_requests`` canary answers, ``min_elapsed``
+   of serving (a full traffic cycle, not a lucky burst) and ``min_shadow_pairs`` compared pairs.
+3. Otherwise **promote**.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    PROMOTE = "PROMOTE"
+    HOLD = "HOLD"
+    ROLLBACK = "ROLLBACK"
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """One model version's answers in the window, from ``prediction_log`` (source ``online``)."""
+
+    version: str
+    requests: int
+    errors: int = 0
+    p99_latency_ms: float = 0.0
+    alerts: int = 0  # answers with decision ``fraud``
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def alert_rate(self) -> float:
+        answered = self.requests - self.errors
+        return self.alerts / answered if answered > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """The comparison window: how long the canary has served and what the shadow pairs say."""
+
+    elapsed_seconds: float
+    shadow_pairs: int = 0
+    shadow_mean_abs_diff: float = 0.0  # mean |canary score - champion score| on the same request
+    shadow_decision_disagreement: float = 0.0  # share of pairs whose decisions differ
+
+
+@dataclass(frozen=True)
+class CanaryPolicy:
+    """Thresholds; the defaults suit the local demo's traffic and are documented in docs/monitoring.md."""
+
+    min_requests: int = 200
+    min_requests_for_rollback: int = 50
+    min_elapsed_seconds: float = 600.0
+    min_shadow_pairs: int = 50
+    slo_error_rate: float = 0.01
+    max_error_rate_increase: float = 0.005
+    slo_p99_latency_ms: float = 250.0
+    max_p99_latency_ratio: float = 1.5
+    alert_rate_band: float = 2.0  # canary alert rate within [champion / band, champion x band]
+    alert_rate_slack: float = 0.005  # ... widened by this absolute slack (tiny rates are noisy)
+    max_shadow_mean_abs_diff: float = 0.10
+    max_shadow_disagreement: float = 0.05
+
+
+DEFAULT_POLICY = CanaryPolicy()
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"verdict": str(self.verdict), "reasons": list(self.reasons)}
+
+
+def decide(
+    canary: ModelStats, champion: ModelStats, window: Window, policy: CanaryPolicy = DEFAULT_POLICY
+) -> Decision:
+    """PROMOTE, HOLD or ROLLBACK the canary, with every reason that led there."""
+    harms = (
+        _harms(canary, champion, window, policy)
+        if canary.requests >= policy.min_requests_for_rollback
+        else []
+    )
+    if harms:
+        return Decision(Verdict.ROLLBACK, tuple(harms))
+    missing = _missing_evidence(canary, window, policy)
+    if missing:
+        return Decision(Verdict.HOLD, tuple(missing))
+    return Decision(
+        Verdict.PROMOTE,
+        (
+            f"{canary.requests} requests over {window.elapsed_seconds:.0f} s, {window.shadow_pairs} shadow pairs",
+            f"error rate {canary.error_rate:.2%} (champion {champion.error_rate:.2%}), "
+            f"p99 {canary.p99_latency_ms:.1f} ms (champion {champion.p99_latency_ms:.1f} ms), "
+            f"alert rate {canary.alert_rate:.2%} (champion {champion.alert_rate:.2%}), "
+            f"shadow mean |diff| {window.shadow_mean_abs_diff:.3f}",
+        ),
+    )
+
+
+def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPolicy) -> list[str]:
+    harms: list[str] = []
+    if canary.error_rate > p.slo_error_rate:
+        harms.append(f"error rate {canary.error_rate:.2%} above the SLO {p.slo_error_rate:.2%}")
+    elif champion.requests and canary.error_rate > champion.error_rate + p.max_error_rate_increase:
+        harms.append(
+            f"error rate {canary.error_rate:.2%} above the champion's {champion.error_rate:.2%} "
+            f"+ {p.max_error_rate_increase:.2%}"
+        )
+    if canary.p99_latency_ms > p.slo_p99_latency_ms:
+        harms.append(
+            f"p99 latency {canary.p99_latency_ms:.1f} ms above the SLO {p.slo_p99_latency_ms:.0f} ms"
+        )
+    elif champion.requests and canary.p99_latency_ms > champion.p99_latency_ms * p.max_p99_latency_ratio:
+        harms.append(
+            f"p99 latency {canary.p99_latency_ms:.1f} ms above {p.max_p99_latency_ratio}x "
+            f"the champion's {champion.p99_latency_ms:.1f} ms"
+        )
+    if champion.requests > champion.errors:
+        low = champion.alert_rate / p.alert_rate_band - p.alert_rate_slack
+        high = champion.alert_rate * p.alert_rate_band + p.alert_rate_slack
+        if not low <= canary.alert_rate <= high:
+            harms.append(
+                f"alert rate {canary.alert_rate:.2%} outside [{max(low, 0):.2%}, {high:.2%}] "
+                f"around the champion's {champion.alert_rate:.2%}"
+            )
+    if window.shadow_pairs >= p.min_shadow_pairs:
+        if window.shadow_mean_abs_diff > p.max_shadow_mean_abs_diff:
+            harms.append(
+                f"shadow scores diverge: mean |diff| {window.shadow_mean_abs_diff:.3f} "
+                f"> {p.max_shadow_mean_abs_diff:.3f} over {window.shadow_pairs} pairs"
+            )
+        if window.shadow_decision_disagreement > p.max_shadow_disagreement:
+            harms.append(
+                f"shadow decisions disagree on {window.shadow_decision_disagreement:.2%} of "
+                f"{window.shadow_pairs} pairs (> {p.max_shadow_disagreement:.2%})"
+            )
+    return harms
+
+
+def _missing_evidence(canary: ModelStats, window: Window, p: CanaryPolicy) -> list[str]:
+    missing: list[str] = []
+    if canary.requests < p.min_requests:
+        missing.append(f"only {canary.requests} canary requests (need {p.min_requests})")
+    if window.elapsed_seconds < p.min_elapsed_seconds:
+        missing.append(f"canary served {window.elapsed_seconds:.0f} s (need {p.min_elapsed_seconds:.0f} s)")
+    if window.shadow_pairs < p.min_shadow_pairs:
+        missing.append(f"only {window.shadow_pairs} shadow pairs (need {p.min_shadow_pairs})")
+    return missing

@@ -1,0 +1,140 @@
+"""The scheduled canary step: evidence from the prediction log → :func:`.canary.decide` → the registry.
+
+* PROMOTE: the canary takes 100 % of the endpoint and the ``champion`` alias; the old champion
+  keeps a ``previous_champion`` alias, so undoing a promotion is one call
+  (:func:`revert_to_previous_champion`).
+* ROLLBACK: the canary goes to 0 % (undeployed) and loses its ``challenger`` alias; the champion
+  keeps serving 100 %; the rejection is recorded like a gate rejection.
+* HOLD: nothing changes.
+
+Everything goes through the registry/endpoint seam (``registry/backends.py``: local files or
+Vertex GAPIC requests), so the same code runs on both targets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from fraud_mlops.monitoring.canary import (
+    DEFAULT_POLICY,
+    CanaryPolicy,
+    Decision,
+    ModelStats,
+    Verdict,
+    Window,
+    decide,
+)
+from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, ModelEndpoint, ModelRegistry
+
+_VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    canary: ModelStats
+    champion: ModelStats
+    window: Window
+
+
+def evidence_from_rows(
+    rows: list[tuple[Any, ...]], champion: str, canary: str, now: datetime | None = None
+) -> Evidence:
+    """Rows of ``include/sql/86_canary_window.sql`` → the inputs of :func:`decide`."""
+    now = now or datetime.now(UTC)
+    stats = {
+        str(r[0]): ModelStats(str(r[0]), int(r[1]), int(r[2]), float(r[3] or 0.0), int(r[4])) for r in rows
+    }
+    first = [r[5] for r in rows if str(r[0]) == canary and r[5] is not None]
+    elapsed = (now - _utc(first[0])).total_seconds() if first else 0.0
+    pairs = rows[0] if rows else None
+    window = Window(
+        elapsed_seconds=max(elapsed, 0.0),
+        shadow_pairs=int(pairs[7] or 0) if pairs else 0,
+        shadow_mean_abs_diff=float(pairs[8] or 0.0) if pairs else 0.0,
+        shadow_decision_disagreement=float(pairs[9] or 0.0) if pairs else 0.0,
+    )
+    return Evidence(
+        canary=stats.get(canary, ModelStats(canary, 0)),
+        champion=stats.get(champion, ModelStats(champion, 0)),
+        window=window,
+    )
+
+
+def _utc(moment: Any) -> datetime:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def canary_sql_values(champion: str, canary: str) -> dict[str, str]:
+    """Versions go into SQL text: only registry version ids (checked), never free text."""
+    for value in (champion, canary):
+        if not _VERSION.match(value):
+            raise ValueError(f"not a model version id: {value!r}")
+    return {"champion": champion, "canary": canary}
+
+
+def policy_from(overrides: dict[str, Any] | None) -> CanaryPolicy:
+    """The default policy with a run's overrides (DAG params); unknown keys are an error."""
+    if not overrides:
+        return DEFAULT_POLICY
+    known = set(asdict(DEFAULT_POLICY))
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown canary policy settings: {sorted(unknown)}")
+    return replace(DEFAULT_POLICY, **{k: type(getattr(DEFAULT_POLICY, k))(v) for k, v in overrides.items()})
+
+
+def apply_decision(
+    decision: Decision,
+    registry: ModelRegistry,
+    endpoint: ModelEndpoint,
+    model_name: str,
+    canary_version: str,
+    champion_version: str,
+    threshold_of: Any,
+) -> dict[str, Any]:
+    """Carry out ``decision``; return what changed (the split, the aliases)."""
+    outcome: dict[str, Any] = {**decision.to_dict(), "canary": canary_version, "champion": champion_version}
+    if decision.verdict is Verdict.HOLD:
+        return outcome
+    canary = registry.get(model_name, canary_version)
+    champion = registry.get(model_name, champion_version)
+    if canary is None or champion is None:
+        raise KeyError(
+            f"{model_name}: canary v{canary_version} or champion v{champion_version} not registered"
+        )
+    if decision.verdict is Verdict.PROMOTE:
+        outcome["traffic"] = endpoint.promote(canary, threshold_of(canary))
+        registry.set_alias(model_name, PREVIOUS_CHAMPION, champion.version)
+        registry.set_alias(model_name, CHAMPION, canary.version)
+        registry.remove_alias(model_name, CHALLENGER)
+    else:
+        outcome["traffic"] = endpoint.rollback(canary, champion)
+        registry.remove_alias(model_name, CHALLENGER)
+    return outcome
+
+
+def revert_to_previous_champion(
+    registry: ModelRegistry, endpoint: ModelEndpoint, model_name: str, threshold_of: Any
+) -> dict[str, int]:
+    """Undo the last promotion in one call: ``previous_champion`` serves 100 % and is champion again."""
+    previous = registry.get(model_name, PREVIOUS_CHAMPION)
+    current = registry.get(model_name, CHAMPION)
+    if previous is None:
+        raise KeyError(f"{model_name} has no {PREVIOUS_CHAMPION} alias")
+    split = endpoint.promote(previous, threshold_of(previous))
+    registry.set_alias(model_name, CHAMPION, previous.version)
+    if current is not None:
+        registry.set_alias(model_name, PREVIOUS_CHAMPION, current.version)
+    return split
+
+
+def decide_from_rows(
+    rows: list[tuple[Any, ...]], champion: str, canary: str, policy: CanaryPolicy, now: datetime | None = None
+) -> tuple[Evidence, Decision]:
+    evidence = evidence_from_rows(rows, champion, canary, now)
+    return evidence, decide(evidence.canary, evidence.champion, evidence.window, policy)

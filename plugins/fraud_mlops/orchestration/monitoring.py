@@ -1,0 +1,172 @@
+"""The ``fraud_monitoring`` DAG's tasks.
+
+    append_prediction_log → check_drift → record_monitoring_metrics → refresh_reporting_views
+                          ↘ apply_canary_decision
+
+* ``append_prediction_log``: the target's staging (spool files locally; the log sink's view on
+  gcp) appended to ``prediction_log`` (``83_prediction_log.sql``, idempotent), batch scores too.
+* ``check_drift``: skew, drift and prediction drift with Evidently (:mod:`fraud_mlops.monitoring.run`);
+  an alert when a check flags drift.
+* ``record_monitoring_metrics``: the per-feature figures into ``monitoring_metrics`` (85).
+* ``refresh_reporting_views``: the dashboard's views (``87_reporting_views.sql``).
+* ``apply_canary_decision``: prediction-log evidence (86) → ``decide`` → promote / hold /
+  rollback through the registry seam; an alert for every rollback.
+
+Local warehouse tasks share the one-slot ``warehouse`` pool (DuckDB allows one writer).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Param, get_current_context, task
+
+from fraud_mlops import assets, targets
+from fraud_mlops.settings import Settings
+
+
+def dag_params() -> dict[str, Param]:
+    return {
+        "current_start": Param(
+            "",
+            type="string",
+            description="Start of the current window (RFC 3339); empty = end - current_hours.",
+        ),
+        "current_hours": Param(24, type="number", minimum=0, description="Length of the current window."),
+        "reference_hours": Param(168, type="number", minimum=0, description="Reference window before it."),
+        "canary_policy": Param(
+            {},
+            type="object",
+            description="Overrides of CanaryPolicy (e.g. min_elapsed_seconds, min_requests).",
+        ),
+    }
+
+
+def append_prediction_log(settings: Settings) -> Any:
+    @task(pool=settings.warehouse_pool)
+    def append_prediction_log() -> dict[str, int]:
+        """Staged prediction-log rows (and new batch scores) appended to ``prediction_log``."""
+        from fraud_mlops.sql_templates import render_sql
+
+        log = targets.prediction_log(settings)
+        warehouse = targets.warehouse(settings)
+        staged = log.stage(warehouse)
+        warehouse.execute(render_sql("83_prediction_log.sql", settings))
+        log.staged()
+        rows = warehouse.records(f"SELECT COUNT(*) FROM `{settings.dataset_ref}.prediction_log`")
+        return {"staged": staged, "logged": int(rows[0][0])}
+
+    return append_prediction_log()
+
+
+def _windows(params: dict[str, Any]) -> Any:
+    from fraud_mlops.monitoring.windows import Windows
+
+    start = params.get("current_start") or None
+    return Windows.ending(
+        end=datetime.now(UTC),
+        current=timedelta(hours=float(params.get("current_hours", 24))),
+        reference=timedelta(hours=float(params.get("reference_hours", 168))),
+        current_start=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
+    )
+
+
+def check_drift(settings: Settings) -> Any:
+    @task(pool=settings.warehouse_pool)
+    def check_drift() -> dict[str, Any]:
+        """Evidently's skew, drift and prediction-drift checks; HTML reports and result.json."""
+        from fraud_mlops.alerting.sinks import DRIFT
+        from fraud_mlops.monitoring.run import run_monitoring
+        from fraud_mlops.orchestration.alerts import raise_alert
+
+        context = get_current_context()
+        result = run_monitoring(settings, context["run_id"], _windows(dict(context["params"])))
+        summary = {
+            "drift_detected": result["drift_detected"],
+            "flagged_checks": result["flagged_checks"],
+            "verdict": result["verdict"],
+            "result_file": result["result_file"],
+            "reports": {name: c["report"] for name, c in result["checks"].items()},
+            "windows": result["windows"],
+        }
+        if result["drift_detected"]:
+            raise_alert(
+                DRIFT, result["verdict"], context, {k: summary[k] for k in ("flagged_checks", "reports")}
+            )
+        return summary
+
+    return check_drift()
+
+
+def record_monitoring_metrics(settings: Settings) -> Any:
+    return targets.warehouse(settings).sql_operator(
+        "record_monitoring_metrics",
+        "85_monitoring_metrics.sql",
+        outlets=[assets.monitoring_metrics()],
+        doc_md="This run's per-feature drift figures replace its earlier rows of monitoring_metrics.",
+    )
+
+
+def refresh_reporting_views(settings: Settings) -> Any:
+    return targets.warehouse(settings).sql_operator(
+        "refresh_reporting_views",
+        "87_reporting_views.sql",
+        doc_md="The fraud-ops reporting views (Looker Studio on gcp, `make dashboard` locally).",
+    )
+
+
+def apply_canary_decision(settings: Settings) -> Any:
+    @task(pool=settings.warehouse_pool)
+    def apply_canary_decision() -> dict[str, Any]:
+        """PROMOTE / HOLD / ROLLBACK the canary from the prediction log's evidence."""
+        from fraud_mlops.alerting.sinks import ROLLBACK
+        from fraud_mlops.monitoring.canary import Verdict
+        from fraud_mlops.monitoring.canary_apply import (
+            apply_decision,
+            canary_sql_values,
+            decide_from_rows,
+            policy_from,
+        )
+        from fraud_mlops.orchestration.alerts import raise_alert
+        from fraud_mlops.registry.artifact import read_metadata
+        from fraud_mlops.registry.backends import open_endpoint, open_registry
+        from fraud_mlops.registry.base import CHALLENGER, CHAMPION
+        from fraud_mlops.registry.names import MODEL_NAME
+        from fraud_mlops.sql_templates import render_sql
+
+        context = get_current_context()
+        registry = open_registry(targets.registry_uri(settings))
+        champion = registry.get(MODEL_NAME, CHAMPION)
+        canary = registry.get(MODEL_NAME, CHALLENGER)
+        if champion is None or canary is None or canary.version == champion.version:
+            return {"verdict": "NO_CANARY", "reasons": ["no challenger is deployed beside the champion"]}
+        versions = canary_sql_values(champion.version, canary.version)
+        sql = render_sql(
+            "86_canary_window.sql", settings, champion=versions["champion"], canary=versions["canary"]
+        )
+        rows = [tuple(r) for r in targets.warehouse(settings).records(sql)]
+        policy = policy_from(dict(context["params"]).get("canary_policy") or None)
+        evidence, decision = decide_from_rows(rows, champion.version, canary.version, policy)
+        outcome = apply_decision(
+            decision,
+            registry,
+            open_endpoint(targets.endpoint_uri(settings)),
+            MODEL_NAME,
+            canary.version,
+            champion.version,
+            lambda v: float(read_metadata(v.local_dir()).get("threshold", 0.5)),
+        )
+        outcome["evidence"] = {
+            "canary": evidence.canary.__dict__,
+            "champion": evidence.champion.__dict__,
+            "window": evidence.window.__dict__,
+        }
+        if decision.verdict is Verdict.ROLLBACK:
+            summary = f"canary {MODEL_NAME} v{canary.version} rolled back: " + "; ".join(decision.reasons)
+            raise_alert(
+                ROLLBACK, summary, context, {"reasons": list(decision.reasons), "traffic": outcome["traffic"]}
+            )
+        return outcome
+
+    return apply_canary_decision()

@@ -1,0 +1,84 @@
+"""The prediction log per target: where serving writes, and how the rows reach ``prediction_log``.
+
+Both targets end in the same warehouse step, ``include/sql/83_prediction_log.sql``, which
+appends ``prediction_log_staging`` (and the batch scores of ``card_predictions``) to
+``prediction_log`` without duplicates. They differ only in how the staging rows appear:
+
+* local: :meth:`LocalPredictionLog.stage` claims the spool files the function's background
+  writers appended, and replaces the staging table with them (in the one-writer pool);
+* gcp: the log sink (``infra/modules/monitoring``) streams entries into the log dataset as they
+  are written; :meth:`CloudPredictionLog.stage` copies the recent ones into the staging table
+  (``include/sql/88_prediction_log_sink.sql``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fraud_mlops.prediction_log.records import STAGING_TABLE, to_arrow
+from fraud_mlops.prediction_log.sinks import SpoolSink, StructuredLogSink, claim_spool, read_spool
+from fraud_mlops.prediction_log.writer import Sink
+from fraud_mlops.settings import Settings
+
+if TYPE_CHECKING:
+    from fraud_mlops.warehouse.base import Warehouse
+
+
+@dataclass(frozen=True)
+class LocalPredictionLog:
+    root: Path  # <local dir>/prediction_log
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.root / "spool"
+
+    def sink(self) -> Sink:
+        return SpoolSink(self.spool_dir)
+
+    def stage(self, warehouse: Warehouse) -> int:
+        """Replace the staging table with every unloaded spool row; return how many."""
+        claimed = claim_spool(self.spool_dir, self.root / "claimed")
+        rows = read_spool(claimed)
+        warehouse.replace_table(STAGING_TABLE, to_arrow(rows))
+        return len(rows)
+
+    def staged(self) -> None:
+        """After the append committed: the claimed files are done (kept a day for inspection)."""
+        done = self.root / "loaded"
+        done.mkdir(parents=True, exist_ok=True)
+        for path in (self.root / "claimed").glob("*.jsonl"):
+            shutil.move(str(path), done / path.name)
+
+
+#: Cloud Run functions (2nd gen) write stdout to the log run.googleapis.com/stdout; a BigQuery
+#: sink names its table after the log id, "/" and "." replaced by "_".
+SINK_TABLE = "run_googleapis_com_stdout"
+
+
+@dataclass(frozen=True)
+class CloudPredictionLog:
+    log_dataset: str  # project.dataset the sink writes (infra: <dataset>_logs)
+    settings: Settings
+    lookback_hours: int = 48  # overlap between runs; the append skips rows already logged
+
+    def sink(self) -> Sink:
+        return StructuredLogSink()
+
+    def stage(self, warehouse: Warehouse) -> int:
+        from fraud_mlops.sql_templates import render_sql
+
+        warehouse.execute(
+            render_sql(
+                "88_prediction_log_sink.sql",
+                self.settings,
+                log_table=f"{self.log_dataset}.{SINK_TABLE}",
+                lookback_hours=int(self.lookback_hours),
+            )
+        )
+        return -1  # staged by a query job: counted by the append, not here
+
+    def staged(self) -> None:
+        return None

@@ -1,0 +1,135 @@
+"""Alerts: a failing task of a real Airflow run writes one; the Cloud Logging request is exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from google.cloud.logging_v2.types import WriteLogEntriesRequest
+from google.logging.type.log_severity_pb2 import LogSeverity
+
+from fraud_mlops import targets
+from fraud_mlops.alerting.sinks import (
+    Alert,
+    CloudLoggingAlertSink,
+    FanOut,
+    JsonLinesAlertSink,
+    WebhookAlertSink,
+)
+from fraud_mlops.orchestration.alerts import FraudAlertNotifier, raise_alert
+from fraud_mlops.settings import REPO_ROOT, Settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def _alerts(settings: Settings) -> list[dict[str, Any]]:
+    path = settings.local_dir / "alerts" / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+@pytest.mark.slow
+def test_a_failing_task_in_a_real_airflow_run_writes_an_alert(tmp_path: Path) -> None:
+    local_dir = tmp_path / "local"
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "failing_dag.py").write_text((HERE / "failing_dag.py").read_text())
+    env = {
+        **os.environ,
+        "MLOPS_TARGET": "local",
+        "MLOPS_LOCAL_DIR": str(local_dir),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.monitoring.dag_test_probe", str(dags / "failing_dag.py"), "fraud_alert_probe"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert lines, (proc.stdout[-3000:], proc.stderr[-3000:])
+    outcome = json.loads(lines[-1].removeprefix("PROBE "))
+    assert outcome["state"] == "failed"
+
+    path = local_dir / "alerts" / "alerts.jsonl"
+    alerts = [json.loads(line) for line in path.read_text().splitlines()]
+    task_alerts = [a for a in alerts if a["task_id"] == "check_data_quality"]
+    assert len(task_alerts) == 1, alerts
+    alert = task_alerts[0]
+    assert alert["kind"] == "data_quality_failure"  # the quality task's failure is told apart
+    assert alert["dag_id"] == "fraud_alert_probe" and alert["run_id"] == outcome["run_id"]
+    assert "fraud rate 0.0 below 0.0005" in alert["details"]["exception"]
+    assert alert["severity"] == "ERROR"
+
+
+def test_notifier_and_raise_alert_write_to_the_local_file(local_settings: Settings) -> None:
+    ti = mock.Mock(task_id="load_raw_file", try_number=3)
+    dag = mock.Mock(dag_id="fraud_ingest_daily")
+    run = mock.Mock(run_id="scheduled__1", dag_id="fraud_ingest_daily")
+    FraudAlertNotifier()({"ti": ti, "dag": dag, "dag_run": run, "exception": OSError("disk full")})
+    raise_alert(
+        "drift", "DRIFT DETECTED — drift: amount", {"dag_run": run}, {"flagged": ["drift"]}, "check_drift"
+    )
+
+    first, second = _alerts(local_settings)
+    assert (first["kind"], first["task_id"], first["run_id"]) == (
+        "task_failure",
+        "load_raw_file",
+        "scheduled__1",
+    )
+    assert first["summary"] == "task failure in fraud_ingest_daily.load_raw_file: OSError: disk full"
+    assert first["details"] == {"exception": "OSError: disk full", "try_number": 3}
+    assert (second["kind"], second["task_id"], second["details"]) == (
+        "drift",
+        "check_drift",
+        {"flagged": ["drift"]},
+    )
+
+
+def test_a_broken_sink_never_raises(local_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        def send(self, alert: Alert) -> None:
+            raise OSError("sink down")
+
+    monkeypatch.setattr(targets, "alert_sink", lambda settings: Broken())
+    raise_alert("canary_rollback", "rolled back v2")  # logged, not raised
+
+
+def test_local_sink_adds_the_webhook_when_configured(
+    local_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert isinstance(targets.alert_sink(local_settings), JsonLinesAlertSink)
+    monkeypatch.setenv("MLOPS_ALERT_WEBHOOK", "http://127.0.0.1:9/alerts")
+    sink = targets.alert_sink(local_settings)
+    assert isinstance(sink, FanOut) and isinstance(sink.sinks[1], WebhookAlertSink)
+
+
+def test_gcp_alert_is_one_structured_cloud_logging_entry(gcp_settings: Settings) -> None:
+    sink = targets.alert_sink(gcp_settings)
+    assert isinstance(sink, CloudLoggingAlertSink)
+    client = mock.Mock()
+    sink = CloudLoggingAlertSink(gcp_settings.project, client=client)
+    alert = Alert(kind="canary_rollback", summary="v2 rolled back", dag_id="fraud_monitoring", run_id="r1",
+                  task_id="apply_canary_decision", details={"reasons": ["p99 latency 400 ms above the SLO"]},
+                  raised_at="2026-12-02T03:00:00+00:00")  # fmt: skip
+    sink.send(alert)
+
+    (call,) = client.write_log_entries.call_args_list
+    request = call.kwargs["request"]
+    assert isinstance(request, WriteLogEntriesRequest)
+    assert request.log_name == f"projects/{gcp_settings.project}/logs/fraud-alerts"
+    assert request.resource.type == "global"
+    assert dict(request.labels) == {"kind": "canary_rollback", "component": "fraud-mlops"}
+    (entry,) = request.entries
+    assert entry.severity == LogSeverity.Value("ERROR")
+    payload = dict(entry.json_payload)
+    assert payload["kind"] == "canary_rollback" and payload["summary"] == "v2 rolled back"
+    assert list(payload["details"]["reasons"]) == ["p99 latency 400 ms above the SLO"]

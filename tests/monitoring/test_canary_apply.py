@@ -1,0 +1,237 @@
+"""Applying the canary verdict through the registry/endpoint seam, on both targets, and the
+prediction-log evidence (86_canary_window.sql on the real local warehouse) that feeds it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from google.api_core import exceptions
+from google.cloud import aiplatform_v1 as v1
+
+from fraud_mlops import targets
+from fraud_mlops.monitoring.canary import Decision, Verdict
+from fraud_mlops.monitoring.canary_apply import (
+    apply_decision,
+    canary_sql_values,
+    decide_from_rows,
+    policy_from,
+    revert_to_previous_champion,
+)
+from fraud_mlops.prediction_log import records
+from fraud_mlops.registry.artifact import MODEL_FILE
+from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
+from fraud_mlops.registry.local_endpoint import LocalEndpoint, read_endpoint
+from fraud_mlops.registry.local_registry import LocalModelRegistry
+from fraud_mlops.registry.vertex import VertexEndpoint, VertexModelRegistry
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import render_sql
+
+MODEL = "fraud-detector"
+LOCATION = "projects/fraud-prj/locations/europe-west4"
+PARENT = f"{LOCATION}/models/fraud-detector"
+ENDPOINT = f"{LOCATION}/endpoints/42"
+
+
+def _threshold(version: Any) -> float:
+    return 0.4
+
+
+@pytest.fixture
+def local_canary(tmp_path: Path) -> tuple[LocalModelRegistry, LocalEndpoint]:
+    registry = LocalModelRegistry(tmp_path / "registry")
+    endpoint = LocalEndpoint(tmp_path / "endpoints" / "fraud-endpoint.json")
+    versions = []
+    for name, aliases in (("a", [CHAMPION]), ("b", [CHALLENGER])):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / MODEL_FILE).write_bytes(name.encode())
+        versions.append(
+            registry.register(
+                MODEL, folder, str(folder), labels={}, metadata={"threshold": 0.4}, aliases=aliases
+            )
+        )
+    endpoint.deploy_canary(versions[0], 0.4, None, 100)
+    endpoint.deploy_canary(versions[1], 0.4, versions[0], 20)
+    return registry, endpoint
+
+
+def _split(endpoint: LocalEndpoint) -> dict[str, int]:
+    return {m.model_version: m.traffic_percent for m in read_endpoint(endpoint.path).deployed_models}
+
+
+def test_local_rollback_takes_the_canary_to_zero_and_keeps_the_champion(local_canary: Any) -> None:
+    registry, endpoint = local_canary
+    assert _split(endpoint) == {"2": 20, "1": 80}
+    decision = Decision(Verdict.ROLLBACK, ("alert rate 100.00% outside [0.50%, 5.50%]",))
+
+    outcome = apply_decision(decision, registry, endpoint, MODEL, "2", "1", _threshold)
+
+    assert outcome["traffic"] == {"1": 100} and _split(endpoint) == {"1": 100}
+    assert registry.get(MODEL, CHAMPION).version == "1"
+    assert registry.get(MODEL, CHALLENGER) is None
+    assert outcome["verdict"] == "ROLLBACK" and outcome["reasons"] == list(decision.reasons)
+
+
+def test_local_promote_keeps_previous_champion_and_reverting_is_one_call(local_canary: Any) -> None:
+    registry, endpoint = local_canary
+    outcome = apply_decision(
+        Decision(Verdict.PROMOTE, ("ok",)), registry, endpoint, MODEL, "2", "1", _threshold
+    )
+
+    assert outcome["traffic"] == {"2": 100} and _split(endpoint) == {"2": 100}
+    assert registry.get(MODEL, CHAMPION).version == "2"
+    assert registry.get(MODEL, PREVIOUS_CHAMPION).version == "1"
+    assert registry.get(MODEL, CHALLENGER) is None
+
+    assert revert_to_previous_champion(registry, endpoint, MODEL, _threshold) == {"1": 100}
+    assert _split(endpoint) == {"1": 100}
+    assert registry.get(MODEL, CHAMPION).version == "1"
+    assert registry.get(MODEL, PREVIOUS_CHAMPION).version == "2"
+
+
+def test_hold_changes_nothing(local_canary: Any) -> None:
+    registry, endpoint = local_canary
+    before = endpoint.path.read_text()
+    outcome = apply_decision(
+        Decision(Verdict.HOLD, ("wait",)), registry, endpoint, MODEL, "2", "1", _threshold
+    )
+    assert "traffic" not in outcome and endpoint.path.read_text() == before
+    assert registry.get(MODEL, CHALLENGER).version == "2"
+
+
+def _vertex_registry() -> tuple[VertexModelRegistry, mock.MagicMock]:
+    client = mock.create_autospec(v1.ModelServiceClient, instance=True)
+    client.list_models.return_value = [v1.Model(name=PARENT)]
+    aliases = {CHAMPION: "1", CHALLENGER: "3"}
+
+    def get_model(name: str) -> v1.Model:
+        ref = name.rsplit("@", 1)[1]
+        version = aliases.get(ref, ref if ref.isdigit() else None)
+        if version is None:
+            raise exceptions.NotFound(f"{name}")
+        return v1.Model(name=PARENT, version_id=version, artifact_uri=f"gs://b/m{version}")
+
+    client.get_model.side_effect = get_model
+    return VertexModelRegistry("fraud-prj", "europe-west4", client), client
+
+
+def _vertex_endpoint() -> tuple[VertexEndpoint, mock.MagicMock]:
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    deployed = [
+        v1.DeployedModel(id="111", model=PARENT, model_version_id="1"),
+        v1.DeployedModel(id="333", model=PARENT, model_version_id="3"),
+    ]
+    client.list_endpoints.return_value = [
+        v1.Endpoint(name=ENDPOINT, deployed_models=deployed, traffic_split={"111": 90, "333": 10})
+    ]
+    return VertexEndpoint("fraud-prj", "europe-west4", "fraud-endpoint", client), client
+
+
+def test_vertex_rollback_is_one_undeploy_request_that_moves_the_traffic() -> None:
+    registry, model_client = _vertex_registry()
+    endpoint, endpoint_client = _vertex_endpoint()
+
+    outcome = apply_decision(
+        Decision(Verdict.ROLLBACK, ("slow",)), registry, endpoint, MODEL, "3", "1", _threshold
+    )
+
+    endpoint_client.undeploy_model.assert_called_once_with(
+        request=v1.UndeployModelRequest(
+            endpoint=ENDPOINT, deployed_model_id="333", traffic_split={"111": 100}
+        )
+    )
+    endpoint_client.update_endpoint.assert_not_called()
+    endpoint_client.deploy_model.assert_not_called()
+    assert model_client.merge_version_aliases.call_args_list == [
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{CHALLENGER}"])
+        )
+    ]
+    assert outcome["traffic"] == {"1": 100}
+
+
+def test_vertex_promote_moves_traffic_and_aliases_keeping_previous_champion() -> None:
+    from google.protobuf import field_mask_pb2
+
+    registry, model_client = _vertex_registry()
+    endpoint, endpoint_client = _vertex_endpoint()
+
+    outcome = apply_decision(
+        Decision(Verdict.PROMOTE, ("ok",)), registry, endpoint, MODEL, "3", "1", _threshold
+    )
+
+    endpoint_client.update_endpoint.assert_called_once_with(
+        request=v1.UpdateEndpointRequest(
+            endpoint=v1.Endpoint(name=ENDPOINT, traffic_split={"333": 100}),
+            update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
+        )
+    )
+    endpoint_client.undeploy_model.assert_called_once_with(
+        request=v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="111")
+    )
+    assert model_client.merge_version_aliases.call_args_list == [
+        # previous_champion → v1 (no holder yet), champion: off v1, onto v3; challenger off v3
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[PREVIOUS_CHAMPION])
+        ),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[f"-{CHAMPION}"])
+        ),
+        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[CHAMPION])),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{CHALLENGER}"])
+        ),
+    ]
+    assert outcome["traffic"] == {"3": 100}
+
+
+def _row(rid: str, version: str, at: datetime, *, source: str = "online", score: float = 0.1,
+         threshold: float = 0.5, latency: float = 5.0, status: int = 200) -> dict[str, Any]:  # fmt: skip
+    return records.record(
+        request_id=rid, source=source, status=status, logged_at=at, card_pseudonym="p", vector=None,
+        score=score if status == 200 else None, threshold=threshold if status == 200 else None,
+        model={"name": MODEL, "version": version, "deployed_model_id": f"{MODEL}-v{version}"},
+        latency_ms=latency if source == "online" else None,
+    )  # fmt: skip
+
+
+def test_evidence_from_the_prediction_log_feeds_decide(local_settings: Settings) -> None:
+    start = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    rows = [_row("old", "1", start - timedelta(days=1), latency=900.0)]  # before the canary: ignored
+    for i in range(300):
+        at = start + timedelta(seconds=i)
+        if i % 3 == 0:  # the canary answers a third, flags everything, and is slow
+            rows.append(_row(f"r{i}", "2", at, score=0.3, threshold=0.0, latency=40.0 + i % 7))
+        else:
+            rows.append(_row(f"r{i}", "1", at, score=0.1, latency=4.0 + i % 5))
+            rows.append(_row(f"r{i}", "2", at, source="shadow", score=0.3, threshold=0.0))
+    warehouse = targets.warehouse(local_settings)
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
+    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+
+    sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2"))
+    result = [tuple(r) for r in warehouse.records(sql)]
+    policy = policy_from({"min_requests": 50, "min_elapsed_seconds": 60})
+    evidence, decision = decide_from_rows(result, "1", "2", policy, now=start + timedelta(minutes=10))
+
+    assert (evidence.canary.requests, evidence.champion.requests) == (100, 200)
+    assert evidence.canary.alerts == 100 and evidence.champion.alerts == 0
+    assert 40 <= evidence.canary.p99_latency_ms <= 46 and evidence.champion.p99_latency_ms <= 8
+    assert evidence.window.shadow_pairs == 200
+    assert evidence.window.shadow_mean_abs_diff == pytest.approx(0.2)
+    assert evidence.window.shadow_decision_disagreement == pytest.approx(1.0)
+    assert evidence.window.elapsed_seconds == pytest.approx(600.0)
+    assert decision.verdict is Verdict.ROLLBACK
+    assert len(decision.reasons) == 4  # latency ratio, alert rate, shadow diff, shadow disagreement
+
+
+def test_versions_are_checked_before_they_reach_sql_and_policy_keys_are_known() -> None:
+    with pytest.raises(ValueError, match="not a model version"):
+        canary_sql_values("1", "2' OR '1'='1")
+    with pytest.raises(ValueError, match="unknown canary policy"):
+        policy_from({"min_requestz": 1})
+    assert policy_from({"min_requests": "20"}).min_requests == 20

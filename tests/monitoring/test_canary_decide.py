@@ -1,0 +1,71 @@
+"""decide() as a table: each row a situation a canary can be in, and the verdict it must get."""
+
+from __future__ import annotations
+
+import pytest
+
+from fraud_mlops.monitoring.canary import CanaryPolicy, ModelStats, Verdict, Window, decide
+
+CHAMPION = ModelStats("1", requests=2000, errors=2, p99_latency_ms=20.0, alerts=40)  # 2 % alerts
+GOOD = ModelStats("2", requests=400, errors=0, p99_latency_ms=22.0, alerts=9)
+FULL = Window(
+    elapsed_seconds=900, shadow_pairs=120, shadow_mean_abs_diff=0.01, shadow_decision_disagreement=0.0
+)
+
+
+def _canary(**changes: object) -> ModelStats:
+    return ModelStats(**{**GOOD.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def _window(**changes: object) -> Window:
+    return Window(**{**FULL.__dict__, **changes})  # type: ignore[arg-type]
+
+
+CASES = [
+    # (case, canary, window, verdict, a phrase one of the reasons must contain)
+    ("healthy with full evidence", GOOD, FULL, Verdict.PROMOTE, "400 requests"),
+    ("too few requests", _canary(requests=120, alerts=3), FULL, Verdict.HOLD, "only 120 canary requests"),
+    ("too little time", GOOD, _window(elapsed_seconds=60), Verdict.HOLD, "served 60 s"),
+    ("too few shadow pairs", GOOD, _window(shadow_pairs=10), Verdict.HOLD, "only 10 shadow pairs"),
+    ("errors above the SLO", _canary(errors=20), FULL, Verdict.ROLLBACK, "above the SLO"),
+    ("errors above champion + tolerance", _canary(errors=3), FULL, Verdict.ROLLBACK, "above the champion's"),
+    ("slow beyond the SLO", _canary(p99_latency_ms=400.0), FULL, Verdict.ROLLBACK, "p99 latency 400.0 ms above the SLO"),
+    ("slower than 1.5x the champion", _canary(p99_latency_ms=35.0), FULL, Verdict.ROLLBACK, "1.5x"),
+    ("flags everything", _canary(alerts=400), FULL, Verdict.ROLLBACK, "alert rate 100.00% outside"),
+    ("flags nothing", _canary(alerts=0), FULL, Verdict.ROLLBACK, "alert rate 0.00% outside"),
+    ("alert rate within the band", _canary(alerts=14), FULL, Verdict.PROMOTE, "alert rate 3.50%"),
+    ("shadow scores diverge", GOOD, _window(shadow_mean_abs_diff=0.3), Verdict.ROLLBACK, "mean |diff| 0.300"),
+    ("shadow decisions disagree", GOOD, _window(shadow_decision_disagreement=0.2), Verdict.ROLLBACK, "disagree"),
+    ("harm is acted on before the window ends", _canary(requests=60, alerts=60), _window(elapsed_seconds=30),
+     Verdict.ROLLBACK, "alert rate"),
+    ("too little traffic to judge harm", _canary(requests=10, errors=5), FULL, Verdict.HOLD, "only 10 canary"),
+    ("few shadow pairs are not judged", GOOD, _window(shadow_pairs=10, shadow_mean_abs_diff=0.9), Verdict.HOLD,
+     "shadow pairs"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "canary", "window", "verdict", "phrase"), CASES, ids=[c[0] for c in CASES])
+def test_decide(case: str, canary: ModelStats, window: Window, verdict: Verdict, phrase: str) -> None:
+    decision = decide(canary, CHAMPION, window)
+    assert decision.verdict is verdict, decision.reasons
+    assert decision.reasons, "every decision says why"
+    assert any(phrase in reason for reason in decision.reasons), decision.reasons
+
+
+def test_every_harm_is_reported_not_only_the_first() -> None:
+    bad = _canary(errors=40, p99_latency_ms=900.0, alerts=360)
+    decision = decide(bad, CHAMPION, _window(shadow_mean_abs_diff=0.5))
+    assert decision.verdict is Verdict.ROLLBACK
+    assert len(decision.reasons) == 4
+
+
+def test_policy_is_a_parameter() -> None:
+    strict = CanaryPolicy(slo_p99_latency_ms=15.0)
+    assert decide(GOOD, CHAMPION, FULL, strict).verdict is Verdict.ROLLBACK
+    assert decide(GOOD, CHAMPION, FULL).verdict is Verdict.PROMOTE
+
+
+def test_no_champion_traffic_compares_against_the_slo_only() -> None:
+    idle = ModelStats("1", requests=0)
+    assert decide(GOOD, idle, FULL).verdict is Verdict.PROMOTE
+    assert decide(_canary(p99_latency_ms=300.0), idle, FULL).verdict is Verdict.ROLLBACK

@@ -1,0 +1,147 @@
+"""The monitoring task's code on the real local warehouse and real Evidently: HTML reports, a
+machine-readable result that flags injected drift and passes undrifted data, and
+``monitoring_metrics`` rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_mlops import targets
+from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.monitoring.run import run_monitoring
+from fraud_mlops.monitoring.windows import Windows
+from fraud_mlops.prediction_log import records
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import render_sql
+from tests.training.examples import make_examples
+
+END = datetime(2026, 11, 20, 12, tzinfo=UTC)
+SPAN = Windows.ending(END, current=timedelta(hours=1), reference=timedelta(hours=6))
+N = 2000
+
+
+def _log_rows(
+    frame: pd.DataFrame, scores: np.ndarray, start: datetime, span: timedelta, tag: str
+) -> list[dict]:
+    step = span / (len(frame) + 1)
+    return [
+        records.record(
+            request_id=f"{tag}-{i}",
+            source=records.ONLINE,
+            status=200,
+            logged_at=start + step * (i + 1),
+            card_pseudonym=f"card{i % 50}",
+            vector=row,
+            score=float(score),
+            threshold=0.5,
+            model={"name": "fraud-detector", "version": "1", "deployed_model_id": "fraud-detector-v1"},
+            latency_ms=3.0,
+        )
+        for i, (row, score) in enumerate(zip(frame[list(FEATURE_NAMES)].to_numpy(), scores, strict=True))
+    ]
+
+
+@pytest.fixture
+def world(local_settings: Settings, snapshot_writer: Callable[[str, pd.DataFrame], Path]) -> Settings:
+    training = make_examples(rows=6000, seed=1)
+    snapshot_writer("training_snapshot_test", training)
+    warehouse = targets.warehouse(local_settings)
+    warehouse.execute(render_sql("00_setup.sql", local_settings))
+    warehouse.execute(
+        f"INSERT INTO `{local_settings.dataset}.snapshot_lineage` (snapshot_name, created_at) "
+        "VALUES ('training_snapshot_test', TIMESTAMP('2026-11-19 00:00:00'))"
+    )
+    return local_settings
+
+
+def _serve(
+    settings: Settings, reference: pd.DataFrame, current: pd.DataFrame, current_scores: np.ndarray
+) -> None:
+    rng = np.random.default_rng(3)
+    rows = _log_rows(
+        reference,
+        rng.beta(1, 20, len(reference)),
+        SPAN.reference_start,
+        SPAN.current_start - SPAN.reference_start,
+        "ref",
+    )
+    rows += _log_rows(current, current_scores, SPAN.current_start, SPAN.end - SPAN.current_start, "cur")
+    warehouse = targets.warehouse(settings)
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
+    warehouse.execute(render_sql("83_prediction_log.sql", settings))
+
+
+def _metrics(settings: Settings) -> list[tuple]:
+    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return conn.execute(
+            f"SELECT run_id, check_name, feature, value, drifted, status FROM {settings.dataset}.monitoring_metrics"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_undrifted_traffic_passes(world: Settings) -> None:
+    served = make_examples(rows=2 * N, seed=2)
+    scores = np.random.default_rng(4).beta(1, 20, N)
+    _serve(world, served.iloc[:N], served.iloc[N:], scores)
+
+    result = run_monitoring(world, "manual__undrifted", SPAN)
+
+    assert result["drift_detected"] is False, result["verdict"]
+    for check in ("skew", "drift", "prediction_drift"):
+        assert result["checks"][check]["status"] == "ok"
+        report = Path(result["checks"][check]["report"])
+        html = report.read_text()
+        assert html.lstrip().lower().startswith("<!doctype html>")
+        assert ("amount_to_avg_7d" if check != "prediction_drift" else "score") in html
+    assert result["checks"]["drift"]["current_rows"] == N
+    on_disk = json.loads(Path(result["result_file"]).read_text())
+    assert on_disk["drift_detected"] is False and on_disk["windows"] == SPAN.to_dict()
+
+
+def test_injected_drift_is_flagged_with_the_drifted_features(world: Settings) -> None:
+    served = make_examples(rows=2 * N, seed=2)
+    current = served.iloc[N:].copy()
+    current["amount"] = np.random.default_rng(5).lognormal(4, 1, N)  # amounts from another distribution
+    scores = np.random.default_rng(6).beta(2, 5, N)  # and the model answers differently
+    _serve(world, served.iloc[:N], current, scores)
+
+    result = run_monitoring(world, "manual__drifted", SPAN)
+
+    assert result["drift_detected"] is True
+    assert set(result["flagged_checks"]) == {"skew", "drift", "prediction_drift"}
+    assert result["checks"]["drift"]["drifted"] == ["amount"]
+    assert result["checks"]["skew"]["drifted"] == ["amount"]
+    assert "DRIFT DETECTED" in result["verdict"] and "amount=" in result["verdict"]
+    assert Path(result["checks"]["drift"]["report"]).is_file()
+
+    warehouse = targets.warehouse(world)
+    warehouse.execute(render_sql("85_monitoring_metrics.sql", world))
+    warehouse.execute(render_sql("85_monitoring_metrics.sql", world))  # a rerun replaces its rows
+    rows = _metrics(world)
+    assert len(rows) == 2 * len(FEATURE_NAMES) + 1
+    drifted = {(r[1], r[2]) for r in rows if r[4]}
+    assert drifted == {("skew", "amount"), ("drift", "amount"), ("prediction_drift", "score")}
+
+
+def test_too_little_traffic_is_not_a_verdict(world: Settings) -> None:
+    served = make_examples(rows=300, seed=2)
+    _serve(world, served.iloc[:150], served.iloc[150:], np.full(150, 0.1))
+    result = run_monitoring(world, "manual__thin", SPAN)
+    assert result["drift_detected"] is False
+    assert result["checks"]["drift"]["status"] == "insufficient_data"
+    assert result["checks"]["skew"]["status"] == "insufficient_data"
+
+
+def test_reports_go_to_composers_data_folder_on_gcp(gcp_settings: Settings) -> None:
+    # Composer mounts gs://<environment bucket>/data at this path on every worker
+    assert targets.monitoring_reports_uri(gcp_settings) == "/home/airflow/gcs/data/monitoring"

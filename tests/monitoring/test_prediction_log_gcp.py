@@ -1,0 +1,101 @@
+"""The gcp prediction-log path: the function's structured log lines, as the log sink lands them
+in BigQuery (a partitioned table with a ``jsonPayload`` record), staged by 86 and appended by 81.
+The sink's table is built here in the local warehouse with the same column layout, so the same
+SQL is executed, not only rendered."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from fraud_mlops import targets
+from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.prediction_log import records
+from fraud_mlops.prediction_log.sinks import StructuredLogSink
+from fraud_mlops.prediction_log.store import SINK_TABLE, CloudPredictionLog
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import render_sql
+
+
+def _rows(now: datetime) -> list[dict]:
+    model = {"name": "fraud-detector", "version": "4", "deployed_model_id": "987"}
+    return [
+        records.record(request_id="a", source="online", status=200, logged_at=now, card_pseudonym="p1",
+                       vector=[1.0] * len(FEATURE_NAMES), score=0.91, threshold=0.5, model=model, latency_ms=12.5),
+        records.record(request_id="b", source="online", status=404, logged_at=now, latency_ms=3.0,
+                       error="unknown_card"),
+        records.record(request_id="a", source="shadow", status=200, logged_at=now, card_pseudonym="p1",
+                       vector=[1.0] * len(FEATURE_NAMES), score=0.2, threshold=0.6, model={**model, "version": "5"}),
+    ]  # fmt: skip
+
+
+def test_structured_lines_are_what_the_sink_filter_selects() -> None:
+    stream = io.StringIO()
+    rows = _rows(datetime(2026, 12, 1, tzinfo=UTC))
+    StructuredLogSink(stream)(rows)
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["log_type"] for e in entries] == ["prediction_log"] * 3  # the sink's filter field
+    assert all(e["severity"] == "INFO" for e in entries)
+    assert [json.loads(e["record"]) for e in entries] == rows
+
+
+def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
+    local_settings: Settings, gcp_settings: Settings
+) -> None:
+    log = targets.prediction_log(gcp_settings)
+    assert isinstance(log, CloudPredictionLog)
+    assert log.log_dataset == f"{gcp_settings.project}.{gcp_settings.dataset}_logs"
+
+    # the sink table as Cloud Logging creates it (only the columns the SQL reads), in DuckDB
+    now = datetime.now(UTC)
+    stream = io.StringIO()
+    StructuredLogSink(stream)(_rows(now))
+    old = {"log_type": "prediction_log", "record": json.dumps(records.record(
+        request_id="old", source="online", status=200, logged_at=now - timedelta(days=5)))}  # fmt: skip
+    entries = [(now, json.loads(line)) for line in stream.getvalue().splitlines()] + [
+        (now - timedelta(days=5), old)
+    ]
+    entries.append((now, {"log_type": "other", "record": "{}"}))
+    warehouse = targets.warehouse(local_settings)
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{local_settings.dataset}`")
+    conn = duckdb.connect(str(local_settings.warehouse_path))
+    conn.execute(
+        f"CREATE TABLE {local_settings.dataset}.{SINK_TABLE} "
+        '("timestamp" TIMESTAMPTZ, "jsonPayload" STRUCT(log_type VARCHAR, record VARCHAR))'
+    )
+    for at, payload in entries:
+        conn.execute(f"INSERT INTO {local_settings.dataset}.{SINK_TABLE} VALUES (?, {{'log_type': ?, 'record': ?}})",
+                     [at, payload["log_type"], payload["record"]])  # fmt: skip
+    conn.close()
+
+    staging = CloudPredictionLog(local_settings.dataset, local_settings)
+    assert staging.stage(warehouse) == -1
+    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    logged = warehouse.records(
+        f"SELECT request_id, source, status, score, decision, model_version, error, latency_ms "
+        f"FROM `{local_settings.dataset}.prediction_log` ORDER BY request_id, source"
+    )
+    assert [tuple(r) for r in logged] == [
+        ("a", "online", 200, pytest.approx(0.91), "fraud", "4", None, pytest.approx(12.5)),
+        ("a", "shadow", 200, pytest.approx(0.2), "legitimate", "5", None, None),
+        ("b", "online", 404, None, None, None, "unknown_card", pytest.approx(3.0)),
+    ]
+
+
+def test_gcp_staging_sql_names_the_sink_table(gcp_settings: Settings) -> None:
+    executed: list[str] = []
+
+    class Recorder:
+        def execute(self, sql: str, parameters: object = None) -> None:
+            executed.append(sql)
+
+    targets.prediction_log(gcp_settings).stage(Recorder())  # type: ignore[arg-type]
+    (sql,) = executed
+    project, dataset = gcp_settings.project, gcp_settings.dataset
+    assert f"CREATE OR REPLACE TABLE `{project}.{dataset}.prediction_log_staging`" in sql
+    assert f"FROM `{project}.{dataset}_logs.run_googleapis_com_stdout`" in sql
+    assert "INTERVAL 48 HOUR" in sql
