@@ -1,7 +1,7 @@
 """Transform throughput: 1M generated rows, landed CSV → raw → staging → card features.
 
 The project's path (DuckDB running the BigQuery SQL of include/sql/) is timed next to a
-plain-pandas implementation of the same steps (typed read, validation-free staging, HMAC
+plain-pandas implementation of the same steps (typed read, validation-free staging, keyed
 pseudonyms, the same point-in-time features; tests/reference/pandas_features.py), in the
 same process on the same file. Goals: ≥ 200k rows/s and faster than pandas.
 Also prints the generator's throughput (goal ≥ 100k rows/s).
@@ -22,9 +22,11 @@ import _common
 from devtools.generator.files import write_landing_csv
 from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops import targets
+from fraud_mlops.ingestion.increment import plan_increment
 from fraud_mlops.pseudonym import ensure_local_keys
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 from fraud_mlops.warehouse.duckdb_load import load_csv_into_table
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from tests.reference.pandas_features import card_features as pandas_card_features
@@ -47,18 +49,26 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float]]:
     hook.run(render_sql(SQL_FILES["setup"], settings))
     steps: list[tuple[str, float]] = []
 
-    def load() -> None:
+    def load() -> int:
         conn = hook.get_conn()
         try:
-            load_csv_into_table(conn, csv, settings.raw_dataset, "raw_load_bench")
+            return load_csv_into_table(conn, csv, settings.raw_dataset, "raw_load_bench")
         finally:
             conn.close()
 
-    timed("load CSV", load, steps)
-    params = {"file_name": csv.name, "file_generation": "1", "file_md5": "bench", "run_id": "bench"}
+    loaded = timed("load CSV", load, steps)
+    params = {
+        "file_name": csv.name,
+        "file_generation": "1",
+        "file_md5": "bench",
+        "run_id": "bench",
+        "expected_rows": str(loaded),
+    }
     timed("append raw", lambda: hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params), steps)  # fmt: skip
-    timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings)), steps)
-    timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings)), steps)
+    bounds = timed("plan increment", lambda: plan_increment(DuckDBWarehouse(settings, settings.warehouse_path), settings), steps)  # fmt: skip
+    increment = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": "bench"}
+    timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings), parameters=increment), steps)  # fmt: skip
+    timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings), parameters=increment), steps)  # fmt: skip
     rows = hook.get_records("SELECT COUNT(*) FROM `fraud_candidates.card_features`")[0][0]
     assert rows > 0
     return steps

@@ -34,7 +34,7 @@ def load_landing(
         landing.to_csv(path, index=False)
         conn = hook.get_conn()
         try:
-            load_csv_into_table(conn, path, settings.raw_dataset, table)
+            rows = load_csv_into_table(conn, path, settings.raw_dataset, table)
         finally:
             conn.close()
         import hashlib
@@ -42,21 +42,50 @@ def load_landing(
         md5 = hashlib.md5(path.read_bytes()).hexdigest()
     hook.run(
         render_sql(SQL_FILES["append_raw"], settings, load_table=table),
-        parameters={"file_name": file_name, "file_generation": "1", "file_md5": md5, "run_id": run_id},
+        parameters={
+            "file_name": file_name,
+            "file_generation": "1",
+            "file_md5": md5,
+            "run_id": run_id,
+            "expected_rows": str(rows),
+        },
     )
 
 
-def transform(hook: Any, settings: Settings, *, publish: bool = True) -> None:
-    """Staging, features, training examples as candidates (pseudonyms with ``settings``'
-    keyset), then published unchecked unless ``publish=False`` (tests of the checks)."""
+def transform(
+    hook: Any, settings: Settings, run_id: str = "r1", *, check: bool = False, publish: bool = True
+) -> dict[str, str]:
+    """The transform group without Airflow: plan the increment, then 20/30/40 with its bounds as
+    candidates (pseudonyms with ``settings``' keyset), the checks if ``check``, then published
+    (unless ``publish=False``: tests of the checks, which then plan the same increment again)."""
+    from fraud_mlops.ingestion.increment import plan_increment
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+    hook.run(render_sql(SQL_FILES["setup"], settings))
+    bounds = plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings)
+    parameters = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": run_id}
     for step in TRANSFORMS:
-        hook.run(render_sql(SQL_FILES[step], settings))
+        hook.run(render_sql(SQL_FILES[step], settings), parameters=parameters)
+    if check:
+        check_quality(hook, settings, bounds)
     if publish:
-        hook.run(render_sql(SQL_FILES["publish"], settings))
+        hook.run(render_sql(SQL_FILES["publish"], settings), parameters=_bounds(bounds))
+    return bounds
 
 
-def check_quality(hook: Any, settings: Settings) -> None:
-    hook.run(render_sql(SQL_FILES["quality_checks"], settings))
+def _bounds(bounds: dict[str, str]) -> dict[str, str]:
+    return {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"]}
+
+
+def check_quality(hook: Any, settings: Settings, bounds: dict[str, str] | None = None) -> None:
+    """50_quality_checks.sql on the candidates of the increment ``bounds`` (by default the
+    unpublished increment, planned again: what a run's check step sees)."""
+    if bounds is None:
+        from fraud_mlops.ingestion.increment import plan_increment
+        from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+        bounds = plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings)
+    hook.run(render_sql(SQL_FILES["quality_checks"], settings), parameters=_bounds(bounds))
 
 
 def snapshot(hook: Any, settings: Settings, dag_run: FakeDagRun) -> None:
@@ -64,3 +93,26 @@ def snapshot(hook: Any, settings: Settings, dag_run: FakeDagRun) -> None:
         render_sql(SQL_FILES["snapshot"], settings, dag_run=dag_run),
         parameters={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id},
     )
+
+
+def ingest_landed(gcs: Any, settings: Settings, run_id: str = "r1") -> tuple[list[Any], list[dict]]:
+    """What the ingestion DAGs' file tasks do, in order, without Airflow: validate (streaming, bad
+    lines recorded) → load each good file (emulator → DuckDB) → append → archive."""
+    from fraud_mlops import targets
+    from fraud_mlops.ingestion.landed_files import archive, bad_lines_table, validate_landed
+    from fraud_mlops.warehouse.bigquery_jobs import append_raw_local_kwargs
+    from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
+
+    warehouse = targets.warehouse(settings)
+    warehouse.execute(render_sql(SQL_FILES["setup"], settings))
+    good, quarantined = validate_landed(
+        gcs, settings, run_id,
+        on_bad_lines=lambda landed, bad: warehouse.replace_table(landed.reject_table, bad_lines_table(bad)),
+    )  # fmt: skip
+    for landed in good:
+        file = {**landed.to_xcom(), "run_id": run_id}
+        load_into_warehouse(file, settings)
+        append = append_raw_local_kwargs(file)
+        warehouse.execute(append["sql"], append["parameters"])
+        archive(gcs, settings, landed)
+    return good, quarantined

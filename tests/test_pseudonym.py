@@ -26,7 +26,7 @@ from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from fraud_mlops.warehouse.transpile import transpile_statement
 from tests.fake_kms import KMS_KEY_URI, FakeCloudKms
-from tests.sql_chain import load_landing
+from tests.sql_chain import load_landing, transform
 
 
 @pytest.mark.parametrize(
@@ -98,8 +98,9 @@ def test_local_gcp_rendered_and_function_pseudonyms_are_byte_identical(
     load_landing(warehouse, local_settings, landing, "a.csv")
     cards = landing.set_index("transaction_id")["card_number"]
 
-    # local: the template rendered for the local target, on DuckDB
-    warehouse.run(render_sql(SQL_FILES["staging"], local_settings))
+    # local: the template rendered for the local target, on DuckDB (the increment's candidates)
+    bounds = transform(warehouse, local_settings, publish=False)
+    parameters = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": "r1"}
     local = dict(
         warehouse.get_records(
             "SELECT transaction_id, card_pseudonym FROM `fraud_candidates.stg_transactions`"
@@ -124,7 +125,9 @@ def test_local_gcp_rendered_and_function_pseudonyms_are_byte_identical(
         snapshot_dir=local_settings.snapshot_dir,
         kek_resolver=cloud_kms,
     )
-    hook.run(sql.replace("`fraud-prj.", "`"))  # the local warehouse has no project level
+    hook.run(
+        sql.replace("`fraud-prj.", "`"), parameters=parameters
+    )  # the local warehouse has no project level
     on_gcp = dict(
         hook.get_records("SELECT transaction_id, card_pseudonym FROM `fraud_candidates.stg_transactions`")
     )

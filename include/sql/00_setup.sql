@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS `{{ raw_dataset }}.raw_transactions` (
   _file_md5 STRING,
   _run_id STRING,
   _loaded_at TIMESTAMP
-);
+)
+PARTITION BY DATE(_loaded_at);
 
 -- Raw rows live raw_retention_days (on BigQuery the table's partition expiration, infra/,
 -- drops them too); derived tables keep only pseudonymised data.
@@ -33,6 +34,117 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.ingestion_log` (
   row_count INT64,
   run_id STRING,
   logged_at TIMESTAMP
+)
+PARTITION BY DATE(logged_at);
+
+-- Lines of loaded files that no CSV load can parse (wrong field count, broken quoting): the
+-- file's good rows load, these lines are counted here (never a full card number).
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.rejected_lines` (
+  file_name STRING,
+  file_md5 STRING,
+  line_number INT64,
+  reason STRING,
+  detail STRING,
+  transaction_id STRING,
+  card_last4 STRING,
+  run_id STRING,
+  rejected_at TIMESTAMP
+)
+PARTITION BY DATE(rejected_at);
+
+-- The derived tables, maintained incrementally (20/30/40): each run processes only the files it
+-- has not transformed yet and the event dates their rows touch. Partitioned by event date and
+-- clustered by card; every read of the big ones names its partitions (require_partition_filter).
+-- DuckDB (local) ignores PARTITION BY / CLUSTER BY / OPTIONS: there, increments append in date
+-- order and its per-row-group min/max indexes skip what a filter excludes.
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.stg_transactions` (
+  transaction_id STRING,
+  event_time TIMESTAMP,
+  card_pseudonym STRING,
+  merchant STRING,
+  merchant_category STRING,
+  time_seconds FLOAT64,
+{%- for v in v_components %}
+  {{ v }} FLOAT64,
+{%- endfor %}
+  amount NUMERIC,
+  is_fraud INT64,
+  _file_name STRING,
+  _loaded_at TIMESTAMP
+)
+PARTITION BY DATE(event_time)
+CLUSTER BY card_pseudonym
+OPTIONS (require_partition_filter = TRUE);
+
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.rejected_rows` (
+  transaction_id STRING,
+  reason STRING,
+  raw_event_time STRING,
+  raw_amount STRING,
+  card_last4 STRING,
+  _file_name STRING,
+  line_number INT64,
+  _loaded_at TIMESTAMP,
+  rejected_at TIMESTAMP
+)
+PARTITION BY DATE(_loaded_at);
+
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ features_table }}` (
+  transaction_id STRING,
+  card_pseudonym STRING,
+  event_time TIMESTAMP,
+{%- for name, type in typed_features %}
+  {{ name }} {{ type }},
+{%- endfor %}
+  is_fraud INT64
+)
+PARTITION BY DATE(event_time)
+CLUSTER BY card_pseudonym
+OPTIONS (require_partition_filter = TRUE);
+
+-- What snapshots clone and training reads whole: partitioned, no partition filter required.
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ training_table }}` (
+  transaction_id STRING,
+  card_pseudonym STRING,
+  event_time TIMESTAMP,
+{%- for name, type in typed_features %}
+  {{ name }} {{ type }},
+{%- endfor %}
+  is_fraud INT64
+)
+PARTITION BY DATE(event_time)
+CLUSTER BY card_pseudonym;
+
+-- Each card's latest feature row and serving state (the feature view's source; features.py
+-- CardState), maintained by 55_publish.sql: the touched cards' rows replaced.
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ latest_features_view }}` (
+  card_pseudonym STRING,
+  event_time TIMESTAMP,
+{%- for name, type in typed_features %}
+  {{ name }} {{ type }},
+{%- endfor %}
+{%- for name, type in state_columns %}
+  {{ name }} {{ type }}{{ "," if not loop.last }}
+{%- endfor %}
+)
+CLUSTER BY card_pseudonym;
+
+-- Per (card, merchant): the first second the card used the merchant and how many of its rows
+-- fall on that second. is_new_merchant and merchants_seen (features over all of a card's
+-- history) follow from it exactly, whatever order files arrive in; maintained with MERGE.
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_merchants` (
+  card_pseudonym STRING,
+  merchant STRING,
+  first_ts INT64,
+  first_second_rows INT64
+)
+CLUSTER BY card_pseudonym;
+
+-- Files whose rows staging has processed (the increment is every loaded file not in here).
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_log` (
+  file_md5 STRING,
+  run_id STRING,
+  transformed_at TIMESTAMP
 );
 
 -- Snapshot name <-> source files <-> row counts <-> DAG run.

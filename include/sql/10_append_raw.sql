@@ -1,5 +1,13 @@
 -- Append one loaded file to the raw table, once per file content (idempotent).
--- Rendered per file; @file_* and @run_id are query parameters (file names are user input).
+-- Rendered per file; raw rows and load tables live in the raw dataset (card numbers), rejected
+-- lines keep only the last four digits.
+-- @file_* and @run_id are query parameters (file names are user input).
+-- The load skipped exactly the lines validation found unparseable (BigQuery: maxBadRecords is
+-- their count; DuckDB: they are filtered out): the load table must hold every other row.
+{%- set reject_table = reject_table | default(none) %}
+ASSERT (SELECT COUNT(*) FROM `{{ raw_dataset }}.{{ load_table }}`) = CAST(@expected_rows AS INT64)
+  AS 'load_row_count: the load table does not hold the rows validation counted as good';
+
 BEGIN TRANSACTION;
 
 INSERT INTO `{{ raw_dataset }}.raw_transactions`
@@ -17,6 +25,18 @@ WHERE NOT EXISTS (
   SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
   WHERE g.file_md5 = @file_md5 AND g.status = 'loaded'
 );
+{%- if reject_table %}
+
+INSERT INTO `{{ dataset }}.rejected_lines`
+  (file_name, file_md5, line_number, reason, detail, transaction_id, card_last4, run_id, rejected_at)
+SELECT @file_name, @file_md5, r.line_number, r.reason, r.detail, r.transaction_id, r.card_last4, @run_id,
+  CURRENT_TIMESTAMP()
+FROM `{{ dataset }}.{{ reject_table }}` AS r
+WHERE NOT EXISTS (
+  SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
+  WHERE g.file_md5 = @file_md5 AND g.status = 'loaded'
+);
+{%- endif %}
 
 INSERT INTO `{{ dataset }}.ingestion_log` (file_name, file_generation, file_md5, status, row_count, run_id, logged_at)
 SELECT
@@ -37,3 +57,6 @@ SELECT
 COMMIT TRANSACTION;
 
 DROP TABLE IF EXISTS `{{ raw_dataset }}.{{ load_table }}`;
+{%- if reject_table %}
+DROP TABLE IF EXISTS `{{ dataset }}.{{ reject_table }}`;
+{%- endif %}

@@ -1,9 +1,23 @@
--- raw -> staging (typed, valid, deduplicated, pseudonymised) and rejected_rows (with reasons).
--- Every raw row ends up in exactly one of the two (checked by 50_quality_checks.sql).
--- Full refresh from raw: reruns are idempotent by construction. Outputs are candidates
--- (candidate_dataset) until 50_quality_checks.sql passes and 55_publish.sql publishes them.
+-- raw -> staging (typed, valid, deduplicated, pseudonymised) and rejected_rows (with reasons),
+-- for the increment only: the raw rows of loaded files not yet in transform_log. Every raw row
+-- (and every unparseable line) ends up in exactly one of the two (50_quality_checks.sql).
+-- Outputs are candidates (candidate_dataset): the increment's new staging and rejected rows,
+-- its files (transform_log), its cards with their earliest new second (feature_scope) and their
+-- merchant state (card_merchants, merged with the published state); 55_publish.sql publishes
+-- them once 50_quality_checks.sql passes. Raw card numbers are read from raw_dataset only.
+-- @loaded_from / @event_from come from the planning step (fraud_mlops/ingestion/increment.py);
+-- they are constants, so BigQuery reads only the partitions they name. A failed run published
+-- nothing (not even transform_log): the next run's increment holds its files again.
+-- Same results as a full refresh of all history (tests/reference/full_refresh/, equivalence test).
 {%- from 'macros/luhn.sql' import luhn_sum %}
 {%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
+
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.transform_log` AS
+SELECT g.file_md5, CAST(@run_id AS STRING) AS run_id, CURRENT_TIMESTAMP() AS transformed_at
+FROM `{{ dataset }}.ingestion_log` AS g
+WHERE g.status = 'loaded'
+  AND g.logged_at >= CAST(@loaded_from AS TIMESTAMP)
+  AND g.file_md5 NOT IN (SELECT t.file_md5 FROM `{{ dataset }}.transform_log` AS t);
 
 CREATE TEMP TABLE checked AS
 WITH parsed AS (
@@ -25,7 +39,10 @@ WITH parsed AS (
     _file_name,
     _loaded_at
   FROM `{{ raw_dataset }}.raw_transactions`
-)
+  WHERE _loaded_at >= CAST(@loaded_from AS TIMESTAMP)
+    AND _file_md5 IN (SELECT file_md5 FROM `{{ candidate_dataset }}.transform_log`)
+),
+validated AS (
 SELECT
   *,
   CASE
@@ -42,7 +59,28 @@ SELECT
     WHEN time_seconds IS NULL
 {%- for v in v_components %} OR {{ v }} IS NULL{% endfor %} THEN 'bad_numeric_field'
   END AS reject_reason
-FROM parsed;
+FROM parsed
+)
+SELECT
+  *,
+  -- The valid copy from the earliest-loaded file wins (copies inside one file have no defined
+  -- order: a load keeps none).
+  ROW_NUMBER() OVER (
+    PARTITION BY IF(reject_reason IS NULL, transaction_id, NULL)
+    ORDER BY _loaded_at, _file_name
+  ) AS valid_copy_number
+FROM validated;
+
+-- Earlier increments were loaded earlier, so a transaction id already in staging wins over
+-- every new copy: the one read of all staging partitions, and of one column (transaction ids
+-- are unique across all history).
+CREATE TEMP TABLE staged_before AS
+SELECT DISTINCT c.transaction_id
+FROM checked AS c
+JOIN `{{ dataset }}.stg_transactions` AS s ON s.transaction_id = c.transaction_id
+WHERE c.reject_reason IS NULL
+  AND c.valid_copy_number = 1
+  AND s.event_time >= TIMESTAMP '0001-01-01 00:00:00';  -- every partition, deliberately
 
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.stg_transactions` AS
 SELECT
@@ -63,9 +101,8 @@ SELECT
   _loaded_at
 FROM checked
 WHERE reject_reason IS NULL
--- The valid copy from the earliest-loaded file wins (copies inside one file have no defined
--- order: a load keeps none); the other copies are rejected below.
-QUALIFY ROW_NUMBER() OVER (PARTITION BY transaction_id ORDER BY _loaded_at, _file_name) = 1;
+  AND valid_copy_number = 1
+  AND transaction_id NOT IN (SELECT b.transaction_id FROM staged_before AS b);
 
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.rejected_rows` AS
 SELECT
@@ -76,17 +113,65 @@ SELECT
   -- never keep a full card number outside raw: the last four digits are enough to debug
   RIGHT(card_digits, 4) AS card_last4,
   _file_name,
+  CAST(NULL AS INT64) AS line_number,
   _loaded_at,
   CURRENT_TIMESTAMP() AS rejected_at
-FROM (
-  SELECT
-    *,
-    ROW_NUMBER() OVER (
-      PARTITION BY IF(reject_reason IS NULL, transaction_id, NULL)
-      ORDER BY _loaded_at, _file_name
-    ) AS valid_copy_number
-  FROM checked
-)
-WHERE reject_reason IS NOT NULL OR valid_copy_number > 1;
+FROM checked
+WHERE reject_reason IS NOT NULL
+  OR valid_copy_number > 1
+  OR transaction_id IN (SELECT b.transaction_id FROM staged_before AS b)
+UNION ALL
+-- Lines no load could parse (validation found them; the load skipped them): file + line number.
+SELECT
+  l.transaction_id,
+  l.reason,
+  CAST(NULL AS STRING) AS raw_event_time,
+  CAST(NULL AS STRING) AS raw_amount,
+  l.card_last4,
+  l.file_name AS _file_name,
+  l.line_number,
+  l.rejected_at AS _loaded_at,
+  CURRENT_TIMESTAMP() AS rejected_at
+FROM `{{ dataset }}.rejected_lines` AS l
+WHERE l.rejected_at >= CAST(@loaded_from AS TIMESTAMP)
+  AND l.file_md5 IN (SELECT file_md5 FROM `{{ candidate_dataset }}.transform_log`);
 
+-- Where the card features must be recomputed: each card with new rows, from its earliest one.
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.feature_scope` AS
+SELECT card_pseudonym, MIN(UNIX_SECONDS(event_time)) AS start_ts
+FROM `{{ candidate_dataset }}.stg_transactions`
+GROUP BY card_pseudonym;
+
+-- First second each (card, merchant) was used, and its rows on that second, for the touched
+-- cards: the published state merged with the increment (whatever order files arrive in, an
+-- earlier first use replaces a later one and an equal one adds its rows). Published by MERGE.
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.card_merchants` AS
+WITH increment_firsts AS (
+  SELECT card_pseudonym, merchant, ts AS first_ts, COUNT(*) AS first_second_rows
+  FROM (
+    SELECT
+      card_pseudonym,
+      merchant,
+      UNIX_SECONDS(event_time) AS ts,
+      MIN(UNIX_SECONDS(event_time)) OVER (PARTITION BY card_pseudonym, merchant) AS min_ts
+    FROM `{{ candidate_dataset }}.stg_transactions`
+  )
+  WHERE ts = min_ts
+  GROUP BY card_pseudonym, merchant, ts
+),
+combined AS (
+  SELECT m.card_pseudonym, m.merchant, m.first_ts, m.first_second_rows
+  FROM `{{ dataset }}.card_merchants` AS m
+  WHERE m.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c)
+  UNION ALL
+  SELECT card_pseudonym, merchant, first_ts, first_second_rows FROM increment_firsts
+)
+SELECT card_pseudonym, merchant, first_ts, CAST(SUM(first_second_rows) AS INT64) AS first_second_rows
+FROM (
+  SELECT *, MIN(first_ts) OVER (PARTITION BY card_pseudonym, merchant) AS min_first_ts FROM combined
+)
+WHERE first_ts = min_first_ts
+GROUP BY card_pseudonym, merchant, first_ts;
+
+DROP TABLE staged_before;
 DROP TABLE checked;

@@ -1,46 +1,125 @@
--- staging -> card_features: every transaction with point-in-time card features.
+-- staging -> card_features, incrementally: every transaction with point-in-time card features.
 -- History windows end one second before the row (RANGE ... 1 PRECEDING over UNIX_SECONDS), so
 -- no row sees its own second's other rows or its future; the final SELECT then adds the row
 -- itself (counts, sums and means include the transaction). Names and rules: features.py.
-{%- from 'macros/card_state.sql' import card_state %}
+--
+-- Recomputed: for each card in the candidate feature_scope (cards with new rows, from their
+-- earliest new second), its rows from that second on: a late row changes the windows and
+-- history features of the card's later rows. Read: those cards' published rows from
+-- @event_from (earliest new event less the widest window, a constant: BigQuery reads only those
+-- partitions) plus the increment's candidate rows, and one narrow look-up of each card's last
+-- transaction before @event_from. Features over all of a card's history come from state, not
+-- from history: the candidate card_merchants (is_new_merchant, merchants_seen, the merchants of
+-- the serving state). Outputs are candidates: the recomputed rows, and the touched cards'
+-- latest rows with their serving state; 55_publish.sql replaces them in the published tables.
+-- Same results as a full refresh (tests/reference/full_refresh/30_card_features.sql).
+
+-- The touched cards' transactions from @event_from: published staging and the increment.
+CREATE TEMP TABLE history AS
+SELECT
+  s.transaction_id,
+  s.card_pseudonym,
+  s.event_time,
+  UNIX_SECONDS(s.event_time) AS ts,
+  s.merchant,
+  CAST(s.amount AS FLOAT64) AS amount,
+{%- for v in v_components %}
+  s.{{ v }},
+{%- endfor %}
+  s.is_fraud,
+  c.start_ts
+FROM (
+  SELECT * FROM `{{ dataset }}.stg_transactions` AS p
+  WHERE p.event_time >= CAST(@event_from AS TIMESTAMP)
+    AND p.card_pseudonym IN (SELECT f.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS f)
+  UNION ALL
+  SELECT * FROM `{{ candidate_dataset }}.stg_transactions`
+) AS s
+JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = s.card_pseudonym;
+
+-- Each recomputed card's last transaction before the rows read above.
+CREATE TEMP TABLE earlier AS
+SELECT s.card_pseudonym, MAX(UNIX_SECONDS(s.event_time)) AS last_ts
+FROM `{{ dataset }}.stg_transactions` AS s
+WHERE s.event_time < CAST(@event_from AS TIMESTAMP)
+  AND s.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c)
+GROUP BY s.card_pseudonym;
+
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ features_table }}` AS
-WITH base AS (
+WITH windows AS (
   SELECT
     transaction_id,
     card_pseudonym,
-    event_time,
-    UNIX_SECONDS(event_time) AS ts,
-    merchant,
-    CAST(amount AS FLOAT64) AS amount,
-{%- for v in v_components %}
-    {{ v }},
-{%- endfor %}
-    is_fraud
-  FROM `{{ candidate_dataset }}.stg_transactions`
-),
-merchant_history AS (
-  SELECT
-    *,
-    IF(COUNT(*) OVER (
-      PARTITION BY card_pseudonym, merchant ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-    ) = 0, 1, 0) AS is_new_merchant
-  FROM base
-),
-windows AS (
-  SELECT
-    *,
-    IFNULL(SUM(is_new_merchant) OVER (card_history RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
-      AS merchants_seen,
+    ts,
+    start_ts,
     CAST(ts - MAX(ts) OVER (card_history RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS FLOAT64)
-      AS seconds_since_prev_txn,
+      AS since_prev_read,
     COUNT(*) OVER (card_history RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING) AS txn_count_1h,
     COUNT(*) OVER (card_history RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS txn_count_24h,
     COUNT(*) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS txn_count_7d,
     IFNULL(SUM(amount) OVER (card_history RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_1h,
     IFNULL(SUM(amount) OVER (card_history RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_24h,
     AVG(amount) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS amount_avg_7d
-  FROM merchant_history
+  FROM history
   WINDOW card_history AS (PARTITION BY card_pseudonym ORDER BY ts)
+),
+rows_to_write AS (
+  -- the recomputed rows, with the columns the windows did not carry
+  SELECT
+    w.*,
+    h.event_time,
+    h.merchant,
+    h.amount,
+{%- for v in v_components %}
+    h.{{ v }},
+{%- endfor %}
+    h.is_fraud
+  FROM windows AS w
+  JOIN history AS h ON h.transaction_id = w.transaction_id
+  WHERE w.ts >= w.start_ts
+),
+merchant_events AS (
+  -- the card's first uses of each merchant (weighted by their first-second rows), and the rows
+  SELECT m.card_pseudonym, m.first_ts AS ts, m.first_second_rows AS first_uses, CAST(NULL AS STRING) AS transaction_id
+  FROM `{{ candidate_dataset }}.card_merchants` AS m
+  UNION ALL
+  SELECT card_pseudonym, ts, 0 AS first_uses, transaction_id
+  FROM rows_to_write
+),
+seen AS (
+  -- merchants the card used before the row's second: each first use counts its first-second rows
+  SELECT
+    transaction_id,
+    SUM(first_uses) OVER (
+      PARTITION BY card_pseudonym ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS merchants_seen
+  FROM merchant_events
+),
+card_history AS (
+  -- each card feature's name holds the aggregate of the card's history (earlier seconds)
+  SELECT
+    r.transaction_id,
+    r.card_pseudonym,
+    r.event_time,
+    r.amount,
+{%- for v in v_components %}
+    r.{{ v }},
+{%- endfor %}
+    IF(first_use.first_ts = r.ts, 1, 0) AS is_new_merchant,
+    IFNULL(seen.merchants_seen, 0) AS merchants_seen,
+    IFNULL(r.since_prev_read, CAST(r.ts - e.last_ts AS FLOAT64)) AS seconds_since_prev_txn,
+    r.txn_count_1h,
+    r.txn_count_24h,
+    r.txn_count_7d,
+    r.amount_sum_1h,
+    r.amount_sum_24h,
+    r.amount_avg_7d,
+    r.is_fraud
+  FROM rows_to_write AS r
+  JOIN `{{ candidate_dataset }}.card_merchants` AS first_use
+    ON first_use.card_pseudonym = r.card_pseudonym AND first_use.merchant = r.merchant
+  LEFT JOIN seen ON seen.transaction_id = r.transaction_id AND seen.transaction_id IS NOT NULL
+  LEFT JOIN earlier AS e ON e.card_pseudonym = r.card_pseudonym
 )
 SELECT
   transaction_id,
@@ -58,24 +137,61 @@ SELECT
   {{ expression }} AS {{ name }},
 {%- endfor %}
   is_fraud
-FROM windows;
+FROM card_history;
 
--- The feature view's source: each card's latest feature row, and the card's serving state
--- (macros/card_state.sql) from which serving computes a new transaction's card features.
--- Published as a table (55_publish.sql) once the checks pass.
-CREATE OR REPLACE VIEW `{{ candidate_dataset }}.{{ latest_features_view }}` AS
+-- The touched cards' latest feature rows (a recomputed card's latest row is among its
+-- recomputed rows: they run to its newest second) and their serving state, the same values as
+-- macros/card_state.sql over all of the card's transactions: the (time, amount) pairs within
+-- the widest window of the latest one (all at or after @event_from), the latest transaction
+-- before those (in the rows read, or else the look-up before @event_from), and every merchant
+-- with its first second and that second's rows (card_merchants). Published by MERGE.
+CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ latest_features_view }}` AS
 WITH latest_rows AS (
   SELECT {{ entity_key }}, {{ event_time }}, {{ feature_columns }}
   FROM `{{ candidate_dataset }}.{{ features_table }}`
+  WHERE TRUE
   QUALIFY ROW_NUMBER() OVER (PARTITION BY {{ entity_key }} ORDER BY {{ event_time }} DESC, transaction_id DESC) = 1
 ),
-card_state AS (
-  {{ card_state("`" ~ candidate_dataset ~ ".stg_transactions`", entity_key, widest_window_seconds) | indent(2) }}
+latest AS (
+  SELECT card_pseudonym, MAX(ts) AS latest_ts FROM history GROUP BY card_pseudonym
+),
+recent AS (
+  SELECT
+    h.card_pseudonym,
+    ARRAY_AGG(h.ts ORDER BY h.ts, h.amount) AS recent_times,
+    ARRAY_AGG(h.amount ORDER BY h.ts, h.amount) AS recent_amounts
+  FROM history AS h JOIN latest ON h.card_pseudonym = latest.card_pseudonym
+  WHERE h.ts >= latest.latest_ts - {{ widest_window_seconds }}
+  GROUP BY h.card_pseudonym
+),
+older AS (
+  SELECT h.card_pseudonym, MAX(h.ts) AS previous_time
+  FROM history AS h JOIN latest ON h.card_pseudonym = latest.card_pseudonym
+  WHERE h.ts < latest.latest_ts - {{ widest_window_seconds }}
+  GROUP BY h.card_pseudonym
+),
+merchants AS (
+  SELECT
+    card_pseudonym,
+    ARRAY_AGG(merchant ORDER BY first_ts, merchant) AS merchant_names,
+    ARRAY_AGG(first_ts ORDER BY first_ts, merchant) AS merchant_first_times,
+    ARRAY_AGG(first_second_rows ORDER BY first_ts, merchant) AS merchant_first_counts
+  FROM `{{ candidate_dataset }}.card_merchants`
+  GROUP BY card_pseudonym
 )
 SELECT
   latest_rows.*,
-{%- for name, _ in state_columns %}
-  card_state.{{ name }}{{ "," if not loop.last }}
-{%- endfor %}
+  recent.recent_times,
+  recent.recent_amounts,
+  IFNULL(older.previous_time, e.last_ts) AS previous_time,
+  merchants.merchant_names,
+  merchants.merchant_first_times,
+  merchants.merchant_first_counts
 FROM latest_rows
-LEFT JOIN card_state ON card_state.{{ entity_key }} = latest_rows.{{ entity_key }};
+JOIN recent ON recent.card_pseudonym = latest_rows.card_pseudonym
+LEFT JOIN older ON older.card_pseudonym = latest_rows.card_pseudonym
+LEFT JOIN earlier AS e ON e.card_pseudonym = latest_rows.card_pseudonym
+JOIN merchants ON merchants.card_pseudonym = latest_rows.card_pseudonym;
+
+DROP TABLE earlier;
+DROP TABLE history;

@@ -1,7 +1,25 @@
 -- Data-quality gate on the run's candidates (write-audit-publish): nothing is published,
 -- snapshotted or synced unless every ASSERT passes. Each names its check in its message; the
 -- first failing one stops the flow (a failed BigQuery job on gcp, DataQualityError locally).
-ASSERT (SELECT COUNT(*) FROM `{{ candidate_dataset }}.{{ training_table }}`) >= {{ dq.min_rows }}
+-- The candidates are the increment (new rows, the touched cards' recomputed rows); checks of a
+-- whole table's shape (row count, label and null rates, reject rate) run on what publishing
+-- would produce: the published rows the increment does not replace, plus the candidates.
+
+-- The training table as 55_publish.sql would leave it (the columns the global checks read).
+CREATE TEMP TABLE after_publish AS
+SELECT t.{{ label }}, t.seconds_since_prev_txn
+FROM `{{ dataset }}.{{ training_table }}` AS t
+WHERE t.{{ event_time }} < CAST(@event_from AS TIMESTAMP)
+UNION ALL
+SELECT t.{{ label }}, t.seconds_since_prev_txn
+FROM `{{ dataset }}.{{ training_table }}` AS t
+WHERE t.{{ event_time }} >= CAST(@event_from AS TIMESTAMP)
+  AND t.transaction_id NOT IN (SELECT c.transaction_id FROM `{{ candidate_dataset }}.{{ training_table }}` AS c)
+UNION ALL
+SELECT c.{{ label }}, c.seconds_since_prev_txn
+FROM `{{ candidate_dataset }}.{{ training_table }}` AS c;
+
+ASSERT (SELECT COUNT(*) FROM after_publish) >= {{ dq.min_rows }}
   AS 'dq_min_rows: training_examples has fewer rows than dq.min_rows';
 
 ASSERT (
@@ -9,45 +27,60 @@ ASSERT (
 ) = 0
   AS 'dq_unique_transaction_id: duplicate transaction ids in training_examples';
 
+-- Every raw row of the increment's files, and every line no load could parse, is in exactly
+-- one of the candidate staging and rejected rows (per increment: raw rows expire after
+-- raw_retention_days, published staging keeps them).
 ASSERT (
   SELECT
     (SELECT COUNT(*) FROM `{{ candidate_dataset }}.stg_transactions`)
     + (SELECT COUNT(*) FROM `{{ candidate_dataset }}.rejected_rows`)
-    - (SELECT COUNT(*) FROM `{{ raw_dataset }}.raw_transactions`)
+    - (
+      SELECT COUNT(*) FROM `{{ raw_dataset }}.raw_transactions` AS r
+      WHERE r._loaded_at >= CAST(@loaded_from AS TIMESTAMP)
+        AND r._file_md5 IN (SELECT f.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS f)
+    )
+    - (
+      SELECT COUNT(*) FROM `{{ dataset }}.rejected_lines` AS l
+      WHERE l.rejected_at >= CAST(@loaded_from AS TIMESTAMP)
+        AND l.file_md5 IN (SELECT f.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS f)
+    )
 ) = 0
-  AS 'dq_rows_accounted: staging + rejected rows do not add up to raw rows';
+  AS 'dq_rows_accounted: staging + rejected rows do not add up to raw rows + rejected lines';
 
+-- (IFNULL: an increment with nothing new has no candidate rows)
 ASSERT (
-  SELECT COUNTIF({{ entity_key }} IS NULL OR {{ event_time }} IS NULL OR {{ label }} IS NULL OR amount IS NULL)
+  SELECT IFNULL(COUNTIF({{ entity_key }} IS NULL OR {{ event_time }} IS NULL OR {{ label }} IS NULL OR amount IS NULL), 0)
   FROM `{{ candidate_dataset }}.{{ training_table }}`
 ) = 0
   AS 'dq_required_not_null: null key, event time, label or amount in training_examples';
 
 ASSERT (
-  SELECT COUNTIF(seconds_since_prev_txn IS NULL) / COUNT(*) FROM `{{ candidate_dataset }}.{{ training_table }}`
+  SELECT COUNTIF(seconds_since_prev_txn IS NULL) / COUNT(*) FROM after_publish
 ) <= {{ dq.max_first_txn_share }}
   AS 'dq_null_rate: too many rows without card history (seconds_since_prev_txn null)';
 
 ASSERT (
-  SELECT COUNTIF(
+  SELECT IFNULL(COUNTIF(
     amount < 0 OR amount > {{ max_amount }}
     OR hour_of_day NOT BETWEEN 0 AND 23
     OR day_of_week NOT BETWEEN 1 AND 7
     OR txn_count_1h < 0 OR txn_count_1h > txn_count_24h OR txn_count_24h > txn_count_7d
-  )
+  ), 0)
   FROM `{{ candidate_dataset }}.{{ training_table }}`
 ) = 0
   AS 'dq_value_ranges: amount, hour, weekday or window counts out of range';
 
 ASSERT (
-  SELECT AVG({{ label }}) FROM `{{ candidate_dataset }}.{{ training_table }}`
+  SELECT AVG({{ label }}) FROM after_publish
 ) BETWEEN {{ dq.min_label_rate }} AND {{ dq.max_label_rate }}
   AS 'dq_label_rate: fraud rate outside [dq.min_label_rate, dq.max_label_rate]';
 
 ASSERT (
   SELECT SAFE_DIVIDE(
-    (SELECT COUNT(*) FROM `{{ candidate_dataset }}.rejected_rows`),
-    (SELECT COUNT(*) FROM `{{ raw_dataset }}.raw_transactions`)
+    (SELECT COUNT(*) FROM `{{ dataset }}.rejected_rows`) + (SELECT COUNT(*) FROM `{{ candidate_dataset }}.rejected_rows`),
+    (SELECT COUNT(*) FROM `{{ raw_dataset }}.raw_transactions`) + (SELECT COUNT(*) FROM `{{ dataset }}.rejected_lines`)
   )
 ) <= {{ dq.max_reject_rate }}
   AS 'dq_reject_rate: more rejected rows than dq.max_reject_rate (upstream break?)';
+
+DROP TABLE after_publish;

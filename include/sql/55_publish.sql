@@ -1,18 +1,79 @@
 -- Publish the checked candidates (write-audit-publish): every published table changes in one
 -- transaction, or none does. Runs only after 50_quality_checks.sql passed on the candidates.
+-- The candidates are an increment, so each published table has the touched rows replaced
+-- (DELETE of the touched keys + INSERT from the candidate) or, for the per-card state tables,
+-- merged (MERGE). Idempotent: publishing the same candidates again changes nothing.
+-- @event_from (every candidate row's event time is at or after it) names the partitions.
 -- BigQuery allows DML, not DDL, in a multi-statement transaction: the published tables are
--- created empty once (outside it), then emptied and refilled inside it. DuckDB runs the same.
-{%- for table in published_tables %}
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ table }}` AS
-SELECT * FROM `{{ candidate_dataset }}.{{ table }}` WHERE FALSE;
-{%- endfor %}
-
+-- created by 00_setup.sql. DuckDB runs the same.
 BEGIN TRANSACTION;
-{%- for table in published_tables %}
 
-DELETE FROM `{{ dataset }}.{{ table }}` WHERE TRUE;
+-- New staging rows (staging is append-only: a transaction id is staged once).
+DELETE FROM `{{ dataset }}.stg_transactions` AS p
+WHERE p.event_time >= CAST(@event_from AS TIMESTAMP)
+  AND p.transaction_id IN (SELECT c.transaction_id FROM `{{ candidate_dataset }}.stg_transactions` AS c);
+INSERT INTO `{{ dataset }}.stg_transactions`
+SELECT * FROM `{{ candidate_dataset }}.stg_transactions`;
+
+-- New rejected rows (those of the increment's files).
+DELETE FROM `{{ dataset }}.rejected_rows` AS p
+WHERE EXISTS (
+  SELECT 1 FROM `{{ candidate_dataset }}.rejected_rows` AS c
+  WHERE c._file_name = p._file_name AND c._loaded_at = p._loaded_at
+);
+INSERT INTO `{{ dataset }}.rejected_rows`
+  (transaction_id, reason, raw_event_time, raw_amount, card_last4, _file_name, line_number, _loaded_at, rejected_at)
+SELECT transaction_id, reason, raw_event_time, raw_amount, card_last4, _file_name, line_number, _loaded_at, rejected_at
+FROM `{{ candidate_dataset }}.rejected_rows`;
+{%- for table in (features_table, training_table) %}
+
+-- The touched cards' rows from their earliest new second, recomputed.
+DELETE FROM `{{ dataset }}.{{ table }}` AS f
+WHERE f.{{ event_time }} >= CAST(@event_from AS TIMESTAMP)
+  AND EXISTS (
+    SELECT 1 FROM `{{ candidate_dataset }}.feature_scope` AS s
+    WHERE s.card_pseudonym = f.{{ entity_key }} AND UNIX_SECONDS(f.{{ event_time }}) >= s.start_ts
+  );
 INSERT INTO `{{ dataset }}.{{ table }}`
-SELECT * FROM `{{ candidate_dataset }}.{{ table }}`;
+  (transaction_id, {{ entity_key }}, {{ event_time }}, {{ feature_columns }}, {{ label }})
+SELECT transaction_id, {{ entity_key }}, {{ event_time }}, {{ feature_columns }}, {{ label }}
+FROM `{{ candidate_dataset }}.{{ table }}`;
 {%- endfor %}
+
+-- The touched cards' latest feature rows and serving state (the feature view's source).
+MERGE `{{ dataset }}.{{ latest_features_view }}` AS t
+USING `{{ candidate_dataset }}.{{ latest_features_view }}` AS s
+ON t.{{ entity_key }} = s.{{ entity_key }}
+WHEN MATCHED THEN UPDATE SET
+  {{ event_time }} = s.{{ event_time }},
+{%- for name, _ in typed_features %}
+  {{ name }} = s.{{ name }},
+{%- endfor %}
+{%- for name, _ in state_columns %}
+  {{ name }} = s.{{ name }}{{ "," if not loop.last }}
+{%- endfor %}
+WHEN NOT MATCHED THEN INSERT (
+  {{ entity_key }}, {{ event_time }}, {{ feature_columns }}
+{%- for name, _ in state_columns %}, {{ name }}{% endfor %}
+) VALUES (
+  s.{{ entity_key }}, s.{{ event_time }}
+{%- for name, _ in typed_features %}, s.{{ name }}{% endfor %}
+{%- for name, _ in state_columns %}, s.{{ name }}{% endfor %}
+);
+
+-- The touched cards' merchant state (first second of each merchant and its rows).
+MERGE `{{ dataset }}.card_merchants` AS t
+USING `{{ candidate_dataset }}.card_merchants` AS s
+ON t.card_pseudonym = s.card_pseudonym AND t.merchant = s.merchant
+WHEN MATCHED THEN UPDATE SET first_ts = s.first_ts, first_second_rows = s.first_second_rows
+WHEN NOT MATCHED THEN
+  INSERT (card_pseudonym, merchant, first_ts, first_second_rows)
+  VALUES (s.card_pseudonym, s.merchant, s.first_ts, s.first_second_rows);
+
+-- The increment's files are transformed: the next increment starts after them.
+DELETE FROM `{{ dataset }}.transform_log`
+WHERE file_md5 IN (SELECT c.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS c);
+INSERT INTO `{{ dataset }}.transform_log` (file_md5, run_id, transformed_at)
+SELECT file_md5, run_id, transformed_at FROM `{{ candidate_dataset }}.transform_log`;
 
 COMMIT TRANSACTION;

@@ -4,8 +4,8 @@
 -- Training snapshots are immutable: they keep pseudonymised rows until they expire
 -- (docs/least_privilege.md). Archived files are rewritten by the erase DAG's next task.
 {%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
-{%- for table in published_tables %}
-DROP {{ 'VIEW' if table == latest_features_view else 'TABLE' }} IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
+{%- for table in published_tables + ('feature_scope',) %}
+DROP TABLE IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
 {%- endfor %}
 
 BEGIN TRANSACTION;
@@ -18,10 +18,13 @@ WHERE transaction_id IN (
 
 DELETE FROM `{{ raw_dataset }}.raw_transactions`
 WHERE REGEXP_REPLACE(IFNULL(card_number, ''), r'[ -]', '') = REGEXP_REPLACE(@card_number, r'[ -]', '');
-{%- for table in published_tables if table != 'rejected_rows' %}
+{%- for table in published_tables if table not in ('rejected_rows', 'transform_log') %}
 
 DELETE FROM `{{ dataset }}.{{ table }}`
-WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]', '')") }};
+WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]', '')") }}
+{%- if table != 'card_merchants' %}
+  AND {{ event_time }} >= TIMESTAMP '0001-01-01 00:00:00'
+{%- endif %};
 {%- endfor %}
 
 COMMIT TRANSACTION;

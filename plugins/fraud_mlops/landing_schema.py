@@ -53,7 +53,9 @@ class LandedFile:
     generation: str
     md5: str
     size: int
-    rows: int
+    rows: int  # good data rows: what the load must load
+    bad_lines: int = 0  # unparseable lines, rejected (the load skips exactly these)
+    compression: str | None = None  # "gzip": BigQuery and DuckDB read the object as it is
 
     @property
     def uri(self) -> str:
@@ -65,12 +67,25 @@ class LandedFile:
         return f"raw_load_{self.md5[:16]}"
 
     @property
+    def reject_table(self) -> str | None:
+        """Per-file table of its unparseable lines (written by validation), if it has any."""
+        return f"reject_load_{self.md5[:16]}" if self.bad_lines else None
+
+    @property
     def base_name(self) -> str:
         return self.name.rsplit("/", 1)[-1]
 
     def to_xcom(self) -> dict[str, Any]:
-        return {**asdict(self), "uri": self.uri, "load_table": self.load_table}
+        return {
+            **asdict(self),
+            "uri": self.uri,
+            "load_table": self.load_table,
+            "reject_table": self.reject_table,
+        }
 
     @classmethod
     def from_xcom(cls, data: dict[str, Any]) -> LandedFile:
-        return cls(**{k: data[k] for k in ("bucket", "name", "generation", "md5", "size", "rows")})
+        optional = {k: data[k] for k in ("bad_lines", "compression") if k in data}
+        return cls(
+            **{k: data[k] for k in ("bucket", "name", "generation", "md5", "size", "rows")}, **optional
+        )

@@ -40,6 +40,11 @@ variable                       meaning                                     local
                                base64; ciphertext, not a secret
 ``MLOPS_PIPELINE_SA``          service account of Vertex pipeline runs     (none)
 ``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``
+``MLOPS_MAX_BAD_LINE_SHARE``  share of unparseable lines above which a    ``0.01``
+                               whole file is quarantined (below it the
+                               bad lines are rejected, good rows load)
+``MLOPS_MAX_BAD_LINES``        same, as a count per file (BigQuery's       ``10000``
+                               ``max_bad_records``)
 ``MLOPS_STORAGE_NOTIFIES``     the landing bucket publishes its own        ``false`` (gcp: always)
                                OBJECT_FINALIZE notifications (Cloud
                                Storage; fake-gcs-server in containers),
@@ -93,6 +98,8 @@ class Settings:
     pipeline_service_account: str | None
     sensor_poke_seconds: int
     storage_notifies: bool
+    max_bad_line_share: float = 0.01
+    max_bad_lines: int = 10_000
 
     @property
     def is_local(self) -> bool:
@@ -177,6 +184,8 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         # Cloud Storage always notifies; gcp-storage-emulator never does, fake-gcs-server can.
         storage_notifies=target == "gcp"
         or env.get("MLOPS_STORAGE_NOTIFIES", "false").strip().lower() in ("1", "true", "yes"),
+        max_bad_line_share=float(env.get("MLOPS_MAX_BAD_LINE_SHARE", "0.01")),
+        max_bad_lines=int(env.get("MLOPS_MAX_BAD_LINES", "10000")),
     )
 
 

@@ -27,18 +27,27 @@ DQ_BOUNDS: dict[str, float] = {
     "max_reject_rate": 0.05,
 }
 
-#: What a run builds as candidates and publishes together once the checks pass (55_publish.sql).
+#: The longest look-back of a windowed card feature (features.py): an increment recomputes
+#: features from this far before its earliest new transaction.
+WIDEST_WINDOW_SECONDS = features.WIDEST_WINDOW_SECONDS
+
+#: What a run builds as candidates (the increment: new rows, touched cards) and publishes
+#: together once the checks pass (55_publish.sql): touched rows replaced, state tables merged.
 PUBLISHED_TABLES = (
     "stg_transactions",
     "rejected_rows",
     features.FEATURES_TABLE,
     features.TRAINING_TABLE,
     features.LATEST_FEATURES_VIEW,
+    "card_merchants",
+    "transform_log",
 )
 
 SQL_FILES = {
     "setup": "00_setup.sql",
     "append_raw": "10_append_raw.sql",
+    "increment_files": "15_increment_files.sql",
+    "increment_event_from": "16_increment_event_from.sql",
     "staging": "20_staging.sql",
     "card_features": "30_card_features.sql",
     "training_examples": "40_training_examples.sql",
@@ -81,6 +90,7 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "model_retention_days": settings.model_retention_days,
         "dq": DQ_BOUNDS,
         "snapshot_name": snapshot_name,
+        "typed_features": [(f.name, f.bq_type) for f in features.FEATURES],
         "pseudonym_aad": AAD,
         "pseudonym_keyset": keyset_macro(settings),
         **features.sql_context(),

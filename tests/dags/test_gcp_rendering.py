@@ -50,9 +50,22 @@ def gcp_dag() -> Any:
     get_settings.cache_clear()
 
 
+BOUNDS = {"loaded_from": "2026-11-01 00:00:00.000000", "event_from": "2026-10-25", "files": "1"}
+
+
+class FakeTaskInstance:
+    """``ti`` in templates: the transform steps pull the increment's bounds from plan_increment."""
+
+    def xcom_pull(self, task_ids: str) -> dict[str, str]:
+        assert task_ids == "transform.plan_increment"
+        return BOUNDS
+
+
 def rendered_configuration(dag: Any, task_id: str, dag_run: FakeDagRun) -> dict[str, Any]:
     task = dag.get_task(task_id)
-    context = {"dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "task": task}
+    context = {
+        "dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "task": task, "ti": FakeTaskInstance(),
+    }  # fmt: skip
     task.render_template_fields(context, jinja_env=dag.get_template_env())
     return dict(task.configuration)
 
@@ -69,7 +82,21 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
     config = rendered_configuration(gcp_dag, task_id, FakeDagRun())
     settings = settings_from_env(GCP_ENV)
     expected = render_sql(SQL_FILES[step], settings)
-    assert config == {"query": {"query": expected, "useLegacySql": False}, "labels": {"app": "fraud-mlops"}}
+    query: dict[str, Any] = {"query": expected, "useLegacySql": False}
+    if step in (
+        "staging",
+        "card_features",
+        "quality_checks",
+        "publish",
+    ):  # the increment's bounds, as parameters
+        values = {"loaded_from": BOUNDS["loaded_from"], "event_from": BOUNDS["event_from"]}
+        if step == "staging":
+            values["run_id"] = "manual__test"
+        query["queryParameters"] = [
+            {"name": k, "parameterType": {"type": "STRING"}, "parameterValue": {"value": v}}
+            for k, v in values.items()
+        ]
+    assert config == {"query": query, "labels": {"app": "fraud-mlops"}}
     assert "`fraud-project.fraud" in expected
     task = gcp_dag.get_task(task_id)
     assert (task.project_id, task.location, task.gcp_conn_id) == (
@@ -93,22 +120,24 @@ def test_staging_pseudonymises_through_the_kms_wrapped_keyset(gcp_dag):
 
 def test_candidates_are_checked_then_published_in_one_transaction(gcp_dag):
     checks = rendered_configuration(gcp_dag, "check_data_quality", FakeDagRun())["query"]["query"]
-    assert "`fraud-project.fraud." not in checks  # the checks read candidates (and raw), never published
+    # the checks read the candidates (the increment) and, for the global checks, the published
+    # rows the increment does not replace: never written to published tables
     assert "FROM `fraud-project.fraud_candidates.training_examples`" in checks
+    for statement in ("INSERT INTO `fraud-project.fraud.", "DELETE FROM `fraud-project.fraud.", "MERGE"):
+        assert statement not in checks
     publish = rendered_configuration(gcp_dag, "publish", FakeDagRun())["query"]["query"]
     body = publish.split("BEGIN TRANSACTION;", 1)[1]
     assert body.rstrip().endswith("COMMIT TRANSACTION;")
-    for table in (
-        "stg_transactions",
-        "rejected_rows",
-        "card_features",
-        "training_examples",
-        "latest_card_features",
-    ):
+    for table in ("stg_transactions", "rejected_rows", "card_features", "training_examples", "transform_log"):
+        # the touched rows replaced: DELETE of the touched keys, INSERT from the candidate
+        assert f"DELETE FROM `fraud-project.fraud.{table}`" in body
+        assert f"INSERT INTO `fraud-project.fraud.{table}`" in body
+        assert f"FROM `fraud-project.fraud_candidates.{table}`" in body
+    for table in ("latest_card_features", "card_merchants"):  # per-card state: merged
         assert (
-            f"DELETE FROM `fraud-project.fraud.{table}` WHERE TRUE;\nINSERT INTO `fraud-project.fraud.{table}`\n"
-            f"SELECT * FROM `fraud-project.fraud_candidates.{table}`;"
+            f"MERGE `fraud-project.fraud.{table}` AS t\nUSING `fraud-project.fraud_candidates.{table}` AS s"
         ) in body
+    assert "WHERE TRUE" not in body  # never a whole published table
     assert "CREATE" not in body  # BigQuery transactions take DML only
     assert gcp_dag.get_task("check_data_quality").retries == 0
 
@@ -165,15 +194,100 @@ def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):
     params = {p["name"]: p["parameterValue"]["value"] for p in config["query"]["queryParameters"]}
     assert params == {
         "file_name": "gs://fraud-landing/incoming/day1.csv", "file_generation": "1700000000000001",
-        "file_md5": "0123456789abcdef0123456789abcdef", "run_id": "manual__x",
+        "file_md5": "0123456789abcdef0123456789abcdef", "run_id": "manual__x", "expected_rows": "2",
     }  # fmt: skip
     assert "`fraud-project.fraud_raw.raw_load_0123456789abcdef`" in config["query"]["query"]
     assert "day1.csv" not in config["query"]["query"]  # user input never spliced into SQL
 
 
 def test_mapped_file_tasks_use_those_configurations(gcp_dag):
-    for task_id, fn in (("load_raw.load_raw_file", load_job_configuration),
-                        ("load_raw.append_raw_file", append_raw_job_configuration)):  # fmt: skip
-        mapped = gcp_dag.get_task(task_id)
-        arg = mapped.expand_input.value["configuration"]
-        assert list(arg.callables) == [fn]
+    append = gcp_dag.get_task("load_raw.append_raw_file").expand_input.value["configuration"]
+    assert list(append.callables) == [append_raw_job_configuration]
+    # the load is a mapped task per file sending load_job_configuration through BigQueryHook.insert_job
+    # (tests/warehouse/test_bigquery_warehouse.py asserts the request and the skipped-lines report)
+    load = gcp_dag.get_task("load_raw.load_raw_file")
+    assert set(load.op_kwargs_expand_input.value) == {"file"} and load.map_index_template
+
+
+#: Partitioned tables (00_setup.sql, infra/) and their partitioning column.
+PARTITIONED = {
+    "raw_transactions": "_loaded_at", "ingestion_log": "logged_at", "rejected_lines": "rejected_at",
+    "rejected_rows": "_loaded_at", "stg_transactions": "event_time", "card_features": "event_time",
+    "training_examples": "event_time",
+}  # fmt: skip
+CANDIDATE_DATASET = settings_from_env(GCP_ENV).candidate_dataset
+#: Reads that span every partition on purpose, and why (the rest must name their partitions).
+WHOLE_TABLE_READS = {
+    ("10_append_raw.sql", "ingestion_log"): "a file's identity is checked against every earlier load",
+    ("15_increment_files.sql", "ingestion_log"): "finds the oldest file not yet transformed",
+    ("50_quality_checks.sql", "training_examples"): "checks the table publishing would give",
+    ("50_quality_checks.sql", "rejected_rows"): "COUNT(*) reads no column",
+    ("50_quality_checks.sql", "raw_transactions"): "COUNT(*) reads no column",
+    ("50_quality_checks.sql", "rejected_lines"): "COUNT(*) reads no column",
+    ("60_snapshot.sql", "ingestion_log"): "lineage lists every file behind the snapshot (one row per file)",
+    ("70_summary_counts.sql", "raw_transactions"): "COUNT(*) reads no column",
+    ("70_summary_counts.sql", "rejected_rows"): "COUNT(*) reads no column",
+    ("70_summary_counts.sql", "training_examples"): "COUNT(*) reads no column",
+    ("70_summary_counts.sql", "ingestion_log"): "files loaded and duplicates so far (one row per file)",
+    ("96_erase_card.sql", "raw_transactions"): "erasure finds the card's rows in every partition",
+    ("96_erase_card.sql", "rejected_rows"): "erasure finds the card's rejected rows in every partition",
+    ("87_reporting_views.sql", "training_examples"): "dashboard views: the training data's days, read whole",
+    ("87_reporting_views.sql", "rejected_rows"): "dashboard view: rejects by day and reason, all days",
+    ("87_reporting_views.sql", "ingestion_log"): "dashboard view: every ingestion run's status",
+    (
+        "71_summary_rejects.sql",
+        "rejected_rows",
+    ): "rejects by reason so far: one narrow column of a small table",
+}
+
+
+def _reads_without_partition_filter(sql: str) -> list[str]:
+    """Each read (or DELETE) of a partitioned table whose WHERE has no filter on its partition column."""
+    import sqlglot
+    from sqlglot import exp
+
+    from fraud_mlops.warehouse.transpile import parse_assert, split_statements
+
+    missing = []
+    for statement in split_statements(sql):
+        check = parse_assert(statement)
+        tree = sqlglot.parse_one(check.check_sql if check else statement, read="bigquery")
+        for table in tree.find_all(exp.Table):
+            column = PARTITIONED.get(table.name)
+            if table.db == CANDIDATE_DATASET:
+                continue  # candidates: one increment, not partitioned
+            parent = table.parent
+            if column is None or isinstance(parent, exp.Insert | exp.Create | exp.Merge | exp.Schema):
+                continue  # not partitioned, or written rather than read
+            scope = table.find_ancestor(exp.Select, exp.Delete)
+            where = scope.args.get("where") if scope else None
+            names = {table.alias_or_name, table.name, ""}
+            filtered = where is not None and any(
+                c.name == column and c.table in names for c in where.find_all(exp.Column)
+            )
+            if not filtered:
+                missing.append(table.name)
+    return missing
+
+
+@pytest.mark.parametrize(
+    "sql_file", sorted(p.name for p in (REPO_ROOT / "include" / "sql").glob("[0-9]*.sql"))
+)
+def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
+    """On gcp every statement reading a partitioned table filters its partition column with a
+    constant or a parameter (BigQuery prunes on those; stg_transactions and card_features refuse
+    queries without one), except the whole-table reads listed, each with its reason."""
+    settings = settings_from_env(GCP_ENV)
+    extra = {
+        "load_table": "raw_load_x", "reject_table": "reject_load_x", "dag_run": FakeDagRun(),
+        "snapshot": "training_snapshot_x", "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
+        "champion": "1", "canary": "2", "log_table": "prediction_log", "lookback_hours": 24,
+    }  # fmt: skip
+    if sql_file in ("74_online_store_rows.sql",):
+        extra.update(store_features=[("amount", "FLOAT64")], event_time_column="event_time_us")
+    try:
+        sql = render_sql(sql_file, settings, **extra)
+    except Exception as err:  # templates of other steps that need more context than a file
+        pytest.fail(f"{sql_file} did not render: {err}")
+    missing = [t for t in _reads_without_partition_filter(sql) if (sql_file, t) not in WHOLE_TABLE_READS]
+    assert missing == [], f"{sql_file} reads {missing} without a partition filter"

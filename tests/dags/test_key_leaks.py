@@ -99,6 +99,12 @@ def _mapped_text(task: Any) -> str:
     for arg in value.values() if isinstance(value, dict) else [value]:
         for fn in getattr(arg, "callables", ()):  # XComArg.map(fn): the function building each job
             parts.append(json.dumps(fn(FILE), default=str, sort_keys=True))
+    if task.task_id.endswith("load_raw_file"):  # a mapped @task sending this load job per file
+        from fraud_mlops.settings import get_settings
+        from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration
+
+        job = load_job_configuration({**FILE, "bad_lines": 0, "compression": None}, get_settings())
+        parts.append(json.dumps(job, default=str, sort_keys=True))
     return "\n".join(parts)
 
 

@@ -181,6 +181,29 @@ def test_declared_tables_are_the_setup_sql_tables_with_current_schemas() -> None
             assert spec["partition_field"] in fields, table_id
 
 
+def test_declared_partitioning_and_clustering_are_the_setup_sql_ones() -> None:
+    """infra/ creates the tables before the first run: same partitions, clusters, filter rule."""
+    import re
+
+    from fraud_mlops.settings import settings_from_env
+    from fraud_mlops.sql_templates import render_sql
+
+    declared = iac.locals_of(iac.INFRA / "modules" / "bigquery")["tables"]
+    sql = render_sql("00_setup.sql", settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": "p"}))
+    for block in re.split(r"CREATE TABLE IF NOT EXISTS ", sql)[1:]:
+        table_id = re.match(r"`[^`]*\.(\w+)`", block).group(1)  # type: ignore[union-attr]
+        ddl = block.split(";", 1)[0]
+        partition = re.search(r"PARTITION BY DATE\((\w+)\)", ddl)
+        cluster = re.search(r"CLUSTER BY (\w+)", ddl)
+        spec = declared[table_id]
+        assert spec["partition_field"] == (partition.group(1) if partition else None), table_id
+        assert spec["clustering"] == ([cluster.group(1)] if cluster else None), table_id
+        assert spec["require_partition_filter"] == ("require_partition_filter = TRUE" in ddl), table_id
+    assert {t for t, spec in declared.items() if spec["require_partition_filter"]} == {
+        "stg_transactions", "card_features",
+    }  # fmt: skip
+
+
 def test_requirements_parse_the_way_the_hcl_reads_them() -> None:
     """main.tf splits each requirements line on '==': every line must have exactly that shape."""
     lines = [

@@ -27,8 +27,10 @@ def good_csv() -> bytes:
         (b"a,b,c\n1,2,3\n", "wrong_header"),
         ((",".join(reversed(LANDING_COLUMNS)) + "\n").encode(), "wrong_header"),
         ((HEADER + "\n").encode(), "no_data_rows"),
-        ((HEADER + "\nx,y,z\n").encode(), "unparseable"),
-        ((HEADER + '\n"unterminated,' + "1," * 30 + "\n").encode(), "unparseable"),
+        ((HEADER + "\nx,y,z\n").encode(), "too_many_bad_lines"),
+        ((HEADER + '\n"unterminated,' + "1," * 30 + "\n").encode(), "too_many_bad_lines"),
+        (b"\x1f\x8b\x08\x00broken", "bad_compression"),
+        (b"PK\x03\x04\x00\x00binary", "binary_file"),
     ],
 )
 def test_bad_files_are_named_by_reason(data: bytes, reason: str) -> None:
@@ -56,13 +58,14 @@ def test_corrupt_file_is_quarantined_and_good_one_kept(gcs_hook, local_settings,
     )
     good, quarantined = validate_landed(gcs_hook, s, run_id="manual__t")
     assert [g.name for g in good] == [s.landing_prefix + "good.csv"] and good[0].rows == 300
-    assert len(quarantined) == 1 and quarantined[0]["reason"] == "unparseable"
+    assert len(quarantined) == 1 and quarantined[0]["reason"] == "too_many_bad_lines"
+    assert "1 of 1 data lines" in quarantined[0]["detail"]
     assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == [s.landing_prefix + "good.csv"]
     moved = sorted(gcs_hook.list(s.quarantine_bucket))
     assert len(moved) == 2 and moved[0].endswith("bad.csv") and moved[1].endswith("bad.csv.reason.json")
     reason = json.loads(gcs_hook.download(s.quarantine_bucket, moved[1]))
     assert (
-        reason["reason"] == "unparseable"
+        reason["reason"] == "too_many_bad_lines"
         and reason["source"].endswith("bad.csv")
         and reason["run_id"] == "manual__t"
     )

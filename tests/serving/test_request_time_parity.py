@@ -36,6 +36,7 @@ from fraud_mlops.features import (
     CardState,
     request_time_features,
 )
+from fraud_mlops.pseudonym import WrappedKeyset
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql, sql_dir
 from fraud_mlops.warehouse.transpile import split_statements, transpile_statement
@@ -82,9 +83,38 @@ def transactions(seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _run_script(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+def _run_script(conn: duckdb.DuckDBPyConnection, sql: str, parameters: dict[str, str] | None = None) -> None:
     for statement in split_statements(sql):
+        duck = transpile_statement(statement)
+        conn.execute(duck, {k: v for k, v in (parameters or {}).items() if f"${k}" in duck} or None)
+
+
+def _training_features(conn: duckdb.DuckDBPyConnection, data: pd.DataFrame) -> pd.DataFrame:
+    """The production (incremental) 30_card_features.sql over ``data`` as one increment: staged
+    candidates, their cards' scope and merchant state from 20_staging.sql's own statements."""
+    settings = settings_from_env({"MLOPS_TARGET": "local"})
+    conn.execute(f"CREATE SCHEMA {settings.dataset}")
+    conn.execute(f"CREATE SCHEMA {settings.candidate_dataset}")
+    conn.register("data", data)
+    conn.execute(f"CREATE TABLE {settings.dataset}.stg_transactions AS SELECT * FROM data LIMIT 0")
+    conn.execute(f"CREATE TABLE {settings.dataset}.card_merchants (card_pseudonym VARCHAR, merchant VARCHAR, "
+                 "first_ts BIGINT, first_second_rows BIGINT)")  # fmt: skip
+    conn.execute(f"CREATE TABLE {settings.candidate_dataset}.stg_transactions AS SELECT * FROM data")
+    # (the pseudonym is not computed here: the data is staged already; any keyset renders)
+    staging = render_sql("20_staging.sql", settings, keyset=WrappedKeyset("unused-kms-key", b"unused"))
+    targets = ("feature_scope", "card_merchants")
+    state = [
+        statement
+        for statement in split_statements(staging)
+        if "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
+        .lstrip()
+        .startswith(tuple(f"CREATE OR REPLACE TABLE `{settings.candidate_dataset}.{t}`" for t in targets))
+    ]
+    assert len(state) == 2
+    for statement in state:
         conn.execute(transpile_statement(statement))
+    _run_script(conn, render_sql("30_card_features.sql", settings), {"event_from": "0001-01-01"})
+    return conn.execute(f"SELECT * FROM {settings.candidate_dataset}.card_features").df()
 
 
 @functools.cache
@@ -119,13 +149,7 @@ def replayed() -> tuple[pd.DataFrame, list[tuple[str, str, Any, Any]], int]:
     data = transactions()
     conn = duckdb.connect()
     conn.execute("SET TimeZone='UTC'")
-    settings = settings_from_env({"MLOPS_TARGET": "local"})
-    built = settings.candidate_dataset  # the transforms build into the candidate dataset
-    conn.execute(f"CREATE SCHEMA {built}")
-    conn.register("data", data)
-    conn.execute(f"CREATE TABLE {built}.stg_transactions AS SELECT * FROM data")
-    _run_script(conn, render_sql("30_card_features.sql", settings))
-    trained = conn.execute(f"SELECT * FROM {built}.card_features").df().set_index("transaction_id")
+    trained = _training_features(conn, data).set_index("transaction_id")
 
     conn.execute("CREATE SCHEMA replay")
     conn.execute("CREATE TABLE replay.stg_transactions AS SELECT * FROM data LIMIT 0")

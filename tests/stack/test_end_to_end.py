@@ -53,7 +53,8 @@ def test_sensor_run_loads_everything_and_counts_add_up(landed):
 
 def test_corrupt_file_quarantined_with_reason_good_file_loaded(local_stack, landed):
     (q,) = landed["summary"]["quarantined_files"]
-    assert q["file"].endswith("broken_export.csv") and q["reason"] == "unparseable"
+    assert q["file"].endswith("broken_export.csv") and q["reason"] == "too_many_bad_lines"
+    assert q["detail"].startswith("1 of 1 data lines cannot be parsed")
     from airflow.providers.google.cloud.hooks.gcs import GCSHook  # noqa: F401 - same client stack
 
     from devtools.landing import storage_client

@@ -116,3 +116,48 @@ def test_sql_operator_is_an_insert_job_including_the_sql_file(warehouse: BigQuer
         "labels": {"app": "fraud-mlops"},
     }
     assert (operator.project_id, operator.location, operator.pool) == ("fraud-prj", "EU", "default_pool")
+
+
+FILE = {
+    "bucket": "fraud-landing", "name": "incoming/day1.csv.gz", "generation": "17",
+    "md5": "0123456789abcdef0123456789abcdef", "size": 1000, "rows": 1997, "bad_lines": 3,
+    "compression": "gzip", "run_id": "manual__x",
+}  # fmt: skip
+#: status.errors of a load job that skipped bad lines (JobStatus.errors: ErrorProto list).
+SKIPPED = [
+    {
+        "reason": "invalid",
+        "location": "gs://fraud-landing/incoming/day1.csv.gz",
+        "message": "Error while reading data, error message: CSV processing encountered too many errors",
+    }
+]
+
+
+def _done_load_job(sent: dict, output_rows: int) -> dict:
+    """The job resource BigQuery returns for a finished load (jobs.insert response)."""
+    return {
+        **sent,
+        "id": f"fraud-prj:EU.{sent['jobReference']['jobId']}",
+        "status": {"state": "DONE", "errors": SKIPPED},
+        "statistics": {"load": {"inputFiles": "1", "outputRows": str(output_rows), "badRecords": "3"}},
+    }
+
+
+@pytest.mark.parametrize("output_rows", [1997, 1996])
+def test_load_file_sends_the_load_job_and_records_what_bigquery_skipped(
+    warehouse: BigQueryWarehouse, client: mock.MagicMock, output_rows: int
+) -> None:
+    from fraud_mlops.warehouse.bigquery_jobs import LoadMismatchError, load_job_configuration
+
+    client._call_api.side_effect = lambda *a, **kw: _done_load_job(kw["data"], output_rows)
+    if output_rows == 1997:
+        report = warehouse.load_file(FILE)
+        assert report["output_rows"] == 1997 and report["skipped"] == SKIPPED
+    else:  # BigQuery skipped a line validation found good: the run stops, nothing is appended
+        with pytest.raises(LoadMismatchError, match="loaded 1996 rows, validation counted 1997"):
+            warehouse.load_file(FILE)
+    sent = client._call_api.call_args.kwargs
+    assert (sent["method"], sent["path"]) == ("POST", "/projects/fraud-prj/jobs")
+    assert sent["data"]["configuration"] == load_job_configuration(FILE, warehouse.settings)
+    assert sent["data"]["configuration"]["load"]["maxBadRecords"] == 3
+    assert sent["data"]["jobReference"]["location"] == "EU"

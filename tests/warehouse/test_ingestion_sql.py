@@ -127,7 +127,7 @@ def test_no_row_sees_its_own_future(warehouse, local_settings, landing):
 
 def test_quality_gate_passes_on_good_data_and_names_the_failed_check(warehouse, local_settings, landing):
     load_landing(warehouse, local_settings, landing, "a.csv")
-    transform(warehouse, local_settings)
+    transform(warehouse, local_settings, publish=False)
     check_quality(warehouse, local_settings)
     warehouse.run(
         "UPDATE `fraud_candidates.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0"
@@ -151,8 +151,7 @@ def _published(hook) -> dict[str, list]:
 
 def test_candidates_failing_a_check_are_never_published(warehouse, local_settings, landing):
     load_landing(warehouse, local_settings, landing.head(3000), "a.csv")
-    transform(warehouse, local_settings)
-    check_quality(warehouse, local_settings)
+    transform(warehouse, local_settings, check=True)
     before = _published(warehouse)
     assert len(before["training_examples"]) == 3000
 
@@ -172,14 +171,15 @@ def test_publish_is_one_transaction(warehouse, local_settings, landing):
     transform(warehouse, local_settings)
     before = _published(warehouse)
     load_landing(warehouse, local_settings, landing.iloc[2000:], "b.csv")
-    transform(warehouse, local_settings, publish=False)
+    bounds = transform(warehouse, local_settings, publish=False)
     # the 4th table cannot be inserted: stg_transactions, rejected_rows, card_features already were
     warehouse.run(
         "CREATE OR REPLACE TABLE `fraud_candidates.training_examples` AS "
-        "SELECT *, 1 AS extra FROM `fraud_candidates.training_examples`"
+        "SELECT * EXCLUDE (amount) FROM `fraud_candidates.training_examples`"
     )
+    parameters = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"]}
     with pytest.raises(Exception, match="column"):
-        warehouse.run(render_sql(SQL_FILES["publish"], local_settings))
+        warehouse.run(render_sql(SQL_FILES["publish"], local_settings), parameters=parameters)
     assert _published(warehouse) == before
 
 
@@ -197,3 +197,14 @@ def test_snapshot_and_lineage_are_idempotent_per_run(warehouse, local_settings, 
     assert name.startswith("training_snapshot_20261101T120000_") and run_id == "manual__1"
     assert (rows, frauds, list(files)) == (6000, int(landing["class"].sum()), ["a.csv"])
     assert warehouse.get_records(f"SELECT COUNT(*) FROM `fraud.{name}`")[0][0] == 6000
+
+
+def test_a_run_with_nothing_new_passes_the_checks_and_publishes_nothing(warehouse, local_settings, landing):
+    """A re-landed file (a duplicate) gives an empty increment: empty candidates pass the checks
+    (the whole-table ones see the published rows) and publishing them changes nothing."""
+    load_landing(warehouse, local_settings, landing.head(3000), "a.csv")
+    transform(warehouse, local_settings, check=True)
+    before = _published(warehouse)
+    bounds = transform(warehouse, local_settings, run_id="r2", check=True)
+    assert bounds["files"] == "0"
+    assert _published(warehouse) == before

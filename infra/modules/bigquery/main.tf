@@ -1,12 +1,12 @@
-# The warehouse datasets and the tables the ingestion flow appends to. Three datasets, so IAM
+# The warehouse datasets and every table of include/sql/00_setup.sql. Three datasets, so IAM
 # can keep card numbers away from every consumer: `raw` (card numbers in clear, rows expire
 # after raw_retention_days; only the orchestration/ingestion identity has any grant on it),
-# `candidates` (a run's unchecked outputs, before 50_quality_checks.sql passes; same) and
-# `fraud`, the curated dataset everything else reads (pseudonymised only). Their schemas are the
-# columns of the CREATE TABLE statements in include/sql/00_setup.sql, rendered to JSON by
-# `make infra-schemas` (tests/infra fails when the JSON differs from the SQL).
-# Derived tables and views (staging, card_features, training_examples, latest_card_features,
-# snapshots) are (re)created by the ingestion SQL itself.
+# `candidates` (a run's unchecked increment, before 50_quality_checks.sql passes; same) and
+# `fraud`, the curated dataset everything else reads (pseudonymised only). Table schemas are the
+# columns of 00_setup.sql's CREATE TABLE statements, rendered to JSON by `make infra-schemas`;
+# partitioning, clustering and require_partition_filter are the statements' own (tests/infra
+# compares both). The ingestion SQL maintains the derived tables incrementally (55_publish.sql
+# replaces the touched rows); candidates and snapshots it creates itself.
 
 resource "google_bigquery_dataset" "raw" {
   project                         = var.project_id
@@ -65,6 +65,9 @@ resource "google_bigquery_table" "managed" {
   description         = each.value.description
   schema              = file("${path.module}/schemas/${each.key}.json")
   deletion_protection = true
+  clustering          = each.value.clustering
+  # BigQuery refuses a query on these that names no partitions (the ingestion SQL always does).
+  require_partition_filter = each.value.require_partition_filter
 
   dynamic "time_partitioning" {
     for_each = each.value.partition_field == null ? [] : [each.value.partition_field]
@@ -87,19 +90,81 @@ resource "google_bigquery_table" "managed" {
 locals {
   tables = {
     raw_transactions = {
-      description     = "Landed rows exactly as they arrived (all STRING), traced to their file."
-      partition_field = "_loaded_at"
-      raw             = true
+      description              = "Landed rows exactly as they arrived (all STRING), traced to their file."
+      partition_field          = "_loaded_at"
+      clustering               = null
+      require_partition_filter = false
+      raw                      = true
     }
     ingestion_log = {
-      description     = "One row per load attempt; a file's identity is its content hash."
-      partition_field = "logged_at"
-      raw             = false
+      description              = "One row per load attempt; a file's identity is its content hash."
+      partition_field          = "logged_at"
+      clustering               = null
+      require_partition_filter = false
+      raw                      = false
+    }
+    rejected_lines = {
+      description              = "Unparseable lines of loaded files (file, line number, reason); the files' good rows loaded."
+      partition_field          = "rejected_at"
+      clustering               = null
+      require_partition_filter = false
+      raw                      = false
+    }
+    stg_transactions = {
+      description              = "Typed, valid, deduplicated, pseudonymised transactions (maintained incrementally)."
+      partition_field          = "event_time"
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = true
+      raw                      = false
+    }
+    rejected_rows = {
+      description              = "Rows and lines that did not reach staging, with the reason (never a full card number)."
+      partition_field          = "_loaded_at"
+      clustering               = null
+      require_partition_filter = false
+      raw                      = false
+    }
+    card_features = {
+      description              = "Every transaction with its point-in-time card features (maintained incrementally)."
+      partition_field          = "event_time"
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = true
+      raw                      = false
+    }
+    training_examples = {
+      description              = "Features + label + event time: what training snapshots clone (read whole)."
+      partition_field          = "event_time"
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = false
+      raw                      = false
+    }
+    latest_card_features = {
+      description              = "Each card's latest feature row and serving state: the feature view's source (touched cards merged at publish)."
+      partition_field          = null
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = false
+      raw                      = false
+    }
+    card_merchants = {
+      description              = "Per card and merchant: first second used and its rows (state of the history features)."
+      partition_field          = null
+      clustering               = ["card_pseudonym"]
+      require_partition_filter = false
+      raw                      = false
+    }
+    transform_log = {
+      description              = "Files whose rows staging has processed (the increment is every loaded file not in here)."
+      partition_field          = null
+      clustering               = null
+      require_partition_filter = false
+      raw                      = false
     }
     snapshot_lineage = {
-      description     = "Training snapshot <-> source files <-> row counts <-> DAG run."
-      partition_field = null
-      raw             = false
+      description              = "Training snapshot <-> source files <-> row counts <-> DAG run."
+      partition_field          = null
+      clustering               = null
+      require_partition_filter = false
+      raw                      = false
     }
   }
 }

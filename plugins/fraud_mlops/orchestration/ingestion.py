@@ -8,14 +8,18 @@ Each DAG file wires them in this order::
 
 ``validate_landed_files`` quarantines bad files and hands the good ones to per-file mapped
 tasks in the ``load_raw`` group (one task instance per file: the UI shows each file's load).
-Everything after the raw append is a full refresh from raw, so any rerun is idempotent. The
-SQL steps run ``include/sql/`` files on the target's warehouse (:mod:`fraud_mlops.targets`).
+After the raw append, ``transform`` processes only the files no run has transformed yet (and
+the event dates their rows touch); a rerun finds nothing new and changes nothing. The SQL
+steps run ``include/sql/`` files on the target's warehouse (:mod:`fraud_mlops.targets`).
 
-Write-audit-publish: ``transform`` writes *candidates* (the candidate dataset),
-``check_data_quality`` runs the checks on them, and only then ``publish`` replaces every
-published table in one transaction. A failed check fails the run with the check's message and
-leaves the published tables, the snapshots and the online store as they were; it is not
-retried (the data would fail the same way).
+Write-audit-publish: ``transform`` writes the increment as *candidates* (the candidate
+dataset: new staging and rejected rows, the touched cards' recomputed feature rows, latest
+features and merchant state), ``check_data_quality`` runs the checks on them (and on what
+publishing would produce where a check is global), and only then ``publish`` replaces the
+touched rows of every published table in one transaction. A failed check fails the run with
+the check's message and leaves the published tables, the snapshots and the online store as
+they were; it is not retried (the data would fail the same way), and the next run's increment
+holds the same files again (transform_log is published with the rest).
 """
 
 from __future__ import annotations
@@ -53,11 +57,22 @@ def validate_landed_files(settings: Settings, only_objects: Sequence[str] | XCom
     @task(pool=settings.warehouse_pool)
     def validate_landed_files(only_objects: list[str] | None = None, **context: Any) -> list[dict[str, Any]]:
         """Check each landed file; quarantine bad ones with a reason; return the good ones."""
-        from fraud_mlops.ingestion.landed_files import validate_landed
+        from fraud_mlops.ingestion.landed_files import bad_lines_table, validate_landed
         from fraud_mlops.storage import gcs_hook
 
+        warehouse = targets.warehouse(settings)
+
+        def record_bad_lines(landed: Any, bad_lines: Any) -> None:
+            # The same rejected lines on both targets: validation found them, the append inserts them.
+            warehouse.replace_table(landed.reject_table, bad_lines_table(bad_lines))
+            print(
+                f"  {landed.uri}: {len(bad_lines)} unparseable line(s) rejected, {landed.rows} good rows load"
+            )
+
         run_id = context["run_id"]
-        good, quarantined = validate_landed(gcs_hook(settings), settings, run_id, only_objects=only_objects)
+        good, quarantined = validate_landed(
+            gcs_hook(settings), settings, run_id, only_objects=only_objects, on_bad_lines=record_bad_lines
+        )
         context["ti"].xcom_push(key=QUARANTINED_KEY, value=quarantined)
         if quarantined:
             print(f"{len(quarantined)} file(s) QUARANTINED in gs://{settings.quarantine_bucket}:")
@@ -95,20 +110,43 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
     return group
 
 
+#: The increment's bounds, from ``transform.plan_increment``'s XCom (Airflow renders them).
+INCREMENT_PARAMETERS = {
+    name: f"{{{{ ti.xcom_pull(task_ids='transform.plan_increment')['{name}'] }}}}"
+    for name in ("loaded_from", "event_from")
+}
+
+
 def transform(settings: Settings) -> TaskGroup:
-    """``build_staging`` → ``build_card_features`` → ``build_training_examples`` (full refreshes)."""
+    """``plan_increment`` → ``build_staging`` → ``build_card_features`` → ``build_training_examples``.
+
+    Incremental: only files not transformed yet, and the event dates their rows touch (the
+    bounds are query parameters: BigQuery reads only those partitions).
+    """
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
+
+        @task(pool=settings.warehouse_pool)
+        def plan_increment() -> dict[str, str]:
+            """Which files and event dates this run transforms (constants for partition pruning)."""
+            from fraud_mlops.ingestion.increment import describe
+            from fraud_mlops.ingestion.increment import plan_increment as plan
+
+            bounds = plan(targets.warehouse(settings), settings)
+            print(describe(bounds))
+            return bounds
+
+        params = {**INCREMENT_PARAMETERS, "run_id": "{{ run_id }}"}
         staging = warehouse.sql_operator(
-            "build_staging", SQL_FILES["staging"],
-            doc_md="Candidates: type, validate, deduplicate and pseudonymise raw rows; the rest to rejected_rows.",
+            "build_staging", SQL_FILES["staging"], parameters=params,
+            doc_md="Candidates: type, validate, deduplicate and pseudonymise new raw rows; the rest to rejected_rows.",
         )  # fmt: skip
         features = warehouse.sql_operator(
-            "build_card_features", SQL_FILES["card_features"],
-            doc_md="Candidates: point-in-time card features and each card's latest row.",
+            "build_card_features", SQL_FILES["card_features"], parameters=INCREMENT_PARAMETERS,
+            doc_md="Candidates: point-in-time card features, latest row and serving state of the touched cards.",
         )  # fmt: skip
         training = warehouse.sql_operator("build_training_examples", SQL_FILES["training_examples"])
-        staging >> features >> training
+        plan_increment() >> staging >> features >> training
     return group
 
 
@@ -119,7 +157,7 @@ def check_data_quality(settings: Settings) -> Any:
     the full scans and fail again.
     """
     check = targets.warehouse(settings).sql_operator(
-        "check_data_quality", SQL_FILES["quality_checks"],
+        "check_data_quality", SQL_FILES["quality_checks"], parameters=INCREMENT_PARAMETERS,
         doc_md="ASSERTs on the run's candidates; a failure names the check (docs/data_quality.md).",
     )  # fmt: skip
     check.retries = 0
@@ -127,9 +165,9 @@ def check_data_quality(settings: Settings) -> Any:
 
 
 def publish(settings: Settings) -> Any:
-    """``55_publish.sql``: the checked candidates replace the published tables in one transaction."""
+    """``55_publish.sql``: the checked candidates replace the touched rows of the published tables, in one transaction."""
     return targets.warehouse(settings).sql_operator(
-        "publish", SQL_FILES["publish"],
+        "publish", SQL_FILES["publish"], parameters=INCREMENT_PARAMETERS,
         outlets=[assets.staging_transactions(), assets.card_features()],
         doc_md="Checked candidates → published tables, all in one transaction (write-audit-publish).",
     )  # fmt: skip

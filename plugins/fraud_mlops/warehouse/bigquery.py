@@ -111,14 +111,40 @@ class BigQueryWarehouse:
             **self._operator_kwargs(),
         )
 
-    def load_file_operator(self, files: Any) -> Any:
-        from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+    def hook(self) -> Any:
+        from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
-        from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration
+        s = self.settings
+        return BigQueryHook(gcp_conn_id=s.gcp_conn_id, use_legacy_sql=False, location=s.bq_location)
 
-        return BigQueryInsertJobOperator.partial(task_id="load_raw_file", **self._operator_kwargs()).expand(
-            configuration=files.map(load_job_configuration)
+    def load_file(self, file: dict[str, Any]) -> dict[str, Any]:
+        """Run one file's load job to completion; report the lines BigQuery skipped.
+
+        ``maxBadRecords`` lets BigQuery skip the lines validation found unparseable; what it
+        skipped is read back from the job resource (``status.errors``, reported by BigQuery only
+        in part) and the job must have loaded every other row.
+        """
+        from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration, load_job_report
+
+        s = self.settings
+        job = self.hook().insert_job(
+            configuration=load_job_configuration(file, s), project_id=s.project, location=s.bq_location
         )
+        return load_job_report(job, file)
+
+    def load_file_operator(self, files: Any) -> Any:
+        from airflow.sdk import task
+
+        @task(map_index_template="{{ file['name'] }}")
+        def load_raw_file(file: dict[str, Any]) -> dict[str, Any]:
+            """BigQuery load job: landed CSV (plain or gzip) → its load table; skipped lines recorded."""
+            report = self.load_file(file)
+            print(f"loaded {report['output_rows']} rows of {file['uri']} (job {report['job_id']})")
+            for error in report["skipped"]:
+                print(f"  BigQuery skipped: {error}")
+            return report
+
+        return load_raw_file.expand(file=files)
 
     def append_file_operator(self, files: Any, outlets: Sequence[Any] = ()) -> Any:
         from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator

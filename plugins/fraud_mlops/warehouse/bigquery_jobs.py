@@ -27,7 +27,13 @@ def query_configuration(sql: str, parameters: dict[str, str] | None = None) -> d
 
 
 def load_job_configuration(file: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
-    """Load one landed CSV into its per-file load table (all STRING; typed in staging)."""
+    """Load one landed CSV into its per-file load table (all STRING; typed in staging).
+
+    The object is loaded as it is stored: BigQuery reads gzip-compressed CSV from Cloud Storage
+    without a setting (it decompresses what it detects as gzip). ``maxBadRecords`` is the number
+    of unparseable lines validation found, so BigQuery may skip exactly as many lines and no
+    more; ``10_append_raw.sql`` then asserts the load table holds every other row.
+    """
     settings = settings or get_settings()
     landed = LandedFile.from_xcom(file)
     return {
@@ -42,7 +48,7 @@ def load_job_configuration(file: dict[str, Any], settings: Settings | None = Non
             "sourceFormat": "CSV",
             "skipLeadingRows": 1,
             "encoding": "UTF-8",
-            "maxBadRecords": 0,
+            "maxBadRecords": landed.bad_lines,
             "allowJaggedRows": False,
             "allowQuotedNewlines": False,
             "createDisposition": "CREATE_IF_NEEDED",
@@ -52,6 +58,26 @@ def load_job_configuration(file: dict[str, Any], settings: Settings | None = Non
     }
 
 
+class LoadMismatchError(RuntimeError):
+    """A load job loaded a different number of rows than validation counted as good."""
+
+
+def load_job_report(job: Any, file: dict[str, Any]) -> dict[str, Any]:
+    """What a finished ``LoadJob`` did, from its resource: rows loaded and the errors of the
+    lines it skipped (``status.errors``; BigQuery reports only the first ones). Raises when it
+    loaded other than the rows validation counted as good (it skipped lines validation did not
+    find, or kept some it found)."""
+    landed = LandedFile.from_xcom(file)
+    skipped = [{k: error.get(k) for k in ("reason", "location", "message")} for error in (job.errors or [])]
+    report = {"job_id": job.job_id, "output_rows": job.output_rows, "skipped": skipped}
+    if job.output_rows != landed.rows:
+        raise LoadMismatchError(
+            f"{landed.uri}: BigQuery loaded {job.output_rows} rows, validation counted {landed.rows} good "
+            f"rows and {landed.bad_lines} bad lines; BigQuery's errors: {skipped}"
+        )
+    return report
+
+
 def append_raw_parameters(file: dict[str, Any]) -> dict[str, str]:
     landed = LandedFile.from_xcom(file)
     return {
@@ -59,12 +85,16 @@ def append_raw_parameters(file: dict[str, Any]) -> dict[str, str]:
         "file_generation": landed.generation,
         "file_md5": landed.md5,
         "run_id": str(file["run_id"]),
+        "expected_rows": str(landed.rows),
     }
 
 
 def append_raw_sql(file: dict[str, Any], settings: Settings | None = None) -> str:
     settings = settings or get_settings()
-    return render_sql(SQL_FILES["append_raw"], settings, load_table=LandedFile.from_xcom(file).load_table)
+    landed = LandedFile.from_xcom(file)
+    return render_sql(
+        SQL_FILES["append_raw"], settings, load_table=landed.load_table, reject_table=landed.reject_table
+    )
 
 
 def append_raw_job_configuration(file: dict[str, Any]) -> dict[str, Any]:

@@ -1,30 +1,54 @@
 """The local stand-in for a BigQuery load job: landed CSV (from the GCS emulator) → DuckDB.
 
 Same contract as :func:`fraud_mlops.warehouse.bigquery_jobs.load_job_configuration`: every
-landing column as a string, header skipped, the file's load table replaced.
+landing column as a string, header skipped, the file's load table replaced, a gzip object read
+as it is (DuckDB decompresses it), and exactly the unparseable lines validation found skipped
+(BigQuery skips them through ``maxBadRecords``; here they are left out of the copy DuckDB reads,
+because DuckDB, unlike a load with ``allowQuotedNewlines=false``, would let a broken quote run
+on into the next lines).
 """
 
 from __future__ import annotations
 
+import gzip
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile
 from fraud_mlops.settings import Settings
 
 
-def load_csv_into_table(conn: Any, path: Path, schema: str, table: str) -> int:
+def load_csv_into_table(
+    conn: Any, path: Path, schema: str, table: str, compression: str | None = None
+) -> int:
     """Replace ``schema.table`` with the CSV at ``path``: every landing column as a string."""
     columns = ", ".join(f"'{c}': 'VARCHAR'" for c in LANDING_COLUMNS)
     conn.execute(
         f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS '
         f"SELECT * FROM read_csv(?, header = true, columns = {{{columns}}}, "
-        "quote = '\"', escape = '\"', strict_mode = true)",
+        "quote = '\"', escape = '\"', strict_mode = true, "
+        f"compression = '{'gzip' if compression == 'gzip' else 'none'}')",
         [str(path)],
     )
     (rows,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}"."{table}"').fetchone()
     return int(rows)
+
+
+def _open_text(path: Path, compression: str | None) -> IO[str]:
+    if compression == "gzip":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
+def without_lines(source: Path, compression: str | None, skip: Collection[int], target: Path) -> Path:
+    """Copy ``source`` (plain or gzip) to plain ``target`` without the 1-based lines in ``skip``."""
+    with _open_text(source, compression) as lines, target.open("w", encoding="utf-8", newline="") as out:
+        for line_no, line in enumerate(lines, start=1):
+            if line_no not in skip:
+                out.write(line)
+    return target
 
 
 def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
@@ -34,9 +58,22 @@ def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
     landed = LandedFile.from_xcom(file)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / landed.base_name
-        gcs_hook(settings).download(landed.bucket, landed.name, filename=str(path))
+        # A streamed download to disk (not memory), of the bytes as stored (gzip stays gzip).
+        hook = gcs_hook(settings)
+        blob = hook.get_conn().bucket(landed.bucket).blob(landed.name)
+        blob.download_to_filename(str(path), raw_download=True)
         conn = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_conn()
         try:
-            return load_csv_into_table(conn, path, settings.raw_dataset, landed.load_table)
+            compression = landed.compression
+            if landed.reject_table:
+                skip = {
+                    int(n)
+                    for (n,) in conn.execute(
+                        f'SELECT line_number FROM "{settings.dataset}"."{landed.reject_table}"'
+                    ).fetchall()
+                }
+                path = without_lines(path, compression, skip, Path(tmp) / "good_lines.csv")
+                compression = None
+            return load_csv_into_table(conn, path, settings.raw_dataset, landed.load_table, compression)
         finally:
             conn.close()

@@ -1,0 +1,178 @@
+"""Ingestion cost per file as history grows: incremental transform vs the full refresh.
+
+A history of daily files (default 30 × 300,000 rows = 9M) lands one file at a time through the
+project's real ingestion code, outside Airflow: the GCS emulator (disk-backed) and the
+provider's GCSHook, streaming validation, the local load (emulator → DuckDB), the raw append,
+then the incremental transform (plan → 20/30/40 SQL) on the local warehouse. For the first and
+the last day, the previous full-refresh SQL (tests/reference/full_refresh/) rebuilds the same
+raw rows in a second database, timed in the same process. Cards and merchants are one
+population across days, so features look back across files as in production.
+
+Goals (quiet 2-core machine): the last day's file costs ≤ 1.5× the first day's; a full refresh
+grows with history (~30× over 30 days).
+Usage: ``python bench/bench_incremental.py [--days 30] [--rows-per-day 300000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import _common
+import numpy as np
+import pandas as pd
+
+from devtools.generator.synth import GeneratorConfig, card_numbers, generate
+from fraud_mlops.settings import Settings, get_settings
+
+START = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def daily_landing(day: int, rows: int, cards: np.ndarray, merchants: np.ndarray) -> bytes:
+    """One day of generated rows, its cards and merchants mapped onto one shared population."""
+    frame = generate(
+        GeneratorConfig(rows=rows, seed=1_000 + day, start=START + timedelta(days=day), days=1)
+    ).landing
+    frame["card_number"] = cards[pd.factorize(frame["card_number"])[0] % len(cards)]
+    frame["merchant"] = merchants[pd.factorize(frame["merchant"])[0] % len(merchants)]
+    return frame.to_csv(index=False).encode()
+
+
+def full_refresh(source: Path, target: Path, settings: Settings) -> tuple[float, float]:
+    """Wall and CPU seconds of the full-refresh SQL over a copy of ``source``'s raw rows (copy not timed)."""
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from tests.reference.full_refresh_sql import copy_raw, reference_sql
+
+    copy_raw(source, target, settings.raw_dataset)
+    hook = BigQueryDialectDuckDBHook(database=str(target), snapshot_dir=settings.snapshot_dir)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for sql in reference_sql(settings):
+        hook.run(sql)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rows-per-day", type=int, default=300_000)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-incremental-"))
+    local_dir = tmp / "local"
+    os.environ.update(
+        MLOPS_TARGET="local",
+        MLOPS_LOCAL_DIR=str(local_dir),
+        AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT=json.dumps(
+            {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "bench"}}
+        ),
+        AIRFLOW_CONN_FRAUD_WAREHOUSE=json.dumps(
+            {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
+        ),
+    )
+    get_settings.cache_clear()
+    settings = get_settings()
+    from fraud_mlops.pseudonym import ensure_local_keys
+
+    ensure_local_keys(local_dir)  # the pseudonym keyset (Tink, wrapped by the local KEK)
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+
+    from gcp_storage_emulator.server import create_server
+
+    from devtools.stack.config import HOST, free_port
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from tests.sql_chain import ingest_landed, transform
+
+    port = free_port()
+    server = create_server(HOST, port, in_memory=False, data_dir=str(tmp / "gcs"))
+    server.start()
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
+    from fraud_mlops.storage import gcs_hook
+
+    gcs = gcs_hook(settings)
+    for bucket in (settings.landing_bucket, settings.quarantine_bucket):
+        gcs.get_conn().create_bucket(bucket)
+    hook = BigQueryDialectDuckDBHook(
+        database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
+    )
+    cards = card_numbers(np.random.default_rng(0), max(10, args.rows_per_day // 25))
+    merchants = np.array([f"merchant {i:04d}" for i in range(800)])
+
+    generate(GeneratorConfig(rows=1_000))  # warm imports outside the timing
+    per_day: list[tuple[int, float, float, float]] = []
+    cpu_per_day: list[tuple[int, float, float, float]] = []
+    refresh: dict[int, float] = {}
+    refresh_cpu: dict[int, float] = {}
+    try:
+        for day in range(args.days):
+            data = daily_landing(day, args.rows_per_day, cards, merchants)
+            name = f"{settings.landing_prefix}transactions_{(START + timedelta(days=day)):%Y%m%d}.csv"
+            gcs.upload(settings.landing_bucket, name, data=data)
+            t0, c0 = time.perf_counter(), time.process_time()
+            (landed,), _ = ingest_landed(gcs, settings, run_id=f"day{day}")
+            t1, c1 = time.perf_counter(), time.process_time()
+            transform(hook, settings, run_id=f"day{day}")
+            t2, c2 = time.perf_counter(), time.process_time()
+            per_day.append((day + 1, t1 - t0, t2 - t1, t2 - t0))
+            cpu_per_day.append((day + 1, c1 - c0, c2 - c1, c2 - c0))
+            print(
+                f"day {day + 1:2d}: {landed.rows:,} rows  load {t1 - t0:5.2f} s (cpu {c1 - c0:5.2f} s)"
+                f"  transform {t2 - t1:5.2f} s (cpu {c2 - c1:5.2f} s)",
+                flush=True,
+            )
+            for blob in gcs.get_conn().list_blobs(settings.landing_bucket, prefix=settings.archive_prefix):
+                blob.delete()  # keep the emulator's disk small (not timed)
+            if day in (0, args.days - 1):
+                refresh[day + 1], refresh_cpu[day + 1] = full_refresh(
+                    settings.warehouse_path, tmp / "full.duckdb", settings
+                )
+    finally:
+        server.stop()
+        shutil.rmtree(tmp / "gcs", ignore_errors=True)
+    (raw_rows,) = hook.get_records("SELECT COUNT(*) FROM fraud_raw.raw_transactions")[0]
+    n = args.days
+    print(
+        f"\nIngestion per file as history grows: {n} daily files × {args.rows_per_day:,} rows ({raw_rows:,} raw rows)"
+    )
+    print("wall seconds, and CPU seconds of this process (all threads: less sensitive to a busy machine)\n")
+    rows = []
+    for label, series, refresh_series in (("wall", per_day, refresh), ("cpu", cpu_per_day, refresh_cpu)):
+        first, last = series[0], series[-1]
+        rows += [
+            (f"incremental: load (validate+load+append) [{label}]", f"{first[1]:.2f}", f"{last[1]:.2f}", f"{last[1] / first[1]:.2f}x"),
+            (f"incremental: transform (plan+20/30/40) [{label}]", f"{first[2]:.2f}", f"{last[2]:.2f}", f"{last[2] / first[2]:.2f}x"),
+            (f"incremental: per file [{label}]", f"{first[3]:.2f}", f"{last[3]:.2f}", f"{last[3] / first[3]:.2f}x"),
+            (f"full refresh: transform (reference SQL) [{label}]", f"{refresh_series[1]:.2f}", f"{refresh_series[n]:.2f}",
+             f"{refresh_series[n] / refresh_series[1]:.2f}x"),
+            (f"full refresh: per file (same load) [{label}]", f"{first[1] + refresh_series[1]:.2f}",
+             f"{last[1] + refresh_series[n]:.2f}", f"{(last[1] + refresh_series[n]) / (first[1] + refresh_series[1]):.2f}x"),
+        ]  # fmt: skip
+    print(_common.table(rows, ("path", "day 1 (s)", f"day {n} (s)", f"day {n} / day 1")))
+    for label, series, refresh_series in (("wall", per_day, refresh), ("cpu", cpu_per_day, refresh_cpu)):
+        first, last = series[0], series[-1]
+        ratio = last[3] / first[3]
+        full_ratio = (last[1] + refresh_series[n]) / (first[1] + refresh_series[1])
+        print(
+            f"\n[{label}] incremental day {n} / day 1: {ratio:.2f}x  (goal ≤ 1.5x: {'met' if ratio <= 1.5 else 'NOT met'});"
+            f" full refresh day {n} / day 1: {full_ratio:.2f}x"
+        )
+        print(
+            f"[{label}] on day {n} the incremental file costs {last[3] / (last[1] + refresh_series[n]):.2f}x the full refresh's"
+        )
+        head, tail = [d[3] for d in series[:3]], [d[3] for d in series[-3:]]
+        print(
+            f"[{label}] median per file, first 3 days {np.median(head):.2f} s, last 3 days {np.median(tail):.2f} s"
+        )
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

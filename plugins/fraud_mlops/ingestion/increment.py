@@ -1,0 +1,59 @@
+"""What an incremental transform run processes, as constants its SQL filters partitions with.
+
+BigQuery prunes partitions (and accepts tables with ``require_partition_filter``) only for
+filters on constants, query parameters included, not for bounds computed by a subquery. So a
+small planning step reads the increment's bounds first, and the transform SQL (20/30/40) gets
+them as parameters:
+
+* ``loaded_from``: raw rows of the files not yet transformed were appended at or after this
+  (``raw_transactions`` is partitioned by load time);
+* ``event_from``: the first event date whose partitions the run reads or rewrites: the
+  earliest new event, less the widest feature window (the look-back recomputed features need).
+
+With nothing new both are far in the future and the transform SQL touches no partition.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import SQL_FILES, WIDEST_WINDOW_SECONDS, render_sql
+from fraud_mlops.warehouse.base import Warehouse
+
+NOTHING_FROM = datetime(9999, 12, 31, tzinfo=UTC)
+#: Margin between a raw row's append and its file's log row (one transaction, two statements).
+LOG_MARGIN = timedelta(days=1)
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def plan_increment(warehouse: Warehouse, settings: Settings) -> dict[str, str]:
+    """The transform parameters of the next increment (STRING values, as every query parameter)."""
+    ((first_logged, files),) = warehouse.records(render_sql(SQL_FILES["increment_files"], settings))
+    first_logged_at = _utc(first_logged)
+    loaded_from = first_logged_at - LOG_MARGIN if first_logged_at else NOTHING_FROM
+    loaded_from_text = loaded_from.strftime("%Y-%m-%d %H:%M:%S.%f")
+    ((first_event,),) = warehouse.records(
+        render_sql(SQL_FILES["increment_event_from"], settings), {"loaded_from": loaded_from_text}
+    )
+    first_event_time = _utc(first_event)
+    if first_event_time is None or first_event_time >= NOTHING_FROM:
+        event_from = NOTHING_FROM.date()
+    else:
+        event_from = first_event_time.date() - timedelta(days=math.ceil(WIDEST_WINDOW_SECONDS / 86400))
+    return {"loaded_from": loaded_from_text, "event_from": event_from.isoformat(), "files": str(files)}
+
+
+def describe(plan: dict[str, str]) -> str:
+    if date.fromisoformat(plan["event_from"]) >= NOTHING_FROM.date():
+        return "nothing new to transform"
+    return (
+        f"{plan['files']} new file(s); raw from {plan['loaded_from']}, event dates from {plan['event_from']}"
+    )

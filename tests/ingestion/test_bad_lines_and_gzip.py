@@ -1,0 +1,158 @@
+"""A bad line holds back no good row, and gzip files load: the real file path, end to end.
+
+GCS emulator + the provider's GCSHook → streaming validation → per-file load into the real
+local warehouse (DuckDB) → ``10_append_raw.sql`` → staging → quality checks; and the gcp load
+job configuration for the same files, compared whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import pandas as pd
+import pytest
+
+from devtools.generator.synth import GeneratorConfig, generate
+from fraud_mlops.ingestion.landed_files import BadLineLimits, check_landing_csv
+from fraud_mlops.landing_schema import LANDING_COLUMNS, bigquery_load_schema
+from fraud_mlops.settings import settings_from_env
+from fraud_mlops.warehouse.bigquery_jobs import append_raw_parameters, load_job_configuration
+from tests.sql_chain import ingest_landed, transform
+
+GCP_ENV = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project"}
+
+
+@pytest.fixture(scope="module")
+def landing() -> pd.DataFrame:
+    return generate(GeneratorConfig(rows=2_000, fraud_rate=0.02, seed=21, rows_per_card=20)).landing
+
+
+def with_broken_lines(
+    landing: pd.DataFrame, at: tuple[int, int, int] = (10, 500, 1501)
+) -> tuple[bytes, dict[int, str]]:
+    """The landing CSV with three lines broken in place; returns it and {line number: reason}."""
+    lines = landing.to_csv(index=False).splitlines(keepends=True)
+    broken = {
+        at[0]: ("wrong_field_count", lambda line: line.replace(",", ";", 3)),  # 33 fields
+        at[1]: ("broken_quoting", lambda line: line.replace(",", ',"', 1)),  # quote never closed
+        at[2]: ("wrong_field_count", lambda line: line.rstrip("\n") + ",extra\n"),  # 37 fields
+    }
+    for line_no, (_, breaking) in broken.items():
+        lines[line_no - 1] = breaking(lines[line_no - 1])
+    return "".join(lines).encode(), {n: reason for n, (reason, _) in broken.items()}
+
+
+def _records(warehouse, sql: str) -> list[tuple]:
+    return [tuple(r) for r in warehouse.records(sql)]
+
+
+def test_broken_lines_are_rejected_with_line_numbers_and_good_rows_load(
+    gcs_hook, local_settings, landing
+) -> None:
+    from fraud_mlops import targets
+
+    data, broken = with_broken_lines(landing)
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "day1.csv", data=data)
+    (landed,), quarantined = ingest_landed(gcs_hook, s, run_id="r1")
+    assert quarantined == [] and (landed.rows, landed.bad_lines) == (1_997, 3)
+
+    warehouse = targets.warehouse(s)
+    # the checks run before publishing; dq_rows_accounted: staging + rejected = raw rows + rejected lines
+    transform(warehouse.hook(), s, check=True)
+    rejected = _records(
+        warehouse,
+        "SELECT line_number, reason, _file_name FROM `fraud.rejected_rows` "
+        "WHERE line_number IS NOT NULL ORDER BY line_number",
+    )
+    assert rejected == [(n, reason, landed.uri) for n, reason in sorted(broken.items())]
+    assert _records(warehouse, "SELECT COUNT(*) FROM `fraud.stg_transactions`") == [(1_997,)]
+    good_ids = set(landing["transaction_id"]) - {landing["transaction_id"].iloc[n - 2] for n in broken}
+    assert {
+        r[0] for r in warehouse.records("SELECT transaction_id FROM `fraud.stg_transactions`")
+    } == good_ids
+    # rejected lines keep at most the card's last four digits
+    card_numbers = set(landing["card_number"].astype(str))
+    for (last4,) in warehouse.records("SELECT card_last4 FROM `fraud.rejected_lines`"):
+        assert last4 is None or (len(last4) <= 4 and last4 not in card_numbers)
+
+
+def test_the_same_file_again_rejects_its_lines_once(gcs_hook, local_settings, landing) -> None:
+    from fraud_mlops import targets
+
+    data, _ = with_broken_lines(landing)
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "day1.csv", data=data)
+    ingest_landed(gcs_hook, s, run_id="r1")
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "day1_again.csv", data=data)
+    ingest_landed(gcs_hook, s, run_id="r2")
+    warehouse = targets.warehouse(s)
+    assert _records(warehouse, "SELECT COUNT(*) FROM `fraud.rejected_lines`") == [(3,)]
+    assert _records(warehouse, "SELECT COUNT(*) FROM `fraud_raw.raw_transactions`") == [(1_997,)]
+
+
+def test_too_many_bad_lines_quarantine_the_file_with_the_count(gcs_hook, local_settings, landing) -> None:
+    data, _ = with_broken_lines(landing.head(200), at=(10, 100, 150))  # 3 bad of 200 lines = 1.5 % > 1 %
+    check = check_landing_csv(data)
+    assert (check.ok, check.reason) == (False, "too_many_bad_lines")
+    assert check.detail is not None and check.detail.startswith("3 of 200 data lines cannot be parsed")
+    assert check_landing_csv(data, BadLineLimits(max_share=0.02)).ok  # the limit is a setting
+    assert not check_landing_csv(data, BadLineLimits(max_share=0.02, max_count=2)).ok
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "bad.csv", data=data)
+    good, quarantined = ingest_landed(gcs_hook, s)
+    assert good == [] and quarantined[0]["reason"] == "too_many_bad_lines"
+
+
+def test_a_gzip_file_loads_the_same_rows_locally(gcs_hook, local_settings, landing) -> None:
+    from fraud_mlops import targets
+
+    data, broken = with_broken_lines(landing)
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "day1.csv.gz", data=gzip.compress(data))
+    (landed,), quarantined = ingest_landed(gcs_hook, s)
+    assert (
+        quarantined == [] and landed.compression == "gzip" and (landed.rows, landed.bad_lines) == (1_997, 3)
+    )
+    assert landed.md5 != check_landing_csv(data).md5  # identity is the stored object's bytes
+    warehouse = targets.warehouse(s)
+    transform(warehouse.hook(), s)
+    assert _records(warehouse, "SELECT COUNT(*) FROM `fraud.stg_transactions`") == [(1_997,)]
+    assert _records(
+        warehouse, "SELECT line_number FROM `fraud.rejected_rows` WHERE line_number IS NOT NULL ORDER BY 1"
+    ) == [(n,) for n in sorted(broken)]
+    assert _records(warehouse, "SELECT file_name, status, row_count FROM `fraud.ingestion_log`") == [
+        (landed.uri, "loaded", 1_997)
+    ]
+
+
+def test_the_gcp_load_job_reads_the_gzip_object_as_it_is_and_skips_exactly_the_bad_lines(landing) -> None:
+    data, _ = with_broken_lines(landing)
+    check = check_landing_csv(gzip.compress(data))
+    file = {
+        "bucket": "fraud-landing", "name": "incoming/day1.csv.gz", "generation": "17", "md5": check.md5,
+        "size": check.size, "rows": check.rows, "bad_lines": len(check.bad_lines),
+        "compression": check.compression, "run_id": "manual__x",
+    }  # fmt: skip
+    assert load_job_configuration(file, settings_from_env(GCP_ENV)) == {
+        "load": {
+            "sourceUris": ["gs://fraud-landing/incoming/day1.csv.gz"],
+            "destinationTable": {
+                "projectId": "fraud-project",
+                "datasetId": "fraud_raw",
+                "tableId": f"raw_load_{check.md5[:16]}",
+            },
+            "schema": {"fields": bigquery_load_schema()},
+            "sourceFormat": "CSV",
+            "skipLeadingRows": 1,
+            "encoding": "UTF-8",
+            "maxBadRecords": 3,
+            "allowJaggedRows": False,
+            "allowQuotedNewlines": False,
+            "createDisposition": "CREATE_IF_NEEDED",
+            "writeDisposition": "WRITE_TRUNCATE",
+        },
+        "labels": {"app": "fraud-mlops"},
+    }
+    assert append_raw_parameters(file)["expected_rows"] == "1997"
+    assert len(bigquery_load_schema()) == len(LANDING_COLUMNS)
