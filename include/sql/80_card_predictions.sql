@@ -4,18 +4,8 @@
 -- per card (fraud_probability, decision, threshold, model_name, model_version). @run_id is the
 -- Airflow run id; @model_version the version the batch prediction ran (its XCom). Idempotent: a rerun deletes and re-inserts its own rows (same deterministic
 -- prediction ids), inside one transaction.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_predictions` (
-  prediction_id STRING,
-  scoring_run_id STRING,
-  {{ entity_key }} STRING,
-  score FLOAT64,
-  decision STRING,
-  threshold FLOAT64,
-  model_name STRING,
-  model_version STRING,
-  feature_timestamp TIMESTAMP,
-  scored_at TIMESTAMP
-);
+{%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
+{{ card_predictions_table() }};
 
 BEGIN TRANSACTION;
 

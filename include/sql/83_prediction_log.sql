@@ -3,21 +3,11 @@
 -- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores not yet
 -- logged. Idempotent: a row already logged (same request, source and model version) is skipped,
 -- so a retried load never duplicates.
+{%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
 {{ prediction_log_table() }};
 
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_predictions` (
-  prediction_id STRING,
-  scoring_run_id STRING,
-  {{ entity_key }} STRING,
-  score FLOAT64,
-  decision STRING,
-  threshold FLOAT64,
-  model_name STRING,
-  model_version STRING,
-  feature_timestamp TIMESTAMP,
-  scored_at TIMESTAMP
-);
+{{ card_predictions_table() }};
 
 MERGE `{{ dataset }}.prediction_log` AS logged
 USING (

@@ -1,4 +1,4 @@
-{#- The monitoring tables' DDL, shared by the SQL that writes them (81, 83) and the reporting views (85). -#}
+{#- The monitoring tables' DDL, shared by the SQL that writes them (83, 85) and the reporting views (87). -#}
 {% macro prediction_log_table() -%}
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.prediction_log` (
   request_id STRING,
