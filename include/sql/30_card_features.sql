@@ -146,14 +146,17 @@ FROM card_history;
 -- before those (in the rows read, or else the look-up before @event_from), and every merchant
 -- with its first second and that second's rows (card_merchants). Published by MERGE.
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ latest_features_view }}` AS
-WITH latest_rows AS (
-  SELECT {{ entity_key }}, {{ event_time }}, {{ feature_columns }}
-  FROM `{{ candidate_dataset }}.{{ features_table }}`
-  WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY {{ entity_key }} ORDER BY {{ event_time }} DESC, transaction_id DESC) = 1
-),
-latest AS (
+WITH latest AS (
   SELECT card_pseudonym, MAX(ts) AS latest_ts FROM history GROUP BY card_pseudonym
+),
+latest_rows AS (
+  -- the card's newest second first (a join: ranking every row cost twice as much), then the
+  -- greatest transaction id among that second's rows
+  SELECT f.{{ entity_key }}, f.{{ event_time }}{% for name, _ in feature_types %}, f.{{ name }}{% endfor %}
+  FROM `{{ candidate_dataset }}.{{ features_table }}` AS f
+  JOIN latest ON latest.card_pseudonym = f.card_pseudonym AND UNIX_SECONDS(f.event_time) = latest.latest_ts
+  WHERE TRUE
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY f.{{ entity_key }} ORDER BY f.transaction_id DESC) = 1
 ),
 recent AS (
   SELECT
