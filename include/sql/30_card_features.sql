@@ -14,7 +14,9 @@
 -- latest rows with their serving state; 55_publish.sql replaces them in the published tables.
 -- Same results as a full refresh (tests/reference/full_refresh/30_card_features.sql).
 
--- The touched cards' transactions from @event_from: published staging and the increment.
+-- The touched cards' transactions from @event_from: published staging and the increment, only
+-- the columns the windows and the serving state read (BigQuery bills the columns it reads;
+-- the recomputed rows' other columns are read below from their own, later, partitions).
 CREATE TEMP TABLE history AS
 SELECT
   s.transaction_id,
@@ -23,17 +25,15 @@ SELECT
   UNIX_SECONDS(s.event_time) AS ts,
   s.merchant,
   CAST(s.amount AS FLOAT64) AS amount,
-{%- for v in v_components %}
-  s.{{ v }},
-{%- endfor %}
-  s.is_fraud,
   c.start_ts
 FROM (
-  SELECT * FROM `{{ dataset }}.stg_transactions` AS p
+  SELECT p.transaction_id, p.card_pseudonym, p.event_time, p.merchant, p.amount
+  FROM `{{ dataset }}.stg_transactions` AS p
   WHERE p.event_time >= CAST(@event_from AS TIMESTAMP)
     AND p.card_pseudonym IN (SELECT f.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS f)
   UNION ALL
-  SELECT * FROM `{{ candidate_dataset }}.stg_transactions`
+  SELECT n.transaction_id, n.card_pseudonym, n.event_time, n.merchant, n.amount
+  FROM `{{ candidate_dataset }}.stg_transactions` AS n
 ) AS s
 JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = s.card_pseudonym;
 
@@ -64,18 +64,25 @@ WITH windows AS (
   WINDOW card_history AS (PARTITION BY card_pseudonym ORDER BY ts)
 ),
 rows_to_write AS (
-  -- the recomputed rows, with the columns the windows did not carry
+  -- the recomputed rows (at or after their card's start second, so at or after @event_from
+  -- plus the widest window), with the columns the windows did not carry
   SELECT
     w.*,
-    h.event_time,
-    h.merchant,
-    h.amount,
+    s.event_time,
+    s.merchant,
+    CAST(s.amount AS FLOAT64) AS amount,
 {%- for v in v_components %}
-    h.{{ v }},
+    s.{{ v }},
 {%- endfor %}
-    h.is_fraud
+    s.is_fraud
   FROM windows AS w
-  JOIN history AS h ON h.transaction_id = w.transaction_id
+  JOIN (
+    SELECT * FROM `{{ dataset }}.stg_transactions` AS p
+    WHERE p.event_time >= TIMESTAMP_ADD(CAST(@event_from AS TIMESTAMP), INTERVAL {{ widest_window_seconds }} SECOND)
+      AND p.card_pseudonym IN (SELECT f.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS f)
+    UNION ALL
+    SELECT * FROM `{{ candidate_dataset }}.stg_transactions`
+  ) AS s ON s.transaction_id = w.transaction_id
   WHERE w.ts >= w.start_ts
 ),
 merchant_events AS (
