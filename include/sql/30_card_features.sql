@@ -47,21 +47,46 @@ GROUP BY s.card_pseudonym;
 
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ features_table }}` AS
 WITH windows AS (
+  -- Window aggregates cost per row they are computed for: the week-long ones run over every
+  -- row read (@event_from on), the hour and day ones only over the day before each card's
+  -- start second, all their frames need (a quarter of the rows in a steady daily run).
   SELECT
-    transaction_id,
-    card_pseudonym,
-    ts,
-    start_ts,
-    CAST(ts - MAX(ts) OVER (card_history RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS FLOAT64)
-      AS since_prev_read,
-    COUNT(*) OVER (card_history RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING) AS txn_count_1h,
-    COUNT(*) OVER (card_history RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS txn_count_24h,
-    COUNT(*) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS txn_count_7d,
-    IFNULL(SUM(amount) OVER (card_history RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_1h,
-    IFNULL(SUM(amount) OVER (card_history RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_24h,
-    AVG(amount) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS amount_avg_7d
-  FROM history
-  WINDOW card_history AS (PARTITION BY card_pseudonym ORDER BY ts)
+    week_windows.transaction_id,
+    week_windows.card_pseudonym,
+    week_windows.ts,
+    week_windows.start_ts,
+    week_windows.since_prev_read,
+    day_windows.txn_count_1h,
+    day_windows.txn_count_24h,
+    week_windows.txn_count_7d,
+    day_windows.amount_sum_1h,
+    day_windows.amount_sum_24h,
+    week_windows.amount_avg_7d
+  FROM (
+    SELECT
+      transaction_id,
+      card_pseudonym,
+      ts,
+      start_ts,
+      CAST(ts - MAX(ts) OVER (card_history RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS FLOAT64)
+        AS since_prev_read,
+      COUNT(*) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS txn_count_7d,
+      AVG(amount) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS amount_avg_7d
+    FROM history
+    WINDOW card_history AS (PARTITION BY card_pseudonym ORDER BY ts)
+  ) AS week_windows
+  JOIN (
+    SELECT
+      transaction_id,
+      COUNT(*) OVER (card_day RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING) AS txn_count_1h,
+      COUNT(*) OVER (card_day RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING) AS txn_count_24h,
+      IFNULL(SUM(amount) OVER (card_day RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_1h,
+      IFNULL(SUM(amount) OVER (card_day RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_24h
+    FROM history
+    WHERE ts >= start_ts - 86400
+    WINDOW card_day AS (PARTITION BY card_pseudonym ORDER BY ts)
+  ) AS day_windows ON day_windows.transaction_id = week_windows.transaction_id
+  WHERE week_windows.ts >= week_windows.start_ts
 ),
 rows_to_write AS (
   -- the recomputed rows (at or after their card's start second, so at or after @event_from
@@ -85,16 +110,29 @@ rows_to_write AS (
   ) AS s ON s.transaction_id = w.transaction_id
   WHERE w.ts >= w.start_ts
 ),
+seen_before_start AS (
+  -- first uses before the card's start second: one sum per card (a card's merchant state grows
+  -- with its life, and only the first uses from its start second on need the window below)
+  SELECT m.card_pseudonym, SUM(m.first_second_rows) AS first_uses
+  FROM `{{ candidate_dataset }}.card_merchants` AS m
+  JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = m.card_pseudonym
+  WHERE m.first_ts < c.start_ts
+  GROUP BY m.card_pseudonym
+),
 merchant_events AS (
-  -- the card's first uses of each merchant (weighted by their first-second rows), and the rows
+  -- the card's first uses of a merchant from its start second on (weighted by their
+  -- first-second rows), and the rows
   SELECT m.card_pseudonym, m.first_ts AS ts, m.first_second_rows AS first_uses, CAST(NULL AS STRING) AS transaction_id
   FROM `{{ candidate_dataset }}.card_merchants` AS m
+  JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = m.card_pseudonym
+  WHERE m.first_ts >= c.start_ts
   UNION ALL
   SELECT card_pseudonym, ts, 0 AS first_uses, transaction_id
   FROM rows_to_write
 ),
 seen AS (
-  -- merchants the card used before the row's second: each first use counts its first-second rows
+  -- merchants the card used before the row's second: each first use counts its first-second
+  -- rows (those before the start second are summed in seen_before_start)
   SELECT
     transaction_id,
     SUM(first_uses) OVER (
@@ -113,7 +151,7 @@ card_history AS (
     r.{{ v }},
 {%- endfor %}
     IF(first_use.first_ts = r.ts, 1, 0) AS is_new_merchant,
-    IFNULL(seen.merchants_seen, 0) AS merchants_seen,
+    IFNULL(before_start.first_uses, 0) + IFNULL(seen.merchants_seen, 0) AS merchants_seen,
     IFNULL(r.since_prev_read, CAST(r.ts - e.last_ts AS FLOAT64)) AS seconds_since_prev_txn,
     r.txn_count_1h,
     r.txn_count_24h,
@@ -126,6 +164,7 @@ card_history AS (
   JOIN `{{ candidate_dataset }}.card_merchants` AS first_use
     ON first_use.card_pseudonym = r.card_pseudonym AND first_use.merchant = r.merchant
   LEFT JOIN seen ON seen.transaction_id = r.transaction_id AND seen.transaction_id IS NOT NULL
+  LEFT JOIN seen_before_start AS before_start ON before_start.card_pseudonym = r.card_pseudonym
   LEFT JOIN earlier AS e ON e.card_pseudonym = r.card_pseudonym
 )
 SELECT
