@@ -107,8 +107,19 @@ class LocalBatchPrediction:
         return ServedModel.load(version.local_dir(), version.model_name, version.version)
 
     def run(self) -> dict[str, Any]:
-        """Score the input table into the output table; what Vertex's job does on gcp."""
-        model = self.champion()
+        """Score the input table into the output table; what Vertex's job does on gcp.
+
+        No champion, or one this server refuses, fails the task at once: a retry would read
+        the same registry (``AirflowFailException`` skips the retries, the failure still alerts).
+        """
+        from fraud_mlops.registry.serving_image import IncompatibleModel
+
+        try:
+            model = self.champion()
+        except (NoChampion, IncompatibleModel) as err:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{err}; not retried: the registry would answer the same") from err
         rows = self.warehouse.read_arrow(f"SELECT * FROM `{self.dataset_ref}.{BATCH_INPUT_TABLE}`")
         self.warehouse.replace_table(BATCH_OUTPUT_TABLE, predict_rows(model, rows))
         summary = {
