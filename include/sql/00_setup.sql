@@ -89,7 +89,8 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.rejected_rows` (
 )
 PARTITION BY DATE(_loaded_at);
 
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ features_table }}` (
+{#- One transaction's feature row: the columns card_features and training_examples share. -#}
+{%- macro feature_row_columns() %}
   transaction_id STRING,
   card_pseudonym STRING,
   event_time TIMESTAMP,
@@ -97,6 +98,10 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ features_table }}` (
   {{ name }} {{ type }},
 {%- endfor %}
   is_fraud INT64
+{%- endmacro %}
+
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ features_table }}` (
+{{- feature_row_columns() }}
 )
 PARTITION BY DATE(event_time)
 CLUSTER BY card_pseudonym
@@ -104,13 +109,7 @@ OPTIONS (require_partition_filter = TRUE);
 
 -- What snapshots clone and training reads whole: partitioned, no partition filter required.
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ training_table }}` (
-  transaction_id STRING,
-  card_pseudonym STRING,
-  event_time TIMESTAMP,
-{%- for name, type in typed_features %}
-  {{ name }} {{ type }},
-{%- endfor %}
-  is_fraud INT64
+{{- feature_row_columns() }}
 )
 PARTITION BY DATE(event_time)
 CLUSTER BY card_pseudonym;
