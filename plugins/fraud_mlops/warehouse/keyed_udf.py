@@ -15,6 +15,7 @@ long as the connection, like the unwrapped keysets; it is emptied when it reache
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fraud_mlops.pseudonym import KekResolver, Pseudonymiser, WrappedKeyset, unwrap
@@ -31,22 +32,16 @@ def register(conn: Any, resolve_kek: KekResolver) -> None:
     import pyarrow.compute as pc
 
     unwrapped: dict[tuple[str, bytes], Pseudonymiser] = {}
-    memos: dict[tuple[str, bytes, str], dict[str, bytes]] = {}
+    encrypters: dict[tuple[str, bytes, str], Callable[[str], bytes]] = {}
 
-    def memo_for(uri: str, keyset: bytes, aad: str) -> dict[str, bytes]:
+    def encrypter(uri: str, keyset: bytes, aad: str) -> Callable[[str], bytes]:
+        """Plaintext → ciphertext under one key and associated data, memoised."""
         ref = (uri, keyset, aad)
-        if ref not in memos:
-            unwrapped.setdefault((uri, keyset), unwrap(WrappedKeyset(uri, keyset), resolve_kek(uri)))
-            memos[ref] = {}
-        return memos[ref]
-
-    def encrypt_one(memo: dict[str, bytes], uri: str, keyset: bytes, plaintext: str, aad: str) -> bytes:
-        ciphertext = memo.get(plaintext)
-        if ciphertext is None:
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            ciphertext = memo[plaintext] = unwrapped[(uri, keyset)].ciphertext(plaintext, aad)
-        return ciphertext
+        if ref not in encrypters:
+            if (uri, keyset) not in unwrapped:  # one key service call per keyset and connection
+                unwrapped[(uri, keyset)] = unwrap(WrappedKeyset(uri, keyset), resolve_kek(uri))
+            encrypters[ref] = _memoised(unwrapped[(uri, keyset)], aad)
+        return encrypters[ref]
 
     def constant(values: Any) -> Any:
         """The one value of an array holding one value and no NULL (SQL constants arrive so)."""
@@ -57,13 +52,9 @@ def register(conn: Any, resolve_kek: KekResolver) -> None:
     def encrypt(uris: Any, keysets: Any, plaintexts: Any, aads: Any) -> Any:
         uri, keyset, aad = constant(uris), constant(keysets), constant(aads)
         if uri is not None and keyset is not None and aad is not None:  # the SQL's case: one key
-            memo = memo_for(uri, keyset, aad)
+            encrypt_one = encrypter(uri, keyset, aad)
             return pa.array(
-                [
-                    None if p is None else encrypt_one(memo, uri, keyset, p, aad)
-                    for p in plaintexts.to_pylist()
-                ],
-                type=pa.binary(),
+                [None if p is None else encrypt_one(p) for p in plaintexts.to_pylist()], type=pa.binary()
             )
         out: list[bytes | None] = []
         for uri, keyset, plaintext, aad in zip(
@@ -72,7 +63,7 @@ def register(conn: Any, resolve_kek: KekResolver) -> None:
             if uri is None or keyset is None or plaintext is None or aad is None:
                 out.append(None)  # BigQuery: NULL in, NULL out
                 continue
-            out.append(encrypt_one(memo_for(uri, keyset, aad), uri, keyset, plaintext, aad))
+            out.append(encrypter(uri, keyset, aad)(plaintext))
         return pa.array(out, type=pa.binary())
 
     varchar, blob = duckdb.sqltype("VARCHAR"), duckdb.sqltype("BLOB")
@@ -85,3 +76,17 @@ def register(conn: Any, resolve_kek: KekResolver) -> None:
         null_handling="special",
         side_effects=False,
     )
+
+
+def _memoised(pseudonymiser: Pseudonymiser, aad: str) -> Callable[[str], bytes]:
+    memo: dict[str, bytes] = {}
+
+    def encrypt_one(plaintext: str) -> bytes:
+        ciphertext = memo.get(plaintext)
+        if ciphertext is None:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            ciphertext = memo[plaintext] = pseudonymiser.ciphertext(plaintext, aad)
+        return ciphertext
+
+    return encrypt_one
