@@ -2,8 +2,8 @@
 -- for the increment only: the raw rows of loaded files not yet in transform_log. Every raw row
 -- (and every unparseable line) ends up in exactly one of the two (50_quality_checks.sql).
 -- Outputs are candidates (candidate_dataset): the increment's new staging and rejected rows,
--- its files (transform_log), its cards with their earliest new second (feature_scope) and their
--- merchant state (card_merchants, merged with the published state); 55_publish.sql publishes
+-- its files (transform_log), its cards with their earliest new second (feature_scope) and the
+-- changes to their merchant state (card_merchants); 55_publish.sql publishes
 -- them once 50_quality_checks.sql passes. Raw card numbers are read from raw_dataset only.
 -- @loaded_from / @event_from come from the planning step (fraud_mlops/ingestion/increment.py);
 -- they are constants, so BigQuery reads only the partitions they name. A failed run published
@@ -142,9 +142,12 @@ SELECT card_pseudonym, MIN(UNIX_SECONDS(event_time)) AS start_ts
 FROM `{{ candidate_dataset }}.stg_transactions`
 GROUP BY card_pseudonym;
 
--- First second each (card, merchant) was used, and its rows on that second, for the touched
--- cards: the published state merged with the increment (whatever order files arrive in, an
--- earlier first use replaces a later one and an equal one adds its rows). Published by MERGE.
+-- The increment's changes to the touched cards' merchant state (the first second each (card,
+-- merchant) was used, and its rows on that second): merchants new to the card, first uses
+-- earlier than the published one (a late file replaces it), and more rows on the published
+-- first second (added to them). Only changes are candidates: a card's merchant state grows with
+-- its life, and re-reading it whole every run cost more with every day of history.
+-- 30_card_features.sql reads the rest from the published table; 55_publish.sql merges these.
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.card_merchants` AS
 WITH increment_firsts AS (
   SELECT card_pseudonym, merchant, ts AS first_ts, COUNT(*) AS first_second_rows
@@ -159,19 +162,19 @@ WITH increment_firsts AS (
   WHERE ts = min_ts
   GROUP BY card_pseudonym, merchant, ts
 ),
-combined AS (
+published AS (
   SELECT m.card_pseudonym, m.merchant, m.first_ts, m.first_second_rows
   FROM `{{ dataset }}.card_merchants` AS m
   WHERE m.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c)
-  UNION ALL
-  SELECT card_pseudonym, merchant, first_ts, first_second_rows FROM increment_firsts
 )
-SELECT card_pseudonym, merchant, first_ts, CAST(SUM(first_second_rows) AS INT64) AS first_second_rows
-FROM (
-  SELECT *, MIN(first_ts) OVER (PARTITION BY card_pseudonym, merchant) AS min_first_ts FROM combined
-)
-WHERE first_ts = min_first_ts
-GROUP BY card_pseudonym, merchant, first_ts;
+SELECT
+  i.card_pseudonym,
+  i.merchant,
+  i.first_ts,
+  CAST(i.first_second_rows + IF(p.first_ts = i.first_ts, p.first_second_rows, 0) AS INT64) AS first_second_rows
+FROM increment_firsts AS i
+LEFT JOIN published AS p ON p.card_pseudonym = i.card_pseudonym AND p.merchant = i.merchant
+WHERE p.first_ts IS NULL OR i.first_ts <= p.first_ts;
 
 DROP TABLE staged_before;
 DROP TABLE checked;

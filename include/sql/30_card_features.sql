@@ -7,10 +7,12 @@
 -- earliest new second), its rows from that second on: a late row changes the windows and
 -- history features of the card's later rows. Read: those cards' published rows from
 -- @event_from (earliest new event less the widest window, a constant: BigQuery reads only those
--- partitions) plus the increment's candidate rows, and one narrow look-up of each card's last
--- transaction before @event_from. Features over all of a card's history come from state, not
--- from history: the candidate card_merchants (is_new_merchant, merchants_seen, the merchants of
--- the serving state). Outputs are candidates: the recomputed rows, and the touched cards'
+-- partitions) plus the increment's candidate rows, and each card's last transaction before
+-- @event_from (from the published serving state). Features over all of a card's history come
+-- from state, not from history: the published card_merchants with the increment's changes
+-- (is_new_merchant, merchants_seen), and the published serving state's merchant arrays, carried
+-- over or extended. Nothing read grows with the cards' lives, except where a late file forces a
+-- rebuild of its cards. Outputs are candidates: the recomputed rows, and the touched cards'
 -- latest rows with their serving state; 55_publish.sql replaces them in the published tables.
 -- Same results as a full refresh (tests/reference/full_refresh/30_card_features.sql).
 
@@ -37,13 +39,55 @@ FROM (
 ) AS s
 JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = s.card_pseudonym;
 
--- Each recomputed card's last transaction before the rows read above.
+-- Each recomputed card's last transaction before the rows read above. The published serving
+-- state holds it: every transaction within the widest window of the card's latest one, and the
+-- latest before those (previous_time); the answer is among them unless both lie at or after
+-- @event_from (a file more than a window older than the card's latest transaction). Only those
+-- cards' older staging is scanned: reading all of it cost a steady daily run more with every
+-- day of history. A card without state has no published transaction.
 CREATE TEMP TABLE earlier AS
+WITH state AS (
+  SELECT
+    l.card_pseudonym,
+    l.recent_times,
+    l.previous_time,
+    UNIX_SECONDS(l.{{ event_time }}) - {{ widest_window_seconds }} < UNIX_SECONDS(CAST(@event_from AS TIMESTAMP))
+      OR l.previous_time IS NULL
+      OR l.previous_time < UNIX_SECONDS(CAST(@event_from AS TIMESTAMP)) AS answers
+  FROM `{{ dataset }}.{{ latest_features_view }}` AS l
+  WHERE l.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c)
+),
+state_times AS (
+  SELECT s.card_pseudonym, t AS ts FROM state AS s CROSS JOIN UNNEST(s.recent_times) AS t WHERE s.answers
+  UNION ALL
+  SELECT s.card_pseudonym, s.previous_time AS ts FROM state AS s WHERE s.answers
+)
+SELECT card_pseudonym, MAX(ts) AS last_ts
+FROM state_times
+WHERE ts < UNIX_SECONDS(CAST(@event_from AS TIMESTAMP))
+GROUP BY card_pseudonym
+UNION ALL
 SELECT s.card_pseudonym, MAX(UNIX_SECONDS(s.event_time)) AS last_ts
 FROM `{{ dataset }}.stg_transactions` AS s
 WHERE s.event_time < CAST(@event_from AS TIMESTAMP)
-  AND s.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c)
+  AND s.card_pseudonym IN (SELECT u.card_pseudonym FROM state AS u WHERE NOT u.answers)
 GROUP BY s.card_pseudonym;
+
+-- The touched cards' merchants first used at or after their start second, as publishing will
+-- leave them: the increment's changes (candidate card_merchants, 20_staging.sql) and the
+-- published rows they do not replace. Earlier first uses cannot change (every new row is at or
+-- after its card's start second): they are only summed per card (seen_before_start below).
+CREATE TEMP TABLE merchants_from_start AS
+SELECT m.card_pseudonym, m.merchant, m.first_ts, m.first_second_rows
+FROM `{{ dataset }}.card_merchants` AS m
+JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = m.card_pseudonym
+WHERE m.first_ts >= c.start_ts
+  AND NOT EXISTS (
+    SELECT 1 FROM `{{ candidate_dataset }}.card_merchants` AS n
+    WHERE n.card_pseudonym = m.card_pseudonym AND n.merchant = m.merchant
+  )
+UNION ALL
+SELECT card_pseudonym, merchant, first_ts, first_second_rows FROM `{{ candidate_dataset }}.card_merchants`;
 
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ features_table }}` AS
 WITH windows AS (
@@ -114,7 +158,7 @@ seen_before_start AS (
   -- first uses before the card's start second: one sum per card (a card's merchant state grows
   -- with its life, and only the first uses from its start second on need the window below)
   SELECT m.card_pseudonym, SUM(m.first_second_rows) AS first_uses
-  FROM `{{ candidate_dataset }}.card_merchants` AS m
+  FROM `{{ dataset }}.card_merchants` AS m
   JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = m.card_pseudonym
   WHERE m.first_ts < c.start_ts
   GROUP BY m.card_pseudonym
@@ -123,9 +167,7 @@ merchant_events AS (
   -- the card's first uses of a merchant from its start second on (weighted by their
   -- first-second rows), and the rows
   SELECT m.card_pseudonym, m.first_ts AS ts, m.first_second_rows AS first_uses, CAST(NULL AS STRING) AS transaction_id
-  FROM `{{ candidate_dataset }}.card_merchants` AS m
-  JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = m.card_pseudonym
-  WHERE m.first_ts >= c.start_ts
+  FROM merchants_from_start AS m
   UNION ALL
   SELECT card_pseudonym, ts, 0 AS first_uses, transaction_id
   FROM rows_to_write
@@ -150,7 +192,7 @@ card_history AS (
 {%- for v in v_components %}
     r.{{ v }},
 {%- endfor %}
-    IF(first_use.first_ts = r.ts, 1, 0) AS is_new_merchant,
+    IF(first_use.first_ts = r.ts, 1, 0) AS is_new_merchant,  -- no first use from the start second: not new
     IFNULL(before_start.first_uses, 0) + IFNULL(seen.merchants_seen, 0) AS merchants_seen,
     IFNULL(r.since_prev_read, CAST(r.ts - e.last_ts AS FLOAT64)) AS seconds_since_prev_txn,
     r.txn_count_1h,
@@ -161,7 +203,7 @@ card_history AS (
     r.amount_avg_7d,
     r.is_fraud
   FROM rows_to_write AS r
-  JOIN `{{ candidate_dataset }}.card_merchants` AS first_use
+  LEFT JOIN merchants_from_start AS first_use
     ON first_use.card_pseudonym = r.card_pseudonym AND first_use.merchant = r.merchant
   LEFT JOIN seen ON seen.transaction_id = r.transaction_id AND seen.transaction_id IS NOT NULL
   LEFT JOIN seen_before_start AS before_start ON before_start.card_pseudonym = r.card_pseudonym
@@ -219,14 +261,60 @@ older AS (
   WHERE h.ts < latest.latest_ts - {{ widest_window_seconds }}
   GROUP BY h.card_pseudonym
 ),
-merchants AS (
+merchant_changes AS (
   SELECT
     card_pseudonym,
+    MIN(first_ts) AS first_changed_ts,
     ARRAY_AGG(merchant ORDER BY first_ts, merchant) AS merchant_names,
     ARRAY_AGG(first_ts ORDER BY first_ts, merchant) AS merchant_first_times,
     ARRAY_AGG(first_second_rows ORDER BY first_ts, merchant) AS merchant_first_counts
   FROM `{{ candidate_dataset }}.card_merchants`
   GROUP BY card_pseudonym
+),
+carried AS (
+  -- Published merchant arrays that stay valid: no merchant changed, or only merchants first used
+  -- after the card's published latest transaction (an in-order increment: they sort after every
+  -- published one, so they are appended). Re-aggregating every touched card's merchants cost a
+  -- steady daily run more with every day of the cards' lives (bench/bench_incremental.py).
+  SELECT
+    p.card_pseudonym,
+    IF(n.card_pseudonym IS NULL, p.merchant_names, ARRAY_CONCAT(p.merchant_names, n.merchant_names))
+      AS merchant_names,
+    IF(n.card_pseudonym IS NULL, p.merchant_first_times, ARRAY_CONCAT(p.merchant_first_times, n.merchant_first_times))
+      AS merchant_first_times,
+    IF(n.card_pseudonym IS NULL, p.merchant_first_counts, ARRAY_CONCAT(p.merchant_first_counts, n.merchant_first_counts))
+      AS merchant_first_counts
+  FROM `{{ dataset }}.{{ latest_features_view }}` AS p
+  LEFT JOIN merchant_changes AS n ON n.card_pseudonym = p.card_pseudonym
+  WHERE p.card_pseudonym IN (SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c)
+    AND (n.card_pseudonym IS NULL OR n.first_changed_ts > UNIX_SECONDS(p.{{ event_time }}))
+),
+rebuilt AS (
+  -- the other touched cards (new cards, late files): aggregated from the merchant state as
+  -- publishing will leave it (earlier first uses are unchanged, the rest merchants_from_start)
+  SELECT
+    m.card_pseudonym,
+    ARRAY_AGG(m.merchant ORDER BY m.first_ts, m.merchant) AS merchant_names,
+    ARRAY_AGG(m.first_ts ORDER BY m.first_ts, m.merchant) AS merchant_first_times,
+    ARRAY_AGG(m.first_second_rows ORDER BY m.first_ts, m.merchant) AS merchant_first_counts
+  FROM (
+    SELECT p.card_pseudonym, p.merchant, p.first_ts, p.first_second_rows
+    FROM `{{ dataset }}.card_merchants` AS p
+    JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = p.card_pseudonym
+    WHERE p.first_ts < c.start_ts
+    UNION ALL
+    SELECT card_pseudonym, merchant, first_ts, first_second_rows FROM merchants_from_start
+  ) AS m
+  WHERE m.card_pseudonym IN (
+    SELECT c.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS c
+    WHERE c.card_pseudonym NOT IN (SELECT k.card_pseudonym FROM carried AS k)
+  )
+  GROUP BY m.card_pseudonym
+),
+merchants AS (
+  SELECT * FROM carried
+  UNION ALL
+  SELECT * FROM rebuilt
 )
 SELECT
   latest_rows.*,
@@ -242,5 +330,6 @@ LEFT JOIN older ON older.card_pseudonym = latest_rows.card_pseudonym
 LEFT JOIN earlier AS e ON e.card_pseudonym = latest_rows.card_pseudonym
 JOIN merchants ON merchants.card_pseudonym = latest_rows.card_pseudonym;
 
+DROP TABLE merchants_from_start;
 DROP TABLE earlier;
 DROP TABLE history;

@@ -3,14 +3,16 @@
 -- The candidates are an increment, so each published table has the touched rows replaced
 -- (DELETE of the touched keys + INSERT from the candidate) or, for the per-card state tables,
 -- merged (MERGE). Idempotent: publishing the same candidates again changes nothing.
--- @event_from (every candidate row's event time is at or after it) names the partitions.
+-- The partitions: every candidate row's event time is at or after the increment's first new
+-- event date, @event_from plus the widest window (the look-back 30_card_features read), so
+-- the DELETEs read the increment's days only, not the look-back's.
 -- BigQuery allows DML, not DDL, in a multi-statement transaction: the published tables are
 -- created by 00_setup.sql. DuckDB runs the same.
 BEGIN TRANSACTION;
 
 -- New staging rows (staging is append-only: a transaction id is staged once).
 DELETE FROM `{{ dataset }}.stg_transactions` AS p
-WHERE p.event_time >= CAST(@event_from AS TIMESTAMP)
+WHERE p.event_time >= TIMESTAMP_ADD(CAST(@event_from AS TIMESTAMP), INTERVAL {{ widest_window_seconds }} SECOND)
   AND p.transaction_id IN (SELECT c.transaction_id FROM `{{ candidate_dataset }}.stg_transactions` AS c);
 INSERT INTO `{{ dataset }}.stg_transactions`
 SELECT * FROM `{{ candidate_dataset }}.stg_transactions`;
@@ -29,7 +31,7 @@ FROM `{{ candidate_dataset }}.rejected_rows`;
 
 -- The touched cards' rows from their earliest new second, recomputed.
 DELETE FROM `{{ dataset }}.{{ table }}` AS f
-WHERE f.{{ event_time }} >= CAST(@event_from AS TIMESTAMP)
+WHERE f.{{ event_time }} >= TIMESTAMP_ADD(CAST(@event_from AS TIMESTAMP), INTERVAL {{ widest_window_seconds }} SECOND)
   AND EXISTS (
     SELECT 1 FROM `{{ candidate_dataset }}.feature_scope` AS s
     WHERE s.card_pseudonym = f.{{ entity_key }} AND UNIX_SECONDS(f.{{ event_time }}) >= s.start_ts
@@ -61,9 +63,9 @@ WHEN NOT MATCHED THEN INSERT (
 {%- for name, _ in state_columns %}, s.{{ name }}{% endfor %}
 );
 
--- The touched cards' merchant state (first second of each merchant and its rows). The
--- candidates hold every merchant of a touched card; only the changed ones are rewritten
--- (rewriting all of them cost a third of a steady-state publish, bench/bench_incremental.py).
+-- The touched cards' merchant state (first second of each merchant and its rows): the
+-- candidates hold the increment's changes only (20_staging.sql); publishing them again
+-- rewrites nothing.
 MERGE `{{ dataset }}.card_merchants` AS t
 USING `{{ candidate_dataset }}.card_merchants` AS s
 ON t.card_pseudonym = s.card_pseudonym AND t.merchant = s.merchant

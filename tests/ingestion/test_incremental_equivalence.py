@@ -2,8 +2,8 @@
 
 The history lands one file at a time through the real path (GCS emulator → streaming
 validation → load → append) and each file is transformed incrementally right after, as an
-event-driven run would. It includes a late day (landed after later days), an exact re-landing
-of a file, a re-sent file repeating earlier transaction ids with other values, ids repeated
+event-driven run would. It includes late days (landed after later days; one more than a
+window late for a card), an exact re-landing of a file, a re-sent file repeating earlier transaction ids with other values, ids repeated
 with another event time, invalid rows and an unparseable line. The reference is the
 full-refresh SQL this project used before (tests/reference/full_refresh/), run once over the
 same raw rows in a second database. Every published table must be equal, row for row.
@@ -51,12 +51,28 @@ def daily_files() -> list[tuple[str, pd.DataFrame | bytes]]:
     day = pd.to_datetime(landing["event_time"]).dt.day
     days = {d: landing[day == d].copy() for d in sorted(day.unique())}
     first, *_ = days
-    # a card seen on the first and the last day only: its last row's previous transaction lies
-    # before the increment's look-back (seconds_since_prev_txn comes from the narrow look-up)
+    # A quiet card, seen on days 1, 9, 10 and 18 only, day 9 landing last. Its rows on days 10
+    # and 18 have no earlier row within their look-back: the previous one comes from the
+    # published serving state. Day 9 lands more than a window before the card's latest row and
+    # after a later one: the state cannot tell its previous row, so older staging is read.
     quiet = luhn_complete("4000123412341")
-    for d in (first, first + 9):
+    for d in (first, first + 8, first + 9):
         days[d].loc[days[d].index[-1], ["card_number", "merchant"]] = [quiet, "quiet merchant"]
-    order = [first, first + 1, first + 2, first + 4, first + 5, first + 3, *range(first + 6, first + 10)]
+    quiet_late = days[first + 9].tail(1).copy()
+    quiet_late["transaction_id"] = "quiet-day-18"
+    quiet_late["event_time"] = (pd.to_datetime(quiet_late["event_time"]) + pd.Timedelta(days=8)).astype(str)
+    order = [
+        first,
+        first + 1,
+        first + 2,
+        first + 4,
+        first + 5,
+        first + 3,
+        first + 6,
+        first + 7,
+        first + 9,
+        first + 8,
+    ]
     files: list[tuple[str, pd.DataFrame | bytes]] = []
     for d in order:
         frame = days[d]
@@ -69,6 +85,8 @@ def daily_files() -> list[tuple[str, pd.DataFrame | bytes]]:
         files.append((f"day{d:02d}.csv", frame))
         if d == first + 1:
             files.append((f"day{d:02d}_again.csv", frame))  # same bytes: a duplicate landing
+        if d == first + 9:
+            files.append(("quiet_day18.csv", quiet_late))
         if d == first + 4:  # a re-sent slice of the late day, amounts changed, before that day lands
             resent = days[first + 3].head(30).copy()
             resent["amount"] = "1.23"

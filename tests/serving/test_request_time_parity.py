@@ -30,6 +30,7 @@ import pytest
 from fraud_mlops.features import (
     CARD_FEATURES,
     FEATURES,
+    LATEST_FEATURES_VIEW,
     STATE_COLUMNS,
     V_COMPONENTS,
     WIDEST_WINDOW_SECONDS,
@@ -89,6 +90,20 @@ def _run_script(conn: duckdb.DuckDBPyConnection, sql: str, parameters: dict[str,
         conn.execute(duck, {k: v for k, v in (parameters or {}).items() if f"${k}" in duck} or None)
 
 
+def _statements(script: str, prefixes: Any, expected: int) -> list[str]:
+    """The statements of ``script`` starting (comments aside) with one of ``prefixes``."""
+    prefixes = tuple(prefixes)
+    found = [
+        statement
+        for statement in split_statements(script)
+        if "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
+        .lstrip()
+        .startswith(prefixes)
+    ]
+    assert len(found) == expected, found
+    return found
+
+
 def _training_features(conn: duckdb.DuckDBPyConnection, data: pd.DataFrame) -> pd.DataFrame:
     """The production (incremental) 30_card_features.sql over ``data`` as one increment: staged
     candidates, their cards' scope and merchant state from 20_staging.sql's own statements."""
@@ -97,21 +112,21 @@ def _training_features(conn: duckdb.DuckDBPyConnection, data: pd.DataFrame) -> p
     conn.execute(f"CREATE SCHEMA {settings.candidate_dataset}")
     conn.register("data", data)
     conn.execute(f"CREATE TABLE {settings.dataset}.stg_transactions AS SELECT * FROM data LIMIT 0")
-    conn.execute(f"CREATE TABLE {settings.dataset}.card_merchants (card_pseudonym VARCHAR, merchant VARCHAR, "
-                 "first_ts BIGINT, first_second_rows BIGINT)")  # fmt: skip
     conn.execute(f"CREATE TABLE {settings.candidate_dataset}.stg_transactions AS SELECT * FROM data")
+    # the published per-card state, empty (00_setup.sql's own tables)
+    published = (
+        f"CREATE TABLE IF NOT EXISTS `{settings.dataset}.{t}`"
+        for t in (LATEST_FEATURES_VIEW, "card_merchants")
+    )
+    for statement in _statements(render_sql("00_setup.sql", settings), published, expected=2):
+        conn.execute(transpile_statement(statement))
     # (the pseudonym is not computed here: the data is staged already; any keyset renders)
     staging = render_sql("20_staging.sql", settings, keyset=WrappedKeyset("unused-kms-key", b"unused"))
-    targets = ("feature_scope", "card_merchants")
-    state = [
-        statement
-        for statement in split_statements(staging)
-        if "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
-        .lstrip()
-        .startswith(tuple(f"CREATE OR REPLACE TABLE `{settings.candidate_dataset}.{t}`" for t in targets))
-    ]
-    assert len(state) == 2
-    for statement in state:
+    candidates = (
+        f"CREATE OR REPLACE TABLE `{settings.candidate_dataset}.{t}`"
+        for t in ("feature_scope", "card_merchants")
+    )
+    for statement in _statements(staging, candidates, expected=2):
         conn.execute(transpile_statement(statement))
     _run_script(conn, render_sql("30_card_features.sql", settings), {"event_from": "0001-01-01"})
     return conn.execute(f"SELECT * FROM {settings.candidate_dataset}.card_features").df()
