@@ -269,6 +269,9 @@ merchant_changes AS (
     ARRAY_AGG(first_ts ORDER BY first_ts, merchant) AS merchant_first_times,
     ARRAY_AGG(first_second_rows ORDER BY first_ts, merchant) AS merchant_first_counts
   FROM `{{ candidate_dataset }}.card_merchants`
+  -- cards with a published state only (new cards are rebuilt below: aggregating theirs here too
+  -- would do it twice)
+  WHERE card_pseudonym IN (SELECT l.card_pseudonym FROM `{{ dataset }}.{{ latest_features_view }}` AS l)
   GROUP BY card_pseudonym
 ),
 carried AS (
