@@ -3,8 +3,9 @@
 The history lands one file at a time through the real path (GCS emulator → streaming
 validation → load → append) and each file is transformed incrementally right after, as an
 event-driven run would. It includes late days (landed after later days; one more than a
-window late for a card), an exact re-landing of a file, a re-sent file repeating earlier transaction ids with other values, ids repeated
-with another event time, invalid rows and an unparseable line. The reference is the
+window late for a card), an exact re-landing of a file, a re-sent file repeating earlier
+transaction ids with other values, ids repeated with another event time, invalid rows and an
+unparseable line. The reference is the
 full-refresh SQL this project used before (tests/reference/full_refresh/), run once over the
 same raw rows in a second database. Every published table must be equal, row for row.
 """

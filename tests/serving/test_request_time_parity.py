@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,15 +91,15 @@ def _run_script(conn: duckdb.DuckDBPyConnection, sql: str, parameters: dict[str,
         conn.execute(duck, {k: v for k, v in (parameters or {}).items() if f"${k}" in duck} or None)
 
 
-def _statements(script: str, prefixes: Any, expected: int) -> list[str]:
+def _statements(script: str, prefixes: Iterable[str], expected: int) -> list[str]:
     """The statements of ``script`` starting (comments aside) with one of ``prefixes``."""
-    prefixes = tuple(prefixes)
+    starts = tuple(prefixes)
     found = [
         statement
         for statement in split_statements(script)
         if "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
         .lstrip()
-        .startswith(prefixes)
+        .startswith(starts)
     ]
     assert len(found) == expected, found
     return found
