@@ -124,14 +124,13 @@ def run_demo() -> dict[str, Any]:
     state = stack.up(settings)
     try:
         api = AirflowAPI(state.api_url)
-        api.wait_for_dags([SENSOR_DAG])
+        # Every DAG the demo unpauses, parsed first: on a loaded machine the DAG processor may
+        # register them minutes apart, and a run triggered on a DAG left paused never starts.
+        api.wait_for_dags([SENSOR_DAG, TRAINING_DAG, MONITORING_DAG])
         print(f"    Airflow UI: {state.api_url}/dags/{SENSOR_DAG}")
         api.set_paused(SENSOR_DAG, False)
-        dag_ids = api.dag_ids()
-        if TRAINING_DAG in dag_ids:
-            api.set_paused(TRAINING_DAG, False)
-        if MONITORING_DAG in dag_ids:  # its first scheduled run finishes while ingestion runs
-            api.set_paused(MONITORING_DAG, False)
+        api.set_paused(TRAINING_DAG, False)
+        api.set_paused(MONITORING_DAG, False)  # its first scheduled run finishes while ingestion runs
         run_id = _wait_for_waiting_sensor_run(api)
         print(f"    {SENSOR_DAG} run {run_id} is waiting for files (deferred sensor)")
 
