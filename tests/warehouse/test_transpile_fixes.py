@@ -1,4 +1,4 @@
-"""Golden tests of the five places where sqlglot is silently wrong for BigQuery → DuckDB.
+"""Golden tests of the six places where sqlglot is silently wrong for BigQuery → DuckDB.
 
 Each test runs real BigQuery SQL through the project's hook on a real DuckDB file and compares
 with an independent Python/pandas computation. Where it helps, the test also shows the plain
@@ -65,6 +65,15 @@ def test_safe_cast_to_int64_rejects_fractional_strings(warehouse):
         assert got == expected, literal
     with duckdb.connect() as plain:
         assert plain.execute("SELECT TRY_CAST('12.5' AS BIGINT)").fetchall() == [(13,)]  # what we avoid
+
+
+def test_div_of_a_sum_divides_the_sum(warehouse):
+    sql = "SELECT DIV(x + 604800, 86400), DIV(x, 86400 - 1), DIV(-7, 2) FROM UNNEST([100000, 999999]) AS x ORDER BY x"
+    got = warehouse.get_records(sql)
+    expected = [((x + 604800) // 86400, x // 86399, -3) for x in (100000, 999999)]  # BigQuery truncates
+    assert [tuple(row) for row in got] == expected
+    plain = sqlglot.transpile("SELECT DIV(x + 604800, 86400)", read="bigquery", write="duckdb")[0]
+    assert plain == "SELECT x + 604800 // 86400"  # what sqlglot alone emits: 604800 // 86400 first
 
 
 def test_sessions_are_utc_whatever_the_machine_zone(warehouse, monkeypatch):

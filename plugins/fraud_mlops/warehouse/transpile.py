@@ -1,7 +1,7 @@
 """BigQuery Standard SQL → DuckDB, with the fixes sqlglot does not make by itself.
 
 The SQL in ``include/sql/`` is written once, for BigQuery. Locally it runs on DuckDB after
-sqlglot transpiles it. sqlglot is silent about five differences found in our evaluation; each
+sqlglot transpiles it. sqlglot is silent about six differences found in our evaluation; each
 is repaired here and guarded by a golden test against an independent pandas computation
 (``tests/warehouse/``):
 
@@ -15,6 +15,9 @@ is repaired here and guarded by a golden test against an independent pandas comp
    after connecting (it cannot be passed at connect time offline).
 5. ``SAFE_CAST('12.5' AS INT64)`` is NULL on BigQuery but 13 on DuckDB (``TRY_CAST`` rounds):
    string inputs must look like integers before they are cast.
+6. ``DIV(ts + 604800, 86400)`` becomes ``ts + 604800 // 86400`` (sqlglot 30.30 drops the
+   parentheses, and ``//`` binds tighter than ``+``): compound operands are parenthesised.
+   Both engines truncate toward zero, so the rest of ``DIV`` agrees.
 
 One more BigQuery statement has no DuckDB form: ``ASSERT expr AS 'message'`` (the data-quality
 gate). :func:`parse_assert` splits it; the hook evaluates ``expr`` and raises with the message.
@@ -178,6 +181,15 @@ def _fix_safe_cast_to_int(node: exp.Expression) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=exp.Or(this=not_text, expression=is_integer_text), true=cast)])
 
 
+def _fix_int_div(node: exp.Expression) -> exp.Expression:
+    if not isinstance(node, exp.IntDiv):
+        return node
+    for operand in (node.this, node.expression):
+        if isinstance(operand, exp.Binary):
+            operand.replace(exp.Paren(this=operand.copy()))
+    return node
+
+
 #: Name of the DuckDB UDF standing for ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(...), ...)``.
 KEYED_UDF = "aead_deterministic_encrypt"
 
@@ -219,6 +231,7 @@ def transpile_statement(statement: str) -> str:
     tree = tree.transform(_fix_numeric)
     tree = tree.transform(_fix_dayofweek)
     tree = tree.transform(_fix_keyset_chain)
+    tree = tree.transform(_fix_int_div)
     duck = sqlglot.parse_one(tree.sql(dialect="duckdb"), read="duckdb")
     # TRY_CAST only exists after the dialect switch, so fix it on the DuckDB tree.
     duck = duck.transform(_fix_safe_cast_to_int)
