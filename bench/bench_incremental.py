@@ -10,7 +10,8 @@ population across days, so features look back across files as in production.
 
 Goals (quiet 2-core machine): the last day's file costs ≤ 1.5× the first day's; a full refresh
 grows with history (~30× over 30 days).
-Usage: ``python bench/bench_incremental.py [--days 30] [--rows-per-day 300000]``.
+Usage: ``python bench/bench_incremental.py [--days 30] [--rows-per-day 300000] [--keep]``;
+``--keep`` leaves the warehouse for ``bench/profile_day.py`` (what one more day costs, per statement).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--rows-per-day", type=int, default=300_000)
+    parser.add_argument("--keep", action="store_true", help="keep the warehouse for bench/profile_day.py")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-incremental-"))
@@ -180,7 +182,11 @@ def main() -> None:
                 f" {last[3] / since[3]:.2f}x  ({since[3]:.2f} s → {last[3]:.2f} s)"
             )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
-    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "full.duckdb").unlink(missing_ok=True)
+    if args.keep:
+        print(f"kept: {tmp}  (bench/profile_day.py {tmp} --rows-per-day {args.rows_per_day})")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
