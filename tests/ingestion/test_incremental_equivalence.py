@@ -45,7 +45,8 @@ def luhn_complete(prefix: str) -> str:
 
 
 def daily_files() -> list[tuple[str, pd.DataFrame | bytes]]:
-    """(name, content) in landing order: days out of order, re-sends, duplicates, bad rows/lines."""
+    """(name, content) in landing order: days out of order, re-sends, duplicates, bad rows/lines,
+    a row on a card's published latest second."""
     landing = generate(
         GeneratorConfig(rows=4_000, seed=7, days=10, rows_per_card=40, merchants=60, fraud_rate=0.02)
     ).landing.astype(str)
@@ -95,6 +96,10 @@ def daily_files() -> list[tuple[str, pd.DataFrame | bytes]]:
     broken = files[-1][1].to_csv(index=False).splitlines(keepends=True)  # type: ignore[union-attr]
     broken[3] = broken[3].replace(",", ";", 2)
     files[-1] = (files[-1][0], "".join(broken).encode())
+    # Last, another row of the quiet card on its latest second, with a smaller amount: its new
+    # rows do not all follow its published state, whose recent pairs must not be carried over.
+    same_second = quiet_late.assign(transaction_id="quiet-day-18-same-second", amount="0.50")
+    files.append(("quiet_day18_same_second.csv", same_second))
     return files
 
 

@@ -1,4 +1,4 @@
-"""Golden tests of the six places where sqlglot is silently wrong for BigQuery → DuckDB.
+"""Golden tests of the seven places where sqlglot is silently wrong for BigQuery → DuckDB.
 
 Each test runs real BigQuery SQL through the project's hook on a real DuckDB file and compares
 with an independent Python/pandas computation. Where it helps, the test also shows the plain
@@ -74,6 +74,36 @@ def test_div_of_a_sum_divides_the_sum(warehouse):
     assert [tuple(row) for row in got] == expected
     plain = sqlglot.transpile("SELECT DIV(x + 604800, 86400)", read="bigquery", write="duckdb")[0]
     assert plain == "SELECT x + 604800 // 86400"  # what sqlglot alone emits: 604800 // 86400 first
+
+
+#: ARRAY_SLICE's examples in Google's GoogleSQL reference (array_functions.md#array_slice):
+#: 0-based, inclusive offsets; negative ones count from the end; out of bounds is clamped.
+ARRAY_SLICE_EXAMPLES = {
+    ("1", "3"): ["b", "c", "d"],
+    ("-1", "3"): [],
+    ("1", "-3"): ["b", "c"],
+    ("-1", "-3"): [],
+    ("-3", "-1"): ["c", "d", "e"],
+    ("3", "3"): ["d"],
+    ("-3", "-3"): ["c"],
+    ("1", "30"): ["b", "c", "d", "e"],
+    ("1", "-30"): [],
+    ("-30", "30"): ["a", "b", "c", "d", "e"],
+    ("-30", "-5"): ["a"],
+    ("5", "30"): [],
+    ("1", "NULL"): None,
+}
+
+
+def test_array_slice_offsets_are_bigquery_offsets(warehouse):
+    for (start, end), expected in ARRAY_SLICE_EXAMPLES.items():
+        sql = f"SELECT ARRAY_SLICE(['a', 'b', 'c', 'd', 'e'], {start}, {end})"
+        assert warehouse.get_records(sql)[0][0] == expected, (start, end)
+    # offsets computed per row, as 30_card_features.sql slices the published recent pairs
+    sql = "SELECT k, ARRAY_SLICE([10, 20, 30], k, -1) FROM UNNEST([0, 1, 2]) AS k ORDER BY k"
+    assert [tuple(row) for row in warehouse.get_records(sql)] == [(0, [10, 20, 30]), (1, [20, 30]), (2, [30])]
+    plain = sqlglot.transpile("SELECT ARRAY_SLICE(a, 1, 3)", read="bigquery", write="duckdb")[0]
+    assert plain == "SELECT ARRAY_SLICE(a, 1, 3)"  # passed through: DuckDB would read 1-based offsets
 
 
 def test_sessions_are_utc_whatever_the_machine_zone(warehouse, monkeypatch):

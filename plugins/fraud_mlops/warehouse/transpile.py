@@ -1,7 +1,7 @@
 """BigQuery Standard SQL → DuckDB, with the fixes sqlglot does not make by itself.
 
 The SQL in ``include/sql/`` is written once, for BigQuery. Locally it runs on DuckDB after
-sqlglot transpiles it. sqlglot is silent about six differences found in our evaluation; each
+sqlglot transpiles it. sqlglot is silent about seven differences found in our evaluation; each
 is repaired here and guarded by a golden test against an independent pandas computation
 (``tests/warehouse/``):
 
@@ -18,6 +18,9 @@ is repaired here and guarded by a golden test against an independent pandas comp
 6. ``DIV(ts + 604800, 86400)`` becomes ``ts + 604800 // 86400`` (sqlglot 30.30 drops the
    parentheses, and ``//`` binds tighter than ``+``): compound operands are parenthesised.
    Both engines truncate toward zero, so the rest of ``DIV`` agrees.
+7. ``ARRAY_SLICE(a, start, end)`` passes through, but BigQuery's offsets are 0-based and
+   DuckDB's ``array_slice`` is 1-based (both inclusive, both count negative offsets from the
+   end): non-negative offsets get one added.
 
 One more BigQuery statement has no DuckDB form: ``ASSERT expr AS 'message'`` (the data-quality
 gate). :func:`parse_assert` splits it; the hook evaluates ``expr`` and raises with the message.
@@ -190,6 +193,31 @@ def _fix_int_div(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _one_based(offset: exp.Expression) -> exp.Expression:
+    if isinstance(offset, exp.Neg):
+        return offset
+    if isinstance(offset, exp.Literal) and offset.is_number:
+        return exp.Literal.number(int(offset.this) + 1)
+    if isinstance(offset, exp.Null):
+        return offset
+    plus_one = exp.Add(this=exp.Paren(this=offset.copy()), expression=exp.Literal.number(1))
+    return exp.Case(
+        ifs=[exp.If(this=exp.GTE(this=offset.copy(), expression=exp.Literal.number(0)), true=plus_one)],
+        default=offset.copy(),
+    )
+
+
+def _fix_array_slice(node: exp.Expression) -> exp.Expression:
+    if not isinstance(node, exp.ArraySlice) or node.meta.get("bq_fixed"):
+        return node
+    fixed = node.copy()
+    fixed.meta["bq_fixed"] = True
+    for arg in ("start", "end"):
+        if fixed.args.get(arg) is not None:
+            fixed.set(arg, _one_based(fixed.args[arg]))
+    return fixed
+
+
 #: Name of the DuckDB UDF standing for ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(...), ...)``.
 KEYED_UDF = "aead_deterministic_encrypt"
 
@@ -232,6 +260,7 @@ def transpile_statement(statement: str) -> str:
     tree = tree.transform(_fix_dayofweek)
     tree = tree.transform(_fix_keyset_chain)
     tree = tree.transform(_fix_int_div)
+    tree = tree.transform(_fix_array_slice)
     duck = sqlglot.parse_one(tree.sql(dialect="duckdb"), read="duckdb")
     # TRY_CAST only exists after the dialect switch, so fix it on the DuckDB tree.
     duck = duck.transform(_fix_safe_cast_to_int)
