@@ -11,9 +11,10 @@
 -- @event_from (from the published serving state). Features over all of a card's history come
 -- from state, not from history: the published card_merchants (first uses before the start
 -- second, summed per card) with the increment's changes (is_new_merchant, merchants_seen), and
--- the published serving state's merchant arrays, carried over or appended to (re-aggregated
--- only for new cards and late files). Outputs are candidates: the recomputed rows, and the touched cards'
--- latest rows with their serving state; 55_publish.sql replaces them in the published tables.
+-- the published serving state's merchant arrays, carried over or appended to; its recent
+-- (time, amount) pairs are carried over likewise (both are re-aggregated only for new cards and
+-- late files). Outputs are candidates: the recomputed rows, and the touched cards' latest rows
+-- with their serving state; 55_publish.sql replaces them in the published tables.
 -- Same results as a full refresh (tests/reference/full_refresh/30_card_features.sql).
 
 -- The touched cards' transactions from @event_from: published staging and the increment, only
