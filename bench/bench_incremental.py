@@ -39,6 +39,13 @@ from fraud_mlops.sql_templates import WIDEST_WINDOW_SECONDS
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 
+def population(rows_per_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cards (about 25 rows a day each) and the 800 merchants every day's file draws from."""
+    cards = card_numbers(np.random.default_rng(0), max(10, rows_per_day // 25))
+    merchants = np.array([f"merchant {i:04d}" for i in range(800)])
+    return cards, merchants
+
+
 def daily_landing(day: int, rows: int, cards: np.ndarray, merchants: np.ndarray) -> bytes:
     """One day of generated rows, its cards and merchants mapped onto one shared population."""
     frame = generate(
@@ -106,8 +113,7 @@ def main() -> None:
     hook = BigQueryDialectDuckDBHook(
         database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
     )
-    cards = card_numbers(np.random.default_rng(0), max(10, args.rows_per_day // 25))
-    merchants = np.array([f"merchant {i:04d}" for i in range(800)])
+    cards, merchants = population(args.rows_per_day)
 
     generate(GeneratorConfig(rows=1_000))  # warm imports outside the timing
     per_day: list[tuple[int, float, float, float]] = []

@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import _common
-import numpy as np
 import pandas as pd
-from bench_incremental import START, daily_landing
+from bench_incremental import START, daily_landing, population
 
-from devtools.generator.synth import card_numbers
 from fraud_mlops.settings import get_settings
 
 
@@ -65,8 +63,7 @@ def main() -> None:
 
     hook = BigQueryDialectDuckDBHook(database=str(profiled), snapshot_dir=settings.snapshot_dir)
     (day,) = hook.get_records("SELECT COUNT(*) FROM fraud.transform_log")[0]
-    cards = card_numbers(np.random.default_rng(0), max(10, args.rows_per_day // 25))
-    merchants = np.array([f"merchant {i:04d}" for i in range(800)])
+    cards, merchants = population(args.rows_per_day)
     frame = pd.read_csv(io.BytesIO(daily_landing(day, args.rows_per_day, cards, merchants)), dtype=str)
     load_landing(
         hook, settings, frame, f"transactions_{(START + timedelta(days=day)):%Y%m%d}.csv", run_id="profiled"
