@@ -16,6 +16,7 @@
 -- late files). Outputs are candidates: the recomputed rows, and the touched cards' latest rows
 -- with their serving state; 55_publish.sql replaces them in the published tables.
 -- Same results as a full refresh (tests/reference/full_refresh/30_card_features.sql).
+{%- from 'macros/card_state.sql' import recent_pairs %}
 
 -- The touched cards' transactions from @event_from: published staging and the increment, only
 -- the columns the windows and the serving state read (BigQuery bills the columns it reads;
@@ -314,8 +315,7 @@ in_order AS (
 new_pairs AS (
   SELECT
     h.card_pseudonym,
-    ARRAY_AGG(h.ts ORDER BY h.ts, h.amount) AS recent_times,
-    ARRAY_AGG(h.amount ORDER BY h.ts, h.amount) AS recent_amounts
+    {{ recent_pairs('h') }}
   FROM history AS h JOIN in_order AS o ON o.card_pseudonym = h.card_pseudonym
   WHERE h.ts >= h.start_ts AND h.ts >= o.latest_ts - {{ widest_window_seconds }}
   GROUP BY h.card_pseudonym
@@ -333,8 +333,7 @@ recent AS (
   -- the other touched cards (new cards, late files): every pair of the window, from the rows read
   SELECT
     h.card_pseudonym,
-    ARRAY_AGG(h.ts ORDER BY h.ts, h.amount) AS recent_times,
-    ARRAY_AGG(h.amount ORDER BY h.ts, h.amount) AS recent_amounts
+    {{ recent_pairs('h') }}
   FROM history AS h JOIN latest ON h.card_pseudonym = latest.card_pseudonym
   WHERE h.ts >= latest.latest_ts - {{ widest_window_seconds }}
     AND h.card_pseudonym NOT IN (SELECT o.card_pseudonym FROM in_order AS o)

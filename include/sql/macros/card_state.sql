@@ -4,6 +4,13 @@
     latest transaction before those, and every merchant with the second it was first used and
     how many transactions used it in that second. Serving adds a request to this state with
     features.request_time_features, by the same rules as the training SQL's final SELECT. -#}
+{#- A card's recent (time, amount) pairs as serving reads them: sorted by time, then amount.
+    Every query that builds the serving state's arrays aggregates them with this one ordering. -#}
+{% macro recent_pairs(rows) -%}
+ARRAY_AGG({{ rows }}.ts ORDER BY {{ rows }}.ts, {{ rows }}.amount) AS recent_times,
+    ARRAY_AGG({{ rows }}.amount ORDER BY {{ rows }}.ts, {{ rows }}.amount) AS recent_amounts
+{%- endmacro %}
+
 {% macro card_state(transactions, entity_key, widest_window_seconds) -%}
 WITH tx AS (
   SELECT {{ entity_key }}, UNIX_SECONDS(event_time) AS ts, CAST(amount AS FLOAT64) AS amount, merchant
@@ -15,8 +22,7 @@ latest AS (
 recent AS (
   SELECT
     tx.{{ entity_key }},
-    ARRAY_AGG(tx.ts ORDER BY tx.ts, tx.amount) AS recent_times,
-    ARRAY_AGG(tx.amount ORDER BY tx.ts, tx.amount) AS recent_amounts
+    {{ recent_pairs('tx') }}
   FROM tx JOIN latest ON tx.{{ entity_key }} = latest.{{ entity_key }}
   WHERE tx.ts >= latest.latest_ts - {{ widest_window_seconds }}
   GROUP BY tx.{{ entity_key }}
