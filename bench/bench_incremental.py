@@ -282,7 +282,13 @@ def main() -> None:
                 f"[{label}] day {n} / day {full_lookback_day} (the first whose look-back is a whole window):"
                 f" {last[3] / since[3]:.2f}x  ({since[3]:.2f} s → {last[3]:.2f} s)"
             )
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+    own, child = (
+        resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    print(
+        f"peak RSS: {own:,.0f} MiB"
+        + ("" if args.in_process else f" here, {child:,.0f} MiB in an ingesting process")
+    )
     (tmp / "full.duckdb").unlink(missing_ok=True)
     if args.keep:
         print(f"kept: {tmp}  (bench/profile_day.py {tmp} --rows-per-day {args.rows_per_day})")
