@@ -73,14 +73,12 @@ def ingest_file(day: int) -> tuple[DayCost, int]:
     environment names the warehouse and the emulator): wall and CPU seconds of (load, transform,
     both), and the rows loaded. Imports are done before the clock starts."""
     from fraud_mlops.storage import gcs_hook
-    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
     from tests.sql_chain import ingest_landed, transform
 
     settings = get_settings()
     gcs = gcs_hook(settings)
-    hook = BigQueryDialectDuckDBHook(
-        database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
-    )
+    hook = DuckDBWarehouse(settings, settings.warehouse_path).hook()
     t0, c0 = time.perf_counter(), time.process_time()
     (landed,), _ = ingest_landed(gcs, settings, run_id=f"day{day}")
     t1, c1 = time.perf_counter(), time.process_time()
@@ -91,11 +89,11 @@ def ingest_file(day: int) -> tuple[DayCost, int]:
 
 def full_refresh(source: Path, target: Path, settings: Settings) -> tuple[float, float]:
     """Wall and CPU seconds of the full-refresh SQL over a copy of ``source``'s raw rows (copy not timed)."""
-    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
     from tests.reference.full_refresh_sql import copy_raw, reference_sql
 
     copy_raw(source, target, settings.raw_dataset)
-    hook = BigQueryDialectDuckDBHook(database=str(target), snapshot_dir=settings.snapshot_dir)
+    hook = DuckDBWarehouse(settings, target).hook()
     t0, c0 = time.perf_counter(), time.process_time()
     for sql in reference_sql(settings):
         hook.run(sql)
@@ -140,7 +138,7 @@ def main() -> None:
     from gcp_storage_emulator.server import create_server
 
     from devtools.stack.config import HOST, free_port
-    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
     port = free_port()
     server = create_server(HOST, port, in_memory=False, data_dir=str(tmp / "gcs"))
@@ -151,9 +149,6 @@ def main() -> None:
     gcs = gcs_hook(settings)
     for bucket in (settings.landing_bucket, settings.quarantine_bucket):
         gcs.get_conn().create_bucket(bucket)
-    hook = BigQueryDialectDuckDBHook(
-        database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
-    )
     cards, merchants = population(args.rows_per_day)
 
     generate(GeneratorConfig(rows=1_000))  # warm imports outside the timing
@@ -229,7 +224,8 @@ def main() -> None:
     finally:
         server.stop()
         shutil.rmtree(tmp / "gcs", ignore_errors=True)
-    (raw_rows,) = hook.get_records("SELECT COUNT(*) FROM fraud_raw.raw_transactions")[0]
+    warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
+    (raw_rows,) = warehouse.records(f"SELECT COUNT(*) FROM {settings.raw_dataset}.raw_transactions")[0]
     n = args.days
     print(
         f"\nIngestion per file as history grows: {n} daily files × {args.rows_per_day:,} rows ({raw_rows:,} raw rows)"
