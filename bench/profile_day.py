@@ -58,10 +58,10 @@ def main() -> None:
     profiled = args.kept / "profiled.duckdb"
     shutil.copy(settings.warehouse_path, profiled)
 
-    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
     from tests.sql_chain import load_landing, transform
 
-    hook = BigQueryDialectDuckDBHook(database=str(profiled), snapshot_dir=settings.snapshot_dir)
+    hook = DuckDBWarehouse(settings, profiled).hook()
     (day,) = hook.get_records("SELECT COUNT(*) FROM fraud.transform_log")[0]
     cards, merchants = population(args.rows_per_day)
     frame = pd.read_csv(io.BytesIO(daily_landing(day, args.rows_per_day, cards, merchants)), dtype=str)
