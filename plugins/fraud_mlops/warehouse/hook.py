@@ -69,6 +69,13 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         # The local warehouse is rebuilt often and read once: on a 2-core laptop, compressing
         # every write cost ~3x the load time (bench/bench_transform.py). Disk is cheaper here.
         conn.execute("SET force_compression='uncompressed'")
+        # Every increment appends a partly filled row group to each table it grows, and the
+        # checkpoint's vacuum (duckdb#9931) merges two such neighbours every other day, rewriting
+        # them: 300k-row files wrote ~0.6 GB and took 2-6 s more on alternate days, the last day
+        # of bench/bench_incremental.py among them. Without it, deleted rows (reruns, late files,
+        # erasure) stay as tombstones in their row groups (DuckDB already kept them while under a
+        # quarter of their neighbours' rows).
+        conn.execute("SET max_vacuum_tasks=0")
         conn.execute("SET enable_progress_bar=false")
         from fraud_mlops.warehouse import keyed_udf
 
