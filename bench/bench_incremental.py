@@ -10,14 +10,13 @@ population across days, so features look back across files as in production.
 
 Goals (quiet 2-core machine): the last day's file costs ≤ 1.5× the first day's; a full refresh
 grows with history (~30× over 30 days).
-One run of a day scatters by ±30% on a shared VM (alternate days ran 2–6 s apart in one run),
-so the first and the last day also run ``--repeats`` times in all, each extra run on a copy of
-the warehouse as it was before that day, and the goal is judged on the medians. Alternate days
-differ by the warehouse file's state, not by their data (day 3's rows landed second cost what
-day 2's do; most of the difference goes on tmpfs): the file's writes, not the SQL. Each file is
-ingested in a fresh process, as Airflow runs each task in its own (``--in-process``: all in
-this one). On 2026-12-03 fresh processes cost 2-3 s more per file on day 1 and on day 30, for
-the same ratio (1.68x) as one long-lived process.
+One run of a day scatters on a shared VM, so the first and the last day also run ``--repeats``
+times in all, each extra run on a copy of the warehouse as it was before that day, and the goal
+is judged on the medians. (Alternate days ran 2–6 s apart until the local warehouse stopped
+vacuuming at checkpoints: see ``warehouse/hook.py``.) Each file is ingested in a fresh process,
+as Airflow runs each task in its own (``--in-process``: all in this one); on 2026-12-03 fresh
+processes cost 2-3 s more per file on day 1 and on day 30, for the same ratio (1.68x) as one
+long-lived process.
 Usage: ``python bench/bench_incremental.py [--days 30] [--rows-per-day 300000] [--repeats 3] [--in-process] [--keep]``;
 ``--keep`` leaves the warehouse for ``bench/profile_day.py`` (what one more day costs, per statement).
 """
