@@ -62,7 +62,7 @@ def main() -> None:
     from tests.sql_chain import load_landing, transform
 
     hook = DuckDBWarehouse(settings, profiled).hook()
-    (day,) = hook.get_records("SELECT COUNT(*) FROM fraud.transform_log")[0]
+    (day,) = hook.get_records(f"SELECT COUNT(*) FROM {settings.dataset}.transform_log")[0]
     cards, merchants = population(args.rows_per_day)
     frame = pd.read_csv(io.BytesIO(daily_landing(day, args.rows_per_day, cards, merchants)), dtype=str)
     load_landing(
