@@ -9,6 +9,8 @@ with Tink's deterministic AEAD. Unwrapped keysets live in the connection's closu
 Vectorised (Arrow in, Arrow out): a scalar Python UDF costs a Python call per row. Memoised
 per connection: a card appears in many rows (a 1M-row file has ~40k cards), and Tink's
 encryption in Python, not the lookup, is what costs (about 2.3 µs a row, bench/bench_transform.py).
+The staging SQL already asks once per distinct number; SQL that asks per row (the full-refresh
+reference, ad-hoc queries) still pays Tink once per card.
 The memo holds what the raw table already holds (card numbers, their ciphertexts) and lives as
 long as the connection, like the unwrapped keysets; it is emptied when it reaches MEMO_LIMIT.
 """
