@@ -184,7 +184,7 @@ windows AS (
 ),
 staged AS (
   -- the recomputed rows' staging rows (at or after their card's start second, so at or after
-  -- @event_from plus the widest window)
+  -- @event_from plus the widest window), for the columns the windows did not carry
   SELECT * FROM `{{ dataset }}.stg_transactions` AS p
   WHERE p.event_time >= TIMESTAMP_ADD(CAST(@event_from AS TIMESTAMP), INTERVAL {{ widest_window_seconds }} SECOND)
     AND p.card_pseudonym IN (SELECT f.card_pseudonym FROM `{{ candidate_dataset }}.feature_scope` AS f)
@@ -192,11 +192,12 @@ staged AS (
   SELECT * FROM `{{ candidate_dataset }}.stg_transactions`
 ),
 rows_to_write AS (
-  -- the recomputed rows, with the merchant the history features need: their other columns are
-  -- joined once, at the end (carried through the joins below, they cost ~4 CPU-s a million rows)
-  SELECT w.*, s.merchant
+  -- the recomputed rows, with the merchant the history features need (from the rows already
+  -- read: staging is read once more, at the end, for the other columns, which cost ~4 CPU-s a
+  -- million rows when carried through the joins below)
+  SELECT w.*, h.merchant
   FROM windows AS w
-  JOIN staged AS s ON s.transaction_id = w.transaction_id
+  JOIN history AS h ON h.transaction_id = w.transaction_id
   WHERE w.ts >= w.start_ts
 ),
 seen_before_start AS (
