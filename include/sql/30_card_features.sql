@@ -341,9 +341,14 @@ recent AS (
   SELECT
     h.card_pseudonym,
     {{ recent_pairs('h') }}
-  FROM history AS h JOIN latest ON h.card_pseudonym = latest.card_pseudonym
-  WHERE h.ts >= latest.latest_ts - {{ widest_window_seconds }}
-    AND h.card_pseudonym NOT IN (SELECT o.card_pseudonym FROM in_order AS o)
+  FROM history AS h
+  JOIN (
+    -- these cards first (few on a steady day), then their rows: joining every row read to
+    -- latest before dropping the in-order cards' cost ~0.4 s on a 9M-row history
+    SELECT l.card_pseudonym, l.latest_ts FROM latest AS l
+    WHERE l.card_pseudonym NOT IN (SELECT o.card_pseudonym FROM in_order AS o)
+  ) AS others ON h.card_pseudonym = others.card_pseudonym
+  WHERE h.ts >= others.latest_ts - {{ widest_window_seconds }}
   GROUP BY h.card_pseudonym
 ),
 older AS (
