@@ -292,12 +292,12 @@ FROM featured;
 -- with its first second and that second's rows (card_merchants). Published by MERGE.
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ latest_features_view }}` AS
 WITH latest AS (
-  SELECT card_pseudonym, MAX(ts) AS latest_ts FROM history GROUP BY card_pseudonym
+  SELECT card_key, ANY_VALUE(card_pseudonym) AS card_pseudonym, MAX(ts) AS latest_ts FROM history GROUP BY card_key
 ),
 latest_rows AS (
   -- the card's newest second first (a join: ranking every row cost twice as much), then the
   -- greatest transaction id among that second's rows
-  SELECT f.{{ entity_key }}, f.{{ event_time }}{% for name, _ in feature_types %}, f.{{ name }}{% endfor %}
+  SELECT latest.card_key, f.{{ entity_key }}, f.{{ event_time }}{% for name, _ in feature_types %}, f.{{ name }}{% endfor %}
   FROM `{{ candidate_dataset }}.{{ features_table }}` AS f
   JOIN latest ON latest.card_pseudonym = f.card_pseudonym AND UNIX_SECONDS(f.event_time) = latest.latest_ts
   WHERE TRUE
@@ -309,7 +309,7 @@ in_order AS (
   -- (from `dropped` on), and the new pairs sort after them. Aggregating every pair of the window
   -- again (an ordered aggregation of a week of rows) cost a steady daily run 3 CPU-s at 9M rows.
   SELECT
-    p.card_pseudonym,
+    latest.card_key,
     latest.latest_ts,
     p.recent_times,
     p.recent_amounts,
@@ -321,41 +321,41 @@ in_order AS (
 ),
 new_pairs AS (
   SELECT
-    h.card_pseudonym,
+    h.card_key,
     {{ recent_pairs('h') }}
-  FROM history AS h JOIN in_order AS o ON o.card_pseudonym = h.card_pseudonym
+  FROM history AS h JOIN in_order AS o ON o.card_key = h.card_key
   WHERE h.ts >= h.start_ts AND h.ts >= o.latest_ts - {{ widest_window_seconds }}
-  GROUP BY h.card_pseudonym
+  GROUP BY h.card_key
 ),
 recent AS (
   SELECT
-    o.card_pseudonym,
+    o.card_key,
     -- in bounds only: BigQuery's reference is ambiguous about a start offset past the end
     IF(o.dropped >= ARRAY_LENGTH(o.recent_times), n.recent_times,
       ARRAY_CONCAT(ARRAY_SLICE(o.recent_times, o.dropped, -1), n.recent_times)) AS recent_times,
     IF(o.dropped >= ARRAY_LENGTH(o.recent_times), n.recent_amounts,
       ARRAY_CONCAT(ARRAY_SLICE(o.recent_amounts, o.dropped, -1), n.recent_amounts)) AS recent_amounts
-  FROM in_order AS o JOIN new_pairs AS n ON n.card_pseudonym = o.card_pseudonym
+  FROM in_order AS o JOIN new_pairs AS n ON n.card_key = o.card_key
   UNION ALL
   -- the other touched cards (new cards, late files): every pair of the window, from the rows read
   SELECT
-    h.card_pseudonym,
+    h.card_key,
     {{ recent_pairs('h') }}
   FROM history AS h
   JOIN (
     -- these cards first (few on a steady day), then their rows: joining every row read to
     -- latest before dropping the in-order cards' cost ~0.4 s on a 9M-row history
-    SELECT l.card_pseudonym, l.latest_ts FROM latest AS l
-    WHERE l.card_pseudonym NOT IN (SELECT o.card_pseudonym FROM in_order AS o)
-  ) AS others ON h.card_pseudonym = others.card_pseudonym
+    SELECT l.card_key, l.latest_ts FROM latest AS l
+    WHERE l.card_key NOT IN (SELECT o.card_key FROM in_order AS o)
+  ) AS others ON h.card_key = others.card_key
   WHERE h.ts >= others.latest_ts - {{ widest_window_seconds }}
-  GROUP BY h.card_pseudonym
+  GROUP BY h.card_key
 ),
 older AS (
-  SELECT h.card_pseudonym, MAX(h.ts) AS previous_time
-  FROM history AS h JOIN latest ON h.card_pseudonym = latest.card_pseudonym
+  SELECT h.card_key, MAX(h.ts) AS previous_time
+  FROM history AS h JOIN latest ON h.card_key = latest.card_key
   WHERE h.ts < latest.latest_ts - {{ widest_window_seconds }}
-  GROUP BY h.card_pseudonym
+  GROUP BY h.card_key
 ),
 merchant_changes AS (
   SELECT
@@ -416,7 +416,7 @@ merchants AS (
   SELECT * FROM rebuilt
 )
 SELECT
-  latest_rows.*,
+  latest_rows.* EXCEPT (card_key),
   recent.recent_times,
   recent.recent_amounts,
   IFNULL(older.previous_time, e.last_ts) AS previous_time,
@@ -424,8 +424,8 @@ SELECT
   merchants.merchant_first_times,
   merchants.merchant_first_counts
 FROM latest_rows
-JOIN recent ON recent.card_pseudonym = latest_rows.card_pseudonym
-LEFT JOIN older ON older.card_pseudonym = latest_rows.card_pseudonym
+JOIN recent ON recent.card_key = latest_rows.card_key
+LEFT JOIN older ON older.card_key = latest_rows.card_key
 LEFT JOIN earlier AS e ON e.card_pseudonym = latest_rows.card_pseudonym
 JOIN merchants ON merchants.card_pseudonym = latest_rows.card_pseudonym;
 
