@@ -4,6 +4,10 @@ The project's path (DuckDB running the BigQuery SQL of include/sql/) is timed ne
 plain-pandas implementation of the same steps (typed read, validation-free staging, keyed
 pseudonyms, the same point-in-time features; tests/reference/pandas_features.py), in the
 same process on the same file. Goals: ≥ 200k rows/s and faster than pandas.
+The transform this project ran when that goal was set, the full-refresh SQL kept as the
+equivalence tests' reference (tests/reference/full_refresh/), runs on the same raw rows too: the
+goal's 200k rows/s was set against ~65k rows/s for that path on a quiet machine, so the speed-up
+over it is the goal in a form a busy machine's speed does not move.
 Each step's rows/s shows where the goal is lost, and a floor is timed next to them: DuckDB's own
 CSV reader putting the same file into an in-memory table with nothing else done, the least any
 path that keeps the rows must do. Also prints the generator's throughput (goal ≥ 100k rows/s).
@@ -44,6 +48,7 @@ def timed(label: str, fn: Any, results: list) -> Any:
 
 
 def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float, float]]:
+    """Time the project's steps; ``local_dir``'s warehouse keeps the raw rows for the reference."""
     settings = settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)})
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_local_keys(local_dir)
@@ -77,6 +82,24 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float, float]]:
     timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings), parameters=increment), steps)  # fmt: skip
     rows = hook.get_records("SELECT COUNT(*) FROM `fraud_candidates.card_features`")[0][0]
     assert rows > 0
+    return steps
+
+
+def reference_path(local_dir: Path) -> list[tuple[str, float, float]]:
+    """Time the full-refresh SQL over a copy of the project's raw rows (the copy is not timed)."""
+    from tests.reference.full_refresh_sql import REFERENCE_STEPS, copy_raw, reference_sql
+
+    settings = settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)})
+    target = local_dir / "reference.duckdb"
+    copy_raw(settings.warehouse_path, target, settings.raw_dataset)
+    hook = BigQueryDialectDuckDBHook(
+        database=str(target), snapshot_dir=settings.snapshot_dir, kek_resolver=local_kek_resolver(local_dir)
+    )
+    steps: list[tuple[str, float, float]] = []
+    labels = {"20_staging.sql": "staging", "30_card_features.sql": "card features"}
+    for step, sql in zip(REFERENCE_STEPS, reference_sql(settings), strict=True):
+        if step in labels:  # the training table is not part of the project's timed path either
+            timed(labels[step], lambda sql=sql: hook.run(sql), steps)
     return steps
 
 
@@ -125,6 +148,7 @@ def main() -> None:
         del batch
         floor_s, floor_cpu = read_floor(csv)
         duck = duckdb_path(csv, Path(tmp) / "local")
+        reference = reference_path(Path(tmp) / "local")
         pandas = pandas_path(csv, Path(tmp) / "local")
     duck_total, pandas_total = sum(s[1] for s in duck), sum(s[1] for s in pandas)
     duck_cpu, pandas_cpu = sum(s[2] for s in duck), sum(s[2] for s in pandas)
@@ -132,6 +156,10 @@ def main() -> None:
     table = [
         ("duckdb+sqlglot (project)", label, f"{s:.2f} s", f"{c:.2f} s", f"{rows / s:,.0f}")
         for label, s, c in duck
+    ]
+    table += [
+        ("full-refresh SQL (reference)", label, f"{s:.2f} s", f"{c:.2f} s", f"{rows / s:,.0f}")
+        for label, s, c in reference
     ]
     table += [
         ("pandas (baseline)", label, f"{s:.2f} s", f"{c:.2f} s", f"{rows / s:,.0f}") for label, s, c in pandas
@@ -151,6 +179,22 @@ def main() -> None:
     print(
         f"project:  {duck_total:6.2f} s  {duck_rate:>10,.0f} rows/s  (goal ≥ 200,000: {'met' if duck_rate >= 200_000 else 'NOT met'})"
         f"  cpu {duck_cpu:6.2f} s"
+    )
+    # the reference path: the project's own load and append (the full refresh reads raw), then
+    # the full-refresh staging and card features
+    shared = sum(s[1] for s in duck if s[0] in ("load CSV", "append raw"))
+    shared_cpu = sum(s[2] for s in duck if s[0] in ("load CSV", "append raw"))
+    reference_total = shared + sum(s[1] for s in reference)
+    reference_cpu = shared_cpu + sum(s[2] for s in reference)
+    transform = duck_total - shared
+    print(
+        f"reference:{reference_total:6.2f} s  {rows / reference_total:>10,.0f} rows/s  cpu {reference_cpu:6.2f} s"
+        f"  (the same load and append, then the full-refresh SQL)"
+    )
+    print(
+        f"speed-up over the reference: {reference_total / duck_total:.2f}x wall, {reference_cpu / duck_cpu:.2f}x cpu;"
+        f" transform alone (plan, staging, card features): {(reference_total - shared) / transform:.2f}x wall"
+        f"  (the goal's 200,000 rows/s is ~3.1x the ~65,000 the full-refresh path ran at when it was set)"
     )
     print(f"pandas:   {pandas_total:6.2f} s  {pandas_rate:>10,.0f} rows/s  cpu {pandas_cpu:6.2f} s")
     print(
