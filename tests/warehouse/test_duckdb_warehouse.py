@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 import pytest
+from structlog.testing import capture_logs
 
 from fraud_mlops import targets
 from fraud_mlops.settings import Settings
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 
 
 @pytest.fixture
@@ -81,3 +85,16 @@ def test_increments_keep_their_row_groups_through_checkpoints(warehouse: DuckDBW
     (rows,) = conn.execute("SELECT COUNT(*) FROM t").fetchone()
     conn.close()
     assert (groups, rows) == (3, 150_000)  # with the vacuum: 2 (the first two merged on the second day)
+
+
+def test_a_hook_on_a_database_file_does_not_claim_an_in_memory_database(tmp_path: Path) -> None:
+    """Benches and tests build hooks with ``database=``; the provider then looked its default
+    connection up anyway and logged that it used an in-memory database, while it used the file."""
+    database = tmp_path / "w.duckdb"
+    hook = BigQueryDialectDuckDBHook(database=str(database))
+    with capture_logs() as logged:  # Airflow's hooks log through structlog
+        hook.run("CREATE TABLE t AS SELECT 1 AS n")
+    events = [entry["event"] % entry.get("positional_args", ()) for entry in logged]
+    assert f"Opening DuckDB database {database}" in events
+    assert not [event for event in events if "in-memory" in event]
+    assert duckdb.connect(str(database)).execute("SELECT n FROM t").fetchall() == [(1,)]

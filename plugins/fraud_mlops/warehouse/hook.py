@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
     from fraud_mlops.pseudonym import KekResolver
     from fraud_mlops.warehouse.transpile import CloneDDL
 
@@ -51,6 +54,15 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         super().__init__(*args, **kwargs)
         self._snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
         self._kek_resolver = kek_resolver
+
+    @cached_property
+    def airflow_connection(self) -> Connection | None:
+        """No connection when a database file is given and no connection id: the provider looked
+        up its default connection anyway and logged that it would use an in-memory database,
+        which it did not (benches and tests build hooks with ``database=``)."""
+        if self.database and self.get_conn_id() == self.default_conn_name:
+            return None
+        return super().airflow_connection
 
     @property
     def snapshot_dir(self) -> Path:
