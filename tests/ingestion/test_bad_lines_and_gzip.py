@@ -7,13 +7,16 @@ job configuration for the same files, compared whole.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import itertools
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
 
 from devtools.generator.synth import GeneratorConfig, generate
-from fraud_mlops.ingestion.landed_files import BadLineLimits, check_landing_csv
+from fraud_mlops.ingestion.landed_files import BadLineLimits, _field_count, check_landing_csv
 from fraud_mlops.landing_schema import LANDING_COLUMNS, bigquery_load_schema
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.warehouse.bigquery_jobs import append_raw_parameters, load_job_configuration
@@ -156,3 +159,23 @@ def test_the_gcp_load_job_reads_the_gzip_object_as_it_is_and_skips_exactly_the_b
     }
     assert append_raw_parameters(file)["expected_rows"] == "1997"
     assert len(bigquery_load_schema()) == len(LANDING_COLUMNS)
+
+
+def test_validation_counts_fields_as_the_csv_module_splits_them() -> None:
+    """Validation counts a line's fields without building them (a fast path for lines whose
+    quotes delimit whole fields); on every line of up to nine characters from ``a , "`` it gives
+    the csv module's count, or its broken-quoting error."""
+
+    def outcome(count: Callable[[str], int], line: str) -> int | str:
+        try:
+            return count(line)
+        except csv.Error:
+            return "broken_quoting"
+
+    def csv_module(line: str) -> int:
+        return len(next(csv.reader([line], strict=True)))
+
+    lines = ["".join(chars) for n in range(1, 10) for chars in itertools.product('a,"', repeat=n)]
+    differing = [line for line in lines if outcome(_field_count, line) != outcome(csv_module, line)]
+    assert len(lines) == 29_523 and differing == []
+    assert {outcome(csv_module, line) for line in lines} >= {1, 9, "broken_quoting"}
