@@ -8,6 +8,8 @@ transpilation getting it wrong, so the test would fail without the fix.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 import time
 from decimal import Decimal
 
@@ -174,3 +176,27 @@ def test_only_an_expiration_is_skipped_locally() -> None:
     assert parse_set_expiration("SELECT 1") is None
     with pytest.raises(ValueError, match="only expiration_timestamp"):
         parse_set_expiration("ALTER TABLE t SET OPTIONS (description = 'x', expiration_timestamp = NULL)")
+
+
+def test_storage_layout_is_dropped_without_a_warning_and_other_options_refused(
+    warehouse, local_settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The setup's partitioned, clustered tables: DuckDB has no such layout. sqlglot dropped it
+    too, but logged a warning per property every time a run set the warehouse up."""
+    from fraud_mlops.sql_templates import SQL_FILES, render_sql
+    from fraud_mlops.warehouse.transpile import split_statements
+
+    setup = [s for s in split_statements(render_sql(SQL_FILES["setup"], local_settings)) if s.strip()]
+    layout = [s for s in setup if "PARTITION BY" in s or "CLUSTER BY" in s]
+    assert len(layout) >= 5 and any("require_partition_filter" in s for s in layout)
+    with caplog.at_level(logging.WARNING, logger="sqlglot"):
+        duck = [transpile_statement(s) for s in layout]
+    assert caplog.records == []
+    code = [re.sub(r"/\*.*?\*/", "", s, flags=re.DOTALL) for s in duck]  # comments name the layout
+    assert not [s for s in code if re.search(r"PARTITION BY|CLUSTER|OPTIONS|require_partition_filter", s)]
+    warehouse.run(render_sql(SQL_FILES["setup"], local_settings))  # and the tables are made
+    assert warehouse.get_records(f"SELECT COUNT(*) FROM `{local_settings.dataset}.stg_transactions`") == [
+        (0,)
+    ]
+    with pytest.raises(ValueError, match="table option description has no local form"):
+        transpile_statement("CREATE TABLE `d.t` (a STRING) PARTITION BY a OPTIONS (description = 'x')")

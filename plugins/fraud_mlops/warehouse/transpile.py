@@ -26,7 +26,11 @@ One more BigQuery statement has no DuckDB form: ``ASSERT expr AS 'message'`` (th
 gate). :func:`parse_assert` splits it; the hook evaluates ``expr`` and raises with the message.
 ``ALTER TABLE t SET OPTIONS (expiration_timestamp = …)`` (a model keeping its snapshot) has
 none either: local snapshot files never expire, so :func:`parse_set_expiration` lets the hook
-skip it (any other option is refused rather than silently dropped).
+skip it (any other option is refused rather than silently dropped). Nor has a table's storage
+layout (``PARTITION BY``, ``CLUSTER BY``, ``OPTIONS (require_partition_filter = …)``): DuckDB
+neither partitions nor clusters, and its per-row-group min/max indexes skip what a filter
+excludes. :func:`_drop_storage_layout` removes it from ``CREATE TABLE`` (sqlglot dropped it too,
+but with a warning per property in every run's log); any other table option is refused.
 
 And one function: ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(kms_key_uri, wrapped_keyset),
 plaintext, aad)`` (the card pseudonym) passes through and fails. :func:`_fix_keyset_chain` maps
@@ -154,6 +158,33 @@ def _split_on_semicolons(sql: str) -> list[str]:
     return pieces
 
 
+#: What BigQuery's CREATE TABLE says about storage only, with no DuckDB form.
+_LAYOUT_PROPERTIES = (exp.PartitionedByProperty, exp.ClusterProperty)
+_LAYOUT_OPTIONS = frozenset({"require_partition_filter"})
+
+
+def _drop_storage_layout(tree: exp.Expr) -> exp.Expr:
+    properties = tree.args.get("properties") if isinstance(tree, exp.Create) else None
+    if properties is None:
+        return tree
+    kept = []
+    for prop in properties.expressions:
+        if isinstance(prop, _LAYOUT_PROPERTIES):
+            continue
+        if type(prop) is exp.Property:  # OPTIONS (name = value)
+            if prop.name.lower() in _LAYOUT_OPTIONS:
+                continue
+            raise ValueError(
+                f"table option {prop.name} has no local form; only {sorted(_LAYOUT_OPTIONS)} is dropped"
+            )
+        kept.append(prop)
+    if kept:
+        properties.set("expressions", kept)
+    else:
+        tree.set("properties", None)
+    return tree
+
+
 def _fix_dayofweek(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Extract) and node.name.upper() == "DAYOFWEEK" and not node.meta.get("bq_fixed"):
         fixed = node.copy()
@@ -255,7 +286,7 @@ def _fix_keyset_chain(node: exp.Expression) -> exp.Expression:
 
 def transpile_statement(statement: str) -> str:
     """One BigQuery statement → one DuckDB statement (clone DDL is handled by the hook)."""
-    tree = sqlglot.parse_one(statement, read="bigquery")
+    tree = _drop_storage_layout(sqlglot.parse_one(statement, read="bigquery"))
     tree = tree.transform(_fix_numeric)
     tree = tree.transform(_fix_dayofweek)
     tree = tree.transform(_fix_keyset_chain)
