@@ -98,3 +98,31 @@ def test_a_hook_on_a_database_file_does_not_claim_an_in_memory_database(tmp_path
     assert f"Opening DuckDB database {database}" in events
     assert not [event for event in events if "in-memory" in event]
     assert duckdb.connect(str(database)).execute("SELECT n FROM t").fetchall() == [(1,)]
+
+
+def test_the_next_process_reads_a_transpiled_statement_from_beside_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every Airflow task is a process of its own: a statement transpiled by one task is read by
+    the next from the warehouse's directory, unless sqlglot or the transpile code changed."""
+    from fraud_mlops.warehouse import transpile
+
+    database = tmp_path / "w.duckdb"
+    statement = "CREATE OR REPLACE TABLE t AS SELECT DIV(7 + 1, 2) AS n"
+    BigQueryDialectDuckDBHook(database=str(database)).run(statement)
+    (kept,) = (tmp_path / "transpiled").glob("*.sql")
+    assert kept.read_text() == "CREATE OR REPLACE TABLE t AS SELECT (7 + 1) // 2 AS n"
+
+    def no_sqlglot(*args: object, **kwargs: object) -> None:
+        raise AssertionError("transpiled again")
+
+    transpile.transpile_cached.cache_clear()  # as in a new process
+    transpile.transpile_statement.cache_clear()
+    monkeypatch.setattr(transpile.sqlglot, "parse_one", no_sqlglot)
+    BigQueryDialectDuckDBHook(database=str(database)).run(statement)
+    assert duckdb.connect(str(database)).execute("SELECT n FROM t").fetchall() == [(4,)]
+
+    transpile.transpile_cached.cache_clear()
+    monkeypatch.setattr(transpile, "_code_version", lambda: "another sqlglot or transpile.py")
+    with pytest.raises(AssertionError, match="transpiled again"):
+        BigQueryDialectDuckDBHook(database=str(database)).run(statement)

@@ -2,7 +2,8 @@
 
 :class:`BigQueryDialectDuckDBHook` subclasses the DuckDB provider's hook so connection
 handling, resource limits and extensions stay the provider's. It adds what the local target
-needs to run the project's BigQuery SQL unchanged: transpilation (:mod:`.transpile`), UTC
+needs to run the project's BigQuery SQL unchanged: transpilation (:mod:`.transpile`; each
+statement's DuckDB form is kept beside the database file for the next task's process), UTC
 sessions, BigQuery-style named parameters (``@name``), and table snapshots/clones, which
 DuckDB lacks. Snapshots become immutable Parquet files under ``snapshot_dir`` with a view of
 the snapshot's name over them, so every later reader (kfp.local components, the feature sync)
@@ -94,6 +95,15 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         keyed_udf.register(conn, self._kek_resolver or _local_kek_resolver())
         return conn
 
+    def transpile(self, statement: str) -> str:
+        """BigQuery → DuckDB SQL; for a database file, kept beside it for the next task's process."""
+        from fraud_mlops.warehouse.transpile import transpile_cached, transpile_statement
+
+        database = self.get_database()
+        if database == ":memory:" or database.startswith("md:"):
+            return transpile_statement(statement)
+        return transpile_cached(statement, Path(database).parent / "transpiled")
+
     def run(  # type: ignore[override]
         self,
         sql: str | Iterable[str],
@@ -109,7 +119,6 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
             parse_clone_ddl,
             parse_set_expiration,
             referenced_parameters,
-            transpile_statement,
         )
         from fraud_mlops.warehouse.transpile import split_statements as split_script
 
@@ -134,7 +143,7 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
                     self._assert(conn, check.check_sql, check.message, parameters)
                     results.append(None)
                     continue
-                duck_sql = transpile_statement(statement)
+                duck_sql = self.transpile(statement)
                 params = {k: v for k, v in (parameters or {}).items() if k in referenced_parameters(duck_sql)}
                 self.log.debug("DuckDB: %s", duck_sql)
                 cursor = conn.execute(duck_sql, params) if params else conn.execute(duck_sql)
@@ -154,9 +163,9 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         return self.run(sql, parameters=parameters, handler=lambda cur: cur.df())
 
     def _assert(self, conn: Any, check_sql: str, message: str, parameters: Mapping[str, Any] | None) -> None:
-        from fraud_mlops.warehouse.transpile import referenced_parameters, transpile_statement
+        from fraud_mlops.warehouse.transpile import referenced_parameters
 
-        duck_sql = transpile_statement(check_sql)
+        duck_sql = self.transpile(check_sql)
         params = {k: v for k, v in (parameters or {}).items() if k in referenced_parameters(duck_sql)}
         row = conn.execute(duck_sql, params).fetchone() if params else conn.execute(duck_sql).fetchone()
         if not row or row[0] is not True:

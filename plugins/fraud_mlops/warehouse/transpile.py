@@ -43,8 +43,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
@@ -304,6 +307,36 @@ def transpile_statement(statement: str) -> str:
     # TRY_CAST only exists after the dialect switch, so fix it on the DuckDB tree.
     duck = duck.transform(_fix_safe_cast_to_int)
     return duck.sql(dialect="duckdb")
+
+
+@functools.lru_cache(maxsize=4096)
+def transpile_cached(statement: str, cache_dir: Path) -> str:
+    """:func:`transpile_statement`, kept in ``cache_dir`` for the next process: every Airflow task
+    is one, and transpiles what the same task transpiled in the last run. Keyed by the statement,
+    sqlglot's version and this module's source, so a change to either transpiles anew."""
+    path = cache_dir / f"{_cache_key(statement)}.sql"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        pass
+    duck = transpile_statement(statement)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:  # written whole, then renamed: a reader never sees half a statement
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial.write_text(duck, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:  # a read-only or full disk costs the next process a transpile, nothing more
+        partial.unlink(missing_ok=True)
+    return duck
+
+
+@functools.cache
+def _code_version() -> str:
+    return hashlib.sha256(sqlglot.__version__.encode() + b"\0" + Path(__file__).read_bytes()).hexdigest()
+
+
+def _cache_key(statement: str) -> str:
+    return hashlib.sha256(f"{_code_version()}\0{statement}".encode()).hexdigest()
 
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
