@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+from airflow.providers.duckdb.hooks.duckdb import IN_MEMORY_DATABASE, DuckDBHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -100,7 +100,7 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         from fraud_mlops.warehouse.transpile import transpile_cached, transpile_statement
 
         database = self.get_database()
-        if database == ":memory:" or database.startswith("md:"):
+        if database == IN_MEMORY_DATABASE or database.startswith("md:"):  # md: MotherDuck
             return transpile_statement(statement)
         return transpile_cached(statement, Path(database).parent / "transpiled")
 
