@@ -115,15 +115,8 @@ def drop_from_page_cache(path: Path) -> None:
 
 def full_refresh(source: Path, target: Path, settings: Settings) -> tuple[float, float]:
     """Wall and CPU seconds of the full-refresh SQL over a copy of ``source``'s raw rows (copy not timed)."""
-    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
-    from tests.reference.full_refresh_sql import copy_raw, reference_sql
-
-    copy_raw(source, target, settings.raw_dataset)
-    hook = DuckDBWarehouse(settings, target).hook()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for sql in reference_sql(settings):
-        hook.run(sql)
-    return time.perf_counter() - t0, time.process_time() - c0
+    steps = _common.full_refresh_steps(source, target, settings)
+    return sum(s[1] for s in steps), sum(s[2] for s in steps)
 
 
 def main() -> None:

@@ -87,20 +87,11 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float, float]]:
 
 def reference_path(local_dir: Path) -> list[tuple[str, float, float]]:
     """Time the full-refresh SQL over a copy of the project's raw rows (the copy is not timed)."""
-    from tests.reference.full_refresh_sql import REFERENCE_STEPS, copy_raw, reference_sql
-
     settings = settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)})
-    target = local_dir / "reference.duckdb"
-    copy_raw(settings.warehouse_path, target, settings.raw_dataset)
-    hook = BigQueryDialectDuckDBHook(
-        database=str(target), snapshot_dir=settings.snapshot_dir, kek_resolver=local_kek_resolver(local_dir)
-    )
-    steps: list[tuple[str, float, float]] = []
     labels = {"20_staging.sql": "staging", "30_card_features.sql": "card features"}
-    for step, sql in zip(REFERENCE_STEPS, reference_sql(settings), strict=True):
-        if step in labels:  # the training table is not part of the project's timed path either
-            timed(labels[step], lambda sql=sql: hook.run(sql), steps)
-    return steps
+    # the training table is not part of the project's timed path either
+    steps = _common.full_refresh_steps(settings.warehouse_path, local_dir / "reference.duckdb", settings)
+    return [(labels[step], wall, cpu) for step, wall, cpu in steps if step in labels]
 
 
 def pandas_path(csv: Path, local_dir: Path) -> list[tuple[str, float, float]]:
