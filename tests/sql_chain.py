@@ -99,7 +99,7 @@ def ingest_landed(gcs: Any, settings: Settings, run_id: str = "r1") -> tuple[lis
     """What the ingestion DAGs' file tasks do, in order, without Airflow: validate (streaming, bad
     lines recorded) → load each good file (emulator → DuckDB) → append → archive."""
     from fraud_mlops import targets
-    from fraud_mlops.ingestion.landed_files import archive, bad_lines_table, validate_landed
+    from fraud_mlops.ingestion.landed_files import archive, record_bad_lines, validate_landed
     from fraud_mlops.warehouse.bigquery_jobs import append_raw_local_kwargs
     from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
 
@@ -107,7 +107,7 @@ def ingest_landed(gcs: Any, settings: Settings, run_id: str = "r1") -> tuple[lis
     warehouse.execute(render_sql(SQL_FILES["setup"], settings))
     good, quarantined = validate_landed(
         gcs, settings, run_id,
-        on_bad_lines=lambda landed, bad: warehouse.replace_table(landed.reject_table, bad_lines_table(bad)),
+        on_bad_lines=lambda landed, bad: record_bad_lines(warehouse, landed, bad),
     )  # fmt: skip
     for landed in good:
         file = {**landed.to_xcom(), "run_id": run_id}

@@ -179,3 +179,17 @@ def test_validation_counts_fields_as_the_csv_module_splits_them() -> None:
     differing = [line for line in lines if outcome(_field_count, line) != outcome(csv_module, line)]
     assert len(lines) == 29_523 and differing == []
     assert {outcome(csv_module, line) for line in lines} >= {1, 9, "broken_quoting"}
+
+
+def test_bad_lines_of_a_file_that_counted_none_are_refused(local_settings) -> None:
+    """Its reject table has no name: recording them anyway would lose them without a word."""
+    from fraud_mlops import targets
+    from fraud_mlops.ingestion.landed_files import BadLine, record_bad_lines
+    from fraud_mlops.landing_schema import LandedFile
+
+    landed = LandedFile(
+        bucket="landing", name="incoming/a.csv", generation="1", md5="ab" * 16, size=10, rows=1
+    )
+    bad = BadLine(line=2, reason="wrong_field_count", detail="3 fields", transaction_id=None, card_last4=None)
+    with pytest.raises(ValueError, match="1 bad line"):
+        record_bad_lines(targets.warehouse(local_settings), landed, [bad])

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
+    from fraud_mlops.warehouse.base import Warehouse
+
 log = logging.getLogger(__name__)
 
 
@@ -355,6 +357,14 @@ def bad_lines_table(bad_lines: Sequence[BadLine]) -> pa.Table:
             "card_last4": pa.array([b.card_last4 for b in bad_lines], pa.string()),
         }
     )
+
+
+def record_bad_lines(warehouse: Warehouse, landed: LandedFile, bad_lines: Sequence[BadLine]) -> None:
+    """Write a file's unparseable lines to its reject-load table: the append then inserts them
+    into ``rejected_lines`` beside the good rows, the same on both targets."""
+    if landed.reject_table is None:  # the table is named only when the file counted bad lines
+        raise ValueError(f"{landed.uri}: {len(bad_lines)} bad line(s) for a file that counted none")
+    warehouse.replace_table(landed.reject_table, bad_lines_table(bad_lines))
 
 
 def archive(hook: GCSHook, settings: Settings, landed: LandedFile) -> str:

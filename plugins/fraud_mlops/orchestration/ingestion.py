@@ -57,21 +57,21 @@ def validate_landed_files(settings: Settings, only_objects: Sequence[str] | XCom
     @task(pool=settings.warehouse_pool)
     def validate_landed_files(only_objects: list[str] | None = None, **context: Any) -> list[dict[str, Any]]:
         """Check each landed file; quarantine bad ones with a reason; return the good ones."""
-        from fraud_mlops.ingestion.landed_files import bad_lines_table, validate_landed
+        from fraud_mlops.ingestion.landed_files import BadLine, record_bad_lines, validate_landed
+        from fraud_mlops.landing_schema import LandedFile
         from fraud_mlops.storage import gcs_hook
 
         warehouse = targets.warehouse(settings)
 
-        def record_bad_lines(landed: Any, bad_lines: Any) -> None:
-            # The same rejected lines on both targets: validation found them, the append inserts them.
-            warehouse.replace_table(landed.reject_table, bad_lines_table(bad_lines))
+        def on_bad_lines(landed: LandedFile, bad_lines: Sequence[BadLine]) -> None:
+            record_bad_lines(warehouse, landed, bad_lines)
             print(
                 f"  {landed.uri}: {len(bad_lines)} unparseable line(s) rejected, {landed.rows} good rows load"
             )
 
         run_id = context["run_id"]
         good, quarantined = validate_landed(
-            gcs_hook(settings), settings, run_id, only_objects=only_objects, on_bad_lines=record_bad_lines
+            gcs_hook(settings), settings, run_id, only_objects=only_objects, on_bad_lines=on_bad_lines
         )
         context["ti"].xcom_push(key=QUARANTINED_KEY, value=quarantined)
         if quarantined:
