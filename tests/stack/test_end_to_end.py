@@ -4,7 +4,10 @@ quarantined beside it; landing the same file again adds no rows."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,14 +85,43 @@ def test_same_file_landed_again_adds_no_rows(local_stack, landed, tmp_path):
     assert after["duplicate_landings"] == before["duplicate_landings"] + 1
 
 
-def _published_state(settings) -> dict:
-    """Every published table's rows, the snapshot list and the online store's serving version."""
+def test_a_file_with_a_few_broken_lines_loads_its_good_rows(local_stack, landed, tmp_path):
+    """Through the real DAG (validate → load → append → staging): each broken line is a rejected
+    row with the file and its line number, never the card number, and every good row loads."""
+    from tests.ingestion.test_bad_lines_and_gzip import with_broken_lines
+
+    rows = 2_000
+    batch = generate(GeneratorConfig(rows=rows, fraud_rate=0.02, seed=5, rows_per_card=20))
+    data, broken = with_broken_lines(batch.landing)
+    partly_broken = tmp_path / "day2_partly_broken.csv"
+    partly_broken.write_bytes(data)
+    before = landed["summary"]
+
+    _, summary = _run_once(local_stack, [partly_broken])
+    added = {
+        k: summary["counts"][k] - before["counts"][k] for k in ("raw_rows", "staging_rows", "rejected_rows")
+    }
+    assert added == {
+        "raw_rows": rows - len(broken),
+        "staging_rows": rows - len(broken),
+        "rejected_rows": len(broken),
+    }
+    assert summary["quarantined_files"] == []
+    rejected = _rows(
+        local_stack.settings,
+        "SELECT line_number, reason, card_last4 FROM fraud.rejected_rows WHERE _file_name LIKE ? ORDER BY 1",
+        [f"%/{partly_broken.name}"],
+    )
+    assert [(line, reason) for line, reason, _ in rejected] == sorted(broken.items())
+    assert all(last4 is None or len(last4) == 4 for *_, last4 in rejected)  # never a whole card number
+
+
+@contextlib.contextmanager
+def _read_only(settings) -> Iterator[Any]:
+    """A read-only connection to the live warehouse (the stack's tasks may hold it a moment)."""
     import time
 
     import duckdb
-
-    from fraud_mlops.feature_store.local_store import LocalOnlineStore
-    from fraud_mlops.sql_templates import PUBLISHED_TABLES
 
     deadline = time.monotonic() + 60
     while True:
@@ -101,12 +133,26 @@ def _published_state(settings) -> dict:
                 raise
             time.sleep(0.5)
     try:
+        yield con
+    finally:
+        con.close()
+
+
+def _rows(settings, sql: str, parameters: list) -> list[tuple]:
+    with _read_only(settings) as con:
+        return con.execute(sql, parameters).fetchall()
+
+
+def _published_state(settings) -> dict:
+    """Every published table's rows, the snapshot list and the online store's serving version."""
+    from fraud_mlops.feature_store.local_store import LocalOnlineStore
+    from fraud_mlops.sql_templates import PUBLISHED_TABLES
+
+    with _read_only(settings) as con:
         tables = {
             t: con.execute(f"SELECT * FROM fraud.{t} ORDER BY ALL").fetchall() for t in PUBLISHED_TABLES
         }
         lineage = con.execute("SELECT snapshot_name FROM fraud.snapshot_lineage ORDER BY 1").fetchall()
-    finally:
-        con.close()
     store = LocalOnlineStore(settings.online_store_path)
     return {
         "tables": tables,
