@@ -3,7 +3,7 @@
 The bench prints what a file costs as history grows; what still grows shows only statement by
 statement. This lands the next day of the bench's history (the same cards and merchants) on a
 copy of the kept warehouse (so it can be profiled again from the same state), then runs the
-transform and publish, timing every statement (wall and CPU seconds of this process).
+transform, the checks and the publish, timing every statement (wall and CPU seconds of this process).
 Usage: ``python bench/profile_day.py KEPT_DIR [--rows-per-day 300000] [--top 25]``.
 """
 
@@ -73,10 +73,10 @@ def main() -> None:
     connect = hook.get_conn
     hook.get_conn = lambda: TimedConnection(connect(), timings)  # type: ignore[method-assign]
     t0, c0 = time.perf_counter(), time.process_time()
-    transform(hook, settings, run_id="profiled")
+    transform(hook, settings, run_id="profiled", check=True)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(
-        f"\nday {day + 1} on {day} days of history: transform + publish {wall:.2f} s wall, {cpu:.2f} s CPU\n"
+        f"\nday {day + 1} on {day} days of history: transform + checks + publish {wall:.2f} s wall, {cpu:.2f} s CPU\n"
     )
     costliest = sorted(enumerate(timings), key=lambda item: -item[1][0])[: args.top]
     rows = [(i, f"{w:.2f}", f"{c:.2f}", sql[:110]) for i, (w, c, sql) in sorted(costliest)]
