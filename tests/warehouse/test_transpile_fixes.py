@@ -141,7 +141,7 @@ def test_snapshot_ddl_writes_an_immutable_named_copy(warehouse, local_settings):
     warehouse.run(ddl.replace("SNAPSHOT TABLE", "SNAPSHOT TABLE IF NOT EXISTS"))  # idempotent form
     with pytest.raises(duckdb.Error):
         warehouse.run("INSERT INTO `fraud.snap_a` VALUES (4)")
-    assert pd.read_parquet(path)["id"].tolist() == [1, 2]
+    assert sorted(pd.read_parquet(path)["id"]) == [1, 2]  # a table keeps no row order (BigQuery neither)
 
 
 def test_table_clone_becomes_a_copy(warehouse):

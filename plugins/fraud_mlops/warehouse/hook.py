@@ -90,6 +90,11 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         # quarter of their neighbours' rows).
         conn.execute("SET max_vacuum_tasks=0")
         conn.execute("SET enable_progress_bar=false")
+        # No SQL here reads rows in insertion order (every order is an ORDER BY; the training
+        # dataset sorts by event time and id), as on BigQuery, which keeps none: without it
+        # DuckDB writes a loaded file and its raw append in parallel, 3.79 -> 2.95 s for 1M rows
+        # (medians of 4 alternating runs on this VM).
+        conn.execute("SET preserve_insertion_order=false")
         from fraud_mlops.warehouse import keyed_udf
 
         keyed_udf.register(conn, self._kek_resolver or _local_kek_resolver())
