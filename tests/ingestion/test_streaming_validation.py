@@ -10,6 +10,8 @@ download (what validation did before) exceeds the budget, which shows the check 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -60,3 +62,30 @@ def test_validation_streams_a_file_larger_than_its_memory_budget(gcs_hook, local
     blob = gcs_hook.get_conn().bucket(s.landing_bucket).get_blob(name)
     _, whole_file_peak = peak_traced(blob.download_as_bytes)
     assert whole_file_peak > BUDGET_BYTES  # the old way: the whole file in memory
+
+
+def test_a_file_without_line_ends_is_quarantined_without_being_held(gcs_hook, local_settings) -> None:
+    """A landed dump with no newline (a mistaken export) is no CSV: quarantined with a reason
+    after its first MiB, not read into memory to its end (its MD5 is still of every byte)."""
+    s = local_settings
+    data = b"x" * (3 * BUDGET_BYTES)
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "one_line.csv", data=data)
+
+    (good, quarantined), peak = peak_traced(lambda: validate_landed(gcs_hook, s, run_id="r"))
+    assert good == [] and len(quarantined) == 1
+    moved_to = quarantined[0]["moved_to"].removeprefix(f"gs://{s.quarantine_bucket}/")
+    reason = json.loads(gcs_hook.download(s.quarantine_bucket, moved_to + ".reason.json"))
+    assert reason["reason"] == "line_too_long" and reason["detail"].startswith("line 1 runs past")
+    assert reason["md5"] == hashlib.md5(data).hexdigest()
+    assert peak < BUDGET_BYTES
+
+
+def test_a_line_past_the_row_limit_is_quarantined_with_its_number(monkeypatch) -> None:
+    from fraud_mlops.ingestion import landed_files
+
+    monkeypatch.setattr(landed_files, "MAX_LINE_BYTES", 10_000)
+    monkeypatch.setattr(landed_files, "SCAN_BLOCK_BYTES", 1_000)  # the line spans blocks
+    good = generate(GeneratorConfig(rows=5, seed=3)).landing.to_csv(index=False).encode()
+    check = landed_files.check_landing_csv(good + b"y" * 20_000 + b"\n" + good.split(b"\n", 1)[1])
+    assert (check.ok, check.reason, check.rows) == (False, "line_too_long", 5)
+    assert check.detail.startswith("line 7 runs past")

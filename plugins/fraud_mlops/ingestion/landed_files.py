@@ -49,8 +49,11 @@ LINE_BUFFER_BYTES = 64 * 1024
 #: Lines are counted a block at a time (line_blocks.py), in a few numpy arrays of about this
 #: size: 256 KiB blocks peaked at 6 MiB of allocations, 1 MiB blocks at 24 MiB and were no faster.
 SCAN_BLOCK_BYTES = 256 * 1024
-#: A first line longer than this is no header: read as text, it quarantines the file.
+#: A first line longer than this is no header: read as text, it quarantines the file (and a
+#: first MiB without any line end quarantines it at once).
 HEADER_MAX_BYTES = 1024 * 1024
+#: A data line longer than this quarantines the file rather than being read on into memory.
+MAX_LINE_BYTES = 100 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 EXPECTED_FIELDS = len(LANDING_COLUMNS)
 
@@ -121,8 +124,9 @@ class _HashingReader(io.RawIOBase):
 
     def drain(self) -> None:
         """Read what is left, so the hash covers the whole object even after an early stop."""
-        while self.raw.read(READ_CHUNK_BYTES):
-            pass
+        while data := self.raw.read(SCAN_BLOCK_BYTES):  # the stream buffers its own chunks
+            self.md5.update(data)
+            self.size += len(data)
 
 
 def _split_line(line: str) -> list[str]:
@@ -235,7 +239,8 @@ def _text(prefix: bytes, stream: BinaryIO) -> io.TextIOWrapper:
 def _header_bytes(body: BinaryIO) -> tuple[bytes, bytes, bool]:
     """The first line (with its "\\n"), the bytes read after it, and whether the line is plain:
     not blank, ended by "\\n" or "\\r\\n" within its first MiB. Other first lines go to the
-    line-by-line reader, as every line did before blocks."""
+    line-by-line reader, as every line did before blocks; raises LineTooLong for a first MiB
+    with no line end at all."""
     data = b""
     while b"\n" not in data and len(data) < HEADER_MAX_BYTES:
         chunk = body.read(SCAN_BLOCK_BYTES)
@@ -243,6 +248,8 @@ def _header_bytes(body: BinaryIO) -> tuple[bytes, bytes, bool]:
             break
         data += chunk
     end = data.find(b"\n") + 1
+    if end == 0 and len(data) >= HEADER_MAX_BYTES and b"\r" not in data:
+        raise LineTooLong(1)
     header = data[:end] if end else data
     plain = 0 < end <= HEADER_MAX_BYTES and bool(header.strip()) and b"\r" not in header.removesuffix(b"\r\n")
     return header, data[len(header) :], plain
@@ -281,19 +288,35 @@ def _scan_text(text: io.TextIOWrapper, tally: _Tally) -> None:
         raise
 
 
+class LineTooLong(Exception):
+    """A line runs on past what any CSV load takes as a row: the file is quarantined, not read
+    into memory to its end."""
+
+    def __init__(self, line_no: int) -> None:
+        super().__init__(
+            f"line {line_no} runs past {MAX_LINE_BYTES // 2**20} MiB without a line end "
+            "(BigQuery loads CSV rows of at most 100 MB)"
+        )
+
+
 def _scan_body(body: BinaryIO, carry: bytes, tally: _Tally) -> None:
-    """The data lines, a block of whole lines at a time; from a block with a lone "\r" on, line by
+    """The data lines, a block of whole lines at a time; from a block with a lone "\\r" on, line by
     line. Raises UnicodeDecodeError with the offending line's number in ``tally.line_no``."""
+    pieces, size = [carry], len(carry)  # the line being read, until a block ends one
     while True:
         chunk = body.read(SCAN_BLOCK_BYTES)
-        data = carry + chunk if chunk else carry + b"\n" if carry else b""
+        if chunk and b"\n" not in chunk:  # a line longer than a block: read on
+            pieces.append(chunk)
+            size += len(chunk)
+            if size > MAX_LINE_BYTES:
+                raise LineTooLong(tally.line_no + 1)
+            continue
+        data = b"".join([*pieces, chunk or (b"\n" if size else b"")])
         if not data:
             return
         cut = data.rfind(b"\n") + 1
-        if cut == 0:  # a line longer than a block: read on
-            carry = data
-            continue
         block, carry = data[:cut], data[cut:]
+        pieces, size = [carry], len(carry)
         if has_lone_carriage_return(block):
             _scan_text(_text(data if chunk else data[:-1], body), tally)
             return
@@ -350,6 +373,8 @@ def scan_landing_stream(stream: BinaryIO, limits: BadLineLimits | None = None) -
             _scan_text(text, tally)
     except UnicodeDecodeError as err:
         return result(False, tally.rows, "not_utf8", f"line {max(tally.line_no, 1)}: {err.reason}")
+    except LineTooLong as err:
+        return result(False, tally.rows, "line_too_long", str(err))
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
         return result(
             False, tally.rows, "bad_compression", f"gzip stream broken after line {tally.line_no}: {err}"
