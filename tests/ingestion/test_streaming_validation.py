@@ -89,3 +89,14 @@ def test_a_line_past_the_row_limit_is_quarantined_with_its_number(monkeypatch) -
     check = landed_files.check_landing_csv(good + b"y" * 20_000 + b"\n" + good.split(b"\n", 1)[1])
     assert (check.ok, check.reason, check.rows) == (False, "line_too_long", 5)
     assert check.detail.startswith("line 7 runs past")
+
+
+def test_a_long_line_read_line_by_line_is_quarantined_too(monkeypatch) -> None:
+    """After a lone carriage return the lines are read as text: the same limit holds there."""
+    from fraud_mlops.ingestion import landed_files
+
+    monkeypatch.setattr(landed_files, "MAX_LINE_BYTES", 10_000)
+    good = generate(GeneratorConfig(rows=5, seed=3)).landing.to_csv(index=False).encode()
+    check = landed_files.check_landing_csv(good.replace(b"\n", b"\r", 2) + b"y" * 20_000 + b"\n")
+    assert (check.ok, check.reason, check.rows) == (False, "line_too_long", 5)
+    assert check.detail.startswith("line 7 runs past")

@@ -249,7 +249,7 @@ def _header_bytes(body: BinaryIO) -> tuple[bytes, bytes, bool]:
         data += chunk
     end = data.find(b"\n") + 1
     if end == 0 and len(data) >= HEADER_MAX_BYTES and b"\r" not in data:
-        raise LineTooLong(1)
+        raise LineTooLong(1, HEADER_MAX_BYTES)
     header = data[:end] if end else data
     plain = 0 < end <= HEADER_MAX_BYTES and bool(header.strip()) and b"\r" not in header.removesuffix(b"\r\n")
     return header, data[len(header) :], plain
@@ -278,24 +278,30 @@ def _check_header(header_line: str, rest: Callable[[], str]) -> tuple[str, str] 
 
 
 def _scan_text(text: io.TextIOWrapper, tally: _Tally) -> None:
-    """The lines left, one by one (``newline=""``: "\\n", "\\r\\n" and a lone "\\r" end a line).
-    Raises UnicodeDecodeError with the line it reached in ``tally.line_no``."""
+    """The lines left, one by one (``newline=""``: "\\n", "\\r\\n" and a lone "\\r" end a line),
+    each read at most MAX_LINE_BYTES characters at a time. Raises UnicodeDecodeError with the line
+    it reached in ``tally.line_no``."""
+    line_no = tally.line_no
     try:
-        for line_no, raw_line in enumerate(text, start=tally.line_no + 1):
+        while raw_line := text.readline(MAX_LINE_BYTES + 1):
+            line_no += 1
+            if len(raw_line) > MAX_LINE_BYTES:
+                raise LineTooLong(line_no)
             tally.line(line_no, raw_line.rstrip("\r\n"))
     except UnicodeDecodeError:
-        tally.line_no += 1  # decoded ahead of the lines: the line reached, or a little before
+        tally.line_no = line_no + 1  # decoded ahead of the lines: the line reached, or a little before
         raise
 
 
 class LineTooLong(Exception):
-    """A line runs on past what any CSV load takes as a row: the file is quarantined, not read
-    into memory to its end."""
+    """A line runs on past what any CSV load takes as a row (or a first line past what a header
+    could be): the file is quarantined, not read into memory to the line's end."""
 
-    def __init__(self, line_no: int) -> None:
+    def __init__(self, line_no: int, limit: int | None = None) -> None:
+        limit = MAX_LINE_BYTES if limit is None else limit
         super().__init__(
-            f"line {line_no} runs past {MAX_LINE_BYTES // 2**20} MiB without a line end "
-            "(BigQuery loads CSV rows of at most 100 MB)"
+            f"line {line_no} runs past {limit // 2**20} MiB without a line end"
+            + (" (BigQuery loads CSV rows of at most 100 MB)" if line_no > 1 else ": no CSV header")
         )
 
 
@@ -362,7 +368,9 @@ def scan_landing_stream(stream: BinaryIO, limits: BadLineLimits | None = None) -
             problem = _check_header(header_line, lambda: "")  # not blank: the rest is not read
         else:
             text = _text(header_bytes + carry, body)
-            header_line = text.readline()
+            header_line = text.readline(HEADER_MAX_BYTES + 1)
+            if len(header_line) > HEADER_MAX_BYTES:
+                raise LineTooLong(1, HEADER_MAX_BYTES)
             tally.line_no = 1
             problem = _check_header(header_line, lambda: text.read(READ_CHUNK_BYTES))
         if problem:
