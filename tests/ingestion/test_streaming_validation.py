@@ -11,7 +11,9 @@ download (what validation did before) exceeds the budget, which shows the check 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -100,3 +102,33 @@ def test_a_long_line_read_line_by_line_is_quarantined_too(monkeypatch) -> None:
     check = landed_files.check_landing_csv(good.replace(b"\n", b"\r", 2) + b"y" * 20_000 + b"\n")
     assert (check.ok, check.reason, check.rows) == (False, "line_too_long", 5)
     assert check.detail.startswith("line 7 runs past")
+
+
+def test_a_scan_reports_its_progress_block_by_block() -> None:
+    from fraud_mlops.ingestion.landed_files import SCAN_BLOCK_BYTES, ScanProgress, scan_landing_stream
+
+    data = generate(GeneratorConfig(rows=3_000, seed=3)).landing.to_csv(index=False).encode()
+    seen: list[ScanProgress] = []
+    check = scan_landing_stream(io.BytesIO(data), on_progress=seen.append)
+    assert len(seen) >= len(data) // SCAN_BLOCK_BYTES >= 4
+    assert [p.bytes_read for p in seen] == sorted(p.bytes_read for p in seen)
+    assert [p.rows for p in seen] == sorted(p.rows for p in seen) and seen[0].rows < check.rows
+    assert (seen[-1].rows, seen[-1].lines, seen[-1].bytes_read) == (3_000, 3_001, len(data))
+
+
+def test_validating_a_big_file_logs_how_far_it_got(gcs_hook, local_settings, monkeypatch, caplog) -> None:
+    """A multi-GB export streams for minutes: the task log says how far it got meanwhile."""
+    from fraud_mlops.ingestion import landed_files
+
+    monkeypatch.setattr(landed_files, "PROGRESS_SECONDS", 0.0)  # every block, not every 10 s
+    s = local_settings
+    data = generate(GeneratorConfig(rows=3_000, seed=3)).landing.to_csv(index=False).encode()
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "progress.csv", data=data)
+    with caplog.at_level(logging.INFO, logger=landed_files.__name__):
+        (good,), _ = validate_landed(gcs_hook, s, run_id="r")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("validating ")]
+    uri = f"gs://{s.landing_bucket}/{s.landing_prefix}progress.csv"
+    assert len(lines) >= 4 and all(line.startswith(f"validating {uri}: ") for line in lines)
+    assert "MiB read (100%) in " in lines[-1] and lines[-1].endswith(
+        f" s, {good.rows:,} rows, 0 bad line(s) so far"
+    )

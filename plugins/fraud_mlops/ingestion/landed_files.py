@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +53,10 @@ SCAN_BLOCK_BYTES = 256 * 1024
 #: A first line longer than this is no header: read as text, it quarantines the file (and a
 #: first MiB without any line end quarantines it at once).
 HEADER_MAX_BYTES = 1024 * 1024
+#: Validation of a big file logs how far it got at most this often (and a text scan looks every
+#: PROGRESS_LINES lines).
+PROGRESS_SECONDS = 10.0
+PROGRESS_LINES = 100_000
 #: A data line longer than this quarantines the file rather than being read on into memory.
 MAX_LINE_BYTES = 100 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -168,6 +173,17 @@ def _bad_line(line_no: int, line: str, reason: str, detail: str) -> BadLine:
     return BadLine(line_no, reason, detail, transaction_id, digits[-4:] or None)
 
 
+@dataclass(frozen=True)
+class ScanProgress:
+    """How far a scan got: bytes of the object as stored (compressed for gzip, so comparable
+    with its size), lines read, good rows and bad lines so far."""
+
+    bytes_read: int
+    lines: int
+    rows: int
+    bad_lines: int
+
+
 @dataclass
 class _Tally:
     """What the lines read so far came to."""
@@ -178,6 +194,8 @@ class _Tally:
     bad_count: int = 0
     line_no: int = 0  # the last line read (the header is line 1)
     bad: list[BadLine] = field(default_factory=list)
+    #: called after every block (and every PROGRESS_LINES lines read as text): long files report
+    progress: Callable[[_Tally], None] | None = None
 
     def line(self, line_no: int, line: str) -> None:
         """One physical line, without its terminator, counted line by line."""
@@ -194,6 +212,8 @@ class _Tally:
             self.rows += 1
         else:
             self.reject(line_no, line, "wrong_field_count", f"{n} fields, expected {EXPECTED_FIELDS}")
+        if self.progress is not None and line_no % PROGRESS_LINES == 0:
+            self.progress(self)
 
     def reject(self, line_no: int, line: str, reason: str, detail: str) -> None:
         self.bad_count += 1
@@ -211,6 +231,8 @@ class _Tally:
         for i in np.flatnonzero(~counts.blank & ~good):
             self.line(first + int(i), block[counts.starts[i] : counts.ends[i]].decode("utf-8"))
         self.line_no = first + len(counts.starts) - 1
+        if self.progress is not None:
+            self.progress(self)
 
 
 class _Prefixed(io.RawIOBase):
@@ -336,12 +358,17 @@ def _scan_body(body: BinaryIO, carry: bytes, tally: _Tally) -> None:
             return
 
 
-def scan_landing_stream(stream: BinaryIO, limits: BadLineLimits | None = None) -> FileCheck:
+def scan_landing_stream(
+    stream: BinaryIO,
+    limits: BadLineLimits | None = None,
+    on_progress: Callable[[ScanProgress], None] | None = None,
+) -> FileCheck:
     """Validate a landing CSV (plain or gzip) read as a stream: memory does not grow with size.
 
     File-level problems quarantine the file (empty, binary, not UTF-8, broken gzip, wrong
     header, no data rows, too many bad lines); lines that cannot be parsed are reported as
     :class:`BadLine` and the file's other rows load. Row-level rules live in the staging SQL.
+    ``on_progress`` hears how far the scan got, often (after every block of lines).
     """
     limits = limits or BadLineLimits()
     hashing = _HashingReader(stream)
@@ -359,7 +386,11 @@ def scan_landing_stream(stream: BinaryIO, limits: BadLineLimits | None = None) -
             ok, rows, reason, detail, tuple(bad), hashing.md5.hexdigest(), hashing.size, compression
         )
 
-    tally = _Tally(limits)
+    def progress(tally: _Tally) -> None:
+        if on_progress is not None:
+            on_progress(ScanProgress(hashing.size, tally.line_no, tally.rows, tally.bad_count))
+
+    tally = _Tally(limits, progress=progress if on_progress else None)
     try:
         header_bytes, carry, plain = _header_bytes(body)
         if plain:
@@ -441,6 +472,30 @@ def quarantine(hook: GCSHook, settings: Settings, name: str, check: FileCheck, r
 BadLinesSink = Callable[[LandedFile, Sequence[BadLine]], None]
 
 
+def _progress_log(
+    uri: str, size: int | None, every_seconds: float | None = None
+) -> Callable[[ScanProgress], None]:
+    """A task log line every ``every_seconds`` while a big file is validated (a multi-GB export
+    takes minutes to stream): how far, how many rows, how many bad lines so far."""
+    every_seconds = PROGRESS_SECONDS if every_seconds is None else every_seconds
+    started = last = time.monotonic()
+
+    def report(progress: ScanProgress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < every_seconds:
+            return
+        last = now
+        share = f" ({progress.bytes_read / size:.0%})" if size else ""
+        log.info(
+            "validating %s: %.1f of %s MiB read%s in %.0f s, %s rows, %s bad line(s) so far",
+            uri, progress.bytes_read / 2**20, f"{size / 2**20:.1f}" if size else "?", share, now - started,
+            f"{progress.rows:,}", f"{progress.bad_lines:,}",
+        )  # fmt: skip
+
+    return report
+
+
 def validate_landed(
     hook: GCSHook,
     settings: Settings,
@@ -468,7 +523,9 @@ def validate_landed(
             continue
         # raw_download: the stored bytes (a gzip object stays gzip), pinned to this generation.
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES, raw_download=True) as stream:
-            check = scan_landing_stream(stream, limits)
+            check = scan_landing_stream(
+                stream, limits, on_progress=_progress_log(f"gs://{settings.landing_bucket}/{name}", blob.size)
+            )
         if not check.ok:
             uri = quarantine(hook, settings, name, check, run_id)
             log.warning("QUARANTINED %s: %s (%s) -> %s", name, check.reason, check.detail, uri)
