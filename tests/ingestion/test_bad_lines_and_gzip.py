@@ -129,6 +129,45 @@ def test_a_gzip_file_loads_the_same_rows_locally(gcs_hook, local_settings, landi
     ]
 
 
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_file_with_a_byte_order_mark_loads_its_rows(gcs_hook, local_settings, landing, compress) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM. It sits in the header line, which both loads skip
+    (skipLeadingRows=1 on BigQuery, header=true in DuckDB): the file loads, with its bad lines
+    rejected as in any other file."""
+    from fraud_mlops import targets
+
+    data, broken = with_broken_lines(landing)
+    data = b"\xef\xbb\xbf" + data
+    s = local_settings
+    gcs_hook.upload(
+        s.landing_bucket, s.landing_prefix + "excel.csv", data=gzip.compress(data) if compress else data
+    )
+    (landed,), quarantined = ingest_landed(gcs_hook, s)
+    assert quarantined == [] and (landed.rows, landed.bad_lines) == (1_997, 3)
+    warehouse = targets.warehouse(s)
+    ids = {r[0] for r in warehouse.records("SELECT transaction_id FROM `fraud_raw.raw_transactions`")}
+    assert ids == set(landing["transaction_id"]) - {landing["transaction_id"].iloc[n - 2] for n in broken}
+
+
+def test_a_gzip_file_bigquery_would_refuse_is_quarantined_before_it_is_read(
+    gcs_hook, local_settings, landing, monkeypatch
+) -> None:
+    """BigQuery loads gzip files of at most 4 GB; a bigger one is quarantined on both targets
+    with what to do, not handed to a load that fails (the limit is lowered here)."""
+    from fraud_mlops.ingestion import landed_files
+
+    data = landing.to_csv(index=False).encode()
+    packed = gzip.compress(data)
+    monkeypatch.setattr(landed_files, "GZIP_MAX_BYTES", len(packed) - 1)
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "huge.csv.gz", data=packed)
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "plain.csv", data=data)  # no limit uncompressed
+    good, quarantined = ingest_landed(gcs_hook, s)
+    assert [g.name for g in good] == [s.landing_prefix + "plain.csv"]
+    (q,) = quarantined
+    assert q["reason"] == "gzip_too_large" and q["detail"].startswith(f"{len(packed):,} bytes of gzip")
+
+
 def test_the_gcp_load_job_reads_the_gzip_object_as_it_is_and_skips_exactly_the_bad_lines(landing) -> None:
     data, _ = with_broken_lines(landing)
     check = check_landing_csv(gzip.compress(data))

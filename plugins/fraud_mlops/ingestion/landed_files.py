@@ -60,6 +60,10 @@ PROGRESS_LINES = 100_000
 #: A data line longer than this quarantines the file rather than being read on into memory.
 MAX_LINE_BYTES = 100 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+#: BigQuery's limit on a gzip file a load job reads ("The maximum size for a gzip file is 4 GB",
+#: cloud.google.com/bigquery/docs/loading-data-cloud-storage-csv), taken in decimal bytes: a
+#: file the load could refuse is quarantined on both targets rather than failing the load.
+GZIP_MAX_BYTES = 4_000_000_000
 EXPECTED_FIELDS = len(LANDING_COLUMNS)
 
 
@@ -285,6 +289,9 @@ def _check_header(header_line: str, rest: Callable[[], str]) -> tuple[str, str] 
         if not rest().strip():
             return "empty_file", "the file has no content"
         return "wrong_header", "the first line is blank; expected the header"
+    # A UTF-8 byte order mark (Excel's "CSV UTF-8" writes one) sits in the header line, which
+    # both loads skip (skipLeadingRows=1; DuckDB's header=true): the rows load the same.
+    header_line = header_line.removeprefix("\ufeff")
     try:
         header = _split_line(header_line.rstrip("\r\n"))
     except csv.Error as err:
@@ -362,6 +369,7 @@ def scan_landing_stream(
     stream: BinaryIO,
     limits: BadLineLimits | None = None,
     on_progress: Callable[[ScanProgress], None] | None = None,
+    stored_size: int | None = None,
 ) -> FileCheck:
     """Validate a landing CSV (plain or gzip) read as a stream: memory does not grow with size.
 
@@ -369,6 +377,8 @@ def scan_landing_stream(
     header, no data rows, too many bad lines); lines that cannot be parsed are reported as
     :class:`BadLine` and the file's other rows load. Row-level rules live in the staging SQL.
     ``on_progress`` hears how far the scan got, often (after every block of lines).
+    ``stored_size`` (the object's size, when known) lets a gzip file BigQuery would refuse to
+    load be quarantined before it is read.
     """
     limits = limits or BadLineLimits()
     hashing = _HashingReader(stream)
@@ -391,6 +401,12 @@ def scan_landing_stream(
             on_progress(ScanProgress(hashing.size, tally.line_no, tally.rows, tally.bad_count))
 
     tally = _Tally(limits, progress=progress if on_progress else None)
+    if compression and stored_size is not None and stored_size > GZIP_MAX_BYTES:
+        return result(
+            False, 0, "gzip_too_large",
+            f"{stored_size:,} bytes of gzip: BigQuery loads gzip files of at most 4 GB "
+            f"({GZIP_MAX_BYTES:,} bytes); land it uncompressed or split into smaller files",
+        )  # fmt: skip
     try:
         header_bytes, carry, plain = _header_bytes(body)
         if plain:
@@ -524,7 +540,10 @@ def validate_landed(
         # raw_download: the stored bytes (a gzip object stays gzip), pinned to this generation.
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES, raw_download=True) as stream:
             check = scan_landing_stream(
-                stream, limits, on_progress=_progress_log(f"gs://{settings.landing_bucket}/{name}", blob.size)
+                stream,
+                limits,
+                on_progress=_progress_log(f"gs://{settings.landing_bucket}/{name}", blob.size),
+                stored_size=blob.size,
             )
         if not check.ok:
             uri = quarantine(hook, settings, name, check, run_id)
