@@ -129,6 +129,30 @@ def test_a_gzip_file_loads_the_same_rows_locally(gcs_hook, local_settings, landi
     ]
 
 
+def test_a_control_character_in_a_field_loads_and_staging_rejects_the_row(
+    gcs_hook, local_settings, landing
+) -> None:
+    """A NUL inside a field is a well-formed CSV line: both loads keep it in the string (the gcp
+    load job sets preserveAsciiControlCharacters, as DuckDB's reader does), and staging rejects
+    the row with the rule it breaks, so every line is accounted for."""
+    from fraud_mlops import targets
+
+    lines = landing.to_csv(index=False).encode().splitlines(keepends=True)
+    bad_id = landing["transaction_id"].iloc[4]
+    lines[5] = lines[5].replace(b",2026-", b",\x002026-", 1)  # line 6 = row 5: its event time
+    assert b"\x00" in lines[5]
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "nul.csv", data=b"".join(lines))
+    (landed,), quarantined = ingest_landed(gcs_hook, s)
+    assert quarantined == [] and (landed.rows, landed.bad_lines) == (2_000, 0)
+    warehouse = targets.warehouse(s)
+    transform(warehouse.hook(), s, check=True)
+    assert _records(warehouse, "SELECT transaction_id, reason FROM `fraud.rejected_rows`") == [
+        (bad_id, "bad_event_time")
+    ]
+    assert _records(warehouse, "SELECT COUNT(*) FROM `fraud.stg_transactions`") == [(1_999,)]
+
+
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 def test_a_file_with_a_byte_order_mark_loads_its_rows(gcs_hook, local_settings, landing, compress) -> None:
     """Excel's "CSV UTF-8" starts with a BOM. It sits in the header line, which both loads skip
@@ -191,6 +215,7 @@ def test_the_gcp_load_job_reads_the_gzip_object_as_it_is_and_skips_exactly_the_b
             "maxBadRecords": 3,
             "allowJaggedRows": False,
             "allowQuotedNewlines": False,
+            "preserveAsciiControlCharacters": True,
             "createDisposition": "CREATE_IF_NEEDED",
             "writeDisposition": "WRITE_TRUNCATE",
         },

@@ -33,6 +33,10 @@ def load_job_configuration(file: dict[str, Any], settings: Settings | None = Non
     without a setting (it decompresses what it detects as gzip). ``maxBadRecords`` is the number
     of unparseable lines validation found, so BigQuery may skip exactly as many lines and no
     more; ``10_append_raw.sql`` then asserts the load table holds every other row.
+    ``preserveAsciiControlCharacters``: a control character inside a field (a NUL, say) stays in
+    the string, as DuckDB's reader keeps it locally, and staging rejects the row with a reason;
+    without it BigQuery's load reports "Bad character (ASCII 0)" for a line validation counted
+    as good, and the load no longer holds the rows it counted.
     """
     settings = settings or get_settings()
     landed = LandedFile.from_xcom(file)
@@ -51,6 +55,7 @@ def load_job_configuration(file: dict[str, Any], settings: Settings | None = Non
             "maxBadRecords": landed.bad_lines,
             "allowJaggedRows": False,
             "allowQuotedNewlines": False,
+            "preserveAsciiControlCharacters": True,
             "createDisposition": "CREATE_IF_NEEDED",
             "writeDisposition": "WRITE_TRUNCATE",
         },
