@@ -18,6 +18,12 @@
 -- Same results as a full refresh (tests/reference/full_refresh/30_card_features.sql).
 {%- from 'macros/card_state.sql' import recent_pairs %}
 
+-- An integer per touched card, for this run only: the windows below partition and join on it
+-- (sorting and hashing 64-character pseudonyms cost ~1.5 CPU-s more a million rows).
+CREATE TEMP TABLE card_keys AS
+SELECT f.card_pseudonym, f.start_ts, ROW_NUMBER() OVER (ORDER BY f.card_pseudonym) AS card_key
+FROM `{{ candidate_dataset }}.feature_scope` AS f;
+
 -- The touched cards' transactions from @event_from: published staging and the increment, only
 -- the columns the windows and the serving state read (BigQuery bills the columns it reads;
 -- the recomputed rows' other columns are read below from their own, later, partitions).
@@ -40,12 +46,7 @@ FROM (
   SELECT n.transaction_id, n.card_pseudonym, n.event_time, n.merchant, n.amount
   FROM `{{ candidate_dataset }}.stg_transactions` AS n
 ) AS s
-JOIN (
-  -- an integer per touched card, for this run only: the time windows below partition and join
-  -- on it (sorting and hashing 64-character pseudonyms cost ~1.5 CPU-s more a million rows)
-  SELECT f.card_pseudonym, f.start_ts, ROW_NUMBER() OVER (ORDER BY f.card_pseudonym) AS card_key
-  FROM `{{ candidate_dataset }}.feature_scope` AS f
-) AS c ON c.card_pseudonym = s.card_pseudonym;
+JOIN card_keys AS c ON c.card_pseudonym = s.card_pseudonym;
 
 -- Each recomputed card's last transaction before the rows read above. The published serving
 -- state holds it: every transaction within the widest window of the card's latest one, and the
@@ -86,16 +87,19 @@ GROUP BY s.card_pseudonym;
 -- published rows they do not replace. Earlier first uses cannot change (every new row is at or
 -- after its card's start second): they are only summed per card (seen_before_start below).
 CREATE TEMP TABLE merchants_from_start AS
-SELECT m.card_pseudonym, m.merchant, m.first_ts, m.first_second_rows
+SELECT c.card_key, m.card_pseudonym, m.merchant, m.first_ts, m.first_second_rows
 FROM `{{ dataset }}.card_merchants` AS m
-JOIN `{{ candidate_dataset }}.feature_scope` AS c ON c.card_pseudonym = m.card_pseudonym
+JOIN card_keys AS c ON c.card_pseudonym = m.card_pseudonym
 WHERE m.first_ts >= c.start_ts
   AND NOT EXISTS (
     SELECT 1 FROM `{{ candidate_dataset }}.card_merchants` AS n
     WHERE n.card_pseudonym = m.card_pseudonym AND n.merchant = m.merchant
   )
 UNION ALL
-SELECT card_pseudonym, merchant, first_ts, first_second_rows FROM `{{ candidate_dataset }}.card_merchants`;
+-- (the increment's changes are all of touched cards: every card with a new row is in scope)
+SELECT c.card_key, n.card_pseudonym, n.merchant, n.first_ts, n.first_second_rows
+FROM `{{ candidate_dataset }}.card_merchants` AS n
+JOIN card_keys AS c ON c.card_pseudonym = n.card_pseudonym;
 
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.{{ features_table }}` AS
 WITH card_days AS (
@@ -200,7 +204,7 @@ rows_to_write AS (
   -- the recomputed rows, with the merchant the history features need (from the rows already
   -- read: staging is read once more, at the end, for the other columns, which cost ~4 CPU-s a
   -- million rows when carried through the joins below)
-  SELECT w.*, h.card_pseudonym, h.merchant
+  SELECT w.*, h.card_key, h.card_pseudonym, h.merchant
   FROM windows AS w
   JOIN history AS h ON h.transaction_id = w.transaction_id
   WHERE w.ts >= w.start_ts
@@ -217,10 +221,10 @@ seen_before_start AS (
 merchant_events AS (
   -- the card's first uses of a merchant from its start second on (weighted by their
   -- first-second rows), and the rows
-  SELECT m.card_pseudonym, m.first_ts AS ts, m.first_second_rows AS first_uses, CAST(NULL AS STRING) AS transaction_id
+  SELECT m.card_key, m.first_ts AS ts, m.first_second_rows AS first_uses, CAST(NULL AS STRING) AS transaction_id
   FROM merchants_from_start AS m
   UNION ALL
-  SELECT card_pseudonym, ts, 0 AS first_uses, transaction_id
+  SELECT card_key, ts, 0 AS first_uses, transaction_id
   FROM rows_to_write
 ),
 seen AS (
@@ -229,7 +233,7 @@ seen AS (
   SELECT
     transaction_id,
     SUM(first_uses) OVER (
-      PARTITION BY card_pseudonym ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      PARTITION BY card_key ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     ) AS merchants_seen
   FROM merchant_events
 ),
@@ -432,3 +436,4 @@ JOIN merchants ON merchants.card_pseudonym = latest_rows.card_pseudonym;
 DROP TABLE merchants_from_start;
 DROP TABLE earlier;
 DROP TABLE history;
+DROP TABLE card_keys;
