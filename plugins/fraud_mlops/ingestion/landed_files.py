@@ -216,8 +216,6 @@ class _Tally:
             self.rows += 1
         else:
             self.reject(line_no, line, "wrong_field_count", f"{n} fields, expected {EXPECTED_FIELDS}")
-        if self.progress is not None and line_no % PROGRESS_LINES == 0:
-            self.progress(self)
 
     def reject(self, line_no: int, line: str, reason: str, detail: str) -> None:
         self.bad_count += 1
@@ -317,6 +315,8 @@ def _scan_text(text: io.TextIOWrapper, tally: _Tally) -> None:
             if len(raw_line) > MAX_LINE_BYTES:
                 raise LineTooLong(line_no)
             tally.line(line_no, raw_line.rstrip("\r\n"))
+            if tally.progress is not None and line_no % PROGRESS_LINES == 0:
+                tally.progress(tally)
     except UnicodeDecodeError:
         tally.line_no = line_no + 1  # decoded ahead of the lines: the line reached, or a little before
         raise
