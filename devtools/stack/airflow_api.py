@@ -22,6 +22,11 @@ class AirflowAPIError(RuntimeError):
 
 
 class AirflowAPI:
+    #: A GET (it changes nothing) that times out is sent again, this many times in all: on a
+    #: 2-core machine whose neighbours take the CPU the api-server has gone 30 s without an
+    #: answer while tasks ran (a browser test's poll failed so, 2026-12-04). Writes are sent once.
+    GET_ATTEMPTS = 3
+
     def __init__(self, base_url: str, timeout: float = 30):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -34,11 +39,18 @@ class AirflowAPI:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as err:
-            raise AirflowAPIError(f"{method} {path}: HTTP {err.code}: {err.read()[:500]!r}") from err
+        attempts = self.GET_ATTEMPTS if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    raw = resp.read()
+                break
+            except urllib.error.HTTPError as err:
+                raise AirflowAPIError(f"{method} {path}: HTTP {err.code}: {err.read()[:500]!r}") from err
+            except TimeoutError:
+                if attempt == attempts:
+                    raise
+                print(f"[airflow-api] GET {path} timed out after {self.timeout:.0f} s; asking again")
         return json.loads(raw) if raw else None
 
     def dag_ids(self) -> list[str]:
