@@ -26,7 +26,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import _common
 
@@ -141,6 +141,18 @@ def median_steps(runs: list[list[tuple[str, float, float]]]) -> list[tuple[str, 
     ]
 
 
+#: The steps both paths share: the reference reads the raw rows the project's load and append wrote.
+SHARED_STEPS = ("load CSV", "append raw")
+
+
+def reference_seconds(
+    duck: list[tuple[str, float, float]], reference: list[tuple[str, float, float]], column: Literal[1, 2]
+) -> float:
+    """The reference path's wall (``column=1``) or CPU (2) seconds: the project's shared steps,
+    then the full-refresh SQL."""
+    return sum(s[column] for s in duck if s[0] in SHARED_STEPS) + sum(s[column] for s in reference)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", type=int, nargs="?", default=1_000_000)
@@ -165,8 +177,7 @@ def main() -> None:
         pandas = pandas_path(csv, local)
     duck, reference = median_steps(duck_runs), median_steps(reference_runs)
     run_ratios = [
-        (sum(s[1] for s in d if s[0] in ("load CSV", "append raw")) + sum(s[1] for s in r))
-        / sum(s[1] for s in d)
+        reference_seconds(d, r, 1) / sum(s[1] for s in d)
         for d, r in zip(duck_runs, reference_runs, strict=True)
     ]
     duck_total, pandas_total = sum(s[1] for s in duck), sum(s[1] for s in pandas)
@@ -204,10 +215,11 @@ def main() -> None:
     )
     # the reference path: the project's own load and append (the full refresh reads raw), then
     # the full-refresh staging and card features
-    shared = sum(s[1] for s in duck if s[0] in ("load CSV", "append raw"))
-    shared_cpu = sum(s[2] for s in duck if s[0] in ("load CSV", "append raw"))
-    reference_total = shared + sum(s[1] for s in reference)
-    reference_cpu = shared_cpu + sum(s[2] for s in reference)
+    shared = sum(s[1] for s in duck if s[0] in SHARED_STEPS)
+    reference_total, reference_cpu = (
+        reference_seconds(duck, reference, 1),
+        reference_seconds(duck, reference, 2),
+    )
     transform = duck_total - shared
     print(
         f"reference:{reference_total:6.2f} s  {rows / reference_total:>10,.0f} rows/s  cpu {reference_cpu:6.2f} s"
