@@ -1,10 +1,12 @@
--- The earliest event time the increment touches: its new raw rows (any parseable event time,
--- a lower bound of the rows staging will keep). A run that failed published nothing (not even
--- transform_log), so the next run's increment holds its files again.
+-- The earliest event time the increment touches: its new raw rows (any parseable event time
+-- staging does not reject as ancient, a lower bound of the rows staging will keep). A run that
+-- failed published nothing (not even transform_log), so the next run's increment holds its
+-- files again.
 SELECT IFNULL((
   SELECT MIN(SAFE_CAST(r.event_time AS TIMESTAMP))
   FROM `{{ raw_dataset }}.raw_transactions` AS r
   WHERE r._loaded_at >= CAST(@loaded_from AS TIMESTAMP)
+    AND SAFE_CAST(r.event_time AS TIMESTAMP) >= TIMESTAMP '{{ earliest_event_time }}'
     AND r._file_md5 IN (
       SELECT g.file_md5 FROM `{{ dataset }}.ingestion_log` AS g
       WHERE g.status = 'loaded'

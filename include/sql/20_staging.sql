@@ -78,6 +78,7 @@ SELECT
     WHEN transaction_id IS NULL THEN 'missing_transaction_id'
     WHEN event_time IS NULL THEN 'bad_event_time'
     WHEN event_time > TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 5 MINUTE) THEN 'future_event_time'
+    WHEN event_time < TIMESTAMP '{{ earliest_event_time }}' THEN 'ancient_event_time'
     WHEN NOT well_formed THEN 'bad_card_number'
     WHEN NOT checksum_ok THEN 'bad_card_checksum'
     WHEN merchant IS NULL THEN 'missing_merchant'

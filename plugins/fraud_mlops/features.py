@@ -120,6 +120,11 @@ CARD_FEATURE_RULES: tuple[CardFeatureRule, ...] = (
     CardFeatureRule("amount_to_avg_7d", "ratio_to_mean", 604800, count_of="txn_count_7d"),
 )
 WIDEST_WINDOW_SECONDS = max(r.window_seconds or 0 for r in CARD_FEATURE_RULES)
+#: Staging rejects earlier events (``ancient_event_time``). The incremental SQL buckets a card's
+#: seconds since the epoch into UTC days with DIV, which truncates toward zero on both targets,
+#: so seconds before the epoch would share day 0 with the first day after it; and a year-1 event
+#: would put the increment's look-back before the first date either target can hold.
+EARLIEST_EVENT_TIME = "1970-01-01 00:00:00"
 _MEAN_OF = {r.window_seconds: r.name for r in CARD_FEATURE_RULES if r.kind == "mean"}
 
 
@@ -222,5 +227,6 @@ def sql_context() -> dict[str, object]:
         "batch_output_table": BATCH_OUTPUT_TABLE,
         "card_feature_expressions": [(r.name, card_feature_sql(r)) for r in CARD_FEATURE_RULES],
         "widest_window_seconds": WIDEST_WINDOW_SECONDS,
+        "earliest_event_time": EARLIEST_EVENT_TIME,
         "state_columns": STATE_COLUMNS,
     }

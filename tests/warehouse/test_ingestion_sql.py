@@ -62,7 +62,7 @@ def test_pseudonym_in_sql_equals_the_functions_tink_pseudonym(
 def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(warehouse, local_settings, landing):
     as_text = landing.astype(str)  # a landing file is text: bad values need not be numbers
     good = as_text.head(500).copy()
-    bad = as_text.iloc[500:510].copy()
+    bad = as_text.iloc[500:511].copy()
     bad.loc[bad.index[0], "transaction_id"] = ""
     bad.loc[bad.index[1], "card_number"] = "4111 1111 1111 1112"  # Luhn fails
     bad.loc[bad.index[2], "card_number"] = "12ab"
@@ -73,7 +73,8 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(warehouse, local_
     bad.loc[bad.index[7], "class"] = "2"
     bad.loc[bad.index[8], "v3"] = "n/a"
     bad.loc[bad.index[9], "transaction_id"] = good.iloc[0]["transaction_id"]  # duplicate id
-    spaced = as_text.iloc[510:511].copy()
+    bad.loc[bad.index[10], "event_time"] = "0001-01-02 00:00:00"
+    spaced = as_text.iloc[511:512].copy()
     spaced["card_number"] = spaced["card_number"].map(lambda c: f"{c[:4]} {c[4:8]} {c[8:12]} {c[12:]}")
     load_landing(warehouse, local_settings, pd.concat([good, bad, spaced]), "mixed.csv")
     transform(warehouse, local_settings)
@@ -81,6 +82,7 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(warehouse, local_
     assert sorted(reasons.values()) == sorted([
         "missing_transaction_id", "bad_card_checksum", "bad_card_number", "negative_amount", "absurd_amount",
         "future_event_time", "bad_event_time", "bad_label", "bad_numeric_field", "duplicate_transaction_id",
+        "ancient_event_time",
     ])  # fmt: skip
     assert _count(warehouse, "stg_transactions") == 501  # every good row, plus the spaced card number
     last4 = {r[0] for r in warehouse.get_records("SELECT card_last4 FROM `fraud.rejected_rows`")}

@@ -32,6 +32,7 @@ SELECT
     WHEN transaction_id IS NULL THEN 'missing_transaction_id'
     WHEN event_time IS NULL THEN 'bad_event_time'
     WHEN event_time > TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 5 MINUTE) THEN 'future_event_time'
+    WHEN event_time < TIMESTAMP '{{ earliest_event_time }}' THEN 'ancient_event_time'
     WHEN NOT REGEXP_CONTAINS(card_digits, r'^[0-9]{12,19}$') THEN 'bad_card_number'
     WHEN MOD({{ luhn_sum('card_digits_reversed') }}, 10) != 0 THEN 'bad_card_checksum'
     WHEN merchant IS NULL THEN 'missing_merchant'
