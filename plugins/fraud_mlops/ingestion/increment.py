@@ -23,7 +23,11 @@ from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import SQL_FILES, WIDEST_WINDOW_SECONDS, render_sql
 from fraud_mlops.warehouse.base import Warehouse
 
-NOTHING_FROM = datetime(9999, 12, 31, tzinfo=UTC)
+#: The bounds of an increment with nothing new: far in the future, yet a year before the end of
+#: BigQuery's TIMESTAMP range, because the SQL adds the widest window to ``event_from`` and
+#: BigQuery fails a query whose TIMESTAMP_ADD passes 9999-12-31 (DuckDB would not:
+#: tests/ingestion/test_increment_bounds.py).
+NOTHING_FROM = datetime(9999, 1, 1, tzinfo=UTC)
 #: Margin between a raw row's append and its file's log row (one transaction, two statements).
 LOG_MARGIN = timedelta(days=1)
 

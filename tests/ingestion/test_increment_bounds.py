@@ -1,0 +1,86 @@
+"""The increment's bounds, in every expression the transform SQL computes from them alone, stay
+inside BigQuery's TIMESTAMP range (0001-01-01 to 9999-12-31 23:59:59.999999 UTC).
+
+BigQuery evaluates an expression of constants and query parameters (the partition filters) and
+fails the whole query when the result leaves that range: ZetaSQL's ``AddTimestamp`` returns an
+overflow error rather than a value (zetasql/public/functions/date_time_util.cc). DuckDB's
+timestamps run on to the year 294247, so the local target alone would never show it: this test
+evaluates each such expression with the bounds ``plan_increment`` really gives and checks the
+range itself. Cases: an increment with nothing new (its bounds are sentinels far in the future)
+and a file whose earliest row is the earliest event time staging keeps, beside rows before it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from devtools.generator.synth import GeneratorConfig, generate
+from fraud_mlops.features import EARLIEST_EVENT_TIME
+from fraud_mlops.ingestion.increment import plan_increment
+from fraud_mlops.paths import sql_dir
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+from fraud_mlops.warehouse.transpile import parse_assert, split_statements, transpile_statement
+from tests.sql_chain import load_landing
+
+#: Date and time arithmetic BigQuery refuses to take past its range.
+ARITHMETIC = (exp.TimestampAdd, exp.TimestampSub, exp.DateAdd, exp.DateSub, exp.TimestampTrunc, exp.DateTrunc)
+INCREMENT_SQL = sorted(
+    p.name for p in sql_dir().glob("[0-9]*.sql") if re.search(r"@(event_from|loaded_from)\b", p.read_text())
+)
+
+
+def parameter_expressions(sql: str) -> list[exp.Expression]:
+    """Every date/time arithmetic of ``sql`` over query parameters and constants only."""
+    found = []
+    for statement in split_statements(sql):
+        check = parse_assert(statement)
+        tree = sqlglot.parse_one(check.check_sql if check else statement, read="bigquery")
+        for node in tree.find_all(*ARITHMETIC):
+            if node.find(exp.Parameter) is not None and node.find(exp.Column) is None:
+                found.append(node)
+    return found
+
+
+def plan(hook: object, settings: Settings, landing: pd.DataFrame | None) -> dict[str, str]:
+    hook.run(render_sql(SQL_FILES["setup"], settings))  # type: ignore[attr-defined]
+    if landing is not None:
+        load_landing(hook, settings, landing, "early.csv")
+    return plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings)  # type: ignore[attr-defined]
+
+
+def early_file() -> pd.DataFrame:
+    rows = generate(GeneratorConfig(rows=3, seed=5)).landing.astype(str)
+    rows["event_time"] = ["0001-01-02 00:00:00", "1969-12-31 23:59:59", EARLIEST_EVENT_TIME]
+    return rows
+
+
+@pytest.mark.parametrize("case", ["nothing new", "earliest kept event"])
+def test_increment_bounds_stay_inside_bigquerys_timestamp_range(warehouse, local_settings, case) -> None:
+    bounds = plan(warehouse, local_settings, early_file() if case == "earliest kept event" else None)
+    if case == "earliest kept event":  # the rows staging rejects as ancient set no look-back
+        assert (bounds["files"], bounds["event_from"]) == ("1", "1969-12-25")
+    parameters = {"event_from": bounds["event_from"], "loaded_from": bounds["loaded_from"], "run_id": "r"}
+    conn = duckdb.connect()
+    conn.execute("SET TimeZone='UTC'")
+    checked = []
+    for name in INCREMENT_SQL:
+        for node in parameter_expressions(render_sql(name, local_settings)):
+            duck = transpile_statement(f"SELECT {node.sql('bigquery')}").removeprefix("SELECT ")
+            used = {p: v for p, v in parameters.items() if f"${p}" in duck}
+            value, inside = conn.execute(
+                f"SELECT CAST(({duck}) AS VARCHAR), ({duck}) BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+                "AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'",
+                used,
+            ).fetchone()
+            assert inside, f"{name}: {node.sql('bigquery')} = {value} with {bounds}: outside BigQuery's range"
+            checked.append(name)
+    assert {"30_card_features.sql", "55_publish.sql"} <= set(checked)  # the look-back's TIMESTAMP_ADDs
