@@ -116,3 +116,24 @@ def ingest_landed(gcs: Any, settings: Settings, run_id: str = "r1") -> tuple[lis
         warehouse.execute(append["sql"], append["parameters"])
         archive(gcs, settings, landed)
     return good, quarantined
+
+
+def day_counts_of(training: pd.DataFrame) -> list[tuple[str, int, int, int]]:
+    """The day counts of a training table, counted with pandas: (UTC event date, rows, label
+    sum, rows without card history), by date; what ``training_day_counts`` must hold."""
+    days = pd.to_datetime(training["event_time"], utc=True).dt.strftime("%Y-%m-%d")
+    grouped = training.assign(
+        day=days, no_history=training["seconds_since_prev_txn"].isna().astype(int)
+    ).groupby("day")
+    counts = grouped.agg(
+        rows=("is_fraud", "size"), labels=("is_fraud", "sum"), no_history=("no_history", "sum")
+    )
+    return [(day, int(r.rows), int(r.labels), int(r.no_history)) for day, r in counts.sort_index().iterrows()]
+
+
+def published_day_counts(hook: Any) -> list[tuple[str, int, int, int]]:
+    """``fraud.training_day_counts`` in the form of :func:`day_counts_of`."""
+    rows = hook.get_records(
+        "SELECT event_date, row_count, label_sum, no_history_rows FROM `fraud.training_day_counts` ORDER BY event_date"
+    )
+    return [(str(day), int(n), int(labels), int(no_history)) for day, n, labels, no_history in rows]

@@ -114,6 +114,15 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ training_table }}` (
 PARTITION BY DATE(event_time)
 CLUSTER BY card_pseudonym;
 
+-- The training table's rows per UTC event date (all of them, their label sum, those without card
+-- history): what the checks about the whole table read (macros/training_day_counts.sql).
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.training_day_counts` (
+  event_date DATE,
+  row_count INT64,
+  label_sum INT64,
+  no_history_rows INT64
+);
+
 -- Each card's latest feature row and serving state (the feature view's source; features.py
 -- CardState), maintained by 55_publish.sql: the touched cards' rows replaced.
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ latest_features_view }}` (

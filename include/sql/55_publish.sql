@@ -8,6 +8,7 @@
 -- the DELETEs read the increment's days only, not the look-back's.
 -- BigQuery allows DML, not DDL, in a multi-statement transaction: the published tables are
 -- created by 00_setup.sql. DuckDB runs the same.
+{%- from 'macros/training_day_counts.sql' import count_days_from, first_changed_day with context %}
 BEGIN TRANSACTION;
 
 -- New staging rows (staging is append-only: a transaction id is staged once).
@@ -41,6 +42,12 @@ INSERT INTO `{{ dataset }}.{{ table }}`
 SELECT transaction_id, {{ entity_key }}, {{ event_time }}, {{ feature_columns }}, {{ label }}
 FROM `{{ candidate_dataset }}.{{ table }}`;
 {%- endfor %}
+
+-- The training table's day counts (what 50_quality_checks.sql reads about the whole table): the
+-- days publishing changed, counted again.
+DELETE FROM `{{ dataset }}.training_day_counts`
+WHERE event_date >= DATE({{ first_changed_day() }});
+{{ count_days_from(first_changed_day()) }};
 
 -- The touched cards' latest feature rows and serving state (the feature view's source).
 MERGE `{{ dataset }}.{{ latest_features_view }}` AS t

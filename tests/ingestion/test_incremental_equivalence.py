@@ -23,7 +23,7 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.settings import Settings
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from tests.reference.full_refresh_sql import copy_raw, reference_sql
-from tests.sql_chain import ingest_landed, transform
+from tests.sql_chain import day_counts_of, ingest_landed, published_day_counts, transform
 
 #: Published tables and the columns that identify a row (rejected_at is the time of the run).
 TABLES = {
@@ -168,3 +168,5 @@ def test_incremental_runs_equal_a_full_refresh_of_the_same_history(
         incremental, full = before[name], table(reference, name)
         assert len(full) > 0, name
         assert_same_rows(incremental, full, name)
+    # the day counts the table-wide checks read: those of the full refresh's training table
+    assert published_day_counts(hook) == day_counts_of(table(reference, "training_examples"))

@@ -12,7 +12,7 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.sync import sync_local_online_store
 from fraud_mlops.ingestion.erasure import ErasureRequestError, erase_from_files, without_card
-from tests.sql_chain import load_landing, transform
+from tests.sql_chain import day_counts_of, load_landing, published_day_counts, transform
 
 TABLES = ("stg_transactions", "card_features", "training_examples", "latest_card_features")
 
@@ -64,6 +64,8 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
         == len(landing) - card_rows
     )
     assert _pseudonym_counts(warehouse, pseudonymise(card)) == dict.fromkeys(TABLES, 0)
+    training = warehouse.get_df("SELECT * FROM `fraud.training_examples`")
+    assert published_day_counts(warehouse) == day_counts_of(training)  # counted again without the card
     assert warehouse.get_records(rejected)[0][0] == 0  # the card's rejected copy went too
     assert _pseudonym_counts(warehouse, pseudonymise(other))["latest_card_features"] == 1  # others stay
     assert result["archived_files_rewritten"] == {

@@ -11,7 +11,15 @@ from fraud_mlops import features
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.hook import DataQualityError
 from tests.reference.pandas_features import card_features as pandas_card_features
-from tests.sql_chain import FakeDagRun, check_quality, load_landing, snapshot, transform
+from tests.sql_chain import (
+    FakeDagRun,
+    check_quality,
+    day_counts_of,
+    load_landing,
+    published_day_counts,
+    snapshot,
+    transform,
+)
 
 
 @pytest.fixture
@@ -135,6 +143,26 @@ def test_quality_gate_passes_on_good_data_and_names_the_failed_check(warehouse, 
         "UPDATE `fraud_candidates.training_examples` SET is_fraud = 1 WHERE MOD(CAST(amount * 100 AS INT64), 2) = 0"
     )
     with pytest.raises(DataQualityError, match="dq_label_rate"):
+        check_quality(warehouse, local_settings)
+
+
+def test_table_wide_checks_read_day_counts_kept_by_publish(warehouse, local_settings, landing):
+    """The training table's day counts follow every publish, late days included; the checks
+    about the whole table read them, and a check fails when they stop adding up to the table."""
+    days = pd.to_datetime(landing["event_time"]).dt.date
+    held_back = landing[days == sorted(days.unique())[len(days.unique()) // 2]].head(100)
+    load_landing(warehouse, local_settings, landing.drop(held_back.index), "a.csv")
+    transform(warehouse, local_settings, check=True)
+    load_landing(warehouse, local_settings, held_back.head(50), "late.csv")  # a day already counted
+    transform(warehouse, local_settings, run_id="r2", check=True)
+    training = warehouse.get_df("SELECT * FROM `fraud.training_examples`")
+    assert published_day_counts(warehouse) == day_counts_of(training)
+    assert sum(n for _, n, _, _ in published_day_counts(warehouse)) == len(landing) - 50
+
+    warehouse.run("UPDATE `fraud.training_day_counts` SET row_count = row_count + 1 WHERE row_count > 0")
+    load_landing(warehouse, local_settings, held_back.tail(50), "late_too.csv")
+    transform(warehouse, local_settings, run_id="r3", publish=False)
+    with pytest.raises(DataQualityError, match="dq_day_counts"):
         check_quality(warehouse, local_settings)
 
 

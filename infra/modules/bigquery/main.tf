@@ -138,6 +138,13 @@ locals {
       require_partition_filter = false
       raw                      = false
     }
+    training_day_counts = {
+      description              = "training_examples' rows, label sum and rows without card history per event date: what the table-wide quality checks read."
+      partition_field          = null
+      clustering               = null
+      require_partition_filter = false
+      raw                      = false
+    }
     latest_card_features = {
       description              = "Each card's latest feature row and serving state: the feature view's source (touched cards merged at publish)."
       partition_field          = null
