@@ -175,6 +175,7 @@ module "composer" {
     MLOPS_BQ_RAW_DATASET       = module.bigquery.raw_dataset_id
     MLOPS_BQ_CANDIDATE_DATASET = module.bigquery.candidate_dataset_id
     MLOPS_RAW_RETENTION_DAYS   = tostring(var.raw_retention_days)
+    MLOPS_DEDUP_HORIZON_DAYS   = var.dedup_horizon_days
     # A registered model's training snapshot lives as long as the model's artifacts.
     MLOPS_MODEL_RETENTION_DAYS = tostring(var.retention_days.pipeline_root)
     MLOPS_BQ_LOCATION          = var.bq_location

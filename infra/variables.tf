@@ -85,6 +85,16 @@ variable "raw_retention_days" {
   default     = 30
 }
 
+variable "dedup_horizon_days" {
+  description = "\"all\" (default): a new copy of a transaction id is checked against every staged id, a read of all staging partitions that grows with history; or a number of days: only ids staged from that many days before the increment's look-back (settings: MLOPS_DEDUP_HORIZON_DAYS; docs/ingestion.md)."
+  type        = string
+  default     = "all"
+  validation {
+    condition     = can(regex("^(all|[0-9]+)$", var.dedup_horizon_days))
+    error_message = "dedup_horizon_days is \"all\" or a number of days."
+  }
+}
+
 variable "raw_dataset_id" {
   description = "BigQuery dataset of the raw card transactions (settings: MLOPS_BQ_RAW_DATASET). Only the ingestion identity may read it."
   type        = string

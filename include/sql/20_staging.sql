@@ -102,15 +102,22 @@ SELECT
 FROM validated;
 
 -- Earlier increments were loaded earlier, so a transaction id already in staging wins over
--- every new copy: the one read of all staging partitions, and of one column (transaction ids
--- are unique across all history).
+-- every new copy. By default transaction ids are unique across all history: the one read of all
+-- staging partitions (of one column), which grows with history. With a dedup horizon
+-- (settings: MLOPS_DEDUP_HORIZON_DAYS) only the staged ids from that many days before the
+-- increment's look-back are read: a re-sent row (same event time) is still caught, an id
+-- re-used for an event further back is not (docs/ingestion.md).
 CREATE TEMP TABLE staged_before AS
 SELECT DISTINCT c.transaction_id
 FROM checked AS c
 JOIN `{{ dataset }}.stg_transactions` AS s ON s.transaction_id = c.transaction_id
 WHERE c.reject_reason IS NULL
   AND c.valid_copy_number = 1
+{%- if dedup_horizon_days is none %}
   AND s.event_time >= TIMESTAMP '0001-01-01 00:00:00';  -- every partition, deliberately
+{%- else %}
+  AND s.event_time >= TIMESTAMP_SUB(CAST(@event_from AS TIMESTAMP), INTERVAL {{ dedup_horizon_days }} DAY);
+{%- endif %}
 
 CREATE OR REPLACE TABLE `{{ candidate_dataset }}.stg_transactions` AS
 SELECT

@@ -45,6 +45,11 @@ variable                       meaning                                     local
                                bad lines are rejected, good rows load)
 ``MLOPS_MAX_BAD_LINES``        same, as a count per file (BigQuery's       ``10000``
                                ``max_bad_records``)
+``MLOPS_DEDUP_HORIZON_DAYS``   ``all``, or days: a new copy of a           ``all``
+                               transaction id is a duplicate when the id
+                               is staged with an event time from this
+                               many days before the increment's look-back
+                               (bounds what the check reads on BigQuery)
 ``MLOPS_STORAGE_NOTIFIES``     the landing bucket publishes its own        ``false`` (gcp: always)
                                OBJECT_FINALIZE notifications (Cloud
                                Storage; fake-gcs-server in containers),
@@ -100,6 +105,8 @@ class Settings:
     storage_notifies: bool
     max_bad_line_share: float = 0.01
     max_bad_lines: int = 10_000
+    #: None: a transaction id is checked against all history (exact, reads every staging partition).
+    dedup_horizon_days: int | None = None
 
     @property
     def is_local(self) -> bool:
@@ -186,7 +193,25 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         or env.get("MLOPS_STORAGE_NOTIFIES", "false").strip().lower() in ("1", "true", "yes"),
         max_bad_line_share=float(env.get("MLOPS_MAX_BAD_LINE_SHARE", "0.01")),
         max_bad_lines=int(env.get("MLOPS_MAX_BAD_LINES", "10000")),
+        dedup_horizon_days=_horizon_days(env.get("MLOPS_DEDUP_HORIZON_DAYS", "all")),
     )
+
+
+#: A horizon longer than this would take the duplicate check's partition filter before year 1
+#: for the earliest increments (BigQuery fails such a query); a century is all history anyway.
+MAX_DEDUP_HORIZON_DAYS = 36_500
+
+
+def _horizon_days(value: str) -> int | None:
+    text = value.strip().lower()
+    if text in ("", "all"):
+        return None
+    days = int(text) if text.isdigit() else -1
+    if not 0 <= days <= MAX_DEDUP_HORIZON_DAYS:
+        raise ValueError(
+            f"MLOPS_DEDUP_HORIZON_DAYS must be 'all' or 0..{MAX_DEDUP_HORIZON_DAYS}, got {value!r}"
+        )
+    return days
 
 
 @lru_cache(maxsize=1)

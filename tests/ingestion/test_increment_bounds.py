@@ -12,6 +12,8 @@ and a file whose earliest row is the earliest event time staging keeps, beside r
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import re
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.features import EARLIEST_EVENT_TIME
 from fraud_mlops.ingestion.increment import plan_increment
 from fraud_mlops.paths import sql_dir
-from fraud_mlops.settings import Settings
+from fraud_mlops.settings import MAX_DEDUP_HORIZON_DAYS, Settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 from fraud_mlops.warehouse.transpile import parse_assert, split_statements, transpile_statement
@@ -72,8 +74,10 @@ def test_increment_bounds_stay_inside_bigquerys_timestamp_range(warehouse, local
     conn = duckdb.connect()
     conn.execute("SET TimeZone='UTC'")
     checked = []
-    for name in INCREMENT_SQL:
-        for node in parameter_expressions(render_sql(name, local_settings)):
+    # the longest dedup horizon settings allow reaches furthest back
+    longest = dataclasses.replace(local_settings, dedup_horizon_days=MAX_DEDUP_HORIZON_DAYS)
+    for name, settings in itertools.product(INCREMENT_SQL, (local_settings, longest)):
+        for node in parameter_expressions(render_sql(name, settings)):
             duck = transpile_statement(f"SELECT {node.sql('bigquery')}").removeprefix("SELECT ")
             used = {p: v for p, v in parameters.items() if f"${p}" in duck}
             value, inside = conn.execute(
@@ -83,4 +87,5 @@ def test_increment_bounds_stay_inside_bigquerys_timestamp_range(warehouse, local
             ).fetchone()
             assert inside, f"{name}: {node.sql('bigquery')} = {value} with {bounds}: outside BigQuery's range"
             checked.append(name)
-    assert {"30_card_features.sql", "55_publish.sql"} <= set(checked)  # the look-back's TIMESTAMP_ADDs
+    # the look-back's TIMESTAMP_ADDs, the dedup horizon's TIMESTAMP_SUB
+    assert {"20_staging.sql", "30_card_features.sql", "55_publish.sql"} <= set(checked)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,6 +112,36 @@ def test_same_file_twice_adds_nothing(warehouse, local_settings, landing):
     )
     log = warehouse.get_records("SELECT file_name, status FROM `fraud.ingestion_log` ORDER BY logged_at")
     assert log == [("a.csv", "loaded"), ("a_again.csv", "duplicate")]
+
+
+@pytest.mark.parametrize("horizon", [None, 1])
+def test_the_dedup_horizon_bounds_which_staged_ids_a_new_copy_is_checked_against(
+    warehouse, local_settings, horizon
+):
+    """By default a transaction id is checked against all history; with a horizon, against the
+    ids staged from that many days before the increment's look-back: a re-sent row is still
+    rejected, an id re-used for an event weeks later is staged again (docs/ingestion.md)."""
+    settings = dataclasses.replace(local_settings, dedup_horizon_days=horizon)
+    landing = generate(GeneratorConfig(rows=3_000, days=20, seed=4)).landing.astype(str)
+    landing = landing.sort_values("event_time", ignore_index=True)
+    first, last = landing.iloc[:-2], landing.iloc[-2:]
+    load_landing(warehouse, settings, first, "a.csv")
+    transform(warehouse, settings)
+    resent = first.iloc[[-1]]  # the same row again: same id, same event time
+    reused = last.iloc[[0]].assign(transaction_id=first.iloc[0]["transaction_id"])  # 19 days later
+    load_landing(warehouse, settings, pd.concat([resent, reused, last.iloc[[1]]]), "b.csv")
+    transform(warehouse, settings, run_id="r2")
+    rejected = dict(warehouse.get_records("SELECT transaction_id, reason FROM `fraud.rejected_rows`"))
+    staged_twice = warehouse.get_records(
+        "SELECT transaction_id FROM `fraud.stg_transactions` GROUP BY transaction_id HAVING COUNT(*) > 1"
+    )
+    assert rejected[resent.iloc[0]["transaction_id"]] == "duplicate_transaction_id"
+    if horizon is None:
+        assert rejected[reused.iloc[0]["transaction_id"]] == "duplicate_transaction_id"
+        assert staged_twice == []
+    else:
+        assert reused.iloc[0]["transaction_id"] not in rejected
+        assert staged_twice == [(reused.iloc[0]["transaction_id"],)]
 
 
 def test_no_row_sees_its_own_future(warehouse, local_settings, landing):
