@@ -22,16 +22,23 @@ class AirflowAPIError(RuntimeError):
 
 
 class AirflowAPI:
-    #: A GET (it changes nothing) that times out is sent again, this many times in all: on a
-    #: 2-core machine whose neighbours take the CPU the api-server has gone 30 s without an
-    #: answer while tasks ran (a browser test's poll failed so, 2026-12-04). Writes are sent once.
-    GET_ATTEMPTS = 3
+    #: A request that can be repeated without changing its result (a GET, or a write of an
+    #: absolute value such as pausing a DAG) is sent again when it times out, this many times in
+    #: all: on a 2-core machine whose neighbours take the CPU the api-server has gone 30 s
+    #: without an answer while tasks ran (a browser test's GET failed so, 2026-12-04, and a
+    #: stack test's unpause, its PATCH). A trigger (POST) is sent once.
+    ATTEMPTS = 3
 
-    def __init__(self, base_url: str, timeout: float = 30):
+    def __init__(self, base_url: str, timeout: float = 60):
+        """``timeout``: more than the local metadata DB's 30 s lock wait
+        (devtools/stack/sqlite.py), which a write behind the scheduler's may spend in full."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, idempotent: bool | None = None
+    ) -> Any:
+        """``idempotent`` (default: for GET, PUT and DELETE) lets a timed-out request be sent again."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
             f"{self.base_url}/api/v2{path}",
@@ -39,7 +46,8 @@ class AirflowAPI:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        attempts = self.GET_ATTEMPTS if method == "GET" else 1
+        repeatable = method in ("GET", "PUT", "DELETE") if idempotent is None else idempotent
+        attempts = self.ATTEMPTS if repeatable else 1
         for attempt in range(1, attempts + 1):
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
@@ -50,7 +58,7 @@ class AirflowAPI:
             except TimeoutError:
                 if attempt == attempts:
                     raise
-                print(f"[airflow-api] GET {path} timed out after {self.timeout:.0f} s; asking again")
+                print(f"[airflow-api] {method} {path} timed out after {self.timeout:.0f} s; asking again")
         return json.loads(raw) if raw else None
 
     def dag_ids(self) -> list[str]:
@@ -71,7 +79,7 @@ class AirflowAPI:
         raise TimeoutError(f"DAGs {dag_ids} not parsed after {timeout:.0f} s")
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
-        self.request("PATCH", f"/dags/{dag_id}", {"is_paused": paused})
+        self.request("PATCH", f"/dags/{dag_id}", {"is_paused": paused}, idempotent=True)
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         run = self.request("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})

@@ -1,4 +1,5 @@
-"""The stack's REST client asks again when a read times out, and never repeats a write."""
+"""The stack's REST client asks again when a repeatable request times out (a read, pausing a
+DAG), and never repeats a trigger."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def slow_then_fast() -> Iterator[tuple[str, list[str]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = _answer
+        do_GET = do_POST = do_PATCH = _answer
 
         def log_message(self, *args: object) -> None:
             pass
@@ -50,7 +51,13 @@ def test_a_read_that_times_out_is_asked_again(slow_then_fast) -> None:
     assert seen == ["GET /api/v2/dags/fraud_ingest_daily/dagRuns?order_by=-run_after&limit=50"] * 2
 
 
-def test_a_write_that_times_out_is_not_sent_again(slow_then_fast) -> None:
+def test_pausing_a_dag_that_times_out_is_asked_again(slow_then_fast) -> None:
+    url, seen = slow_then_fast
+    AirflowAPI(url, timeout=0.5).set_paused("fraud_monitoring", False)
+    assert seen == ["PATCH /api/v2/dags/fraud_monitoring"] * 2
+
+
+def test_a_trigger_that_times_out_is_not_sent_again(slow_then_fast) -> None:
     url, seen = slow_then_fast
     with pytest.raises(TimeoutError):
         AirflowAPI(url, timeout=0.5).request("POST", "/dags/fraud_ingest_daily/dagRuns", {"conf": {}})
