@@ -4,7 +4,8 @@
 The scheduled counterpart of `fraud_ingest_sensor`: once a day it processes every file under
 the landing prefix with the same tasks (the same builders, not a copy), so files that landed
 while the sensor DAG was paused are not forgotten. Safe to run beside the sensor DAG: loads
-are idempotent by file content and the transforms are full refreshes.
+are idempotent by file content and the transform takes each loaded file once. A run with nothing
+new to transform stops after `transform.plan_increment`: no snapshot, no retraining.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ notified object: raw → staging → features → checks → snapshot, the same 
 including the online feature sync.
 
 * **At-least-once delivery**: a duplicate notification starts a run that finds the object
-  already archived (or its content already loaded) and adds no rows.
+  already archived (or its content already loaded) and adds no rows; with nothing new to
+  transform it takes no snapshot, so training is not scheduled again.
 * **Folded events**: notifications that arrive while a run is busy are ingested by the next
   run, exactly the objects they name (the resolver also picks up the ones Airflow 3.3 leaves
   out of that run's window, apache/airflow#56050).

@@ -9,7 +9,9 @@ snapshots the training table and syncs the online feature store. The snapshot em
 
 * **Bad files** go to the quarantine bucket with a `.reason.json` beside them; good files in
   the same run still load.
-* **Idempotent**: a file's identity is its content hash; landing it again adds no rows.
+* **Idempotent**: a file's identity is its content hash; landing it again adds no rows, and a
+  run with nothing new to transform stops after `transform.plan_increment` (no snapshot, no
+  retraining; the run summary still runs).
 * Target (`MLOPS_TARGET`): `local` runs on the GCS emulator + DuckDB, `gcp` on Cloud Storage +
   BigQuery with the provider's BigQuery operators. Same SQL (`include/sql/`).
 """

@@ -55,9 +55,16 @@ def plan_increment(warehouse: Warehouse, settings: Settings) -> dict[str, str]:
     return {"loaded_from": loaded_from_text, "event_from": event_from.isoformat(), "files": str(files)}
 
 
+def has_files(plan: dict[str, str]) -> bool:
+    """Whether the increment holds any loaded file (its rows may all be rejects: still published)."""
+    return int(plan["files"]) > 0
+
+
 def describe(plan: dict[str, str]) -> str:
+    if not has_files(plan):
+        return "nothing new to transform: transform, checks, publish, snapshot and feature sync are skipped"
     if date.fromisoformat(plan["event_from"]) >= NOTHING_FROM.date():
-        return "nothing new to transform"
+        return f"{plan['files']} new file(s), no row with a usable event time: every row is rejected"
     return (
         f"{plan['files']} new file(s); raw from {plan['loaded_from']}, event dates from {plan['event_from']}"
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import TaskGroup, XComArg, task
+from airflow.sdk import TaskGroup, TriggerRule, XComArg, task
 
 from fraud_mlops import assets, targets
 from fraud_mlops.settings import Settings
@@ -125,16 +125,19 @@ def transform(settings: Settings) -> TaskGroup:
     """
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
-
-        @task(pool=settings.warehouse_pool)
-        def plan_increment() -> dict[str, str]:
-            """Which files and event dates this run transforms (constants for partition pruning)."""
-            from fraud_mlops.ingestion.increment import describe
+        # Nothing new (only duplicate landings, every file quarantined): the tasks from here to
+        # the feature sync are skipped, so no snapshot is taken and no training is scheduled on
+        # data it has seen; the run summary still runs (trigger rule in summarise_run).
+        @task.short_circuit(pool=settings.warehouse_pool, ignore_downstream_trigger_rules=False)
+        def plan_increment() -> dict[str, str] | None:
+            """Which files and event dates this run transforms (constants for partition pruning);
+            skips the rest of the run when no loaded file awaits its transform."""
+            from fraud_mlops.ingestion.increment import describe, has_files
             from fraud_mlops.ingestion.increment import plan_increment as plan
 
             bounds = plan(targets.warehouse(settings), settings)
             print(describe(bounds))
-            return bounds
+            return bounds if has_files(bounds) else None
 
         params = {**INCREMENT_PARAMETERS, "run_id": "{{ run_id }}"}
         staging = warehouse.sql_operator(
@@ -211,7 +214,13 @@ def snapshot(settings: Settings) -> Snapshot:
 def summarise_run(settings: Settings, files: XComArg, feature_sync: Any) -> Any:
     """Row counts per layer, rejects by reason, quarantined files, snapshot, lineage, feature sync."""
 
-    @task(pool=settings.warehouse_pool, execution_timeout=timedelta(minutes=5))
+    # Also after a run with nothing new to transform (transform to sync skipped), not after one
+    # that never got its files (the sensor gave up, the resolver found none).
+    @task(
+        pool=settings.warehouse_pool,
+        execution_timeout=timedelta(minutes=5),
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+    )
     def summarise_run(
         quarantined: list[dict[str, Any]] | None, feature_sync: dict[str, Any] | None, **context: Any
     ) -> dict[str, Any]:

@@ -19,11 +19,19 @@ LINEAGE_COLUMNS = (
 
 
 def snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any]:
+    row = find_snapshot_lineage_row(settings, name)
+    if row is None:
+        raise LookupError(f"no lineage row for snapshot {name}")
+    return row
+
+
+def find_snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any] | None:
+    """The lineage row of snapshot ``name``; None when the run took no snapshot (nothing new)."""
     rows = targets.warehouse(settings).records(
         render_sql("72_snapshot_lineage_row.sql", settings), {"snapshot_name": name}
     )
     if not rows:
-        raise LookupError(f"no lineage row for snapshot {name}")
+        return None
     row = dict(zip(LINEAGE_COLUMNS, rows[0], strict=True))
     row["source_files"] = list(row["source_files"] or [])
     for key in ("created_at", "expires_at"):
@@ -42,7 +50,8 @@ def run_summary(settings: Settings, dag_run: Any) -> dict[str, Any]:
         "target": settings.target,
         "counts": {k: int(v) for k, v in zip(COUNT_COLUMNS, counts, strict=True)},
         "rejects_by_reason": {str(reason): int(n) for reason, n in rejects},
-        "snapshot": snapshot_lineage_row(settings, name),
+        # none when the run had nothing new to transform (its snapshot step was skipped)
+        "snapshot": find_snapshot_lineage_row(settings, name),
     }
 
 
@@ -60,11 +69,14 @@ def format_summary(summary: dict[str, Any]) -> str:
     for q in summary.get("quarantined_files") or []:
         lines.append(f"  QUARANTINED {q['file']}: {q['reason']} ({q['detail']})")
     snap = summary["snapshot"]
-    lines.append(
-        f"  snapshot {snap['snapshot_name']}: {snap['row_count']:,} rows, {snap['fraud_count']:,} fraud, "
-        f"expires {snap['expires_at']}"
-    )
-    lines.append(f"  lineage: files {snap['source_files']} ← run {snap['run_id']}")
+    if snap is None:
+        lines.append("  nothing new to transform: no snapshot, no training scheduled")
+    else:
+        lines.append(
+            f"  snapshot {snap['snapshot_name']}: {snap['row_count']:,} rows, {snap['fraud_count']:,} fraud, "
+            f"expires {snap['expires_at']}"
+        )
+        lines.append(f"  lineage: files {snap['source_files']} ← run {snap['run_id']}")
     sync = summary.get("feature_sync")
     if sync:
         from fraud_mlops.feature_store.records import SyncRecord
