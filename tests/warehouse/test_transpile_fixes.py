@@ -1,4 +1,4 @@
-"""Golden tests of the seven places where sqlglot is silently wrong for BigQuery → DuckDB.
+"""Golden tests of the nine places where sqlglot is silently wrong for BigQuery → DuckDB.
 
 Each test runs real BigQuery SQL through the project's hook on a real DuckDB file and compares
 with an independent Python/pandas computation. Where it helps, the test also shows the plain
@@ -67,6 +67,62 @@ def test_safe_cast_to_int64_rejects_fractional_strings(warehouse):
         assert got == expected, literal
     with duckdb.connect() as plain:
         assert plain.execute("SELECT TRY_CAST('12.5' AS BIGINT)").fetchall() == [(13,)]  # what we avoid
+
+
+#: Strings and what BigQuery's SAFE_CAST(… AS TIMESTAMP) gives (UTC), by ZetaSQL's grammar
+#: (ParseStringToTimestampParts in zetasql/public/functions/date_time_util.cc).
+TIMESTAMP_STRINGS = {
+    "2026-11-01 10:00:00": "2026-11-01 10:00:00",
+    "2026-11-01T10:00:00.123456Z": "2026-11-01 10:00:00.123456",
+    "2026-11-01": "2026-11-01 00:00:00",
+    "2026-1-1 1:2:3": "2026-01-01 01:02:03",
+    "2026-11-01t10:00:00z": "2026-11-01 10:00:00",
+    "2026-11-01 10:00:00+01:00": "2026-11-01 09:00:00",
+    "2026-11-01 10:00:00+1": "2026-11-01 09:00:00",
+    "2026-11-01 10:00:00-0530": "2026-11-01 15:30:00",
+    "2026-11-01 10:00:00+1:5": "2026-11-01 08:55:00",
+    "2026-11-01 10:00:00 UTC": "2026-11-01 10:00:00",
+    "2026-11-01 10:00:00 UTC-3": "2026-11-01 13:00:00",
+    "2026-11-01 10:00:00 America/New_York": "2026-11-01 15:00:00",
+    "2026-12-31 23:59:60.5": "2027-01-01 00:00:00.5",  # a leap second rolls over
+    "2026/11/01 10:00:00": None,
+    "2026-11-01 10:00": None,  # seconds are required
+    "2026-11-01 24:00:00": None,
+    "2026-11-01 10:00:00.1234567": None,  # TIMESTAMP keeps microseconds
+    " 2026-11-01 10:00:00": None,
+    "2026-11-01 10:00:00 +01": None,  # no space before an offset
+    "2026-11-01 10:00:00+15": None,  # offsets end at 14 hours
+    "2026-02-30 10:00:00": None,
+    "0000-01-01": None,
+    "epoch": None,
+    "infinity": None,
+    "": None,
+}
+
+
+def test_safe_cast_to_timestamp_reads_strings_as_bigquery_does(warehouse):
+    rows = warehouse.get_records(
+        "SELECT s, CAST(SAFE_CAST(s AS TIMESTAMP) AS STRING) FROM UNNEST(@strings) AS s",
+        parameters={"strings": list(TIMESTAMP_STRINGS)},
+    )
+    got = {s: None if ts is None else ts.removesuffix("+00") for s, ts in rows}
+    assert got == TIMESTAMP_STRINGS
+    with duckdb.connect() as plain:  # what DuckDB's own cast would stage that BigQuery rejects
+        plain.execute("SET TimeZone='UTC'")
+        for text in ("2026/11/01 10:00:00", "2026-11-01 10:00", "2026-11-01 24:00:00", "epoch"):
+            assert plain.execute("SELECT TRY_CAST(? AS TIMESTAMPTZ)", [text]).fetchone()[0] is not None
+
+
+def test_countif_over_no_rows_is_zero(warehouse):
+    """ZetaSQL's compliance test countif_empty_input: COUNT and COUNTIF over no rows are 0."""
+    sql = "SELECT COUNT(x), COUNTIF(x > 0) FROM (SELECT x FROM (SELECT 1 AS x) WHERE x < 0)"
+    assert warehouse.get_records(sql) == [(0, 0)]
+    window = "SELECT COUNTIF(x > 5) OVER (ORDER BY x ROWS 1 PRECEDING) FROM UNNEST([1, 7, 8]) AS x ORDER BY x"
+    assert [n for (n,) in warehouse.get_records(window)] == [0, 1, 2]
+    with duckdb.connect() as plain:  # what the plain transpilation gives
+        assert plain.execute(sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]).fetchall() == [
+            (0, None)
+        ]
 
 
 def test_div_of_a_sum_divides_the_sum(warehouse):

@@ -1,7 +1,7 @@
 """BigQuery Standard SQL → DuckDB, with the fixes sqlglot does not make by itself.
 
 The SQL in ``include/sql/`` is written once, for BigQuery. Locally it runs on DuckDB after
-sqlglot transpiles it. sqlglot is silent about seven differences found in our evaluation; each
+sqlglot transpiles it. sqlglot is silent about nine differences found in our evaluation; each
 is repaired here and guarded by a golden test against an independent pandas computation
 (``tests/warehouse/``):
 
@@ -21,6 +21,16 @@ is repaired here and guarded by a golden test against an independent pandas comp
 7. ``ARRAY_SLICE(a, start, end)`` passes through, but BigQuery's offsets are 0-based and
    DuckDB's ``array_slice`` is 1-based (both inclusive, both count negative offsets from the
    end): non-negative offsets get one added.
+8. ``SAFE_CAST(s AS TIMESTAMP)`` of a string becomes ``TRY_CAST``, and DuckDB reads strings
+   BigQuery refuses (``2026/11/01 10:00:00``, ``10:00`` without seconds, ``24:00:00``, seven
+   fractional digits, ``epoch``, ``infinity``, surrounding spaces) and refuses some it reads
+   (a lower-case ``t`` or ``z``, ``+1`` or ``+5:30`` offsets, a leap second): a staging row would
+   load on one target and be ``bad_event_time`` on the other. Strings in the common form go to
+   DuckDB's cast after one regular-expression match; the rest are parsed by BigQuery's grammar
+   (ZetaSQL's ``ParseStringToTimestampParts``) and rebuilt in a form DuckDB reads the same way.
+9. ``COUNTIF`` becomes DuckDB's ``COUNT_IF``, which is NULL over no rows, where BigQuery's is 0
+   (ZetaSQL compliance test ``countif_empty_input``): it becomes ``COUNT(CASE WHEN … THEN 1 END)``,
+   0 over no rows in an aggregate and in a window alike.
 
 One more BigQuery statement has no DuckDB form: ``ASSERT expr AS 'message'`` (the data-quality
 gate). :func:`parse_assert` splits it; the hook evaluates ``expr`` and raises with the message.
@@ -220,6 +230,86 @@ def _fix_safe_cast_to_int(node: exp.Expression) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=exp.Or(this=not_text, expression=is_integer_text), true=cast)])
 
 
+#: A timestamp string DuckDB reads exactly as BigQuery does: four-digit year (not 0000), two-digit
+#: month, day, hour 00-23, minute, second 00-59, up to six fractional digits, and no zone or
+#: ``Z``. Nearly every row takes this path: one match, then DuckDB's own cast.
+_PLAIN_TIMESTAMP = (
+    r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}"
+    r"([ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z?)?"
+)
+#: Every other form BigQuery's cast accepts (ZetaSQL's ParseStringToTimestampParts): one- or
+#: two-digit month, day, hour, minute and second, a lower-case ``t`` or ``z``, a leap second
+#: (``:60``), an offset of one or two hour digits with or without minutes (``+1``, ``+5:30``,
+#: ``+0530``, after an optional `` UTC``), or a space and a zone name. Groups (DuckDB extracts
+#: at most nine): 1-3 time, 4 fraction, 5 offset sign, 6 offset hours, 7 offset minutes,
+#: 8 ``Z`` or a space and a zone name (`` UTC`` among them).
+_BIGQUERY_DATE = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
+_BIGQUERY_TIMESTAMP = (
+    _BIGQUERY_DATE
+    + r"(?:[Tt ]([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(\.[0-9]{1,6})?"
+    + r"(?:(?: UTC)?([+-])([0-9]{1,2})(?::?([0-9]{1,2}))?|([Zz]| [^ +-][^ ]*))?)?"
+)
+
+
+def _bigquery_timestamp_cast(value: str) -> str:
+    """DuckDB SQL casting the VARCHAR ``value`` as BigQuery's ``SAFE_CAST(… AS TIMESTAMP)`` does:
+    NULL for what BigQuery refuses (``2026/11/01``, no seconds, ``24:00:00``, seven fractional
+    digits, ``epoch``, ``infinity``, year 0, spaces around), the same instant for the rest."""
+
+    text = f"CAST({value} AS VARCHAR)"  # binds for any input type; only VARCHAR reaches it
+
+    def group(i: int) -> str:
+        return f"REGEXP_EXTRACT({text}, '^{_BIGQUERY_TIMESTAMP}$', {i})"
+
+    def number(i: int) -> str:
+        return f"COALESCE(TRY_CAST(NULLIF({group(i)}, '') AS INTEGER), 0)"
+
+    date_part = f"REGEXP_EXTRACT({text}, '^{_BIGQUERY_DATE}')"
+    time_part = (
+        f"CASE WHEN {group(1)} = '' THEN '' ELSE ' ' || {group(1)} || ':' || {group(2)} || ':' "
+        f"|| CASE WHEN {group(3)} = '60' THEN '59' ELSE {group(3)} END || {group(4)} END"
+    )
+    zone_part = (
+        f"CASE WHEN {group(5)} <> '' THEN {group(5)} || LPAD({group(6)}, 2, '0') || ':' "
+        f"|| LPAD(CASE WHEN {group(7)} = '' THEN '0' ELSE {group(7)} END, 2, '0') "
+        f"WHEN {group(8)} IN ('Z', 'z') THEN '+00:00' ELSE {group(8)} END"
+    )
+    in_range = (
+        f"LEFT({text}, 4) <> '0000' AND {number(1)} <= 23 AND {number(2)} <= 59 AND {number(3)} <= 60 "
+        f"AND {number(6)} <= 14 AND {number(7)} <= 59"
+    )
+    leap = f"CASE WHEN {group(3)} = '60' THEN INTERVAL 1 SECOND ELSE INTERVAL 0 SECOND END"
+    return (
+        f"CASE WHEN TYPEOF({value}) <> 'VARCHAR' THEN TRY_CAST({value} AS TIMESTAMPTZ) "
+        f"WHEN REGEXP_FULL_MATCH({text}, '{_PLAIN_TIMESTAMP}') THEN TRY_CAST({value} AS TIMESTAMPTZ) "
+        f"WHEN REGEXP_FULL_MATCH({text}, '{_BIGQUERY_TIMESTAMP}') AND {in_range} "
+        f"THEN TRY_CAST({date_part} || {time_part} || {zone_part} AS TIMESTAMPTZ) + {leap} END"
+    )
+
+
+def _fix_safe_cast_to_timestamp(node: exp.Expression) -> exp.Expression:
+    is_timestamp_cast = isinstance(node, exp.TryCast) and node.to.this == exp.DataType.Type.TIMESTAMPTZ
+    if not is_timestamp_cast or node.meta.get("bq_fixed"):
+        return node
+    fixed = sqlglot.parse_one(_bigquery_timestamp_cast(node.this.sql(dialect="duckdb")), read="duckdb")
+    for cast in fixed.find_all(exp.TryCast):
+        cast.meta["bq_fixed"] = True
+    return _as_expression(fixed)
+
+
+def _as_expression(tree: object) -> exp.Expression:
+    """``tree`` as an expression (sqlglot types a parsed tree more loosely)."""
+    assert isinstance(tree, exp.Expression)
+    return tree
+
+
+def _fix_countif(node: exp.Expression) -> exp.Expression:
+    if not isinstance(node, exp.CountIf):
+        return node
+    counted = exp.Case(ifs=[exp.If(this=node.this.copy(), true=exp.Literal.number(1))])
+    return exp.Count(this=counted)
+
+
 def _fix_int_div(node: exp.Expression) -> exp.Expression:
     if not isinstance(node, exp.IntDiv):
         return node
@@ -303,9 +393,11 @@ def transpile_statement(statement: str) -> str:
     tree = tree.transform(_fix_keyset_chain)
     tree = tree.transform(_fix_int_div)
     tree = tree.transform(_fix_array_slice)
+    tree = tree.transform(_fix_countif)
     duck = sqlglot.parse_one(tree.sql(dialect="duckdb"), read="duckdb")
     # TRY_CAST only exists after the dialect switch, so fix it on the DuckDB tree.
     duck = duck.transform(_fix_safe_cast_to_int)
+    duck = duck.transform(_fix_safe_cast_to_timestamp)
     return duck.sql(dialect="duckdb")
 
 
