@@ -13,7 +13,9 @@
 9. a summary is printed and the stack is stopped (if the demo started it).
 
 Environment: ``DEMO_ROWS`` (default 300000), ``DEMO_FRAUD_RATE`` (default 0.01),
-``DEMO_SEED`` (default 42), ``DEMO_KEEP_STACK=1`` to leave the stack running.
+``DEMO_SEED`` (default: 42, or the next seed no earlier demo in this local directory landed, so
+a second ``make demo`` has new transactions to ingest), ``DEMO_KEEP_STACK=1`` to leave the stack
+running.
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ def _wait_for_waiting_sensor_run(api: Any, timeout: float = 300) -> str:
                     return str(run["dag_run_id"])
         time.sleep(1)
     raise TimeoutError("the sensor DAG did not start waiting for files")
+
+
+def unused_seed(data_dir: Path, first: int = 42) -> int:
+    """The first seed from ``first`` whose batch no earlier demo wrote in ``data_dir``: the same
+    seed gives the same file, which ingestion loads once (a re-landing has nothing new to
+    transform, so it takes no snapshot and schedules no training)."""
+    seed = first
+    while (data_dir / f"transactions_seed{seed}.csv").exists():
+        seed += 1
+    return seed
 
 
 def write_corrupt_file(path: Path) -> Path:
@@ -107,14 +119,14 @@ def run_demo() -> dict[str, Any]:
     settings = get_settings()
     rows = int(os.environ.get("DEMO_ROWS", "300000"))
     rate = float(os.environ.get("DEMO_FRAUD_RATE", str(DEMO_FRAUD_RATE)))
-    seed = int(os.environ.get("DEMO_SEED", "42"))
+    data_dir = settings.local_dir / "demo"
+    seed = int(os.environ["DEMO_SEED"]) if os.environ.get("DEMO_SEED") else unused_seed(data_dir)
     started_at = time.monotonic()
     result: dict[str, Any] = {}
 
     _say(f"Generating {rows:,} transactions (fraud rate {rate:.2%}, seed {seed})")
     t0 = time.perf_counter()
     batch = generate(GeneratorConfig(rows=rows, fraud_rate=rate, seed=seed))
-    data_dir = settings.local_dir / "demo"
     landing_path, oracle_path = write_batch(batch, data_dir / f"transactions_seed{seed}.csv")
     print(f"    {rows:,} rows in {time.perf_counter() - t0:.1f} s → {landing_path} (oracle: {oracle_path})")
     corrupt = write_corrupt_file(data_dir / "corrupt_export.csv")
@@ -143,9 +155,15 @@ def run_demo() -> dict[str, Any]:
         run = api.wait_for_run(SENSOR_DAG, run_id, timeout=1800, on_progress=_progress)
         tis = api.task_instances(SENSOR_DAG, run_id)
         not_green = [f"{t['task_id']}[{t['map_index']}]={t['state']}" for t in tis if t["state"] != "success"]
+        summary = api.xcom(SENSOR_DAG, run_id, "summarise_run")
+        if run["state"] == "success" and summary and summary["snapshot"] is None:
+            raise RuntimeError(
+                f"{landing_path.name} was ingested before (same content): the run had nothing new to "
+                "transform, took no snapshot and scheduled no training. Land new data with another "
+                "DEMO_SEED, or start afresh with `make clean`."
+            )
         if run["state"] != "success" or not_green:
             raise RuntimeError(f"ingestion run {run_id} ended {run['state']}; not green: {not_green}")
-        summary = api.xcom(SENSOR_DAG, run_id, "summarise_run")
         result["ingestion"] = summary
         result["ingestion_seconds"] = round(time.monotonic() - landed_at, 1)
         from fraud_mlops.orchestration.run_summary import format_summary
