@@ -7,8 +7,8 @@
 {%- from 'macros/training_day_counts.sql' import day_counts, first_changed_day with context %}
 
 -- The published day counts add up to the published table (a COUNT(*), which reads no column):
--- 55_publish.sql and 96_erase_card.sql keep them; a table filled before they existed must be
--- counted once (docs/data_quality.md).
+-- 55_publish.sql and 96_erase_card.sql keep them (a table filled before they existed is
+-- counted once by the plan step: ingestion/training_days.py).
 ASSERT (SELECT IFNULL(SUM(d.row_count), 0) FROM `{{ dataset }}.training_day_counts` AS d)
   = (SELECT COUNT(*) FROM `{{ dataset }}.{{ training_table }}`)
   AS 'dq_day_counts: training_day_counts does not add up to training_examples (docs/data_quality.md)';

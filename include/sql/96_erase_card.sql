@@ -4,7 +4,7 @@
 -- Training snapshots are immutable: they keep pseudonymised rows until they expire
 -- (docs/least_privilege.md). Archived files are rewritten by the erase DAG's next task.
 {%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
-{%- from 'macros/training_day_counts.sql' import count_days_from with context %}
+{%- from 'macros/training_day_counts.sql' import recount_all_days with context %}
 {%- for table in published_tables + ('feature_scope',) %}
 DROP TABLE IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
 {%- endfor %}
@@ -29,7 +29,6 @@ WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]'
 {%- endfor %}
 
 -- The training table's day counts, all counted again (the card's rows may lie on any day).
-DELETE FROM `{{ dataset }}.training_day_counts` WHERE TRUE;
-{{ count_days_from("TIMESTAMP '0001-01-01 00:00:00'") }};
+{{ recount_all_days() }}
 
 COMMIT TRANSACTION;

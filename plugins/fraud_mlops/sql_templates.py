@@ -48,6 +48,8 @@ SQL_FILES = {
     "append_raw": "10_append_raw.sql",
     "increment_files": "15_increment_files.sql",
     "increment_event_from": "16_increment_event_from.sql",
+    "training_day_totals": "17_training_day_totals.sql",
+    "recount_training_days": "18_recount_training_days.sql",
     "staging": "20_staging.sql",
     "card_features": "30_card_features.sql",
     "training_examples": "40_training_examples.sql",

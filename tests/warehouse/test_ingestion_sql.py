@@ -211,6 +211,24 @@ def _published(hook) -> dict[str, list]:
     }
 
 
+def test_a_warehouse_filled_before_the_day_counts_gets_them_counted_once(warehouse, local_settings, landing):
+    from fraud_mlops.ingestion.training_days import ensure_day_counts
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+    load_landing(warehouse, local_settings, landing.head(3000), "a.csv")
+    transform(warehouse, local_settings, check=True)
+    warehouse.run("DELETE FROM `fraud.training_day_counts` WHERE TRUE")  # as before they existed
+    store = DuckDBWarehouse(local_settings, local_settings.warehouse_path)
+    assert "added up to 0 of training_examples' 3,000 rows" in (
+        ensure_day_counts(store, local_settings) or ""
+    )
+    training = warehouse.get_df("SELECT * FROM `fraud.training_examples`")
+    assert published_day_counts(warehouse) == day_counts_of(training)
+    assert ensure_day_counts(store, local_settings) is None  # in step: nothing done
+    load_landing(warehouse, local_settings, landing.iloc[3000:], "b.csv")
+    transform(warehouse, local_settings, run_id="r2", check=True)  # dq_day_counts passes
+
+
 def test_candidates_failing_a_check_are_never_published(warehouse, local_settings, landing):
     load_landing(warehouse, local_settings, landing.head(3000), "a.csv")
     transform(warehouse, local_settings, check=True)

@@ -26,3 +26,10 @@ FROM `{{ dataset }}.{{ training_table }}` AS t
 WHERE t.{{ event_time }} >= {{ from_day }}
 GROUP BY event_date
 {%- endmacro %}
+
+{#- Every day counted again from the published table (after an erasure; for a warehouse filled
+    before the day counts existed). -#}
+{% macro recount_all_days() -%}
+DELETE FROM `{{ dataset }}.training_day_counts` WHERE TRUE;
+{{ count_days_from("TIMESTAMP '0001-01-01 00:00:00'") }};
+{%- endmacro %}

@@ -134,8 +134,13 @@ def transform(settings: Settings) -> TaskGroup:
             skips the rest of the run when no loaded file awaits its transform."""
             from fraud_mlops.ingestion.increment import describe, has_files
             from fraud_mlops.ingestion.increment import plan_increment as plan
+            from fraud_mlops.ingestion.training_days import ensure_day_counts
 
-            bounds = plan(targets.warehouse(settings), settings)
+            warehouse = targets.warehouse(settings)
+            recounted = ensure_day_counts(warehouse, settings)
+            if recounted:
+                print(recounted)
+            bounds = plan(warehouse, settings)
             print(describe(bounds))
             return bounds if has_files(bounds) else None
 
