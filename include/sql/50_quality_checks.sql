@@ -4,13 +4,12 @@
 -- The candidates are the increment (new rows, the touched cards' recomputed rows); checks of a
 -- whole table's shape (row count, label and null rates, reject rate) run on what publishing
 -- would produce: the published rows the increment does not replace, plus the candidates.
-{%- from 'macros/training_day_counts.sql' import day_counts, first_changed_day with context %}
+{%- from 'macros/training_day_counts.sql' import counted_rows, day_counts, first_changed_day, table_rows with context %}
 
 -- The published day counts add up to the published table (a COUNT(*), which reads no column):
 -- 55_publish.sql and 96_erase_card.sql keep them (a table filled before they existed is
 -- counted once by the plan step: ingestion/training_days.py).
-ASSERT (SELECT IFNULL(SUM(d.row_count), 0) FROM `{{ dataset }}.training_day_counts` AS d)
-  = (SELECT COUNT(*) FROM `{{ dataset }}.{{ training_table }}`)
+ASSERT {{ counted_rows() }} = {{ table_rows() }}
   AS 'dq_day_counts: training_day_counts does not add up to training_examples (docs/data_quality.md)';
 
 -- The training table's counts as 55_publish.sql would leave them: the published day counts

@@ -11,6 +11,17 @@ COUNT(*) AS row_count,
   COUNTIF({{ rows }}.seconds_since_prev_txn IS NULL) AS no_history_rows
 {%- endmacro %}
 
+{#- The training table's rows as its day counts add them up, and as the table counts them (a
+    COUNT(*), which reads no column on BigQuery): dq_day_counts (50) asserts they are equal, the
+    plan step (17) counts an older warehouse's days when the first is 0 and the second is not. -#}
+{% macro counted_rows() -%}
+(SELECT IFNULL(SUM(d.row_count), 0) FROM `{{ dataset }}.training_day_counts` AS d)
+{%- endmacro %}
+
+{% macro table_rows() -%}
+(SELECT COUNT(*) FROM `{{ dataset }}.{{ training_table }}`)
+{%- endmacro %}
+
 {#- The first day publishing changes: every candidate row is at or after @event_from plus the
     widest window (55_publish.sql), so earlier days keep their published counts. A constant:
     BigQuery reads only the partitions from it on. -#}
