@@ -33,7 +33,7 @@ import _common
 from devtools.generator.files import write_landing_csv
 from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops import targets
-from fraud_mlops.ingestion.increment import plan_increment
+from fraud_mlops.ingestion.increment import increment_parameters, plan_increment
 from fraud_mlops.pseudonym import ensure_local_keys, local_kek_resolver
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
@@ -82,7 +82,7 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float, float]]:
     }
     timed("append raw", lambda: hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params), steps)  # fmt: skip
     bounds = timed("plan increment", lambda: plan_increment(DuckDBWarehouse(settings, settings.warehouse_path), settings), steps)  # fmt: skip
-    increment = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": "bench"}
+    increment = increment_parameters(bounds, "bench")
     timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings), parameters=increment), steps)  # fmt: skip
     timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings), parameters=increment), steps)  # fmt: skip
     rows = hook.get_records("SELECT COUNT(*) FROM `fraud_candidates.card_features`")[0][0]

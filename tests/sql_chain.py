@@ -59,7 +59,7 @@ def transform(
     warehouse counted first, as the plan task does), then 20/30/40 with its bounds as candidates
     (pseudonyms with ``settings``' keyset), the checks if ``check``, then published (unless
     ``publish=False``: tests of the checks, which then plan the same increment again)."""
-    from fraud_mlops.ingestion.increment import plan_increment
+    from fraud_mlops.ingestion.increment import increment_parameters, plan_increment
     from fraud_mlops.ingestion.training_days import ensure_day_counts
     from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
@@ -67,7 +67,7 @@ def transform(
     warehouse = DuckDBWarehouse(settings, Path(hook.get_database()))
     ensure_day_counts(warehouse, settings)
     bounds = plan_increment(warehouse, settings)
-    parameters = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": run_id}
+    parameters = increment_parameters(bounds, run_id)
     for step in TRANSFORMS:
         hook.run(render_sql(SQL_FILES[step], settings), parameters=parameters)
     if check:

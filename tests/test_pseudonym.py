@@ -13,6 +13,7 @@ import pytest
 
 from devtools.generator.synth import GeneratorConfig, generate, luhn_check_digits
 from fraud_mlops import targets
+from fraud_mlops.ingestion.increment import increment_parameters
 from fraud_mlops.pseudonym import (
     AAD,
     WrappedKeyset,
@@ -100,7 +101,7 @@ def test_local_gcp_rendered_and_function_pseudonyms_are_byte_identical(
 
     # local: the template rendered for the local target, on DuckDB (the increment's candidates)
     bounds = transform(warehouse, local_settings, publish=False)
-    parameters = {"loaded_from": bounds["loaded_from"], "event_from": bounds["event_from"], "run_id": "r1"}
+    parameters = increment_parameters(bounds, "r1")
     local = dict(
         warehouse.get_records(
             "SELECT transaction_id, card_pseudonym FROM `fraud_candidates.stg_transactions`"

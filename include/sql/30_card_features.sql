@@ -53,7 +53,11 @@ JOIN card_keys AS c ON c.card_pseudonym = s.card_pseudonym;
 -- latest before those (previous_time); the answer is among them unless both lie at or after
 -- @event_from (a file more than a window older than the card's latest transaction). Only those
 -- cards' older staging is scanned: reading all of it cost a steady daily run more with every
--- day of history. A card without state has no published transaction.
+-- day of history. A card without state has no published transaction. @older_until is
+-- @event_from when a published transaction lies on or after the increment's first new day
+-- (a late or overlapping file), else the earliest instant: no card then lacks an answer, and
+-- BigQuery, which bills every partition a filter names whatever rows a join keeps, reads none
+-- (the planning step decides: fraud_mlops/ingestion/increment.py, 19_increment_late_rows.sql).
 CREATE TEMP TABLE earlier AS
 WITH state AS (
   SELECT
@@ -78,7 +82,7 @@ GROUP BY card_pseudonym
 UNION ALL
 SELECT s.card_pseudonym, MAX(UNIX_SECONDS(s.event_time)) AS last_ts
 FROM `{{ dataset }}.stg_transactions` AS s
-WHERE s.event_time < CAST(@event_from AS TIMESTAMP)
+WHERE s.event_time < CAST(@older_until AS TIMESTAMP)
   AND s.card_pseudonym IN (SELECT u.card_pseudonym FROM state AS u WHERE NOT u.answers)
 GROUP BY s.card_pseudonym;
 

@@ -50,6 +50,7 @@ SQL_FILES = {
     "increment_event_from": "16_increment_event_from.sql",
     "training_day_totals": "17_training_day_totals.sql",
     "recount_training_days": "18_recount_training_days.sql",
+    "increment_late_rows": "19_increment_late_rows.sql",
     "staging": "20_staging.sql",
     "card_features": "30_card_features.sql",
     "training_examples": "40_training_examples.sql",

@@ -50,7 +50,9 @@ def gcp_dag() -> Any:
     get_settings.cache_clear()
 
 
-BOUNDS = {"loaded_from": "2026-11-01 00:00:00.000000", "event_from": "2026-10-25", "files": "1"}
+BOUNDS = {
+    "loaded_from": "2026-11-01 00:00:00.000000", "event_from": "2026-10-25", "older_until": "0001-01-01", "files": "1",
+}  # fmt: skip
 
 
 class FakeTaskInstance:
@@ -92,6 +94,8 @@ def test_sql_steps_send_the_shared_sql(gcp_dag, step):
         values = {"loaded_from": BOUNDS["loaded_from"], "event_from": BOUNDS["event_from"]}
         if step == "staging":
             values["run_id"] = "manual__test"
+        if step == "card_features":  # the end of the older staging a late file needs
+            values["older_until"] = BOUNDS["older_until"]
         query["queryParameters"] = [
             {"name": k, "parameterType": {"type": "STRING"}, "parameterValue": {"value": v}}
             for k, v in values.items()

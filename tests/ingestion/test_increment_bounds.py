@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -25,13 +26,13 @@ from sqlglot import exp
 
 from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.features import EARLIEST_EVENT_TIME
-from fraud_mlops.ingestion.increment import plan_increment
+from fraud_mlops.ingestion.increment import describe, increment_parameters, plan_increment
 from fraud_mlops.paths import sql_dir
 from fraud_mlops.settings import MAX_DEDUP_HORIZON_DAYS, Settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 from fraud_mlops.warehouse.transpile import parse_assert, split_statements, transpile_statement
-from tests.sql_chain import load_landing
+from tests.sql_chain import load_landing, transform
 
 #: Date and time arithmetic BigQuery refuses to take past its range.
 ARITHMETIC = (exp.TimestampAdd, exp.TimestampSub, exp.DateAdd, exp.DateSub, exp.TimestampTrunc, exp.DateTrunc)
@@ -70,7 +71,7 @@ def test_increment_bounds_stay_inside_bigquerys_timestamp_range(warehouse, local
     bounds = plan(warehouse, local_settings, early_file() if case == "earliest kept event" else None)
     if case == "earliest kept event":  # the rows staging rejects as ancient set no look-back
         assert (bounds["files"], bounds["event_from"]) == ("1", "1969-12-25")
-    parameters = {"event_from": bounds["event_from"], "loaded_from": bounds["loaded_from"], "run_id": "r"}
+    parameters = increment_parameters(bounds, "r")
     conn = duckdb.connect()
     conn.execute("SET TimeZone='UTC'")
     checked = []
@@ -89,3 +90,57 @@ def test_increment_bounds_stay_inside_bigquerys_timestamp_range(warehouse, local
             checked.append(name)
     # the look-back's TIMESTAMP_ADDs, the dedup horizon's TIMESTAMP_SUB
     assert {"20_staging.sql", "30_card_features.sql", "55_publish.sql"} <= set(checked)
+
+
+@pytest.mark.parametrize(
+    ("logged_at", "loaded_from"),
+    [
+        # raw rows are partitioned by load date: one day's partition is read ...
+        ("2026-11-02 10:00:00", "2026-11-02 09:00:00.000000"),
+        # ... and the day before only when the first log time is within the margin after midnight
+        ("2026-11-02 00:30:00", "2026-11-01 23:30:00.000000"),
+    ],
+)
+def test_the_increment_reads_raw_rows_from_an_hour_before_its_first_log_time(
+    warehouse, local_settings, logged_at, loaded_from
+) -> None:
+    """The append writes a file's raw rows and its log row in one transaction, with one
+    CURRENT_TIMESTAMP(): a margin of a day read two days of raw partitions on every run."""
+    load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=5, seed=3)).landing, "day.csv")
+    warehouse.run(
+        f"UPDATE `{local_settings.raw_dataset}.raw_transactions` SET _loaded_at = TIMESTAMP '{logged_at}';"
+        f" UPDATE `{local_settings.dataset}.ingestion_log` SET logged_at = TIMESTAMP '{logged_at}'"
+    )
+    bounds = plan_increment(DuckDBWarehouse(local_settings, Path(warehouse.get_database())), local_settings)
+    assert bounds["loaded_from"] == loaded_from
+    rows = warehouse.get_records(
+        f"SELECT COUNT(*) FROM `{local_settings.raw_dataset}.raw_transactions`"
+        " WHERE _loaded_at >= CAST(@loaded_from AS TIMESTAMP)",
+        parameters={"loaded_from": bounds["loaded_from"]},
+    )
+    assert rows == [(5,)]
+
+
+def test_older_staging_is_read_only_when_a_published_transaction_follows_the_increment(
+    warehouse, local_settings
+) -> None:
+    """In order (each file after every published transaction), no card's serving state lacks
+    its last transaction before ``event_from``: ``older_until`` names no partition. A late file
+    needs the older staging of the cards whose state lacks it (tests/ingestion's equivalence
+    tests show the results equal a full refresh either way)."""
+
+    def day_file(day: int) -> pd.DataFrame:
+        start = datetime(2026, 10, day, tzinfo=UTC)
+        return generate(GeneratorConfig(rows=200, seed=day, start=start, days=1, rows_per_card=10)).landing
+
+    load_landing(warehouse, local_settings, day_file(10), "day10.csv")
+    transform(warehouse, local_settings, run_id="r10")
+    load_landing(warehouse, local_settings, day_file(11), "day11.csv")
+    in_order = plan(warehouse, local_settings, None)
+    assert (in_order["event_from"], in_order["older_until"]) == ("2026-10-04", "0001-01-01")
+    assert "in order: no older staging read" in describe(in_order)
+    transform(warehouse, local_settings, run_id="r11")
+    load_landing(warehouse, local_settings, day_file(3), "day3.csv")  # a week late
+    late = plan(warehouse, local_settings, None)
+    assert late["older_until"] == late["event_from"] == "2026-09-26"
+    assert "older staging read before 2026-09-26" in describe(late)

@@ -129,7 +129,11 @@ def _training_features(conn: duckdb.DuckDBPyConnection, data: pd.DataFrame) -> p
     )
     for statement in _statements(staging, candidates, expected=2):
         conn.execute(transpile_statement(statement))
-    _run_script(conn, render_sql("30_card_features.sql", settings), {"event_from": "0001-01-01"})
+    _run_script(
+        conn,
+        render_sql("30_card_features.sql", settings),
+        {"event_from": "0001-01-01", "older_until": "0001-01-01"},
+    )
     return conn.execute(f"SELECT * FROM {settings.candidate_dataset}.card_features").df()
 
 

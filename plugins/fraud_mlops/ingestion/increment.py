@@ -8,7 +8,11 @@ them as parameters:
 * ``loaded_from``: raw rows of the files not yet transformed were appended at or after this
   (``raw_transactions`` is partitioned by load time);
 * ``event_from``: the first event date whose partitions the run reads or rewrites: the
-  earliest new event, less the widest feature window (the look-back recomputed features need).
+  earliest new event, less the widest feature window (the look-back recomputed features need);
+* ``older_until``: the end of the older staging the card features may need, the last
+  transaction before ``event_from`` of a card whose serving state lacks it: ``event_from`` when
+  a published transaction lies on or after the increment's first new day (a late or
+  overlapping file), else ``NOTHING_BEFORE`` (in order: no state lacks it, no partition is read).
 
 With nothing new both are far in the future and the transform SQL touches no partition.
 """
@@ -28,8 +32,17 @@ from fraud_mlops.warehouse.base import Warehouse
 #: BigQuery fails a query whose TIMESTAMP_ADD passes 9999-12-31 (DuckDB would not:
 #: tests/ingestion/test_increment_bounds.py).
 NOTHING_FROM = datetime(9999, 1, 1, tzinfo=UTC)
-#: Margin between a raw row's append and its file's log row (one transaction, two statements).
-LOG_MARGIN = timedelta(days=1)
+#: ``older_until`` of an increment that needs no older staging: every partition is later.
+NOTHING_BEFORE = date(1, 1, 1)
+#: Margin between a raw row's append and its file's log row. Both are written in one
+#: transaction (10_append_raw.sql), where CURRENT_TIMESTAMP() is the transaction's start on
+#: DuckDB (documented) and on BigQuery; were it a statement's start, the statements between the
+#: two inserts take seconds, not an hour. Raw rows are partitioned by load date, so a run reads
+#: the day before its first log time's only when that time is within the margin after midnight
+#: (a day's margin read two days of raw rows on every run: bench/bench_bigquery_bytes.py).
+LOG_MARGIN = timedelta(hours=1)
+#: The plan's bounds the transform SQL takes as query parameters.
+TRANSFORM_PARAMETERS = ("loaded_from", "event_from", "older_until")
 
 
 def _utc(value: Any) -> datetime | None:
@@ -48,11 +61,27 @@ def plan_increment(warehouse: Warehouse, settings: Settings) -> dict[str, str]:
         render_sql(SQL_FILES["increment_event_from"], settings), {"loaded_from": loaded_from_text}
     )
     first_event_time = _utc(first_event)
+    older_until = NOTHING_BEFORE
     if first_event_time is None or first_event_time >= NOTHING_FROM:
         event_from = NOTHING_FROM.date()
     else:
         event_from = first_event_time.date() - timedelta(days=math.ceil(WIDEST_WINDOW_SECONDS / 86400))
-    return {"loaded_from": loaded_from_text, "event_from": event_from.isoformat(), "files": str(files)}
+        ((later_rows,),) = warehouse.records(
+            render_sql(SQL_FILES["increment_late_rows"], settings), {"event_from": event_from.isoformat()}
+        )
+        if later_rows:
+            older_until = event_from
+    return {
+        "loaded_from": loaded_from_text,
+        "event_from": event_from.isoformat(),
+        "older_until": older_until.isoformat(),
+        "files": str(files),
+    }
+
+
+def increment_parameters(plan: dict[str, str], run_id: str) -> dict[str, str]:
+    """The query parameters of the transform steps (20/30/40) from a plan."""
+    return {name: plan[name] for name in TRANSFORM_PARAMETERS} | {"run_id": run_id}
 
 
 def has_files(plan: dict[str, str]) -> bool:
@@ -65,6 +94,9 @@ def describe(plan: dict[str, str]) -> str:
         return "nothing new to transform: transform, checks, publish, snapshot and feature sync are skipped"
     if date.fromisoformat(plan["event_from"]) >= NOTHING_FROM.date():
         return f"{plan['files']} new file(s), no row with a usable event time: every row is rejected"
-    return (
-        f"{plan['files']} new file(s); raw from {plan['loaded_from']}, event dates from {plan['event_from']}"
+    older = (
+        f"a published transaction lies on or after its first new day: older staging read before {plan['older_until']}"
+        if date.fromisoformat(plan["older_until"]) > NOTHING_BEFORE
+        else "in order: no older staging read"
     )
+    return f"{plan['files']} new file(s); raw from {plan['loaded_from']}, event dates from {plan['event_from']}; {older}"

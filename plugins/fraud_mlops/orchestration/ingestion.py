@@ -110,11 +110,13 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
     return group
 
 
-#: The increment's bounds, from ``transform.plan_increment``'s XCom (Airflow renders them).
-INCREMENT_PARAMETERS = {
-    name: f"{{{{ ti.xcom_pull(task_ids='transform.plan_increment')['{name}'] }}}}"
-    for name in ("loaded_from", "event_from")
-}
+def _planned(name: str) -> str:
+    """A bound from ``transform.plan_increment``'s XCom (Airflow renders it)."""
+    return f"{{{{ ti.xcom_pull(task_ids='transform.plan_increment')['{name}'] }}}}"
+
+
+#: The increment's bounds, as the steps after staging take them.
+INCREMENT_PARAMETERS = {name: _planned(name) for name in ("loaded_from", "event_from")}
 
 
 def transform(settings: Settings) -> TaskGroup:
@@ -150,7 +152,8 @@ def transform(settings: Settings) -> TaskGroup:
             doc_md="Candidates: type, validate, deduplicate and pseudonymise new raw rows; the rest to rejected_rows.",
         )  # fmt: skip
         features = warehouse.sql_operator(
-            "build_card_features", SQL_FILES["card_features"], parameters=INCREMENT_PARAMETERS,
+            "build_card_features", SQL_FILES["card_features"],
+            parameters={**INCREMENT_PARAMETERS, "older_until": _planned("older_until")},
             doc_md="Candidates: point-in-time card features, latest row and serving state of the touched cards.",
         )  # fmt: skip
         training = warehouse.sql_operator("build_training_examples", SQL_FILES["training_examples"])
