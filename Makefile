@@ -140,6 +140,10 @@ test-serving: install ## Serving tests: validation table, canary split, model sw
 bench-feature-store: install ## Sync time for 1M cards, lookup p50/p99, batch lookup throughput (ENTITIES=n)
 	$(PY) bench/bench_feature_store.py $(if $(ENTITIES),--entities $(ENTITIES))
 
+.PHONY: bench-bytes
+bench-bytes: install ## BigQuery bytes per file, day 1 vs day 30, incremental vs full refresh (estimated from the plans)
+	$(PY) bench/bench_bigquery_bytes.py $(if $(DEDUP_HORIZON_DAYS),--dedup-horizon-days $(DEDUP_HORIZON_DAYS))
+
 .PHONY: bench-serving
 bench-serving: install ## Function latency/throughput at concurrency 1/8/32 vs a naive baseline, 10k load
 	$(PY) bench/bench_serving.py
