@@ -159,6 +159,7 @@ def test_a_table_scanned_twice_counts_once_with_all_its_columns_and_days(conn):
 def test_bounds_that_leave_no_partition_read_nothing(conn):
     meter = BytesMeter({"events": "event_time"})
     statement = meter.observe(
-        conn, "SELECT MAX(event_time) FROM fraud.events WHERE event_time < TIMESTAMPTZ '0001-01-01' AND id = 'x'"
+        conn,
+        "SELECT MAX(event_time) FROM fraud.events WHERE event_time < TIMESTAMPTZ '0001-01-01' AND id = 'x'",
     )
     assert statement.processed == 0 and statement.billed == 0
