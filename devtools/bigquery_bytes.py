@@ -15,9 +15,11 @@ local warehouse's rows by BigQuery's rules, before the statement runs:
 * billed: at least 10 MB per table read and per statement (each statement of a script is a job).
 
 It is an estimate of the SQL's reads, not of BigQuery's plan: DuckDB's optimizer decides which
-columns a scan keeps (as BigQuery's does), and a table DuckDB reads once for a CTE used twice is
-counted once. Loads (free on BigQuery) and the local snapshot's Parquet copy (a free clone) scan
-no table and count nothing. Used by ``bench/bench_bigquery_bytes.py``.
+columns a scan keeps (as BigQuery's does); a table a statement scans more than once counts once,
+with the columns and days of all its scans (a dry run counts the columns a query references).
+Loads (free on BigQuery) scan no table and count nothing; nor do reads of a local snapshot,
+a Parquet file here (on BigQuery a table). Used by ``bench/bench_bigquery_bytes.py`` and
+``tests/ingestion/test_partitions_read.py``.
 """
 
 from __future__ import annotations
