@@ -279,6 +279,25 @@ def test_snapshot_and_lineage_are_idempotent_per_run(warehouse, local_settings, 
     assert warehouse.get_records(f"SELECT COUNT(*) FROM `fraud.{name}`")[0][0] == 6000
 
 
+def test_lineage_counts_frauds_from_the_day_counts_and_says_unknown_when_they_moved(
+    warehouse, local_settings, landing
+):
+    """The lineage row's frauds come from the training table's day counts (no read of the
+    snapshot's labels); day counts that no longer add up to the snapshot's rows (another run
+    published in between) give NULL, not another table's count."""
+    load_landing(warehouse, local_settings, landing, "a.csv")
+    transform(warehouse, local_settings)
+    snapshot(warehouse, local_settings, FakeDagRun("manual__1"))
+    warehouse.run(
+        "UPDATE `fraud.training_day_counts` SET row_count = row_count + 1, label_sum = label_sum + 1"
+    )
+    snapshot(warehouse, local_settings, FakeDagRun("manual__2"))
+    lineage = warehouse.get_records(
+        "SELECT run_id, row_count, fraud_count FROM `fraud.snapshot_lineage` ORDER BY run_id"
+    )
+    assert lineage == [("manual__1", 6000, int(landing["class"].sum())), ("manual__2", 6000, None)]
+
+
 def test_a_run_with_nothing_new_passes_the_checks_and_publishes_nothing(warehouse, local_settings, landing):
     """A re-landed file (a duplicate) gives an empty increment: empty candidates pass the checks
     (the whole-table ones see the published rows) and publishing them changes nothing."""

@@ -72,9 +72,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     if snap is None:
         lines.append("  nothing new to transform: no snapshot, no training scheduled")
     else:
+        frauds = snap["fraud_count"]  # None: another run published while the snapshot was taken
         lines.append(
-            f"  snapshot {snap['snapshot_name']}: {snap['row_count']:,} rows, {snap['fraud_count']:,} fraud, "
-            f"expires {snap['expires_at']}"
+            f"  snapshot {snap['snapshot_name']}: {snap['row_count']:,} rows, "
+            f"{'unknown' if frauds is None else f'{frauds:,}'} fraud, expires {snap['expires_at']}"
         )
         lines.append(f"  lineage: files {snap['source_files']} ← run {snap['run_id']}")
     sync = summary.get("feature_sync")

@@ -1,0 +1,31 @@
+"""The run summary as the DAG logs it and ``make demo`` prints it."""
+
+from __future__ import annotations
+
+from fraud_mlops.orchestration.run_summary import COUNT_COLUMNS, format_summary
+
+
+def summary(fraud_count: int | None) -> dict:
+    return {
+        "dag_id": "fraud_ingest_sensor",
+        "run_id": "manual__1",
+        "target": "local",
+        "counts": dict.fromkeys(COUNT_COLUMNS, 1200),
+        "rejects_by_reason": {"bad_amount": 2},
+        "snapshot": {
+            "snapshot_name": "training_snapshot_x",
+            "row_count": 1200,
+            "fraud_count": fraud_count,
+            "source_files": ["a.csv"],
+            "run_id": "manual__1",
+            "expires_at": "2027-03-04",
+        },
+    }
+
+
+def test_the_snapshot_line_gives_its_frauds_or_says_they_are_unknown() -> None:
+    assert "snapshot training_snapshot_x: 1,200 rows, 12 fraud, expires 2027-03-04" in format_summary(
+        summary(12)
+    )
+    # the lineage's fraud count is NULL when another run published while the snapshot was taken
+    assert "1,200 rows, unknown fraud" in format_summary(summary(None))
