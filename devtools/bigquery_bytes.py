@@ -39,7 +39,7 @@ _FIXED_SIZES = {
     "BIGINT": 8, "INTEGER": 8, "HUGEINT": 8, "DOUBLE": 8, "FLOAT": 8, "DATE": 8,
     "TIMESTAMP": 8, "TIMESTAMP WITH TIME ZONE": 8, "BOOLEAN": 1,
 }  # fmt: skip
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_EARLIEST, _LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 _BOUND = re.compile(r"\(?(?P<column>\w+) (?P<op>>=|>|<=|<|=) '(?P<value>[^']+)'::TIMESTAMP WITH TIME ZONE\)?")
 _DML_TARGET = re.compile(r'^\s*(?:DELETE\s+FROM|UPDATE|MERGE\s+INTO)\s+(?P<table>[\w."]+)', re.IGNORECASE)
 _NOT_BILLED = re.compile(
@@ -135,7 +135,8 @@ class BytesMeter:
 
     def observe(self, conn: Any, sql: str, parameters: Any = None) -> StatementBytes | None:
         """Estimate ``sql`` (DuckDB SQL, about to run on ``conn``) from the tables as they are now."""
-        if _NOT_BILLED.match(_without_comments(sql)):
+        bare = _without_comments(sql)
+        if _NOT_BILLED.match(bare):
             return None
         # Without the statistics optimizer: it drops filters the data always meets, and BigQuery
         # bills a filter's columns whatever the data.
@@ -156,7 +157,6 @@ class BytesMeter:
         # together (a dry run counts the bytes of the columns a query references).
         reads = [self._read(conn, table, table_scans) for table, table_scans in by_table.items()]
         statement = StatementBytes(sql=sql, label=self.label, reads=[r for r in reads if r is not None])
-        bare = _without_comments(sql)
         target = _DML_TARGET.match(bare)
         if target and (not bare.upper().startswith("MERGE") or _merge_rewrites(bare)):
             name = target.group("table")
@@ -203,7 +203,7 @@ class BytesMeter:
 def _days(column: str, filters: list[str]) -> tuple[datetime, datetime] | None:
     """The first and last instant a scan's constant bounds on ``column`` leave (BigQuery reads
     the days from the first's to the last's); None: no bound, every partition."""
-    lower, upper = _EARLIEST, datetime.max.replace(tzinfo=UTC)
+    lower, upper = _EARLIEST, _LATEST
     bounded = False
     for text in filters:
         for bound in _BOUND.finditer(text):
@@ -215,9 +215,10 @@ def _days(column: str, filters: list[str]) -> tuple[datetime, datetime] | None:
                 lower = max(lower, value)
             if op in ("<=", "="):
                 upper = min(upper, value)
-            if op == "<":  # the instant before it (none before the earliest: no partition)
-                upper = min(upper, value - timedelta(microseconds=1) if value > _EARLIEST else _EARLIEST)
-                lower = lower if value > _EARLIEST else datetime.max.replace(tzinfo=UTC)
+            if op == "<":
+                if value <= _EARLIEST:  # no instant lies before it: no partition
+                    return _LATEST, _EARLIEST
+                upper = min(upper, value - timedelta(microseconds=1))
     if not bounded:
         return None
     return lower, upper  # lower after upper: no partition
