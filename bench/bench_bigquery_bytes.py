@@ -31,6 +31,7 @@ from bench_incremental import START, daily_landing, population
 from devtools.bigquery_bytes import BytesMeter, StatementBytes, metering, partitioning
 from fraud_mlops.settings import Settings, settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from tests.sql_chain import backdate_load
 
 STEPS = (
     "10_append_raw", "00_setup", "plan", "20_staging", "30_card_features", "40_training_examples",
@@ -63,13 +64,7 @@ def ingest(hook: object, settings: Settings, meter: BytesMeter, csv: Path, day: 
     run = hook.run  # type: ignore[attr-defined]
     with metering(meter), meter.labelled("10_append_raw"):
         run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params)
-    run(
-        f"UPDATE `{settings.raw_dataset}.raw_transactions`"
-        f" SET _loaded_at = TIMESTAMP_SUB(_loaded_at, INTERVAL {days_ago} DAY) WHERE _file_md5 = @file_md5;"
-        f" UPDATE `{settings.dataset}.ingestion_log`"
-        f" SET logged_at = TIMESTAMP_SUB(logged_at, INTERVAL {days_ago} DAY) WHERE file_md5 = @file_md5",
-        parameters={"file_md5": params["file_md5"]},
-    )
+    backdate_load(hook, settings, params["run_id"], days=days_ago)
     with metering(meter):
         with meter.labelled("00_setup"):
             run(render_sql(SQL_FILES["setup"], settings))
@@ -87,7 +82,7 @@ def ingest(hook: object, settings: Settings, meter: BytesMeter, csv: Path, day: 
         with meter.labelled("55_publish"):
             run(render_sql(SQL_FILES["publish"], settings), parameters=published)
         # the rest of a DAG run that reads the warehouse (the snapshot's clone is free; its lineage
-        # row reads the snapshot's labels, a Parquet file here, which the meter does not see)
+        # row reads the day counts and the snapshot's COUNT(*), which reads no column)
         with meter.labelled(AFTER_PUBLISH[0]):
             hook.get_records(render_sql("70_summary_counts.sql", settings))  # type: ignore[attr-defined]
             hook.get_records(render_sql("71_summary_rejects.sql", settings))  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
-from tests.sql_chain import load_landing, transform
+from tests.sql_chain import backdate_load, load_landing, transform
 
 DAYS = 10
 FIRST_DAY = datetime(2026, 10, 1, tzinfo=UTC)
@@ -42,13 +42,7 @@ def land_in_order(
             )
         ).landing
         load_landing(warehouse, settings, landing, f"day{day}.csv", run_id=f"r{day}")
-        back = DAYS - 1 - day
-        warehouse.run(
-            f"UPDATE `{settings.raw_dataset}.raw_transactions` SET _loaded_at = TIMESTAMP_SUB(_loaded_at, INTERVAL {back} DAY)"
-            f" WHERE _run_id = 'r{day}';"
-            f" UPDATE `{settings.dataset}.ingestion_log` SET logged_at = TIMESTAMP_SUB(logged_at, INTERVAL {back} DAY)"
-            f" WHERE run_id = 'r{day}'"
-        )
+        backdate_load(warehouse, settings, f"r{day}", days=DAYS - 1 - day)
         if day < DAYS - 1:
             transform(warehouse, settings, run_id=f"r{day}", check=True)
         else:
