@@ -84,11 +84,11 @@ def test_keys_are_created_once_and_kept(local_settings) -> None:
 def test_the_adapter_maps_keyset_chain_to_the_udf_and_keeps_the_bytes() -> None:
     keyset = WrappedKeyset(KMS_KEY_URI, bytes(range(256)))
     sql = (
-        "SELECT TO_HEX(SHA256(AEAD.DETERMINISTIC_ENCRYPT("
+        "SELECT TO_HEX(SHA256(DETERMINISTIC_ENCRYPT("
         f"KEYS.KEYSET_CHAIN('{keyset.kms_key_uri}', {keyset.sql_bytes}), card_digits, 'card_pseudonym'))) FROM t"
     )
     duck = transpile_statement(sql)
-    assert "aead_deterministic_encrypt(" in duck.lower() and "AEAD." not in duck and "KEYS." not in duck
+    assert "deterministic_encrypt(" in duck.lower() and "KEYS." not in duck
     assert f"FROM_BASE64('{keyset.b64}')" in duck
 
 
@@ -149,5 +149,5 @@ def test_the_local_warehouse_cannot_reach_cloud_kms(warehouse, local_settings) -
     keyset = WrappedKeyset(KMS_KEY_URI, b"\x01" * 40)
     with pytest.raises(Exception, match="not a local KMS key URI"):
         warehouse.get_records(
-            f"SELECT AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN('{KMS_KEY_URI}', {keyset.sql_bytes}), 'x', 'y')"
+            f"SELECT DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN('{KMS_KEY_URI}', {keyset.sql_bytes}), 'x', 'y')"
         )

@@ -5,11 +5,11 @@ Tink's deterministic AEAD (AES-SIV, key type ``AES256_SIV``) under a *wrapped* k
 serialized Tink keyset encrypted by a key-encryption key (KEK) that never leaves the key
 service. Three places compute it and agree byte for byte:
 
-* BigQuery (gcp): ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(kms_key_uri, wrapped), digits,
+* BigQuery (gcp): ``DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(kms_key_uri, wrapped), digits,
   'card_pseudonym')`` in ``include/sql/20_staging.sql``. BigQuery asks Cloud KMS to unwrap the
   keyset for the duration of the query; its output is Tink's ciphertext format.
 * DuckDB (local): the same SQL; :mod:`fraud_mlops.warehouse.transpile` maps the call to the
-  Python UDF ``aead_deterministic_encrypt`` that runs :class:`Pseudonymiser` (this module).
+  Python UDF ``deterministic_encrypt`` that runs :class:`Pseudonymiser` (this module).
 * The prediction function: :class:`Pseudonymiser` on a keyset unwrapped once per process.
 
 Only ciphertext appears in SQL, job configurations and logs: the wrapped keyset is useless
@@ -86,7 +86,7 @@ class Pseudonymiser:
         return "Pseudonymiser(<unwrapped keyset>)"
 
     def ciphertext(self, plaintext: str, associated_data: str = AAD) -> bytes:
-        """What BigQuery's ``AEAD.DETERMINISTIC_ENCRYPT`` returns for STRING arguments (UTF-8)."""
+        """What BigQuery's ``DETERMINISTIC_ENCRYPT`` returns for STRING arguments (UTF-8)."""
         return self._primitive.encrypt_deterministically(plaintext.encode(), associated_data.encode())
 
     def __call__(self, card_number: str) -> str:

@@ -116,7 +116,7 @@ def test_staging_pseudonymises_through_the_kms_wrapped_keyset(gcp_dag):
     query = rendered_configuration(gcp_dag, "transform.build_staging", FakeDagRun())["query"]["query"]
     keyset = WrappedKeyset(KMS_KEY, WRAPPED)
     assert (
-        "IF(well_formed AND checksum_ok, TO_HEX(SHA256(AEAD.DETERMINISTIC_ENCRYPT(\n"
+        "IF(well_formed AND checksum_ok, TO_HEX(SHA256(DETERMINISTIC_ENCRYPT(\n"
         f"    KEYS.KEYSET_CHAIN('{KMS_KEY}', {keyset.sql_bytes}),\n"
         "    card_digits,\n    'card_pseudonym'\n  ))), NULL) AS card_pseudonym" in query
     )

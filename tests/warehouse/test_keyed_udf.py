@@ -1,4 +1,4 @@
-"""The DuckDB twin of AEAD.DETERMINISTIC_ENCRYPT: memoised, and still exact.
+"""The DuckDB twin of BigQuery's DETERMINISTIC_ENCRYPT: memoised, and still exact.
 
 The UDF keeps each card's ciphertext per key (a card has many rows); these tests check that
 what it returns is what Tink returns for every row, whether the key is one constant (the SQL's

@@ -4,7 +4,7 @@
     docs/least_privilege.md has the threat model. -#}
 {%- macro card_pseudonym(digits) -%}
 {%- set keyset = pseudonym_keyset() -%}
-TO_HEX(SHA256(AEAD.DETERMINISTIC_ENCRYPT(
+TO_HEX(SHA256(DETERMINISTIC_ENCRYPT(
     KEYS.KEYSET_CHAIN('{{ keyset.kms_key_uri }}', {{ keyset.sql_bytes }}),
     {{ digits }},
     '{{ pseudonym_aad }}'

@@ -1,6 +1,6 @@
-"""The local twin of BigQuery's ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(...), ...)``.
+"""The local twin of BigQuery's ``DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(...), ...)``.
 
-:mod:`.transpile` rewrites the call to ``aead_deterministic_encrypt(kms_key_uri, wrapped_keyset,
+:mod:`.transpile` rewrites the call to ``deterministic_encrypt(kms_key_uri, wrapped_keyset,
 plaintext, aad)``; :func:`register` adds that function to a DuckDB connection. It does what
 BigQuery does: unwrap the keyset through the key service named by the URI (here the local
 stand-in of Cloud KMS, :func:`fraud_mlops.pseudonym.local_kms_aead`), then encrypt each value
@@ -28,7 +28,7 @@ MEMO_LIMIT = 1_000_000
 
 
 def register(conn: Any, resolve_kek: KekResolver) -> None:
-    """Register ``aead_deterministic_encrypt`` on ``conn`` (a duckdb connection)."""
+    """Register ``deterministic_encrypt`` on ``conn`` (a duckdb connection)."""
     import duckdb
     import pyarrow as pa
     import pyarrow.compute as pc

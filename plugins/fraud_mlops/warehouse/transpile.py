@@ -42,9 +42,9 @@ neither partitions nor clusters, and its per-row-group min/max indexes skip what
 excludes. :func:`_drop_storage_layout` removes it from ``CREATE TABLE`` (sqlglot dropped it too,
 but with a warning per property in every run's log); any other table option is refused.
 
-And one function: ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(kms_key_uri, wrapped_keyset),
+And one function: ``DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(kms_key_uri, wrapped_keyset),
 plaintext, aad)`` (the card pseudonym) passes through and fails. :func:`_fix_keyset_chain` maps
-it to ``aead_deterministic_encrypt(kms_key_uri, wrapped_keyset, plaintext, aad)``, a Python UDF
+it to ``deterministic_encrypt(kms_key_uri, wrapped_keyset, plaintext, aad)``, a Python UDF
 the hook registers on every connection (:mod:`.keyed_udf`): Tink with the same keyset format,
 unwrapped by the local stand-in of Cloud KMS, so DuckDB returns BigQuery's bytes.
 """
@@ -344,8 +344,8 @@ def _fix_array_slice(node: exp.Expression) -> exp.Expression:
     return fixed
 
 
-#: Name of the DuckDB UDF standing for ``AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(...), ...)``.
-KEYED_UDF = "aead_deterministic_encrypt"
+#: Name of the DuckDB UDF standing for ``DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN(...), ...)``.
+KEYED_UDF = "deterministic_encrypt"
 
 
 def _is_call(node: exp.Expression, namespace: str, function: str) -> bool:
@@ -367,11 +367,11 @@ def _bytes_argument(node: exp.Expression) -> exp.Expression:
 
 
 def _fix_keyset_chain(node: exp.Expression) -> exp.Expression:
-    if not _is_call(node, "AEAD", "DETERMINISTIC_ENCRYPT"):
+    if not (isinstance(node, exp.Anonymous) and node.name.upper() == "DETERMINISTIC_ENCRYPT"):
         return node
-    args = node.expression.expressions
+    args = node.expressions
     if len(args) != 3 or not _is_call(args[0], "KEYS", "KEYSET_CHAIN"):
-        raise ValueError("AEAD.DETERMINISTIC_ENCRYPT is supported with KEYS.KEYSET_CHAIN(uri, keyset) only")
+        raise ValueError("DETERMINISTIC_ENCRYPT is supported with KEYS.KEYSET_CHAIN(uri, keyset) only")
     kms_key_uri, keyset = args[0].expression.expressions
     return exp.Anonymous(
         this=KEYED_UDF,
