@@ -12,6 +12,7 @@
 MERGE `{{ dataset }}.prediction_log` AS logged
 USING (
   SELECT * FROM `{{ dataset }}.prediction_log_staging`
+  WHERE TRUE  -- BigQuery refuses a QUALIFY without WHERE, GROUP BY or HAVING
   QUALIFY ROW_NUMBER() OVER (
     PARTITION BY request_id, source, COALESCE(model_version, '') ORDER BY logged_at
   ) = 1
