@@ -1,0 +1,118 @@
+"""Every statement of include/sql/, rendered for the gcp target, passes Google's SQL analyzer.
+
+DuckDB runs these files locally after transpilation and accepts SQL that BigQuery refuses; the
+golden and equivalence tests therefore cannot show that BigQuery would run them. ZetaSQL, the
+reference implementation of BigQuery's GoogleSQL, resolves and type-checks each statement here
+against the tables it reads (tests/bigquery_analyzer.py says where each schema comes from).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fraud_mlops.features import BATCH_INPUT_TABLE, BATCH_OUTPUT_TABLE
+from fraud_mlops.ingestion.landed_files import bad_lines_table
+from fraud_mlops.monitoring.run import METRICS_STAGING_TABLE
+from fraud_mlops.monitoring.windows import metrics_table
+from fraud_mlops.prediction_log.records import STAGING_TABLE, arrow_schema
+from fraud_mlops.prediction_log.store import SINK_TABLE
+from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.sql_templates import render_sql
+from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration
+from tests.bigquery_analyzer import Catalog, Finding, analyze_script, scalar_type
+from tests.dags.test_gcp_rendering import FILE, GCP_ENV
+from tests.sql_chain import FakeDagRun
+
+SETTINGS = settings_from_env(GCP_ENV)
+LOAD_TABLE, REJECT_TABLE = "raw_load_x", "reject_load_x"
+LOG_TABLE = f"{SETTINGS.project}.{SETTINGS.dataset}_logs.{SINK_TABLE}"
+#: What each file needs besides the settings (the values the DAGs pass).
+CONTEXT: dict[str, Any] = {
+    "load_table": LOAD_TABLE, "reject_table": REJECT_TABLE, "dag_run": FakeDagRun(),
+    "snapshot": "training_snapshot_x", "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
+    "champion": "1", "canary": "2", "log_table": LOG_TABLE, "lookback_hours": 24,
+    "store_features": [("amount", "FLOAT64")], "event_time_column": "event_time_us",
+}  # fmt: skip
+#: Files in the order their tables come to exist: the batch input (81) before the predictions
+#: (80), which read what Vertex batch prediction wrote from it.
+SQL_FILES = sorted(
+    (p.name for p in (REPO_ROOT / "include" / "sql").glob("[0-9]*.sql")),
+    key=lambda name: "81z" if name.startswith("80_") else name,
+)
+
+
+def qualified(dataset: str, table: str) -> str:
+    return f"{SETTINGS.project}.{dataset}.{table}"
+
+
+def add_tables_written_outside_sql(catalog: Catalog) -> None:
+    """Tables no SQL file creates: load jobs, Parquet loads of Arrow tables, Vertex, Logging."""
+    import zetasql.types as zt
+
+    load_schema = load_job_configuration(FILE, SETTINGS)["load"]["schema"]["fields"]
+    catalog.add_load_table(qualified(SETTINGS.raw_dataset, LOAD_TABLE), load_schema)
+    catalog.add_parquet_load(qualified(SETTINGS.dataset, REJECT_TABLE), bad_lines_table([]).schema)
+    catalog.add_parquet_load(qualified(SETTINGS.dataset, STAGING_TABLE), arrow_schema())
+    catalog.add_parquet_load(qualified(SETTINGS.dataset, METRICS_STAGING_TABLE), metrics_table([]).schema)
+    # Cloud Logging's BigQuery export: the entry's timestamp, and jsonPayload as a RECORD of the
+    # payload's fields (StructuredLogSink writes log_type and record, a JSON string).
+    payload = zt.Type(
+        type_kind=zt.TypeKind.TYPE_STRUCT,
+        struct_type=zt.StructType(
+            field=[
+                zt.StructField(field_name="log_type", field_type=scalar_type("TYPE_STRING")),
+                zt.StructField(field_name="record", field_type=scalar_type("TYPE_STRING")),
+            ]
+        ),
+    )
+    catalog.add(LOG_TABLE, [("timestamp", scalar_type("TYPE_TIMESTAMP")), ("jsonPayload", payload)])
+
+
+def add_batch_prediction_output(catalog: Catalog) -> None:
+    """Vertex batch prediction's BigQuery output: the input columns plus ``prediction`` (the
+    model server's answer; JSON text, fraud_mlops/registry/batch_prediction.py)."""
+    columns = catalog.tables[qualified(SETTINGS.dataset, BATCH_INPUT_TABLE)]
+    catalog.add(
+        qualified(SETTINGS.dataset, BATCH_OUTPUT_TABLE),
+        [*columns, ("prediction", scalar_type("TYPE_STRING"))],
+    )
+
+
+@pytest.fixture(scope="module")
+def findings() -> dict[str, list[Finding]]:
+    """Each file's refused statements, the files analyzed in order on one catalog."""
+    catalog = Catalog()
+    add_tables_written_outside_sql(catalog)
+    found: dict[str, list[Finding]] = {}
+    for name in SQL_FILES:
+        found[name] = analyze_script(name, render_sql(name, SETTINGS, **CONTEXT), catalog)
+        if name.startswith("81_"):
+            add_batch_prediction_output(catalog)
+    return found
+
+
+@pytest.mark.parametrize("sql_file", SQL_FILES)
+def test_bigquery_analyzes_every_statement(findings, sql_file):
+    assert findings[sql_file] == [], "\n".join(str(f) for f in findings[sql_file])
+
+
+def test_the_analyzer_refuses_what_bigquery_refuses():
+    """The check can fail: statements BigQuery refuses, each for a reason DuckDB does not share."""
+    catalog = Catalog()
+    catalog.add("p.d.t", [("id", scalar_type("TYPE_STRING")), ("ts", scalar_type("TYPE_TIMESTAMP"))])
+    refused = {
+        # BigQuery: "QUALIFY clause must be used in conjunction with WHERE or GROUP BY or HAVING"
+        "SELECT * FROM `p.d.t` QUALIFY ROW_NUMBER() OVER (PARTITION BY id ORDER BY ts) = 1": "QUALIFY",
+        # the AEAD namespace has ENCRYPT and DECRYPT_*; the deterministic functions have none
+        "SELECT AEAD.DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN('gcp-kms://k', b'x'), id, '') FROM `p.d.t`": "not found",
+        "SELECT id FROM `p.d.t` WHERE ts > 5": "No matching signature",
+        "SELECT nope FROM `p.d.t`": "Unrecognized name",
+        "SELECT @rows * 2 FROM `p.d.t`": "No matching signature",  # parameters are STRING
+    }  # fmt: skip
+    for sql, error in refused.items():
+        (finding,) = analyze_script("probe.sql", sql, catalog)
+        assert error in finding.error, (sql, finding.error)
+    accepted = "SELECT DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN('gcp-kms://k', b'x'), id, '') FROM `p.d.t`"
+    assert analyze_script("probe.sql", accepted, catalog) == []
