@@ -153,6 +153,34 @@ def statements(sql: str) -> Iterator[tuple[int, str]]:
         index += 1
 
 
+#: What BigQuery runs inside a multi-statement transaction (Google's "Statements supported in
+#: transactions"): queries, DML, and DDL on temporary entities only (temporary tables here; a
+#: DROP is not told apart from a permanent table's, so none is listed).
+TRANSACTION_STATEMENTS = frozenset(
+    {"ASTQueryStatement", "ASTInsertStatement", "ASTUpdateStatement", "ASTDeleteStatement",
+     "ASTMergeStatement", "ASTTruncateStatement", "temporary ASTCreateTableStatement"}
+)  # fmt: skip
+
+
+def statements_in_transactions(sql: str) -> list[tuple[int, str]]:
+    """(index, parse-tree kind) of each statement between BEGIN TRANSACTION and COMMIT."""
+    from zetasql.api import Parser
+
+    inside, found = False, []
+    for index, text in statements(sql):
+        tree = Parser.parse_statement_static(text, language_options())
+        kind = type(tree).__name__
+        if kind == "ASTCreateTableStatement" and getattr(tree.scope, "name", "") == "TEMPORARY":
+            kind = "temporary ASTCreateTableStatement"
+        if kind == "ASTBeginStatement":
+            inside = True
+        elif kind in ("ASTCommitStatement", "ASTRollbackStatement"):
+            inside = False
+        elif inside:
+            found.append((index, kind))
+    return found
+
+
 def _has_code(rest: str) -> bool:
     """Whether ``rest`` holds more than comments, whitespace and semicolons."""
     return bool(_without_comments(rest).strip(" \t\n;"))

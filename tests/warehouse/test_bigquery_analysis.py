@@ -21,7 +21,14 @@ from fraud_mlops.prediction_log.store import SINK_TABLE
 from fraud_mlops.settings import REPO_ROOT, settings_from_env
 from fraud_mlops.sql_templates import render_sql
 from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration
-from tests.bigquery_analyzer import Catalog, Finding, analyze_script, scalar_type
+from tests.bigquery_analyzer import (
+    TRANSACTION_STATEMENTS,
+    Catalog,
+    Finding,
+    analyze_script,
+    scalar_type,
+    statements_in_transactions,
+)
 from tests.dags.test_gcp_rendering import FILE, GCP_ENV
 from tests.sql_chain import FakeDagRun
 
@@ -98,6 +105,14 @@ def test_bigquery_analyzes_every_statement(findings, sql_file):
     assert findings[sql_file] == [], "\n".join(str(f) for f in findings[sql_file])
 
 
+@pytest.mark.parametrize("sql_file", SQL_FILES)
+def test_transactions_hold_only_what_bigquery_runs_in_one(sql_file):
+    """DuckDB runs any statement in a transaction; BigQuery only queries, DML and DDL on
+    temporary entities (an ASSERT, or a CREATE TABLE, between BEGIN and COMMIT fails there)."""
+    inside = statements_in_transactions(render_sql(sql_file, SETTINGS, **CONTEXT))
+    assert [(i, kind) for i, kind in inside if kind not in TRANSACTION_STATEMENTS] == []
+
+
 def test_the_analyzer_refuses_what_bigquery_refuses():
     """The check can fail: statements BigQuery refuses, each for a reason DuckDB does not share."""
     catalog = Catalog()
@@ -114,5 +129,12 @@ def test_the_analyzer_refuses_what_bigquery_refuses():
     for sql, error in refused.items():
         (finding,) = analyze_script("probe.sql", sql, catalog)
         assert error in finding.error, (sql, finding.error)
+    in_transaction = (
+        "BEGIN TRANSACTION; ASSERT (SELECT 1) = 1; DELETE FROM `p.d.t` WHERE TRUE; COMMIT TRANSACTION"
+    )
+    assert statements_in_transactions(in_transaction) == [
+        (1, "ASTAssertStatement"),
+        (2, "ASTDeleteStatement"),
+    ]
     accepted = "SELECT DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN('gcp-kms://k', b'x'), id, '') FROM `p.d.t`"
     assert analyze_script("probe.sql", accepted, catalog) == []
