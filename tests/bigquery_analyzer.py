@@ -227,3 +227,48 @@ def analyze_script(file: str, sql: str, catalog: Catalog) -> list[Finding]:
 
 def _without_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*|/\*.*?\*/", "", sql, flags=re.DOTALL)
+
+
+def evaluate(expression: str) -> tuple[str, Any]:
+    """``expression`` evaluated by ZetaSQL's reference implementation: (type kind, value as
+    Python), or ("error", message) for what BigQuery would fail on."""
+    import base64
+    import datetime as dt
+    import json
+    from decimal import Decimal
+
+    from zetasql.api import PreparedExpression
+    from zetasql.types import AnalyzerOptions
+
+    options = AnalyzerOptions(language_options=language_options(), default_timezone="UTC")
+    catalog = Catalog().proto()
+    try:
+        with PreparedExpression(expression, options, catalog) as typed:
+            result_type = typed.output_type
+        with PreparedExpression(f"TO_JSON_STRING({expression})", options, catalog) as encoded:
+            value = json.loads(encoded.execute().get_string())
+    except Exception as err:  # the reference's OUT_OF_RANGE, INVALID_ARGUMENT, ...
+        return "error", str(err)
+
+    def decode(kind: str, element_type: Any, raw: Any) -> Any:
+        if raw is None:
+            return None
+        if kind == "TYPE_ARRAY":
+            inner = element_type.array_type.element_type
+            return [decode(inner.type_kind.name, inner, item) for item in raw]
+        if kind == "TYPE_DOUBLE":
+            return float(raw)  # "Infinity", "-Infinity" and "NaN" arrive as strings
+        if kind == "TYPE_NUMERIC":
+            return Decimal(str(raw))
+        if kind == "TYPE_TIMESTAMP":
+            return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if kind == "TYPE_DATE":
+            return dt.date.fromisoformat(raw)
+        if kind == "TYPE_BYTES":
+            return base64.b64decode(raw)
+        if kind == "TYPE_INT64":
+            return int(raw)
+        return raw
+
+    kind = result_type.type_kind.name
+    return kind, decode(kind, result_type, value)
