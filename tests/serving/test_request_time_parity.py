@@ -1,7 +1,7 @@
 """Request-time card features: serving's computation equals the training SQL, transaction by transaction.
 
 A few thousand transactions of a few dozen cards (bursts within the hour, several in the same
-second, merchants reused and new, gaps longer than the widest window) are replayed in time
+second, fractions of a second, merchants reused and new, gaps longer than the widest window) are replayed in time
 order on a real DuckDB warehouse speaking the project's BigQuery SQL:
 
 * before each transaction, the card's online state is read with the state SQL the online store
@@ -75,7 +75,9 @@ def transactions(seed: int = 7) -> pd.DataFrame:
                 {
                     "transaction_id": f"t{len(rows):05d}",
                     "card_pseudonym": f"card{card:02d}",
-                    "event_time": t,
+                    # a fraction of a second on most rows: every engine must floor it (UNIX_SECONDS)
+                    "event_time": t
+                    + timedelta(microseconds=int(rng.integers(0, 1_000_000)) * (rng.random() < 0.7)),
                     "merchant": merchant,
                     "amount": round(float(rng.lognormal(3, 1)), 2) if rng.random() > 0.02 else 0.0,
                     **{v: float(rng.normal()) for v in V_COMPONENTS},
@@ -203,10 +205,13 @@ def test_serving_features_equal_the_training_sql_for_every_replayed_transaction(
 def test_the_replay_covers_the_edge_cases(
     replayed: tuple[pd.DataFrame, list[tuple[str, str, Any, Any]], int],
 ) -> None:
-    """Same-second rows, gaps past the widest window and new merchants all occur (so all were checked)."""
+    """Same-second rows, gaps past the widest window, new merchants and times in the second half
+    of a second (where rounding and flooring part) all occur (so all were checked)."""
     data, _, _ = replayed
-    by_card = data.sort_values(["card_pseudonym", "event_time"]).groupby("card_pseudonym")["event_time"]
+    seconds = data.assign(second=data["event_time"].dt.floor("s"))
+    by_card = seconds.sort_values(["card_pseudonym", "event_time"]).groupby("card_pseudonym")["second"]
     gaps = by_card.diff().dt.total_seconds().dropna()
+    assert (data["event_time"].dt.microsecond >= 500_000).sum() > 500
     assert (gaps == 0).sum() > 50
     assert (gaps > WIDEST_WINDOW_SECONDS).sum() > 20
     assert (gaps < 3600).sum() > 500
