@@ -1,8 +1,8 @@
 """Request-time card features: serving's computation equals the training SQL, transaction by transaction.
 
 A few thousand transactions of a few dozen cards (bursts within the hour, several in the same
-second, fractions of a second, merchants reused and new, gaps longer than the widest window) are replayed in time
-order on a real DuckDB warehouse speaking the project's BigQuery SQL:
+second, fractions of a second, merchants reused and new, gaps longer than the widest window)
+are replayed in time order on a real DuckDB warehouse speaking the project's BigQuery SQL:
 
 * before each transaction, the card's online state is read with the state SQL the online store
   is synced from (``include/sql/macros/card_state.sql``) over the transactions replayed so far;
