@@ -67,6 +67,7 @@ CREATE OR REPLACE TABLE `{{ dataset }}.{{ latest_features_view }}` AS
 WITH latest_rows AS (
   SELECT {{ entity_key }}, {{ event_time }}, {{ feature_columns }}
   FROM `{{ dataset }}.{{ features_table }}`
+  WHERE TRUE  -- GoogleSQL refuses a QUALIFY without WHERE, GROUP BY or HAVING
   QUALIFY ROW_NUMBER() OVER (PARTITION BY {{ entity_key }} ORDER BY {{ event_time }} DESC, transaction_id DESC) = 1
 ),
 card_state AS (
