@@ -54,8 +54,9 @@ class Finding:
 
 @functools.cache
 def language_options() -> Any:
-    """Every released ZetaSQL feature, BigQuery's external product mode, and the encryption
-    functions (``KEYS.KEYSET_CHAIN``, ``DETERMINISTIC_ENCRYPT``), which ZetaSQL gates on a feature."""
+    """Every released ZetaSQL feature but nanosecond and picosecond timestamps, BigQuery's external
+    product mode, and the encryption functions (``KEYS.KEYSET_CHAIN``, ``DETERMINISTIC_ENCRYPT``),
+    which ZetaSQL gates on a feature."""
     from zetasql.types import LanguageOptions
     from zetasql.types.proto_model import LanguageFeature, ProductMode
 
@@ -64,6 +65,11 @@ def language_options() -> Any:
     options.product_mode = ProductMode.PRODUCT_EXTERNAL
     if LanguageFeature.FEATURE_ENCRYPTION not in options.enabled_language_features:
         options.enabled_language_features.append(LanguageFeature.FEATURE_ENCRYPTION)
+    # BigQuery's TIMESTAMP holds microseconds: a seventh fractional digit is an error there
+    not_bigquery = {LanguageFeature.FEATURE_TIMESTAMP_NANOS, LanguageFeature.FEATURE_TIMESTAMP_PICOS}
+    options.enabled_language_features = [
+        f for f in options.enabled_language_features if f not in not_bigquery
+    ]
     return options
 
 

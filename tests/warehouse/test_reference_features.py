@@ -96,15 +96,37 @@ def _reference_rows(query: str, catalog: Catalog, tables: dict[str, pd.DataFrame
     builder = PreparedQuery.builder().set_sql(sql).set_analyzer_options(options)
     with builder.set_catalog(catalog.proto()).set_table_content(content).prepare() as prepared:
         result = prepared.execute()
-    return pd.DataFrame([json.loads(row.cell[0].string_value) for row in result.content.table_data.row])
+    rows = [json.loads(row.cell[0].string_value) for row in result.content.table_data.row]
+    return pd.DataFrame(rows, dtype=object)  # None stays NULL; NaN arrives as "NaN"
+
+
+def _local_rows(hook: Any, query: str) -> pd.DataFrame:
+    """``query`` run by the local warehouse, as Python values (NULL None, NaN a float NaN)."""
+    conn = hook.get_conn()
+    try:
+        cursor = conn.execute(transpile_statement(query))
+        names = [d[0] for d in cursor.description]
+        return pd.DataFrame(cursor.fetchall(), columns=names, dtype=object)
+    finally:
+        conn.close()
 
 
 def _null(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None
+
+
+def _float(value: Any) -> float:
+    """A number, or JSON's spelling of a FLOAT64 NaN or infinity, or a NUMERIC's digits."""
+    return (
+        float(value)
+        if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity")
+        else float(Decimal(str(value)))
+    )
 
 
 def _same(reference: Any, local: Any) -> bool:
-    """Integers exactly, floats to a relative 1e-12, NULL only to NULL, arrays element-wise."""
+    """Numbers to a relative 1e-12 (NUMERIC's exact digits: test_reference_semantics), NULL only
+    to NULL, timestamps as instants, arrays element-wise."""
     if isinstance(reference, list) or isinstance(local, list):
         local = list(local) if local is not None else None
         return (
@@ -113,12 +135,13 @@ def _same(reference: Any, local: Any) -> bool:
             and len(reference) == len(local)
             and all(_same(r, x) for r, x in zip(reference, local, strict=True))
         )
-    if _null(reference) or _null(local):  # a frame holds SQL NULL as None or NaN
+    if _null(reference) or _null(local):
         return _null(reference) and _null(local)
     if isinstance(reference, str) and isinstance(local, dt.datetime):
         return dt.datetime.fromisoformat(reference.replace("Z", "+00:00")) == local
-    if isinstance(reference, int | float) and isinstance(local, int | float | Decimal):
-        return math.isclose(float(reference), float(local), rel_tol=1e-12, abs_tol=0.0)
+    if isinstance(reference, str | int | float) and isinstance(local, int | float | Decimal):
+        expected, got = _float(reference), float(local)  # NUMERIC is a JSON string
+        return (math.isnan(expected) and math.isnan(got)) or math.isclose(expected, got, rel_tol=1e-12)
     return bool(reference == local)
 
 
@@ -153,19 +176,12 @@ def computed(tmp_path_factory) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     assert f"{features_table}`" in features_sql.split(" AS")[0]
     assert f"{settings.dataset}.{LATEST_FEATURES_VIEW}`" in latest_sql.split(" AS")[0]
 
-    def local_rows(statement: str) -> pd.DataFrame:
-        conn = hook.get_conn()
-        try:
-            return conn.execute(transpile_statement(_query(statement))).df()
-        finally:
-            conn.close()
-
-    local_features = local_rows(features_sql)
+    local_features = _local_rows(hook, _query(features_sql))
     reference_features = _reference_rows(_query(features_sql), catalog, {staged_table: staged})
     # the latest rows read the features table: both engines read the same (the local) rows
     hook.run(features_sql)
     assert analyze_script("30_card_features.sql", features_sql, catalog) == []
-    local_latest = local_rows(latest_sql)
+    local_latest = _local_rows(hook, _query(latest_sql))
     reference_latest = _reference_rows(
         _query(latest_sql), catalog, {staged_table: staged, features_table: local_features}
     )
