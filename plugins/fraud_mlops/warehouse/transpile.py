@@ -337,8 +337,9 @@ def _fix_safe_cast_to_double(node: exp.Expression) -> exp.Expression:
     )
     has_underscore = exp.func("CONTAINS", _as_text(value), exp.Literal.string("_"))
     # DuckDB's cast first (shared by the WHENs): only what it refuses is matched against the hex
-    # form, and only what it reads is searched for an underscore. Matching every value, or three
-    # byte searches before the cast, cost 0.4-0.6 s more for 28 columns of 1M rows than this.
+    # form, and only what it reads is searched for an underscore. 28 columns of 1M rows: 0.54 s,
+    # where matching every value took 0.78 s, three byte searches before the cast 0.73 s, and
+    # DuckDB's cast alone 0.38 s.
     return exp.Case(
         ifs=[
             exp.If(this=_not_text(value), true=cast),
