@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.bigquery_analyzer import evaluate
+from tests.reference_engine import evaluate
 
 CASES = [
     # staging: SAFE_CAST of the landed strings (what is staged and what is rejected)

@@ -22,12 +22,9 @@ import pytest
 
 from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.landing_schema import LANDING_COLUMNS
-from fraud_mlops.settings import settings_from_env
-from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.transpile import split_statements
-from tests.bigquery_analyzer import Catalog, analyze_script
 from tests.reference.full_refresh_sql import reference_sql
-from tests.warehouse.test_reference_features import _differences, _local_rows, _reference_rows
+from tests.reference_engine import differences, insert, local_rows, local_warehouse, reference_rows
 
 #: Values where engines have parted, by landing column (a row takes one of them).
 TRICKY: dict[str, list[str]] = {
@@ -66,15 +63,7 @@ def landed_rows(rows: int = 300, seed: int = 11) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``checked`` rows of the same raw rows: (reference, local)."""
-    from fraud_mlops.pseudonym import ensure_local_keys
-    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
-
-    local_dir = tmp_path_factory.mktemp("reference_staging")
-    ensure_local_keys(local_dir)
-    settings = settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)})
-    setup = render_sql(SQL_FILES["setup"], settings)
-    catalog = Catalog()
-    assert analyze_script("00_setup.sql", setup, catalog) == []
+    settings, hook, catalog = local_warehouse(tmp_path_factory.mktemp("reference_staging"))
     raw_table = f"{settings.raw_dataset}.raw_transactions"
     landed = landed_rows()
     raw = landed.drop(columns="_row").assign(
@@ -85,25 +74,18 @@ def checked(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
         _loaded_at=pd.Timestamp(dt.datetime(2026, 11, 20, tzinfo=dt.UTC)),
     )
 
-    hook = BigQueryDialectDuckDBHook(database=str(local_dir / "w.duckdb"))
-    hook.run(setup)
+    insert(hook, raw_table, raw)
     statement = split_statements(reference_sql(settings)[0])[0]
     query = statement.split("CREATE TEMP TABLE checked AS", 1)[1]
-    conn = hook.get_conn()
-    try:
-        conn.register("raw", raw)
-        conn.execute(f"INSERT INTO {raw_table} BY NAME SELECT * FROM raw")
-    finally:
-        conn.close()
-    local = _local_rows(hook, query)
-    reference = _reference_rows(query, catalog, {raw_table: raw})
+    local = local_rows(hook, query)
+    reference = reference_rows(query, catalog, {raw_table: raw})
     return reference, local
 
 
 def test_every_row_is_parsed_and_rejected_as_googlesql_does(checked):
     reference, local = checked
-    differences = _differences(reference, local, "_file_name", COMPARED)
-    assert differences == [], f"{len(differences)} differ, e.g. {differences[:6]}"
+    parted = differences(reference, local, "_file_name", COMPARED)
+    assert parted == [], f"{len(parted)} differ, e.g. {parted[:6]}"
 
 
 def test_the_rows_reach_every_reason(checked):

@@ -1,0 +1,210 @@
+"""ZetaSQL's reference implementation of GoogleSQL next to the local warehouse.
+
+``evaluate`` computes one expression on ZetaSQL's reference evaluator. ``reference_rows`` runs a
+query there (``PreparedQuery`` over table content: TIMESTAMP cells as protobuf Timestamps,
+NUMERIC in ZetaSQL's encoding) and ``local_rows`` the same query on the local warehouse
+(transpiled), both as Python values (NULL is None, NaN a NaN); ``differences`` lists every value
+where they part. Used by ``tests/warehouse/test_reference_*.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fraud_mlops.settings import Settings, settings_from_env
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.transpile import transpile_statement
+from tests.bigquery_analyzer import Catalog, analyze_script, language_options
+
+
+def local_warehouse(local_dir: Path) -> tuple[Settings, Any, Catalog]:
+    """A local warehouse with ``00_setup.sql``'s tables, and the catalog ZetaSQL resolved from it."""
+    from fraud_mlops.pseudonym import ensure_local_keys
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+
+    ensure_local_keys(local_dir)  # the reference SQL renders with the pseudonym keyset
+    settings = settings_from_env({"MLOPS_LOCAL_DIR": str(local_dir)})
+    setup = render_sql(SQL_FILES["setup"], settings)
+    catalog = Catalog()
+    assert analyze_script("00_setup.sql", setup, catalog) == []
+    hook = BigQueryDialectDuckDBHook(database=str(local_dir / "w.duckdb"))
+    hook.run(setup)
+    return settings, hook, catalog
+
+
+def insert(hook: Any, table: str, rows: pd.DataFrame) -> None:
+    """Append ``rows`` to the local ``table`` by column name."""
+    conn = hook.get_conn()
+    try:
+        conn.register("rows", rows)
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM rows")
+    finally:
+        conn.close()
+
+
+def _numeric_bytes(value: Decimal) -> bytes:
+    """ZetaSQL's NUMERIC encoding: the value x 1e9 as little-endian two's complement."""
+    scaled = int(value * 10**9)
+    return scaled.to_bytes((scaled.bit_length() + 8) // 8 or 1, "little", signed=True)
+
+
+def _cell(kind: str, value: Any) -> Any:
+    """A ZetaSQL Value for a table cell of type ``kind``."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+    from zetasql.types import Value
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return Value()
+    if kind == "TYPE_TIMESTAMP":
+        stamp = Timestamp()
+        stamp.FromDatetime(pd.Timestamp(value).to_pydatetime())
+        return Value(timestamp_value=stamp)
+    if kind == "TYPE_NUMERIC":
+        return Value(numeric_value=_numeric_bytes(Decimal(str(value))))
+    if kind == "TYPE_INT64":
+        return Value(int64_value=int(value))
+    if kind == "TYPE_DOUBLE":
+        return Value(double_value=float(value))
+    if kind == "TYPE_BOOL":
+        return Value(bool_value=bool(value))
+    return Value(string_value=str(value))
+
+
+def table_content(columns: list[tuple[str, Any]], frame: pd.DataFrame) -> Any:
+    from zetasql.types import TableContent, TableData
+
+    rows = [
+        TableData.Row(cell=[_cell(kind.type_kind.name, record.get(name)) for name, kind in columns])
+        for record in frame.to_dict("records")
+    ]
+    return TableContent(table_data=TableData(row=rows))
+
+
+def create_query(statement: str) -> str:
+    """The query of a ``CREATE OR REPLACE TABLE … AS`` statement."""
+    match = re.search(r"CREATE OR REPLACE TABLE\s+`[^`]+`\s+AS\s+(.*)", statement, flags=re.DOTALL)
+    assert match, statement[:200]
+    return match.group(1)
+
+
+def reference_rows(query: str, catalog: Catalog, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``query`` run by ZetaSQL over ``tables`` (name -> rows), one JSON object per row."""
+    from zetasql.api import PreparedQuery
+    from zetasql.types import AnalyzerOptions
+
+    options = AnalyzerOptions(language_options=language_options(), default_timezone="UTC")
+    content = {name: table_content(catalog.tables[name], frame) for name, frame in tables.items()}
+    sql = f"SELECT TO_JSON_STRING(r) FROM ({query}) AS r"
+    builder = PreparedQuery.builder().set_sql(sql).set_analyzer_options(options)
+    with builder.set_catalog(catalog.proto()).set_table_content(content).prepare() as prepared:
+        result = prepared.execute()
+    rows = [json.loads(row.cell[0].string_value) for row in result.content.table_data.row]
+    return pd.DataFrame(rows, dtype=object)  # None stays NULL; NaN arrives as "NaN"
+
+
+def local_rows(hook: Any, query: str) -> pd.DataFrame:
+    """``query`` run by the local warehouse, as Python values (NULL None, NaN a float NaN)."""
+    conn = hook.get_conn()
+    try:
+        cursor = conn.execute(transpile_statement(query))
+        names = [d[0] for d in cursor.description]
+        return pd.DataFrame(cursor.fetchall(), columns=names, dtype=object)
+    finally:
+        conn.close()
+
+
+def _null(value: Any) -> bool:
+    return value is None
+
+
+def _float(value: Any) -> float:
+    """A number, or JSON's spelling of a FLOAT64 NaN or infinity, or a NUMERIC's digits."""
+    return (
+        float(value)
+        if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity")
+        else float(Decimal(str(value)))
+    )
+
+
+def same(reference: Any, local: Any) -> bool:
+    """Numbers to a relative 1e-12 (NUMERIC's exact digits: test_reference_semantics), NULL only
+    to NULL, timestamps as instants, arrays element-wise."""
+    if isinstance(reference, list) or isinstance(local, list):
+        local = list(local) if local is not None else None
+        return (
+            isinstance(reference, list)
+            and isinstance(local, list)
+            and len(reference) == len(local)
+            and all(same(r, x) for r, x in zip(reference, local, strict=True))
+        )
+    if _null(reference) or _null(local):
+        return _null(reference) and _null(local)
+    if isinstance(reference, str) and isinstance(local, dt.datetime):
+        return dt.datetime.fromisoformat(reference.replace("Z", "+00:00")) == local
+    if isinstance(reference, str | int | float) and isinstance(local, int | float | Decimal):
+        expected, got = _float(reference), float(local)  # NUMERIC is a JSON string
+        return (math.isnan(expected) and math.isnan(got)) or math.isclose(expected, got, rel_tol=1e-12)
+    return bool(reference == local)
+
+
+def differences(reference: pd.DataFrame, local: pd.DataFrame, key: str, columns: list[str]) -> list[Any]:
+    assert len(reference) == len(local) > 0
+    ref = reference.set_index(key)
+    loc = local.set_index(key)
+    assert sorted(ref.index) == sorted(loc.index)
+    return [
+        (k, c, ref.at[k, c], loc.at[k, c])
+        for k in ref.index
+        for c in columns
+        if not same(ref.at[k, c], loc.at[k, c])
+    ]
+
+
+def evaluate(expression: str) -> tuple[str, Any]:
+    """``expression`` evaluated by ZetaSQL's reference implementation: (type kind, value as
+    Python), or ("error", message) for what BigQuery would fail on."""
+    import base64
+
+    from zetasql.api import PreparedExpression
+    from zetasql.types import AnalyzerOptions
+
+    options = AnalyzerOptions(language_options=language_options(), default_timezone="UTC")
+    catalog = Catalog().proto()
+    try:
+        with PreparedExpression(expression, options, catalog) as typed:
+            result_type = typed.output_type
+        with PreparedExpression(f"TO_JSON_STRING({expression})", options, catalog) as encoded:
+            value = json.loads(encoded.execute().get_string())
+    except Exception as err:  # the reference's OUT_OF_RANGE, INVALID_ARGUMENT, ...
+        return "error", str(err)
+
+    def decode(kind: str, element_type: Any, raw: Any) -> Any:
+        if raw is None:
+            return None
+        if kind == "TYPE_ARRAY":
+            inner = element_type.array_type.element_type
+            return [decode(inner.type_kind.name, inner, item) for item in raw]
+        if kind == "TYPE_DOUBLE":
+            return float(raw)  # "Infinity", "-Infinity" and "NaN" arrive as strings
+        if kind == "TYPE_NUMERIC":
+            return Decimal(str(raw))
+        if kind == "TYPE_TIMESTAMP":
+            return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if kind == "TYPE_DATE":
+            return dt.date.fromisoformat(raw)
+        if kind == "TYPE_BYTES":
+            return base64.b64decode(raw)
+        if kind == "TYPE_INT64":
+            return int(raw)
+        return raw
+
+    kind = result_type.type_kind.name
+    return kind, decode(kind, result_type, value)
