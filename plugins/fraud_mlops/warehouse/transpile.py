@@ -66,8 +66,10 @@ import functools
 import hashlib
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -267,18 +269,30 @@ def _signed(value: exp.Expression, pattern: str, magnitude: exp.Expression) -> e
     return exp.Case(ifs=[exp.If(this=negative, true=exp.Neg(this=exp.paren(magnitude)))], default=magnitude)
 
 
+def _try_cast_to(node: exp.Expression, types: Collection[Any]) -> exp.TryCast | None:
+    """``node`` if it is a ``TRY_CAST`` to one of ``types`` not yet rewritten, else None."""
+    if isinstance(node, exp.TryCast) and node.to.this in types and not node.meta.get("bq_fixed"):
+        return node
+    return None
+
+
+def _rewritten(cast: exp.TryCast) -> exp.TryCast:
+    """A copy of ``cast`` the rewrite that built it will not visit again."""
+    copy = cast.copy()
+    copy.meta["bq_fixed"] = True
+    return copy
+
+
 def _fix_safe_cast_to_int(node: exp.Expression) -> exp.Expression:
     """``SAFE_CAST(s AS INT64)`` reads what BigQuery reads: decimal digits or ``0x`` hex with an
     optional sign, between ASCII blanks; not ``12.5`` (DuckDB rounds it to 13) nor ``1_0``."""
-    if not (isinstance(node, exp.TryCast) and node.to.this in _INTEGER_TYPES) or node.meta.get("bq_fixed"):
+    if (found := _try_cast_to(node, _INTEGER_TYPES)) is None:
         return node
-    value = node.this
-    cast = node.copy()
-    cast.meta["bq_fixed"] = True
+    value, cast = found.this, _rewritten(found)
     hugeint = exp.DataType.build("HUGEINT")
     hex_digits = exp.DPipe(this=exp.Literal.string("0x"), expression=_group(value, _HEX_INTEGER_STRING, 2))
     hex_value = exp.TryCast(
-        this=_signed(value, _HEX_INTEGER_STRING, exp.TryCast(this=hex_digits, to=hugeint)), to=node.to.copy()
+        this=_signed(value, _HEX_INTEGER_STRING, exp.TryCast(this=hex_digits, to=hugeint)), to=found.to.copy()
     )
     return exp.Case(
         ifs=[
@@ -293,13 +307,9 @@ def _fix_safe_cast_to_int(node: exp.Expression) -> exp.Expression:
 def _fix_safe_cast_to_double(node: exp.Expression) -> exp.Expression:
     """``SAFE_CAST(s AS FLOAT64)``: DuckDB reads ``1_000`` (BigQuery: NULL) and not strtod's hex
     floats (BigQuery: ``0x1F`` is 31; here a mantissa of up to 32 hex digits)."""
-    if not (isinstance(node, exp.TryCast) and node.to.this == exp.DataType.Type.DOUBLE) or node.meta.get(
-        "bq_fixed"
-    ):
+    if (found := _try_cast_to(node, {exp.DataType.Type.DOUBLE})) is None:
         return node
-    value = node.this
-    cast = node.copy()
-    cast.meta["bq_fixed"] = True
+    value, cast = found.this, _rewritten(found)
     pattern = _HEX_FLOAT_STRING
     digits = exp.DPipe(this=_group(value, pattern, 2), expression=_group(value, pattern, 3))
     mantissa = exp.TryCast(
@@ -352,13 +362,9 @@ def _fix_safe_cast_to_double(node: exp.Expression) -> exp.Expression:
 
 def _fix_safe_cast_to_numeric(node: exp.Expression) -> exp.Expression:
     """``SAFE_CAST(s AS NUMERIC)``: DuckDB reads ``1_000`` as 1000, BigQuery refuses it."""
-    if not (isinstance(node, exp.TryCast) and node.to.this == exp.DataType.Type.DECIMAL) or node.meta.get(
-        "bq_fixed"
-    ):
+    if (found := _try_cast_to(node, {exp.DataType.Type.DECIMAL})) is None:
         return node
-    value = node.this
-    cast = node.copy()
-    cast.meta["bq_fixed"] = True
+    value, cast = found.this, _rewritten(found)
     has_underscore = exp.func("CONTAINS", _as_text(value), exp.Literal.string("_"))
     return exp.Case(
         ifs=[
