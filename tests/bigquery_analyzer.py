@@ -14,9 +14,11 @@ The catalog holds what the statements read, declared where BigQuery gets it from
 * load tables, with the schema of the load job (:func:`load_job_configuration`);
 * tables written from Arrow through a Parquet load (``replace_table``), with the types a Parquet
   load gives their columns (:data:`PARQUET_LOAD_TYPES`);
+* tables other services write (Cloud Logging's export, Vertex's batch output), declared by the
+  test from those services' documented shapes;
 * every ``@parameter`` as STRING, as the operators and the warehouse client send them.
-It is ZetaSQL with every released language feature and the external product mode (BigQuery's
-types: FLOAT64, no INT32); where BigQuery is known to differ, the test says so case by case.
+It is ZetaSQL with every released language feature but sub-microsecond timestamps, and the
+external product mode (BigQuery's types: FLOAT64, no INT32).
 """
 
 from __future__ import annotations
