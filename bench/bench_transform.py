@@ -277,7 +277,7 @@ def main() -> None:
         f"  (the project takes {duck_total / floor_s:.1f}x the floor; the goal allows {rows / 200_000 / floor_s:.1f}x)"
     )
     print(
-        f"windows:  {windows_s:6.2f} s  {rows / windows_s:>10,.0f} rows/s  cpu {windows_cpu:6.2f} s"
+        f"features: {windows_s:6.2f} s  {rows / windows_s:>10,.0f} rows/s  cpu {windows_cpu:6.2f} s"
         "  (typed read + the card-feature statement on disk, nothing else: what the goal leaves for the rest"
         f" is {max(0.0, rows / 200_000 - windows_s):.2f} s)"
     )
