@@ -194,9 +194,10 @@ def _has_code(rest: str) -> bool:
     return bool(_without_comments(rest).strip(" \t\n;"))
 
 
-def analyze_script(file: str, sql: str, catalog: Catalog) -> list[Finding]:
+def analyze_script(file: str, sql: str, catalog: Catalog, *, keep_temporary: bool = False) -> list[Finding]:
     """Analyze each statement of ``sql`` in order, as one BigQuery script: what a statement
-    creates is in the catalog for the next, and its temporary tables end with the script."""
+    creates is in the catalog for the next, and its temporary tables end with the script
+    (unless ``keep_temporary``: a script analyzed one statement at a time)."""
     from zetasql.api import Analyzer
     from zetasql.types import AnalyzerOptions
 
@@ -228,7 +229,7 @@ def analyze_script(file: str, sql: str, catalog: Catalog) -> list[Finding]:
     except Exception as err:  # a statement the parser could not split off
         findings.append(Finding(file, -1, "", f"parse: {err}"))
     for name in set(catalog.tables) - before:
-        if "." not in name:  # temporary tables (unqualified) live as long as their script
+        if "." not in name and not keep_temporary:  # temporary tables (unqualified) end with it
             catalog.tables.pop(name)
     return findings
 

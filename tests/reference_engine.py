@@ -22,12 +22,12 @@ import pandas as pd
 from fraud_mlops.settings import Settings, settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.transpile import transpile_statement
-from tests.bigquery_analyzer import Catalog, analyze_script, language_options
+from tests.bigquery_analyzer import Catalog, analyze_script, language_options, scalar_type
 
 
 def local_warehouse(local_dir: Path) -> tuple[Settings, Any, Catalog]:
     """A local warehouse with ``00_setup.sql``'s tables, and the catalog ZetaSQL resolved from it."""
-    from fraud_mlops.pseudonym import ensure_local_keys
+    from fraud_mlops.pseudonym import ensure_local_keys, local_kek_resolver
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 
     ensure_local_keys(local_dir)  # the reference SQL renders with the pseudonym keyset
@@ -35,7 +35,12 @@ def local_warehouse(local_dir: Path) -> tuple[Settings, Any, Catalog]:
     setup = render_sql(SQL_FILES["setup"], settings)
     catalog = Catalog()
     assert analyze_script("00_setup.sql", setup, catalog) == []
-    hook = BigQueryDialectDuckDBHook(database=str(local_dir / "w.duckdb"))
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    hook = BigQueryDialectDuckDBHook(
+        database=str(settings.warehouse_path),
+        snapshot_dir=settings.snapshot_dir,
+        kek_resolver=local_kek_resolver(local_dir),
+    )
     hook.run(setup)
     return settings, hook, catalog
 
@@ -56,17 +61,23 @@ def _numeric_bytes(value: Decimal) -> bytes:
     return scaled.to_bytes((scaled.bit_length() + 8) // 8 or 1, "little", signed=True)
 
 
-def _cell(kind: str, value: Any) -> Any:
-    """A ZetaSQL Value for a table cell of type ``kind``."""
+def _cell(column_type: Any, value: Any) -> Any:
+    """A ZetaSQL Value for a table cell of ``column_type`` (a ZetaSQL Type)."""
     from google.protobuf.timestamp_pb2 import Timestamp
     from zetasql.types import Value
 
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    kind = column_type.type_kind.name
+    if value is None or (isinstance(value, float) and math.isnan(value) and kind != "TYPE_DOUBLE"):
         return Value()
+    if kind == "TYPE_ARRAY":
+        element_type = column_type.array_type.element_type
+        return Value(array_value=Value.Array(element=[_cell(element_type, v) for v in value]))
     if kind == "TYPE_TIMESTAMP":
         stamp = Timestamp()
         stamp.FromDatetime(pd.Timestamp(value).to_pydatetime())
         return Value(timestamp_value=stamp)
+    if kind == "TYPE_DATE":
+        return Value(date_value=(pd.Timestamp(value).date() - dt.date(1970, 1, 1)).days)
     if kind == "TYPE_NUMERIC":
         return Value(numeric_value=_numeric_bytes(Decimal(str(value))))
     if kind == "TYPE_INT64":
@@ -82,7 +93,7 @@ def table_content(columns: list[tuple[str, Any]], frame: pd.DataFrame) -> Any:
     from zetasql.types import TableContent, TableData
 
     rows = [
-        TableData.Row(cell=[_cell(kind.type_kind.name, record.get(name)) for name, kind in columns])
+        TableData.Row(cell=[_cell(column_type, record.get(name)) for name, column_type in columns])
         for record in frame.to_dict("records")
     ]
     return TableContent(table_data=TableData(row=rows))
@@ -95,18 +106,27 @@ def create_query(statement: str) -> str:
     return match.group(1)
 
 
-def reference_rows(query: str, catalog: Catalog, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """``query`` run by ZetaSQL over ``tables`` (name -> rows), one JSON object per row."""
+def reference_rows(
+    query: str, catalog: Catalog, tables: dict[str, pd.DataFrame], parameters: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """``query`` run by ZetaSQL over ``tables`` (name -> rows) with STRING ``parameters``, one
+    JSON object per row."""
     from zetasql.api import PreparedQuery
-    from zetasql.types import AnalyzerOptions
+    from zetasql.types import AnalyzerOptions, Parameter, Value
 
-    options = AnalyzerOptions(language_options=language_options(), default_timezone="UTC")
+    values = {name: value for name, value in (parameters or {}).items() if f"@{name}" in query}
+    declared = [AnalyzerOptions.QueryParameter(name=name, type=scalar_type("TYPE_STRING")) for name in values]
+    options = AnalyzerOptions(
+        language_options=language_options(), default_timezone="UTC", query_parameters=declared
+    )
     content = {name: table_content(catalog.tables[name], frame) for name, frame in tables.items()}
     sql = f"SELECT TO_JSON_STRING(r) FROM ({query}) AS r"
     builder = PreparedQuery.builder().set_sql(sql).set_analyzer_options(options)
     with builder.set_catalog(catalog.proto()).set_table_content(content).prepare() as prepared:
-        result = prepared.execute()
-    rows = [json.loads(row.cell[0].string_value) for row in result.content.table_data.row]
+        bound = [Parameter(name=n, value=Value(string_value=v)) for n, v in values.items()]
+        result = prepared.execute(parameters=bound)  # type: ignore[arg-type]  # a list, as the request takes
+    data = result.content.table_data if result.content else None  # none for no rows
+    rows = [json.loads(row.cell[0].string_value) for row in (data.row if data else [])]
     return pd.DataFrame(rows, dtype=object)  # None stays NULL; NaN arrives as "NaN"
 
 
@@ -208,3 +228,52 @@ def evaluate(expression: str) -> tuple[str, Any]:
 
     kind = result_type.type_kind.name
     return kind, decode(kind, result_type, value)
+
+
+def connection_rows(conn: Any, query: str, parameters: dict[str, str] | None = None) -> pd.DataFrame:
+    """``query`` (BigQuery SQL) run on an open local connection, as Python values: statements of
+    one script share temporary tables, which live as long as the connection."""
+    from fraud_mlops.warehouse.transpile import referenced_parameters
+
+    duck = transpile_statement(query)
+    bound = {name: value for name, value in (parameters or {}).items() if name in referenced_parameters(duck)}
+    cursor = conn.execute(duck, bound or None)
+    names = [d[0] for d in cursor.description]
+    return pd.DataFrame(cursor.fetchall(), columns=names, dtype=object)
+
+
+def _sort_key(value: Any) -> str:
+    """A key that orders equal rows alike on both engines (floats to 6 places, instants in UTC)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", value):
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
+    if isinstance(value, float | Decimal) or (isinstance(value, str) and re.fullmatch(r"-?\d+\.\d+", value)):
+        return f"{float(value):.6f}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_sort_key(v) for v in value) + "]"
+    return str(value)
+
+
+def multiset_differences(reference: pd.DataFrame, local: pd.DataFrame) -> list[Any]:
+    """Rows of two results compared as multisets (both sorted by every column), value by value."""
+    assert list(reference.columns) == list(local.columns) or len(reference) == 0, (
+        list(reference.columns),
+        list(local.columns),
+    )
+    if len(reference) != len(local):
+        return [("rows", len(reference), len(local))]
+    columns = list(local.columns)
+
+    def ordered(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        records = frame.to_dict("records")
+        return sorted(records, key=lambda r: [_sort_key(r[c]) for c in columns])
+
+    return [
+        (i, c, r[c], x[c])
+        for i, (r, x) in enumerate(zip(ordered(reference), ordered(local), strict=True))
+        for c in columns
+        if not same(r[c], x[c])
+    ]
