@@ -21,7 +21,7 @@ import pandas as pd
 
 from fraud_mlops.settings import Settings, settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
-from fraud_mlops.warehouse.transpile import transpile_statement
+from fraud_mlops.warehouse.transpile import bound_parameters, transpile_statement
 from tests.bigquery_analyzer import Catalog, analyze_script, language_options, scalar_type
 
 
@@ -134,9 +134,7 @@ def local_rows(hook: Any, query: str) -> pd.DataFrame:
     """``query`` run by the local warehouse, as Python values (NULL None, NaN a float NaN)."""
     conn = hook.get_conn()
     try:
-        cursor = conn.execute(transpile_statement(query))
-        names = [d[0] for d in cursor.description]
-        return pd.DataFrame(cursor.fetchall(), columns=names, dtype=object)
+        return connection_rows(conn, query)
     finally:
         conn.close()
 
@@ -233,11 +231,8 @@ def evaluate(expression: str) -> tuple[str, Any]:
 def connection_rows(conn: Any, query: str, parameters: dict[str, str] | None = None) -> pd.DataFrame:
     """``query`` (BigQuery SQL) run on an open local connection, as Python values: statements of
     one script share temporary tables, which live as long as the connection."""
-    from fraud_mlops.warehouse.transpile import referenced_parameters
-
     duck = transpile_statement(query)
-    bound = {name: value for name, value in (parameters or {}).items() if name in referenced_parameters(duck)}
-    cursor = conn.execute(duck, bound or None)
+    cursor = conn.execute(duck, bound_parameters(duck, parameters) or None)
     names = [d[0] for d in cursor.description]
     return pd.DataFrame(cursor.fetchall(), columns=names, dtype=object)
 

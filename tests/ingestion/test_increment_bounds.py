@@ -31,7 +31,12 @@ from fraud_mlops.paths import sql_dir
 from fraud_mlops.settings import MAX_DEDUP_HORIZON_DAYS, Settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
-from fraud_mlops.warehouse.transpile import parse_assert, split_statements, transpile_statement
+from fraud_mlops.warehouse.transpile import (
+    bound_parameters,
+    parse_assert,
+    split_statements,
+    transpile_statement,
+)
 from tests.sql_chain import load_landing, transform
 
 #: Date and time arithmetic BigQuery refuses to take past its range.
@@ -80,7 +85,7 @@ def test_increment_bounds_stay_inside_bigquerys_timestamp_range(warehouse, local
     for name, settings in itertools.product(INCREMENT_SQL, (local_settings, longest)):
         for node in parameter_expressions(render_sql(name, settings)):
             duck = transpile_statement(f"SELECT {node.sql('bigquery')}").removeprefix("SELECT ")
-            used = {p: v for p, v in parameters.items() if f"${p}" in duck}
+            used = bound_parameters(duck, parameters)
             value, inside = conn.execute(
                 f"SELECT CAST(({duck}) AS VARCHAR), ({duck}) BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' "
                 "AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'",

@@ -41,7 +41,7 @@ from fraud_mlops.features import (
 from fraud_mlops.pseudonym import WrappedKeyset
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql, sql_dir
-from fraud_mlops.warehouse.transpile import split_statements, transpile_statement
+from fraud_mlops.warehouse.transpile import bound_parameters, split_statements, transpile_statement
 
 N_CARDS = 25
 PER_CARD = 80  # 2,000 transactions
@@ -90,7 +90,7 @@ def transactions(seed: int = 7) -> pd.DataFrame:
 def _run_script(conn: duckdb.DuckDBPyConnection, sql: str, parameters: dict[str, str] | None = None) -> None:
     for statement in split_statements(sql):
         duck = transpile_statement(statement)
-        conn.execute(duck, {k: v for k, v in (parameters or {}).items() if f"${k}" in duck} or None)
+        conn.execute(duck, bound_parameters(duck, parameters) or None)
 
 
 def _statements(script: str, prefixes: Iterable[str], expected: int) -> list[str]:

@@ -23,7 +23,7 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.ingestion.increment import increment_parameters, plan_increment
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
-from fraud_mlops.warehouse.transpile import referenced_parameters, split_statements, transpile_statement
+from fraud_mlops.warehouse.transpile import bound_parameters, split_statements, transpile_statement
 from tests.bigquery_analyzer import analyze_script
 from tests.reference_engine import connection_rows, local_warehouse, multiset_differences, reference_rows
 from tests.sql_chain import load_landing, transform
@@ -70,7 +70,7 @@ def _compare_script(hook: Any, settings: Any, catalog: Any, parameters: dict[str
 def _execute(conn: Any, statement: str, parameters: dict[str, str]) -> None:
     """The statement itself, on the local connection (its table is read by the next ones)."""
     duck = transpile_statement(statement)
-    conn.execute(duck, {k: v for k, v in parameters.items() if k in referenced_parameters(duck)} or None)
+    conn.execute(duck, bound_parameters(duck, parameters) or None)
 
 
 @pytest.fixture(scope="module")

@@ -120,10 +120,10 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
     ) -> Any:
         """Transpile and run every statement in one connection; mirrors ``DbApiHook.run``."""
         from fraud_mlops.warehouse.transpile import (
+            bound_parameters,
             parse_assert,
             parse_clone_ddl,
             parse_set_expiration,
-            referenced_parameters,
         )
         from fraud_mlops.warehouse.transpile import split_statements as split_script
 
@@ -149,7 +149,7 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
                     results.append(None)
                     continue
                 duck_sql = self.transpile(statement)
-                params = {k: v for k, v in (parameters or {}).items() if k in referenced_parameters(duck_sql)}
+                params = bound_parameters(duck_sql, parameters)
                 self.log.debug("DuckDB: %s", duck_sql)
                 cursor = conn.execute(duck_sql, params) if params else conn.execute(duck_sql)
                 if handler is not None:
@@ -168,10 +168,10 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         return self.run(sql, parameters=parameters, handler=lambda cur: cur.df())
 
     def _assert(self, conn: Any, check_sql: str, message: str, parameters: Mapping[str, Any] | None) -> None:
-        from fraud_mlops.warehouse.transpile import referenced_parameters
+        from fraud_mlops.warehouse.transpile import bound_parameters
 
         duck_sql = self.transpile(check_sql)
-        params = {k: v for k, v in (parameters or {}).items() if k in referenced_parameters(duck_sql)}
+        params = bound_parameters(duck_sql, parameters)
         row = conn.execute(duck_sql, params).fetchone() if params else conn.execute(duck_sql).fetchone()
         if not row or row[0] is not True:
             raise DataQualityError(message)

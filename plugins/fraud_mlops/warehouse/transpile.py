@@ -66,7 +66,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -616,3 +616,9 @@ _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 def referenced_parameters(duckdb_sql: str) -> set[str]:
     """Named parameters (``$name``) a transpiled statement uses; DuckDB rejects extra ones."""
     return set(_PARAMETER.findall(duckdb_sql))
+
+
+def bound_parameters(duckdb_sql: str, parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``parameters`` a transpiled statement uses: what to bind when running it."""
+    used = referenced_parameters(duckdb_sql)
+    return {name: value for name, value in (parameters or {}).items() if name in used}
