@@ -99,11 +99,22 @@ def table_content(columns: list[tuple[str, Any]], frame: pd.DataFrame) -> Any:
     return TableContent(table_data=TableData(row=rows))
 
 
+_CREATE_AS = re.compile(
+    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+)?TABLE\s+(`[^`]+`|\w+)\s+AS\s+(.*)", re.DOTALL
+)
+
+
+def created(statement: str) -> tuple[str, str] | None:
+    """(table, query) of a ``CREATE [OR REPLACE] [TEMP] TABLE … AS query`` statement, else None."""
+    match = _CREATE_AS.search(re.sub(r"--[^\n]*", "", statement))
+    return (match.group(1), match.group(2)) if match else None
+
+
 def create_query(statement: str) -> str:
-    """The query of a ``CREATE OR REPLACE TABLE … AS`` statement."""
-    match = re.search(r"CREATE OR REPLACE TABLE\s+`[^`]+`\s+AS\s+(.*)", statement, flags=re.DOTALL)
-    assert match, statement[:200]
-    return match.group(1)
+    """The query of a ``CREATE … TABLE … AS`` statement."""
+    found = created(statement)
+    assert found, statement[:200]
+    return found[1]
 
 
 def reference_rows(

@@ -25,10 +25,14 @@ from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 from fraud_mlops.warehouse.transpile import bound_parameters, split_statements, transpile_statement
 from tests.bigquery_analyzer import analyze_script
-from tests.reference_engine import connection_rows, local_warehouse, multiset_differences, reference_rows
+from tests.reference_engine import (
+    connection_rows,
+    created,
+    local_warehouse,
+    multiset_differences,
+    reference_rows,
+)
 from tests.sql_chain import load_landing, transform
-
-_CREATE = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+)?TABLE\s+(`[^`]+`|\w+)\s+AS\s+(.*)", re.DOTALL)
 
 
 def _files() -> dict[str, pd.DataFrame]:
@@ -52,15 +56,15 @@ def _compare_script(hook: Any, settings: Any, catalog: Any, parameters: dict[str
     try:
         for statement in split_statements(script):
             assert analyze_script("30_card_features.sql", statement, catalog, keep_temporary=True) == []
-            match = _CREATE.search(re.sub(r"--[^\n]*", "", statement))
-            if match:
-                query = match.group(2)
+            found = created(statement)
+            if found:
+                table, query = found
                 names = [n for n in catalog.tables if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w])", query)]
                 tables = {n: connection_rows(conn, f"SELECT * FROM `{n}`") for n in names}
                 reference = reference_rows(query, catalog, tables, parameters)
                 local = connection_rows(conn, query, parameters)
-                parted += [(match.group(1), *d) for d in multiset_differences(reference, local)]
-                compared.append((match.group(1), len(local)))
+                parted += [(table, *d) for d in multiset_differences(reference, local)]
+                compared.append((table, len(local)))
             _execute(conn, statement, parameters)
     finally:
         conn.close()

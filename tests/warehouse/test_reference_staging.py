@@ -24,7 +24,14 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.landing_schema import LANDING_COLUMNS
 from fraud_mlops.warehouse.transpile import split_statements
 from tests.reference.full_refresh_sql import reference_sql
-from tests.reference_engine import differences, insert, local_rows, local_warehouse, reference_rows
+from tests.reference_engine import (
+    created,
+    differences,
+    insert,
+    local_rows,
+    local_warehouse,
+    reference_rows,
+)
 
 #: Values where engines have parted, by landing column (a row takes one of them).
 TRICKY: dict[str, list[str]] = {
@@ -76,7 +83,9 @@ def checked(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     insert(hook, raw_table, raw)
     statement = split_statements(reference_sql(settings)[0])[0]
-    query = statement.split("CREATE TEMP TABLE checked AS", 1)[1]
+    found = created(statement)
+    assert found and found[0] == "checked", statement[:200]
+    query = found[1]
     local = local_rows(hook, query)
     reference = reference_rows(query, catalog, {raw_table: raw})
     return reference, local
