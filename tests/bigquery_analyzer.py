@@ -189,6 +189,11 @@ def statements_in_transactions(sql: str) -> list[tuple[int, str]]:
     return found
 
 
+def parameter_names(sql: str) -> set[str]:
+    """The ``@parameters`` a BigQuery statement or script names (comments aside)."""
+    return set(re.findall(r"@(\w+)", _without_comments(sql)))
+
+
 def _has_code(rest: str) -> bool:
     """Whether ``rest`` holds more than comments, whitespace and semicolons."""
     return bool(_without_comments(rest).strip(" \t\n;"))
@@ -203,7 +208,7 @@ def analyze_script(file: str, sql: str, catalog: Catalog, *, keep_temporary: boo
 
     parameters = [
         AnalyzerOptions.QueryParameter(name=name, type=scalar_type("TYPE_STRING"))
-        for name in sorted(set(re.findall(r"@(\w+)", _without_comments(sql))))
+        for name in sorted(parameter_names(sql))
     ]
     options = AnalyzerOptions(
         language_options=language_options(), query_parameters=parameters, default_timezone="UTC"

@@ -22,7 +22,7 @@ import pandas as pd
 from fraud_mlops.settings import Settings, settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.transpile import bound_parameters, transpile_statement
-from tests.bigquery_analyzer import Catalog, analyze_script, language_options, scalar_type
+from tests.bigquery_analyzer import Catalog, analyze_script, language_options, parameter_names, scalar_type
 
 
 def local_warehouse(local_dir: Path) -> tuple[Settings, Any, Catalog]:
@@ -125,7 +125,8 @@ def reference_rows(
     from zetasql.api import PreparedQuery
     from zetasql.types import AnalyzerOptions, Parameter, Value
 
-    values = {name: value for name, value in (parameters or {}).items() if f"@{name}" in query}
+    named = parameter_names(query)
+    values = {name: value for name, value in (parameters or {}).items() if name in named}
     declared = [AnalyzerOptions.QueryParameter(name=name, type=scalar_type("TYPE_STRING")) for name in values]
     options = AnalyzerOptions(
         language_options=language_options(), default_timezone="UTC", query_parameters=declared
