@@ -30,7 +30,9 @@ CASES = [
     ("errors above the SLO", _canary(errors=20), FULL, Verdict.ROLLBACK, "above the SLO"),
     ("errors above champion + tolerance", _canary(errors=3), FULL, Verdict.ROLLBACK, "above the champion's"),
     ("slow beyond the SLO", _canary(p99_latency_ms=400.0), FULL, Verdict.ROLLBACK, "p99 latency 400.0 ms above the SLO"),
-    ("slower than 1.5x the champion", _canary(p99_latency_ms=35.0), FULL, Verdict.ROLLBACK, "1.5x"),
+    ("slower than 1.5x the champion + 5 ms", _canary(p99_latency_ms=35.5), FULL, Verdict.ROLLBACK,
+     "above 1.5x the champion's 20.0 ms + 5 ms"),
+    ("within 1.5x the champion + 5 ms", _canary(p99_latency_ms=35.0), FULL, Verdict.PROMOTE, "p99 35.0 ms"),
     ("flags everything", _canary(alerts=400), FULL, Verdict.ROLLBACK, "alert rate 100.00% outside"),
     ("flags nothing", _canary(alerts=0), FULL, Verdict.ROLLBACK, "alert rate 0.00% outside"),
     ("alert rate within the band", _canary(alerts=14), FULL, Verdict.PROMOTE, "alert rate 3.50%"),
@@ -69,3 +71,18 @@ def test_no_champion_traffic_compares_against_the_slo_only() -> None:
     idle = ModelStats("1", requests=0)
     assert decide(GOOD, idle, FULL).verdict is Verdict.PROMOTE
     assert decide(_canary(p99_latency_ms=300.0), idle, FULL).verdict is Verdict.ROLLBACK
+
+
+def test_sub_millisecond_latency_noise_is_not_harm() -> None:
+    """A local or warm endpoint answers in ~0.3 ms; one slow request at p99 must not roll back.
+
+    CI once rolled back an identical canary for "p99 latency 1.5 ms above 5.0x the champion's
+    0.3 ms"; a ratio alone cannot tell that from harm.
+    """
+    fast_champion = ModelStats("1", requests=2000, errors=2, p99_latency_ms=0.3, alerts=40)
+    hiccup = _canary(p99_latency_ms=1.5)
+    assert decide(hiccup, fast_champion, FULL).verdict is Verdict.PROMOTE
+    no_slack = CanaryPolicy(p99_latency_slack_ms=0.0)
+    assert decide(hiccup, fast_champion, FULL, no_slack).verdict is Verdict.ROLLBACK
+    really_slow = _canary(p99_latency_ms=6.0)
+    assert decide(really_slow, fast_champion, FULL).verdict is Verdict.ROLLBACK

@@ -9,7 +9,8 @@ Order of the rules, and why:
 1. **Harm first.** With at least ``min_requests_for_rollback`` canary answers, any of these rolls
    back at once, without waiting for the full window: error rate above the SLO or above the
    champion's by more than the tolerance; p99 latency above the SLO or above the champion's by
-   more than the ratio; fraud-alert rate outside a band around the champion's (a model that flags
+   more than the ratio plus an absolute slack (a p99 of well under a millisecond, as a local or
+   warm endpoint gives, doubles on one scheduler hiccup); fraud-alert rate outside a band around the champion's (a model that flags
    everything swamps the analysts, one that flags nothing lets fraud through); scores on shadow
    pairs (the same request scored by both) diverging beyond a bound.
 2. **Evidence second.** No promotion before ``min_requests`` canary answers, ``min_elapsed``
@@ -71,6 +72,7 @@ class CanaryPolicy:
     max_error_rate_increase: float = 0.005
     slo_p99_latency_ms: float = 250.0
     max_p99_latency_ratio: float = 1.5
+    p99_latency_slack_ms: float = 5.0  # ... plus this absolute slack (sub-ms p99s are noisy)
     alert_rate_band: float = 2.0  # canary alert rate within [champion / band, champion x band]
     alert_rate_slack: float = 0.005  # ... widened by this absolute slack (tiny rates are noisy)
     max_shadow_mean_abs_diff: float = 0.10
@@ -128,10 +130,12 @@ def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPo
         harms.append(
             f"p99 latency {canary.p99_latency_ms:.1f} ms above the SLO {p.slo_p99_latency_ms:.0f} ms"
         )
-    elif champion.requests and canary.p99_latency_ms > champion.p99_latency_ms * p.max_p99_latency_ratio:
+    elif champion.requests and canary.p99_latency_ms > (
+        champion.p99_latency_ms * p.max_p99_latency_ratio + p.p99_latency_slack_ms
+    ):
         harms.append(
             f"p99 latency {canary.p99_latency_ms:.1f} ms above {p.max_p99_latency_ratio}x "
-            f"the champion's {champion.p99_latency_ms:.1f} ms"
+            f"the champion's {champion.p99_latency_ms:.1f} ms + {p.p99_latency_slack_ms:.0f} ms"
         )
     if champion.requests > champion.errors:
         low = champion.alert_rate / p.alert_rate_band - p.alert_rate_slack
