@@ -234,6 +234,7 @@ WHOLE_TABLE_READS = {
     ("70_summary_counts.sql", "rejected_rows"): "COUNT(*) reads no column",
     ("70_summary_counts.sql", "training_examples"): "COUNT(*) reads no column",
     ("70_summary_counts.sql", "ingestion_log"): "files loaded and duplicates so far (one row per file)",
+    ("76_table_exists.sql", "rejected_rows"): "reads no column and no row (LIMIT 0)",
     ("96_erase_card.sql", "raw_transactions"): "erasure finds the card's rows in every partition",
     ("96_erase_card.sql", "rejected_rows"): "erasure finds the card's rejected rows in every partition",
     ("87_reporting_views.sql", "training_examples"): "dashboard views: the training data's days, read whole",
@@ -286,6 +287,7 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
     extra = {
         "load_table": "raw_load_x", "reject_table": "reject_load_x", "dag_run": FakeDagRun(),
         "snapshot": "training_snapshot_x", "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
+        "table": "rejected_rows",
         "champion": "1", "canary": "2", "log_table": "prediction_log", "lookback_hours": 24,
     }  # fmt: skip
     if sql_file in ("74_online_store_rows.sql",):

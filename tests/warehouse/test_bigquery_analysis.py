@@ -19,7 +19,7 @@ from fraud_mlops.monitoring.windows import metrics_table
 from fraud_mlops.prediction_log.records import STAGING_TABLE, arrow_schema
 from fraud_mlops.prediction_log.store import SINK_TABLE
 from fraud_mlops.settings import REPO_ROOT, settings_from_env
-from fraud_mlops.sql_templates import render_sql
+from fraud_mlops.sql_templates import render_sql, snapshot_name
 from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration
 from tests.bigquery_analyzer import (
     TRANSACTION_STATEMENTS,
@@ -35,10 +35,12 @@ from tests.sql_chain import FakeDagRun
 SETTINGS = settings_from_env(GCP_ENV)
 LOAD_TABLE, REJECT_TABLE = "raw_load_x", "reject_load_x"
 LOG_TABLE = f"{SETTINGS.project}.{SETTINGS.dataset}_logs.{SINK_TABLE}"
-#: What each file needs besides the settings (the values the DAGs pass).
+#: What each file needs besides the settings (the values the DAGs pass; the snapshot is the one
+#: 60 creates for the run).
 CONTEXT: dict[str, Any] = {
     "load_table": LOAD_TABLE, "reject_table": REJECT_TABLE, "dag_run": FakeDagRun(),
-    "snapshot": "training_snapshot_x", "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
+    "snapshot": snapshot_name(FakeDagRun()), "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
+    "table": "rejected_rows",
     "champion": "1", "canary": "2", "log_table": LOG_TABLE, "lookback_hours": 24,
     "store_features": [("amount", "FLOAT64")], "event_time_column": "event_time_us",
 }  # fmt: skip

@@ -25,7 +25,7 @@ def published_tables(warehouse: Warehouse, settings: Settings) -> dict[str, bool
     found = {}
     for table in INGESTION_TABLES:
         try:
-            warehouse.records(f"SELECT 1 FROM `{settings.dataset_ref}.{table}` LIMIT 0")
+            warehouse.records(render_sql("76_table_exists.sql", settings, table=table))
             found[table] = True
         except Exception:
             found[table] = False

@@ -39,7 +39,7 @@ def run_monitoring(
     reference = windows.served(settings, warehouse, span.reference_start, span.current_start)
     snapshot = windows.newest_snapshot(warehouse, settings)
     training = (
-        windows.training_sample(warehouse, snapshot)
+        windows.training_sample(warehouse, settings, snapshot)
         if snapshot
         else pd.DataFrame(columns=list(FEATURE_NAMES), dtype="float64")
     )

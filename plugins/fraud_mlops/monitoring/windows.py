@@ -3,7 +3,8 @@
 * served features and scores of a window: ``include/sql/84_monitoring_served.sql`` over
   ``prediction_log`` (the JSON feature vector expanded to columns);
 * the training snapshot: the newest snapshot's rows (a sample), read the way training reads it
-  (a Parquet file locally, the BigQuery snapshot table on gcp).
+  (a Parquet file locally, the BigQuery snapshot table on gcp through
+  ``include/sql/75_snapshot_sample.sql``).
 """
 
 from __future__ import annotations
@@ -82,15 +83,14 @@ def newest_snapshot(warehouse: Warehouse, settings: Settings) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
-def training_sample(warehouse: Warehouse, snapshot: str, n: int = TRAINING_SAMPLE) -> pd.DataFrame:
+def training_sample(
+    warehouse: Warehouse, settings: Settings, snapshot: str, n: int = TRAINING_SAMPLE
+) -> pd.DataFrame:
     """Up to ``n`` rows of the snapshot's feature columns (the newest, as training's test split)."""
     uri = warehouse.snapshot_uri(snapshot)
-    columns = ", ".join(f"`{c}`" for c in FEATURE_NAMES)
     if uri.startswith("bq://"):
-        table = uri.removeprefix("bq://")
-        frame = warehouse.read_arrow(
-            f"SELECT {columns} FROM `{table}` ORDER BY event_time DESC LIMIT {n}"
-        ).to_pandas()
+        sql = render_sql("75_snapshot_sample.sql", settings, snapshot=snapshot, limit=int(n))
+        frame = warehouse.read_arrow(sql).to_pandas()
     else:
         import pyarrow.parquet as pq
 

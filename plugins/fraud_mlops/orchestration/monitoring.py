@@ -54,7 +54,7 @@ def append_prediction_log(settings: Settings) -> Any:
         staged = log.stage(warehouse)
         warehouse.execute(render_sql("83_prediction_log.sql", settings))
         log.staged()
-        rows = warehouse.records(f"SELECT COUNT(*) FROM `{settings.dataset_ref}.prediction_log`")
+        rows = warehouse.records(render_sql("89_prediction_log_rows.sql", settings))
         return {"staged": staged, "logged": int(rows[0][0])}
 
     return append_prediction_log()
