@@ -82,7 +82,8 @@ def ingest(hook: object, settings: Settings, meter: BytesMeter, csv: Path, day: 
         with meter.labelled("55_publish"):
             run(render_sql(SQL_FILES["publish"], settings), parameters=published)
         # the rest of a DAG run that reads the warehouse (the snapshot's clone is free; its lineage
-        # row reads the day counts and the snapshot's COUNT(*), which reads no column)
+        # row reads the day counts and the snapshot's COUNT(*), which reads no column; the run
+        # summary's staging and feature counts are table metadata, Warehouse.row_count, no query)
         with meter.labelled(AFTER_PUBLISH[0]):
             hook.get_records(render_sql("70_summary_counts.sql", settings))  # type: ignore[attr-defined]
             hook.get_records(render_sql("71_summary_rejects.sql", settings))  # type: ignore[attr-defined]

@@ -86,7 +86,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/aiplatform.serviceAgent": frozenset({"storage.objects.get"}),
     "roles/bigquery.jobUser": frozenset({"bigquery.jobs.create"}),
     "roles/bigquery.dataEditor": frozenset(
-        {"bigquery.tables.create", "bigquery.tables.getData", "bigquery.tables.updateData"}
+        {
+            "bigquery.tables.create",
+            "bigquery.tables.get",
+            "bigquery.tables.getData",
+            "bigquery.tables.updateData",
+        }
     ),
     "roles/bigquery.dataViewer": frozenset({"bigquery.tables.getData"}),
     "roles/bigquery.readSessionUser": frozenset(

@@ -92,6 +92,62 @@ def test_replace_table_is_a_truncating_parquet_load(
     assert config.labels == {"app": "fraud-mlops"}
 
 
+def test_row_count_is_the_tables_metadata_not_a_query(
+    warehouse: BigQueryWarehouse, gcp_settings: Settings, google_connection: None
+) -> None:
+    """A real client, its HTTP transport replaced: the exact REST call and Google's own parsing
+    of a ``tables.get`` answer (``numRows`` is a string: int64 in JSON, per the REST reference)."""
+    import json
+
+    import requests
+    from google.auth.credentials import AnonymousCredentials
+
+    sent: list[tuple[str, str]] = []
+
+    def respond(method: str, url: str, **_: object) -> requests.Response:
+        sent.append((method, url.split("?")[0]))
+        answer = requests.Response()
+        answer.status_code = 200
+        answer.headers["Content-Type"] = "application/json"
+        answer._content = json.dumps(
+            {
+                "kind": "bigquery#table",
+                "id": "fraud-prj:fraud.stg_transactions",
+                "tableReference": {
+                    "projectId": "fraud-prj",
+                    "datasetId": "fraud",
+                    "tableId": "stg_transactions",
+                },
+                "timePartitioning": {"type": "DAY", "field": "event_time", "requirePartitionFilter": True},
+                "numRows": "3650000000",
+            }
+        ).encode()
+        return answer
+
+    class Transport(requests.Session):
+        is_mtls = False  # what google-auth's AuthorizedSession answers without a client certificate
+
+        def request(
+            self, method: str | bytes, url: str | bytes, *args: object, **kwargs: object
+        ) -> requests.Response:  # type: ignore[override]
+            return respond(str(method), str(url))
+
+    transport = Transport()
+
+    def real_client(**kwargs: object) -> bigquery.Client:
+        kwargs.update(credentials=AnonymousCredentials(), _http=transport)
+        return bigquery.Client(**kwargs)  # type: ignore[arg-type]
+
+    with mock.patch("airflow.providers.google.cloud.hooks.bigquery.Client", side_effect=real_client):
+        assert warehouse.row_count("stg_transactions") == 3_650_000_000
+    assert sent == [
+        (
+            "GET",
+            "https://bigquery.googleapis.com/bigquery/v2/projects/fraud-prj/datasets/fraud/tables/stg_transactions",
+        )
+    ]
+
+
 def test_snapshot_uri_is_the_bigquery_table(warehouse: BigQueryWarehouse) -> None:
     assert warehouse.snapshot_uri("training_snapshot_x") == "bq://fraud-prj.fraud.training_snapshot_x"
 

@@ -49,6 +49,14 @@ def test_replace_table_replaces_the_rows(warehouse: DuckDBWarehouse) -> None:
     assert warehouse.records("SELECT k FROM fraud.staged") == [("c",)]
 
 
+def test_row_count_counts_the_rows_left_after_deletes(warehouse: DuckDBWarehouse) -> None:
+    warehouse.replace_table("staged", pa.table({"k": ["a", "b", "c"]}))
+    warehouse.execute("DELETE FROM `fraud.staged` WHERE k = 'b'")
+    assert warehouse.row_count("staged") == 2
+    with pytest.raises(duckdb.CatalogException):
+        warehouse.row_count("missing")
+
+
 def test_snapshot_uri_is_the_immutable_parquet_file(
     warehouse: DuckDBWarehouse, local_settings: Settings
 ) -> None:

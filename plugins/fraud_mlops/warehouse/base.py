@@ -38,6 +38,15 @@ class Warehouse(Protocol):
         """A read-only query's result as Arrow (feature sync, batch scoring)."""
         ...
 
+    def row_count(self, table: str) -> int:
+        """Rows in ``dataset.table``, from the table's metadata where the engine keeps it.
+
+        For totals over tables that refuse a query without a partition filter: on BigQuery a
+        ``COUNT(*)`` with one reads the partitioning column of every partition (8 bytes a row of
+        history, on every run), while the table's metadata answers for nothing.
+        """
+        ...
+
     def replace_table(self, table: str, rows: pa.Table) -> None:
         """Replace ``dataset.table`` with ``rows`` (a staging table written from Python)."""
         ...

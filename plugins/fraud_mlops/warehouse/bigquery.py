@@ -58,6 +58,11 @@ class BigQueryWarehouse:
     def read_arrow(self, sql: str) -> pa.Table:
         return self.client().query(sql).to_arrow()
 
+    def row_count(self, table: str) -> int:
+        """``tables.get``'s ``numRows``: no query, no bytes billed (``bigquery.tables.get``)."""
+        s = self.settings
+        return int(self.client().get_table(f"{s.project}.{s.dataset}.{table}").num_rows or 0)
+
     def replace_table(self, table: str, rows: pa.Table) -> None:
         """A Parquet load job with ``WRITE_TRUNCATE``: the table is replaced atomically."""
         import io
