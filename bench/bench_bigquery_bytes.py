@@ -100,7 +100,9 @@ def by_step(statements: list[StatementBytes]) -> dict[str, tuple[int, int]]:
 
 
 def mb(n: float) -> str:
-    """MB to one decimal; three below 0.1 MB, so a ratio of two small reads shows its sizes."""
+    """MB to one decimal; three below 0.1 MB, so a ratio of two small reads shows their sizes."""
+    if 0 < n < 500:
+        return "<0.001"
     return f"{n / 1e6:,.1f}" if n >= 1e5 or n == 0 else f"{n / 1e6:.3f}"
 
 
