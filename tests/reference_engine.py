@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import math
 import re
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,9 @@ def insert(hook: Any, table: str, rows: pd.DataFrame) -> None:
 
 
 def _numeric_bytes(value: Decimal) -> bytes:
-    """ZetaSQL's NUMERIC encoding: the value x 1e9 as little-endian two's complement."""
-    scaled = int(value * 10**9)
+    """ZetaSQL's NUMERIC encoding: the value x 1e9 as little-endian two's complement (scaled
+    exactly: the default decimal context's 28 digits would round NUMERIC's 38 up past its max)."""
+    scaled = int(value.scaleb(9, Context(prec=60)))
     return scaled.to_bytes((scaled.bit_length() + 8) // 8 or 1, "little", signed=True)
 
 
@@ -166,7 +167,7 @@ def _float(value: Any) -> float:
 
 def same(reference: Any, local: Any) -> bool:
     """Numbers to a relative 1e-12 (NUMERIC's exact digits: test_reference_semantics), NULL only
-    to NULL, timestamps as instants, arrays element-wise."""
+    to NULL, BOOL only to the same BOOL, timestamps as instants, arrays element-wise."""
     if isinstance(reference, list) or isinstance(local, list):
         local = list(local) if local is not None else None
         return (
@@ -179,6 +180,8 @@ def same(reference: Any, local: Any) -> bool:
         return _null(reference) and _null(local)
     if isinstance(reference, str) and isinstance(local, dt.datetime):
         return dt.datetime.fromisoformat(reference.replace("Z", "+00:00")) == local
+    if isinstance(reference, bool) or isinstance(local, bool):  # before numbers: a bool is an int
+        return reference is local
     if isinstance(reference, str | int | float) and isinstance(local, int | float | Decimal):
         expected, got = _float(reference), float(local)  # NUMERIC is a JSON string
         return (math.isnan(expected) and math.isnan(got)) or math.isclose(expected, got, rel_tol=1e-12)

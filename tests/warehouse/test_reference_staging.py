@@ -23,6 +23,7 @@ import pytest
 from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.landing_schema import LANDING_COLUMNS
 from fraud_mlops.warehouse.transpile import split_statements
+from tests.landing_values import with_tricky_values
 from tests.reference.full_refresh_sql import reference_sql
 from tests.reference_engine import (
     created,
@@ -33,21 +34,6 @@ from tests.reference_engine import (
     reference_rows,
 )
 
-#: Values where engines have parted, by landing column (a row takes one of them).
-TRICKY: dict[str, list[str]] = {
-    "transaction_id": ["  ", "\ttab-led", "id\u3000", ""],
-    "event_time": [
-        "2026-11-01 10:00:00.5", "2026-11-01T10:00:00Z", "2026-11-01 10:00:00+05:30", "2026-11-01",
-        "2026/11/01 10:00:00", "2026-11-01 10:00", "2026-11-01 24:00:00", "2026-2-3 1:2:3",
-        " 2026-11-01 10:00:00", "2026-11-01 10:00:00.1234567", "1969-12-31 23:59:59",
-    ],
-    "card_number": ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111112", "41111", "4111\t1111"],
-    "merchant": [" ", "\tShop", "Shop\u00a0", ""],
-    "time": ["1_000", "0x10", " 12 ", "1e3", "inf", "NaN"],
-    "v1": ["1_0", "0x1.8p1", "-0x1F", ".5", "5.", "\t-1.5\n", "1,5"],
-    "amount": ["1_000", "0x10", " 12.5 ", "1e2", "-3", "12.3456789012", "99999999999999999999999999999.5", ""],
-    "class": [" 1", "0x1", "+0", "1.0", "2", "-0", "\t0\n", "1_0"],
-}  # fmt: skip
 COMPARED = [
     "transaction_id", "event_time", "card_digits", "merchant", "merchant_category", "time_seconds", "v1",
     "v2", "amount", "is_fraud", "raw_event_time", "raw_amount", "reject_reason",
@@ -58,11 +44,7 @@ def landed_rows(rows: int = 300, seed: int = 11) -> pd.DataFrame:
     """Generated landing rows as strings, one in three with one tricky value, unique ids."""
     rng = np.random.default_rng(seed)
     frame = generate(GeneratorConfig(rows=rows, seed=seed)).landing[list(LANDING_COLUMNS)]
-    frame = frame.astype(str).reset_index(drop=True)
-    tricky_columns = list(TRICKY)
-    for i in range(0, rows, 3):
-        column = tricky_columns[int(rng.integers(0, len(tricky_columns)))]
-        frame.at[i, column] = TRICKY[column][int(rng.integers(0, len(TRICKY[column])))]
+    frame = with_tricky_values(frame.astype(str).reset_index(drop=True), rng, every=3)
     frame["_row"] = [f"r{i:04d}" for i in range(rows)]  # compared by this, ids can be blank
     return frame
 
