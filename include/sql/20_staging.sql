@@ -94,10 +94,12 @@ FROM parsed
 SELECT
   *,
   -- The valid copy from the earliest-loaded file wins (copies inside one file have no defined
-  -- order: a load keeps none).
-  ROW_NUMBER() OVER (
-    PARTITION BY IF(reject_reason IS NULL, transaction_id, NULL)
-    ORDER BY _loaded_at, _file_name
+  -- order: a load keeps none). Rejected rows are not numbered: among them the order would be
+  -- arbitrary, and the same rows would get other numbers on another engine or run.
+  IF(
+    reject_reason IS NULL,
+    ROW_NUMBER() OVER (PARTITION BY IF(reject_reason IS NULL, transaction_id, NULL) ORDER BY _loaded_at, _file_name),
+    NULL
   ) AS valid_copy_number
 FROM validated;
 
