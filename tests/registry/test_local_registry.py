@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from fraud_mlops.registry.artifact import MODEL_FILE, read_metadata
-from fraud_mlops.registry.base import CHALLENGER, CHAMPION, label_value, labels_for
+from fraud_mlops.registry.base import (
+    ALIAS_FORMAT,
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    label_value,
+    labels_for,
+)
 from fraud_mlops.registry.local_endpoint import (
     DeployedModel,
     EndpointState,
@@ -122,3 +129,18 @@ def test_endpoint_file_is_validated_and_replaced_atomically(tmp_path: Path) -> N
     )
     assert read_endpoint(path) == written
     assert sorted(p.name for p in path.parent.iterdir()) == ["fraud-endpoint.json"]  # no temp files left
+
+
+def test_aliases_vertex_would_refuse_are_refused_here_too(tmp_path: Path) -> None:
+    """Vertex AI's alias format (no ``_``, lowercase first): a name only the local registry
+    took would fail the first promotion on gcp, after traffic had already moved."""
+    registry = LocalModelRegistry(tmp_path / "registry")
+    _register(registry, tmp_path, "1", [CHAMPION])
+    for alias in (CHAMPION, CHALLENGER, PREVIOUS_CHAMPION):
+        assert ALIAS_FORMAT.fullmatch(alias), alias
+    for bad in ("previous_champion", "Champion", "9lives", "x", "champion-"):
+        with pytest.raises(ValueError, match="not a Vertex AI version alias"):
+            registry.set_alias(MODEL, bad, "1")
+    with pytest.raises(ValueError, match="not a Vertex AI version alias"):
+        _register(registry, tmp_path, "2", ["previous_champion"])
+    assert [v.version for v in registry.versions(MODEL)] == ["1"]

@@ -160,6 +160,17 @@ def test_no_model_yet_means_no_champion() -> None:
     client.get_model.assert_not_called()
 
 
+def test_an_alias_vertex_refuses_is_refused_before_any_call() -> None:
+    """``MergeVersionAliases`` takes ``[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]``: ``previous_champion``
+    would have failed a promotion after the traffic had moved (the alias is set last)."""
+    client = _model_client()
+    with pytest.raises(ValueError, match="not a Vertex AI version alias"):
+        VertexModelRegistry("fraud-prj", "europe-west4", client).set_alias(
+            "fraud-detector", "previous_champion", "1"
+        )
+    assert client.mock_calls == []
+
+
 def _version(number: str) -> ModelVersion:
     return ModelVersion("fraud-detector", number, f"gs://b/m{number}", resource_name=f"{PARENT}@{number}")
 

@@ -1,7 +1,7 @@
 """The scheduled canary step: evidence from the prediction log → :func:`.canary.decide` → the registry.
 
 * PROMOTE: the canary takes 100 % of the endpoint and the ``champion`` alias; the old champion
-  keeps a ``previous_champion`` alias, so undoing a promotion is one call
+  keeps a ``previous-champion`` alias, so undoing a promotion is one call
   (:func:`revert_to_previous_champion`).
 * ROLLBACK: the canary goes to 0 % (undeployed) and loses its ``challenger`` alias; the champion
   keeps serving 100 %; the rejection is recorded like a gate rejection.
@@ -121,7 +121,7 @@ def apply_decision(
 def revert_to_previous_champion(
     registry: ModelRegistry, endpoint: ModelEndpoint, model_name: str, threshold_of: Any
 ) -> dict[str, int]:
-    """Undo the last promotion in one call: ``previous_champion`` serves 100 % and is champion again."""
+    """Undo the last promotion in one call: ``previous-champion`` serves 100 % and is champion again."""
     previous = registry.get(model_name, PREVIOUS_CHAMPION)
     current = registry.get(model_name, CHAMPION)
     if previous is None:

@@ -15,7 +15,11 @@ from typing import Any, Protocol
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-PREVIOUS_CHAMPION = "previous_champion"  # kept on promotion: reverting it is one call
+PREVIOUS_CHAMPION = "previous-champion"  # kept on promotion: reverting it is one call
+#: Vertex AI's format of a version alias (``Model.version_aliases`` in google.cloud.aiplatform_v1):
+#: a lowercase letter first, then letters, digits and ``-``; no ``_``. Both registries check it,
+#: so a name Vertex would refuse fails on the local target too.
+ALIAS_FORMAT = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]")
 GCS_FUSE_ROOT = "/gcs/"  # Vertex pipeline containers mount gs://bucket/x at /gcs/bucket/x
 
 
@@ -67,6 +71,13 @@ class ModelEndpoint(Protocol):
     def rollback(self, canary: ModelVersion, champion: ModelVersion) -> dict[str, int]:
         """Take ``canary`` to 0 % (undeployed); ``champion`` serves 100 %."""
         ...
+
+
+def checked_alias(alias: str) -> str:
+    """``alias``, if Vertex AI would accept it as a version alias; else ValueError."""
+    if not ALIAS_FORMAT.fullmatch(alias):
+        raise ValueError(f"{alias!r} is not a Vertex AI version alias ({ALIAS_FORMAT.pattern})")
+    return alias
 
 
 _LABEL_BAD = re.compile(r"[^a-z0-9_-]")

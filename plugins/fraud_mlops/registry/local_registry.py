@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from fraud_mlops.registry.artifact import METADATA_FILE, write_metadata
-from fraud_mlops.registry.base import ModelVersion
+from fraud_mlops.registry.base import ModelVersion, checked_alias
 
 INDEX_FILE = "registry.json"
 
@@ -90,6 +90,8 @@ class LocalModelRegistry:
     ) -> ModelVersion:
         """Copy ``model_dir`` in as the next version; its ``metadata.json`` gains the version."""
         del artifact_uri  # the registry serves its own copy
+        for alias in aliases:
+            checked_alias(alias)
         with self._locked(model_name) as index:
             version = str(max((int(v) for v in index["versions"]), default=0) + 1)
             target = self._model_dir(model_name) / "versions" / version
@@ -108,6 +110,7 @@ class LocalModelRegistry:
             return self._version(model_name, index, version)
 
     def set_alias(self, model_name: str, alias: str, version: str) -> None:
+        checked_alias(alias)
         with self._locked(model_name) as index:
             if version not in index["versions"]:
                 raise KeyError(f"{model_name} has no version {version}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.registry.base import ModelVersion
+from fraud_mlops.registry.base import ModelVersion, checked_alias
 from fraud_mlops.registry.model_server import DEFAULT_PORT, HEALTH_ROUTE, PREDICT_ROUTE
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, check_versions, image_uri
 from fraud_mlops.registry.traffic import canary_split, promote_split
@@ -131,6 +131,7 @@ class VertexModelRegistry:
     def set_alias(self, model_name: str, alias: str, version: str) -> None:
         from google.cloud import aiplatform_v1
 
+        checked_alias(alias)
         parent_model = self._parent_model(model_name)
         if parent_model is None:
             raise KeyError(f"no model {model_name} in {self.parent}")
