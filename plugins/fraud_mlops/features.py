@@ -81,6 +81,11 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+#: The batch prediction input table's columns, in order (include/sql/81_batch_prediction_input.sql).
+#: Vertex AI batch prediction sends each BigQuery row to the model server as a JSON array in
+#: this order (InstanceConfig's default for BigQuery input, which the provider's operator cannot
+#: change), so the server reads the features by their position here.
+BATCH_INPUT_COLUMNS: tuple[str, ...] = (ENTITY_KEY, "feature_time_us", *FEATURE_NAMES)
 TRANSACTION_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.level == "transaction")
 CARD_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.level == "card")
 

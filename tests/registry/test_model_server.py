@@ -29,7 +29,7 @@ from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 
 from devtools.stack.config import free_port
-from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.features import BATCH_INPUT_COLUMNS, FEATURE_NAMES
 from fraud_mlops.registry.artifact import read_metadata, write_metadata
 from fraud_mlops.registry.endpoint_client import VertexEndpointClient, answer_from
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, installed_versions
@@ -161,12 +161,40 @@ def test_vertex_shaped_request_gets_probabilities_decisions_and_the_model_versio
     assert one["predictions"][0]["fraud_probability"] == pytest.approx(expected[0], abs=1e-12)
 
 
+def test_a_batch_input_row_as_vertex_sends_it_is_read_by_column_position(server: RunningServer) -> None:
+    """Vertex AI batch prediction sends a BigQuery row as an array of its columns in table order
+    (``InstanceConfig``'s default for BigQuery input): the card key and the feature time first,
+    then the features (``BATCH_INPUT_COLUMNS``). How it writes numbers into JSON is not
+    documented, so numbers as strings are read too (INT64s may come as strings)."""
+    rows = feature_rows(2, seed=23)
+    rows[1, 3] = np.nan
+    batch_rows: list[Any] = [
+        ["card-a", 1_761_850_171_000_000, *(None if math.isnan(v) else float(v) for v in rows[0])],
+        ["card-b", "1761850171000000", *(None if math.isnan(v) else str(v) for v in rows[1])],
+    ]
+    assert len(batch_rows[0]) == len(BATCH_INPUT_COLUMNS) == len(FEATURE_NAMES) + 2
+
+    status, body = server.post(PREDICT, json.dumps({"instances": batch_rows}).encode())
+
+    assert status == 200, body
+    expected = server.estimator.predict_proba(rows)[:, 1]
+    got = [p["fraud_probability"] for p in body["predictions"]]
+    assert got == pytest.approx(list(expected), abs=1e-12)
+    # a string is a number only in a batch row, and only if it reads as one
+    bad = ["card-c", "1", *["x"] * len(FEATURE_NAMES)]
+    status, answer = server.post(PREDICT, json.dumps({"instances": [bad]}).encode())
+    assert status == 400 and f"instance 0 {FEATURE_NAMES[0]} must be a number" in answer["error"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         (b"not json", "not valid JSON"),
         (b'{"rows": []}', "instances"),
-        (b'{"instances": [[1, 2]]}', "has 2 values"),
+        (
+            b'{"instances": [[1, 2]]}',
+            f"has 2 values, expected {len(FEATURE_NAMES)} features or a batch input row of {len(BATCH_INPUT_COLUMNS)}",
+        ),
         (b'{"instances": [{"amount": 1}]}', "lacks features"),
         (json.dumps({"instances": [["x"] * len(FEATURE_NAMES)]}).encode(), "must be a number"),
     ],

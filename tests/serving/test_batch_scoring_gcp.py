@@ -2,8 +2,10 @@
 
 Composer never loads the model: the ``batch_predict`` task is the provider's
 ``CreateBatchPredictionJobOperator`` with BigQuery in and out and the champion version by
-alias, whose serving container is the model server (tests/registry/test_model_server.py shows
-that server answering BigQuery-row-shaped instances, i.e. JSON objects keyed by column).
+alias, whose serving container is the model server. Vertex sends it each BigQuery row as a JSON
+array of the row's columns in table order (InstanceConfig's default for BigQuery input; the
+operator cannot ask for objects): tests/registry/test_model_server.py shows the server reading
+such rows, and the analysis test that 81 creates the columns in ``BATCH_INPUT_COLUMNS`` order.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from fraud_mlops.features import BATCH_INPUT_TABLE, BATCH_OUTPUT_TABLE
+from fraud_mlops.features import BATCH_INPUT_COLUMNS, BATCH_INPUT_TABLE, BATCH_OUTPUT_TABLE
 from fraud_mlops.ingestion.landed_files import bad_lines_table
 from fraud_mlops.monitoring.run import METRICS_STAGING_TABLE
 from fraud_mlops.monitoring.windows import metrics_table
@@ -105,6 +105,16 @@ def findings() -> dict[str, list[Finding]]:
 @pytest.mark.parametrize("sql_file", SQL_FILES)
 def test_bigquery_analyzes_every_statement(findings, sql_file):
     assert findings[sql_file] == [], "\n".join(str(f) for f in findings[sql_file])
+
+
+def test_the_batch_input_has_the_columns_the_model_server_reads_by_position():
+    """Vertex sends each batch input row to the model server as an array in the table's column
+    order; the server reads the features by their place in ``BATCH_INPUT_COLUMNS``."""
+    catalog = Catalog()
+    for name in ("00_setup.sql", "81_batch_prediction_input.sql"):
+        assert analyze_script(name, render_sql(name, SETTINGS, **CONTEXT), catalog) == []
+    columns = [name for name, _ in catalog.tables[qualified(SETTINGS.dataset, BATCH_INPUT_TABLE)]]
+    assert tuple(columns) == BATCH_INPUT_COLUMNS
 
 
 @pytest.mark.parametrize("sql_file", SQL_FILES)

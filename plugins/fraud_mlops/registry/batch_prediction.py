@@ -7,10 +7,13 @@ output table (the input columns plus ``prediction``, the model server's answer a
 
 * :class:`VertexBatchPrediction`: ``CreateBatchPredictionJobOperator``, BigQuery in and out,
   with the registry's ``champion`` version (``models/fraud-detector@champion``) and so its
-  serving container, the model server image. Composer never loads the model.
+  serving container, the model server image. Composer never loads the model. Vertex sends each
+  input row as an array of its columns in table order (the operator cannot ask for objects);
+  the server reads the features by their place in ``BATCH_INPUT_COLUMNS``.
 * :class:`LocalBatchPrediction`: one task that loads the local registry's champion with the
   model server's own loader (:class:`~fraud_mlops.registry.model_server.ServedModel`, version
-  checks included) and answers the rows as the server's predict route would.
+  checks included) and answers the rows as the server's predict route would, sent as Vertex
+  sends them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fraud_mlops.features import BATCH_INPUT_TABLE, BATCH_OUTPUT_TABLE
+from fraud_mlops.features import BATCH_INPUT_COLUMNS, BATCH_INPUT_TABLE, BATCH_OUTPUT_TABLE
 from fraud_mlops.registry.base import CHAMPION
 from fraud_mlops.registry.names import MODEL_NAME
 from fraud_mlops.settings import Settings
@@ -132,9 +135,18 @@ class LocalBatchPrediction:
 
 
 def predict_rows(model: ServedModel, rows: pa.Table) -> pa.Table:
-    """The input rows plus ``prediction`` (JSON text), as Vertex's BigQuery output has them."""
+    """The input rows plus ``prediction`` (JSON text), as Vertex's BigQuery output has them.
+
+    The server gets what Vertex sends it for a BigQuery row by default: an array of the row's
+    columns in table order (``BATCH_INPUT_COLUMNS``), so both targets run the same server path.
+    """
     import pyarrow as pa
 
-    predictions = model.predict(rows.to_pylist()) if rows.num_rows else []
+    if tuple(rows.column_names) != BATCH_INPUT_COLUMNS:
+        raise ValueError(
+            f"{BATCH_INPUT_TABLE} has columns {rows.column_names}, expected {BATCH_INPUT_COLUMNS}"
+        )
+    instances = [list(row.values()) for row in rows.to_pylist()]
+    predictions = model.predict(instances) if instances else []
     column = pa.array([json.dumps(p) for p in predictions], type=pa.string())
     return rows.append_column(PREDICTION_COLUMN, column)

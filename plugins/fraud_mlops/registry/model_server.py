@@ -10,9 +10,16 @@ custom-container contract (https://cloud.google.com/vertex-ai/docs/predictions/c
 * answers ``POST $AIP_PREDICT_ROUTE`` with ``{"instances": [...]}`` → ``{"predictions": [...]}``;
 * loads the artifact (``model.joblib`` + ``metadata.json``) from ``$AIP_STORAGE_URI``.
 
-An instance is either a list of the features in ``FEATURE_NAMES`` order (online requests,
-JSON ``null`` for missing) or an object with one key per feature (a BigQuery row of batch
-prediction; other keys are ignored). Each prediction says, for that instance::
+An instance is one of:
+
+* a list of the features in ``FEATURE_NAMES`` order (online requests, JSON ``null`` for missing);
+* a list of a batch input row's columns in ``BATCH_INPUT_COLUMNS`` order: what Vertex AI batch
+  prediction sends for a BigQuery row by default ("For ``bigquery`` […] the behavior is the same
+  as ``array``. The order of columns is the same as defined in the […] table", InstanceConfig in
+  google.cloud.aiplatform_v1); numbers may arrive as JSON strings there;
+* an object with one key per feature (other keys are ignored).
+
+Each prediction says, for that instance::
 
     {"fraud_probability": 0.0123, "decision": "legitimate", "threshold": 0.41,
      "model_name": "fraud-detector", "model_version": "3"}
@@ -41,7 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.features import BATCH_INPUT_COLUMNS, FEATURE_NAMES
 from fraud_mlops.registry.artifact import METADATA_FILE, MODEL_FILE, load_model, read_metadata
 from fraud_mlops.registry.predictor import Predictor, compile_predictor
 from fraud_mlops.registry.serving_image import check_versions, installed_versions
@@ -115,25 +122,44 @@ class ServedModel:
         return [self.answer(float(p)) for p in scores]
 
 
-def _number(value: Any, where: str) -> float:
+#: Where each feature sits in a batch input row (see the module docstring).
+_BATCH_POSITIONS = tuple(BATCH_INPUT_COLUMNS.index(name) for name in FEATURE_NAMES)
+
+
+def _number(value: Any, where: str, *, text: bool = False) -> float:
+    """A feature value: a JSON number or null; with ``text``, a number written as a string too
+    (a batch row: how Vertex writes a BigQuery number into JSON is not documented)."""
     if value is None:
         return math.nan
+    if text and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise BadInstance(f"{where} must be a number or null") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadInstance(f"{where} must be a number or null")
     return float(value)
 
 
 def instance_vector(instance: Any, index: int = 0) -> list[float]:
-    """A list in ``FEATURE_NAMES`` order, or an object keyed by feature name → the model's row."""
+    """A list of features, a batch input row or an object keyed by feature → the model's row."""
     if isinstance(instance, Mapping):
         missing = [name for name in FEATURE_NAMES if name not in instance]
         if missing:
             raise BadInstance(f"instance {index} lacks features: {', '.join(missing[:5])}")
         return [_number(instance[name], f"instance {index} {name}") for name in FEATURE_NAMES]
     if isinstance(instance, list | tuple):
-        if len(instance) != len(FEATURE_NAMES):
-            raise BadInstance(f"instance {index} has {len(instance)} values, expected {len(FEATURE_NAMES)}")
-        return [_number(v, f"instance {index} value {j}") for j, v in enumerate(instance)]
+        if len(instance) == len(FEATURE_NAMES):
+            return [_number(v, f"instance {index} value {j}") for j, v in enumerate(instance)]
+        if len(instance) == len(BATCH_INPUT_COLUMNS):
+            return [
+                _number(instance[j], f"instance {index} {BATCH_INPUT_COLUMNS[j]}", text=True)
+                for j in _BATCH_POSITIONS
+            ]
+        raise BadInstance(
+            f"instance {index} has {len(instance)} values, expected {len(FEATURE_NAMES)} features "
+            f"or a batch input row of {len(BATCH_INPUT_COLUMNS)} columns"
+        )
     raise BadInstance(f"instance {index} must be a list of features or an object keyed by feature")
 
 
