@@ -150,6 +150,7 @@ module "monitoring" {
   function_service_name = module.prediction_function.name
   alert_email           = var.alert_email
   kms_key_name          = var.kms_key_name
+  members               = local.members
 
   depends_on = [module.apis]
 }

@@ -8,6 +8,7 @@ against the tables it reads (tests/bigquery_analyzer.py says where each schema c
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -115,6 +116,35 @@ def test_the_batch_input_has_the_columns_the_model_server_reads_by_position():
         assert analyze_script(name, render_sql(name, SETTINGS, **CONTEXT), catalog) == []
     columns = [name for name, _ in catalog.tables[qualified(SETTINGS.dataset, BATCH_INPUT_TABLE)]]
     assert tuple(columns) == BATCH_INPUT_COLUMNS
+
+
+def test_every_dataset_the_sql_names_is_granted_to_the_identity_that_runs_it():
+    """The DAGs run every file as the Composer account (``orchestration``); a dataset its SQL
+    names without a grant in infra/ fails on gcp with Access Denied (the prediction-log dataset
+    had none until the monitoring DAG's reads were checked here)."""
+    from tests.infra import iac
+
+    infra_key = {
+        SETTINGS.dataset: "fraud",
+        SETTINGS.raw_dataset: "raw",
+        SETTINGS.candidate_dataset: "candidates",
+        LOG_TABLE.split(".")[1]: "logs",
+    }
+    named = {
+        match.group(1)
+        for name in SQL_FILES
+        for match in re.finditer(
+            rf"`{re.escape(SETTINGS.project)}\.([\w-]+)\.", render_sql(name, SETTINGS, **CONTEXT)
+        )
+    }
+    assert named == set(infra_key), named
+    readable = {
+        g.scope
+        for g in iac.grants_in_code()
+        if g.identity == "orchestration"
+        and g.role in ("roles/bigquery.dataViewer", "roles/bigquery.dataEditor")
+    }
+    assert {f"dataset:{infra_key[d]}" for d in named} <= readable, readable
 
 
 @pytest.mark.parametrize("sql_file", SQL_FILES)

@@ -54,6 +54,15 @@ resource "google_bigquery_dataset_iam_member" "logs_prediction_log_sink" {
   member     = local.members.prediction_log_sink
 }
 
+# Each fraud_monitoring run stages the routed entries into the curated dataset
+# (include/sql/88_prediction_log_sink.sql, run as the Composer account): read, never write.
+resource "google_bigquery_dataset_iam_member" "logs_orchestration" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.logs.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = var.members.orchestration
+}
+
 # --- alerts ---
 
 resource "google_logging_metric" "alerts" {

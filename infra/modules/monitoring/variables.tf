@@ -39,3 +39,8 @@ variable "kms_key_name" {
   type        = string
   default     = null
 }
+
+variable "members" {
+  description = "IAM members by identity key (docs/least_privilege.md); orchestration reads the log dataset."
+  type        = map(string)
+}
