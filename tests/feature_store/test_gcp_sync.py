@@ -10,6 +10,10 @@ from unittest import mock
 
 import pytest
 from airflow.sdk import DAG
+from google.cloud import aiplatform_v1beta1 as v1beta1
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc.status_pb2 import Status
+from google.type.interval_pb2 import Interval
 
 from fraud_mlops.settings import Settings
 
@@ -31,22 +35,21 @@ def admin_client(gcp_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Ite
         yield cls
 
 
-def _finished_sync(row_synced: int) -> SimpleNamespace:
-    return SimpleNamespace(
-        run_time=SimpleNamespace(
-            start_time=SimpleNamespace(seconds=1_740_787_200),
-            end_time=SimpleNamespace(seconds=1_740_787_290),
+def _finished_sync(row_synced: int, status: Status | None = None) -> v1beta1.FeatureViewSync:
+    """Vertex's answer for a finished sync: the real message type the admin client returns."""
+    return v1beta1.FeatureViewSync(
+        name=SYNC_NAME,
+        run_time=Interval(
+            start_time=Timestamp(seconds=1_740_787_200), end_time=Timestamp(seconds=1_740_787_290)
         ),
-        sync_summary=SimpleNamespace(row_synced=row_synced, total_slot=3),
+        final_status=status or Status(code=0),
+        sync_summary=v1beta1.FeatureViewSync.SyncSummary(row_synced=row_synced, total_slot=3),
     )
 
 
-def _running_sync() -> SimpleNamespace:
-    return SimpleNamespace(
-        run_time=SimpleNamespace(
-            start_time=SimpleNamespace(seconds=1_740_787_200), end_time=SimpleNamespace(seconds=0)
-        ),
-        sync_summary=SimpleNamespace(row_synced=0, total_slot=0),
+def _running_sync() -> v1beta1.FeatureViewSync:
+    return v1beta1.FeatureViewSync(
+        name=SYNC_NAME, run_time=Interval(start_time=Timestamp(seconds=1_740_787_200))
     )
 
 
@@ -138,3 +141,25 @@ def test_record_task_returns_the_sync_record(admin_client: mock.MagicMock) -> No
     assert record["source"] == "bq://fraud-prj.fraud.latest_card_features"
     assert record["synced_at"] == "2025-03-01T00:01:30+00:00"
     assert events["fraud_online_features"].extra == record
+
+
+def test_a_sync_vertex_failed_fails_the_record_task_and_announces_nothing(
+    admin_client: mock.MagicMock,
+) -> None:
+    """A failed sync has an end time too, so the provider's sensor lets it through; its
+    ``final_status`` (``google.rpc.Status``) says it failed, and the store kept its old rows."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from fraud_mlops.feature_store.vertex import record_feature_sync
+
+    failed = Status(code=13, message="BigQuery read failed: Access Denied")
+    admin_client.return_value.get_feature_view_sync.return_value = _finished_sync(0, failed)
+    dag, _, _ = _build()
+    sensor: Any = dag.get_task("wait_for_feature_view_sync")
+    sensor.feature_view_sync_name = SYNC_NAME
+    assert sensor.poke(context={}) is True  # the provider's sensor: the end time alone
+    events: dict = {}
+
+    with pytest.raises(AirflowFailException, match="failed: code 13: BigQuery read failed: Access Denied"):
+        record_feature_sync(SYNC_NAME, "training_snapshot_x", outlet_events=events)
+    assert events == {}

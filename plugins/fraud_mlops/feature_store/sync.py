@@ -57,17 +57,42 @@ def sync_local_online_store(
     return store.publish(latest.row_batches(), record, started=started)
 
 
+class FeatureSyncFailed(RuntimeError):
+    """Vertex finished a feature-view sync with an error: the online store kept its old rows."""
+
+
+def vertex_sync_report(sync: Any) -> dict[str, Any]:
+    """A ``FeatureViewSync`` (aiplatform_v1beta1) as ``FeatureStoreHook.get_feature_view_sync``
+    reports it, plus ``final_status``, which that report drops: a failed sync also has an end
+    time, and the provider's sensor stops on the end time alone."""
+    report: dict[str, Any] = {"name": sync.name, "start_time": int(sync.run_time.start_time.seconds)}
+    if sync.run_time.end_time.seconds:
+        report["end_time"] = int(sync.run_time.end_time.seconds)
+        report["sync_summary"] = {
+            "row_synced": int(sync.sync_summary.row_synced),
+            "total_slot": int(sync.sync_summary.total_slot),
+        }
+    report["final_status"] = {"code": int(sync.final_status.code), "message": sync.final_status.message}
+    return report
+
+
 def record_from_vertex_sync(
     report: Mapping[str, Any], source_snapshot: str | None, source: str
 ) -> SyncRecord:
-    """Sync record from ``FeatureStoreHook.get_feature_view_sync``'s report of a finished sync.
+    """Sync record from the report of a finished sync (:func:`vertex_sync_report`).
 
     The report has ``name`` (``…/featureViewSyncs/ID``), ``start_time``/``end_time`` (epoch
-    seconds) and ``sync_summary.row_synced``.
+    seconds), ``sync_summary.row_synced`` and ``final_status`` (``google.rpc.Status``: code 0 is
+    success).
     """
     end = report.get("end_time")
     if not end:
         raise ValueError(f"feature view sync {report.get('name')} has not finished: {dict(report)}")
+    status = report.get("final_status") or {}
+    if status.get("code"):
+        raise FeatureSyncFailed(
+            f"feature view sync {report.get('name')} failed: code {status['code']}: {status.get('message', '')}"
+        )
     start = int(report.get("start_time") or end)
     summary = report.get("sync_summary") or {}
     return SyncRecord(

@@ -228,18 +228,29 @@ class VertexFeatureStore:
 def record_feature_sync(
     feature_view_sync_name: str, source_snapshot: str, outlet_events: Any = None
 ) -> dict[str, Any]:
-    """The finished Vertex sync's id, end time and rows synced, as the sync record."""
+    """The finished Vertex sync's id, end time and rows synced, as the sync record.
+
+    A sync Vertex finished with an error fails the task without retries (a retry would read the
+    same sync) and emits no ``online_features`` event: the store still holds the old rows. The
+    sync is read through the hook's client, not ``get_feature_view_sync``, whose report drops
+    ``final_status``.
+    """
     from airflow.providers.google.cloud.hooks.vertex_ai.feature_store import FeatureStoreHook
+    from airflow.sdk.exceptions import AirflowFailException
 
     from fraud_mlops.assets import online_features
-    from fraud_mlops.feature_store.sync import record_from_vertex_sync
+    from fraud_mlops.feature_store.sync import FeatureSyncFailed, record_from_vertex_sync, vertex_sync_report
     from fraud_mlops.settings import get_settings
 
     settings = get_settings()
-    report = FeatureStoreHook(gcp_conn_id=settings.gcp_conn_id).get_feature_view_sync(
-        location=settings.region, feature_view_sync_name=feature_view_sync_name
+    client = FeatureStoreHook(gcp_conn_id=settings.gcp_conn_id).get_feature_online_store_admin_service_client(
+        settings.region
     )
-    record = record_from_vertex_sync(report, source_snapshot or None, feature_view_source_uri(settings))
+    report = vertex_sync_report(client.get_feature_view_sync(name=feature_view_sync_name))
+    try:
+        record = record_from_vertex_sync(report, source_snapshot or None, feature_view_source_uri(settings))
+    except FeatureSyncFailed as err:
+        raise AirflowFailException(f"{err}; not retried: rerun the sync") from err
     log.info(record.summary())
     if outlet_events is not None:
         outlet_events[online_features()].extra = record.to_dict()
