@@ -46,6 +46,9 @@ CODE_OF: dict[str, tuple[str, ...]] = {
         "plugins/fraud_mlops/ingestion/*.py",
         "plugins/fraud_mlops/events/*.py",
         "plugins/fraud_mlops/registry/batch_prediction.py",
+        # the monitoring DAG's canary decision moves traffic and aliases (monitoring/canary_apply.py)
+        "plugins/fraud_mlops/registry/vertex.py",
+        "plugins/fraud_mlops/registry/backends.py",
         "plugins/fraud_mlops/monitoring/*.py",
         "plugins/fraud_mlops/alerting/*.py",
         "plugins/fraud_mlops/prediction_log/*.py",
@@ -85,6 +88,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/aiplatform.featurestoreDataViewer": frozenset({"aiplatform.featureViews.fetchFeatureValues"}),
     "roles/aiplatform.serviceAgent": frozenset({"storage.objects.get"}),
     "roles/bigquery.jobUser": frozenset({"bigquery.jobs.create"}),
+    "roles/composer.worker": frozenset({"logging.logEntries.create"}),
     "roles/bigquery.dataEditor": frozenset(
         {
             "bigquery.tables.create",
@@ -149,11 +153,13 @@ def table_rows() -> list[Row]:
 @cache
 def _clients() -> dict[str, type]:
     from google.cloud import aiplatform_v1, bigquery_storage
+    from google.cloud.logging_v2.services.logging_service_v2 import LoggingServiceV2Client
 
     found: dict[str, type] = {
         n: getattr(aiplatform_v1, n) for n in dir(aiplatform_v1) if n.endswith("ServiceClient")
     }
     found["BigQueryReadClient"] = bigquery_storage.BigQueryReadClient
+    found["LoggingServiceV2Client"] = LoggingServiceV2Client
     return found
 
 
@@ -168,6 +174,8 @@ def calls_in(path: Path) -> set[str]:
             found.add(WRAPPED_CLIENTS[node.attr])
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PROVIDER_MODULES):
             found |= {alias.name for alias in node.names}
+        if isinstance(node, ast.ImportFrom):  # a client class imported by name
+            clients |= {alias.name for alias in node.names if alias.name in _clients()}
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             methods.add(node.func.attr)
             owner = node.func.value
