@@ -3,8 +3,9 @@
 The code is read, not trusted: the test parses every shipped module (``plugins/``, ``dags/``,
 ``functions/``, ``include/``) and collects the calls it can see:
 
-* methods of ``aiplatform_v1`` service clients and of the BigQuery Storage read client, in a
-  module that builds such a client (``PredictionService.Predict``);
+* methods of ``aiplatform_v1`` service clients, of the BigQuery Storage read client and of
+  Cloud Logging's client, in a module that names such a client (as an attribute or imported
+  by name) (``PredictionService.Predict``);
 * Google provider operators, sensors, hooks and the message-queue trigger it imports;
 * hand-made ``storage.Client()`` / ``bigquery.Client()``.
 
