@@ -16,6 +16,7 @@ execution metadata as ``output:<name>``.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -118,7 +119,8 @@ class VertexPipelineRunner:
         return result_from_vertex_job(outcome, snapshot)
 
 
-# Output parameters of the pipeline's tasks that make up its result, by task name.
+# Output parameters of the pipeline's tasks that make up its result, by task key (the task's
+# name in the compiled pipeline's DAG).
 _OUTPUTS_BY_TASK = {
     "decide-gate": ("decision", "reason", "pipeline_run"),
     "evaluate-model": ("metrics_json",),
@@ -127,15 +129,41 @@ _OUTPUTS_BY_TASK = {
 }
 
 
+def compiled_task_names(spec: dict[str, Any]) -> dict[str, str]:
+    """Each task of a compiled pipeline, by its key and by its display name, → its key.
+
+    A task detail's ``task_name`` is "the user specified name of the task that is defined in
+    pipeline_spec" (aiplatform_v1 ``PipelineTaskDetail``): Google's own SDK matches it against
+    task keys, while the proto's wording and KFP's UI suggest the display name
+    (``set_display_name``, the compiled ``taskInfo.name``). Either is accepted; both come from
+    the template Vertex runs, tasks inside conditions included.
+    """
+    dags = [spec["root"]["dag"], *(c["dag"] for c in spec.get("components", {}).values() if "dag" in c)]
+    names: dict[str, str] = {}
+    for dag in dags:
+        for key, task in dag.get("tasks", {}).items():
+            names[key] = key
+            names.setdefault(task.get("taskInfo", {}).get("name", key), key)
+    return names
+
+
+@cache
+def _template_task_names() -> dict[str, str]:
+    import yaml
+
+    return compiled_task_names(yaml.safe_load(pipeline_yaml_path().read_text()))
+
+
 def result_from_vertex_job(job: dict[str, Any], snapshot: str) -> PipelineResult:
     """Rebuild the pipeline's outcome from a finished ``PipelineJob`` (dict form, snake or camel case)."""
     detail = job.get("job_detail") or job.get("jobDetail") or {}
     tasks = detail.get("task_details") or detail.get("taskDetails") or []
     found: dict[str, Any] = {}
+    keys = _template_task_names()
     for task in tasks:
         name = task.get("task_name") or task.get("taskName") or ""
         metadata = (task.get("execution") or {}).get("metadata") or {}
-        for output in _OUTPUTS_BY_TASK.get(name, ()):
+        for output in _OUTPUTS_BY_TASK.get(keys.get(name, name), ()):
             key = f"output:{output}"
             if key in metadata:
                 found["champion_version" if output == "version" else output] = metadata[key]
