@@ -321,3 +321,62 @@ def test_a_keyset_kms_refuses_to_unwrap_is_a_503(clients: dict[str, mock.MagicMo
     reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r3")
     assert (reply.status, reply.body["error"]) == (503, "not_configured")
     clients["features"].return_value.fetch_feature_values.assert_not_called()
+
+
+def _gcp_env(monkeypatch: pytest.MonkeyPatch, kms_env: dict[str, str]) -> None:
+    for name, value in {
+        "MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, "MLOPS_ENDPOINT_ID": "4242", **kms_env,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+
+
+def test_preload_on_gcp_calls_no_google_api_before_the_fork(
+    clients: dict[str, mock.MagicMock], kms: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """functions-framework imports the function in gunicorn's master, then forks: a gRPC channel
+    opened there (KMS Decrypt, Vertex clients) is not safe in the workers."""
+    from fraud_mlops.serving import http
+
+    fake, env, _ = kms
+    _gcp_env(monkeypatch, env)
+    http.reset_service()
+    with fake.patched():
+        http.preload()
+    assert fake.requests == []
+    assert http._service is None
+    for name in ("features", "prediction", "endpoints", "models", "storage"):
+        clients[name].assert_not_called()
+
+
+def test_a_transient_kms_error_does_not_disable_the_instance(
+    clients: dict[str, mock.MagicMock], kms: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service built while KMS failed (no pseudonyms, 503) is built again after a pause; a
+    configured one is kept."""
+    from fraud_mlops.serving import http
+
+    fake, env, _ = kms
+    _gcp_env(monkeypatch, env)
+    answer = fake.decrypt
+    calls: list[int] = []
+
+    def unavailable_once(request: Any = None, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise exceptions.ServiceUnavailable("the service is currently unavailable")
+        return answer(request, **kwargs)
+
+    fake.decrypt = unavailable_once  # type: ignore[method-assign]
+    http.reset_service()
+    try:
+        with fake.patched():
+            first = http.service()
+            assert first.pseudonymise is None and len(calls) == 1
+            assert http.service() is first  # within the pause: no KMS call per request
+            assert len(calls) == 1
+            monkeypatch.setattr(http, "_RETRY_UNCONFIGURED_SECONDS", 0.0)
+            second = http.service()
+            assert second is not first and second.pseudonymise is not None and len(calls) == 2
+            assert http.service() is second and len(calls) == 2  # a configured service is kept
+    finally:
+        http.reset_service()

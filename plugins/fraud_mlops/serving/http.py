@@ -34,7 +34,11 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _JSON = {"Content-Type": "application/json"}
 _lock = threading.Lock()
 _FORK_SAFE = -1  # a preloaded local service, valid in every forked worker
-_service: tuple[int, PredictionService] | None = None  # (pid or _FORK_SAFE, service)
+#: A service built without pseudonyms (the keyset could not be unwrapped) is built again after
+#: this pause: a transient KMS error must not disable an instance until it is recycled, and a
+#: refused permission must not cost a KMS call per request.
+_RETRY_UNCONFIGURED_SECONDS = 30.0
+_service: tuple[int, PredictionService, float] | None = None  # (pid or _FORK_SAFE, service, built at)
 
 
 def build_service(env: dict[str, str] | None = None) -> PredictionService:
@@ -70,14 +74,21 @@ def _pseudonymiser(settings: Any) -> Any:
         return None
 
 
+def _usable(entry: tuple[int, PredictionService, float] | None) -> bool:
+    if entry is None or entry[0] not in (os.getpid(), _FORK_SAFE):
+        return False
+    unconfigured = entry[1].pseudonymise is None
+    return not unconfigured or time.monotonic() - entry[2] < _RETRY_UNCONFIGURED_SECONDS
+
+
 def service() -> PredictionService:
     global _service
     current = _service
-    if current is not None and current[0] in (os.getpid(), _FORK_SAFE):
+    if current is not None and _usable(current):
         return current[1]
     with _lock:
-        if _service is None or _service[0] not in (os.getpid(), _FORK_SAFE):
-            _service = (os.getpid(), build_service())
+        if _service is None or not _usable(_service):
+            _service = (os.getpid(), build_service(), time.monotonic())
         return _service[1]
 
 
@@ -92,12 +103,15 @@ def preload() -> None:
     """
     global _service
     from fraud_mlops.registry.endpoint_client import LocalEndpointClient
+    from fraud_mlops.settings import settings_from_env
 
     try:
+        if not settings_from_env(dict(os.environ)).is_local:
+            return  # no Cloud KMS or Vertex call (gRPC) in the master process
         built = build_service()
         if isinstance(built.model, LocalEndpointClient):
             built.model.current()
-            _service = (_FORK_SAFE, built)
+            _service = (_FORK_SAFE, built, time.monotonic())
     except Exception as exc:  # serve anyway: the first request retries and reports the error
         sys.stderr.write(json.dumps({"severity": "WARNING", "message": f"preload failed: {exc!r}"}) + "\n")
 
