@@ -154,7 +154,7 @@ variable "online_store_max_nodes" {
 }
 
 variable "create_feature_view" {
-  description = "Create the Feature View (and its IAM). Vertex AI validates the BigQuery source on creation, and the latest-features view is created by the first ingestion run: apply with false, run ingestion once, apply again with true."
+  description = "Create the Feature View (and its IAM). Vertex AI validates the BigQuery source on creation; latest_card_features is created by this apply (modules/bigquery) but stays empty until the first ingestion run, and whether Vertex accepts an empty source is unverified: apply with false, run ingestion once, apply again with true."
   type        = bool
   default     = false
 }

@@ -3,15 +3,18 @@ terraform {
   required_version = ">= 1.6"
 
   required_providers {
+    # 7.26: Composer 3's enable_private_environment is sent as networkingType PRIVATE (the
+    # earlier field was Composer 2's).
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.20, < 8.0"
+      version = ">= 7.26, < 8.0"
     }
     # Beta-only resources: service identities and resource-level IAM on the Vertex AI
-    # endpoint and feature view (the narrowest scope those grants can have).
+    # endpoint and feature view (the narrowest scope those grants can have; the feature view's
+    # IAM resource exists from 6.30).
     google-beta = {
       source  = "hashicorp/google-beta"
-      version = ">= 6.20, < 8.0"
+      version = ">= 7.26, < 8.0"
     }
     archive = {
       source  = "hashicorp/archive"

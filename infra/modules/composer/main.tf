@@ -19,8 +19,9 @@ resource "google_composer_environment" "this" {
       env_variables = var.env_variables
       pypi_packages = var.pypi_packages
 
+      # No core-load_examples: Composer lists it among the options it blocks (its images load
+      # no examples), and a blocked override fails the environment's creation.
       airflow_config_overrides = {
-        "core-load_examples"               = "False"
         "core-dags_are_paused_at_creation" = "True"
         # Connections come from Secret Manager (airflow-connections-<conn id>); variables and
         # config are not looked up there, so the backend never asks for secrets it may not read.

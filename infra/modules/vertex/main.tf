@@ -1,5 +1,5 @@
 # Vertex AI serving side: the Feature Online Store and its Feature View over the BigQuery
-# latest-features view, and the endpoint the training pipeline deploys to. Ids match
+# table latest_card_features (each card's latest features, maintained by ingestion), and the endpoint the training pipeline deploys to. Ids match
 # fraud_mlops.features (FEATURE_ONLINE_STORE_ID, FEATURE_VIEW_ID, ENTITY_KEY).
 
 resource "google_vertex_ai_feature_online_store" "fraud" {
