@@ -19,8 +19,9 @@ resource "google_composer_environment" "this" {
       env_variables = var.env_variables
       pypi_packages = var.pypi_packages
 
-      # No core-load_examples: Composer lists it among the options it blocks (its images load
-      # no examples), and a blocked override fails the environment's creation.
+      # No core-load_examples: Composer's "blocked configuration options" list it (read for
+      # Airflow 2; the Airflow 3 list could not be read from here), a blocked override fails the
+      # environment's creation, and Composer's images load no examples anyway.
       airflow_config_overrides = {
         "core-dags_are_paused_at_creation" = "True"
         # Connections come from Secret Manager (airflow-connections-<conn id>); variables and
