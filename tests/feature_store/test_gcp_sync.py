@@ -1,4 +1,5 @@
-"""The gcp sync path: the provider's operators, with Vertex's admin client mocked at its boundary."""
+"""The gcp sync path: the provider's operators, with Vertex's admin client mocked at its boundary
+answering with the real message types (aiplatform_v1beta1, as the provider's hook uses)."""
 
 from __future__ import annotations
 
@@ -94,7 +95,9 @@ def test_local_builds_one_task_in_the_warehouse_pool(local_settings: Settings) -
 
 
 def test_sync_operator_sends_the_exact_sync_request(admin_client: mock.MagicMock) -> None:
-    admin_client.return_value.sync_feature_view.return_value = SimpleNamespace(feature_view_sync=SYNC_NAME)
+    admin_client.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
+        feature_view_sync=SYNC_NAME
+    )
     dag, _, _ = _build()
 
     sync: Any = dag.get_task("sync_feature_view")
