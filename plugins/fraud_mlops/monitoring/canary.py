@@ -10,9 +10,10 @@ Order of the rules, and why:
    back at once, without waiting for the full window: error rate above the SLO or above the
    champion's by more than the tolerance; p99 latency above the SLO or above the champion's by
    more than the ratio plus an absolute slack (a p99 of well under a millisecond, as a local or
-   warm endpoint gives, doubles on one scheduler hiccup); fraud-alert rate outside a band around the champion's (a model that flags
-   everything swamps the analysts, one that flags nothing lets fraud through); scores on shadow
-   pairs (the same request scored by both) diverging beyond a bound.
+   warm endpoint gives, doubles on one scheduler hiccup); fraud-alert rate outside a band around
+   the champion's (a model that flags everything swamps the analysts, one that flags nothing
+   lets fraud through); scores on shadow pairs (the same request scored by both) diverging
+   beyond a bound.
 2. **Evidence second.** No promotion before ``min_requests`` canary answers, ``min_elapsed``
    of serving (a full traffic cycle, not a lucky burst) and ``min_shadow_pairs`` compared pairs.
 3. Otherwise **promote**.

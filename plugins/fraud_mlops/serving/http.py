@@ -74,8 +74,9 @@ def _pseudonymiser(settings: Any) -> Any:
         return None
 
 
-def _usable(entry: tuple[int, PredictionService, float] | None) -> bool:
-    if entry is None or entry[0] not in (os.getpid(), _FORK_SAFE):
+def _usable(entry: tuple[int, PredictionService, float]) -> bool:
+    """This process's service (or a preloaded one), unless it lacks pseudonyms and may retry."""
+    if entry[0] not in (os.getpid(), _FORK_SAFE):
         return False
     unconfigured = entry[1].pseudonymise is None
     return not unconfigured or time.monotonic() - entry[2] < _RETRY_UNCONFIGURED_SECONDS
@@ -83,13 +84,13 @@ def _usable(entry: tuple[int, PredictionService, float] | None) -> bool:
 
 def service() -> PredictionService:
     global _service
-    current = _service
-    if current is not None and _usable(current):
-        return current[1]
-    with _lock:
-        if _service is None or not _usable(_service):
-            _service = (os.getpid(), build_service(), time.monotonic())
-        return _service[1]
+    entry = _service
+    if entry is None or not _usable(entry):
+        with _lock:
+            entry = _service
+            if entry is None or not _usable(entry):
+                entry = _service = (os.getpid(), build_service(), time.monotonic())
+    return entry[1]
 
 
 def preload() -> None:
