@@ -108,6 +108,16 @@ def endpoint_client(
     return VertexEndpointClient.for_endpoint(settings.project, settings.region, endpoint_id)
 
 
+def serving_is_fork_safe(settings: Settings) -> bool:
+    """Whether the prediction function may build its service before gunicorn forks its workers.
+
+    Locally every part is (files, SQLite connections per process, the model in process). On gcp
+    the keyset's unwrap (Cloud KMS) and the Vertex clients open gRPC channels, which must be
+    created after the fork.
+    """
+    return settings.is_local
+
+
 def pseudonymiser(settings: Settings) -> Pseudonymiser:
     """The card pseudonym function of the prediction function and the local tools.
 

@@ -103,11 +103,12 @@ def preload() -> None:
     gRPC channels must be created after the fork, so the Vertex clients stay lazy there.
     """
     global _service
+    from fraud_mlops import targets
     from fraud_mlops.registry.endpoint_client import LocalEndpointClient
     from fraud_mlops.settings import settings_from_env
 
     try:
-        if not settings_from_env(dict(os.environ)).is_local:
+        if not targets.serving_is_fork_safe(settings_from_env(dict(os.environ))):
             return  # no Cloud KMS or Vertex call (gRPC) in the master process
         built = build_service()
         if isinstance(built.model, LocalEndpointClient):
