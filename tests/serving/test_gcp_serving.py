@@ -36,6 +36,17 @@ CARD = "4111111111111111"
 API = {"api_endpoint": f"{REGION}-aiplatform.googleapis.com"}
 
 
+def _function_env(kms_env: dict[str, str]) -> dict[str, str]:
+    """The deployed function's environment on gcp (the endpoint id spares a ListEndpoints)."""
+    return {
+        "MLOPS_TARGET": "gcp",
+        "GCP_PROJECT": PROJECT,
+        "GCP_REGION": REGION,
+        "MLOPS_ENDPOINT_ID": "4242",
+        **kms_env,
+    }
+
+
 def _values() -> dict[str, float | int | None]:
     out: dict[str, float | int | None] = {}
     for i, f in enumerate(FEATURES):
@@ -242,10 +253,7 @@ def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicM
         "Endpoint has no deployed models"
     )
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
-    service = build_service(
-        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION,
-         "MLOPS_ENDPOINT_ID": "4242", **clients["kms_env"]}
-    )  # fmt: skip
+    service = build_service(_function_env(clients["kms_env"]))
     reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
     assert (reply.status, reply.body["error"]) == (503, "no_model_deployed")
 
@@ -253,10 +261,7 @@ def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicM
 def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
     clients["prediction"].return_value.predict.return_value = _predict_response(0.2, "1001")
-    service = build_service(
-        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION,
-         "MLOPS_ENDPOINT_ID": "4242", **clients["kms_env"]}
-    )  # fmt: skip
+    service = build_service(_function_env(clients["kms_env"]))
 
     reply = service.handle(json.dumps({"card_number": "4111 1111 1111 1111"}).encode(), request_id="r2")
 
@@ -309,24 +314,14 @@ def test_a_keyset_kms_refuses_to_unwrap_is_a_503(clients: dict[str, mock.MagicMo
         side_effect=exceptions.PermissionDenied("cloudkms.cryptoKeyVersions.useToDecrypt")
     )
     with fake.patched():
-        service = build_service(
-            {
-                "MLOPS_TARGET": "gcp",
-                "GCP_PROJECT": PROJECT,
-                "GCP_REGION": REGION,
-                "MLOPS_ENDPOINT_ID": "4242",
-                **env,
-            }
-        )
+        service = build_service(_function_env(env))
     reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r3")
     assert (reply.status, reply.body["error"]) == (503, "not_configured")
     clients["features"].return_value.fetch_feature_values.assert_not_called()
 
 
 def _gcp_env(monkeypatch: pytest.MonkeyPatch, kms_env: dict[str, str]) -> None:
-    for name, value in {
-        "MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION, "MLOPS_ENDPOINT_ID": "4242", **kms_env,
-    }.items():  # fmt: skip
+    for name, value in _function_env(kms_env).items():
         monkeypatch.setenv(name, value)
 
 
