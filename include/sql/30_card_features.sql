@@ -34,7 +34,7 @@ SELECT
   s.event_time,
   UNIX_SECONDS(s.event_time) AS ts,
   s.merchant,
-  CAST(s.amount AS FLOAT64) AS amount,
+  s.amount,  -- NUMERIC: sums of amounts are exact (features.card_feature_sql)
   c.start_ts,
   c.card_key
 FROM (
@@ -186,8 +186,7 @@ windows AS (
     day_windows.txn_count_1h,
     day_windows.txn_count_24h,
     CAST(w.week_ago_rows + IFNULL(d.whole_days_rows, 0) + w.earlier_rows AS INT64) AS txn_count_7d,
-    (IFNULL(w.week_ago_amount, 0) + IFNULL(d.whole_days_amount, 0) + IFNULL(w.earlier_amount, 0))
-      / NULLIF(w.week_ago_rows + IFNULL(d.whole_days_rows, 0) + w.earlier_rows, 0) AS amount_avg_7d,
+    IFNULL(w.week_ago_amount, 0) + IFNULL(d.whole_days_amount, 0) + IFNULL(w.earlier_amount, 0) AS amount_sum_7d,
     day_windows.amount_sum_1h,
     day_windows.amount_sum_24h
   FROM week_windows AS w
@@ -253,7 +252,7 @@ card_history AS (
     r.txn_count_7d,
     r.amount_sum_1h,
     r.amount_sum_24h,
-    r.amount_avg_7d
+    r.amount_sum_7d
   FROM rows_to_write AS r
   LEFT JOIN merchants_from_start AS first_use
     ON first_use.card_pseudonym = r.card_pseudonym AND first_use.merchant = r.merchant
@@ -266,7 +265,7 @@ featured AS (
     h.*,
     s.card_pseudonym,
     s.event_time,
-    CAST(s.amount AS FLOAT64) AS amount,
+    s.amount,
 {%- for v in v_components %}
     s.{{ v }},
 {%- endfor %}
@@ -278,7 +277,7 @@ SELECT
   transaction_id,
   card_pseudonym,
   event_time,
-  amount,
+  CAST(amount AS FLOAT64) AS amount,
   EXTRACT(HOUR FROM event_time) AS hour_of_day,
   EXTRACT(DAYOFWEEK FROM event_time) AS day_of_week,
 {%- for v in v_components %}

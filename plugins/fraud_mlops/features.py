@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 Level = Literal["transaction", "card"]
@@ -102,14 +103,16 @@ class CardFeatureRule:
     """How one card feature combines the card's history with the transaction being scored.
 
     ``window_seconds``: the window ``[t - W, t - 1]`` of history (count, sum, mean, ratio).
-    ``count_of``: for a mean, the count feature over the same window (the SQL keeps means and
-    counts of the history; mean * count gives back its sum).
+    ``count_of``: for a mean, the count feature over the same window; ``sum_of``: the SQL's
+    history column holding the window's sum of amounts (a sum, not a mean, so the mean is
+    computed once, from exact values, as serving computes it).
     """
 
     name: str
     kind: RuleKind
     window_seconds: int | None = None
     count_of: str | None = None
+    sum_of: str | None = None
 
 
 CARD_FEATURE_RULES: tuple[CardFeatureRule, ...] = (
@@ -121,8 +124,10 @@ CARD_FEATURE_RULES: tuple[CardFeatureRule, ...] = (
     CardFeatureRule("txn_count_7d", "count", 604800),
     CardFeatureRule("amount_sum_1h", "sum", 3600),
     CardFeatureRule("amount_sum_24h", "sum", 86400),
-    CardFeatureRule("amount_avg_7d", "mean", 604800, count_of="txn_count_7d"),
-    CardFeatureRule("amount_to_avg_7d", "ratio_to_mean", 604800, count_of="txn_count_7d"),
+    CardFeatureRule("amount_avg_7d", "mean", 604800, count_of="txn_count_7d", sum_of="amount_sum_7d"),
+    CardFeatureRule(
+        "amount_to_avg_7d", "ratio_to_mean", 604800, count_of="txn_count_7d", sum_of="amount_sum_7d"
+    ),
 )
 WIDEST_WINDOW_SECONDS = max(r.window_seconds or 0 for r in CARD_FEATURE_RULES)
 #: Staging rejects earlier events (``ancient_event_time``). The incremental SQL buckets a card's
@@ -130,26 +135,44 @@ WIDEST_WINDOW_SECONDS = max(r.window_seconds or 0 for r in CARD_FEATURE_RULES)
 #: so seconds before the epoch would share day 0 with the first day after it; and a year-1 event
 #: would put the increment's look-back before the first date either target can hold.
 EARLIEST_EVENT_TIME = "1970-01-01 00:00:00"
-_MEAN_OF = {r.window_seconds: r.name for r in CARD_FEATURE_RULES if r.kind == "mean"}
 
 
 def card_feature_sql(rule: CardFeatureRule) -> str:
     """The training SQL's expression for ``rule``, over the history columns of the same name.
 
     In ``30_card_features.sql`` each card feature's name first holds the aggregate of the
-    card's *history* (earlier seconds); ``amount`` is the row's own amount.
+    card's *history* (earlier seconds); ``amount`` is the row's own amount, a NUMERIC. Sums of
+    amounts are NUMERIC, exact, until the feature is written: a FLOAT64 sum depends on the order
+    it adds in, which neither BigQuery nor DuckDB defines (a card's rows in one second, parallel
+    partial sums), so the same rows gave features differing in the last bit from run to run,
+    and models trained on them differed too. See :func:`exact_amount` for serving's side.
     """
     if rule.kind == "count":
         return f"{rule.name} + 1"
     if rule.kind == "sum":
-        return f"{rule.name} + amount"
+        return f"CAST({rule.name} + amount AS FLOAT64)"
     if rule.kind in ("mean", "ratio_to_mean"):
-        mean = _MEAN_OF[rule.window_seconds]
-        expression = f"(IFNULL({mean} * {rule.count_of}, 0) + amount) / ({rule.count_of} + 1)"
-        return expression if rule.kind == "mean" else f"SAFE_DIVIDE(amount, {expression})"
+        mean = f"CAST(IFNULL({rule.sum_of}, 0) + amount AS FLOAT64) / ({rule.count_of} + 1)"
+        return mean if rule.kind == "mean" else f"SAFE_DIVIDE(CAST(amount AS FLOAT64), {mean})"
     if rule.kind == "merchants_seen":
         return "merchants_seen + is_new_merchant"
     return rule.name  # new_merchant, since_previous: history only, as the window CTE has them
+
+
+#: NUMERIC's scale: BigQuery rounds to 9 decimal places, half away from zero, when it casts a
+#: landed amount's text to NUMERIC (20_staging.sql).
+_NUMERIC_QUANTUM = Decimal("1e-9")
+
+
+def exact_amount(amount: float) -> Decimal:
+    """``amount`` as the NUMERIC the SQL sums.
+
+    The state's amounts are NUMERICs written as FLOAT64 (Vertex Feature Store has no NUMERIC):
+    staging keeps amounts of at most 50,000 to 9 decimal places, at most 14 significant digits,
+    and a FLOAT64 holds 15, so the shortest text of the float (``repr``) is the NUMERIC again. A
+    request's amount is rounded as staging rounds a landed one.
+    """
+    return Decimal(repr(float(amount))).quantize(_NUMERIC_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -190,20 +213,21 @@ def request_time_features(
     first = first_seen.get(merchant)
     is_new = 1 if first is None or first > horizon else 0
     out: dict[str, float | int | None] = {}
-    windows: dict[int, tuple[int, float]] = {}
+    windows: dict[int, tuple[int, Decimal]] = {}
+    exact = exact_amount(amount)
     for rule in CARD_FEATURE_RULES:
         if rule.window_seconds is not None and rule.window_seconds not in windows:
             start = time - rule.window_seconds
-            inside = [a for s, a in earlier if s >= start]
-            windows[rule.window_seconds] = (len(inside), sum(inside))
+            inside = [exact_amount(a) for s, a in earlier if s >= start]
+            windows[rule.window_seconds] = (len(inside), sum(inside, Decimal(0)))
         if rule.kind == "count":
             out[rule.name] = windows[rule.window_seconds or 0][0] + 1
         elif rule.kind == "sum":
-            out[rule.name] = windows[rule.window_seconds or 0][1] + amount
+            out[rule.name] = float(windows[rule.window_seconds or 0][1] + exact)
         elif rule.kind in ("mean", "ratio_to_mean"):
             n, total = windows[rule.window_seconds or 0]
-            mean = (total + amount) / (n + 1)
-            out[rule.name] = mean if rule.kind == "mean" else (amount / mean if mean != 0 else None)
+            mean = float(total + exact) / (n + 1)
+            out[rule.name] = mean if rule.kind == "mean" else (float(exact) / mean if mean != 0 else None)
         elif rule.kind == "new_merchant":
             out[rule.name] = is_new
         elif rule.kind == "merchants_seen":

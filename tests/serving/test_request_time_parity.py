@@ -9,9 +9,9 @@ are replayed in time order on a real DuckDB warehouse speaking the project's Big
 * serving's :func:`fraud_mlops.features.request_time_features` turns that state plus the
   transaction's time, amount and merchant into card features;
 * those must equal the training table's features of the same transaction
-  (``include/sql/30_card_features.sql`` over all transactions): integers exactly, floats to a
-  relative 1e-9 (the SQL adds amounts in its own order, and rebuilds the 7-day sum as mean x
-  count; Python adds them in time order).
+  (``include/sql/30_card_features.sql`` over all transactions), bit for bit: both sides sum
+  amounts exactly (NUMERIC in the SQL, ``Decimal`` in Python) and round once, so the order
+  each adds in does not matter.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from fraud_mlops.warehouse.transpile import bound_parameters, split_statements, 
 
 N_CARDS = 25
 PER_CARD = 80  # 2,000 transactions
-REL = 1e-9
 INT_FEATURES = {f.name for f in FEATURES if f.bq_type == "INT64"}
 
 
@@ -107,6 +106,14 @@ def _statements(script: str, prefixes: Iterable[str], expected: int) -> list[str
     return found
 
 
+def _staged(table: str, rows: str) -> str:
+    """A staging table of ``data`` (``rows``: a LIMIT or nothing) whose amount is staging's
+    NUMERIC (00_setup.sql), as the SQL sums it."""
+    return transpile_statement(
+        f"CREATE TABLE `{table}` AS SELECT * REPLACE (CAST(amount AS NUMERIC) AS amount) FROM data {rows}"
+    )
+
+
 def _training_features(conn: duckdb.DuckDBPyConnection, data: pd.DataFrame) -> pd.DataFrame:
     """The production (incremental) 30_card_features.sql over ``data`` as one increment: staged
     candidates, their cards' scope and merchant state from 20_staging.sql's own statements."""
@@ -114,8 +121,8 @@ def _training_features(conn: duckdb.DuckDBPyConnection, data: pd.DataFrame) -> p
     conn.execute(f"CREATE SCHEMA {settings.dataset}")
     conn.execute(f"CREATE SCHEMA {settings.candidate_dataset}")
     conn.register("data", data)
-    conn.execute(f"CREATE TABLE {settings.dataset}.stg_transactions AS SELECT * FROM data LIMIT 0")
-    conn.execute(f"CREATE TABLE {settings.candidate_dataset}.stg_transactions AS SELECT * FROM data")
+    for dataset, rows in ((settings.dataset, "LIMIT 0"), (settings.candidate_dataset, "")):
+        conn.execute(_staged(f"{dataset}.stg_transactions", rows))
     # the published per-card state, empty (00_setup.sql's own tables)
     published = (
         f"CREATE TABLE IF NOT EXISTS `{settings.dataset}.{t}`"
@@ -163,7 +170,7 @@ def _same(name: str, served: Any, trained: Any) -> bool:
         return served is None and (trained is None or math.isnan(trained))
     if name in INT_FEATURES:
         return int(served) == int(trained) and float(served).is_integer()
-    return math.isclose(float(served), float(trained), rel_tol=REL, abs_tol=1e-9)
+    return float(served) == float(trained)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +181,7 @@ def replayed() -> tuple[pd.DataFrame, list[tuple[str, str, Any, Any]], int]:
     trained = _training_features(conn, data).set_index("transaction_id")
 
     conn.execute("CREATE SCHEMA replay")
-    conn.execute("CREATE TABLE replay.stg_transactions AS SELECT * FROM data LIMIT 0")
+    conn.execute(_staged("replay.stg_transactions", "LIMIT 0"))
     mismatches: list[tuple[str, str, Any, Any]] = []
     ordered = data.sort_values(["event_time", "transaction_id"])
     for txn in ordered.itertuples(index=False):

@@ -8,7 +8,7 @@
     Every query that builds the serving state's arrays aggregates them with this one ordering. -#}
 {% macro recent_pairs(rows) -%}
 ARRAY_AGG({{ rows }}.ts ORDER BY {{ rows }}.ts, {{ rows }}.amount) AS recent_times,
-    ARRAY_AGG({{ rows }}.amount ORDER BY {{ rows }}.ts, {{ rows }}.amount) AS recent_amounts
+    ARRAY_AGG(CAST({{ rows }}.amount AS FLOAT64) ORDER BY {{ rows }}.ts, {{ rows }}.amount) AS recent_amounts
 {%- endmacro %}
 
 {% macro card_state(transactions, entity_key, widest_window_seconds) -%}

@@ -12,7 +12,7 @@ WITH base AS (
     event_time,
     UNIX_SECONDS(event_time) AS ts,
     merchant,
-    CAST(amount AS FLOAT64) AS amount,
+    amount,
 {%- for v in v_components %}
     {{ v }},
 {%- endfor %}
@@ -39,7 +39,7 @@ windows AS (
     COUNT(*) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS txn_count_7d,
     IFNULL(SUM(amount) OVER (card_history RANGE BETWEEN 3600 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_1h,
     IFNULL(SUM(amount) OVER (card_history RANGE BETWEEN 86400 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_24h,
-    AVG(amount) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING) AS amount_avg_7d
+    IFNULL(SUM(amount) OVER (card_history RANGE BETWEEN 604800 PRECEDING AND 1 PRECEDING), 0) AS amount_sum_7d
   FROM merchant_history
   WINDOW card_history AS (PARTITION BY card_pseudonym ORDER BY ts)
 )
@@ -47,7 +47,7 @@ SELECT
   transaction_id,
   card_pseudonym,
   event_time,
-  amount,
+  CAST(amount AS FLOAT64) AS amount,
   EXTRACT(HOUR FROM event_time) AS hour_of_day,
   EXTRACT(DAYOFWEEK FROM event_time) AS day_of_week,
 {%- for v in v_components %}
