@@ -20,6 +20,7 @@ import functools
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -36,8 +37,10 @@ from fraud_mlops.features import (
     V_COMPONENTS,
     WIDEST_WINDOW_SECONDS,
     CardState,
+    exact_amount,
     request_time_features,
 )
+from fraud_mlops.landing_schema import MAX_AMOUNT
 from fraud_mlops.pseudonym import WrappedKeyset
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql, sql_dir
@@ -241,3 +244,41 @@ def test_the_first_transaction_of_a_card_counts_itself() -> None:
         "amount_avg_7d": 25.0,
         "amount_to_avg_7d": 1.0,
     }
+
+
+#: Amounts where rounding to NUMERIC's 9 places, or back from FLOAT64, could go wrong: ties
+#: (half away from zero), more places than NUMERIC keeps, staging's largest accepted amount, and
+#: decimals with no exact FLOAT64.
+AMOUNT_TEXTS = (
+    "0", "0.1", "12.34", "0.000000001", "0.1234567895", "0.1234567885", "2.0000000005",
+    "33333.333333333", "49999.999999999", "49999.9999999995", "1e-10", "0.30000000000000004",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("text", AMOUNT_TEXTS)
+def test_serving_reads_each_amount_as_the_numeric_staging_sums(text: str) -> None:
+    """BigQuery's own casts (ZetaSQL's reference evaluator) and the local warehouse's: a
+    request's amount rounds as staging rounds a landed one, and the state's FLOAT64 amount is
+    that NUMERIC again, so serving's exact sums are the SQL's."""
+    from tests.reference_engine import evaluate
+
+    _, numeric = evaluate(f"CAST('{text}' AS NUMERIC)")
+    _, stored = evaluate(f"CAST(CAST('{text}' AS NUMERIC) AS FLOAT64)")
+    local = (
+        duckdb.connect()
+        .execute(transpile_statement(f"SELECT CAST(CAST('{text}' AS NUMERIC) AS FLOAT64)"))
+        .fetchone()
+    )
+    assert local is not None and local[0] == stored
+    assert exact_amount(float(text)) == numeric  # a request's amount
+    assert exact_amount(stored) == numeric  # a state's amount
+    assert float(exact_amount(stored)) == stored  # one correctly rounded cast on both sides
+
+
+def test_every_amount_staging_keeps_comes_back_exactly_from_its_float() -> None:
+    """NUMERICs up to staging's largest amount with all 9 places: 14 significant digits, within
+    the 15 every FLOAT64 keeps, so reading the state's amounts back loses nothing."""
+    rng = np.random.default_rng(11)
+    nanos = rng.integers(0, MAX_AMOUNT * 10**9 + 1, size=20_000)
+    values = [Decimal(int(n)).scaleb(-9) for n in nanos] + [Decimal(MAX_AMOUNT) - Decimal("1e-9")]
+    assert [exact_amount(float(v)) for v in values] == values
