@@ -13,7 +13,8 @@ from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.features import FEATURE_NAMES, request_time_features
 from fraud_mlops.registry.endpoint_client import LocalEndpointClient
 from fraud_mlops.serving.http import build_service
-from fraud_mlops.serving.service import PredictionService
+from fraud_mlops.serving.request import Transaction
+from fraud_mlops.serving.service import PredictionService, transaction_vector
 
 from .helpers import ServingWorld, card_numbers
 
@@ -133,3 +134,14 @@ def test_the_online_store_keeps_the_card_state_exactly(world: ServingWorld) -> N
         row = store.fetch_one(world.pseudonymise(card))
         assert row is not None and row.state is not None
         assert row.state == world.states[card]
+
+
+def test_the_amount_feature_is_the_numeric_training_saw(world: ServingWorld) -> None:
+    """Staging keeps a landed amount to 9 places, rounded half away from zero, so training saw
+    12.345678902 for a card network's 12.3456789015: serving sends the model that value too."""
+    card = world.cards[4]
+    row = LocalOnlineStore(world.store_path).fetch_one(world.pseudonymise(card))
+    assert row is not None
+    transaction = Transaction(datetime(2026, 11, 22, 22, 30, tzinfo=UTC), 12.3456789015, "m1")
+    vector = transaction_vector(row, transaction)
+    assert vector[FEATURE_NAMES.index("amount")] == 12.345678902
