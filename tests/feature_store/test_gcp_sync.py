@@ -10,7 +10,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from airflow.providers.google.cloud.sensors.vertex_ai.feature_store import FeatureViewSyncSensor
 from airflow.sdk import DAG
+from google.api_core import exceptions
 from google.cloud import aiplatform_v1beta1 as v1beta1
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc.status_pb2 import Status
@@ -77,7 +79,8 @@ def test_gcp_builds_sync_then_rescheduling_sensor_then_record(gcp_settings: Sett
     assert type(sync).__name__ == "SyncFeatureViewOperator"
     assert (sync.project_id, sync.location) == ("fraud-prj", "europe-west4")
     assert (sync.feature_online_store_id, sync.feature_view_id) == ("fraud_online_store", "card_features")
-    assert type(sensor).__name__ == "FeatureViewSyncSensor"
+    assert type(sensor).__name__ == "FeatureViewSyncDoneSensor"
+    assert isinstance(sensor, FeatureViewSyncSensor)  # the provider's operator, its fields and UI
     assert sensor.mode == "reschedule"
     # The sync's resource name, pulled from the operator's XCom whatever group the tasks sit in.
     assert sensor.feature_view_sync_name.operator is sync
@@ -121,6 +124,46 @@ def test_sensor_waits_until_vertex_reports_an_end_time(admin_client: mock.MagicM
         mock.call(name=SYNC_NAME),
         mock.call(name=SYNC_NAME),
     ]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        exceptions.PermissionDenied("Permission 'aiplatform.featureViewSyncs.get' denied"),
+        exceptions.NotFound("FeatureViewSync not found"),
+        exceptions.InvalidArgument("Invalid resource name"),
+        exceptions.Unauthenticated("Request had invalid authentication credentials"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_sensor_fails_at_once_when_vertex_refuses_to_report_the_sync(
+    admin_client: mock.MagicMock, refusal: Exception
+) -> None:
+    """The provider's sensor waited such answers out for the whole timeout (three hours)."""
+    admin_client.return_value.get_feature_view_sync.side_effect = refusal
+    dag, _, _ = _build()
+    sensor: Any = dag.get_task("wait_for_feature_view_sync")
+    sensor.feature_view_sync_name = SYNC_NAME
+
+    with pytest.raises(type(refusal)):
+        sensor.poke(context={})
+    admin_client.return_value.get_feature_view_sync.assert_called_once_with(name=SYNC_NAME)
+
+
+def test_sensor_waits_out_errors_a_later_poke_may_not_get(admin_client: mock.MagicMock) -> None:
+    admin_client.return_value.get_feature_view_sync.side_effect = [
+        exceptions.ServiceUnavailable("The service is currently unavailable"),
+        exceptions.ResourceExhausted("Quota exceeded"),
+        exceptions.DeadlineExceeded("Deadline exceeded"),
+        _running_sync(),
+        _finished_sync(42),
+    ]
+    dag, _, _ = _build()
+    sensor: Any = dag.get_task("wait_for_feature_view_sync")
+    sensor.feature_view_sync_name = SYNC_NAME
+
+    assert [sensor.poke(context={}) for _ in range(5)] == [False, False, False, False, True]
+    assert admin_client.return_value.get_feature_view_sync.call_args_list == [mock.call(name=SYNC_NAME)] * 5
 
 
 def test_record_task_returns_the_sync_record(admin_client: mock.MagicMock) -> None:

@@ -182,8 +182,8 @@ SYNC_TIMEOUT_SECONDS = 3 * 60 * 60
 class VertexFeatureStore:
     """Vertex AI Feature Store: online reads, and syncs started and watched by the provider's operators.
 
-    Sync: ``SyncFeatureViewOperator`` → ``FeatureViewSyncSensor`` (reschedule mode, so the wait
-    holds no worker slot) → ``record_feature_sync`` (reads Vertex's report of the finished sync).
+    Sync: ``SyncFeatureViewOperator`` → ``FeatureViewSyncDoneSensor`` (the provider's sensor,
+    failing on errors no wait changes; reschedule mode, so the wait holds no worker slot) → ``record_feature_sync`` (reads Vertex's report of the finished sync).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -194,10 +194,10 @@ class VertexFeatureStore:
 
     def sync_operators(self, source_snapshot: Any) -> tuple[Any, Any]:
         from airflow.providers.google.cloud.operators.vertex_ai.feature_store import SyncFeatureViewOperator
-        from airflow.providers.google.cloud.sensors.vertex_ai.feature_store import FeatureViewSyncSensor
         from airflow.sdk import task
 
         from fraud_mlops.assets import online_features
+        from fraud_mlops.feature_store.vertex_sync_sensor import FeatureViewSyncDoneSensor
 
         s = self.settings
         sync_feature_view = SyncFeatureViewOperator(
@@ -210,7 +210,7 @@ class VertexFeatureStore:
         )
         # The operator returns the sync's resource name (…/featureViewSyncs/ID) as XCom.
         sync_name: Any = sync_feature_view.output
-        wait_for_feature_view_sync = FeatureViewSyncSensor(
+        wait_for_feature_view_sync = FeatureViewSyncDoneSensor(
             task_id="wait_for_feature_view_sync",
             feature_view_sync_name=sync_name,
             location=s.region,

@@ -1,0 +1,65 @@
+"""Waiting for a Vertex feature-view sync, failing at once on an answer no wait can change.
+
+The provider's ``FeatureViewSyncSensor`` logs every exception of its poke and pokes again
+until its timeout (three hours here), so a Composer account without
+``aiplatform.featureViewSyncs.get``, or a sync name that does not exist, showed as a slow sync
+for three hours. This sensor keeps the provider's operator (its template fields, its UI) and
+its rule (done once Vertex reports an end time), and lets Google's client errors for requests
+that cannot succeed as sent (400, 401, 403, 404) fail the task; every other error (unavailable,
+deadline, quota, transport) is still waited out, as the provider does.
+
+Imported only when the gcp sync tasks are built (``VertexFeatureStore.sync_operators``): the
+provider's sensor module is not imported while a DAG file is parsed on the local target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.google.cloud.hooks.vertex_ai.feature_store import FeatureStoreHook
+from airflow.providers.google.cloud.sensors.vertex_ai.feature_store import FeatureViewSyncSensor
+from google.api_core import exceptions
+
+from fraud_mlops.feature_store.sync import vertex_sync_report
+
+#: Answers about the request itself, which a later poke would get again (InvalidArgument,
+#: FailedPrecondition and OutOfRange are BadRequests; Unauthenticated and PermissionDenied are
+#: Unauthorized and Forbidden).
+NOT_WAITED_OUT: tuple[type[Exception], ...] = (
+    exceptions.BadRequest,
+    exceptions.Unauthorized,
+    exceptions.Forbidden,
+    exceptions.NotFound,
+)
+
+
+class FeatureViewSyncDoneSensor(FeatureViewSyncSensor):
+    """``FeatureViewSyncSensor`` that fails on a 400, 401, 403 or 404 instead of waiting them out.
+
+    One ``GetFeatureViewSync`` call per poke, through the hook's client: the hook's own
+    ``get_feature_view_sync`` turns every error into an ``AirflowException`` with the message
+    only. The provider's ``wait_timeout`` is not used here (the sensor's ``timeout`` bounds the
+    wait). Whether the sync succeeded is ``record_feature_sync``'s question (``final_status``).
+    """
+
+    def poke(self, context: Any) -> bool:
+        hook = FeatureStoreHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+        name = self.feature_view_sync_name
+        try:
+            sync = hook.get_feature_online_store_admin_service_client(self.location).get_feature_view_sync(
+                name=name
+            )
+        except NOT_WAITED_OUT:
+            self.log.error("Vertex refused to report feature view sync %s", name)
+            raise
+        except Exception as err:  # unavailable, deadline, quota, transport: the next poke may pass
+            self.log.warning("Could not read feature view sync %s, will poke again: %s", name, err)
+            return False
+        report = vertex_sync_report(sync)
+        if report.get("end_time"):
+            self.log.info(
+                "Feature view sync %s has ended (rows synced: %s)", name, report["sync_summary"]["row_synced"]
+            )
+            return True
+        self.log.info("Waiting for feature view sync %s to end", name)
+        return False
