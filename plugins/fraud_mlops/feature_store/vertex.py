@@ -183,7 +183,8 @@ class VertexFeatureStore:
     """Vertex AI Feature Store: online reads, and syncs started and watched by the provider's operators.
 
     Sync: ``SyncFeatureViewOperator`` → ``FeatureViewSyncDoneSensor`` (the provider's sensor,
-    failing on errors no wait changes; reschedule mode, so the wait holds no worker slot) → ``record_feature_sync`` (reads Vertex's report of the finished sync).
+    failing on errors no wait changes; reschedule mode, so the wait holds no worker slot) →
+    ``record_feature_sync`` (reads Vertex's report of the finished sync).
     """
 
     def __init__(self, settings: Settings) -> None:
