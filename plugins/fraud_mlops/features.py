@@ -208,7 +208,11 @@ def request_time_features(
 ) -> dict[str, float | int | None]:
     """The card features of a transaction at UNIX second ``time``, as the training SQL computes them."""
     horizon = time - 1  # history is earlier seconds only
-    earlier = [(s, a) for s, a in zip(state.recent_times, state.recent_amounts, strict=True) if s <= horizon]
+    earlier = [
+        (s, exact_amount(a))
+        for s, a in zip(state.recent_times, state.recent_amounts, strict=True)
+        if s <= horizon
+    ]
     first_seen = dict(zip(state.merchant_names, state.merchant_first_times, strict=True))
     first = first_seen.get(merchant)
     is_new = 1 if first is None or first > horizon else 0
@@ -218,7 +222,7 @@ def request_time_features(
     for rule in CARD_FEATURE_RULES:
         if rule.window_seconds is not None and rule.window_seconds not in windows:
             start = time - rule.window_seconds
-            inside = [exact_amount(a) for s, a in earlier if s >= start]
+            inside = [a for s, a in earlier if s >= start]
             windows[rule.window_seconds] = (len(inside), sum(inside, Decimal(0)))
         if rule.kind == "count":
             out[rule.name] = windows[rule.window_seconds or 0][0] + 1

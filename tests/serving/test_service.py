@@ -13,7 +13,7 @@ from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.features import FEATURE_NAMES, request_time_features
 from fraud_mlops.registry.endpoint_client import LocalEndpointClient
 from fraud_mlops.serving.http import build_service
-from fraud_mlops.serving.request import Transaction
+from fraud_mlops.serving.request import parse_request
 from fraud_mlops.serving.service import PredictionService, transaction_vector
 
 from .helpers import ServingWorld, card_numbers
@@ -142,6 +142,9 @@ def test_the_amount_feature_is_the_numeric_training_saw(world: ServingWorld) -> 
     card = world.cards[4]
     row = LocalOnlineStore(world.store_path).fetch_one(world.pseudonymise(card))
     assert row is not None
-    transaction = Transaction(datetime(2026, 11, 22, 22, 30, tzinfo=UTC), 12.3456789015, "m1")
-    vector = transaction_vector(row, transaction)
+    request = parse_request(
+        f'{{"card_number": "{card}", "amount": 12.3456789015, "merchant": "m1"}}'.encode()
+    )
+    assert request.transaction is not None
+    vector = transaction_vector(row, request.transaction)
     assert vector[FEATURE_NAMES.index("amount")] == 12.345678902

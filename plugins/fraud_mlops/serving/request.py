@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fraud_mlops.features import V_COMPONENTS
+from fraud_mlops.features import V_COMPONENTS, exact_amount
 from fraud_mlops.landing_schema import MAX_AMOUNT
 from fraud_mlops.pseudonym import luhn_valid
 
@@ -54,7 +54,7 @@ class Transaction:
     """The transaction being scored, as the request describes it."""
 
     time: datetime
-    amount: float
+    amount: float  # to 9 places, as staging keeps a landed amount (features.exact_amount)
     merchant: str = field(repr=False)
     components: dict[str, float] = field(default_factory=dict)  # v1..v28 given; others missing
 
@@ -117,7 +117,8 @@ def _number(name: str, value: Any) -> float:
 def _transaction(data: dict[str, Any]) -> Transaction | None:
     amount = None
     if data.get("amount") is not None:
-        amount = _number("amount", data["amount"])
+        # rounded as staging rounds a landed amount (NUMERIC, 9 places): the amount training saw
+        amount = float(exact_amount(_number("amount", data["amount"])))
         if not 0 <= amount <= MAX_AMOUNT:
             raise RequestError(400, "invalid_field", f"amount must be between 0 and {MAX_AMOUNT}")
     moment = _timestamp(data["transaction_time"]) if data.get("transaction_time") is not None else None

@@ -36,7 +36,7 @@ from typing import Any
 
 from fraud_mlops.feature_store.base import OnlineFeatureReader
 from fraud_mlops.feature_store.records import FeatureRow, OnlineStoreNotReady
-from fraud_mlops.features import FEATURE_NAMES, V_COMPONENTS, exact_amount, request_time_features
+from fraud_mlops.features import FEATURE_NAMES, V_COMPONENTS, request_time_features
 from fraud_mlops.registry.endpoint_client import ModelClient, NoModelDeployed
 from fraud_mlops.serving.request import RequestError, Transaction, parse_request
 
@@ -156,8 +156,7 @@ def transaction_vector(row: FeatureRow, transaction: Transaction) -> list[float]
     moment = transaction.time
     time = int(moment.timestamp())
     values: dict[str, float | int | None] = {
-        # as the training table holds it: staging's NUMERIC (9 places), as FLOAT64
-        "amount": float(exact_amount(transaction.amount)),
+        "amount": transaction.amount,
         "hour_of_day": moment.hour,
         "day_of_week": moment.isoweekday() % 7 + 1,  # BigQuery DAYOFWEEK: Sunday = 1
         **{v: transaction.components.get(v) for v in V_COMPONENTS},
