@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Literal
 
 Level = Literal["transaction", "card"]
@@ -162,6 +162,10 @@ def card_feature_sql(rule: CardFeatureRule) -> str:
 #: NUMERIC's scale: BigQuery rounds to 9 decimal places, half away from zero, when it casts a
 #: landed amount's text to NUMERIC (20_staging.sql).
 _NUMERIC_QUANTUM = Decimal("1e-9")
+#: Enough digits to hold any finite FLOAT64 to 9 places (309 integer digits at the most): the
+#: default context's 28 would raise InvalidOperation for amounts from 1e19 on, which serving
+#: must refuse as out of range, not fail on.
+_WIDE = Context(prec=330)
 
 
 def exact_amount(amount: float) -> Decimal:
@@ -170,9 +174,12 @@ def exact_amount(amount: float) -> Decimal:
     The state's amounts are NUMERICs written as FLOAT64 (Vertex Feature Store has no NUMERIC):
     staging keeps amounts of at most 50,000 to 9 decimal places, at most 14 significant digits,
     and a FLOAT64 holds 15, so the shortest text of the float (``repr``) is the NUMERIC again. A
-    request's amount is rounded as staging rounds a landed one.
+    request's amount is rounded as staging rounds a landed one (JSON numbers arrive as floats,
+    so an amount written with more than 15 significant digits may round otherwise). NUMERIC has
+    no negative zero, so neither has this.
     """
-    return Decimal(repr(float(amount))).quantize(_NUMERIC_QUANTUM, rounding=ROUND_HALF_UP)
+    value = Decimal(repr(float(amount))).quantize(_NUMERIC_QUANTUM, rounding=ROUND_HALF_UP, context=_WIDE)
+    return value if value else abs(value)
 
 
 @dataclass(frozen=True)

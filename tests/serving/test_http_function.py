@@ -77,6 +77,10 @@ BODIES: list[tuple[str, bytes, int, str]] = [
     ("amount as bool", b'{"card_number": "4111111111111111", "amount": true}', 400, "invalid_field"),
     ("negative amount", b'{"card_number": "4111111111111111", "amount": -1}', 400, "invalid_field"),
     ("NaN amount", b'{"card_number": "4111111111111111", "amount": NaN}', 400, "invalid_field"),
+    # past what Decimal's default 28 digits round to 9 places: still a 400, not a 500
+    ("huge amount", b'{"card_number": "4111111111111111", "amount": 1e19}', 400, "invalid_field"),
+    ("largest float amount", b'{"card_number": "4111111111111111", "amount": 1.7976931348623157e308}',
+     400, "invalid_field"),
     ("naive time", b'{"card_number": "4111111111111111", "transaction_time": "2026-01-01T00:00:00"}',
      400, "invalid_field"),
     ("deep nesting", b"{\"card_number\": " + b"[" * 5000 + b"]" * 5000 + b"}", 400, "invalid_json"),

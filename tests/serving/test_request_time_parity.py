@@ -251,7 +251,7 @@ def test_the_first_transaction_of_a_card_counts_itself() -> None:
 #: decimals with no exact FLOAT64.
 AMOUNT_TEXTS = (
     "0", "0.1", "12.34", "0.000000001", "0.1234567895", "0.1234567885", "2.0000000005",
-    "33333.333333333", "49999.999999999", "49999.9999999995", "1e-10", "0.30000000000000004",
+    "33333.333333333", "49999.999999999", "49999.9999999995", "1e-10", "-1e-10", "0.30000000000000004",
 )  # fmt: skip
 
 
@@ -273,6 +273,8 @@ def test_serving_reads_each_amount_as_the_numeric_staging_sums(text: str) -> Non
     assert exact_amount(float(text)) == numeric  # a request's amount
     assert exact_amount(stored) == numeric  # a state's amount
     assert float(exact_amount(stored)) == stored  # one correctly rounded cast on both sides
+    # NUMERIC has no negative zero: neither a tiny negative request amount nor its features do
+    assert math.copysign(1.0, float(exact_amount(float(text)))) == math.copysign(1.0, stored)
 
 
 def test_every_amount_staging_keeps_comes_back_exactly_from_its_float() -> None:
