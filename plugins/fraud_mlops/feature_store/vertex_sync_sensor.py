@@ -1,12 +1,14 @@
-"""Waiting for a Vertex feature-view sync, failing at once on an answer no wait can change.
+"""Waiting for a Vertex feature-view sync, failing on an answer no wait can change.
 
 The provider's ``FeatureViewSyncSensor`` logs every exception of its poke and pokes again
 until its timeout (three hours here), so a Composer account without
 ``aiplatform.featureViewSyncs.get``, or a sync name that does not exist, showed as a slow sync
 for three hours. This sensor keeps the provider's operator (its template fields, its UI) and
 its rule (done once Vertex reports an end time), and lets Google's client errors for requests
-that cannot succeed as sent (400, 401, 403, 404) fail the task; every other error (unavailable,
-deadline, quota, transport) is still waited out, as the provider does.
+that cannot succeed as sent (400, 401, 403, 404) fail the poke, so the task fails after its
+usual retries (they cover a fixed grant, or a sync Vertex has not yet made readable); every other
+error (unavailable, deadline, quota, transport, and google-auth's own, such as a refused token
+refresh) is still waited out, as the provider does.
 
 Imported only when the gcp sync tasks are built (``VertexFeatureStore.sync_operators``): the
 provider's sensor module is not imported while a DAG file is parsed on the local target.
