@@ -79,7 +79,7 @@ def _files() -> dict[str, pd.DataFrame]:
         "later": pd.concat([later, later.iloc[1:4]]),  # copies within one file
         # rows staged before: from the first file's last day (an earlier day would move the late
         # file's look-back before every published row), and from the in-order file
-        "earlier": pd.concat([earlier, middle[day == 9].iloc[:3], later.iloc[6:8]]),
+        "earlier": pd.concat([earlier, landing[day == 9].iloc[:3], later.iloc[6:8]]),
     }
 
 
