@@ -76,6 +76,15 @@ def vertex_sync_report(sync: Any) -> dict[str, Any]:
     return report
 
 
+def read_vertex_sync(hook: Any, location: str, name: str) -> dict[str, Any]:
+    """Vertex's report of the feature-view sync ``name`` (:func:`vertex_sync_report`), read with
+    ``hook`` (a ``FeatureStoreHook``) through its admin client: the hook's own
+    ``get_feature_view_sync`` drops ``final_status`` and turns every error into an
+    ``AirflowException`` with the message only, which hides whether waiting could help."""
+    client = hook.get_feature_online_store_admin_service_client(location)
+    return vertex_sync_report(client.get_feature_view_sync(name=name))
+
+
 def record_from_vertex_sync(
     report: Mapping[str, Any], source_snapshot: str | None, source: str
 ) -> SyncRecord:

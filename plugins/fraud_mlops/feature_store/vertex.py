@@ -232,22 +232,19 @@ def record_feature_sync(
     """The finished Vertex sync's id, end time and rows synced, as the sync record.
 
     A sync Vertex finished with an error fails the task without retries (a retry would read the
-    same sync) and emits no ``online_features`` event: the store still holds the old rows. The
-    sync is read through the hook's client, not ``get_feature_view_sync``, whose report drops
-    ``final_status``.
+    same sync) and emits no ``online_features`` event: the store still holds the old rows
+    (``read_vertex_sync`` keeps the sync's ``final_status``).
     """
     from airflow.providers.google.cloud.hooks.vertex_ai.feature_store import FeatureStoreHook
     from airflow.sdk.exceptions import AirflowFailException
 
     from fraud_mlops.assets import online_features
-    from fraud_mlops.feature_store.sync import FeatureSyncFailed, record_from_vertex_sync, vertex_sync_report
+    from fraud_mlops.feature_store.sync import FeatureSyncFailed, read_vertex_sync, record_from_vertex_sync
     from fraud_mlops.settings import get_settings
 
     settings = get_settings()
-    client = FeatureStoreHook(gcp_conn_id=settings.gcp_conn_id).get_feature_online_store_admin_service_client(
-        settings.region
-    )
-    report = vertex_sync_report(client.get_feature_view_sync(name=feature_view_sync_name))
+    hook = FeatureStoreHook(gcp_conn_id=settings.gcp_conn_id)
+    report = read_vertex_sync(hook, settings.region, feature_view_sync_name)
     try:
         record = record_from_vertex_sync(report, source_snapshot or None, feature_view_source_uri(settings))
     except FeatureSyncFailed as err:

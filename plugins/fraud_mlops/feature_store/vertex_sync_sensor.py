@@ -22,7 +22,7 @@ from airflow.providers.google.cloud.hooks.vertex_ai.feature_store import Feature
 from airflow.providers.google.cloud.sensors.vertex_ai.feature_store import FeatureViewSyncSensor
 from google.api_core import exceptions
 
-from fraud_mlops.feature_store.sync import vertex_sync_report
+from fraud_mlops.feature_store.sync import read_vertex_sync
 
 #: Answers about the request itself, which a later poke would get again (InvalidArgument,
 #: FailedPrecondition and OutOfRange are BadRequests; Unauthenticated and PermissionDenied are
@@ -38,9 +38,8 @@ NOT_WAITED_OUT: tuple[type[Exception], ...] = (
 class FeatureViewSyncDoneSensor(FeatureViewSyncSensor):
     """``FeatureViewSyncSensor`` that fails on a 400, 401, 403 or 404 instead of waiting them out.
 
-    One ``GetFeatureViewSync`` call per poke, through the hook's client: the hook's own
-    ``get_feature_view_sync`` turns every error into an ``AirflowException`` with the message
-    only. The provider's ``wait_timeout`` is not used here (the sensor's ``timeout`` bounds the
+    One ``GetFeatureViewSync`` call per poke (``read_vertex_sync``, which keeps Google's error
+    types). The provider's ``wait_timeout`` is not used here (the sensor's ``timeout`` bounds the
     wait). Whether the sync succeeded is ``record_feature_sync``'s question (``final_status``).
     """
 
@@ -48,16 +47,13 @@ class FeatureViewSyncDoneSensor(FeatureViewSyncSensor):
         hook = FeatureStoreHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
         name = self.feature_view_sync_name
         try:
-            sync = hook.get_feature_online_store_admin_service_client(self.location).get_feature_view_sync(
-                name=name
-            )
+            report = read_vertex_sync(hook, self.location, name)
         except NOT_WAITED_OUT:
             self.log.error("Vertex refused to report feature view sync %s", name)
             raise
         except Exception as err:  # unavailable, deadline, quota, transport: the next poke may pass
             self.log.warning("Could not read feature view sync %s, will poke again: %s", name, err)
             return False
-        report = vertex_sync_report(sync)
         if report.get("end_time"):
             self.log.info(
                 "Feature view sync %s has ended (rows synced: %s)", name, report["sync_summary"]["row_synced"]
