@@ -168,17 +168,20 @@ _NUMERIC_QUANTUM = Decimal("1e-9")
 _WIDE = Context(prec=330)
 
 
-def exact_amount(amount: float) -> Decimal:
+def exact_amount(amount: float | Decimal) -> Decimal:
     """``amount`` as the NUMERIC the SQL sums.
 
     The state's amounts are NUMERICs written as FLOAT64 (Vertex Feature Store has no NUMERIC):
     staging keeps amounts of at most 50,000 to 9 decimal places, at most 14 significant digits,
     and a FLOAT64 holds 15, so the shortest text of the float (``repr``) is the NUMERIC again. A
-    request's amount is rounded as staging rounds a landed one (JSON numbers arrive as floats,
-    so an amount written with more than 15 significant digits may round otherwise). NUMERIC has
-    no negative zero, so neither has this.
+    request's amount comes as the ``Decimal`` of its JSON text and is rounded from that text, as
+    staging's ``CAST(text AS NUMERIC)`` rounds a landed one: rounded from a float, an amount
+    written with more than 15 significant digits could round the other way. NUMERIC has no
+    negative zero, so neither has this. A finite FLOAT64's value needs at most 309 integer
+    digits, within ``_WIDE``; a larger ``Decimal`` is the caller's to refuse first.
     """
-    value = Decimal(repr(float(amount))).quantize(_NUMERIC_QUANTUM, rounding=ROUND_HALF_UP, context=_WIDE)
+    text = amount if isinstance(amount, Decimal) else Decimal(repr(float(amount)))
+    value = text.quantize(_NUMERIC_QUANTUM, rounding=ROUND_HALF_UP, context=_WIDE)
     return value if value else abs(value)
 
 

@@ -270,11 +270,35 @@ def test_serving_reads_each_amount_as_the_numeric_staging_sums(text: str) -> Non
         .fetchone()
     )
     assert local is not None and local[0] == stored
-    assert exact_amount(float(text)) == numeric  # a request's amount
+    assert exact_amount(Decimal(text)) == numeric  # a request's amount, from its JSON text
     assert exact_amount(stored) == numeric  # a state's amount
     assert float(exact_amount(stored)) == stored  # one correctly rounded cast on both sides
     # NUMERIC has no negative zero: neither a tiny negative request amount nor its features do
-    assert math.copysign(1.0, float(exact_amount(float(text)))) == math.copysign(1.0, stored)
+    assert math.copysign(1.0, float(exact_amount(Decimal(text)))) == math.copysign(1.0, stored)
+
+
+#: Amounts written with more digits than a FLOAT64 keeps, on either side of a rounding tie:
+#: rounded from the parsed float (0.1234567885, 49999.9999999995, 2.0000000005) they would round
+#: up, where BigQuery rounds the text down.
+LONG_AMOUNT_TEXTS = (
+    "0.12345678849999999999", "49999.99999999949999999", "2.00000000049999999999",
+    "0.12345678850000000001", "12.34567890123456789012345678901234567890",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("text", AMOUNT_TEXTS + LONG_AMOUNT_TEXTS)
+def test_a_request_amount_rounds_from_its_text_as_staging_rounds_a_landed_one(text: str) -> None:
+    """The request as the HTTP function reads it (its JSON body) against BigQuery's cast of the
+    same text (ZetaSQL's reference evaluator): the model is sent the amount training saw."""
+    from fraud_mlops.serving.request import parse_request
+    from tests.reference_engine import evaluate
+
+    _, stored = evaluate(f"CAST(CAST('{text}' AS NUMERIC) AS FLOAT64)")
+    body = f'{{"card_number": "4111111111111111", "amount": {text}, "merchant": "m"}}'.encode()
+    transaction = parse_request(body).transaction
+    assert transaction is not None
+    assert transaction.amount == stored
+    assert math.copysign(1.0, transaction.amount) == 1.0
 
 
 def test_every_amount_staging_keeps_comes_back_exactly_from_its_float() -> None:

@@ -26,6 +26,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fraud_mlops.features import V_COMPONENTS, exact_amount
@@ -72,9 +73,13 @@ def parse_request(body: bytes, content_length: int | None = None) -> PredictionR
     if not body.strip():
         raise RequestError(400, "empty_body", "send a JSON object with a card_number")
     try:
-        data = json.loads(body)
+        # numbers with a fraction or exponent as the Decimal of their text: the amount is rounded
+        # from what the caller wrote, as staging rounds a landed amount's text (exact_amount)
+        data = json.loads(body, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise RequestError(400, "invalid_json", "the body is not valid JSON") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise RequestError(400, "invalid_json", "the body holds a number too long to read") from None
     if not isinstance(data, dict):
         raise RequestError(400, "invalid_json", "the body must be a JSON object")
     unknown = sorted(str(k) for k in data if k != REQUIRED_FIELD and k not in OPTIONAL_FIELDS)
@@ -108,17 +113,28 @@ def _card_digits(value: Any) -> str:
 
 
 def _number(name: str, value: Any) -> float:
-    # bool is an int in Python but not a number here; NaN/inf are not valid JSON values anyway
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """``value`` as a finite FLOAT64 (the float of a Decimal is that of its text: one rounding)."""
+    # bool is an int in Python but not a number here; NaN, Infinity and numbers past FLOAT64's
+    # range (1e400) are no finite number either
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise RequestError(400, "invalid_field", f"{name} must be a finite number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past FLOAT64's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise RequestError(400, "invalid_field", f"{name} must be a finite number")
+    return number
 
 
 def _transaction(data: dict[str, Any]) -> Transaction | None:
     amount = None
     if data.get("amount") is not None:
-        # rounded as staging rounds a landed amount (NUMERIC, 9 places): the amount training saw
-        amount = float(exact_amount(_number("amount", data["amount"])))
+        raw = data["amount"]
+        _number("amount", raw)  # finite (so within exact_amount's digits) before it is rounded
+        # rounded from its text as staging rounds a landed amount (NUMERIC, 9 places): the
+        # amount training saw
+        amount = float(exact_amount(raw if isinstance(raw, Decimal) else Decimal(raw)))
         if not 0 <= amount <= MAX_AMOUNT:
             raise RequestError(400, "invalid_field", f"amount must be between 0 and {MAX_AMOUNT}")
     moment = _timestamp(data["transaction_time"]) if data.get("transaction_time") is not None else None
