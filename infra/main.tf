@@ -186,6 +186,8 @@ module "composer" {
     MLOPS_QUARANTINE_BUCKET    = module.storage.bucket_names["quarantine"]
     MLOPS_PIPELINE_ROOT        = "gs://${module.storage.bucket_names["pipeline_root"]}"
     MLOPS_PIPELINE_SA          = module.service_accounts.emails["pipeline"]
+    # The endpoint's console link on the canary and lineage tasks (no lookup by display name).
+    MLOPS_ENDPOINT_ID = module.vertex.endpoint_id
     # The pseudonym keyset's KEK and the keyset it wrapped (ciphertext): BigQuery unwraps it.
     MLOPS_PSEUDONYM_KMS_KEY = module.pseudonym_kms.key_uri
     MLOPS_PSEUDONYM_KEYSET  = var.pseudonym_wrapped_keyset

@@ -39,6 +39,9 @@ variable                       meaning                                     local
 ``MLOPS_PSEUDONYM_KEYSET``     the wrapped (KMS-encrypted) Tink keyset,    ``<local dir>/kms/…``
                                base64; ciphertext, not a secret
 ``MLOPS_PIPELINE_SA``          service account of Vertex pipeline runs     (none)
+``MLOPS_ENDPOINT_ID``          numeric id of the Vertex endpoint (infra/   (none)
+                               sets it): the function calls it, the UI
+                               links to it; else found by display name
 ``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``
 ``MLOPS_MAX_BAD_LINE_SHARE``  share of unparseable lines above which a    ``0.01``
                                whole file is quarantined (below it the
@@ -107,6 +110,8 @@ class Settings:
     max_bad_lines: int = 10_000
     #: None: a transaction id is checked against all history (exact, reads every staging partition).
     dedup_horizon_days: int | None = None
+    #: The Vertex endpoint's numeric id ("" = unknown: the function finds it by display name).
+    endpoint_id: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -194,6 +199,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         max_bad_line_share=float(env.get("MLOPS_MAX_BAD_LINE_SHARE", "0.01")),
         max_bad_lines=int(env.get("MLOPS_MAX_BAD_LINES", "10000")),
         dedup_horizon_days=_horizon_days(env.get("MLOPS_DEDUP_HORIZON_DAYS", "all")),
+        endpoint_id=env.get("MLOPS_ENDPOINT_ID", "").strip(),
     )
 
 

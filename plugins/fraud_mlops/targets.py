@@ -14,6 +14,7 @@ pipeline runs             Vertex AI Pipelines (deferrable)    the same YAML on `
 batch prediction          Vertex AI batch prediction job      the model server's code in a task
 storage                   Cloud Storage — the same ``GCSHook`` on both (the GCS emulator locally)
 key service (pseudonyms)  Cloud KMS unwraps the Tink keyset   a KEK keyset file under ``<local dir>/kms``
+console links             Vertex AI console buttons on tasks  none (plain ``@task``)
 ========================  ==================================  =====================================
 
 Adapters are imported inside the functions: DAG files call these at parse time, and only the
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from fraud_mlops.prediction_log.store import CloudPredictionLog, LocalPredictionLog
     from fraud_mlops.pseudonym import Pseudonymiser
     from fraud_mlops.registry.batch_prediction import LocalBatchPrediction, VertexBatchPrediction
+    from fraud_mlops.registry.console_links import ConsoleLinks
     from fraud_mlops.registry.endpoint_client import ModelClient
     from fraud_mlops.warehouse.base import Warehouse
 
@@ -171,6 +173,17 @@ def monitoring_reports_uri(settings: Settings) -> str:
     if settings.is_local:
         return str(settings.local_dir / "monitoring")
     return f"{COMPOSER_DATA_DIR}/monitoring"
+
+
+def console_links(settings: Settings) -> ConsoleLinks:
+    """Console links for Python tasks that change Vertex resources (none locally)."""
+    if settings.is_local:
+        from fraud_mlops.registry.console_links import NoConsoleLinks
+
+        return NoConsoleLinks()
+    from fraud_mlops.registry.console_links import VertexConsoleLinks
+
+    return VertexConsoleLinks(settings.project, settings.region, settings.endpoint_id)
 
 
 def alert_sink(settings: Settings) -> AlertSink:

@@ -119,6 +119,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 GOOGLE_MANAGED = {("feature_sync", "roles/aiplatform.serviceAgent", "project")}
 
 PROVIDER_MODULES = ("airflow.providers.google", "airflow.providers.common.messaging")
+#: The provider's console links only format URLs from XCom (registry/console_links.py): no call.
+LINK_MODULES = ("airflow.providers.google.cloud.links",)
 
 #: Client classes of other libraries that call a Google API for us: Tink's Cloud KMS client
 #: (``tink.integration.gcpkms``) unwraps a keyset with one ``Decrypt`` of google-cloud-kms.
@@ -173,7 +175,8 @@ def calls_in(path: Path) -> set[str]:
             clients.add(node.attr)
         if isinstance(node, ast.Attribute) and node.attr in WRAPPED_CLIENTS:
             found.add(WRAPPED_CLIENTS[node.attr])
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PROVIDER_MODULES):
+        module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+        if module.startswith(PROVIDER_MODULES) and not module.startswith(LINK_MODULES):
             found |= {alias.name for alias in node.names}
         if isinstance(node, ast.ImportFrom):  # a client class imported by name
             clients |= {alias.name for alias in node.names if alias.name in _clients()}

@@ -125,7 +125,11 @@ def refresh_reporting_views(settings: Settings) -> Any:
 
 
 def apply_canary_decision(settings: Settings) -> Any:
-    @task(pool=settings.warehouse_pool)
+    """On gcp the task page links to the endpoint and the canary's model in the console."""
+
+    links = targets.console_links(settings)
+
+    @links.task(("endpoint", "model"), pool=settings.warehouse_pool)
     def apply_canary_decision() -> dict[str, Any]:
         """PROMOTE / HOLD / ROLLBACK the canary from the prediction log's evidence."""
         from fraud_mlops.alerting.sinks import ROLLBACK
@@ -147,6 +151,7 @@ def apply_canary_decision(settings: Settings) -> Any:
         registry = open_registry(targets.registry_uri(settings))
         champion = registry.get(MODEL_NAME, CHAMPION)
         canary = registry.get(MODEL_NAME, CHALLENGER)
+        links.record(context, canary.resource_name if canary else "")
         if champion is None or canary is None or canary.version == champion.version:
             return {"verdict": "NO_CANARY", "reasons": ["no challenger is deployed beside the champion"]}
         versions = canary_sql_values(champion.version, canary.version)

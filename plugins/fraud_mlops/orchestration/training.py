@@ -104,7 +104,9 @@ def train_evaluate_deploy(settings: Settings, parameters: Any) -> Any:
 def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any:
     """One ``model_lineage`` row: snapshot, pipeline run, model version, gate decision, metrics."""
 
-    @task(pool=settings.warehouse_pool)
+    links = targets.console_links(settings)
+
+    @links.task(("endpoint",), pool=settings.warehouse_pool)
     def record_model_lineage(outcome: dict[str, Any], snapshot: str, **context: Any) -> dict[str, str]:
         """One ``model_lineage`` row: snapshot, pipeline run, model version, gate decision, metrics."""
         from fraud_mlops.registry.names import MODEL_NAME
@@ -125,6 +127,7 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
             dag_run_id=context["run_id"],
         )
         write_lineage(row, targets.warehouse(settings), render_sql(LINEAGE_SQL_FILE, settings))
+        links.record(context)  # the endpoint the pipeline deployed to
         keep = keep_snapshot_sql(row, lambda name, **extra: render_sql(name, settings, **extra))
         if keep is not None:  # a registered version keeps its training data as long as itself
             targets.warehouse(settings).execute(keep)

@@ -52,7 +52,7 @@ def build_service(env: dict[str, str] | None = None) -> PredictionService:
         pseudonymise=_pseudonymiser(settings),
         features=targets.feature_store(settings).reader(),
         model=targets.endpoint_client(
-            settings, endpoint_file=env.get("MLOPS_ENDPOINT_FILE"), endpoint_id=env.get("MLOPS_ENDPOINT_ID")
+            settings, endpoint_file=env.get("MLOPS_ENDPOINT_FILE"), endpoint_id=settings.endpoint_id or None
         ),
         auth_token=env.get("MLOPS_FUNCTION_TOKEN") or None,
     )

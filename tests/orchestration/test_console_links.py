@@ -1,0 +1,115 @@
+"""The Vertex AI console links of the tasks that change the endpoint outside a provider operator.
+
+The link mechanism runs for real: a gcp-target task built with ``ConsoleLinks.task`` runs under
+``dag.test()`` in a fresh Airflow home, and its links are read back from the serialized DAG as
+the API server reads them. The URLs are the provider's own formats (``links/vertex_ai.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fraud_mlops import targets
+from fraud_mlops.registry.console_links import NoConsoleLinks, VertexConsoleLinks
+from fraud_mlops.settings import REPO_ROOT, get_settings, settings_from_env
+
+GCP_ENV = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "GCP_REGION": "europe-west4"}
+CONSOLE = "https://console.cloud.google.com/vertex-ai"
+ENDPOINT_URL = f"{CONSOLE}/locations/europe-west4/endpoints/1234567890?project=fraud-project"
+MODEL_URL = (
+    f"{CONSOLE}/models/locations/europe-west4/models/8765/versions/default/properties?project=fraud-project"
+)
+
+
+def test_link_params_come_from_the_endpoint_id_and_the_model_resource_name() -> None:
+    links = targets.console_links(settings_from_env({**GCP_ENV, "MLOPS_ENDPOINT_ID": "1234567890"}))
+    assert isinstance(links, VertexConsoleLinks)
+    resource = "projects/fraud-project/locations/europe-west4/models/8765@3"
+    assert links.params(resource) == {
+        "endpoint": {"project_id": "fraud-project", "region": "europe-west4", "endpoint_id": "1234567890"},
+        "model": {"project_id": "fraud-project", "region": "europe-west4", "model_id": "8765"},
+    }
+    # nothing known, nothing linked: no endpoint id, and a local registry's version folder
+    unlinked = targets.console_links(settings_from_env(GCP_ENV))
+    assert isinstance(unlinked, VertexConsoleLinks)
+    assert unlinked.params("/tmp/registry/fraud-detector/3") == {}
+    assert isinstance(targets.console_links(settings_from_env({"MLOPS_TARGET": "local"})), NoConsoleLinks)
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("airflow")
+    env = {
+        **os.environ,
+        **GCP_ENV,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+    }
+    env.pop("MLOPS_ENDPOINT_ID", None)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    return env
+
+
+def run_probe(env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.orchestration.console_links_probe"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
+    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
+
+
+def test_a_gcp_task_page_links_to_its_endpoint_and_model(airflow_env: dict[str, str]) -> None:
+    outcome = run_probe({**airflow_env, "MLOPS_ENDPOINT_ID": "1234567890"})
+    assert outcome["state"] == "success"
+    assert outcome["links"] == {"Endpoint": ENDPOINT_URL, "Vertex AI Model": MODEL_URL}
+
+
+def test_without_an_endpoint_id_the_endpoint_link_stays_empty(airflow_env: dict[str, str]) -> None:
+    outcome = run_probe(airflow_env)
+    assert outcome["state"] == "success"
+    # "" is what the API server answers as null: the UI greys the button out
+    assert outcome["links"] == {"Endpoint": "", "Vertex AI Model": MODEL_URL}
+
+
+def _extra_links(target_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    for name, value in target_env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+
+        found: dict[str, list[str]] = {}
+        for dag_file, task_id in (
+            ("fraud_monitoring.py", "apply_canary_decision"),
+            ("fraud_training.py", "record_model_lineage"),
+        ):
+            bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / dag_file))
+            assert bag.import_errors == {}
+            (dag,) = bag.dags.values()
+            found[task_id] = sorted(link.name for link in dag.get_task(task_id).operator_extra_links)
+        return found
+    finally:
+        get_settings.cache_clear()
+
+
+def test_the_canary_and_lineage_tasks_carry_the_links_on_gcp_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _extra_links({**GCP_ENV, "MLOPS_ENDPOINT_ID": "1"}, monkeypatch) == {
+        "apply_canary_decision": ["Endpoint", "Vertex AI Model"],
+        "record_model_lineage": ["Endpoint"],
+    }
+    assert _extra_links({"MLOPS_TARGET": "local"}, monkeypatch) == {
+        "apply_canary_decision": [],
+        "record_model_lineage": [],
+    }
