@@ -171,6 +171,17 @@ def test_an_alias_vertex_refuses_is_refused_before_any_call() -> None:
     assert client.mock_calls == []
 
 
+def test_a_registration_with_an_alias_vertex_refuses_uploads_nothing(tmp_path: Path) -> None:
+    """As the local registry: refused before the upload, not after it (a version without its
+    aliases would be left behind)."""
+    client = _model_client()
+    with pytest.raises(ValueError, match="not a Vertex AI version alias"):
+        _register(
+            VertexModelRegistry("fraud-prj", "europe-west4", client), tmp_path, [CHALLENGER, "Champion"]
+        )
+    assert client.mock_calls == []
+
+
 def _version(number: str) -> ModelVersion:
     return ModelVersion("fraud-detector", number, f"gs://b/m{number}", resource_name=f"{PARENT}@{number}")
 

@@ -86,15 +86,18 @@ class VertexModelRegistry:
     ) -> ModelVersion:
         """Upload ``artifact_uri`` as a new version of ``model_name`` (the model is created once).
 
-        Refused (:class:`~fraud_mlops.registry.serving_image.IncompatibleModel`) before any call
-        when the model's ``training_versions`` differ from the serving image's pins: Vertex would
-        accept the upload and fail only when the server cannot unpickle it.
+        Refused before any call when the model's ``training_versions`` differ from the serving
+        image's pins (:class:`~fraud_mlops.registry.serving_image.IncompatibleModel`: Vertex would
+        accept the upload and fail only when the server cannot unpickle it), or when an alias is
+        one Vertex refuses (as the local registry checks them: no version uploaded without them).
         """
         from google.cloud import aiplatform_v1
 
         from fraud_mlops.registry.artifact import write_metadata
 
         check_versions(metadata.get("training_versions", {}), IMAGE_VERSIONS, what="the serving image")
+        for alias in aliases:
+            checked_alias(alias)
         parent_model = self._parent_model(model_name)
         request = aiplatform_v1.UploadModelRequest(
             parent=self.parent,
