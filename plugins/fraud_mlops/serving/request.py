@@ -78,7 +78,9 @@ def parse_request(body: bytes, content_length: int | None = None) -> PredictionR
         data = json.loads(body, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise RequestError(400, "invalid_json", "the body is not valid JSON") from None
-    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+    except (ValueError, ArithmeticError):
+        # an integer of more digits than Python converts (sys.get_int_max_str_digits), or an
+        # exponent past Decimal's (1e99999999999999999999: decimal.InvalidOperation)
         raise RequestError(400, "invalid_json", "the body holds a number too long to read") from None
     if not isinstance(data, dict):
         raise RequestError(400, "invalid_json", "the body must be a JSON object")
