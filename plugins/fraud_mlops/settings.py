@@ -40,8 +40,8 @@ variable                       meaning                                     local
                                base64; ciphertext, not a secret
 ``MLOPS_PIPELINE_SA``          service account of Vertex pipeline runs     (none)
 ``MLOPS_ENDPOINT_ID``          numeric id of the Vertex endpoint (infra/   (none)
-                               sets it): the function calls it, the UI
-                               links to it; else found by display name
+                               sets it): the function calls it (required
+                               there on gcp), tasks link to it in the UI
 ``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``
 ``MLOPS_MAX_BAD_LINE_SHARE``  share of unparseable lines above which a    ``0.01``
                                whole file is quarantined (below it the
@@ -110,7 +110,7 @@ class Settings:
     max_bad_lines: int = 10_000
     #: None: a transaction id is checked against all history (exact, reads every staging partition).
     dedup_horizon_days: int | None = None
-    #: The Vertex endpoint's numeric id ("" = unknown: the function finds it by display name).
+    #: The Vertex endpoint's numeric id ("": unknown; the gcp function cannot call the endpoint without it).
     endpoint_id: str = ""
 
     @property

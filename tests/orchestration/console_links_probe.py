@@ -22,7 +22,7 @@ def main() -> None:
     (ti,) = run.get_task_instances()
     task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task(ti.task_id)
     links = {name: task.get_extra_links(ti, name) for name in sorted(task.extra_links)}
-    print("PROBE " + json.dumps({"state": str(ti.state), "operator": ti.operator, "links": links}))
+    print("PROBE " + json.dumps({"state": str(ti.state), "links": links}))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ MODEL_URL = (
 def test_link_params_come_from_the_endpoint_id_and_the_model_resource_name() -> None:
     links = targets.console_links(settings_from_env({**GCP_ENV, "MLOPS_ENDPOINT_ID": "1234567890"}))
     assert isinstance(links, VertexConsoleLinks)
-    resource = "projects/fraud-project/locations/europe-west4/models/8765@3"
+    # Vertex names the model with the project's number; the console link keeps the project id
+    resource = "projects/123456789012/locations/europe-west4/models/8765@3"
     assert links.params(resource) == {
         "endpoint": {"project_id": "fraud-project", "region": "europe-west4", "endpoint_id": "1234567890"},
         "model": {"project_id": "fraud-project", "region": "europe-west4", "model_id": "8765"},
@@ -94,6 +95,7 @@ def _extra_links(target_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
         for dag_file, task_id in (
             ("fraud_monitoring.py", "apply_canary_decision"),
             ("fraud_training.py", "record_model_lineage"),
+            ("fraud_training.py", "train_evaluate_deploy"),
         ):
             bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / dag_file))
             assert bag.import_errors == {}
@@ -104,12 +106,15 @@ def _extra_links(target_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
         get_settings.cache_clear()
 
 
-def test_the_canary_and_lineage_tasks_carry_the_links_on_gcp_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_vertex_tasks_carry_the_links_on_gcp_only(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _extra_links({**GCP_ENV, "MLOPS_ENDPOINT_ID": "1"}, monkeypatch) == {
         "apply_canary_decision": ["Endpoint", "Vertex AI Model"],
         "record_model_lineage": ["Endpoint"],
+        # RunPipelineJobOperator persists the job's link; the task's own operator must carry it
+        "train_evaluate_deploy": ["Pipeline Job"],
     }
     assert _extra_links({"MLOPS_TARGET": "local"}, monkeypatch) == {
         "apply_canary_decision": [],
         "record_model_lineage": [],
+        "train_evaluate_deploy": [],
     }

@@ -118,6 +118,7 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
             write_lineage,
         )
 
+        links.record(context)  # the endpoint the pipeline deploys to, first: a failed run has it too
         result = targets.pipeline_runner(settings).result(outcome, snapshot)
         row = lineage_row(
             result,
@@ -127,7 +128,6 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
             dag_run_id=context["run_id"],
         )
         write_lineage(row, targets.warehouse(settings), render_sql(LINEAGE_SQL_FILE, settings))
-        links.record(context)  # the endpoint the pipeline deployed to
         keep = keep_snapshot_sql(row, lambda name, **extra: render_sql(name, settings, **extra))
         if keep is not None:  # a registered version keeps its training data as long as itself
             targets.warehouse(settings).execute(keep)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from airflow.providers.google.cloud.links.vertex_ai import VertexAIPipelineJobLink
 from airflow.sdk import BaseOperator
 
 from fraud_mlops.pipeline_runs.base import TASK_ID, pipeline_yaml_path
@@ -82,6 +83,10 @@ class RunTrainingPipelineOperator(BaseOperator):
 
     template_fields = ("parameter_values",)
     ui_color = "#d7ecd9"
+    #: The provider operator persists the job's link params (``VertexAIPipelineJobLink.persist``),
+    #: but the links Airflow resolves when the task ends are this operator's: the button is here.
+    #: (The links module is cheap to import; the aiplatform import the wrapper defers is not.)
+    operator_extra_links = (VertexAIPipelineJobLink(),)
 
     def __init__(self, *, parameter_values: Any, job_kwargs: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)

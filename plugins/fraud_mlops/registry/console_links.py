@@ -1,7 +1,8 @@
 """Links from a task's page in the Airflow UI to what the task changed in the Vertex AI console.
 
-The provider's operators carry their own links (``RunPipelineJobOperator`` → the pipeline run,
-the batch prediction job, the BigQuery jobs). The tasks that act on the endpoint and the model
+The provider's operators carry their own links (the batch prediction job, the BigQuery jobs;
+``RunTrainingPipelineOperator``, which builds ``RunPipelineJobOperator`` when it runs, carries
+its Pipeline Job link itself). The tasks that act on the endpoint and the model
 registry through the registry seam (``apply_canary_decision``, ``record_model_lineage``) are
 Python tasks: on gcp they get the provider's ``VertexAIEndpointLink`` and ``VertexAIModelLink``
 buttons (:meth:`VertexConsoleLinks.task`) and fill them (:meth:`VertexConsoleLinks.record`).
@@ -74,7 +75,8 @@ class VertexConsoleLinks:
             }
         match = _MODEL_RESOURCE.match(model_resource)
         if match:
-            params["model"] = {"project_id": match[1], "region": match[2], "model_id": match[3]}
+            # the project as the endpoint's: Vertex names resources with the project's number
+            params["model"] = {"project_id": self.project, "region": match[2], "model_id": match[3]}
         return params
 
     def record(self, context: Mapping[str, Any], model_resource: str = "") -> None:

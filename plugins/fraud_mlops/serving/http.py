@@ -7,7 +7,7 @@ environment on first use (after gunicorn forks its workers, so nothing crosses a
 ``MLOPS_PSEUDONYM_KMS_KEY`` KMS key URI unwrapping the pseudonym keyset (settings.py)
 ``MLOPS_PSEUDONYM_KEYSET`` the wrapped keyset, base64 (ciphertext; unwrapped once per process)
 ``MLOPS_FUNCTION_TOKEN``   optional bearer token (local); on gcp, IAM invoker is the auth
-``MLOPS_ENDPOINT_ID``      gcp: numeric Vertex endpoint id (else found by its display name)
+``MLOPS_ENDPOINT_ID``      gcp: numeric Vertex endpoint id (required: no lookup by display name)
 ``MLOPS_ENDPOINT_FILE``    local: endpoint file (default ``<local dir>/endpoints/fraud-endpoint.json``)
 =========================  =====================================================================
 
