@@ -16,6 +16,7 @@ from fraud_mlops import targets
 from fraud_mlops.monitoring.canary import Decision, Verdict
 from fraud_mlops.monitoring.canary_apply import (
     apply_decision,
+    canary_pair,
     canary_sql_values,
     decide_from_rows,
     policy_from,
@@ -91,6 +92,62 @@ def test_local_promote_keeps_previous_champion_and_reverting_is_one_call(local_c
     assert _split(endpoint) == {"1": 100}
     assert registry.get(MODEL, CHAMPION).version == "1"
     assert registry.get(MODEL, PREVIOUS_CHAMPION).version == "2"
+
+
+@pytest.mark.parametrize("failing_step", range(3))
+def test_a_promotion_cut_short_is_finished_by_the_next_run(local_canary: Any, failing_step: int) -> None:
+    """Traffic moves first and the ``challenger`` alias goes last. Cut short at any alias call,
+    the next run (a retry, or the next hour's), which starts from ``canary_pair`` as the task
+    does, either decides on the canary again and finishes, or finds the promotion done but for
+    the alias and removes it. Aliases first could leave a canary serving everything that no
+    run would look at again."""
+    registry, endpoint = local_canary
+    calls = {"n": 0}
+
+    class Cut(Exception):
+        pass
+
+    def cut_at(call: Any) -> Any:
+        def step(*args: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == failing_step + 1:
+                raise Cut(call.__name__)
+            return call(*args)
+
+        return step
+
+    flaky = mock.Mock(wraps=registry)
+    flaky.get.side_effect = registry.get
+    flaky.set_alias.side_effect = cut_at(registry.set_alias)
+    flaky.remove_alias.side_effect = cut_at(registry.remove_alias)
+    promote = Decision(Verdict.PROMOTE, ("ok",))
+    with pytest.raises(Cut):
+        apply_decision(promote, flaky, endpoint, MODEL, "2", "1", _threshold)
+    assert _split(endpoint) == {"2": 100}
+    assert registry.get(MODEL, CHALLENGER).version == "2"
+
+    pair = canary_pair(registry, MODEL)  # the next run
+    if pair is not None:
+        champion, canary = pair
+        assert (champion.version, canary.version) == ("1", "2")
+        apply_decision(promote, registry, endpoint, MODEL, canary.version, champion.version, _threshold)
+    else:
+        assert failing_step == 2  # only the alias removal was left
+
+    assert _split(endpoint) == {"2": 100}
+    assert registry.get(MODEL, CHAMPION).version == "2"
+    assert registry.get(MODEL, PREVIOUS_CHAMPION).version == "1"
+    assert registry.get(MODEL, CHALLENGER) is None
+    assert canary_pair(registry, MODEL) is None
+
+
+def test_the_canary_pair_is_the_champion_and_the_challenger(local_canary: Any) -> None:
+    registry, _ = local_canary
+    pair = canary_pair(registry, MODEL)
+    assert pair is not None and [v.version for v in pair] == ["1", "2"]
+    registry.remove_alias(MODEL, CHALLENGER)
+    assert canary_pair(registry, MODEL) is None
+    assert registry.get(MODEL, CHAMPION).version == "1"  # nothing else touched
 
 
 def test_hold_changes_nothing(local_canary: Any) -> None:

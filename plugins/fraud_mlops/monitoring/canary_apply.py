@@ -27,7 +27,14 @@ from fraud_mlops.monitoring.canary import (
     Window,
     decide,
 )
-from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, ModelEndpoint, ModelRegistry
+from fraud_mlops.registry.base import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    ModelEndpoint,
+    ModelRegistry,
+    ModelVersion,
+)
 
 _VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -88,6 +95,23 @@ def policy_from(overrides: dict[str, Any] | None) -> CanaryPolicy:
     return replace(DEFAULT_POLICY, **{k: type(getattr(DEFAULT_POLICY, k))(v) for k, v in overrides.items()})
 
 
+def canary_pair(registry: ModelRegistry, model_name: str) -> tuple[ModelVersion, ModelVersion] | None:
+    """The champion and the canary (the ``challenger``) to decide on; None when there is none.
+
+    A ``challenger`` alias on the champion itself is what a promotion cut short before its last
+    step leaves (:func:`apply_decision` moves traffic first and removes the alias last): the
+    promotion is finished by removing it.
+    """
+    champion = registry.get(model_name, CHAMPION)
+    canary = registry.get(model_name, CHALLENGER)
+    if champion is not None and canary is not None and canary.version == champion.version:
+        registry.remove_alias(model_name, CHALLENGER)
+        return None
+    if champion is None or canary is None:
+        return None
+    return champion, canary
+
+
 def apply_decision(
     decision: Decision,
     registry: ModelRegistry,
@@ -108,6 +132,10 @@ def apply_decision(
             f"{model_name}: canary v{canary_version} or champion v{champion_version} not registered"
         )
     if decision.verdict is Verdict.PROMOTE:
+        # Traffic first, the challenger alias last: cut short anywhere, the canary keeps its
+        # alias, so the next run (a retry, the next hour's) decides on it again, or finishes
+        # (canary_pair). The other order could leave a canary serving everything that no run
+        # looks at again.
         outcome["traffic"] = endpoint.promote(canary, threshold_of(canary))
         registry.set_alias(model_name, PREVIOUS_CHAMPION, champion.version)
         registry.set_alias(model_name, CHAMPION, canary.version)

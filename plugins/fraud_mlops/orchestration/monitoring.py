@@ -136,6 +136,7 @@ def apply_canary_decision(settings: Settings) -> Any:
         from fraud_mlops.monitoring.canary import Verdict
         from fraud_mlops.monitoring.canary_apply import (
             apply_decision,
+            canary_pair,
             canary_sql_values,
             decide_from_rows,
             policy_from,
@@ -143,17 +144,16 @@ def apply_canary_decision(settings: Settings) -> Any:
         from fraud_mlops.orchestration.alerts import raise_alert
         from fraud_mlops.registry.artifact import read_metadata
         from fraud_mlops.registry.backends import open_endpoint, open_registry
-        from fraud_mlops.registry.base import CHALLENGER, CHAMPION
         from fraud_mlops.registry.names import MODEL_NAME
         from fraud_mlops.sql_templates import render_sql
 
         context = get_current_context()
         registry = open_registry(targets.registry_uri(settings))
-        champion = registry.get(MODEL_NAME, CHAMPION)
-        canary = registry.get(MODEL_NAME, CHALLENGER)
-        links.record(context, canary.resource_name if canary else "")
-        if champion is None or canary is None or canary.version == champion.version:
+        pair = canary_pair(registry, MODEL_NAME)
+        links.record(context, pair[1].resource_name if pair else "")
+        if pair is None:
             return {"verdict": "NO_CANARY", "reasons": ["no challenger is deployed beside the champion"]}
+        champion, canary = pair
         versions = canary_sql_values(champion.version, canary.version)
         sql = render_sql(
             "86_canary_window.sql", settings, champion=versions["champion"], canary=versions["canary"]
