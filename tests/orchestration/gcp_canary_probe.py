@@ -1,0 +1,121 @@
+"""Run the real gcp ``apply_canary_decision`` task under ``dag.test()`` with Google's clients
+mocked at their boundary; print what it sent and what the UI shows, as JSON.
+
+A subprocess of test_gcp_canary_task.py (Airflow's settings and metadata DB are per process).
+The clients answer with the real message types: the Model Registry holds versions 1
+(``champion``) and 3 (``challenger``), the endpoint serves them 90/10, and BigQuery's canary
+evidence (86_canary_window.sql) is the argument's: ``rollback`` or ``promote`` (see EVIDENCE).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+LOCATION = "projects/fraud-prj/locations/europe-west4"
+PARENT = f"{LOCATION}/models/fraud-detector"
+ENDPOINT = f"{LOCATION}/endpoints/42"
+ALIASES = {"champion": "1", "challenger": "3"}
+
+
+def _model_client(cls: mock.MagicMock) -> mock.MagicMock:
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1 as v1
+
+    client = cls.return_value
+    client.list_models.return_value = [v1.Model(name=PARENT)]
+
+    def get_model(name: str) -> Any:
+        ref = name.rsplit("@", 1)[1]
+        version = ALIASES.get(ref, ref if ref.isdigit() else None)
+        if version is None:
+            raise exceptions.NotFound(name)
+        return v1.Model(name=PARENT, version_id=version, artifact_uri=f"gs://fraud-prj-models/m{version}")
+
+    client.get_model.side_effect = get_model
+    return client
+
+
+def _endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
+    from google.cloud import aiplatform_v1 as v1
+
+    client = cls.return_value
+    deployed = [
+        v1.DeployedModel(id="111", model=PARENT, model_version_id="1"),
+        v1.DeployedModel(id="333", model=PARENT, model_version_id="3"),
+    ]
+    client.list_endpoints.return_value = [
+        v1.Endpoint(name=ENDPOINT, deployed_models=deployed, traffic_split={"111": 90, "333": 10})
+    ]
+    return client
+
+
+#: Rows of 86_canary_window.sql (ordered by version; the shadow pairs, a CROSS JOIN, on each):
+#: the canary flags every request and its shadow scores diverge (ROLLBACK), or it answers like the
+#: champion for two hours (PROMOTE).
+EVIDENCE = {
+    "rollback": (("1", 700, 0, 20.0, 2), ("3", 300, 0, 20.0, 300), (300, 0.6, 1.0)),
+    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (300, 0.01, 0.0)),
+}
+
+
+def _bigquery_client(verdict: str) -> mock.MagicMock:
+    from google.cloud import bigquery
+
+    first = datetime.now(UTC) - timedelta(hours=2)
+    fields = ["model_version", "requests", "errors", "p99_latency_ms", "alerts", "first_at", "last_at",
+              "shadow_pairs", "mean_abs_diff", "disagreement"]  # fmt: skip
+    index = {name: i for i, name in enumerate(fields)}
+    *versions, pairs = EVIDENCE[verdict]
+    rows = [bigquery.Row((*version, first, first, *pairs), index) for version in versions]
+    client = mock.create_autospec(bigquery.Client, instance=True)
+    client.query.return_value.result.return_value = rows
+    return client
+
+
+def main() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    bigquery_client = _bigquery_client(sys.argv[1])
+    with (
+        mock.patch("google.cloud.aiplatform_v1.ModelServiceClient", autospec=True) as model_cls,
+        mock.patch("google.cloud.aiplatform_v1.EndpointServiceClient", autospec=True) as endpoint_cls,
+        mock.patch(
+            "google.cloud.logging_v2.services.logging_service_v2.LoggingServiceV2Client", autospec=True
+        ) as logging_cls,
+        mock.patch(
+            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
+            return_value=bigquery_client,
+        ),
+    ):
+        model_client, endpoint_client = _model_client(model_cls), _endpoint_client(endpoint_cls)
+        bag = DagBag(dag_folder=str(Path(__file__).with_name("gcp_canary_dag.py")))
+        assert not bag.import_errors, bag.import_errors
+        dag = bag.get_dag("gcp_canary_probe")
+        run = dag.test()
+    (ti,) = run.get_task_instances()
+    task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task(ti.task_id)
+
+    def sent(calls: Any) -> list[dict[str, Any]]:
+        return [json.loads(type(c.kwargs["request"]).to_json(c.kwargs["request"])) for c in calls]
+
+    print("PROBE " + json.dumps({
+        "state": str(ti.state),
+        "outcome": ti.xcom_pull(task_ids=ti.task_id),
+        "links": {name: task.get_extra_links(ti, name) for name in sorted(task.extra_links)},
+        "queries": [[c.args[0], [p.to_api_repr() for p in c.kwargs["job_config"].query_parameters]]
+                    for c in bigquery_client.query.call_args_list],
+        "undeploy": sent(endpoint_client.undeploy_model.call_args_list),
+        "update_endpoint": sent(endpoint_client.update_endpoint.call_args_list),
+        "merge_aliases": sent(model_client.merge_version_aliases.call_args_list),
+        "logged_alerts": sent(logging_cls.return_value.write_log_entries.call_args_list),
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The monitoring DAG's canary task on the gcp target, run by real Airflow (``dag.test()``).
+
+Only Google's clients are mocked, at their boundary (gcp_canary_probe.py): the Model Registry
+and Endpoint GAPIC clients, BigQuery's client and Cloud Logging's. The task itself is the one
+``fraud_monitoring`` builds: its evidence query, the verdict, the registry and endpoint
+requests, the alert and the console links on the task's page are checked request for request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.cloud import aiplatform_v1 as v1
+from google.logging.type import log_severity_pb2
+from google.protobuf import field_mask_pb2
+
+from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.sql_templates import render_sql
+
+GCP_ENV = {
+    "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4", "MLOPS_ENDPOINT_ID": "42",
+    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
+        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
+    ),
+}  # fmt: skip
+LOCATION = "projects/fraud-prj/locations/europe-west4"
+PARENT = f"{LOCATION}/models/fraud-detector"
+ENDPOINT = f"{LOCATION}/endpoints/42"
+CONSOLE = "https://console.cloud.google.com/vertex-ai"
+LINKS = {
+    "Endpoint": f"{CONSOLE}/locations/europe-west4/endpoints/42?project=fraud-prj",
+    "Vertex AI Model": (
+        f"{CONSOLE}/models/locations/europe-west4/models/fraud-detector/versions/default/properties?project=fraud-prj"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = {
+        **os.environ,
+        **GCP_ENV,
+        "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow")),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    return env
+
+
+def run_probe(env: dict[str, str], verdict: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.orchestration.gcp_canary_probe", verdict],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
+    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
+
+
+def sent(*requests: Any) -> list[dict[str, Any]]:
+    """Requests as the probe prints what the mocked clients received."""
+    return [json.loads(type(r).to_json(r)) for r in requests]
+
+
+def evidence_query() -> list[Any]:
+    sql = render_sql("86_canary_window.sql", settings_from_env(GCP_ENV), champion="1", canary="3")
+    return [[sql, []]]  # the versions are checked ids in the text (canary_sql_values); no parameters
+
+
+def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_logging(
+    airflow_env: dict[str, str],
+) -> None:
+    out = run_probe(airflow_env, "rollback")
+
+    assert out["state"] == "success"
+    assert out["outcome"]["verdict"] == "ROLLBACK" and out["outcome"]["traffic"] == {"1": 100}
+    assert out["queries"] == evidence_query()
+    assert out["undeploy"] == sent(
+        v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="333", traffic_split={"111": 100})
+    )
+    assert out["update_endpoint"] == []
+    assert out["merge_aliases"] == sent(
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-challenger"])
+    )
+    (alert,) = out["logged_alerts"]
+    assert alert["logName"] == "projects/fraud-prj/logs/fraud-alerts"
+    assert alert["labels"] == {"kind": "canary_rollback", "component": "fraud-mlops"}
+    (entry,) = alert["entries"]
+    assert entry["severity"] == log_severity_pb2.LogSeverity.Value("ERROR")  # to_json writes enums as numbers
+    assert entry["jsonPayload"]["details"]["reasons"] == out["outcome"]["reasons"]
+    assert out["links"] == LINKS
+
+
+def test_a_good_canary_is_promoted_on_vertex_keeping_the_previous_champion(
+    airflow_env: dict[str, str],
+) -> None:
+    out = run_probe(airflow_env, "promote")
+
+    assert out["state"] == "success"
+    assert out["outcome"]["verdict"] == "PROMOTE" and out["outcome"]["traffic"] == {"3": 100}
+    assert out["queries"] == evidence_query()
+    assert out["update_endpoint"] == sent(
+        v1.UpdateEndpointRequest(
+            endpoint=v1.Endpoint(name=ENDPOINT, traffic_split={"333": 100}),
+            update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
+        )
+    )
+    assert out["undeploy"] == sent(v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="111"))
+    assert out["merge_aliases"] == sent(
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=["previous-champion"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=["-champion"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["champion"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-challenger"]),
+    )
+    assert out["logged_alerts"] == []
+    assert out["links"] == LINKS
