@@ -93,6 +93,13 @@ class RunTrainingPipelineOperator(BaseOperator):
         self.parameter_values = parameter_values
         self.job_kwargs = job_kwargs
 
+    @property
+    def extra_links_params(self) -> dict[str, Any]:
+        """The link's region and project, as ``RunPipelineJobOperator.extra_links_params`` gives
+        them (the job's id is what the provider operator persists): without them the Pipeline
+        Job button was empty."""
+        return {"region": self.job_kwargs["region"], "project_id": self.job_kwargs["project_id"]}
+
     def provider_operator(self) -> Any:
         from airflow.providers.google.cloud.operators.vertex_ai.pipeline_job import RunPipelineJobOperator
 

@@ -25,7 +25,7 @@ from airflow.sdk import task
 ConsoleLink = Literal["endpoint", "model"]
 
 #: A Vertex model version's resource name (``ModelVersion.resource_name`` on gcp).
-_MODEL_RESOURCE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/models/([^/@]+)(?:@[^/]+)?$")
+_MODEL_RESOURCE = re.compile(r"^projects/[^/]+/locations/([^/]+)/models/([^/@]+)(?:@[^/]+)?$")
 
 
 class ConsoleLinks(Protocol):
@@ -76,7 +76,7 @@ class VertexConsoleLinks:
         match = _MODEL_RESOURCE.match(model_resource)
         if match:
             # the project as the endpoint's: Vertex names resources with the project's number
-            params["model"] = {"project_id": self.project, "region": match[2], "model_id": match[3]}
+            params["model"] = {"project_id": self.project, "region": match[1], "model_id": match[2]}
         return params
 
     def record(self, context: Mapping[str, Any], model_resource: str = "") -> None:

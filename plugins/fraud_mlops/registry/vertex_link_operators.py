@@ -1,7 +1,7 @@
 """The Python-task operators that carry Vertex AI console links (gcp only; see console_links.py).
 
-Imported only on gcp: the provider's link module imports the Google base hook, which the local
-target's DAG files need not pay for at parse time.
+Imported only on gcp (through :func:`fraud_mlops.targets.console_links`): the local target has
+no console, and its tasks stay plain ``@task``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,118 @@
+"""Run the real ``fraud_training`` DAG on the gcp target under ``dag.test()`` (its deferred
+pipeline task's trigger run in line), with Google's clients mocked at their boundary; print what
+was sent and what the UI shows, as JSON.
+
+A subprocess of test_gcp_training_dag.py (Airflow's settings and metadata DB are per process).
+Vertex AI Pipelines creates the job (``PipelineServiceClient.create_pipeline_job``) and reports
+it finished (``PipelineServiceAsyncClient.get_pipeline_job``) with the task details of a run that
+deployed version 5 beside champion 4; BigQuery takes the lineage writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+from unittest import mock
+
+from fraud_mlops.settings import REPO_ROOT
+
+PROJECT_NUMBER = "123456789012"  # Vertex names the job with the project's number
+
+
+def task_outputs(job_id: str) -> dict[str, dict[str, str]]:
+    """Output parameters of the finished job's tasks, by task key."""
+    return {
+        "score-champion": {"version": "4", "has_champion": "true"},
+        "evaluate-model": {"metrics_json": json.dumps({"pr_auc": 0.81, "roc_auc": 0.97}), "threshold": "0.4"},
+        "decide-gate": {"decision": "deploy", "reason": "accepted: pr_auc 0.81", "pipeline_run": job_id},
+        "register-model": {"model_version": "5"},
+        "deploy-model": {"model_version": "5", "traffic_json": json.dumps({"5": 10, "4": 90})},
+    }
+
+
+def _job_name(parent: str, job_id: str) -> str:
+    return f"projects/{PROJECT_NUMBER}/{parent.split('/', 2)[2]}/pipelineJobs/{job_id}"
+
+
+def _created(self: Any, *, parent: str, pipeline_job: Any, pipeline_job_id: str, **_: Any) -> Any:
+    """Vertex's answer to CreatePipelineJob: the job, named with the id the request chose."""
+    from google.cloud.aiplatform_v1.types import PipelineJob, PipelineState
+
+    return PipelineJob(name=_job_name(parent, pipeline_job_id), state=PipelineState.PIPELINE_STATE_RUNNING)
+
+
+async def _finished(self: Any, *, request: dict[str, str], **_: Any) -> Any:
+    """Vertex's answer to GetPipelineJob for a finished run: each task's outputs in its
+    execution metadata (``output:<name>``)."""
+    from google.cloud.aiplatform_v1 import types
+    from google.protobuf import struct_pb2
+
+    job_id = request["name"].rsplit("/", 1)[1]
+    details = []
+    for task, outputs in task_outputs(job_id).items():
+        metadata = struct_pb2.Struct()
+        metadata.update({f"output:{k}": v for k, v in outputs.items()})
+        details.append(types.PipelineTaskDetail(task_name=task, execution=types.Execution(metadata=metadata)))
+    return types.PipelineJob(
+        name=request["name"],
+        state=types.PipelineState.PIPELINE_STATE_SUCCEEDED,
+        job_detail=types.PipelineJobDetail(task_details=details),
+    )
+
+
+def main() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+    from google.cloud import bigquery
+    from google.cloud.aiplatform_v1.services.pipeline_service import (
+        PipelineServiceAsyncClient,
+        PipelineServiceClient,
+    )
+
+    bigquery_client = mock.create_autospec(bigquery.Client, instance=True)
+    with (
+        mock.patch(
+            "google.cloud.aiplatform.utils.gcs_utils.create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist"
+        ),
+        mock.patch.object(
+            PipelineServiceClient, "create_pipeline_job", autospec=True, side_effect=_created
+        ) as create,
+        mock.patch.object(
+            PipelineServiceAsyncClient, "get_pipeline_job", autospec=True, side_effect=_finished
+        ) as poll,
+        mock.patch(
+            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
+            return_value=bigquery_client,
+        ),
+    ):
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_training.py"))
+        assert not bag.import_errors, bag.import_errors
+        dag = bag.get_dag("fraud_training")
+        run = dag.test(run_conf=json.loads(sys.argv[1]))
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+
+    def links(task_id: str) -> dict[str, str]:
+        task = serialized.get_task(task_id)
+        return {name: task.get_extra_links(tis[task_id], name) for name in sorted(task.extra_links)}
+
+    job = create.call_args.kwargs["pipeline_job"]
+    print("PROBE " + json.dumps({
+        "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
+        "created": {"parent": create.call_args.kwargs["parent"],
+                    "pipeline_job_id": create.call_args.kwargs["pipeline_job_id"],
+                    "service_account": job.service_account,
+                    "parameter_values": dict(job.runtime_config.parameter_values),
+                    "display_name": job.display_name},
+        "polled": [c.kwargs["request"] for c in poll.call_args_list],
+        "queries": [[c.args[0], [p.to_api_repr() for p in c.kwargs["job_config"].query_parameters]]
+                    for c in bigquery_client.query.call_args_list],
+        "links": {task_id: links(task_id) for task_id in ("train_evaluate_deploy", "record_model_lineage")},
+        "lineage": tis["record_model_lineage"].xcom_pull(task_ids="record_model_lineage"),
+        "dag_run_id": run.run_id,
+    }, default=str))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The training DAG on the gcp target, run by real Airflow (``dag.test()``, the deferred pipeline
+task's trigger run in line), with only Google's clients mocked at their boundary
+(gcp_training_probe.py): Vertex AI Pipelines' create and get calls, and BigQuery's client.
+
+The local twin is test_training_dag.py (kfp.local, DuckDB). Here the pipeline job Vertex is
+asked to create, the job it is polled for, the lineage writes sent to BigQuery and the console
+links on the task pages are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from fraud_mlops.registry.names import MODEL_NAME
+from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.sql_templates import render_sql
+from fraud_mlops.training.lineage import LINEAGE_SQL_FILE
+from fraud_mlops.training.pipeline_params import pipeline_parameters
+
+SNAPSHOT = "training_snapshot_20261205T072026_2f386300"
+GCP_ENV = {
+    "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4", "MLOPS_ENDPOINT_ID": "42",
+    "MLOPS_PIPELINE_SA": "pipelines@fraud-prj.iam.gserviceaccount.com",
+    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
+        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
+    ),
+}  # fmt: skip
+CONSOLE = "https://console.cloud.google.com/vertex-ai/locations/europe-west4"
+
+
+def run_probe(tmp_path: Path) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        **GCP_ENV,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.orchestration.gcp_training_probe", json.dumps({"snapshot": SNAPSHOT})],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
+    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
+
+
+def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Path) -> None:
+    settings = settings_from_env(GCP_ENV)
+    out = run_probe(tmp_path)
+
+    assert out["states"] == {
+        "choose_snapshot": "success",
+        "train_evaluate_deploy": "success",
+        "record_model_lineage": "success",
+    }
+    created = out["created"]
+    job_id = created.pop("pipeline_job_id")
+    assert job_id.startswith("fraud-training-")
+    assert created == {
+        "parent": "projects/fraud-prj/locations/europe-west4",
+        "service_account": "pipelines@fraud-prj.iam.gserviceaccount.com",
+        # the DAG params' defaults, as the pipeline's parameters (a Struct: numbers are floats)
+        "parameter_values": pipeline_parameters(
+            settings,
+            SNAPSHOT,
+            model_type="hist_gradient_boosting",
+            canary_percent=10,
+            min_pr_auc=0.5,
+            min_roc_auc=0.85,
+            champion_tolerance=0.0,
+        ),
+        "display_name": "fraud-training",
+    }
+    # the trigger polls the job it created, until Vertex reports it finished
+    assert out["polled"] == [{"name": f"projects/fraud-prj/locations/europe-west4/pipelineJobs/{job_id}"}]
+
+    (lineage_sql, lineage_params), (keep_sql, keep_params) = out["queries"]
+    assert lineage_sql == render_sql(LINEAGE_SQL_FILE, settings)
+    assert {p["name"]: p["parameterValue"]["value"] for p in lineage_params} == {
+        "target": "gcp",
+        "snapshot_name": SNAPSHOT,
+        "pipeline_run": job_id,
+        "model_name": MODEL_NAME,
+        "model_version": "5",
+        "gate_decision": "deploy",
+        "gate_reason": "accepted: pr_auc 0.81",
+        "champion_version": "4",
+        "metrics_json": json.dumps({"pr_auc": 0.81, "roc_auc": 0.97}),
+        "traffic_json": json.dumps({"4": 90, "5": 10}),
+        "dag_id": "fraud_training",
+        "dag_run_id": out["dag_run_id"],
+    }
+    assert {p["parameterType"]["type"] for p in lineage_params} == {"STRING"}
+    # the registered version keeps its training snapshot as long as its artifacts
+    assert (keep_sql, keep_params) == (
+        render_sql("91_keep_model_snapshot.sql", settings, snapshot=SNAPSHOT),
+        [],
+    )
+
+    assert out["links"] == {
+        "train_evaluate_deploy": {"Pipeline Job": f"{CONSOLE}/pipelines/runs/{job_id}?project=fraud-prj"},
+        "record_model_lineage": {"Endpoint": f"{CONSOLE}/endpoints/42?project=fraud-prj"},
+    }
