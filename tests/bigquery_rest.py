@@ -1,0 +1,104 @@
+"""BigQuery's REST API answered in memory, under a real ``google.cloud.bigquery.Client``.
+
+Google's client and the provider's hooks and operators run unchanged; only the HTTP session
+under the client is replaced (``Client(_http=...)``), so what is mocked is the service itself,
+with the resource shapes of its REST reference (https://cloud.google.com/bigquery/docs/reference/rest):
+``jobs.insert`` answers a job that is already ``DONE``, ``jobs.get`` returns it, and
+``jobs.getQueryResults`` the rows a test chose for the query's text (none by default). Every
+inserted job is kept in ``jobs``, in order, as sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+#: A query's result: (schema fields as in the REST ``TableSchema``, rows as Python values).
+Result = tuple[list[dict[str, Any]], list[tuple[Any, ...]]]
+
+_JOBS = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs$")
+_JOB = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs/([^/]+)$")
+_RESULTS = re.compile(r"^/bigquery/v2/projects/([^/]+)/queries/([^/]+)$")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [{"v": _cell(v)} for v in value]
+    return None if value is None else str(value)
+
+
+class FakeBigQueryREST:
+    """An ``http`` for ``google.cloud.bigquery.Client``: ``request(method, url, ...)`` → response."""
+
+    is_mtls = False  # read by google-cloud-core's connection to pick the endpoint
+
+    def __init__(self, results: Callable[[str], Result | None] = lambda sql: None) -> None:
+        self.results = results
+        self.jobs: list[dict[str, Any]] = []
+        self.unknown: list[tuple[str, str]] = []
+        self._by_id: dict[str, dict[str, Any]] = {}
+
+    def request(
+        self, method: str, url: str, headers: Any = None, data: Any = None, **_: Any
+    ) -> requests.Response:
+        path = urlparse(url).path
+        if method == "POST" and (m := _JOBS.match(path)):
+            return self._respond(self._insert(m[1], json.loads(data)))
+        if method == "GET" and (m := _JOB.match(path)) and m[2] in self._by_id:
+            return self._respond(self._by_id[m[2]])
+        if method == "GET" and (m := _RESULTS.match(path)) and m[2] in self._by_id:
+            return self._respond(self._query_results(self._by_id[m[2]]))
+        self.unknown.append((method, url))
+        return self._respond({"error": {"code": 404, "message": f"not faked: {method} {path}"}}, 404)
+
+    def _insert(self, project: str, job: dict[str, Any]) -> dict[str, Any]:
+        reference = {"projectId": project, "location": "EU", **job.get("jobReference", {})}
+        reference.setdefault("jobId", f"job_{len(self.jobs) + 1}")
+        now = str(int(time.time() * 1000))
+        resource = {
+            "kind": "bigquery#job",
+            "id": f"{project}:{reference['location']}.{reference['jobId']}",
+            "jobReference": reference,
+            "configuration": job.get("configuration", {}),
+            "status": {"state": "DONE"},
+            "statistics": {"creationTime": now, "startTime": now, "endTime": now},
+        }
+        self.jobs.append(job)
+        self._by_id[reference["jobId"]] = resource
+        return resource
+
+    def _query_results(self, job: dict[str, Any]) -> dict[str, Any]:
+        sql = job["configuration"].get("query", {}).get("query", "")
+        fields, rows = self.results(sql) or ([], [])
+        answer: dict[str, Any] = {
+            "kind": "bigquery#getQueryResultsResponse",
+            "jobReference": job["jobReference"],
+            "jobComplete": True,
+            "totalRows": str(len(rows)),
+        }
+        if fields:
+            answer["schema"] = {"fields": fields}
+            answer["rows"] = [{"f": [{"v": _cell(v)} for v in row]} for row in rows]
+        return answer
+
+    @staticmethod
+    def _respond(body: dict[str, Any], status: int = 200) -> requests.Response:
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(body).encode()
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+
+def client_on(fake: FakeBigQueryREST, project: str, location: str = "EU") -> Any:
+    """A real BigQuery client whose HTTP requests the fake answers."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    return bigquery.Client(project=project, location=location, credentials=AnonymousCredentials(), _http=fake)

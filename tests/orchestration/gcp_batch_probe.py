@@ -1,0 +1,100 @@
+"""Run the real ``fraud_batch_scoring`` DAG on the gcp target under ``dag.test()`` (the deferred
+batch job's trigger run in line); print what was sent to Google and the tasks' results as JSON.
+
+A subprocess of test_gcp_batch_scoring_dag.py (Airflow's settings and metadata DB are per
+process). BigQuery is its REST API answered in memory under the real client
+(tests/bigquery_rest.py); Vertex AI creates the batch prediction job
+(``JobServiceClient.create_batch_prediction_job``) and reports it finished
+(``JobServiceAsyncClient.get_batch_prediction_job``), scored by model version 7.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest import mock
+
+from fraud_mlops.settings import REPO_ROOT
+from tests.bigquery_rest import FakeBigQueryREST, Result, client_on
+
+PROJECT_NUMBER = "123456789012"
+MODEL = f"projects/{PROJECT_NUMBER}/locations/europe-west4/models/fraud-detector"
+#: What BigQuery answers the summary query (82_batch_scoring_summary.sql) with.
+SUMMARY: Result = (
+    [
+        {"name": "rows_written", "type": "INTEGER", "mode": "NULLABLE"},
+        {"name": "flagged_as_fraud", "type": "INTEGER", "mode": "NULLABLE"},
+        {"name": "score_quantiles", "type": "FLOAT", "mode": "REPEATED"},
+        {"name": "model_versions", "type": "STRING", "mode": "NULLABLE"},
+    ],
+    [(11996, 24, [0.0, 0.0001, 0.0003, 0.0011, 0.9984], "7")],
+)
+
+
+def results(sql: str) -> Result | None:
+    return SUMMARY if "APPROX_QUANTILES(score, 4)" in sql else None
+
+
+def _created(self: Any, *, parent: str, batch_prediction_job: Any, **_: Any) -> Any:
+    """Vertex's answer to CreateBatchPredictionJob: the job, pending, with a server-chosen id."""
+    from google.cloud.aiplatform_v1 import types
+
+    job = types.BatchPredictionJob(batch_prediction_job)
+    job.name = f"projects/{PROJECT_NUMBER}/locations/europe-west4/batchPredictionJobs/4242"
+    job.state = types.JobState.JOB_STATE_PENDING
+    return job
+
+
+async def _finished(self: Any, *, request: Any, **_: Any) -> Any:
+    """Vertex's answer to GetBatchPredictionJob once done: the champion alias resolved to v7."""
+    from google.cloud.aiplatform_v1 import types
+
+    return types.BatchPredictionJob(
+        name=request["name"] if isinstance(request, dict) else request.name,
+        display_name="fraud-batch-scoring",
+        model=MODEL,
+        model_version_id="7",
+        state=types.JobState.JOB_STATE_SUCCEEDED,
+        output_info=types.BatchPredictionJob.OutputInfo(
+            bigquery_output_dataset="bq://fraud-prj.fraud",
+            bigquery_output_table="batch_prediction_output",
+        ),
+    )
+
+
+def main() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceAsyncClient, JobServiceClient
+
+    fake = FakeBigQueryREST(results)
+    with (
+        mock.patch(
+            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
+            side_effect=lambda *args, **kwargs: client_on(fake, "fraud-prj"),
+        ),
+        mock.patch.object(
+            JobServiceClient, "create_batch_prediction_job", autospec=True, side_effect=_created
+        ) as create,
+        mock.patch.object(
+            JobServiceAsyncClient, "get_batch_prediction_job", autospec=True, side_effect=_finished
+        ) as poll,
+    ):
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_batch_scoring.py"))
+        assert not bag.import_errors, bag.import_errors
+        run = bag.get_dag("fraud_batch_scoring").test()
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    job = create.call_args.kwargs["batch_prediction_job"]
+    print("PROBE " + json.dumps({
+        "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
+        "run_id": run.run_id,
+        "created": {"parent": create.call_args.kwargs["parent"],
+                    "job": json.loads(type(job).to_json(job))},
+        "polled": len(poll.call_args_list),
+        "bigquery_jobs": fake.jobs,
+        "unknown_requests": fake.unknown,
+        "summary": tis["summarise_batch_scoring"].xcom_pull(task_ids="summarise_batch_scoring"),
+    }, default=str))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The batch-scoring DAG on the gcp target, run by real Airflow (``dag.test()``, the deferred batch
+prediction job's trigger run in line), with Google's services answered at the client boundary
+(gcp_batch_probe.py): BigQuery's REST API under the real client, Vertex's job service calls.
+
+It shows what the rendering tests cannot: the provider's operators run for real, and the model
+version the finished Vertex job reports (its ``model_version_id``, through the operator's XCom)
+is the one ``replace_run_predictions`` sends BigQuery.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
+
+GCP_ENV = {
+    "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4",
+    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
+        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
+    ),
+}  # fmt: skip
+
+
+def run_probe(tmp_path: Path) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        **GCP_ENV,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.orchestration.gcp_batch_probe"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
+    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
+
+
+def test_input_table_to_vertex_batch_job_to_this_runs_predictions(tmp_path: Path) -> None:
+    settings = settings_from_env(GCP_ENV)
+    out = run_probe(tmp_path)
+
+    assert out["states"] == {
+        "prepare_batch_input": "success",
+        "batch_predict": "success",
+        "replace_run_predictions": "success",
+        "summarise_batch_scoring": "success",
+    }
+    assert out["unknown_requests"] == []
+
+    created = out["created"]
+    assert created["parent"] == "projects/fraud-prj/locations/europe-west4"
+    job = created["job"]
+    assert job["displayName"].startswith("fraud-batch-scoring-")
+    assert job["model"] == "projects/fraud-prj/locations/europe-west4/models/fraud-detector@champion"
+    assert job["inputConfig"] == {
+        "instancesFormat": "bigquery",
+        "bigquerySource": {"inputUri": "bq://fraud-prj.fraud.batch_prediction_input"},
+    }
+    assert job["outputConfig"] == {
+        "predictionsFormat": "bigquery",
+        "bigqueryDestination": {"outputUri": "bq://fraud-prj.fraud.batch_prediction_output"},
+    }
+    assert job["dedicatedResources"]["machineSpec"]["machineType"] == "n1-standard-2"
+    assert (
+        job["dedicatedResources"]["startingReplicaCount"],
+        job["dedicatedResources"]["maxReplicaCount"],
+    ) == (1, 2)
+    assert out["polled"] >= 1
+
+    prepare, replace, summary = (j["configuration"]["query"] for j in out["bigquery_jobs"])
+    assert prepare["query"] == render_sql(SQL_FILES["batch_prediction_input"], settings)
+    assert replace["query"] == render_sql(SQL_FILES["card_predictions"], settings)
+    assert {p["name"]: p["parameterValue"]["value"] for p in replace["queryParameters"]} == {
+        "run_id": out["run_id"],
+        "model_version": "7",  # the finished job's model_version_id: @champion as Vertex resolved it
+    }
+    assert summary["query"] == render_sql(SQL_FILES["batch_scoring_summary"], settings)
+    assert [p["parameterValue"]["value"] for p in summary["queryParameters"]] == [out["run_id"]]
+    assert {q["useLegacySql"] for q in (prepare, replace, summary)} == {False}
+
+    assert out["summary"] == {
+        "run_id": out["run_id"],
+        "rows_written": 11996,
+        "flagged_as_fraud": 24,
+        "score_quantiles": [0.0, 0.0001, 0.0003, 0.0011, 0.9984],
+        "model_versions": "7",
+    }
