@@ -6,7 +6,9 @@ and the online store (right to erasure).
 
 The card number comes from the run's ``card_number`` param. It necessarily reaches the
 BigQuery job as a query parameter (job metadata; never the query text) and the run's conf
-in Airflow's database: trigger erasures from an admin account (docs/least_privilege.md).
+in Airflow's database: trigger erasures from an admin account (docs/least_privilege.md). The
+tasks read it from the params when they run: no rendered template field and no log line holds
+it (tests/orchestration/test_gcp_erasure_dag.py).
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from airflow.sdk import task
 from fraud_mlops import targets
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import SQL_FILES
-
-CARD_PARAMETER = {"card_number": "{{ params.card_number }}"}
 
 
 def check_erasure_request(settings: Settings) -> Any:
@@ -37,10 +37,27 @@ def check_erasure_request(settings: Settings) -> Any:
 
 def erase_card_rows(settings: Settings) -> Any:
     """``96_erase_card.sql``: raw rows, rejected rows, published tables; candidates dropped."""
-    return targets.warehouse(settings).sql_operator(
-        "erase_card_rows", SQL_FILES["erase_card"], parameters=CARD_PARAMETER,
-        doc_md="Delete the card's rows from raw, rejected_rows and every published table, in one transaction.",
-    )  # fmt: skip
+
+    @task(pool=settings.warehouse_pool)
+    def erase_card_rows(**context: Any) -> None:
+        """Delete the card's rows from raw, rejected_rows and every published table, in one transaction.
+
+        A Python task, not the warehouse's SQL operator: the card number is read from the run's
+        params here, so it is never a rendered template field (kept in Airflow's database and
+        shown in the UI) nor in the operator's "Executing: <job configuration>" log line
+        (BigQueryInsertJobOperator logs the query parameters). It reaches BigQuery only as the
+        job's query parameter.
+        """
+        from fraud_mlops.ingestion.erasure import card_digits
+        from fraud_mlops.sql_templates import render_sql
+
+        digits = card_digits(str(context["params"]["card_number"]))
+        targets.warehouse(settings).execute(
+            render_sql(SQL_FILES["erase_card"], settings), {"card_number": digits}
+        )
+        print(f"card …{digits[-4:]} erased from raw, rejected rows and the published tables")
+
+    return erase_card_rows()
 
 
 def erase_from_archived_files(settings: Settings) -> Any:

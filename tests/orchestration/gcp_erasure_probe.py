@@ -1,0 +1,116 @@
+"""Run the real ``fraud_erase_card`` DAG on the gcp target under ``dag.test()``; print what reached
+Google and the archive, as JSON.
+
+A subprocess of test_gcp_erasure_dag.py (Airflow's settings and metadata DB are per process).
+Cloud Storage is the GCS emulator (gcp-storage-emulator, in memory, in this process; the
+provider's GCSHook reaches it through ``STORAGE_EMULATOR_HOST``), holding one archived landing
+file with two rows of the card among others. BigQuery is its REST API answered in memory under
+the real client (tests/bigquery_rest.py). Vertex's feature-store admin client is patched at its
+class: a sync it starts has finished by the first poke.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from typing import Any
+from unittest import mock
+
+from fraud_mlops.landing_schema import LANDING_COLUMNS
+from fraud_mlops.settings import REPO_ROOT
+from tests.bigquery_rest import FakeBigQueryREST, client_on
+
+ARCHIVED = "processed/transactions_day1.csv"
+FEATURE_VIEW = "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store/featureViews/card_features"
+SYNC_NAME = f"{FEATURE_VIEW}/featureViewSyncs/5017"
+
+
+def landing_csv(cards: list[str]) -> bytes:
+    """A landing file with one row per card (the other columns' values do not matter here)."""
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, LANDING_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for i, card in enumerate(cards):
+        row = dict.fromkeys(LANDING_COLUMNS, "0")
+        row.update(transaction_id=f"t{i}", card_number=card, merchant="Corner Shop")
+        writer.writerow(row)
+    return out.getvalue().encode()
+
+
+def _finished_sync() -> Any:
+    from google.cloud import aiplatform_v1beta1 as v1beta1
+    from google.protobuf.timestamp_pb2 import Timestamp
+    from google.rpc.status_pb2 import Status
+    from google.type.interval_pb2 import Interval
+
+    return v1beta1.FeatureViewSync(
+        name=SYNC_NAME,
+        run_time=Interval(
+            start_time=Timestamp(seconds=1_796_000_000), end_time=Timestamp(seconds=1_796_000_090)
+        ),
+        final_status=Status(code=0),
+        sync_summary=v1beta1.FeatureViewSync.SyncSummary(row_synced=11995, total_slot=3),
+    )
+
+
+def main() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from gcp_storage_emulator.server import create_server
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform_v1beta1 as v1beta1
+    from google.cloud import storage
+
+    from devtools.stack.config import HOST, free_port
+
+    card, others = sys.argv[1], sys.argv[2].split(",")
+    port = free_port()
+    server = create_server(HOST, port, in_memory=True)
+    server.start()
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
+    bucket = storage.Client(project="fraud-prj", credentials=AnonymousCredentials()).create_bucket(
+        "fraud-landing"
+    )
+    bucket.blob(ARCHIVED).upload_from_string(landing_csv([others[0], card, others[1], card]))
+
+    fake = FakeBigQueryREST()
+    with (
+        mock.patch(
+            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
+            side_effect=lambda *args, **kwargs: client_on(fake, "fraud-prj"),
+        ),
+        mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin,
+    ):
+        admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
+            feature_view_sync=SYNC_NAME
+        )
+        admin.return_value.get_feature_view_sync.return_value = _finished_sync()
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_erase_card.py"))
+        assert not bag.import_errors, bag.import_errors
+        dag = bag.get_dag("fraud_erase_card")
+        for task in dag.tasks:  # a failure shows at once, not after the retry delays
+            task.retries = 0
+        run = dag.test(run_conf={"card_number": card})
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    rendered = {task_id: RenderedTaskInstanceFields.get_templated_fields(ti) for task_id, ti in tis.items()}
+    archived = bucket.blob(ARCHIVED).download_as_bytes().decode()
+    server.stop()
+    print("PROBE " + json.dumps({
+        "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
+        "rendered_fields": rendered,
+        "bigquery_jobs": fake.jobs,
+        "unknown_requests": fake.unknown,
+        "archived_cards": [row["card_number"] for row in csv.DictReader(io.StringIO(archived))],
+        "removed": tis["erase_from_archived_files"].xcom_pull(task_ids="erase_from_archived_files"),
+        "sync_requests": [c.kwargs for c in admin.return_value.sync_feature_view.call_args_list],
+        "sync_reads": [c.kwargs for c in admin.return_value.get_feature_view_sync.call_args_list],
+        "sync_record": tis["feature_sync.record_feature_sync"].xcom_pull(task_ids="feature_sync.record_feature_sync"),
+    }, default=str))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
