@@ -84,6 +84,19 @@ def test_archive_moves_out_of_the_watched_prefix_and_is_rerunnable(
     assert archive(gcs_hook, s, landed) == uri  # a retry after a partial failure does not fail
 
 
+def test_a_landed_file_keeps_the_generation_it_was_listed_with(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """The generation raw rows and ingestion_log record (lineage to the exact object). Reading
+    the stream used to replace it with the download's header, which the emulator does not send:
+    every local file was generation "None"."""
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "a.csv", data=good_csv)
+    listed = gcs_hook.get_conn().bucket(s.landing_bucket).get_blob(s.landing_prefix + "a.csv")
+    (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
+    assert listed.generation and landed.generation == str(listed.generation)
+
+
 def test_identity_is_content_not_name(gcs_hook, local_settings, good_csv: bytes) -> None:
     s = local_settings
     gcs_hook.upload(s.landing_bucket, s.landing_prefix + "one.csv", data=good_csv)

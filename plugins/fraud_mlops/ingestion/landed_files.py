@@ -537,6 +537,10 @@ def validate_landed(
         if blob is None:  # archived or quarantined by an earlier or concurrent run
             log.info("gs://%s/%s is no longer landed: nothing to do", settings.landing_bucket, name)
             continue
+        # The generation listed, read before the stream: reading sets the blob's generation from
+        # the download's x-goog-generation header, which the GCS emulator does not send (every
+        # file's generation was "None" locally).
+        generation = str(blob.generation)
         # raw_download: the stored bytes (a gzip object stays gzip), pinned to this generation.
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES, raw_download=True) as stream:
             check = scan_landing_stream(
@@ -555,7 +559,7 @@ def validate_landed(
         landed = LandedFile(
             bucket=settings.landing_bucket,
             name=name,
-            generation=str(blob.generation),
+            generation=generation,
             md5=check.md5,
             size=check.size,
             rows=check.rows,
