@@ -3,9 +3,11 @@
 Google's client and the provider's hooks and operators run unchanged; only the HTTP session
 under the client is replaced (``Client(_http=...)``), so what is mocked is the service itself,
 with the resource shapes of its REST reference (https://cloud.google.com/bigquery/docs/reference/rest):
-``jobs.insert`` answers a job that is already ``DONE``, ``jobs.get`` returns it, and
-``jobs.getQueryResults`` the rows a test chose for the query's text (none by default). Every
-inserted job is kept in ``jobs``, in order, as sent.
+``jobs.insert`` answers a job that is already ``DONE`` (a load job with the ``outputRows`` a
+test chose), ``jobs.get`` returns it, ``jobs.getQueryResults`` the rows a test chose for the
+query's text (none by default), and ``tables.get`` a table's ``numRows``. Every inserted job is
+kept in ``jobs``, in order, as sent; a request it does not know is answered 404 and kept in
+``unknown``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ Result = tuple[list[dict[str, Any]], list[tuple[Any, ...]]]
 _JOBS = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs$")
 _JOB = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs/([^/]+)$")
 _RESULTS = re.compile(r"^/bigquery/v2/projects/([^/]+)/queries/([^/]+)$")
+_TABLE = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)$")
 
 
 def _cell(value: Any) -> Any:
@@ -38,8 +41,15 @@ class FakeBigQueryREST:
 
     is_mtls = False  # read by google-cloud-core's connection to pick the endpoint
 
-    def __init__(self, results: Callable[[str], Result | None] = lambda sql: None) -> None:
+    def __init__(
+        self,
+        results: Callable[[str], Result | None] = lambda sql: None,
+        loaded_rows: Callable[[dict[str, Any]], int] = lambda load: 0,
+        table_rows: Callable[[str], int] = lambda table: 0,
+    ) -> None:
         self.results = results
+        self.loaded_rows = loaded_rows  # a load job's outputRows, from its configuration.load
+        self.table_rows = table_rows  # tables.get's numRows, by "project.dataset.table"
         self.jobs: list[dict[str, Any]] = []
         self.unknown: list[tuple[str, str]] = []
         self._by_id: dict[str, dict[str, Any]] = {}
@@ -52,6 +62,10 @@ class FakeBigQueryREST:
             return self._respond(self._insert(m[1], json.loads(data)))
         if method == "GET" and (m := _JOB.match(path)) and m[2] in self._by_id:
             return self._respond(self._by_id[m[2]])
+        if method == "GET" and (m := _TABLE.match(path)):
+            table = {"projectId": m[1], "datasetId": m[2], "tableId": m[3]}
+            rows = self.table_rows(f"{m[1]}.{m[2]}.{m[3]}")
+            return self._respond({"kind": "bigquery#table", "tableReference": table, "numRows": str(rows)})
         if method == "GET" and (m := _RESULTS.match(path)) and m[2] in self._by_id:
             return self._respond(self._query_results(self._by_id[m[2]]))
         self.unknown.append((method, url))
@@ -69,6 +83,9 @@ class FakeBigQueryREST:
             "status": {"state": "DONE"},
             "statistics": {"creationTime": now, "startTime": now, "endTime": now},
         }
+        if "load" in resource["configuration"]:
+            rows = self.loaded_rows(resource["configuration"]["load"])
+            resource["statistics"]["load"] = {"outputRows": str(rows), "badRecords": "0"}
         self.jobs.append(job)
         self._by_id[reference["jobId"]] = resource
         return resource

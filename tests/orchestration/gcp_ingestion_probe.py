@@ -1,0 +1,162 @@
+"""Run the real ``fraud_ingest_sensor`` DAG on the gcp target under ``dag.test()`` (its deferred
+sensor's trigger run in line); print what reached Google, the archive and the Asset, as JSON.
+
+A subprocess of test_gcp_ingestion_dag.py (Airflow's settings and metadata DB are per process).
+Cloud Storage is the GCS emulator (in memory, in this process; the provider's GCSHook and the
+sensor's trigger reach it through ``STORAGE_EMULATOR_HOST``) with one generated file landed.
+BigQuery is its REST API answered in memory under the real client (tests/bigquery_rest.py):
+every job succeeds, the load job loads the rows validation counted, and the planning and
+summary queries get the answers a first file gets. Vertex's feature-store admin client is
+patched at its class (a sync is done by the first poke).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from fraud_mlops.settings import REPO_ROOT, get_settings
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from tests.bigquery_rest import FakeBigQueryREST, Result, client_on
+
+ROWS = 300
+SYNC_NAME = (
+    "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store"
+    "/featureViews/card_features/featureViewSyncs/7001"
+)
+
+
+def _field(name: str, kind: str = "INTEGER", mode: str = "NULLABLE") -> dict[str, str]:
+    return {"name": name, "type": kind, "mode": mode}
+
+
+def answers(now: datetime, first_event: datetime) -> dict[str, Result]:
+    """What BigQuery answers each query the DAG's Python tasks read, for a first file of ROWS rows."""
+    micros = lambda moment: int(moment.timestamp() * 1_000_000)  # noqa: E731 - TIMESTAMPs as int64 micros
+    settings = get_settings()
+    counts = ["raw_rows", "rejected_rows", "training_rows", "cards", "files_loaded", "duplicate_landings"]
+    return {
+        render_sql(SQL_FILES["training_day_totals"], settings): (
+            [_field("counted"), _field("rows")],
+            [(0, 0)],
+        ),
+        render_sql(SQL_FILES["increment_files"], settings): (
+            [_field("first_logged", "TIMESTAMP"), _field("files")],
+            [(micros(now), 1)],
+        ),
+        render_sql(SQL_FILES["increment_event_from"], settings): (
+            [_field("first_event", "TIMESTAMP")],
+            [(micros(first_event),)],
+        ),
+        render_sql(SQL_FILES["increment_late_rows"], settings): ([_field("later_rows")], [(0,)]),
+        render_sql("72_snapshot_lineage_row.sql", settings): (
+            [
+                _field("snapshot_name", "STRING"),
+                _field("source_table", "STRING"),
+                _field("row_count"),
+                _field("fraud_count"),
+                _field("source_files", "STRING", "REPEATED"),
+                _field("dag_id", "STRING"),
+                _field("run_id", "STRING"),
+                _field("created_at", "TIMESTAMP"),
+                _field("expires_at", "TIMESTAMP"),
+            ],
+            [
+                (
+                    "SNAPSHOT",
+                    "fraud-prj.fraud.training_examples",
+                    ROWS,
+                    3,
+                    ["gs://fraud-landing/incoming/day1.csv"],
+                    "fraud_ingest_sensor",
+                    "RUN",
+                    micros(now),
+                    micros(now),
+                )
+            ],
+        ),
+        render_sql("70_summary_counts.sql", settings): (
+            [_field(name) for name in counts],
+            [(ROWS, 0, ROWS, 40, 1, 0)],
+        ),
+    }
+
+
+def main() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from gcp_storage_emulator.server import create_server
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform_v1beta1 as v1beta1
+    from google.cloud import storage
+
+    from devtools.generator.files import write_landing_csv
+    from devtools.generator.synth import GeneratorConfig, generate
+    from devtools.stack.config import HOST, free_port
+    from tests.orchestration.gcp_erasure_probe import _finished_sync
+
+    port = free_port()
+    server = create_server(HOST, port, in_memory=True)
+    server.start()
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
+    gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
+    landing = gcs.create_bucket("fraud-landing")
+    gcs.create_bucket("fraud-quarantine")
+    batch = generate(GeneratorConfig(rows=ROWS, seed=7))
+    csv_path = write_landing_csv(batch.landing, Path(sys.argv[1]) / "day1.csv", show_progress=False)
+    landing.blob("incoming/day1.csv").upload_from_filename(str(csv_path))
+    first_event = min(batch.landing["event_time"].map(lambda t: datetime.fromisoformat(str(t))))
+    if first_event.tzinfo is None:
+        first_event = first_event.replace(tzinfo=UTC)
+
+    canned = answers(datetime.now(UTC), first_event)
+    fake = FakeBigQueryREST(
+        results=canned.get,
+        loaded_rows=lambda load: ROWS,
+        table_rows=lambda table: ROWS,
+    )
+    with (
+        mock.patch(
+            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
+            side_effect=lambda *args, **kwargs: client_on(fake, "fraud-prj"),
+        ),
+        mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin,
+    ):
+        admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
+            feature_view_sync=SYNC_NAME
+        )
+        admin.return_value.get_feature_view_sync.return_value = _finished_sync()
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_ingest_sensor.py"))
+        assert not bag.import_errors, bag.import_errors
+        dag = bag.get_dag("fraud_ingest_sensor")
+        for task in dag.tasks:  # a failure shows at once, not after the retry delays
+            task.retries = 0
+        run = dag.test()
+    tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
+    objects = sorted(b.name for b in gcs.list_blobs("fraud-landing"))
+    server.stop()
+
+    def pulled(task_id: str) -> Any:
+        return tis[(task_id, -1)].xcom_pull(task_ids=task_id)
+
+    print("PROBE " + json.dumps({
+        "states": {f"{t}[{i}]" if i >= 0 else t: str(ti.state) for (t, i), ti in tis.items()},
+        "run_id": run.run_id,
+        "run_after": run.run_after.isoformat(),
+        "bigquery_jobs": fake.jobs,
+        "unknown_requests": fake.unknown,
+        "landing_objects": objects,
+        "files": pulled("validate_landed_files"),
+        "plan": pulled("transform.plan_increment"),
+        "snapshot": pulled("snapshot.publish_snapshot"),
+        "sync_requests": [c.kwargs for c in admin.return_value.sync_feature_view.call_args_list],
+        "summary": pulled("summarise_run"),
+    }, default=str))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

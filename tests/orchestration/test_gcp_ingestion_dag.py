@@ -1,0 +1,127 @@
+"""The sensor-driven ingestion DAG on the gcp target, run by real Airflow (``dag.test()``, the
+deferred sensor's trigger in line), from a file landed in Cloud Storage to the feature-view sync
+(gcp_ingestion_probe.py): Cloud Storage is the GCS emulator, BigQuery its REST API answered in
+memory under the real client, Vertex's feature-store admin client patched at its class.
+
+The local stack test runs the same DAG on the local target; here every BigQuery job the gcp
+target sends is checked, in order, against the shared SQL and the plan's partition bounds, and
+the file is validated, loaded, appended and archived with the identity Cloud Storage gave it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
+from fraud_mlops.warehouse.bigquery_jobs import append_raw_parameters, append_raw_sql, load_job_configuration
+from tests.sql_chain import FakeDagRun
+
+GCP_ENV = {
+    "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4",
+    "MLOPS_PSEUDONYM_KMS_KEY": "gcp-kms://projects/fraud-prj/locations/europe/keyRings/fraud-pseudonym/cryptoKeys/card-pseudonym",
+    "MLOPS_PSEUDONYM_KEYSET": base64.b64encode(bytes(range(7, 127))).decode(),  # stands for the wrapped keyset
+    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
+        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
+    ),
+}  # fmt: skip
+
+
+def run_probe(tmp_path: Path) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        **GCP_ENV,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.orchestration.gcp_ingestion_probe", str(tmp_path)],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
+    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
+
+
+def _parameters(query: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
+
+
+def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(tmp_path: Path) -> None:
+    settings = settings_from_env(GCP_ENV)
+    out = run_probe(tmp_path)
+
+    assert set(out["states"].values()) == {"success"}, out["states"]
+    assert len(out["states"]) == 18  # every task, the one mapped file's load and append included
+    assert out["unknown_requests"] == []
+
+    (file,) = out["files"]
+    assert file["name"] == "incoming/day1.csv" and file["rows"] == 300 and file["bad_lines"] == 0
+    assert file["generation"].isdigit()  # Cloud Storage's generation, not "None"
+    assert re.fullmatch(r"[0-9a-f]{32}", file["md5"])
+    (archived,) = out["landing_objects"]
+    assert re.fullmatch(r"processed/\d{4}-\d{2}-\d{2}/day1\.csv", archived)  # out of the watched prefix
+
+    dag_run = FakeDagRun(out["run_id"], "fraud_ingest_sensor")
+    dag_run.run_after = datetime.fromisoformat(out["run_after"])
+    files_read = {name: SQL_FILES[name] for name in (
+        "setup", "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",
+        "staging", "card_features", "training_examples", "quality_checks", "publish",
+    )} | {"snapshot_lineage_row": "72_snapshot_lineage_row.sql", "summary_rejects": "71_summary_rejects.sql",
+          "summary_counts": "70_summary_counts.sql"}  # fmt: skip
+    sql_names = {render_sql(sql_file, settings): name for name, sql_file in files_read.items()}
+    sql_names[append_raw_sql(file, settings)] = "append_raw"
+    sql_names[render_sql(SQL_FILES["snapshot"], settings, dag_run=dag_run)] = "snapshot"
+    jobs = [job["configuration"] for job in out["bigquery_jobs"]]
+    steps = [sql_names.get(job["query"]["query"], "?") if "query" in job else "load" for job in jobs]
+    assert steps == [
+        "setup", "load", "append_raw",
+        "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",  # plan_increment
+        "staging", "card_features", "training_examples", "quality_checks", "publish", "snapshot",
+        "snapshot_lineage_row",  # publish_snapshot
+        "summary_rejects", "summary_counts", "snapshot_lineage_row",  # summarise_run
+    ]  # fmt: skip
+
+    assert jobs[1]["load"] == load_job_configuration(file, settings)["load"]
+    assert _parameters(jobs[2]["query"]) == append_raw_parameters(file)
+    plan = out["plan"]
+    assert plan["files"] == "1" and plan["older_until"] == "0001-01-01"  # a first file: no older staging
+    by_step = dict(zip(steps, jobs, strict=False))
+    bounds = {name: plan[name] for name in ("loaded_from", "event_from", "older_until")}
+    run = {"run_id": out["run_id"]}
+    assert (
+        _parameters(by_step["staging"]["query"])
+        == {k: bounds[k] for k in ("loaded_from", "event_from")} | run
+    )
+    assert _parameters(by_step["card_features"]["query"]) == bounds
+    assert _parameters(by_step["quality_checks"]["query"]) == {
+        k: bounds[k] for k in ("loaded_from", "event_from")
+    }
+    assert _parameters(by_step["snapshot"]["query"]) == {"dag_id": "fraud_ingest_sensor"} | run
+    assert {job["query"]["useLegacySql"] for job in jobs if "query" in job} == {False}
+
+    # the snapshot the SQL created is the one publish_snapshot announces and the summary reports
+    lineage_reads = [
+        _parameters(job["query"])
+        for step, job in zip(steps, jobs, strict=True)
+        if step == "snapshot_lineage_row"
+    ]
+    assert lineage_reads == [{"snapshot_name": snapshot_name(dag_run)}] * 2
+    assert out["snapshot"]["row_count"] == 300
+    assert out["sync_requests"] == [
+        {"feature_view": "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store"
+                         "/featureViews/card_features"}
+    ]  # fmt: skip
+    assert out["summary"]["counts"]["raw_rows"] == 300 and out["summary"]["feature_sync"]["sync_id"] == "5017"
