@@ -82,7 +82,15 @@ def main() -> None:
         bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_batch_scoring.py"))
         assert not bag.import_errors, bag.import_errors
         run = bag.get_dag("fraud_batch_scoring").test()
+    from airflow.serialization.serialized_objects import DagSerialization
+
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(bag.get_dag("fraud_batch_scoring")))
+
+    def links(task_id: str) -> dict[str, str]:
+        task = serialized.get_task(task_id)
+        return {name: task.get_extra_links(tis[task_id], name) for name in sorted(task.extra_links)}
+
     job = create.call_args.kwargs["batch_prediction_job"]
     print("PROBE " + json.dumps({
         "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
@@ -92,6 +100,7 @@ def main() -> None:
         "polled": len(poll.call_args_list),
         "bigquery_jobs": fake.jobs,
         "unknown_requests": fake.unknown,
+        "links": {task_id: links(task_id) for task_id in ("prepare_batch_input", "batch_predict")},
         "summary": tis["summarise_batch_scoring"].xcom_pull(task_ids="summarise_batch_scoring"),
     }, default=str))  # fmt: skip
 

@@ -90,6 +90,17 @@ def test_input_table_to_vertex_batch_job_to_this_runs_predictions(tmp_path: Path
     assert [p["parameterValue"]["value"] for p in summary["queryParameters"]] == [out["run_id"]]
     assert {q["useLegacySql"] for q in (prepare, replace, summary)} == {False}
 
+    # the provider operators' console links, on the task pages
+    (prepare_job,) = [j["jobReference"]["jobId"] for j in out["bigquery_jobs"][:1]]
+    assert out["links"]["batch_predict"] == {
+        "Batch Prediction Job": (
+            "https://console.cloud.google.com/vertex-ai/locations/europe-west4/batch-predictions/4242?project=fraud-prj"
+        )
+    }
+    assert out["links"]["prepare_batch_input"]["BigQuery Job Detail"] == (
+        f"https://console.cloud.google.com/bigquery?project=fraud-prj&ws=!1m5!1m4!1m3!1sfraud-prj!2s{prepare_job}!3sEU"
+    )
+
     assert out["summary"] == {
         "run_id": out["run_id"],
         "rows_written": 11996,
