@@ -5,9 +5,10 @@ under the client is replaced (``Client(_http=...)``), so what is mocked is the s
 with the resource shapes of its REST reference (https://cloud.google.com/bigquery/docs/reference/rest):
 ``jobs.insert`` answers a job that is already ``DONE`` (a load job with the ``outputRows`` a
 test chose), ``jobs.get`` returns it, ``jobs.getQueryResults`` the rows a test chose for the
-query's text (none by default), and ``tables.get`` a table's ``numRows``. Every inserted job is
-kept in ``jobs``, in order, as sent; a request it does not know is answered 404 and kept in
-``unknown``.
+query (its configuration: text and parameters; none by default), and ``tables.get`` the
+``numRows`` of a table the test named (404 for others). Every inserted job is kept in ``jobs``,
+in order, as sent (its ``jobReference`` as the client wrote it), every table read in
+``tables_read``; a request it does not know is answered 404 and kept in ``unknown``.
 """
 
 from __future__ import annotations
@@ -43,14 +44,15 @@ class FakeBigQueryREST:
 
     def __init__(
         self,
-        results: Callable[[str], Result | None] = lambda sql: None,
+        results: Callable[[dict[str, Any]], Result | None] = lambda query: None,
         loaded_rows: Callable[[dict[str, Any]], int] = lambda load: 0,
-        table_rows: Callable[[str], int] = lambda table: 0,
+        table_rows: Callable[[str], int | None] = lambda table: None,
     ) -> None:
-        self.results = results
+        self.results = results  # rows for a query, from its configuration.query
         self.loaded_rows = loaded_rows  # a load job's outputRows, from its configuration.load
-        self.table_rows = table_rows  # tables.get's numRows, by "project.dataset.table"
+        self.table_rows = table_rows  # tables.get's numRows, by "project.dataset.table" (None: 404)
         self.jobs: list[dict[str, Any]] = []
+        self.tables_read: list[str] = []
         self.unknown: list[tuple[str, str]] = []
         self._by_id: dict[str, dict[str, Any]] = {}
 
@@ -64,20 +66,24 @@ class FakeBigQueryREST:
             return self._respond(self._by_id[m[2]])
         if method == "GET" and (m := _TABLE.match(path)):
             table = {"projectId": m[1], "datasetId": m[2], "tableId": m[3]}
+            self.tables_read.append(f"{m[1]}.{m[2]}.{m[3]}")
             rows = self.table_rows(f"{m[1]}.{m[2]}.{m[3]}")
-            return self._respond({"kind": "bigquery#table", "tableReference": table, "numRows": str(rows)})
+            if rows is not None:
+                return self._respond(
+                    {"kind": "bigquery#table", "tableReference": table, "numRows": str(rows)}
+                )
         if method == "GET" and (m := _RESULTS.match(path)) and m[2] in self._by_id:
             return self._respond(self._query_results(self._by_id[m[2]]))
         self.unknown.append((method, url))
         return self._respond({"error": {"code": 404, "message": f"not faked: {method} {path}"}}, 404)
 
     def _insert(self, project: str, job: dict[str, Any]) -> dict[str, Any]:
-        reference = {"projectId": project, "location": "EU", **job.get("jobReference", {})}
+        reference = {"projectId": project, **job.get("jobReference", {})}
         reference.setdefault("jobId", f"job_{len(self.jobs) + 1}")
         now = str(int(time.time() * 1000))
         resource = {
             "kind": "bigquery#job",
-            "id": f"{project}:{reference['location']}.{reference['jobId']}",
+            "id": f"{project}:{reference.get('location', 'US')}.{reference['jobId']}",
             "jobReference": reference,
             "configuration": job.get("configuration", {}),
             "status": {"state": "DONE"},
@@ -91,8 +97,7 @@ class FakeBigQueryREST:
         return resource
 
     def _query_results(self, job: dict[str, Any]) -> dict[str, Any]:
-        sql = job["configuration"].get("query", {}).get("query", "")
-        fields, rows = self.results(sql) or ([], [])
+        fields, rows = self.results(job["configuration"].get("query", {})) or ([], [])
         answer: dict[str, Any] = {
             "kind": "bigquery#getQueryResultsResponse",
             "jobReference": job["jobReference"],
@@ -113,9 +118,20 @@ class FakeBigQueryREST:
         return response
 
 
-def client_on(fake: FakeBigQueryREST, project: str, location: str = "EU") -> Any:
+def client_on(fake: FakeBigQueryREST, project: str | None, location: str | None = None) -> Any:
     """A real BigQuery client whose HTTP requests the fake answers."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery
 
     return bigquery.Client(project=project, location=location, credentials=AnonymousCredentials(), _http=fake)
+
+
+def patched_get_client(fake: FakeBigQueryREST) -> Any:
+    """``BigQueryHook.get_client`` patched to build a client on ``fake`` with the project and
+    location it is given (none given: none set, so a job sent without them shows in ``jobs``)."""
+    from unittest import mock
+
+    def get_client(self: Any = None, project_id: str | None = None, location: str | None = None) -> Any:
+        return client_on(fake, project_id or "no-project-given", location)
+
+    return mock.patch("airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client", get_client)

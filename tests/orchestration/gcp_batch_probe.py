@@ -15,7 +15,7 @@ from typing import Any
 from unittest import mock
 
 from fraud_mlops.settings import REPO_ROOT
-from tests.bigquery_rest import FakeBigQueryREST, Result, client_on
+from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
 
 PROJECT_NUMBER = "123456789012"
 MODEL = f"projects/{PROJECT_NUMBER}/locations/europe-west4/models/fraud-detector"
@@ -31,8 +31,8 @@ SUMMARY: Result = (
 )
 
 
-def results(sql: str) -> Result | None:
-    return SUMMARY if "APPROX_QUANTILES(score, 4)" in sql else None
+def results(query: dict[str, Any]) -> Result | None:
+    return SUMMARY if "APPROX_QUANTILES(score, 4)" in query["query"] else None
 
 
 def _created(self: Any, *, parent: str, batch_prediction_job: Any, **_: Any) -> Any:
@@ -68,10 +68,7 @@ def main() -> None:
 
     fake = FakeBigQueryREST(results)
     with (
-        mock.patch(
-            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
-            side_effect=lambda *args, **kwargs: client_on(fake, "fraud-prj"),
-        ),
+        patched_get_client(fake),
         mock.patch.object(
             JobServiceClient, "create_batch_prediction_job", autospec=True, side_effect=_created
         ) as create,

@@ -21,7 +21,7 @@ from unittest import mock
 
 from fraud_mlops.landing_schema import LANDING_COLUMNS
 from fraud_mlops.settings import REPO_ROOT
-from tests.bigquery_rest import FakeBigQueryREST, client_on
+from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
 
 ARCHIVED = "processed/transactions_day1.csv"
 FEATURE_VIEW = "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store/featureViews/card_features"
@@ -40,14 +40,15 @@ def landing_csv(cards: list[str]) -> bytes:
     return out.getvalue().encode()
 
 
-def _finished_sync() -> Any:
+def finished_sync(name: str) -> Any:
+    """Vertex's answer for the sync ``name``, finished: the real message type."""
     from google.cloud import aiplatform_v1beta1 as v1beta1
     from google.protobuf.timestamp_pb2 import Timestamp
     from google.rpc.status_pb2 import Status
     from google.type.interval_pb2 import Interval
 
     return v1beta1.FeatureViewSync(
-        name=SYNC_NAME,
+        name=name,
         run_time=Interval(
             start_time=Timestamp(seconds=1_796_000_000), end_time=Timestamp(seconds=1_796_000_090)
         ),
@@ -66,39 +67,39 @@ def main() -> None:
     from devtools.stack.config import HOST, free_port
 
     card, others = sys.argv[1], sys.argv[2].split(",")
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
     port = free_port()
     server = create_server(HOST, port, in_memory=True)
     server.start()
-    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
-    bucket = storage.Client(project="fraud-prj", credentials=AnonymousCredentials()).create_bucket(
-        "fraud-landing"
-    )
-    bucket.blob(ARCHIVED).upload_from_string(landing_csv([others[0], card, others[1], card]))
+    try:
+        os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
+        client = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
+        bucket = client.create_bucket("fraud-landing")
+        bucket.blob(ARCHIVED).upload_from_string(landing_csv([others[0], card, others[1], card]))
 
-    fake = FakeBigQueryREST()
-    with (
-        mock.patch(
-            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
-            side_effect=lambda *args, **kwargs: client_on(fake, "fraud-prj"),
-        ),
-        mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin,
-    ):
-        admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
-            feature_view_sync=SYNC_NAME
-        )
-        admin.return_value.get_feature_view_sync.return_value = _finished_sync()
-        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_erase_card.py"))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.get_dag("fraud_erase_card")
-        for task in dag.tasks:  # a failure shows at once, not after the retry delays
-            task.retries = 0
-        run = dag.test(run_conf={"card_number": card})
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-
-    tis = {ti.task_id: ti for ti in run.get_task_instances()}
-    rendered = {task_id: RenderedTaskInstanceFields.get_templated_fields(ti) for task_id, ti in tis.items()}
-    archived = bucket.blob(ARCHIVED).download_as_bytes().decode()
-    server.stop()
+        fake = FakeBigQueryREST()
+        with (
+            patched_get_client(fake),
+            mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin,
+        ):
+            admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
+                feature_view_sync=SYNC_NAME
+            )
+            admin.return_value.get_feature_view_sync.return_value = finished_sync(SYNC_NAME)
+            bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_erase_card.py"))
+            assert not bag.import_errors, bag.import_errors
+            dag = bag.get_dag("fraud_erase_card")
+            for task in dag.tasks:  # a failure shows at once, not after the retry delays
+                task.retries = 0
+            run = dag.test(run_conf={"card_number": card})
+        tis = {ti.task_id: ti for ti in run.get_task_instances()}
+        rendered = {
+            task_id: RenderedTaskInstanceFields.get_templated_fields(ti) for task_id, ti in tis.items()
+        }
+        archived = bucket.blob(ARCHIVED).download_as_bytes().decode()
+    finally:
+        server.stop()
     print("PROBE " + json.dumps({
         "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
         "rendered_fields": rendered,

@@ -22,7 +22,7 @@ from unittest import mock
 
 from fraud_mlops.settings import REPO_ROOT, get_settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
-from tests.bigquery_rest import FakeBigQueryREST, Result, client_on
+from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
 
 ROWS = 300
 SYNC_NAME = (
@@ -35,12 +35,13 @@ def _field(name: str, kind: str = "INTEGER", mode: str = "NULLABLE") -> dict[str
     return {"name": name, "type": kind, "mode": mode}
 
 
-def answers(now: datetime, first_event: datetime) -> dict[str, Result]:
-    """What BigQuery answers each query the DAG's Python tasks read, for a first file of ROWS rows."""
+def answers(now: datetime, first_event: datetime) -> Any:
+    """What BigQuery answers each query the DAG's Python tasks read, for a first file of ROWS rows
+    (a function of the query's configuration: the lineage row is the snapshot asked for)."""
     micros = lambda moment: int(moment.timestamp() * 1_000_000)  # noqa: E731 - TIMESTAMPs as int64 micros
     settings = get_settings()
     counts = ["raw_rows", "rejected_rows", "training_rows", "cards", "files_loaded", "duplicate_landings"]
-    return {
+    by_text: dict[str, Any] = {
         render_sql(SQL_FILES["training_day_totals"], settings): (
             [_field("counted"), _field("rows")],
             [(0, 0)],
@@ -68,7 +69,7 @@ def answers(now: datetime, first_event: datetime) -> dict[str, Result]:
             ],
             [
                 (
-                    "SNAPSHOT",
+                    "{snapshot_name}",
                     "fraud-prj.fraud.training_examples",
                     ROWS,
                     3,
@@ -86,6 +87,18 @@ def answers(now: datetime, first_event: datetime) -> dict[str, Result]:
         ),
     }
 
+    def answer(query: dict[str, Any]) -> Result | None:
+        found = by_text.get(query["query"])
+        if found is None:
+            return None
+        fields, rows = found
+        parameters = {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
+        return fields, [
+            tuple(v.format(**parameters) if isinstance(v, str) else v for v in row) for row in rows
+        ]
+
+    return answer
+
 
 def main() -> None:
     from airflow.dag_processing.dagbag import DagBag
@@ -97,48 +110,47 @@ def main() -> None:
     from devtools.generator.files import write_landing_csv
     from devtools.generator.synth import GeneratorConfig, generate
     from devtools.stack.config import HOST, free_port
-    from tests.orchestration.gcp_erasure_probe import _finished_sync
+    from tests.orchestration.gcp_erasure_probe import finished_sync
 
     port = free_port()
     server = create_server(HOST, port, in_memory=True)
     server.start()
-    os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
-    gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
-    landing = gcs.create_bucket("fraud-landing")
-    gcs.create_bucket("fraud-quarantine")
-    batch = generate(GeneratorConfig(rows=ROWS, seed=7))
-    csv_path = write_landing_csv(batch.landing, Path(sys.argv[1]) / "day1.csv", show_progress=False)
-    landing.blob("incoming/day1.csv").upload_from_filename(str(csv_path))
-    first_event = min(batch.landing["event_time"].map(lambda t: datetime.fromisoformat(str(t))))
-    if first_event.tzinfo is None:
-        first_event = first_event.replace(tzinfo=UTC)
+    try:
+        os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
+        gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
+        landing = gcs.create_bucket("fraud-landing")
+        gcs.create_bucket("fraud-quarantine")
+        batch = generate(GeneratorConfig(rows=ROWS, seed=7))
+        csv_path = write_landing_csv(batch.landing, Path(sys.argv[1]) / "day1.csv", show_progress=False)
+        landing.blob("incoming/day1.csv").upload_from_filename(str(csv_path))
+        first_event = min(batch.landing["event_time"].map(lambda t: datetime.fromisoformat(str(t))))
+        if first_event.tzinfo is None:
+            first_event = first_event.replace(tzinfo=UTC)
 
-    canned = answers(datetime.now(UTC), first_event)
-    fake = FakeBigQueryREST(
-        results=canned.get,
-        loaded_rows=lambda load: ROWS,
-        table_rows=lambda table: ROWS,
-    )
-    with (
-        mock.patch(
-            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
-            side_effect=lambda *args, **kwargs: client_on(fake, "fraud-prj"),
-        ),
-        mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin,
-    ):
-        admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
-            feature_view_sync=SYNC_NAME
+        fake = FakeBigQueryREST(
+            results=answers(datetime.now(UTC), first_event),
+            loaded_rows=lambda load: ROWS,
+            # the run summary counts the tables that refuse unfiltered queries from their metadata
+            table_rows={"fraud-prj.fraud.stg_transactions": ROWS, "fraud-prj.fraud.card_features": ROWS}.get,
         )
-        admin.return_value.get_feature_view_sync.return_value = _finished_sync()
-        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_ingest_sensor.py"))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.get_dag("fraud_ingest_sensor")
-        for task in dag.tasks:  # a failure shows at once, not after the retry delays
-            task.retries = 0
-        run = dag.test()
-    tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
-    objects = sorted(b.name for b in gcs.list_blobs("fraud-landing"))
-    server.stop()
+        with (
+            patched_get_client(fake),
+            mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin,
+        ):
+            admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
+                feature_view_sync=SYNC_NAME
+            )
+            admin.return_value.get_feature_view_sync.return_value = finished_sync(SYNC_NAME)
+            bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_ingest_sensor.py"))
+            assert not bag.import_errors, bag.import_errors
+            dag = bag.get_dag("fraud_ingest_sensor")
+            for task in dag.tasks:  # a failure shows at once, not after the retry delays
+                task.retries = 0
+            run = dag.test()
+        tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
+        objects = sorted(b.name for b in gcs.list_blobs("fraud-landing"))
+    finally:
+        server.stop()
 
     def pulled(task_id: str) -> Any:
         return tis[(task_id, -1)].xcom_pull(task_ids=task_id)
@@ -153,7 +165,9 @@ def main() -> None:
         "files": pulled("validate_landed_files"),
         "plan": pulled("transform.plan_increment"),
         "snapshot": pulled("snapshot.publish_snapshot"),
+        "tables_read": fake.tables_read,
         "sync_requests": [c.kwargs for c in admin.return_value.sync_feature_view.call_args_list],
+        "sync_reads": [c.kwargs for c in admin.return_value.get_feature_view_sync.call_args_list],
         "summary": pulled("summarise_run"),
     }, default=str))  # fmt: skip
 

@@ -7,10 +7,6 @@ the API server reads them. The URLs are the provider's own formats (``links/vert
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +15,7 @@ import pytest
 from fraud_mlops import targets
 from fraud_mlops.registry.console_links import NoConsoleLinks, VertexConsoleLinks
 from fraud_mlops.settings import REPO_ROOT, get_settings, settings_from_env
+from tests.orchestration.probes import airflow_home, run_probe
 
 GCP_ENV = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "GCP_REGION": "europe-west4"}
 CONSOLE = "https://console.cloud.google.com/vertex-ai"
@@ -46,39 +43,23 @@ def test_link_params_come_from_the_endpoint_id_and_the_model_resource_name() -> 
 
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("airflow")
-    env = {
-        **os.environ,
-        **GCP_ENV,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-    }
+    env = airflow_home(tmp_path_factory.mktemp("links"), GCP_ENV, dags_folder=Path(__file__).parent)
     env.pop("MLOPS_ENDPOINT_ID", None)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     return env
 
 
-def run_probe(env: dict[str, str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.orchestration.console_links_probe"],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
+def run_links_probe(env: dict[str, str]) -> dict[str, Any]:
+    return run_probe("tests.orchestration.console_links_probe", env)
 
 
 def test_a_gcp_task_page_links_to_its_endpoint_and_model(airflow_env: dict[str, str]) -> None:
-    outcome = run_probe({**airflow_env, "MLOPS_ENDPOINT_ID": "1234567890"})
+    outcome = run_links_probe({**airflow_env, "MLOPS_ENDPOINT_ID": "1234567890"})
     assert outcome["state"] == "success"
     assert outcome["links"] == {"Endpoint": ENDPOINT_URL, "Vertex AI Model": MODEL_URL}
 
 
 def test_without_an_endpoint_id_the_endpoint_link_stays_empty(airflow_env: dict[str, str]) -> None:
-    outcome = run_probe(airflow_env)
+    outcome = run_links_probe(airflow_env)
     assert outcome["state"] == "success"
     # "" is what the API server answers as null: the UI greys the button out
     assert outcome["links"] == {"Endpoint": "", "Vertex AI Model": MODEL_URL}

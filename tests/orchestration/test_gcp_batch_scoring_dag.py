@@ -9,47 +9,20 @@ is the one ``replace_run_predictions`` sends BigQuery.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
-from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from tests.orchestration.probes import airflow_home, run_probe
 
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4",
-    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
-        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
-    ),
 }  # fmt: skip
-
-
-def run_probe(tmp_path: Path) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        **GCP_ENV,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-    }
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.orchestration.gcp_batch_probe"],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
 
 
 def test_input_table_to_vertex_batch_job_to_this_runs_predictions(tmp_path: Path) -> None:
     settings = settings_from_env(GCP_ENV)
-    out = run_probe(tmp_path)
+    out = run_probe("tests.orchestration.gcp_batch_probe", airflow_home(tmp_path, GCP_ENV))
 
     assert out["states"] == {
         "prepare_batch_input": "success",
@@ -58,6 +31,9 @@ def test_input_table_to_vertex_batch_job_to_this_runs_predictions(tmp_path: Path
         "summarise_batch_scoring": "success",
     }
     assert out["unknown_requests"] == []
+    assert {
+        (j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in out["bigquery_jobs"]
+    } == {("fraud-prj", "EU")}  # the project and location the settings name
 
     created = out["created"]
     assert created["parent"] == "projects/fraud-prj/locations/europe-west4"

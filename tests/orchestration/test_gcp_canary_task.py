@@ -9,9 +9,6 @@ requests, the alert and the console links on the task's page are checked request
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +17,12 @@ from google.cloud import aiplatform_v1 as v1
 from google.logging.type import log_severity_pb2
 from google.protobuf import field_mask_pb2
 
-from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
+from tests.orchestration.probes import airflow_home, run_probe
 
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4", "MLOPS_ENDPOINT_ID": "42",
-    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
-        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
-    ),
 }  # fmt: skip
 LOCATION = "projects/fraud-prj/locations/europe-west4"
 PARENT = f"{LOCATION}/models/fraud-detector"
@@ -43,27 +38,11 @@ LINKS = {
 
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env = {
-        **os.environ,
-        **GCP_ENV,
-        "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow")),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-    }
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    return env
+    return airflow_home(tmp_path_factory.mktemp("canary"), GCP_ENV, dags_folder=Path(__file__).parent)
 
 
-def run_probe(env: dict[str, str], verdict: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.orchestration.gcp_canary_probe", verdict],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
+def run_canary(env: dict[str, str], verdict: str) -> dict[str, Any]:
+    return run_probe("tests.orchestration.gcp_canary_probe", env, verdict)
 
 
 def sent(*requests: Any) -> list[dict[str, Any]]:
@@ -79,7 +58,7 @@ def evidence_query() -> list[Any]:
 def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_logging(
     airflow_env: dict[str, str],
 ) -> None:
-    out = run_probe(airflow_env, "rollback")
+    out = run_canary(airflow_env, "rollback")
 
     assert out["state"] == "success"
     assert out["outcome"]["verdict"] == "ROLLBACK" and out["outcome"]["traffic"] == {"1": 100}
@@ -103,7 +82,7 @@ def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_loggi
 def test_a_good_canary_is_promoted_on_vertex_keeping_the_previous_champion(
     airflow_env: dict[str, str],
 ) -> None:
-    out = run_probe(airflow_env, "promote")
+    out = run_canary(airflow_env, "promote")
 
     assert out["state"] == "success"
     assert out["outcome"]["verdict"] == "PROMOTE" and out["outcome"]["traffic"] == {"3": 100}

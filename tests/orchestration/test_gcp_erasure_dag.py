@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from tests.orchestration.probes import airflow_home, run_probe
 
 CARD = "4111 1111 1111 1111"
 DIGITS = CARD.replace(" ", "")
@@ -26,31 +24,14 @@ GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4",
     "MLOPS_PSEUDONYM_KMS_KEY": "gcp-kms://projects/fraud-prj/locations/europe/keyRings/fraud-pseudonym/cryptoKeys/card-pseudonym",
     "MLOPS_PSEUDONYM_KEYSET": base64.b64encode(bytes(range(7, 127))).decode(),  # stands for the wrapped keyset
-    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
-        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
-    ),
 }  # fmt: skip
 FEATURE_VIEW = "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store/featureViews/card_features"
 
 
 def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        **GCP_ENV,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-    }
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.orchestration.gcp_erasure_probe", CARD, ",".join(OTHERS)],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    out = json.loads(lines[-1].removeprefix("PROBE "))
+    out = run_probe(
+        "tests.orchestration.gcp_erasure_probe", airflow_home(tmp_path, GCP_ENV), CARD, ",".join(OTHERS)
+    )
 
     assert set(out["states"].values()) == {"success"} and len(out["states"]) == 6
     (job,) = out["bigquery_jobs"]
@@ -60,14 +41,18 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
         {"name": "card_number", "parameterType": {"type": "STRING"}, "parameterValue": {"value": DIGITS}}
     ]
     assert out["unknown_requests"] == []
+    assert {
+        (j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in out["bigquery_jobs"]
+    } == {("fraud-prj", "EU")}  # the project and location the settings name
     assert out["archived_cards"] == OTHERS and out["removed"] == {"processed/transactions_day1.csv": 2}
     assert out["sync_requests"] == [{"feature_view": FEATURE_VIEW}]
     assert out["sync_record"]["source_snapshot"] == "erasure"
     assert out["sync_record"]["row_count"] == 11995
+    assert {read["name"] for read in out["sync_reads"]} == {f"{FEATURE_VIEW}/featureViewSyncs/5017"}
 
     # Everything the run logged (the probe's own report aside), and what Airflow keeps of each
     # task's templates, holds the card's last four digits at most.
-    logged = [line for line in (proc.stdout + proc.stderr).splitlines() if not line.startswith("PROBE ")]
+    logged = [line for line in out["_output"].splitlines() if not line.startswith("PROBE ")]
     assert logged and not [line for line in logged if DIGITS in line or CARD in line]
     assert any("…1111" in line for line in logged)
     assert DIGITS not in json.dumps(out["rendered_fields"]) and CARD not in json.dumps(out["rendered_fields"])

@@ -11,48 +11,23 @@ the file is validated, loaded, appended and archived with the identity Cloud Sto
 from __future__ import annotations
 
 import base64
-import json
-import os
 import re
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
 from fraud_mlops.warehouse.bigquery_jobs import append_raw_parameters, append_raw_sql, load_job_configuration
+from tests.orchestration.gcp_ingestion_probe import SYNC_NAME
+from tests.orchestration.probes import airflow_home, run_probe
 from tests.sql_chain import FakeDagRun
 
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4",
     "MLOPS_PSEUDONYM_KMS_KEY": "gcp-kms://projects/fraud-prj/locations/europe/keyRings/fraud-pseudonym/cryptoKeys/card-pseudonym",
     "MLOPS_PSEUDONYM_KEYSET": base64.b64encode(bytes(range(7, 127))).decode(),  # stands for the wrapped keyset
-    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
-        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
-    ),
 }  # fmt: skip
-
-
-def run_probe(tmp_path: Path) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        **GCP_ENV,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-    }
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.orchestration.gcp_ingestion_probe", str(tmp_path)],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
 
 
 def _parameters(query: dict[str, Any]) -> dict[str, str]:
@@ -61,7 +36,7 @@ def _parameters(query: dict[str, Any]) -> dict[str, str]:
 
 def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(tmp_path: Path) -> None:
     settings = settings_from_env(GCP_ENV)
-    out = run_probe(tmp_path)
+    out = run_probe("tests.orchestration.gcp_ingestion_probe", airflow_home(tmp_path, GCP_ENV), str(tmp_path))
 
     assert set(out["states"].values()) == {"success"}, out["states"]
     assert len(out["states"]) == 18  # every task, the one mapped file's load and append included
@@ -84,6 +59,10 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(tmp_pat
     sql_names = {render_sql(sql_file, settings): name for name, sql_file in files_read.items()}
     sql_names[append_raw_sql(file, settings)] = "append_raw"
     sql_names[render_sql(SQL_FILES["snapshot"], settings, dag_run=dag_run)] = "snapshot"
+    # every job in the project and location the settings name
+    assert {
+        (j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in out["bigquery_jobs"]
+    } == {("fraud-prj", "EU")}
     jobs = [job["configuration"] for job in out["bigquery_jobs"]]
     steps = [sql_names.get(job["query"]["query"], "?") if "query" in job else "load" for job in jobs]
     assert steps == [
@@ -119,9 +98,15 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(tmp_pat
         if step == "snapshot_lineage_row"
     ]
     assert lineage_reads == [{"snapshot_name": snapshot_name(dag_run)}] * 2
+    assert out["snapshot"]["snapshot_name"] == snapshot_name(dag_run)
     assert out["snapshot"]["row_count"] == 300
     assert out["sync_requests"] == [
         {"feature_view": "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store"
                          "/featureViews/card_features"}
     ]  # fmt: skip
-    assert out["summary"]["counts"]["raw_rows"] == 300 and out["summary"]["feature_sync"]["sync_id"] == "5017"
+    # the sensor and the record read the sync the operator started
+    assert {read["name"] for read in out["sync_reads"]} == {SYNC_NAME}
+    assert out["summary"]["feature_sync"]["sync_id"] == SYNC_NAME.rsplit("/", 1)[1]
+    # partitioned tables are counted from their metadata (tables.get), not by a query
+    assert out["tables_read"] == ["fraud-prj.fraud.stg_transactions", "fraud-prj.fraud.card_features"]
+    assert out["summary"]["counts"]["staging_rows"] == 300

@@ -10,52 +10,30 @@ links on the task pages are checked.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 from fraud_mlops.registry.names import MODEL_NAME
-from fraud_mlops.settings import REPO_ROOT, settings_from_env
+from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
 from fraud_mlops.training.lineage import LINEAGE_SQL_FILE
 from fraud_mlops.training.pipeline_params import pipeline_parameters
+from tests.orchestration.probes import airflow_home, run_probe
 
 SNAPSHOT = "training_snapshot_20261205T072026_2f386300"
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4", "MLOPS_ENDPOINT_ID": "42",
     "MLOPS_PIPELINE_SA": "pipelines@fraud-prj.iam.gserviceaccount.com",
-    "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
-        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}
-    ),
 }  # fmt: skip
 CONSOLE = "https://console.cloud.google.com/vertex-ai/locations/europe-west4"
 
 
-def run_probe(tmp_path: Path) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        **GCP_ENV,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-    }
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.orchestration.gcp_training_probe", json.dumps({"snapshot": SNAPSHOT})],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    return dict(json.loads(lines[-1].removeprefix("PROBE ")))
-
-
 def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Path) -> None:
     settings = settings_from_env(GCP_ENV)
-    out = run_probe(tmp_path)
+    out = run_probe(
+        "tests.orchestration.gcp_training_probe",
+        airflow_home(tmp_path, GCP_ENV),
+        json.dumps({"snapshot": SNAPSHOT}),
+    )
 
     assert out["states"] == {
         "choose_snapshot": "success",
