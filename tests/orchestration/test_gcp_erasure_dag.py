@@ -37,6 +37,11 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
     (job,) = out["bigquery_jobs"]
     query = job["configuration"]["query"]
     assert query["query"] == render_sql(SQL_FILES["erase_card"], settings_from_env(GCP_ENV))
+    assert job["configuration"]["labels"] == {
+        "app": "fraud-mlops",
+        "airflow-dag": "fraud_erase_card",
+        "airflow-task": "erase_card_rows",
+    }  # found in BigQuery's job history as the operator's jobs are
     assert query["queryParameters"] == [
         {"name": "card_number", "parameterType": {"type": "STRING"}, "parameterValue": {"value": DIGITS}}
     ]

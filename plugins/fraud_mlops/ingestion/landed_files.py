@@ -537,11 +537,12 @@ def validate_landed(
         if blob is None:  # archived or quarantined by an earlier or concurrent run
             log.info("gs://%s/%s is no longer landed: nothing to do", settings.landing_bucket, name)
             continue
-        # The generation listed, read before the stream: reading sets the blob's generation from
-        # the download's x-goog-generation header, which the GCS emulator does not send (every
-        # file's generation was "None" locally).
+        # The generation get_blob read, taken before the stream: reading sets the blob's
+        # generation from the download's x-goog-generation header, which the GCS emulator does
+        # not send (every file's generation was "None" locally).
         generation = str(blob.generation)
-        # raw_download: the stored bytes (a gzip object stays gzip), pinned to this generation.
+        # raw_download: the stored bytes (a gzip object stays gzip); Cloud Storage pins the read
+        # to that generation (the emulator ignores it).
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES, raw_download=True) as stream:
             check = scan_landing_stream(
                 stream,

@@ -43,17 +43,22 @@ def erase_card_rows(settings: Settings) -> Any:
         """Delete the card's rows from raw, rejected_rows and every published table, in one transaction.
 
         A Python task, not the warehouse's SQL operator: the card number is read from the run's
-        params here, so it is never a rendered template field (kept in Airflow's database and
-        shown in the UI) nor in the operator's "Executing: <job configuration>" log line
-        (BigQueryInsertJobOperator logs the query parameters). It reaches BigQuery only as the
-        job's query parameter.
+        params here, so no log line holds it (BigQueryInsertJobOperator logs its job
+        configuration, query parameters included) and no rendered template field (kept in
+        Airflow's database and shown in the UI; the local SQL operator kept its parameters as
+        one). It reaches BigQuery only as the job's query parameter. What the operator gave
+        and this does not: a retry does not reattach to a running job, and a killed try does
+        not cancel its job (a second erase transaction then conflicts and is retried).
         """
         from fraud_mlops.ingestion.erasure import card_digits
         from fraud_mlops.sql_templates import render_sql
 
         digits = card_digits(str(context["params"]["card_number"]))
         targets.warehouse(settings).execute(
-            render_sql(SQL_FILES["erase_card"], settings), {"card_number": digits}
+            render_sql(SQL_FILES["erase_card"], settings),
+            {"card_number": digits},
+            # the labels BigQueryInsertJobOperator gives its jobs: the erasure is found in job history
+            labels={"airflow-dag": context["dag"].dag_id, "airflow-task": context["task"].task_id},
         )
         print(f"card …{digits[-4:]} erased from raw, rejected rows and the published tables")
 

@@ -30,8 +30,14 @@ class Warehouse(Protocol):
         """Rows of the last statement of ``sql``."""
         ...
 
-    def execute(self, sql: str, parameters: Mapping[str, str] | None = None) -> None:
-        """Run a script (DDL/DML) to completion."""
+    def execute(
+        self,
+        sql: str,
+        parameters: Mapping[str, str] | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """Run a script (DDL/DML) to completion; ``labels`` tag BigQuery's job (its history's filter)."""
         ...
 
     def read_arrow(self, sql: str) -> pa.Table:

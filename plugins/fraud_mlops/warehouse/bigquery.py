@@ -35,23 +35,31 @@ class BigQueryWarehouse:
         hook = BigQueryHook(gcp_conn_id=s.gcp_conn_id, use_legacy_sql=False, location=s.bq_location)
         return hook.get_client(project_id=s.project, location=s.bq_location)
 
-    def _job_config(self, parameters: Mapping[str, str] | None) -> Any:
+    def _job_config(
+        self, parameters: Mapping[str, str] | None, labels: Mapping[str, str] | None = None
+    ) -> Any:
         from google.cloud import bigquery
 
         return bigquery.QueryJobConfig(
             query_parameters=[
                 bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in (parameters or {}).items()
             ],
-            labels=LABELS,
+            labels={**LABELS, **(labels or {})},
         )
 
     def records(self, sql: str, parameters: Mapping[str, str] | None = None) -> list[Row]:
         job = self.client().query(sql, job_config=self._job_config(parameters))
         return [tuple(row.values()) for row in job.result()]
 
-    def execute(self, sql: str, parameters: Mapping[str, str] | None = None) -> None:
+    def execute(
+        self,
+        sql: str,
+        parameters: Mapping[str, str] | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
         job = self.client().query(
-            sql, job_config=self._job_config(parameters), location=self.settings.bq_location
+            sql, job_config=self._job_config(parameters, labels), location=self.settings.bq_location
         )
         job.result()
 

@@ -48,7 +48,14 @@ class DuckDBWarehouse:
     def records(self, sql: str, parameters: Mapping[str, str] | None = None) -> list[Row]:
         return list(self.hook().get_records(sql, parameters))
 
-    def execute(self, sql: str, parameters: Mapping[str, str] | None = None) -> None:
+    def execute(
+        self,
+        sql: str,
+        parameters: Mapping[str, str] | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        del labels  # BigQuery job metadata: DuckDB keeps no job history
         self.hook().run(sql, parameters=parameters)
 
     def read_arrow(self, sql: str) -> pa.Table:
