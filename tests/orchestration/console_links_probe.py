@@ -10,19 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.orchestration.probe_support import links, test_dag
+
 
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.serialization.serialized_objects import DagSerialization
-
-    bag = DagBag(dag_folder=str(Path(__file__).with_name("console_links_dag.py")))
-    assert not bag.import_errors, bag.import_errors
-    dag = bag.get_dag("console_links_probe")
-    run = dag.test()
+    dag, run = test_dag(Path(__file__).with_name("console_links_dag.py"), "console_links_probe")
     (ti,) = run.get_task_instances()
-    task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task(ti.task_id)
-    links = {name: task.get_extra_links(ti, name) for name in sorted(task.extra_links)}
-    print("PROBE " + json.dumps({"state": str(ti.state), "links": links}))
+    print("PROBE " + json.dumps({"state": str(ti.state), "links": links(dag, ti)}))
 
 
 if __name__ == "__main__":

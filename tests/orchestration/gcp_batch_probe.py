@@ -16,6 +16,7 @@ from unittest import mock
 
 from fraud_mlops.settings import REPO_ROOT
 from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
+from tests.orchestration.probe_support import links, test_dag
 
 PROJECT_NUMBER = "123456789012"
 MODEL = f"projects/{PROJECT_NUMBER}/locations/europe-west4/models/fraud-detector"
@@ -63,7 +64,6 @@ async def _finished(self: Any, *, request: Any, **_: Any) -> Any:
 
 
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from google.cloud.aiplatform_v1.services.job_service import JobServiceAsyncClient, JobServiceClient
 
     fake = FakeBigQueryREST(results)
@@ -76,18 +76,8 @@ def main() -> None:
             JobServiceAsyncClient, "get_batch_prediction_job", autospec=True, side_effect=_finished
         ) as poll,
     ):
-        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_batch_scoring.py"))
-        assert not bag.import_errors, bag.import_errors
-        run = bag.get_dag("fraud_batch_scoring").test()
-    from airflow.serialization.serialized_objects import DagSerialization
-
+        dag, run = test_dag(REPO_ROOT / "dags" / "fraud_batch_scoring.py", "fraud_batch_scoring")
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
-    serialized = DagSerialization.from_dict(DagSerialization.to_dict(bag.get_dag("fraud_batch_scoring")))
-
-    def links(task_id: str) -> dict[str, str]:
-        task = serialized.get_task(task_id)
-        return {name: task.get_extra_links(tis[task_id], name) for name in sorted(task.extra_links)}
-
     job = create.call_args.kwargs["batch_prediction_job"]
     print("PROBE " + json.dumps({
         "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
@@ -97,7 +87,7 @@ def main() -> None:
         "polled": len(poll.call_args_list),
         "bigquery_jobs": fake.jobs,
         "unknown_requests": fake.unknown,
-        "links": {task_id: links(task_id) for task_id in ("prepare_batch_input", "batch_predict")},
+        "links": {task_id: links(dag, tis[task_id]) for task_id in ("prepare_batch_input", "batch_predict")},
         "summary": tis["summarise_batch_scoring"].xcom_pull(task_ids="summarise_batch_scoring"),
     }, default=str))  # fmt: skip
 

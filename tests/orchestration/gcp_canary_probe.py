@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from tests.orchestration.probe_support import links, test_dag
+
 LOCATION = "projects/fraud-prj/locations/europe-west4"
 PARENT = f"{LOCATION}/models/fraud-detector"
 ENDPOINT = f"{LOCATION}/endpoints/42"
@@ -78,8 +80,6 @@ def _bigquery_client(verdict: str) -> mock.MagicMock:
 
 
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.serialization.serialized_objects import DagSerialization
 
     bigquery_client = _bigquery_client(sys.argv[1])
     with (
@@ -94,12 +94,8 @@ def main() -> None:
         ),
     ):
         model_client, endpoint_client = _model_client(model_cls), _endpoint_client(endpoint_cls)
-        bag = DagBag(dag_folder=str(Path(__file__).with_name("gcp_canary_dag.py")))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.get_dag("gcp_canary_probe")
-        run = dag.test()
+        dag, run = test_dag(Path(__file__).with_name("gcp_canary_dag.py"), "gcp_canary_probe")
     (ti,) = run.get_task_instances()
-    task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task(ti.task_id)
 
     def sent(calls: Any) -> list[dict[str, Any]]:
         return [json.loads(type(c.kwargs["request"]).to_json(c.kwargs["request"])) for c in calls]
@@ -107,7 +103,7 @@ def main() -> None:
     print("PROBE " + json.dumps({
         "state": str(ti.state),
         "outcome": ti.xcom_pull(task_ids=ti.task_id),
-        "links": {name: task.get_extra_links(ti, name) for name in sorted(task.extra_links)},
+        "links": links(dag, ti),
         "queries": [[c.args[0], [p.to_api_repr() for p in c.kwargs["job_config"].query_parameters]]
                     for c in bigquery_client.query.call_args_list],
         "undeploy": sent(endpoint_client.undeploy_model.call_args_list),

@@ -14,14 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
-from typing import Any
-from unittest import mock
 
 from fraud_mlops.landing_schema import LANDING_COLUMNS
 from fraud_mlops.settings import REPO_ROOT
 from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
+from tests.orchestration.probe_support import gcs_emulator, test_dag, vertex_feature_store
 
 ARCHIVED = "processed/transactions_day1.csv"
 FEATURE_VIEW = "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store/featureViews/card_features"
@@ -40,66 +38,27 @@ def landing_csv(cards: list[str]) -> bytes:
     return out.getvalue().encode()
 
 
-def finished_sync(name: str) -> Any:
-    """Vertex's answer for the sync ``name``, finished: the real message type."""
-    from google.cloud import aiplatform_v1beta1 as v1beta1
-    from google.protobuf.timestamp_pb2 import Timestamp
-    from google.rpc.status_pb2 import Status
-    from google.type.interval_pb2 import Interval
-
-    return v1beta1.FeatureViewSync(
-        name=name,
-        run_time=Interval(
-            start_time=Timestamp(seconds=1_796_000_000), end_time=Timestamp(seconds=1_796_000_090)
-        ),
-        final_status=Status(code=0),
-        sync_summary=v1beta1.FeatureViewSync.SyncSummary(row_synced=11995, total_slot=3),
-    )
-
-
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-    from gcp_storage_emulator.server import create_server
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import aiplatform_v1beta1 as v1beta1
     from google.cloud import storage
 
-    from devtools.stack.config import HOST, free_port
-
     card, others = sys.argv[1], sys.argv[2].split(",")
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-
-    port = free_port()
-    server = create_server(HOST, port, in_memory=True)
-    server.start()
-    try:
-        os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
-        client = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
-        bucket = client.create_bucket("fraud-landing")
+    fake = FakeBigQueryREST()
+    with gcs_emulator():
+        bucket = storage.Client(project="fraud-prj", credentials=AnonymousCredentials()).create_bucket(
+            "fraud-landing"
+        )
         bucket.blob(ARCHIVED).upload_from_string(landing_csv([others[0], card, others[1], card]))
-
-        fake = FakeBigQueryREST()
-        with (
-            patched_get_client(fake),
-            mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin,
-        ):
-            admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
-                feature_view_sync=SYNC_NAME
+        with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
+            _, run = test_dag(
+                REPO_ROOT / "dags" / "fraud_erase_card.py", "fraud_erase_card", {"card_number": card}
             )
-            admin.return_value.get_feature_view_sync.return_value = finished_sync(SYNC_NAME)
-            bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_erase_card.py"))
-            assert not bag.import_errors, bag.import_errors
-            dag = bag.get_dag("fraud_erase_card")
-            for task in dag.tasks:  # a failure shows at once, not after the retry delays
-                task.retries = 0
-            run = dag.test(run_conf={"card_number": card})
         tis = {ti.task_id: ti for ti in run.get_task_instances()}
         rendered = {
             task_id: RenderedTaskInstanceFields.get_templated_fields(ti) for task_id, ti in tis.items()
         }
         archived = bucket.blob(ARCHIVED).download_as_bytes().decode()
-    finally:
-        server.stop()
     print("PROBE " + json.dumps({
         "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
         "rendered_fields": rendered,
@@ -107,8 +66,8 @@ def main() -> None:
         "unknown_requests": fake.unknown,
         "archived_cards": [row["card_number"] for row in csv.DictReader(io.StringIO(archived))],
         "removed": tis["erase_from_archived_files"].xcom_pull(task_ids="erase_from_archived_files"),
-        "sync_requests": [c.kwargs for c in admin.return_value.sync_feature_view.call_args_list],
-        "sync_reads": [c.kwargs for c in admin.return_value.get_feature_view_sync.call_args_list],
+        "sync_requests": [c.kwargs for c in admin.sync_feature_view.call_args_list],
+        "sync_reads": [c.kwargs for c in admin.get_feature_view_sync.call_args_list],
         "sync_record": tis["feature_sync.record_feature_sync"].xcom_pull(task_ids="feature_sync.record_feature_sync"),
     }, default=str))  # fmt: skip
 

@@ -13,16 +13,15 @@ patched at its class (a sync is done by the first poke).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from fraud_mlops.settings import REPO_ROOT, get_settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
+from tests.orchestration.probe_support import gcs_emulator, test_dag, vertex_feature_store
 
 ROWS = 300
 SYNC_NAME = (
@@ -101,56 +100,31 @@ def answers(now: datetime, first_event: datetime) -> Any:
 
 
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-    from gcp_storage_emulator.server import create_server
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import aiplatform_v1beta1 as v1beta1
     from google.cloud import storage
 
     from devtools.generator.files import write_landing_csv
     from devtools.generator.synth import GeneratorConfig, generate
-    from devtools.stack.config import HOST, free_port
-    from tests.orchestration.gcp_erasure_probe import finished_sync
 
-    port = free_port()
-    server = create_server(HOST, port, in_memory=True)
-    server.start()
-    try:
-        os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
+    batch = generate(GeneratorConfig(rows=ROWS, seed=7))
+    csv_path = write_landing_csv(batch.landing, Path(sys.argv[1]) / "day1.csv", show_progress=False)
+    first_event = min(batch.landing["event_time"].map(lambda t: datetime.fromisoformat(str(t))))
+    if first_event.tzinfo is None:
+        first_event = first_event.replace(tzinfo=UTC)
+    fake = FakeBigQueryREST(
+        results=answers(datetime.now(UTC), first_event),
+        loaded_rows=lambda load: ROWS,
+        # the run summary counts the tables that refuse unfiltered queries from their metadata
+        table_rows={"fraud-prj.fraud.stg_transactions": ROWS, "fraud-prj.fraud.card_features": ROWS}.get,
+    )
+    with gcs_emulator():
         gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
-        landing = gcs.create_bucket("fraud-landing")
+        gcs.create_bucket("fraud-landing").blob("incoming/day1.csv").upload_from_filename(str(csv_path))
         gcs.create_bucket("fraud-quarantine")
-        batch = generate(GeneratorConfig(rows=ROWS, seed=7))
-        csv_path = write_landing_csv(batch.landing, Path(sys.argv[1]) / "day1.csv", show_progress=False)
-        landing.blob("incoming/day1.csv").upload_from_filename(str(csv_path))
-        first_event = min(batch.landing["event_time"].map(lambda t: datetime.fromisoformat(str(t))))
-        if first_event.tzinfo is None:
-            first_event = first_event.replace(tzinfo=UTC)
-
-        fake = FakeBigQueryREST(
-            results=answers(datetime.now(UTC), first_event),
-            loaded_rows=lambda load: ROWS,
-            # the run summary counts the tables that refuse unfiltered queries from their metadata
-            table_rows={"fraud-prj.fraud.stg_transactions": ROWS, "fraud-prj.fraud.card_features": ROWS}.get,
-        )
-        with (
-            patched_get_client(fake),
-            mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin,
-        ):
-            admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
-                feature_view_sync=SYNC_NAME
-            )
-            admin.return_value.get_feature_view_sync.return_value = finished_sync(SYNC_NAME)
-            bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_ingest_sensor.py"))
-            assert not bag.import_errors, bag.import_errors
-            dag = bag.get_dag("fraud_ingest_sensor")
-            for task in dag.tasks:  # a failure shows at once, not after the retry delays
-                task.retries = 0
-            run = dag.test()
+        with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
+            _, run = test_dag(REPO_ROOT / "dags" / "fraud_ingest_sensor.py", "fraud_ingest_sensor")
         tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
         objects = sorted(b.name for b in gcs.list_blobs("fraud-landing"))
-    finally:
-        server.stop()
 
     def pulled(task_id: str) -> Any:
         return tis[(task_id, -1)].xcom_pull(task_ids=task_id)
@@ -166,8 +140,8 @@ def main() -> None:
         "plan": pulled("transform.plan_increment"),
         "snapshot": pulled("snapshot.publish_snapshot"),
         "tables_read": fake.tables_read,
-        "sync_requests": [c.kwargs for c in admin.return_value.sync_feature_view.call_args_list],
-        "sync_reads": [c.kwargs for c in admin.return_value.get_feature_view_sync.call_args_list],
+        "sync_requests": [c.kwargs for c in admin.sync_feature_view.call_args_list],
+        "sync_reads": [c.kwargs for c in admin.get_feature_view_sync.call_args_list],
         "summary": pulled("summarise_run"),
     }, default=str))  # fmt: skip
 

@@ -16,6 +16,7 @@ from typing import Any
 from unittest import mock
 
 from fraud_mlops.settings import REPO_ROOT
+from tests.orchestration.probe_support import links, test_dag
 
 PROJECT_NUMBER = "123456789012"  # Vertex names the job with the project's number
 
@@ -62,8 +63,6 @@ async def _finished(self: Any, *, request: dict[str, str], **_: Any) -> Any:
 
 
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.serialization.serialized_objects import DagSerialization
     from google.cloud import bigquery
     from google.cloud.aiplatform_v1.services.pipeline_service import (
         PipelineServiceAsyncClient,
@@ -86,16 +85,10 @@ def main() -> None:
             return_value=bigquery_client,
         ),
     ):
-        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_training.py"))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.get_dag("fraud_training")
-        run = dag.test(run_conf=json.loads(sys.argv[1]))
-    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+        dag, run = test_dag(
+            REPO_ROOT / "dags" / "fraud_training.py", "fraud_training", json.loads(sys.argv[1])
+        )
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
-
-    def links(task_id: str) -> dict[str, str]:
-        task = serialized.get_task(task_id)
-        return {name: task.get_extra_links(tis[task_id], name) for name in sorted(task.extra_links)}
 
     job = create.call_args.kwargs["pipeline_job"]
     print("PROBE " + json.dumps({
@@ -108,7 +101,7 @@ def main() -> None:
         "polled": [c.kwargs["request"] for c in poll.call_args_list],
         "queries": [[c.args[0], [p.to_api_repr() for p in c.kwargs["job_config"].query_parameters]]
                     for c in bigquery_client.query.call_args_list],
-        "links": {task_id: links(task_id) for task_id in ("train_evaluate_deploy", "record_model_lineage")},
+        "links": {task_id: links(dag, tis[task_id]) for task_id in ("train_evaluate_deploy", "record_model_lineage")},
         "lineage": tis["record_model_lineage"].xcom_pull(task_ids="record_model_lineage"),
         "dag_run_id": run.run_id,
     }, default=str))  # fmt: skip

@@ -1,0 +1,88 @@
+"""What the ``*_probe.py`` modules share, inside their subprocess (probes.py starts them).
+
+``test_dag`` runs one DAG file's DAG under ``dag.test()``, ``links`` reads a finished task's
+console links as Airflow's API server does, and ``vertex_feature_store`` patches Vertex's
+feature-store admin client at its class with a sync that is done by the first poke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+
+def test_dag(dag_file: Path, dag_id: str, run_conf: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """``(dag, run)`` of one ``dag.test()`` run; retries off, so a failure shows at once."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(dag_file))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    for task in dag.tasks:
+        task.retries = 0
+    return dag, dag.test(run_conf=run_conf)
+
+
+test_dag.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def links(dag: Any, ti: Any) -> dict[str, str]:
+    """A finished task's extra links by name, read from the serialized DAG for its task instance
+    (the API server's ``task.get_extra_links(ti, name)``, routes/public/extra_links.py)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task(ti.task_id)
+    return {name: task.get_extra_links(ti, name) for name in sorted(task.extra_links)}
+
+
+def finished_sync(name: str) -> Any:
+    """Vertex's answer for the feature-view sync ``name``, finished: the real message type."""
+    from google.cloud import aiplatform_v1beta1 as v1beta1
+    from google.protobuf.timestamp_pb2 import Timestamp
+    from google.rpc.status_pb2 import Status
+    from google.type.interval_pb2 import Interval
+
+    return v1beta1.FeatureViewSync(
+        name=name,
+        run_time=Interval(
+            start_time=Timestamp(seconds=1_796_000_000), end_time=Timestamp(seconds=1_796_000_090)
+        ),
+        final_status=Status(code=0),
+        sync_summary=v1beta1.FeatureViewSync.SyncSummary(row_synced=11995, total_slot=3),
+    )
+
+
+@contextmanager
+def vertex_feature_store(sync_name: str) -> Iterator[mock.MagicMock]:
+    """The admin client class patched: a sync started is ``sync_name``, finished at once."""
+    from google.cloud import aiplatform_v1beta1 as v1beta1
+
+    with mock.patch("google.cloud.aiplatform_v1beta1.FeatureOnlineStoreAdminServiceClient") as admin:
+        admin.return_value.sync_feature_view.return_value = v1beta1.SyncFeatureViewResponse(
+            feature_view_sync=sync_name
+        )
+        admin.return_value.get_feature_view_sync.return_value = finished_sync(sync_name)
+        yield admin.return_value
+
+
+@contextmanager
+def gcs_emulator() -> Iterator[str]:
+    """gcp-storage-emulator in memory in this process; ``STORAGE_EMULATOR_HOST`` points at it, so
+    the provider's GCSHook and google-cloud-storage use it. Stopped whatever happens."""
+    import os
+
+    from gcp_storage_emulator.server import create_server
+
+    from devtools.stack.config import HOST, free_port
+
+    port = free_port()
+    server = create_server(HOST, port, in_memory=True)
+    server.start()
+    try:
+        os.environ["STORAGE_EMULATOR_HOST"] = f"http://{HOST}:{port}"
+        yield os.environ["STORAGE_EMULATOR_HOST"]
+    finally:
+        server.stop()
