@@ -1,5 +1,6 @@
-"""Run the real ``fraud_ingest_sensor`` DAG on the gcp target under ``dag.test()`` (its deferred
-sensor's trigger run in line); print what reached Google, the archive and the Asset, as JSON.
+"""Run a real ingestion DAG (``fraud_ingest_sensor``, its deferred sensor's trigger run in line, or
+``fraud_ingest_daily``; the second argument) on the gcp target under ``dag.test()``; print what
+reached Google, the archive and the Asset, as JSON.
 
 A subprocess of test_gcp_ingestion_dag.py (Airflow's settings and metadata DB are per process).
 Cloud Storage is the GCS emulator (in memory, in this process; the provider's GCSHook and the
@@ -34,7 +35,7 @@ def _field(name: str, kind: str = "INTEGER", mode: str = "NULLABLE") -> dict[str
     return {"name": name, "type": kind, "mode": mode}
 
 
-def answers(now: datetime, first_event: datetime) -> Any:
+def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
     """What BigQuery answers each query the DAG's Python tasks read, for a first file of ROWS rows
     (a function of the query's configuration: the lineage row is the snapshot asked for)."""
     micros = lambda moment: int(moment.timestamp() * 1_000_000)  # noqa: E731 - TIMESTAMPs as int64 micros
@@ -73,7 +74,7 @@ def answers(now: datetime, first_event: datetime) -> Any:
                     ROWS,
                     3,
                     ["gs://fraud-landing/incoming/day1.csv"],
-                    "fraud_ingest_sensor",
+                    dag_id,
                     "RUN",
                     micros(now),
                     micros(now),
@@ -112,7 +113,7 @@ def main() -> None:
     if first_event.tzinfo is None:
         first_event = first_event.replace(tzinfo=UTC)
     fake = FakeBigQueryREST(
-        results=answers(datetime.now(UTC), first_event),
+        results=answers(datetime.now(UTC), first_event, sys.argv[2]),
         loaded_rows=lambda load: ROWS,
         # the run summary counts the tables that refuse unfiltered queries from their metadata
         table_rows={"fraud-prj.fraud.stg_transactions": ROWS, "fraud-prj.fraud.card_features": ROWS}.get,
@@ -122,7 +123,8 @@ def main() -> None:
         gcs.create_bucket("fraud-landing").blob("incoming/day1.csv").upload_from_filename(str(csv_path))
         gcs.create_bucket("fraud-quarantine")
         with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
-            _, run = test_dag(REPO_ROOT / "dags" / "fraud_ingest_sensor.py", "fraud_ingest_sensor")
+            dag_id = sys.argv[2]
+            _, run = test_dag(REPO_ROOT / "dags" / f"{dag_id}.py", dag_id)
         tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
         objects = sorted(b.name for b in gcs.list_blobs("fraud-landing"))
 

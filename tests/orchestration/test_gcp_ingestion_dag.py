@@ -1,9 +1,10 @@
-"""The sensor-driven ingestion DAG on the gcp target, run by real Airflow (``dag.test()``, the
-deferred sensor's trigger in line), from a file landed in Cloud Storage to the feature-view sync
-(gcp_ingestion_probe.py): Cloud Storage is the GCS emulator, BigQuery its REST API answered in
-memory under the real client, Vertex's feature-store admin client patched at its class.
+"""The sensor-driven and the daily ingestion DAGs on the gcp target, run by real Airflow
+(``dag.test()``, the deferred sensor's trigger in line), from a file landed in Cloud Storage to
+the feature-view sync (gcp_ingestion_probe.py): Cloud Storage is the GCS emulator, BigQuery its
+REST API answered in memory under the real client, Vertex's feature-store admin client patched
+at its class.
 
-The local stack test runs the same DAG on the local target; here every BigQuery job the gcp
+The local stack test runs the same DAGs on the local target; here every BigQuery job the gcp
 target sends is checked, in order, against the shared SQL and the plan's partition bounds, and
 the file is validated, loaded, appended and archived with the identity Cloud Storage gave it.
 """
@@ -15,6 +16,8 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
@@ -34,12 +37,18 @@ def _parameters(query: dict[str, Any]) -> dict[str, str]:
     return {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
 
 
-def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("dag_id", "tasks"), [("fraud_ingest_sensor", 18), ("fraud_ingest_daily", 17)])
+def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
+    tmp_path: Path, dag_id: str, tasks: int
+) -> None:
+    """The sensor DAG (its wait for files first) and the daily one: the same path after it."""
     settings = settings_from_env(GCP_ENV)
-    out = run_probe("tests.orchestration.gcp_ingestion_probe", airflow_home(tmp_path, GCP_ENV), str(tmp_path))
+    out = run_probe(
+        "tests.orchestration.gcp_ingestion_probe", airflow_home(tmp_path, GCP_ENV), str(tmp_path), dag_id
+    )
 
     assert set(out["states"].values()) == {"success"}, out["states"]
-    assert len(out["states"]) == 18  # every task, the one mapped file's load and append included
+    assert len(out["states"]) == tasks  # every task, the one mapped file's load and append included
     assert out["unknown_requests"] == []
 
     (file,) = out["files"]
@@ -49,7 +58,7 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(tmp_pat
     (archived,) = out["landing_objects"]
     assert re.fullmatch(r"processed/\d{4}-\d{2}-\d{2}/day1\.csv", archived)  # out of the watched prefix
 
-    dag_run = FakeDagRun(out["run_id"], "fraud_ingest_sensor")
+    dag_run = FakeDagRun(out["run_id"], dag_id)
     dag_run.run_after = datetime.fromisoformat(out["run_after"])
     files_read = {name: SQL_FILES[name] for name in (
         "setup", "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",
@@ -88,7 +97,7 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(tmp_pat
     assert _parameters(by_step["quality_checks"]["query"]) == {
         k: bounds[k] for k in ("loaded_from", "event_from")
     }
-    assert _parameters(by_step["snapshot"]["query"]) == {"dag_id": "fraud_ingest_sensor"} | run
+    assert _parameters(by_step["snapshot"]["query"]) == {"dag_id": dag_id} | run
     assert {job["query"]["useLegacySql"] for job in jobs if "query" in job} == {False}
 
     # the snapshot the SQL created is the one publish_snapshot announces and the summary reports
