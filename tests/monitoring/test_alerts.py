@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -23,7 +20,8 @@ from fraud_mlops.alerting.sinks import (
     WebhookAlertSink,
 )
 from fraud_mlops.orchestration.alerts import FraudAlertNotifier, raise_alert
-from fraud_mlops.settings import REPO_ROOT, Settings
+from fraud_mlops.settings import Settings
+from tests.airflow_probes import airflow_home, run_probe
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,24 +37,12 @@ def test_a_failing_task_in_a_real_airflow_run_writes_an_alert(tmp_path: Path) ->
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "failing_dag.py").write_text((HERE / "failing_dag.py").read_text())
-    env = {
-        **os.environ,
-        "MLOPS_TARGET": "local",
-        "MLOPS_LOCAL_DIR": str(local_dir),
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-    }
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.monitoring.dag_test_probe", str(dags / "failing_dag.py"), "fraud_alert_probe"],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    outcome = json.loads(lines[-1].removeprefix("PROBE "))
+    env = airflow_home(
+        tmp_path, {"MLOPS_TARGET": "local", "MLOPS_LOCAL_DIR": str(local_dir)}, dags_folder=dags
+    )
+    outcome = run_probe(
+        "tests.monitoring.dag_test_probe", env, str(dags / "failing_dag.py"), "fraud_alert_probe"
+    )
     assert outcome["state"] == "failed"
 
     path = local_dir / "alerts" / "alerts.jsonl"

@@ -1,4 +1,4 @@
-"""What the ``*_probe.py`` modules share, inside their subprocess (probes.py starts them).
+"""What the ``*_probe.py`` modules share, inside their subprocess (tests/airflow_probes.py starts them).
 
 ``test_dag`` runs one DAG file's DAG under ``dag.test()``, ``links`` reads a finished task's
 console links as Airflow's API server does, and ``vertex_feature_store`` patches Vertex's

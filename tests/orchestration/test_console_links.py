@@ -15,7 +15,7 @@ import pytest
 from fraud_mlops import targets
 from fraud_mlops.registry.console_links import NoConsoleLinks, VertexConsoleLinks
 from fraud_mlops.settings import REPO_ROOT, get_settings, settings_from_env
-from tests.orchestration.probes import airflow_home, run_probe
+from tests.airflow_probes import airflow_home, run_probe
 
 GCP_ENV = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "GCP_REGION": "europe-west4"}
 CONSOLE = "https://console.cloud.google.com/vertex-ai"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
-from tests.orchestration.probes import airflow_home, run_probe
+from tests.airflow_probes import airflow_home, run_probe
 
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
-from tests.orchestration.probes import airflow_home, run_probe
+from tests.airflow_probes import airflow_home, run_probe
 
 CARD = "4111 1111 1111 1111"
 DIGITS = CARD.replace(" ", "")

@@ -22,8 +22,8 @@ import pytest
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
 from fraud_mlops.warehouse.bigquery_jobs import append_raw_parameters, append_raw_sql, load_job_configuration
+from tests.airflow_probes import airflow_home, run_probe
 from tests.orchestration.gcp_ingestion_probe import SYNC_NAME
-from tests.orchestration.probes import airflow_home, run_probe
 from tests.sql_chain import FakeDagRun
 
 GCP_ENV = {

@@ -17,7 +17,7 @@ from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
 from fraud_mlops.training.lineage import LINEAGE_SQL_FILE
 from fraud_mlops.training.pipeline_params import pipeline_parameters
-from tests.orchestration.probes import airflow_home, run_probe
+from tests.airflow_probes import airflow_home, run_probe
 
 SNAPSHOT = "training_snapshot_20261205T072026_2f386300"
 GCP_ENV = {

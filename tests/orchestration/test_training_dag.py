@@ -7,15 +7,13 @@ XCom into the kfp.local task, and its outcome into the ``model_lineage`` row.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fraud_mlops.registry.local_endpoint import read_endpoint
 from fraud_mlops.settings import REPO_ROOT
+from tests.airflow_probes import airflow_home, run_probe
 from tests.training.examples import make_examples, write_snapshot
 
 pytestmark = pytest.mark.slow
@@ -26,30 +24,22 @@ SNAPSHOT = "training_snapshot_20260901T000000_00000001"
 def test_snapshot_to_deployed_model_and_lineage_row(tmp_path: Path) -> None:
     local_dir = tmp_path / "local"
     write_snapshot(local_dir / "warehouse" / "snapshots", SNAPSHOT, make_examples(3000, seed=0))
-    env = {
-        **os.environ,
+    env = airflow_home(tmp_path, {
         "MLOPS_TARGET": "local",
         "MLOPS_LOCAL_DIR": str(local_dir),
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_FRAUD_WAREHOUSE": json.dumps(
             {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
         ),
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
-    }
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    proc = subprocess.run(
-        # A snapshot written by hand has no snapshot_lineage row, so the run names it (as a
-        # manual run would); the asset-triggered run reads the name from the event instead.
-        [sys.executable, "-m", "tests.orchestration.dag_run_probe", str(REPO_ROOT / "dags" / "fraud_training.py"),
-         json.dumps({"snapshot": SNAPSHOT})],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert proc.returncode == 0 and lines, (proc.stdout[-3000:], proc.stderr[-3000:])
-    outcome = json.loads(lines[-1].removeprefix("PROBE "))
+    })  # fmt: skip
+    # A snapshot written by hand has no snapshot_lineage row, so the run names it (as a manual
+    # run would); the asset-triggered run reads the name from the event instead.
+    outcome = run_probe(
+        "tests.orchestration.dag_run_probe",
+        env,
+        str(REPO_ROOT / "dags" / "fraud_training.py"),
+        json.dumps({"snapshot": SNAPSHOT}),
+        timeout=900,
+    )
 
     assert outcome["state"] == "success", outcome
     assert outcome["tasks"] == {

@@ -1,4 +1,5 @@
-"""Run a probe module (one DAG under ``dag.test()``) in a subprocess with a fresh Airflow home.
+"""Run a probe module (one DAG under ``dag.test()``) in a subprocess with a fresh Airflow home:
+the local training and alert runs and the gcp DAG runs (tests/orchestration/) share it.
 
 Airflow's settings and metadata database are per process, so each probe gets its own home
 (``airflow db migrate``, ~3 s) and prints one ``PROBE <json>`` line, returned as a dict. A
