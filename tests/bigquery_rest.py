@@ -9,6 +9,15 @@ query (its configuration: text and parameters; none by default), and ``tables.ge
 ``numRows`` of a table the test named (404 for others). Every inserted job is kept in ``jobs``,
 in order, as sent (its ``jobReference`` as the client wrote it), every table read in
 ``tables_read``; a request it does not know is answered 404 and kept in ``unknown``.
+
+Two things of the service matter to how the client reads results, and are kept:
+
+* a query job with results gets an anonymous ``destinationTable`` (the service writes every
+  query's results to one); the client reads big results from it with the Storage Read API;
+* ``getQueryResults`` pages: a response holds at most ``maxResults`` rows and is limited to
+  ``page_bytes`` (the service's 10 MB, https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/query:
+  "responses are also limited to 10 MB"), with a ``pageToken`` for the rest. Every
+  ``getQueryResults`` request's parameters are kept in ``result_requests``.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import requests
 
@@ -28,6 +37,8 @@ Result = tuple[list[dict[str, Any]], list[tuple[Any, ...]]]
 _JOBS = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs$")
 _JOB = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs/([^/]+)$")
 _RESULTS = re.compile(r"^/bigquery/v2/projects/([^/]+)/queries/([^/]+)$")
+#: The service's limit on one response's size (jobs.query, jobs.getQueryResults).
+PAGE_BYTES = 10 * 1024 * 1024
 _TABLE = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)$")
 
 
@@ -47,12 +58,15 @@ class FakeBigQueryREST:
         results: Callable[[dict[str, Any]], Result | None] = lambda query: None,
         loaded_rows: Callable[[dict[str, Any]], int] = lambda load: 0,
         table_rows: Callable[[str], int | None] = lambda table: None,
+        page_bytes: int = PAGE_BYTES,
     ) -> None:
         self.results = results  # rows for a query, from its configuration.query
         self.loaded_rows = loaded_rows  # a load job's outputRows, from its configuration.load
         self.table_rows = table_rows  # tables.get's numRows, by "project.dataset.table" (None: 404)
         self.jobs: list[dict[str, Any]] = []
         self.tables_read: list[str] = []
+        self.result_requests: list[dict[str, str]] = []
+        self.page_bytes = page_bytes
         self.unknown: list[tuple[str, str]] = []
         self._by_id: dict[str, dict[str, Any]] = {}
 
@@ -73,7 +87,9 @@ class FakeBigQueryREST:
                     {"kind": "bigquery#table", "tableReference": table, "numRows": str(rows)}
                 )
         if method == "GET" and (m := _RESULTS.match(path)) and m[2] in self._by_id:
-            return self._respond(self._query_results(self._by_id[m[2]]))
+            params = {k: v[-1] for k, v in parse_qs(urlparse(url).query).items()}
+            self.result_requests.append(params)
+            return self._respond(self._query_results(self._by_id[m[2]], params))
         self.unknown.append((method, url))
         return self._respond({"error": {"code": 404, "message": f"not faked: {method} {path}"}}, 404)
 
@@ -89,6 +105,14 @@ class FakeBigQueryREST:
             "status": {"state": "DONE"},
             "statistics": {"creationTime": now, "startTime": now, "endTime": now},
         }
+        query = resource["configuration"].get("query")
+        if query is not None and "destinationTable" not in query and self.results(query) is not None:
+            anonymous = f"anon{len(self.jobs) + 1:040x}"
+            query["destinationTable"] = {
+                "projectId": project,
+                "datasetId": f"_{anonymous[4:]}",
+                "tableId": anonymous,
+            }
         if "load" in resource["configuration"]:
             rows = self.loaded_rows(resource["configuration"]["load"])
             resource["statistics"]["load"] = {"outputRows": str(rows), "badRecords": "0"}
@@ -96,7 +120,7 @@ class FakeBigQueryREST:
         self._by_id[reference["jobId"]] = resource
         return resource
 
-    def _query_results(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _query_results(self, job: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
         fields, rows = self.results(job["configuration"].get("query", {})) or ([], [])
         answer: dict[str, Any] = {
             "kind": "bigquery#getQueryResultsResponse",
@@ -106,7 +130,19 @@ class FakeBigQueryREST:
         }
         if fields:
             answer["schema"] = {"fields": fields}
-            answer["rows"] = [{"f": [{"v": _cell(v)} for v in row]} for row in rows]
+            start = int(params.get("pageToken", params.get("startIndex", "0")))
+            limit = int(params["maxResults"]) if "maxResults" in params else len(rows)
+            page, size = [], len(json.dumps(answer))
+            for row in rows[start : start + limit]:
+                cells = {"f": [{"v": _cell(v)} for v in row]}
+                size += len(json.dumps(cells)) + 1
+                if page and size > self.page_bytes:
+                    break
+                page.append(cells)
+            if page:  # JSON leaves out an empty repeated field (maxResults=0: no rows, no token)
+                answer["rows"] = page
+                if start + len(page) < len(rows):
+                    answer["pageToken"] = str(start + len(page))
         return answer
 
     @staticmethod

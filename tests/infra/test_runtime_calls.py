@@ -7,7 +7,10 @@ The code is read, not trusted: the test parses every shipped module (``plugins/`
   Cloud Logging's client, in a module that names such a client (as an attribute or imported
   by name) (``PredictionService.Predict``);
 * Google provider operators, sensors, hooks and the message-queue trigger it imports;
-* hand-made ``storage.Client()`` / ``bigquery.Client()``.
+* hand-made ``storage.Client()`` / ``bigquery.Client()``;
+* BigQuery results read whole (``to_arrow``, ``to_dataframe`` and their iterables): the client
+  reads them through a Storage Read session (``BigQueryRead.CreateReadSession``, ``ReadRows``)
+  unless told not to (``create_bqstorage_client=False``), even for a one-row result.
 
 Each is matched against the "Run-time API calls" table: a call in code must be listed for an
 identity that runs that code; a listed call must be in that identity's code; and the row's role
@@ -122,6 +125,21 @@ PROVIDER_MODULES = ("airflow.providers.google", "airflow.providers.common.messag
 #: The provider's console links only format URLs from XCom (registry/console_links.py): no call.
 LINK_MODULES = ("airflow.providers.google.cloud.links",)
 
+#: Result readers of google-cloud-bigquery that open a Storage Read session by default.
+STORAGE_READERS = frozenset({"to_arrow", "to_dataframe", "to_arrow_iterable", "to_dataframe_iterable"})
+STORAGE_READ_CALLS = frozenset({"BigQueryRead.CreateReadSession", "BigQueryRead.ReadRows"})
+
+
+def _reads_through_storage(call: ast.Call) -> bool:
+    """A result reader left to open a Storage Read session (not ``create_bqstorage_client=False``)."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr in STORAGE_READERS):
+        return False
+    return not any(
+        k.arg == "create_bqstorage_client" and isinstance(k.value, ast.Constant) and k.value.value is False
+        for k in call.keywords
+    )
+
+
 #: Client classes of other libraries that call a Google API for us: Tink's Cloud KMS client
 #: (``tink.integration.gcpkms``) unwraps a keyset with one ``Decrypt`` of google-cloud-kms.
 WRAPPED_CLIENTS = {"GcpKmsClient": "KeyManagementService.Decrypt"}
@@ -180,6 +198,8 @@ def calls_in(path: Path) -> set[str]:
             found |= {alias.name for alias in node.names}
         if isinstance(node, ast.ImportFrom):  # a client class imported by name
             clients |= {alias.name for alias in node.names if alias.name in _clients()}
+        if isinstance(node, ast.Call) and _reads_through_storage(node):
+            found |= STORAGE_READ_CALLS
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             methods.add(node.func.attr)
             owner = node.func.value
@@ -267,6 +287,15 @@ def test_the_scanner_sees_a_call_it_must_see(tmp_path: Path) -> None:
         "DeployModelOperator",
         "KeyManagementService.Decrypt",
     }
+
+
+def test_the_scanner_sees_a_storage_read_the_bigquery_client_makes_for_us(tmp_path: Path) -> None:
+    """``QueryJob.to_arrow()`` opens a Storage Read session; told not to, it pages over REST."""
+    module = tmp_path / "reads.py"
+    module.write_text("rows = client.query(sql).to_arrow()\n")
+    assert calls_in(module) == {"BigQueryRead.CreateReadSession", "BigQueryRead.ReadRows"}
+    module.write_text("rows = client.query(sql).to_dataframe(create_bqstorage_client=False)\n")
+    assert calls_in(module) == set()
 
 
 def test_the_inference_path_makes_one_vertex_call_per_prediction() -> None:

@@ -63,13 +63,37 @@ def test_execute_waits_for_the_job_in_the_datasets_location(
     client.query.return_value.result.assert_called_once_with()
 
 
-def test_read_arrow_uses_the_query_results_arrow_form(
-    warehouse: BigQueryWarehouse, client: mock.MagicMock
+def test_read_arrow_pages_over_rest_and_opens_no_storage_read_session(
+    warehouse: BigQueryWarehouse, google_connection: None
 ) -> None:
-    table = pa.table({"n": [1]})
-    client.query.return_value.to_arrow.return_value = table
-    assert warehouse.read_arrow("SELECT 1 AS n") is table
-    client.query.assert_called_once_with("SELECT 1 AS n")
+    """The real client on BigQuery's REST API (tests/bigquery_rest.py), its results over several
+    pages: every row comes back, through ``getQueryResults`` pages, and no Storage Read session
+    is opened (Composer's account may not create one; docs/least_privilege.md). Left to itself
+    the client opens one for any result, a single row included."""
+    from google.cloud import bigquery_storage
+
+    from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
+
+    fields = [{"name": "n", "type": "INTEGER", "mode": "NULLABLE"}, {"name": "features", "type": "STRING"}]
+    rows = [(n, f'{{"amount": {n}.5}}') for n in range(2_000)]
+    fake = FakeBigQueryREST(results=lambda query: (fields, rows), page_bytes=16_384)
+    sessions = mock.patch.object(
+        bigquery_storage.BigQueryReadClient,
+        "create_read_session",
+        side_effect=AssertionError("a read session"),
+    )
+    with patched_get_client(fake), sessions as create_read_session:
+        table = warehouse.read_arrow("SELECT n, features FROM t")
+    create_read_session.assert_not_called()
+    assert table.column("n").to_pylist() == list(range(2_000))
+    assert table.column("features").to_pylist()[1_999] == '{"amount": 1999.5}'
+    (job,) = fake.jobs
+    assert job["jobReference"]["projectId"] == "fraud-prj"
+    assert job["jobReference"]["location"] == "EU"
+    assert job["configuration"]["query"]["query"] == "SELECT n, features FROM t"
+    assert job["configuration"]["labels"] == {"app": "fraud-mlops"}
+    tokens = [r.get("pageToken") for r in fake.result_requests]
+    assert len(tokens) > 3 and tokens[0] is None and all(tokens[2:])  # waited (maxResults=0), then paged
 
 
 def test_replace_table_is_a_truncating_parquet_load(

@@ -64,7 +64,18 @@ class BigQueryWarehouse:
         job.result()
 
     def read_arrow(self, sql: str) -> pa.Table:
-        return self.client().query(sql).to_arrow()
+        """The query's rows through ``getQueryResults`` pages (REST), not the Storage Read API.
+
+        Left to itself, the client reads every query's results through a Storage Read session
+        on the job's anonymous destination table, however few the rows: its first
+        ``getQueryResults`` asks for none (``maxResults=0``). That session is created in the
+        project (``bigquery.readsessions.create``), which this account (Composer's, running every
+        DAG) is not granted. The reads here are bounded (monitoring: at most 50,000 served rows
+        and a 20,000-row training sample), so 10 MB pages cost seconds; the pipeline, which
+        reads whole snapshots, has the grant and its own Storage Read client.
+        """
+        job = self.client().query(sql, job_config=self._job_config(None))
+        return job.to_arrow(create_bqstorage_client=False)
 
     def row_count(self, table: str) -> int:
         """``tables.get``'s ``numRows``: no query, no bytes billed (``bigquery.tables.get``)."""
