@@ -6,9 +6,12 @@ with the resource shapes of its REST reference (https://cloud.google.com/bigquer
 ``jobs.insert`` answers a job that is already ``DONE`` (a load job with the ``outputRows`` a
 test chose), ``jobs.get`` returns it, ``jobs.getQueryResults`` the rows a test chose for the
 query (its configuration: text and parameters; none by default), and ``tables.get`` the
-``numRows`` of a table the test named (404 for others). Every inserted job is kept in ``jobs``,
-in order, as sent (its ``jobReference`` as the client wrote it), every table read in
-``tables_read``; a request it does not know is answered 404 and kept in ``unknown``.
+``numRows`` of a table the test named (404 for others). A load job sent with its data
+(``Client.load_table_from_file``'s resumable upload: the job, then the data in ``PUT`` chunks,
+https://cloud.google.com/bigquery/docs/reference/api-uploads) is inserted once its last chunk
+arrives, its data kept in ``uploads`` by job id. Every inserted job is kept in ``jobs``, in order, as sent (its
+``jobReference`` as the client wrote it), every table read in ``tables_read``; a request it does
+not know is answered 404 and kept in ``unknown``.
 
 Two things of the service matter to how the client reads results, and are kept:
 
@@ -35,6 +38,7 @@ import requests
 Result = tuple[list[dict[str, Any]], list[tuple[Any, ...]]]
 
 _JOBS = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs$")
+_UPLOAD = re.compile(r"^/upload/bigquery/v2/projects/([^/]+)/jobs$")
 _JOB = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs/([^/]+)$")
 _RESULTS = re.compile(r"^/bigquery/v2/projects/([^/]+)/queries/([^/]+)$")
 #: The service's limit on one response's size (jobs.query, jobs.getQueryResults).
@@ -66,6 +70,8 @@ class FakeBigQueryREST:
         self.jobs: list[dict[str, Any]] = []
         self.tables_read: list[str] = []
         self.result_requests: list[dict[str, str]] = []
+        self.uploads: dict[str, bytes] = {}
+        self._sessions: dict[str, tuple[dict[str, Any], bytearray]] = {}
         self.page_bytes = page_bytes
         self.unknown: list[tuple[str, str]] = []
         self._by_id: dict[str, dict[str, Any]] = {}
@@ -76,6 +82,8 @@ class FakeBigQueryREST:
         path = urlparse(url).path
         if method == "POST" and (m := _JOBS.match(path)):
             return self._respond(self._insert(m[1], json.loads(data)))
+        if (m := _UPLOAD.match(path)) and "uploadType=resumable" in url:
+            return self._upload(method, url, m[1], headers or {}, data)
         if method == "GET" and (m := _JOB.match(path)) and m[2] in self._by_id:
             return self._respond(self._by_id[m[2]])
         if method == "GET" and (m := _TABLE.match(path)):
@@ -92,6 +100,26 @@ class FakeBigQueryREST:
             return self._respond(self._query_results(self._by_id[m[2]], params))
         self.unknown.append((method, url))
         return self._respond({"error": {"code": 404, "message": f"not faked: {method} {path}"}}, 404)
+
+    def _upload(self, method: str, url: str, project: str, headers: Any, data: Any) -> requests.Response:
+        """A resumable upload: ``POST`` the job (→ the session's ``Location``), then ``PUT`` the data
+        in chunks (``Content-Range: bytes a-b/total``, total ``*`` until the last: 308 until then)."""
+        if method == "POST":
+            session = f"s{len(self._sessions) + 1}"
+            self._sessions[session] = (json.loads(data), bytearray())
+            response = self._respond({})
+            response.headers["Location"] = f"{url}&upload_id={session}"
+            return response
+        job, received = self._sessions[parse_qs(urlparse(url).query)["upload_id"][0]]
+        received += data if isinstance(data, bytes) else data.read()
+        total = headers["content-range"].rsplit("/", 1)[1]
+        if total == "*" or len(received) < int(total):
+            response = self._respond({}, 308)
+            response.headers["Range"] = f"bytes=0-{len(received) - 1}"
+            return response
+        resource = self._insert(project, job)
+        self.uploads[resource["jobReference"]["jobId"]] = bytes(received)
+        return self._respond(resource)
 
     def _insert(self, project: str, job: dict[str, Any]) -> dict[str, Any]:
         reference = {"projectId": project, **job.get("jobReference", {})}

@@ -24,7 +24,7 @@ ENDPOINT = f"{LOCATION}/endpoints/42"
 ALIASES = {"champion": "1", "challenger": "3"}
 
 
-def _model_client(cls: mock.MagicMock) -> mock.MagicMock:
+def vertex_model_client(cls: mock.MagicMock) -> mock.MagicMock:
     from google.api_core import exceptions
     from google.cloud import aiplatform_v1 as v1
 
@@ -42,7 +42,7 @@ def _model_client(cls: mock.MagicMock) -> mock.MagicMock:
     return client
 
 
-def _endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
+def vertex_endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
     from google.cloud import aiplatform_v1 as v1
 
     client = cls.return_value
@@ -93,7 +93,7 @@ def main() -> None:
             return_value=bigquery_client,
         ),
     ):
-        model_client, endpoint_client = _model_client(model_cls), _endpoint_client(endpoint_cls)
+        model_client, endpoint_client = vertex_model_client(model_cls), vertex_endpoint_client(endpoint_cls)
         dag, run = test_dag(Path(__file__).with_name("gcp_canary_dag.py"), "gcp_canary_probe")
     (ti,) = run.get_task_instances()
 

@@ -1,0 +1,105 @@
+"""The monitoring DAG on the gcp target, run by real Airflow (``dag.test()``), with Google's services
+answered at the client boundary (gcp_monitoring_probe.py): BigQuery's REST API under the real
+client, Vertex's registry and endpoint clients, Cloud Logging's client.
+
+It shows what the rendering tests and the canary task's own run cannot: the whole DAG's queries in
+order, Evidently's checks on what BigQuery answered (read over REST pages: the account may not
+open a Storage Read session, and BigQuery refuses it here as it would), the figures loaded into
+``monitoring_metrics_staging`` for ``85_monitoring_metrics.sql``, the reports written to
+Composer's data folder, and both alerts in Cloud Logging.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.monitoring import reporting
+from fraud_mlops.monitoring.run import METRICS_STAGING_TABLE, run_folder_name
+from fraud_mlops.settings import settings_from_env
+from fraud_mlops.sql_templates import render_sql
+from tests.airflow_probes import airflow_home, run_probe
+from tests.orchestration.gcp_monitoring_probe import SNAPSHOT
+
+GCP_ENV = {
+    "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4", "MLOPS_ENDPOINT_ID": "42",
+}  # fmt: skip
+
+
+def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_path: Path) -> None:
+    settings = settings_from_env(GCP_ENV)
+    data_dir = tmp_path / "composer-data"
+    out = run_probe(
+        "tests.orchestration.gcp_monitoring_probe", airflow_home(tmp_path, GCP_ENV), str(data_dir)
+    )
+
+    assert out["states"] == dict.fromkeys(
+        ["append_prediction_log", "apply_canary_decision", "check_drift", "record_monitoring_metrics",
+         "refresh_reporting_views"], "success",
+    )  # fmt: skip
+    assert out["unknown_requests"] == []
+    assert out["read_sessions"] == 0  # every result read over REST pages
+    jobs = out["bigquery_jobs"]
+    assert {(j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in jobs} == {
+        ("fraud-prj", "EU")
+    }
+
+    # the drift branch's jobs in order (the canary task, beside it, sends its evidence query)
+    queries = [j["configuration"]["query"]["query"] for j in jobs if "query" in j["configuration"]]
+    evidence = render_sql("86_canary_window.sql", settings, champion="1", canary="3")
+    assert queries.count(evidence) == 1
+    drift_branch = [q for q in queries if q != evidence]
+    windows = out["drift"]["windows"]
+    served = [
+        render_sql("84_monitoring_served.sql", settings, start=windows["current_start"], end=windows["end"],
+                   limit=50_000),
+        render_sql("84_monitoring_served.sql", settings, start=windows["reference_start"],
+                   end=windows["current_start"], limit=50_000),
+    ]  # fmt: skip
+    assert drift_branch == [
+        render_sql("88_prediction_log_sink.sql", settings, log_table="fraud-prj.fraud_logs.run_googleapis_com_stdout",
+                   lookback_hours=48),
+        render_sql("83_prediction_log.sql", settings),
+        render_sql("89_prediction_log_rows.sql", settings),
+        *served,
+        render_sql("73_newest_snapshot.sql", settings),
+        render_sql("75_snapshot_sample.sql", settings, snapshot=SNAPSHOT, limit=20_000),
+        render_sql("85_monitoring_metrics.sql", settings),
+        render_sql("76_table_exists.sql", settings, table="training_examples"),
+        render_sql("76_table_exists.sql", settings, table="rejected_rows"),
+        render_sql(reporting.REPORTING_SQL, settings, published={"training_examples": True, "rejected_rows": True}),
+    ]  # fmt: skip
+    assert queries.index(evidence) > queries.index(render_sql("89_prediction_log_rows.sql", settings))
+
+    # Evidently's verdict on what BigQuery answered: the current window's amounts and scores moved
+    drift = out["drift"]
+    assert drift["drift_detected"] is True
+    assert drift["flagged_checks"] == ["skew", "drift", "prediction_drift"]
+    assert "amount=" in drift["verdict"] and "score=" in drift["verdict"]
+
+    # the figures, loaded (a truncating Parquet load) for 85_monitoring_metrics.sql to publish
+    (load_job,) = [j for j in jobs if "load" in j["configuration"]]
+    load = load_job["configuration"]["load"]
+    assert load["destinationTable"] == {
+        "projectId": "fraud-prj", "datasetId": "fraud", "tableId": METRICS_STAGING_TABLE,
+    }  # fmt: skip
+    assert (load["sourceFormat"], load["writeDisposition"]) == ("PARQUET", "WRITE_TRUNCATE")
+    rows = out["uploads"][load_job["jobReference"]["jobId"]]
+    assert {r["run_id"] for r in rows} == {out["run_id"]}
+    by_check = {(r["check_name"], r["feature"]): r for r in rows}
+    assert {f for c, f in by_check if c == "drift"} == set(FEATURE_NAMES)
+    assert by_check[("drift", "amount")]["drifted"] is True and by_check[("drift", "amount")]["value"] > 0.5
+    assert by_check[("prediction_drift", "score")]["drifted"] is True
+    assert {r["reference_rows"] for r in rows} == {r["current_rows"] for r in rows} == {1_200}
+
+    # the reports, in Composer's data folder (the environment bucket's data/, FUSE-mounted)
+    run_dir = data_dir / "monitoring" / run_folder_name(out["run_id"])
+    assert drift["result_file"] == str(run_dir / "result.json")
+    assert json.loads((run_dir / "result.json").read_text())["drift_detected"] is True
+    for check, report in drift["reports"].items():
+        assert report == str(run_dir / f"{check}.html") and Path(report).stat().st_size > 10_000
+
+    # the canary rolled back, and both alerts went to Cloud Logging
+    assert out["canary"]["verdict"] == "ROLLBACK"
+    assert sorted(out["alert_kinds"]) == ["canary_rollback", "drift"]
