@@ -42,6 +42,8 @@ variable                       meaning                                     local
 ``MLOPS_ENDPOINT_ID``          numeric id of the Vertex endpoint (infra/   (none)
                                sets it): the function calls it (required
                                there on gcp), tasks link to it in the UI
+``GCS_BUCKET``                 Composer's environment bucket (Composer     (none)
+                               sets it): the monitoring reports' link
 ``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``
 ``MLOPS_MAX_BAD_LINE_SHARE``  share of unparseable lines above which a    ``0.01``
                                whole file is quarantined (below it the
@@ -112,6 +114,8 @@ class Settings:
     dedup_horizon_days: int | None = None
     #: The Vertex endpoint's numeric id ("": unknown; the gcp function cannot call the endpoint without it).
     endpoint_id: str = ""
+    #: Composer's environment bucket (its reserved ``GCS_BUCKET``; "": not on Composer).
+    composer_bucket: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -200,6 +204,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         max_bad_lines=int(env.get("MLOPS_MAX_BAD_LINES", "10000")),
         dedup_horizon_days=_horizon_days(env.get("MLOPS_DEDUP_HORIZON_DAYS", "all")),
         endpoint_id=env.get("MLOPS_ENDPOINT_ID", "").strip(),
+        composer_bucket=env.get("GCS_BUCKET", "").strip(),
     )
 
 

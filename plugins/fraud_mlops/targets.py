@@ -176,14 +176,20 @@ def monitoring_reports_uri(settings: Settings) -> str:
 
 
 def console_links(settings: Settings) -> ConsoleLinks:
-    """Console links for Python tasks that change Vertex resources (none locally)."""
+    """Console links for Python tasks that change Vertex resources or write reports (none locally)."""
     if settings.is_local:
         from fraud_mlops.registry.console_links import NoConsoleLinks
 
         return NoConsoleLinks()
     from fraud_mlops.registry.console_links import VertexConsoleLinks
 
-    return VertexConsoleLinks(settings.project, settings.region, settings.endpoint_id)
+    return VertexConsoleLinks(
+        settings.project,
+        settings.region,
+        settings.endpoint_id,
+        data_bucket=settings.composer_bucket,
+        data_dir=COMPOSER_DATA_DIR,
+    )
 
 
 def alert_sink(settings: Settings) -> AlertSink:

@@ -8,7 +8,8 @@ the reference's; the newest snapshot's sample looks like the reference. A Storag
 is refused as Google refuses it to an account without ``bigquery.readsessions.create`` (403):
 orchestration has none in infra/. Vertex's registry and endpoint clients and the canary evidence
 are gcp_canary_probe.py's (a canary to roll back); Cloud Logging's client takes the alerts.
-Composer's FUSE-mounted data folder is the directory given as the first argument.
+Composer's FUSE-mounted data folder is the directory given as the first argument (its bucket,
+``GCS_BUCKET``, is the test's).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from fraud_mlops.settings import REPO_ROOT, get_settings
 from fraud_mlops.sql_templates import render_sql
 from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
 from tests.orchestration.gcp_canary_probe import EVIDENCE, vertex_endpoint_client, vertex_model_client
-from tests.orchestration.probe_support import test_dag
+from tests.orchestration.probe_support import links, test_dag
 
 ROWS = 1_200  # per window: above the checks' 1,000-row minimum
 SNAPSHOT = "training_snapshot_20261204t000000"
@@ -129,7 +130,7 @@ def main() -> None:
         ) as logging_cls,
     ):
         vertex_model_client(model_cls), vertex_endpoint_client(endpoint_cls)
-        _, run = test_dag(REPO_ROOT / "dags" / "fraud_monitoring.py", "fraud_monitoring", run_conf)
+        dag, run = test_dag(REPO_ROOT / "dags" / "fraud_monitoring.py", "fraud_monitoring", run_conf)
     import pyarrow.parquet as pq
 
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
@@ -144,6 +145,7 @@ def main() -> None:
         "drift": tis["check_drift"].xcom_pull(task_ids="check_drift"),
         "canary": tis["apply_canary_decision"].xcom_pull(task_ids="apply_canary_decision"),
         "alert_kinds": [c.kwargs["request"].labels["kind"] for c in alerts],
+        "links": {task_id: links(dag, tis[task_id]) for task_id in ("check_drift", "apply_canary_decision")},
     }, default=str))  # fmt: skip
 
 

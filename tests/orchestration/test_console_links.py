@@ -38,6 +38,28 @@ def test_link_params_come_from_the_endpoint_id_and_the_model_resource_name() -> 
     unlinked = targets.console_links(settings_from_env(GCP_ENV))
     assert isinstance(unlinked, VertexConsoleLinks)
     assert unlinked.params("/tmp/registry/fraud-detector/3") == {}
+
+
+def test_a_reports_folder_links_to_its_objects_in_composers_bucket() -> None:
+    """Composer mounts its bucket's data/ folder at /home/airflow/gcs/data (Cloud Storage FUSE)
+    and names the bucket in ``GCS_BUCKET``: a folder under the mount is that bucket's objects."""
+    links = targets.console_links(
+        settings_from_env({**GCP_ENV, "GCS_BUCKET": "europe-west4-fraud-1a2b-bucket"})
+    )
+    assert isinstance(links, VertexConsoleLinks)
+    run_dir = "/home/airflow/gcs/data/monitoring/scheduled__2026-12-05T10_30_00_00_00"
+    assert links.params(reports_dir=run_dir) == {
+        "reports": {
+            "project_id": "fraud-project",
+            "uri": "europe-west4-fraud-1a2b-bucket/data/monitoring/scheduled__2026-12-05T10_30_00_00_00/",
+        }
+    }
+    # not under the mount, or no bucket known (not on Composer): no link
+    assert links.params(reports_dir="/tmp/monitoring/run") == {}
+    assert links.params(reports_dir="/home/airflow/gcs/dags") == {}
+    unmounted = targets.console_links(settings_from_env(GCP_ENV))
+    assert isinstance(unmounted, VertexConsoleLinks)
+    assert unmounted.params(reports_dir=run_dir) == {}
     assert isinstance(targets.console_links(settings_from_env({"MLOPS_TARGET": "local"})), NoConsoleLinks)
 
 
@@ -75,6 +97,7 @@ def _extra_links(target_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
         found: dict[str, list[str]] = {}
         for dag_file, task_id in (
             ("fraud_monitoring.py", "apply_canary_decision"),
+            ("fraud_monitoring.py", "check_drift"),
             ("fraud_training.py", "record_model_lineage"),
             ("fraud_training.py", "train_evaluate_deploy"),
         ):
@@ -90,12 +113,33 @@ def _extra_links(target_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
 def test_the_vertex_tasks_carry_the_links_on_gcp_only(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _extra_links({**GCP_ENV, "MLOPS_ENDPOINT_ID": "1"}, monkeypatch) == {
         "apply_canary_decision": ["Endpoint", "Vertex AI Model"],
+        "check_drift": ["Monitoring reports"],
         "record_model_lineage": ["Endpoint"],
         # RunPipelineJobOperator persists the job's link; the task's own operator must carry it
         "train_evaluate_deploy": ["Pipeline Job"],
     }
     assert _extra_links({"MLOPS_TARGET": "local"}, monkeypatch) == {
         "apply_canary_decision": [],
+        "check_drift": [],
         "record_model_lineage": [],
         "train_evaluate_deploy": [],
     }
+
+
+def test_a_task_records_only_the_links_it_carries() -> None:
+    """``check_drift`` carries the reports link only: the endpoint's parameters, known on gcp,
+    are not pushed to its XCom (nor is a missing endpoint id reported there)."""
+    from unittest import mock
+
+    from fraud_mlops.registry.vertex_link_operators import MonitoringReportsLink
+
+    links = targets.console_links(
+        settings_from_env({**GCP_ENV, "MLOPS_ENDPOINT_ID": "1234567890", "GCS_BUCKET": "env-bucket"})
+    )
+    ti = mock.Mock()
+    context = {"task": mock.Mock(operator_extra_links=(MonitoringReportsLink(),)), "ti": ti}
+    links.record(context, reports_dir="/home/airflow/gcs/data/monitoring/run-1")
+    ti.xcom_push.assert_called_once_with(
+        key="monitoring_reports",
+        value={"project_id": "fraud-project", "uri": "env-bucket/data/monitoring/run-1/"},
+    )

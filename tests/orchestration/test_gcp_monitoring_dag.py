@@ -21,9 +21,11 @@ from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
 from tests.airflow_probes import airflow_home, run_probe
 from tests.orchestration.gcp_monitoring_probe import SNAPSHOT
+from tests.orchestration.test_gcp_canary_task import LINKS as CANARY_LINKS
 
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4", "MLOPS_ENDPOINT_ID": "42",
+    "GCS_BUCKET": "europe-west4-fraud-1a2b-bucket",  # Composer sets it to its environment's bucket
 }  # fmt: skip
 
 
@@ -99,6 +101,15 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     assert json.loads((run_dir / "result.json").read_text())["drift_detected"] is True
     for check, report in drift["reports"].items():
         assert report == str(run_dir / f"{check}.html") and Path(report).stat().st_size > 10_000
+
+    # the reports folder, one click from the task page: the mount's folder is the bucket's data/
+    assert out["links"]["check_drift"] == {
+        "Monitoring reports": (
+            "https://console.cloud.google.com/storage/browser/europe-west4-fraud-1a2b-bucket/data/monitoring/"
+            f"{run_folder_name(out['run_id'])}/;tab=objects?project=fraud-prj"
+        )
+    }
+    assert out["links"]["apply_canary_decision"] == CANARY_LINKS
 
     # the canary rolled back, and both alerts went to Cloud Logging
     assert out["canary"]["verdict"] == "ROLLBACK"

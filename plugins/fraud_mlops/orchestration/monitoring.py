@@ -73,15 +73,24 @@ def _windows(params: dict[str, Any]) -> Any:
 
 
 def check_drift(settings: Settings) -> Any:
-    @task(pool=settings.warehouse_pool)
+    """On gcp the task page links to the run's reports in the Cloud Storage console."""
+
+    links = targets.console_links(settings)
+
+    @links.task(("reports",), pool=settings.warehouse_pool)
     def check_drift() -> dict[str, Any]:
         """Evidently's skew, drift and prediction-drift checks; HTML reports and result.json."""
+        from pathlib import Path
+
         from fraud_mlops.alerting.sinks import DRIFT
         from fraud_mlops.monitoring.run import run_monitoring
         from fraud_mlops.orchestration.alerts import raise_alert
 
         context = get_current_context()
         result = run_monitoring(settings, context["run_id"], _windows(dict(context["params"])))
+        reports_dir = str(Path(result["result_file"]).parent)
+        print(f"{result['verdict']}; reports and result.json in {reports_dir}")
+        links.record(context, reports_dir=reports_dir)
         summary = {
             "drift_detected": result["drift_detected"],
             "flagged_checks": result["flagged_checks"],

@@ -1,4 +1,4 @@
-"""The Python-task operators that carry Vertex AI console links (gcp only; see console_links.py).
+"""The Python-task operators that carry console links (gcp only; see console_links.py).
 
 Imported only on gcp (through :func:`fraud_mlops.targets.console_links`): the local target has
 no console, and its tasks stay plain ``@task``.
@@ -11,12 +11,22 @@ from typing import Any, ClassVar
 
 from airflow.providers.google.cloud.links.base import BaseGoogleLink
 from airflow.providers.google.cloud.links.vertex_ai import VertexAIEndpointLink, VertexAIModelLink
+from airflow.providers.google.common.links.storage import StorageLink
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator
+
+
+class MonitoringReportsLink(StorageLink):
+    """A folder of a run's reports in the Cloud Storage console (the provider's Storage link)."""
+
+    name = "Monitoring reports"
+    key = "monitoring_reports"
+
 
 LINK_CLASSES: dict[str, type[BaseGoogleLink]] = {
     "endpoint": VertexAIEndpointLink,
     "model": VertexAIModelLink,
+    "reports": MonitoringReportsLink,
 }
 
 
@@ -56,7 +66,12 @@ class EndpointAndModelLinkedPythonOperator(VertexLinkedPythonOperator):
     operator_extra_links = (VertexAIEndpointLink(), VertexAIModelLink())
 
 
+class ReportsLinkedPythonOperator(VertexLinkedPythonOperator):
+    operator_extra_links = (MonitoringReportsLink(),)
+
+
 _OPERATORS: dict[frozenset[str], type[VertexLinkedPythonOperator]] = {
+    frozenset({"reports"}): ReportsLinkedPythonOperator,
     frozenset({"endpoint"}): EndpointLinkedPythonOperator,
     frozenset({"endpoint", "model"}): EndpointAndModelLinkedPythonOperator,
 }
