@@ -123,7 +123,7 @@ GOOGLE_MANAGED = {("feature_sync", "roles/aiplatform.serviceAgent", "project")}
 
 PROVIDER_MODULES = ("airflow.providers.google", "airflow.providers.common.messaging")
 #: The provider's console links only format URLs from XCom (registry/console_links.py): no call.
-LINK_MODULES = ("airflow.providers.google.cloud.links",)
+LINK_MODULES = ("airflow.providers.google.cloud.links", "airflow.providers.google.common.links")
 
 #: Result readers of google-cloud-bigquery that open a Storage Read session by default.
 STORAGE_READERS = frozenset({"to_arrow", "to_dataframe", "to_arrow_iterable", "to_dataframe_iterable"})
