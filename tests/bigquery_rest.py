@@ -3,8 +3,10 @@
 Google's client and the provider's hooks and operators run unchanged; only the HTTP session
 under the client is replaced (``Client(_http=...)``), so what is mocked is the service itself,
 with the resource shapes of its REST reference (https://cloud.google.com/bigquery/docs/reference/rest):
-``jobs.insert`` answers a job that is already ``DONE`` (a load job with the ``outputRows`` a
-test chose), ``jobs.get`` returns it, ``jobs.getQueryResults`` the rows a test chose for the
+``jobs.insert`` answers a job that is ``RUNNING``, as the service answers all but the quickest;
+it is ``DONE`` from the next ``jobs.get`` or ``getQueryResults`` on (which says
+``jobComplete: false`` first), so the client's own waiting runs (a load job gets the
+``outputRows`` a test chose). ``jobs.get`` returns it, ``jobs.getQueryResults`` the rows a test chose for the
 query (its configuration: text and parameters; none by default), and ``tables.get`` the
 ``numRows`` of a table the test named (404 for others). A load job sent with its data
 (``Client.load_table_from_file``'s resumable upload: the job, then the data in ``PUT`` chunks,
@@ -12,6 +14,13 @@ https://cloud.google.com/bigquery/docs/reference/api-uploads) is inserted once i
 arrives, its data kept in ``uploads`` by job id. Every inserted job is kept in ``jobs``, in order, as sent (its
 ``jobReference`` as the client wrote it), every table read in ``tables_read``; a request it does
 not know is answered 404 and kept in ``unknown``.
+
+The jobs run as the orchestration account with the grants infra/ gives it (``bigquery.jobUser`` on
+the project, ``bigquery.dataEditor`` on the datasets), so a statement that needs more fails as
+BigQuery fails it: ``CREATE SCHEMA`` needs ``bigquery.datasets.create`` on the project
+(https://cloud.google.com/bigquery/docs/reference/standard-sql/data-definition-language#create_schema_statement),
+``IF NOT EXISTS`` or not (BigQuery checks the permission first: dbt-labs/dbt-external-tables#354);
+the job ends ``DONE`` with an ``accessDenied`` error result.
 
 Two things of the service matter to how the client reads results, and are kept:
 
@@ -41,6 +50,16 @@ _JOBS = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs$")
 _UPLOAD = re.compile(r"^/upload/bigquery/v2/projects/([^/]+)/jobs$")
 _JOB = re.compile(r"^/bigquery/v2/projects/([^/]+)/jobs/([^/]+)$")
 _RESULTS = re.compile(r"^/bigquery/v2/projects/([^/]+)/queries/([^/]+)$")
+_CREATE_SCHEMA = re.compile(r"^\s*CREATE\s+SCHEMA\b", re.IGNORECASE | re.MULTILINE)
+
+
+def _denied(project: str, permission: str) -> dict[str, str]:
+    return {
+        "reason": "accessDenied",
+        "message": f"Access Denied: Project {project}: User does not have {permission} permission in project {project}.",
+    }
+
+
 #: The service's limit on one response's size (jobs.query, jobs.getQueryResults).
 PAGE_BYTES = 10 * 1024 * 1024
 _TABLE = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)$")
@@ -85,7 +104,7 @@ class FakeBigQueryREST:
         if (m := _UPLOAD.match(path)) and "uploadType=resumable" in url:
             return self._upload(method, url, m[1], headers or {}, data)
         if method == "GET" and (m := _JOB.match(path)) and m[2] in self._by_id:
-            return self._respond(self._by_id[m[2]])
+            return self._respond(self._finish(self._by_id[m[2]]))
         if method == "GET" and (m := _TABLE.match(path)):
             table = {"projectId": m[1], "datasetId": m[2], "tableId": m[3]}
             self.tables_read.append(f"{m[1]}.{m[2]}.{m[3]}")
@@ -97,7 +116,12 @@ class FakeBigQueryREST:
         if method == "GET" and (m := _RESULTS.match(path)) and m[2] in self._by_id:
             params = {k: v[-1] for k, v in parse_qs(urlparse(url).query).items()}
             self.result_requests.append(params)
-            return self._respond(self._query_results(self._by_id[m[2]], params))
+            job = self._by_id[m[2]]
+            if job["status"]["state"] != "DONE":
+                self._finish(job)
+                return self._respond({"kind": "bigquery#getQueryResultsResponse",
+                                      "jobReference": job["jobReference"], "jobComplete": False})  # fmt: skip
+            return self._respond(self._query_results(job, params))
         self.unknown.append((method, url))
         return self._respond({"error": {"code": 404, "message": f"not faked: {method} {path}"}}, 404)
 
@@ -130,8 +154,8 @@ class FakeBigQueryREST:
             "id": f"{project}:{reference.get('location', 'US')}.{reference['jobId']}",
             "jobReference": reference,
             "configuration": job.get("configuration", {}),
-            "status": {"state": "DONE"},
-            "statistics": {"creationTime": now, "startTime": now, "endTime": now},
+            "status": {"state": "RUNNING"},
+            "statistics": {"creationTime": now, "startTime": now},
         }
         query = resource["configuration"].get("query")
         if query is not None and "destinationTable" not in query and self.results(query) is not None:
@@ -141,12 +165,25 @@ class FakeBigQueryREST:
                 "datasetId": f"_{anonymous[4:]}",
                 "tableId": anonymous,
             }
+        if query is not None and _CREATE_SCHEMA.search(query.get("query", "")):
+            resource["status"] = {
+                "state": "DONE",
+                "errorResult": _denied(project, "bigquery.datasets.create"),
+            }
+            resource["status"]["errors"] = [resource["status"]["errorResult"]]
         if "load" in resource["configuration"]:
             rows = self.loaded_rows(resource["configuration"]["load"])
             resource["statistics"]["load"] = {"outputRows": str(rows), "badRecords": "0"}
         self.jobs.append(job)
         self._by_id[reference["jobId"]] = resource
-        return resource
+        return json.loads(json.dumps(resource))  # as it was when inserted, whatever happens next
+
+    @staticmethod
+    def _finish(job: dict[str, Any]) -> dict[str, Any]:
+        if job["status"]["state"] != "DONE":
+            job["status"] = {"state": "DONE"}
+            job["statistics"]["endTime"] = str(int(time.time() * 1000))
+        return job
 
     def _query_results(self, job: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
         fields, rows = self.results(job["configuration"].get("query", {})) or ([], [])

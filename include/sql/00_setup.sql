@@ -3,9 +3,9 @@
 {%- from 'macros/snapshot_lineage.sql' import create_snapshot_lineage with context %}
 -- Three datasets: raw (card numbers in clear; only ingestion reads it), candidates (a run's
 -- unchecked outputs) and the curated dataset everything else reads (docs/least_privilege.md).
-CREATE SCHEMA IF NOT EXISTS `{{ raw_dataset }}`;
-CREATE SCHEMA IF NOT EXISTS `{{ candidate_dataset }}`;
-CREATE SCHEMA IF NOT EXISTS `{{ dataset }}`;
+-- Datasets are infrastructure: infra/ creates them on gcp, where this SQL's account may not
+-- (CREATE SCHEMA needs bigquery.datasets.create on the project, even IF NOT EXISTS); the local
+-- warehouse makes a dataset's schema with its first table (warehouse/hook.py).
 
 -- Landed rows exactly as they arrived (all STRING), traced to their file.
 CREATE TABLE IF NOT EXISTS `{{ raw_dataset }}.raw_transactions` (

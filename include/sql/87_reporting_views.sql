@@ -7,7 +7,6 @@
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table, monitoring_metrics_table with context %}
 {#- rendered without `published` (docs, rendering tests): every view, as once ingestion has run #}
 {%- set published = published | default({training_table: true, 'rejected_rows': true}) %}
-CREATE SCHEMA IF NOT EXISTS `{{ dataset }}`;
 {{ prediction_log_table() }};
 {{ monitoring_metrics_table() }};
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.ingestion_log` (

@@ -1,8 +1,6 @@
 -- One row per training run (written by the training DAG after the pipeline, on both targets):
 -- which snapshot and pipeline run produced which model version, and the gate's decision.
 -- With snapshot_lineage it answers: landed files → snapshot → pipeline run → model version.
-CREATE SCHEMA IF NOT EXISTS `{{ dataset }}`;
-
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.model_lineage` (
   recorded_at TIMESTAMP,
   target STRING,

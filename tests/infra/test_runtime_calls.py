@@ -319,3 +319,20 @@ def test_the_image_repository_is_the_one_the_code_names() -> None:
         r for r in iac.resources() if r.type == "google_artifact_registry_repository" and r.name == "images"
     ]
     assert repo.body["repository_id"] == IMAGE_REPOSITORY
+
+
+def test_no_sql_creates_alters_or_drops_a_dataset() -> None:
+    """Datasets are infra/'s: the SQL runs as orchestration, which holds ``bigquery.jobUser`` on the
+    project and ``bigquery.dataEditor`` on the datasets. ``CREATE SCHEMA`` needs
+    ``bigquery.datasets.create`` on the project, ``IF NOT EXISTS`` or not (BigQuery checks the
+    permission first); ``ALTER`` and ``DROP SCHEMA`` need ``datasets.update`` and ``datasets.delete``.
+    tests/bigquery_rest.py refuses ``CREATE SCHEMA`` as BigQuery would, in the gcp DAG runs."""
+    import re
+
+    dataset_ddl = re.compile(r"^\s*(CREATE|ALTER|DROP)\s+SCHEMA\b", re.IGNORECASE | re.MULTILINE)
+    found = [
+        f"{path.relative_to(REPO_ROOT)}: {match[0].strip()}"
+        for path in sorted((REPO_ROOT / "include" / "sql").rglob("*.sql"))
+        for match in dataset_ddl.finditer(path.read_text())
+    ]
+    assert not found, found

@@ -5,7 +5,8 @@ was sent and what the UI shows, as JSON.
 A subprocess of test_gcp_training_dag.py (Airflow's settings and metadata DB are per process).
 Vertex AI Pipelines creates the job (``PipelineServiceClient.create_pipeline_job``) and reports
 it finished (``PipelineServiceAsyncClient.get_pipeline_job``) with the task details of a run that
-deployed version 5 beside champion 4; BigQuery takes the lineage writes.
+deployed version 5 beside champion 4; BigQuery's REST API, answered in memory under the real
+client (tests/bigquery_rest.py), takes the lineage writes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from unittest import mock
 
 from fraud_mlops.settings import REPO_ROOT
+from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
 from tests.orchestration.probe_support import links, test_dag
 
 PROJECT_NUMBER = "123456789012"  # Vertex names the job with the project's number
@@ -63,13 +65,12 @@ async def _finished(self: Any, *, request: dict[str, str], **_: Any) -> Any:
 
 
 def main() -> None:
-    from google.cloud import bigquery
     from google.cloud.aiplatform_v1.services.pipeline_service import (
         PipelineServiceAsyncClient,
         PipelineServiceClient,
     )
 
-    bigquery_client = mock.create_autospec(bigquery.Client, instance=True)
+    fake = FakeBigQueryREST()
     with (
         mock.patch(
             "google.cloud.aiplatform.utils.gcs_utils.create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist"
@@ -80,10 +81,7 @@ def main() -> None:
         mock.patch.object(
             PipelineServiceAsyncClient, "get_pipeline_job", autospec=True, side_effect=_finished
         ) as poll,
-        mock.patch(
-            "airflow.providers.google.cloud.hooks.bigquery.BigQueryHook.get_client",
-            return_value=bigquery_client,
-        ),
+        patched_get_client(fake),
     ):
         dag, run = test_dag(
             REPO_ROOT / "dags" / "fraud_training.py", "fraud_training", json.loads(sys.argv[1])
@@ -99,8 +97,11 @@ def main() -> None:
                     "parameter_values": dict(job.runtime_config.parameter_values),
                     "display_name": job.display_name},
         "polled": [c.kwargs["request"] for c in poll.call_args_list],
-        "queries": [[c.args[0], [p.to_api_repr() for p in c.kwargs["job_config"].query_parameters]]
-                    for c in bigquery_client.query.call_args_list],
+        "queries": [[j["configuration"]["query"]["query"], j["configuration"]["query"].get("queryParameters", [])]
+                    for j in fake.jobs],
+        "job_locations": sorted({(j["jobReference"]["projectId"], j["jobReference"].get("location"))
+                                 for j in fake.jobs}),
+        "unknown_requests": fake.unknown,
         "links": {task_id: links(dag, tis[task_id]) for task_id in ("train_evaluate_deploy", "record_model_lineage")},
         "lineage": tis["record_model_lineage"].xcom_pull(task_ids="record_model_lineage"),
         "dag_run_id": run.run_id,

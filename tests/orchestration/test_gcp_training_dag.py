@@ -61,6 +61,8 @@ def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Pa
     # the trigger polls the job it created, until Vertex reports it finished
     assert out["polled"] == [{"name": f"projects/fraud-prj/locations/europe-west4/pipelineJobs/{job_id}"}]
 
+    assert out["unknown_requests"] == []
+    assert out["job_locations"] == [["fraud-prj", "EU"]]  # the project and location the settings name
     (lineage_sql, lineage_params), (keep_sql, keep_params) = out["queries"]
     assert lineage_sql == render_sql(LINEAGE_SQL_FILE, settings)
     assert {p["name"]: p["parameterValue"]["value"] for p in lineage_params} == {

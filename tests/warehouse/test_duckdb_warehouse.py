@@ -134,3 +134,26 @@ def test_the_next_process_reads_a_transpiled_statement_from_beside_the_database(
     monkeypatch.setattr(transpile, "_code_version", lambda: "another sqlglot or transpile.py")
     with pytest.raises(AssertionError, match="transpiled again"):
         BigQueryDialectDuckDBHook(database=str(database)).run(statement)
+
+
+def test_a_datasets_schema_comes_with_its_first_table(tmp_path: Path) -> None:
+    """No SQL here creates a dataset (infra/ does on gcp, where the account may not): the hook
+    makes the schema of the dataset a CREATE names, once, and nothing for a temporary table."""
+    from fraud_mlops.warehouse.transpile import dataset_created_in
+
+    database = tmp_path / "w.duckdb"
+    BigQueryDialectDuckDBHook(database=str(database)).run(
+        "-- a comment first, as the SQL files have\n"
+        "CREATE TABLE IF NOT EXISTS `fraud_raw.raw_transactions` (n INT64);\n"
+        "CREATE OR REPLACE TABLE `fraud_raw.other` AS SELECT 1 AS n;\n"
+        "CREATE TEMP TABLE scratch AS SELECT 1 AS n;\n"
+        "CREATE OR REPLACE VIEW `reporting.v` AS SELECT n FROM `fraud_raw.other`"
+    )
+    schemas = duckdb.connect(str(database)).execute(
+        "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = 'w' ORDER BY 1"
+    )
+    assert [s for (s,) in schemas.fetchall()] == ["fraud_raw", "main", "reporting"]
+    assert dataset_created_in("CREATE SNAPSHOT TABLE `fraud.s` CLONE `fraud.t`") == "fraud"
+    assert dataset_created_in("CREATE TABLE IF NOT EXISTS `my-project.fraud.t` (n INT64)") == "fraud"
+    assert dataset_created_in("INSERT INTO `fraud.t` SELECT 1") is None
+    assert dataset_created_in("CREATE TEMP TABLE t AS SELECT 1") is None

@@ -32,6 +32,7 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.ingestion.increment import increment_parameters, plan_increment
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+from fraud_mlops.warehouse.hook import make_dataset_schema
 from fraud_mlops.warehouse.transpile import bound_parameters, split_statements, transpile_statement
 from tests.bigquery_analyzer import analyze_script
 from tests.landing_values import TRICKY, with_tricky_values
@@ -114,7 +115,9 @@ def _compare_script(
 
 
 def _execute(conn: Any, statement: str, parameters: dict[str, str]) -> None:
-    """The statement itself, on the local connection (its table is read by the next ones)."""
+    """The statement itself, on the local connection (its table is read by the next ones), with
+    the schema of a dataset it creates a table in, as the hook makes it."""
+    make_dataset_schema(conn, statement)
     duck = transpile_statement(statement)
     conn.execute(duck, bound_parameters(duck, parameters) or None)
 

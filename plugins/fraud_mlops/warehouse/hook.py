@@ -4,8 +4,9 @@
 handling, resource limits and extensions stay the provider's. It adds what the local target
 needs to run the project's BigQuery SQL unchanged: transpilation (:mod:`.transpile`; each
 statement's DuckDB form is kept beside the database file for the next task's process), UTC
-sessions, BigQuery-style named parameters (``@name``), and table snapshots/clones, which
-DuckDB lacks. Snapshots become immutable Parquet files under ``snapshot_dir`` with a view of
+sessions, BigQuery-style named parameters (``@name``), a dataset's schema before its first table
+(datasets are infrastructure: infra/ makes them on gcp, and no SQL here creates one), and
+table snapshots/clones, which DuckDB lacks. Snapshots become immutable Parquet files under ``snapshot_dir`` with a view of
 the snapshot's name over them, so every later reader (kfp.local components, the feature sync)
 can read a snapshot without taking DuckDB's single-writer lock. Every connection also gets the
 keyed pseudonym function (:mod:`.keyed_udf`), unwrapping keysets through the local stand-in
@@ -130,9 +131,11 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
         scripts = [sql] if isinstance(sql, str) else list(sql)
         statements = [s for script in scripts for s in split_script(script)]
         results: list[Any] = []
+        datasets: set[str] = set()  # whose schema this connection made sure of
         conn = self.get_conn()
         try:
             for statement in statements:
+                make_dataset_schema(conn, statement, datasets)
                 clone = parse_clone_ddl(statement)
                 if clone is not None:
                     self._clone(conn, clone)
@@ -212,6 +215,22 @@ def _local_kek_resolver() -> KekResolver:
     from fraud_mlops.settings import get_settings
 
     return local_kek_resolver(get_settings().local_dir)
+
+
+def make_dataset_schema(conn: Any, statement: str, made: set[str] | None = None) -> None:
+    """The schema of the dataset a ``CREATE`` statement makes a table or view in, unless in ``made``.
+
+    Datasets are infrastructure: infra/ makes them on gcp, and no SQL here creates one
+    (:func:`fraud_mlops.warehouse.transpile.dataset_created_in` says why).
+    """
+    from fraud_mlops.warehouse.transpile import dataset_created_in
+
+    dataset = dataset_created_in(statement)
+    if dataset is None or (made is not None and dataset in made):
+        return
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(dataset)}")
+    if made is not None:
+        made.add(dataset)
 
 
 def _quote(dotted: str) -> str:

@@ -176,6 +176,28 @@ def parse_set_expiration(statement: str) -> str | None:
     return _strip_ref(match["target"])
 
 
+_CREATES_IN_DATASET = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:SNAPSHOT\s+|MATERIALIZED\s+)?(?:TABLE|VIEW)\s+"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?`(?P<name>[^`]+)`",
+    re.IGNORECASE,
+)
+
+
+def dataset_created_in(statement: str) -> str | None:
+    """The dataset of the table or view a ``CREATE`` statement makes, else ``None``.
+
+    Datasets are infrastructure, not SQL: on gcp infra/ creates them, and the account running
+    the SQL may not (``CREATE SCHEMA`` needs ``bigquery.datasets.create`` on the project, even
+    with ``IF NOT EXISTS``). DuckDB needs a schema before a table, so the hook creates a
+    dataset's schema the first time a statement creates something in it. A temporary table
+    names no dataset.
+    """
+    match = _CREATES_IN_DATASET.match(_LEADING_COMMENTS.sub("", statement, count=1))
+    if not match or match["name"].count(".") == 0:
+        return None
+    return _strip_ref(match["name"]).split(".")[0]
+
+
 def split_statements(sql: str) -> list[str]:
     """Split a BigQuery script into statements, keeping clone DDL (unparseable) verbatim."""
     return list(_split_script(sql))
