@@ -36,9 +36,11 @@ module "apis" {
 module "service_accounts" {
   source = "./modules/service_accounts"
 
-  project_id    = var.project_id
-  prefix        = var.name_prefix
-  agent_members = local.agent_members
+  project_id         = var.project_id
+  project_number     = data.google_project.this.number
+  prefix             = var.name_prefix
+  agent_members      = local.agent_members
+  connections_prefix = local.connections_prefix
 
   depends_on = [module.apis]
 }

@@ -232,3 +232,29 @@ def test_a_models_snapshot_lives_as_long_as_the_models_artifacts() -> None:
     assert env["MLOPS_MODEL_RETENTION_DAYS"] == "${tostring(var.retention_days.pipeline_root)}"
     default = iac.blocks("variable", iac.INFRA)["retention_days"]["default"]["pipeline_root"]
     assert default == settings_from_env({"MLOPS_TARGET": "gcp"}).model_retention_days
+
+
+def test_composer_reads_its_connection_secrets_and_no_other() -> None:
+    """The secrets backend looks connections up as ``<prefix>-<conn id>``; the environment's
+    account may read exactly those secrets (an IAM condition on the name), in the project the
+    backend looks in. Without the grant every lookup was refused (an ERROR in every task's log)
+    and no connection an operator added was read."""
+    (composer,) = [r for r in iac.resources() if r.type == "google_composer_environment"]
+    overrides = composer.body["config"][0]["software_config"][0]["airflow_config_overrides"]
+    assert overrides["secrets-backend"].endswith(".CloudSecretManagerBackend")
+    (grant,) = [
+        r for r in iac.iam_resources()
+        if r.body.get("role") == "roles/secretmanager.secretAccessor"
+    ]  # fmt: skip
+    assert iac.grant_of(grant) == iac.Grant(
+        "orchestration", "roles/secretmanager.secretAccessor", "project", "always"
+    )
+    (condition,) = grant.body["condition"]
+    assert condition["expression"] == (
+        'resource.name.startsWith("projects/${var.project_number}/secrets/${var.connections_prefix}-")'
+    )
+    modules = iac.blocks("module", iac.INFRA)
+    assert modules["service_accounts"]["connections_prefix"] == modules["composer"]["connections_prefix"]
+    assert (
+        "connections_prefix = var.connections_prefix" in (iac.INFRA / "modules/composer/main.tf").read_text()
+    )

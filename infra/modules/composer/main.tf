@@ -24,8 +24,9 @@ resource "google_composer_environment" "this" {
       # environment's creation, and Composer's images load no examples anyway.
       airflow_config_overrides = {
         "core-dags_are_paused_at_creation" = "True"
-        # Connections come from Secret Manager (airflow-connections-<conn id>); variables and
-        # config are not looked up there, so the backend never asks for secrets it may not read.
+        # Connections come from Secret Manager (airflow-connections-<conn id>), which the
+        # environment's account may read under an IAM condition on that prefix
+        # (modules/service_accounts); variables and config are not looked up there.
         "secrets-backend" = "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"
         "secrets-backend_kwargs" = jsonencode({
           connections_prefix = var.connections_prefix

@@ -43,6 +43,22 @@ resource "google_project_iam_member" "orchestration_aiplatform_user" {
   member  = local.members.orchestration
 }
 
+# Composer's Secret Manager backend (modules/composer) looks up every connection a task uses as
+# <connections_prefix>-<conn id>, before the environment's own. The condition keeps the grant to
+# those secrets, including ones an operator adds later (a per-secret grant could not). Without
+# it every lookup was refused, logged as an error in every task, and no added connection read.
+resource "google_project_iam_member" "orchestration_connection_secrets" {
+  project = var.project_id
+  role    = "roles/secretmanager.secretAccessor"
+  member  = local.members.orchestration
+
+  condition {
+    title       = "airflow-connections-only"
+    description = "Airflow connections for Composer's Secret Manager backend, nothing else"
+    expression  = "resource.name.startsWith(\"projects/${var.project_number}/secrets/${var.connections_prefix}-\")"
+  }
+}
+
 # Submitting a pipeline run "as" the pipeline service account needs actAs on that account only.
 resource "google_service_account_iam_member" "orchestration_acts_as_pipeline" {
   service_account_id = google_service_account.this["pipeline"].name
