@@ -63,9 +63,12 @@ CODE_OF: dict[str, tuple[str, ...]] = {
         "plugins/fraud_mlops/registry/vertex.py",
         "plugins/fraud_mlops/registry/backends.py",
     ),
-    # The Vertex AI service agent runs the model server container (endpoint, batch prediction).
-    "feature_sync": ("plugins/fraud_mlops/registry/model_server.py",),
+    # Vertex's managed account of prediction containers runs the model server (endpoint, batch
+    # prediction); not the Vertex AI service agent (``feature_sync``), which runs no project code.
+    "prediction_container": ("plugins/fraud_mlops/registry/model_server.py",),
 }
+
+VERTEX_MANAGED_ARTIFACTS = "vertex-managed:AIP_STORAGE_URI"
 
 #: Permissions of the predefined roles this project grants, as far as the table relies on them
 #: (https://cloud.google.com/iam/docs/roles-permissions/aiplatform, .../bigquery, .../storage,
@@ -90,7 +93,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         }
     ),
     "roles/aiplatform.featurestoreDataViewer": frozenset({"aiplatform.featureViews.fetchFeatureValues"}),
-    "roles/aiplatform.serviceAgent": frozenset({"storage.objects.get"}),
+    # no role: Vertex lets a prediction container read the artifacts at AIP_STORAGE_URI, nothing else
+    VERTEX_MANAGED_ARTIFACTS: frozenset({"storage.objects.get"}),
     "roles/bigquery.jobUser": frozenset({"bigquery.jobs.create"}),
     "roles/composer.worker": frozenset({"logging.logEntries.create"}),
     "roles/bigquery.dataEditor": frozenset(
@@ -118,8 +122,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ),
 }
 
-#: Grants Google makes itself (service agent roles), hence in no infra/ resource.
-GOOGLE_MANAGED = {("feature_sync", "roles/aiplatform.serviceAgent", "project")}
+#: Access Google gives itself, hence in no infra/ resource: a prediction container's read of the
+#: model artifacts Vertex AI copied for it (https://cloud.google.com/vertex-ai/docs/general/custom-service-account).
+GOOGLE_MANAGED = {("prediction_container", VERTEX_MANAGED_ARTIFACTS, "model-artifacts")}
 
 PROVIDER_MODULES = ("airflow.providers.google", "airflow.providers.common.messaging")
 #: The provider's console links only format URLs from XCom (registry/console_links.py): no call.
