@@ -230,6 +230,8 @@ def test_only_the_ingestion_identity_can_read_raw_card_numbers() -> None:
 def test_raw_rows_and_files_with_card_numbers_expire() -> None:
     (raw,) = [r for r in iac.resources() if r.type == "google_bigquery_dataset" and r.name == "raw"]
     assert raw.body["default_partition_expiration_ms"] == "${var.raw_retention_days * 86400000}"
+    # deleted rows stay queryable with FOR SYSTEM_TIME AS OF for the time-travel window: its least
+    assert raw.body["max_time_travel_hours"] == 48
     (table,) = [r for r in iac.resources() if r.type == "google_bigquery_table"]
     assert "var.raw_retention_days" in str(table.body["dynamic"])
     assert iac.blocks("variable", iac.INFRA)["raw_retention_days"]["default"] == 30
@@ -238,6 +240,19 @@ def test_raw_rows_and_files_with_card_numbers_expire() -> None:
         "landing_archive = var.raw_retention_days" in storage
         and "quarantine = var.raw_retention_days" in storage
     )
+
+
+def test_files_with_card_numbers_are_not_kept_soft_deleted() -> None:
+    """Cloud Storage keeps a deleted or overwritten object restorable for 7 days unless the bucket
+    says otherwise (soft delete is on by default, https://cloud.google.com/storage/docs/soft-delete).
+    On the buckets holding card numbers in clear, expiry and erasure must mean gone."""
+    buckets = iac.locals_of(iac.INFRA / "modules" / "storage")["buckets"]
+    assert buckets["landing"]["soft_delete_seconds"] == 0
+    assert buckets["quarantine"]["soft_delete_seconds"] == 0
+    (bucket,) = [r for r in iac.resources() if r.type == "google_storage_bucket"]
+    (policy,) = [d["soft_delete_policy"] for d in bucket.body["dynamic"] if "soft_delete_policy" in d]
+    assert policy["for_each"] == "${each.value.soft_delete_seconds == null ? [] : [each.value.soft_delete_seconds]}"
+    assert policy["content"] == [{"retention_duration_seconds": "${soft_delete_policy.value}"}]
 
 
 def test_data_access_audit_logs_for_bigquery_storage_and_kms() -> None:

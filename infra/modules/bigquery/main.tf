@@ -15,6 +15,9 @@ resource "google_bigquery_dataset" "raw" {
   description                     = "Landed card transactions as they arrived, card numbers in clear. Ingestion only; partitions expire."
   delete_contents_on_destroy      = false
   default_partition_expiration_ms = var.raw_retention_days * 86400000
+  # Expired and erased rows stay readable through time travel for this long (BigQuery's least;
+  # its default is 7 days), then only in its 7-day fail-safe, which no query reads.
+  max_time_travel_hours = 48
 
   dynamic "default_encryption_configuration" {
     for_each = var.kms_key_name == null ? [] : [var.kms_key_name]

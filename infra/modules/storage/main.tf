@@ -9,6 +9,9 @@ locals {
     landing = {
       name       = "${var.project_id}-${var.prefix}-landing"
       versioning = false
+      # Card numbers in clear: a deleted or overwritten file (expired, erased) must not stay
+      # restorable for soft delete's default 7 days.
+      soft_delete_seconds = 0
       rules = [
         { action = "Delete", storage_class = null, age = var.retention_days.landing_archive, prefixes = [var.archive_prefix] },
         local.abort_uploads,
@@ -16,8 +19,9 @@ locals {
     }
     # Files that failed validation, kept for inspection and then dropped.
     quarantine = {
-      name       = "${var.project_id}-${var.prefix}-quarantine"
-      versioning = false
+      name                = "${var.project_id}-${var.prefix}-quarantine"
+      versioning          = false
+      soft_delete_seconds = 0 # card numbers in clear, as landing
       rules = [
         { action = "Delete", storage_class = null, age = var.retention_days.quarantine, prefixes = [] },
         local.abort_uploads,
@@ -25,8 +29,9 @@ locals {
     }
     # Long-lived copies (raw archive, exports): cheaper storage classes as objects age.
     lake = {
-      name       = "${var.project_id}-${var.prefix}-lake"
-      versioning = true
+      name                = "${var.project_id}-${var.prefix}-lake"
+      versioning          = true
+      soft_delete_seconds = null # Google's default (7 days)
       rules = [
         { action = "SetStorageClass", storage_class = "NEARLINE", age = var.retention_days.lake_nearline, prefixes = [] },
         { action = "SetStorageClass", storage_class = "COLDLINE", age = 365, prefixes = [] },
@@ -37,8 +42,9 @@ locals {
     # retention longer than any model version stays deployed. The name matches the default
     # of settings.pipeline_root on gcp (gs://<project>-pipeline-root).
     pipeline_root = {
-      name       = "${var.project_id}-pipeline-root"
-      versioning = false
+      name                = "${var.project_id}-pipeline-root"
+      versioning          = false
+      soft_delete_seconds = null # Google's default (7 days)
       rules = [
         { action = "Delete", storage_class = null, age = var.retention_days.pipeline_root, prefixes = [] },
         local.abort_uploads,
@@ -46,8 +52,9 @@ locals {
     }
     # Composer's bucket (dags/, plugins/, data/): deploys overwrite it, logs age out.
     composer = {
-      name       = "${var.project_id}-${var.prefix}-composer"
-      versioning = true
+      name                = "${var.project_id}-${var.prefix}-composer"
+      versioning          = true
+      soft_delete_seconds = null # Google's default (7 days)
       rules = [
         { action = "Delete", storage_class = null, age = 30, prefixes = ["logs/"] },
         local.abort_uploads,
@@ -55,8 +62,9 @@ locals {
     }
     # Zipped sources of the prediction function, read by Cloud Build.
     function_source = {
-      name       = "${var.project_id}-${var.prefix}-function-source"
-      versioning = false
+      name                = "${var.project_id}-${var.prefix}-function-source"
+      versioning          = false
+      soft_delete_seconds = null # Google's default (7 days)
       rules = [
         { action = "Delete", storage_class = null, age = var.retention_days.function_source, prefixes = [] },
         local.abort_uploads,
@@ -90,6 +98,13 @@ resource "google_storage_bucket" "this" {
         age            = lifecycle_rule.value.age
         matches_prefix = lifecycle_rule.value.prefixes
       }
+    }
+  }
+
+  dynamic "soft_delete_policy" {
+    for_each = each.value.soft_delete_seconds == null ? [] : [each.value.soft_delete_seconds]
+    content {
+      retention_duration_seconds = soft_delete_policy.value
     }
   }
 
