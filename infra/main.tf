@@ -72,7 +72,7 @@ module "bigquery" {
   candidate_dataset_id = var.candidate_dataset_id
   raw_retention_days   = var.raw_retention_days
   location             = var.bq_location
-  kms_key_name         = var.kms_key_name
+  kms_key_name         = var.bigquery_kms_key_name
   members              = local.members
 
   depends_on = [google_kms_crypto_key_iam_member.bigquery_agent]
@@ -151,7 +151,7 @@ module "monitoring" {
   log_dataset_id        = "${var.dataset_id}_logs"
   function_service_name = module.prediction_function.name
   alert_email           = var.alert_email
-  kms_key_name          = var.kms_key_name
+  kms_key_name          = var.bigquery_kms_key_name # the log dataset
   members               = local.members
 
   depends_on = [module.apis]

@@ -108,7 +108,13 @@ variable "candidate_dataset_id" {
 }
 
 variable "kms_key_name" {
-  description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for buckets, the BigQuery dataset and the Pub/Sub topic. null = Google-managed keys."
+  description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the buckets, the Pub/Sub topic and Secret Manager secrets; in var.region, as Cloud Storage needs for regional buckets. null = Google-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "bigquery_kms_key_name" {
+  description = "Optional CMEK key for the BigQuery datasets (curated, raw, candidates, prediction log). BigQuery needs a key in the datasets' location: a `europe` key ring for EU, `us` for US, else the region itself, so it cannot be kms_key_name. null = Google-managed keys."
   type        = string
   default     = null
 }

@@ -251,7 +251,10 @@ def test_files_with_card_numbers_are_not_kept_soft_deleted() -> None:
     assert buckets["quarantine"]["soft_delete_seconds"] == 0
     (bucket,) = [r for r in iac.resources() if r.type == "google_storage_bucket"]
     (policy,) = [d["soft_delete_policy"] for d in bucket.body["dynamic"] if "soft_delete_policy" in d]
-    assert policy["for_each"] == "${each.value.soft_delete_seconds == null ? [] : [each.value.soft_delete_seconds]}"
+    assert (
+        policy["for_each"]
+        == "${each.value.soft_delete_seconds == null ? [] : [each.value.soft_delete_seconds]}"
+    )
     assert policy["content"] == [{"retention_duration_seconds": "${soft_delete_policy.value}"}]
 
 
@@ -271,3 +274,26 @@ def test_the_pseudonym_key_is_usable_by_ingestion_and_inference_only() -> None:
         ("orchestration", "roles/cloudkms.cryptoKeyDecrypterViaDelegation"),  # BigQuery KEYSET_CHAIN
         ("inference", "roles/cloudkms.cryptoKeyDecrypter"),  # the function unwraps once per instance
     }
+
+
+def test_each_cmek_key_is_in_the_location_of_what_it_encrypts() -> None:
+    """Cloud Storage encrypts a regional bucket only with a key in its region, BigQuery a dataset
+    only with a key in its location (``europe`` for EU): one key cannot serve both, so the
+    buckets, topic and secrets take ``kms_key_name`` and the datasets ``bigquery_kms_key_name``,
+    each grant checking its key's location before anything is created."""
+    modules = iac.blocks("module", iac.INFRA)
+    assert modules["storage"]["kms_key_name"] == modules["pubsub"]["kms_key_name"] == "${var.kms_key_name}"
+    assert modules["bigquery"]["kms_key_name"] == "${var.bigquery_kms_key_name}"
+    assert modules["monitoring"]["kms_key_name"] == "${var.bigquery_kms_key_name}"  # the log dataset
+    grants = {r.name: r.body for r in iac.resources() if r.type == "google_kms_crypto_key_iam_member"}
+    conditions = {
+        name: body["lifecycle"][0]["precondition"][0]["condition"]
+        for name, body in grants.items()
+        if name in ("gcs_agent", "bigquery_agent")
+    }
+    assert conditions == {
+        "gcs_agent": '${split("/", var.kms_key_name)[3] == var.region}',
+        "bigquery_agent": '${split("/", var.bigquery_kms_key_name)[3] == local.bigquery_key_location}',
+    }
+    location = iac.locals_of(iac.INFRA)["bigquery_key_location"]
+    assert location == '${lookup({EU = "europe", US = "us"}, upper(var.bq_location), lower(var.bq_location))}'
