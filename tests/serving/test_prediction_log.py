@@ -127,3 +127,48 @@ def test_every_answer_and_shadow_score_lands_in_the_prediction_log(
         assert shadow[6] == "2"
         card = sent[shadow[0]][2]
         assert shadow[4] == pytest.approx(world.expected_probability("2", card), abs=1e-6)
+
+
+def test_on_gcp_an_answers_record_is_written_before_the_request_returns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cloud Run gives an instance CPU only while it handles a request: a record left to the
+    background writer would wait for the next request, or be lost with the instance. On gcp the
+    answer's line reaches stdout (the log sink's source) before ``record_answer`` returns."""
+    from fraud_mlops.prediction_log.sinks import LOG_TYPE
+    from fraud_mlops.serving import prediction_logging
+    from fraud_mlops.serving.service import Reply, error_reply
+
+    for name, value in {
+        "MLOPS_TARGET": "gcp",
+        "GCP_PROJECT": "fraud-prj",
+        "MLOPS_PREDICTION_LOG": "on",
+    }.items():
+        monkeypatch.setenv(name, value)
+    prediction_logging.reset()
+    try:
+        answered = Reply(
+            status=200,
+            body={
+                "fraud_probability": 0.91,
+                "threshold": 0.5,
+                "model": {"name": "fraud-detector", "version": "7"},
+            },
+            served={"card_pseudonym": "p-1", "vector": [0.5] * len(FEATURE_NAMES)},
+        )
+        prediction_logging.record_answer(answered, "rid-200", 0.012)
+        prediction_logging.record_answer(
+            error_reply(404, "unknown_card", "no such card", "rid-404"), "rid-404", 0.004
+        )
+        lines = capsys.readouterr().out.splitlines()  # at once: no flush, no wait
+        entries = [json.loads(line) for line in lines]
+        assert {e["log_type"] for e in entries} == {LOG_TYPE}
+        records = [json.loads(e["record"]) for e in entries]
+        assert [(r["request_id"], r["status"], r["model_version"], r["decision"]) for r in records] == [
+            ("rid-200", 200, "7", "fraud"),
+            ("rid-404", 404, None, None),
+        ]
+        writer = prediction_logging.writer()
+        assert writer is not None and writer.written == 0  # nothing went through the background
+    finally:
+        prediction_logging.reset()

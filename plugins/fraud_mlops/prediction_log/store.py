@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from fraud_mlops.prediction_log.records import STAGING_TABLE, to_arrow
 from fraud_mlops.prediction_log.sinks import SpoolSink, StructuredLogSink, claim_spool, read_spool
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LocalPredictionLog:
     root: Path  # <local dir>/prediction_log
+
+    #: Whether an answer's record is written before the request returns (see CloudPredictionLog);
+    #: locally a background writer batches the spool appends, off the request path.
+    in_request: ClassVar[bool] = False
 
     @property
     def spool_dir(self) -> Path:
@@ -63,6 +67,12 @@ class CloudPredictionLog:
     log_dataset: str  # project.dataset the sink writes (infra: <dataset>_logs)
     settings: Settings
     lookback_hours: int = 48  # overlap between runs; the append skips rows already logged
+
+    #: Cloud Run allots an instance CPU only while it handles a request (request-based billing,
+    #: the function's default; https://cloud.google.com/run/docs/tips/general): work left to a
+    #: background thread after the reply stalls until the next request and is lost when the
+    #: instance goes. The answer's own record, one JSON line to stdout, is written in the request.
+    in_request: ClassVar[bool] = True
 
     def sink(self) -> Sink:
         return StructuredLogSink()

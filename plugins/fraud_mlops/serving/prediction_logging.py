@@ -1,8 +1,11 @@
 """The serving side of the prediction log: one call per answered request, nothing blocking.
 
-``http.handle`` calls :func:`record_answer` after it replies. The record (and, for a sample of
-the champion's answers while a canary serves, the canary's shadow score of the same vector) is
+``http.handle`` calls :func:`record_answer` once it has the reply. The record (and, for a sample
+of the champion's answers while a canary serves, the canary's shadow score of the same vector) is
 built here and handed to the process's :class:`~fraud_mlops.prediction_log.writer.BackgroundWriter`.
+On gcp the answer's own record is written in the request instead (``in_request``: Cloud Run
+gives an instance CPU only while it handles a request); only a shadow score, a sample that is
+evidence for the canary and costs a Vertex call, is left to the writer.
 
 ``MLOPS_PREDICTION_LOG=off`` switches logging off (bench comparisons); ``MLOPS_SHADOW_RATE``
 (default 0.25) is the share of champion answers the canary also scores.
@@ -21,13 +24,14 @@ from fraud_mlops.prediction_log.writer import BackgroundWriter
 
 _lock = threading.Lock()
 _writer: BackgroundWriter | None = None
+_in_request = False  # the target's log writes an answer's record before the request returns
 _shadow: dict[int, Any] = {}  # id(model client) → scorer or None
 _disabled = False
 
 
 def writer(env: dict[str, str] | None = None) -> BackgroundWriter | None:
     """The process's writer for the active target (None when logging is off)."""
-    global _writer, _disabled
+    global _writer, _disabled, _in_request
     if _writer is None and not _disabled:
         with _lock:
             if _writer is None and not _disabled:
@@ -38,35 +42,59 @@ def writer(env: dict[str, str] | None = None) -> BackgroundWriter | None:
                 from fraud_mlops import targets
                 from fraud_mlops.settings import settings_from_env
 
-                _writer = BackgroundWriter(targets.prediction_log(settings_from_env(env)).sink())
+                log = targets.prediction_log(settings_from_env(env))
+                _in_request = log.in_request
+                _writer = BackgroundWriter(log.sink())
     return _writer
 
 
 def reset() -> None:
     """Forget the process's writer (tests switch environments)."""
-    global _writer, _disabled
+    global _writer, _disabled, _in_request
     if _writer is not None:
         _writer.close()
-    _writer, _disabled = None, False
+    _writer, _disabled, _in_request = None, False, False
     _shadow.clear()
 
 
 def record_answer(reply: Any, request_id: str, latency_seconds: float, model_client: Any = None) -> None:
-    """Enqueue one reply (any status) for the prediction log; everything else happens later.
+    """Log one reply (any status) in the prediction log.
 
-    The request thread only takes the time and puts a closure on the queue: building the row,
-    encoding the feature vector and any shadow score run in the writer's thread.
+    Locally the request thread only takes the time and puts a closure on the queue: building the
+    row, encoding the feature vector and any shadow score run in the writer's thread. On gcp the
+    row is built and written here (tens of microseconds), and only a shadow score is queued.
     """
     log = writer()
     if log is None:
         return
     answered_at = time.time()
-    log.submit(lambda: _rows(reply, request_id, latency_seconds, answered_at, model_client))
+    if not _in_request:
+        log.submit(lambda: _rows(reply, request_id, latency_seconds, answered_at, model_client))
+        return
+    row = _online_row(reply, request_id, latency_seconds, answered_at)
+    log.sink([row])
+    vector = (getattr(reply, "served", None) or {}).get("vector")
+    if row["model_version"] and vector is not None and model_client is not None:
+        now = datetime.fromtimestamp(answered_at, UTC)
+        log.submit(lambda: _shadow_of(model_client, row, vector, now))
 
 
 def _rows(
     reply: Any, request_id: str, latency_seconds: float, answered_at: float, model_client: Any
 ) -> list[dict[str, Any]]:
+    row = _online_row(reply, request_id, latency_seconds, answered_at)
+    vector = (getattr(reply, "served", None) or {}).get("vector")
+    if row["model_version"] and vector is not None and model_client is not None:
+        return [row, *_shadow_of(model_client, row, vector, datetime.fromtimestamp(answered_at, UTC))]
+    return [row]
+
+
+def _shadow_of(model_client: Any, row: dict[str, Any], vector: Any, now: datetime) -> list[dict[str, Any]]:
+    scorer = _scorer(model_client)
+    return _shadow_rows(scorer, row, vector, now) if scorer is not None else []
+
+
+def _online_row(reply: Any, request_id: str, latency_seconds: float, answered_at: float) -> dict[str, Any]:
     served = getattr(reply, "served", None) or {}
     body = reply.body
     now = datetime.fromtimestamp(answered_at, UTC)
@@ -84,12 +112,7 @@ def _rows(
         latency_ms=round(latency_seconds * 1000, 3),
         error=body.get("error"),
     )
-    rows = [row]
-    if model and served.get("vector") is not None and model_client is not None:
-        scorer = _scorer(model_client)
-        if scorer is not None:
-            rows.extend(_shadow_rows(scorer, row, served["vector"], now))
-    return rows
+    return row
 
 
 def _scorer(model_client: Any) -> Any:
