@@ -258,3 +258,20 @@ def test_composer_reads_its_connection_secrets_and_no_other() -> None:
     assert (
         "connections_prefix = var.connections_prefix" in (iac.INFRA / "modules/composer/main.tf").read_text()
     )
+
+
+def test_the_function_serves_as_many_requests_at_once_as_cloud_run_sends_it() -> None:
+    """functions-framework runs gunicorn with ``THREADS`` threads, by default 4 per CPU
+    (functions_framework/_http/gunicorn.py); an instance takes ``max_instance_request_concurrency``
+    requests at once. Fewer threads would queue the rest behind the feature store and endpoint calls."""
+    import functions_framework._http.gunicorn as ff_gunicorn
+
+    assert 'os.environ.get("THREADS"' in Path(ff_gunicorn.__file__).read_text()
+    (function,) = [r for r in iac.resources() if r.type == "google_cloudfunctions2_function"]
+    (service,) = function.body["service_config"]
+    assert service["max_instance_request_concurrency"] == "${local.concurrency}"
+    assert (
+        service["environment_variables"]
+        == "${merge(var.environment, {THREADS = tostring(local.concurrency)})}"
+    )
+    assert iac.locals_of(iac.INFRA / "modules" / "prediction_function")["concurrency"] == 8

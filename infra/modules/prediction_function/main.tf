@@ -47,6 +47,12 @@ resource "google_artifact_registry_repository_iam_member" "functions_builder" {
   member     = var.members.builder
 }
 
+locals {
+  # Requests one instance takes at once, and the server threads that take them (one each: a
+  # request mostly waits on the feature store and the endpoint).
+  concurrency = 8
+}
+
 resource "google_cloudfunctions2_function" "predict" {
   project     = var.project_id
   location    = var.region
@@ -75,9 +81,11 @@ resource "google_cloudfunctions2_function" "predict" {
     max_instance_count               = var.instances.max
     available_memory                 = "1Gi"
     available_cpu                    = "1"
-    max_instance_request_concurrency = 8
+    max_instance_request_concurrency = local.concurrency
     timeout_seconds                  = 30
-    environment_variables            = var.environment
+    # functions-framework serves with gunicorn's threads: THREADS, else 4 per CPU, which would
+    # queue half of the requests Cloud Run sends one instance behind the other half.
+    environment_variables = merge(var.environment, { THREADS = tostring(local.concurrency) })
   }
 
   depends_on = [google_artifact_registry_repository_iam_member.functions_builder]
