@@ -187,6 +187,7 @@ module "composer" {
     MLOPS_ARCHIVE_PREFIX       = var.archive_prefix
     MLOPS_QUARANTINE_BUCKET    = module.storage.bucket_names["quarantine"]
     MLOPS_PIPELINE_ROOT        = "gs://${module.storage.bucket_names["pipeline_root"]}"
+    MLOPS_MODEL_STORE          = "gs://${module.storage.bucket_names["models"]}"
     MLOPS_PIPELINE_SA          = module.service_accounts.emails["pipeline"]
     # The endpoint's console link on the canary and lineage tasks (no lookup by display name).
     MLOPS_ENDPOINT_ID = module.vertex.endpoint_id

@@ -28,6 +28,9 @@ variable                       meaning                                     local
 ``MLOPS_ARCHIVE_PREFIX``       where loaded files are moved                ``processed/``
 ``MLOPS_QUARANTINE_BUCKET``    bucket for files that cannot be loaded      ``fraud-quarantine``
 ``MLOPS_PIPELINE_ROOT``        KFP pipeline root                           ``<local dir>/pipeline_root``
+``MLOPS_MODEL_STORE``          gcp: registered model versions' files, kept (none: the local
+                               out of the pipeline root's lifecycle        registry keeps its
+                               (``gs://<project>-models``)                 own copies)
 ``MLOPS_SNAPSHOT_TTL_DAYS``    expiration of training snapshots            ``90``
 ``MLOPS_MODEL_RETENTION_DAYS`` a snapshot a registered model was trained   ``365``
                                on is kept this long from registration
@@ -99,6 +102,7 @@ class Settings:
     quarantine_bucket: str
     local_dir: Path
     pipeline_root: str
+    model_store: str
     snapshot_ttl_days: int
     model_retention_days: int
     gcp_conn_id: str
@@ -187,6 +191,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
             "MLOPS_PIPELINE_ROOT",
             str(local_dir / "pipeline_root") if target == "local" else f"gs://{project}-pipeline-root",
         ),
+        model_store=env.get("MLOPS_MODEL_STORE", "" if target == "local" else f"gs://{project}-models"),
         snapshot_ttl_days=int(env.get("MLOPS_SNAPSHOT_TTL_DAYS", "90")),
         model_retention_days=int(env.get("MLOPS_MODEL_RETENTION_DAYS", "365")),
         gcp_conn_id=env.get("MLOPS_GCP_CONN_ID", "google_cloud_default"),

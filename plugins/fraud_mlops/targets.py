@@ -75,7 +75,7 @@ def registry_uri(settings: Settings) -> str:
         return str(settings.registry_dir)
     from fraud_mlops.registry.backends import vertex_registry_uri
 
-    return vertex_registry_uri(settings.project, settings.region)
+    return vertex_registry_uri(settings.project, settings.region, settings.model_store)
 
 
 def endpoint_uri(settings: Settings) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from fraud_mlops import features
+from fraud_mlops import features, targets
 from fraud_mlops.settings import LANDING_SUBSCRIPTION, LANDING_TOPIC, REPO_ROOT, settings_from_env
 from scripts.table_schemas import SCHEMA_DIR, render_schemas, stale_schemas
 
@@ -113,6 +113,20 @@ def test_pipeline_root_bucket_is_the_settings_default() -> None:
     bucket = iac.locals_of(iac.INFRA / "modules" / "storage")["buckets"]["pipeline_root"]["name"]
     name = substitute(bucket, {"var.project_id": "p-123"})
     assert f"gs://{name}" == settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": "p-123"}).pipeline_root
+
+
+def test_model_store_bucket_is_the_settings_default_and_reaches_composer() -> None:
+    """Registered versions' files are kept in their own bucket, out of the pipeline root's Delete
+    rule; the training DAG hands it to the pipeline in the registry URI."""
+    bucket = iac.locals_of(iac.INFRA / "modules" / "storage")["buckets"]["models"]["name"]
+    name = substitute(bucket, {"var.project_id": "p-123"})
+    settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": "p-123"})
+    assert f"gs://{name}" == settings.model_store
+    assert targets.registry_uri(settings) == (
+        f"vertexai://projects/p-123/locations/{settings.region}?artifacts=gs://{name}"
+    )
+    env = module_call("composer")["env_variables"]
+    assert env["MLOPS_MODEL_STORE"] == 'gs://${module.storage.bucket_names["models"]}'
 
 
 def test_pubsub_names_are_the_local_stack_names() -> None:

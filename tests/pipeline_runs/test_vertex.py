@@ -34,7 +34,8 @@ def test_pipeline_parameters_point_at_bigquery_and_vertex(gcp_settings: Settings
     assert pipeline_parameters(gcp_settings, SNAPSHOT, canary_percent=25, model_type=None) == {
         "snapshot_uri": f"bq://fraud-prj.fraud.{SNAPSHOT}",
         "snapshot_name": SNAPSHOT,
-        "registry_uri": "vertexai://projects/fraud-prj/locations/europe-west4",
+        # registered versions' files are kept in the model store, out of the pipeline root's lifecycle
+        "registry_uri": "vertexai://projects/fraud-prj/locations/europe-west4?artifacts=gs://fraud-prj-models",
         "endpoint_uri": "vertexai://projects/fraud-prj/locations/europe-west4/endpoints/fraud-endpoint",
         "model_name": "fraud-detector",
         "canary_percent": 25,

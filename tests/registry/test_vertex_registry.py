@@ -118,6 +118,43 @@ def test_next_upload_is_a_version_of_the_parent_and_the_alias_moves(tmp_path: Pa
     ]
 
 
+def test_a_registered_version_is_served_from_a_copy_the_pipeline_roots_lifecycle_cannot_delete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline root deletes a run's artifacts after a year; a champion can be older. With a
+    store (the registry URI's ``?artifacts=``), the version's files are copied there, through
+    the container's GCS FUSE mount, before the upload, and the version points at the copy."""
+    fuse = tmp_path / "gcs"
+    monkeypatch.setattr("fraud_mlops.registry.base.GCS_FUSE_ROOT", f"{fuse}/")
+    run_dir = fuse / ARTIFACT.removeprefix("gs://")
+    run_dir.mkdir(parents=True)
+    (run_dir / "model.joblib").write_bytes(b"model bytes")
+    (run_dir / "metadata.json").write_text(json.dumps({"threshold": 0.4}))
+    client = _model_client()
+    client.list_models.return_value = [v1.Model(name=PARENT)]
+    client.upload_model.return_value.result.return_value = v1.UploadModelResponse(
+        model=PARENT, model_version_id="5"
+    )
+    client.get_model.side_effect = exceptions.NotFound("no alias")
+    with mock.patch("google.cloud.aiplatform_v1.ModelServiceClient", return_value=client):
+        registry = open_registry(
+            "vertexai://projects/fraud-prj/locations/europe-west4?artifacts=gs://fraud-prj-models"
+        )
+    assert isinstance(registry, VertexModelRegistry)
+
+    version = _register(registry, run_dir, [CHALLENGER])
+
+    kept = client.upload_model.call_args.kwargs["request"].model.artifact_uri
+    assert kept.startswith("gs://fraud-prj-models/fraud-detector/") and kept != ARTIFACT
+    assert version.artifact_uri == kept
+    copy = fuse / kept.removeprefix("gs://")
+    assert (copy / "model.joblib").read_bytes() == b"model bytes"
+    assert json.loads((copy / "metadata.json").read_text()) == {"threshold": 0.4, "model_version": "5"}
+    # a rerun of the same step writes the same folder, not a second copy
+    _register(registry, run_dir, [CHALLENGER])
+    assert client.upload_model.call_args.kwargs["request"].model.artifact_uri == kept
+
+
 @pytest.mark.parametrize(
     "trained",
     [
@@ -269,6 +306,10 @@ def test_promote_moves_all_traffic_and_undeploys_the_rest() -> None:
     ("uri", "kind"),
     [
         ("vertexai://projects/fraud-prj/locations/europe-west4", "VertexModelRegistry"),
+        (
+            "vertexai://projects/fraud-prj/locations/europe-west4?artifacts=gs://fraud-prj-models",
+            "VertexModelRegistry",
+        ),
         ("/tmp/registry", "LocalModelRegistry"),
         ("file:///tmp/registry", "LocalModelRegistry"),
     ],

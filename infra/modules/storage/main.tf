@@ -38,9 +38,9 @@ locals {
         local.abort_uploads,
       ]
     }
-    # KFP pipeline root. Registered model versions point at artifacts in here: keep the
-    # retention longer than any model version stays deployed. The name matches the default
-    # of settings.pipeline_root on gcp (gs://<project>-pipeline-root).
+    # KFP pipeline root: every run's artifacts (datasets, models, reports), deleted after
+    # retention_days.pipeline_root. The name matches the default of settings.pipeline_root on
+    # gcp (gs://<project>-pipeline-root).
     pipeline_root = {
       name                = "${var.project_id}-pipeline-root"
       versioning          = false
@@ -49,6 +49,16 @@ locals {
         { action = "Delete", storage_class = null, age = var.retention_days.pipeline_root, prefixes = [] },
         local.abort_uploads,
       ]
+    }
+    # Registered model versions' files, copied out of the pipeline root at registration
+    # (registry/vertex.py): kept while the version is registered (a long-lived champion is read
+    # by every training run's gate and redeployed by a rollback), so no Delete rule. The name
+    # matches the default of settings.model_store on gcp (gs://<project>-models).
+    models = {
+      name                = "${var.project_id}-models"
+      versioning          = false
+      soft_delete_seconds = null # Google's default (7 days)
+      rules               = [local.abort_uploads]
     }
     # Composer's bucket (dags/, plugins/, data/): deploys overwrite it, logs age out.
     composer = {
@@ -147,6 +157,12 @@ resource "google_storage_bucket_iam_member" "pipeline_root_orchestration_bucket_
 
 resource "google_storage_bucket_iam_member" "pipeline_root_pipeline" {
   bucket = google_storage_bucket.this["pipeline_root"].name
+  role   = "roles/storage.objectUser"
+  member = var.members.pipeline
+}
+
+resource "google_storage_bucket_iam_member" "models_pipeline" {
+  bucket = google_storage_bucket.this["models"].name
   role   = "roles/storage.objectUser"
   member = var.members.pipeline
 }

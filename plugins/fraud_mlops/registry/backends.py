@@ -3,7 +3,8 @@
 The compiled pipeline is the same on both targets; only these URIs differ:
 
 * local: a path (``/…/registry``, ``/…/endpoints/fraud-endpoint.json``), optionally ``file://``;
-* Vertex: ``vertexai://projects/P/locations/R`` and
+* Vertex: ``vertexai://projects/P/locations/R`` (``?artifacts=gs://…``: where registered
+  versions' files are kept, :class:`~fraud_mlops.registry.vertex.VertexModelRegistry`) and
   ``vertexai://projects/P/locations/R/endpoints/DISPLAY_NAME``.
 """
 
@@ -15,12 +16,15 @@ from pathlib import Path
 from fraud_mlops.registry.base import ModelEndpoint, ModelRegistry
 
 VERTEX_SCHEME = "vertexai://"
-_VERTEX_REGISTRY = re.compile(r"^vertexai://projects/([^/]+)/locations/([^/]+)/?$")
+_VERTEX_REGISTRY = re.compile(
+    r"^vertexai://projects/([^/]+)/locations/([^/?]+)/?(?:\?artifacts=(gs://[^?#]+))?$"
+)
 _VERTEX_ENDPOINT = re.compile(r"^vertexai://projects/([^/]+)/locations/([^/]+)/endpoints/([^/]+)$")
 
 
-def vertex_registry_uri(project: str, region: str) -> str:
-    return f"{VERTEX_SCHEME}projects/{project}/locations/{region}"
+def vertex_registry_uri(project: str, region: str, artifact_store: str = "") -> str:
+    uri = f"{VERTEX_SCHEME}projects/{project}/locations/{region}"
+    return f"{uri}?artifacts={artifact_store}" if artifact_store else uri
 
 
 def vertex_endpoint_uri(project: str, region: str, endpoint_name: str) -> str:
@@ -31,10 +35,12 @@ def open_registry(uri: str, serving_image: str = "") -> ModelRegistry:
     if uri.startswith(VERTEX_SCHEME):
         match = _VERTEX_REGISTRY.match(uri)
         if not match:
-            raise ValueError(f"expected vertexai://projects/P/locations/R, got {uri!r}")
+            raise ValueError(f"expected vertexai://projects/P/locations/R[?artifacts=gs://…], got {uri!r}")
         from fraud_mlops.registry.vertex import VertexModelRegistry
 
-        return VertexModelRegistry(match[1], match[2], serving_image=serving_image)
+        return VertexModelRegistry(
+            match[1], match[2], serving_image=serving_image, artifact_store=match[3] or ""
+        )
     from fraud_mlops.registry.local_registry import LocalModelRegistry
 
     return LocalModelRegistry(Path(uri.removeprefix("file://")))

@@ -34,9 +34,14 @@ class ModelVersion:
 
     def local_dir(self) -> Path:
         """Where the artifact can be read with file APIs (GCS FUSE path on Vertex)."""
-        if self.artifact_uri.startswith("gs://"):
-            return Path(GCS_FUSE_ROOT + self.artifact_uri.removeprefix("gs://"))
-        return Path(self.artifact_uri.removeprefix("file://"))
+        return file_path(self.artifact_uri)
+
+
+def file_path(uri: str) -> Path:
+    """``gs://bucket/x`` as Vertex pipeline containers mount it (``/gcs/bucket/x``); a local path as is."""
+    if uri.startswith("gs://"):
+        return Path(GCS_FUSE_ROOT + uri.removeprefix("gs://"))
+    return Path(uri.removeprefix("file://"))
 
 
 class ModelRegistry(Protocol):

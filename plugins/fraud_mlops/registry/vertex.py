@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.registry.base import ModelVersion, checked_alias
+from fraud_mlops.registry.base import ModelVersion, checked_alias, file_path
 from fraud_mlops.registry.model_server import DEFAULT_PORT, HEALTH_ROUTE, PREDICT_ROUTE
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, check_versions, image_uri
 from fraud_mlops.registry.traffic import canary_split, promote_split
@@ -44,9 +44,21 @@ def _client_options(region: str) -> dict[str, str]:
 
 
 class VertexModelRegistry:
-    def __init__(self, project: str, region: str, client: Any = None, serving_image: str = "") -> None:
+    """Model versions on Vertex AI, their artifacts kept in ``artifact_store`` (a ``gs://`` folder).
+
+    As the local registry serves its own copy, a registered version's files are copied out of the
+    pipeline run's folder before the upload: the pipeline root's lifecycle deletes run artifacts
+    (after ``retention_days.pipeline_root``, a year by default), and a version must stay loadable
+    as long as it is registered (a long-lived champion is read by every training run's gate and
+    redeployed by a rollback). Without a store the version points at the run's folder.
+    """
+
+    def __init__(
+        self, project: str, region: str, client: Any = None, serving_image: str = "", artifact_store: str = ""
+    ) -> None:
         from google.cloud import aiplatform_v1
 
+        self.artifact_store = artifact_store.rstrip("/")
         self.project, self.region = project, region
         self.parent = _location(project, region)
         self.client = client or aiplatform_v1.ModelServiceClient(client_options=_client_options(region))
@@ -98,6 +110,9 @@ class VertexModelRegistry:
         check_versions(metadata.get("training_versions", {}), IMAGE_VERSIONS, what="the serving image")
         for alias in aliases:
             checked_alias(alias)
+        if self.artifact_store:
+            artifact_uri = self._keep(model_name, model_dir, artifact_uri)
+            model_dir = file_path(artifact_uri)
         parent_model = self._parent_model(model_name)
         request = aiplatform_v1.UploadModelRequest(
             parent=self.parent,
@@ -130,6 +145,19 @@ class VertexModelRegistry:
             labels=labels,
             resource_name=f"{response.model}@{version}",
         )
+
+    def _keep(self, model_name: str, model_dir: Path, run_uri: str) -> str:
+        """Copy the run's artifact into the store (through the container's GCS FUSE mount); its URI.
+
+        The folder is named after the run's artifact URI (a rerun of the same step overwrites
+        its own copy), since Vertex names the version only once the upload is done.
+        """
+        import hashlib
+        import shutil
+
+        kept = f"{self.artifact_store}/{model_name}/{hashlib.sha256(run_uri.encode()).hexdigest()[:20]}"
+        shutil.copytree(model_dir, file_path(kept), dirs_exist_ok=True)
+        return kept
 
     def set_alias(self, model_name: str, alias: str, version: str) -> None:
         from google.cloud import aiplatform_v1
