@@ -65,13 +65,19 @@ EVIDENCE = {
 }
 
 
+#: The columns of 86_canary_window.sql's rows, with their BigQuery types.
+EVIDENCE_COLUMNS = [
+    ("model_version", "STRING"), ("requests", "INTEGER"), ("errors", "INTEGER"), ("p99_latency_ms", "FLOAT"),
+    ("alerts", "INTEGER"), ("first_at", "TIMESTAMP"), ("last_at", "TIMESTAMP"), ("shadow_pairs", "INTEGER"),
+    ("mean_abs_diff", "FLOAT"), ("disagreement", "FLOAT"),
+]  # fmt: skip
+
+
 def _bigquery_client(verdict: str) -> mock.MagicMock:
     from google.cloud import bigquery
 
     first = datetime.now(UTC) - timedelta(hours=2)
-    fields = ["model_version", "requests", "errors", "p99_latency_ms", "alerts", "first_at", "last_at",
-              "shadow_pairs", "mean_abs_diff", "disagreement"]  # fmt: skip
-    index = {name: i for i, name in enumerate(fields)}
+    index = {name: i for i, (name, _) in enumerate(EVIDENCE_COLUMNS)}
     *versions, pairs = EVIDENCE[verdict]
     rows = [bigquery.Row((*version, first, first, *pairs), index) for version in versions]
     client = mock.create_autospec(bigquery.Client, instance=True)

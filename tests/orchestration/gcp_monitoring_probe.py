@@ -28,7 +28,12 @@ from fraud_mlops.monitoring.windows import MAX_ROWS, TRAINING_SAMPLE, _instant
 from fraud_mlops.settings import REPO_ROOT, get_settings
 from fraud_mlops.sql_templates import render_sql
 from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
-from tests.orchestration.gcp_canary_probe import EVIDENCE, vertex_endpoint_client, vertex_model_client
+from tests.orchestration.gcp_canary_probe import (
+    EVIDENCE,
+    EVIDENCE_COLUMNS,
+    vertex_endpoint_client,
+    vertex_model_client,
+)
 from tests.orchestration.probe_support import links, test_dag
 
 ROWS = 1_200  # per window: above the checks' 1,000-row minimum
@@ -66,14 +71,10 @@ def _sample(rng: random.Random) -> Result:
 
 
 def _canary_evidence() -> Result:
-    names = ["model_version", "requests", "errors", "p99_latency_ms", "alerts", "first_at", "last_at",
-             "shadow_pairs", "mean_abs_diff", "disagreement"]  # fmt: skip
-    types = ["STRING", "INTEGER", "INTEGER", "FLOAT", "INTEGER", "TIMESTAMP", "TIMESTAMP", "INTEGER",
-             "FLOAT", "FLOAT"]  # fmt: skip
     first = int((datetime.now(UTC) - timedelta(hours=2)).timestamp() * 1_000_000)
     *versions, pairs = EVIDENCE["rollback"]
     rows = [(*version, first, first, *pairs) for version in versions]
-    return [{"name": n, "type": t} for n, t in zip(names, types, strict=True)], rows
+    return [{"name": n, "type": t} for n, t in EVIDENCE_COLUMNS], rows
 
 
 def answers() -> Any:

@@ -73,24 +73,30 @@ def record_answer(reply: Any, request_id: str, latency_seconds: float, model_cli
         return
     row = _online_row(reply, request_id, latency_seconds, answered_at)
     log.sink([row])
-    vector = (getattr(reply, "served", None) or {}).get("vector")
-    if row["model_version"] and vector is not None and model_client is not None:
-        now = datetime.fromtimestamp(answered_at, UTC)
-        log.submit(lambda: _shadow_of(model_client, row, vector, now))
+    if _may_shadow(reply, row, model_client):
+        log.submit(lambda: _shadow_of(model_client, row, reply.served["vector"], answered_at))
 
 
 def _rows(
     reply: Any, request_id: str, latency_seconds: float, answered_at: float, model_client: Any
 ) -> list[dict[str, Any]]:
     row = _online_row(reply, request_id, latency_seconds, answered_at)
-    vector = (getattr(reply, "served", None) or {}).get("vector")
-    if row["model_version"] and vector is not None and model_client is not None:
-        return [row, *_shadow_of(model_client, row, vector, datetime.fromtimestamp(answered_at, UTC))]
+    if _may_shadow(reply, row, model_client):
+        return [row, *_shadow_of(model_client, row, reply.served["vector"], answered_at)]
     return [row]
 
 
-def _shadow_of(model_client: Any, row: dict[str, Any], vector: Any, now: datetime) -> list[dict[str, Any]]:
+def _may_shadow(reply: Any, row: dict[str, Any], model_client: Any) -> bool:
+    """An answer a model gave, with its feature vector, from a process that can ask the canary."""
+    served = getattr(reply, "served", None) or {}
+    return bool(row["model_version"]) and served.get("vector") is not None and model_client is not None
+
+
+def _shadow_of(
+    model_client: Any, row: dict[str, Any], vector: Any, answered_at: float
+) -> list[dict[str, Any]]:
     scorer = _scorer(model_client)
+    now = datetime.fromtimestamp(answered_at, UTC)
     return _shadow_rows(scorer, row, vector, now) if scorer is not None else []
 
 
