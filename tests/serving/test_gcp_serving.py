@@ -375,3 +375,36 @@ def test_a_transient_kms_error_does_not_disable_the_instance(
             assert http.service() is second and len(calls) == 2  # a configured service is kept
     finally:
         http.reset_service()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-11-22T08:26:40.123456Z", "2025-11-22T08:26:40.123456+00:00"),
+        ("2025-11-22 08:26:40.123456 UTC", "2025-11-22T08:26:40.123456+00:00"),  # BigQuery's own text form
+        ("2025-11-22 08:26:40", "2025-11-22T08:26:40+00:00"),
+        ("not a time", "2025-11-22T08:26:40+00:00"),  # unreadable: Vertex's write time, not a failed lookup
+    ],
+)
+def test_a_text_timestamp_is_read_in_any_form_bigquery_writes(
+    clients: dict[str, mock.MagicMock], text: str, expected: str
+) -> None:
+    settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
+    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
+    written = aiplatform_v1.FeatureValue.Metadata(
+        generate_time=timestamp_pb2.Timestamp(seconds=1_763_800_000)
+    )
+    clients[
+        "features"
+    ].return_value.fetch_feature_values.return_value = aiplatform_v1.FetchFeatureValuesResponse(
+        key_values=aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList(
+            features=[
+                pair(name="amount", value=aiplatform_v1.FeatureValue(double_value=3.5, metadata=written)),
+                pair(
+                    name="event_time", value=aiplatform_v1.FeatureValue(string_value=text, metadata=written)
+                ),
+            ]
+        )
+    )
+    row = VertexOnlineStore(settings).fetch_one("abc")
+    assert row is not None and row.feature_timestamp.isoformat() == expected

@@ -93,8 +93,8 @@ def _timestamp(pairs: dict[str, Any], raw: Sequence[Any]) -> datetime:
         value = pairs.get(name)
         if isinstance(value, int):
             return utc_from_micros(value)
-        if isinstance(value, str):
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        if isinstance(value, str) and (parsed := _text_timestamp(value)) is not None:
+            return parsed
         if isinstance(value, datetime):
             return value.astimezone(UTC)
     for pair in raw:  # Vertex's own write time, when the view carries no timestamp column
@@ -102,6 +102,20 @@ def _timestamp(pairs: dict[str, Any], raw: Sequence[Any]) -> datetime:
         if generate_time:
             return generate_time.astimezone(UTC)  # type: ignore[no-any-return]
     raise ValueError("the feature view's response carries no timestamp")
+
+
+def _text_timestamp(text: str) -> datetime | None:
+    """A timestamp as text: RFC 3339 or BigQuery's own ``2025-11-22 08:26:40.123456 UTC``.
+
+    How the view's TIMESTAMP comes back is not documented (``FeatureValue`` has no timestamp
+    type); text nobody can read falls back to Vertex's write time rather than failing a lookup.
+    """
+    cleaned = text.strip().removesuffix(" UTC").replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 class VertexOnlineStore:
