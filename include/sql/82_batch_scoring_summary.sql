@@ -1,9 +1,12 @@
 -- Batch scoring, step 4: what the run wrote, for the task log and the demo: rows, the score
--- distribution (min, quartiles, max) and the model version(s) that scored them.
+-- distribution (min, quartiles, max), the model version(s) that scored them, and the cards the
+-- run was given: Vertex's batch job succeeds with instances it could not score, leaving them out
+-- of its output, so fewer rows than cards fails the task (orchestration/scoring.py).
 SELECT
   COUNT(*) AS rows_written,
   COUNTIF(decision = 'fraud') AS flagged_as_fraud,
   APPROX_QUANTILES(score, 4) AS score_quantiles,
-  STRING_AGG(DISTINCT model_version, ',') AS model_versions
+  STRING_AGG(DISTINCT model_version, ',') AS model_versions,
+  (SELECT COUNT(*) FROM `{{ dataset }}.{{ batch_input_table }}`) AS cards_in_input
 FROM `{{ dataset }}.card_predictions`
 WHERE scoring_run_id = @run_id

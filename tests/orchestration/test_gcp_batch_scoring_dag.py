@@ -83,4 +83,18 @@ def test_input_table_to_vertex_batch_job_to_this_runs_predictions(tmp_path: Path
         "flagged_as_fraud": 24,
         "score_quantiles": [0.0, 0.0001, 0.0003, 0.0011, 0.9984],
         "model_versions": "7",
+        "cards_in_input": 11996,
     }
+
+
+def test_cards_the_batch_job_left_unscored_fail_the_summary(tmp_path: Path) -> None:
+    """Vertex's batch job succeeds with instances it could not score, leaving them out of its
+    output: fewer rows than input cards fails the summary, naming how many, without retries."""
+    out = run_probe("tests.orchestration.gcp_batch_probe", airflow_home(tmp_path, GCP_ENV), "partial")
+    assert out["states"] == {
+        "prepare_batch_input": "success",
+        "batch_predict": "success",
+        "replace_run_predictions": "success",  # the scored cards are kept
+        "summarise_batch_scoring": "failed",
+    }
+    assert "batch scoring wrote 11,990 of 11,996 cards: 6 were not scored" in out["_output"]

@@ -65,7 +65,7 @@ def _run(settings: Settings, run_id: str) -> tuple[dict, dict]:
     (summary,) = targets.warehouse(settings).records(
         render_sql("82_batch_scoring_summary.sql", settings), {"run_id": run_id}
     )
-    return predicted, dict(zip(("rows", "flagged", "quantiles", "versions"), summary, strict=True))
+    return predicted, dict(zip(("rows", "flagged", "quantiles", "versions", "cards"), summary, strict=True))
 
 
 def _predictions(settings: Settings) -> list[tuple]:
@@ -97,7 +97,7 @@ def test_champion_scores_every_card_and_reruns_replace(world: ServingWorld, sett
     rows = _predictions(settings)
     by_card = {r[2]: r for r in rows}
     assert predicted == {"rows": len(world.cards), "model_name": "fraud-detector", "model_version_id": "1"}
-    assert summary["rows"] == len(rows) == len(world.cards)
+    assert summary["rows"] == len(rows) == len(world.cards) == summary["cards"]  # every card scored
     assert summary["versions"] == "1"
     for card in world.cards:
         row = by_card[world.pseudonymise(card)]

@@ -59,15 +59,25 @@ def summarise_batch_scoring(settings: Settings) -> Any:
         (row,) = targets.warehouse(settings).records(
             render_sql(SQL_FILES["batch_scoring_summary"], settings), {"run_id": str(run_id)}
         )
-        rows, flagged, quantiles, versions = row
+        rows, flagged, quantiles, versions, cards = row
+        written, given = int(rows), int(cards)
         summary = {
             "run_id": run_id,
-            "rows_written": int(rows),
+            "rows_written": written,
             "flagged_as_fraud": int(flagged or 0),
             "score_quantiles": [float(q) for q in (quantiles or [])],
             "model_versions": str(versions or ""),
+            "cards_in_input": given,
         }
         print(f"batch scoring: {summary}")
+        if written < given:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"batch scoring wrote {written:,} of {given:,} cards: {given - written:,} were not scored "
+                "(on gcp the batch prediction job lists them in its errors); the scored ones stay in "
+                "card_predictions. Not retried: the rows would not change."
+            )
         return summary
 
     return summarise_batch_scoring()
