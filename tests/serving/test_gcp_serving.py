@@ -73,6 +73,25 @@ def _feature_response(values: dict[str, Any]) -> aiplatform_v1.FetchFeatureValue
     )
 
 
+def _response_written_at(seconds: int, **values: float | str) -> aiplatform_v1.FetchFeatureValuesResponse:
+    """Features as Vertex answers them with its write time (``generate_time``) on each, and no
+    ``feature_timestamp``: numbers as doubles, text as strings."""
+    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
+    written = aiplatform_v1.FeatureValue.Metadata(generate_time=timestamp_pb2.Timestamp(seconds=seconds))
+    kinds = {str: "string_value", float: "double_value"}
+    return aiplatform_v1.FetchFeatureValuesResponse(
+        key_values=aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList(
+            features=[
+                pair(
+                    name=name,
+                    value=aiplatform_v1.FeatureValue(**{kinds[type(value)]: value}, metadata=written),
+                )
+                for name, value in values.items()
+            ]
+        )
+    )
+
+
 def _expected_fetch(entity_id: str) -> aiplatform_v1.FetchFeatureValuesRequest:
     return aiplatform_v1.FetchFeatureValuesRequest(
         feature_view=FEATURE_VIEW,
@@ -286,21 +305,8 @@ def test_timestamps_without_a_timestamp_feature_use_vertex_generate_time(
     clients: dict[str, mock.MagicMock],
 ) -> None:
     settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
-    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
-    stamp = timestamp_pb2.Timestamp(seconds=1_763_800_000)
-    clients[
-        "features"
-    ].return_value.fetch_feature_values.return_value = aiplatform_v1.FetchFeatureValuesResponse(
-        key_values=aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList(
-            features=[
-                pair(
-                    name="amount",
-                    value=aiplatform_v1.FeatureValue(
-                        double_value=3.5, metadata=aiplatform_v1.FeatureValue.Metadata(generate_time=stamp)
-                    ),
-                )
-            ]
-        )
+    clients["features"].return_value.fetch_feature_values.return_value = _response_written_at(
+        1_763_800_000, amount=3.5
     )
     row = VertexOnlineStore(settings).fetch_one("abc")
     assert row is not None
@@ -390,21 +396,8 @@ def test_a_text_timestamp_is_read_in_any_form_bigquery_writes(
     clients: dict[str, mock.MagicMock], text: str, expected: str
 ) -> None:
     settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
-    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
-    written = aiplatform_v1.FeatureValue.Metadata(
-        generate_time=timestamp_pb2.Timestamp(seconds=1_763_800_000)
-    )
-    clients[
-        "features"
-    ].return_value.fetch_feature_values.return_value = aiplatform_v1.FetchFeatureValuesResponse(
-        key_values=aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList(
-            features=[
-                pair(name="amount", value=aiplatform_v1.FeatureValue(double_value=3.5, metadata=written)),
-                pair(
-                    name="event_time", value=aiplatform_v1.FeatureValue(string_value=text, metadata=written)
-                ),
-            ]
-        )
+    clients["features"].return_value.fetch_feature_values.return_value = _response_written_at(
+        1_763_800_000, amount=3.5, event_time=text
     )
     row = VertexOnlineStore(settings).fetch_one("abc")
     assert row is not None and row.feature_timestamp.isoformat() == expected
