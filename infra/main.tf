@@ -179,7 +179,8 @@ module "composer" {
     MLOPS_BQ_CANDIDATE_DATASET = module.bigquery.candidate_dataset_id
     MLOPS_RAW_RETENTION_DAYS   = tostring(var.raw_retention_days)
     MLOPS_DEDUP_HORIZON_DAYS   = var.dedup_horizon_days
-    # A registered model's training snapshot lives as long as the model's artifacts.
+    # A registered model's training snapshot: kept this long after registration and after
+    # each training run it is champion in (92_champion_snapshot.sql).
     MLOPS_MODEL_RETENTION_DAYS = tostring(var.retention_days.pipeline_root)
     MLOPS_BQ_LOCATION          = var.bq_location
     MLOPS_LANDING_BUCKET       = module.storage.bucket_names["landing"]

@@ -33,8 +33,8 @@ variable                       meaning                                     local
                                (``gs://<project>-models``)                 own copies)
 ``MLOPS_SNAPSHOT_TTL_DAYS``    expiration of training snapshots            ``90``
 ``MLOPS_MODEL_RETENTION_DAYS`` a snapshot a registered model was trained   ``365``
-                               on is kept this long from registration
-                               (= the model artifacts' lifecycle)
+                               on is kept this long from registration,
+                               renewed by each run it is champion in
 ``MLOPS_GCP_CONN_ID``          Google connection id                        ``google_cloud_default``
 ``MLOPS_WAREHOUSE_CONN_ID``    DuckDB connection id (local)                ``fraud_warehouse``
 ``MLOPS_PSEUDONYM_KMS_KEY``    KEK of the pseudonym keyset (Tink key URI:  ``local-kms://pseudonym-kek``

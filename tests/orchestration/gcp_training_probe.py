@@ -6,7 +6,8 @@ A subprocess of test_gcp_training_dag.py (Airflow's settings and metadata DB are
 Vertex AI Pipelines creates the job (``PipelineServiceClient.create_pipeline_job``) and reports
 it finished (``PipelineServiceAsyncClient.get_pipeline_job``) with the task details of a run that
 deployed version 5 beside champion 4; BigQuery's REST API, answered in memory under the real
-client (tests/bigquery_rest.py), takes the lineage writes.
+client (tests/bigquery_rest.py), takes the lineage writes and answers lineage's lookup of the
+champion's training snapshot with ``CHAMPION_SNAPSHOT``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
 from tests.orchestration.probe_support import links, test_dag
 
 PROJECT_NUMBER = "123456789012"  # Vertex names the job with the project's number
+CHAMPION_SNAPSHOT = "training_snapshot_20251130T060000_0badcafe"  # version 4's, still kept
+
+
+def lineage_answers(query: dict[str, Any]) -> Any:
+    """BigQuery's answer to the lookup of the champion's snapshot (92); no rows to the rest."""
+    if "JOIN `fraud-prj.fraud.snapshot_lineage`" in query["query"]:
+        return [{"name": "snapshot_name", "type": "STRING"}], [(CHAMPION_SNAPSHOT,)]
+    return None
 
 
 def task_outputs(job_id: str) -> dict[str, dict[str, str]]:
@@ -70,7 +79,7 @@ def main() -> None:
         PipelineServiceClient,
     )
 
-    fake = FakeBigQueryREST()
+    fake = FakeBigQueryREST(lineage_answers)
     with (
         mock.patch(
             "google.cloud.aiplatform.utils.gcs_utils.create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist"

@@ -18,6 +18,7 @@ from fraud_mlops.sql_templates import render_sql
 from fraud_mlops.training.lineage import LINEAGE_SQL_FILE
 from fraud_mlops.training.pipeline_params import pipeline_parameters
 from tests.airflow_probes import airflow_home, run_probe
+from tests.orchestration.gcp_training_probe import CHAMPION_SNAPSHOT
 
 SNAPSHOT = "training_snapshot_20261205T072026_2f386300"
 GCP_ENV = {
@@ -63,7 +64,7 @@ def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Pa
 
     assert out["unknown_requests"] == []
     assert out["job_locations"] == [["fraud-prj", "EU"]]  # the project and location the settings name
-    (lineage_sql, lineage_params), (keep_sql, keep_params) = out["queries"]
+    (lineage_sql, lineage_params), (keep_sql, keep_params), *champion_queries = out["queries"]
     assert lineage_sql == render_sql(LINEAGE_SQL_FILE, settings)
     assert {p["name"]: p["parameterValue"]["value"] for p in lineage_params} == {
         "target": "gcp",
@@ -85,6 +86,15 @@ def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Pa
         render_sql("91_keep_model_snapshot.sql", settings, snapshot=SNAPSHOT),
         [],
     )
+    # the champion the gate compared against (4) still serves: its training snapshot, found
+    # through lineage, gets the same renewed expiry
+    (find_sql, find_params), renew = champion_queries
+    assert find_sql == render_sql("92_champion_snapshot.sql", settings)
+    assert {p["name"]: p["parameterValue"]["value"] for p in find_params} == {
+        "model_name": MODEL_NAME,
+        "model_version": "4",
+    }
+    assert renew == [render_sql("91_keep_model_snapshot.sql", settings, snapshot=CHAMPION_SNAPSHOT), []]
 
     assert out["links"] == {
         "train_evaluate_deploy": {"Pipeline Job": f"{CONSOLE}/pipelines/runs/{job_id}?project=fraud-prj"},

@@ -114,6 +114,63 @@ def test_a_registered_model_keeps_its_snapshot_as_long_as_itself(local_settings:
     assert local_settings.model_retention_days == 365  # the pipeline root's lifecycle (infra)
 
 
+def test_the_serving_champion_keeps_its_snapshot_through_every_run_it_serves(
+    local_settings: Settings,
+) -> None:
+    """A champion registered long ago gets its snapshot's expiry renewed by each later run whose
+    gate compared against it; a run without a champion, or one whose champion's snapshot has
+    already expired, renews nothing."""
+    from fraud_mlops.training.lineage import (
+        CHAMPION_SNAPSHOT_SQL_FILE,
+        champion_snapshot,
+        keep_named_snapshot_sql,
+    )
+
+    warehouse = DuckDBWarehouse(local_settings, database=local_settings.warehouse_path)
+    local_settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    warehouse.execute(render_sql("00_setup.sql", local_settings))
+    old, gone, new = (
+        "training_snapshot_20251201T000000_0000aaaa",
+        "training_snapshot_20251101T000000_0000bbbb",
+        "training_snapshot_20261201T000000_0000cccc",
+    )
+    warehouse.execute(
+        "INSERT INTO fraud.snapshot_lineage (snapshot_name, expires_at) VALUES "
+        f"('{old}', TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 3 DAY)), "
+        f"('{gone}', TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)), "
+        f"('{new}', TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 90 DAY))"
+    )
+    lineage_sql = render_sql(LINEAGE_SQL_FILE, local_settings)
+    for snapshot, version in ((gone, "1"), (old, "2")):  # the versions' registering runs
+        write_lineage(
+            _row(PipelineResult("r", snapshot, "deploy", "ok", version, "")), warehouse, lineage_sql
+        )
+    find = render_sql(CHAMPION_SNAPSHOT_SQL_FILE, local_settings)
+    render = lambda name, **extra: render_sql(name, local_settings, **extra)  # noqa: E731
+
+    # a later run on a new snapshot, rejected, with version 2 still champion
+    kept_champion = _row(PipelineResult("r3", new, "reject", "worse", "", "2"))
+    write_lineage(kept_champion, warehouse, lineage_sql)
+    assert champion_snapshot(kept_champion, warehouse, find) == old
+    warehouse.execute(keep_named_snapshot_sql(old, render))
+    ((days,),) = warehouse.records(
+        "SELECT TIMESTAMP_DIFF(expires_at, CURRENT_TIMESTAMP(), SECOND) FROM fraud.snapshot_lineage "
+        f"WHERE snapshot_name = '{old}'"
+    )
+    assert round(days / 86400) == local_settings.model_retention_days  # was 3 days
+
+    # version 1's snapshot has expired: nothing to renew; no champion at all: no lookup
+    assert (
+        champion_snapshot(_row(PipelineResult("r4", new, "reject", "worse", "", "1")), warehouse, find)
+        is None
+    )
+    assert (
+        champion_snapshot(_row(PipelineResult("r5", new, "deploy", "ok", "3", "")), mock.Mock(), find) is None
+    )
+    with pytest.raises(ValueError, match="not a training snapshot name"):
+        keep_named_snapshot_sql("x`; DROP TABLE t; --", render)
+
+
 def test_on_bigquery_the_snapshot_table_itself_gets_the_models_expiry(gcp_settings: Settings) -> None:
     from fraud_mlops.training.lineage import keep_snapshot_sql
 

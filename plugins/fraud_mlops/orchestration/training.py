@@ -112,7 +112,10 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
         from fraud_mlops.registry.names import MODEL_NAME
         from fraud_mlops.sql_templates import render_sql
         from fraud_mlops.training.lineage import (
+            CHAMPION_SNAPSHOT_SQL_FILE,
             LINEAGE_SQL_FILE,
+            champion_snapshot,
+            keep_named_snapshot_sql,
             keep_snapshot_sql,
             lineage_row,
             write_lineage,
@@ -127,13 +130,24 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
             dag_id=context["dag"].dag_id,
             dag_run_id=context["run_id"],
         )
-        write_lineage(row, targets.warehouse(settings), render_sql(LINEAGE_SQL_FILE, settings))
-        keep = keep_snapshot_sql(row, lambda name, **extra: render_sql(name, settings, **extra))
+        warehouse = targets.warehouse(settings)
+        render = lambda name, **extra: render_sql(name, settings, **extra)  # noqa: E731
+        write_lineage(row, warehouse, render(LINEAGE_SQL_FILE))
+        keep = keep_snapshot_sql(row, render)
         if keep is not None:  # a registered version keeps its training data as long as itself
-            targets.warehouse(settings).execute(keep)
+            warehouse.execute(keep)
             print(
                 f"snapshot {row.snapshot_name} kept {settings.model_retention_days} days for version {row.model_version}"
             )
+        # ... and the champion still serving keeps its own, renewed by every run it serves through
+        serving = champion_snapshot(row, warehouse, render(CHAMPION_SNAPSHOT_SQL_FILE))
+        if serving is not None:
+            warehouse.execute(keep_named_snapshot_sql(serving, render))
+            print(
+                f"snapshot {serving} kept {settings.model_retention_days} more days for champion version {row.champion_version}"
+            )
+        elif row.champion_version and row.champion_version != row.model_version:
+            print(f"champion version {row.champion_version}: no kept training snapshot in lineage to renew")
         print(result.summary())
         return row.parameters()
 

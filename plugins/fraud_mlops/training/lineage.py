@@ -18,6 +18,7 @@ from fraud_mlops.warehouse.base import Warehouse
 
 LINEAGE_TABLE = "model_lineage"
 LINEAGE_SQL_FILE = "90_model_lineage.sql"
+CHAMPION_SNAPSHOT_SQL_FILE = "92_champion_snapshot.sql"
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,35 @@ _SNAPSHOT_NAME = re.compile(r"training_snapshot_[0-9]{8}T[0-9]{6}_[0-9a-f]{8}")
 
 
 def keep_snapshot_sql(row: LineageRow, render: Callable[..., str]) -> str | None:
-    """``91_keep_model_snapshot.sql`` for a run that registered a model version, else ``None``.
+    """``91_keep_model_snapshot.sql`` for a run that registered a model version, else ``None``."""
+    if not row.model_version:
+        return None
+    return keep_named_snapshot_sql(row.snapshot_name, render)
+
+
+def keep_named_snapshot_sql(snapshot: str, render: Callable[..., str]) -> str:
+    """``91_keep_model_snapshot.sql`` for ``snapshot``.
 
     The snapshot's name goes into the statement text (BigQuery's ALTER TABLE takes no
     parameter for it), so it must be a name :func:`~fraud_mlops.sql_templates.snapshot_name` makes.
     """
-    if not row.model_version:
+    if not _SNAPSHOT_NAME.fullmatch(snapshot):
+        raise ValueError(f"not a training snapshot name: {snapshot!r}")
+    return render("91_keep_model_snapshot.sql", snapshot=snapshot)
+
+
+def champion_snapshot(row: LineageRow, warehouse: Warehouse, sql: str) -> str | None:
+    """The kept training snapshot of the champion this run's gate compared against, if any.
+
+    Renewing it on every run keeps the data behind a long-lived champion: its version lives in
+    the model store for good, while its snapshot would otherwise expire
+    ``model_retention_days`` after the champion was registered. ``sql`` is
+    ``92_champion_snapshot.sql`` rendered for the target's dataset.
+    """
+    if not row.champion_version or row.champion_version == row.model_version:
         return None
-    if not _SNAPSHOT_NAME.fullmatch(row.snapshot_name):
-        raise ValueError(f"not a training snapshot name: {row.snapshot_name!r}")
-    return render("91_keep_model_snapshot.sql", snapshot=row.snapshot_name)
+    rows = warehouse.records(sql, {"model_name": row.model_name, "model_version": row.champion_version})
+    return str(rows[0][0]) if rows else None
 
 
 def write_lineage(row: LineageRow, warehouse: Warehouse, sql: str) -> None:
