@@ -8,7 +8,8 @@ it is ``DONE`` from the next ``jobs.get`` or ``getQueryResults`` on (which says
 ``jobComplete: false`` first), so the client's own waiting runs (a load job gets the
 ``outputRows`` a test chose). ``jobs.get`` returns it, ``jobs.getQueryResults`` the rows a test chose for the
 query (its configuration: text and parameters; none by default), and ``tables.get`` the
-``numRows`` of a table the test named (404 for others). A load job sent with its data
+``numRows`` of a table the test named (for others the service's ``notFound``), ``datasets.get``
+every dataset unless the test says otherwise (each kept in ``datasets_read``). A load job sent with its data
 (``Client.load_table_from_file``'s resumable upload: the job, then the data in ``PUT`` chunks,
 https://cloud.google.com/bigquery/docs/reference/api-uploads) is inserted once its last chunk
 arrives, its data kept in ``uploads`` by job id. Every inserted job is kept in ``jobs``, in order, as sent (its
@@ -63,6 +64,7 @@ def _denied(project: str, permission: str) -> dict[str, str]:
 #: The service's limit on one response's size (jobs.query, jobs.getQueryResults).
 PAGE_BYTES = 10 * 1024 * 1024
 _TABLE = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)$")
+_DATASET = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)$")
 
 
 def _cell(value: Any) -> Any:
@@ -82,12 +84,15 @@ class FakeBigQueryREST:
         loaded_rows: Callable[[dict[str, Any]], int] = lambda load: 0,
         table_rows: Callable[[str], int | None] = lambda table: None,
         page_bytes: int = PAGE_BYTES,
+        datasets: Callable[[str], bool] = lambda dataset: True,
     ) -> None:
         self.results = results  # rows for a query, from its configuration.query
         self.loaded_rows = loaded_rows  # a load job's outputRows, from its configuration.load
         self.table_rows = table_rows  # tables.get's numRows, by "project.dataset.table" (None: 404)
+        self.datasets = datasets  # whether datasets.get finds "project.dataset"
         self.jobs: list[dict[str, Any]] = []
         self.tables_read: list[str] = []
+        self.datasets_read: list[str] = []
         self.result_requests: list[dict[str, str]] = []
         self.uploads: dict[str, bytes] = {}
         self._sessions: dict[str, tuple[dict[str, Any], bytearray]] = {}
@@ -98,6 +103,11 @@ class FakeBigQueryREST:
     def request(
         self, method: str, url: str, headers: Any = None, data: Any = None, **_: Any
     ) -> requests.Response:
+        response = self._route(method, url, headers, data)
+        response.request = requests.Request(method, url).prepare()  # errors name the request
+        return response
+
+    def _route(self, method: str, url: str, headers: Any, data: Any) -> requests.Response:
         path = urlparse(url).path
         if method == "POST" and (m := _JOBS.match(path)):
             return self._respond(self._insert(m[1], json.loads(data)))
@@ -109,10 +119,16 @@ class FakeBigQueryREST:
             table = {"projectId": m[1], "datasetId": m[2], "tableId": m[3]}
             self.tables_read.append(f"{m[1]}.{m[2]}.{m[3]}")
             rows = self.table_rows(f"{m[1]}.{m[2]}.{m[3]}")
-            if rows is not None:
-                return self._respond(
-                    {"kind": "bigquery#table", "tableReference": table, "numRows": str(rows)}
-                )
+            if rows is None:  # the service's answer for a table that does not exist
+                return self._not_found(f"Table {m[1]}:{m[2]}.{m[3]}")
+            return self._respond({"kind": "bigquery#table", "tableReference": table, "numRows": str(rows)})
+        if method == "GET" and (m := _DATASET.match(path)):
+            self.datasets_read.append(f"{m[1]}.{m[2]}")
+            if not self.datasets(f"{m[1]}.{m[2]}"):
+                return self._not_found(f"Dataset {m[1]}:{m[2]}")
+            return self._respond(
+                {"kind": "bigquery#dataset", "datasetReference": {"projectId": m[1], "datasetId": m[2]}}
+            )
         if method == "GET" and (m := _RESULTS.match(path)) and m[2] in self._by_id:
             params = {k: v[-1] for k, v in parse_qs(urlparse(url).query).items()}
             self.result_requests.append(params)
@@ -209,6 +225,10 @@ class FakeBigQueryREST:
                 if start + len(page) < len(rows):
                     answer["pageToken"] = str(start + len(page))
         return answer
+
+    def _not_found(self, what: str) -> requests.Response:
+        error = {"reason": "notFound", "message": f"Not found: {what}"}
+        return self._respond({"error": {"code": 404, "message": error["message"], "errors": [error]}}, 404)
 
     @staticmethod
     def _respond(body: dict[str, Any], status: int = 200) -> requests.Response:

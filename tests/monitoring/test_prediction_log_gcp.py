@@ -90,6 +90,9 @@ def test_gcp_staging_sql_names_the_sink_table(gcp_settings: Settings) -> None:
     executed: list[str] = []
 
     class Recorder:
+        def table_exists(self, table_id: str) -> bool:
+            return True
+
         def execute(self, sql: str, parameters: object = None) -> None:
             executed.append(sql)
 
@@ -99,3 +102,28 @@ def test_gcp_staging_sql_names_the_sink_table(gcp_settings: Settings) -> None:
     assert f"CREATE OR REPLACE TABLE `{project}.{dataset}.prediction_log_staging`" in sql
     assert f"FROM `{project}.{dataset}_logs.run_googleapis_com_stdout`" in sql
     assert "INTERVAL 48 HOUR" in sql
+
+
+def test_before_the_sink_routed_anything_staging_is_empty_and_batch_scores_still_append(
+    local_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cloud Logging creates the sink's table with the first entry it routes: a fresh deploy
+    whose function has not answered yet has none. The staging table is emptied instead of the
+    run failing on a missing table, and the append runs."""
+    warehouse = targets.warehouse(local_settings)
+    local_settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{local_settings.dataset}`")
+    warehouse.replace_table(
+        records.STAGING_TABLE, records.to_arrow(_rows(datetime.now(UTC)))
+    )  # a previous run's
+
+    staging = CloudPredictionLog(local_settings.dataset, local_settings)
+    assert staging.stage(warehouse) == 0
+    assert f"{local_settings.dataset}.{SINK_TABLE} does not exist" in capsys.readouterr().out
+    assert warehouse.row_count(records.STAGING_TABLE) == 0
+    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    assert warehouse.row_count("prediction_log") == 0
+
+    # a log dataset that does not exist is a wrong setting, not an empty log
+    with pytest.raises(LookupError, match="no dataset 'fraud_logs'"):
+        CloudPredictionLog("fraud_logs", local_settings).stage(warehouse)

@@ -38,6 +38,7 @@ from tests.orchestration.probe_support import links, test_dag
 
 ROWS = 1_200  # per window: above the checks' 1,000-row minimum
 SNAPSHOT = "training_snapshot_20261204t000000"
+SINK_TABLE_ID = "fraud-prj.fraud_logs.run_googleapis_com_stdout"
 #: The current window starts here (the run's ``current_start``); it ends when the task runs.
 CURRENT_START = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 REFERENCE_HOURS = 168
@@ -113,7 +114,8 @@ def main() -> None:
     from google.cloud import bigquery_storage
 
     data_dir = sys.argv[1]
-    fake = FakeBigQueryREST(answers(), loaded_rows=lambda load: 0)
+    # the function has answered before: the log sink's table exists (Cloud Logging made it)
+    fake = FakeBigQueryREST(answers(), loaded_rows=lambda load: 0, table_rows={SINK_TABLE_ID: 2 * ROWS}.get)
     refused = exceptions.PermissionDenied(
         "Permission bigquery.readsessions.create denied on resource project fraud-prj"
     )
@@ -142,6 +144,7 @@ def main() -> None:
         "bigquery_jobs": fake.jobs,
         "uploads": {job_id: pq.read_table(io.BytesIO(data)).to_pylist() for job_id, data in fake.uploads.items()},
         "unknown_requests": fake.unknown,
+        "tables_read": fake.tables_read,
         "read_sessions": len(read_session.call_args_list),
         "drift": tis["check_drift"].xcom_pull(task_ids="check_drift"),
         "canary": tis["apply_canary_decision"].xcom_pull(task_ids="apply_canary_decision"),

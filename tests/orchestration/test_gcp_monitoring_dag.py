@@ -41,6 +41,7 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
          "refresh_reporting_views"], "success",
     )  # fmt: skip
     assert out["unknown_requests"] == []
+    assert out["tables_read"] == ["fraud-prj.fraud_logs.run_googleapis_com_stdout"]  # the sink's table exists
     assert out["read_sessions"] == 0  # every result read over REST pages
     jobs = out["bigquery_jobs"]
     assert {(j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in jobs} == {

@@ -96,6 +96,33 @@ def test_read_arrow_pages_over_rest_and_opens_no_storage_read_session(
     assert len(tokens) > 3 and tokens[0] is None and all(tokens[2:])  # waited (maxResults=0), then paged
 
 
+def test_table_exists_asks_tables_get_and_a_missing_dataset_raises(
+    warehouse: BigQueryWarehouse, google_connection: None
+) -> None:
+    """The real client on BigQuery's REST API (tests/bigquery_rest.py): ``datasets.get`` then
+    ``tables.get``, no query job. A missing table is ``False``; a missing dataset (a wrong name in
+    the settings) is the service's NotFound, not an empty answer."""
+    from google.api_core.exceptions import NotFound
+
+    from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
+
+    fake = FakeBigQueryREST(
+        table_rows={"fraud-prj.fraud_logs.run_googleapis_com_stdout": 3}.get,
+        datasets=lambda dataset: dataset == "fraud-prj.fraud_logs",
+    )
+    with patched_get_client(fake):
+        assert warehouse.table_exists("fraud-prj.fraud_logs.run_googleapis_com_stdout")
+        assert not warehouse.table_exists("fraud-prj.fraud_logs.other")
+        with pytest.raises(NotFound, match="Dataset fraud-prj:fraud_log"):
+            warehouse.table_exists("fraud-prj.fraud_log.run_googleapis_com_stdout")
+    assert fake.jobs == [] and fake.unknown == []
+    assert fake.datasets_read == ["fraud-prj.fraud_logs"] * 2 + ["fraud-prj.fraud_log"]
+    assert fake.tables_read == [
+        "fraud-prj.fraud_logs.run_googleapis_com_stdout",
+        "fraud-prj.fraud_logs.other",
+    ]
+
+
 def test_replace_table_is_a_truncating_parquet_load(
     warehouse: BigQueryWarehouse, client: mock.MagicMock
 ) -> None:

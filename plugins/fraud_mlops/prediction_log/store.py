@@ -78,13 +78,25 @@ class CloudPredictionLog:
         return StructuredLogSink()
 
     def stage(self, warehouse: Warehouse) -> int:
+        """Copy the recent routed entries into the staging table (``-1``: the append counts them).
+
+        Cloud Logging creates the sink's table with the first entry it routes
+        (https://cloud.google.com/logging/docs/export/bigquery), so until the function has
+        answered once there is no table to read: the staging table is then emptied, and the
+        append still takes the batch scores.
+        """
         from fraud_mlops.sql_templates import render_sql
 
+        log_table = f"{self.log_dataset}.{SINK_TABLE}"
+        if not warehouse.table_exists(log_table):
+            print(f"no prediction-log entry routed yet: {log_table} does not exist (the sink creates it)")
+            warehouse.replace_table(STAGING_TABLE, to_arrow([]))
+            return 0
         warehouse.execute(
             render_sql(
                 "88_prediction_log_sink.sql",
                 self.settings,
-                log_table=f"{self.log_dataset}.{SINK_TABLE}",
+                log_table=log_table,
                 lookback_hours=int(self.lookback_hours),
             )
         )

@@ -57,6 +57,13 @@ class Warehouse(Protocol):
         """Replace ``dataset.table`` with ``rows`` (a staging table written from Python)."""
         ...
 
+    def table_exists(self, table_id: str) -> bool:
+        """Whether ``table_id`` (as the SQL names it: ``[project.]dataset.table``) exists.
+
+        For tables another service creates when it first writes, e.g. the log sink's.
+        """
+        ...
+
     def snapshot_uri(self, snapshot: str) -> str:
         """Where the training pipeline reads a snapshot: ``bq://`` table or immutable Parquet file."""
         ...

@@ -82,6 +82,22 @@ class BigQueryWarehouse:
         s = self.settings
         return int(self.client().get_table(f"{s.project}.{s.dataset}.{table}").num_rows or 0)
 
+    def table_exists(self, table_id: str) -> bool:
+        """``tables.get`` (``bigquery.tables.get``): no query, no bytes billed.
+
+        A missing dataset is not a missing table: it raises, so a wrong dataset name fails loudly.
+        """
+        from google.api_core.exceptions import NotFound
+
+        client = self.client()
+        dataset_id = table_id.rsplit(".", 1)[0]
+        client.get_dataset(dataset_id)
+        try:
+            client.get_table(table_id)
+        except NotFound:
+            return False
+        return True
+
     def replace_table(self, table: str, rows: pa.Table) -> None:
         """A Parquet load job with ``WRITE_TRUNCATE``: the table is replaced atomically."""
         import io

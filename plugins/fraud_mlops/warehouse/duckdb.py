@@ -79,6 +79,22 @@ class DuckDBWarehouse:
         finally:
             conn.close()
 
+    def table_exists(self, table_id: str) -> bool:
+        """From DuckDB's catalog; the schema must exist, as BigQuery's dataset must."""
+        schema, table = table_id.split(".")[-2:]
+        conn = self.hook().get_conn()
+        try:
+            ((schemas, tables),) = conn.execute(
+                "SELECT (SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?), "
+                "(SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?)",
+                [schema, schema, table],
+            ).fetchall()
+        finally:
+            conn.close()
+        if not schemas:
+            raise LookupError(f"no dataset {schema!r} in the local warehouse")
+        return bool(tables)
+
     def replace_table(self, table: str, rows: pa.Table) -> None:
         conn = self.hook().get_conn()
         try:
