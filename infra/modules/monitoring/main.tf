@@ -4,7 +4,8 @@
 #   (jsonPayload.log_type = "prediction_log"); a log sink routes them into a dataset of their own,
 #   from which each fraud_monitoring run stages new rows (include/sql/88_prediction_log_sink.sql);
 # * alerts: Airflow's notifier writes entries to the log "fraud-alerts" (label kind); a log-based
-#   metric counts them by kind and an alert policy notifies the channel on any;
+#   metric counts them by kind (for charts) and a log-based alert policy notifies the channel of
+#   each entry;
 # * dashboards: Looker Studio reads the reporting views (include/sql/87_reporting_views.sql).
 
 locals {
@@ -95,6 +96,15 @@ resource "google_monitoring_notification_channel" "email" {
   }
 }
 
+# A log-based alerting policy (a LogMatch condition): one notification per alert entry, one rule
+# per kind. A threshold condition on the log-based metric above would notify once per kind and
+# then stay quiet while that incident is open: a counter with no new points is not evaluated
+# again (EVALUATION_MISSING_DATA_NO_OP), so the incident only closes at auto_close, and every
+# alert of that kind until then lands on it unannounced. A threshold condition would also have
+# to wait for the new metric to exist: created in the same apply, it is refused with a 404 for
+# up to 10 minutes (hashicorp/terraform-provider-google#11102). Google limits a log-based policy
+# to one notification per 5 minutes and 20 a day (https://cloud.google.com/logging/docs/alerting/log-based-incidents);
+# the entries themselves, all of them, stay in the log and in the metric.
 resource "google_monitoring_alert_policy" "alerts" {
   project      = var.project_id
   display_name = "fraud-mlops: alert raised"
@@ -102,18 +112,20 @@ resource "google_monitoring_alert_policy" "alerts" {
 
   conditions {
     display_name = "any fraud-mlops alert"
-    condition_threshold {
-      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.alerts.name}\" AND resource.type=\"global\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.kind"]
+    condition_matched_log {
+      filter = "logName=\"projects/${var.project_id}/logs/fraud-alerts\""
+      label_extractors = {
+        kind = "EXTRACT(labels.kind)"
       }
     }
+  }
+
+  alert_strategy {
+    # required for a LogMatch condition; Google's least period is 5 minutes
+    notification_rate_limit {
+      period = "300s"
+    }
+    auto_close = "1800s"
   }
 
   notification_channels = [google_monitoring_notification_channel.email.name]
