@@ -330,3 +330,65 @@ def test_endpoint_uri_names_project_region_and_display_name() -> None:
     )
     with pytest.raises(ValueError, match="endpoints/NAME"):
         open_endpoint("vertexai://projects/fraud-prj/locations/europe-west4")
+
+
+class _Clock:
+    """``time`` as google-api-core's polling sees it, advanced by its own sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _deploy_finishing_at(clock: _Clock, seconds: float, deployed_id: str) -> object:
+    """A real ``google.api_core.operation.Operation`` for ``DeployModel`` that Vertex reports done
+    ``seconds`` after it started (``GetOperation`` answers read the clock)."""
+    from google.api_core import operation
+    from google.longrunning import operations_pb2
+
+    def refresh(retry: object = None) -> operations_pb2.Operation:
+        done = operations_pb2.Operation(name="op/1", done=clock.now >= seconds)
+        if done.done:
+            response = v1.DeployModelResponse(deployed_model=v1.DeployedModel(id=deployed_id))
+            done.response.Pack(v1.DeployModelResponse.pb(response))
+        return done
+
+    return operation.Operation(
+        operations_pb2.Operation(name="op/1"),
+        refresh,
+        lambda: None,
+        result_type=v1.DeployModelResponse,
+        metadata_type=v1.DeployModelOperationMetadata,
+    )
+
+
+def test_a_deploy_longer_than_the_clients_15_minute_default_is_waited_for() -> None:
+    """google-api-core stops polling an operation after 900 s by default and raises while Vertex
+    carries on; a first deploy onto new nodes may take longer. The endpoint waits as long as
+    Vertex may take (up to its 2-hour deployment limit), on the real polling code."""
+    clock = _Clock()
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    client.list_endpoints.return_value = [v1.Endpoint(name=ENDPOINT, deployed_models=[_deployed("111", "1")])]
+    endpoint = VertexEndpoint("fraud-prj", "europe-west4", "fraud-endpoint", client)
+
+    with (
+        mock.patch("google.api_core.retry.retry_unary.time", clock),
+        mock.patch("google.api_core.retry.retry_base.time", clock),
+    ):
+        client.deploy_model.return_value = _deploy_finishing_at(clock, 40 * 60, "222")
+        with pytest.raises(TimeoutError, match="timeout of 900"):  # waiting with the default
+            client.deploy_model.return_value.result()  # type: ignore[attr-defined]
+        assert 14 * 60 < clock.now < 16 * 60
+
+        clock.now = 0.0
+        client.deploy_model.return_value = _deploy_finishing_at(clock, 40 * 60, "222")
+        assert endpoint.deploy_canary(_version("2"), 0.4, _version("1"), canary_percent=10) == {
+            "2": 10,
+            "1": 90,
+        }
+    assert clock.now >= 40 * 60

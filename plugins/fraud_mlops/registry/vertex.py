@@ -18,6 +18,13 @@ from fraud_mlops.registry.traffic import canary_split, promote_split
 
 DEFAULT_MACHINE_TYPE = "n1-standard-2"
 
+#: How long to wait for Vertex's long-running operations (upload, create endpoint, deploy,
+#: undeploy). Left to ``Operation.result()``, google-api-core stops polling after 900 s
+#: (``future.polling.DEFAULT_POLLING``) and raises while Vertex carries on: a deploy onto new
+#: nodes can take longer, and the pipeline would fail with the canary already taking traffic.
+#: Vertex bounds a deployment at 2 hours (``ModelContainerSpec.deployment_timeout``'s limit).
+OPERATION_TIMEOUT_SECONDS = 2 * 60 * 60 + 10 * 60
+
 
 def serving_container(image: str) -> Any:
     """The model server as Vertex runs it (docs/serving.md): port and routes it listens on.
@@ -128,7 +135,7 @@ class VertexModelRegistry:
             request.parent_model = parent_model
         else:
             request.model_id = model_name
-        response = self.client.upload_model(request=request).result()
+        response = self.client.upload_model(request=request).result(timeout=OPERATION_TIMEOUT_SECONDS)
         version = str(response.model_version_id)
         meta_path = model_dir / "metadata.json"
         if meta_path.is_file():
@@ -236,7 +243,7 @@ class VertexEndpoint:
             request=aiplatform_v1.CreateEndpointRequest(
                 parent=self.parent, endpoint=aiplatform_v1.Endpoint(display_name=self.endpoint_name)
             )
-        ).result()
+        ).result(timeout=OPERATION_TIMEOUT_SECONDS)
 
     def _deploy(self, endpoint: Any, version: ModelVersion, split: dict[str, int]) -> str:
         from google.cloud import aiplatform_v1
@@ -254,7 +261,7 @@ class VertexEndpoint:
             request=aiplatform_v1.DeployModelRequest(
                 endpoint=endpoint.name, deployed_model=deployed, traffic_split=split
             )
-        ).result()
+        ).result(timeout=OPERATION_TIMEOUT_SECONDS)
         return str(response.deployed_model.id)
 
     def _undeploy_all_but(self, endpoint: Any, keep: set[str]) -> None:
@@ -266,7 +273,7 @@ class VertexEndpoint:
                     request=aiplatform_v1.UndeployModelRequest(
                         endpoint=endpoint.name, deployed_model_id=deployed.id
                     )
-                ).result()
+                ).result(timeout=OPERATION_TIMEOUT_SECONDS)
 
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
@@ -327,7 +334,7 @@ class VertexEndpoint:
                     deployed_model_id=canary_id,
                     traffic_split=promote_split(champion_id),
                 )
-            ).result()
+            ).result(timeout=OPERATION_TIMEOUT_SECONDS)
         return {champion.version: 100}
 
 
