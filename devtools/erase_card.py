@@ -14,22 +14,6 @@ import sys
 from typing import Any
 
 
-class _Objects:
-    """The GCSHook methods :func:`erase_from_files` uses, over a google-cloud-storage client."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def list(self, bucket_name: str, prefix: str | None = None) -> list[str]:
-        return [b.name for b in self.client.list_blobs(bucket_name, prefix=prefix)]
-
-    def download(self, bucket_name: str, object_name: str) -> bytes:
-        return bytes(self.client.bucket(bucket_name).blob(object_name).download_as_bytes())
-
-    def upload(self, bucket_name: str, object_name: str, *, data: bytes, **_: Any) -> None:
-        self.client.bucket(bucket_name).blob(object_name).upload_from_string(data)
-
-
 def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     from devtools.landing import storage_client as default_client
     from fraud_mlops.feature_store.sync import sync_local_online_store
@@ -44,8 +28,8 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
         database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
     )
     hook.run(render_sql(SQL_FILES["erase_card"], settings), parameters={"card_number": digits})
-    objects = _Objects(storage_client or default_client(settings))
-    files = erase_from_files(objects, settings.landing_bucket, settings.archive_prefix, digits)
+    client = storage_client or default_client(settings)
+    files = erase_from_files(client, settings.landing_bucket, settings.archive_prefix, digits)
     record = sync_local_online_store("erasure", settings)
     return {"card_last4": digits[-4:], "archived_files_rewritten": files, "online_store_sync": record.sync_id}
 

@@ -246,6 +246,20 @@ def test_raw_rows_and_files_with_card_numbers_expire() -> None:
         "landing_archive = var.raw_retention_days" in storage
         and "quarantine = var.raw_retention_days" in storage
     )
+    # an erased file is a new object: its customTime carries the original's creation time
+    # (ingestion/erasure.py), and a second rule expires archived files from there
+    landing = iac.locals_of(iac.INFRA / "modules" / "storage")["buckets"]["landing"]["rules"]
+    assert {
+        "action": "Delete",
+        "storage_class": None,
+        "age": None,
+        "days_since_custom_time": "${var.retention_days.landing_archive}",
+        "prefixes": ["${var.archive_prefix}"],
+    } in landing
+    (bucket,) = [r for r in iac.resources() if r.type == "google_storage_bucket"]
+    (rules,) = [d["lifecycle_rule"] for d in bucket.body["dynamic"] if "lifecycle_rule" in d]
+    (condition,) = rules["content"][0]["condition"]
+    assert condition["days_since_custom_time"] == "${try(lifecycle_rule.value.days_since_custom_time, null)}"
 
 
 def test_files_with_card_numbers_are_not_kept_soft_deleted() -> None:

@@ -50,6 +50,7 @@ def main() -> None:
             "fraud-landing"
         )
         bucket.blob(ARCHIVED).upload_from_string(landing_csv([others[0], card, others[1], card]))
+        archived_at = bucket.get_blob(ARCHIVED).time_created
         with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
             _, run = test_dag(
                 REPO_ROOT / "dags" / "fraud_erase_card.py", "fraud_erase_card", {"card_number": card}
@@ -59,6 +60,7 @@ def main() -> None:
             task_id: RenderedTaskInstanceFields.get_templated_fields(ti) for task_id, ti in tis.items()
         }
         archived = bucket.blob(ARCHIVED).download_as_bytes().decode()
+        rewritten = bucket.get_blob(ARCHIVED)
     print("PROBE " + json.dumps({
         "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
         "rendered_fields": rendered,
@@ -66,6 +68,8 @@ def main() -> None:
         "unknown_requests": fake.unknown,
         "archived_cards": [row["card_number"] for row in csv.DictReader(io.StringIO(archived))],
         "removed": tis["erase_from_archived_files"].xcom_pull(task_ids="erase_from_archived_files"),
+        "expiry_clock": {"archived_at": archived_at, "rewritten_at": rewritten.time_created,
+                         "custom_time": rewritten.custom_time},
         "sync_requests": [c.kwargs for c in admin.sync_feature_view.call_args_list],
         "sync_reads": [c.kwargs for c in admin.get_feature_view_sync.call_args_list],
         "sync_record": tis["feature_sync.record_feature_sync"].xcom_pull(task_ids="feature_sync.record_feature_sync"),

@@ -51,6 +51,7 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     bucket.blob("processed/2026/a.csv").upload_from_string(csv_bytes)
     bucket.blob("processed/2026/b.csv.gz").upload_from_string(gzip.compress(csv_bytes))
     bucket.blob("incoming/untouched.csv").upload_from_string(csv_bytes)
+    created = {b.name: (b.time_created, b.content_type) for b in bucket.list_blobs(prefix="processed/")}
 
     result = erase_card(card, storage_client=gcs_client)
 
@@ -83,6 +84,12 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
         assert card not in text.replace(" ", ""), name
         assert text.count("\n") == len(landing) + 1 - card_rows, name
     assert bucket.blob("incoming/untouched.csv").download_as_bytes() == csv_bytes  # not archived: not touched
+    # a rewrite is a new object; its customTime keeps the original's creation time, from which
+    # the landing bucket's days_since_custom_time rule expires it (an erasure extends no retention)
+    for blob in bucket.list_blobs(prefix="processed/"):
+        time_created, content_type = created[blob.name]
+        assert blob.time_created > time_created, blob.name
+        assert (blob.custom_time, blob.content_type) == (time_created, content_type), blob.name
     store = LocalOnlineStore(local_settings.online_store_path)
     assert store.fetch_one(pseudonymise(card)) is None
     assert store.fetch_one(pseudonymise(other)) is not None

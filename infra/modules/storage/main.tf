@@ -12,8 +12,11 @@ locals {
       # Card numbers in clear: a deleted or overwritten file (expired, erased) must not stay
       # restorable for soft delete's default 7 days.
       soft_delete_seconds = 0
+      # An erasure rewrites an archived file as a new object with the original's creation time
+      # as customTime (fraud_mlops/ingestion/erasure.py): the second rule keeps its expiry there.
       rules = [
         { action = "Delete", storage_class = null, age = var.retention_days.landing_archive, prefixes = [var.archive_prefix] },
+        { action = "Delete", storage_class = null, age = null, days_since_custom_time = var.retention_days.landing_archive, prefixes = [var.archive_prefix] },
         local.abort_uploads,
       ]
     }
@@ -105,8 +108,9 @@ resource "google_storage_bucket" "this" {
         storage_class = lifecycle_rule.value.storage_class
       }
       condition {
-        age            = lifecycle_rule.value.age
-        matches_prefix = lifecycle_rule.value.prefixes
+        age                    = lifecycle_rule.value.age
+        days_since_custom_time = try(lifecycle_rule.value.days_since_custom_time, null)
+        matches_prefix         = lifecycle_rule.value.prefixes
       }
     }
   }

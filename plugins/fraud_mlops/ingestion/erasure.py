@@ -3,8 +3,14 @@
 The warehouse side is ``include/sql/96_erase_card.sql``; this is the file side. Archived
 landing files keep card numbers for ``raw_retention_days``, so an erasure request rewrites
 every archived CSV (plain or gzip) that holds the card, keeping every other row byte for byte
-as parsed by ``csv``. It works on any object client with the ``GCSHook`` methods ``list``,
-``download`` and ``upload`` (Cloud Storage, or the GCS emulator locally).
+as parsed by ``csv``. It works on a ``google.cloud.storage.Client`` (``GCSHook.get_conn()``, on
+Cloud Storage or the GCS emulator locally).
+
+A rewrite is a new object, and the bucket's age rule counts from an object's creation: the
+rewritten file would keep every other card of the file for another ``raw_retention_days``. The
+new object therefore carries the original's creation time as its ``customTime`` (the earlier
+one, if it already has one), and the landing bucket deletes archived files by
+``days_since_custom_time`` too (``infra/modules/storage``): an erasure never extends retention.
 """
 
 from __future__ import annotations
@@ -47,18 +53,20 @@ def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
     return out.getvalue().encode("utf-8"), removed
 
 
-def erase_from_files(store: Any, bucket: str, prefix: str, card_number: str) -> dict[str, int]:
+def erase_from_files(client: Any, bucket: str, prefix: str, card_number: str) -> dict[str, int]:
     """Rewrite each object under ``gs://bucket/prefix`` holding the card; ``{object: rows removed}``.
 
-    ``store`` has ``GCSHook``'s ``list(bucket, prefix=)``, ``download(bucket, name) -> bytes`` and
-    ``upload(bucket, name, data=)``.
+    The rewrite keeps the original's expiry clock (``customTime``, above) and content type, and
+    replaces only the generation it read (``if_generation_match``): a file archived again in the
+    meantime is not overwritten with stale rows, the erasure fails instead and its retry reads it.
     """
     digits = card_digits(card_number)
     removed: dict[str, int] = {}
-    for name in store.list(bucket, prefix=prefix):
+    for blob in client.list_blobs(bucket, prefix=prefix):
+        name = blob.name
         if name.endswith("/") or name.endswith(".reason.json"):
             continue
-        raw = store.download(bucket, name)
+        raw = blob.download_as_bytes(if_generation_match=blob.generation)
         compressed = name.endswith(".gz") or raw[:2] == b"\x1f\x8b"
         data = gzip.decompress(raw) if compressed else raw
         try:
@@ -66,6 +74,12 @@ def erase_from_files(store: Any, bucket: str, prefix: str, card_number: str) -> 
         except (UnicodeDecodeError, csv.Error):
             continue  # not a landing CSV (the quarantine's unparseable files expire on their own)
         if count:
-            store.upload(bucket, name, data=gzip.compress(kept, mtime=0) if compressed else kept)
+            rewritten = client.bucket(bucket).blob(name)
+            rewritten.custom_time = min(t for t in (blob.custom_time, blob.time_created) if t is not None)
+            rewritten.upload_from_string(
+                gzip.compress(kept, mtime=0) if compressed else kept,
+                content_type=blob.content_type,
+                if_generation_match=blob.generation,
+            )
             removed[name] = count
     return removed

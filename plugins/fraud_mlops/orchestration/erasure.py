@@ -73,7 +73,7 @@ def erase_from_archived_files(settings: Settings) -> Any:
         from fraud_mlops.storage import gcs_hook
 
         removed = erase_from_files(
-            gcs_hook(settings),
+            gcs_hook(settings).get_conn(),
             settings.landing_bucket,
             settings.archive_prefix,
             str(context["params"]["card_number"]),
