@@ -9,6 +9,7 @@ passed validation travels to the load tasks as a :class:`LandedFile`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,6 +38,20 @@ RAW_METADATA_COLUMNS: tuple[str, ...] = (
 
 MAX_AMOUNT = 50_000  # larger amounts are rejected as absurd
 EVENT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC, as BigQuery's canonical TIMESTAMP text
+
+
+#: A card number as it may stand in a landed line: 12-19 digits, spaces or dashes between.
+_CARD_LIKE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
+
+
+def redact_card_numbers(text: str) -> str:
+    """``text`` with every card-like run of digits cut to its last four.
+
+    For messages a loader writes about a landed file's lines: DuckDB's CSV errors quote the
+    failing line and the lines after it ("Original Line: …"), and BigQuery's load errors may
+    quote a field. Such a message goes to a task log and XCom, where no card number may be.
+    """
+    return _CARD_LIKE.sub(lambda m: "…" + re.sub(r"[ -]", "", m.group())[-4:], text)
 
 
 def bigquery_load_schema() -> list[dict[str, str]]:

@@ -257,3 +257,35 @@ def test_bad_lines_of_a_file_that_counted_none_are_refused(local_settings) -> No
     bad = BadLine(line=2, reason="wrong_field_count", detail="3 fields", transaction_id=None, card_last4=None)
     with pytest.raises(ValueError, match="1 bad line"):
         record_bad_lines(targets.warehouse(local_settings), landed, [bad])
+
+
+def test_a_line_duckdb_refuses_is_reported_without_card_numbers(tmp_path) -> None:
+    """Validation leaves out every line it cannot parse; if DuckDB ever refuses one anyway, its
+    error quotes the line and the lines after it ("Original Line: …"), card numbers included.
+    The local load's error keeps the line number and only the cards' last four digits."""
+    import duckdb
+
+    from fraud_mlops.landing_schema import redact_card_numbers
+    from fraud_mlops.warehouse.duckdb_load import CsvLoadError, load_csv_into_table
+
+    rows = [",".join(["0"] * len(LANDING_COLUMNS))] * 3000
+    card = LANDING_COLUMNS.index("card_number")
+    lines = [",".join(LANDING_COLUMNS)]
+    for i, row in enumerate(rows):
+        fields = row.split(",")
+        fields[card] = f"4111 1111 1111 {i % 10_000:04d}"
+        lines.append(",".join(fields))
+    lines[2501] = lines[2501].replace(",", ',"', 1)  # a broken quote after DuckDB's sniffing sample
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA fraud_raw")
+    with pytest.raises(CsvLoadError) as raised:
+        load_csv_into_table(conn, path, "fraud_raw", "load_bad")
+    message = str(raised.value)
+    assert "Line: 2502" in message and "…2500" in message  # the header is line 1
+    assert "4111 1111" not in message and raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert redact_card_numbers("gen 1733400000000001 card 4111-1111-1111-1111 id 12345") == (
+        "gen …0001 card …1111 id 12345"
+    )

@@ -268,3 +268,26 @@ def test_load_file_sends_the_load_job_and_records_what_bigquery_skipped(
     assert sent["data"]["configuration"] == load_job_configuration(FILE, warehouse.settings)
     assert sent["data"]["configuration"]["load"]["maxBadRecords"] == 3
     assert sent["data"]["jobReference"]["location"] == "EU"
+
+
+def test_a_load_error_quoting_a_card_number_keeps_only_its_last_four(
+    warehouse: BigQueryWarehouse, client: mock.MagicMock
+) -> None:
+    """BigQuery's CSV errors have quoted the start of a bad field ("field starts with: <…>"):
+    what the report keeps goes to XCom and the task log, and the mismatch error to the log."""
+    from fraud_mlops.warehouse.bigquery_jobs import LoadMismatchError
+
+    quoting = {
+        "reason": "invalid",
+        "location": "gs://fraud-landing/incoming/day1.csv.gz",
+        "message": 'Data between close double quote (") and field separator. field starts with: <4111 1111 1111 1111>',
+    }
+
+    def done(*_: object, **kw: dict) -> dict:
+        return {**_done_load_job(kw["data"], 1996), "status": {"state": "DONE", "errors": [quoting]}}
+
+    client._call_api.side_effect = done
+    with pytest.raises(LoadMismatchError) as raised:
+        warehouse.load_file(FILE)
+    assert "1111 1111" not in str(raised.value) and "4111" not in str(raised.value)
+    assert "field starts with: <…1111>" in str(raised.value)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fraud_mlops.landing_schema import LandedFile, bigquery_load_schema
+from fraud_mlops.landing_schema import LandedFile, bigquery_load_schema, redact_card_numbers
 from fraud_mlops.settings import Settings, get_settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 
@@ -67,13 +67,24 @@ class LoadMismatchError(RuntimeError):
     """A load job loaded a different number of rows than validation counted as good."""
 
 
+def _skipped_line(error: dict[str, Any]) -> dict[str, Any]:
+    """One of a load job's ``status.errors``. Its message may quote a field of the line, and it
+    goes to XCom and the task log: card numbers are cut to their last four digits."""
+    message = error.get("message")
+    return {
+        "reason": error.get("reason"),
+        "location": error.get("location"),
+        "message": redact_card_numbers(message) if message else message,
+    }
+
+
 def load_job_report(job: Any, file: dict[str, Any]) -> dict[str, Any]:
     """What a finished ``LoadJob`` did, from its resource: rows loaded and the errors of the
     lines it skipped (``status.errors``; BigQuery reports only the first ones). Raises when it
     loaded other than the rows validation counted as good (it skipped lines validation did not
     find, or kept some it found)."""
     landed = LandedFile.from_xcom(file)
-    skipped = [{k: error.get(k) for k in ("reason", "location", "message")} for error in (job.errors or [])]
+    skipped = [_skipped_line(error) for error in (job.errors or [])]
     report = {"job_id": job.job_id, "output_rows": job.output_rows, "skipped": skipped}
     if job.output_rows != landed.rows:
         raise LoadMismatchError(

@@ -16,22 +16,36 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 
-from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile
+from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile, redact_card_numbers
 from fraud_mlops.settings import Settings
+
+
+class CsvLoadError(RuntimeError):
+    """DuckDB refused a landed file's lines; the message has no card number in clear."""
 
 
 def load_csv_into_table(
     conn: Any, path: Path, schema: str, table: str, compression: str | None = None
 ) -> int:
-    """Replace ``schema.table`` with the CSV at ``path``: every landing column as a string."""
+    """Replace ``schema.table`` with the CSV at ``path``: every landing column as a string.
+
+    Validation leaves out every line it cannot parse, so DuckDB refusing a line means the two
+    parsers disagree: the error says where, and its quoted lines keep only cards' last four
+    digits (raised ``from None``: a chained original would print them whole).
+    """
+    import duckdb
+
     columns = ", ".join(f"'{c}': 'VARCHAR'" for c in LANDING_COLUMNS)
-    conn.execute(
-        f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS '
-        f"SELECT * FROM read_csv(?, header = true, columns = {{{columns}}}, "
-        "quote = '\"', escape = '\"', strict_mode = true, "
-        f"compression = '{'gzip' if compression == 'gzip' else 'none'}')",
-        [str(path)],
-    )
+    try:
+        conn.execute(
+            f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS '
+            f"SELECT * FROM read_csv(?, header = true, columns = {{{columns}}}, "
+            "quote = '\"', escape = '\"', strict_mode = true, "
+            f"compression = '{'gzip' if compression == 'gzip' else 'none'}')",
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        raise CsvLoadError(f"{type(exc).__name__}: {redact_card_numbers(str(exc))}") from None
     (rows,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}"."{table}"').fetchone()
     return int(rows)
 
