@@ -2,8 +2,9 @@
 ### Erase one card (right to erasure)
 
 Trigger with the param `card_number`. Removes the card from the raw table, the rejected rows,
-every published table (staging, features, training examples, latest features) and the
-archived landing files, then syncs the online store so serving no longer knows the card.
+every published table (staging, features, training examples, latest features) and the landed
+files holding it in clear (not yet ingested, archived, quarantined), then syncs the online store
+so serving no longer knows the card.
 Training snapshots are immutable and keep the card's *pseudonymised* rows until they expire
 (docs/least_privilege.md). Locally: `make erase-card CARD=…`.
 """
@@ -34,6 +35,6 @@ with DAG(
     chain(
         erasure.check_erasure_request(settings),
         erasure.erase_card_rows(settings),
-        erasure.erase_from_archived_files(settings),
+        erasure.erase_from_landed_files(settings),
         synced.group,
     )

@@ -1,8 +1,9 @@
 """``python -m devtools.erase_card CARD_NUMBER`` (``make erase-card CARD=…``): right to erasure, locally.
 
 Runs the steps of the ``fraud_erase_card`` DAG directly against the local stack: the SQL
-(``96_erase_card.sql``: raw, rejected rows, published tables; candidates dropped), the archived
-landing files in the GCS emulator (rewritten without the card's rows), and a fresh online-store
+(``96_erase_card.sql``: raw, rejected rows, published tables; candidates dropped), the landed
+files in the GCS emulator that hold it (not yet ingested, archived, quarantined: rewritten
+without the card's rows), and a fresh online-store
 version without the card. Needs the stack's GCS emulator (``make up``) and no ingestion run
 writing the warehouse at the same moment (DuckDB admits one writer). Prints only the last four
 digits.
@@ -17,7 +18,7 @@ from typing import Any
 def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     from devtools.landing import storage_client as default_client
     from fraud_mlops.feature_store.sync import sync_local_online_store
-    from fraud_mlops.ingestion.erasure import card_digits, erase_from_files
+    from fraud_mlops.ingestion.erasure import card_digits, erase_from_landed_files
     from fraud_mlops.settings import get_settings
     from fraud_mlops.sql_templates import SQL_FILES, render_sql
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
@@ -29,9 +30,9 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     )
     hook.run(render_sql(SQL_FILES["erase_card"], settings), parameters={"card_number": digits})
     client = storage_client or default_client(settings)
-    files = erase_from_files(client, settings.landing_bucket, settings.archive_prefix, digits)
+    files = erase_from_landed_files(client, settings, digits)
     record = sync_local_online_store("erasure", settings)
-    return {"card_last4": digits[-4:], "archived_files_rewritten": files, "online_store_sync": record.sync_id}
+    return {"card_last4": digits[-4:], "files_rewritten": files, "online_store_sync": record.sync_id}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except ErasureRequestError as bad:
         raise SystemExit(str(bad)) from None
     print(f"card …{result['card_last4']} erased from raw, staging, features, training examples")
-    for name, count in result["archived_files_rewritten"].items():
-        print(f"  archived file {name}: {count} row(s) removed")
+    for name, count in result["files_rewritten"].items():
+        print(f"  {name}: {count} row(s) removed")
     print(f"  online store: new version {result['online_store_sync']} without the card")
     return 0
 

@@ -248,14 +248,21 @@ def test_raw_rows_and_files_with_card_numbers_expire() -> None:
     )
     # an erased file is a new object: its customTime carries the original's creation time
     # (ingestion/erasure.py), and a second rule expires archived files from there
-    landing = iac.locals_of(iac.INFRA / "modules" / "storage")["buckets"]["landing"]["rules"]
+    buckets = iac.locals_of(iac.INFRA / "modules" / "storage")["buckets"]
     assert {
         "action": "Delete",
         "storage_class": None,
         "age": None,
         "days_since_custom_time": "${var.retention_days.landing_archive}",
         "prefixes": ["${var.archive_prefix}"],
-    } in landing
+    } in buckets["landing"]["rules"]
+    assert {
+        "action": "Delete",
+        "storage_class": None,
+        "age": None,
+        "days_since_custom_time": "${var.retention_days.quarantine}",
+        "prefixes": [],
+    } in buckets["quarantine"]["rules"]
     (bucket,) = [r for r in iac.resources() if r.type == "google_storage_bucket"]
     (rules,) = [d["lifecycle_rule"] for d in bucket.body["dynamic"] if "lifecycle_rule" in d]
     (condition,) = rules["content"][0]["condition"]

@@ -4,7 +4,7 @@ Google and the archive, as JSON.
 A subprocess of test_gcp_erasure_dag.py (Airflow's settings and metadata DB are per process).
 Cloud Storage is the GCS emulator (gcp-storage-emulator, in memory, in this process; the
 provider's GCSHook reaches it through ``STORAGE_EMULATOR_HOST``), holding one archived landing
-file with two rows of the card among others. BigQuery is its REST API answered in memory under
+file with two rows of the card among others, and an empty quarantine. BigQuery is its REST API answered in memory under
 the real client (tests/bigquery_rest.py). Vertex's feature-store admin client is patched at its
 class: a sync it starts has finished by the first poke.
 """
@@ -46,10 +46,10 @@ def main() -> None:
     card, others = sys.argv[1], sys.argv[2].split(",")
     fake = FakeBigQueryREST()
     with gcs_emulator():
-        bucket = storage.Client(project="fraud-prj", credentials=AnonymousCredentials()).create_bucket(
-            "fraud-landing"
-        )
+        client = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
+        bucket = client.create_bucket("fraud-landing")
         bucket.blob(ARCHIVED).upload_from_string(landing_csv([others[0], card, others[1], card]))
+        client.create_bucket("fraud-quarantine")  # empty: nothing quarantined holds the card
         archived_at = bucket.get_blob(ARCHIVED).time_created
         with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
             _, run = test_dag(
@@ -67,7 +67,7 @@ def main() -> None:
         "bigquery_jobs": fake.jobs,
         "unknown_requests": fake.unknown,
         "archived_cards": [row["card_number"] for row in csv.DictReader(io.StringIO(archived))],
-        "removed": tis["erase_from_archived_files"].xcom_pull(task_ids="erase_from_archived_files"),
+        "removed": tis["erase_from_landed_files"].xcom_pull(task_ids="erase_from_landed_files"),
         "expiry_clock": {"archived_at": archived_at, "rewritten_at": rewritten.time_created,
                          "custom_time": rewritten.custom_time},
         "sync_requests": [c.kwargs for c in admin.sync_feature_view.call_args_list],

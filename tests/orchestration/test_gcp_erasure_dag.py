@@ -49,7 +49,9 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
     assert {
         (j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in out["bigquery_jobs"]
     } == {("fraud-prj", "EU")}  # the project and location the settings name
-    assert out["archived_cards"] == OTHERS and out["removed"] == {"processed/transactions_day1.csv": 2}
+    assert out["archived_cards"] == OTHERS and out["removed"] == {
+        "gs://fraud-landing/processed/transactions_day1.csv": 2
+    }
     # the rewritten file keeps the original's expiry clock (days_since_custom_time in infra/)
     clock = out["expiry_clock"]
     assert clock["custom_time"] == clock["archived_at"] < clock["rewritten_at"]

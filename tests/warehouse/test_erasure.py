@@ -47,11 +47,16 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     assert warehouse.get_records(rejected)[0][0] == 1
 
     bucket = gcs_client.create_bucket(local_settings.landing_bucket)
+    quarantine = gcs_client.create_bucket(local_settings.quarantine_bucket)
     csv_bytes = spaced.to_csv(index=False).encode()
     bucket.blob("processed/2026/a.csv").upload_from_string(csv_bytes)
     bucket.blob("processed/2026/b.csv.gz").upload_from_string(gzip.compress(csv_bytes))
-    bucket.blob("incoming/untouched.csv").upload_from_string(csv_bytes)
-    created = {b.name: (b.time_created, b.content_type) for b in bucket.list_blobs(prefix="processed/")}
+    bucket.blob("incoming/later.csv").upload_from_string(csv_bytes)  # landed, not ingested yet
+    bucket.blob("elsewhere/untouched.csv").upload_from_string(csv_bytes)  # not a landed file
+    quarantine.blob("incoming/bad.csv").upload_from_string(csv_bytes)  # quarantined whole
+    quarantine.blob("incoming/bad.csv.reason.json").upload_from_string(b'{"reason": "too_many_bad_lines"}')
+    rewritten = ("processed/2026/a.csv", "processed/2026/b.csv.gz", "incoming/later.csv")
+    created = {b.name: (b.time_created, b.content_type) for b in bucket.list_blobs() if b.name in rewritten}
 
     result = erase_card(card, storage_client=gcs_client)
 
@@ -69,9 +74,12 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     assert published_day_counts(warehouse) == day_counts_of(training)  # counted again without the card
     assert warehouse.get_records(rejected)[0][0] == 0  # the card's rejected copy went too
     assert _pseudonym_counts(warehouse, pseudonymise(other))["latest_card_features"] == 1  # others stay
-    assert result["archived_files_rewritten"] == {
-        "processed/2026/a.csv": card_rows,
-        "processed/2026/b.csv.gz": card_rows,
+    landing_uri, quarantine_uri = f"gs://{bucket.name}", f"gs://{quarantine.name}"
+    assert result["files_rewritten"] == {
+        f"{landing_uri}/incoming/later.csv": card_rows,
+        f"{landing_uri}/processed/2026/a.csv": card_rows,
+        f"{landing_uri}/processed/2026/b.csv.gz": card_rows,
+        f"{quarantine_uri}/incoming/bad.csv": card_rows,
     }
     for name, data in (
         ("processed/2026/a.csv", bucket.blob("processed/2026/a.csv").download_as_bytes()),
@@ -79,14 +87,20 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
             "processed/2026/b.csv.gz",
             gzip.decompress(bucket.blob("processed/2026/b.csv.gz").download_as_bytes()),
         ),
+        ("incoming/later.csv", bucket.blob("incoming/later.csv").download_as_bytes()),
+        ("quarantine", quarantine.blob("incoming/bad.csv").download_as_bytes()),
     ):
         text = data.decode()
         assert card not in text.replace(" ", ""), name
         assert text.count("\n") == len(landing) + 1 - card_rows, name
-    assert bucket.blob("incoming/untouched.csv").download_as_bytes() == csv_bytes  # not archived: not touched
+    assert bucket.blob("elsewhere/untouched.csv").download_as_bytes() == csv_bytes  # not a landed file
+    assert (
+        quarantine.blob("incoming/bad.csv.reason.json").download_as_bytes()
+        == b'{"reason": "too_many_bad_lines"}'
+    )
     # a rewrite is a new object; its customTime keeps the original's creation time, from which
-    # the landing bucket's days_since_custom_time rule expires it (an erasure extends no retention)
-    for blob in bucket.list_blobs(prefix="processed/"):
+    # the buckets' days_since_custom_time rules expire it (an erasure extends no retention)
+    for blob in (b for b in bucket.list_blobs() if b.name in rewritten):
         time_created, content_type = created[blob.name]
         assert blob.time_created > time_created, blob.name
         assert (blob.custom_time, blob.content_type) == (time_created, content_type), blob.name

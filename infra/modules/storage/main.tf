@@ -12,8 +12,8 @@ locals {
       # Card numbers in clear: a deleted or overwritten file (expired, erased) must not stay
       # restorable for soft delete's default 7 days.
       soft_delete_seconds = 0
-      # An erasure rewrites an archived file as a new object with the original's creation time
-      # as customTime (fraud_mlops/ingestion/erasure.py): the second rule keeps its expiry there.
+      # An erasure rewrites a file as a new object with the original's creation time as
+      # customTime (fraud_mlops/ingestion/erasure.py): the second rule keeps its expiry there.
       rules = [
         { action = "Delete", storage_class = null, age = var.retention_days.landing_archive, prefixes = [var.archive_prefix] },
         { action = "Delete", storage_class = null, age = null, days_since_custom_time = var.retention_days.landing_archive, prefixes = [var.archive_prefix] },
@@ -27,6 +27,7 @@ locals {
       soft_delete_seconds = 0 # card numbers in clear, as landing
       rules = [
         { action = "Delete", storage_class = null, age = var.retention_days.quarantine, prefixes = [] },
+        { action = "Delete", storage_class = null, age = null, days_since_custom_time = var.retention_days.quarantine, prefixes = [] }, # erased files, as landing
         local.abort_uploads,
       ]
     }

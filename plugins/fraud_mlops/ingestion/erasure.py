@@ -1,9 +1,9 @@
-"""Right to erasure in landed files: rewrite archived objects without one card's rows.
+"""Right to erasure in landed files: rewrite objects without one card's rows.
 
-The warehouse side is ``include/sql/96_erase_card.sql``; this is the file side. Archived
-landing files keep card numbers for ``raw_retention_days``, so an erasure request rewrites
-every archived CSV (plain or gzip) that holds the card, keeping every other row byte for byte
-as parsed by ``csv``. It works on a ``google.cloud.storage.Client`` (``GCSHook.get_conn()``, on
+The warehouse side is ``include/sql/96_erase_card.sql``; this is the file side. Landed files
+hold card numbers in clear (waiting to be ingested, archived for ``raw_retention_days``, or
+quarantined), so an erasure request rewrites every such CSV (plain or gzip) that holds the card,
+keeping every other row byte for byte as parsed by ``csv``. It works on a ``google.cloud.storage.Client`` (``GCSHook.get_conn()``, on
 Cloud Storage or the GCS emulator locally).
 
 A rewrite is a new object, and the bucket's age rule counts from an object's creation: the
@@ -21,6 +21,7 @@ import io
 from typing import Any
 
 from fraud_mlops.pseudonym import luhn_valid, normalise_card_number
+from fraud_mlops.settings import Settings
 
 
 class ErasureRequestError(ValueError):
@@ -51,6 +52,26 @@ def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
     out = io.StringIO(newline="")
     csv.writer(out, lineterminator="\n").writerows(kept)
     return out.getvalue().encode("utf-8"), removed
+
+
+def files_with_card_numbers(settings: Settings) -> list[tuple[str, str]]:
+    """``(bucket, prefix)`` of every place landed files hold card numbers in clear: files not yet
+    ingested (a later run would bring the card back), the archive, and the quarantine (a file
+    with too many bad lines is quarantined whole, its good rows included)."""
+    return [
+        (settings.landing_bucket, settings.landing_prefix),
+        (settings.landing_bucket, settings.archive_prefix),
+        (settings.quarantine_bucket, ""),
+    ]
+
+
+def erase_from_landed_files(client: Any, settings: Settings, card_number: str) -> dict[str, int]:
+    """:func:`erase_from_files` over :func:`files_with_card_numbers`; ``{gs:// uri: rows removed}``."""
+    removed: dict[str, int] = {}
+    for bucket, prefix in files_with_card_numbers(settings):
+        for name, count in erase_from_files(client, bucket, prefix, card_number).items():
+            removed[f"gs://{bucket}/{name}"] = count
+    return removed
 
 
 def erase_from_files(client: Any, bucket: str, prefix: str, card_number: str) -> dict[str, int]:

@@ -1,7 +1,7 @@
-"""The tasks of ``fraud_erase_card``: remove one card from the warehouse, the archived files
+"""The tasks of ``fraud_erase_card``: remove one card from the warehouse, the landed files
 and the online store (right to erasure).
 
-    check_erasure_request → erase_card_rows (96_erase_card.sql) → erase_from_archived_files
+    check_erasure_request → erase_card_rows (96_erase_card.sql) → erase_from_landed_files
                           → feature_sync (the online store without the card)
 
 The card number comes from the run's ``card_number`` param. It necessarily reaches the
@@ -65,21 +65,19 @@ def erase_card_rows(settings: Settings) -> Any:
     return erase_card_rows()
 
 
-def erase_from_archived_files(settings: Settings) -> Any:
+def erase_from_landed_files(settings: Settings) -> Any:
     @task(pool=settings.warehouse_pool)
-    def erase_from_archived_files(**context: Any) -> dict[str, int]:
-        """Rewrite the archived landing files that hold the card, without its rows."""
-        from fraud_mlops.ingestion.erasure import erase_from_files
+    def erase_from_landed_files(**context: Any) -> dict[str, int]:
+        """Rewrite the landed files that hold the card (not yet ingested, archived, quarantined)
+        without its rows."""
+        from fraud_mlops.ingestion.erasure import erase_from_landed_files
         from fraud_mlops.storage import gcs_hook
 
-        removed = erase_from_files(
-            gcs_hook(settings).get_conn(),
-            settings.landing_bucket,
-            settings.archive_prefix,
-            str(context["params"]["card_number"]),
+        removed = erase_from_landed_files(
+            gcs_hook(settings).get_conn(), settings, str(context["params"]["card_number"])
         )
-        for name, count in removed.items():
-            print(f"rewrote gs://{settings.landing_bucket}/{name}: {count} row(s) removed")
+        for uri, count in removed.items():
+            print(f"rewrote {uri}: {count} row(s) removed")
         return removed
 
-    return erase_from_archived_files()
+    return erase_from_landed_files()
