@@ -120,7 +120,7 @@ features: ## Online store status, or CARD=number for that card's latest features
 	$(PY) -m devtools.features_cli $(if $(CARD),lookup $(CARD),status)
 
 .PHONY: erase-card
-erase-card: ## Right to erasure: remove CARD=number from raw, archived files, staging, features, online store
+erase-card: ## Right to erasure: remove CARD=number from raw, landed files, staging, features, online store
 	$(PY) -m devtools.erase_card $(CARD)
 
 .PHONY: serve
