@@ -1,13 +1,22 @@
 -- Right to erasure: remove one card (@card_number, normalised like staging does) from the raw
--- rows, the rejected rows of its transactions, and every published table keyed by its
--- pseudonym, in one transaction. The candidates are dropped (every run rebuilds them).
+-- rows, the rejected rows of its transactions, every published table keyed by its pseudonym,
+-- and what the models answered about it (the prediction log, batch scores), in one transaction.
+-- The candidates and the prediction log's staging rows are dropped (every run rebuilds them).
 -- Training snapshots are immutable: they keep pseudonymised rows until they expire
--- (docs/least_privilege.md). Archived files are rewritten by the erase DAG's next task.
+-- (docs/least_privilege.md). Landed files are rewritten by the erase DAG's next task.
 {%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
 {%- from 'macros/training_day_counts.sql' import recount_all_days with context %}
+{%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
+{%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
 {%- for table in published_tables + ('feature_scope',) %}
 DROP TABLE IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
 {%- endfor %}
+DROP TABLE IF EXISTS `{{ dataset }}.prediction_log_staging`;
+
+-- (created when missing, outside the transaction, which takes no DDL: nothing scored yet)
+{{ prediction_log_table() }};
+
+{{ card_predictions_table() }};
 
 BEGIN TRANSACTION;
 
@@ -26,6 +35,12 @@ WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]'
 {%- if table != 'card_merchants' %}
   AND {{ event_time }} >= TIMESTAMP '0001-01-01 00:00:00'
 {%- endif %};
+{%- endfor %}
+
+{%- for table in ('prediction_log', 'card_predictions') %}
+
+DELETE FROM `{{ dataset }}.{{ table }}`
+WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]', '')") }};
 {%- endfor %}
 
 -- The training table's day counts, all counted again (the card's rows may lie on any day).

@@ -58,6 +58,16 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     rewritten = ("processed/2026/a.csv", "processed/2026/b.csv.gz", "incoming/later.csv")
     created = {b.name: (b.time_created, b.content_type) for b in bucket.list_blobs() if b.name in rewritten}
 
+    # what the models answered about the card, and about another one
+    from fraud_mlops.sql_templates import render_sql
+
+    warehouse.run(render_sql("83_prediction_log.sql", local_settings).split("MERGE")[0])  # the two tables
+    for table, key_column in (("prediction_log", "request_id"), ("card_predictions", "prediction_id")):
+        for who in (card, other):
+            warehouse.run(
+                f"INSERT INTO fraud.{table} ({key_column}, card_pseudonym) VALUES ('{who[-4:]}', '{pseudonymise(who)}')"
+            )
+
     result = erase_card(card, storage_client=gcs_client)
 
     raw_left = warehouse.get_records(
@@ -74,6 +84,8 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     assert published_day_counts(warehouse) == day_counts_of(training)  # counted again without the card
     assert warehouse.get_records(rejected)[0][0] == 0  # the card's rejected copy went too
     assert _pseudonym_counts(warehouse, pseudonymise(other))["latest_card_features"] == 1  # others stay
+    for table in ("prediction_log", "card_predictions"):  # the models' answers about it go too
+        assert warehouse.get_records(f"SELECT card_pseudonym FROM fraud.{table}") == [(pseudonymise(other),)]
     landing_uri, quarantine_uri = f"gs://{bucket.name}", f"gs://{quarantine.name}"
     assert result["files_rewritten"] == {
         f"{landing_uri}/incoming/later.csv": card_rows,
