@@ -3,8 +3,10 @@
 
 Trigger with the param `card_number`. Removes the card from the raw table, the rejected rows,
 every published table (staging, features, training examples, latest features) and the landed
-files holding it in clear (not yet ingested, archived, quarantined), then syncs the online store
-so serving no longer knows the card.
+files holding it in clear (not yet ingested, archived, quarantined), then syncs the online store.
+Locally the sync writes a version without the card, so serving no longer knows it. On gcp a
+Bigtable online store keeps the card's last synced record until the feature view is recreated
+(Google's documented behaviour): the run warns, and docs/least_privilege.md says how.
 Training snapshots are immutable and keep the card's *pseudonymised* rows until they expire
 (docs/least_privilege.md). Locally: `make erase-card CARD=…`.
 """

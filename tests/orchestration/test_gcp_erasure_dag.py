@@ -65,4 +65,8 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
     logged = [line for line in out["_output"].splitlines() if not line.startswith("PROBE ")]
     assert logged and not [line for line in logged if DIGITS in line or CARD in line]
     assert any("…1111" in line for line in logged)
+    # a sync does not take an erased card out of a Bigtable online store (Google's delete-featureview
+    # page): the run says so, as a warning, instead of claiming the card is gone from serving
+    (warning,) = [line for line in logged if "online store:" in line]
+    assert "WARNING" in warning.upper() and "recreate the feature view" in warning
     assert DIGITS not in json.dumps(out["rendered_fields"]) and CARD not in json.dumps(out["rendered_fields"])

@@ -21,6 +21,11 @@ class OnlineFeatureReader(Protocol):
 
 
 class FeatureStore(Protocol):
+    #: Whether a sync removes the cards the source no longer holds (right to erasure), or the
+    #: store keeps their last synced records (what it takes instead is ``erasure_note``).
+    sync_removes_deleted: bool
+    erasure_note: str
+
     def reader(self) -> OnlineFeatureReader:
         """Online lookups by card pseudonym (never card numbers)."""
         ...

@@ -201,6 +201,17 @@ class VertexFeatureStore:
     ``record_feature_sync`` (reads Vertex's report of the finished sync).
     """
 
+    #: "If your online store instance uses Bigtable online serving, the feature records that you
+    #: delete from the BigQuery source table are retained in the corresponding feature views
+    #: until you delete those feature views" (https://cloud.google.com/vertex-ai/docs/featurestore/latest/delete-featureview),
+    #: and the API deletes no single entity: an erased card keeps being served until the view is
+    #: recreated (docs/least_privilege.md, "Right to erasure", says how).
+    sync_removes_deleted = False
+    erasure_note = (
+        "the Bigtable online store keeps the card's last synced record after the sync: recreate the "
+        "feature view to remove it (docs/least_privilege.md, 'Right to erasure')"
+    )
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 

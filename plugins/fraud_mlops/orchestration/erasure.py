@@ -13,6 +13,7 @@ it (tests/orchestration/test_gcp_erasure_dag.py).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import task
@@ -20,6 +21,8 @@ from airflow.sdk import task
 from fraud_mlops import targets
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import SQL_FILES
+
+log = logging.getLogger(__name__)
 
 
 def check_erasure_request(settings: Settings) -> Any:
@@ -61,6 +64,11 @@ def erase_card_rows(settings: Settings) -> Any:
             labels={"airflow-dag": context["dag"].dag_id, "airflow-task": context["task"].task_id},
         )
         print(f"card …{digits[-4:]} erased from raw, rejected rows and the published tables")
+        store = targets.feature_store(settings)
+        if store.sync_removes_deleted:
+            print(f"online store: {store.erasure_note}")
+        else:
+            log.warning("online store: %s", store.erasure_note)
 
     return erase_card_rows()
 
