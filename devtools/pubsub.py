@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fraud_mlops.events.notification import object_finalize_message
-from fraud_mlops.settings import LANDING_SUBSCRIPTION, LANDING_TOPIC, Settings
+from fraud_mlops.settings import LANDING_TOPIC, Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def topic_path(settings: Settings) -> str:
 
 
 def subscription_path(settings: Settings) -> str:
-    return f"projects/{settings.project}/subscriptions/{LANDING_SUBSCRIPTION}"
+    return f"projects/{settings.project}/subscriptions/{settings.landing_subscription}"
 
 
 def publisher(host: str) -> Any:

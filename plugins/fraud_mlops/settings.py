@@ -27,6 +27,8 @@ variable                       meaning                                     local
 ``MLOPS_LANDING_PREFIX``       prefix the sensors watch                    ``incoming/``
 ``MLOPS_ARCHIVE_PREFIX``       where loaded files are moved                ``processed/``
 ``MLOPS_QUARANTINE_BUCKET``    bucket for files that cannot be loaded      ``fraud-quarantine``
+``MLOPS_LANDING_SUBSCRIPTION`` Pub/Sub subscription of the landing         ``fraud-landing-airflow``
+                               notifications (infra names it by prefix)
 ``MLOPS_PIPELINE_ROOT``        KFP pipeline root                           ``<local dir>/pipeline_root``
 ``MLOPS_MODEL_STORE``          gcp: registered model versions' files, kept (none: the local
                                out of the pipeline root's lifecycle        registry keeps its
@@ -78,8 +80,9 @@ TARGETS: tuple[Target, ...] = ("local", "gcp")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: Pub/Sub names of the landing notifications: ``infra/modules/pubsub`` creates them on gcp, the
-#: local stack in the emulator (tests/infra/test_iac_matches_code.py keeps them equal).
+#: Pub/Sub names of the landing notifications: ``infra/modules/pubsub`` creates them on gcp (named
+#: by ``name_prefix``: Composer gets the subscription's as ``MLOPS_LANDING_SUBSCRIPTION``), the
+#: local stack in the emulator (tests/infra/test_iac_matches_code.py keeps the defaults equal).
 LANDING_TOPIC = "fraud-landing-notifications"
 LANDING_SUBSCRIPTION = "fraud-landing-airflow"
 
@@ -100,6 +103,7 @@ class Settings:
     landing_prefix: str
     archive_prefix: str
     quarantine_bucket: str
+    landing_subscription: str
     local_dir: Path
     pipeline_root: str
     model_store: str
@@ -186,6 +190,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         landing_prefix=env.get("MLOPS_LANDING_PREFIX", "incoming/"),
         archive_prefix=env.get("MLOPS_ARCHIVE_PREFIX", "processed/"),
         quarantine_bucket=env.get("MLOPS_QUARANTINE_BUCKET", "fraud-quarantine"),
+        landing_subscription=env.get("MLOPS_LANDING_SUBSCRIPTION", LANDING_SUBSCRIPTION),
         local_dir=local_dir,
         pipeline_root=env.get(
             "MLOPS_PIPELINE_ROOT",

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fraud_mlops import features, targets
+from fraud_mlops.events.watcher import trigger_kwargs
 from fraud_mlops.settings import LANDING_SUBSCRIPTION, LANDING_TOPIC, REPO_ROOT, settings_from_env
 from scripts.table_schemas import SCHEMA_DIR, render_schemas, stale_schemas
 
@@ -135,6 +136,16 @@ def test_pubsub_names_are_the_local_stack_names() -> None:
     topic = substitute(pubsub["landing_notifications"]["name"], {"var.prefix": prefix})
     subscription = substitute(pubsub["airflow"]["name"], {"var.prefix": prefix})
     assert (topic, subscription) == (LANDING_TOPIC, LANDING_SUBSCRIPTION)
+    # another name_prefix names another subscription: Composer is told which one the DAG pulls
+    assert (
+        module_call("composer")["env_variables"]["MLOPS_LANDING_SUBSCRIPTION"]
+        == "${module.pubsub.subscription}"
+    )
+    renamed = substitute(pubsub["airflow"]["name"], {"var.prefix": "acme"})
+    settings = settings_from_env(
+        {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "p", "MLOPS_LANDING_SUBSCRIPTION": renamed}
+    )
+    assert trigger_kwargs(settings)["subscription"] == "acme-landing-airflow"
     (notification,) = [r.body for r in iac.resources() if r.type == "google_storage_notification"]
     assert notification["event_types"] == ["OBJECT_FINALIZE"]
     assert notification["object_name_prefix"] == "${var.landing_prefix}"

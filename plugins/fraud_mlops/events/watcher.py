@@ -27,7 +27,7 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher
 
-from fraud_mlops.settings import LANDING_SUBSCRIPTION, Settings
+from fraud_mlops.settings import Settings
 
 ASSET_NAME = "fraud_landed_files"
 WATCHER_NAME = "landing_notifications"
@@ -37,10 +37,10 @@ MAX_MESSAGES = 1
 
 
 def trigger_kwargs(settings: Settings) -> dict[str, Any]:
-    """What the Pub/Sub trigger is built with (both targets: same names, other project)."""
+    """What the Pub/Sub trigger is built with (both targets: the settings' names)."""
     return {
         "project_id": settings.project,
-        "subscription": LANDING_SUBSCRIPTION,
+        "subscription": settings.landing_subscription,
         "max_messages": MAX_MESSAGES,
         "ack_messages": True,
         "gcp_conn_id": settings.gcp_conn_id,
