@@ -84,6 +84,29 @@ def test_archive_moves_out_of_the_watched_prefix_and_is_rerunnable(
     assert archive(gcs_hook, s, landed) == uri  # a retry after a partial failure does not fail
 
 
+def test_a_file_overwritten_after_its_load_stays_landed_as_the_new_file(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """A producer uploads the same name again while a run works on it: Cloud Storage keeps the
+    name for a new generation and notifies it. Archiving by name would carry the new, unread
+    generation away (its own notification then found nothing landed): only the loaded
+    generation moves, and the new one stays for the next run."""
+    s = local_settings
+    name = s.landing_prefix + "a.csv"
+    gcs_hook.upload(s.landing_bucket, name, data=good_csv)
+    (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
+    newer = good_csv + good_csv.split(b"\n", 1)[1]  # the producer's corrected file, more rows
+    gcs_hook.upload(s.landing_bucket, name, data=newer)
+
+    assert archive(gcs_hook, s, landed) is None
+    assert gcs_hook.list(s.landing_bucket, prefix=s.archive_prefix) == []
+    assert gcs_hook.download(s.landing_bucket, name) == newer
+    (again,), _ = validate_landed(gcs_hook, s, run_id="r2")  # the next run loads the new file
+    assert again.generation != landed.generation and again.rows == 2 * landed.rows
+    assert archive(gcs_hook, s, again) is not None
+    assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == []
+
+
 def test_a_landed_file_keeps_the_generation_it_was_listed_with(
     gcs_hook, local_settings, good_csv: bytes
 ) -> None:

@@ -459,8 +459,12 @@ def list_landed(hook: GCSHook, settings: Settings) -> list[str]:
     return sorted(n for n in names if not n.endswith("/"))
 
 
-def quarantine(hook: GCSHook, settings: Settings, name: str, check: FileCheck, run_id: str) -> str:
-    """Move ``name`` to the quarantine bucket with a reason file; returns the new URI.
+def quarantine(
+    hook: GCSHook, settings: Settings, name: str, generation: str, check: FileCheck, run_id: str
+) -> str | None:
+    """Move generation ``generation`` of ``name`` (the one checked) to the quarantine bucket with
+    a reason file; returns the new URI, or ``None`` when a newer generation has replaced it
+    (that one stays landed for the next run: it was not the file checked).
 
     The object is copied inside Cloud Storage (no download): a multi-GB file costs no memory.
     """
@@ -474,14 +478,16 @@ def quarantine(hook: GCSHook, settings: Settings, name: str, check: FileCheck, r
         "quarantined_at": stamp.isoformat(),
         "run_id": run_id,
     }
-    hook.copy(settings.landing_bucket, name, settings.quarantine_bucket, target)
+    if not move_generation(
+        hook, settings.landing_bucket, name, generation, settings.quarantine_bucket, target
+    ):
+        return None
     hook.upload(
         settings.quarantine_bucket,
         target + ".reason.json",
         data=json.dumps(reason, indent=2),
         mime_type="application/json",
     )
-    hook.delete(settings.landing_bucket, name)
     return f"gs://{settings.quarantine_bucket}/{target}"
 
 
@@ -551,7 +557,10 @@ def validate_landed(
                 stored_size=blob.size,
             )
         if not check.ok:
-            uri = quarantine(hook, settings, name, check, run_id)
+            uri = quarantine(hook, settings, name, generation, check, run_id)
+            if uri is None:
+                log.warning("%s was overwritten while it was checked: the new generation stays landed", name)
+                continue
             log.warning("QUARANTINED %s: %s (%s) -> %s", name, check.reason, check.detail, uri)
             quarantined.append(
                 {"file": name, "reason": check.reason, "detail": check.detail, "moved_to": uri}
@@ -602,11 +611,45 @@ def record_bad_lines(warehouse: Warehouse, landed: LandedFile, bad_lines: Sequen
     warehouse.replace_table(landed.reject_table, bad_lines_table(bad_lines))
 
 
-def archive(hook: GCSHook, settings: Settings, landed: LandedFile) -> str:
-    """Move a loaded file out of the watched prefix, so sensors do not fire on it again."""
+def move_generation(
+    hook: GCSHook, bucket: str, name: str, generation: str, target_bucket: str, target: str
+) -> bool:
+    """Move generation ``generation`` of ``gs://bucket/name`` to ``target``; ``False`` when the
+    object was overwritten since that generation was read (nothing then moves or is deleted).
+
+    A producer may upload the same name again while a run works on it: Cloud Storage keeps the
+    name for a new generation and notifies it. Moving by name would carry the new generation
+    away unread (its own notification then finds nothing landed), so the copy reads the given
+    generation and the delete holds only for it (``ifGenerationMatch``).
+    """
+    from google.api_core.exceptions import PreconditionFailed
+
+    source = hook.get_conn().bucket(bucket)
+    blob = source.get_blob(name)
+    if blob is None or str(blob.generation) != generation:
+        return False
+    source.copy_blob(blob, hook.get_conn().bucket(target_bucket), target, source_generation=int(generation))
+    try:
+        blob.delete(if_generation_match=int(generation))
+    except PreconditionFailed:  # overwritten between the copy and the delete
+        return False
+    return True
+
+
+def archive(hook: GCSHook, settings: Settings, landed: LandedFile) -> str | None:
+    """Move a loaded file out of the watched prefix, so sensors do not fire on it again.
+
+    Returns the archive's URI, or ``None`` when the name now holds a newer generation than the
+    one loaded: that one stays landed, unread, for its own notification's or the next run.
+    """
     target = f"{settings.archive_prefix}{datetime.now(UTC):%Y-%m-%d}/{landed.base_name}"
+    uri = f"gs://{landed.bucket}/{target}"
     if not hook.exists(landed.bucket, landed.name):
-        return f"gs://{landed.bucket}/{target}"  # archived by an earlier try
-    hook.copy(landed.bucket, landed.name, landed.bucket, target)
-    hook.delete(landed.bucket, landed.name)
-    return f"gs://{landed.bucket}/{target}"
+        return uri  # archived by an earlier try
+    if move_generation(hook, landed.bucket, landed.name, landed.generation, landed.bucket, target):
+        return uri
+    log.warning(
+        "%s was overwritten after generation %s was loaded: the new generation stays landed for the next run",
+        landed.uri, landed.generation,
+    )  # fmt: skip
+    return None

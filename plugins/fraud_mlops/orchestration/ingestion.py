@@ -95,15 +95,22 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
 
         @task
         def archive_loaded_files(files: list[dict[str, Any]]) -> list[str]:
-            """Move loaded files out of the watched prefix (the sensors would fire again)."""
+            """Move loaded files out of the watched prefix (the sensors would fire again); a file
+            overwritten since it was loaded stays, as the new file it now is."""
             from fraud_mlops.ingestion.landed_files import archive
             from fraud_mlops.landing_schema import LandedFile
             from fraud_mlops.storage import gcs_hook
 
             hook = gcs_hook(settings)
-            moved = [archive(hook, settings, LandedFile.from_xcom(f)) for f in files]
-            for uri in moved:
-                print(f"archived -> {uri}")
+            moved = []
+            for landed in map(LandedFile.from_xcom, files):
+                uri = archive(hook, settings, landed)
+                print(
+                    f"archived {landed.uri} -> {uri}"
+                    if uri
+                    else f"left {landed.uri}: overwritten since loaded"
+                )
+                moved += [uri] if uri else []
             return moved
 
         loaded >> appended >> archive_loaded_files(files)  # type: ignore[arg-type]  # XComArg resolved at run time
