@@ -151,9 +151,11 @@ bench-serving: install ## Function latency/throughput at concurrency 1/8/32 vs a
 
 # --- deploy ---
 TOFU ?= $(shell command -v tofu || command -v terraform)
-COMPOSER_ENV ?= fraud-composer
+# The deployed stack's own names when infra/ has state here (another name_prefix or region
+# names another environment), else the defaults of infra/variables.tf.
+COMPOSER_ENV ?= $(or $(shell $(TOFU) -chdir=infra output -raw composer_environment 2>/dev/null),fraud-composer)
 COMPOSER_BUCKET ?= $(shell $(TOFU) -chdir=infra output -raw composer_bucket 2>/dev/null)
-GCP_REGION ?= europe-west4
+GCP_REGION ?= $(or $(shell $(TOFU) -chdir=infra output -raw region 2>/dev/null),europe-west4)
 COMPOSE := docker compose --env-file .local/compose.env -f docker-compose.yaml
 
 .PHONY: infra-fmt

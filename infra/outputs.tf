@@ -3,6 +3,11 @@ output "composer_environment" {
   value       = module.composer.name
 }
 
+output "region" {
+  description = "Region of the stack (make deploy-composer's GCP_REGION)."
+  value       = var.region
+}
+
 output "composer_bucket" {
   description = "Composer bucket (scripts/deploy_composer.py --bucket)."
   value       = module.storage.bucket_names["composer"]
