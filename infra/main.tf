@@ -154,7 +154,8 @@ module "monitoring" {
   kms_key_name          = var.bigquery_kms_key_name # the log dataset
   members               = local.members
 
-  depends_on = [module.apis]
+  # BigQuery's agent must hold the key before the log dataset (and the table the sink makes)
+  depends_on = [module.apis, google_kms_crypto_key_iam_member.bigquery_agent]
 }
 
 module "composer" {

@@ -362,3 +362,22 @@ def test_every_alert_entry_notifies_and_the_policy_matches_what_the_sink_writes(
     (strategy,) = policy.body["alert_strategy"]
     (limit,) = strategy["notification_rate_limit"]  # required with a LogMatch condition
     assert limit == {"period": "300s"}  # Google's least: one notification per 5 minutes
+
+
+def test_a_module_given_a_kms_key_waits_for_that_keys_service_agent_grant() -> None:
+    """With CMEK on, a dataset, bucket or topic created before its service agent may use the key
+    fails to create (or to write later): every module call passed a key depends on its grant."""
+    grant_of = {
+        "${var.kms_key_name}": {"gcs_agent", "pubsub_agent"},
+        "${var.bigquery_kms_key_name}": {"bigquery_agent"},
+    }
+    calls = iac.blocks("module", iac.INFRA)
+    checked = 0
+    for name, call in calls.items():
+        key = call.get("kms_key_name")
+        if key is None:
+            continue
+        checked += 1
+        waits = {d.rsplit(".", 1)[-1].rstrip("}") for d in call.get("depends_on", [])}
+        assert waits & grant_of[key], f"module {name} uses {key} without waiting for its grant"
+    assert checked == 4  # storage, bigquery, pubsub, monitoring
