@@ -45,12 +45,20 @@ variable "landing_prefix" {
   description = "Object prefix that new transaction files land under; the GCS notification and the sensors watch it (settings: MLOPS_LANDING_PREFIX)."
   type        = string
   default     = "incoming/"
+  validation {
+    condition     = can(regex("^[^/].*/$", var.landing_prefix))
+    error_message = "landing_prefix must be a folder such as \"incoming/\" (an empty prefix would watch the archive too)."
+  }
 }
 
 variable "archive_prefix" {
-  description = "Prefix loaded files are moved to inside the landing bucket (settings: MLOPS_ARCHIVE_PREFIX)."
+  description = "Prefix loaded files are moved to inside the landing bucket, not under landing_prefix nor above it (settings: MLOPS_ARCHIVE_PREFIX, which refuses nesting)."
   type        = string
   default     = "processed/"
+  validation {
+    condition     = can(regex("^[^/].*/$", var.archive_prefix))
+    error_message = "archive_prefix must be a folder such as \"processed/\"."
+  }
 }
 
 variable "pseudonym_kms_location" {

@@ -187,8 +187,9 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         raw_retention_days=int(env.get("MLOPS_RAW_RETENTION_DAYS", "30")),
         bq_location=env.get("MLOPS_BQ_LOCATION", "EU"),
         landing_bucket=env.get("MLOPS_LANDING_BUCKET", "fraud-landing"),
-        landing_prefix=env.get("MLOPS_LANDING_PREFIX", "incoming/"),
-        archive_prefix=env.get("MLOPS_ARCHIVE_PREFIX", "processed/"),
+        **_landing_prefixes(
+            env.get("MLOPS_LANDING_PREFIX", "incoming/"), env.get("MLOPS_ARCHIVE_PREFIX", "processed/")
+        ),
         quarantine_bucket=env.get("MLOPS_QUARANTINE_BUCKET", "fraud-quarantine"),
         landing_subscription=env.get("MLOPS_LANDING_SUBSCRIPTION", LANDING_SUBSCRIPTION),
         local_dir=local_dir,
@@ -221,6 +222,20 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
 #: A horizon longer than this would take the duplicate check's partition filter before year 1
 #: for the earliest increments (BigQuery fails such a query); a century is all history anyway.
 MAX_DEDUP_HORIZON_DAYS = 36_500
+
+
+def _landing_prefixes(landing: str, archive: str) -> dict[str, str]:
+    """The landing and archive prefixes, refused when one lies under the other: an archived copy
+    would be a new landed file (a notification, another ingestion), archiving a file onto its own
+    name would delete it, and the archive's expiry rule would delete files not yet ingested."""
+    for name, value in (("MLOPS_LANDING_PREFIX", landing), ("MLOPS_ARCHIVE_PREFIX", archive)):
+        if not value.endswith("/") or value == "/":
+            raise ValueError(f"{name} must be a folder such as 'incoming/', got {value!r}")
+    if landing.startswith(archive) or archive.startswith(landing):
+        raise ValueError(
+            f"MLOPS_LANDING_PREFIX {landing!r} and MLOPS_ARCHIVE_PREFIX {archive!r} must not nest"
+        )
+    return {"landing_prefix": landing, "archive_prefix": archive}
 
 
 def _horizon_days(value: str) -> int | None:
