@@ -21,10 +21,9 @@ class OnlineFeatureReader(Protocol):
 
 
 class FeatureStore(Protocol):
-    #: Whether a sync removes the cards the source no longer holds (right to erasure), or the
-    #: store keeps their last synced records (what it takes instead is ``erasure_note``).
-    sync_removes_deleted: bool
-    erasure_note: str
+    #: What a sync leaves of a card the source no longer holds (right to erasure), and what it
+    #: takes to remove it; ``None`` when the sync removes it.
+    erasure_gap: str | None
 
     def reader(self) -> OnlineFeatureReader:
         """Online lookups by card pseudonym (never card numbers)."""

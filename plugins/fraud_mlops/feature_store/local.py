@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 
 class LocalFeatureStore:
     #: A sync writes a new version from the source, so an erased card is gone from it.
-    sync_removes_deleted = True
-    erasure_note = "the sync that follows writes a new online-store version without the card"
+    erasure_gap: str | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

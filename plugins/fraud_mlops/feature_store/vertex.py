@@ -206,8 +206,7 @@ class VertexFeatureStore:
     #: until you delete those feature views" (https://cloud.google.com/vertex-ai/docs/featurestore/latest/delete-featureview),
     #: and the API deletes no single entity: an erased card keeps being served until the view is
     #: recreated (docs/least_privilege.md, "Right to erasure", says how).
-    sync_removes_deleted = False
-    erasure_note = (
+    erasure_gap: str | None = (
         "the Bigtable online store keeps the card's last synced record after the sync: recreate the "
         "feature view to remove it (docs/least_privilege.md, 'Right to erasure')"
     )

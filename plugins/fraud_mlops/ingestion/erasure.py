@@ -3,13 +3,13 @@
 The warehouse side is ``include/sql/96_erase_card.sql``; this is the file side. Landed files
 hold card numbers in clear (waiting to be ingested, archived for ``raw_retention_days``, or
 quarantined), so an erasure request rewrites every such CSV (plain or gzip) that holds the card,
-keeping every other row byte for byte as parsed by ``csv``. It works on a ``google.cloud.storage.Client`` (``GCSHook.get_conn()``, on
-Cloud Storage or the GCS emulator locally).
+keeping every other row byte for byte as parsed by ``csv``. It works on a
+``google.cloud.storage.Client`` (``GCSHook.get_conn()``: Cloud Storage, or the GCS emulator).
 
-A rewrite is a new object, and the bucket's age rule counts from an object's creation: the
+A rewrite is a new object, and a bucket's age rule counts from an object's creation: the
 rewritten file would keep every other card of the file for another ``raw_retention_days``. The
 new object therefore carries the original's creation time as its ``customTime`` (the earlier
-one, if it already has one), and the landing bucket deletes archived files by
+one, if it already has one), and the archive and the quarantine delete files by
 ``days_since_custom_time`` too (``infra/modules/storage``): an erasure never extends retention.
 """
 

@@ -64,11 +64,11 @@ def erase_card_rows(settings: Settings) -> Any:
             labels={"airflow-dag": context["dag"].dag_id, "airflow-task": context["task"].task_id},
         )
         print(f"card …{digits[-4:]} erased from raw, rejected rows and the published tables")
-        store = targets.feature_store(settings)
-        if store.sync_removes_deleted:
-            print(f"online store: {store.erasure_note}")
+        gap = targets.feature_store(settings).erasure_gap
+        if gap is None:
+            print("online store: the sync that follows writes a version without the card")
         else:
-            log.warning("online store: %s", store.erasure_note)
+            log.warning("online store: %s", gap)
 
     return erase_card_rows()
 
