@@ -123,7 +123,8 @@ module "prediction_function" {
   region           = var.region
   prefix           = var.name_prefix
   source_dir       = var.function_source_dir
-  source_bucket    = module.storage.bucket_names["function_source"]
+  source_bucket    = module.storage.function_source_bucket
+  project_number   = data.google_project.this.number
   entry_point      = var.function_entry_point
   ingress          = var.function_ingress
   instances        = var.function_instances

@@ -381,3 +381,42 @@ def test_a_module_given_a_kms_key_waits_for_that_keys_service_agent_grant() -> N
         waits = {d.rsplit(".", 1)[-1].rstrip("}") for d in call.get("depends_on", [])}
         assert waits & grant_of[key], f"module {name} uses {key} without waiting for its grant"
     assert checked == 4  # storage, bigquery, pubsub, monitoring
+
+
+def test_the_function_build_reads_the_source_copy_and_waits_for_every_builder_grant() -> None:
+    """Cloud Functions copies the uploaded source into its own bucket
+    (gcf-v2-sources-<number>-<region>) and the build fetches that copy as the builder; the bucket
+    appears with the first deploy, so the builder's read is a project grant with a condition on
+    that name. The build starts only once each of the builder's grants exists."""
+    fn = iac.INFRA / "modules" / "prediction_function"
+    (grant,) = [
+        r
+        for r in iac.resources()
+        if r.module == "modules/prediction_function" and r.type == "google_project_iam_member"
+    ]
+    assert (grant.body["role"], grant.body["member"]) == (
+        "roles/storage.objectViewer",
+        "${var.members.builder}",
+    )
+    (condition,) = grant.body["condition"]
+    assert condition["expression"] == (
+        'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-${var.project_number}-${var.region}")'
+    )
+    (function,) = [r for r in iac.resources() if r.type == "google_cloudfunctions2_function"]
+    assert set(function.body["depends_on"]) == {
+        "${google_artifact_registry_repository_iam_member.functions_builder}",
+        "${google_project_iam_member.builder_function_sources}",
+    }
+    # the other two grants come in with the inputs the build reads
+    call = iac.blocks("module", iac.INFRA)["prediction_function"]
+    assert call["source_bucket"] == "${module.storage.function_source_bucket}"
+    assert call["builder_sa_id"] == '${module.service_accounts.ids["builder"]}'
+    outputs = {
+        **iac.blocks("output", iac.INFRA / "modules" / "storage"),
+        **iac.blocks("output", iac.INFRA / "modules" / "service_accounts"),
+    }
+    assert outputs["function_source_bucket"]["depends_on"] == [
+        "${google_storage_bucket_iam_member.function_source_builder}"
+    ]
+    assert outputs["ids"]["depends_on"] == ["${google_project_iam_member.builder_log_writer}"]
+    assert "project_number" in iac.blocks("variable", fn)

@@ -47,6 +47,22 @@ resource "google_artifact_registry_repository_iam_member" "functions_builder" {
   member     = var.members.builder
 }
 
+# Cloud Functions copies the uploaded source into a bucket of its own,
+# gcf-v2-sources-<project number>-<region>, and the build fetches that copy, not our object
+# (https://cloud.google.com/functions/docs/building). The bucket appears with the first deploy,
+# so the grant is on the project under a condition on its name.
+resource "google_project_iam_member" "builder_function_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = var.members.builder
+
+  condition {
+    title       = "cloud-functions-source-copies-only"
+    description = "The function sources Cloud Functions copies for its builds, nothing else"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${var.project_number}-${var.region}\")"
+  }
+}
+
 locals {
   # Requests one instance takes at once, and the server threads that take them (one each: a
   # request mostly waits on the feature store and the endpoint).
@@ -88,7 +104,12 @@ resource "google_cloudfunctions2_function" "predict" {
     environment_variables = merge(var.environment, { THREADS = tostring(local.concurrency) })
   }
 
-  depends_on = [google_artifact_registry_repository_iam_member.functions_builder]
+  # The build runs as the builder: every grant it needs first (its log writer grant and the
+  # source bucket's come in through var.builder_sa_id and var.source_bucket)
+  depends_on = [
+    google_artifact_registry_repository_iam_member.functions_builder,
+    google_project_iam_member.builder_function_sources,
+  ]
 }
 
 # 2nd-gen functions are Cloud Run services: invoking one takes run.invoker on that service.

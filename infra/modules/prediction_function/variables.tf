@@ -3,6 +3,11 @@ variable "project_id" {
   type        = string
 }
 
+variable "project_number" {
+  description = "The project's number: Cloud Functions names its source bucket by it."
+  type        = string
+}
+
 variable "region" {
   description = "Region of the function and its image repository."
   type        = string

@@ -4,8 +4,9 @@ output "emails" {
 }
 
 output "ids" {
-  description = "Service account resource ids (projects/P/serviceAccounts/EMAIL) by role."
+  description = "Service account resource ids (projects/P/serviceAccounts/EMAIL) by role; known once the accounts' project grants exist (a build run as the builder needs its log writer grant)."
   value       = { for key, sa in google_service_account.this : key => sa.id }
+  depends_on  = [google_project_iam_member.builder_log_writer]
 }
 
 output "members" {
