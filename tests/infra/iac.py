@@ -136,7 +136,16 @@ def grant_of(resource: Resource) -> Grant:
         if not var:
             raise ValueError(f"{resource.address}: count {count!r} does not depend on a variable")
         when = var.group(1)
-    return Grant(match.group(1), str(resource.body["role"]), scope, when)
+    return Grant(match.group(1), _role(str(resource.body["role"])), scope, when)
+
+
+_CUSTOM_ROLE = re.compile(r"^\$\{google_project_iam_custom_role\.(\w+)\.(?:id|name)\}$")
+
+
+def _role(expression: str) -> str:
+    """A predefined role as written; one of infra/'s custom roles as ``custom:<resource name>``."""
+    match = _CUSTOM_ROLE.match(expression)
+    return f"custom:{match.group(1)}" if match else expression
 
 
 def iam_resources() -> list[Resource]:

@@ -420,3 +420,23 @@ def test_the_function_build_reads_the_source_copy_and_waits_for_every_builder_gr
     ]
     assert outputs["ids"]["depends_on"] == ["${google_project_iam_member.builder_log_writer}"]
     assert "project_number" in iac.blocks("variable", fn)
+
+
+def test_the_identity_that_takes_expiring_snapshots_may_delete_snapshots() -> None:
+    """BigQuery: "to create a snapshot with an expiration time you must have the
+    bigquery.tables.deleteSnapshot permission" (table-snapshots-create), which dataEditor lacks.
+    The ingestion identity takes the training snapshots with an expiry, in the curated dataset."""
+    snapshot_sql = (REPO_ROOT / "include" / "sql" / "60_snapshot.sql").read_text()
+    assert "CREATE SNAPSHOT TABLE" in snapshot_sql and "expiration_timestamp" in snapshot_sql
+    custom = {
+        f"custom:{r.name}": set(r.body["permissions"])
+        for r in iac.resources()
+        if r.type == "google_project_iam_custom_role"
+    }
+    roles = {
+        g.role for g in iac.grants_in_code() if (g.identity, g.scope) == ("orchestration", "dataset:fraud")
+    }
+    assert any("bigquery.tables.deleteSnapshot" in custom.get(role, ()) for role in roles), roles
+    assert (
+        "roles/bigquery.dataOwner" not in roles
+    )  # it would also let the account change the dataset's access

@@ -203,6 +203,26 @@ resource "google_bigquery_dataset_iam_member" "fraud_orchestration" {
   member     = var.members.orchestration
 }
 
+# A training snapshot is created with an expiry (60_snapshot.sql) and has it moved on while a
+# model serves (91): "to create a snapshot with an expiration time you must have the
+# bigquery.tables.deleteSnapshot permission" (https://cloud.google.com/bigquery/docs/table-snapshots-create),
+# which only dataOwner and admin hold among the predefined roles; dataOwner would also let the
+# account change the dataset's access. A custom role with that one permission, on this dataset.
+resource "google_project_iam_custom_role" "snapshot_expiry" {
+  project     = var.project_id
+  role_id     = "fraudSnapshotExpiry"
+  title       = "fraud-mlops: expiring table snapshots"
+  description = "Create BigQuery table snapshots that expire (and move their expiry): bigquery.tables.deleteSnapshot only."
+  permissions = ["bigquery.tables.deleteSnapshot"]
+}
+
+resource "google_bigquery_dataset_iam_member" "fraud_orchestration_snapshot_expiry" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.fraud.dataset_id
+  role       = google_project_iam_custom_role.snapshot_expiry.id
+  member     = var.members.orchestration
+}
+
 resource "google_bigquery_dataset_iam_member" "fraud_pipeline" {
   project    = var.project_id
   dataset_id = google_bigquery_dataset.fraud.dataset_id
