@@ -205,8 +205,12 @@ def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):
 
 
 def test_mapped_file_tasks_use_those_configurations(gcp_dag):
-    append = gcp_dag.get_task("load_raw.append_raw_file").expand_input.value["configuration"]
+    append_task = gcp_dag.get_task("load_raw.append_raw_file")
+    append = append_task.expand_input.value["configuration"]
     assert list(append.callables) == [append_raw_job_configuration]
+    # one append at a time: the once-by-content guard reads ingestion_log, and BigQuery lets two
+    # INSERT-only transactions commit side by side, each blind to the other's row
+    assert append_task.max_active_tis_per_dagrun == 1
     # the load is a mapped task per file sending load_job_configuration through BigQueryHook.insert_job
     # (tests/warehouse/test_bigquery_warehouse.py asserts the request and the skipped-lines report)
     load = gcp_dag.get_task("load_raw.load_raw_file")

@@ -85,5 +85,11 @@ class Warehouse(Protocol):
         ...
 
     def append_file_operator(self, files: Any, outlets: Sequence[Any] = ()) -> Any:
-        """Mapped task: each loaded file's rows appended to ``raw_transactions`` once (by content)."""
+        """Mapped task: each loaded file's rows appended to ``raw_transactions`` once (by content).
+
+        The appends of a run go one at a time (``max_active_tis_per_dagrun=1``): the once-by-content
+        guard of ``10_append_raw.sql`` reads ``ingestion_log``, and two concurrent transactions
+        would each miss the other's row (BigQuery's snapshot isolation lets INSERT-only
+        transactions commit side by side), appending a file landed twice under two names twice.
+        """
         ...

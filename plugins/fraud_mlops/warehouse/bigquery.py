@@ -192,5 +192,8 @@ class BigQueryWarehouse:
         from fraud_mlops.warehouse.bigquery_jobs import append_raw_job_configuration
 
         return BigQueryInsertJobOperator.partial(
-            task_id="append_raw_file", outlets=list(outlets), **self._operator_kwargs()
+            task_id="append_raw_file",
+            outlets=list(outlets),
+            max_active_tis_per_dagrun=1,  # the once-by-content guard (Warehouse.append_file_operator)
+            **self._operator_kwargs(),
         ).expand(configuration=files.map(append_raw_job_configuration))

@@ -157,4 +157,5 @@ class DuckDBWarehouse:
             pool=self.pool,
             outlets=list(outlets),
             do_xcom_push=False,
+            max_active_tis_per_dagrun=1,  # as on BigQuery (Warehouse.append_file_operator); the pool serializes too
         ).expand_kwargs(files.map(append_raw_local_kwargs))
