@@ -302,3 +302,39 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
         pytest.fail(f"{sql_file} did not render: {err}")
     missing = [t for t in _reads_without_partition_filter(sql) if (sql_file, t) not in WHOLE_TABLE_READS]
     assert missing == [], f"{sql_file} reads {missing} without a partition filter"
+
+
+@pytest.fixture(scope="module")
+def gcp_dags() -> Any:
+    mp = pytest.MonkeyPatch()
+    for k, v in GCP_ENV.items():
+        mp.setenv(k, v)
+    get_settings.cache_clear()
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    yield bag.dags
+    mp.undo()
+    get_settings.cache_clear()
+
+
+def test_every_bigquery_job_task_submits_again_when_it_runs_again(gcp_dags: dict[str, Any]) -> None:
+    """Airflow 3.3's resumable jobs: a durable BigQueryInsertJobOperator keeps its job id after
+    success and, run again (a cleared task), returns without submitting. The DAGs' SQL is
+    safe to rerun, and a cleared task must rerun it."""
+    from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+    tasks = [
+        task
+        for dag in gcp_dags.values()
+        for task in dag.tasks
+        if isinstance(task, BigQueryInsertJobOperator)
+        or getattr(task, "operator_class", None) is BigQueryInsertJobOperator
+    ]
+    assert len(tasks) > 10
+    for task in tasks:
+        durable = (
+            task.durable if isinstance(task, BigQueryInsertJobOperator) else task.partial_kwargs["durable"]
+        )
+        assert durable is False, task.task_id

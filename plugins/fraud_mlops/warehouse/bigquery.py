@@ -124,8 +124,23 @@ class BigQueryWarehouse:
         return f"bq://{self.settings.project}.{self.settings.dataset}.{snapshot}"
 
     def _operator_kwargs(self) -> dict[str, Any]:
+        """What every ``BigQueryInsertJobOperator`` of the DAGs is built with.
+
+        ``durable=False``: on Airflow 3.3 the operator otherwise keeps its job id in the task
+        state store and, when the task runs again after that job succeeded, returns without
+        submitting anything ("On retry with succeeded job: skips submission and polling",
+        ``airflow/sdk/bases/resumablejobmixin.py``). Clearing a task does not remove the id and
+        ``[state_store] clear_on_success`` is off by default, so a cleared task (re-running a
+        batch scoring, a monitoring step) would report success without running. Every statement
+        here is safe to run again, which is all a fresh submission on retry needs.
+        """
         s = self.settings
-        return {"project_id": s.project, "location": s.bq_location, "gcp_conn_id": s.gcp_conn_id}
+        return {
+            "project_id": s.project,
+            "location": s.bq_location,
+            "gcp_conn_id": s.gcp_conn_id,
+            "durable": False,
+        }
 
     def sql_operator(
         self,
