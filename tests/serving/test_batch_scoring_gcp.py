@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import jinja2
 import pytest
 
 from fraud_mlops.settings import REPO_ROOT, Settings, get_settings
@@ -75,9 +76,21 @@ def test_gcp_dag_scores_with_a_vertex_batch_prediction_job(gcp: Settings) -> Non
         "max_replica_count": 2,
         "gcp_conn_id": "google_cloud_default",
         "deferrable": True,
-        "job_display_name": "fraud-batch-scoring-{{ ts_nodash }}",
+        "job_display_name": "fraud-batch-scoring-{{ dag_run.run_after.strftime('%Y%m%dT%H%M%S') }}",
     }
     assert {name: getattr(job, name) for name in expected} == expected
+    # a run triggered without a logical date (Airflow 3's default for manual and REST triggers)
+    # has no ts_nodash in its context; the DAG's templates are strict, so the name must not need it
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    env = dag.get_template_env()
+    context = {
+        "dag_run": SimpleNamespace(run_after=datetime(2026, 12, 5, 3, 0, 7, tzinfo=UTC), logical_date=None)
+    }
+    assert env.from_string(job.job_display_name).render(**context) == "fraud-batch-scoring-20261205T030007"
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("fraud-batch-scoring-{{ ts_nodash }}").render(**context)
 
 
 def test_gcp_sql_steps_prepare_the_input_and_replace_the_run_from_the_output(gcp: Settings) -> None:

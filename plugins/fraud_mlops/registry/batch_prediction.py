@@ -71,7 +71,9 @@ class VertexBatchPrediction:
             task_id=task_id,
             project_id=s.project,
             region=s.region,
-            job_display_name="fraud-batch-scoring-{{ ts_nodash }}",
+            # run_after, not ts_nodash: a run triggered without a logical date (Airflow 3's manual
+            # and REST default) has no ts_nodash, and the DAG's templates are strict
+            job_display_name="fraud-batch-scoring-{{ dag_run.run_after.strftime('%Y%m%dT%H%M%S') }}",
             model_name=champion_model_resource(s.project, s.region),
             instances_format="bigquery",
             predictions_format="bigquery",
