@@ -107,6 +107,35 @@ def test_a_file_overwritten_after_its_load_stays_landed_as_the_new_file(
     assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == []
 
 
+def test_a_folder_placeholder_does_not_keep_the_sensor_firing(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """The console's "Create folder" leaves a zero-byte ``incoming/`` object. The sensor DAG's
+    prefix check (the provider's sensor, on the emulator) counts it, so every @continuous run
+    found it and started the next with nothing to ingest. A sensor or daily run deletes it."""
+    from airflow.providers.google.cloud.sensors.gcs import GCSObjectsWithPrefixExistenceSensor
+
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix, data=b"")
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "a.csv", data=good_csv)
+    sensor = GCSObjectsWithPrefixExistenceSensor(
+        task_id="wait", bucket=s.landing_bucket, prefix=s.landing_prefix, google_cloud_conn_id=s.gcp_conn_id
+    )
+    (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
+    assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == [s.landing_prefix + "a.csv"]
+    archive(gcs_hook, s, landed)
+    assert not sensor.poke({})  # nothing left for the next run to wake on
+
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix, data=b"")
+    assert sensor.poke({})  # the placeholder alone wakes the sensor...
+    assert validate_landed(gcs_hook, s, run_id="r2") == ([], [])
+    assert not sensor.poke({})  # ...once
+    # an event run names its objects: it touches nothing else
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix, data=b"")
+    validate_landed(gcs_hook, s, run_id="r3", only_objects=[])
+    assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == [s.landing_prefix]
+
+
 def test_a_landed_file_keeps_the_generation_it_was_listed_with(
     gcs_hook, local_settings, good_csv: bytes
 ) -> None:
