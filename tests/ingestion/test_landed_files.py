@@ -136,6 +136,24 @@ def test_a_folder_placeholder_does_not_keep_the_sensor_firing(
     assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == [s.landing_prefix]
 
 
+def test_a_backlog_is_taken_a_batch_at_a_time(gcs_hook, local_settings, good_csv: bytes, monkeypatch) -> None:
+    """Airflow maps at most max_map_length (1,024) tasks over one list, and the load and append map
+    over the good files: a run takes MAX_FILES_PER_RUN of a backlog, the next run the rest."""
+    from fraud_mlops.ingestion import landed_files
+
+    assert landed_files.MAX_FILES_PER_RUN < 1024
+    monkeypatch.setattr(landed_files, "MAX_FILES_PER_RUN", 2)
+    s = local_settings
+    for name in ("a.csv", "b.csv", "c.csv"):
+        gcs_hook.upload(s.landing_bucket, s.landing_prefix + name, data=good_csv)
+    first, _ = validate_landed(gcs_hook, s, run_id="r1")
+    assert [f.base_name for f in first] == ["a.csv", "b.csv"]
+    for landed in first:
+        archive(gcs_hook, s, landed)
+    second, _ = validate_landed(gcs_hook, s, run_id="r2")
+    assert [f.base_name for f in second] == ["c.csv"]
+
+
 def test_a_landed_file_keeps_the_generation_it_was_listed_with(
     gcs_hook, local_settings, good_csv: bytes
 ) -> None:

@@ -454,6 +454,13 @@ def check_landing_csv(data: bytes, limits: BadLineLimits | None = None) -> FileC
     return scan_landing_stream(io.BytesIO(data), limits)
 
 
+#: Files one run takes on. The load and append map a task over each good file, and Airflow refuses
+#: to map more than ``[core] max_map_length`` (1,024) at once: a backlog past it failed the
+#: validation task on every run, after it had quarantined files, and nothing was ever archived.
+#: The rest stay landed for the next run.
+MAX_FILES_PER_RUN = 500
+
+
 def drop_folder_placeholders(hook: GCSHook, settings: Settings) -> list[str]:
     """Delete the zero-byte "folder" objects under the landing prefix; returns their names.
 
@@ -558,6 +565,10 @@ def validate_landed(
             log.info("deleted the folder placeholder gs://%s/%s (no file; it kept the sensor firing)",
                      settings.landing_bucket, placeholder)  # fmt: skip
     names = list(only_objects) if only_objects is not None else list_landed(hook, settings)
+    if len(names) > MAX_FILES_PER_RUN:
+        log.warning("%d files landed: this run takes the first %d, the rest wait for the next run",
+                    len(names), MAX_FILES_PER_RUN)  # fmt: skip
+        names = names[:MAX_FILES_PER_RUN]
     for name in names:
         blob = bucket.get_blob(name)
         if blob is None:  # archived or quarantined by an earlier or concurrent run
