@@ -29,3 +29,16 @@ def test_the_snapshot_line_gives_its_frauds_or_says_they_are_unknown() -> None:
     )
     # the lineage's fraud count is NULL when another run published while the snapshot was taken
     assert "1,200 rows, unknown fraud" in format_summary(summary(None))
+
+
+def test_a_snapshots_source_files_in_xcom_and_the_summary_are_bounded() -> None:
+    """The training table holds every file ever loaded: the lineage row's list grows with history
+    (snapshot_lineage keeps it whole); what goes to XCom and the log names a few and counts all."""
+    from fraud_mlops.orchestration.run_summary import SOURCE_FILES_SHOWN, bounded_source_files
+
+    files = [f"gs://fraud-landing/incoming/day{i}.csv" for i in range(1, 1001)]
+    row = bounded_source_files({"snapshot_name": "training_snapshot_x", "source_files": files})
+    assert row["source_files"] == files[:SOURCE_FILES_SHOWN] and row["source_file_count"] == 1000
+    lines = format_summary({**summary(12), "snapshot": {**summary(12)["snapshot"], **row}})
+    assert f"and {1000 - SOURCE_FILES_SHOWN:,} more (all in snapshot_lineage)" in lines
+    assert "day21.csv" not in lines

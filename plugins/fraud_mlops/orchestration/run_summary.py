@@ -28,6 +28,18 @@ LINEAGE_COLUMNS = (
 )  # fmt: skip
 
 
+#: Source files a snapshot's XCom and summary name; ``snapshot_lineage`` keeps all of them. The
+#: training table holds every file ever loaded, so the full list grows with history, and it was
+#: pushed to XCom three times a run (the snapshot task's outputs and the summary).
+SOURCE_FILES_SHOWN = 20
+
+
+def bounded_source_files(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with at most :data:`SOURCE_FILES_SHOWN` source files, and their total count."""
+    files = list(row["source_files"] or [])
+    return {**row, "source_files": files[:SOURCE_FILES_SHOWN], "source_file_count": len(files)}
+
+
 def snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any]:
     row = find_snapshot_lineage_row(settings, name)
     if row is None:
@@ -42,8 +54,7 @@ def find_snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any] |
     )
     if not rows:
         return None
-    row = dict(zip(LINEAGE_COLUMNS, rows[0], strict=True))
-    row["source_files"] = list(row["source_files"] or [])
+    row = bounded_source_files(dict(zip(LINEAGE_COLUMNS, rows[0], strict=True)))
     for key in ("created_at", "expires_at"):
         row[key] = str(row[key])
     return row
@@ -94,7 +105,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"  snapshot {snap['snapshot_name']}: {snap['row_count']:,} rows, "
             f"{'unknown' if frauds is None else f'{frauds:,}'} fraud, expires {snap['expires_at']}"
         )
-        lines.append(f"  lineage: files {snap['source_files']} ← run {snap['run_id']}")
+        more = snap.get("source_file_count", len(snap["source_files"])) - len(snap["source_files"])
+        shown = f"{snap['source_files']}" + (
+            f" and {more:,} more (all in snapshot_lineage)" if more > 0 else ""
+        )
+        lines.append(f"  lineage: files {shown} ← run {snap['run_id']}")
     sync = summary.get("feature_sync")
     if sync:
         from fraud_mlops.feature_store.records import SyncRecord
