@@ -3,9 +3,12 @@
 
 The scheduled counterpart of `fraud_ingest_sensor`: once a day it processes every file under
 the landing prefix with the same tasks (the same builders, not a copy), so files that landed
-while the sensor DAG was paused are not forgotten. Safe to run beside the sensor DAG: loads
-are idempotent by file content and the transform takes each loaded file once. A run with nothing
-new to transform stops after `transform.plan_increment`: no snapshot, no retraining.
+while the sensor DAG was paused are not forgotten. Loads are idempotent by file content and the
+transform takes each loaded file once. Locally the one-slot warehouse pool keeps two ingestion
+DAGs' runs apart; on gcp two runs transforming at once share the candidate tables and must not
+overlap (docs/ingestion.md, "Known limits"): schedule this DAG for a quiet hour of the others,
+or keep only one ingestion DAG unpaused. A run with nothing new to transform stops after
+`transform.plan_increment`: no snapshot, no retraining.
 """
 
 from __future__ import annotations
