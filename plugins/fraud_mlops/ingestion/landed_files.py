@@ -461,25 +461,22 @@ def check_landing_csv(data: bytes, limits: BadLineLimits | None = None) -> FileC
 MAX_FILES_PER_RUN = 500
 
 
-def drop_folder_placeholders(hook: GCSHook, settings: Settings) -> list[str]:
-    """Delete the zero-byte "folder" objects under the landing prefix; returns their names.
+def list_landed(hook: GCSHook, settings: Settings) -> list[str]:
+    """The files under the landing prefix, sorted; zero-byte "folder" objects there are deleted.
 
     The console's "Create folder" makes one (``incoming/``). It holds no file, but the sensor
     DAG's prefix check counts it: every ``@continuous`` run would find it, ingest nothing and
     start the next run at once, for good.
     """
-    bucket = hook.get_conn().bucket(settings.landing_bucket)
-    dropped = []
-    for blob in bucket.list_blobs(prefix=settings.landing_prefix):
-        if blob.name.endswith("/") and not blob.size:
+    names = []
+    for blob in hook.get_conn().bucket(settings.landing_bucket).list_blobs(prefix=settings.landing_prefix):
+        if not blob.name.endswith("/"):
+            names.append(blob.name)
+        elif not blob.size:
             blob.delete(if_generation_match=blob.generation)
-            dropped.append(blob.name)
-    return dropped
-
-
-def list_landed(hook: GCSHook, settings: Settings) -> list[str]:
-    names = hook.list(settings.landing_bucket, prefix=settings.landing_prefix)
-    return sorted(n for n in names if not n.endswith("/"))
+            log.info("deleted the folder placeholder gs://%s/%s (no file; it kept the sensor firing)",
+                     settings.landing_bucket, blob.name)  # fmt: skip
+    return sorted(names)
 
 
 def quarantine(
@@ -560,10 +557,6 @@ def validate_landed(
     quarantined: list[dict] = []
     limits = BadLineLimits.of(settings)
     bucket = hook.get_conn().bucket(settings.landing_bucket)
-    if only_objects is None:
-        for placeholder in drop_folder_placeholders(hook, settings):
-            log.info("deleted the folder placeholder gs://%s/%s (no file; it kept the sensor firing)",
-                     settings.landing_bucket, placeholder)  # fmt: skip
     names = list(only_objects) if only_objects is not None else list_landed(hook, settings)
     if len(names) > MAX_FILES_PER_RUN:
         log.warning("%d files landed: this run takes the first %d, the rest wait for the next run",
