@@ -118,6 +118,7 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
             keep_named_snapshot_sql,
             keep_snapshot_sql,
             lineage_row,
+            other_champion,
             write_lineage,
         )
 
@@ -146,7 +147,7 @@ def record_model_lineage(settings: Settings, outcome: Any, snapshot: Any) -> Any
             print(
                 f"snapshot {serving} kept {settings.model_retention_days} more days for champion version {row.champion_version}"
             )
-        elif row.champion_version and row.champion_version != row.model_version:
+        elif other_champion(row) is not None:
             print(f"champion version {row.champion_version}: no kept training snapshot in lineage to renew")
         print(result.summary())
         return row.parameters()

@@ -81,6 +81,13 @@ def keep_named_snapshot_sql(snapshot: str, render: Callable[..., str]) -> str:
     return render("91_keep_model_snapshot.sql", snapshot=snapshot)
 
 
+def other_champion(row: LineageRow) -> str | None:
+    """The champion this run's gate compared against, when it is not the version just registered."""
+    return (
+        row.champion_version if row.champion_version and row.champion_version != row.model_version else None
+    )
+
+
 def champion_snapshot(row: LineageRow, warehouse: Warehouse, sql: str) -> str | None:
     """The kept training snapshot of the champion this run's gate compared against, if any.
 
@@ -89,9 +96,10 @@ def champion_snapshot(row: LineageRow, warehouse: Warehouse, sql: str) -> str | 
     ``model_retention_days`` after the champion was registered. ``sql`` is
     ``92_champion_snapshot.sql`` rendered for the target's dataset.
     """
-    if not row.champion_version or row.champion_version == row.model_version:
+    champion = other_champion(row)
+    if champion is None:
         return None
-    rows = warehouse.records(sql, {"model_name": row.model_name, "model_version": row.champion_version})
+    rows = warehouse.records(sql, {"model_name": row.model_name, "model_version": champion})
     return str(rows[0][0]) if rows else None
 
 
