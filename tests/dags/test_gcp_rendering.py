@@ -36,18 +36,24 @@ FILE = {
 
 
 @pytest.fixture(scope="module")
-def gcp_dag() -> Any:
+def gcp_dags() -> Any:
+    """Every DAG, parsed with the gcp target's settings."""
     mp = pytest.MonkeyPatch()
     for k, v in GCP_ENV.items():
         mp.setenv(k, v)
     get_settings.cache_clear()
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "fraud_ingest_sensor.py"))
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
-    yield bag.dags["fraud_ingest_sensor"]
+    yield bag.dags
     mp.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def gcp_dag(gcp_dags: dict[str, Any]) -> Any:
+    return gcp_dags["fraud_ingest_sensor"]
 
 
 BOUNDS = {
@@ -302,21 +308,6 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
         pytest.fail(f"{sql_file} did not render: {err}")
     missing = [t for t in _reads_without_partition_filter(sql) if (sql_file, t) not in WHOLE_TABLE_READS]
     assert missing == [], f"{sql_file} reads {missing} without a partition filter"
-
-
-@pytest.fixture(scope="module")
-def gcp_dags() -> Any:
-    mp = pytest.MonkeyPatch()
-    for k, v in GCP_ENV.items():
-        mp.setenv(k, v)
-    get_settings.cache_clear()
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-    assert bag.import_errors == {}
-    yield bag.dags
-    mp.undo()
-    get_settings.cache_clear()
 
 
 def test_every_bigquery_job_task_submits_again_when_it_runs_again(gcp_dags: dict[str, Any]) -> None:
