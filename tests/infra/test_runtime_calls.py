@@ -90,6 +90,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "aiplatform.models.update",
             "aiplatform.models.upload",
             "aiplatform.pipelineJobs.create",
+            "aiplatform.pipelineJobs.get",
         }
     ),
     "roles/aiplatform.featurestoreDataViewer": frozenset({"aiplatform.featureViews.fetchFeatureValues"}),

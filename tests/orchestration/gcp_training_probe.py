@@ -8,6 +8,10 @@ it finished (``PipelineServiceAsyncClient.get_pipeline_job``) with the task deta
 deployed version 5 beside champion 4; BigQuery's REST API, answered in memory under the real
 client (tests/bigquery_rest.py), takes the lineage writes and answers lineage's lookup of the
 champion's training snapshot with ``CHAMPION_SNAPSHOT``.
+
+An optional second argument, ``{"failed_polls": N}``, makes the first N polls fail as a
+transient outage does (``ServiceUnavailable``) and gives the pipeline task one retry: Vertex's
+``GetPipelineJob`` then finds the job created, still running, until the polls succeed.
 """
 
 from __future__ import annotations
@@ -51,15 +55,35 @@ def _created(self: Any, *, parent: str, pipeline_job: Any, pipeline_job_id: str,
     """Vertex's answer to CreatePipelineJob: the job, named with the id the request chose."""
     from google.cloud.aiplatform_v1.types import PipelineJob, PipelineState
 
+    CREATED.add(f"{parent}/pipelineJobs/{pipeline_job_id}")
     return PipelineJob(name=_job_name(parent, pipeline_job_id), state=PipelineState.PIPELINE_STATE_RUNNING)
+
+
+def _running(self: Any, *, request: dict[str, str], **_: Any) -> Any:
+    """Vertex's answer to a (sync) GetPipelineJob: a job the probe created runs, any other is
+    not found."""
+    from google.api_core.exceptions import NotFound
+    from google.cloud.aiplatform_v1.types import PipelineJob, PipelineState
+
+    if request["name"] not in CREATED:
+        raise NotFound(f"PipelineJob {request['name']} not found")
+    return PipelineJob(name=request["name"], state=PipelineState.PIPELINE_STATE_RUNNING)
+
+
+CREATED: set[str] = set()
+FAILED_POLLS: list[int] = [0]  # how many polls are still to fail
 
 
 async def _finished(self: Any, *, request: dict[str, str], **_: Any) -> Any:
     """Vertex's answer to GetPipelineJob for a finished run: each task's outputs in its
-    execution metadata (``output:<name>``)."""
+    execution metadata (``output:<name>``); first the transient failures asked for."""
+    from google.api_core.exceptions import ServiceUnavailable
     from google.cloud.aiplatform_v1 import types
     from google.protobuf import struct_pb2
 
+    if FAILED_POLLS[0]:
+        FAILED_POLLS[0] -= 1
+        raise ServiceUnavailable("The service is currently unavailable.")
     job_id = request["name"].rsplit("/", 1)[1]
     details = []
     for task, outputs in task_outputs(job_id).items():
@@ -79,6 +103,8 @@ def main() -> None:
         PipelineServiceClient,
     )
 
+    scenario = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    FAILED_POLLS[0] = scenario.get("failed_polls", 0)
     fake = FakeBigQueryREST(lineage_answers)
     with (
         mock.patch(
@@ -90,11 +116,15 @@ def main() -> None:
         mock.patch.object(
             PipelineServiceAsyncClient, "get_pipeline_job", autospec=True, side_effect=_finished
         ) as poll,
+        mock.patch.object(
+            PipelineServiceClient, "get_pipeline_job", autospec=True, side_effect=_running
+        ) as looked_up,
         patched_get_client(fake),
     ):
         dag, run = test_dag(
-            REPO_ROOT / "dags" / "fraud_training.py", "fraud_training", json.loads(sys.argv[1])
-        )
+            REPO_ROOT / "dags" / "fraud_training.py", "fraud_training", json.loads(sys.argv[1]),
+            retried=("train_evaluate_deploy",) if FAILED_POLLS[0] else (),
+        )  # fmt: skip
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
 
     job = create.call_args.kwargs["pipeline_job"]
@@ -106,6 +136,9 @@ def main() -> None:
                     "parameter_values": dict(job.runtime_config.parameter_values),
                     "display_name": job.display_name},
         "polled": [c.kwargs["request"] for c in poll.call_args_list],
+        "created_count": create.call_count,
+        "looked_up": [c.kwargs["request"] for c in looked_up.call_args_list],
+        "tries": {task_id: ti.try_number for task_id, ti in tis.items()},
         "queries": [[j["configuration"]["query"]["query"], j["configuration"]["query"].get("queryParameters", [])]
                     for j in fake.jobs],
         "job_locations": sorted({(j["jobReference"]["projectId"], j["jobReference"].get("location"))
@@ -114,6 +147,7 @@ def main() -> None:
         "links": {task_id: links(dag, tis[task_id]) for task_id in ("train_evaluate_deploy", "record_model_lineage")},
         "lineage": tis["record_model_lineage"].xcom_pull(task_ids="record_model_lineage"),
         "dag_run_id": run.run_id,
+        "run_after": run.run_after.isoformat(),
     }, default=str))  # fmt: skip
 
 

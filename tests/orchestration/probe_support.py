@@ -14,15 +14,21 @@ from typing import Any
 from unittest import mock
 
 
-def test_dag(dag_file: Path, dag_id: str, run_conf: dict[str, Any] | None = None) -> tuple[Any, Any]:
-    """``(dag, run)`` of one ``dag.test()`` run; retries off, so a failure shows at once."""
+def test_dag(
+    dag_file: Path, dag_id: str, run_conf: dict[str, Any] | None = None, retried: tuple[str, ...] = ()
+) -> tuple[Any, Any]:
+    """``(dag, run)`` of one ``dag.test()`` run; retries off, so a failure shows at once, except
+    for the ``retried`` tasks: one retry each, at once."""
+    from datetime import timedelta
+
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(dag_file))
     assert not bag.import_errors, bag.import_errors
     dag = bag.get_dag(dag_id)
     for task in dag.tasks:
-        task.retries = 0
+        task.retries = 1 if task.task_id in retried else 0
+        task.retry_delay = timedelta(0)
     return dag, dag.test(run_conf=run_conf)
 
 

@@ -10,8 +10,11 @@ links on the task pages are checked.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from fraud_mlops.pipeline_runs.vertex import pipeline_job_id
 from fraud_mlops.registry.names import MODEL_NAME
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
@@ -26,6 +29,11 @@ GCP_ENV = {
     "MLOPS_PIPELINE_SA": "pipelines@fraud-prj.iam.gserviceaccount.com",
 }  # fmt: skip
 CONSOLE = "https://console.cloud.google.com/vertex-ai/locations/europe-west4"
+
+
+def _first_try_job_id(out: dict[str, Any]) -> str:
+    run_after = datetime.fromisoformat(out["run_after"])
+    return pipeline_job_id("fraud_training", out["dag_run_id"], run_after, try_number=1)
 
 
 def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Path) -> None:
@@ -43,7 +51,7 @@ def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Pa
     }
     created = out["created"]
     job_id = created.pop("pipeline_job_id")
-    assert job_id.startswith("fraud-training-")
+    assert job_id == _first_try_job_id(out)
     assert created == {
         "parent": "projects/fraud-prj/locations/europe-west4",
         "service_account": "pipelines@fraud-prj.iam.gserviceaccount.com",
@@ -99,4 +107,31 @@ def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Pa
     assert out["links"] == {
         "train_evaluate_deploy": {"Pipeline Job": f"{CONSOLE}/pipelines/runs/{job_id}?project=fraud-prj"},
         "record_model_lineage": {"Endpoint": f"{CONSOLE}/endpoints/42?project=fraud-prj"},
+    }
+
+
+def test_a_failed_poll_retries_into_the_job_already_running(tmp_path: Path) -> None:
+    """A transient outage fails the trigger's poll and so the task; its retry finds the job
+    its first try created still running (GetPipelineJob), waits for it, and records its
+    outcome: Vertex is asked to create one job, not one per try."""
+    out = run_probe(
+        "tests.orchestration.gcp_training_probe",
+        airflow_home(tmp_path, GCP_ENV),
+        json.dumps({"snapshot": SNAPSHOT}),
+        json.dumps({"failed_polls": 1}),
+    )
+
+    assert out["states"]["train_evaluate_deploy"] == "success"
+    assert out["states"]["record_model_lineage"] == "success"
+    assert out["tries"]["train_evaluate_deploy"] == 2
+    job_id = _first_try_job_id(out)
+    name = f"projects/fraud-prj/locations/europe-west4/pipelineJobs/{job_id}"
+    assert out["created_count"] == 1 and out["created"]["pipeline_job_id"] == job_id
+    assert out["looked_up"] == [{"name": name}]  # the retry asked for try 1's job
+    assert out["polled"] == [{"name": name}, {"name": name}]  # the failed poll, then the retry's
+    assert "The service is currently unavailable" in out["_output"]
+    lineage_params = {p["name"]: p["parameterValue"]["value"] for p in out["queries"][0][1]}
+    assert lineage_params["pipeline_run"] == job_id
+    assert out["links"]["train_evaluate_deploy"] == {
+        "Pipeline Job": f"{CONSOLE}/pipelines/runs/{job_id}?project=fraud-prj"
     }

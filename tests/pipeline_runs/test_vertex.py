@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -22,12 +27,29 @@ from fraud_mlops.pipeline_runs.base import pipeline_yaml_path
 from fraud_mlops.pipeline_runs.vertex import (
     RunTrainingPipelineOperator,
     pipeline_for_project,
+    pipeline_job_id,
     pipeline_job_kwargs,
 )
 from fraud_mlops.settings import REPO_ROOT, Settings
 from fraud_mlops.training.pipeline_params import pipeline_parameters
 
 SNAPSHOT = "training_snapshot_20260901T000000_abcd1234"
+RUN = SimpleNamespace(
+    dag_id="fraud_training",
+    run_id="asset_triggered__2026-12-05T10:00:00.123456+00:00",
+    run_after=datetime(2026, 12, 5, 10, 0, 0, 123456, tzinfo=UTC),
+)
+PARENT = "projects/fraud-prj/locations/europe-west4"
+
+
+def _context(try_number: int) -> dict[str, Any]:
+    """What the operator reads of a task's context: the run, the try, XCom pushes."""
+    ti = mock.MagicMock(try_number=try_number)
+    return {"dag_run": RUN, "ti": ti, "task_instance": ti}
+
+
+def _job_id(try_number: int) -> str:
+    return pipeline_job_id(RUN.dag_id, RUN.run_id, RUN.run_after, try_number)
 
 
 def test_pipeline_parameters_point_at_bigquery_and_vertex(gcp_settings: Settings) -> None:
@@ -69,7 +91,7 @@ def test_operator_submits_template_parameters_root_and_service_account(
         ) as create,
         pytest.raises(TaskDeferred) as deferred,
     ):
-        train_evaluate_deploy.execute({"ti": mock.MagicMock(), "task_instance": mock.MagicMock()})
+        train_evaluate_deploy.execute(_context(try_number=1))
 
     create.assert_called_once()
     request = create.call_args.kwargs
@@ -92,7 +114,8 @@ def test_operator_submits_template_parameters_root_and_service_account(
     assert job.service_account == "pipelines@fraud-prj.iam.gserviceaccount.com"
     assert job.display_name == "fraud-training"
     assert job.labels["app"] == "fraud-mlops" and job.labels["target"] == "gcp"
-    assert request["pipeline_job_id"].startswith("fraud-training-")
+    # the first try names its job; there is no earlier try to look for
+    assert request["pipeline_job_id"] == _job_id(1)
     bucket.assert_called_once()
     assert bucket.call_args.kwargs["output_artifacts_gcs_dir"] == "gs://fraud-prj-pipeline-root"
 
@@ -100,6 +123,109 @@ def test_operator_submits_template_parameters_root_and_service_account(
     assert isinstance(trigger, RunPipelineJobTrigger)
     assert (trigger.project_id, trigger.location, trigger.poll_interval) == ("fraud-prj", "europe-west4", 60)
     assert deferred.value.method_name == "execute_complete"
+
+
+@contextmanager
+def _vertex(earlier: dict[str, types.PipelineState]) -> Iterator[tuple[mock.MagicMock, mock.MagicMock]]:
+    """Vertex AI Pipelines at the GAPIC client: ``earlier`` maps job ids it knows to their state
+    (any other id: NotFound, as GetPipelineJob answers); a created job is running."""
+    from airflow.providers.google.cloud.hooks.vertex_ai.pipeline_job import PipelineJobHook
+    from google.api_core.exceptions import NotFound
+
+    def get(self: Any, request: dict[str, str], **_: Any) -> types.PipelineJob:
+        job_id = request["name"].rsplit("/", 1)[1]
+        if job_id not in earlier:
+            raise NotFound(f"PipelineJob {request['name']} not found")
+        return types.PipelineJob(name=request["name"], state=earlier[job_id])
+
+    def create(self: Any, *, parent: str, pipeline_job: Any, pipeline_job_id: str, **_: Any) -> Any:
+        return types.PipelineJob(
+            name=f"{parent}/pipelineJobs/{pipeline_job_id}", state=types.PipelineState.PIPELINE_STATE_RUNNING
+        )
+
+    with (
+        mock.patch.object(PipelineJobHook, "get_credentials", return_value=AnonymousCredentials()),
+        mock.patch(
+            "google.cloud.aiplatform.utils.gcs_utils.create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist"
+        ),
+        mock.patch.object(
+            PipelineServiceClient, "create_pipeline_job", autospec=True, side_effect=create
+        ) as created,
+        mock.patch.object(PipelineServiceClient, "get_pipeline_job", autospec=True, side_effect=get) as got,
+    ):
+        yield created, got
+
+
+def _looked_up(got: mock.MagicMock) -> list[str]:
+    return [c.kwargs["request"]["name"].removeprefix(f"{PARENT}/pipelineJobs/") for c in got.call_args_list]
+
+
+def _deferred_to(gcp_settings: Settings, context: dict[str, Any]) -> Any:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    operator = RunTrainingPipelineOperator(
+        task_id="train_evaluate_deploy", parameter_values={}, job_kwargs=pipeline_job_kwargs(gcp_settings)
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    assert deferred.value.method_name == "execute_complete"
+    return deferred.value.trigger
+
+
+def test_a_retry_waits_for_the_job_an_earlier_try_left_running(
+    gcp_settings: Settings, google_connection: None
+) -> None:
+    """Try 3: try 2 never created its job (NotFound), try 1's still runs: the task waits for
+    that one and creates none, so no second pipeline deploys beside it."""
+    from airflow.providers.google.cloud.triggers.vertex_ai import RunPipelineJobTrigger
+
+    context = _context(try_number=3)
+    with _vertex({_job_id(1): types.PipelineState.PIPELINE_STATE_RUNNING}) as (created, got):
+        trigger = _deferred_to(gcp_settings, context)
+
+    created.assert_not_called()
+    assert _looked_up(got) == [_job_id(2), _job_id(1)]  # newest first
+    assert isinstance(trigger, RunPipelineJobTrigger)
+    assert (trigger.job_id, trigger.project_id, trigger.location) == (_job_id(1), "fraud-prj", "europe-west4")
+    assert (trigger.conn_id, trigger.poll_interval) == ("google_cloud_default", 60)
+    # the task's Pipeline Job button and XCom name the job it waits for, as for one it created
+    pushed = {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
+    assert pushed == {"pipeline_job_id": _job_id(1), "pipeline_job_conf": {"pipeline_id": _job_id(1)}}
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        types.PipelineState.PIPELINE_STATE_FAILED,
+        types.PipelineState.PIPELINE_STATE_CANCELLED,
+        types.PipelineState.PIPELINE_STATE_SUCCEEDED,
+    ],
+)
+def test_a_retry_after_an_earlier_job_ended_submits_its_own(
+    gcp_settings: Settings, google_connection: None, state: types.PipelineState
+) -> None:
+    """A finished earlier job is not waited for: a cleared task trains again (a succeeded job
+    included: clearing a finished task means run it again)."""
+    with _vertex({_job_id(1): state}) as (created, got):
+        trigger = _deferred_to(gcp_settings, _context(try_number=2))
+
+    assert _looked_up(got) == [_job_id(1)]
+    created.assert_called_once()
+    assert created.call_args.kwargs["pipeline_job_id"] == _job_id(2)
+    assert trigger.job_id == _job_id(2)
+
+
+def test_a_job_id_is_what_vertex_accepts_and_differs_per_run_and_try() -> None:
+    from google.cloud.aiplatform.constants.pipeline import _VALID_NAME_PATTERN
+
+    ids = {
+        pipeline_job_id(dag_id, run_id, RUN.run_after, try_number)
+        for dag_id in ("fraud_training", "other")
+        for run_id in (RUN.run_id, "manual__2026-12-05T10:00:00+00:00")
+        for try_number in (1, 2, 12)
+    }
+    assert len(ids) == 12
+    assert all(_VALID_NAME_PATTERN.match(i) and i.startswith("fraud-training-20261205100000-") for i in ids)
 
 
 def test_completion_returns_the_job_or_raises_the_error(gcp_settings: Settings) -> None:

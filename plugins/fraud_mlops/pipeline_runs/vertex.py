@@ -8,6 +8,13 @@ timeout here. :class:`RunTrainingPipelineOperator` is a parse-cheap handle: it s
 operator's arguments and builds the provider operator only when the task runs, delegating
 ``execute`` and, after the deferral, ``execute_complete`` to it.
 
+A retry waits for the job an earlier try started, if Vertex still runs it, instead of starting a
+second one beside it (:meth:`RunTrainingPipelineOperator.execute`). The provider's trigger turns
+any failed poll into a task failure (the GAPIC ``GetPipelineJob`` has no default retry), and a
+deferral can outlive its timeout, while the job runs on: each retry used to create another job,
+and two pipelines deployed to the one endpoint side by side. Each try names its job
+(:func:`pipeline_job_id`), so the earlier tries' jobs are found by name.
+
 The template is the committed ``fraud_training.yaml`` shipped with the DAGs
 (``dags/include/pipelines/`` on Composer). The outcome is read from the finished
 ``PipelineJob`` (the operator's XCom): Vertex records each task's output parameters in its
@@ -16,6 +23,9 @@ execution metadata as ``output:<name>``.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -26,8 +36,24 @@ from fraud_mlops.pipeline_runs.base import TASK_ID, pipeline_yaml_path
 from fraud_mlops.pipeline_runs.result import PipelineResult
 from fraud_mlops.settings import Settings
 
+log = logging.getLogger(__name__)
+
 PIPELINE_DISPLAY_NAME = "fraud-training"
 POLL_SECONDS = 60
+#: ``PipelineState`` names of a job that has not finished: a retry waits for it.
+ACTIVE_STATES = frozenset({"PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING"})
+#: How many earlier tries a retry looks back over (one ``GetPipelineJob`` each, newest first).
+LOOKBACK_TRIES = 5
+
+
+def pipeline_job_id(dag_id: str, run_id: str, run_after: datetime, try_number: int) -> str:
+    """The ``PipelineJob`` id of one try of the task: readable, unique per run and try.
+
+    Vertex takes ids of up to 128 characters of ``[a-z0-9-]`` starting with a letter; a run id
+    has other characters (``manual__2026-12-05T10:00:00+00:00``), so it enters as a digest.
+    """
+    digest = hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:8]
+    return f"{PIPELINE_DISPLAY_NAME}-{run_after:%Y%m%d%H%M%S}-{digest}-try{try_number}"
 
 
 def pipeline_for_project(pipeline_yaml: str, project: str, region: str) -> str:
@@ -100,16 +126,71 @@ class RunTrainingPipelineOperator(BaseOperator):
         Job button was empty."""
         return {"region": self.job_kwargs["region"], "project_id": self.job_kwargs["project_id"]}
 
-    def provider_operator(self) -> Any:
+    def provider_operator(self, job_id: str | None = None) -> Any:
         from airflow.providers.google.cloud.operators.vertex_ai.pipeline_job import RunPipelineJobOperator
 
         kwargs = {**self.job_kwargs}
         kwargs["template_path"] = project_template(kwargs["project_id"], kwargs["region"])
-        return RunPipelineJobOperator(task_id=self.task_id, parameter_values=self.parameter_values, **kwargs)
+        return RunPipelineJobOperator(
+            task_id=self.task_id, parameter_values=self.parameter_values, job_id=job_id, **kwargs
+        )
 
     def execute(self, context: Any) -> Any:
-        """Submit; the provider operator defers to its trigger (TaskDeferred propagates)."""
-        return self.provider_operator().execute(context)
+        """Wait for an earlier try's job if it still runs; else submit this try's job. Either
+        way the task defers to the provider's trigger (TaskDeferred propagates)."""
+        dag_run, try_number = context["dag_run"], context["ti"].try_number
+        ids = [
+            pipeline_job_id(dag_run.dag_id, dag_run.run_id, dag_run.run_after, n)
+            for n in range(try_number, max(0, try_number - LOOKBACK_TRIES - 1), -1)
+        ]
+        earlier = self.latest_earlier_job(ids[1:])
+        if earlier is not None and earlier[1] in ACTIVE_STATES:
+            return self.wait_for(context, *earlier)
+        if earlier is not None:
+            log.warning(
+                "pipeline job %s of an earlier try ended %s; submitting %s "
+                "(a job that deployed before this task failed left its traffic split as it set it)",
+                earlier[0], earlier[1], ids[0],
+            )  # fmt: skip
+        return self.provider_operator(ids[0]).execute(context)
+
+    def latest_earlier_job(self, job_ids: list[str]) -> tuple[str, str] | None:
+        """The newest of ``job_ids`` Vertex knows, with its state name (``None``: none exists)."""
+        from airflow.providers.google.cloud.hooks.vertex_ai.pipeline_job import PipelineJobHook
+        from google.api_core.exceptions import NotFound
+
+        hook = PipelineJobHook(gcp_conn_id=self.job_kwargs["gcp_conn_id"])
+        for job_id in job_ids:
+            try:
+                job = hook.get_pipeline_job(
+                    project_id=self.job_kwargs["project_id"],
+                    region=self.job_kwargs["region"],
+                    pipeline_job_id=job_id,
+                )
+            except NotFound:
+                continue  # that try failed before it created its job
+            return job_id, job.state.name
+        return None
+
+    def wait_for(self, context: Any, job_id: str, state: str) -> None:
+        """Defer to the provider's trigger on an earlier try's job, as the operator does on its own."""
+        from airflow.providers.google.cloud.triggers.vertex_ai import RunPipelineJobTrigger
+
+        log.info(
+            "pipeline job %s of an earlier try is %s: waiting for it, not submitting another", job_id, state
+        )
+        context["ti"].xcom_push(key="pipeline_job_id", value=job_id)
+        VertexAIPipelineJobLink.persist(context=context, pipeline_id=job_id)
+        self.defer(
+            trigger=RunPipelineJobTrigger(
+                conn_id=self.job_kwargs["gcp_conn_id"],
+                project_id=self.job_kwargs["project_id"],
+                location=self.job_kwargs["region"],
+                job_id=job_id,
+                poll_interval=self.job_kwargs["poll_interval"],
+            ),
+            method_name="execute_complete",
+        )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """The finished job as a dict (the lineage task reads the gate's outputs from it)."""
