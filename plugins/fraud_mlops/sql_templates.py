@@ -71,11 +71,16 @@ class DagRunLike(Protocol):
     run_after: Any
 
 
+def run_digest(dag_run: DagRunLike) -> str:
+    """Eight hex digits naming one DAG run (its DAG and run id), the same on every try: what
+    names the run's snapshot and Vertex jobs, whose names cannot hold a run id's ``:`` or ``+``."""
+    return hashlib.sha1(f"{dag_run.dag_id}:{dag_run.run_id}".encode()).hexdigest()[:8]
+
+
 def snapshot_name(dag_run: DagRunLike) -> str:
     """``training_snapshot_<run time>_<hash of dag+run id>``: stable across reruns of a run."""
     stamp = dag_run.run_after.strftime("%Y%m%dT%H%M%S")
-    digest = hashlib.sha1(f"{dag_run.dag_id}:{dag_run.run_id}".encode()).hexdigest()[:8]
-    return f"training_snapshot_{stamp}_{digest}"
+    return f"training_snapshot_{stamp}_{run_digest(dag_run)}"
 
 
 def template_context(settings: Settings) -> dict[str, Any]:

@@ -50,6 +50,7 @@ CODE_OF: dict[str, tuple[str, ...]] = {
         "plugins/fraud_mlops/ingestion/*.py",
         "plugins/fraud_mlops/events/*.py",
         "plugins/fraud_mlops/registry/batch_prediction.py",
+        "plugins/fraud_mlops/registry/vertex_batch_job.py",
         # the monitoring DAG's canary decision moves traffic and aliases (monitoring/canary_apply.py)
         "plugins/fraud_mlops/registry/vertex.py",
         "plugins/fraud_mlops/registry/backends.py",
@@ -77,6 +78,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/aiplatform.user": frozenset(
         {
             "aiplatform.batchPredictionJobs.create",
+            "aiplatform.batchPredictionJobs.get",
+            "aiplatform.batchPredictionJobs.list",
             "aiplatform.endpoints.create",
             "aiplatform.endpoints.deploy",
             "aiplatform.endpoints.list",

@@ -10,14 +10,21 @@ is the one ``replace_run_predictions`` sends BigQuery.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from fraud_mlops.settings import settings_from_env
-from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.sql_templates import SQL_FILES, render_sql, run_digest
 from tests.airflow_probes import airflow_home, run_probe
 
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4",
 }  # fmt: skip
+
+
+def _run_label(out: dict[str, Any]) -> str:
+    run = SimpleNamespace(dag_id="fraud_batch_scoring", run_id=out["run_id"])
+    return f"run-{run_digest(run)}"  # type: ignore[arg-type]  # run_after is not read
 
 
 def test_input_table_to_vertex_batch_job_to_this_runs_predictions(tmp_path: Path) -> None:
@@ -53,7 +60,14 @@ def test_input_table_to_vertex_batch_job_to_this_runs_predictions(tmp_path: Path
         job["dedicatedResources"]["startingReplicaCount"],
         job["dedicatedResources"]["maxReplicaCount"],
     ) == (1, 2)
-    assert out["polled"] >= 1
+    assert len(out["polled"]) >= 1
+    # the job carries its run's label, which a retry looks it up by; the first try looks up nothing
+    assert job["labels"] == {
+        "app": "fraud-mlops",
+        "dag": "fraud_batch_scoring",
+        "airflow_run": _run_label(out),
+    }
+    assert out["listed"] == []
 
     prepare, replace, summary = (j["configuration"]["query"] for j in out["bigquery_jobs"])
     assert prepare["query"] == render_sql(SQL_FILES["batch_prediction_input"], settings)
@@ -98,3 +112,36 @@ def test_cards_the_batch_job_left_unscored_fail_the_summary(tmp_path: Path) -> N
         "summarise_batch_scoring": "failed",
     }
     assert "batch scoring wrote 11,990 of 11,996 cards: 6 were not scored" in out["_output"]
+
+
+def test_a_failed_poll_retries_into_the_job_already_running(tmp_path: Path) -> None:
+    """A transient outage fails the trigger's poll and so the task; its retry lists the run's
+    jobs by label, finds the first try's still running, and waits for it: Vertex is asked to
+    create one job, and the run scores with it."""
+    out = run_probe("tests.orchestration.gcp_batch_probe", airflow_home(tmp_path, GCP_ENV), "complete", "1")
+
+    assert set(out["states"].values()) == {"success"}
+    assert out["batch_predict_tries"] == 2
+    assert out["created_count"] == 1
+    assert out["listed"] == [
+        {
+            "parent": "projects/fraud-prj/locations/europe-west4",
+            "filter": f'labels.airflow_run="{_run_label(out)}"',
+            "page_size": None,
+            "page_token": None,
+            "read_mask": None,
+        }
+    ]
+    name = "projects/fraud-prj/locations/europe-west4/batchPredictionJobs/4242"
+    assert [p["name"] if isinstance(p, dict) else p for p in out["polled"]] == [name, name]
+    assert "The service is currently unavailable" in out["_output"]
+    assert "waiting for it, not creating another" in out["_output"]
+    replace = out["bigquery_jobs"][1]["configuration"]["query"]
+    assert {p["name"]: p["parameterValue"]["value"] for p in replace["queryParameters"]}[
+        "model_version"
+    ] == "7"
+    assert out["links"]["batch_predict"] == {
+        "Batch Prediction Job": (
+            "https://console.cloud.google.com/vertex-ai/locations/europe-west4/batch-predictions/4242?project=fraud-prj"
+        )
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from fraud_mlops.pipeline_runs.vertex import pipeline_job_id
@@ -32,8 +33,10 @@ CONSOLE = "https://console.cloud.google.com/vertex-ai/locations/europe-west4"
 
 
 def _first_try_job_id(out: dict[str, Any]) -> str:
-    run_after = datetime.fromisoformat(out["run_after"])
-    return pipeline_job_id("fraud_training", out["dag_run_id"], run_after, try_number=1)
+    run = SimpleNamespace(
+        dag_id="fraud_training", run_id=out["dag_run_id"], run_after=datetime.fromisoformat(out["run_after"])
+    )
+    return pipeline_job_id(run, try_number=1)
 
 
 def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Path) -> None:

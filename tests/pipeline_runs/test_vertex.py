@@ -49,7 +49,7 @@ def _context(try_number: int) -> dict[str, Any]:
 
 
 def _job_id(try_number: int) -> str:
-    return pipeline_job_id(RUN.dag_id, RUN.run_id, RUN.run_after, try_number)
+    return pipeline_job_id(RUN, try_number)
 
 
 def test_pipeline_parameters_point_at_bigquery_and_vertex(gcp_settings: Settings) -> None:
@@ -219,7 +219,7 @@ def test_a_job_id_is_what_vertex_accepts_and_differs_per_run_and_try() -> None:
     from google.cloud.aiplatform.constants.pipeline import _VALID_NAME_PATTERN
 
     ids = {
-        pipeline_job_id(dag_id, run_id, RUN.run_after, try_number)
+        pipeline_job_id(SimpleNamespace(dag_id=dag_id, run_id=run_id, run_after=RUN.run_after), try_number)
         for dag_id in ("fraud_training", "other")
         for run_id in (RUN.run_id, "manual__2026-12-05T10:00:00+00:00")
         for try_number in (1, 2, 12)

@@ -18,6 +18,7 @@ import jinja2
 import pytest
 
 from fraud_mlops.settings import REPO_ROOT, Settings, get_settings
+from fraud_mlops.sql_templates import run_digest
 
 PROJECT, REGION = "fraud-prj", "europe-west4"
 
@@ -60,7 +61,13 @@ def test_gcp_dag_scores_with_a_vertex_batch_prediction_job(gcp: Settings) -> Non
         "summarise_batch_scoring",
     ]
     job: Any = dag.get_task("batch_predict")
-    assert type(job).__name__ == "CreateBatchPredictionJobOperator"
+    from airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job import (
+        CreateBatchPredictionJobOperator,
+    )
+
+    # the provider's operator, whose retries wait for a job still running (registry/vertex_batch_job.py)
+    assert isinstance(job, CreateBatchPredictionJobOperator)
+    assert type(job).__name__ == "CreateOrAwaitBatchPredictionJobOperator"
     expected = {
         "project_id": PROJECT,
         "region": REGION,
@@ -117,3 +124,60 @@ def test_gcp_sql_steps_prepare_the_input_and_replace_the_run_from_the_output(gcp
     assert f"DELETE FROM `{PROJECT}.fraud.card_predictions` WHERE scoring_run_id = @run_id" in replace
     assert "CAST(JSON_VALUE(prediction, '$.fraud_probability') AS FLOAT64)" in replace
     assert f"FROM `{PROJECT}.fraud.batch_prediction_output`" in replace
+
+
+@pytest.mark.parametrize("earlier", ["JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED", None])
+def test_a_retry_creates_its_own_job_when_none_of_the_run_still_runs(
+    gcp: Settings, earlier: str | None
+) -> None:
+    """A retry lists the run's jobs (by its label); one that ended, or none, is not waited for:
+    the retry creates its job, as a cleared task should. (The running case: the DAG probe,
+    tests/orchestration/test_gcp_batch_scoring_dag.py.)"""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import BatchPredictionJobHook
+    from airflow.sdk.exceptions import TaskDeferred
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.aiplatform_v1 import types
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient, pagers
+
+    parent = f"projects/{PROJECT}/locations/{REGION}"
+    run = SimpleNamespace(
+        dag_id="fraud_batch_scoring", run_id="manual__x", run_after=datetime(2026, 12, 5, tzinfo=UTC)
+    )
+    label = f"run-{run_digest(run)}"
+
+    def listed(self: Any, *, request: Any, **_: Any) -> Any:
+        jobs = [] if earlier is None else [
+            types.BatchPredictionJob(name=f"{parent}/batchPredictionJobs/41", state=earlier, labels={"airflow_run": label})
+        ]  # fmt: skip
+        response = types.ListBatchPredictionJobsResponse(batch_prediction_jobs=jobs)
+        return pagers.ListBatchPredictionJobsPager(
+            mock.Mock(), types.ListBatchPredictionJobsRequest(request), response
+        )
+
+    def created(self: Any, *, parent: str, batch_prediction_job: Any, **_: Any) -> Any:
+        job = types.BatchPredictionJob(batch_prediction_job)
+        job.name, job.state = f"{parent}/batchPredictionJobs/42", types.JobState.JOB_STATE_PENDING
+        return job
+
+    operator: Any = _dag().get_task("batch_predict")
+    ti = mock.MagicMock(try_number=2)
+    with (
+        mock.patch.object(BatchPredictionJobHook, "get_credentials", return_value=AnonymousCredentials()),
+        mock.patch.object(
+            JobServiceClient, "list_batch_prediction_jobs", autospec=True, side_effect=listed
+        ) as lst,
+        mock.patch.object(
+            JobServiceClient, "create_batch_prediction_job", autospec=True, side_effect=created
+        ) as create,
+        pytest.raises(TaskDeferred) as deferred,
+    ):
+        operator.execute({"dag_run": run, "ti": ti, "task_instance": ti})
+
+    assert lst.call_args.kwargs["request"]["filter"] == f'labels.airflow_run="{label}"'
+    create.assert_called_once()
+    assert create.call_args.kwargs["batch_prediction_job"].labels["airflow_run"] == label
+    assert deferred.value.trigger.job_id == "42"

@@ -23,9 +23,7 @@ execution metadata as ``output:<name>``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -35,6 +33,7 @@ from airflow.sdk import BaseOperator
 from fraud_mlops.pipeline_runs.base import TASK_ID, pipeline_yaml_path
 from fraud_mlops.pipeline_runs.result import PipelineResult
 from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import DagRunLike, run_digest
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +45,12 @@ ACTIVE_STATES = frozenset({"PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "P
 LOOKBACK_TRIES = 5
 
 
-def pipeline_job_id(dag_id: str, run_id: str, run_after: datetime, try_number: int) -> str:
+def pipeline_job_id(dag_run: DagRunLike, try_number: int) -> str:
     """The ``PipelineJob`` id of one try of the task: readable, unique per run and try.
 
-    Vertex takes ids of up to 128 characters of ``[a-z0-9-]`` starting with a letter; a run id
-    has other characters (``manual__2026-12-05T10:00:00+00:00``), so it enters as a digest.
+    Vertex takes ids of up to 128 characters of ``[a-z0-9-]`` starting with a letter.
     """
-    digest = hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:8]
-    return f"{PIPELINE_DISPLAY_NAME}-{run_after:%Y%m%d%H%M%S}-{digest}-try{try_number}"
+    return f"{PIPELINE_DISPLAY_NAME}-{dag_run.run_after:%Y%m%d%H%M%S}-{run_digest(dag_run)}-try{try_number}"
 
 
 def pipeline_for_project(pipeline_yaml: str, project: str, region: str) -> str:
@@ -140,7 +137,7 @@ class RunTrainingPipelineOperator(BaseOperator):
         way the task defers to the provider's trigger (TaskDeferred propagates)."""
         dag_run, try_number = context["dag_run"], context["ti"].try_number
         ids = [
-            pipeline_job_id(dag_run.dag_id, dag_run.run_id, dag_run.run_after, n)
+            pipeline_job_id(dag_run, n)
             for n in range(try_number, max(0, try_number - LOOKBACK_TRIES - 1), -1)
         ]
         earlier = self.latest_earlier_job(ids[1:])

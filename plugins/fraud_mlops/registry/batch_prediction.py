@@ -5,7 +5,8 @@ The batch-scoring DAG's middle task. Both read the input table
 output table (the input columns plus ``prediction``, the model server's answer as JSON), which
 ``include/sql/80_card_predictions.sql`` turns into this run's rows of ``card_predictions``.
 
-* :class:`VertexBatchPrediction`: ``CreateBatchPredictionJobOperator``, BigQuery in and out,
+* :class:`VertexBatchPrediction`: ``CreateBatchPredictionJobOperator`` (whose retries wait for
+  the job an earlier try left running: :mod:`.vertex_batch_job`), BigQuery in and out,
   with the registry's ``champion`` version (``models/fraud-detector@champion``) and so its
   serving container, the model server image. Composer never loads the model. Vertex sends each
   input row as an array of its columns in table order (the operator cannot ask for objects);
@@ -62,12 +63,10 @@ class VertexBatchPrediction:
         self.settings = settings
 
     def operator(self, task_id: str) -> Any:
-        from airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job import (
-            CreateBatchPredictionJobOperator,
-        )
+        from fraud_mlops.registry.vertex_batch_job import CreateOrAwaitBatchPredictionJobOperator
 
         s = self.settings
-        return CreateBatchPredictionJobOperator(
+        return CreateOrAwaitBatchPredictionJobOperator(
             task_id=task_id,
             project_id=s.project,
             region=s.region,
