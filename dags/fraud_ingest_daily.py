@@ -4,10 +4,9 @@
 The scheduled counterpart of `fraud_ingest_sensor`: once a day it processes every file under
 the landing prefix with the same tasks (the same builders, not a copy), so files that landed
 while the sensor DAG was paused are not forgotten. Loads are idempotent by file content and the
-transform takes each loaded file once. Locally the one-slot warehouse pool keeps two ingestion
-DAGs' runs apart; on gcp two runs transforming at once share the candidate tables and must not
-overlap (docs/ingestion.md, "Known limits"): schedule this DAG for a quiet hour of the others,
-or keep only one ingestion DAG unpaused. A run with nothing new to transform stops after
+transform takes each loaded file once. While another ingestion DAG's run transforms, this one
+waits at `transform.acquire_transform_lease` (one run holds the transform lease from its plan to
+its publish; docs/ingestion.md). A run with nothing new to transform stops after
 `transform.plan_increment`: no snapshot, no retraining.
 """
 

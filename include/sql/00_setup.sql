@@ -155,5 +155,19 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_log` (
   transformed_at TIMESTAMP
 );
 
+-- The transform lease: which DAG run may build candidates and publish (at most one at a time,
+-- whichever ingestion DAG it belongs to: they share the candidate tables). One row, seeded
+-- here; 13 claims it, 14 gives it back (fraud_mlops/ingestion/transform_lease.py).
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_lease` (
+  name STRING,
+  holder_dag_id STRING,
+  holder_run_id STRING,
+  claimed_at TIMESTAMP
+);
+INSERT INTO `{{ dataset }}.transform_lease` (name, holder_dag_id, holder_run_id, claimed_at)
+SELECT 'transform', CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP)
+FROM (SELECT 1 AS one) AS seed
+WHERE NOT EXISTS (SELECT 1 FROM `{{ dataset }}.transform_lease` AS l WHERE l.name = 'transform');
+
 -- Snapshot name <-> source files <-> row counts <-> DAG run.
 {{ create_snapshot_lineage() }}

@@ -46,6 +46,9 @@ PUBLISHED_TABLES = (
 SQL_FILES = {
     "setup": "00_setup.sql",
     "append_raw": "10_append_raw.sql",
+    "lease_holder": "12_lease_holder.sql",
+    "lease_acquire": "13_lease_acquire.sql",
+    "lease_release": "14_lease_release.sql",
     "increment_files": "15_increment_files.sql",
     "increment_event_from": "16_increment_event_from.sql",
     "training_day_totals": "17_training_day_totals.sql",

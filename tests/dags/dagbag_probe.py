@@ -44,6 +44,8 @@ def main() -> None:
                         "retries": t.retries,
                         "type": t.task_type,
                         "downstream": sorted(t.downstream_task_ids),
+                        "setup": t.is_setup,
+                        "teardown": t.is_teardown,
                     }
                     for t in dag.tasks
                 },

@@ -76,7 +76,22 @@ def test_ingestion_checks_candidates_before_publishing(bag):
         tasks = bag["dags"][dag_id]["tasks"]
         assert {"check_data_quality", "publish", "snapshot.snapshot_training_table"} <= set(tasks), dag_id
         assert tasks["check_data_quality"]["downstream"] == ["publish"], dag_id
-        assert tasks["publish"]["downstream"] == ["snapshot.snapshot_training_table"], dag_id
+        assert tasks["publish"]["downstream"] == [
+            "release_transform_lease",
+            "snapshot.snapshot_training_table",
+        ]
+
+
+def test_ingestion_runs_hold_the_transform_lease_from_plan_to_publish(bag):
+    """One run at a time builds candidates and publishes, whichever ingestion DAG it belongs to:
+    the lease is claimed before the plan and given back by a teardown after publish."""
+    for dag_id in ("fraud_ingest_sensor", "fraud_ingest_daily", "fraud_ingest_events"):
+        tasks = bag["dags"][dag_id]["tasks"]
+        acquire, release = tasks["transform.acquire_transform_lease"], tasks["release_transform_lease"]
+        assert (acquire["setup"], acquire["teardown"]) == (True, False), dag_id
+        assert (release["setup"], release["teardown"]) == (False, True), dag_id
+        assert acquire["downstream"] == ["release_transform_lease", "transform.plan_increment"], dag_id
+        assert release["downstream"] == [], dag_id
 
 
 def test_targets_choose_their_operators(bag):

@@ -6,8 +6,9 @@ A subprocess of test_gcp_ingestion_dag.py (Airflow's settings and metadata DB ar
 Cloud Storage is the GCS emulator (in memory, in this process; the provider's GCSHook and the
 sensor's trigger reach it through ``STORAGE_EMULATOR_HOST``) with one generated file landed.
 BigQuery is its REST API answered in memory under the real client (tests/bigquery_rest.py):
-every job succeeds, the load job loads the rows validation counted, and the planning and
-summary queries get the answers a first file gets. Vertex's feature-store admin client is
+every job succeeds, the load job loads the rows validation counted, the planning and
+summary queries get the answers a first file gets, and the transform lease's row is kept as the
+claim and release statements leave it. Vertex's feature-store admin client is
 patched at its class (a sync is done by the first poke).
 """
 
@@ -87,12 +88,26 @@ def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
         ),
     }
 
+    # the transform lease's one row (seeded by 00_setup.sql), as the claim (13) and release (14)
+    # leave it: BigQuery's state between jobs, which 12 reads back
+    lease: list[tuple[str, str] | None] = [None]
+    lease_sql = {name: render_sql(SQL_FILES[name], settings) for name in ("lease_holder", "lease_acquire", "lease_release")}  # fmt: skip
+
     def answer(query: dict[str, Any]) -> Result | None:
+        parameters = {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
+        run, stale = (parameters.get("dag_id"), parameters.get("run_id")), (parameters.get("stale_dag_id"), parameters.get("stale_run_id"))  # fmt: skip
+        if query["query"] == lease_sql["lease_acquire"] and lease[0] in (None, run, stale):
+            lease[0] = run  # type: ignore[assignment]
+        if query["query"] == lease_sql["lease_release"] and lease[0] == run:
+            lease[0] = None
+        if query["query"] == lease_sql["lease_holder"]:
+            held = lease[0]
+            fields = [_field("holder_dag_id", "STRING"), _field("holder_run_id", "STRING"), _field("claimed_at", "TIMESTAMP")]  # fmt: skip
+            return fields, [(held[0], held[1], micros(now)) if held else (None, None, None)]
         found = by_text.get(query["query"])
         if found is None:
             return None
         fields, rows = found
-        parameters = {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
         return fields, [
             tuple(v.format(**parameters) if isinstance(v, str) else v for v in row) for row in rows
         ]

@@ -37,7 +37,7 @@ def _parameters(query: dict[str, Any]) -> dict[str, str]:
     return {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
 
 
-@pytest.mark.parametrize(("dag_id", "tasks"), [("fraud_ingest_sensor", 18), ("fraud_ingest_daily", 17)])
+@pytest.mark.parametrize(("dag_id", "tasks"), [("fraud_ingest_sensor", 20), ("fraud_ingest_daily", 19)])
 def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     tmp_path: Path, dag_id: str, tasks: int
 ) -> None:
@@ -61,7 +61,8 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     dag_run = FakeDagRun(out["run_id"], dag_id)
     dag_run.run_after = datetime.fromisoformat(out["run_after"])
     files_read = {name: SQL_FILES[name] for name in (
-        "setup", "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",
+        "setup", "lease_holder", "lease_acquire", "lease_release",
+        "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",
         "staging", "card_features", "training_examples", "quality_checks", "publish",
     )} | {"snapshot_lineage_row": "72_snapshot_lineage_row.sql", "summary_rejects": "71_summary_rejects.sql",
           "summary_counts": "70_summary_counts.sql"}  # fmt: skip
@@ -74,8 +75,12 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     } == {("fraud-prj", "EU")}
     jobs = [job["configuration"] for job in out["bigquery_jobs"]]
     steps = [sql_names.get(job["query"]["query"], "?") if "query" in job else "load" for job in jobs]
-    assert steps == [
+    # the teardown runs once publish is done, beside the snapshot group: either may go first
+    released = steps.index("lease_release")
+    assert released > steps.index("publish")
+    assert steps[:released] + steps[released + 1 :] == [
         "setup", "load", "append_raw",
+        "lease_holder", "lease_acquire", "lease_holder",  # acquire_transform_lease: free, claimed, held
         "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",  # plan_increment
         "staging", "card_features", "training_examples", "quality_checks", "publish", "snapshot",
         "snapshot_lineage_row",  # publish_snapshot
@@ -98,6 +103,12 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
         k: bounds[k] for k in ("loaded_from", "event_from")
     }
     assert _parameters(by_step["snapshot"]["query"]) == {"dag_id": dag_id} | run
+    # the lease is claimed for this run (nobody held it: no stale holder named) and given back
+    assert (
+        _parameters(by_step["lease_acquire"]["query"])
+        == {"dag_id": dag_id, "stale_dag_id": "", "stale_run_id": ""} | run
+    )
+    assert _parameters(by_step["lease_release"]["query"]) == {"dag_id": dag_id} | run
     assert {job["query"]["useLegacySql"] for job in jobs if "query" in job} == {False}
 
     # the snapshot the SQL created is the one publish_snapshot announces and the summary reports

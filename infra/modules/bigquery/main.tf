@@ -169,6 +169,13 @@ locals {
       require_partition_filter = false
       raw                      = false
     }
+    transform_lease = {
+      description              = "Which ingestion DAG run may build candidates and publish (one row; claimed and given back by the runs)."
+      partition_field          = null
+      clustering               = null
+      require_partition_filter = false
+      raw                      = false
+    }
     snapshot_lineage = {
       description              = "Training snapshot <-> source files <-> row counts <-> DAG run."
       partition_field          = null

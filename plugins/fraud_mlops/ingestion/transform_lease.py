@@ -1,0 +1,85 @@
+"""One ingestion run at a time from the first candidate table to publish, whichever DAG runs it.
+
+The sensor, event and daily DAGs each run one run at a time, but together they could run
+three: their runs share the candidate tables, and a run's incremental features read the
+published state its own plan saw. Two runs interleaving (B's staging between A's staging and
+A's features, or B's publish between A's plan and A's publish) published features computed
+from another run's candidates, or applied one file's merchant state twice. The one-slot local
+pool did not prevent it either: it keeps tasks apart, not runs.
+
+So ``transform`` starts by claiming a lease kept in the warehouse (``transform_lease``, one
+row; ``include/sql/12``-``14``), and ``publish``'s teardown gives it back, also when a step
+between fails. The claim is one ``UPDATE`` of that row, on both targets (see 13 for why two
+claims cannot both win). A holder whose DAG run is no longer queued or running (killed before
+its teardown ran) is taken over; :func:`claim` asks Airflow for that run's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.base import Warehouse
+
+
+@dataclass(frozen=True)
+class Holder:
+    dag_id: str
+    run_id: str
+    claimed_at: Any = None
+
+    def same_run(self, other: Holder | None) -> bool:
+        return other is not None and (self.dag_id, self.run_id) == (other.dag_id, other.run_id)
+
+    def __str__(self) -> str:
+        return f"{self.dag_id} / {self.run_id} (since {self.claimed_at})"
+
+
+def holder(warehouse: Warehouse, settings: Settings) -> Holder | None:
+    """The run holding the lease, or ``None`` when it is free."""
+    rows = warehouse.records(render_sql(SQL_FILES["lease_holder"], settings))
+    held = [Holder(dag_id, run_id, claimed_at) for dag_id, run_id, claimed_at in rows if run_id is not None]
+    return held[0] if held else None
+
+
+def claim(
+    warehouse: Warehouse, settings: Settings, me: Holder, is_active: Callable[[Holder], bool]
+) -> Holder | None:
+    """Claim the lease for ``me``; ``None`` if ``me`` holds it now, else the run that does.
+
+    ``is_active(holder)``: whether the holder's DAG run is still queued or running. A holder
+    that is not gave up the lease by dying, and is taken over.
+    """
+    current = holder(warehouse, settings)
+    if me.same_run(current):
+        return None
+    if current is not None and is_active(current):
+        return current
+    stale = current or Holder("", "")
+    warehouse.execute(
+        render_sql(SQL_FILES["lease_acquire"], settings),
+        parameters={
+            "dag_id": me.dag_id,
+            "run_id": me.run_id,
+            "stale_dag_id": stale.dag_id,
+            "stale_run_id": stale.run_id,
+        },
+    )
+    after = holder(warehouse, settings)
+    if after is None:
+        raise RuntimeError(
+            f"the transform lease row is missing from {settings.dataset_ref}.transform_lease "
+            "(00_setup.sql seeds it): nothing to claim"
+        )
+    return None if me.same_run(after) else after
+
+
+def release(warehouse: Warehouse, settings: Settings, me: Holder) -> None:
+    """Give the lease back if ``me`` holds it (nothing otherwise: a takeover, or no claim)."""
+    warehouse.execute(
+        render_sql(SQL_FILES["lease_release"], settings),
+        parameters={"dag_id": me.dag_id, "run_id": me.run_id},
+    )

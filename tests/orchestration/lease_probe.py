@@ -1,0 +1,125 @@
+"""Run ``fraud_ingest_daily`` on the local target under ``dag.test()`` while a run of another
+ingestion DAG holds the transform lease and is still running; print what happened, as JSON.
+
+A subprocess of test_transform_lease_dag.py (Airflow's settings and metadata DB are per
+process). Everything is real: the DuckDB warehouse, the GCS emulator with one landed file,
+Airflow's metadata DB, where the holder is a ``fraud_ingest_sensor`` run in state ``running``.
+A thread waits until the daily run's ``acquire_transform_lease`` has been rescheduled twice
+(it found the lease held), then ends the holder's run as a person marking it failed would,
+without its teardown: the next poke finds the holder no longer running and takes the lease over.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fraud_mlops.settings import REPO_ROOT, get_settings
+from tests.orchestration.probe_support import gcs_emulator
+
+HOLDER = ("fraud_ingest_sensor", "manual__2026-12-05T10:00:00+00:00")
+DAG_ID = "fraud_ingest_daily"
+ROWS = 3_000  # the quality checks want 1,000 training rows and some fraud
+ACQUIRE = "transform.acquire_transform_lease"
+
+
+def _reschedules() -> int:
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        query = select(func.count()).select_from(TaskReschedule)
+        return int(session.scalar(query) or 0)
+
+
+def _end_holder_after_two_reschedules(events: dict[str, Any]) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    deadline = time.monotonic() + 240
+    while _reschedules() < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    events["reschedules_while_held"] = _reschedules()
+    with create_session() as session:
+        run = session.query(DagRun).filter_by(dag_id=HOLDER[0], run_id=HOLDER[1]).one()
+        run.state = DagRunState.FAILED
+    events["holder_ended_at"] = datetime.now(UTC).isoformat()
+
+
+def main() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from devtools.generator.files import write_landing_csv
+    from devtools.generator.synth import GeneratorConfig, generate
+    from fraud_mlops.ingestion.transform_lease import Holder, claim, holder
+    from fraud_mlops.pseudonym import ensure_local_keys
+    from fraud_mlops.sql_templates import SQL_FILES, render_sql
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+    settings = get_settings()
+    ensure_local_keys(settings.local_dir)
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
+    warehouse.execute(render_sql(SQL_FILES["setup"], settings))
+    assert claim(warehouse, settings, Holder(*HOLDER), lambda h: True) is None
+
+    with create_session() as session:
+        session.add(
+            DagRun(
+                dag_id=HOLDER[0], run_id=HOLDER[1], run_type=DagRunType.MANUAL, state=DagRunState.RUNNING,
+                run_after=datetime.now(UTC), triggered_by=DagRunTriggeredByType.TEST,
+            )
+        )  # fmt: skip
+
+    csv = write_landing_csv(
+        generate(GeneratorConfig(rows=ROWS, fraud_rate=0.01, seed=3)).landing,
+        Path(sys.argv[1]) / "day1.csv",
+        show_progress=False,
+    )
+    events: dict[str, Any] = {}
+    with gcs_emulator():
+        gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
+        landing = gcs.create_bucket(settings.landing_bucket)
+        gcs.create_bucket(settings.quarantine_bucket)
+        landing.blob(f"{settings.landing_prefix}day1.csv").upload_from_filename(str(csv))
+
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{DAG_ID}.py"))
+        assert not bag.import_errors, bag.import_errors
+        dag = bag.get_dag(DAG_ID)
+        for task in dag.tasks:
+            task.retries = 0
+        dag.get_task(ACQUIRE).poke_interval = 1  # type: ignore[attr-defined]
+        ender = threading.Thread(target=_end_holder_after_two_reschedules, args=(events,), daemon=True)
+        ender.start()
+        run = dag.test()
+        ender.join(timeout=5)
+
+    tis = {ti.task_id: ti for ti in run.get_task_instances() if ti.map_index < 0}
+    acquired = tis[ACQUIRE]
+    after = holder(warehouse, settings)
+    ((staged,),) = warehouse.records(f"SELECT COUNT(*) FROM `{settings.dataset_ref}.stg_transactions`")
+    print("PROBE " + json.dumps({
+        "state": str(run.state),
+        "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
+        "events": events,
+        "acquired_at": acquired.end_date.isoformat() if acquired.end_date else None,
+        "holder_after": None if after is None else [after.dag_id, after.run_id],
+        "staged_rows": staged,
+    }, default=str))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

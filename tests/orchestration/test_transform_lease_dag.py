@@ -1,0 +1,39 @@
+"""Two ingestion DAGs' runs never transform at once, on real Airflow (``dag.test()``), the real
+local warehouse and the GCS emulator (lease_probe.py): the daily run waits while a sensor run
+holds the transform lease, and goes on when that run ends."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from tests.airflow_probes import airflow_home, run_probe
+
+
+def test_a_run_waits_for_the_lease_another_dags_run_holds_then_takes_it_over(tmp_path: Path) -> None:
+    local_dir = tmp_path / "local"
+    env = airflow_home(tmp_path, {
+        "MLOPS_TARGET": "local",
+        "MLOPS_LOCAL_DIR": str(local_dir),
+        "AIRFLOW_CONN_FRAUD_WAREHOUSE": json.dumps(
+            {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
+        ),
+    })  # fmt: skip
+    out = run_probe("tests.orchestration.lease_probe", env, str(tmp_path), timeout=600)
+
+    assert out["state"] == "success", out["states"]
+    assert set(out["states"].values()) == {"success"}, out["states"]
+    # it found the lease held and waited (rescheduled, holding no slot) until the holder ended
+    assert out["events"]["reschedules_while_held"] >= 2
+    assert datetime.fromisoformat(out["acquired_at"]) >= datetime.fromisoformat(
+        out["events"]["holder_ended_at"]
+    )
+    assert (
+        "waiting: the transform lease is held by fraud_ingest_sensor / manual__2026-12-05T10:00:00+00:00"
+        in out["_output"]
+    )
+    assert "taking over the transform lease from fraud_ingest_sensor" in out["_output"]
+    # then transformed and published its file, and its teardown gave the lease back
+    assert out["staged_rows"] == 3_000
+    assert out["holder_after"] is None
