@@ -7,6 +7,7 @@ Airflow's metadata DB, where the holder is a ``fraud_ingest_sensor`` run in stat
 A thread waits until the daily run's ``acquire_transform_lease`` has been rescheduled twice
 (it found the lease held), then ends the holder's run as a person marking it failed would,
 without its teardown: the next poke finds the holder no longer running and takes the lease over.
+A second run then finds only the same content landed again, so its plan short-circuits the rest.
 """
 
 from __future__ import annotations
@@ -106,16 +107,25 @@ def main() -> None:
         ender.start()
         run = dag.test()
         ender.join(timeout=5)
+        first_holder_after = holder(warehouse, settings)
+
+        # the same content landed again: loaded as a duplicate, nothing new to transform, so the
+        # plan short-circuits the rest; the teardown must still give the lease back
+        landing.blob(f"{settings.landing_prefix}day1-again.csv").upload_from_filename(str(csv))
+        rerun = dag.test()
 
     tis = {ti.task_id: ti for ti in run.get_task_instances() if ti.map_index < 0}
     acquired = tis[ACQUIRE]
     after = holder(warehouse, settings)
+    rerun_states = {ti.task_id: str(ti.state) for ti in rerun.get_task_instances() if ti.map_index < 0}
     ((staged,),) = warehouse.records(f"SELECT COUNT(*) FROM `{settings.dataset_ref}.stg_transactions`")
     print("PROBE " + json.dumps({
         "state": str(run.state),
         "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
         "events": events,
         "acquired_at": acquired.end_date.isoformat() if acquired.end_date else None,
+        "holder_after_first": None if first_holder_after is None else [first_holder_after.dag_id, first_holder_after.run_id],
+        "rerun_states": rerun_states,
         "holder_after": None if after is None else [after.dag_id, after.run_id],
         "staged_rows": staged,
     }, default=str))  # fmt: skip

@@ -1,6 +1,7 @@
 """Two ingestion DAGs' runs never transform at once, on real Airflow (``dag.test()``), the real
 local warehouse and the GCS emulator (lease_probe.py): the daily run waits while a sensor run
-holds the transform lease, and goes on when that run ends."""
+holds the transform lease, and goes on when that run ends; a run the plan cuts short gives it
+back too."""
 
 from __future__ import annotations
 
@@ -36,4 +37,13 @@ def test_a_run_waits_for_the_lease_another_dags_run_holds_then_takes_it_over(tmp
     assert "taking over the transform lease from fraud_ingest_sensor" in out["_output"]
     # then transformed and published its file, and its teardown gave the lease back
     assert out["staged_rows"] == 3_000
+    assert out["holder_after_first"] is None
+
+    # a run with nothing new: the plan skips the rest, and the teardown still gives the lease back
+    rerun = out["rerun_states"]
+    assert (rerun["transform.acquire_transform_lease"], rerun["transform.plan_increment"]) == (
+        "success",
+        "success",
+    )
+    assert rerun["publish"] == "skipped" and rerun["release_transform_lease"] == "success"
     assert out["holder_after"] is None
