@@ -43,6 +43,18 @@ def airflow_home(
     return full
 
 
+def local_target_env(local_dir: Path) -> dict[str, str]:
+    """The settings of a local-target probe whose state lives under ``local_dir``: the DuckDB
+    warehouse there, through the connection the local operators use."""
+    return {
+        "MLOPS_TARGET": "local",
+        "MLOPS_LOCAL_DIR": str(local_dir),
+        "AIRFLOW_CONN_FRAUD_WAREHOUSE": json.dumps(
+            {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
+        ),
+    }
+
+
 def run_probe(module: str, env: dict[str, str], *args: str, timeout: float = 600) -> dict[str, Any]:
     """``python -m module *args`` → its ``PROBE`` line as a dict (the output shown on failure)."""
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from fraud_mlops.registry.local_endpoint import read_endpoint
 from fraud_mlops.settings import REPO_ROOT
-from tests.airflow_probes import airflow_home, run_probe
+from tests.airflow_probes import airflow_home, local_target_env, run_probe
 from tests.training.examples import make_examples, write_snapshot
 
 pytestmark = pytest.mark.slow
@@ -24,13 +24,7 @@ SNAPSHOT = "training_snapshot_20260901T000000_00000001"
 def test_snapshot_to_deployed_model_and_lineage_row(tmp_path: Path) -> None:
     local_dir = tmp_path / "local"
     write_snapshot(local_dir / "warehouse" / "snapshots", SNAPSHOT, make_examples(3000, seed=0))
-    env = airflow_home(tmp_path, {
-        "MLOPS_TARGET": "local",
-        "MLOPS_LOCAL_DIR": str(local_dir),
-        "AIRFLOW_CONN_FRAUD_WAREHOUSE": json.dumps(
-            {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
-        ),
-    })  # fmt: skip
+    env = airflow_home(tmp_path, local_target_env(local_dir))
     # A snapshot written by hand has no snapshot_lineage row, so the run names it (as a manual
     # run would); the asset-triggered run reads the name from the event instead.
     outcome = run_probe(

@@ -5,22 +5,14 @@ back too."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
-from tests.airflow_probes import airflow_home, run_probe
+from tests.airflow_probes import airflow_home, local_target_env, run_probe
 
 
 def test_a_run_waits_for_the_lease_another_dags_run_holds_then_takes_it_over(tmp_path: Path) -> None:
-    local_dir = tmp_path / "local"
-    env = airflow_home(tmp_path, {
-        "MLOPS_TARGET": "local",
-        "MLOPS_LOCAL_DIR": str(local_dir),
-        "AIRFLOW_CONN_FRAUD_WAREHOUSE": json.dumps(
-            {"conn_type": "duckdb", "host": str(local_dir / "warehouse" / "warehouse.duckdb")}
-        ),
-    })  # fmt: skip
+    env = airflow_home(tmp_path, local_target_env(tmp_path / "local"))
     out = run_probe("tests.orchestration.lease_probe", env, str(tmp_path), timeout=600)
 
     assert out["state"] == "success", out["states"]
