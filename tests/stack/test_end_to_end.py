@@ -209,7 +209,9 @@ def test_no_key_material_in_the_logs_of_the_run(local_stack, landed):
 
 def test_a_run_failing_a_check_changes_nothing_published(local_stack, landed, tmp_path):
     """Write-audit-publish on the real stack: data failing a check is never published, the
-    snapshot list and the online store stay as they were, and the check is not retried."""
+    snapshot list and the online store stay as they were, and the check is not retried. The
+    check's failure and the run's raise their alerts (the run's from the DAG processor, which
+    runs DAG callbacks), and the transform lease's teardown gives the lease back."""
     before = _published_state(local_stack.settings)
     assert before["snapshots"] and before["online_store"][0] is not None
     batch = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=7, rows_per_card=20))
@@ -226,9 +228,47 @@ def test_a_run_failing_a_check_changes_nothing_published(local_stack, landed, tm
         assert tis["check_data_quality"]["state"] == "failed"
         assert tis["check_data_quality"]["try_number"] == 1  # deterministic: not retried
         assert tis["publish"]["state"] == "upstream_failed"
+        assert tis["release_transform_lease"]["state"] == "success"
         assert _published_state(local_stack.settings) == before
+        assert _lease_holder(local_stack.settings) is None
+        assert {"data_quality_failure", "dag_failure"} <= _alert_kinds(local_stack.settings, run_id)
     finally:
         _remove_rows_of(local_stack.settings, "all_fraud.csv")  # later stack tests start clean
+
+
+def _lease_holder(settings, timeout: float = 120) -> Any:
+    """Who holds the transform lease, read once the stack's writer lets go of the file."""
+    import time
+
+    import duckdb
+
+    from fraud_mlops.ingestion.transform_lease import holder
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return holder(DuckDBWarehouse(settings, settings.warehouse_path), settings)
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _alert_kinds(settings, run_id: str, timeout: float = 120) -> set[str]:
+    """The kinds of the alerts raised for ``run_id``, once the run's own (``dag_failure``) is in:
+    the DAG processor runs DAG callbacks after the scheduler ends the run."""
+    import json
+    import time
+
+    path = settings.local_dir / "alerts" / "alerts.jsonl"
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines() if path.is_file() else []
+        kinds = {a["kind"] for a in map(json.loads, lines) if a.get("run_id") == run_id}
+        if "dag_failure" in kinds or time.monotonic() > deadline:
+            return kinds
+        time.sleep(1)
 
 
 def _remove_rows_of(settings, file_name: str) -> None:
