@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import jinja2
 import pytest
+from google.api_core.exceptions import ServiceUnavailable
 
 from fraud_mlops.settings import REPO_ROOT, Settings, get_settings
 from fraud_mlops.sql_templates import run_digest
@@ -126,32 +130,33 @@ def test_gcp_sql_steps_prepare_the_input_and_replace_the_run_from_the_output(gcp
     assert f"FROM `{PROJECT}.fraud.batch_prediction_output`" in replace
 
 
-@pytest.mark.parametrize("earlier", ["JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED", None])
-def test_a_retry_creates_its_own_job_when_none_of_the_run_still_runs(
-    gcp: Settings, earlier: str | None
-) -> None:
-    """A retry lists the run's jobs (by its label); one that ended, or none, is not waited for:
-    the retry creates its job, as a cleared task should. (The running case: the DAG probe,
-    tests/orchestration/test_gcp_batch_scoring_dag.py.)"""
-    from datetime import UTC, datetime
-    from types import SimpleNamespace
-    from unittest import mock
+RUN = SimpleNamespace(
+    dag_id="fraud_batch_scoring", run_id="manual__x", run_after=datetime(2026, 12, 5, tzinfo=UTC)
+)
+OUTPUT_TABLE = f"{PROJECT}.fraud.batch_prediction_output"
 
+
+def _retry_of_batch_predict(earlier: str | None, output_exists: bool) -> dict[str, Any]:
+    """Try 2 of ``batch_predict`` with Vertex's job service answered at its GAPIC client (the
+    run's earlier job in state ``earlier``, or none) and BigQuery's REST API under the real
+    client (the output table there or not): what it asked, created, returned or deferred to."""
     from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import BatchPredictionJobHook
     from airflow.sdk.exceptions import TaskDeferred
     from google.auth.credentials import AnonymousCredentials
     from google.cloud.aiplatform_v1 import types
     from google.cloud.aiplatform_v1.services.job_service import JobServiceClient, pagers
 
+    from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
+
     parent = f"projects/{PROJECT}/locations/{REGION}"
-    run = SimpleNamespace(
-        dag_id="fraud_batch_scoring", run_id="manual__x", run_after=datetime(2026, 12, 5, tzinfo=UTC)
-    )
-    label = f"run-{run_digest(run)}"
+    label = f"run-{run_digest(RUN)}"  # type: ignore[arg-type]
 
     def listed(self: Any, *, request: Any, **_: Any) -> Any:
         jobs = [] if earlier is None else [
-            types.BatchPredictionJob(name=f"{parent}/batchPredictionJobs/41", state=earlier, labels={"airflow_run": label})
+            types.BatchPredictionJob(
+                name=f"{parent}/batchPredictionJobs/41", state=earlier, labels={"airflow_run": label},
+                model=f"{parent}/models/fraud-detector", model_version_id="7",
+            )
         ]  # fmt: skip
         response = types.ListBatchPredictionJobsResponse(batch_prediction_jobs=jobs)
         return pagers.ListBatchPredictionJobsPager(
@@ -163,8 +168,12 @@ def test_a_retry_creates_its_own_job_when_none_of_the_run_still_runs(
         job.name, job.state = f"{parent}/batchPredictionJobs/42", types.JobState.JOB_STATE_PENDING
         return job
 
+    fake = FakeBigQueryREST(
+        table_rows=lambda table: 11996 if output_exists and table == OUTPUT_TABLE else None
+    )
     operator: Any = _dag().get_task("batch_predict")
     ti = mock.MagicMock(try_number=2)
+    out: dict[str, Any] = {"ti": ti, "label": label}
     with (
         mock.patch.object(BatchPredictionJobHook, "get_credentials", return_value=AnonymousCredentials()),
         mock.patch.object(
@@ -173,11 +182,53 @@ def test_a_retry_creates_its_own_job_when_none_of_the_run_still_runs(
         mock.patch.object(
             JobServiceClient, "create_batch_prediction_job", autospec=True, side_effect=created
         ) as create,
-        pytest.raises(TaskDeferred) as deferred,
+        patched_get_client(fake),
     ):
-        operator.execute({"dag_run": run, "ti": ti, "task_instance": ti})
+        try:
+            out["returned"] = operator.execute({"dag_run": RUN, "ti": ti, "task_instance": ti})
+        except TaskDeferred as deferred:
+            out["deferred_to"] = deferred.trigger.job_id
+    out |= {"listed": lst.call_args, "created": create.call_args, "tables_read": fake.tables_read}
+    return out
 
-    assert lst.call_args.kwargs["request"]["filter"] == f'labels.airflow_run="{label}"'
-    create.assert_called_once()
-    assert create.call_args.kwargs["batch_prediction_job"].labels["airflow_run"] == label
-    assert deferred.value.trigger.job_id == "42"
+
+@pytest.mark.parametrize("earlier", ["JOB_STATE_FAILED", None])
+def test_a_retry_creates_its_own_job_when_none_of_the_run_runs_or_succeeded(
+    gcp: Settings, earlier: str | None
+) -> None:
+    """A retry lists the run's jobs (by its label); one that failed, or none, is not waited for:
+    the retry creates its job. (The running case: the DAG probe,
+    tests/orchestration/test_gcp_batch_scoring_dag.py.)"""
+    out = _retry_of_batch_predict(earlier, output_exists=False)
+
+    listed = out["listed"].kwargs
+    assert listed["request"]["filter"] == f'labels.airflow_run="{out["label"]}"'
+    # GAPIC's list has no default retry; the look-up must outlast the 503 that failed the poll
+    retry = listed["retry"]
+    assert retry._predicate(ServiceUnavailable("unavailable")) and retry._timeout >= 60
+    assert out["created"].kwargs["batch_prediction_job"].labels["airflow_run"] == out["label"]
+    assert out["deferred_to"] == "42"
+
+
+def test_a_retry_takes_the_result_of_the_runs_job_that_succeeded_since(gcp: Settings) -> None:
+    """The job finished between the failed poll and the retry, and its output table stands: a
+    new job would fail on that table, so the retry returns the succeeded job as the trigger
+    would have (replace_run_predictions reads its model_version_id) and creates none."""
+    out = _retry_of_batch_predict("JOB_STATE_SUCCEEDED", output_exists=True)
+
+    assert out["created"] is None
+    assert out["tables_read"] == [OUTPUT_TABLE]
+    assert out["returned"]["name"].endswith("/batchPredictionJobs/41")
+    assert out["returned"]["model_version_id"] == "7"
+    pushed = {c.kwargs["key"]: c.kwargs["value"] for c in out["ti"].xcom_push.call_args_list}
+    assert pushed["batch_prediction_job_id"] == "41"
+    assert pushed["batch_prediction_job_conf"] == {"batch_prediction_job_id": "41"}
+
+
+def test_a_retry_scores_again_when_the_succeeded_jobs_output_was_dropped(gcp: Settings) -> None:
+    """A cleared run: prepare_batch_input ran again and dropped the output table, so the
+    succeeded job's result no longer stands and the retry creates a job on the new input."""
+    out = _retry_of_batch_predict("JOB_STATE_SUCCEEDED", output_exists=False)
+
+    assert out["tables_read"] == [OUTPUT_TABLE]
+    assert out["created"] is not None and out["deferred_to"] == "42"

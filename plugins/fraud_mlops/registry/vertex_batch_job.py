@@ -7,8 +7,9 @@ on the output table the first had created, and so did the run, though the first 
 were written. :class:`CreateOrAwaitBatchPredictionJobOperator` labels each job with its run
 (:func:`~fraud_mlops.sql_templates.run_digest`); a retry lists the run's jobs
 (``ListBatchPredictionJobs``, filtered by that label) and waits for one still running instead
-of creating another. A job that ended is not waited for: the retry creates its own, as a cleared
-task should.
+of creating another. One that succeeded after the failed poll, whose output table still stands,
+is taken as the task's result: a new job would fail on that table. Otherwise (a failed job, or
+a cleared run whose ``prepare_batch_input`` dropped the output) the retry creates its own.
 
 The provider's operator module is imported by the DAG file, as before (this module is imported
 only by :meth:`~fraud_mlops.registry.batch_prediction.VertexBatchPrediction.operator`).
@@ -32,6 +33,15 @@ log = logging.getLogger(__name__)
 RUN_LABEL = "airflow_run"
 #: ``JobState`` names of a job that has not finished: a retry waits for it.
 ACTIVE_STATES = frozenset({"JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING"})
+SUCCEEDED = "JOB_STATE_SUCCEEDED"
+
+
+def lookup_retry() -> Any:
+    """Retries for a retry's look-up: the GAPIC methods have none by default, and the 503 that
+    failed the poll would otherwise fail the look-up too."""
+    from google.api_core.retry import Retry, if_transient_error
+
+    return Retry(predicate=if_transient_error, initial=1.0, maximum=10.0, timeout=120.0)
 
 
 def run_filter(run_label: str) -> str:
@@ -42,19 +52,24 @@ def run_filter(run_label: str) -> str:
 
 
 class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
-    """``CreateBatchPredictionJobOperator`` whose retries wait for the run's job still running."""
+    """``CreateBatchPredictionJobOperator`` whose retries wait for the run's job still running,
+    or take the result of one that succeeded since."""
 
     def execute(self, context: Any) -> Any:
         label = f"run-{run_digest(context['dag_run'])}"
         self.labels = {**(self.labels or {}), RUN_LABEL: label}
         if context["ti"].try_number > 1:
-            running = self.running_job(label)
+            jobs = self.jobs_of_run(label)
+            running = next((j for j in jobs if j.state.name in ACTIVE_STATES), None)
             if running is not None:
-                return self.wait_for(context, running)
+                return self.wait_for(context, str(running.name).rsplit("/", 1)[-1])
+            done = next((j for j in jobs if j.state.name == SUCCEEDED), None)
+            if done is not None and self.output_exists():
+                return self.adopt(context, done)
         return super().execute(context)
 
-    def running_job(self, label: str) -> str | None:
-        """The id of the run's job Vertex still runs, if any."""
+    def jobs_of_run(self, label: str) -> list[Any]:
+        """The run's jobs (``BatchPredictionJob`` messages), as Vertex lists them."""
         from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import (
             BatchPredictionJobHook,
         )
@@ -62,14 +77,39 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
         hook = BatchPredictionJobHook(
             gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain
         )
-        jobs = hook.list_batch_prediction_jobs(
-            project_id=self.project_id, region=self.region, filter=run_filter(label)
+        jobs = list(
+            hook.list_batch_prediction_jobs(
+                project_id=self.project_id, region=self.region, filter=run_filter(label), retry=lookup_retry()
+            )
         )
-        for job in jobs:  # at most one runs: a retry waits for it rather than create another
-            if job.state.name in ACTIVE_STATES:
-                return str(job.name).rsplit("/", 1)[-1]
-            log.info("batch prediction job %s of an earlier try ended %s", job.name, job.state.name)
-        return None
+        for job in jobs:
+            log.info("batch prediction job %s of an earlier try: %s", job.name, job.state.name)
+        return jobs
+
+    def output_exists(self) -> bool:
+        """Whether the output table a succeeded job wrote still stands: a cleared run's
+        ``prepare_batch_input`` drops it (and rebuilds the input), and then this run scores again."""
+        from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+
+        project, dataset, table = str(self.bigquery_destination_prefix).removeprefix("bq://").split(".")
+        hook = BigQueryHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+        return bool(hook.table_exists(dataset_id=dataset, table_id=table, project_id=project))
+
+    def adopt(self, context: Any, job: Any) -> Any:
+        """The succeeded job's result, as the trigger would have handed it to ``execute_complete``."""
+        from google.cloud.aiplatform_v1 import types
+
+        log.info(
+            "batch prediction job %s of an earlier try succeeded and its output stands: taking its "
+            "result, not creating another (Vertex would refuse to write over the table)",
+            job.name,
+        )
+        VertexAIBatchPredictionJobLink.persist(
+            context=context, batch_prediction_job_id=str(job.name).rsplit("/", 1)[-1]
+        )
+        return self.execute_complete(
+            context, {"status": "success", "job": types.BatchPredictionJob.to_dict(job)}
+        )
 
     def wait_for(self, context: Any, job_id: str) -> None:
         """Defer to the provider's trigger on that job, as the operator does on one it created."""
