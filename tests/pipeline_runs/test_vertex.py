@@ -19,6 +19,7 @@ from unittest import mock
 
 import pytest
 import yaml
+from google.api_core.exceptions import ServiceUnavailable
 from google.auth.credentials import AnonymousCredentials
 from google.cloud.aiplatform_v1 import types
 from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
@@ -185,6 +186,9 @@ def test_a_retry_waits_for_the_job_an_earlier_try_left_running(
 
     created.assert_not_called()
     assert _looked_up(got) == [_job_id(2), _job_id(1)]  # newest first
+    # GetPipelineJob has no default retry; the look-up must outlast the 503 that failed the poll
+    retry = got.call_args.kwargs["retry"]
+    assert retry._predicate(ServiceUnavailable("unavailable")) and retry._timeout >= 60
     assert isinstance(trigger, RunPipelineJobTrigger)
     assert (trigger.job_id, trigger.project_id, trigger.location) == (_job_id(1), "fraud-prj", "europe-west4")
     assert (trigger.conn_id, trigger.poll_interval) == ("google_cloud_default", 60)
@@ -213,6 +217,17 @@ def test_a_retry_after_an_earlier_job_ended_submits_its_own(
     created.assert_called_once()
     assert created.call_args.kwargs["pipeline_job_id"] == _job_id(2)
     assert trigger.job_id == _job_id(2)
+
+
+def test_a_task_instance_never_scheduled_submits_as_a_first_try(
+    gcp_settings: Settings, google_connection: None
+) -> None:
+    """``airflow tasks test`` runs a task instance whose try_number is still 0."""
+    with _vertex({}) as (created, got):
+        trigger = _deferred_to(gcp_settings, _context(try_number=0))
+
+    got.assert_not_called()
+    assert created.call_args.kwargs["pipeline_job_id"] == trigger.job_id == _job_id(1)
 
 
 def test_a_job_id_is_what_vertex_accepts_and_differs_per_run_and_try() -> None:

@@ -135,7 +135,8 @@ class RunTrainingPipelineOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         """Wait for an earlier try's job if it still runs; else submit this try's job. Either
         way the task defers to the provider's trigger (TaskDeferred propagates)."""
-        dag_run, try_number = context["dag_run"], context["ti"].try_number
+        # `airflow tasks test` runs a task instance never scheduled, whose try_number is 0
+        dag_run, try_number = context["dag_run"], max(1, context["ti"].try_number)
         ids = [
             pipeline_job_id(dag_run, n)
             for n in range(try_number, max(0, try_number - LOOKBACK_TRIES - 1), -1)
@@ -155,14 +156,18 @@ class RunTrainingPipelineOperator(BaseOperator):
         """The newest of ``job_ids`` Vertex knows, with its state name (``None``: none exists)."""
         from airflow.providers.google.cloud.hooks.vertex_ai.pipeline_job import PipelineJobHook
         from google.api_core.exceptions import NotFound
+        from google.api_core.retry import Retry, if_transient_error
 
         hook = PipelineJobHook(gcp_conn_id=self.job_kwargs["gcp_conn_id"])
+        # GetPipelineJob has no default retry: the 503 that failed the poll would fail this too
+        retry = Retry(predicate=if_transient_error, initial=1.0, maximum=10.0, timeout=120.0)
         for job_id in job_ids:
             try:
                 job = hook.get_pipeline_job(
                     project_id=self.job_kwargs["project_id"],
                     region=self.job_kwargs["region"],
                     pipeline_job_id=job_id,
+                    retry=retry,
                 )
             except NotFound:
                 continue  # that try failed before it created its job
