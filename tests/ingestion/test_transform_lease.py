@@ -85,3 +85,12 @@ def test_setup_seeds_one_free_row_once(warehouse: DuckDBWarehouse, local_setting
         f"SELECT name, holder_run_id FROM `{local_settings.dataset_ref}.transform_lease`"
     )
     assert rows == [("transform", SENSOR.run_id)]
+
+
+def test_a_missing_lease_row_is_an_error_that_names_the_seed(
+    warehouse: DuckDBWarehouse, local_settings: Settings
+) -> None:
+    """Not a free lease: a run must not transform unguarded because the row was deleted."""
+    warehouse.execute(f"DELETE FROM `{local_settings.dataset_ref}.transform_lease` WHERE TRUE")
+    with pytest.raises(RuntimeError, match=r"transform lease row is missing .* \(00_setup.sql seeds it"):
+        claim(warehouse, local_settings, SENSOR, _active(SENSOR))

@@ -41,8 +41,18 @@ class Holder:
 def holder(warehouse: Warehouse, settings: Settings) -> Holder | None:
     """The run holding the lease, or ``None`` when it is free."""
     rows = warehouse.records(render_sql(SQL_FILES["lease_holder"], settings))
+    if not rows:
+        raise RuntimeError(
+            f"the transform lease row is missing from {settings.dataset_ref}.transform_lease "
+            "(00_setup.sql seeds it; setup_tables runs first in every ingestion run)"
+        )
     held = [Holder(dag_id, run_id, claimed_at) for dag_id, run_id, claimed_at in rows if run_id is not None]
     return held[0] if held else None
+
+
+#: Claims in one poke: another is needed only when the run that won the row between this run's
+#: read and its UPDATE has given it back again before the read after.
+CLAIM_ATTEMPTS = 3
 
 
 def claim(
@@ -53,28 +63,26 @@ def claim(
     ``is_active(holder)``: whether the holder's DAG run is still queued or running. A holder
     that is not gave up the lease by dying, and is taken over.
     """
-    current = holder(warehouse, settings)
-    if me.same_run(current):
-        return None
-    if current is not None and is_active(current):
-        return current
-    stale = current or Holder("", "")
-    warehouse.execute(
-        render_sql(SQL_FILES["lease_acquire"], settings),
-        parameters={
-            "dag_id": me.dag_id,
-            "run_id": me.run_id,
-            "stale_dag_id": stale.dag_id,
-            "stale_run_id": stale.run_id,
-        },
-    )
-    after = holder(warehouse, settings)
-    if after is None:
-        raise RuntimeError(
-            f"the transform lease row is missing from {settings.dataset_ref}.transform_lease "
-            "(00_setup.sql seeds it): nothing to claim"
+    for _ in range(CLAIM_ATTEMPTS):
+        current = holder(warehouse, settings)
+        if me.same_run(current):
+            return None
+        if current is not None and is_active(current):
+            return current
+        stale = current or Holder("", "")
+        warehouse.execute(
+            render_sql(SQL_FILES["lease_acquire"], settings),
+            parameters={
+                "dag_id": me.dag_id,
+                "run_id": me.run_id,
+                "stale_dag_id": stale.dag_id,
+                "stale_run_id": stale.run_id,
+            },
         )
-    return None if me.same_run(after) else after
+        after = holder(warehouse, settings)
+        if after is not None:
+            return None if me.same_run(after) else after
+    raise RuntimeError(f"the transform lease changed hands {CLAIM_ATTEMPTS} times during one claim")
 
 
 def release(warehouse: Warehouse, settings: Settings, me: Holder) -> None:
