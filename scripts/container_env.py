@@ -8,9 +8,11 @@ is :data:`STORAGE_EMULATOR_ENV` (the containers' fake-gcs-server publishes notif
 
 ``python -m scripts.container_env compose`` writes ``.local/compose.env`` (the per-machine
 secrets docker-compose.yaml interpolates); ``... astro`` writes ``.local/astro.env`` (the
-whole project environment for ``astro dev start --env``). Both reuse the secrets the
-no-Docker stack created under ``.local/``, so every way of running locally pseudonymises
-cards with the same key.
+whole project environment for ``astro dev start --env``). Both reuse the Airflow secrets the
+no-Docker stack created under ``.local/`` (Fernet key, JWT secret). The pseudonym keyset is not
+among them: it never leaves a data folder, and each container stack makes its own in its own
+(``python -m devtools.stack keys``: compose's ``airflow-init`` in the data volume, the Astro image
+build in the image), beside the warehouse it pseudonymises.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Start, check and stop the local stack: GCS emulator, Pub/Sub emulator and Airflow 3.
 
-``python -m devtools.stack up|down|status``. Every process binds to 127.0.0.1 on a
-configurable or free port, runs in its own session (so stopping it also stops the task
+``python -m devtools.stack up|down|status|keys``. Every process binds to 127.0.0.1 on a
+configurable or free port (except the log servers Airflow's scheduler and triggerer start:
+Airflow binds them to every interface, and they answer only requests signed with the stack's
+JWT secret), runs in its own session (so stopping it also stops the task
 processes it forked) and is stopped by the PID recorded in ``<local dir>/stack.json``.
 Health is polled, never slept for.
 """
@@ -301,13 +303,24 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m devtools.stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument(
+        "command",
+        choices=["up", "down", "status", "keys"],
+        help="keys: create the local KMS stand-in and the wrapped pseudonym keyset under"
+        " MLOPS_LOCAL_DIR if missing (`up` does it too; the container stacks run it at start)",
+    )
     parser.add_argument("--no-airflow", action="store_true", help="only the emulators")
     args = parser.parse_args(argv)
     if args.command == "up":
         up(airflow=not args.no_airflow)
     elif args.command == "down":
         down()
+    elif args.command == "keys":
+        from fraud_mlops.pseudonym import ensure_local_keys, local_kms_dir
+
+        local_dir = get_settings().local_dir
+        ensure_local_keys(local_dir)
+        print(f"pseudonym keyset: {local_kms_dir(local_dir)}")
     else:
         print(json.dumps(status(), indent=2))
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -17,6 +18,7 @@ from scripts import container_env
 from scripts.container_env import ASTRO, CONTAINER_PORTS
 
 from . import compose, project
+from .keys_command import KEYS_COMMAND, run_keys_command
 
 SECRETS = config.StackSecrets(jwt_secret="jwt", fernet_key="fernet=")
 EMULATORS = ("pubsub", "gcs", "emulators-init")
@@ -40,6 +42,27 @@ def test_astro_image_is_the_runtime_of_the_locked_airflow_and_python() -> None:
     assert args["UV_VERSION"] == project.makefile_uv_version()
     assert "uv export --frozen --no-dev" in dockerfile
     assert "airflow.__version__" in dockerfile  # the build fails on a runtime/lock mismatch
+
+
+def test_the_version_guard_checks_the_runtime_before_the_install_can_replace_it() -> None:
+    lines = (REPO_ROOT / "Dockerfile.astro").read_text().splitlines()
+    guard = next(i for i, line in enumerate(lines) if "airflow.__version__" in line)
+    install = next(i for i, line in enumerate(lines) if line.startswith("RUN pip install"))
+    assert guard < install
+
+
+def test_the_image_carries_the_pseudonym_keyset_where_the_containers_read_it(tmp_path: Path) -> None:
+    """Astro's containers keep the local data folder in their own filesystem (no volume), and
+    the host's .local is not copied in: the image build creates the keyset the staging SQL needs."""
+    dockerfile = (REPO_ROOT / "Dockerfile.astro").read_text().replace("\\\n", " ")
+    (run,) = [line for line in dockerfile.splitlines() if line.startswith("RUN") and KEYS_COMMAND in line]
+    assignments = dict(re.findall(r"(\w+)=(\S+)", run.split(KEYS_COMMAND)[0]))
+    env = container_env.astro_env(SECRETS)
+    assert assignments == {key: env[key] for key in ("MLOPS_LOCAL_DIR", "PYTHONPATH")}
+    lines = dockerfile.splitlines()
+    assert lines.index(run) > next(i for i, line in enumerate(lines) if line.startswith("RUN pip install"))
+    assert ".local" in (REPO_ROOT / ".dockerignore").read_text().split()  # not the host's keys
+    assert sorted(run_keys_command(tmp_path / "image")) == ["pseudonym-kek.json", "pseudonym_keyset.wrapped"]
 
 
 def test_connections_are_the_local_stack_connections() -> None:

@@ -25,6 +25,7 @@ from scripts import container_env
 from scripts.container_env import COMPOSE, CONTAINER_PORTS
 
 from . import compose, project
+from .keys_command import KEYS_COMMAND, run_keys_command
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yaml"
 AIRFLOW_SERVICES = {
@@ -245,6 +246,22 @@ def test_emulator_init_creates_what_the_local_target_uses(model: dict[str, Any])
     assert env["PUBSUB_URL"] == f"http://pubsub:{CONTAINER_PORTS.pubsub}"
     assert init["volumes"] == ["./infra/local/init-emulators.sh:/init-emulators.sh:ro"]
     assert (REPO_ROOT / "infra" / "local" / "init-emulators.sh").is_file()
+
+
+def test_airflow_init_creates_the_pseudonym_keyset_in_the_data_volume(
+    model: dict[str, Any], tmp_path: Path
+) -> None:
+    """The staging SQL and the function read the keyset under the data folder: without this
+    step the stack's first ingestion failed (`the local pseudonym keyset is missing`). It runs
+    before the volume is handed to the Airflow user, so that user can read the private files."""
+    script = model["services"]["airflow-init"]["command"][1]
+    lines = [line.strip() for line in script.splitlines()]
+    keys = lines.index(f"/entrypoint {KEYS_COMMAND}")
+    chown = next(i for i, line in enumerate(lines) if line.startswith("chown -R"))
+    assert keys < chown and "/opt/airflow/.local" in lines[chown]
+    env = compose.environment(model["services"]["airflow-init"])
+    assert env["MLOPS_LOCAL_DIR"] == str(container_env.container_settings(COMPOSE).local_dir)
+    assert sorted(run_keys_command(tmp_path / "volume")) == ["pseudonym-kek.json", "pseudonym_keyset.wrapped"]
 
 
 def test_airflow_init_migrates_and_creates_the_stack_pools(model: dict[str, Any]) -> None:
