@@ -76,7 +76,8 @@ browser-deps: ## Install Debian's chromium for the UI tests (never `playwright i
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 .PHONY: clean
-clean: down ## Remove the local stack's data (.local/)
+clean: ## Stop the local stack if it runs, remove its data (.local/); works before `make install` too
+	if [ -x $(PY) ]; then $(PY) -m devtools.stack down; fi
 	rm -rf .local
 
 .PHONY: lint
@@ -109,7 +110,7 @@ test-training: install ## Training tests: steps, gate, components, compile, regi
 	$(PY) -m pytest tests/training tests/pipelines tests/pipeline_runs tests/registry tests/orchestration/test_training.py tests/orchestration/test_training_dag.py
 
 # --- feature store / serving ---
-FUNCTION_PORT ?= $(or $(MLOPS_FUNCTION_PORT),8085)
+FUNCTION_PORT ?= $(or $(MLOPS_FUNCTION_PORT),8090)
 
 .PHONY: sync-features
 sync-features: install ## Refresh the local online store from the warehouse's latest_card_features view
@@ -124,7 +125,7 @@ erase-card: ## Right to erasure: remove CARD=number from raw, landed files, stag
 	$(PY) -m devtools.erase_card $(CARD)
 
 .PHONY: serve
-serve: install ## Run the prediction function in the foreground on 127.0.0.1 (FUNCTION_PORT=8085; gunicorn 2x8)
+serve: install ## Run the prediction function in the foreground on 127.0.0.1 (FUNCTION_PORT=8090; gunicorn 2x8)
 	WORKERS=2 THREADS=8 $(PY) -m functions_framework --target predict --source functions/predict/main.py \
 		--host 127.0.0.1 --port $(FUNCTION_PORT)
 
