@@ -65,6 +65,10 @@ class ModelRegistry(Protocol):
 
 
 class ModelEndpoint(Protocol):
+    def is_deployed(self, version: ModelVersion) -> bool:
+        """Whether ``version`` is deployed on the endpoint (at any traffic share)."""
+        ...
+
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
     ) -> dict[str, int]:

@@ -124,6 +124,9 @@ class LocalEndpoint:
     def state(self) -> EndpointState:
         return read_endpoint(self.path)
 
+    def is_deployed(self, version: ModelVersion) -> bool:
+        return self.state().by_version(version.version) is not None
+
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
     ) -> dict[str, int]:

@@ -275,6 +275,9 @@ class VertexEndpoint:
                     )
                 ).result(timeout=OPERATION_TIMEOUT_SECONDS)
 
+    def is_deployed(self, version: ModelVersion) -> bool:
+        return _deployed_id(self.endpoint(), version) is not None
+
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
     ) -> dict[str, int]:

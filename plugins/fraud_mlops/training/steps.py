@@ -19,6 +19,7 @@ from fraud_mlops.registry.artifact import MODEL_FILE, read_metadata
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fraud_mlops.registry.base import ModelVersion
     from fraud_mlops.training.evaluate import Evaluation
 
 
@@ -195,6 +196,11 @@ def register_step(
     }
 
 
+def registered_threshold(version: ModelVersion) -> float:
+    """The decision threshold the gate chose for ``version`` (its metadata.json)."""
+    return float(read_metadata(version.local_dir()).get("threshold", 0.5))
+
+
 def deploy_step(
     registry_uri: str,
     endpoint_uri: str,
@@ -204,7 +210,13 @@ def deploy_step(
     canary_percent: int,
     machine_type: str = "",
 ) -> dict[str, int]:
-    """Deploy the registered version beside the champion; returns version → traffic percent."""
+    """Deploy the registered version beside the champion; returns version → traffic percent.
+
+    A champion the endpoint does not serve (its own deploy failed, or it was undeployed by hand)
+    is deployed again first, at 100 %: deployed beside nothing, the new version would take all
+    traffic unproven, batch scoring (``@champion``) and online serving would answer with
+    different models, and a rollback would have no champion to return to.
+    """
     from fraud_mlops.registry.backends import open_endpoint, open_registry
     from fraud_mlops.registry.base import CHAMPION
 
@@ -214,6 +226,12 @@ def deploy_step(
         raise KeyError(f"{model_name} version {model_version} is not in {registry_uri}")
     champion = registry.get(model_name, CHAMPION)
     endpoint = open_endpoint(endpoint_uri, machine_type)
+    if champion is not None and champion.version != version.version and not endpoint.is_deployed(champion):
+        print(
+            f"champion v{champion.version} is not deployed on the endpoint: deploying it again first,"
+            f" so that v{version.version} is a {canary_percent} % canary beside it"
+        )
+        endpoint.promote(champion, registered_threshold(champion))
     return endpoint.deploy_canary(version, threshold, champion, canary_percent)
 
 
@@ -226,8 +244,7 @@ def promote(registry_uri: str, endpoint_uri: str, model_name: str, model_version
     version = registry.get(model_name, model_version)
     if version is None:
         raise KeyError(f"{model_name} version {model_version} is not in {registry_uri}")
-    threshold = float(read_metadata(version.local_dir()).get("threshold", 0.5))
-    split = open_endpoint(endpoint_uri).promote(version, threshold)
+    split = open_endpoint(endpoint_uri).promote(version, registered_threshold(version))
     registry.set_alias(model_name, CHAMPION, version.version)
     if CHALLENGER in version.aliases:
         registry.remove_alias(model_name, CHALLENGER)

@@ -1,0 +1,136 @@
+"""The pipeline's deploy step: a new version goes beside the champion, never in its place.
+
+A champion the endpoint does not serve (its own deploy failed, or someone undeployed it) used
+to leave the new version alone on the endpoint at 100 %: unproven, answering online while batch
+scoring used ``@champion``, with no champion for a rollback to return to. Both targets: the local
+registry and endpoint files for real; Vertex with its two GAPIC clients mocked at the boundary
+and the exact requests asserted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from unittest import mock
+
+from google.cloud import aiplatform_v1 as v1
+
+from fraud_mlops.registry.artifact import MODEL_FILE
+from fraud_mlops.registry.base import CHALLENGER, CHAMPION
+from fraud_mlops.registry.local_endpoint import LocalEndpoint, read_endpoint
+from fraud_mlops.registry.local_registry import LocalModelRegistry
+from fraud_mlops.registry.vertex import DEFAULT_MACHINE_TYPE
+from fraud_mlops.training.steps import deploy_step
+
+MODEL = "fraud-detector"
+LOCATION = "projects/fraud-prj/locations/europe-west4"
+PARENT = f"{LOCATION}/models/{MODEL}"
+ENDPOINT = f"{LOCATION}/endpoints/42"
+
+
+def _artifact(folder: Path, threshold: float) -> Path:
+    folder.mkdir(parents=True)
+    (folder / MODEL_FILE).write_bytes(folder.name.encode())
+    (folder / "metadata.json").write_text(json.dumps({"threshold": threshold}))
+    return folder
+
+
+def _local(tmp_path: Path) -> tuple[LocalModelRegistry, LocalEndpoint]:
+    registry = LocalModelRegistry(tmp_path / "registry")
+    for name, alias, threshold in (("a", CHAMPION, 0.41), ("b", CHALLENGER, 0.42)):
+        registry.register(
+            MODEL, _artifact(tmp_path / name, threshold), str(tmp_path / name),
+            labels={"snapshot": name}, metadata={"threshold": threshold}, aliases=[alias],
+        )  # fmt: skip
+    return registry, LocalEndpoint(tmp_path / "endpoints" / "fraud-endpoint.json")
+
+
+def test_a_champion_the_endpoint_lost_is_deployed_again_before_the_canary(tmp_path: Path) -> None:
+    registry, endpoint = _local(tmp_path)
+    assert not endpoint.path.exists()  # v1's deploy never happened
+
+    split = deploy_step(str(registry.root), str(endpoint.path), MODEL, "2", 0.42, canary_percent=10)
+
+    assert split == {"2": 10, "1": 90}
+    served = {
+        m.model_version: (m.traffic_percent, m.threshold)
+        for m in read_endpoint(endpoint.path).deployed_models
+    }
+    assert served == {"2": (10, 0.42), "1": (90, 0.41)}  # the champion with its own threshold
+
+
+def _deployed_model(version: str) -> v1.DeployedModel:
+    return v1.DeployedModel(
+        model=f"{PARENT}@{version}",
+        display_name=f"{MODEL}-v{version}",
+        dedicated_resources=v1.DedicatedResources(
+            machine_spec=v1.MachineSpec(machine_type=DEFAULT_MACHINE_TYPE),
+            min_replica_count=1,
+            max_replica_count=1,
+        ),
+    )
+
+
+def _vertex_deploy_step(
+    tmp_path: Path, endpoint_states: list[v1.Endpoint], deployed_ids: list[str]
+) -> tuple[dict[str, int], mock.MagicMock]:
+    """Run the step against Vertex: v2 (challenger) beside v1 (champion); the endpoint client
+    answers ``ListEndpoints`` with ``endpoint_states`` in turn and deploys as ``deployed_ids``."""
+    models = mock.create_autospec(v1.ModelServiceClient, instance=True)
+    models.list_models.return_value = [v1.Model(name=PARENT)]
+    champion_dir = _artifact(tmp_path / "v1", 0.37)  # a local path stands for the /gcs/ mount
+    models.get_model.side_effect = lambda name: {
+        f"{PARENT}@2": v1.Model(
+            name=PARENT, version_id="2", artifact_uri="gs://b/m2", version_aliases=[CHALLENGER]
+        ),
+        f"{PARENT}@{CHAMPION}": v1.Model(
+            name=PARENT, version_id="1", artifact_uri=str(champion_dir), version_aliases=[CHAMPION]
+        ),
+    }[name]
+    endpoints = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    endpoints.list_endpoints.side_effect = [[state] for state in endpoint_states]
+    endpoints.deploy_model.return_value.result.side_effect = [
+        v1.DeployModelResponse(deployed_model=v1.DeployedModel(id=i)) for i in deployed_ids
+    ]
+    with (
+        mock.patch.object(v1, "ModelServiceClient", return_value=models),
+        mock.patch.object(v1, "EndpointServiceClient", return_value=endpoints),
+    ):
+        split = deploy_step(
+            f"vertexai://{LOCATION}", f"vertexai://{LOCATION}/endpoints/fraud-endpoint", MODEL, "2", 0.42, 10
+        )
+    return split, endpoints
+
+
+SERVING_V1 = v1.Endpoint(
+    name=ENDPOINT, deployed_models=[v1.DeployedModel(id="111", model=PARENT, model_version_id="1")]
+)
+
+
+def test_on_vertex_the_champion_is_deployed_at_100_then_the_canary_beside_it(tmp_path: Path) -> None:
+    empty = v1.Endpoint(name=ENDPOINT)
+    split, endpoints = _vertex_deploy_step(tmp_path, [empty, empty, SERVING_V1], ["111", "222"])
+
+    assert [c.kwargs["request"] for c in endpoints.deploy_model.call_args_list] == [
+        v1.DeployModelRequest(
+            endpoint=ENDPOINT, deployed_model=_deployed_model("1"), traffic_split={"0": 100}
+        ),
+        v1.DeployModelRequest(
+            endpoint=ENDPOINT, deployed_model=_deployed_model("2"), traffic_split={"0": 10, "111": 90}
+        ),
+    ]
+    endpoints.undeploy_model.assert_not_called()
+    assert split == {"2": 10, "1": 90}
+
+
+def test_on_vertex_a_serving_champion_is_not_deployed_again(tmp_path: Path) -> None:
+    split, endpoints = _vertex_deploy_step(tmp_path, [SERVING_V1, SERVING_V1], ["222"])
+
+    assert [c.kwargs["request"] for c in endpoints.deploy_model.call_args_list] == [
+        v1.DeployModelRequest(
+            endpoint=ENDPOINT, deployed_model=_deployed_model("2"), traffic_split={"0": 10, "111": 90}
+        ),
+    ]
+    endpoints.update_endpoint.assert_not_called()
+    endpoints.undeploy_model.assert_not_called()
+    assert split == {"2": 10, "1": 90}
