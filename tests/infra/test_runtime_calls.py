@@ -317,13 +317,15 @@ def test_the_inference_path_makes_one_vertex_call_per_prediction() -> None:
     """Provenance comes with the answer: no GetModel, GetEndpoint or bucket read while serving.
 
     Besides the two Vertex calls, the function makes one KMS ``Decrypt`` per instance (at start,
-    to unwrap the pseudonym keyset), never per request.
+    to unwrap the pseudonym keyset) and, after a ``NOT_FOUND``, at most one ``GetFeatureView`` a
+    minute per instance (a missing view answers as an unknown key does); never one per request.
     """
     calls = {row.call for row in table_rows() if row.identity == "inference" and row.in_code}
     assert calls == {
         "FeatureOnlineStoreService.FetchFeatureValues",
         "PredictionService.Predict",
         "KeyManagementService.Decrypt",
+        "FeatureOnlineStoreAdminService.GetFeatureView",
     }
 
 

@@ -209,3 +209,29 @@ def write_latest_features_warehouse(world: ServingWorld, warehouse: Path, schema
         for card in world.cards
     ]
     write_latest_features_view(warehouse, rows, schema)
+
+
+class ServingRetry:
+    """Equal to the ``Retry`` a prediction's Google calls must carry (api-core's ``Retry`` has no
+    equality): ``503 UNAVAILABLE`` retried, nothing else, within ``deadline`` seconds."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __eq__(self, other: object) -> bool:
+        from google.api_core import exceptions
+        from google.api_core.retry import Retry
+
+        return (
+            isinstance(other, Retry)
+            and other._predicate(exceptions.ServiceUnavailable("x"))
+            and not any(
+                other._predicate(exc("x"))
+                for exc in (exceptions.TooManyRequests, exceptions.InternalServerError, exceptions.NotFound)
+            )
+            and other._timeout == self.deadline
+            and other._maximum < 1.0
+        )
+
+    def __repr__(self) -> str:
+        return f"ServingRetry(deadline={self.deadline})"

@@ -24,7 +24,7 @@ from fraud_mlops.serving.http import build_service
 from fraud_mlops.settings import settings_from_env
 from tests.fake_kms import FakeCloudKms
 
-from .helpers import local_pseudonymiser
+from .helpers import ServingRetry, local_pseudonymiser
 
 PROJECT, REGION = "fraud-prj", "europe-west4"
 FEATURE_VIEW = (
@@ -144,6 +144,7 @@ def clients(kms: Any) -> Iterator[dict[str, mock.MagicMock]]:
     """Every Google client the serving path could build; only the expected ones may be called."""
     with (
         mock.patch("google.cloud.aiplatform_v1.FeatureOnlineStoreServiceClient") as features,
+        mock.patch("google.cloud.aiplatform_v1.FeatureOnlineStoreAdminServiceClient") as feature_admin,
         mock.patch("google.cloud.aiplatform_v1.PredictionServiceClient") as prediction,
         mock.patch("google.cloud.aiplatform_v1.EndpointServiceClient") as endpoints,
         mock.patch("google.cloud.aiplatform_v1.ModelServiceClient") as models,
@@ -151,6 +152,7 @@ def clients(kms: Any) -> Iterator[dict[str, mock.MagicMock]]:
     ):
         yield {
             "features": features,
+            "feature_admin": feature_admin,
             "prediction": prediction,
             "endpoints": endpoints,
             "models": models,
@@ -168,7 +170,9 @@ def test_vertex_lookup_sends_the_exact_request_and_parses_values(clients: dict[s
     row = VertexOnlineStore(settings).fetch_one("abc123")
 
     clients["features"].assert_called_once_with(client_options=API)
-    client.fetch_feature_values.assert_called_once_with(request=_expected_fetch("abc123"), timeout=2.0)
+    client.fetch_feature_values.assert_called_once_with(
+        request=_expected_fetch("abc123"), retry=ServingRetry(2.0), timeout=2.0
+    )
     assert row is not None
     assert row.values == _values()
     assert all(type(row.values[n]) is type(v) for n, v in _values().items() if v is not None)
@@ -214,13 +218,18 @@ def test_vertex_lookup_reads_the_card_state_from_array_values(clients: dict[str,
 def test_vertex_lookup_answers_unknown_cards_explicitly(clients: dict[str, mock.MagicMock]) -> None:
     settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
     client = clients["features"].return_value
-    client.fetch_feature_values.side_effect = lambda request, timeout: (
+    client.fetch_feature_values.side_effect = lambda request, retry, timeout: (
         _feature_response(_values()) if request.data_key.key == "known" else _raise_not_found()
     )
     lookup = VertexOnlineStore(settings).fetch(["known", "nobody", "known"])
     assert set(lookup.found) == {"known"}
     assert lookup.unknown == ("nobody",)
     assert client.fetch_feature_values.call_count == 2
+    # NOT_FOUND is also what a missing view answers: the view itself was asked for, once
+    clients["feature_admin"].assert_called_once_with(client_options=API)
+    clients["feature_admin"].return_value.get_feature_view.assert_called_once_with(
+        name=FEATURE_VIEW, retry=ServingRetry(2.0), timeout=2.0
+    )
 
 
 def _raise_not_found() -> None:
@@ -249,7 +258,9 @@ def test_vertex_endpoint_client_sends_the_exact_predict_request(clients: dict[st
         )
     )
     clients["prediction"].assert_called_once_with(client_options=API)
-    clients["prediction"].return_value.predict.assert_called_once_with(request=expected, timeout=5.0)
+    clients["prediction"].return_value.predict.assert_called_once_with(
+        request=expected, retry=ServingRetry(5.0), timeout=5.0
+    )
     assert (answer.probability, answer.threshold, answer.is_fraud) == (0.61, 0.55, True)
     assert (answer.deployed_model_id, answer.model_name, answer.model_version) == (
         "1002",
@@ -285,7 +296,7 @@ def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
     reply = service.handle(json.dumps({"card_number": "4111 1111 1111 1111"}).encode(), request_id="r2")
 
     clients["features"].return_value.fetch_feature_values.assert_called_once_with(
-        request=_expected_fetch(clients["pseudonymise"](CARD)), timeout=2.0
+        request=_expected_fetch(clients["pseudonymise"](CARD)), retry=ServingRetry(2.0), timeout=2.0
     )
     sent = clients["prediction"].return_value.predict.call_args.kwargs["request"]
     values = list(sent.instances[0])
@@ -401,3 +412,87 @@ def test_a_text_timestamp_is_read_in_any_form_bigquery_writes(
     )
     row = VertexOnlineStore(settings).fetch_one("abc")
     assert row is not None and row.feature_timestamp.isoformat() == expected
+
+
+def test_a_missing_feature_view_is_a_503_not_an_unknown_card(clients: dict[str, mock.MagicMock]) -> None:
+    """A wrong view id, a deleted view or one not created yet answers NOT_FOUND for every key;
+    the function used to call every card unknown (404, at INFO) and nothing alerted."""
+    clients["features"].return_value.fetch_feature_values.side_effect = exceptions.NotFound(
+        "Requested entity was not found."
+    )
+    clients["feature_admin"].return_value.get_feature_view.side_effect = exceptions.NotFound(
+        "Requested entity was not found."
+    )
+    service = build_service(_function_env(clients["kms_env"]))
+
+    replies = [
+        service.handle(json.dumps({"card_number": CARD}).encode(), request_id=f"r{i}") for i in range(2)
+    ]
+
+    assert [(r.status, r.body["error"]) for r in replies] == [(503, "feature_store_not_ready")] * 2
+    clients["feature_admin"].return_value.get_feature_view.assert_called_once_with(
+        name=FEATURE_VIEW, retry=ServingRetry(2.0), timeout=2.0
+    )  # once a minute per process, not per request
+    clients["prediction"].return_value.predict.assert_not_called()
+
+
+def test_a_view_that_exists_makes_not_found_an_unknown_card(clients: dict[str, mock.MagicMock]) -> None:
+    clients["features"].return_value.fetch_feature_values.side_effect = exceptions.NotFound("no such key")
+    clients["feature_admin"].return_value.get_feature_view.return_value = aiplatform_v1.FeatureView(
+        name=FEATURE_VIEW
+    )
+    service = build_service(_function_env(clients["kms_env"]))
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
+    assert (reply.status, reply.body["error"]) == (404, "unknown_card")
+
+
+@pytest.mark.parametrize(
+    ("failing", "error"),
+    [
+        ("features", exceptions.ServiceUnavailable("connection reset")),
+        ("features", exceptions.DeadlineExceeded("deadline")),
+        ("prediction", exceptions.ServiceUnavailable("replica restarting")),
+        ("prediction", exceptions.RetryError("retries exhausted", exceptions.ServiceUnavailable("x"))),
+    ],
+)
+def test_a_dependency_that_does_not_answer_in_time_is_a_retryable_503(
+    clients: dict[str, mock.MagicMock], failing: str, error: Exception
+) -> None:
+    clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
+    clients["prediction"].return_value.predict.return_value = _predict_response(0.2, "1001")
+    method = "fetch_feature_values" if failing == "features" else "predict"
+    getattr(clients[failing].return_value, method).side_effect = error
+    service = build_service(_function_env(clients["kms_env"]))
+
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
+
+    assert (reply.status, reply.body["error"], reply.headers) == (
+        503,
+        "dependency_unavailable",
+        {"Retry-After": "1"},
+    )
+    assert type(error).__name__ in reply.log_fields["cause"]
+
+
+def test_the_serving_retry_tries_again_after_a_503_and_gives_up_at_its_deadline() -> None:
+    """The real api-core retry with the policy the calls above carry (the mocked clients only
+    receive it): one 503 then an answer succeeds; 503s past the deadline end in RetryError."""
+    from fraud_mlops.retries import serving_retry
+
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise exceptions.ServiceUnavailable("replica restarting")
+        return "answer"
+
+    assert serving_retry(2.0)(flaky)() == "answer" and len(calls) == 2
+
+    def down() -> None:
+        raise exceptions.ServiceUnavailable("down")
+
+    with pytest.raises(exceptions.RetryError):
+        serving_retry(0.3)(down)()
+    with pytest.raises(exceptions.TooManyRequests):  # quota: not retried
+        serving_retry(2.0)(mock.Mock(side_effect=exceptions.TooManyRequests("quota")))()

@@ -43,6 +43,16 @@ resource "google_vertex_ai_endpoint" "fraud" {
 
 # --- inference: predict on this endpoint, read this feature view; nothing else in Vertex ---
 
+# FetchFeatureValues answers NOT_FOUND for a missing view as for a missing key: the function
+# asks GetFeatureView to tell them apart (fraud_mlops/feature_store/vertex.py).
+resource "google_project_iam_custom_role" "feature_view_reader" {
+  project     = var.project_id
+  role_id     = "fraudFeatureViewReader"
+  title       = "fraud-mlops: read a feature view online"
+  description = "Online feature values of the feature view it is granted on, and the view's own existence."
+  permissions = ["aiplatform.featureViews.fetchFeatureValues", "aiplatform.featureViews.get"]
+}
+
 resource "google_vertex_ai_endpoint_iam_member" "fraud_inference" {
   provider = google-beta
 
@@ -61,7 +71,7 @@ resource "google_vertex_ai_feature_online_store_featureview_iam_member" "card_fe
   region               = var.region
   feature_online_store = google_vertex_ai_feature_online_store.fraud.name
   feature_view         = google_vertex_ai_feature_online_store_featureview.card_features[0].name
-  role                 = "roles/aiplatform.featurestoreDataViewer"
+  role                 = google_project_iam_custom_role.feature_view_reader.id
   member               = var.members.inference
 }
 

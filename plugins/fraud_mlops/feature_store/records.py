@@ -19,7 +19,12 @@ FeatureValue = float | int | None
 
 
 class OnlineStoreNotReady(RuntimeError):
-    """The online store has never been synced: there is no version to read from."""
+    """The online store has never been synced, or its feature view does not exist: there is
+    nothing to read from (a 503 for the caller, not an unknown card)."""
+
+
+class OnlineStoreUnavailable(RuntimeError):
+    """The online store did not answer in time, retries included (a 503 the caller may retry)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ back as gRPC NOT_FOUND, which this module answers as "unknown", never as zeros.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from fraud_mlops.feature_store.records import (
     FeatureLookup,
     FeatureRow,
     FeatureValue,
+    OnlineStoreNotReady,
+    OnlineStoreUnavailable,
     card_state,
     utc_from_micros,
 )
@@ -31,9 +34,13 @@ from fraud_mlops.features import (
     FEATURES,
     LATEST_FEATURES_VIEW,
 )
+from fraud_mlops.retries import serving_retry
 from fraud_mlops.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: How long one process trusts that the feature view exists (or does not) before asking again.
+VIEW_CHECK_SECONDS = 60.0
 
 # Names under which a Vertex response may carry the row's timestamp, most specific first.
 _TIMESTAMP_FEATURES = ("feature_timestamp", EVENT_TIME)
@@ -119,7 +126,14 @@ def _text_timestamp(text: str) -> datetime | None:
 
 
 class VertexOnlineStore:
-    """Reads the card feature view of the Vertex Feature Online Store."""
+    """Reads the card feature view of the Vertex Feature Online Store.
+
+    ``FetchFeatureValues`` answers ``NOT_FOUND`` both for a key the view lacks and for a view
+    (or store) that does not exist; an unknown card is then told from a missing view by asking
+    for the view itself (``GetFeatureView``, at most once a minute per process), so a wrong
+    view id or a deleted view answers 503 ``feature_store_not_ready``, not 404 for every card.
+    A ``503 UNAVAILABLE`` is retried within the lookup's own timeout (:func:`serving_retry`).
+    """
 
     def __init__(
         self,
@@ -127,12 +141,15 @@ class VertexOnlineStore:
         client: Any | None = None,
         api_endpoint: str | None = None,
         timeout_seconds: float = 2.0,
+        admin_client: Any | None = None,
     ) -> None:
         self.settings = settings
         self.feature_view = feature_view_resource(settings)
         self.timeout_seconds = timeout_seconds
         self._api_endpoint = api_endpoint or f"{settings.region}-aiplatform.googleapis.com"
         self._client = client
+        self._admin_client = admin_client
+        self._view_checked: tuple[float, bool] | None = None  # (monotonic time, view exists)
 
     @property
     def client(self) -> Any:
@@ -143,6 +160,40 @@ class VertexOnlineStore:
                 client_options={"api_endpoint": self._api_endpoint}
             )
         return self._client
+
+    @property
+    def admin_client(self) -> Any:
+        if self._admin_client is None:
+            from google.cloud import aiplatform_v1
+
+            self._admin_client = aiplatform_v1.FeatureOnlineStoreAdminServiceClient(
+                client_options={"api_endpoint": self._api_endpoint}
+            )
+        return self._admin_client
+
+    def ensure_view_exists(self) -> None:
+        """Raise :class:`OnlineStoreNotReady` if the feature view does not exist (cached)."""
+        from google.api_core import exceptions
+
+        now = time.monotonic()
+        if self._view_checked is None or now - self._view_checked[0] >= VIEW_CHECK_SECONDS:
+            try:
+                self.admin_client.get_feature_view(
+                    name=self.feature_view,
+                    retry=serving_retry(self.timeout_seconds),
+                    timeout=self.timeout_seconds,
+                )
+                exists = True
+            except exceptions.NotFound:
+                exists = False
+            except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError) as exc:
+                raise OnlineStoreUnavailable(f"{self.feature_view}: {exc}") from exc
+            self._view_checked = (now, exists)
+        if not self._view_checked[1]:
+            raise OnlineStoreNotReady(
+                f"feature view {self.feature_view} does not exist: create it (infra/, create_feature_view)"
+                " and let an ingestion run sync it"
+            )
 
     def request_for(self, entity_id: str) -> Any:
         from google.cloud import aiplatform_v1
@@ -158,10 +209,15 @@ class VertexOnlineStore:
 
         try:
             response = self.client.fetch_feature_values(
-                request=self.request_for(entity_id), timeout=self.timeout_seconds
+                request=self.request_for(entity_id),
+                retry=serving_retry(self.timeout_seconds),
+                timeout=self.timeout_seconds,
             )
         except exceptions.NotFound:
+            self.ensure_view_exists()
             return None
+        except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError) as exc:
+            raise OnlineStoreUnavailable(f"{self.feature_view}: {exc}") from exc
         raw = list(response.key_values.features)
         pairs = {pair.name: parse_feature_value(pair.value) for pair in raw}
         values: dict[str, FeatureValue] = {}

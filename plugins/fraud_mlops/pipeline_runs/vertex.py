@@ -156,11 +156,11 @@ class RunTrainingPipelineOperator(BaseOperator):
         """The newest of ``job_ids`` Vertex knows, with its state name (``None``: none exists)."""
         from airflow.providers.google.cloud.hooks.vertex_ai.pipeline_job import PipelineJobHook
         from google.api_core.exceptions import NotFound
-        from google.api_core.retry import Retry, if_transient_error
+
+        from fraud_mlops.retries import lookup_retry
 
         hook = PipelineJobHook(gcp_conn_id=self.job_kwargs["gcp_conn_id"])
-        # GetPipelineJob has no default retry: the 503 that failed the poll would fail this too
-        retry = Retry(predicate=if_transient_error, initial=1.0, maximum=10.0, timeout=120.0)
+        retry = lookup_retry()  # GetPipelineJob has none: the 503 that failed the poll would fail this too
         for job_id in job_ids:
             try:
                 job = hook.get_pipeline_job(

@@ -34,6 +34,10 @@ class NoModelDeployed(RuntimeError):
     """The endpoint serves no model (nothing deployed yet, or zero traffic everywhere)."""
 
 
+class EndpointUnavailable(RuntimeError):
+    """The endpoint did not answer in time, retries included (a 503 the caller may retry)."""
+
+
 @dataclass(frozen=True)
 class ModelAnswer:
     probability: float
@@ -200,12 +204,18 @@ class VertexEndpointClient:
     def predict(self, row: Sequence[float]) -> ModelAnswer:
         from google.api_core import exceptions
 
+        from fraud_mlops.retries import serving_retry
+
         try:
             response = self.prediction_client.predict(
-                request=self.predict_request(row), timeout=self.timeout_seconds
+                request=self.predict_request(row),
+                retry=serving_retry(self.timeout_seconds),  # Predict has no default retry
+                timeout=self.timeout_seconds,
             )
         except exceptions.FailedPrecondition as exc:  # Vertex: endpoint has no deployed model
             raise NoModelDeployed(str(exc)) from exc
+        except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError) as exc:
+            raise EndpointUnavailable(f"{self.endpoint}: {exc}") from exc
         if not response.deployed_model_id:
             raise NoModelDeployed(f"{self.endpoint} answered without a deployed model")
         if len(response.predictions) != 1:

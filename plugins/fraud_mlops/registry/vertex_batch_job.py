@@ -25,6 +25,7 @@ from airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job imp
     CreateBatchPredictionJobOperator,
 )
 
+from fraud_mlops.retries import lookup_retry
 from fraud_mlops.sql_templates import run_digest
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,6 @@ RUN_LABEL = "airflow_run"
 #: ``JobState`` names of a job that has not finished: a retry waits for it.
 ACTIVE_STATES = frozenset({"JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING"})
 SUCCEEDED = "JOB_STATE_SUCCEEDED"
-
-
-def lookup_retry() -> Any:
-    """Retries for a retry's look-up: the GAPIC methods have none by default, and the 503 that
-    failed the poll would otherwise fail the look-up too."""
-    from google.api_core.retry import Retry, if_transient_error
-
-    return Retry(predicate=if_transient_error, initial=1.0, maximum=10.0, timeout=120.0)
 
 
 def run_filter(run_label: str) -> str:

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraud_mlops.feature_store.base import OnlineFeatureReader
-from fraud_mlops.feature_store.records import FeatureRow, OnlineStoreNotReady
+from fraud_mlops.feature_store.records import FeatureRow, OnlineStoreNotReady, OnlineStoreUnavailable
 from fraud_mlops.features import FEATURE_NAMES, V_COMPONENTS, request_time_features
-from fraud_mlops.registry.endpoint_client import ModelClient, NoModelDeployed
+from fraud_mlops.registry.endpoint_client import EndpointUnavailable, ModelClient, NoModelDeployed
 from fraud_mlops.serving.request import RequestError, Transaction, parse_request
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,21 @@ def error_reply(status: int, code: str, message: str, request_id: str, **headers
         log_fields={"error": code},
         headers=headers,
     )
+
+
+def unavailable_reply(dependency: str, exc: Exception, request_id: str) -> Reply:
+    """503 with ``Retry-After``: a dependency did not answer in time (retries included), which
+    a caller's retry may get past; a 500 is left for bugs. The log entry names the cause."""
+    reply = error_reply(
+        503,
+        "dependency_unavailable",
+        f"{dependency} did not answer in time; retry shortly",
+        request_id,
+        **{"Retry-After": "1"},
+    )
+    cause = exc.__cause__ or exc  # the client's own error, not the adapter's wrapper
+    reply.log_fields["cause"] = f"{type(cause).__name__}: {cause}"[:300]
+    return reply
 
 
 @dataclass
@@ -102,6 +117,8 @@ class PredictionService:
             return error_reply(
                 503, "feature_store_not_ready", "the online store has not been synced", request_id
             )
+        except OnlineStoreUnavailable as exc:
+            return unavailable_reply("the online store", exc, request_id)
         if row is None:
             return error_reply(
                 404, "unknown_card", "no features for this card: it was never ingested", request_id
@@ -119,6 +136,8 @@ class PredictionService:
             answer = self.model.predict(vector)
         except NoModelDeployed:
             return error_reply(503, "no_model_deployed", "no model is deployed on the endpoint", request_id)
+        except EndpointUnavailable as exc:
+            return unavailable_reply("the model endpoint", exc, request_id)
 
         model = {
             "name": answer.model_name,
