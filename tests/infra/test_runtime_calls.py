@@ -286,6 +286,32 @@ def test_every_call_is_granted_its_permission_in_infra() -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_the_prediction_functions_vertex_grants_hold_only_its_calls_permissions() -> None:
+    """The identity closest to callers: each of its grants on Vertex resources gives exactly the
+    permissions of the calls it makes under that grant. ``roles/aiplatform.user`` on the endpoint also gave
+    ``aiplatform.endpoints.deploy/undeploy/update/delete``: a caller's way into the function was
+    a way to change what the endpoint serves."""
+    custom = {
+        f"custom:{r.name}": frozenset(r.body["permissions"])
+        for r in iac.resources()
+        if r.type == "google_project_iam_custom_role"
+    }
+    vertex = ("endpoint:", "feature-view:")
+    needed: dict[tuple[str, str], set[str]] = {}
+    for row in table_rows():
+        if row.identity == "inference" and row.scope.startswith(vertex):
+            needed.setdefault((row.role, row.scope), set()).add(row.permission)
+    grants = {
+        (g.role, g.scope)
+        for g in iac.grants_in_code()
+        if g.identity == "inference" and g.scope.startswith(vertex)
+    }
+    assert grants == set(needed) and len(grants) == 2
+    for role, scope in grants:
+        assert role in custom, f"{role} on {scope}: a predefined role gives more than the calls need"
+        assert custom[role] == needed[role, scope], (role, scope)
+
+
 def test_the_scanner_sees_a_call_it_must_see(tmp_path: Path) -> None:
     """The scan is what the other tests stand on: it finds a GAPIC call and a provider import."""
     module = tmp_path / "probe.py"

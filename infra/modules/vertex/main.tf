@@ -43,6 +43,18 @@ resource "google_vertex_ai_endpoint" "fraud" {
 
 # --- inference: predict on this endpoint, read this feature view; nothing else in Vertex ---
 
+# Custom roles with exactly the prediction function's calls: on the endpoint, roles/aiplatform.user
+# would also let the identity closest to callers deploy, undeploy, re-split traffic or delete
+# the endpoint (aiplatform.endpoints.deploy/undeploy/update/delete). Google's access-control
+# page gives aiplatform.endpoints.predict alone as its example of a least-privilege custom role.
+resource "google_project_iam_custom_role" "endpoint_predictor" {
+  project     = var.project_id
+  role_id     = "fraudEndpointPredictor"
+  title       = "fraud-mlops: predict on an endpoint"
+  description = "Online predictions on the endpoint it is granted on: aiplatform.endpoints.predict only."
+  permissions = ["aiplatform.endpoints.predict"]
+}
+
 # FetchFeatureValues answers NOT_FOUND for a missing view as for a missing key: the function
 # asks GetFeatureView to tell them apart (fraud_mlops/feature_store/vertex.py).
 resource "google_project_iam_custom_role" "feature_view_reader" {
@@ -59,7 +71,7 @@ resource "google_vertex_ai_endpoint_iam_member" "fraud_inference" {
   project  = var.project_id
   location = var.region
   endpoint = google_vertex_ai_endpoint.fraud.name
-  role     = "roles/aiplatform.user"
+  role     = google_project_iam_custom_role.endpoint_predictor.id
   member   = var.members.inference
 }
 
