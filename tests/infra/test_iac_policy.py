@@ -146,6 +146,10 @@ def test_buckets_have_uniform_access_no_public_access_and_lifecycle_rules() -> N
             assert actions == {"AbortIncompleteMultipartUpload"}, "a rule would delete registered models"
             continue
         assert actions - {"AbortIncompleteMultipartUpload"}, f"bucket {key} has no retention rule"
+        if spec["versioning"]:  # an overwritten or deleted object's old version would stay forever
+            assert any(
+                rule["action"] == "Delete" and rule.get("days_since_noncurrent_time") for rule in rules
+            ), f"versioned bucket {key} keeps noncurrent versions forever"
 
 
 def test_variables_and_outputs_are_documented() -> None:

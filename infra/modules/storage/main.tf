@@ -3,6 +3,9 @@
 
 locals {
   abort_uploads = { action = "AbortIncompleteMultipartUpload", storage_class = null, age = 1, prefixes = [] }
+  # In a versioned bucket an overwrite or delete leaves the old version behind, noncurrent, with
+  # no end: kept 30 days to restore from, then deleted.
+  noncurrent_versions = { action = "Delete", storage_class = null, age = null, days_since_noncurrent_time = 30, prefixes = [] }
 
   buckets = {
     # New transaction files (under the landing prefix) and, once loaded, their archive.
@@ -39,6 +42,7 @@ locals {
       rules = [
         { action = "SetStorageClass", storage_class = "NEARLINE", age = var.retention_days.lake_nearline, prefixes = [] },
         { action = "SetStorageClass", storage_class = "COLDLINE", age = 365, prefixes = [] },
+        local.noncurrent_versions,
         local.abort_uploads,
       ]
     }
@@ -71,6 +75,7 @@ locals {
       soft_delete_seconds = null # Google's default (7 days)
       rules = [
         { action = "Delete", storage_class = null, age = 30, prefixes = ["logs/"] },
+        local.noncurrent_versions, # earlier deploys of dags/ and plugins/
         local.abort_uploads,
       ]
     }
@@ -109,9 +114,10 @@ resource "google_storage_bucket" "this" {
         storage_class = lifecycle_rule.value.storage_class
       }
       condition {
-        age                    = lifecycle_rule.value.age
-        days_since_custom_time = try(lifecycle_rule.value.days_since_custom_time, null)
-        matches_prefix         = lifecycle_rule.value.prefixes
+        age                        = lifecycle_rule.value.age
+        days_since_custom_time     = try(lifecycle_rule.value.days_since_custom_time, null)
+        days_since_noncurrent_time = try(lifecycle_rule.value.days_since_noncurrent_time, null)
+        matches_prefix             = lifecycle_rule.value.prefixes
       }
     }
   }
