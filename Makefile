@@ -208,7 +208,7 @@ compose-up: compose-env ## Build and start the docker-compose stack (needs a Doc
 	@echo "Airflow UI: http://localhost:$${MLOPS_AIRFLOW_PORT:-8080}"
 
 .PHONY: compose-down
-compose-down: ## Stop the docker-compose stack (keeps its volumes; add -v by hand to drop them)
+compose-down: compose-env ## Stop the docker-compose stack (keeps its volumes; add -v by hand to drop them)
 	$(COMPOSE) down
 
 .PHONY: astro-start
