@@ -10,9 +10,9 @@ is :data:`STORAGE_EMULATOR_ENV` (the containers' fake-gcs-server publishes notif
 secrets docker-compose.yaml interpolates); ``... astro`` writes ``.local/astro.env`` (the
 whole project environment for ``astro dev start --env``). Both reuse the Airflow secrets the
 no-Docker stack created under ``.local/`` (Fernet key, JWT secret). The pseudonym keyset is not
-among them: it never leaves a data folder, and each container stack makes its own in its own
-(``python -m devtools.stack keys``: compose's ``airflow-init`` in the data volume, the Astro image
-build in the image), beside the warehouse it pseudonymises.
+among them: the host's stays in the host's data folder, and each container stack makes its own
+(``python -m devtools.stack keys``: compose's ``airflow-init`` in the data volume, the Astro build
+in the image, whose layers then hold this local stand-in key: keep such an image local).
 """
 
 from __future__ import annotations

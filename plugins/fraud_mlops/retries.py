@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-#: What a prediction request may spend retrying the online store or the endpoint: the caller
-#: is a card authorisation waiting for the answer, so retries are short and few.
-SERVING_BACKOFF_SECONDS = (0.05, 0.2)
+#: Backoff of a prediction's retries: the first within 100 ms, then up to 200, 400, 500 ms
+#: (api-core draws each delay at random below its bound).
+SERVING_BACKOFF_SECONDS = (0.1, 0.5)
 
 
 def lookup_retry() -> Any:
@@ -21,11 +21,14 @@ def lookup_retry() -> Any:
     return Retry(predicate=if_transient_error, initial=1.0, maximum=10.0, timeout=120.0)
 
 
-def serving_retry(deadline_seconds: float) -> Any:
-    """For a prediction's calls: ``503 UNAVAILABLE`` only (a replica restarting, a node drained),
-    again after 50 ms, then 100 and 200 ms, until ``deadline_seconds`` have passed since the
-    first try; then ``RetryError``. Quota (429) and server errors (500) are not retried: another
-    try within the same request would meet the same answer."""
+def serving_retry(call_timeout: float) -> Any:
+    """For a prediction's calls, which carry ``timeout=call_timeout``: ``503 UNAVAILABLE`` only
+    (a replica restarting, a node drained), tried again while less than ``call_timeout - 1`` s
+    have passed; then ``RetryError``. Why one second less: a GAPIC call given a number as timeout
+    gives each attempt what is left of it, but a whole ``call_timeout`` again once less than a
+    second is left (api-core's ``TimeToDeadlineTimeout``); stopping the retries a second early
+    keeps the whole call within ``call_timeout``. Quota (429) and server errors (500) are not
+    retried: another try within the same request would meet the same answer."""
     from google.api_core.exceptions import ServiceUnavailable
     from google.api_core.retry import Retry, if_exception_type
 
@@ -35,5 +38,5 @@ def serving_retry(deadline_seconds: float) -> Any:
         initial=initial,
         maximum=maximum,
         multiplier=2.0,
-        timeout=deadline_seconds,
+        timeout=max(call_timeout - 1.0, 0.0),
     )

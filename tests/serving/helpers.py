@@ -212,11 +212,12 @@ def write_latest_features_warehouse(world: ServingWorld, warehouse: Path, schema
 
 
 class ServingRetry:
-    """Equal to the ``Retry`` a prediction's Google calls must carry (api-core's ``Retry`` has no
-    equality): ``503 UNAVAILABLE`` retried, nothing else, within ``deadline`` seconds."""
+    """Equal to the ``Retry`` a prediction's Google call with ``timeout=call_timeout`` must carry
+    (api-core's ``Retry`` has no equality): ``503 UNAVAILABLE`` retried, nothing else, and no new
+    try once ``call_timeout - 1`` s have passed (fraud_mlops/retries.py says why)."""
 
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
+    def __init__(self, call_timeout: float) -> None:
+        self.call_timeout = call_timeout
 
     def __eq__(self, other: object) -> bool:
         from google.api_core import exceptions
@@ -229,9 +230,9 @@ class ServingRetry:
                 other._predicate(exc("x"))
                 for exc in (exceptions.TooManyRequests, exceptions.InternalServerError, exceptions.NotFound)
             )
-            and other._timeout == self.deadline
-            and other._maximum < 1.0
+            and other._timeout == self.call_timeout - 1.0
+            and other._maximum <= 0.5
         )
 
     def __repr__(self) -> str:
-        return f"ServingRetry(deadline={self.deadline})"
+        return f"ServingRetry(call_timeout={self.call_timeout})"

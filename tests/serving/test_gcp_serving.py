@@ -8,6 +8,7 @@ server answering it); provenance needs no call besides ``Predict``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -436,6 +437,22 @@ def test_a_missing_feature_view_is_a_503_not_an_unknown_card(clients: dict[str, 
     clients["prediction"].return_value.predict.assert_not_called()
 
 
+def test_a_view_deleted_with_its_grant_is_a_503_too(clients: dict[str, mock.MagicMock]) -> None:
+    """Recreating the view (docs/least_privilege.md) deletes the inference grant with it, and
+    Vertex answers PERMISSION_DENIED "(or it may not exist)" for what the caller may not see."""
+    denied = exceptions.PermissionDenied(
+        "Permission 'aiplatform.featureViews.fetchFeatureValues' denied on resource (or it may not exist)."
+    )
+    clients["features"].return_value.fetch_feature_values.side_effect = denied
+    service = build_service(_function_env(clients["kms_env"]))
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
+    assert (reply.status, reply.body["error"]) == (503, "feature_store_not_ready")
+    clients["feature_admin"].return_value.get_feature_view.side_effect = denied
+    clients["features"].return_value.fetch_feature_values.side_effect = exceptions.NotFound("x")
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r2")
+    assert (reply.status, reply.body["error"]) == (503, "feature_store_not_ready")
+
+
 def test_a_view_that_exists_makes_not_found_an_unknown_card(clients: dict[str, mock.MagicMock]) -> None:
     clients["features"].return_value.fetch_feature_values.side_effect = exceptions.NotFound("no such key")
     clients["feature_admin"].return_value.get_feature_view.return_value = aiplatform_v1.FeatureView(
@@ -492,7 +509,9 @@ def test_the_serving_retry_tries_again_after_a_503_and_gives_up_at_its_deadline(
     def down() -> None:
         raise exceptions.ServiceUnavailable("down")
 
+    started = time.monotonic()
     with pytest.raises(exceptions.RetryError):
-        serving_retry(0.3)(down)()
+        serving_retry(1.5)(down)()  # no new try once call_timeout - 1 s have passed
+    assert time.monotonic() - started < 1.0
     with pytest.raises(exceptions.TooManyRequests):  # quota: not retried
         serving_retry(2.0)(mock.Mock(side_effect=exceptions.TooManyRequests("quota")))()

@@ -72,7 +72,7 @@ def _deployed_model(version: str) -> v1.DeployedModel:
 
 
 def _vertex_deploy_step(
-    tmp_path: Path, endpoint_states: list[v1.Endpoint], deployed_ids: list[str]
+    tmp_path: Path, endpoint_states: list[v1.Endpoint], deployed_ids: list[str], canary_percent: int = 10
 ) -> tuple[dict[str, int], mock.MagicMock]:
     """Run the step against Vertex: v2 (challenger) beside v1 (champion); the endpoint client
     answers ``ListEndpoints`` with ``endpoint_states`` in turn and deploys as ``deployed_ids``."""
@@ -97,7 +97,12 @@ def _vertex_deploy_step(
         mock.patch.object(v1, "EndpointServiceClient", return_value=endpoints),
     ):
         split = deploy_step(
-            f"vertexai://{LOCATION}", f"vertexai://{LOCATION}/endpoints/fraud-endpoint", MODEL, "2", 0.42, 10
+            f"vertexai://{LOCATION}",
+            f"vertexai://{LOCATION}/endpoints/fraud-endpoint",
+            MODEL,
+            "2",
+            0.42,
+            canary_percent,
         )
     return split, endpoints
 
@@ -134,3 +139,17 @@ def test_on_vertex_a_serving_champion_is_not_deployed_again(tmp_path: Path) -> N
     endpoints.update_endpoint.assert_not_called()
     endpoints.undeploy_model.assert_not_called()
     assert split == {"2": 10, "1": 90}
+
+
+def test_on_vertex_a_full_rollout_does_not_deploy_the_champion_it_replaces(tmp_path: Path) -> None:
+    """canary_percent=100 undeploys the champion at once: deploying it first would be a deploy
+    of up to two hours thrown away."""
+    empty = v1.Endpoint(name=ENDPOINT)
+    split, endpoints = _vertex_deploy_step(tmp_path, [empty], ["222"], canary_percent=100)
+
+    assert [c.kwargs["request"] for c in endpoints.deploy_model.call_args_list] == [
+        v1.DeployModelRequest(
+            endpoint=ENDPOINT, deployed_model=_deployed_model("2"), traffic_split={"0": 100}
+        ),
+    ]
+    assert split == {"2": 100}

@@ -10,6 +10,7 @@ back as gRPC NOT_FOUND, which this module answers as "unknown", never as zeros.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -132,6 +133,9 @@ class VertexOnlineStore:
     (or store) that does not exist; an unknown card is then told from a missing view by asking
     for the view itself (``GetFeatureView``, at most once a minute per process), so a wrong
     view id or a deleted view answers 503 ``feature_store_not_ready``, not 404 for every card.
+    ``PERMISSION_DENIED`` (a view deleted with its grant: Vertex answers so for a resource the
+    caller may not see, "or it may not exist") is the same 503. A view that exists but was never
+    synced cannot be told from it: every card is unknown until the first sync.
     A ``503 UNAVAILABLE`` is retried within the lookup's own timeout (:func:`serving_retry`).
     """
 
@@ -149,7 +153,8 @@ class VertexOnlineStore:
         self._api_endpoint = api_endpoint or f"{settings.region}-aiplatform.googleapis.com"
         self._client = client
         self._admin_client = admin_client
-        self._view_checked: tuple[float, bool] | None = None  # (monotonic time, view exists)
+        self._view_checked: tuple[float, bool] | None = None  # (monotonic time, view readable)
+        self._view_lock = threading.Lock()  # fetch() looks up keys from a thread pool
 
     @property
     def client(self) -> Any:
@@ -172,27 +177,34 @@ class VertexOnlineStore:
         return self._admin_client
 
     def ensure_view_exists(self) -> None:
-        """Raise :class:`OnlineStoreNotReady` if the feature view does not exist (cached)."""
+        """Raise :class:`OnlineStoreNotReady` if the feature view does not exist, or this
+        identity may not read it (checked at most once a minute per process)."""
         from google.api_core import exceptions
 
-        now = time.monotonic()
-        if self._view_checked is None or now - self._view_checked[0] >= VIEW_CHECK_SECONDS:
-            try:
-                self.admin_client.get_feature_view(
-                    name=self.feature_view,
-                    retry=serving_retry(self.timeout_seconds),
-                    timeout=self.timeout_seconds,
-                )
-                exists = True
-            except exceptions.NotFound:
-                exists = False
-            except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError) as exc:
-                raise OnlineStoreUnavailable(f"{self.feature_view}: {exc}") from exc
-            self._view_checked = (now, exists)
-        if not self._view_checked[1]:
+        with self._view_lock:
+            now = time.monotonic()
+            if self._view_checked is None or now - self._view_checked[0] >= VIEW_CHECK_SECONDS:
+                try:
+                    self.admin_client.get_feature_view(
+                        name=self.feature_view,
+                        retry=serving_retry(self.timeout_seconds),
+                        timeout=self.timeout_seconds,
+                    )
+                    readable = True
+                except (exceptions.NotFound, exceptions.PermissionDenied):
+                    readable = False
+                except (
+                    exceptions.ServiceUnavailable,
+                    exceptions.DeadlineExceeded,
+                    exceptions.RetryError,
+                ) as exc:
+                    raise OnlineStoreUnavailable(f"{self.feature_view}: {exc}") from exc
+                self._view_checked = (now, readable)
+            readable = self._view_checked[1]
+        if not readable:
             raise OnlineStoreNotReady(
-                f"feature view {self.feature_view} does not exist: create it (infra/, create_feature_view)"
-                " and let an ingestion run sync it"
+                f"feature view {self.feature_view} does not exist or this identity may not read it:"
+                " create it and its grant (infra/, create_feature_view), then let an ingestion run sync it"
             )
 
     def request_for(self, entity_id: str) -> Any:
@@ -216,6 +228,8 @@ class VertexOnlineStore:
         except exceptions.NotFound:
             self.ensure_view_exists()
             return None
+        except exceptions.PermissionDenied as exc:  # a view deleted with its grant answers this
+            raise OnlineStoreNotReady(f"{self.feature_view}: {exc}") from exc
         except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError) as exc:
             raise OnlineStoreUnavailable(f"{self.feature_view}: {exc}") from exc
         raw = list(response.key_values.features)

@@ -226,7 +226,12 @@ def deploy_step(
         raise KeyError(f"{model_name} version {model_version} is not in {registry_uri}")
     champion = registry.get(model_name, CHAMPION)
     endpoint = open_endpoint(endpoint_uri, machine_type)
-    if champion is not None and champion.version != version.version and not endpoint.is_deployed(champion):
+    if (
+        champion is not None
+        and champion.version != version.version
+        and canary_percent < 100  # a full rollout replaces the champion: nothing to deploy beside
+        and not endpoint.is_deployed(champion)
+    ):
         print(
             f"champion v{champion.version} is not deployed on the endpoint: deploying it again first,"
             f" so that v{version.version} is a {canary_percent} % canary beside it"
