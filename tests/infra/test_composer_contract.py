@@ -160,6 +160,10 @@ def probe(venv: Path, tmp_path: Path) -> dict[str, object]:
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        # Importability is checked here, not import time (tests/dags time the parse): the first
+        # DAG of a fresh venv compiles every module it imports, which took over the default
+        # 30 s on a busy 2-core machine.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
         "PYTHONNOUSERSITE": "1",
     }

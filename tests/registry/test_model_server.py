@@ -34,6 +34,7 @@ from fraud_mlops.registry.artifact import read_metadata, write_metadata
 from fraud_mlops.registry.endpoint_client import VertexEndpointClient, answer_from
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, installed_versions
 from fraud_mlops.settings import REPO_ROOT
+from tests.serving.helpers import ServingRetry
 
 from ..serving.helpers import feature_rows, train_model
 
@@ -234,7 +235,7 @@ def test_the_gcp_function_path_parses_exactly_the_servers_answer(server: Running
     answer = client.predict(row)
 
     assert prediction_client.mock_calls == [
-        mock.call.predict(request=client.predict_request(row), timeout=5.0)
+        mock.call.predict(request=client.predict_request(row), retry=ServingRetry(5.0), timeout=5.0)
     ]
     assert answer.probability == body["predictions"][0]["fraud_probability"]
     assert (answer.threshold, answer.deployed_model_id, answer.model_name, answer.model_version) == (
