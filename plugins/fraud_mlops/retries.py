@@ -40,3 +40,11 @@ def serving_retry(call_timeout: float) -> Any:
         multiplier=2.0,
         timeout=max(call_timeout - 1.0, 0.0),
     )
+
+
+def unanswered_errors() -> tuple[type[Exception], ...]:
+    """What a call with :func:`serving_retry` raises when its dependency did not answer in
+    time: the retries' end (``RetryError``), an attempt's own deadline, or an unretried 503."""
+    from google.api_core import exceptions
+
+    return (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError)

@@ -35,7 +35,7 @@ from fraud_mlops.features import (
     FEATURES,
     LATEST_FEATURES_VIEW,
 )
-from fraud_mlops.retries import serving_retry
+from fraud_mlops.retries import serving_retry, unanswered_errors
 from fraud_mlops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -193,11 +193,7 @@ class VertexOnlineStore:
                     readable = True
                 except (exceptions.NotFound, exceptions.PermissionDenied):
                     readable = False
-                except (
-                    exceptions.ServiceUnavailable,
-                    exceptions.DeadlineExceeded,
-                    exceptions.RetryError,
-                ) as exc:
+                except unanswered_errors() as exc:
                     raise OnlineStoreUnavailable(f"{self.feature_view}: {exc}") from exc
                 self._view_checked = (now, readable)
             readable = self._view_checked[1]
@@ -230,7 +226,7 @@ class VertexOnlineStore:
             return None
         except exceptions.PermissionDenied as exc:  # a view deleted with its grant answers this
             raise OnlineStoreNotReady(f"{self.feature_view}: {exc}") from exc
-        except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError) as exc:
+        except unanswered_errors() as exc:
             raise OnlineStoreUnavailable(f"{self.feature_view}: {exc}") from exc
         raw = list(response.key_values.features)
         pairs = {pair.name: parse_feature_value(pair.value) for pair in raw}

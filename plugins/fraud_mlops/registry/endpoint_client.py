@@ -204,7 +204,7 @@ class VertexEndpointClient:
     def predict(self, row: Sequence[float]) -> ModelAnswer:
         from google.api_core import exceptions
 
-        from fraud_mlops.retries import serving_retry
+        from fraud_mlops.retries import serving_retry, unanswered_errors
 
         try:
             response = self.prediction_client.predict(
@@ -214,7 +214,7 @@ class VertexEndpointClient:
             )
         except exceptions.FailedPrecondition as exc:  # Vertex: endpoint has no deployed model
             raise NoModelDeployed(str(exc)) from exc
-        except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError) as exc:
+        except unanswered_errors() as exc:
             raise EndpointUnavailable(f"{self.endpoint}: {exc}") from exc
         if not response.deployed_model_id:
             raise NoModelDeployed(f"{self.endpoint} answered without a deployed model")
