@@ -110,6 +110,16 @@ def endpoint_client(
     return VertexEndpointClient.for_endpoint(settings.project, settings.region, endpoint_id)
 
 
+def endpoint_scores_shadow_pairs(settings: Settings) -> bool:
+    """Whether a canary scores a sample of the champion's requests beside it (shadow pairs).
+
+    The local endpoint holds every deployed model in process (``registry/shadow.py``). Vertex's
+    ``predict`` cannot address one deployed model, so on gcp no shadow pair is ever logged, and a
+    canary policy that waited for them would hold every canary forever.
+    """
+    return settings.is_local
+
+
 def serving_is_fork_safe(settings: Settings) -> bool:
     """Whether the prediction function may build its service before gunicorn forks its workers.
 

@@ -3,6 +3,7 @@ prediction-log evidence (86_canary_window.sql on the real local warehouse) that 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,31 @@ def test_versions_are_checked_before_they_reach_sql_and_policy_keys_are_known() 
     with pytest.raises(ValueError, match="unknown canary policy"):
         policy_from({"min_requestz": 1})
     assert policy_from({"min_requests": "20"}).min_requests == 20
+
+
+def test_where_no_shadow_pair_is_ever_logged_a_good_canary_is_promoted_without_them() -> None:
+    """Vertex cannot score shadow pairs (registry/shadow.py): 86_canary_window.sql then gives
+    COUNT 0 and NULL averages, and the default policy would hold such a canary forever."""
+    champion, canary = ("1", 2000, 2, 20.0, 40), ("2", 400, 0, 22.0, 9)
+    first = datetime.now(UTC) - timedelta(hours=2)
+    rows = [(*version, first, first, 0, None, None) for version in (champion, canary)]
+
+    _, held = decide_from_rows(rows, "1", "2", policy_from(None))
+    _, promoted = decide_from_rows(rows, "1", "2", policy_from(None, shadow_pairs_logged=False))
+
+    assert held.verdict is Verdict.HOLD and held.reasons == ("only 0 shadow pairs (need 50)",)
+    assert promoted.verdict is Verdict.PROMOTE
+    assert policy_from({"min_requests": 20}, shadow_pairs_logged=False).min_shadow_pairs == 0
+    assert policy_from({"min_shadow_pairs": 5}, shadow_pairs_logged=False).min_shadow_pairs == 5
+
+
+def test_only_the_local_endpoint_scores_shadow_pairs(local_settings: Settings) -> None:
+    from fraud_mlops.registry.endpoint_client import LocalEndpointClient, VertexEndpointClient
+    from fraud_mlops.registry.shadow import shadow_scorer
+
+    gcp = replace(local_settings, target="gcp")
+    assert targets.endpoint_scores_shadow_pairs(local_settings)
+    assert not targets.endpoint_scores_shadow_pairs(gcp)
+    # the capability the flag stands for: a scorer exists for the local client only
+    assert shadow_scorer(mock.create_autospec(LocalEndpointClient, instance=True), 0.25) is not None
+    assert shadow_scorer(mock.create_autospec(VertexEndpointClient, instance=True), 0.25) is None

@@ -33,8 +33,11 @@ CASES = [
     ("slower than 1.5x the champion + 5 ms", _canary(p99_latency_ms=35.5), FULL, Verdict.ROLLBACK,
      "above 1.5x the champion's 20.0 ms + 5 ms"),
     ("within 1.5x the champion + 5 ms", _canary(p99_latency_ms=35.0), FULL, Verdict.PROMOTE, "p99 35.0 ms"),
-    ("flags everything", _canary(alerts=400), FULL, Verdict.ROLLBACK, "alert rate 100.00% outside"),
-    ("flags nothing", _canary(alerts=0), FULL, Verdict.ROLLBACK, "alert rate 0.00% outside"),
+    ("flags everything", _canary(alerts=400), FULL, Verdict.ROLLBACK, "alert rate 100.00% (400 of 400) outside"),
+    # 0 of 400 at the band's low edge (0.5 %) happens 13 % of the time: not proof, but no promotion
+    ("flags nothing, not yet significantly", _canary(alerts=0), FULL, Verdict.HOLD, "not yet significantly"),
+    ("flags nothing, significantly", _canary(requests=2000, alerts=0), FULL, Verdict.ROLLBACK,
+     "alert rate 0.00% (0 of 2000) outside"),
     ("alert rate within the band", _canary(alerts=14), FULL, Verdict.PROMOTE, "alert rate 3.50%"),
     ("shadow scores diverge", GOOD, _window(shadow_mean_abs_diff=0.3), Verdict.ROLLBACK, "mean |diff| 0.300"),
     ("shadow decisions disagree", GOOD, _window(shadow_decision_disagreement=0.2), Verdict.ROLLBACK, "disagree"),
@@ -86,3 +89,19 @@ def test_sub_millisecond_latency_noise_is_not_harm() -> None:
     assert decide(hiccup, fast_champion, FULL, no_slack).verdict is Verdict.ROLLBACK
     really_slow = _canary(p99_latency_ms=6.0)
     assert decide(really_slow, fast_champion, FULL).verdict is Verdict.ROLLBACK
+
+
+def test_one_alert_in_fifty_from_a_canary_like_the_champion_is_not_a_rollback() -> None:
+    """A champion flagging 0.5 % gives the band [0 %, 1.5 %]; an identical canary shows one alert
+    in its first 50 answers (2 %) with probability 0.22: it waits for more answers instead."""
+    champion = ModelStats("1", requests=5000, alerts=25)
+    decision = decide(ModelStats("2", requests=50, alerts=1), champion, FULL)
+    assert decision.verdict is Verdict.HOLD and "not yet significantly" in " ".join(decision.reasons)
+
+    flooded = decide(ModelStats("2", requests=50, alerts=6), champion, FULL)  # P(≥ 6 | 1.5 %) ≈ 0.0005
+    assert flooded.verdict is Verdict.ROLLBACK, flooded.reasons
+
+
+def test_an_alert_rate_back_in_the_band_promotes() -> None:
+    champion = ModelStats("1", requests=5000, alerts=25)
+    assert decide(ModelStats("2", requests=400, alerts=3), champion, FULL).verdict is Verdict.PROMOTE

@@ -57,11 +57,12 @@ def vertex_endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
 
 
 #: Rows of 86_canary_window.sql (ordered by version; the shadow pairs, a CROSS JOIN, on each):
-#: the canary flags every request and its shadow scores diverge (ROLLBACK), or it answers like the
-#: champion for two hours (PROMOTE).
+#: the canary flags every request (ROLLBACK), or it answers like the champion for two hours
+#: (PROMOTE). No shadow pairs: a Vertex endpoint cannot score one (registry/shadow.py), so the
+#: SQL's pairs are COUNT 0 and two NULL averages, and the gcp policy must promote without them.
 EVIDENCE = {
-    "rollback": (("1", 700, 0, 20.0, 2), ("3", 300, 0, 20.0, 300), (300, 0.6, 1.0)),
-    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (300, 0.01, 0.0)),
+    "rollback": (("1", 700, 0, 20.0, 2), ("3", 300, 0, 20.0, 300), (0, None, None)),
+    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (0, None, None)),
 }
 
 

@@ -12,10 +12,13 @@ Order of the rules, and why:
    more than the ratio plus an absolute slack (a p99 of well under a millisecond, as a local or
    warm endpoint gives, doubles on one scheduler hiccup); fraud-alert rate outside a band around
    the champion's (a model that flags everything swamps the analysts, one that flags nothing
-   lets fraud through); scores on shadow pairs (the same request scored by both) diverging
-   beyond a bound.
+   lets fraud through), and significantly so: a canary identical to a champion that flags 0.5 %
+   shows one alert in 50 answers (2 %, above the band) one time in five; scores on shadow pairs
+   (the same request scored by both) diverging beyond a bound.
 2. **Evidence second.** No promotion before ``min_requests`` canary answers, ``min_elapsed``
-   of serving (a full traffic cycle, not a lucky burst) and ``min_shadow_pairs`` compared pairs.
+   of serving (a full traffic cycle, not a lucky burst) and ``min_shadow_pairs`` compared pairs,
+   nor while the alert rate lies outside the band without being significantly so: more answers
+   will tell.
 3. Otherwise **promote**.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 
 class Verdict(StrEnum):
@@ -76,6 +80,7 @@ class CanaryPolicy:
     p99_latency_slack_ms: float = 5.0  # ... plus this absolute slack (sub-ms p99s are noisy)
     alert_rate_band: float = 2.0  # canary alert rate within [champion / band, champion x band]
     alert_rate_slack: float = 0.005  # ... widened by this absolute slack (tiny rates are noisy)
+    alert_rate_alpha: float = 0.01  # rollback only when a band edge explains the alerts less often
     max_shadow_mean_abs_diff: float = 0.10
     max_shadow_disagreement: float = 0.05
 
@@ -103,7 +108,7 @@ def decide(
     )
     if harms:
         return Decision(Verdict.ROLLBACK, tuple(harms))
-    missing = _missing_evidence(canary, window, policy)
+    missing = _missing_evidence(canary, champion, window, policy)
     if missing:
         return Decision(Verdict.HOLD, tuple(missing))
     return Decision(
@@ -138,15 +143,9 @@ def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPo
             f"p99 latency {canary.p99_latency_ms:.1f} ms above {p.max_p99_latency_ratio}x "
             f"the champion's {champion.p99_latency_ms:.1f} ms + {p.p99_latency_slack_ms:.0f} ms"
         )
-    if champion.requests > champion.errors:
-        low = champion.alert_rate / p.alert_rate_band - p.alert_rate_slack
-        high = champion.alert_rate * p.alert_rate_band + p.alert_rate_slack
-        if not low <= canary.alert_rate <= high:
-            harms.append(
-                f"alert rate {canary.alert_rate:.2%} outside [{max(low, 0):.2%}, {high:.2%}] "
-                f"around the champion's {champion.alert_rate:.2%}"
-            )
-    if window.shadow_pairs >= p.min_shadow_pairs:
+    if _alert_rate_outside(canary, champion, p) == "significantly":
+        harms.append(f"alert rate {_alert_rate_phrase(canary, champion, p)}")
+    if window.shadow_pairs and window.shadow_pairs >= p.min_shadow_pairs:  # none: nothing to judge
         if window.shadow_mean_abs_diff > p.max_shadow_mean_abs_diff:
             harms.append(
                 f"shadow scores diverge: mean |diff| {window.shadow_mean_abs_diff:.3f} "
@@ -160,7 +159,46 @@ def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPo
     return harms
 
 
-def _missing_evidence(canary: ModelStats, window: Window, p: CanaryPolicy) -> list[str]:
+def _alert_band(champion: ModelStats, p: CanaryPolicy) -> tuple[float, float]:
+    return (
+        max(champion.alert_rate / p.alert_rate_band - p.alert_rate_slack, 0.0),
+        min(champion.alert_rate * p.alert_rate_band + p.alert_rate_slack, 1.0),
+    )
+
+
+def _alert_rate_outside(
+    canary: ModelStats, champion: ModelStats, p: CanaryPolicy
+) -> Literal["no", "not yet significantly", "significantly"]:
+    """Whether the canary's alert rate lies outside the band around the champion's.
+
+    Significantly: were the canary's true rate at the band's nearer edge, its answers would show
+    this many alerts (or more, or fewer) with probability below ``alert_rate_alpha`` (the
+    binomial tail). The champion's rate is taken as it is: it answers most requests.
+    """
+    answered = canary.requests - canary.errors
+    if champion.requests <= champion.errors or answered <= 0:
+        return "no"
+    low, high = _alert_band(champion, p)
+    if low <= canary.alert_rate <= high:
+        return "no"
+    from scipy.stats import binom
+
+    if canary.alert_rate > high:
+        tail = float(binom.sf(canary.alerts - 1, answered, high))  # P(X >= alerts | rate = high)
+    else:
+        tail = float(binom.cdf(canary.alerts, answered, low))  # P(X <= alerts | rate = low)
+    return "significantly" if tail < p.alert_rate_alpha else "not yet significantly"
+
+
+def _alert_rate_phrase(canary: ModelStats, champion: ModelStats, p: CanaryPolicy) -> str:
+    low, high = _alert_band(champion, p)
+    return (
+        f"{canary.alert_rate:.2%} ({canary.alerts} of {canary.requests - canary.errors}) outside "
+        f"[{low:.2%}, {high:.2%}] around the champion's {champion.alert_rate:.2%}"
+    )
+
+
+def _missing_evidence(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPolicy) -> list[str]:
     missing: list[str] = []
     if canary.requests < p.min_requests:
         missing.append(f"only {canary.requests} canary requests (need {p.min_requests})")
@@ -168,4 +206,9 @@ def _missing_evidence(canary: ModelStats, window: Window, p: CanaryPolicy) -> li
         missing.append(f"canary served {window.elapsed_seconds:.0f} s (need {p.min_elapsed_seconds:.0f} s)")
     if window.shadow_pairs < p.min_shadow_pairs:
         missing.append(f"only {window.shadow_pairs} shadow pairs (need {p.min_shadow_pairs})")
+    if _alert_rate_outside(canary, champion, p) == "not yet significantly":
+        missing.append(
+            f"alert rate {_alert_rate_phrase(canary, champion, p)}, not yet significantly "
+            f"(p ≥ {p.alert_rate_alpha:g}): more answers will tell"
+        )
     return missing

@@ -4,7 +4,7 @@
   keeps a ``previous-champion`` alias, so undoing a promotion is one call
   (:func:`revert_to_previous_champion`).
 * ROLLBACK: the canary goes to 0 % (undeployed) and loses its ``challenger`` alias; the champion
-  keeps serving 100 %; the rejection is recorded like a gate rejection.
+  keeps serving 100 %; the monitoring task raises a ``canary_rollback`` alert with the reasons.
 * HOLD: nothing changes.
 
 Everything goes through the registry/endpoint seam (``registry/backends.py``: local files or
@@ -84,15 +84,21 @@ def canary_sql_values(champion: str, canary: str) -> dict[str, str]:
     return {"champion": champion, "canary": canary}
 
 
-def policy_from(overrides: dict[str, Any] | None) -> CanaryPolicy:
-    """The default policy with a run's overrides (DAG params); unknown keys are an error."""
+def policy_from(overrides: dict[str, Any] | None, *, shadow_pairs_logged: bool = True) -> CanaryPolicy:
+    """The default policy with a run's overrides (DAG params); unknown keys are an error.
+
+    Where the endpoint logs no shadow pairs (``targets.endpoint_scores_shadow_pairs``: Vertex),
+    the default asks for none: the evidence rule would otherwise hold every canary forever. The
+    shadow harm rules then never apply; the others do.
+    """
+    base = DEFAULT_POLICY if shadow_pairs_logged else replace(DEFAULT_POLICY, min_shadow_pairs=0)
     if not overrides:
-        return DEFAULT_POLICY
-    known = set(asdict(DEFAULT_POLICY))
+        return base
+    known = set(asdict(base))
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown canary policy settings: {sorted(unknown)}")
-    return replace(DEFAULT_POLICY, **{k: type(getattr(DEFAULT_POLICY, k))(v) for k, v in overrides.items()})
+    return replace(base, **{k: type(getattr(base, k))(v) for k, v in overrides.items()})
 
 
 def canary_pair(registry: ModelRegistry, model_name: str) -> tuple[ModelVersion, ModelVersion] | None:

@@ -168,7 +168,10 @@ def apply_canary_decision(settings: Settings) -> Any:
             "86_canary_window.sql", settings, champion=versions["champion"], canary=versions["canary"]
         )
         rows = [tuple(r) for r in targets.warehouse(settings).records(sql)]
-        policy = policy_from(dict(context["params"]).get("canary_policy") or None)
+        policy = policy_from(
+            dict(context["params"]).get("canary_policy") or None,
+            shadow_pairs_logged=targets.endpoint_scores_shadow_pairs(settings),
+        )
         evidence, decision = decide_from_rows(rows, champion.version, canary.version, policy)
         outcome = apply_decision(
             decision,
