@@ -16,7 +16,7 @@ from unittest import mock
 from google.cloud import aiplatform_v1 as v1
 
 from fraud_mlops.registry.artifact import MODEL_FILE
-from fraud_mlops.registry.base import CHALLENGER, CHAMPION
+from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
 from fraud_mlops.registry.local_endpoint import LocalEndpoint, read_endpoint
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.registry.vertex import DEFAULT_MACHINE_TYPE
@@ -72,21 +72,31 @@ def _deployed_model(version: str) -> v1.DeployedModel:
 
 
 def _vertex_deploy_step(
-    tmp_path: Path, endpoint_states: list[v1.Endpoint], deployed_ids: list[str], canary_percent: int = 10
+    tmp_path: Path,
+    endpoint_states: list[v1.Endpoint],
+    deployed_ids: list[str],
+    canary_percent: int = 10,
+    models: mock.MagicMock | None = None,
 ) -> tuple[dict[str, int], mock.MagicMock]:
     """Run the step against Vertex: v2 (challenger) beside v1 (champion); the endpoint client
     answers ``ListEndpoints`` with ``endpoint_states`` in turn and deploys as ``deployed_ids``."""
-    models = mock.create_autospec(v1.ModelServiceClient, instance=True)
+    from google.api_core import exceptions
+
+    models = models or mock.create_autospec(v1.ModelServiceClient, instance=True)
     models.list_models.return_value = [v1.Model(name=PARENT)]
     champion_dir = _artifact(tmp_path / "v1", 0.37)  # a local path stands for the /gcs/ mount
-    models.get_model.side_effect = lambda name: {
-        f"{PARENT}@2": v1.Model(
-            name=PARENT, version_id="2", artifact_uri="gs://b/m2", version_aliases=[CHALLENGER]
-        ),
-        f"{PARENT}@{CHAMPION}": v1.Model(
-            name=PARENT, version_id="1", artifact_uri=str(champion_dir), version_aliases=[CHAMPION]
-        ),
-    }[name]
+    v2 = v1.Model(name=PARENT, version_id="2", artifact_uri="gs://b/m2", version_aliases=[CHALLENGER])
+    champion = v1.Model(
+        name=PARENT, version_id="1", artifact_uri=str(champion_dir), version_aliases=[CHAMPION]
+    )
+    known = {f"{PARENT}@2": v2, f"{PARENT}@{CHALLENGER}": v2, f"{PARENT}@{CHAMPION}": champion}
+
+    def get_model(name: str) -> v1.Model:
+        if name not in known:
+            raise exceptions.NotFound(name)  # what GetModel answers for an alias nobody holds
+        return known[name]
+
+    models.get_model.side_effect = get_model
     endpoints = mock.create_autospec(v1.EndpointServiceClient, instance=True)
     endpoints.list_endpoints.side_effect = [[state] for state in endpoint_states]
     endpoints.deploy_model.return_value.result.side_effect = [
@@ -153,3 +163,42 @@ def test_on_vertex_a_full_rollout_does_not_deploy_the_champion_it_replaces(tmp_p
         ),
     ]
     assert split == {"2": 100}
+
+
+def test_a_full_rollout_makes_the_new_version_champion_on_the_local_target(tmp_path: Path) -> None:
+    """The old champion leaves the endpoint: left a challenger, the new version would be judged
+    against a champion serving nothing, and a rollback would have nothing to return to."""
+    registry, endpoint = _local(tmp_path)
+    endpoint.promote(registry.get(MODEL, "1"), 0.41)  # v1 serves
+
+    split = deploy_step(str(registry.root), str(endpoint.path), MODEL, "2", 0.42, canary_percent=100)
+
+    assert split == {"2": 100}
+    assert [m.model_version for m in read_endpoint(endpoint.path).deployed_models] == ["2"]
+    assert registry.get(MODEL, CHAMPION).version == "2"
+    assert registry.get(MODEL, PREVIOUS_CHAMPION).version == "1"
+    assert registry.get(MODEL, CHALLENGER) is None
+
+
+def test_a_canary_keeps_the_champion_alias_where_it_is(tmp_path: Path) -> None:
+    registry, endpoint = _local(tmp_path)
+    endpoint.promote(registry.get(MODEL, "1"), 0.41)
+
+    deploy_step(str(registry.root), str(endpoint.path), MODEL, "2", 0.42, canary_percent=10)
+
+    assert (registry.get(MODEL, CHAMPION).version, registry.get(MODEL, CHALLENGER).version) == ("1", "2")
+    assert registry.get(MODEL, PREVIOUS_CHAMPION) is None
+
+
+def test_on_vertex_a_full_rollout_moves_the_aliases_after_the_traffic(tmp_path: Path) -> None:
+    models = mock.create_autospec(v1.ModelServiceClient, instance=True)
+    split, _ = _vertex_deploy_step(tmp_path, [SERVING_V1], ["222"], canary_percent=100, models=models)
+
+    assert split == {"2": 100}
+
+    assert [c.kwargs["request"] for c in models.merge_version_aliases.call_args_list] == [
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[PREVIOUS_CHAMPION]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[f"-{CHAMPION}"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[CHAMPION]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[f"-{CHALLENGER}"]),
+    ]

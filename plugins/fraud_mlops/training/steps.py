@@ -216,9 +216,15 @@ def deploy_step(
     is deployed again first, at 100 %: deployed beside nothing, the new version would take all
     traffic unproven, batch scoring (``@champion``) and online serving would answer with
     different models, and a rollback would have no champion to return to.
+
+    A full rollout (``canary_percent=100``) is a promotion at deploy time: the old champion
+    leaves the endpoint, so the new version takes the ``champion`` alias at once (the old one
+    ``previous-champion``, as a canary's promotion leaves it). Left a ``challenger``, it would
+    be judged as a canary against a champion that serves nothing, and a rollback would have
+    nothing to return to; batch scoring would go on with the undeployed model.
     """
     from fraud_mlops.registry.backends import open_endpoint, open_registry
-    from fraud_mlops.registry.base import CHAMPION
+    from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
 
     registry = open_registry(registry_uri)
     version = registry.get(model_name, model_version)
@@ -237,7 +243,15 @@ def deploy_step(
             f" so that v{version.version} is a {canary_percent} % canary beside it"
         )
         endpoint.promote(champion, registered_threshold(champion))
-    return endpoint.deploy_canary(version, threshold, champion, canary_percent)
+    split = endpoint.deploy_canary(version, threshold, champion, canary_percent)
+    if canary_percent == 100 and champion is not None and champion.version != version.version:
+        # traffic first (above), aliases after, in the order a canary's promotion moves them
+        # (monitoring/canary_apply.apply_decision)
+        print(f"full rollout: v{version.version} replaces champion v{champion.version}")
+        registry.set_alias(model_name, PREVIOUS_CHAMPION, champion.version)
+        registry.set_alias(model_name, CHAMPION, version.version)
+        registry.remove_alias(model_name, CHALLENGER)
+    return split
 
 
 def promote(registry_uri: str, endpoint_uri: str, model_name: str, model_version: str) -> dict[str, int]:
