@@ -16,6 +16,7 @@ import pytest
 
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.monitoring.drift import CALENDAR_FEATURES, monitored_features
 from fraud_mlops.monitoring.run import run_monitoring
 from fraud_mlops.monitoring.windows import Windows
 from fraud_mlops.prediction_log import records
@@ -128,9 +129,27 @@ def test_injected_drift_is_flagged_with_the_drifted_features(world: Settings) ->
     warehouse.execute(render_sql("85_monitoring_metrics.sql", world))
     warehouse.execute(render_sql("85_monitoring_metrics.sql", world))  # a rerun replaces its rows
     rows = _metrics(world)
-    assert len(rows) == 2 * len(FEATURE_NAMES) + 1
+    assert len(rows) == 2 * len(monitored_features(FEATURE_NAMES)) + 1
     drifted = {(r[1], r[2]) for r in rows if r[4]}
     assert drifted == {("skew", "amount"), ("drift", "amount"), ("prediction_drift", "score")}
+
+
+def test_a_day_against_its_week_is_not_drift_for_its_weekday_and_hours(world: Settings) -> None:
+    """The current window is one day (a Tuesday morning), the reference and the training snapshot
+    span every weekday and hour: their calendar features differ by construction, not by drift."""
+    served = make_examples(rows=2 * N, seed=2)
+    current = served.iloc[N:].copy()
+    rng = np.random.default_rng(7)
+    current["day_of_week"] = 3
+    current["hour_of_day"] = rng.integers(8, 11, N)
+    _serve(world, served.iloc[:N], current, rng.beta(1, 20, N))
+
+    result = run_monitoring(world, "manual__tuesday", SPAN)
+
+    assert result["drift_detected"] is False, result["verdict"]
+    for check in ("skew", "drift"):
+        compared = {f["feature"] for f in result["checks"][check]["features"]}
+        assert compared == set(FEATURE_NAMES) - set(CALENDAR_FEATURES)
 
 
 def test_too_little_traffic_is_not_a_verdict(world: Settings) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.monitoring import reporting
+from fraud_mlops.monitoring.drift import monitored_features
 from fraud_mlops.monitoring.run import METRICS_STAGING_TABLE, run_folder_name
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
@@ -91,7 +92,7 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     rows = out["uploads"][load_job["jobReference"]["jobId"]]
     assert {r["run_id"] for r in rows} == {out["run_id"]}
     by_check = {(r["check_name"], r["feature"]): r for r in rows}
-    assert {f for c, f in by_check if c == "drift"} == set(FEATURE_NAMES)
+    assert {f for c, f in by_check if c == "drift"} == set(monitored_features(FEATURE_NAMES))
     assert by_check[("drift", "amount")]["drifted"] is True and by_check[("drift", "amount")]["value"] > 0.5
     assert by_check[("prediction_drift", "score")]["drifted"] is True
     assert {r["reference_rows"] for r in rows} == {r["current_rows"] for r in rows} == {1_200}

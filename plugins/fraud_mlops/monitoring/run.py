@@ -48,7 +48,7 @@ def run_monitoring(
         training,
         reference,
         current,
-        FEATURE_NAMES,
+        drift.monitored_features(FEATURE_NAMES),
         out_dir,
         thresholds,
         context={"run_id": run_id, "windows": span.to_dict(), "training_snapshot": snapshot},

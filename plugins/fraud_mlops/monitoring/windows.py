@@ -5,6 +5,10 @@
 * the training snapshot: the newest snapshot's rows (a sample), read the way training reads it
   (a Parquet file locally, the BigQuery snapshot table on gcp through
   ``include/sql/75_snapshot_sample.sql``).
+
+Both are uniform random samples of at most :data:`MAX_ROWS` / :data:`TRAINING_SAMPLE` rows, not
+the newest ones: under busy traffic the newest 50,000 answers of a day are its last hours, and
+the newest rows of a snapshot its last days, which no longer stand for their window.
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def newest_snapshot(warehouse: Warehouse, settings: Settings) -> str | None:
 def training_sample(
     warehouse: Warehouse, settings: Settings, snapshot: str, n: int = TRAINING_SAMPLE
 ) -> pd.DataFrame:
-    """Up to ``n`` rows of the snapshot's feature columns (the newest, as training's test split)."""
+    """Up to ``n`` rows of the snapshot's feature columns, drawn uniformly."""
     uri = warehouse.snapshot_uri(snapshot)
     if uri.startswith("bq://"):
         sql = render_sql("75_snapshot_sample.sql", settings, snapshot=snapshot, limit=int(n))
@@ -94,7 +98,9 @@ def training_sample(
     else:
         import pyarrow.parquet as pq
 
-        frame = pq.read_table(uri.removeprefix("file://"), columns=list(FEATURE_NAMES)).to_pandas().tail(n)
+        frame = pq.read_table(uri.removeprefix("file://"), columns=list(FEATURE_NAMES)).to_pandas()
+        if len(frame) > n:
+            frame = frame.sample(n=n, random_state=0)
     return frame.reset_index(drop=True).astype("float64")
 
 
