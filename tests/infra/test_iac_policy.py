@@ -330,38 +330,45 @@ def test_each_cmek_key_is_in_the_location_of_what_it_encrypts() -> None:
     assert location == '${lookup({EU = "europe", US = "us"}, upper(var.bq_location), lower(var.bq_location))}'
 
 
-def test_every_alert_entry_notifies_and_the_policy_matches_what_the_sink_writes() -> None:
-    """A log-based policy (LogMatch): a notification per alert entry, one rule per kind. A
-    threshold condition on the log-based metric notifies once per kind and then stays quiet
-    while that incident is open (a counter without new points is not evaluated again), and on a
-    first apply it is refused until the new metric exists (terraform-provider-google#11102).
-    The filter and the label extractor read what ``CloudLoggingAlertSink`` sends."""
+def test_every_alert_entry_notifies_through_its_kinds_own_policy_matching_what_the_sink_writes() -> None:
+    """Log-based policies (LogMatch): a notification per alert entry, one policy per kind, as
+    Google limits each log-based policy to one notification per 5 minutes and 20 a day (with one
+    policy, hourly drift alerts silenced the day's rollbacks). A threshold condition on the
+    log-based metric notifies once per kind and then stays quiet while that incident is open (a
+    counter without new points is not evaluated again), and on a first apply it is refused until
+    the new metric exists (terraform-provider-google#11102). Each policy's filter, rendered for
+    its kind, matches exactly the entries ``CloudLoggingAlertSink`` writes for that kind."""
     from unittest import mock
 
-    from fraud_mlops.alerting.sinks import Alert, CloudLoggingAlertSink
+    from fraud_mlops.alerting.sinks import ALERT_KINDS, Alert, CloudLoggingAlertSink
 
     (policy,) = [r for r in iac.resources() if r.type == "google_monitoring_alert_policy"]
+    kinds = iac.locals_of(iac.INFRA / "modules" / "monitoring")["alert_kinds"]
+    assert policy.body["for_each"] == "${local.alert_kinds}"
+    assert set(kinds) == set(ALERT_KINDS)
     (condition,) = policy.body["conditions"]
     (matched,) = condition["condition_matched_log"]
     assert set(condition) == {"display_name", "condition_matched_log"}
     assert "google_logging_metric" not in str(policy.body)
 
-    client = mock.Mock()
-    CloudLoggingAlertSink("${var.project_id}", client=client).send(
-        Alert(
-            kind="drift",
-            summary="s",
-            dag_id="d",
-            run_id="r",
-            task_id="t",
-            details={},
-            raised_at="2026-12-05T00:00:00+00:00",
+    for kind in ALERT_KINDS:
+        client = mock.Mock()
+        CloudLoggingAlertSink("${var.project_id}", client=client).send(
+            Alert(
+                kind=kind,
+                summary="s",
+                dag_id="d",
+                run_id="r",
+                task_id="t",
+                details={},
+                raised_at="2026-12-05T00:00:00+00:00",
+            )
         )
-    )
-    request = client.write_log_entries.call_args.kwargs["request"]
-    assert matched["filter"] == f'logName="{request.log_name}"'
+        request = client.write_log_entries.call_args.kwargs["request"]
+        assert request.labels["kind"] == kind  # the entries carry the request's labels
+        rendered = matched["filter"].replace("${each.key}", kind)
+        assert rendered == f'logName="{request.log_name}" AND labels.kind="{request.labels["kind"]}"'
     assert matched["label_extractors"] == {"kind": "EXTRACT(labels.kind)"}
-    assert request.labels["kind"] == "drift"  # the entries carry the request's labels
 
     (strategy,) = policy.body["alert_strategy"]
     (limit,) = strategy["notification_rate_limit"]  # required with a LogMatch condition

@@ -96,24 +96,39 @@ resource "google_monitoring_notification_channel" "email" {
   }
 }
 
-# A log-based alerting policy (a LogMatch condition): one notification per alert entry, one rule
-# per kind. A threshold condition on the log-based metric above would notify once per kind and
-# then stay quiet while that incident is open: a counter with no new points is not evaluated
+# Log-based alerting policies (a LogMatch condition): one notification per alert entry, one
+# policy per kind. Google limits each log-based policy to one notification per 5 minutes and 20
+# a day (https://cloud.google.com/logging/docs/alerting/log-based-incidents): with one policy for
+# every kind, an hourly drift alert used up the day's 20 and silenced the rollbacks and
+# data-quality failures after it, and a task failure and its DAG's failure seconds apart gave one
+# notification. A threshold condition on the log-based metric above would notify once per kind
+# and then stay quiet while that incident is open: a counter with no new points is not evaluated
 # again (EVALUATION_MISSING_DATA_NO_OP), so the incident only closes at auto_close, and every
 # alert of that kind until then lands on it unannounced. A threshold condition would also have
 # to wait for the new metric to exist: created in the same apply, it is refused with a 404 for
-# up to 10 minutes (hashicorp/terraform-provider-google#11102). Google limits a log-based policy
-# to one notification per 5 minutes and 20 a day (https://cloud.google.com/logging/docs/alerting/log-based-incidents);
-# the entries themselves, all of them, stay in the log and in the metric.
+# up to 10 minutes (hashicorp/terraform-provider-google#11102). The entries themselves, all of
+# them, stay in the log and in the metric.
+locals {
+  # the kinds fraud_mlops/alerting/sinks.py raises (ALERT_KINDS), with what a person reads
+  alert_kinds = {
+    task_failure         = "a task failed"
+    dag_failure          = "a DAG run failed"
+    data_quality_failure = "data-quality checks failed"
+    drift                = "drift detected"
+    canary_rollback      = "a canary was rolled back"
+  }
+}
+
 resource "google_monitoring_alert_policy" "alerts" {
+  for_each     = local.alert_kinds
   project      = var.project_id
-  display_name = "fraud-mlops: alert raised"
+  display_name = "fraud-mlops: ${each.value}"
   combiner     = "OR"
 
   conditions {
-    display_name = "any fraud-mlops alert"
+    display_name = "fraud-mlops alert of kind ${each.key}"
     condition_matched_log {
-      filter = "logName=\"projects/${var.project_id}/logs/fraud-alerts\""
+      filter = "logName=\"projects/${var.project_id}/logs/fraud-alerts\" AND labels.kind=\"${each.key}\""
       label_extractors = {
         kind = "EXTRACT(labels.kind)"
       }
@@ -131,7 +146,7 @@ resource "google_monitoring_alert_policy" "alerts" {
   notification_channels = [google_monitoring_notification_channel.email.name]
 
   documentation {
-    content   = "A fraud-mlops alert was raised (label kind). Read the entry in the log `fraud-alerts`; docs/monitoring.md says what each kind means and what to do."
+    content   = "A fraud-mlops alert of kind `${each.key}` was raised: ${each.value}. Read the entry in the log `fraud-alerts`; docs/monitoring.md says what each kind means and what to do."
     mime_type = "text/markdown"
   }
 }

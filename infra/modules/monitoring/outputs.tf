@@ -8,7 +8,7 @@ output "sink_writer_identity" {
   value       = google_logging_project_sink.prediction_log.writer_identity
 }
 
-output "alert_policy" {
-  description = "Alert policy notifying on every fraud-mlops alert."
-  value       = google_monitoring_alert_policy.alerts.name
+output "alert_policies" {
+  description = "Alert policies notifying on fraud-mlops alerts, by kind (one per kind: Google's notification limits are per policy)."
+  value       = { for kind, policy in google_monitoring_alert_policy.alerts : kind => policy.name }
 }

@@ -3,8 +3,8 @@
 * :class:`JsonLinesAlertSink` (local): one JSON object per line in ``<local dir>/alerts/alerts.jsonl``
   (the demo prints it; a webhook is one ``MLOPS_ALERT_WEBHOOK`` away, :class:`WebhookAlertSink`).
 * :class:`CloudLoggingAlertSink` (gcp): one structured entry per alert in the log
-  ``fraud-alerts`` through Cloud Logging's ``WriteLogEntries``; ``infra/monitoring.tf`` counts them
-  with a log-based metric (label ``kind``) and an alert policy notifies the channel.
+  ``fraud-alerts`` through Cloud Logging's ``WriteLogEntries``; ``infra/modules/monitoring`` counts them
+  with a log-based metric (label ``kind``) and one alert policy per kind notifies the channel.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ DAG_FAILURE = "dag_failure"
 DATA_QUALITY = "data_quality_failure"
 DRIFT = "drift"
 ROLLBACK = "canary_rollback"
+#: every kind; infra/modules/monitoring has one alerting policy per kind (its local.alert_kinds)
+ALERT_KINDS = (TASK_FAILURE, DAG_FAILURE, DATA_QUALITY, DRIFT, ROLLBACK)
 
 
 @dataclass(frozen=True)
