@@ -38,7 +38,7 @@ test: install browser-deps lint ## Lint, then every test suite (unit, DAG integr
 	$(PY) -m pytest
 
 .PHONY: test-fast
-test-fast: install ## Only the tests that start no local stack (about two minutes)
+test-fast: install ## Every test but the stack and browser suites (about two minutes)
 	$(PY) -m pytest -m "not stack and not browser"
 
 .PHONY: up
@@ -46,7 +46,7 @@ up: install ## Start the local stack and leave it running (Airflow UI URL is pri
 	$(PY) -m devtools.stack up
 
 .PHONY: down
-down: ## Stop the local stack started by `make up` or a test run
+down: ## Stop the local stack started by `make up` (MLOPS_LOCAL_DIR=<dir> for a stack under another folder)
 	$(PY) -m devtools.stack down
 
 .PHONY: status
@@ -113,7 +113,7 @@ test-training: install ## Training tests: steps, gate, components, compile, regi
 FUNCTION_PORT ?= $(or $(MLOPS_FUNCTION_PORT),8090)
 
 .PHONY: sync-features
-sync-features: install ## Refresh the local online store from the warehouse's latest_card_features view
+sync-features: install ## Refresh the local online store from the warehouse's latest_card_features table
 	$(PY) -m devtools.features_cli sync
 
 .PHONY: features
