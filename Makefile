@@ -34,8 +34,12 @@ demo: install ## Run the whole system end to end on the local target, print a su
 	$(PY) -m devtools.demo
 
 .PHONY: test
-test: install browser-deps lint ## Lint, then every test suite (unit, DAG integrity, SQL golden, local stack, browser)
-	$(PY) -m pytest
+test: install lint ## Lint, then every suite but the slow ones (unit, DAG integrity, SQL golden, gcp contracts); CI runs test-slow too
+	$(PY) -m pytest -m "not slow"
+
+.PHONY: test-slow
+test-slow: install browser-deps ## The slow suites (local stack end to end, events, browser, kfp.local, reference engine, parity)
+	$(PY) -m pytest -m slow
 
 .PHONY: test-fast
 test-fast: install ## Every test but the stack and browser suites (about two minutes)

@@ -46,6 +46,9 @@ from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql, sql_dir
 from fraud_mlops.warehouse.transpile import bound_parameters, split_statements, transpile_statement
 
+#: minutes of work: `make test-slow` (CI runs it after `make test`)
+pytestmark = pytest.mark.slow
+
 N_CARDS = 25
 PER_CARD = 80  # 2,000 transactions
 INT_FEATURES = {f.name for f in FEATURES if f.bq_type == "INT64"}

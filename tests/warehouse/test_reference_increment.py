@@ -45,6 +45,9 @@ from tests.reference_engine import (
 )
 from tests.sql_chain import load_landing
 
+#: minutes of work: `make test-slow` (CI runs it after `make test`)
+pytestmark = pytest.mark.slow
+
 #: What both engines run for the pseudonym macro's output (macros/pseudonym.sql), and for now.
 PSEUDONYM = re.compile(
     r"TO_HEX\(SHA256\(DETERMINISTIC_ENCRYPT\(\s*KEYS\.KEYSET_CHAIN\([^()]*\),\s*(?P<digits>[^,]+?),\s*'[^']*'\s*\)\)\)"
