@@ -34,6 +34,7 @@ from fraud_mlops.registry.base import (
     ModelEndpoint,
     ModelRegistry,
     ModelVersion,
+    hand_over_champion,
 )
 
 _VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -143,9 +144,7 @@ def apply_decision(
         # (canary_pair). The other order could leave a canary serving everything that no run
         # looks at again.
         outcome["traffic"] = endpoint.promote(canary, threshold_of(canary))
-        registry.set_alias(model_name, PREVIOUS_CHAMPION, champion.version)
-        registry.set_alias(model_name, CHAMPION, canary.version)
-        registry.remove_alias(model_name, CHALLENGER)
+        hand_over_champion(registry, model_name, canary.version, champion.version)
     else:
         outcome["traffic"] = endpoint.rollback(canary, champion)
         registry.remove_alias(model_name, CHALLENGER)

@@ -34,6 +34,9 @@ import pandas as pd
 
 SKEW, DRIFT, PREDICTION_DRIFT = "skew", "drift", "prediction_drift"
 
+OK, DRIFTED, INSUFFICIENT = "ok", "drift", "insufficient_data"
+SCORE = "score"
+
 #: Model features not compared: the windows differ in length by design (a day against the week
 #: before it, or against the training snapshot's weeks), so a day's weekday and hours differ from
 #: the week's by construction, not by drift. A Tuesday window scored a Jensen-Shannon distance of
@@ -44,10 +47,6 @@ CALENDAR_FEATURES: tuple[str, ...] = ("hour_of_day", "day_of_week")
 def monitored_features(feature_names: Sequence[str]) -> tuple[str, ...]:
     """The features the skew and drift checks compare: all but :data:`CALENDAR_FEATURES`."""
     return tuple(name for name in feature_names if name not in CALENDAR_FEATURES)
-
-
-OK, DRIFTED, INSUFFICIENT = "ok", "drift", "insufficient_data"
-SCORE = "score"
 
 
 @dataclass(frozen=True)

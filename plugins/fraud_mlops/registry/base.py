@@ -82,6 +82,15 @@ class ModelEndpoint(Protocol):
         ...
 
 
+def hand_over_champion(registry: ModelRegistry, model_name: str, new: str, old: str) -> None:
+    """The aliases after ``new`` took the endpoint from champion ``old``: ``old`` is kept as
+    ``previous-champion`` (reverting is one call), ``new`` is ``champion``, and the ``challenger``
+    alias goes last: a hand-over cut short leaves it, so the canary is looked at again."""
+    registry.set_alias(model_name, PREVIOUS_CHAMPION, old)
+    registry.set_alias(model_name, CHAMPION, new)
+    registry.remove_alias(model_name, CHALLENGER)
+
+
 def checked_alias(alias: str) -> str:
     """``alias``, if Vertex AI would accept it as a version alias; else ValueError."""
     if not ALIAS_FORMAT.fullmatch(alias):

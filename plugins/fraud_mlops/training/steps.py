@@ -224,7 +224,7 @@ def deploy_step(
     nothing to return to; batch scoring would go on with the undeployed model.
     """
     from fraud_mlops.registry.backends import open_endpoint, open_registry
-    from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
+    from fraud_mlops.registry.base import CHAMPION, hand_over_champion
 
     registry = open_registry(registry_uri)
     version = registry.get(model_name, model_version)
@@ -248,9 +248,7 @@ def deploy_step(
         # traffic first (above), aliases after, in the order a canary's promotion moves them
         # (monitoring/canary_apply.apply_decision)
         print(f"full rollout: v{version.version} replaces champion v{champion.version}")
-        registry.set_alias(model_name, PREVIOUS_CHAMPION, champion.version)
-        registry.set_alias(model_name, CHAMPION, version.version)
-        registry.remove_alias(model_name, CHALLENGER)
+        hand_over_champion(registry, model_name, version.version, champion.version)
     return split
 
 
