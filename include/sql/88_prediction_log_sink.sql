@@ -1,6 +1,7 @@
 -- gcp only (fraud_mlops/prediction_log/store.py CloudPredictionLog): the prediction-log entries
 -- the log sink of infra/modules/monitoring routed into `{{ log_table }}` (Cloud Run's stdout log,
--- one partitioned table) over the last {{ lookback_hours }} hours, in the prediction log's shape,
+-- one partitioned table) since {{ since }} (an overlap before the newest answer already logged,
+-- 93_prediction_log_newest.sql; a constant, so BigQuery reads only those partitions), in the prediction log's shape,
 -- as the staging table 83_prediction_log.sql appends without duplicates. Each entry carries the
 -- row as one JSON string (jsonPayload.record), so a field that was always null on the routed
 -- entries so far (absent from the sink table's schema) can never break this query.
@@ -21,5 +22,5 @@ SELECT
   SAFE_CAST(JSON_VALUE(jsonPayload.record, '$.status') AS INT64) AS status,
   JSON_VALUE(jsonPayload.record, '$.error') AS error
 FROM `{{ log_table }}`
-WHERE timestamp >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL {{ lookback_hours }} HOUR)
+WHERE timestamp >= TIMESTAMP('{{ since }}')
   AND jsonPayload.log_type = 'prediction_log';

@@ -14,9 +14,10 @@ import pytest
 
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.monitoring.windows import _instant
 from fraud_mlops.prediction_log import records
 from fraud_mlops.prediction_log.sinks import StructuredLogSink
-from fraud_mlops.prediction_log.store import SINK_TABLE, CloudPredictionLog
+from fraud_mlops.prediction_log.store import EARLIEST_INSTANT, SINK_TABLE, CloudPredictionLog
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql
 
@@ -73,6 +74,7 @@ def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
     conn.close()
 
     staging = CloudPredictionLog(local_settings.dataset, local_settings)
+    assert staging.copy_since(warehouse) == EARLIEST_INSTANT  # nothing logged yet: all the sink kept
     assert staging.stage(warehouse) == -1
     warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
     logged = warehouse.records(
@@ -83,7 +85,53 @@ def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
         ("a", "online", 200, pytest.approx(0.91), "fraud", "4", None, pytest.approx(12.5)),
         ("a", "shadow", 200, pytest.approx(0.2), "legitimate", "5", None, None),
         ("b", "online", 404, None, None, None, "unknown_card", pytest.approx(3.0)),
+        ("old", "online", 200, None, None, None, None, None),
     ]
+
+    # the next copy starts 48 hours before the newest answer logged: the 5-day-old entry is not
+    # read again, and the append adds nothing twice
+    assert staging.copy_since(warehouse) == _instant(now - timedelta(hours=48))
+    staging.stage(warehouse)
+    staged = warehouse.records(f"SELECT request_id FROM `{local_settings.dataset}.{records.STAGING_TABLE}`")
+    assert sorted(r[0] for r in staged) == ["a", "a", "b"]
+    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    assert warehouse.row_count("prediction_log") == 4
+
+
+def test_after_an_outage_longer_than_the_overlap_no_routed_entry_is_lost(local_settings: Settings) -> None:
+    """The last run logged an answer four days ago; the sink routed entries since. A fixed 48-hour
+    look-back from now lost those of the days between; the copy starts from what was logged."""
+    now = datetime.now(UTC)
+    warehouse = targets.warehouse(local_settings)
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{local_settings.dataset}`")
+    logged_before = records.record(
+        request_id="before", source="online", status=200, logged_at=now - timedelta(days=4)
+    )
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow([logged_before]))
+    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    during = records.record(
+        request_id="during", source="online", status=200, logged_at=now - timedelta(days=3)
+    )
+    _sink_table(local_settings, [(now - timedelta(days=3), during)])
+
+    CloudPredictionLog(local_settings.dataset, local_settings).stage(warehouse)
+    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+
+    ids = warehouse.records(f"SELECT request_id FROM `{local_settings.dataset}.prediction_log` ORDER BY 1")
+    assert [r[0] for r in ids] == ["before", "during"]
+
+
+def _sink_table(settings: Settings, entries: list[tuple[datetime, dict]]) -> None:
+    """The sink's table as Cloud Logging creates it (only the columns the SQL reads), in DuckDB."""
+    conn = duckdb.connect(str(settings.warehouse_path))
+    conn.execute(
+        f"CREATE TABLE {settings.dataset}.{SINK_TABLE} "
+        '("timestamp" TIMESTAMPTZ, "jsonPayload" STRUCT(log_type VARCHAR, record VARCHAR))'
+    )
+    for at, row in entries:
+        conn.execute(f"INSERT INTO {settings.dataset}.{SINK_TABLE} VALUES (?, {{'log_type': ?, 'record': ?}})",
+                     [at, "prediction_log", json.dumps(row)])  # fmt: skip
+    conn.close()
 
 
 def test_gcp_staging_sql_names_the_sink_table(gcp_settings: Settings) -> None:
@@ -96,12 +144,17 @@ def test_gcp_staging_sql_names_the_sink_table(gcp_settings: Settings) -> None:
         def execute(self, sql: str, parameters: object = None) -> None:
             executed.append(sql)
 
+        def records(self, sql: str) -> list[tuple[datetime]]:
+            executed.append(sql)
+            return [(datetime(2026, 12, 1, 12, tzinfo=UTC),)]
+
     targets.prediction_log(gcp_settings).stage(Recorder())  # type: ignore[arg-type]
-    (sql,) = executed
+    newest_sql, sql = executed
     project, dataset = gcp_settings.project, gcp_settings.dataset
+    assert f"FROM `{project}.{dataset}.prediction_log`" in newest_sql
     assert f"CREATE OR REPLACE TABLE `{project}.{dataset}.prediction_log_staging`" in sql
     assert f"FROM `{project}.{dataset}_logs.run_googleapis_com_stdout`" in sql
-    assert "INTERVAL 48 HOUR" in sql
+    assert "WHERE timestamp >= TIMESTAMP('2026-11-29T12:00:00.000000Z')" in sql  # 48 h before the newest
 
 
 def test_before_the_sink_routed_anything_staging_is_empty_and_batch_scores_still_append(

@@ -39,6 +39,10 @@ from tests.orchestration.probe_support import links, test_dag
 ROWS = 1_200  # per window: above the checks' 1,000-row minimum
 SNAPSHOT = "training_snapshot_20261204t000000"
 SINK_TABLE_ID = "fraud-prj.fraud_logs.run_googleapis_com_stdout"
+PREDICTION_LOG_ID = "fraud-prj.fraud.prediction_log"
+#: The newest online answer already in prediction_log (93_prediction_log_newest.sql's answer):
+#: the copy from the sink starts 48 hours before it.
+NEWEST_LOGGED = datetime(2026, 12, 1, 12, tzinfo=UTC)
 #: The current window starts here (the run's ``current_start``); it ends when the task runs.
 CURRENT_START = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 REFERENCE_HOURS = 168
@@ -91,6 +95,8 @@ def answers() -> Any:
     fixed = {
         served_sql(start=_instant(reference_start), end=_instant(CURRENT_START)): reference,
         render_sql("89_prediction_log_rows.sql", settings): ([{"name": "logged", "type": "INTEGER"}], [(2 * ROWS,)]),
+        render_sql("93_prediction_log_newest.sql", settings): (
+            [{"name": "newest", "type": "TIMESTAMP"}], [(int(NEWEST_LOGGED.timestamp() * 1_000_000),)]),
         render_sql("73_newest_snapshot.sql", settings): ([{"name": "snapshot_name", "type": "STRING"}], [(SNAPSHOT,)]),
         render_sql("75_snapshot_sample.sql", settings, snapshot=SNAPSHOT, limit=TRAINING_SAMPLE): _sample(rng),
     }  # fmt: skip
@@ -114,8 +120,13 @@ def main() -> None:
     from google.cloud import bigquery_storage
 
     data_dir = sys.argv[1]
-    # the function has answered before: the log sink's table exists (Cloud Logging made it)
-    fake = FakeBigQueryREST(answers(), loaded_rows=lambda load: 0, table_rows={SINK_TABLE_ID: 2 * ROWS}.get)
+    # the function has answered before: the log sink's table exists (Cloud Logging made it), and
+    # so does prediction_log (an earlier run's append)
+    fake = FakeBigQueryREST(
+        answers(),
+        loaded_rows=lambda load: 0,
+        table_rows={SINK_TABLE_ID: 2 * ROWS, PREDICTION_LOG_ID: 2 * ROWS}.get,
+    )
     refused = exceptions.PermissionDenied(
         "Permission bigquery.readsessions.create denied on resource project fraud-prj"
     )

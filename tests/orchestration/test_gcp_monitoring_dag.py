@@ -42,7 +42,11 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
          "refresh_reporting_views"], "success",
     )  # fmt: skip
     assert out["unknown_requests"] == []
-    assert out["tables_read"] == ["fraud-prj.fraud_logs.run_googleapis_com_stdout"]  # the sink's table exists
+    # the sink's table exists, then prediction_log, whose newest answer sets where the copy starts
+    assert out["tables_read"] == [
+        "fraud-prj.fraud_logs.run_googleapis_com_stdout",
+        "fraud-prj.fraud.prediction_log",
+    ]
     assert out["read_sessions"] == 0  # every result read over REST pages
     jobs = out["bigquery_jobs"]
     assert {(j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in jobs} == {
@@ -62,8 +66,9 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
                    end=windows["current_start"], limit=50_000),
     ]  # fmt: skip
     assert drift_branch == [
+        render_sql("93_prediction_log_newest.sql", settings),
         render_sql("88_prediction_log_sink.sql", settings, log_table="fraud-prj.fraud_logs.run_googleapis_com_stdout",
-                   lookback_hours=48),
+                   since="2026-11-29T12:00:00.000000Z"),  # 48 hours before NEWEST_LOGGED
         render_sql("83_prediction_log.sql", settings),
         render_sql("89_prediction_log_rows.sql", settings),
         *served,

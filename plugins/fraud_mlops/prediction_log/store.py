@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -60,13 +61,15 @@ class LocalPredictionLog:
 #: Cloud Run functions (2nd gen) write stdout to the log run.googleapis.com/stdout; a BigQuery
 #: sink names its table after the log id, "/" and "." replaced by "_".
 SINK_TABLE = "run_googleapis_com_stdout"
+#: BigQuery's least TIMESTAMP: where the first copy from the sink starts
+EARLIEST_INSTANT = "0001-01-01T00:00:00.000000Z"
 
 
 @dataclass(frozen=True)
 class CloudPredictionLog:
     log_dataset: str  # project.dataset the sink writes (infra: <dataset>_logs)
     settings: Settings
-    lookback_hours: int = 48  # overlap between runs; the append skips rows already logged
+    overlap_hours: int = 48  # re-read before the newest answer logged; the append skips repeats
 
     #: Cloud Run allots an instance CPU only while it handles a request (request-based billing,
     #: the function's default; https://cloud.google.com/run/docs/tips/general): work left to a
@@ -92,15 +95,35 @@ class CloudPredictionLog:
             print(f"no prediction-log entry routed yet: {log_table} does not exist (the sink creates it)")
             warehouse.replace_table(STAGING_TABLE, to_arrow([]))
             return 0
+        since = self.copy_since(warehouse)
+        print(f"staging the prediction-log entries routed since {since} from {log_table}")
         warehouse.execute(
-            render_sql(
-                "88_prediction_log_sink.sql",
-                self.settings,
-                log_table=log_table,
-                lookback_hours=int(self.lookback_hours),
-            )
+            render_sql("88_prediction_log_sink.sql", self.settings, log_table=log_table, since=since)
         )
         return -1  # staged by a query job: counted by the append, not here
+
+    def copy_since(self, warehouse: Warehouse) -> str:
+        """Where the copy from the sink starts: ``overlap_hours`` before the newest online answer
+        already logged (so entries routed late are read again, and the append skips repeats), or
+        the earliest instant before anything is (the sink's table keeps its retention, 30 days).
+
+        Not a fixed time before now: a Composer outage or a paused DAG longer than that lost every
+        entry routed meanwhile.
+        """
+        from fraud_mlops.sql_templates import render_sql
+
+        if not warehouse.table_exists(f"{self.settings.dataset_ref}.prediction_log"):
+            return EARLIEST_INSTANT
+        rows = warehouse.records(render_sql("93_prediction_log_newest.sql", self.settings))
+        newest = rows[0][0] if rows else None
+        if newest is None:
+            return EARLIEST_INSTANT
+        if isinstance(newest, str):
+            newest = datetime.fromisoformat(newest.replace("Z", "+00:00"))
+        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+        return (
+            (newest - timedelta(hours=self.overlap_hours)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        )
 
     def staged(self) -> None:
         return None
