@@ -273,7 +273,7 @@ def test_evidence_from_the_prediction_log_feeds_decide(local_settings: Settings)
 
     sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2"))
     result = [tuple(r) for r in warehouse.records(sql)]
-    policy = policy_from({"min_requests": 50, "min_elapsed_seconds": 60})
+    policy = policy_from({"min_requests": 50, "min_elapsed_seconds": 60, "min_requests_for_latency": 100})
     evidence, decision = decide_from_rows(result, "1", "2", policy, now=start + timedelta(minutes=10))
 
     assert (evidence.canary.requests, evidence.champion.requests) == (100, 200)

@@ -105,3 +105,15 @@ def test_one_alert_in_fifty_from_a_canary_like_the_champion_is_not_a_rollback() 
 def test_an_alert_rate_back_in_the_band_promotes() -> None:
     champion = ModelStats("1", requests=5000, alerts=25)
     assert decide(ModelStats("2", requests=400, alerts=3), champion, FULL).verdict is Verdict.PROMOTE
+
+
+def test_a_p99_over_few_answers_holds_instead_of_rolling_back() -> None:
+    """Over 60 answers a p99 is the slowest one or two: one cold start of the function (its first
+    request builds the service inside the timed region on gcp) would roll the canary back."""
+    cold_start = _canary(requests=60, alerts=1, p99_latency_ms=1800.0)
+    decision = decide(cold_start, CHAMPION, FULL)
+    assert decision.verdict is Verdict.HOLD, decision.reasons
+    assert any("above the SLO 250 ms, over only 60 answers (a p99 needs 300)" in r for r in decision.reasons)
+
+    judged = decide(_canary(requests=300, alerts=6, p99_latency_ms=1800.0), CHAMPION, FULL)
+    assert judged.verdict is Verdict.ROLLBACK and "p99 latency 1800.0 ms above the SLO" in judged.reasons[0]

@@ -8,7 +8,8 @@ Order of the rules, and why:
 
 1. **Harm first.** With at least ``min_requests_for_rollback`` canary answers, any of these rolls
    back at once, without waiting for the full window: error rate above the SLO or above the
-   champion's by more than the tolerance; p99 latency above the SLO or above the champion's by
+   champion's by more than the tolerance; p99 latency (from ``min_requests_for_latency`` answers
+   on: below, a p99 is the slowest answer or two) above the SLO or above the champion's by
    more than the ratio plus an absolute slack (a p99 of well under a millisecond, as a local or
    warm endpoint gives, doubles on one scheduler hiccup); fraud-alert rate outside a band around
    the champion's (a model that flags everything swamps the analysts, one that flags nothing
@@ -76,6 +77,9 @@ class CanaryPolicy:
     slo_error_rate: float = 0.01
     max_error_rate_increase: float = 0.005
     slo_p99_latency_ms: float = 250.0
+    #: below it a p99 is one of the few slowest answers (of 50, PERCENTILE_CONT weighs the slowest
+    #: by half): one cold start of the function, not the model, would roll the canary back
+    min_requests_for_latency: int = 300
     max_p99_latency_ratio: float = 1.5
     p99_latency_slack_ms: float = 5.0  # ... plus this absolute slack (sub-ms p99s are noisy)
     alert_rate_band: float = 2.0  # canary alert rate within [champion / band, champion x band]
@@ -132,17 +136,8 @@ def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPo
             f"error rate {canary.error_rate:.2%} above the champion's {champion.error_rate:.2%} "
             f"+ {p.max_error_rate_increase:.2%}"
         )
-    if canary.p99_latency_ms > p.slo_p99_latency_ms:
-        harms.append(
-            f"p99 latency {canary.p99_latency_ms:.1f} ms above the SLO {p.slo_p99_latency_ms:.0f} ms"
-        )
-    elif champion.requests and canary.p99_latency_ms > (
-        champion.p99_latency_ms * p.max_p99_latency_ratio + p.p99_latency_slack_ms
-    ):
-        harms.append(
-            f"p99 latency {canary.p99_latency_ms:.1f} ms above {p.max_p99_latency_ratio}x "
-            f"the champion's {champion.p99_latency_ms:.1f} ms + {p.p99_latency_slack_ms:.0f} ms"
-        )
+    if canary.requests >= p.min_requests_for_latency:
+        harms.extend(_latency_breaches(canary, champion, p))
     if _alert_rate_outside(canary, champion, p) == "significantly":
         harms.append(f"alert rate {_alert_rate_phrase(canary, champion, p)}")
     if window.shadow_pairs and window.shadow_pairs >= p.min_shadow_pairs:  # none: nothing to judge
@@ -157,6 +152,19 @@ def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPo
                 f"{window.shadow_pairs} pairs (> {p.max_shadow_disagreement:.2%})"
             )
     return harms
+
+
+def _latency_breaches(canary: ModelStats, champion: ModelStats, p: CanaryPolicy) -> list[str]:
+    if canary.p99_latency_ms > p.slo_p99_latency_ms:
+        return [f"p99 latency {canary.p99_latency_ms:.1f} ms above the SLO {p.slo_p99_latency_ms:.0f} ms"]
+    if champion.requests and canary.p99_latency_ms > (
+        champion.p99_latency_ms * p.max_p99_latency_ratio + p.p99_latency_slack_ms
+    ):
+        return [
+            f"p99 latency {canary.p99_latency_ms:.1f} ms above {p.max_p99_latency_ratio}x "
+            f"the champion's {champion.p99_latency_ms:.1f} ms + {p.p99_latency_slack_ms:.0f} ms"
+        ]
+    return []
 
 
 def _alert_band(champion: ModelStats, p: CanaryPolicy) -> tuple[float, float]:
@@ -206,6 +214,11 @@ def _missing_evidence(canary: ModelStats, champion: ModelStats, window: Window, 
         missing.append(f"canary served {window.elapsed_seconds:.0f} s (need {p.min_elapsed_seconds:.0f} s)")
     if window.shadow_pairs < p.min_shadow_pairs:
         missing.append(f"only {window.shadow_pairs} shadow pairs (need {p.min_shadow_pairs})")
+    if canary.requests < p.min_requests_for_latency:
+        missing.extend(
+            f"{breach}, over only {canary.requests} answers (a p99 needs {p.min_requests_for_latency})"
+            for breach in _latency_breaches(canary, champion, p)
+        )
     if _alert_rate_outside(canary, champion, p) == "not yet significantly":
         missing.append(
             f"alert rate {_alert_rate_phrase(canary, champion, p)}, not yet significantly "
