@@ -39,8 +39,8 @@ SCORE = "score"
 
 #: Model features not compared: the windows differ in length by design (a day against the week
 #: before it, or against the training snapshot's weeks), so a day's weekday and hours differ from
-#: the week's by construction, not by drift. A Tuesday window scored a Jensen-Shannon distance of
-#: ~0.6 on ``day_of_week`` against a uniform week, six times the threshold, on every run.
+#: the week's by construction, not by drift: against a uniform week, one day's ``day_of_week``
+#: scores a Jensen-Shannon distance of 0.69 (two days 0.59), about seven times the threshold.
 CALENDAR_FEATURES: tuple[str, ...] = ("hour_of_day", "day_of_week")
 
 
