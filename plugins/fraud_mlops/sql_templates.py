@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fraud_mlops import features
@@ -72,6 +73,13 @@ class DagRunLike(Protocol):
     dag_id: str
     run_id: str
     run_after: Any
+
+
+def sql_instant(moment: datetime) -> str:
+    """``moment`` as the templates take an instant in their text (``TIMESTAMP('…')``): RFC 3339
+    in UTC, to the microsecond. Rendered only from the tasks' own clocks and query results,
+    never from user input."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def run_digest(dag_run: DagRunLike) -> str:

@@ -14,12 +14,11 @@ import pytest
 
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
-from fraud_mlops.monitoring.windows import _instant
 from fraud_mlops.prediction_log import records
 from fraud_mlops.prediction_log.sinks import StructuredLogSink
 from fraud_mlops.prediction_log.store import EARLIEST_INSTANT, SINK_TABLE, CloudPredictionLog
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import render_sql
+from fraud_mlops.sql_templates import render_sql, sql_instant
 
 
 def _rows(now: datetime) -> list[dict]:
@@ -51,7 +50,6 @@ def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
     assert isinstance(log, CloudPredictionLog)
     assert log.log_dataset == f"{gcp_settings.project}.{gcp_settings.dataset}_logs"
 
-    # the sink table as Cloud Logging creates it (only the columns the SQL reads), in DuckDB
     now = datetime.now(UTC)
     stream = io.StringIO()
     StructuredLogSink(stream)(_rows(now))
@@ -63,15 +61,7 @@ def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
     entries.append((now, {"log_type": "other", "record": "{}"}))
     warehouse = targets.warehouse(local_settings)
     warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{local_settings.dataset}`")
-    conn = duckdb.connect(str(local_settings.warehouse_path))
-    conn.execute(
-        f"CREATE TABLE {local_settings.dataset}.{SINK_TABLE} "
-        '("timestamp" TIMESTAMPTZ, "jsonPayload" STRUCT(log_type VARCHAR, record VARCHAR))'
-    )
-    for at, payload in entries:
-        conn.execute(f"INSERT INTO {local_settings.dataset}.{SINK_TABLE} VALUES (?, {{'log_type': ?, 'record': ?}})",
-                     [at, payload["log_type"], payload["record"]])  # fmt: skip
-    conn.close()
+    _sink_table(local_settings, entries)
 
     staging = CloudPredictionLog(local_settings.dataset, local_settings)
     assert staging.copy_since(warehouse) == EARLIEST_INSTANT  # nothing logged yet: all the sink kept
@@ -90,7 +80,7 @@ def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
 
     # the next copy starts 48 hours before the newest answer logged: the 5-day-old entry is not
     # read again, and the append adds nothing twice
-    assert staging.copy_since(warehouse) == _instant(now - timedelta(hours=48))
+    assert staging.copy_since(warehouse) == sql_instant(now - timedelta(hours=48))
     staging.stage(warehouse)
     staged = warehouse.records(f"SELECT request_id FROM `{local_settings.dataset}.{records.STAGING_TABLE}`")
     assert sorted(r[0] for r in staged) == ["a", "a", "b"]
@@ -112,7 +102,10 @@ def test_after_an_outage_longer_than_the_overlap_no_routed_entry_is_lost(local_s
     during = records.record(
         request_id="during", source="online", status=200, logged_at=now - timedelta(days=3)
     )
-    _sink_table(local_settings, [(now - timedelta(days=3), during)])
+    _sink_table(
+        local_settings,
+        [(now - timedelta(days=3), {"log_type": "prediction_log", "record": json.dumps(during)})],
+    )
 
     CloudPredictionLog(local_settings.dataset, local_settings).stage(warehouse)
     warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
@@ -121,16 +114,17 @@ def test_after_an_outage_longer_than_the_overlap_no_routed_entry_is_lost(local_s
     assert [r[0] for r in ids] == ["before", "during"]
 
 
-def _sink_table(settings: Settings, entries: list[tuple[datetime, dict]]) -> None:
-    """The sink's table as Cloud Logging creates it (only the columns the SQL reads), in DuckDB."""
+def _sink_table(settings: Settings, entries: list[tuple[datetime, dict[str, str]]]) -> None:
+    """The sink's table as Cloud Logging creates it (only the columns the SQL reads), in DuckDB:
+    one row per (routed at, ``jsonPayload``) entry."""
     conn = duckdb.connect(str(settings.warehouse_path))
     conn.execute(
         f"CREATE TABLE {settings.dataset}.{SINK_TABLE} "
         '("timestamp" TIMESTAMPTZ, "jsonPayload" STRUCT(log_type VARCHAR, record VARCHAR))'
     )
-    for at, row in entries:
+    for at, payload in entries:
         conn.execute(f"INSERT INTO {settings.dataset}.{SINK_TABLE} VALUES (?, {{'log_type': ?, 'record': ?}})",
-                     [at, "prediction_log", json.dumps(row)])  # fmt: skip
+                     [at, payload["log_type"], payload["record"]])  # fmt: skip
     conn.close()
 
 

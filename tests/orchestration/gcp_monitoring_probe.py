@@ -24,9 +24,9 @@ from typing import Any
 from unittest import mock
 
 from fraud_mlops.features import FEATURE_NAMES
-from fraud_mlops.monitoring.windows import MAX_ROWS, TRAINING_SAMPLE, _instant
+from fraud_mlops.monitoring.windows import MAX_ROWS, TRAINING_SAMPLE
 from fraud_mlops.settings import REPO_ROOT, get_settings
-from fraud_mlops.sql_templates import render_sql
+from fraud_mlops.sql_templates import render_sql, sql_instant
 from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
 from tests.orchestration.gcp_canary_probe import (
     EVIDENCE,
@@ -89,11 +89,11 @@ def answers() -> Any:
     reference_start = CURRENT_START - timedelta(hours=REFERENCE_HOURS)
     served_sql = partial(render_sql, "84_monitoring_served.sql", settings, limit=MAX_ROWS)
     # the current window ends when the task runs: its text is known up to its end
-    current_sql = served_sql(start=_instant(CURRENT_START), end="\0").split("\0")[0]
+    current_sql = served_sql(start=sql_instant(CURRENT_START), end="\0").split("\0")[0]
     reference = _served(rng, reference_start, amount_scale=1.0, score=0.05)
     current = _served(rng, CURRENT_START, amount_scale=8.0, score=0.6)
     fixed = {
-        served_sql(start=_instant(reference_start), end=_instant(CURRENT_START)): reference,
+        served_sql(start=sql_instant(reference_start), end=sql_instant(CURRENT_START)): reference,
         render_sql("89_prediction_log_rows.sql", settings): ([{"name": "logged", "type": "INTEGER"}], [(2 * ROWS,)]),
         render_sql("93_prediction_log_newest.sql", settings): (
             [{"name": "newest", "type": "TIMESTAMP"}], [(int(NEWEST_LOGGED.timestamp() * 1_000_000),)]),
@@ -130,7 +130,7 @@ def main() -> None:
     refused = exceptions.PermissionDenied(
         "Permission bigquery.readsessions.create denied on resource project fraud-prj"
     )
-    run_conf = {"current_start": _instant(CURRENT_START), "reference_hours": REFERENCE_HOURS}
+    run_conf = {"current_start": sql_instant(CURRENT_START), "reference_hours": REFERENCE_HOURS}
     with (
         patched_get_client(fake),
         mock.patch.object(

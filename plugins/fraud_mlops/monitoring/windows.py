@@ -23,7 +23,7 @@ import pandas as pd
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.monitoring.drift import SCORE
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import render_sql
+from fraud_mlops.sql_templates import render_sql, sql_instant
 
 if TYPE_CHECKING:
     from fraud_mlops.warehouse.base import Warehouse
@@ -53,17 +53,13 @@ class Windows:
         return cls(reference_start=start - reference, current_start=start, end=end)
 
     def to_dict(self) -> dict[str, str]:
-        return {k: _instant(v) for k, v in self.__dict__.items()}
-
-
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return {k: sql_instant(v) for k, v in self.__dict__.items()}
 
 
 def served(settings: Settings, warehouse: Warehouse, start: datetime, end: datetime) -> pd.DataFrame:
     """Online answers in ``[start, end)``: one column per feature, plus ``score`` and ``model_version``."""
     sql = render_sql(
-        "84_monitoring_served.sql", settings, start=_instant(start), end=_instant(end), limit=MAX_ROWS
+        "84_monitoring_served.sql", settings, start=sql_instant(start), end=sql_instant(end), limit=MAX_ROWS
     )
     return expand_features(warehouse.read_arrow(sql).to_pandas())
 

@@ -110,7 +110,7 @@ class CloudPredictionLog:
         Not a fixed time before now: a Composer outage or a paused DAG longer than that lost every
         entry routed meanwhile.
         """
-        from fraud_mlops.sql_templates import render_sql
+        from fraud_mlops.sql_templates import render_sql, sql_instant
 
         if not warehouse.table_exists(f"{self.settings.dataset_ref}.prediction_log"):
             return EARLIEST_INSTANT
@@ -121,9 +121,7 @@ class CloudPredictionLog:
         if isinstance(newest, str):
             newest = datetime.fromisoformat(newest.replace("Z", "+00:00"))
         newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
-        return (
-            (newest - timedelta(hours=self.overlap_hours)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        )
+        return sql_instant(newest - timedelta(hours=self.overlap_hours))
 
     def staged(self) -> None:
         return None
