@@ -36,6 +36,7 @@ from fraud_mlops.registry.base import (
     ModelVersion,
     hand_over_champion,
 )
+from fraud_mlops.warehouse.base import timestamp_utc
 
 _VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -56,7 +57,7 @@ def evidence_from_rows(
         str(r[0]): ModelStats(str(r[0]), int(r[1]), int(r[2]), float(r[3] or 0.0), int(r[4])) for r in rows
     }
     first = [r[5] for r in rows if str(r[0]) == canary and r[5] is not None]
-    elapsed = (now - _utc(first[0])).total_seconds() if first else 0.0
+    elapsed = (now - timestamp_utc(first[0])).total_seconds() if first else 0.0
     pairs = rows[0] if rows else None
     window = Window(
         elapsed_seconds=max(elapsed, 0.0),
@@ -69,12 +70,6 @@ def evidence_from_rows(
         champion=stats.get(champion, ModelStats(champion, 0)),
         window=window,
     )
-
-
-def _utc(moment: Any) -> datetime:
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def canary_sql_values(champion: str, canary: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -111,6 +111,7 @@ class CloudPredictionLog:
         entry routed meanwhile.
         """
         from fraud_mlops.sql_templates import render_sql, sql_instant
+        from fraud_mlops.warehouse.base import timestamp_utc
 
         if not warehouse.table_exists(f"{self.settings.dataset_ref}.prediction_log"):
             return EARLIEST_INSTANT
@@ -118,10 +119,7 @@ class CloudPredictionLog:
         newest = rows[0][0] if rows else None
         if newest is None:
             return EARLIEST_INSTANT
-        if isinstance(newest, str):
-            newest = datetime.fromisoformat(newest.replace("Z", "+00:00"))
-        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
-        return sql_instant(newest - timedelta(hours=self.overlap_hours))
+        return sql_instant(timestamp_utc(newest) - timedelta(hours=self.overlap_hours))
 
     def staged(self) -> None:
         return None

@@ -10,12 +10,23 @@ and per-file loads, so a DAG builder never names a provider operator.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 Row = tuple[Any, ...]
+
+
+def timestamp_utc(value: Any) -> datetime:
+    """A ``TIMESTAMP`` of a query's rows as an aware UTC instant, whichever engine answered:
+    DuckDB gives a naive UTC datetime, BigQuery's client an aware one, its REST rows RFC 3339 text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a TIMESTAMP: {value!r}")
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Warehouse(Protocol):
