@@ -131,6 +131,9 @@ def run_monitoring_demo(api: Any, settings: Any, cards: list[str]) -> dict[str, 
         canary = api.xcom(MONITORING_DAG, run_id, "apply_canary_decision")
         print(f"    {MONITORING_DAG} run {run_id}:")
         print(f"    drift verdict: {drift['verdict']}")
+        print(
+            f"    drift alert: {'raised' if drift['alert']['raised'] else 'not raised'} ({drift['alert']['reason']})"
+        )
         print(f"    drift report: {drift['reports']['drift']}  (result: {drift['result_file']})")
         print(f"    canary verdict: {canary['verdict']} → traffic {canary.get('traffic')}")
         for reason in canary.get("reasons", []):

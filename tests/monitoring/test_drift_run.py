@@ -17,6 +17,7 @@ import pytest
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.monitoring.drift import CALENDAR_FEATURES, monitored_features
+from fraud_mlops.monitoring.drift_alerts import decide_alert, drift_history
 from fraud_mlops.monitoring.run import run_monitoring
 from fraud_mlops.monitoring.windows import Windows
 from fraud_mlops.prediction_log import records
@@ -164,3 +165,32 @@ def test_too_little_traffic_is_not_a_verdict(world: Settings) -> None:
 def test_reports_go_to_composers_data_folder_on_gcp(gcp_settings: Settings) -> None:
     # Composer mounts gs://<environment bucket>/data at this path on every worker
     assert targets.monitoring_reports_uri(gcp_settings) == "/home/airflow/gcs/data/monitoring"
+
+
+def test_a_recorded_drift_is_announced_once_then_reminded(world: Settings) -> None:
+    """The alert rule on what the real warehouse holds: the first flagged run's figures, recorded
+    by 85_monitoring_metrics.sql, and read back by 94_drift_history.sql."""
+    warehouse = targets.warehouse(world)
+    now = datetime.now(UTC)
+    assert drift_history(warehouse, world, now, "manual__second") == []  # no monitoring_metrics yet
+    served = make_examples(rows=2 * N, seed=2)
+    current = served.iloc[N:].copy()
+    current["amount"] = np.random.default_rng(5).lognormal(4, 1, N)
+    _serve(world, served.iloc[:N], current, np.random.default_rng(6).beta(2, 5, N))
+    first = run_monitoring(world, "manual__first", SPAN)
+    warehouse.execute(render_sql("85_monitoring_metrics.sql", world))
+    flagged = first["flagged_checks"]
+    assert flagged == ["skew", "drift", "prediction_drift"]
+
+    history = drift_history(warehouse, world, now + timedelta(hours=1), "manual__second")
+    assert [(s.run_id, s.flagged) for s in history] == [("manual__first", frozenset(flagged))]
+    assert now - timedelta(minutes=5) < history[0].computed_at < now + timedelta(minutes=5)
+    # an hour later the same checks flag: announced already
+    later = decide_alert(history, flagged, now + timedelta(hours=1), timedelta(hours=24))
+    assert not later.alert and "unchanged since" in later.reason
+    # a day later, reminded; with no reminder period, every run alerts
+    assert decide_alert(history, flagged, now + timedelta(hours=25), timedelta(hours=24)).alert
+    assert decide_alert(history, flagged, now + timedelta(hours=1), timedelta(0)).alert
+    # a rerun of the first run does not see itself: drift starts again
+    rerun = drift_history(warehouse, world, now, "manual__first")
+    assert decide_alert(rerun, flagged, now, timedelta(hours=24)).reason.startswith("drift started")

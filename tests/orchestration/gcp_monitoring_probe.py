@@ -4,7 +4,8 @@ to Google, the tasks' results and where the reports went, as JSON.
 A subprocess of test_gcp_monitoring_dag.py (Airflow's settings and metadata DB are per process).
 BigQuery is its REST API answered in memory under the real client (tests/bigquery_rest.py):
 the prediction log serves 1,200 answers in each window, the current window's amounts far above
-the reference's; the newest snapshot's sample looks like the reference. A Storage Read session
+the reference's; the newest snapshot's sample looks like the reference; monitoring_metrics holds
+an earlier run, two hours ago, that flagged the drift check alone. A Storage Read session
 is refused as Google refuses it to an account without ``bigquery.readsessions.create`` (403):
 orchestration has none in infra/. Vertex's registry and endpoint clients and the canary evidence
 are gcp_canary_probe.py's (a canary to roll back); Cloud Logging's client takes the alerts.
@@ -25,7 +26,7 @@ from unittest import mock
 
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.monitoring.windows import MAX_ROWS, TRAINING_SAMPLE
-from fraud_mlops.settings import REPO_ROOT, get_settings
+from fraud_mlops.settings import REPO_ROOT, Settings, get_settings
 from fraud_mlops.sql_templates import render_sql, sql_instant
 from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
 from tests.orchestration.gcp_canary_probe import (
@@ -40,6 +41,10 @@ ROWS = 1_200  # per window: above the checks' 1,000-row minimum
 SNAPSHOT = "training_snapshot_20261204t000000"
 SINK_TABLE_ID = "fraud-prj.fraud_logs.run_googleapis_com_stdout"
 PREDICTION_LOG_ID = "fraud-prj.fraud.prediction_log"
+METRICS_ID = "fraud-prj.fraud.monitoring_metrics"
+#: An earlier monitoring run and the checks' status it recorded (94_drift_history.sql's rows)
+EARLIER_RUN = "scheduled__earlier"
+EARLIER_STATUS = {"skew": "ok", "drift": "drift", "prediction_drift": "ok"}
 #: The newest online answer already in prediction_log (93_prediction_log_newest.sql's answer):
 #: the copy from the sink starts 48 hours before it.
 NEWEST_LOGGED = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -82,6 +87,22 @@ def _canary_evidence() -> Result:
     return [{"name": n, "type": t} for n, t in EVIDENCE_COLUMNS], rows
 
 
+def _history() -> Result:
+    at = int((datetime.now(UTC) - timedelta(hours=2)).timestamp() * 1_000_000)
+    fields = [
+        {"name": "run_id", "type": "STRING"},
+        {"name": "computed_at", "type": "TIMESTAMP"},
+        {"name": "check_name", "type": "STRING"},
+        {"name": "status", "type": "STRING"},
+    ]
+    return fields, [(EARLIER_RUN, at, check, status) for check, status in EARLIER_STATUS.items()]
+
+
+def history_sql_prefix(settings: Settings) -> str:
+    """94_drift_history.sql's text up to its `since`, set when the task runs (a week before)."""
+    return render_sql("94_drift_history.sql", settings, since="\0").split("\0")[0]
+
+
 def answers() -> Any:
     """BigQuery's answer to each query the DAG sends, by its text (None: no rows)."""
     settings = get_settings()
@@ -101,6 +122,7 @@ def answers() -> Any:
         render_sql("75_snapshot_sample.sql", settings, snapshot=SNAPSHOT, limit=TRAINING_SAMPLE): _sample(rng),
     }  # fmt: skip
     evidence = _canary_evidence()
+    history, history_sql = _history(), history_sql_prefix(settings)
 
     def results(query: dict[str, Any]) -> Result | None:
         text = query["query"]
@@ -108,6 +130,8 @@ def answers() -> Any:
             return fixed[text]
         if text.startswith(current_sql):
             return current
+        if text.startswith(history_sql):
+            return history
         if "shadow_pairs" in text:
             return evidence
         return None
@@ -121,11 +145,11 @@ def main() -> None:
 
     data_dir = sys.argv[1]
     # the function has answered before: the log sink's table exists (Cloud Logging made it), and
-    # so does prediction_log (an earlier run's append)
+    # so do prediction_log and monitoring_metrics (an earlier run's)
     fake = FakeBigQueryREST(
         answers(),
         loaded_rows=lambda load: 0,
-        table_rows={SINK_TABLE_ID: 2 * ROWS, PREDICTION_LOG_ID: 2 * ROWS}.get,
+        table_rows={SINK_TABLE_ID: 2 * ROWS, PREDICTION_LOG_ID: 2 * ROWS, METRICS_ID: 3}.get,
     )
     refused = exceptions.PermissionDenied(
         "Permission bigquery.readsessions.create denied on resource project fraud-prj"

@@ -12,6 +12,7 @@ Composer's data folder, and both alerts in Cloud Logging.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fraud_mlops.features import FEATURE_NAMES
@@ -21,7 +22,7 @@ from fraud_mlops.monitoring.run import METRICS_STAGING_TABLE, run_folder_name
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
 from tests.airflow_probes import airflow_home, run_probe
-from tests.orchestration.gcp_monitoring_probe import SNAPSHOT
+from tests.orchestration.gcp_monitoring_probe import SNAPSHOT, history_sql_prefix
 from tests.orchestration.test_gcp_canary_task import LINKS as CANARY_LINKS
 
 GCP_ENV = {
@@ -42,10 +43,12 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
          "refresh_reporting_views"], "success",
     )  # fmt: skip
     assert out["unknown_requests"] == []
-    # the sink's table exists, then prediction_log, whose newest answer sets where the copy starts
+    # the sink's table exists, then prediction_log, whose newest answer sets where the copy starts;
+    # then monitoring_metrics, whose earlier runs decide whether drift is announced
     assert out["tables_read"] == [
         "fraud-prj.fraud_logs.run_googleapis_com_stdout",
         "fraud-prj.fraud.prediction_log",
+        "fraud-prj.fraud.monitoring_metrics",
     ]
     assert out["read_sessions"] == 0  # every result read over REST pages
     jobs = out["bigquery_jobs"]
@@ -58,6 +61,10 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     evidence = render_sql("86_canary_window.sql", settings, champion="1", canary="3")
     assert queries.count(evidence) == 1
     drift_branch = [q for q in queries if q != evidence]
+    # the earlier runs' verdicts from a week before the task ran
+    (history,) = [q for q in drift_branch if q.startswith(history_sql_prefix(settings))]
+    since = datetime.fromisoformat(history.split("TIMESTAMP('")[1].split("'")[0])
+    assert timedelta(days=7) <= datetime.now(UTC) - since < timedelta(days=7, minutes=10)
     windows = out["drift"]["windows"]
     served = [
         render_sql("84_monitoring_served.sql", settings, start=windows["current_start"], end=windows["end"],
@@ -71,6 +78,7 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
                    since="2026-11-29T12:00:00.000000Z"),  # 48 hours before NEWEST_LOGGED
         render_sql("83_prediction_log.sql", settings),
         render_sql("89_prediction_log_rows.sql", settings),
+        history,
         *served,
         render_sql("73_newest_snapshot.sql", settings),
         render_sql("75_snapshot_sample.sql", settings, snapshot=SNAPSHOT, limit=20_000),
@@ -117,6 +125,12 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
         )
     }
     assert out["links"]["apply_canary_decision"] == CANARY_LINKS
+
+    # announced: the earlier run, two hours ago, flagged the drift check alone
+    assert drift["alert"] == {
+        "raised": True,
+        "reason": "drift changed: drift → drift, prediction_drift, skew",
+    }
 
     # the canary rolled back, and both alerts went to Cloud Logging
     assert out["canary"]["verdict"] == "ROLLBACK"

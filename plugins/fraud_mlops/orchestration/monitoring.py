@@ -6,7 +6,8 @@
 * ``append_prediction_log``: the target's staging (spool files locally; the log sink's view on
   gcp) appended to ``prediction_log`` (``83_prediction_log.sql``, idempotent), batch scores too.
 * ``check_drift``: skew, drift and prediction drift with Evidently (:mod:`fraud_mlops.monitoring.run`);
-  an alert when a check flags drift.
+  an alert when drift starts or changes, and a daily reminder while it lasts
+  (:mod:`fraud_mlops.monitoring.drift_alerts`).
 * ``record_monitoring_metrics``: the per-feature figures into ``monitoring_metrics`` (85).
 * ``refresh_reporting_views``: the dashboard's views (``87_reporting_views.sql``).
 * ``apply_canary_decision``: prediction-log evidence (86) → ``decide`` → promote / hold /
@@ -35,6 +36,12 @@ def dag_params() -> dict[str, Param]:
         ),
         "current_hours": Param(24, type="number", minimum=0, description="Length of the current window."),
         "reference_hours": Param(168, type="number", minimum=0, description="Reference window before it."),
+        "drift_reminder_hours": Param(
+            24,
+            type="number",
+            minimum=0,
+            description="While the same checks stay flagged, alert again after this long; 0 = every flagged run.",
+        ),
         "canary_policy": Param(
             {},
             type="object",
@@ -83,11 +90,16 @@ def check_drift(settings: Settings) -> Any:
         from pathlib import Path
 
         from fraud_mlops.alerting.sinks import DRIFT
+        from fraud_mlops.monitoring.drift_alerts import decide_alert, drift_history
         from fraud_mlops.monitoring.run import run_monitoring
         from fraud_mlops.orchestration.alerts import raise_alert
 
         context = get_current_context()
-        result = run_monitoring(settings, context["run_id"], _windows(dict(context["params"])))
+        params = dict(context["params"])
+        now = datetime.now(UTC)
+        # the earlier runs' verdicts, read before this run's figures are staged
+        history = drift_history(targets.warehouse(settings), settings, now, context["run_id"])
+        result = run_monitoring(settings, context["run_id"], _windows(params))
         reports_dir = str(Path(result["result_file"]).parent)
         print(f"{result['verdict']}; reports and result.json in {reports_dir}")
         links.record(context, reports_dir=reports_dir)
@@ -99,9 +111,24 @@ def check_drift(settings: Settings) -> Any:
             "reports": {name: c["report"] for name, c in result["checks"].items()},
             "windows": result["windows"],
         }
-        if result["drift_detected"]:
+        alert = decide_alert(
+            history,
+            result["flagged_checks"],
+            now,
+            timedelta(hours=float(params.get("drift_reminder_hours", 24))),
+        )
+        summary["alert"] = {"raised": alert.alert, "reason": alert.reason}
+        if history and history[-1].flagged and not result["drift_detected"]:
+            print(
+                f"drift cleared: the previous run ({history[-1].run_id}) flagged {sorted(history[-1].flagged)}"
+            )
+        print(f"alert: {'raised' if alert.alert else 'not raised'} ({alert.reason})")
+        if alert.alert:
             raise_alert(
-                DRIFT, result["verdict"], context, {k: summary[k] for k in ("flagged_checks", "reports")}
+                DRIFT,
+                f"{alert.reason}: {result['verdict']}",
+                context,
+                {k: summary[k] for k in ("flagged_checks", "reports")},
             )
         return summary
 
