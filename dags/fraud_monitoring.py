@@ -7,14 +7,15 @@ Hourly, and after every batch-scoring run (the `fraud_card_predictions` Asset):
    Logging sink on gcp) and new batch scores appended to `prediction_log`, without duplicates.
 2. `check_drift`: Evidently compares the training snapshot with the served features (skew), the
    reference window with the current one (drift) and their scores (prediction drift); HTML
-   reports and `result.json` per run; an alert when a check flags drift.
+   reports and `result.json` per run; an alert when drift starts or changes, and a reminder a
+   day (`drift_reminder_hours`) while it lasts.
 3. `record_monitoring_metrics`: per-feature figures into `monitoring_metrics`, then
    `refresh_reporting_views`: the fraud-ops dashboard's views (Looker Studio on gcp).
 4. `apply_canary_decision`: the prediction log's evidence on the canary and the champion
    (requests, errors, p99 latency, alert rate, shadow pairs) decides PROMOTE, HOLD or ROLLBACK;
    the verdict is applied through the registry and endpoint; every rollback raises an alert.
 
-Params set the windows and canary-policy overrides for manual runs; see docs/monitoring.md.
+Params set the windows, the drift reminder and canary-policy overrides for manual runs; see docs/monitoring.md.
 """
 
 from __future__ import annotations
