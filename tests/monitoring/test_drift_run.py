@@ -17,7 +17,7 @@ import pytest
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.monitoring.drift import CALENDAR_FEATURES, monitored_features
-from fraud_mlops.monitoring.drift_alerts import decide_alert, drift_history
+from fraud_mlops.monitoring.drift_alerts import Decided, decide_alert, drift_history, record_decision
 from fraud_mlops.monitoring.run import run_monitoring
 from fraud_mlops.monitoring.windows import Windows
 from fraud_mlops.prediction_log import records
@@ -168,29 +168,37 @@ def test_reports_go_to_composers_data_folder_on_gcp(gcp_settings: Settings) -> N
 
 
 def test_a_recorded_drift_is_announced_once_then_reminded(world: Settings) -> None:
-    """The alert rule on what the real warehouse holds: the first flagged run's figures, recorded
-    by 85_monitoring_metrics.sql, and read back by 94_drift_history.sql."""
+    """The alert rule on what the real warehouse holds: each run's decision, recorded by
+    94_drift_alert_record.sql and read back by 95_drift_history.sql."""
     warehouse = targets.warehouse(world)
-    now = datetime.now(UTC)
-    assert drift_history(warehouse, world, now, "manual__second") == []  # no monitoring_metrics yet
+    day = timedelta(hours=24)
+    now = datetime(2026, 12, 6, 9, 0, 3, tzinfo=UTC)
+    assert drift_history(warehouse, world, now, "manual__first", day) == []  # nothing recorded yet
     served = make_examples(rows=2 * N, seed=2)
     current = served.iloc[N:].copy()
     current["amount"] = np.random.default_rng(5).lognormal(4, 1, N)
     _serve(world, served.iloc[:N], current, np.random.default_rng(6).beta(2, 5, N))
-    first = run_monitoring(world, "manual__first", SPAN)
-    warehouse.execute(render_sql("85_monitoring_metrics.sql", world))
-    flagged = first["flagged_checks"]
+    flagged = run_monitoring(world, "manual__first", SPAN)["flagged_checks"]
     assert flagged == ["skew", "drift", "prediction_drift"]
+    first = decide_alert([], flagged, now, day)
+    assert first.alert
+    record_decision(warehouse, world, "manual__first", now, flagged, first)
+    record_decision(warehouse, world, "manual__first", now, flagged, first)  # a retry records once
 
-    history = drift_history(warehouse, world, now + timedelta(hours=1), "manual__second")
-    assert [(s.run_id, s.flagged) for s in history] == [("manual__first", frozenset(flagged))]
-    assert now - timedelta(minutes=5) < history[0].computed_at < now + timedelta(minutes=5)
-    # an hour later the same checks flag: announced already
-    later = decide_alert(history, flagged, now + timedelta(hours=1), timedelta(hours=24))
-    assert not later.alert and "unchanged since" in later.reason
-    # a day later, reminded; with no reminder period, every run alerts
-    assert decide_alert(history, flagged, now + timedelta(hours=25), timedelta(hours=24)).alert
-    assert decide_alert(history, flagged, now + timedelta(hours=1), timedelta(0)).alert
-    # a rerun of the first run does not see itself: drift starts again
-    rerun = drift_history(warehouse, world, now, "manual__first")
-    assert decide_alert(rerun, flagged, now, timedelta(hours=24)).reason.startswith("drift started")
+    later = now + timedelta(hours=1)
+    history = drift_history(warehouse, world, later, "manual__second", day)
+    assert history == [Decided("manual__first", now, frozenset(flagged), True)]
+    second = decide_alert(history, flagged, later, day)
+    assert not second.alert and "unchanged since the alert at 2026-12-06 09:00 UTC" in second.reason
+    record_decision(warehouse, world, "manual__second", later, flagged, second)
+    # a day after the first: reminded; the second run's quiet decision is read back as such
+    history = drift_history(warehouse, world, now + day, "manual__third", day)
+    assert [(d.run_id, d.raised) for d in history] == [("manual__second", False), ("manual__first", True)]
+    assert decide_alert(history, flagged, now + day, day).reason.startswith("drift persists")
+    assert decide_alert(history, flagged, now + day, day).alert
+    # the first run retried reads the second's decision, never its own
+    assert [d.run_id for d in drift_history(warehouse, world, later, "manual__first", day)] == [
+        "manual__second"
+    ]
+    # decisions before the look-back are not read
+    assert drift_history(warehouse, world, now + 3 * day, "manual__fourth", day) == []

@@ -4,8 +4,8 @@ to Google, the tasks' results and where the reports went, as JSON.
 A subprocess of test_gcp_monitoring_dag.py (Airflow's settings and metadata DB are per process).
 BigQuery is its REST API answered in memory under the real client (tests/bigquery_rest.py):
 the prediction log serves 1,200 answers in each window, the current window's amounts far above
-the reference's; the newest snapshot's sample looks like the reference; monitoring_metrics holds
-an earlier run, two hours ago, that flagged the drift check alone. A Storage Read session
+the reference's; the newest snapshot's sample looks like the reference; drift_alerts holds an
+earlier run's decision, an hour ago, when the drift check alone flagged. A Storage Read session
 is refused as Google refuses it to an account without ``bigquery.readsessions.create`` (403):
 orchestration has none in infra/. Vertex's registry and endpoint clients and the canary evidence
 are gcp_canary_probe.py's (a canary to roll back); Cloud Logging's client takes the alerts.
@@ -41,10 +41,9 @@ ROWS = 1_200  # per window: above the checks' 1,000-row minimum
 SNAPSHOT = "training_snapshot_20261204t000000"
 SINK_TABLE_ID = "fraud-prj.fraud_logs.run_googleapis_com_stdout"
 PREDICTION_LOG_ID = "fraud-prj.fraud.prediction_log"
-METRICS_ID = "fraud-prj.fraud.monitoring_metrics"
-#: An earlier monitoring run and the checks' status it recorded (94_drift_history.sql's rows)
+DECISIONS_ID = "fraud-prj.fraud.drift_alerts"
+#: An earlier monitoring run's drift-alert decision (95_drift_history.sql's row)
 EARLIER_RUN = "scheduled__earlier"
-EARLIER_STATUS = {"skew": "ok", "drift": "drift", "prediction_drift": "ok"}
 #: The newest online answer already in prediction_log (93_prediction_log_newest.sql's answer):
 #: the copy from the sink starts 48 hours before it.
 NEWEST_LOGGED = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -88,19 +87,19 @@ def _canary_evidence() -> Result:
 
 
 def _history() -> Result:
-    at = int((datetime.now(UTC) - timedelta(hours=2)).timestamp() * 1_000_000)
+    at = int((datetime.now(UTC) - timedelta(hours=1)).timestamp() * 1_000_000)
     fields = [
         {"name": "run_id", "type": "STRING"},
-        {"name": "computed_at", "type": "TIMESTAMP"},
-        {"name": "check_name", "type": "STRING"},
-        {"name": "status", "type": "STRING"},
+        {"name": "decided_at", "type": "TIMESTAMP"},
+        {"name": "flagged", "type": "STRING"},
+        {"name": "raised", "type": "BOOLEAN"},
     ]
-    return fields, [(EARLIER_RUN, at, check, status) for check, status in EARLIER_STATUS.items()]
+    return fields, [(EARLIER_RUN, at, "drift", True)]
 
 
 def history_sql_prefix(settings: Settings) -> str:
-    """94_drift_history.sql's text up to its `since`, set when the task runs (a week before)."""
-    return render_sql("94_drift_history.sql", settings, since="\0").split("\0")[0]
+    """95_drift_history.sql's text up to its `since`, set when the task runs (25 hours before)."""
+    return render_sql("95_drift_history.sql", settings, since="\0").split("\0")[0]
 
 
 def answers() -> Any:
@@ -145,11 +144,11 @@ def main() -> None:
 
     data_dir = sys.argv[1]
     # the function has answered before: the log sink's table exists (Cloud Logging made it), and
-    # so do prediction_log and monitoring_metrics (an earlier run's)
+    # so do prediction_log and drift_alerts (an earlier run's)
     fake = FakeBigQueryREST(
         answers(),
         loaded_rows=lambda load: 0,
-        table_rows={SINK_TABLE_ID: 2 * ROWS, PREDICTION_LOG_ID: 2 * ROWS, METRICS_ID: 3}.get,
+        table_rows={SINK_TABLE_ID: 2 * ROWS, PREDICTION_LOG_ID: 2 * ROWS, DECISIONS_ID: 1}.get,
     )
     refused = exceptions.PermissionDenied(
         "Permission bigquery.readsessions.create denied on resource project fraud-prj"

@@ -44,11 +44,11 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     )  # fmt: skip
     assert out["unknown_requests"] == []
     # the sink's table exists, then prediction_log, whose newest answer sets where the copy starts;
-    # then monitoring_metrics, whose earlier runs decide whether drift is announced
+    # then drift_alerts, whose earlier decisions tell whether drift is announced
     assert out["tables_read"] == [
         "fraud-prj.fraud_logs.run_googleapis_com_stdout",
         "fraud-prj.fraud.prediction_log",
-        "fraud-prj.fraud.monitoring_metrics",
+        "fraud-prj.fraud.drift_alerts",
     ]
     assert out["read_sessions"] == 0  # every result read over REST pages
     jobs = out["bigquery_jobs"]
@@ -61,10 +61,10 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     evidence = render_sql("86_canary_window.sql", settings, champion="1", canary="3")
     assert queries.count(evidence) == 1
     drift_branch = [q for q in queries if q != evidence]
-    # the earlier runs' verdicts from a week before the task ran
+    # the earlier runs' decisions from 25 hours before the task ran (a day's reminder period and an hour)
     (history,) = [q for q in drift_branch if q.startswith(history_sql_prefix(settings))]
     since = datetime.fromisoformat(history.split("TIMESTAMP('")[1].split("'")[0])
-    assert timedelta(days=7) <= datetime.now(UTC) - since < timedelta(days=7, minutes=10)
+    assert timedelta(hours=25) <= datetime.now(UTC) - since < timedelta(hours=25, minutes=10)
     windows = out["drift"]["windows"]
     served = [
         render_sql("84_monitoring_served.sql", settings, start=windows["current_start"], end=windows["end"],
@@ -82,6 +82,7 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
         *served,
         render_sql("73_newest_snapshot.sql", settings),
         render_sql("75_snapshot_sample.sql", settings, snapshot=SNAPSHOT, limit=20_000),
+        render_sql("94_drift_alert_record.sql", settings),
         render_sql("85_monitoring_metrics.sql", settings),
         render_sql("76_table_exists.sql", settings, table="training_examples"),
         render_sql("76_table_exists.sql", settings, table="rejected_rows"),

@@ -7,11 +7,12 @@ to ignore the kind. A person needs to hear when drift starts, when what drifts c
 while it lasts, a reminder; the hourly reports and ``monitoring_metrics`` keep every run's
 figures either way.
 
-The state is what the warehouse already holds, the same on both targets: each earlier run's
-flagged checks in ``monitoring_metrics`` (``include/sql/94_drift_history.sql``). Which of those
-runs alerted is not stored: it is replayed from their states by the same rule, so nothing beside
-the table needs keeping, and a retried task, which leaves its own run out, decides as its first
-try did.
+Each run records its decision in the warehouse, the same on both targets: which checks
+flagged, whether it alerted, and when it decided (``include/sql/94_drift_alert_record.sql``).
+The next run reads the decisions of the last reminder period back
+(``include/sql/95_drift_history.sql``): the previous run's flagged checks tell a change, and
+the newest alert of the unchanged streak tells whether a reminder is due. Both times come from
+the deciding task's own clock, so reminders keep their period.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import takewhile
 from typing import TYPE_CHECKING
 
 from fraud_mlops.settings import Settings
@@ -28,18 +30,20 @@ from fraud_mlops.warehouse.base import timestamp_utc
 if TYPE_CHECKING:
     from fraud_mlops.warehouse.base import Warehouse
 
-#: How far back the history is read: the rule replays it, and a streak older than this starts
-#: its reminders from the oldest run read (one reminder more at worst).
-HISTORY = timedelta(days=7)
+#: A run the scheduler started a little early still reminds: hourly runs decide a few seconds
+#: apart from the hour, and a reminder due at 24 h would otherwise wait for the 25th.
+REMINDER_SLACK = timedelta(minutes=10)
+DECISIONS_TABLE = "drift_alerts"
 
 
 @dataclass(frozen=True)
-class RunState:
-    """One earlier monitoring run: when it computed, and which checks flagged drift."""
+class Decided:
+    """An earlier monitoring run's decision: when, which checks flagged drift, whether it alerted."""
 
     run_id: str
-    computed_at: datetime
+    decided_at: datetime
     flagged: frozenset[str]
+    raised: bool
 
 
 @dataclass(frozen=True)
@@ -48,64 +52,88 @@ class AlertDecision:
     reason: str
 
 
-def drift_history(warehouse: Warehouse, settings: Settings, now: datetime, run_id: str) -> list[RunState]:
-    """The runs before this one within :data:`HISTORY`, oldest first (none before the first)."""
-    if not warehouse.table_exists(f"{settings.dataset_ref}.monitoring_metrics"):
-        return []
-    sql = render_sql("94_drift_history.sql", settings, since=sql_instant(now - HISTORY))
-    return [state for state in run_states(warehouse.records(sql)) if state.run_id != run_id]
-
-
-def run_states(rows: Iterable[Sequence[object]]) -> list[RunState]:
-    """``94_drift_history.sql``'s rows (run, computed_at, check, status) → one state per run, oldest first."""
-    runs: dict[str, tuple[datetime, set[str]]] = {}
-    for run_id, computed, check, status in rows:
-        computed_at = timestamp_utc(computed)
-        at, flagged = runs.setdefault(str(run_id), (computed_at, set()))
-        runs[str(run_id)] = (min(at, computed_at), flagged)
-        if status == "drift":
-            flagged.add(str(check))
-    states = [RunState(run_id, at, frozenset(flagged)) for run_id, (at, flagged) in runs.items()]
-    return sorted(states, key=lambda s: (s.computed_at, s.run_id))
+def lookback(remind_after: timedelta) -> timedelta:
+    """How far back decisions are read: the reminder period (a day at least: the previous run
+    must be among them), and an hour more for the run the period began with."""
+    return max(remind_after, timedelta(hours=24)) + timedelta(hours=1)
 
 
 def decide_alert(
-    history: Sequence[RunState], flagged: Iterable[str], now: datetime, remind_after: timedelta
+    earlier: Sequence[Decided], flagged: Iterable[str], now: datetime, remind_after: timedelta
 ) -> AlertDecision:
     """Whether this run's verdict (``flagged`` checks) is announced.
 
     Alerts when drift starts, when the set of flagged checks changes, and, while it stays the
-    same, once ``remind_after`` has passed since the last alert (zero: every flagged run).
-    ``history`` is the earlier runs, this run left out (a rerun must not see itself).
+    same, once ``remind_after`` has passed since the streak's last alert (zero: every flagged
+    run). ``earlier`` is the decisions of the runs before this one within :func:`lookback`.
     """
     flagged = frozenset(flagged)
     if not flagged:
         return AlertDecision(False, "no drift")
-    last_alert: datetime | None = None
-    previous: frozenset[str] = frozenset()
-    for run in sorted(history, key=lambda s: s.computed_at):
-        if run.computed_at >= now:
-            continue  # a run after this one (a rerun of an older run) cannot have announced it
-        if run.flagged and (
-            run.flagged != previous or last_alert is None or run.computed_at - last_alert >= remind_after
-        ):
-            last_alert = run.computed_at
-        elif not run.flagged:
-            last_alert = None
-        previous = run.flagged
-    names = ", ".join(sorted(flagged))
+    names = _names(flagged)
+    runs = sorted((d for d in earlier if d.decided_at < now), key=lambda d: d.decided_at, reverse=True)
+    if not runs:
+        hours = lookback(remind_after) / timedelta(hours=1)
+        return AlertDecision(True, f"drift detected ({names}); no run decided in the {hours:g} h before")
+    previous = runs[0].flagged
     if not previous:
         return AlertDecision(True, f"drift started ({names})")
-    if flagged != previous:
-        return AlertDecision(True, f"drift changed: {', '.join(sorted(previous))} → {names}")
-    if last_alert is None or now - last_alert >= remind_after:
-        return AlertDecision(True, f"drift persists ({names}); reminder, last alert {_at(last_alert)}")
+    if previous != flagged:
+        return AlertDecision(True, f"drift changed: {_names(previous)} → {names}")
+    streak = list(takewhile(lambda d: d.flagged == flagged, runs))
+    last_alert = next((d.decided_at for d in streak if d.raised), None)
+    if last_alert is None or now - last_alert >= remind_after - REMINDER_SLACK:
+        since = "before the decisions read" if last_alert is None else _at(last_alert)
+        return AlertDecision(True, f"drift persists ({names}); reminder, last alert {since}")
     return AlertDecision(
         False,
         f"drift persists ({names}), unchanged since the alert at {_at(last_alert)}; "
-        f"next reminder from {_at(last_alert + remind_after)}",
+        f"next reminder from {_at(last_alert + remind_after - REMINDER_SLACK)}",
     )
 
 
-def _at(instant: datetime | None) -> str:
-    return "before the history read" if instant is None else instant.strftime("%Y-%m-%d %H:%M UTC")
+def drift_history(
+    warehouse: Warehouse, settings: Settings, now: datetime, run_id: str, remind_after: timedelta
+) -> list[Decided]:
+    """The decisions before this run within :func:`lookback`, newest first (none before the first)."""
+    if not warehouse.table_exists(f"{settings.dataset_ref}.{DECISIONS_TABLE}"):
+        return []
+    sql = render_sql("95_drift_history.sql", settings, since=sql_instant(now - lookback(remind_after)))
+    return [
+        Decided(str(run), timestamp_utc(at), _flagged(flagged), bool(raised))
+        for run, at, flagged, raised in warehouse.records(sql)
+        if str(run) != run_id  # a retried task decides as its first try did
+    ]
+
+
+def record_decision(
+    warehouse: Warehouse,
+    settings: Settings,
+    run_id: str,
+    now: datetime,
+    flagged: Iterable[str],
+    decision: AlertDecision,
+) -> None:
+    """This run's decision, for the next runs (94_drift_alert_record.sql; replaces a retry's)."""
+    warehouse.execute(
+        render_sql("94_drift_alert_record.sql", settings),
+        parameters={
+            "run_id": run_id,
+            "decided_at": sql_instant(now),
+            "flagged": ",".join(sorted(flagged)),
+            "raised": "true" if decision.alert else "false",
+            "reason": decision.reason,
+        },
+    )
+
+
+def _flagged(stored: object) -> frozenset[str]:
+    return frozenset(name for name in str(stored or "").split(",") if name)
+
+
+def _names(flagged: frozenset[str]) -> str:
+    return ", ".join(sorted(flagged))
+
+
+def _at(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%d %H:%M UTC")

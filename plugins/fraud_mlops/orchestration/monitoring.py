@@ -90,15 +90,16 @@ def check_drift(settings: Settings) -> Any:
         from pathlib import Path
 
         from fraud_mlops.alerting.sinks import DRIFT
-        from fraud_mlops.monitoring.drift_alerts import decide_alert, drift_history
+        from fraud_mlops.monitoring.drift_alerts import decide_alert, drift_history, record_decision
         from fraud_mlops.monitoring.run import run_monitoring
         from fraud_mlops.orchestration.alerts import raise_alert
 
         context = get_current_context()
         params = dict(context["params"])
         now = datetime.now(UTC)
-        # the earlier runs' verdicts, read before this run's figures are staged
-        history = drift_history(targets.warehouse(settings), settings, now, context["run_id"])
+        remind_after = timedelta(hours=float(params.get("drift_reminder_hours", 24)))
+        warehouse = targets.warehouse(settings)
+        history = drift_history(warehouse, settings, now, context["run_id"], remind_after)
         result = run_monitoring(settings, context["run_id"], _windows(params))
         reports_dir = str(Path(result["result_file"]).parent)
         print(f"{result['verdict']}; reports and result.json in {reports_dir}")
@@ -111,16 +112,11 @@ def check_drift(settings: Settings) -> Any:
             "reports": {name: c["report"] for name, c in result["checks"].items()},
             "windows": result["windows"],
         }
-        alert = decide_alert(
-            history,
-            result["flagged_checks"],
-            now,
-            timedelta(hours=float(params.get("drift_reminder_hours", 24))),
-        )
+        alert = decide_alert(history, result["flagged_checks"], now, remind_after)
         summary["alert"] = {"raised": alert.alert, "reason": alert.reason}
-        if history and history[-1].flagged and not result["drift_detected"]:
+        if history and history[0].flagged and not result["drift_detected"]:
             print(
-                f"drift cleared: the previous run ({history[-1].run_id}) flagged {sorted(history[-1].flagged)}"
+                f"drift cleared: the previous run ({history[0].run_id}) flagged {sorted(history[0].flagged)}"
             )
         print(f"alert: {'raised' if alert.alert else 'not raised'} ({alert.reason})")
         if alert.alert:
@@ -130,6 +126,8 @@ def check_drift(settings: Settings) -> Any:
                 context,
                 {k: summary[k] for k in ("flagged_checks", "reports")},
             )
+        # after the alert: a task failing in between alerts again on its retry, never not at all
+        record_decision(warehouse, settings, context["run_id"], now, result["flagged_checks"], alert)
         return summary
 
     return check_drift()

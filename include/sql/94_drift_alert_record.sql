@@ -1,0 +1,20 @@
+-- Monitoring: one run's drift-alert decision (fraud_mlops/monitoring/drift_alerts.py): when it
+-- decided, which checks flagged drift (comma-separated, sorted; empty: none), whether it alerted
+-- and why. The next runs read it back (95_drift_history.sql) to alert on a change of state, not
+-- on every flagged run. Replaces the run's earlier decision: a retried task records once.
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.drift_alerts` (
+  run_id STRING,
+  decided_at TIMESTAMP,
+  flagged STRING,
+  raised BOOL,
+  reason STRING
+);
+
+BEGIN TRANSACTION;
+
+DELETE FROM `{{ dataset }}.drift_alerts` WHERE run_id = @run_id;
+
+INSERT INTO `{{ dataset }}.drift_alerts` (run_id, decided_at, flagged, raised, reason)
+VALUES (@run_id, TIMESTAMP(@decided_at), @flagged, @raised = 'true', @reason);
+
+COMMIT TRANSACTION;
