@@ -227,7 +227,7 @@ def test_mapped_file_tasks_use_those_configurations(gcp_dag):
 PARTITIONED = {
     "raw_transactions": "_loaded_at", "ingestion_log": "logged_at", "rejected_lines": "rejected_at",
     "rejected_rows": "_loaded_at", "stg_transactions": "event_time", "card_features": "event_time",
-    "training_examples": "event_time",
+    "training_examples": "event_time", "prediction_log": "logged_at",
 }  # fmt: skip
 CANDIDATE_DATASET = settings_from_env(GCP_ENV).candidate_dataset
 #: Reads that span every partition on purpose, and why (the rest must name their partitions).
@@ -254,6 +254,16 @@ WHOLE_TABLE_READS = {
         "71_summary_rejects.sql",
         "rejected_rows",
     ): "rejects by reason so far: one narrow column of a small table",
+    ("86_canary_window.sql", "prediction_log"): (
+        "the window starts at the canary's first answer, found by the query itself: clustered by "
+        "source and model version, it reads the two versions' rows, never the feature vectors"
+    ),
+    ("87_reporting_views.sql", "prediction_log"): "dashboard views: predictions by day, all days",
+    ("89_prediction_log_rows.sql", "prediction_log"): "COUNT(*) reads no column",
+    ("93_prediction_log_newest.sql", "prediction_log"): (
+        "the newest online answer may lie on any day: two narrow columns, clustered by source"
+    ),
+    ("96_erase_card.sql", "prediction_log"): "erasure finds the card's answers in every partition",
 }
 
 
@@ -298,7 +308,8 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
         "load_table": "raw_load_x", "reject_table": "reject_load_x", "dag_run": FakeDagRun(),
         "snapshot": "training_snapshot_x", "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
         "table": "rejected_rows",
-        "champion": "1", "canary": "2", "log_table": "prediction_log", "since": "2026-11-01T00:00:00.000000Z",
+        "champion": "1", "canary": "2", "log_table": "prj.fraud_logs.run_googleapis_com_stdout",
+        "since": "2026-11-01T00:00:00.000000Z",
     }  # fmt: skip
     if sql_file in ("74_online_store_rows.sql",):
         extra.update(store_features=[("amount", "FLOAT64")], event_time_column="event_time_us")

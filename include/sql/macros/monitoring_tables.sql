@@ -16,6 +16,11 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.prediction_log` (
   status INT64,
   error STRING
 )
+{#- One partition a day: the monitoring windows (84, bounds rendered as constants) read their
+    days' answers, not every day's feature vectors on every hourly run. No partition filter is
+    required: the dashboard's views (87) and erasure (96) read every day. #}
+PARTITION BY DATE(logged_at)
+CLUSTER BY source, model_version
 {%- endmacro %}
 
 {% macro monitoring_metrics_table() -%}

@@ -1,0 +1,74 @@
+"""prediction_log is partitioned by day on BigQuery, so an hourly monitoring run reads its
+windows' days, not every day's feature vectors: shown from the plan of the window query
+(84_monitoring_served.sql) on the real local warehouse, sized by BigQuery's rules
+(devtools/bigquery_bytes.py), against the same table read unpartitioned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from devtools.bigquery_bytes import BytesMeter, partitioning
+from fraud_mlops.monitoring.windows import MAX_ROWS, Windows
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import render_sql, sql_instant
+from fraud_mlops.warehouse.transpile import transpile_statement
+from tests.monitoring.prediction_log_history import log_history
+
+FIRST_DAY = datetime(2026, 11, 1, tzinfo=UTC)
+DAYS = 30
+
+
+def test_the_prediction_log_ddl_partitions_by_day_and_clusters_by_source_and_version(
+    gcp_settings: Settings,
+) -> None:
+    import sqlglot
+    from sqlglot import exp
+
+    # the statements that create it (the shared macro; erasure uses it too)
+    for sql_file in ("83_prediction_log.sql", "87_reporting_views.sql"):
+        sql = render_sql(sql_file, gcp_settings)
+        assert partitioning(sql).get("prediction_log") == "logged_at", sql_file
+    create = next(
+        s
+        for s in sqlglot.parse(render_sql("83_prediction_log.sql", gcp_settings), read="bigquery")
+        if isinstance(s, exp.Create) and s.find(exp.Table).name == "prediction_log"  # type: ignore[union-attr]
+    )
+    cluster = create.find(exp.ClusterProperty)
+    assert cluster is not None and [c.name for c in cluster.expressions] == ["source", "model_version"]
+    assert "require_partition_filter" not in create.sql(dialect="bigquery")  # the views read every day
+
+
+def test_a_monitoring_window_reads_only_its_days(local_settings: Settings) -> None:
+    log_history(local_settings, FIRST_DAY, DAYS, answers_per_day=40)
+    end = FIRST_DAY + timedelta(days=DAYS - 1, hours=12)
+    span = Windows.ending(end, current=timedelta(hours=24), reference=timedelta(days=7))
+    partitioned = BytesMeter(partitioning(render_sql("83_prediction_log.sql", local_settings)))
+    unpartitioned = BytesMeter({})
+    conn = duckdb.connect(str(local_settings.warehouse_path), read_only=True)
+    try:
+        for start, stop in ((span.current_start, span.end), (span.reference_start, span.current_start)):
+            sql = transpile_statement(
+                render_sql(
+                    "84_monitoring_served.sql",
+                    local_settings,
+                    start=sql_instant(start),
+                    end=sql_instant(stop),
+                    limit=MAX_ROWS,
+                )
+            )
+            partitioned.observe(conn, sql)
+            unpartitioned.observe(conn, sql)
+    finally:
+        conn.close()
+
+    (current,), (reference,) = (s.reads for s in partitioned.statements)
+    assert current.days is not None and reference.days is not None
+    assert (current.days[0].date(), current.days[1].date()) == (span.current_start.date(), span.end.date())
+    assert reference.days[0].date() == span.reference_start.date()
+    whole = sum(s.processed for s in unpartitioned.statements)
+    read = sum(s.processed for s in partitioned.statements)
+    # each query reads its window's days, the days it starts and ends on included: 2 + 8 of
+    # 30 equal days, where an unpartitioned table is read whole by both
+    assert abs(read / whole - 10 / 60) < 0.01, (read, whole)
