@@ -22,7 +22,7 @@ def log_history(settings: Settings, first_day: datetime, days: int, answers_per_
         start = first_day + timedelta(days=day)
         rows = [
             records.record(
-                request_id=f"d{day}-{i}",
+                request_id=f"{start:%Y%m%d}-{i}",
                 source=records.ONLINE,
                 status=200,
                 logged_at=start + step * i,
