@@ -61,7 +61,7 @@ def test_notifier_and_raise_alert_write_to_the_local_file(local_settings: Settin
     dag = mock.Mock(dag_id="fraud_ingest_daily")
     run = mock.Mock(run_id="scheduled__1", dag_id="fraud_ingest_daily")
     FraudAlertNotifier()({"ti": ti, "dag": dag, "dag_run": run, "exception": OSError("disk full")})
-    raise_alert(
+    assert raise_alert(
         "drift", "DRIFT DETECTED — drift: amount", {"dag_run": run}, {"flagged": ["drift"]}, "check_drift"
     )
 
@@ -86,7 +86,7 @@ def test_a_broken_sink_never_raises(local_settings: Settings, monkeypatch: pytes
             raise OSError("sink down")
 
     monkeypatch.setattr(targets, "alert_sink", lambda settings: Broken())
-    raise_alert("canary_rollback", "rolled back v2")  # logged, not raised
+    assert raise_alert("canary_rollback", "rolled back v2") is False  # logged, not raised
 
 
 def test_local_sink_adds_the_webhook_when_configured(

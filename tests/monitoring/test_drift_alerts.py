@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fraud_mlops.monitoring.drift_alerts import REMINDER_SLACK, Decided, decide_alert, lookback
+from fraud_mlops.monitoring.drift_alerts import REMINDER_SLACK, AlertDecision, Decided, decide_alert, lookback
 
 T0 = datetime(2026, 12, 6, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -74,8 +74,15 @@ def test_a_paused_dag_alerts_on_its_first_run_back() -> None:
     assert decision.alert
     read = [d for d in earlier if d.decided_at >= T0 + timedelta(days=3) - lookback(DAY)]
     assert decide_alert(read, ALL, T0 + timedelta(days=3), DAY).reason == (
-        "drift detected (drift, prediction_drift, skew); no run decided in the 25 h before"
+        "drift detected (drift, prediction_drift, skew); no decision recorded in the 25 h before"
     )
+
+
+def test_an_alert_that_could_not_be_sent_is_sent_by_the_next_run() -> None:
+    """check_drift records a decision whose alert the sink refused as not raised."""
+    unsent = Decided("run0", T0, frozenset({"drift"}), raised=False)
+    decision = decide_alert([unsent], ("drift",), T0 + timedelta(hours=1), DAY)
+    assert decision == AlertDecision(True, "drift persists (drift), not announced in the decisions read")
 
 
 def test_the_reasons_say_what_happened() -> None:

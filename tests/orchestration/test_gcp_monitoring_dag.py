@@ -127,11 +127,22 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     }
     assert out["links"]["apply_canary_decision"] == CANARY_LINKS
 
-    # announced: the earlier run, two hours ago, flagged the drift check alone
-    assert drift["alert"] == {
-        "raised": True,
-        "reason": "drift changed: drift → drift, prediction_drift, skew",
-    }
+    # announced: the earlier run's decision, an hour ago, had the drift check alone flagged; and
+    # recorded, at this run's own clock, for the next run
+    reason = "drift changed: drift → drift, prediction_drift, skew"
+    assert drift["alert"] == {"raised": True, "reason": reason}
+    record_sql = render_sql("94_drift_alert_record.sql", settings)
+    (record,) = [
+        j["configuration"]["query"]
+        for j in jobs
+        if j["configuration"].get("query", {}).get("query") == record_sql
+    ]
+    parameters = {p["name"]: p["parameterValue"]["value"] for p in record["queryParameters"]}
+    decided_at = datetime.fromisoformat(parameters.pop("decided_at"))
+    assert timedelta(0) < datetime.now(UTC) - decided_at < timedelta(minutes=10)
+    assert parameters == {
+        "run_id": out["run_id"], "flagged": "drift,prediction_drift,skew", "raised": "true", "reason": reason,
+    }  # fmt: skip
 
     # the canary rolled back, and both alerts went to Cloud Logging
     assert out["canary"]["verdict"] == "ROLLBACK"

@@ -74,7 +74,9 @@ def decide_alert(
     runs = sorted((d for d in earlier if d.decided_at < now), key=lambda d: d.decided_at, reverse=True)
     if not runs:
         hours = lookback(remind_after) / timedelta(hours=1)
-        return AlertDecision(True, f"drift detected ({names}); no run decided in the {hours:g} h before")
+        return AlertDecision(
+            True, f"drift detected ({names}); no decision recorded in the {hours:g} h before"
+        )
     previous = runs[0].flagged
     if not previous:
         return AlertDecision(True, f"drift started ({names})")
@@ -82,9 +84,10 @@ def decide_alert(
         return AlertDecision(True, f"drift changed: {_names(previous)} → {names}")
     streak = list(takewhile(lambda d: d.flagged == flagged, runs))
     last_alert = next((d.decided_at for d in streak if d.raised), None)
-    if last_alert is None or now - last_alert >= remind_after - REMINDER_SLACK:
-        since = "before the decisions read" if last_alert is None else _at(last_alert)
-        return AlertDecision(True, f"drift persists ({names}); reminder, last alert {since}")
+    if last_alert is None:
+        return AlertDecision(True, f"drift persists ({names}), not announced in the decisions read")
+    if now - last_alert >= remind_after - REMINDER_SLACK:
+        return AlertDecision(True, f"drift persists ({names}); reminder, last alert {_at(last_alert)}")
     return AlertDecision(
         False,
         f"drift persists ({names}), unchanged since the alert at {_at(last_alert)}; "

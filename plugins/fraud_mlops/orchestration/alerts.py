@@ -71,8 +71,8 @@ def raise_alert(
     details: dict[str, Any] | None = None,
     task_id: str | None = None,
     severity: str = "ERROR",
-) -> None:
-    """Send one alert to the active target's sink (never raises)."""
+) -> bool:
+    """Send one alert to the active target's sink; whether it went out (never raises)."""
     from fraud_mlops import targets
     from fraud_mlops.alerting.sinks import Alert
 
@@ -90,6 +90,8 @@ def raise_alert(
     )
     try:
         targets.alert_sink(get_settings()).send(alert)
-        log.warning("ALERT %s: %s", kind, summary)
     except Exception:
         log.exception("could not send the %s alert: %s", kind, summary)
+        return False
+    log.warning("ALERT %s: %s", kind, summary)
+    return True

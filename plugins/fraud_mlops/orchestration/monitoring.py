@@ -87,6 +87,7 @@ def check_drift(settings: Settings) -> Any:
     @links.task(("reports",), pool=settings.warehouse_pool)
     def check_drift() -> dict[str, Any]:
         """Evidently's skew, drift and prediction-drift checks; HTML reports and result.json."""
+        from dataclasses import replace
         from pathlib import Path
 
         from fraud_mlops.alerting.sinks import DRIFT
@@ -113,20 +114,20 @@ def check_drift(settings: Settings) -> Any:
             "windows": result["windows"],
         }
         alert = decide_alert(history, result["flagged_checks"], now, remind_after)
-        summary["alert"] = {"raised": alert.alert, "reason": alert.reason}
         if history and history[0].flagged and not result["drift_detected"]:
             print(
                 f"drift cleared: the previous run ({history[0].run_id}) flagged {sorted(history[0].flagged)}"
             )
+        if alert.alert and not raise_alert(
+            DRIFT,
+            f"{alert.reason}: {result['verdict']}",
+            context,
+            {k: summary[k] for k in ("flagged_checks", "reports")},
+        ):
+            # recorded as not announced: the next run announces it (a reminder is due at once)
+            alert = replace(alert, alert=False, reason=f"{alert.reason} (the alert could not be sent)")
+        summary["alert"] = {"raised": alert.alert, "reason": alert.reason}
         print(f"alert: {'raised' if alert.alert else 'not raised'} ({alert.reason})")
-        if alert.alert:
-            raise_alert(
-                DRIFT,
-                f"{alert.reason}: {result['verdict']}",
-                context,
-                {k: summary[k] for k in ("flagged_checks", "reports")},
-            )
-        # after the alert: a task failing in between alerts again on its retry, never not at all
         record_decision(warehouse, settings, context["run_id"], now, result["flagged_checks"], alert)
         return summary
 
