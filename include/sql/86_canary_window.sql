@@ -1,7 +1,10 @@
 -- Canary evidence from the prediction log, per model version since the canary first answered:
 -- one row per version (requests, errors, p99 latency, fraud alerts, first/last answer), and,
 -- on the canary's row, its shadow pairs against the champion's answers to the same requests.
--- champion/canary are model versions rendered by the monitoring task (registry aliases).
+-- champion/canary are model versions rendered by the monitoring task (registry aliases); since
+-- is an hour before the canary's deployment on the endpoint (none of its answers is older),
+-- rendered as a constant so BigQuery reads only the days since (the earliest instant when the
+-- endpoint does not say: fraud_mlops/monitoring/canary_apply.py).
 WITH online AS (
   SELECT
     *,
@@ -9,9 +12,11 @@ WITH online AS (
   FROM `{{ dataset }}.prediction_log`
   WHERE source = 'online'
     AND model_version IN ('{{ champion }}', '{{ canary }}')
+    AND logged_at >= TIMESTAMP('{{ since }}')
     AND logged_at >= (
       SELECT MIN(logged_at) FROM `{{ dataset }}.prediction_log`
       WHERE model_version = '{{ canary }}' AND source IN ('online', 'shadow')
+        AND logged_at >= TIMESTAMP('{{ since }}')
     )
 ),
 per_version AS (
@@ -35,6 +40,7 @@ pairs AS (
   JOIN online AS champion
     ON champion.request_id = shadow.request_id AND champion.model_version = '{{ champion }}'
   WHERE shadow.source = 'shadow' AND shadow.model_version = '{{ canary }}'
+    AND shadow.logged_at >= TIMESTAMP('{{ since }}')
 )
 SELECT
   per_version.model_version,

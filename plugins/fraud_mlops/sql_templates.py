@@ -75,6 +75,10 @@ class DagRunLike(Protocol):
     run_after: Any
 
 
+#: BigQuery's least TIMESTAMP, as sql_instant renders it: a lower bound that excludes nothing
+EARLIEST_INSTANT = "0001-01-01T00:00:00.000000Z"
+
+
 def sql_instant(moment: datetime) -> str:
     """``moment`` as the templates take an instant in their text (``TIMESTAMP('…')``): RFC 3339
     in UTC, to the microsecond. Rendered only from the tasks' own clocks and query results,

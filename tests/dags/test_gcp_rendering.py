@@ -254,10 +254,6 @@ WHOLE_TABLE_READS = {
         "71_summary_rejects.sql",
         "rejected_rows",
     ): "rejects by reason so far: one narrow column of a small table",
-    ("86_canary_window.sql", "prediction_log"): (
-        "the window starts at the canary's first answer, found by the query itself: clustered by "
-        "source and model version, it reads the two versions' rows, never the feature vectors"
-    ),
     ("87_reporting_views.sql", "prediction_log"): "dashboard views: predictions by day, all days",
     ("89_prediction_log_rows.sql", "prediction_log"): "COUNT(*) reads no column",
     ("93_prediction_log_newest.sql", "prediction_log"): (

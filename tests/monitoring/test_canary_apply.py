@@ -30,7 +30,7 @@ from fraud_mlops.registry.local_endpoint import LocalEndpoint, read_endpoint
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.registry.vertex import VertexEndpoint, VertexModelRegistry
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import render_sql
+from fraud_mlops.sql_templates import render_sql, sql_instant
 
 MODEL = "fraud-detector"
 LOCATION = "projects/fraud-prj/locations/europe-west4"
@@ -285,6 +285,20 @@ def test_evidence_from_the_prediction_log_feeds_decide(local_settings: Settings)
     assert evidence.window.elapsed_seconds == pytest.approx(600.0)
     assert decision.verdict is Verdict.ROLLBACK
     assert len(decision.reasons) == 4  # latency ratio, alert rate, shadow diff, shadow disagreement
+
+    # read from an hour before the canary's deployment on: the same evidence; a deployment
+    # said to be later than the answers (an impossible clock) leaves out what came before it
+    deployed = canary_sql_values("1", "2", deployed_since=start)
+    assert deployed["since"] == sql_instant(start - timedelta(hours=1))
+    assert [
+        tuple(r) for r in warehouse.records(render_sql("86_canary_window.sql", local_settings, **deployed))
+    ] == result
+    later = canary_sql_values("1", "2", deployed_since=start + timedelta(hours=1, seconds=150))
+    evidence, _ = decide_from_rows(
+        [tuple(r) for r in warehouse.records(render_sql("86_canary_window.sql", local_settings, **later))],
+        "1", "2", policy, now=start + timedelta(minutes=10),
+    )  # fmt: skip
+    assert 0 < evidence.canary.requests < 100 and 0 < evidence.champion.requests < 200
 
 
 def test_versions_are_checked_before_they_reach_sql_and_policy_keys_are_known() -> None:

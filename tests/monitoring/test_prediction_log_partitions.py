@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from devtools.bigquery_bytes import BytesMeter, partitioning
+from fraud_mlops.monitoring.canary_apply import canary_sql_values
 from fraud_mlops.monitoring.windows import MAX_ROWS, Windows
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql, sql_instant
@@ -72,3 +73,21 @@ def test_a_monitoring_window_reads_only_its_days(local_settings: Settings) -> No
     # each query reads its window's days, the days it starts and ends on included: 2 + 8 of
     # 30 equal days, where an unpartitioned table is read whole by both
     assert abs(read / whole - 10 / 60) < 0.01, (read, whole)
+
+
+def test_the_canary_evidence_reads_from_the_canarys_deployment(local_settings: Settings) -> None:
+    """86_canary_window.sql's `since` (an hour before the endpoint's deployment time) names the
+    days it reads: a canary deployed three days ago costs three days, whatever the history."""
+    log_history(local_settings, FIRST_DAY, DAYS, answers_per_day=40)
+    deployed = FIRST_DAY + timedelta(days=DAYS - 3, hours=10)
+    sql = transpile_statement(
+        render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", deployed))
+    )
+    meter = BytesMeter(partitioning(render_sql("83_prediction_log.sql", local_settings)))
+    conn = duckdb.connect(str(local_settings.warehouse_path), read_only=True)
+    try:
+        (statement,) = [s for s in [meter.observe(conn, sql)] if s is not None]
+    finally:
+        conn.close()
+    (read,) = statement.reads
+    assert read.days is not None and read.days[0].date() == (deployed - timedelta(hours=1)).date()

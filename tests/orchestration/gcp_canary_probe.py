@@ -22,6 +22,11 @@ LOCATION = "projects/fraud-prj/locations/europe-west4"
 PARENT = f"{LOCATION}/models/fraud-detector"
 ENDPOINT = f"{LOCATION}/endpoints/42"
 ALIASES = {"champion": "1", "challenger": "3"}
+#: When the endpoint says each version was deployed (DeployedModel.create_time)
+CHAMPION_DEPLOYED = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+CANARY_DEPLOYED = datetime(2026, 12, 4, 9, 15, tzinfo=UTC)
+#: 86_canary_window.sql's `since`: an hour before the canary's deployment
+EVIDENCE_SINCE = "2026-12-04T08:15:00.000000Z"
 
 
 def vertex_model_client(cls: mock.MagicMock) -> mock.MagicMock:
@@ -47,8 +52,8 @@ def vertex_endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
 
     client = cls.return_value
     deployed = [
-        v1.DeployedModel(id="111", model=PARENT, model_version_id="1"),
-        v1.DeployedModel(id="333", model=PARENT, model_version_id="3"),
+        v1.DeployedModel(id="111", model=PARENT, model_version_id="1", create_time=CHAMPION_DEPLOYED),
+        v1.DeployedModel(id="333", model=PARENT, model_version_id="3", create_time=CANARY_DEPLOYED),
     ]
     client.list_endpoints.return_value = [
         v1.Endpoint(name=ENDPOINT, deployed_models=deployed, traffic_split={"111": 90, "333": 10})

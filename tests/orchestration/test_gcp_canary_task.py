@@ -20,6 +20,7 @@ from google.protobuf import field_mask_pb2
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
 from tests.airflow_probes import airflow_home, run_probe
+from tests.orchestration.gcp_canary_probe import EVIDENCE_SINCE
 
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4", "MLOPS_ENDPOINT_ID": "42",
@@ -51,8 +52,12 @@ def sent(*requests: Any) -> list[dict[str, Any]]:
 
 
 def evidence_query() -> list[Any]:
-    sql = render_sql("86_canary_window.sql", settings_from_env(GCP_ENV), champion="1", canary="3")
-    return [[sql, []]]  # the versions are checked ids in the text (canary_sql_values); no parameters
+    sql = render_sql(
+        "86_canary_window.sql", settings_from_env(GCP_ENV), champion="1", canary="3", since=EVIDENCE_SINCE
+    )
+    # the versions are checked ids in the text (canary_sql_values), and `since` an hour before the
+    # canary's DeployedModel.create_time (partition pruning needs a constant); no parameters
+    return [[sql, []]]
 
 
 def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_logging(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,30 @@ def test_first_deploy_takes_all_traffic_then_canaries_replace_each_other(tmp_pat
 
     assert endpoint.promote(v3, 0.43) == {"3": 100}
     assert [m.model_version for m in read_endpoint(endpoint.path).deployed_models] == ["3"]
+
+
+def test_the_endpoint_says_when_each_version_was_deployed(tmp_path: Path) -> None:
+    """What the canary's evidence reads from (Vertex: DeployedModel.create_time)."""
+    registry = LocalModelRegistry(tmp_path / "registry")
+    endpoint = LocalEndpoint(tmp_path / "endpoints" / "fraud-endpoint.json")
+    v1 = _register(registry, tmp_path, "a", [CHAMPION])
+    v2 = _register(registry, tmp_path, "b", [CHALLENGER])
+    before = datetime.now(UTC).replace(microsecond=0)
+    endpoint.deploy_canary(v1, 0.41, None, 10)
+    first = endpoint.deployed_since(v1)
+    endpoint.deploy_canary(v2, 0.42, v1, 10)
+    assert first is not None and before <= first <= datetime.now(UTC)
+    assert endpoint.deployed_since(v1) == first  # a canary beside it leaves the champion's time
+    canary = endpoint.deployed_since(v2)
+    assert canary is not None and first <= canary <= datetime.now(UTC)
+    endpoint.rollback(v2, v1)
+    assert endpoint.deployed_since(v2) is None  # not deployed
+    # an endpoint file written before deployment times were kept: unknown, not an error
+    state = json.loads(endpoint.path.read_text())
+    for model in state["deployed_models"]:
+        del model["deployed_at"]
+    endpoint.path.write_text(json.dumps(state))
+    assert endpoint.deployed_since(v1) is None
 
 
 def test_endpoint_file_is_validated_and_replaced_atomically(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
@@ -263,6 +264,29 @@ def test_canary_deploys_beside_the_champion_and_undeploys_the_old_canary() -> No
         request=v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="222")
     )
     assert split == {"3": 10, "1": 90}
+
+
+def test_the_deployment_time_is_the_deployed_models_create_time() -> None:
+    """DeployedModel.create_time (output only) of the endpoint ListEndpoints returns: no other call."""
+    deployed_at = datetime(2026, 12, 4, 9, 15, 30, tzinfo=UTC)
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    client.list_endpoints.return_value = [
+        v1.Endpoint(
+            name=ENDPOINT,
+            deployed_models=[
+                _deployed("111", "1"),  # no create_time: the endpoint does not say
+                v1.DeployedModel(id="333", model=PARENT, model_version_id="3", create_time=deployed_at),
+            ],
+        )
+    ]
+    endpoint = VertexEndpoint("fraud-prj", "europe-west4", "fraud-endpoint", client)
+    assert endpoint.deployed_since(_version("3")) == deployed_at
+    assert endpoint.deployed_since(_version("1")) is None
+    assert endpoint.deployed_since(_version("2")) is None  # not deployed
+    assert client.list_endpoints.call_args.kwargs == {
+        "request": v1.ListEndpointsRequest(parent=LOCATION, filter='display_name="fraud-endpoint"')
+    }
+    assert client.method_calls == [mock.call.list_endpoints(request=mock.ANY)] * 3
 
 
 def test_first_deploy_creates_the_endpoint_and_takes_all_traffic() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fraud_mlops.monitoring.canary import (
@@ -36,6 +36,7 @@ from fraud_mlops.registry.base import (
     ModelVersion,
     hand_over_champion,
 )
+from fraud_mlops.sql_templates import EARLIEST_INSTANT, sql_instant
 from fraud_mlops.warehouse.base import timestamp_utc
 
 _VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -72,12 +73,20 @@ def evidence_from_rows(
     )
 
 
-def canary_sql_values(champion: str, canary: str) -> dict[str, str]:
-    """Versions go into SQL text: only registry version ids (checked), never free text."""
+#: The evidence reads from this long before the canary's deployment: the endpoint's clock
+#: (Vertex's create_time) and the function's (logged_at) are different machines'.
+DEPLOYMENT_MARGIN = timedelta(hours=1)
+
+
+def canary_sql_values(champion: str, canary: str, deployed_since: datetime | None = None) -> dict[str, str]:
+    """86_canary_window.sql's values: the versions go into its text, so only registry version
+    ids (checked), never free text; ``since``, from the canary's deployment (the endpoint's
+    ``deployed_since``) less :data:`DEPLOYMENT_MARGIN`, or the earliest instant when unknown."""
     for value in (champion, canary):
         if not _VERSION.match(value):
             raise ValueError(f"not a model version id: {value!r}")
-    return {"champion": champion, "canary": canary}
+    since = EARLIEST_INSTANT if deployed_since is None else sql_instant(deployed_since - DEPLOYMENT_MARGIN)
+    return {"champion": champion, "canary": canary, "since": since}
 
 
 def policy_from(overrides: dict[str, Any] | None, *, shadow_pairs_logged: bool = True) -> CanaryPolicy:

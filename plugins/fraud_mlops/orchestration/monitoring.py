@@ -189,9 +189,14 @@ def apply_canary_decision(settings: Settings) -> Any:
         if pair is None:
             return {"verdict": "NO_CANARY", "reasons": ["no challenger is deployed beside the champion"]}
         champion, canary = pair
-        versions = canary_sql_values(champion.version, canary.version)
+        endpoint = open_endpoint(targets.endpoint_uri(settings))
+        values = canary_sql_values(champion.version, canary.version, endpoint.deployed_since(canary))
         sql = render_sql(
-            "86_canary_window.sql", settings, champion=versions["champion"], canary=versions["canary"]
+            "86_canary_window.sql",
+            settings,
+            champion=values["champion"],
+            canary=values["canary"],
+            since=values["since"],
         )
         rows = [tuple(r) for r in targets.warehouse(settings).records(sql)]
         policy = policy_from(
@@ -202,7 +207,7 @@ def apply_canary_decision(settings: Settings) -> Any:
         outcome = apply_decision(
             decision,
             registry,
-            open_endpoint(targets.endpoint_uri(settings)),
+            endpoint,
             MODEL_NAME,
             canary.version,
             champion.version,

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from fraud_mlops import sql_templates
 from fraud_mlops.prediction_log.records import STAGING_TABLE, to_arrow
 from fraud_mlops.prediction_log.sinks import SpoolSink, StructuredLogSink, claim_spool, read_spool
 from fraud_mlops.prediction_log.writer import Sink
@@ -61,8 +62,8 @@ class LocalPredictionLog:
 #: Cloud Run functions (2nd gen) write stdout to the log run.googleapis.com/stdout; a BigQuery
 #: sink names its table after the log id, "/" and "." replaced by "_".
 SINK_TABLE = "run_googleapis_com_stdout"
-#: BigQuery's least TIMESTAMP: where the first copy from the sink starts
-EARLIEST_INSTANT = "0001-01-01T00:00:00.000000Z"
+#: where the first copy from the sink starts
+EARLIEST_INSTANT = sql_templates.EARLIEST_INSTANT
 
 
 @dataclass(frozen=True)

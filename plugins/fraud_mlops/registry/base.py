@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,6 +68,11 @@ class ModelRegistry(Protocol):
 class ModelEndpoint(Protocol):
     def is_deployed(self, version: ModelVersion) -> bool:
         """Whether ``version`` is deployed on the endpoint (at any traffic share)."""
+        ...
+
+    def deployed_since(self, version: ModelVersion) -> datetime | None:
+        """When ``version`` was deployed on the endpoint (None: it is not, or the endpoint does
+        not say): no answer of it can be older, so the canary's evidence reads from there."""
         ...
 
     def deploy_canary(

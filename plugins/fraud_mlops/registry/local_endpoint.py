@@ -10,7 +10,8 @@ Layout (``settings.local_dir / "endpoints" / "fraud-endpoint.json"``)::
     {"endpoint_name": "fraud-endpoint", "updated_at": "2026-…Z",
      "deployed_models": [{"deployed_model_id": "…", "model_name": "fraud-detector",
                           "model_version": "2", "artifact_uri": "/abs/dir",
-                          "traffic_percent": 90, "threshold": 0.41}, …]}
+                          "traffic_percent": 90, "threshold": 0.41,
+                          "deployed_at": "2026-…Z"}, …]}
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class DeployedModel:
     artifact_uri: str
     traffic_percent: int
     threshold: float
+    deployed_at: str | None = None  # RFC 3339, UTC; files written before it have none
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class EndpointState:
                     artifact_uri=str(m["artifact_uri"]),
                     traffic_percent=int(m["traffic_percent"]),
                     threshold=float(m["threshold"]),
+                    deployed_at=m.get("deployed_at"),
                 )
                 for m in data.get("deployed_models", [])
             ),
@@ -127,6 +130,12 @@ class LocalEndpoint:
     def is_deployed(self, version: ModelVersion) -> bool:
         return self.state().by_version(version.version) is not None
 
+    def deployed_since(self, version: ModelVersion) -> datetime | None:
+        deployed = self.state().by_version(version.version)
+        if deployed is None or deployed.deployed_at is None:
+            return None
+        return datetime.fromisoformat(deployed.deployed_at.replace("Z", "+00:00"))
+
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
     ) -> dict[str, int]:
@@ -176,4 +185,5 @@ def _deployed(version: ModelVersion, threshold: float) -> DeployedModel:
         artifact_uri=str(version.local_dir()),
         traffic_percent=0,
         threshold=float(threshold),
+        deployed_at=_now(),
     )

@@ -8,6 +8,7 @@ versions (``parent_model``), aliases moved explicitly (an alias is removed from 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,15 @@ class VertexEndpoint:
 
     def is_deployed(self, version: ModelVersion) -> bool:
         return _deployed_id(self.endpoint(), version) is not None
+
+    def deployed_since(self, version: ModelVersion) -> datetime | None:
+        """The ``DeployedModel``'s ``create_time`` (output only; set when the deployment began)."""
+        endpoint = self.endpoint()
+        deployed_id = _deployed_id(endpoint, version)
+        for deployed in endpoint.deployed_models:
+            if str(deployed.id) == deployed_id and deployed.create_time is not None:
+                return datetime.fromtimestamp(deployed.create_time.timestamp(), UTC)
+        return None
 
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
