@@ -2,9 +2,9 @@
 -- one row per version (requests, errors, p99 latency, fraud alerts, first/last answer), and,
 -- on the canary's row, its shadow pairs against the champion's answers to the same requests.
 -- champion/canary are model versions rendered by the monitoring task (registry aliases); since
--- is an hour before the canary's deployment on the endpoint (none of its answers is older),
--- rendered as a constant so BigQuery reads only the days since (the earliest instant when the
--- endpoint does not say: fraud_mlops/monitoring/canary_apply.py).
+-- is an hour before the canary's current deployment on the endpoint (a redeployed version's
+-- evidence starts again), rendered as a constant so BigQuery reads only the days since (the
+-- earliest instant when the endpoint does not say: fraud_mlops/monitoring/canary_apply.py).
 WITH online AS (
   SELECT
     *,

@@ -287,6 +287,17 @@ def test_the_deployment_time_is_the_deployed_models_create_time() -> None:
         "request": v1.ListEndpointsRequest(parent=LOCATION, filter='display_name="fraud-endpoint"')
     }
     assert client.method_calls == [mock.call.list_endpoints(request=mock.ANY)] * 3
+    # an undeploy cut short left two deployments of v3: the earlier one's time
+    client.list_endpoints.return_value[0].deployed_models.append(
+        v1.DeployedModel(
+            id="334", model=PARENT, model_version_id="3", create_time=deployed_at.replace(hour=11)
+        )
+    )
+    assert endpoint.deployed_since(_version("3")) == deployed_at
+    # no endpoint yet: nothing deployed, and a read creates none
+    client.list_endpoints.return_value = []
+    assert endpoint.deployed_since(_version("3")) is None
+    client.create_endpoint.assert_not_called()
 
 
 def test_first_deploy_creates_the_endpoint_and_takes_all_traffic() -> None:

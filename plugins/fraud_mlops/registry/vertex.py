@@ -229,7 +229,8 @@ class VertexEndpoint:
         self.machine_type = machine_type
         self.client = client or aiplatform_v1.EndpointServiceClient(client_options=_client_options(region))
 
-    def endpoint(self) -> Any:
+    def _existing(self) -> Any:
+        """The endpoint with this display name, or None (ListEndpoints; nothing created)."""
         from google.cloud import aiplatform_v1
 
         found = self.client.list_endpoints(
@@ -237,7 +238,12 @@ class VertexEndpoint:
                 parent=self.parent, filter=f'display_name="{self.endpoint_name}"'
             )
         )
-        existing = next(iter(found), None)
+        return next(iter(found), None)
+
+    def endpoint(self) -> Any:
+        from google.cloud import aiplatform_v1
+
+        existing = self._existing()
         if existing is not None:
             return existing
         return self.client.create_endpoint(
@@ -280,13 +286,21 @@ class VertexEndpoint:
         return _deployed_id(self.endpoint(), version) is not None
 
     def deployed_since(self, version: ModelVersion) -> datetime | None:
-        """The ``DeployedModel``'s ``create_time`` (output only; set when the deployment began)."""
-        endpoint = self.endpoint()
-        deployed_id = _deployed_id(endpoint, version)
-        for deployed in endpoint.deployed_models:
-            if str(deployed.id) == deployed_id and deployed.create_time is not None:
-                return datetime.fromtimestamp(deployed.create_time.timestamp(), UTC)
-        return None
+        """The ``DeployedModel``'s ``create_time`` (output only; set when the deployment began),
+        the earliest if an undeploy cut short left two of the version. A read: no endpoint is
+        created when there is none."""
+        endpoint = self._existing()
+        if endpoint is None:
+            return None
+        model = version.resource_name.split("@")[0]
+        times = [
+            datetime.fromtimestamp(deployed.create_time.timestamp(), UTC)
+            for deployed in endpoint.deployed_models
+            if deployed.model == model
+            and str(deployed.model_version_id) == version.version
+            and deployed.create_time is not None
+        ]
+        return min(times, default=None)
 
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
