@@ -292,13 +292,10 @@ class VertexEndpoint:
         endpoint = self._existing()
         if endpoint is None:
             return None
-        model = version.resource_name.split("@")[0]
         times = [
             datetime.fromtimestamp(deployed.create_time.timestamp(), UTC)
-            for deployed in endpoint.deployed_models
-            if deployed.model == model
-            and str(deployed.model_version_id) == version.version
-            and deployed.create_time is not None
+            for deployed in _deployments(endpoint, version)
+            if deployed.create_time is not None
         ]
         return min(times, default=None)
 
@@ -365,11 +362,18 @@ class VertexEndpoint:
         return {champion.version: 100}
 
 
-def _deployed_id(endpoint: Any, version: ModelVersion | None) -> str | None:
+def _deployments(endpoint: Any, version: ModelVersion | None) -> list[Any]:
+    """The endpoint's ``DeployedModel``s of ``version`` (one, unless an undeploy was cut short)."""
     if version is None:
-        return None
+        return []
     model = version.resource_name.split("@")[0]
-    for deployed in endpoint.deployed_models:
-        if deployed.model == model and str(deployed.model_version_id) == version.version:
-            return str(deployed.id)
-    return None
+    return [
+        deployed
+        for deployed in endpoint.deployed_models
+        if deployed.model == model and str(deployed.model_version_id) == version.version
+    ]
+
+
+def _deployed_id(endpoint: Any, version: ModelVersion | None) -> str | None:
+    found = _deployments(endpoint, version)
+    return str(found[0].id) if found else None
