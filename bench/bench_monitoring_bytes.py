@@ -52,6 +52,7 @@ def hourly_reads(settings: object, end: datetime) -> list[tuple[str, str]]:
                 champion="1",
                 canary="2",
                 since=sql_instant(end - timedelta(days=3)),
+                deployment_known="TRUE",
             ),
         ),  # type: ignore[arg-type]
         ("89 row count", render_sql("89_prediction_log_rows.sql", settings)),  # type: ignore[arg-type]

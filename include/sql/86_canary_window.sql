@@ -1,6 +1,9 @@
 -- Canary evidence from the prediction log, per model version since the canary first answered:
 -- one row per version (requests, errors, p99 latency, fraud alerts, first/last answer), and,
--- on the canary's row, its shadow pairs against the champion's answers to the same requests.
+-- on each row, the canary's shadow pairs against the champion's answers to the same requests,
+-- and the endpoint's online answers since the canary's deployment with the model calls among
+-- them that failed naming no model (Vertex's predict does not say which deployed model failed:
+-- a failing canary shows only there; none counted when the deployment time is unknown).
 -- champion/canary are model versions rendered by the monitoring task (registry aliases); since
 -- is an hour before the canary's current deployment on the endpoint (a redeployed version's
 -- evidence starts again), rendered as a constant so BigQuery reads only the days since (the
@@ -13,10 +16,15 @@ WITH online AS (
   WHERE source = 'online'
     AND model_version IN ('{{ champion }}', '{{ canary }}')
     AND logged_at >= TIMESTAMP('{{ since }}')
-    AND logged_at >= (
-      SELECT MIN(logged_at) FROM `{{ dataset }}.prediction_log`
-      WHERE model_version = '{{ canary }}' AND source IN ('online', 'shadow')
-        AND logged_at >= TIMESTAMP('{{ since }}')
+    AND logged_at >= COALESCE(
+      (
+        SELECT MIN(logged_at) FROM `{{ dataset }}.prediction_log`
+        WHERE model_version = '{{ canary }}' AND source IN ('online', 'shadow')
+          AND logged_at >= TIMESTAMP('{{ since }}')
+      ),
+      -- a canary that never answered: the champion's answers since its deployment, so the
+      -- endpoint's counts below still reach the policy
+      TIMESTAMP('{{ since }}')
     )
 ),
 per_version AS (
@@ -41,6 +49,15 @@ pairs AS (
     ON champion.request_id = shadow.request_id AND champion.model_version = '{{ champion }}'
   WHERE shadow.source = 'shadow' AND shadow.model_version = '{{ canary }}'
     AND shadow.logged_at >= TIMESTAMP('{{ since }}')
+),
+deployment AS (
+  SELECT
+    COUNT(*) AS endpoint_requests,
+    COUNTIF(status >= 500 AND error = 'model_error' AND model_version IS NULL) AS unattributed_failures
+  FROM `{{ dataset }}.prediction_log`
+  WHERE source = 'online'
+    AND logged_at >= TIMESTAMP('{{ since }}')
+    AND {{ deployment_known }}
 )
 SELECT
   per_version.model_version,
@@ -52,7 +69,10 @@ SELECT
   per_version.last_at,
   pairs.shadow_pairs,
   pairs.mean_abs_diff,
-  pairs.disagreement
+  pairs.disagreement,
+  deployment.endpoint_requests,
+  deployment.unattributed_failures
 FROM per_version
 CROSS JOIN pairs
+CROSS JOIN deployment
 ORDER BY per_version.model_version

@@ -16,10 +16,12 @@ from google.cloud import aiplatform_v1 as v1
 from fraud_mlops import targets
 from fraud_mlops.monitoring.canary import Decision, Verdict
 from fraud_mlops.monitoring.canary_apply import (
+    Evidence,
     apply_decision,
     canary_pair,
     canary_sql_values,
     decide_from_rows,
+    evidence_from_rows,
     policy_from,
     revert_to_previous_champion,
 )
@@ -290,15 +292,54 @@ def test_evidence_from_the_prediction_log_feeds_decide(local_settings: Settings)
     # said to be later than the answers (an impossible clock) leaves out what came before it
     deployed = canary_sql_values("1", "2", deployed_since=start)
     assert deployed["since"] == sql_instant(start - timedelta(hours=1))
-    assert [
+    bounded = [
         tuple(r) for r in warehouse.records(render_sql("86_canary_window.sql", local_settings, **deployed))
-    ] == result
+    ]
+    assert [r[:10] for r in bounded] == [r[:10] for r in result]
+    # the endpoint's counts, taken once the deployment time is known: 300 online answers, none failed
+    assert {r[10:] for r in result} == {(0, 0)} and {r[10:] for r in bounded} == {(300, 0)}
     later = canary_sql_values("1", "2", deployed_since=start + timedelta(hours=1, seconds=150))
     evidence, _ = decide_from_rows(
         [tuple(r) for r in warehouse.records(render_sql("86_canary_window.sql", local_settings, **later))],
         "1", "2", policy, now=start + timedelta(minutes=10),
     )  # fmt: skip
     assert 0 < evidence.canary.requests < 100 and 0 < evidence.champion.requests < 200
+
+
+def test_failed_model_calls_reach_the_evidence(local_settings: Settings) -> None:
+    """A failed call the endpoint charged to a model (local) counts as that version's error; one
+    naming no model (Vertex) counts among the endpoint's failures since the canary's deployment,
+    and only when that time is known. Other failures (the online store) are not the model's."""
+    start = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    rows = [_row("before", "1", start - timedelta(hours=2))]  # before the deployment
+    for i in range(100):
+        at = start + timedelta(seconds=i)
+        rows.append(_row(f"c{i}", "1", at))
+        if i % 10 == 0:  # the canary, failing one call in ten, named
+            rows.append(_row(f"n{i}", "2", at, status=500))
+        elif i % 10 == 1:  # a failure naming no model
+            rows.append(records.record(request_id=f"u{i}", source="online", status=500, logged_at=at,
+                                       latency_ms=3.0, error="model_error"))  # fmt: skip
+        elif i % 10 == 2:  # not the model's
+            rows.append(records.record(request_id=f"s{i}", source="online", status=503, logged_at=at,
+                                       latency_ms=3.0, error="dependency_unavailable"))  # fmt: skip
+        else:
+            rows.append(_row(f"a{i}", "2", at))
+    warehouse = targets.warehouse(local_settings)
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
+    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+
+    def evidence(deployed: datetime | None) -> Evidence:
+        sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", deployed))
+        return evidence_from_rows([tuple(r) for r in warehouse.records(sql)], "1", "2", now=start)
+
+    known = evidence(start)
+    assert (known.canary.requests, known.canary.errors) == (80, 10)
+    assert known.champion.requests == 100
+    assert (known.window.endpoint_requests, known.window.unattributed_failures) == (200, 10)
+    unknown = evidence(None)
+    assert (unknown.canary.requests, unknown.canary.errors) == (80, 10)
+    assert (unknown.window.endpoint_requests, unknown.window.unattributed_failures) == (0, 0)
 
 
 def test_versions_are_checked_before_they_reach_sql_and_policy_keys_are_known() -> None:
@@ -314,7 +355,7 @@ def test_where_no_shadow_pair_is_ever_logged_a_good_canary_is_promoted_without_t
     COUNT 0 and NULL averages, and the default policy would hold such a canary forever."""
     champion, canary = ("1", 2000, 2, 20.0, 40), ("2", 400, 0, 22.0, 9)
     first = datetime.now(UTC) - timedelta(hours=2)
-    rows = [(*version, first, first, 0, None, None) for version in (champion, canary)]
+    rows = [(*version, first, first, 0, None, None, 2400, 0) for version in (champion, canary)]
 
     _, held = decide_from_rows(rows, "1", "2", policy_from(None))
     _, promoted = decide_from_rows(rows, "1", "2", policy_from(None, shadow_pairs_logged=False))

@@ -46,6 +46,15 @@ CASES = [
     ("too little traffic to judge harm", _canary(requests=10, errors=5), FULL, Verdict.HOLD, "only 10 canary"),
     ("few shadow pairs are not judged", GOOD, _window(shadow_pairs=10, shadow_mean_abs_diff=0.9), Verdict.HOLD,
      "shadow pairs"),
+    # Vertex does not say which deployed model failed a call: the endpoint's failures since the
+    # canary's deployment are judged even when the canary never answered
+    ("the endpoint fails calls naming no model", _canary(requests=0, alerts=0),
+     _window(endpoint_requests=1000, unattributed_failures=100), Verdict.ROLLBACK,
+     "100 of 1000 model calls since the canary's deployment failed (10.00%"),
+    ("unnamed failures within the SLO", GOOD, _window(endpoint_requests=1000, unattributed_failures=10),
+     Verdict.PROMOTE, "400 requests"),
+    ("too few calls to judge unnamed failures", _canary(requests=0, alerts=0),
+     _window(endpoint_requests=40, unattributed_failures=40), Verdict.HOLD, "only 0 canary requests"),
 ]  # fmt: skip
 
 

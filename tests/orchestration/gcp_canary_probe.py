@@ -63,11 +63,15 @@ def vertex_endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
 
 #: Rows of 86_canary_window.sql (ordered by version; the shadow pairs, a CROSS JOIN, on each):
 #: the canary flags every request (ROLLBACK), or it answers like the champion for two hours
-#: (PROMOTE). No shadow pairs: a Vertex endpoint cannot score one (registry/shadow.py), so the
-#: SQL's pairs are COUNT 0 and two NULL averages, and the gcp policy must promote without them.
+#: (PROMOTE), or it fails every call it gets (ROLLBACK on the endpoint's failures). No shadow
+#: pairs: a Vertex endpoint cannot score one (registry/shadow.py), so the SQL's pairs are COUNT 0
+#: and two NULL averages, and the gcp policy must promote without them.
 EVIDENCE = {
-    "rollback": (("1", 700, 0, 20.0, 2), ("3", 300, 0, 20.0, 300), (0, None, None)),
-    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (0, None, None)),
+    "rollback": (("1", 700, 0, 20.0, 2), ("3", 300, 0, 20.0, 300), (0, None, None, 1_000, 0)),
+    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (0, None, None, 1_000, 0)),
+    # the canary fails every call it gets, and Vertex does not say which model failed: it never
+    # answers, and the champion's 900 answers are all the evidence names
+    "failing": (("1", 900, 0, 20.0, 7), (0, None, None, 1_000, 100)),
 }
 
 
@@ -75,7 +79,8 @@ EVIDENCE = {
 EVIDENCE_COLUMNS = [
     ("model_version", "STRING"), ("requests", "INTEGER"), ("errors", "INTEGER"), ("p99_latency_ms", "FLOAT"),
     ("alerts", "INTEGER"), ("first_at", "TIMESTAMP"), ("last_at", "TIMESTAMP"), ("shadow_pairs", "INTEGER"),
-    ("mean_abs_diff", "FLOAT"), ("disagreement", "FLOAT"),
+    ("mean_abs_diff", "FLOAT"), ("disagreement", "FLOAT"), ("endpoint_requests", "INTEGER"),
+    ("unattributed_failures", "INTEGER"),
 ]  # fmt: skip
 
 

@@ -53,7 +53,12 @@ def sent(*requests: Any) -> list[dict[str, Any]]:
 
 def evidence_query() -> list[Any]:
     sql = render_sql(
-        "86_canary_window.sql", settings_from_env(GCP_ENV), champion="1", canary="3", since=EVIDENCE_SINCE
+        "86_canary_window.sql",
+        settings_from_env(GCP_ENV),
+        champion="1",
+        canary="3",
+        since=EVIDENCE_SINCE,
+        deployment_known="TRUE",
     )
     # the versions are checked ids in the text (canary_sql_values), and `since` an hour before the
     # canary's DeployedModel.create_time (partition pruning needs a constant); no parameters
@@ -82,6 +87,27 @@ def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_loggi
     assert entry["severity"] == log_severity_pb2.LogSeverity.Value("ERROR")  # to_json writes enums as numbers
     assert entry["jsonPayload"]["details"]["reasons"] == out["outcome"]["reasons"]
     assert out["links"] == LINKS
+
+
+def test_a_canary_failing_every_call_is_rolled_back_though_vertex_never_names_it(
+    airflow_env: dict[str, str],
+) -> None:
+    """Vertex's predict does not say which deployed model failed: the canary never answers, and
+    only the endpoint's failures since its deployment (86's last columns) show it."""
+    out = run_canary(airflow_env, "failing")
+
+    assert out["state"] == "success"
+    assert out["outcome"]["verdict"] == "ROLLBACK" and out["outcome"]["traffic"] == {"1": 100}
+    assert out["outcome"]["reasons"] == [
+        "100 of 1000 model calls since the canary's deployment failed (10.00%, above the SLO 1.00%) "
+        "and the endpoint does not say which model failed"
+    ]
+    assert out["queries"] == evidence_query()
+    assert out["undeploy"] == sent(
+        v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="333", traffic_split={"111": 100})
+    )
+    (alert,) = out["logged_alerts"]
+    assert alert["labels"]["kind"] == "canary_rollback"
 
 
 def test_a_good_canary_is_promoted_on_vertex_keeping_the_previous_champion(

@@ -59,7 +59,14 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
 
     # the drift branch's jobs in order (the canary task, beside it, sends its evidence query)
     queries = [j["configuration"]["query"]["query"] for j in jobs if "query" in j["configuration"]]
-    evidence = render_sql("86_canary_window.sql", settings, champion="1", canary="3", since=EVIDENCE_SINCE)
+    evidence = render_sql(
+        "86_canary_window.sql",
+        settings,
+        champion="1",
+        canary="3",
+        since=EVIDENCE_SINCE,
+        deployment_known="TRUE",
+    )
     assert queries.count(evidence) == 1
     drift_branch = [q for q in queries if q != evidence]
     # the earlier runs' decisions from 25 hours before the task ran (a day's reminder period and an hour)

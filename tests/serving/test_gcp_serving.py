@@ -515,3 +515,40 @@ def test_the_serving_retry_tries_again_after_a_503_and_gives_up_at_its_deadline(
     assert time.monotonic() - started < 1.0
     with pytest.raises(exceptions.TooManyRequests):  # quota: not retried
         serving_retry(2.0)(mock.Mock(side_effect=exceptions.TooManyRequests("quota")))()
+
+
+def test_an_answer_that_is_not_a_prediction_is_charged_to_the_model_vertex_names(
+    clients: dict[str, mock.MagicMock],
+) -> None:
+    """A deployed model answering something else (another container's labels) fails the call; the
+    PredictResponse says which deployed model answered, so the log charges it to that version."""
+    clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
+    response = aiplatform_v1.PredictResponse(
+        deployed_model_id="1003", model=MODEL, model_version_id="4", model_display_name="fraud-detector"
+    )
+    response.predictions.extend([1.0])  # type: ignore[list-item]  # a label, as a prebuilt image answers
+    clients["prediction"].return_value.predict.return_value = response
+    service = build_service(_function_env(clients["kms_env"]))
+
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
+
+    assert (reply.status, reply.body["error"]) == (500, "model_error")
+    assert {k: reply.log_fields[k] for k in ("model_name", "model_version", "deployed_model_id")} == {
+        "model_name": "fraud-detector", "model_version": "4", "deployed_model_id": "1003",
+    }  # fmt: skip
+    assert "not a model server prediction" in reply.log_fields["cause"]
+
+
+def test_a_failed_predict_names_no_model_and_is_a_model_error(clients: dict[str, mock.MagicMock]) -> None:
+    """Vertex's predict failing says nothing of which deployed model the split chose: a
+    model_error naming none, which the canary policy counts against the endpoint since the
+    canary's deployment (monitoring/canary.py)."""
+    clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
+    clients["prediction"].return_value.predict.side_effect = exceptions.InternalServerError("model crashed")
+    service = build_service(_function_env(clients["kms_env"]))
+
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
+
+    assert (reply.status, reply.body["error"]) == (500, "model_error")
+    assert "model_version" not in reply.log_fields
+    assert reply.log_fields["cause"] == "InternalServerError: 500 model crashed"

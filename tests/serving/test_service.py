@@ -148,3 +148,38 @@ def test_the_amount_feature_is_the_numeric_training_saw(world: ServingWorld) -> 
     assert request.transaction is not None
     vector = transaction_vector(row, request.transaction)
     assert vector[FEATURE_NAMES.index("amount")] == 12.345678902
+
+
+def test_a_model_that_fails_is_named_in_the_log_and_charged_in_the_prediction_log(
+    world: ServingWorld, tmp_path: Path
+) -> None:
+    """A deployed model that cannot score what the server sends (trained on five features, with
+    no feature list to refuse it at load) fails the call: a 500 model_error, and the log entry
+    and the prediction log's row name the deployed model the split chose, so the canary's
+    error-rate rules count the failure against that version (monitoring/canary.py)."""
+    import time
+
+    from sklearn.linear_model import LogisticRegression
+
+    from fraud_mlops.registry.artifact import save_model
+    from fraud_mlops.serving.prediction_logging import _online_row
+
+    x = np.random.default_rng(0).normal(size=(200, 5))
+    estimator = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    save_model(estimator, tmp_path / "v9", {"threshold": 0.5, "model_type": "logistic_regression"})
+    world.model_dirs["9"], world.thresholds["9"] = tmp_path / "v9", 0.5
+    world.deploy({"9": 100})
+    service = build_service(world.env())
+
+    reply = service.handle(f'{{"card_number": "{world.cards[0]}"}}'.encode(), request_id="req-9")
+
+    assert (reply.status, reply.body["error"]) == (500, "model_error")
+    assert "fraud_probability" not in reply.body and world.cards[0] not in str(reply.body)
+    assert {k: reply.log_fields[k] for k in ("model_name", "model_version", "deployed_model_id")} == {
+        "model_name": "fraud-detector", "model_version": "9", "deployed_model_id": "fraud-detector-v9",
+    }  # fmt: skip
+    assert "features" in reply.log_fields["cause"]  # scikit-learn: X has 41 features, ... expecting 5
+    row = _online_row(reply, "req-9", 0.004, time.time())
+    assert (row["status"], row["error"], row["model_version"], row["deployed_model_id"], row["score"]) == (
+        500, "model_error", "9", "fraud-detector-v9", None,
+    )  # fmt: skip

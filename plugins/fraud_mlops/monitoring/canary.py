@@ -6,7 +6,10 @@ rules are tested as a table and the scheduled task that applies the verdict
 
 Order of the rules, and why:
 
-1. **Harm first.** With at least ``min_requests_for_rollback`` canary answers, any of these rolls
+1. **Harm first.** Model calls failing since the canary's deployment above the error SLO, where
+   the endpoint does not say which model failed (Vertex), roll back: a canary failing every call
+   never answers, so nothing below could see it. With at least ``min_requests_for_rollback``
+   canary answers, any of these rolls
    back at once, without waiting for the full window: error rate above the SLO or above the
    champion's by more than the tolerance; p99 latency (from ``min_requests_for_latency`` answers
    on: below, a p99 is the slowest answer or two) above the SLO or above the champion's by
@@ -64,6 +67,10 @@ class Window:
     shadow_pairs: int = 0
     shadow_mean_abs_diff: float = 0.0  # mean |canary score - champion score| on the same request
     shadow_decision_disagreement: float = 0.0  # share of pairs whose decisions differ
+    #: the endpoint's online answers since the canary's deployment, and the model calls among
+    #: them that failed naming no model (Vertex does not say which deployed model failed)
+    endpoint_requests: int = 0
+    unattributed_failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ def decide(
     canary: ModelStats, champion: ModelStats, window: Window, policy: CanaryPolicy = DEFAULT_POLICY
 ) -> Decision:
     """PROMOTE, HOLD or ROLLBACK the canary, with every reason that led there."""
-    harms = (
+    harms = _unattributed_failures(window, policy) + (
         _harms(canary, champion, window, policy)
         if canary.requests >= policy.min_requests_for_rollback
         else []
@@ -152,6 +159,24 @@ def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPo
                 f"{window.shadow_pairs} pairs (> {p.max_shadow_disagreement:.2%})"
             )
     return harms
+
+
+def _unattributed_failures(window: Window, p: CanaryPolicy) -> list[str]:
+    """Model calls failing, since the canary's deployment, above the error SLO, where the endpoint
+    does not say which model failed: the canary is the change, and taking it out restores the
+    endpoint as it served before. A canary that fails every call it gets never answers, so no
+    rule about its own answers could see it. (If the champion fails too, the rollback's alert
+    says so, and the champion keeps serving.)"""
+    if window.endpoint_requests < p.min_requests_for_rollback or not window.unattributed_failures:
+        return []
+    rate = window.unattributed_failures / window.endpoint_requests
+    if rate <= p.slo_error_rate:
+        return []
+    return [
+        f"{window.unattributed_failures} of {window.endpoint_requests} model calls since the canary's "
+        f"deployment failed ({rate:.2%}, above the SLO {p.slo_error_rate:.2%}) and the endpoint "
+        "does not say which model failed"
+    ]
 
 
 def _latency_breaches(canary: ModelStats, champion: ModelStats, p: CanaryPolicy) -> list[str]:

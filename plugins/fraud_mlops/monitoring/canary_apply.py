@@ -65,6 +65,8 @@ def evidence_from_rows(
         shadow_pairs=int(pairs[7] or 0) if pairs else 0,
         shadow_mean_abs_diff=float(pairs[8] or 0.0) if pairs else 0.0,
         shadow_decision_disagreement=float(pairs[9] or 0.0) if pairs else 0.0,
+        endpoint_requests=int(pairs[10] or 0) if pairs else 0,
+        unattributed_failures=int(pairs[11] or 0) if pairs else 0,
     )
     return Evidence(
         canary=stats.get(canary, ModelStats(canary, 0)),
@@ -81,12 +83,14 @@ DEPLOYMENT_MARGIN = timedelta(hours=1)
 def canary_sql_values(champion: str, canary: str, deployed_since: datetime | None = None) -> dict[str, str]:
     """86_canary_window.sql's values: the versions go into its text, so only registry version
     ids (checked), never free text; ``since``, from the canary's deployment (the endpoint's
-    ``deployed_since``) less :data:`DEPLOYMENT_MARGIN`, or the earliest instant when unknown."""
+    ``deployed_since``) less :data:`DEPLOYMENT_MARGIN`, or the earliest instant when unknown
+    (``deployment_known`` then FALSE: no failure is counted against the canary from the start)."""
     for value in (champion, canary):
         if not _VERSION.match(value):
             raise ValueError(f"not a model version id: {value!r}")
     since = EARLIEST_INSTANT if deployed_since is None else sql_instant(deployed_since - DEPLOYMENT_MARGIN)
-    return {"champion": champion, "canary": canary, "since": since}
+    known = "FALSE" if deployed_since is None else "TRUE"
+    return {"champion": champion, "canary": canary, "since": since, "deployment_known": known}
 
 
 def policy_from(overrides: dict[str, Any] | None, *, shadow_pairs_logged: bool = True) -> CanaryPolicy:

@@ -197,6 +197,7 @@ def apply_canary_decision(settings: Settings) -> Any:
             champion=values["champion"],
             canary=values["canary"],
             since=values["since"],
+            deployment_known=values["deployment_known"],
         )
         rows = [tuple(r) for r in targets.warehouse(settings).records(sql)]
         policy = policy_from(

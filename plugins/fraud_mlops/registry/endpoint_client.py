@@ -38,6 +38,18 @@ class EndpointUnavailable(RuntimeError):
     """The endpoint did not answer in time, retries included (a 503 the caller may retry)."""
 
 
+class ModelFailed(RuntimeError):
+    """The deployed model the split chose failed to answer: it raised, or its answer is not a
+    model server prediction. Names that model, so the prediction log charges the failure to it
+    and the canary's error-rate rules see it."""
+
+    def __init__(self, message: str, deployed_model_id: str, model_name: str, model_version: str) -> None:
+        super().__init__(message)
+        self.deployed_model_id = deployed_model_id
+        self.model_name = model_name
+        self.model_version = model_version
+
+
 @dataclass(frozen=True)
 class ModelAnswer:
     probability: float
@@ -144,7 +156,15 @@ class LocalEndpointClient:
 
     def predict(self, row: Sequence[float]) -> ModelAnswer:
         served = self.choose()
-        return answer_from(served.model.predict_row(row), served.deployed_model_id)
+        try:
+            return answer_from(served.model.predict_row(row), served.deployed_model_id)
+        except Exception as exc:
+            raise ModelFailed(
+                f"{served.deployed_model_id}: {type(exc).__name__}: {exc}",
+                served.deployed_model_id,
+                served.model_name,
+                served.model_version,
+            ) from exc
 
 
 class VertexEndpointClient:
@@ -218,9 +238,17 @@ class VertexEndpointClient:
             raise EndpointUnavailable(f"{self.endpoint}: {exc}") from exc
         if not response.deployed_model_id:
             raise NoModelDeployed(f"{self.endpoint} answered without a deployed model")
-        if len(response.predictions) != 1:
-            raise ValueError(f"expected one prediction, got {len(response.predictions)}")
-        answer = answer_from(_plain(response.predictions[0]), str(response.deployed_model_id))
+        try:
+            if len(response.predictions) != 1:
+                raise ValueError(f"expected one prediction, got {len(response.predictions)}")
+            answer = answer_from(_plain(response.predictions[0]), str(response.deployed_model_id))
+        except ValueError as exc:  # Vertex said which deployed model gave this answer
+            raise ModelFailed(
+                f"{response.deployed_model_id}: {exc}",
+                str(response.deployed_model_id),
+                str(response.model_display_name),
+                str(response.model_version_id),
+            ) from exc
         # Vertex's own record of what answered wins over the artifact's (a copy may predate
         # the version number being written into it).
         return ModelAnswer(

@@ -104,7 +104,7 @@ def _online_row(reply: Any, request_id: str, latency_seconds: float, answered_at
     served = getattr(reply, "served", None) or {}
     body = reply.body
     now = datetime.fromtimestamp(answered_at, UTC)
-    model = body.get("model") if reply.status == 200 else None
+    model = body.get("model") if reply.status == 200 else _failed_model(reply.log_fields)
     row = records.record(
         request_id=request_id,
         source=records.ONLINE,
@@ -119,6 +119,18 @@ def _online_row(reply: Any, request_id: str, latency_seconds: float, answered_at
         error=body.get("error"),
     )
     return row
+
+
+def _failed_model(log_fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The deployed model a failed model call names (service.py's ``model_error``), if any: the
+    row is charged to it, so the canary's error-rate rules count it."""
+    if log_fields.get("model_version") is None:
+        return None
+    return {
+        "name": log_fields.get("model_name"),
+        "version": log_fields["model_version"],
+        "deployed_model_id": log_fields.get("deployed_model_id"),
+    }
 
 
 def _scorer(model_client: Any) -> Any:

@@ -15,6 +15,8 @@ code   error                       when
 401    unauthorized                a local bearer token is configured and not presented
 404    unknown_card                the card has no features online: ingestion never saw it
 413    body_too_large              the body exceeds 16 KiB
+500    model_error                 the model call failed (the log names the deployed model when
+                                   the endpoint says which one the split chose)
 503    no_model_deployed           the endpoint serves no model
 503    feature_store_not_ready     the online store has never been synced (or holds no card state)
 503    not_configured              the pseudonym keyset or its KMS key is missing
@@ -37,7 +39,12 @@ from typing import Any
 from fraud_mlops.feature_store.base import OnlineFeatureReader
 from fraud_mlops.feature_store.records import FeatureRow, OnlineStoreNotReady, OnlineStoreUnavailable
 from fraud_mlops.features import FEATURE_NAMES, V_COMPONENTS, request_time_features
-from fraud_mlops.registry.endpoint_client import EndpointUnavailable, ModelClient, NoModelDeployed
+from fraud_mlops.registry.endpoint_client import (
+    EndpointUnavailable,
+    ModelClient,
+    ModelFailed,
+    NoModelDeployed,
+)
 from fraud_mlops.serving.request import RequestError, Transaction, parse_request
 
 log = logging.getLogger(__name__)
@@ -138,6 +145,19 @@ class PredictionService:
             return error_reply(503, "no_model_deployed", "no model is deployed on the endpoint", request_id)
         except EndpointUnavailable as exc:
             return unavailable_reply("the model endpoint", exc, request_id)
+        except ModelFailed as exc:
+            reply = error_reply(500, "model_error", "the model failed to answer; see the logs", request_id)
+            reply.log_fields.update(
+                model_name=exc.model_name,
+                model_version=exc.model_version,
+                deployed_model_id=exc.deployed_model_id,
+                cause=str(exc)[:300],
+            )
+            return reply
+        except Exception as exc:  # the endpoint refused the call naming no model (Vertex's predict)
+            reply = error_reply(500, "model_error", "the model failed to answer; see the logs", request_id)
+            reply.log_fields["cause"] = f"{type(exc).__name__}: {exc}"[:300]
+            return reply
 
         model = {
             "name": answer.model_name,
