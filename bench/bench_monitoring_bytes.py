@@ -22,6 +22,7 @@ from pathlib import Path
 import _common
 
 from devtools.bigquery_bytes import BytesMeter, partitioning
+from fraud_mlops.monitoring.canary_apply import canary_sql_values
 from fraud_mlops.monitoring.windows import MAX_ROWS, Windows
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql, sql_instant
@@ -48,11 +49,8 @@ def hourly_reads(settings: object, end: datetime) -> list[tuple[str, str]]:
             "86 canary evidence (deployed 3 days before)",
             render_sql(
                 "86_canary_window.sql",
-                settings,
-                champion="1",
-                canary="2",
-                since=sql_instant(end - timedelta(days=3)),
-                deployment_known="TRUE",
+                settings,  # type: ignore[arg-type]
+                **canary_sql_values("1", "2", end - timedelta(days=3)),
             ),
         ),  # type: ignore[arg-type]
         ("89 row count", render_sql("89_prediction_log_rows.sql", settings)),  # type: ignore[arg-type]

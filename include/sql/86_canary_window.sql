@@ -1,9 +1,10 @@
 -- Canary evidence from the prediction log, per model version since the canary first answered:
 -- one row per version (requests, errors, p99 latency, fraud alerts, first/last answer), and,
 -- on each row, the canary's shadow pairs against the champion's answers to the same requests,
--- and the endpoint's online answers since the canary's deployment with the model calls among
--- them that failed naming no model (Vertex's predict does not say which deployed model failed:
--- a failing canary shows only there; none counted when the deployment time is unknown).
+-- and the model calls since the canary's deployment (deployed_at) with those among them that
+-- failed naming no model (Vertex's predict does not say which deployed model failed: a failing
+-- canary shows only there), and the same for the day before (baseline_from): none counted
+-- when the deployment time is unknown.
 -- champion/canary are model versions rendered by the monitoring task (registry aliases); since
 -- is an hour before the canary's current deployment on the endpoint (a redeployed version's
 -- evidence starts again), rendered as a constant so BigQuery reads only the days since (the
@@ -51,12 +52,17 @@ pairs AS (
     AND shadow.logged_at >= TIMESTAMP('{{ since }}')
 ),
 deployment AS (
+  -- the model calls since the canary's deployment (answers, and failures naming a model or none)
+  -- and, for a baseline, the day before it; failures naming no model are counted apart
   SELECT
-    COUNT(*) AS endpoint_requests,
-    COUNTIF(status >= 500 AND error = 'model_error' AND model_version IS NULL) AS unattributed_failures
+    COUNTIF(logged_at >= TIMESTAMP('{{ deployed_at }}')) AS endpoint_requests,
+    COUNTIF(logged_at >= TIMESTAMP('{{ deployed_at }}') AND model_version IS NULL) AS unattributed_failures,
+    COUNTIF(logged_at < TIMESTAMP('{{ deployed_at }}')) AS before_requests,
+    COUNTIF(logged_at < TIMESTAMP('{{ deployed_at }}') AND model_version IS NULL) AS before_failures
   FROM `{{ dataset }}.prediction_log`
   WHERE source = 'online'
-    AND logged_at >= TIMESTAMP('{{ since }}')
+    AND logged_at >= TIMESTAMP('{{ baseline_from }}')
+    AND (model_version IS NOT NULL OR error = 'model_error')
     AND {{ deployment_known }}
 )
 SELECT
@@ -71,8 +77,11 @@ SELECT
   pairs.mean_abs_diff,
   pairs.disagreement,
   deployment.endpoint_requests,
-  deployment.unattributed_failures
-FROM per_version
+  deployment.unattributed_failures,
+  deployment.before_requests,
+  deployment.before_failures
+-- from the endpoint's counts: a row (model_version NULL) even when no version answered
+FROM deployment
 CROSS JOIN pairs
-CROSS JOIN deployment
+LEFT JOIN per_version ON TRUE
 ORDER BY per_version.model_version

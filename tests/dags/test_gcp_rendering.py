@@ -305,7 +305,8 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
         "snapshot": "training_snapshot_x", "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
         "table": "rejected_rows",
         "champion": "1", "canary": "2", "log_table": "prj.fraud_logs.run_googleapis_com_stdout",
-        "since": "2026-11-01T00:00:00.000000Z", "deployment_known": "TRUE",
+        "since": "2026-11-01T00:00:00.000000Z", "deployment_known": "TRUE", "deployed_at": "2026-11-01T01:00:00.000000Z",
+    "baseline_from": "2026-10-31T01:00:00.000000Z",
     }  # fmt: skip
     if sql_file in ("74_online_store_rows.sql",):
         extra.update(store_features=[("amount", "FLOAT64")], event_time_column="event_time_us")

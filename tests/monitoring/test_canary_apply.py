@@ -296,8 +296,9 @@ def test_evidence_from_the_prediction_log_feeds_decide(local_settings: Settings)
         tuple(r) for r in warehouse.records(render_sql("86_canary_window.sql", local_settings, **deployed))
     ]
     assert [r[:10] for r in bounded] == [r[:10] for r in result]
-    # the endpoint's counts, taken once the deployment time is known: 300 online answers, none failed
-    assert {r[10:] for r in result} == {(0, 0)} and {r[10:] for r in bounded} == {(300, 0)}
+    # the endpoint's counts, taken once the deployment time is known: 300 model calls since, none
+    # failed, and the one answer a day before in the baseline
+    assert {r[10:] for r in result} == {(0, 0, 0, 0)} and {r[10:] for r in bounded} == {(300, 0, 1, 0)}
     later = canary_sql_values("1", "2", deployed_since=start + timedelta(hours=1, seconds=150))
     evidence, _ = decide_from_rows(
         [tuple(r) for r in warehouse.records(render_sql("86_canary_window.sql", local_settings, **later))],
@@ -336,10 +337,43 @@ def test_failed_model_calls_reach_the_evidence(local_settings: Settings) -> None
     known = evidence(start)
     assert (known.canary.requests, known.canary.errors) == (80, 10)
     assert known.champion.requests == 100
-    assert (known.window.endpoint_requests, known.window.unattributed_failures) == (200, 10)
+    # model calls since the deployment: not the store's 503s; the answer before it is the baseline
+    w = known.window
+    assert (w.endpoint_requests, w.unattributed_failures, w.before_requests, w.before_failures) == (
+        190,
+        10,
+        1,
+        0,
+    )
     unknown = evidence(None)
     assert (unknown.canary.requests, unknown.canary.errors) == (80, 10)
-    assert (unknown.window.endpoint_requests, unknown.window.unattributed_failures) == (0, 0)
+    w = unknown.window
+    assert (w.endpoint_requests, w.unattributed_failures, w.before_requests, w.before_failures) == (
+        0,
+        0,
+        0,
+        0,
+    )
+
+
+def test_the_endpoints_counts_arrive_when_no_version_answered(local_settings: Settings) -> None:
+    """Every call since the canary's deployment failed, naming no model: no version has a row,
+    and the evidence is the endpoint's counts alone, enough to roll the canary back."""
+    start = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    rows = [
+        records.record(request_id=f"u{i}", source="online", status=500, logged_at=start + timedelta(seconds=i),
+                       latency_ms=3.0, error="model_error")
+        for i in range(60)
+    ]  # fmt: skip
+    warehouse = targets.warehouse(local_settings)
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
+    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", start))
+    result = [tuple(r) for r in warehouse.records(sql)]
+    assert [(r[0], r[10:]) for r in result] == [(None, (60, 60, 0, 0))]
+    evidence, decision = decide_from_rows(result, "1", "2", policy_from(None), now=start)
+    assert evidence.canary.requests == evidence.champion.requests == 0
+    assert decision.verdict is Verdict.ROLLBACK and "60 of 60 model calls" in decision.reasons[0]
 
 
 def test_versions_are_checked_before_they_reach_sql_and_policy_keys_are_known() -> None:
@@ -355,7 +389,7 @@ def test_where_no_shadow_pair_is_ever_logged_a_good_canary_is_promoted_without_t
     COUNT 0 and NULL averages, and the default policy would hold such a canary forever."""
     champion, canary = ("1", 2000, 2, 20.0, 40), ("2", 400, 0, 22.0, 9)
     first = datetime.now(UTC) - timedelta(hours=2)
-    rows = [(*version, first, first, 0, None, None, 2400, 0) for version in (champion, canary)]
+    rows = [(*version, first, first, 0, None, None, 2400, 0, 0, 0) for version in (champion, canary)]
 
     _, held = decide_from_rows(rows, "1", "2", policy_from(None))
     _, promoted = decide_from_rows(rows, "1", "2", policy_from(None, shadow_pairs_logged=False))

@@ -49,8 +49,12 @@ CASES = [
     # Vertex does not say which deployed model failed a call: the endpoint's failures since the
     # canary's deployment are judged even when the canary never answered
     ("the endpoint fails calls naming no model", _canary(requests=0, alerts=0),
-     _window(endpoint_requests=1000, unattributed_failures=100), Verdict.ROLLBACK,
-     "100 of 1000 model calls since the canary's deployment failed (10.00%"),
+     _window(endpoint_requests=1000, unattributed_failures=100, before_requests=5000, before_failures=5),
+     Verdict.ROLLBACK, "100 of 1000 model calls since the canary's deployment failed naming no model (10.00%"),
+    # the champion failed as often the day before the canary came: not the canary's doing
+    ("the endpoint failed as often before", _canary(requests=0, alerts=0),
+     _window(endpoint_requests=1000, unattributed_failures=100, before_requests=5000, before_failures=480),
+     Verdict.HOLD, "only 0 canary requests"),
     ("unnamed failures within the SLO", GOOD, _window(endpoint_requests=1000, unattributed_failures=10),
      Verdict.PROMOTE, "400 requests"),
     ("too few calls to judge unnamed failures", _canary(requests=0, alerts=0),

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from devtools.bigquery_bytes import BytesMeter, partitioning
-from fraud_mlops.monitoring.canary_apply import canary_sql_values
+from fraud_mlops.monitoring.canary_apply import FAILURE_BASELINE, canary_sql_values
 from fraud_mlops.monitoring.windows import MAX_ROWS, Windows
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql, sql_instant
@@ -76,8 +76,8 @@ def test_a_monitoring_window_reads_only_its_days(local_settings: Settings) -> No
 
 
 def test_the_canary_evidence_reads_from_the_canarys_deployment(local_settings: Settings) -> None:
-    """86_canary_window.sql's `since` (an hour before the endpoint's deployment time) names the
-    days it reads: a canary deployed three days ago costs three days, whatever the history."""
+    """86_canary_window.sql's bounds name the days it reads: from a day before the canary's
+    deployment (the baseline of failures naming no model) on, whatever the history."""
     log_history(local_settings, FIRST_DAY, DAYS, answers_per_day=40)
     deployed = FIRST_DAY + timedelta(days=DAYS - 3, hours=10)
     sql = transpile_statement(
@@ -90,4 +90,4 @@ def test_the_canary_evidence_reads_from_the_canarys_deployment(local_settings: S
     finally:
         conn.close()
     (read,) = statement.reads
-    assert read.days is not None and read.days[0].date() == (deployed - timedelta(hours=1)).date()
+    assert read.days is not None and read.days[0].date() == (deployed - FAILURE_BASELINE).date()

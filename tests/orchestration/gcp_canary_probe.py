@@ -25,8 +25,14 @@ ALIASES = {"champion": "1", "challenger": "3"}
 #: When the endpoint says each version was deployed (DeployedModel.create_time)
 CHAMPION_DEPLOYED = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 CANARY_DEPLOYED = datetime(2026, 12, 4, 9, 15, tzinfo=UTC)
-#: 86_canary_window.sql's `since`: an hour before the canary's deployment
-EVIDENCE_SINCE = "2026-12-04T08:15:00.000000Z"
+#: 86_canary_window.sql's bounds: `since` an hour before the canary's deployment, the model
+#: calls counted from the deployment on and, for a baseline, from a day before it
+EVIDENCE_BOUNDS = {
+    "since": "2026-12-04T08:15:00.000000Z",
+    "deployed_at": "2026-12-04T09:15:00.000000Z",
+    "baseline_from": "2026-12-03T09:15:00.000000Z",
+    "deployment_known": "TRUE",
+}
 
 
 def vertex_model_client(cls: mock.MagicMock) -> mock.MagicMock:
@@ -67,11 +73,11 @@ def vertex_endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
 #: pairs: a Vertex endpoint cannot score one (registry/shadow.py), so the SQL's pairs are COUNT 0
 #: and two NULL averages, and the gcp policy must promote without them.
 EVIDENCE = {
-    "rollback": (("1", 700, 0, 20.0, 2), ("3", 300, 0, 20.0, 300), (0, None, None, 1_000, 0)),
-    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (0, None, None, 1_000, 0)),
+    "rollback": (("1", 700, 0, 20.0, 2), ("3", 300, 0, 20.0, 300), (0, None, None, 1_000, 0, 10_000, 0)),
+    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (0, None, None, 1_000, 0, 10_000, 0)),
     # the canary fails every call it gets, and Vertex does not say which model failed: it never
     # answers, and the champion's 900 answers are all the evidence names
-    "failing": (("1", 900, 0, 20.0, 7), (0, None, None, 1_000, 100)),
+    "failing": (("1", 900, 0, 20.0, 7), (0, None, None, 1_000, 100, 10_000, 3)),
 }
 
 
@@ -80,7 +86,7 @@ EVIDENCE_COLUMNS = [
     ("model_version", "STRING"), ("requests", "INTEGER"), ("errors", "INTEGER"), ("p99_latency_ms", "FLOAT"),
     ("alerts", "INTEGER"), ("first_at", "TIMESTAMP"), ("last_at", "TIMESTAMP"), ("shadow_pairs", "INTEGER"),
     ("mean_abs_diff", "FLOAT"), ("disagreement", "FLOAT"), ("endpoint_requests", "INTEGER"),
-    ("unattributed_failures", "INTEGER"),
+    ("unattributed_failures", "INTEGER"), ("before_requests", "INTEGER"), ("before_failures", "INTEGER"),
 ]  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from google.protobuf import field_mask_pb2
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
 from tests.airflow_probes import airflow_home, run_probe
-from tests.orchestration.gcp_canary_probe import EVIDENCE_SINCE
+from tests.orchestration.gcp_canary_probe import EVIDENCE_BOUNDS
 
 GCP_ENV = {
     "MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4", "MLOPS_ENDPOINT_ID": "42",
@@ -53,12 +53,7 @@ def sent(*requests: Any) -> list[dict[str, Any]]:
 
 def evidence_query() -> list[Any]:
     sql = render_sql(
-        "86_canary_window.sql",
-        settings_from_env(GCP_ENV),
-        champion="1",
-        canary="3",
-        since=EVIDENCE_SINCE,
-        deployment_known="TRUE",
+        "86_canary_window.sql", settings_from_env(GCP_ENV), champion="1", canary="3", **EVIDENCE_BOUNDS
     )
     # the versions are checked ids in the text (canary_sql_values), and `since` an hour before the
     # canary's DeployedModel.create_time (partition pruning needs a constant); no parameters
@@ -99,8 +94,8 @@ def test_a_canary_failing_every_call_is_rolled_back_though_vertex_never_names_it
     assert out["state"] == "success"
     assert out["outcome"]["verdict"] == "ROLLBACK" and out["outcome"]["traffic"] == {"1": 100}
     assert out["outcome"]["reasons"] == [
-        "100 of 1000 model calls since the canary's deployment failed (10.00%, above the SLO 1.00%) "
-        "and the endpoint does not say which model failed"
+        "100 of 1000 model calls since the canary's deployment failed naming no model (10.00%, above "
+        "the SLO 1.00% and the day before's 0.03% + 0.50%): the endpoint does not say which model failed"
     ]
     assert out["queries"] == evidence_query()
     assert out["undeploy"] == sent(

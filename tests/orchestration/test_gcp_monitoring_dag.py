@@ -22,7 +22,7 @@ from fraud_mlops.monitoring.run import METRICS_STAGING_TABLE, run_folder_name
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import render_sql
 from tests.airflow_probes import airflow_home, run_probe
-from tests.orchestration.gcp_canary_probe import EVIDENCE_SINCE
+from tests.orchestration.gcp_canary_probe import EVIDENCE_BOUNDS
 from tests.orchestration.gcp_monitoring_probe import SNAPSHOT, history_sql_prefix
 from tests.orchestration.test_gcp_canary_task import LINKS as CANARY_LINKS
 
@@ -59,14 +59,7 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
 
     # the drift branch's jobs in order (the canary task, beside it, sends its evidence query)
     queries = [j["configuration"]["query"]["query"] for j in jobs if "query" in j["configuration"]]
-    evidence = render_sql(
-        "86_canary_window.sql",
-        settings,
-        champion="1",
-        canary="3",
-        since=EVIDENCE_SINCE,
-        deployment_known="TRUE",
-    )
+    evidence = render_sql("86_canary_window.sql", settings, champion="1", canary="3", **EVIDENCE_BOUNDS)
     assert queries.count(evidence) == 1
     drift_branch = [q for q in queries if q != evidence]
     # the earlier runs' decisions from 25 hours before the task ran (a day's reminder period and an hour)

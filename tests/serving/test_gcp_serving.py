@@ -540,8 +540,8 @@ def test_an_answer_that_is_not_a_prediction_is_charged_to_the_model_vertex_names
 
 
 def test_a_failed_predict_names_no_model_and_is_a_model_error(clients: dict[str, mock.MagicMock]) -> None:
-    """Vertex's predict failing says nothing of which deployed model the split chose: a
-    model_error naming none, which the canary policy counts against the endpoint since the
+    """Vertex's predict failing with a 500 says nothing of which deployed model the split chose:
+    a model_error naming none, which the canary policy counts against the endpoint since the
     canary's deployment (monitoring/canary.py)."""
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
     clients["prediction"].return_value.predict.side_effect = exceptions.InternalServerError("model crashed")
@@ -550,5 +550,25 @@ def test_a_failed_predict_names_no_model_and_is_a_model_error(clients: dict[str,
     reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
 
     assert (reply.status, reply.body["error"]) == (500, "model_error")
-    assert "model_version" not in reply.log_fields
-    assert reply.log_fields["cause"] == "InternalServerError: 500 model crashed"
+    assert not {"model_name", "model_version", "deployed_model_id"} & set(reply.log_fields)
+    assert reply.log_fields["cause"] == f"{ENDPOINT}: 500 model crashed"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        exceptions.PermissionDenied("aiplatform.endpoints.predict denied"),
+        exceptions.TooManyRequests("quota exceeded"),
+    ],
+)
+def test_a_refused_predict_is_not_the_models_failure(
+    clients: dict[str, mock.MagicMock], error: Exception
+) -> None:
+    """A call Vertex refuses (IAM, quota) is not the model's doing: it stays out of the model
+    errors the canary policy counts, and the function answers it as internal_error (http.py)."""
+    clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
+    clients["prediction"].return_value.predict.side_effect = error
+    service = build_service(_function_env(clients["kms_env"]))
+
+    with pytest.raises(type(error)):
+        service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")

@@ -183,3 +183,37 @@ def test_a_model_that_fails_is_named_in_the_log_and_charged_in_the_prediction_lo
     assert (row["status"], row["error"], row["model_version"], row["deployed_model_id"], row["score"]) == (
         500, "model_error", "9", "fraud-detector-v9", None,
     )  # fmt: skip
+
+
+def test_a_canary_that_cannot_be_loaded_fails_its_share_and_the_champion_serves_the_rest(
+    world: ServingWorld, tmp_path: Path
+) -> None:
+    """An artifact the server refuses at load (trained on other features) fails the calls the
+    split sends it, named, as a Vertex replica that cannot serve fails its share; it does not
+    take the champion's traffic down with it."""
+    from sklearn.linear_model import LogisticRegression
+
+    from fraud_mlops.registry.artifact import save_model
+
+    from .helpers import feature_rows, labels
+
+    x = np.nan_to_num(feature_rows(300, seed=1))
+    save_model(LogisticRegression(max_iter=1000).fit(x, labels(x, 1)), tmp_path / "v9",
+               {"threshold": 0.5, "feature_names": ["a", "b"]})  # fmt: skip
+    world.model_dirs["9"], world.thresholds["9"] = tmp_path / "v9", 0.5
+    world.deploy({"1": 50, "9": 50})
+    service = build_service(world.env())
+
+    replies = [
+        service.handle(f'{{"card_number": "{world.cards[i % 10]}"}}'.encode(), request_id=f"r{i}")
+        for i in range(40)
+    ]
+
+    answered = [r for r in replies if r.status == 200]
+    failed = [r for r in replies if r.status != 200]
+    assert answered and failed  # 2^-40 that the split sends all forty one way
+    assert {r.body["model"]["version"] for r in answered} == {"1"}
+    assert {(r.status, r.body["error"], r.log_fields["model_version"]) for r in failed} == {
+        (500, "model_error", "9")
+    }
+    assert all("cannot be loaded" in r.log_fields["cause"] for r in failed)

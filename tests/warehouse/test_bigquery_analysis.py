@@ -43,7 +43,8 @@ CONTEXT: dict[str, Any] = {
     "snapshot": snapshot_name(FakeDagRun()), "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
     "table": "rejected_rows",
     "champion": "1", "canary": "2", "log_table": LOG_TABLE, "since": "2026-11-01T00:00:00.000000Z",
-    "deployment_known": "TRUE",
+    "deployment_known": "TRUE", "deployed_at": "2026-11-01T01:00:00.000000Z",
+    "baseline_from": "2026-10-31T01:00:00.000000Z",
     "store_features": [("amount", "FLOAT64")], "event_time_column": "event_time_us",
 }  # fmt: skip
 #: Files in the order their tables come to exist: the batch input (81) before the predictions

@@ -6,10 +6,10 @@ rules are tested as a table and the scheduled task that applies the verdict
 
 Order of the rules, and why:
 
-1. **Harm first.** Model calls failing since the canary's deployment above the error SLO, where
-   the endpoint does not say which model failed (Vertex), roll back: a canary failing every call
-   never answers, so nothing below could see it. With at least ``min_requests_for_rollback``
-   canary answers, any of these rolls
+1. **Harm first.** Model calls failing since the canary's deployment, where the endpoint does
+   not say which model failed (Vertex), above the error SLO and above the day before's rate by
+   the tolerance, roll back: a canary failing every call never answers, so nothing below could
+   see it. With at least ``min_requests_for_rollback`` canary answers, any of these rolls
    back at once, without waiting for the full window: error rate above the SLO or above the
    champion's by more than the tolerance; p99 latency (from ``min_requests_for_latency`` answers
    on: below, a p99 is the slowest answer or two) above the SLO or above the champion's by
@@ -67,10 +67,12 @@ class Window:
     shadow_pairs: int = 0
     shadow_mean_abs_diff: float = 0.0  # mean |canary score - champion score| on the same request
     shadow_decision_disagreement: float = 0.0  # share of pairs whose decisions differ
-    #: the endpoint's online answers since the canary's deployment, and the model calls among
-    #: them that failed naming no model (Vertex does not say which deployed model failed)
+    #: the model calls since the canary's deployment, and those among them that failed naming
+    #: no model (Vertex does not say which deployed model failed); the same for the day before
     endpoint_requests: int = 0
     unattributed_failures: int = 0
+    before_requests: int = 0
+    before_failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,20 +164,22 @@ def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPo
 
 
 def _unattributed_failures(window: Window, p: CanaryPolicy) -> list[str]:
-    """Model calls failing, since the canary's deployment, above the error SLO, where the endpoint
-    does not say which model failed: the canary is the change, and taking it out restores the
-    endpoint as it served before. A canary that fails every call it gets never answers, so no
-    rule about its own answers could see it. (If the champion fails too, the rollback's alert
-    says so, and the champion keeps serving.)"""
+    """Model calls failing since the canary's deployment, naming no model (Vertex), above the
+    error SLO and above the day before's rate by more than the tolerance: the canary is the
+    change, and taking it out restores the endpoint as it served. A canary that fails every call
+    it gets never answers, so no rule about its own answers could see it. An endpoint that failed
+    as often before the canary came is not the canary's doing, and is left alone."""
     if window.endpoint_requests < p.min_requests_for_rollback or not window.unattributed_failures:
         return []
     rate = window.unattributed_failures / window.endpoint_requests
-    if rate <= p.slo_error_rate:
+    before = window.before_failures / window.before_requests if window.before_requests else 0.0
+    if rate <= p.slo_error_rate or rate <= before + p.max_error_rate_increase:
         return []
     return [
         f"{window.unattributed_failures} of {window.endpoint_requests} model calls since the canary's "
-        f"deployment failed ({rate:.2%}, above the SLO {p.slo_error_rate:.2%}) and the endpoint "
-        "does not say which model failed"
+        f"deployment failed naming no model ({rate:.2%}, above the SLO {p.slo_error_rate:.2%} and the "
+        f"day before's {before:.2%} + {p.max_error_rate_increase:.2%}): the endpoint does not say "
+        "which model failed"
     ]
 
 

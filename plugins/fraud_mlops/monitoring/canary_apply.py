@@ -55,9 +55,11 @@ def evidence_from_rows(
     """Rows of ``include/sql/86_canary_window.sql`` → the inputs of :func:`decide`."""
     now = now or datetime.now(UTC)
     stats = {
-        str(r[0]): ModelStats(str(r[0]), int(r[1]), int(r[2]), float(r[3] or 0.0), int(r[4])) for r in rows
+        str(r[0]): ModelStats(str(r[0]), int(r[1]), int(r[2]), float(r[3] or 0.0), int(r[4]))
+        for r in rows
+        if r[0] is not None  # the endpoint's counts alone: no version answered
     }
-    first = [r[5] for r in rows if str(r[0]) == canary and r[5] is not None]
+    first = [r[5] for r in rows if r[0] is not None and str(r[0]) == canary and r[5] is not None]
     elapsed = (now - timestamp_utc(first[0])).total_seconds() if first else 0.0
     pairs = rows[0] if rows else None
     window = Window(
@@ -67,6 +69,8 @@ def evidence_from_rows(
         shadow_decision_disagreement=float(pairs[9] or 0.0) if pairs else 0.0,
         endpoint_requests=int(pairs[10] or 0) if pairs else 0,
         unattributed_failures=int(pairs[11] or 0) if pairs else 0,
+        before_requests=int(pairs[12] or 0) if pairs else 0,
+        before_failures=int(pairs[13] or 0) if pairs else 0,
     )
     return Evidence(
         canary=stats.get(canary, ModelStats(canary, 0)),
@@ -78,19 +82,34 @@ def evidence_from_rows(
 #: The evidence reads from this long before the canary's deployment: the endpoint's clock
 #: (Vertex's create_time) and the function's (logged_at) are different machines'.
 DEPLOYMENT_MARGIN = timedelta(hours=1)
+#: Failures naming no model are compared with this long before the canary's deployment
+FAILURE_BASELINE = timedelta(hours=24)
 
 
 def canary_sql_values(champion: str, canary: str, deployed_since: datetime | None = None) -> dict[str, str]:
     """86_canary_window.sql's values: the versions go into its text, so only registry version
     ids (checked), never free text; ``since``, from the canary's deployment (the endpoint's
     ``deployed_since``) less :data:`DEPLOYMENT_MARGIN`, or the earliest instant when unknown
-    (``deployment_known`` then FALSE: no failure is counted against the canary from the start)."""
+    (``deployment_known`` then FALSE: no failure is counted against the canary from the start);
+    ``deployed_at`` and ``baseline_from`` bound the model calls since the deployment and the
+    :data:`FAILURE_BASELINE` before it."""
     for value in (champion, canary):
         if not _VERSION.match(value):
             raise ValueError(f"not a model version id: {value!r}")
-    since = EARLIEST_INSTANT if deployed_since is None else sql_instant(deployed_since - DEPLOYMENT_MARGIN)
-    known = "FALSE" if deployed_since is None else "TRUE"
-    return {"champion": champion, "canary": canary, "since": since, "deployment_known": known}
+    if deployed_since is None:
+        since = deployed_at = baseline_from = EARLIEST_INSTANT
+    else:
+        since = sql_instant(deployed_since - DEPLOYMENT_MARGIN)
+        deployed_at = sql_instant(deployed_since)
+        baseline_from = sql_instant(deployed_since - FAILURE_BASELINE)
+    return {
+        "champion": champion,
+        "canary": canary,
+        "since": since,
+        "deployed_at": deployed_at,
+        "baseline_from": baseline_from,
+        "deployment_known": "FALSE" if deployed_since is None else "TRUE",
+    }
 
 
 def policy_from(overrides: dict[str, Any] | None, *, shadow_pairs_logged: bool = True) -> CanaryPolicy:

@@ -197,6 +197,8 @@ def apply_canary_decision(settings: Settings) -> Any:
             champion=values["champion"],
             canary=values["canary"],
             since=values["since"],
+            deployed_at=values["deployed_at"],
+            baseline_from=values["baseline_from"],
             deployment_known=values["deployment_known"],
         )
         rows = [tuple(r) for r in targets.warehouse(settings).records(sql)]

@@ -17,17 +17,21 @@ model identity are part of every prediction, and Vertex's ``PredictResponse`` ad
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from fraud_mlops.registry.local_endpoint import DeployedModel
     from fraud_mlops.registry.model_server import ServedModel
+
+log = logging.getLogger(__name__)
 
 
 class NoModelDeployed(RuntimeError):
@@ -39,11 +43,19 @@ class EndpointUnavailable(RuntimeError):
 
 
 class ModelFailed(RuntimeError):
-    """The deployed model the split chose failed to answer: it raised, or its answer is not a
-    model server prediction. Names that model, so the prediction log charges the failure to it
-    and the canary's error-rate rules see it."""
+    """The model call failed: the deployed model the split chose raised, could not be loaded, or
+    answered something that is not a model server prediction. Names that model when the
+    endpoint says which one (locally always; on Vertex when it answered), so the prediction log
+    charges the failure to it and the canary's error-rate rules see it; Vertex's own 500 names
+    none (the canary policy counts those against the endpoint since the canary's deployment)."""
 
-    def __init__(self, message: str, deployed_model_id: str, model_name: str, model_version: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        deployed_model_id: str | None = None,
+        model_name: str | None = None,
+        model_version: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.deployed_model_id = deployed_model_id
         self.model_name = model_name
@@ -73,7 +85,22 @@ class _Served:
     model_name: str
     model_version: str
     traffic_percent: int
-    model: ServedModel
+    model: ServedModel | None  # None: its artifact could not be loaded (load_error says why)
+    load_error: str = ""
+
+    def answer(self, row: Sequence[float]) -> ModelAnswer:
+        """This deployed model's answer; ModelFailed naming it when it cannot give one."""
+        if self.model is None:
+            raise self._failed(self.load_error)
+        try:
+            return answer_from(self.model.predict_row(row), self.deployed_model_id)
+        except Exception as exc:
+            raise self._failed(f"{type(exc).__name__}: {exc}") from exc
+
+    def _failed(self, why: str) -> ModelFailed:
+        return ModelFailed(
+            f"{self.deployed_model_id}: {why}", self.deployed_model_id, self.model_name, self.model_version
+        )
 
 
 @dataclass(frozen=True)
@@ -119,20 +146,27 @@ class LocalEndpointClient:
             return _EndpointView(signature=None, models=(), weights=())
         state = read_endpoint(self.path)
         state.validate()
-        served = tuple(
-            _Served(
-                deployed_model_id=m.deployed_model_id,
-                model_name=m.model_name,
-                model_version=m.model_version,
-                traffic_percent=m.traffic_percent,
-                model=self._model(
-                    Path(m.artifact_uri.removeprefix("file://")), m.model_name, m.model_version
-                ),
-            )
-            for m in state.deployed_models
-            if m.traffic_percent > 0
-        )
+        served = tuple(self._served(m) for m in state.deployed_models if m.traffic_percent > 0)
         return _EndpointView(signature, served, tuple(m.traffic_percent for m in served))
+
+    def _served(self, deployed: DeployedModel) -> _Served:
+        """One deployed model, loaded; one whose artifact cannot be loaded still takes its share
+        of traffic and fails it, named (as a Vertex replica that cannot serve fails its share),
+        instead of failing every call, the other models' included."""
+        artifact_dir = Path(deployed.artifact_uri.removeprefix("file://"))
+        served = _Served(
+            deployed.deployed_model_id,
+            deployed.model_name,
+            deployed.model_version,
+            deployed.traffic_percent,
+            None,
+        )
+        try:
+            model = self._model(artifact_dir, deployed.model_name, deployed.model_version)
+        except Exception as exc:
+            log.error("deployed model %s cannot be loaded: %s", deployed.deployed_model_id, exc)
+            return replace(served, load_error=f"cannot be loaded: {type(exc).__name__}: {exc}")
+        return replace(served, model=model)
 
     def _model(self, artifact_dir: Path, model_name: str, model_version: str) -> ServedModel:
         """The model server's own loader (version checks included), once per artifact file."""
@@ -155,16 +189,7 @@ class LocalEndpointClient:
         return self._rng.choices(view.models, weights=view.weights)[0]
 
     def predict(self, row: Sequence[float]) -> ModelAnswer:
-        served = self.choose()
-        try:
-            return answer_from(served.model.predict_row(row), served.deployed_model_id)
-        except Exception as exc:
-            raise ModelFailed(
-                f"{served.deployed_model_id}: {type(exc).__name__}: {exc}",
-                served.deployed_model_id,
-                served.model_name,
-                served.model_version,
-            ) from exc
+        return self.choose().answer(row)
 
 
 class VertexEndpointClient:
@@ -236,6 +261,8 @@ class VertexEndpointClient:
             raise NoModelDeployed(str(exc)) from exc
         except unanswered_errors() as exc:
             raise EndpointUnavailable(f"{self.endpoint}: {exc}") from exc
+        except exceptions.InternalServerError as exc:  # 500: the call failed; Vertex names no model
+            raise ModelFailed(f"{self.endpoint}: {exc}") from exc
         if not response.deployed_model_id:
             raise NoModelDeployed(f"{self.endpoint} answered without a deployed model")
         try:
@@ -246,8 +273,8 @@ class VertexEndpointClient:
             raise ModelFailed(
                 f"{response.deployed_model_id}: {exc}",
                 str(response.deployed_model_id),
-                str(response.model_display_name),
-                str(response.model_version_id),
+                str(response.model_display_name) or None,
+                str(response.model_version_id) or None,
             ) from exc
         # Vertex's own record of what answered wins over the artifact's (a copy may predate
         # the version number being written into it).

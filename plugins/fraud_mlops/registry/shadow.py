@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fraud_mlops.registry.endpoint_client import LocalEndpointClient, ModelAnswer, answer_from
+from fraud_mlops.registry.endpoint_client import LocalEndpointClient, ModelAnswer, ModelFailed
 
 ShadowScorer = Callable[[str, Sequence[float]], list[ModelAnswer]]
 
@@ -35,10 +35,14 @@ def shadow_scorer(client: Any, rate: float, rng: random.Random | None = None) ->
         champion = max(view.models, key=lambda m: m.traffic_percent)
         if answered_version != champion.model_version or draw.random() >= rate:
             return []
-        return [
-            answer_from(served.model.predict_row(row), served.deployed_model_id)
-            for served in view.models
-            if served is not champion
-        ]
+        answers = []
+        for served in view.models:
+            if served is champion:
+                continue
+            try:
+                answers.append(served.answer(row))
+            except ModelFailed:  # the canary's own traffic shows its failures, named
+                continue
+        return answers
 
     return score

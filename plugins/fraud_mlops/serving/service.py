@@ -15,8 +15,8 @@ code   error                       when
 401    unauthorized                a local bearer token is configured and not presented
 404    unknown_card                the card has no features online: ingestion never saw it
 413    body_too_large              the body exceeds 16 KiB
-500    model_error                 the model call failed (the log names the deployed model when
-                                   the endpoint says which one the split chose)
+500    model_error                 the model failed (the log names the deployed model when the
+                                   endpoint says which one the split chose)
 503    no_model_deployed           the endpoint serves no model
 503    feature_store_not_ready     the online store has never been synced (or holds no card state)
 503    not_configured              the pseudonym keyset or its KMS key is missing
@@ -147,16 +147,12 @@ class PredictionService:
             return unavailable_reply("the model endpoint", exc, request_id)
         except ModelFailed as exc:
             reply = error_reply(500, "model_error", "the model failed to answer; see the logs", request_id)
-            reply.log_fields.update(
-                model_name=exc.model_name,
-                model_version=exc.model_version,
-                deployed_model_id=exc.deployed_model_id,
-                cause=str(exc)[:300],
-            )
-            return reply
-        except Exception as exc:  # the endpoint refused the call naming no model (Vertex's predict)
-            reply = error_reply(500, "model_error", "the model failed to answer; see the logs", request_id)
-            reply.log_fields["cause"] = f"{type(exc).__name__}: {exc}"[:300]
+            named = {
+                "model_name": exc.model_name,
+                "model_version": exc.model_version,
+                "deployed_model_id": exc.deployed_model_id,
+            }
+            reply.log_fields.update({k: v for k, v in named.items() if v is not None}, cause=str(exc)[:300])
             return reply
 
         model = {
