@@ -131,15 +131,17 @@ def _scores_by_version(frame: pd.DataFrame) -> Any:
     def draw(ax: Any) -> None:
         if frame.empty:
             return _empty(ax, "no model has answered yet")
+        answered = frame["requests"] - frame["errors"]  # scores and alerts are of answers
         weighted = frame.assign(
-            score_sum=frame["avg_score"] * frame["requests"],
-            alert_sum=frame["alert_rate"] * frame["requests"],
+            score_sum=frame["avg_score"].fillna(0.0) * answered,
+            alert_sum=frame["alert_rate"].fillna(0.0) * answered,
+            answered=answered,
         )
-        sums = weighted.groupby(["model_version", "source"])[["score_sum", "alert_sum", "requests"]].sum()
+        sums = weighted.groupby(["model_version", "source"])[["score_sum", "alert_sum", "answered"]].sum()
         grouped = pd.DataFrame(
             {
-                "avg_score": sums["score_sum"] / sums["requests"],
-                "alert_rate": sums["alert_sum"] / sums["requests"],
+                "avg_score": sums["score_sum"] / sums["answered"],
+                "alert_rate": sums["alert_sum"] / sums["answered"],
             }
         )
         labels = [f"v{v} {s}" for v, s in grouped.index]

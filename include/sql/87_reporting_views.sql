@@ -50,8 +50,9 @@ SELECT
   model_version,
   source,
   COUNT(*) AS requests,
+  COUNTIF(status >= 500) AS errors,  -- failed model calls charged to the version
   AVG(score) AS avg_score,
-  SAFE_DIVIDE(COUNTIF(decision = 'fraud'), COUNT(*)) AS alert_rate,
+  SAFE_DIVIDE(COUNTIF(decision = 'fraud'), COUNTIF(status = 200)) AS alert_rate,
   MAX(latency_ms) AS max_latency_ms
 FROM `{{ dataset }}.prediction_log`
 WHERE model_version IS NOT NULL

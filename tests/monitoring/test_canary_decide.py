@@ -46,17 +46,20 @@ CASES = [
     ("too little traffic to judge harm", _canary(requests=10, errors=5), FULL, Verdict.HOLD, "only 10 canary"),
     ("few shadow pairs are not judged", GOOD, _window(shadow_pairs=10, shadow_mean_abs_diff=0.9), Verdict.HOLD,
      "shadow pairs"),
-    # Vertex does not say which deployed model failed a call: the endpoint's failures since the
-    # canary's deployment are judged even when the canary never answered
+    # Vertex does not say which deployed model failed a call: the failures since the canary's
+    # deployment beyond the day before's rate are charged to it, even when it never answered
     ("the endpoint fails calls naming no model", _canary(requests=0, alerts=0),
      _window(endpoint_requests=1000, unattributed_failures=100, before_requests=5000, before_failures=5),
-     Verdict.ROLLBACK, "100 of 1000 model calls since the canary's deployment failed naming no model (10.00%"),
-    # the champion failed as often the day before the canary came: not the canary's doing
+     Verdict.ROLLBACK, "error rate 100.00% with the 99 failures naming no model charged to the canary"),
+    ("a tenth of a 10 % canary's calls fail unnamed", _canary(requests=91, alerts=2),
+     _window(endpoint_requests=1000, unattributed_failures=9), Verdict.ROLLBACK,
+     "error rate 9.00% with the 9 failures naming no model"),
+    ("unnamed failures the day before explains", GOOD,
+     _window(endpoint_requests=1000, unattributed_failures=10, before_requests=5000, before_failures=50),
+     Verdict.PROMOTE, "400 requests"),
     ("the endpoint failed as often before", _canary(requests=0, alerts=0),
      _window(endpoint_requests=1000, unattributed_failures=100, before_requests=5000, before_failures=480),
      Verdict.HOLD, "only 0 canary requests"),
-    ("unnamed failures within the SLO", GOOD, _window(endpoint_requests=1000, unattributed_failures=10),
-     Verdict.PROMOTE, "400 requests"),
     ("too few calls to judge unnamed failures", _canary(requests=0, alerts=0),
      _window(endpoint_requests=40, unattributed_failures=40), Verdict.HOLD, "only 0 canary requests"),
 ]  # fmt: skip

@@ -94,8 +94,9 @@ def test_a_canary_failing_every_call_is_rolled_back_though_vertex_never_names_it
     assert out["state"] == "success"
     assert out["outcome"]["verdict"] == "ROLLBACK" and out["outcome"]["traffic"] == {"1": 100}
     assert out["outcome"]["reasons"] == [
-        "100 of 1000 model calls since the canary's deployment failed naming no model (10.00%, above "
-        "the SLO 1.00% and the day before's 0.03% + 0.50%): the endpoint does not say which model failed"
+        "error rate 100.00% with the 100 failures naming no model charged to the canary (100 of 1000 "
+        "model calls since its deployment, 0.03% the day before; the endpoint does not say which model "
+        "failed): above the SLO 1.00% or the champion's 0.00% + 0.50%"
     ]
     assert out["queries"] == evidence_query()
     assert out["undeploy"] == sent(

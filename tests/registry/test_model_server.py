@@ -291,3 +291,23 @@ def test_the_image_pins_equal_the_registry_check_and_the_lock() -> None:
     dockerfile = (REPO_ROOT / "images/model_server/Dockerfile").read_text()
     assert "images/model_server/requirements.txt" in dockerfile
     assert 'ENTRYPOINT ["python", "-m", "fraud_mlops.registry.model_server"]' in dockerfile
+
+
+def test_a_model_that_fails_answers_500_not_a_dropped_connection(tmp_path: Path) -> None:
+    """The predict route's own logic on a real loaded artifact that cannot score what it is sent
+    (trained on five features, no feature list to refuse it at load): a 500 Vertex can pass on,
+    not an exception that makes http.server drop the connection."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from fraud_mlops.registry.artifact import save_model
+    from fraud_mlops.registry.model_server import ServedModel, predict_body
+
+    x = np.random.default_rng(0).normal(size=(200, 5))
+    save_model(LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)), tmp_path, {"threshold": 0.5})
+    body = json.dumps({"instances": [[0.0] * len(FEATURE_NAMES)]}).encode()
+
+    assert predict_body(ServedModel.load(tmp_path, "fraud-detector", "9"), body) == (
+        500,
+        {"error": "the model failed: ValueError"},
+    )

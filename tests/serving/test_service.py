@@ -186,16 +186,20 @@ def test_a_model_that_fails_is_named_in_the_log_and_charged_in_the_prediction_lo
 
 
 def test_a_canary_that_cannot_be_loaded_fails_its_share_and_the_champion_serves_the_rest(
-    world: ServingWorld, tmp_path: Path
+    world: ServingWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An artifact the server refuses at load (trained on other features) fails the calls the
     split sends it, named, as a Vertex replica that cannot serve fails its share; it does not
-    take the champion's traffic down with it."""
+    take the champion's traffic down with it. Mended in place, it is loaded again (after
+    RELOAD_FAILED_AFTER_SECONDS, here 0) without a change to the endpoint file."""
+    from fraud_mlops.registry import endpoint_client
+
+    monkeypatch.setattr(endpoint_client, "RELOAD_FAILED_AFTER_SECONDS", 0.0)
     from sklearn.linear_model import LogisticRegression
 
     from fraud_mlops.registry.artifact import save_model
 
-    from .helpers import feature_rows, labels
+    from .helpers import feature_rows, labels, train_model
 
     x = np.nan_to_num(feature_rows(300, seed=1))
     save_model(LogisticRegression(max_iter=1000).fit(x, labels(x, 1)), tmp_path / "v9",
@@ -217,3 +221,11 @@ def test_a_canary_that_cannot_be_loaded_fails_its_share_and_the_champion_serves_
         (500, "model_error", "9")
     }
     assert all("cannot be loaded" in r.log_fields["cause"] for r in failed)
+
+    train_model(tmp_path / "v9", seed=9, threshold=0.5)  # the artifact mended in place
+    mended = [
+        service.handle(f'{{"card_number": "{world.cards[i % 10]}"}}'.encode(), request_id=f"m{i}")
+        for i in range(40)
+    ]
+    assert {r.status for r in mended} == {200}
+    assert {r.body["model"]["version"] for r in mended} == {"1", "9"}

@@ -6,10 +6,11 @@ rules are tested as a table and the scheduled task that applies the verdict
 
 Order of the rules, and why:
 
-1. **Harm first.** Model calls failing since the canary's deployment, where the endpoint does
-   not say which model failed (Vertex), above the error SLO and above the day before's rate by
-   the tolerance, roll back: a canary failing every call never answers, so nothing below could
-   see it. With at least ``min_requests_for_rollback`` canary answers, any of these rolls
+1. **Harm first.** Model calls failing since the canary's deployment where the endpoint does not
+   say which model failed (Vertex), beyond the day before's rate, are charged to the canary, and
+   its error rate with them above the SLO or the champion's + tolerance rolls back: a canary
+   failing every call never answers, so nothing below could see it. With at least
+   ``min_requests_for_rollback`` canary answers, any of these rolls
    back at once, without waiting for the full window: error rate above the SLO or above the
    champion's by more than the tolerance; p99 latency (from ``min_requests_for_latency`` answers
    on: below, a p99 is the slowest answer or two) above the SLO or above the champion's by
@@ -114,7 +115,7 @@ def decide(
     canary: ModelStats, champion: ModelStats, window: Window, policy: CanaryPolicy = DEFAULT_POLICY
 ) -> Decision:
     """PROMOTE, HOLD or ROLLBACK the canary, with every reason that led there."""
-    harms = _unattributed_failures(window, policy) + (
+    harms = _unattributed_failures(canary, champion, window, policy) + (
         _harms(canary, champion, window, policy)
         if canary.requests >= policy.min_requests_for_rollback
         else []
@@ -163,23 +164,32 @@ def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPo
     return harms
 
 
-def _unattributed_failures(window: Window, p: CanaryPolicy) -> list[str]:
-    """Model calls failing since the canary's deployment, naming no model (Vertex), above the
-    error SLO and above the day before's rate by more than the tolerance: the canary is the
-    change, and taking it out restores the endpoint as it served. A canary that fails every call
-    it gets never answers, so no rule about its own answers could see it. An endpoint that failed
-    as often before the canary came is not the canary's doing, and is left alone."""
-    if window.endpoint_requests < p.min_requests_for_rollback or not window.unattributed_failures:
+def _unattributed_failures(
+    canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPolicy
+) -> list[str]:
+    """Model calls failing naming no model (Vertex), charged to the canary: the failures since
+    its deployment beyond what the day before's rate explains (a champion failing as often
+    before is not the canary's doing) are taken as its own, and its error rate with them is
+    judged by the error rules. A canary that fails every call never answers, so nothing else
+    could see it; one failing a tenth of its 10 % share moves the endpoint's rate by 1 %."""
+    if not window.unattributed_failures:
         return []
-    rate = window.unattributed_failures / window.endpoint_requests
     before = window.before_failures / window.before_requests if window.before_requests else 0.0
-    if rate <= p.slo_error_rate or rate <= before + p.max_error_rate_increase:
+    excess = round(window.unattributed_failures - before * window.endpoint_requests)
+    requests = canary.requests + excess
+    if excess <= 0 or requests < p.min_requests_for_rollback:
+        return []
+    rate = (canary.errors + excess) / requests
+    if rate <= p.slo_error_rate and not (
+        champion.requests and rate > champion.error_rate + p.max_error_rate_increase
+    ):
         return []
     return [
-        f"{window.unattributed_failures} of {window.endpoint_requests} model calls since the canary's "
-        f"deployment failed naming no model ({rate:.2%}, above the SLO {p.slo_error_rate:.2%} and the "
-        f"day before's {before:.2%} + {p.max_error_rate_increase:.2%}): the endpoint does not say "
-        "which model failed"
+        f"error rate {rate:.2%} with the {excess} failures naming no model charged to the canary "
+        f"({window.unattributed_failures} of {window.endpoint_requests} model calls since its "
+        f"deployment, {before:.2%} the day before; the endpoint does not say which model failed): "
+        f"above the SLO {p.slo_error_rate:.2%} or the champion's {champion.error_rate:.2%} "
+        f"+ {p.max_error_rate_increase:.2%}"
     ]
 
 

@@ -22,6 +22,7 @@ import math
 import os
 import random
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -103,11 +104,17 @@ class _Served:
         )
 
 
+#: A deployed model whose artifact could not be loaded is tried again after this long (a file
+#: replaced in place, a passing I/O error), not only when the endpoint file changes.
+RELOAD_FAILED_AFTER_SECONDS = 30.0
+
+
 @dataclass(frozen=True)
 class _EndpointView:
     signature: tuple[int, int, int] | None  # (inode, size, mtime_ns) of the file it came from
     models: tuple[_Served, ...]
     weights: tuple[int, ...]
+    retry_at: float | None = None  # time.monotonic() from which a failed load is tried again
 
 
 class LocalEndpointClient:
@@ -132,10 +139,10 @@ class LocalEndpointClient:
         """The endpoint as the file says now (one stat per call; a reload when it changed)."""
         signature = self._signature()
         view = self._view
-        if signature == view.signature and signature is not None:
+        if signature == view.signature and signature is not None and not _retry_due(view):
             return view
         with self._lock:
-            if self._view.signature != signature or signature is None:
+            if self._view.signature != signature or signature is None or _retry_due(self._view):
                 self._view = self._load(signature)
             return self._view
 
@@ -147,7 +154,9 @@ class LocalEndpointClient:
         state = read_endpoint(self.path)
         state.validate()
         served = tuple(self._served(m) for m in state.deployed_models if m.traffic_percent > 0)
-        return _EndpointView(signature, served, tuple(m.traffic_percent for m in served))
+        failed = any(m.model is None for m in served)
+        retry_at = time.monotonic() + RELOAD_FAILED_AFTER_SECONDS if failed else None
+        return _EndpointView(signature, served, tuple(m.traffic_percent for m in served), retry_at)
 
     def _served(self, deployed: DeployedModel) -> _Served:
         """One deployed model, loaded; one whose artifact cannot be loaded still takes its share
@@ -269,7 +278,7 @@ class VertexEndpointClient:
             if len(response.predictions) != 1:
                 raise ValueError(f"expected one prediction, got {len(response.predictions)}")
             answer = answer_from(_plain(response.predictions[0]), str(response.deployed_model_id))
-        except ValueError as exc:  # Vertex said which deployed model gave this answer
+        except (ValueError, TypeError) as exc:  # Vertex said which deployed model gave this answer
             raise ModelFailed(
                 f"{response.deployed_model_id}: {exc}",
                 str(response.deployed_model_id),
@@ -285,6 +294,10 @@ class VertexEndpointClient:
             model_name=str(response.model_display_name or answer.model_name),
             model_version=str(response.model_version_id or answer.model_version),
         )
+
+
+def _retry_due(view: _EndpointView) -> bool:
+    return view.retry_at is not None and time.monotonic() >= view.retry_at
 
 
 def _plain(value: Any) -> Any:

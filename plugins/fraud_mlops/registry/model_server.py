@@ -177,6 +177,9 @@ def predict_body(model: ServedModel | None, body: bytes) -> tuple[int, dict[str,
         return 200, {"predictions": model.predict(data["instances"])}
     except BadInstance as exc:
         return 400, {"error": str(exc)}
+    except Exception as exc:  # the model itself failed: an answer, not a dropped connection
+        log.exception("prediction failed")
+        return 500, {"error": f"the model failed: {type(exc).__name__}"}
 
 
 # --- fetching the artifact -------------------------------------------------------------------
