@@ -24,7 +24,7 @@ import _common
 from devtools.bigquery_bytes import BytesMeter, partitioning
 from fraud_mlops.monitoring.canary_apply import canary_sql_values
 from fraud_mlops.monitoring.windows import MAX_ROWS, Windows
-from fraud_mlops.settings import settings_from_env
+from fraud_mlops.settings import Settings, settings_from_env
 from fraud_mlops.sql_templates import render_sql, sql_instant
 from fraud_mlops.warehouse.transpile import transpile_statement
 from tests.monitoring.prediction_log_history import log_history
@@ -32,28 +32,28 @@ from tests.monitoring.prediction_log_history import log_history
 FIRST_DAY = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def hourly_reads(settings: object, end: datetime) -> list[tuple[str, str]]:
+def hourly_reads(settings: Settings, end: datetime) -> list[tuple[str, str]]:
     """(label, BigQuery SQL) of the monitoring run's reads of prediction_log ending at ``end``."""
     span = Windows.ending(end)
     served = [
         render_sql(
             "84_monitoring_served.sql", settings, start=sql_instant(a), end=sql_instant(b), limit=MAX_ROWS
-        )  # type: ignore[arg-type]
+        )
         for a, b in ((span.current_start, span.end), (span.reference_start, span.current_start))
     ]
     return [
         ("84 current window (24 h)", served[0]),
         ("84 reference window (7 d)", served[1]),
-        ("93 newest answer (gcp)", render_sql("93_prediction_log_newest.sql", settings)),  # type: ignore[arg-type]
+        ("93 newest answer (gcp)", render_sql("93_prediction_log_newest.sql", settings)),
         (
             "86 canary evidence (deployed 3 days before)",
             render_sql(
                 "86_canary_window.sql",
-                settings,  # type: ignore[arg-type]
-                **canary_sql_values("1", "2", end - timedelta(days=3)),
+                settings,
+                **canary_sql_values("1", "2", end - timedelta(days=3)),  # type: ignore[arg-type]
             ),
-        ),  # type: ignore[arg-type]
-        ("89 row count", render_sql("89_prediction_log_rows.sql", settings)),  # type: ignore[arg-type]
+        ),
+        ("89 row count", render_sql("89_prediction_log_rows.sql", settings)),
     ]
 
 
@@ -97,7 +97,7 @@ def main() -> None:
     )
     print(_common.table(rows, ("days logged", "read", "by day", "unpartitioned", "saved")))
     print(
-        "\nGoal: the drift windows (84) and the canary evidence (86, from an hour before the canary's"
+        "\nGoal: the drift windows (84) and the canary evidence (86, from a day before the canary's"
         " deployment) cost the same at any history length when partitioned. 93 reads every day's two"
         " narrow columns (docs/monitoring.md); 89 reads no column."
     )
