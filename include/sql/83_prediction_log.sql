@@ -3,6 +3,11 @@
 -- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores not yet
 -- logged. Idempotent: a row already logged (same request, source and model version) is skipped,
 -- so a retried load never duplicates.
+-- The MERGE reads the logged rows from logged_from on (a day before the earliest incoming
+-- row, 97_prediction_log_incoming.sql; a constant in the merge condition, so BigQuery reads only
+-- those days: https://cloud.google.com/bigquery/docs/using-dml-with-partitioned-tables). A
+-- repeat is the same row again, with its logged_at; a client re-sending a request id
+-- (X-Request-Id) more than a day after its first answer is logged again.
 {%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
 {{ prediction_log_table() }};
@@ -34,7 +39,8 @@ USING (
     CAST(NULL AS STRING) AS error
   FROM `{{ dataset }}.card_predictions`
 ) AS incoming
-ON logged.request_id = incoming.request_id
+ON logged.logged_at >= TIMESTAMP('{{ logged_from }}')
+  AND logged.request_id = incoming.request_id
   AND logged.source = incoming.source
   AND COALESCE(logged.model_version, '') = COALESCE(incoming.model_version, '')
 WHEN NOT MATCHED THEN INSERT (

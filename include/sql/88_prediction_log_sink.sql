@@ -8,7 +8,8 @@
 CREATE OR REPLACE TABLE `{{ dataset }}.prediction_log_staging` AS
 SELECT
   JSON_VALUE(jsonPayload.record, '$.request_id') AS request_id,
-  TIMESTAMP(JSON_VALUE(jsonPayload.record, '$.logged_at')) AS logged_at,
+  -- never NULL: 83_prediction_log.sql looks for repeats by logged_at (the entry's time else)
+  IFNULL(TIMESTAMP(JSON_VALUE(jsonPayload.record, '$.logged_at')), timestamp) AS logged_at,
   JSON_VALUE(jsonPayload.record, '$.source') AS source,
   JSON_VALUE(jsonPayload.record, '$.{{ entity_key }}') AS {{ entity_key }},
   JSON_VALUE(jsonPayload.record, '$.features') AS features,

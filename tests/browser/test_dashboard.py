@@ -17,6 +17,7 @@ from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.monitoring.run import run_monitoring
 from fraud_mlops.monitoring.windows import Windows
 from fraud_mlops.prediction_log import records
+from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql
 from tests.training.examples import make_examples
@@ -55,7 +56,7 @@ def _fill(settings: Settings) -> None:
                                        threshold=0.2, model={**model, "version": "2"}))  # fmt: skip
     warehouse = targets.warehouse(settings)
     warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
-    warehouse.execute(render_sql("83_prediction_log.sql", settings))
+    append_staged(warehouse, settings)
     labels = examples.assign(event_time=[r["logged_at"] for r in rows if r["source"] == "online"])
     labels["event_time"] = labels["event_time"].map(
         lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))

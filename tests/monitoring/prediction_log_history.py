@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.prediction_log import records
+from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import render_sql
 
 
 def log_history(settings: Settings, first_day: datetime, days: int, answers_per_day: int) -> None:
@@ -36,4 +36,4 @@ def log_history(settings: Settings, first_day: datetime, days: int, answers_per_
             for i in range(answers_per_day)
         ]
         warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
-        warehouse.execute(render_sql("83_prediction_log.sql", settings))
+        append_staged(warehouse, settings)

@@ -26,6 +26,7 @@ from fraud_mlops.monitoring.canary_apply import (
     revert_to_previous_champion,
 )
 from fraud_mlops.prediction_log import records
+from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.registry.artifact import MODEL_FILE
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
 from fraud_mlops.registry.local_endpoint import LocalEndpoint, read_endpoint
@@ -271,7 +272,7 @@ def test_evidence_from_the_prediction_log_feeds_decide(local_settings: Settings)
             rows.append(_row(f"r{i}", "2", at, source="shadow", score=0.3, threshold=0.0))
     warehouse = targets.warehouse(local_settings)
     warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
-    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    append_staged(warehouse, local_settings)
 
     sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2"))
     result = [tuple(r) for r in warehouse.records(sql)]
@@ -328,7 +329,7 @@ def test_failed_model_calls_reach_the_evidence(local_settings: Settings) -> None
             rows.append(_row(f"a{i}", "2", at))
     warehouse = targets.warehouse(local_settings)
     warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
-    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    append_staged(warehouse, local_settings)
 
     def evidence(deployed: datetime | None) -> Evidence:
         sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", deployed))
@@ -367,7 +368,7 @@ def test_the_endpoints_counts_arrive_when_no_version_answered(local_settings: Se
     ]  # fmt: skip
     warehouse = targets.warehouse(local_settings)
     warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
-    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    append_staged(warehouse, local_settings)
     sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", start))
     result = [tuple(r) for r in warehouse.records(sql)]
     assert [(r[0], r[10:]) for r in result] == [(None, (60, 60, 0, 0))]

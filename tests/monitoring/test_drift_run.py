@@ -21,6 +21,7 @@ from fraud_mlops.monitoring.drift_alerts import Decided, decide_alert, drift_his
 from fraud_mlops.monitoring.run import run_monitoring
 from fraud_mlops.monitoring.windows import Windows
 from fraud_mlops.prediction_log import records
+from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql
 from tests.training.examples import make_examples
@@ -78,7 +79,7 @@ def _serve(
     rows += _log_rows(current, current_scores, SPAN.current_start, SPAN.end - SPAN.current_start, "cur")
     warehouse = targets.warehouse(settings)
     warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(rows))
-    warehouse.execute(render_sql("83_prediction_log.sql", settings))
+    append_staged(warehouse, settings)
 
 
 def _metrics(settings: Settings) -> list[tuple]:

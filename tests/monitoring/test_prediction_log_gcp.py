@@ -15,10 +15,11 @@ import pytest
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.prediction_log import records
+from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.prediction_log.sinks import StructuredLogSink
 from fraud_mlops.prediction_log.store import EARLIEST_INSTANT, SINK_TABLE, CloudPredictionLog
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import render_sql, sql_instant
+from fraud_mlops.sql_templates import sql_instant
 
 
 def _rows(now: datetime) -> list[dict]:
@@ -66,7 +67,7 @@ def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
     staging = CloudPredictionLog(local_settings.dataset, local_settings)
     assert staging.copy_since(warehouse) == EARLIEST_INSTANT  # nothing logged yet: all the sink kept
     assert staging.stage(warehouse) == -1
-    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    append_staged(warehouse, local_settings)
     logged = warehouse.records(
         f"SELECT request_id, source, status, score, decision, model_version, error, latency_ms "
         f"FROM `{local_settings.dataset}.prediction_log` ORDER BY request_id, source"
@@ -84,7 +85,7 @@ def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
     staging.stage(warehouse)
     staged = warehouse.records(f"SELECT request_id FROM `{local_settings.dataset}.{records.STAGING_TABLE}`")
     assert sorted(r[0] for r in staged) == ["a", "a", "b"]
-    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    append_staged(warehouse, local_settings)
     assert warehouse.row_count("prediction_log") == 4
 
 
@@ -98,7 +99,7 @@ def test_after_an_outage_longer_than_the_overlap_no_routed_entry_is_lost(local_s
         request_id="before", source="online", status=200, logged_at=now - timedelta(days=4)
     )
     warehouse.replace_table(records.STAGING_TABLE, records.to_arrow([logged_before]))
-    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    append_staged(warehouse, local_settings)
     during = records.record(
         request_id="during", source="online", status=200, logged_at=now - timedelta(days=3)
     )
@@ -108,10 +109,49 @@ def test_after_an_outage_longer_than_the_overlap_no_routed_entry_is_lost(local_s
     )
 
     CloudPredictionLog(local_settings.dataset, local_settings).stage(warehouse)
-    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    append_staged(warehouse, local_settings)
 
     ids = warehouse.records(f"SELECT request_id FROM `{local_settings.dataset}.prediction_log` ORDER BY 1")
     assert [r[0] for r in ids] == ["before", "during"]
+
+
+def test_after_a_quiet_week_the_newest_answer_is_looked_for_in_every_day(local_settings: Settings) -> None:
+    """The newest answer is looked for in the recent days first (a week of two narrow columns,
+    not every day's); when they hold none (the endpoint unused, the DAG paused) in every day."""
+    now = datetime.now(UTC)
+    warehouse = targets.warehouse(local_settings)
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{local_settings.dataset}`")
+    for request_id, days_ago in (("older", 12), ("newest", 10)):
+        logged = records.record(
+            request_id=request_id, source="online", status=200, logged_at=now - timedelta(days=days_ago)
+        )
+        warehouse.replace_table(records.STAGING_TABLE, records.to_arrow([logged]))
+        append_staged(warehouse, local_settings)
+    queries: list[str] = []
+
+    class Recording:
+        def table_exists(self, table_id: str) -> bool:
+            return warehouse.table_exists(table_id)
+
+        def records(self, sql: str) -> list:
+            queries.append(sql)
+            return warehouse.records(sql)
+
+    log = CloudPredictionLog(local_settings.dataset, local_settings)
+    since = log.copy_since(Recording(), now=now)  # type: ignore[arg-type]
+
+    assert since == sql_instant(now - timedelta(days=10, hours=48))
+    assert [q.split("WHERE ")[1].split(")")[0] for q in queries] == [
+        f"logged_at >= TIMESTAMP('{sql_instant(now - timedelta(days=7))}'",  # none in the recent days
+        f"logged_at >= TIMESTAMP('{EARLIEST_INSTANT}'",
+    ]
+    # an answer within the week: found by the first query alone
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow([records.record(
+        request_id="recent", source="online", status=200, logged_at=now - timedelta(days=6))]))  # fmt: skip
+    append_staged(warehouse, local_settings)
+    queries.clear()
+    assert log.copy_since(Recording(), now=now) == sql_instant(now - timedelta(days=6, hours=48))  # type: ignore[arg-type]
+    assert len(queries) == 1
 
 
 def _sink_table(settings: Settings, entries: list[tuple[datetime, dict[str, str]]]) -> None:
@@ -146,6 +186,8 @@ def test_gcp_staging_sql_names_the_sink_table(gcp_settings: Settings) -> None:
     newest_sql, sql = executed
     project, dataset = gcp_settings.project, gcp_settings.dataset
     assert f"FROM `{project}.{dataset}.prediction_log`" in newest_sql
+    since = datetime.fromisoformat(newest_sql.split("logged_at >= TIMESTAMP('")[1].split("'")[0])
+    assert timedelta(days=7) <= datetime.now(UTC) - since < timedelta(days=7, minutes=5)  # the recent days
     assert f"CREATE OR REPLACE TABLE `{project}.{dataset}.prediction_log_staging`" in sql
     assert f"FROM `{project}.{dataset}_logs.run_googleapis_com_stdout`" in sql
     assert "WHERE timestamp >= TIMESTAMP('2026-11-29T12:00:00.000000Z')" in sql  # 48 h before the newest
@@ -168,7 +210,7 @@ def test_before_the_sink_routed_anything_staging_is_empty_and_batch_scores_still
     assert staging.stage(warehouse) == 0
     assert f"{local_settings.dataset}.{SINK_TABLE} does not exist" in capsys.readouterr().out
     assert warehouse.row_count(records.STAGING_TABLE) == 0
-    warehouse.execute(render_sql("83_prediction_log.sql", local_settings))
+    append_staged(warehouse, local_settings)
     assert warehouse.row_count("prediction_log") == 0
 
     # a log dataset that does not exist is a wrong setting, not an empty log

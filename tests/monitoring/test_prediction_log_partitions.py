@@ -5,13 +5,17 @@ windows' days, not every day's feature vectors: shown from the plan of the windo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
+import pyarrow as pa
 
-from devtools.bigquery_bytes import BytesMeter, partitioning
+from devtools.bigquery_bytes import BytesMeter, metering, partitioning
+from fraud_mlops import targets
 from fraud_mlops.monitoring.canary_apply import FAILURE_BASELINE, canary_sql_values
 from fraud_mlops.monitoring.windows import MAX_ROWS, Windows
+from fraud_mlops.prediction_log import records
+from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql, sql_instant
 from fraud_mlops.warehouse.transpile import transpile_statement
@@ -28,12 +32,12 @@ def test_the_prediction_log_ddl_partitions_by_day_and_clusters_by_source_and_ver
     from sqlglot import exp
 
     # the statements that create it (the shared macro; erasure uses it too)
-    for sql_file in ("83_prediction_log.sql", "87_reporting_views.sql"):
+    for sql_file in ("97_prediction_log_incoming.sql", "87_reporting_views.sql"):
         sql = render_sql(sql_file, gcp_settings)
         assert partitioning(sql).get("prediction_log") == "logged_at", sql_file
     create = next(
         s
-        for s in sqlglot.parse(render_sql("83_prediction_log.sql", gcp_settings), read="bigquery")
+        for s in sqlglot.parse(render_sql("97_prediction_log_incoming.sql", gcp_settings), read="bigquery")
         if isinstance(s, exp.Create) and s.find(exp.Table).name == "prediction_log"  # type: ignore[union-attr]
     )
     cluster = create.find(exp.ClusterProperty)
@@ -45,7 +49,7 @@ def test_a_monitoring_window_reads_only_its_days(local_settings: Settings) -> No
     log_history(local_settings, FIRST_DAY, DAYS, answers_per_day=40)
     end = FIRST_DAY + timedelta(days=DAYS - 1, hours=12)
     span = Windows.ending(end, current=timedelta(hours=24), reference=timedelta(days=7))
-    partitioned = BytesMeter(partitioning(render_sql("83_prediction_log.sql", local_settings)))
+    partitioned = BytesMeter(partitioning(render_sql("97_prediction_log_incoming.sql", local_settings)))
     unpartitioned = BytesMeter({})
     conn = duckdb.connect(str(local_settings.warehouse_path), read_only=True)
     try:
@@ -83,7 +87,7 @@ def test_the_canary_evidence_reads_from_the_canarys_deployment(local_settings: S
     sql = transpile_statement(
         render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", deployed))
     )
-    meter = BytesMeter(partitioning(render_sql("83_prediction_log.sql", local_settings)))
+    meter = BytesMeter(partitioning(render_sql("97_prediction_log_incoming.sql", local_settings)))
     conn = duckdb.connect(str(local_settings.warehouse_path), read_only=True)
     try:
         (statement,) = [s for s in [meter.observe(conn, sql)] if s is not None]
@@ -91,3 +95,42 @@ def test_the_canary_evidence_reads_from_the_canarys_deployment(local_settings: S
         conn.close()
     (read,) = statement.reads
     assert read.days is not None and read.days[0].date() == (deployed - FAILURE_BASELINE).date()
+
+
+def test_the_append_looks_for_repeats_only_from_a_day_before_its_earliest_row(
+    local_settings: Settings,
+) -> None:
+    """83_prediction_log.sql's MERGE reads the log's days from a day before the earliest
+    incoming row (its merge condition's constant), not every day's keys on every hourly run;
+    and still skips the repeats it brings."""
+    log_history(local_settings, FIRST_DAY, DAYS, answers_per_day=40)
+    warehouse = targets.warehouse(local_settings)
+    last_day = FIRST_DAY + timedelta(days=DAYS - 1)
+    repeats = warehouse.read_arrow(
+        f"SELECT * FROM `{local_settings.dataset}.prediction_log` WHERE logged_at >= TIMESTAMP('{sql_instant(last_day)}')"
+    )
+    new = records.record(
+        request_id="new", source=records.ONLINE, status=200, logged_at=last_day + timedelta(hours=23)
+    )
+    warehouse.replace_table(
+        records.STAGING_TABLE,
+        pa.concat_tables(
+            [
+                repeats.select(records.arrow_schema().names).cast(records.arrow_schema()),
+                records.to_arrow([new]),
+            ]
+        ),
+    )
+    meter = BytesMeter(partitioning(render_sql("97_prediction_log_incoming.sql", local_settings)))
+    with metering(meter):
+        logged_from = append_staged(warehouse, local_settings)
+
+    assert logged_from == sql_instant(last_day - timedelta(days=1))
+    (merge,) = [s for s in meter.statements if s.sql.lstrip().upper().startswith("MERGE")]
+    (log_read,) = [r for r in merge.reads if r.table.endswith("prediction_log")]
+    assert log_read.days is not None
+    assert (log_read.days[0].date(), log_read.days[1].date()) == (
+        (last_day - timedelta(days=1)).date(),
+        date.max,
+    )
+    assert warehouse.row_count("prediction_log") == DAYS * 40 + 1  # the day's 40 repeats skipped

@@ -3,7 +3,8 @@ to Google, the tasks' results and where the reports went, as JSON.
 
 A subprocess of test_gcp_monitoring_dag.py (Airflow's settings and metadata DB are per process).
 BigQuery is its REST API answered in memory under the real client (tests/bigquery_rest.py):
-the prediction log serves 1,200 answers in each window, the current window's amounts far above
+the prediction log serves 1,200 answers in each window, and its newest online answer, two hours
+old, is found in the recent days, the current window's amounts far above
 the reference's; the newest snapshot's sample looks like the reference; drift_alerts holds an
 earlier run's decision, an hour ago, when the drift check alone flagged. A Storage Read session
 is refused as Google refuses it to an account without ``bigquery.readsessions.create`` (403):
@@ -46,7 +47,10 @@ DECISIONS_ID = "fraud-prj.fraud.drift_alerts"
 EARLIER_RUN = "scheduled__earlier"
 #: The newest online answer already in prediction_log (93_prediction_log_newest.sql's answer):
 #: the copy from the sink starts 48 hours before it.
-NEWEST_LOGGED = datetime(2026, 12, 1, 12, tzinfo=UTC)
+NEWEST_LOGGED = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+#: The earliest row the append brings (97_prediction_log_incoming.sql's answer): its MERGE looks
+#: for repeats from a day before it.
+EARLIEST_INCOMING = NEWEST_LOGGED - timedelta(hours=47)
 #: The current window starts here (the run's ``current_start``); it ends when the task runs.
 CURRENT_START = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 REFERENCE_HOURS = 168
@@ -97,9 +101,21 @@ def _history() -> Result:
     return fields, [(EARLIER_RUN, at, "drift", True)]
 
 
+def sql_prefix(sql_file: str, settings: Settings, value: str, **known: Any) -> str:
+    """``sql_file``'s text up to where ``value`` is rendered: an instant the task takes from its
+    own clock when it runs (the drift history's `since`, the current window's end, the recent
+    days the newest answer is looked for in)."""
+    return render_sql(sql_file, settings, **known, **{value: "\0"}).split("\0")[0]
+
+
 def history_sql_prefix(settings: Settings) -> str:
-    """95_drift_history.sql's text up to its `since`, set when the task runs (25 hours before)."""
-    return render_sql("95_drift_history.sql", settings, since="\0").split("\0")[0]
+    """95_drift_history.sql's text up to its `since` (25 hours before the task ran)."""
+    return sql_prefix("95_drift_history.sql", settings, "since")
+
+
+def newest_sql_prefix(settings: Settings) -> str:
+    """93_prediction_log_newest.sql's text up to its `since` (the recent days before the task ran)."""
+    return sql_prefix("93_prediction_log_newest.sql", settings, "since")
 
 
 def answers() -> Any:
@@ -109,19 +125,23 @@ def answers() -> Any:
     reference_start = CURRENT_START - timedelta(hours=REFERENCE_HOURS)
     served_sql = partial(render_sql, "84_monitoring_served.sql", settings, limit=MAX_ROWS)
     # the current window ends when the task runs: its text is known up to its end
-    current_sql = served_sql(start=sql_instant(CURRENT_START), end="\0").split("\0")[0]
+    current_sql = sql_prefix(
+        "84_monitoring_served.sql", settings, "end", limit=MAX_ROWS, start=sql_instant(CURRENT_START)
+    )
     reference = _served(rng, reference_start, amount_scale=1.0, score=0.05)
     current = _served(rng, CURRENT_START, amount_scale=8.0, score=0.6)
     fixed = {
         served_sql(start=sql_instant(reference_start), end=sql_instant(CURRENT_START)): reference,
         render_sql("89_prediction_log_rows.sql", settings): ([{"name": "logged", "type": "INTEGER"}], [(2 * ROWS,)]),
-        render_sql("93_prediction_log_newest.sql", settings): (
-            [{"name": "newest", "type": "TIMESTAMP"}], [(int(NEWEST_LOGGED.timestamp() * 1_000_000),)]),
+        render_sql("97_prediction_log_incoming.sql", settings): (
+            [{"name": "earliest", "type": "TIMESTAMP"}], [(int(EARLIEST_INCOMING.timestamp() * 1_000_000),)]),
         render_sql("73_newest_snapshot.sql", settings): ([{"name": "snapshot_name", "type": "STRING"}], [(SNAPSHOT,)]),
         render_sql("75_snapshot_sample.sql", settings, snapshot=SNAPSHOT, limit=TRAINING_SAMPLE): _sample(rng),
     }  # fmt: skip
     evidence = _canary_evidence()
     history, history_sql = _history(), history_sql_prefix(settings)
+    newest = ([{"name": "newest", "type": "TIMESTAMP"}], [(int(NEWEST_LOGGED.timestamp() * 1_000_000),)])
+    newest_sql = newest_sql_prefix(settings)
 
     def results(query: dict[str, Any]) -> Result | None:
         text = query["query"]
@@ -131,6 +151,8 @@ def answers() -> Any:
             return current
         if text.startswith(history_sql):
             return history
+        if text.startswith(newest_sql):  # within the recent days
+            return newest
         if "shadow_pairs" in text:
             return evidence
         return None
@@ -175,6 +197,8 @@ def main() -> None:
     print("PROBE " + json.dumps({
         "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
         "run_id": run.run_id,
+        "newest_logged": sql_instant(NEWEST_LOGGED),
+        "earliest_incoming": sql_instant(EARLIEST_INCOMING),
         "bigquery_jobs": fake.jobs,
         "uploads": {job_id: pq.read_table(io.BytesIO(data)).to_pylist() for job_id, data in fake.uploads.items()},
         "unknown_requests": fake.unknown,

@@ -20,10 +20,10 @@ from fraud_mlops.monitoring import reporting
 from fraud_mlops.monitoring.drift import monitored_features
 from fraud_mlops.monitoring.run import METRICS_STAGING_TABLE, run_folder_name
 from fraud_mlops.settings import settings_from_env
-from fraud_mlops.sql_templates import render_sql
+from fraud_mlops.sql_templates import render_sql, sql_instant
 from tests.airflow_probes import airflow_home, run_probe
 from tests.orchestration.gcp_canary_probe import EVIDENCE_BOUNDS
-from tests.orchestration.gcp_monitoring_probe import SNAPSHOT, history_sql_prefix
+from tests.orchestration.gcp_monitoring_probe import SNAPSHOT, history_sql_prefix, newest_sql_prefix
 from tests.orchestration.test_gcp_canary_task import LINKS as CANARY_LINKS
 
 GCP_ENV = {
@@ -73,11 +73,20 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
         render_sql("84_monitoring_served.sql", settings, start=windows["reference_start"],
                    end=windows["current_start"], limit=50_000),
     ]  # fmt: skip
+    # the newest answer logged, looked for in the week before the task ran (and found there)
+    (newest,) = [q for q in drift_branch if q.startswith(newest_sql_prefix(settings))]
+    recent = datetime.fromisoformat(newest.split("TIMESTAMP('")[1].split("'")[0])
+    assert timedelta(days=7) <= datetime.now(UTC) - recent < timedelta(days=7, minutes=10)
+    newest_logged, earliest_incoming = (
+        datetime.fromisoformat(out[k]) for k in ("newest_logged", "earliest_incoming")
+    )
     assert drift_branch == [
-        render_sql("93_prediction_log_newest.sql", settings),
+        newest,
         render_sql("88_prediction_log_sink.sql", settings, log_table="fraud-prj.fraud_logs.run_googleapis_com_stdout",
-                   since="2026-11-29T12:00:00.000000Z"),  # 48 hours before NEWEST_LOGGED
-        render_sql("83_prediction_log.sql", settings),
+                   since=sql_instant(newest_logged - timedelta(hours=48))),
+        render_sql("97_prediction_log_incoming.sql", settings),
+        # repeats looked for from a day before the earliest incoming row
+        render_sql("83_prediction_log.sql", settings, logged_from=sql_instant(earliest_incoming - timedelta(days=1))),
         render_sql("89_prediction_log_rows.sql", settings),
         history,
         *served,

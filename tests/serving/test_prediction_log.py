@@ -15,11 +15,11 @@ import pytest
 
 from devtools.function_server import start_function_server
 from fraud_mlops.features import FEATURE_NAMES
+from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.prediction_log.records import STAGING_TABLE
 from fraud_mlops.prediction_log.store import LocalPredictionLog
 from fraud_mlops.prediction_log.writer import BackgroundWriter
 from fraud_mlops.settings import settings_from_env
-from fraud_mlops.sql_templates import render_sql
 from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
 from .helpers import ServingWorld
@@ -91,9 +91,8 @@ def test_every_answer_and_shadow_score_lands_in_the_prediction_log(
     log = LocalPredictionLog(world.local_dir / "prediction_log")
     staged = log.stage(warehouse)
     assert staged >= len(sent)
-    sql = render_sql("83_prediction_log.sql", settings)
-    warehouse.execute(sql)
-    warehouse.execute(sql)  # a retried append adds nothing
+    append_staged(warehouse, settings)
+    append_staged(warehouse, settings)  # a retried append adds nothing
     log.staged()
     assert not list((world.local_dir / "prediction_log" / "claimed").glob("*.jsonl"))
 

@@ -44,14 +44,16 @@ CONTEXT: dict[str, Any] = {
     "table": "rejected_rows",
     "champion": "1", "canary": "2", "log_table": LOG_TABLE, "since": "2026-11-01T00:00:00.000000Z",
     "deployment_known": "TRUE", "deployed_at": "2026-11-01T01:00:00.000000Z",
-    "baseline_from": "2026-10-31T01:00:00.000000Z",
+    "baseline_from": "2026-10-31T01:00:00.000000Z", "logged_from": "2026-10-31T00:00:00.000000Z",
     "store_features": [("amount", "FLOAT64")], "event_time_column": "event_time_us",
 }  # fmt: skip
 #: Files in the order their tables come to exist: the batch input (81) before the predictions
-#: (80), which read what Vertex batch prediction wrote from it.
+#: (80), which read what Vertex batch prediction wrote from it; the append's incoming rows (97)
+#: before the append (83), as the task runs them (erasure, 96, drops the staging table).
+RUN_ORDER = {"80_": "81z", "97_": "82z"}
 SQL_FILES = sorted(
     (p.name for p in (REPO_ROOT / "include" / "sql").glob("[0-9]*.sql")),
-    key=lambda name: "81z" if name.startswith("80_") else name,
+    key=lambda name: RUN_ORDER.get(name[:3], name),
 )
 
 

@@ -61,7 +61,9 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     # what the models answered about the card, and about another one
     from fraud_mlops.sql_templates import render_sql
 
-    warehouse.run(render_sql("83_prediction_log.sql", local_settings).split("MERGE")[0])  # the two tables
+    warehouse.run(
+        render_sql("97_prediction_log_incoming.sql", local_settings).split("SELECT MIN")[0]
+    )  # the two tables
     for table, key_column in (("prediction_log", "request_id"), ("card_predictions", "prediction_id")):
         for who in (card, other):
             warehouse.run(

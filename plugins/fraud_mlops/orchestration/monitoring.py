@@ -54,12 +54,13 @@ def append_prediction_log(settings: Settings) -> Any:
     @task(pool=settings.warehouse_pool)
     def append_prediction_log() -> dict[str, int]:
         """Staged prediction-log rows (and new batch scores) appended to ``prediction_log``."""
+        from fraud_mlops.prediction_log.append import append_staged
         from fraud_mlops.sql_templates import render_sql
 
         log = targets.prediction_log(settings)
         warehouse = targets.warehouse(settings)
         staged = log.stage(warehouse)
-        warehouse.execute(render_sql("83_prediction_log.sql", settings))
+        append_staged(warehouse, settings)
         log.staged()
         rows = warehouse.records(render_sql("89_prediction_log_rows.sql", settings))
         return {"staged": staged, "logged": int(rows[0][0])}

@@ -1,8 +1,9 @@
 """The prediction log per target: where serving writes, and how the rows reach ``prediction_log``.
 
-Both targets end in the same warehouse step, ``include/sql/83_prediction_log.sql``, which
-appends ``prediction_log_staging`` (and the batch scores of ``card_predictions``) to
-``prediction_log`` without duplicates. They differ only in how the staging rows appear:
+Both targets end in the same warehouse step, ``include/sql/83_prediction_log.sql``
+(:func:`fraud_mlops.prediction_log.append.append_staged`), which appends
+``prediction_log_staging`` (and the batch scores of ``card_predictions``) to ``prediction_log``
+without duplicates. They differ only in how the staging rows appear:
 
 * local: :meth:`LocalPredictionLog.stage` claims the spool files the function's background
   writers appended, and replaces the staging table with them (in the one-writer pool);
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -71,6 +72,8 @@ class CloudPredictionLog:
     log_dataset: str  # project.dataset the sink writes (infra: <dataset>_logs)
     settings: Settings
     overlap_hours: int = 48  # re-read before the newest answer logged; the append skips repeats
+    #: where the newest answer is looked for first (every day only when these hold none)
+    recent: ClassVar[timedelta] = timedelta(days=7)
 
     #: Cloud Run allots an instance CPU only while it handles a request (request-based billing,
     #: the function's default; https://cloud.google.com/run/docs/tips/general): work left to a
@@ -103,24 +106,32 @@ class CloudPredictionLog:
         )
         return -1  # staged by a query job: counted by the append, not here
 
-    def copy_since(self, warehouse: Warehouse) -> str:
+    def copy_since(self, warehouse: Warehouse, now: datetime | None = None) -> str:
         """Where the copy from the sink starts: ``overlap_hours`` before the newest online answer
         already logged (so entries routed late are read again, and the append skips repeats), or
         the earliest instant before anything is (the sink's table keeps its retention, 30 days).
 
         Not a fixed time before now: a Composer outage or a paused DAG longer than that lost every
-        entry routed meanwhile.
+        entry routed meanwhile. The newest answer is looked for in the ``recent`` days first: an
+        hourly run then reads a week of two narrow columns, not every day's.
         """
-        from fraud_mlops.sql_templates import render_sql, sql_instant
-        from fraud_mlops.warehouse.base import timestamp_utc
+        from fraud_mlops.sql_templates import sql_instant
 
         if not warehouse.table_exists(f"{self.settings.dataset_ref}.prediction_log"):
             return EARLIEST_INSTANT
-        rows = warehouse.records(render_sql("93_prediction_log_newest.sql", self.settings))
-        newest = rows[0][0] if rows else None
+        recent = sql_instant((now or datetime.now(UTC)) - self.recent)
+        newest = self._newest(warehouse, recent) or self._newest(warehouse, EARLIEST_INSTANT)
         if newest is None:
             return EARLIEST_INSTANT
-        return sql_instant(timestamp_utc(newest) - timedelta(hours=self.overlap_hours))
+        return sql_instant(newest - timedelta(hours=self.overlap_hours))
+
+    def _newest(self, warehouse: Warehouse, since: str) -> datetime | None:
+        from fraud_mlops.sql_templates import render_sql
+        from fraud_mlops.warehouse.base import timestamp_utc
+
+        rows = warehouse.records(render_sql("93_prediction_log_newest.sql", self.settings, since=since))
+        newest = rows[0][0] if rows else None
+        return None if newest is None else timestamp_utc(newest)
 
     def staged(self) -> None:
         return None

@@ -1,0 +1,16 @@
+-- The earliest answer the next append brings (the staged rows and the batch scores,
+-- 83_prediction_log.sql's incoming rows): the append's MERGE reads the prediction log only from
+-- a day before it (fraud_mlops/prediction_log/append.py), not every day's rows on every run.
+-- The tables are created first: before the first batch scoring there is no card_predictions.
+{%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
+{%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
+{{ prediction_log_table() }};
+
+{{ card_predictions_table() }};
+
+SELECT MIN(logged_at) AS earliest
+FROM (
+  SELECT logged_at FROM `{{ dataset }}.prediction_log_staging`
+  UNION ALL
+  SELECT scored_at AS logged_at FROM `{{ dataset }}.card_predictions`
+)
