@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fraud_mlops.monitoring.drift_alerts import REMINDER_SLACK, AlertDecision, Decided, decide_alert, lookback
+from fraud_mlops.monitoring.drift_alerts import (
+    REMINDER_SLACK,
+    AlertDecision,
+    Decided,
+    carried_state,
+    decide_alert,
+    lookback,
+)
 
 T0 = datetime(2026, 12, 6, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -27,11 +34,15 @@ def _hourly(
     rng = random.Random(0)
     recorded: list[Decided] = []
     alerts = []
-    for hour, flagged in enumerate(flagged_per_run):
+    for hour, checks in enumerate(flagged_per_run):
+        # "?name": the check lacks data this run
+        flagged = [c for c in checks if not c.startswith("?")]
+        unjudged = [c[1:] for c in checks if c.startswith("?")]
         now = T0 + timedelta(hours=hour, seconds=rng.uniform(-jitter_seconds, jitter_seconds))
         read = [d for d in recorded if d.decided_at >= now - lookback(remind_after)]
-        decision = decide_alert(read, flagged, now, remind_after)
-        recorded.append(Decided(f"run{hour}", now, frozenset(flagged), decision.alert))
+        decision = decide_alert(read, flagged, now, remind_after, unjudged)
+        state = carried_state(read, flagged, unjudged, now)
+        recorded.append(Decided(f"run{hour}", now, state, decision.alert, frozenset(unjudged)))
         alerts.append(decision.alert)
     return alerts
 
@@ -104,3 +115,32 @@ def test_the_reasons_say_what_happened() -> None:
     )
     assert decide_alert([first, second], (), at, DAY) == decide_alert([], (), at, DAY)
     assert not decide_alert([], (), at, DAY).alert
+
+
+def test_a_run_lacking_data_is_no_clearing() -> None:
+    """A check with too few rows gives no verdict: drift it flagged before is still flagged, so
+    the run after it does not announce it as starting again (it did: a run lacking data
+    recorded no drift)."""
+    assert _hourly([("drift",), ("?drift",), ("drift",), ("drift",)]) == [True, False, False, False]
+    # cleared only by a run that sees no drift
+    assert _hourly([("drift",), ("?drift",), (), ("drift",)]) == [True, False, False, True]
+    # a check lacking data that had not flagged stays clear
+    assert _hourly([("skew",), ("skew", "?drift"), ("skew", "drift")]) == [True, False, True]
+
+
+def test_reminders_keep_their_period_across_runs_lacking_data() -> None:
+    runs = [ALL] * 10 + [tuple(f"?{c}" for c in ALL)] * 5 + [ALL] * 40
+    assert [hour for hour, alerted in enumerate(_hourly(runs)) if alerted] == [0, 24, 48]
+
+
+def test_the_reasons_say_a_check_lacked_data() -> None:
+    first = Decided("run0", T0, frozenset({"drift", "skew"}), True)
+    at = T0 + timedelta(hours=1)
+    assert decide_alert([first], (), at, DAY, unjudged=("drift", "skew")) == AlertDecision(
+        False, "no verdict for drift, skew (too few rows): still flagged"
+    )
+    assert carried_state([first], (), ("drift", "skew", "prediction_drift"), at) == {"drift", "skew"}
+    assert decide_alert([first], ("skew",), at, DAY, unjudged=("drift",)).reason == (
+        "drift persists (drift, skew; drift lacking data, as before), unchanged since the alert at "
+        f"2026-12-06 00:00 UTC; next reminder from {(T0 + DAY - REMINDER_SLACK):%Y-%m-%d %H:%M} UTC"
+    )

@@ -203,3 +203,34 @@ def test_a_recorded_drift_is_announced_once_then_reminded(world: Settings) -> No
     ]
     # decisions before the look-back are not read
     assert drift_history(warehouse, world, now + 3 * day, "manual__fourth", day) == []
+    # a run lacking data records which checks did, and the state it carried over
+    lacking = now + 2 * day
+    record_decision(
+        warehouse, world, "manual__lacking", lacking, {"drift"}, second, ["drift", "prediction_drift"]
+    )
+    assert drift_history(warehouse, world, lacking + timedelta(hours=1), "manual__next", day)[0] == Decided(
+        "manual__lacking", lacking, frozenset({"drift"}), False, frozenset({"drift", "prediction_drift"})
+    )
+
+
+def test_a_decisions_table_of_the_first_version_gains_the_new_column(world: Settings) -> None:
+    """drift_alerts as the first version made it (no unjudged): the record adds the column, and
+    the old rows read back as judged."""
+    warehouse = targets.warehouse(world)
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{world.dataset}`")
+    warehouse.execute(
+        f"CREATE TABLE `{world.dataset}.drift_alerts` (run_id STRING, decided_at TIMESTAMP, flagged STRING,"
+        " raised BOOL, reason STRING)"
+    )
+    old = datetime(2026, 12, 6, 9, tzinfo=UTC)
+    warehouse.execute(
+        f"INSERT INTO `{world.dataset}.drift_alerts` VALUES ('old', TIMESTAMP '2026-12-06 09:00:00+00',"
+        " 'drift', TRUE, 'drift started (drift)')"
+    )
+    decision = decide_alert([], [], old + timedelta(hours=1), timedelta(hours=24), ["drift"])
+    record_decision(warehouse, world, "new", old + timedelta(hours=1), {"drift"}, decision, ["drift"])
+    history = drift_history(warehouse, world, old + timedelta(hours=2), "next", timedelta(hours=24))
+    assert history == [
+        Decided("new", old + timedelta(hours=1), frozenset({"drift"}), False, frozenset({"drift"})),
+        Decided("old", old, frozenset({"drift"}), True, frozenset()),
+    ]

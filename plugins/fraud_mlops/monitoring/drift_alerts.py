@@ -13,6 +13,10 @@ The next run reads the decisions of the last reminder period back
 (``include/sql/95_drift_history.sql``): the previous run's flagged checks tell a change, and
 the newest alert of the unchanged streak tells whether a reminder is due. Both times come from
 the deciding task's own clock, so reminders keep their period.
+
+A check that lacks data this run (too few rows in a window) gives no verdict, not a clearing:
+it keeps the state the previous run recorded for it (:func:`carried_state`). Counting it as
+clear announced drift that had never stopped as starting again when the data came back.
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ class Decided:
 
     run_id: str
     decided_at: datetime
-    flagged: frozenset[str]
+    flagged: frozenset[str]  # as the run left the state: its checks lacking data carried over
     raised: bool
+    unjudged: frozenset[str] = frozenset()  # its checks lacking data
 
 
 @dataclass(frozen=True)
@@ -58,20 +63,45 @@ def lookback(remind_after: timedelta) -> timedelta:
     return max(remind_after, timedelta(hours=24)) + timedelta(hours=1)
 
 
+def _before(earlier: Sequence[Decided], now: datetime) -> list[Decided]:
+    return sorted((d for d in earlier if d.decided_at < now), key=lambda d: d.decided_at, reverse=True)
+
+
+def carried_state(
+    earlier: Sequence[Decided], flagged: Iterable[str], unjudged: Iterable[str], now: datetime
+) -> frozenset[str]:
+    """The flagged checks as this run leaves the state: those that flagged now, and those that
+    lack data now and were flagged as the previous run left it."""
+    runs = _before(earlier, now)
+    previous = runs[0].flagged if runs else frozenset()
+    return frozenset(flagged) | (previous & frozenset(unjudged))
+
+
 def decide_alert(
-    earlier: Sequence[Decided], flagged: Iterable[str], now: datetime, remind_after: timedelta
+    earlier: Sequence[Decided],
+    flagged: Iterable[str],
+    now: datetime,
+    remind_after: timedelta,
+    unjudged: Iterable[str] = (),
 ) -> AlertDecision:
-    """Whether this run's verdict (``flagged`` checks) is announced.
+    """Whether this run's verdict (``flagged`` checks; ``unjudged``, those lacking data) is
+    announced.
 
     Alerts when drift starts, when the set of flagged checks changes, and, while it stays the
     same, once ``remind_after`` has passed since the streak's last alert (zero: every flagged
-    run). ``earlier`` is the decisions of the runs before this one within :func:`lookback`.
+    run). A check lacking data keeps its earlier state (:func:`carried_state`), and a run with
+    no check flagging now alerts on nothing: drift it carries is announced by a run that sees
+    it. ``earlier`` is the decisions of the runs before this one within :func:`lookback`.
     """
-    flagged = frozenset(flagged)
-    if not flagged:
+    fresh = frozenset(flagged)
+    carried = carried_state(earlier, fresh, unjudged, now) - fresh
+    if not fresh:
+        if carried:
+            return AlertDecision(False, f"no verdict for {_names(carried)} (too few rows): still flagged")
         return AlertDecision(False, "no drift")
-    names = _names(flagged)
-    runs = sorted((d for d in earlier if d.decided_at < now), key=lambda d: d.decided_at, reverse=True)
+    flagged = fresh | carried
+    names = _names(flagged) + (f"; {_names(carried)} lacking data, as before" if carried else "")
+    runs = _before(earlier, now)
     if not runs:
         hours = lookback(remind_after) / timedelta(hours=1)
         return AlertDecision(
@@ -103,8 +133,8 @@ def drift_history(
         return []
     sql = render_sql("95_drift_history.sql", settings, since=sql_instant(now - lookback(remind_after)))
     return [
-        Decided(str(run), timestamp_utc(at), _flagged(flagged), bool(raised))
-        for run, at, flagged, raised in warehouse.records(sql)
+        Decided(str(run), timestamp_utc(at), _flagged(flagged), bool(raised), _flagged(unjudged))
+        for run, at, flagged, raised, unjudged in warehouse.records(sql)
         if str(run) != run_id  # a retried task decides as its first try did
     ]
 
@@ -116,8 +146,10 @@ def record_decision(
     now: datetime,
     flagged: Iterable[str],
     decision: AlertDecision,
+    unjudged: Iterable[str] = (),
 ) -> None:
-    """This run's decision, for the next runs (94_drift_alert_record.sql; replaces a retry's)."""
+    """This run's decision, for the next runs (94_drift_alert_record.sql; replaces a retry's):
+    ``flagged`` as the run leaves the state (:func:`carried_state`)."""
     warehouse.execute(
         render_sql("94_drift_alert_record.sql", settings),
         parameters={
@@ -126,6 +158,7 @@ def record_decision(
             "flagged": ",".join(sorted(flagged)),
             "raised": "true" if decision.alert else "false",
             "reason": decision.reason,
+            "unjudged": ",".join(sorted(unjudged)),
         },
     )
 
