@@ -55,13 +55,17 @@ def hourly_reads(settings: Settings, end: datetime) -> list[tuple[str, str]]:
         (
             # on gcp the staged rows start the sink copy's overlap (48 h) before the newest answer
             "83 append's look for repeats (gcp)",
-            split_statements(
-                render_sql(
-                    "83_prediction_log.sql",
-                    settings,
-                    logged_from=sql_instant(end - timedelta(hours=48) - REPEAT_WINDOW),
+            next(
+                s
+                for s in split_statements(
+                    render_sql(
+                        "83_prediction_log.sql",
+                        settings,
+                        logged_from=sql_instant(end - timedelta(hours=48) - REPEAT_WINDOW),
+                    )
                 )
-            )[-1],  # the MERGE (after the tables' DDL)
+                if s.lstrip().startswith("MERGE")
+            ),
         ),
         (
             "86 canary evidence (deployed 3 days before)",

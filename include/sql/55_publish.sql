@@ -18,9 +18,11 @@ WHERE p.event_time >= TIMESTAMP_ADD(CAST(@event_from AS TIMESTAMP), INTERVAL {{ 
 INSERT INTO `{{ dataset }}.stg_transactions`
 SELECT * FROM `{{ candidate_dataset }}.stg_transactions`;
 
--- New rejected rows (those of the increment's files).
+-- New rejected rows (those of the increment's files: loaded, or their lines rejected, from
+-- @loaded_from on, so only those days are read).
 DELETE FROM `{{ dataset }}.rejected_rows` AS p
-WHERE EXISTS (
+WHERE p._loaded_at >= CAST(@loaded_from AS TIMESTAMP)
+  AND EXISTS (
   SELECT 1 FROM `{{ candidate_dataset }}.rejected_rows` AS c
   WHERE c._file_name = p._file_name AND c._loaded_at = p._loaded_at
 );

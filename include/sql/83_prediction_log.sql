@@ -1,18 +1,24 @@
 -- The prediction log: every answer a model gave, online, shadow (a canary's score of the same
 -- request, never returned) or batch. Appends the staged rows (spool files locally, the log
--- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores not yet
--- logged. Idempotent: a row already logged (same request, source and model version) is skipped,
--- so a retried load never duplicates.
+-- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores of the
+-- scoring runs not yet logged (prediction_log_batch_runs, recorded in the same transaction).
+-- Idempotent: a row already logged (same request, source and model version) is skipped, so a
+-- retried load never duplicates.
 -- The MERGE reads the logged rows from logged_from on (a day before the earliest incoming
 -- row, 97_prediction_log_incoming.sql; a constant in the merge condition, so BigQuery reads only
--- those days: https://cloud.google.com/bigquery/docs/using-dml-with-partitioned-tables). A
--- repeat is the same row again, with its logged_at; a client re-sending a request id
--- (X-Request-Id) more than a day after its first answer is logged again.
-{%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
+-- those days: "Updating partitioned table data using DML",
+-- https://cloud.google.com/bigquery/docs/using-dml-with-partitioned-tables). A repeat is the same
+-- row again, with its logged_at; a client re-sending a request id (X-Request-Id) more than a day
+-- before the earliest incoming row may be logged again.
+{%- from 'macros/card_predictions.sql' import card_predictions_table, logged_batch_runs_table, unlogged_batch_scores with context %}
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
 {{ prediction_log_table() }};
 
 {{ card_predictions_table() }};
+
+{{ logged_batch_runs_table() }};
+
+BEGIN TRANSACTION;
 
 MERGE `{{ dataset }}.prediction_log` AS logged
 USING (
@@ -22,22 +28,12 @@ USING (
     PARTITION BY request_id, source, COALESCE(model_version, '') ORDER BY logged_at
   ) = 1
   UNION ALL
-  SELECT
-    prediction_id AS request_id,
-    scored_at AS logged_at,
-    'batch' AS source,
-    {{ entity_key }},
-    CAST(NULL AS STRING) AS features,
-    score,
-    decision,
-    threshold,
-    model_name,
-    model_version,
-    CAST(NULL AS STRING) AS deployed_model_id,
-    CAST(NULL AS FLOAT64) AS latency_ms,
-    200 AS status,
-    CAST(NULL AS STRING) AS error
-  FROM `{{ dataset }}.card_predictions`
+  {{ unlogged_batch_scores(
+    "p.prediction_id AS request_id, p.scored_at AS logged_at, 'batch' AS source, p." ~ entity_key ~ ",
+  CAST(NULL AS STRING) AS features, p.score, p.decision, p.threshold, p.model_name, p.model_version,
+  CAST(NULL AS STRING) AS deployed_model_id, CAST(NULL AS FLOAT64) AS latency_ms, 200 AS status,
+  CAST(NULL AS STRING) AS error"
+  ) }}
 ) AS incoming
 ON logged.logged_at >= TIMESTAMP('{{ logged_from }}')
   AND logged.request_id = incoming.request_id
@@ -51,3 +47,9 @@ WHEN NOT MATCHED THEN INSERT (
     incoming.score, incoming.decision, incoming.threshold, incoming.model_name, incoming.model_version,
     incoming.deployed_model_id, incoming.latency_ms, incoming.status, incoming.error
   );
+
+INSERT INTO `{{ dataset }}.prediction_log_batch_runs` (scoring_run_id, model_version, logged_at)
+SELECT DISTINCT p.scoring_run_id, p.model_version, CURRENT_TIMESTAMP() AS logged_at
+FROM ({{ unlogged_batch_scores('p.scoring_run_id, p.model_version') }}) AS p;
+
+COMMIT TRANSACTION;

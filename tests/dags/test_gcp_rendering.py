@@ -278,26 +278,40 @@ def _reads_without_partition_filter(sql: str) -> list[str]:
                 continue  # candidates: one increment, not partitioned
             parent = table.parent
             names = {table.alias_or_name, table.name, ""}
-            if column is not None and isinstance(parent, exp.Merge) and parent.this is table:
+            if column is not None and isinstance(parent, exp.Merge):
                 # a MERGE reads its target to match rows: BigQuery prunes the target's
-                # partitions on a constant filter in the merge condition (docs, "Using DML with
-                # partitioned tables")
-                on = parent.args.get("on")
-                if on is None or not any(
-                    c.name == column and c.table in names for c in on.find_all(exp.Column)
-                ):
+                # partitions on a constant filter in the merge condition (docs, "Updating
+                # partitioned table data using DML"); a bare USING table is read whole
+                on = parent.args.get("on") if parent.this is table else None
+                if not _bounds(on, column, names):
                     missing.append(table.name)
                 continue
-            if column is None or isinstance(parent, exp.Insert | exp.Create | exp.Merge | exp.Schema):
+            if column is None or isinstance(parent, exp.Insert | exp.Create | exp.Schema):
                 continue  # not partitioned, or written rather than read
             scope = table.find_ancestor(exp.Select, exp.Delete)
-            where = scope.args.get("where") if scope else None
-            filtered = where is not None and any(
-                c.name == column and c.table in names for c in where.find_all(exp.Column)
-            )
-            if not filtered:
+            if not _bounds(scope.args.get("where") if scope else None, column, names):
                 missing.append(table.name)
     return missing
+
+
+def _bounds(condition: Any, column: str, names: set[str]) -> bool:
+    """Whether ``condition`` compares the partition ``column`` with a constant (a literal, a
+    parameter, a function of those): BigQuery prunes on nothing else."""
+    from sqlglot import exp
+
+    if condition is None:
+        return False
+    for comparison in condition.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In):
+        sides = (
+            [comparison.this, *comparison.expressions]
+            if isinstance(comparison, exp.In)
+            else [v for v in comparison.args.values() if isinstance(v, exp.Expression)]
+        )
+        own = [e for e in sides if isinstance(e, exp.Column) and e.name == column and e.table in names]
+        others = [e for e in sides if not any(e is o for o in own)]
+        if own and others and not any(o.find(exp.Column, exp.Subquery, exp.Select) for o in others):
+            return True
+    return False
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,89 @@
+"""Batch scores reach the prediction log once per scoring run (and model version), through the
+same append as the online answers, on the real local warehouse.
+
+card_predictions keeps every scoring run (80_card_predictions.sql replaces only its own run's
+rows), so the append must not take every run as incoming: its look for repeats would then reach
+back to the first batch run ever, on every hourly run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fraud_mlops import targets
+from fraud_mlops.prediction_log import records
+from fraud_mlops.prediction_log.append import REPEAT_WINDOW, append_staged
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import sql_instant
+from fraud_mlops.warehouse.base import Warehouse
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+CARDS = 3
+
+
+def _score(warehouse: Warehouse, settings: Settings, run_id: str, scored_at: datetime, version: str) -> None:
+    """A scoring run's rows as 80_card_predictions.sql leaves them: a rerun replaces its rows, with
+    the same prediction ids and a new scored_at."""
+    table = f"`{settings.dataset}.card_predictions`"
+    warehouse.execute(f"DELETE FROM {table} WHERE scoring_run_id = '{run_id}'")
+    values = ", ".join(
+        f"('{run_id}-{card}', '{run_id}', 'card{card}', 0.1, 'legitimate', 0.5, 'fraud-detector', '{version}',"
+        f" TIMESTAMP('{sql_instant(scored_at)}'), TIMESTAMP('{sql_instant(scored_at)}'))"
+        for card in range(CARDS)
+    )
+    warehouse.execute(
+        f"INSERT INTO {table} (prediction_id, scoring_run_id, card_pseudonym, score, decision, threshold,"
+        f" model_name, model_version, feature_timestamp, scored_at) VALUES {values}"
+    )
+
+
+def _stage(warehouse: Warehouse, request_id: str, at: datetime) -> None:
+    row = records.record(request_id=request_id, source=records.ONLINE, status=200, logged_at=at)
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow([row]))
+
+
+def _batch_rows(warehouse: Warehouse, settings: Settings) -> list[tuple[str, str]]:
+    rows = warehouse.records(
+        f"SELECT request_id, model_version FROM `{settings.dataset}.prediction_log` WHERE source = 'batch'"
+        " ORDER BY 1, 2"
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_a_scoring_run_is_logged_once_and_then_no_longer_bounds_the_append(local_settings: Settings) -> None:
+    warehouse = targets.warehouse(local_settings)
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{local_settings.dataset}`")
+    old_run = NOW - timedelta(days=10)
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow([]))
+    append_staged(warehouse, local_settings)  # creates the tables; nothing to append yet
+    _score(warehouse, local_settings, "r1", old_run, version="1")
+
+    # the run's rows are the incoming ones: logged, the look for repeats from a day before them
+    assert append_staged(warehouse, local_settings) == sql_instant(old_run - REPEAT_WINDOW)
+    assert _batch_rows(warehouse, local_settings) == [(f"r1-{c}", "1") for c in range(CARDS)]
+
+    # an hour's online answer later: the logged run no longer counts as incoming
+    _stage(warehouse, "online-1", NOW - timedelta(hours=1))
+    assert append_staged(warehouse, local_settings) == sql_instant(NOW - timedelta(hours=1) - REPEAT_WINDOW)
+
+    # the run rerun (same prediction ids, a new scored_at): its rows are not logged twice
+    _score(warehouse, local_settings, "r1", NOW, version="1")
+    _stage(warehouse, "online-2", NOW - timedelta(minutes=30))
+    assert append_staged(warehouse, local_settings) == sql_instant(
+        NOW - timedelta(minutes=30) - REPEAT_WINDOW
+    )
+    assert _batch_rows(warehouse, local_settings) == [(f"r1-{c}", "1") for c in range(CARDS)]
+
+    # rerun by another model version: those are other answers, logged
+    _score(warehouse, local_settings, "r1", NOW, version="2")
+    append_staged(warehouse, local_settings)
+    assert _batch_rows(warehouse, local_settings) == sorted(
+        [(f"r1-{c}", "1") for c in range(CARDS)] + [(f"r1-{c}", "2") for c in range(CARDS)]
+    )
+    logged = warehouse.row_count("prediction_log")
+    append_staged(warehouse, local_settings)  # a retried append adds nothing
+    assert warehouse.row_count("prediction_log") == logged == 2 * CARDS + 2
+    runs = warehouse.records(
+        f"SELECT scoring_run_id, model_version FROM `{local_settings.dataset}.prediction_log_batch_runs` ORDER BY 2"
+    )
+    assert [tuple(r) for r in runs] == [("r1", "1"), ("r1", "2")]
