@@ -1,19 +1,10 @@
 -- Monitoring: one run's drift-alert decision (fraud_mlops/monitoring/drift_alerts.py): when it
 -- decided, which checks flagged drift as the run left the state (comma-separated, sorted; empty:
 -- none; a check lacking data keeps its earlier state), whether it alerted and why, and which
--- checks lacked data. The next runs read it back (95_drift_history.sql) to alert on a change of state, not
--- on every flagged run. Replaces the run's earlier decision: a retried task records once.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.drift_alerts` (
-  run_id STRING,
-  decided_at TIMESTAMP,
-  flagged STRING,
-  raised BOOL,
-  reason STRING,
-  unjudged STRING
-);
-
--- a table the first version made (without unjudged)
-ALTER TABLE `{{ dataset }}.drift_alerts` ADD COLUMN IF NOT EXISTS unjudged STRING;
+-- checks lacked data. The next runs read it back (95_drift_history.sql) to alert on a change of
+-- state, not on every flagged run. Replaces the run's earlier decision: a retried task records once.
+{%- from 'macros/monitoring_tables.sql' import drift_alerts_table with context %}
+{{ drift_alerts_table() }};
 
 BEGIN TRANSACTION;
 

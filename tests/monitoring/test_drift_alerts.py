@@ -137,7 +137,7 @@ def test_the_reasons_say_a_check_lacked_data() -> None:
     first = Decided("run0", T0, frozenset({"drift", "skew"}), True)
     at = T0 + timedelta(hours=1)
     assert decide_alert([first], (), at, DAY, unjudged=("drift", "skew")) == AlertDecision(
-        False, "no verdict for drift, skew (too few rows): still flagged"
+        False, "no verdict for drift, skew (lacking data): still flagged"
     )
     assert carried_state([first], (), ("drift", "skew", "prediction_drift"), at) == {"drift", "skew"}
     assert decide_alert([first], ("skew",), at, DAY, unjudged=("drift",)).reason == (

@@ -17,7 +17,14 @@ import pytest
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURE_NAMES
 from fraud_mlops.monitoring.drift import CALENDAR_FEATURES, monitored_features
-from fraud_mlops.monitoring.drift_alerts import Decided, decide_alert, drift_history, record_decision
+from fraud_mlops.monitoring.drift_alerts import (
+    AlertDecision,
+    Decided,
+    decide_alert,
+    decide_run,
+    drift_history,
+    record_decision,
+)
 from fraud_mlops.monitoring.run import run_monitoring
 from fraud_mlops.monitoring.windows import Windows
 from fraud_mlops.prediction_log import records
@@ -161,6 +168,16 @@ def test_too_little_traffic_is_not_a_verdict(world: Settings) -> None:
     assert result["drift_detected"] is False
     assert result["checks"]["drift"]["status"] == "insufficient_data"
     assert result["checks"]["skew"]["status"] == "insufficient_data"
+    # no clearing: drift the previous run flagged is still flagged, as check_drift records it
+    now = datetime(2026, 12, 6, 10, tzinfo=UTC)
+    before = [Decided("manual__before", now - timedelta(hours=1), frozenset({"drift", "skew"}), True)]
+    decided = decide_run(before, result, now, timedelta(hours=24))
+    assert decided.unjudged == {"skew", "drift", "prediction_drift"}
+    assert decided.state == {"drift", "skew"}
+    assert decided.alert == AlertDecision(False, "no verdict for drift, skew (lacking data): still flagged")
+    assert decide_run([], result, now, timedelta(hours=24)).alert == AlertDecision(
+        False, "no drift flagged; no verdict for drift, prediction_drift, skew (lacking data)"
+    )
 
 
 def test_reports_go_to_composers_data_folder_on_gcp(gcp_settings: Settings) -> None:
@@ -227,7 +244,10 @@ def test_a_decisions_table_of_the_first_version_gains_the_new_column(world: Sett
         f"INSERT INTO `{world.dataset}.drift_alerts` VALUES ('old', TIMESTAMP '2026-12-06 09:00:00+00',"
         " 'drift', TRUE, 'drift started (drift)')"
     )
-    decision = decide_alert([], [], old + timedelta(hours=1), timedelta(hours=24), ["drift"])
+    # read first, as check_drift does: the old rows, judged
+    earlier = drift_history(warehouse, world, old + timedelta(hours=1), "new", timedelta(hours=24))
+    assert earlier == [Decided("old", old, frozenset({"drift"}), True, frozenset())]
+    decision = decide_alert(earlier, [], old + timedelta(hours=1), timedelta(hours=24), ["drift"])
     record_decision(warehouse, world, "new", old + timedelta(hours=1), {"drift"}, decision, ["drift"])
     history = drift_history(warehouse, world, old + timedelta(hours=2), "next", timedelta(hours=24))
     assert history == [

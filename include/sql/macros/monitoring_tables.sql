@@ -38,3 +38,18 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.monitoring_metrics` (
   current_rows INT64
 )
 {%- endmacro %}
+
+{#- drift_alerts' DDL, shared by the record (94) and the read (95): a table the first version
+    made (without unjudged) gains the column before either touches it. -#}
+{% macro drift_alerts_table() -%}
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.drift_alerts` (
+  run_id STRING,
+  decided_at TIMESTAMP,
+  flagged STRING,
+  raised BOOL,
+  reason STRING,
+  unjudged STRING
+);
+
+ALTER TABLE `{{ dataset }}.drift_alerts` ADD COLUMN IF NOT EXISTS unjudged STRING
+{%- endmacro %}

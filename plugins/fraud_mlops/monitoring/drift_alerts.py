@@ -21,11 +21,11 @@ clear announced drift that had never stopped as starting again when the data cam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import takewhile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql, sql_instant
@@ -97,7 +97,9 @@ def decide_alert(
     carried = carried_state(earlier, fresh, unjudged, now) - fresh
     if not fresh:
         if carried:
-            return AlertDecision(False, f"no verdict for {_names(carried)} (too few rows): still flagged")
+            return AlertDecision(False, f"no verdict for {_names(carried)} (lacking data): still flagged")
+        if unjudged := frozenset(unjudged):
+            return AlertDecision(False, f"no drift flagged; no verdict for {_names(unjudged)} (lacking data)")
         return AlertDecision(False, "no drift")
     flagged = fresh | carried
     names = _names(flagged) + (f"; {_names(carried)} lacking data, as before" if carried else "")
@@ -122,6 +124,31 @@ def decide_alert(
         False,
         f"drift persists ({names}), unchanged since the alert at {_at(last_alert)}; "
         f"next reminder from {_at(last_alert + remind_after - REMINDER_SLACK)}",
+    )
+
+
+@dataclass(frozen=True)
+class RunDecision:
+    """A monitoring run's verdict as the alert rule takes it, and what the run records."""
+
+    alert: AlertDecision
+    state: frozenset[str]  # the flagged checks as the run leaves the state (record_decision)
+    unjudged: frozenset[str]  # the checks lacking data
+
+
+def decide_run(
+    earlier: Sequence[Decided], result: Mapping[str, Any], now: datetime, remind_after: timedelta
+) -> RunDecision:
+    """The alert rule on a run's result (fraud_mlops.monitoring.run.run_monitoring's): which
+    checks flagged, and which lacked data (``insufficient_data``: no verdict)."""
+    from fraud_mlops.monitoring.drift import INSUFFICIENT
+
+    flagged = result["flagged_checks"]
+    unjudged = frozenset(name for name, check in result["checks"].items() if check["status"] == INSUFFICIENT)
+    return RunDecision(
+        decide_alert(earlier, flagged, now, remind_after, unjudged),
+        carried_state(earlier, flagged, unjudged, now),
+        unjudged,
     )
 
 

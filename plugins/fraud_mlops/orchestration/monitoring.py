@@ -92,13 +92,7 @@ def check_drift(settings: Settings) -> Any:
         from pathlib import Path
 
         from fraud_mlops.alerting.sinks import DRIFT
-        from fraud_mlops.monitoring.drift import INSUFFICIENT
-        from fraud_mlops.monitoring.drift_alerts import (
-            carried_state,
-            decide_alert,
-            drift_history,
-            record_decision,
-        )
+        from fraud_mlops.monitoring.drift_alerts import decide_run, drift_history, record_decision
         from fraud_mlops.monitoring.run import run_monitoring
         from fraud_mlops.orchestration.alerts import raise_alert
 
@@ -120,10 +114,9 @@ def check_drift(settings: Settings) -> Any:
             "reports": {name: c["report"] for name, c in result["checks"].items()},
             "windows": result["windows"],
         }
-        unjudged = [name for name, check in result["checks"].items() if check["status"] == INSUFFICIENT]
-        alert = decide_alert(history, result["flagged_checks"], now, remind_after, unjudged)
-        state = carried_state(history, result["flagged_checks"], unjudged, now)
-        if history and history[0].flagged and not state:
+        decided = decide_run(history, result, now, remind_after)
+        alert = decided.alert
+        if history and history[0].flagged and not decided.state:
             print(
                 f"drift cleared: the previous run ({history[0].run_id}) flagged {sorted(history[0].flagged)}"
             )
@@ -137,7 +130,7 @@ def check_drift(settings: Settings) -> Any:
             alert = replace(alert, alert=False, reason=f"{alert.reason} (the alert could not be sent)")
         summary["alert"] = {"raised": alert.alert, "reason": alert.reason}
         print(f"alert: {'raised' if alert.alert else 'not raised'} ({alert.reason})")
-        record_decision(warehouse, settings, context["run_id"], now, state, alert, unjudged)
+        record_decision(warehouse, settings, context["run_id"], now, decided.state, alert, decided.unjudged)
         return summary
 
     return check_drift()
