@@ -139,13 +139,8 @@ def decide(
 
 def _harms(canary: ModelStats, champion: ModelStats, window: Window, p: CanaryPolicy) -> list[str]:
     harms: list[str] = []
-    if canary.error_rate > p.slo_error_rate:
-        harms.append(f"error rate {canary.error_rate:.2%} above the SLO {p.slo_error_rate:.2%}")
-    elif champion.requests and canary.error_rate > champion.error_rate + p.max_error_rate_increase:
-        harms.append(
-            f"error rate {canary.error_rate:.2%} above the champion's {champion.error_rate:.2%} "
-            f"+ {p.max_error_rate_increase:.2%}"
-        )
+    if breach := _error_rate_breach(canary.error_rate, champion, p):
+        harms.append(f"error rate {canary.error_rate:.2%} {breach}")
     if canary.requests >= p.min_requests_for_latency:
         harms.extend(_latency_breaches(canary, champion, p))
     if _alert_rate_outside(canary, champion, p) == "significantly":
@@ -180,9 +175,7 @@ def _unattributed_failures(
     if excess <= 0 or requests < p.min_requests_for_rollback:
         return []
     rate = (canary.errors + excess) / requests
-    if rate <= p.slo_error_rate and not (
-        champion.requests and rate > champion.error_rate + p.max_error_rate_increase
-    ):
+    if _error_rate_breach(rate, champion, p) is None:
         return []
     return [
         f"error rate {rate:.2%} with the {excess} failures naming no model charged to the canary "
@@ -191,6 +184,16 @@ def _unattributed_failures(
         f"above the SLO {p.slo_error_rate:.2%} or the champion's {champion.error_rate:.2%} "
         f"+ {p.max_error_rate_increase:.2%}"
     ]
+
+
+def _error_rate_breach(rate: float, champion: ModelStats, p: CanaryPolicy) -> str | None:
+    """The error limit a canary's ``rate`` passes: the SLO, or else the champion's rate plus the
+    tolerance (when the champion answered); None within both."""
+    if rate > p.slo_error_rate:
+        return f"above the SLO {p.slo_error_rate:.2%}"
+    if champion.requests and rate > champion.error_rate + p.max_error_rate_increase:
+        return f"above the champion's {champion.error_rate:.2%} + {p.max_error_rate_increase:.2%}"
+    return None
 
 
 def _latency_breaches(canary: ModelStats, champion: ModelStats, p: CanaryPolicy) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from fraud_mlops.monitoring.canary import (
     DEFAULT_POLICY,
@@ -86,7 +86,18 @@ DEPLOYMENT_MARGIN = timedelta(hours=1)
 FAILURE_BASELINE = timedelta(hours=24)
 
 
-def canary_sql_values(champion: str, canary: str, deployed_since: datetime | None = None) -> dict[str, str]:
+class CanarySqlValues(TypedDict):
+    """86_canary_window.sql's values, by name (a mapping render_sql takes as keywords)."""
+
+    champion: str
+    canary: str
+    since: str
+    deployed_at: str
+    baseline_from: str
+    deployment_known: str
+
+
+def canary_sql_values(champion: str, canary: str, deployed_since: datetime | None = None) -> CanarySqlValues:
     """86_canary_window.sql's values: the versions go into its text, so only registry version
     ids (checked), never free text; ``since``, from the canary's deployment (the endpoint's
     ``deployed_since``) less :data:`DEPLOYMENT_MARGIN`, or the earliest instant when unknown
@@ -102,14 +113,14 @@ def canary_sql_values(champion: str, canary: str, deployed_since: datetime | Non
         since = sql_instant(deployed_since - DEPLOYMENT_MARGIN)
         deployed_at = sql_instant(deployed_since)
         baseline_from = sql_instant(deployed_since - FAILURE_BASELINE)
-    return {
-        "champion": champion,
-        "canary": canary,
-        "since": since,
-        "deployed_at": deployed_at,
-        "baseline_from": baseline_from,
-        "deployment_known": "FALSE" if deployed_since is None else "TRUE",
-    }
+    return CanarySqlValues(
+        champion=champion,
+        canary=canary,
+        since=since,
+        deployed_at=deployed_at,
+        baseline_from=baseline_from,
+        deployment_known="FALSE" if deployed_since is None else "TRUE",
+    )
 
 
 def policy_from(overrides: dict[str, Any] | None, *, shadow_pairs_logged: bool = True) -> CanaryPolicy:

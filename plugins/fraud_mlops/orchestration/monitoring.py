@@ -68,12 +68,12 @@ def append_prediction_log(settings: Settings) -> Any:
     return append_prediction_log()
 
 
-def _windows(params: dict[str, Any]) -> Any:
+def _windows(params: dict[str, Any], end: datetime) -> Any:
     from fraud_mlops.monitoring.windows import Windows
 
     start = params.get("current_start") or None
     return Windows.ending(
-        end=datetime.now(UTC),
+        end=end,
         current=timedelta(hours=float(params.get("current_hours", 24))),
         reference=timedelta(hours=float(params.get("reference_hours", 168))),
         current_start=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
@@ -102,7 +102,7 @@ def check_drift(settings: Settings) -> Any:
         remind_after = timedelta(hours=float(params.get("drift_reminder_hours", 24)))
         warehouse = targets.warehouse(settings)
         history = drift_history(warehouse, settings, now, context["run_id"], remind_after)
-        result = run_monitoring(settings, context["run_id"], _windows(params))
+        result = run_monitoring(settings, context["run_id"], _windows(params, now))
         reports_dir = str(Path(result["result_file"]).parent)
         print(f"{result['verdict']}; reports and result.json in {reports_dir}")
         links.record(context, reports_dir=reports_dir)
@@ -193,16 +193,7 @@ def apply_canary_decision(settings: Settings) -> Any:
         champion, canary = pair
         endpoint = open_endpoint(targets.endpoint_uri(settings))
         values = canary_sql_values(champion.version, canary.version, endpoint.deployed_since(canary))
-        sql = render_sql(
-            "86_canary_window.sql",
-            settings,
-            champion=values["champion"],
-            canary=values["canary"],
-            since=values["since"],
-            deployed_at=values["deployed_at"],
-            baseline_from=values["baseline_from"],
-            deployment_known=values["deployment_known"],
-        )
+        sql = render_sql("86_canary_window.sql", settings, **values)
         rows = [tuple(r) for r in targets.warehouse(settings).records(sql)]
         policy = policy_from(
             dict(context["params"]).get("canary_policy") or None,
