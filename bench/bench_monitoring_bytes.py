@@ -27,7 +27,7 @@ from fraud_mlops.monitoring.windows import MAX_ROWS, Windows
 from fraud_mlops.prediction_log.append import REPEAT_WINDOW
 from fraud_mlops.prediction_log.store import CloudPredictionLog
 from fraud_mlops.settings import Settings, settings_from_env
-from fraud_mlops.sql_templates import render_sql, sql_instant
+from fraud_mlops.sql_templates import EARLIEST_INSTANT, render_sql, sql_instant
 from fraud_mlops.warehouse.transpile import split_statements, transpile_statement
 from tests.monitoring.prediction_log_history import log_history
 
@@ -62,6 +62,7 @@ def hourly_reads(settings: Settings, end: datetime) -> list[tuple[str, str]]:
                         "83_prediction_log.sql",
                         settings,
                         logged_from=sql_instant(end - timedelta(hours=48) - REPEAT_WINDOW),
+                        batch_from=sql_instant(end - timedelta(days=2)),  # a run logged a day before
                     )
                 )
                 if s.lstrip().startswith("MERGE")
@@ -72,7 +73,7 @@ def hourly_reads(settings: Settings, end: datetime) -> list[tuple[str, str]]:
             render_sql(
                 "86_canary_window.sql",
                 settings,
-                **canary_sql_values("1", "2", end - timedelta(days=3)),  # type: ignore[arg-type]
+                **canary_sql_values("1", "2", end - timedelta(days=3)),
             ),
         ),
         ("89 row count", render_sql("89_prediction_log_rows.sql", settings)),
@@ -94,7 +95,9 @@ def main() -> None:
         os.environ[f"AIRFLOW_CONN_{settings.warehouse_conn_id.upper()}"] = json.dumps(
             {"conn_type": "duckdb", "host": str(settings.warehouse_path)}
         )
-        by_day = partitioning(render_sql("97_prediction_log_incoming.sql", settings))
+        by_day = partitioning(
+            render_sql("97_prediction_log_incoming.sql", settings, batch_from=EARLIEST_INSTANT)
+        )
         logged = 0
         for days in sorted(args.days):
             log_history(settings, FIRST_DAY + timedelta(days=logged), days - logged, args.answers_per_day)

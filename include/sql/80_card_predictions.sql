@@ -2,14 +2,18 @@
 -- The batch prediction (Vertex AI on gcp, the same model server locally) wrote
 -- {{ batch_output_table }}: the input columns plus `prediction`, the model server's JSON answer
 -- per card (fraud_probability, decision, threshold, model_name, model_version). @run_id is the
--- Airflow run id; @model_version the version the batch prediction ran (its XCom). Idempotent: a rerun deletes and re-inserts its own rows (same deterministic
--- prediction ids), inside one transaction.
+-- Airflow run id; @model_version the version the batch prediction ran (its XCom); @run_after
+-- the run's run_after (its rows are scored after it: the DELETE reads the days from a day
+-- before it on, not every run's). Idempotent: a rerun deletes and re-inserts its own rows (same
+-- deterministic prediction ids), inside one transaction.
 {%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
 {{ card_predictions_table() }};
 
 BEGIN TRANSACTION;
 
-DELETE FROM `{{ dataset }}.card_predictions` WHERE scoring_run_id = @run_id;
+DELETE FROM `{{ dataset }}.card_predictions`
+WHERE scored_at >= TIMESTAMP_SUB(CAST(@run_after AS TIMESTAMP), INTERVAL 1 DAY)
+  AND scoring_run_id = @run_id;
 
 INSERT INTO `{{ dataset }}.card_predictions` (
   prediction_id, scoring_run_id, {{ entity_key }}, score, decision, threshold,

@@ -9,4 +9,5 @@ SELECT
   STRING_AGG(DISTINCT model_version, ',') AS model_versions,
   (SELECT COUNT(*) FROM `{{ dataset }}.{{ batch_input_table }}`) AS cards_in_input
 FROM `{{ dataset }}.card_predictions`
-WHERE scoring_run_id = @run_id
+WHERE scored_at >= TIMESTAMP_SUB(CAST(@run_after AS TIMESTAMP), INTERVAL 1 DAY)  -- the run's days (80)
+  AND scoring_run_id = @run_id

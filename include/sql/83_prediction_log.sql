@@ -1,7 +1,8 @@
 -- The prediction log: every answer a model gave, online, shadow (a canary's score of the same
 -- request, never returned) or batch. Appends the staged rows (spool files locally, the log
--- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores of the
--- scoring runs not yet logged (prediction_log_batch_runs, recorded in the same transaction).
+-- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores not yet
+-- logged (those scored after their run's record in prediction_log_batch_runs, written in the
+-- same transaction).
 -- Idempotent: a row already logged (same request, source and model version) is skipped, so a
 -- retried load never duplicates.
 -- The MERGE reads the logged rows from logged_from on (a day before the earliest incoming
@@ -48,8 +49,9 @@ WHEN NOT MATCHED THEN INSERT (
     incoming.deployed_model_id, incoming.latency_ms, incoming.status, incoming.error
   );
 
-INSERT INTO `{{ dataset }}.prediction_log_batch_runs` (scoring_run_id, model_version, logged_at)
-SELECT DISTINCT p.scoring_run_id, p.model_version, CURRENT_TIMESTAMP() AS logged_at
-FROM ({{ unlogged_batch_scores('p.scoring_run_id, p.model_version') }}) AS p;
+INSERT INTO `{{ dataset }}.prediction_log_batch_runs` (scoring_run_id, model_version, scored_at, logged_at)
+SELECT p.scoring_run_id, p.model_version, MAX(p.scored_at), CURRENT_TIMESTAMP()
+FROM ({{ unlogged_batch_scores('p.scoring_run_id, p.model_version, p.scored_at') }}) AS p
+GROUP BY p.scoring_run_id, p.model_version;
 
 COMMIT TRANSACTION;

@@ -1,5 +1,5 @@
--- The earliest answer the next append brings (the staged rows and the batch scores of the runs
--- not yet logged, 83_prediction_log.sql's incoming rows): the append's MERGE reads the
+-- The earliest answer the next append brings (the staged rows and the batch scores not yet
+-- logged, 83_prediction_log.sql's incoming rows, or where a rerun's run was first logged): the append's MERGE reads the
 -- prediction log only from a day before it (fraud_mlops/prediction_log/append.py), not every
 -- day's rows on every run. The tables are created first: before the first batch scoring there
 -- is no card_predictions.
@@ -15,5 +15,6 @@ SELECT MIN(logged_at) AS earliest
 FROM (
   SELECT logged_at FROM `{{ dataset }}.prediction_log_staging`
   UNION ALL
-  {{ unlogged_batch_scores('p.scored_at AS logged_at') }}
+  -- a rerun's repeats lie where its run was first logged
+  {{ unlogged_batch_scores('LEAST(p.scored_at, IFNULL(r.first_scored_at, p.scored_at)) AS logged_at') }}
 )

@@ -106,6 +106,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "bigquery.tables.create",
             "bigquery.tables.get",
             "bigquery.tables.getData",
+            "bigquery.tables.update",
             "bigquery.tables.updateData",
         }
     ),

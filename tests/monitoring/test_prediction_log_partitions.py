@@ -17,7 +17,7 @@ from fraud_mlops.monitoring.windows import MAX_ROWS, Windows
 from fraud_mlops.prediction_log import records
 from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import render_sql, sql_instant
+from fraud_mlops.sql_templates import EARLIEST_INSTANT, render_sql, sql_instant
 from fraud_mlops.warehouse.transpile import transpile_statement
 from tests.monitoring.prediction_log_history import log_history
 
@@ -33,11 +33,14 @@ def test_the_prediction_log_ddl_partitions_by_day_and_clusters_by_source_and_ver
 
     # the statements that create it (the shared macro; erasure uses it too)
     for sql_file in ("97_prediction_log_incoming.sql", "87_reporting_views.sql"):
-        sql = render_sql(sql_file, gcp_settings)
+        sql = render_sql(sql_file, gcp_settings, batch_from=EARLIEST_INSTANT)
         assert partitioning(sql).get("prediction_log") == "logged_at", sql_file
     create = next(
         s
-        for s in sqlglot.parse(render_sql("97_prediction_log_incoming.sql", gcp_settings), read="bigquery")
+        for s in sqlglot.parse(
+            render_sql("97_prediction_log_incoming.sql", gcp_settings, batch_from=EARLIEST_INSTANT),
+            read="bigquery",
+        )
         if isinstance(s, exp.Create) and s.find(exp.Table).name == "prediction_log"  # type: ignore[union-attr]
     )
     cluster = create.find(exp.ClusterProperty)
@@ -49,7 +52,11 @@ def test_a_monitoring_window_reads_only_its_days(local_settings: Settings) -> No
     log_history(local_settings, FIRST_DAY, DAYS, answers_per_day=40)
     end = FIRST_DAY + timedelta(days=DAYS - 1, hours=12)
     span = Windows.ending(end, current=timedelta(hours=24), reference=timedelta(days=7))
-    partitioned = BytesMeter(partitioning(render_sql("97_prediction_log_incoming.sql", local_settings)))
+    partitioned = BytesMeter(
+        partitioning(
+            render_sql("97_prediction_log_incoming.sql", local_settings, batch_from=EARLIEST_INSTANT)
+        )
+    )
     unpartitioned = BytesMeter({})
     conn = duckdb.connect(str(local_settings.warehouse_path), read_only=True)
     try:
@@ -87,7 +94,11 @@ def test_the_canary_evidence_reads_from_the_canarys_deployment(local_settings: S
     sql = transpile_statement(
         render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", deployed))
     )
-    meter = BytesMeter(partitioning(render_sql("97_prediction_log_incoming.sql", local_settings)))
+    meter = BytesMeter(
+        partitioning(
+            render_sql("97_prediction_log_incoming.sql", local_settings, batch_from=EARLIEST_INSTANT)
+        )
+    )
     conn = duckdb.connect(str(local_settings.warehouse_path), read_only=True)
     try:
         (statement,) = [s for s in [meter.observe(conn, sql)] if s is not None]
@@ -121,7 +132,11 @@ def test_the_append_looks_for_repeats_only_from_a_day_before_its_earliest_row(
             ]
         ),
     )
-    meter = BytesMeter(partitioning(render_sql("97_prediction_log_incoming.sql", local_settings)))
+    meter = BytesMeter(
+        partitioning(
+            render_sql("97_prediction_log_incoming.sql", local_settings, batch_from=EARLIEST_INSTANT)
+        )
+    )
     with metering(meter):
         logged_from = append_staged(warehouse, local_settings)
 

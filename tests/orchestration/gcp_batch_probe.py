@@ -124,6 +124,7 @@ def main() -> None:
     print("PROBE " + json.dumps({
         "states": {task_id: str(ti.state) for task_id, ti in tis.items()},
         "run_id": run.run_id,
+        "run_after": run.run_after.isoformat(),
         "created": {"parent": create.call_args.kwargs["parent"],
                     "job": json.loads(type(job).to_json(job))},
         "polled": [c.kwargs["request"] for c in poll.call_args_list],

@@ -51,6 +51,9 @@ NEWEST_LOGGED = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, secon
 #: The earliest row the append brings (97_prediction_log_incoming.sql's answer): its MERGE looks
 #: for repeats from a day before it.
 EARLIEST_INCOMING = NEWEST_LOGGED - timedelta(hours=47)
+#: The last append that logged a scoring run (98_prediction_log_batch_from.sql's answer): the
+#: append reads card_predictions from a day before it.
+LAST_BATCH_LOGGED = NEWEST_LOGGED - timedelta(hours=20)
 #: The current window starts here (the run's ``current_start``); it ends when the task runs.
 CURRENT_START = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 REFERENCE_HOURS = 168
@@ -134,7 +137,9 @@ def answers() -> Any:
     fixed = {
         served_sql(start=sql_instant(reference_start), end=sql_instant(CURRENT_START)): reference,
         render_sql("89_prediction_log_rows.sql", settings): ([{"name": "logged", "type": "INTEGER"}], [(2 * ROWS,)]),
-        render_sql("97_prediction_log_incoming.sql", settings): (
+        render_sql("98_prediction_log_batch_from.sql", settings): (
+            [{"name": "last_logged", "type": "TIMESTAMP"}], [(int(LAST_BATCH_LOGGED.timestamp() * 1_000_000),)]),
+        render_sql("97_prediction_log_incoming.sql", settings, batch_from=sql_instant(LAST_BATCH_LOGGED - timedelta(days=1))): (
             [{"name": "earliest", "type": "TIMESTAMP"}], [(int(EARLIEST_INCOMING.timestamp() * 1_000_000),)]),
         render_sql("73_newest_snapshot.sql", settings): ([{"name": "snapshot_name", "type": "STRING"}], [(SNAPSHOT,)]),
         render_sql("75_snapshot_sample.sql", settings, snapshot=SNAPSHOT, limit=TRAINING_SAMPLE): _sample(rng),
@@ -200,6 +205,7 @@ def main() -> None:
         "run_id": run.run_id,
         "newest_logged": sql_instant(NEWEST_LOGGED),
         "earliest_incoming": sql_instant(EARLIEST_INCOMING),
+        "last_batch_logged": sql_instant(LAST_BATCH_LOGGED),
         "bigquery_jobs": fake.jobs,
         "uploads": {job_id: pq.read_table(io.BytesIO(data)).to_pylist() for job_id, data in fake.uploads.items()},
         "unknown_requests": fake.unknown,

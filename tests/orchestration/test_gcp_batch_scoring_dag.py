@@ -75,9 +75,12 @@ def test_input_table_to_vertex_batch_job_to_this_runs_predictions(tmp_path: Path
     assert {p["name"]: p["parameterValue"]["value"] for p in replace["queryParameters"]} == {
         "run_id": out["run_id"],
         "model_version": "7",  # the finished job's model_version_id: @champion as Vertex resolved it
+        "run_after": out["run_after"],  # the run's rows lie on its days: those are read
     }
     assert summary["query"] == render_sql(SQL_FILES["batch_scoring_summary"], settings)
-    assert [p["parameterValue"]["value"] for p in summary["queryParameters"]] == [out["run_id"]]
+    assert {p["name"]: p["parameterValue"]["value"] for p in summary["queryParameters"]} == {
+        "run_id": out["run_id"], "run_after": out["run_after"],
+    }  # fmt: skip
     assert {q["useLegacySql"] for q in (prepare, replace, summary)} == {False}
 
     # the provider operators' console links, on the task pages

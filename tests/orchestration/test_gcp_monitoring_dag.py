@@ -77,16 +77,19 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     (newest,) = [q for q in drift_branch if q.startswith(newest_sql_prefix(settings))]
     recent = datetime.fromisoformat(newest.split("TIMESTAMP('")[1].split("'")[0])
     assert timedelta(days=7) <= datetime.now(UTC) - recent < timedelta(days=7, minutes=10)
-    newest_logged, earliest_incoming = (
-        datetime.fromisoformat(out[k]) for k in ("newest_logged", "earliest_incoming")
+    newest_logged, earliest_incoming, last_batch_logged = (
+        datetime.fromisoformat(out[k]) for k in ("newest_logged", "earliest_incoming", "last_batch_logged")
     )
+    batch_from = sql_instant(last_batch_logged - timedelta(days=1))  # the scoring runs since
     assert drift_branch == [
         newest,
         render_sql("88_prediction_log_sink.sql", settings, log_table="fraud-prj.fraud_logs.run_googleapis_com_stdout",
                    since=sql_instant(newest_logged - timedelta(hours=48))),
-        render_sql("97_prediction_log_incoming.sql", settings),
+        render_sql("98_prediction_log_batch_from.sql", settings),
+        render_sql("97_prediction_log_incoming.sql", settings, batch_from=batch_from),
         # repeats looked for from a day before the earliest incoming row
-        render_sql("83_prediction_log.sql", settings, logged_from=sql_instant(earliest_incoming - timedelta(days=1))),
+        render_sql("83_prediction_log.sql", settings, logged_from=sql_instant(earliest_incoming - timedelta(days=1)),
+                   batch_from=batch_from),
         render_sql("89_prediction_log_rows.sql", settings),
         history,
         *served,

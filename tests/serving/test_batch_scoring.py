@@ -52,18 +52,23 @@ def _register(world: ServingWorld, settings: Settings, version: str) -> None:
     )
 
 
+#: The scoring runs' run_after: before they score (a run's rows are scored after it).
+RUN_AFTER = datetime.now(UTC) - timedelta(minutes=5)
+
+
 def _run(settings: Settings, run_id: str) -> tuple[dict, dict]:
     hook = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id)
     hook.run(render_sql("81_batch_prediction_input.sql", settings))
     batch = targets.batch_prediction(settings)
     assert isinstance(batch, LocalBatchPrediction)
     predicted = batch.run()
+    run_after = RUN_AFTER.isoformat()  # the same for a run's reruns, as Airflow keeps it
     hook.run(
         render_sql("80_card_predictions.sql", settings),
-        parameters={"run_id": run_id, "model_version": predicted["model_version_id"]},
+        parameters={"run_id": run_id, "model_version": predicted["model_version_id"], "run_after": run_after},
     )
     (summary,) = targets.warehouse(settings).records(
-        render_sql("82_batch_scoring_summary.sql", settings), {"run_id": run_id}
+        render_sql("82_batch_scoring_summary.sql", settings), {"run_id": run_id, "run_after": run_after}
     )
     return predicted, dict(zip(("rows", "flagged", "quantiles", "versions", "cards"), summary, strict=True))
 

@@ -59,10 +59,12 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     created = {b.name: (b.time_created, b.content_type) for b in bucket.list_blobs() if b.name in rewritten}
 
     # what the models answered about the card, and about another one
-    from fraud_mlops.sql_templates import render_sql
+    from fraud_mlops.sql_templates import EARLIEST_INSTANT, render_sql
 
     warehouse.run(
-        render_sql("97_prediction_log_incoming.sql", local_settings).split("SELECT MIN")[0]
+        render_sql("97_prediction_log_incoming.sql", local_settings, batch_from=EARLIEST_INSTANT).split(
+            "SELECT MIN"
+        )[0]
     )  # the two tables
     for table, key_column in (("prediction_log", "request_id"), ("card_predictions", "prediction_id")):
         for who in (card, other):

@@ -1,5 +1,8 @@
 {#- The card_predictions table's DDL, shared by batch scoring (80), which writes it, and the
-    prediction log (83), which appends its rows in the log's shape. -#}
+    prediction log (83), which appends its rows in the log's shape. It keeps every scoring run
+    (a run's rows for each card scored), so it is partitioned by the day a run scored: a run
+    replaces (80) and summarises (82) its own rows from the day it began, and the prediction
+    log's append reads only the days since it last logged a run (97, 83). -#}
 {% macro card_predictions_table() -%}
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_predictions` (
   prediction_id STRING,
@@ -13,25 +16,37 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_predictions` (
   feature_timestamp TIMESTAMP,
   scored_at TIMESTAMP
 )
+PARTITION BY DATE(scored_at)
+CLUSTER BY scoring_run_id
 {%- endmacro %}
 
-{#- The batch runs (and model versions) whose scores the prediction log holds: written by the
-    append (83) with the rows, in one transaction. card_predictions keeps every scoring run, so
-    the append takes only the runs not yet logged, and a rerun of a logged run (same prediction
-    ids, a new scored_at) is not logged twice; a rerun by another model version is. -#}
+{#- The batch runs (and model versions) whose scores the prediction log holds, and the scored_at
+    of the rows logged: written by the append (83) with the rows, in one transaction.
+    card_predictions keeps every scoring run, so the append takes only rows scored after their
+    run's last record: a new run, or a rerun (a new scored_at; the cards it scored again keep
+    their prediction ids, and are repeats of the rows logged at the run's first record). -#}
 {% macro logged_batch_runs_table() -%}
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.prediction_log_batch_runs` (
   scoring_run_id STRING,
   model_version STRING,
+  scored_at TIMESTAMP,
   logged_at TIMESTAMP
 )
 {%- endmacro %}
 
-{#- card_predictions' rows of the runs not yet in the prediction log (aliased p). -#}
+{#- card_predictions' rows not yet in the prediction log (aliased p; r: their run's records, with
+    first_scored_at, where the run's earliest logged copies lie), read from batch_from on
+    (98_prediction_log_batch_from.sql: a day before the last append that logged a run; every
+    row scored since is among those days). -#}
 {% macro unlogged_batch_scores(columns) -%}
 SELECT {{ columns }}
 FROM `{{ dataset }}.card_predictions` AS p
-LEFT JOIN `{{ dataset }}.prediction_log_batch_runs` AS r
+LEFT JOIN (
+  SELECT scoring_run_id, model_version, MIN(scored_at) AS first_scored_at, MAX(scored_at) AS last_scored_at
+  FROM `{{ dataset }}.prediction_log_batch_runs`
+  GROUP BY scoring_run_id, model_version
+) AS r
   ON r.scoring_run_id = p.scoring_run_id AND COALESCE(r.model_version, '') = COALESCE(p.model_version, '')
-WHERE r.scoring_run_id IS NULL
+WHERE p.scored_at >= TIMESTAMP('{{ batch_from }}')
+  AND (r.scoring_run_id IS NULL OR p.scored_at > r.last_scored_at)
 {%- endmacro %}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import task
+from airflow.sdk import get_current_context, task
 
 from fraud_mlops import assets, targets
 from fraud_mlops.settings import Settings
@@ -40,6 +40,8 @@ def replace_run_predictions(settings: Settings) -> Any:
         SQL_FILES["card_predictions"],
         parameters={
             "run_id": "{{ run_id }}",
+            # the run's rows are scored after it: their days are read, not every run's
+            "run_after": "{{ dag_run.run_after.isoformat() }}",
             # BatchPredictionJob.model_version_id on gcp; the local task returns the same key.
             "model_version": "{{ ti.xcom_pull(task_ids='batch_predict')['model_version_id'] }}",
         },
@@ -56,8 +58,10 @@ def summarise_batch_scoring(settings: Settings) -> Any:
         """Rows written, score quantiles and model version of this run (task log and XCom)."""
         from fraud_mlops.sql_templates import render_sql
 
+        run_after = get_current_context()["dag_run"].run_after.isoformat()
         (row,) = targets.warehouse(settings).records(
-            render_sql(SQL_FILES["batch_scoring_summary"], settings), {"run_id": str(run_id)}
+            render_sql(SQL_FILES["batch_scoring_summary"], settings),
+            {"run_id": str(run_id), "run_after": run_after},
         )
         rows, flagged, quantiles, versions, cards = row
         written, given = int(rows), int(cards)
