@@ -63,6 +63,7 @@ def hourly_reads(settings: Settings, end: datetime) -> list[tuple[str, str]]:
                         settings,
                         logged_from=sql_instant(end - timedelta(hours=48) - REPEAT_WINDOW),
                         batch_from=sql_instant(end - timedelta(days=2)),  # a run logged a day before
+                        incoming_from=sql_instant(end - timedelta(hours=48)),
                     )
                 )
                 if s.lstrip().startswith("MERGE")

@@ -33,7 +33,8 @@ USING (
     "p.prediction_id AS request_id, p.scored_at AS logged_at, 'batch' AS source, p." ~ entity_key ~ ",
   CAST(NULL AS STRING) AS features, p.score, p.decision, p.threshold, p.model_name, p.model_version,
   CAST(NULL AS STRING) AS deployed_model_id, CAST(NULL AS FLOAT64) AS latency_ms, 200 AS status,
-  CAST(NULL AS STRING) AS error"
+  CAST(NULL AS STRING) AS error",
+    incoming_from
   ) }}
 ) AS incoming
 ON logged.logged_at >= TIMESTAMP('{{ logged_from }}')
@@ -51,7 +52,7 @@ WHEN NOT MATCHED THEN INSERT (
 
 INSERT INTO `{{ dataset }}.prediction_log_batch_runs` (scoring_run_id, model_version, scored_at, logged_at)
 SELECT p.scoring_run_id, p.model_version, MAX(p.scored_at), CURRENT_TIMESTAMP()
-FROM ({{ unlogged_batch_scores('p.scoring_run_id, p.model_version, p.scored_at') }}) AS p
+FROM ({{ unlogged_batch_scores('p.scoring_run_id, p.model_version, p.scored_at', incoming_from) }}) AS p
 GROUP BY p.scoring_run_id, p.model_version;
 
 COMMIT TRANSACTION;

@@ -16,5 +16,5 @@ FROM (
   SELECT logged_at FROM `{{ dataset }}.prediction_log_staging`
   UNION ALL
   -- a rerun's repeats lie where its run was first logged
-  {{ unlogged_batch_scores('LEAST(p.scored_at, IFNULL(r.first_scored_at, p.scored_at)) AS logged_at') }}
+  {{ unlogged_batch_scores('COALESCE(r.first_scored_at, p.scored_at) AS logged_at') }}
 )

@@ -323,6 +323,50 @@ def _bounds(condition: Any, column: str, names: set[str]) -> bool:
 
 
 @pytest.mark.parametrize(
+    ("sql", "bounded"),
+    [
+        (
+            "SELECT 1 FROM `d.prediction_log` AS p WHERE p.logged_at >= TIMESTAMP('2026-11-01') AND p.x = 1",
+            True,
+        ),
+        ("SELECT 1 FROM `d.prediction_log` AS p WHERE p.logged_at >= CAST(@since AS TIMESTAMP)", True),
+        (
+            "SELECT 1 FROM `d.prediction_log` AS p WHERE p.logged_at >= TIMESTAMP('2026-11-01') OR p.x = 1",
+            False,
+        ),
+        ("SELECT 1 FROM `d.prediction_log` AS p WHERE NOT p.logged_at < TIMESTAMP('2026-11-01')", False),
+        ("SELECT 1 FROM `d.prediction_log` AS p WHERE p.logged_at >= p.other_time", False),
+        ("SELECT 1 FROM `d.prediction_log` AS p WHERE p.logged_at IS NOT NULL", False),
+        (
+            "SELECT 1 FROM `d.prediction_log` AS p WHERE EXISTS (SELECT 1 FROM `d.t` AS t"
+            " WHERE t.k = p.k AND logged_at >= TIMESTAMP('2026-11-01'))",
+            False,
+        ),
+        (
+            "MERGE `d.prediction_log` AS l USING `d.s` AS i ON l.logged_at >= TIMESTAMP('2026-11-01')"
+            " AND l.k = i.k WHEN NOT MATCHED THEN INSERT ROW",
+            True,
+        ),
+        (
+            "MERGE `d.prediction_log` AS l USING `d.s` AS i ON l.logged_at = i.logged_at AND l.k = i.k"
+            " WHEN NOT MATCHED THEN INSERT ROW",
+            False,
+        ),
+        (
+            "MERGE `d.t` AS l USING `d.prediction_log` AS i ON l.k = i.k WHEN NOT MATCHED THEN INSERT ROW",
+            False,
+        ),
+    ],
+)
+def test_the_partition_checker_takes_only_a_constant_bound_that_always_applies(
+    sql: str, bounded: bool
+) -> None:
+    """What BigQuery prunes on: a comparison of the partition column with a constant that every
+    row read must meet (not one side of an OR, not negated, not a subquery's)."""
+    assert (_reads_without_partition_filter(sql) == []) is bounded
+
+
+@pytest.mark.parametrize(
     "sql_file", sorted(p.name for p in (REPO_ROOT / "include" / "sql").glob("[0-9]*.sql"))
 )
 def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
@@ -338,6 +382,7 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
         "since": "2026-11-01T00:00:00.000000Z", "deployment_known": "TRUE", "deployed_at": "2026-11-01T01:00:00.000000Z",
     "baseline_from": "2026-10-31T01:00:00.000000Z", "logged_from": "2026-10-31T00:00:00.000000Z",
     "batch_from": "2026-10-30T00:00:00.000000Z",
+    "incoming_from": "2026-11-01T00:00:00.000000Z",
     }  # fmt: skip
     if sql_file in ("74_online_store_rows.sql",):
         extra.update(store_features=[("amount", "FLOAT64")], event_time_column="event_time_us")

@@ -89,7 +89,7 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
         render_sql("97_prediction_log_incoming.sql", settings, batch_from=batch_from),
         # repeats looked for from a day before the earliest incoming row
         render_sql("83_prediction_log.sql", settings, logged_from=sql_instant(earliest_incoming - timedelta(days=1)),
-                   batch_from=batch_from),
+                   batch_from=batch_from, incoming_from=sql_instant(earliest_incoming)),
         render_sql("89_prediction_log_rows.sql", settings),
         history,
         *served,

@@ -37,8 +37,10 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.prediction_log_batch_runs` (
 {#- card_predictions' rows not yet in the prediction log (aliased p; r: their run's records, with
     first_scored_at, where the run's earliest logged copies lie), read from batch_from on
     (98_prediction_log_batch_from.sql: a day before the last append that logged a run; every
-    row scored since is among those days). -#}
-{% macro unlogged_batch_scores(columns) -%}
+    row scored since is among those days). With incoming_from (83), only the rows whose repeats
+    lie at or after it, as 97 found them: a rerun committed after 97 answered waits for the next
+    append, whose look for repeats reaches its first logged copies. -#}
+{% macro unlogged_batch_scores(columns, incoming_from=none) -%}
 SELECT {{ columns }}
 FROM `{{ dataset }}.card_predictions` AS p
 LEFT JOIN (
@@ -49,4 +51,7 @@ LEFT JOIN (
   ON r.scoring_run_id = p.scoring_run_id AND COALESCE(r.model_version, '') = COALESCE(p.model_version, '')
 WHERE p.scored_at >= TIMESTAMP('{{ batch_from }}')
   AND (r.scoring_run_id IS NULL OR p.scored_at > r.last_scored_at)
+{%- if incoming_from %}
+  AND COALESCE(r.first_scored_at, p.scored_at) >= TIMESTAMP('{{ incoming_from }}')
+{%- endif %}
 {%- endmacro %}

@@ -49,7 +49,14 @@ def append_staged(warehouse: Warehouse, settings: Settings) -> str | None:
     print(
         f"appending to prediction_log; batch scores from {batch_from}, repeats looked for from {logged_from} on"
     )
-    warehouse.execute(
-        render_sql("83_prediction_log.sql", settings, logged_from=logged_from, batch_from=batch_from)
+    # the batch rows 97 counted (a rerun committed since waits for the next append)
+    incoming_from = sql_instant(timestamp_utc(earliest))
+    sql = render_sql(
+        "83_prediction_log.sql",
+        settings,
+        logged_from=logged_from,
+        batch_from=batch_from,
+        incoming_from=incoming_from,
     )
+    warehouse.execute(sql)
     return logged_from
