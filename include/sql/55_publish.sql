@@ -5,7 +5,8 @@
 -- merged (MERGE). Idempotent: publishing the same candidates again changes nothing.
 -- The partitions: every candidate row's event time is at or after the increment's first new
 -- event date, @event_from plus the widest window (the look-back 30_card_features read), so
--- the DELETEs read the increment's days only, not the look-back's.
+-- the DELETEs read the increment's days only, not the look-back's (rejected_rows': its files'
+-- load days, from @loaded_from).
 -- BigQuery allows DML, not DDL, in a multi-statement transaction: the published tables are
 -- created by 00_setup.sql. DuckDB runs the same.
 {%- from 'macros/training_day_counts.sql' import count_days_from, first_changed_day with context %}

@@ -2,7 +2,8 @@
 -- request, never returned) or batch. Appends the staged rows (spool files locally, the log
 -- sink's view on gcp: see fraud_mlops/prediction_log/store.py) and the batch scores not yet
 -- logged (those scored after their run's record in prediction_log_batch_runs, written in the
--- same transaction).
+-- same transaction, and whose repeats lie from incoming_from on, as 97 found them:
+-- macros/card_predictions.sql).
 -- Idempotent: a row already logged (same request, source and model version) is skipped, so a
 -- retried load never duplicates.
 -- The MERGE reads the logged rows from logged_from on (a day before the earliest incoming

@@ -42,7 +42,7 @@ def _hourly(
         read = [d for d in recorded if d.decided_at >= now - lookback(remind_after)]
         decision = decide_alert(read, flagged, now, remind_after, unjudged)
         state = carried_state(read, flagged, unjudged, now)
-        recorded.append(Decided(f"run{hour}", now, state, decision.alert, frozenset(unjudged)))
+        recorded.append(Decided(f"run{hour}", now, state, decision.alert))
         alerts.append(decision.alert)
     return alerts
 

@@ -1,5 +1,5 @@
 """The gcp prediction-log path: the function's structured log lines, as the log sink lands them
-in BigQuery (a partitioned table with a ``jsonPayload`` record), staged by 86 and appended by 81.
+in BigQuery (a partitioned table with a ``jsonPayload`` record), staged by 88 and appended by 83.
 The sink's table is built here in the local warehouse with the same column layout, so the same
 SQL is executed, not only rendered."""
 

@@ -1,7 +1,8 @@
 """prediction_log is partitioned by day on BigQuery, so an hourly monitoring run reads its
-windows' days, not every day's feature vectors: shown from the plan of the window query
-(84_monitoring_served.sql) on the real local warehouse, sized by BigQuery's rules
-(devtools/bigquery_bytes.py), against the same table read unpartitioned."""
+windows' days, not every day's feature vectors: shown from the plans of the window query
+(84_monitoring_served.sql), the canary evidence (86) and the append's MERGE (83) on the real
+local warehouse, sized by BigQuery's rules (devtools/bigquery_bytes.py), against the same table
+read unpartitioned."""
 
 from __future__ import annotations
 

@@ -100,9 +100,8 @@ def _history() -> Result:
         {"name": "decided_at", "type": "TIMESTAMP"},
         {"name": "flagged", "type": "STRING"},
         {"name": "raised", "type": "BOOLEAN"},
-        {"name": "unjudged", "type": "STRING"},
     ]
-    return fields, [(EARLIER_RUN, at, "drift", True, "")]
+    return fields, [(EARLIER_RUN, at, "drift", True)]
 
 
 def sql_prefix(sql_file: str, settings: Settings, value: str, **known: Any) -> str:

@@ -65,7 +65,7 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
         render_sql("97_prediction_log_incoming.sql", local_settings, batch_from=EARLIEST_INSTANT).split(
             "SELECT MIN"
         )[0]
-    )  # the two tables
+    )  # the tables
     for table, key_column in (("prediction_log", "request_id"), ("card_predictions", "prediction_id")):
         for who in (card, other):
             warehouse.run(

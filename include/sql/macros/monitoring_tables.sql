@@ -39,8 +39,8 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.monitoring_metrics` (
 )
 {%- endmacro %}
 
-{#- drift_alerts' DDL, shared by the record (94) and the read (95): a table the first version
-    made (without unjudged) gains the column before either touches it. -#}
+{#- drift_alerts' DDL (94): a table the first version made (without unjudged) gains the column
+    before a record names it. -#}
 {% macro drift_alerts_table() -%}
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.drift_alerts` (
   run_id STRING,

@@ -48,7 +48,6 @@ class Decided:
     decided_at: datetime
     flagged: frozenset[str]  # as the run left the state: its checks lacking data carried over
     raised: bool
-    unjudged: frozenset[str] = frozenset()  # its checks lacking data
 
 
 @dataclass(frozen=True)
@@ -93,12 +92,12 @@ def decide_alert(
     no check flagging now alerts on nothing: drift it carries is announced by a run that sees
     it. ``earlier`` is the decisions of the runs before this one within :func:`lookback`.
     """
-    fresh = frozenset(flagged)
+    fresh, unjudged = frozenset(flagged), frozenset(unjudged)
     carried = carried_state(earlier, fresh, unjudged, now) - fresh
     if not fresh:
         if carried:
             return AlertDecision(False, f"no verdict for {_names(carried)} (lacking data): still flagged")
-        if unjudged := frozenset(unjudged):
+        if unjudged:
             return AlertDecision(False, f"no drift flagged; no verdict for {_names(unjudged)} (lacking data)")
         return AlertDecision(False, "no drift")
     flagged = fresh | carried
@@ -160,8 +159,8 @@ def drift_history(
         return []
     sql = render_sql("95_drift_history.sql", settings, since=sql_instant(now - lookback(remind_after)))
     return [
-        Decided(str(run), timestamp_utc(at), _flagged(flagged), bool(raised), _flagged(unjudged))
-        for run, at, flagged, raised, unjudged in warehouse.records(sql)
+        Decided(str(run), timestamp_utc(at), _flagged(flagged), bool(raised))
+        for run, at, flagged, raised in warehouse.records(sql)
         if str(run) != run_id  # a retried task decides as its first try did
     ]
 

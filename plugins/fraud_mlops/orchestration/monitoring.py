@@ -4,7 +4,8 @@
                           ↘ apply_canary_decision
 
 * ``append_prediction_log``: the target's staging (spool files locally; the log sink's view on
-  gcp) appended to ``prediction_log`` (``83_prediction_log.sql``, idempotent), batch scores too.
+  gcp: ``93``, ``88``) appended to ``prediction_log``, batch scores too
+  (:func:`fraud_mlops.prediction_log.append.append_staged`: ``98``, ``97``, ``83``, idempotent).
 * ``check_drift``: skew, drift and prediction drift with Evidently (:mod:`fraud_mlops.monitoring.run`);
   an alert when drift starts or changes, and a daily reminder while it lasts
   (:mod:`fraud_mlops.monitoring.drift_alerts`).

@@ -8,7 +8,8 @@ scoring run scored again, logged where the run was first logged; so the MERGE lo
 before the earliest of those: the constant is found first (``97_prediction_log_incoming.sql``).
 The batch scores are those scored after their run's last record, read from
 ``card_predictions``' days since the last append that logged a run
-(``98_prediction_log_batch_from.sql``): it keeps every run.
+(``98_prediction_log_batch_from.sql``): it keeps every run. The MERGE takes only the rows 97
+counted (``incoming_from``): a rerun committed between the two waits for the next append.
 """
 
 from __future__ import annotations

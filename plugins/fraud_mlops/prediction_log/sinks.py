@@ -5,7 +5,7 @@
   one-writer pool. The function never opens DuckDB: it allows one writing process, and the
   Airflow tasks writing the warehouse must not fail on a lock held by the prediction function.
 * :class:`StructuredLogSink` (gcp): one structured log line per record on stdout, which Cloud Run
-  functions ships to Cloud Logging; the log sink of ``infra/monitoring.tf`` routes entries with
+  functions ships to Cloud Logging; the log sink of ``infra/modules/monitoring`` routes entries with
   ``jsonPayload.log_type="prediction_log"`` into BigQuery; ``include/sql/88_prediction_log_sink.sql``
   stages them in this module's shape for the same append SQL. The row travels as one JSON string
   (``jsonPayload.record``): the sink derives its table's columns from the entries it has seen,
