@@ -118,6 +118,11 @@ def test_gcp_sql_steps_prepare_the_input_and_replace_the_run_from_the_output(gcp
     assert parameters == [
         {"name": "run_id", "parameterType": {"type": "STRING"}, "parameterValue": {"value": "{{ run_id }}"}},
         {
+            "name": "run_after",  # the run's rows are scored after it: the DELETE reads their days
+            "parameterType": {"type": "STRING"},
+            "parameterValue": {"value": "{{ dag_run.run_after.isoformat() }}"},
+        },
+        {
             "name": "model_version",
             "parameterType": {"type": "STRING"},
             "parameterValue": {"value": "{{ ti.xcom_pull(task_ids='batch_predict')['model_version_id'] }}"},
@@ -125,7 +130,11 @@ def test_gcp_sql_steps_prepare_the_input_and_replace_the_run_from_the_output(gcp
     ]
     # the server's version when its artifact copy has one, else the job's model_version_id
     assert "COALESCE(NULLIF(JSON_VALUE(prediction, '$.model_version'), ''), @model_version)" in replace
-    assert f"DELETE FROM `{PROJECT}.fraud.card_predictions` WHERE scoring_run_id = @run_id" in replace
+    assert (
+        f"DELETE FROM `{PROJECT}.fraud.card_predictions`\n"
+        "WHERE scored_at >= TIMESTAMP_SUB(CAST(@run_after AS TIMESTAMP), INTERVAL 1 DAY)\n"
+        "  AND scoring_run_id = @run_id"
+    ) in replace
     assert "CAST(JSON_VALUE(prediction, '$.fraud_probability') AS FLOAT64)" in replace
     assert f"FROM `{PROJECT}.fraud.batch_prediction_output`" in replace
 
