@@ -17,6 +17,7 @@ long as the connection, like the unwrapped keysets; it is emptied when it reache
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -35,14 +36,19 @@ def register(conn: Any, resolve_kek: KekResolver) -> None:
 
     unwrapped: dict[tuple[str, bytes], Pseudonymiser] = {}
     encrypters: dict[tuple[str, bytes, str], Callable[[str], bytes]] = {}
+    # DuckDB calls the function from its worker threads at once: without the lock two of them
+    # could both find the keyset not unwrapped yet and each ask the key service
+    unwrapping = threading.Lock()
 
     def encrypter(uri: str, keyset: bytes, aad: str) -> Callable[[str], bytes]:
         """Plaintext → ciphertext under one key and associated data, memoised."""
         ref = (uri, keyset, aad)
         if ref not in encrypters:
-            if (uri, keyset) not in unwrapped:  # one key service call per keyset and connection
-                unwrapped[(uri, keyset)] = unwrap(WrappedKeyset(uri, keyset), resolve_kek(uri))
-            encrypters[ref] = _memoised(unwrapped[(uri, keyset)], aad)
+            with unwrapping:
+                if (uri, keyset) not in unwrapped:  # one key service call per keyset and connection
+                    unwrapped[(uri, keyset)] = unwrap(WrappedKeyset(uri, keyset), resolve_kek(uri))
+                if ref not in encrypters:
+                    encrypters[ref] = _memoised(unwrapped[(uri, keyset)], aad)
         return encrypters[ref]
 
     def constant(values: Any) -> Any:
