@@ -151,6 +151,7 @@ module "monitoring" {
   location              = var.bq_location
   log_dataset_id        = "${var.dataset_id}_logs"
   function_service_name = module.prediction_function.name
+  log_retention_days    = var.log_retention_days
   alert_email           = var.alert_email
   kms_key_name          = var.bigquery_kms_key_name # the log dataset
   members               = local.members
@@ -180,6 +181,7 @@ module "composer" {
     MLOPS_BQ_RAW_DATASET       = module.bigquery.raw_dataset_id
     MLOPS_BQ_CANDIDATE_DATASET = module.bigquery.candidate_dataset_id
     MLOPS_RAW_RETENTION_DAYS   = tostring(var.raw_retention_days)
+    MLOPS_LOG_RETENTION_DAYS   = tostring(var.log_retention_days)
     MLOPS_DEDUP_HORIZON_DAYS   = var.dedup_horizon_days
     # A registered model's training snapshot: kept this long after registration and after
     # each training run it is champion in (92_champion_snapshot.sql).

@@ -93,6 +93,12 @@ variable "raw_retention_days" {
   default     = 30
 }
 
+variable "log_retention_days" {
+  description = "Days the log dataset keeps a routed prediction-log partition (the warehouse's prediction_log keeps the history); an erasure's record is kept as long, so the hourly copy from the sink never logs an erased card's earlier answers again (settings: MLOPS_LOG_RETENTION_DAYS)."
+  type        = number
+  default     = 30
+}
+
 variable "dedup_horizon_days" {
   description = "\"all\" (default): a new copy of a transaction id is checked against every staged id, a read of all staging partitions that grows with history; or a number of days: only ids staged from that many days before the increment's look-back (settings: MLOPS_DEDUP_HORIZON_DAYS; docs/ingestion.md)."
   type        = string

@@ -12,6 +12,9 @@
 -- https://cloud.google.com/bigquery/docs/using-dml-with-partitioned-tables). A repeat is the same
 -- row again, with its logged_at; a client re-sending a request id (X-Request-Id) more than a day
 -- before the earliest incoming row may be logged again.
+-- An answer logged before its card's erasure is not logged (again): the sources keep it after
+-- the erasure deleted the logged copy (macros/card_erasures.sql).
+{%- from 'macros/card_erasures.sql' import card_erasures_table, expired_card_erasures, not_erased with context %}
 {%- from 'macros/card_predictions.sql' import card_predictions_table, logged_batch_runs_table, unlogged_batch_scores with context %}
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
 {{ prediction_log_table() }};
@@ -20,23 +23,30 @@
 
 {{ logged_batch_runs_table() }};
 
+{{ card_erasures_table() }};
+
 BEGIN TRANSACTION;
+
+{{ expired_card_erasures() }};
 
 MERGE `{{ dataset }}.prediction_log` AS logged
 USING (
-  SELECT * FROM `{{ dataset }}.prediction_log_staging`
-  WHERE TRUE  -- BigQuery refuses a QUALIFY without WHERE, GROUP BY or HAVING
-  QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY request_id, source, COALESCE(model_version, '') ORDER BY logged_at
-  ) = 1
-  UNION ALL
-  {{ unlogged_batch_scores(
-    "p.prediction_id AS request_id, p.scored_at AS logged_at, 'batch' AS source, p." ~ entity_key ~ ",
-  CAST(NULL AS STRING) AS features, p.score, p.decision, p.threshold, p.model_name, p.model_version,
-  CAST(NULL AS STRING) AS deployed_model_id, CAST(NULL AS FLOAT64) AS latency_ms, 200 AS status,
-  CAST(NULL AS STRING) AS error",
-    incoming_from
-  ) }}
+  SELECT * FROM (
+    SELECT * FROM `{{ dataset }}.prediction_log_staging`
+    WHERE TRUE  -- BigQuery refuses a QUALIFY without WHERE, GROUP BY or HAVING
+    QUALIFY ROW_NUMBER() OVER (
+      PARTITION BY request_id, source, COALESCE(model_version, '') ORDER BY logged_at
+    ) = 1
+    UNION ALL
+    {{ unlogged_batch_scores(
+      "p.prediction_id AS request_id, p.scored_at AS logged_at, 'batch' AS source, p." ~ entity_key ~ ",
+    CAST(NULL AS STRING) AS features, p.score, p.decision, p.threshold, p.model_name, p.model_version,
+    CAST(NULL AS STRING) AS deployed_model_id, CAST(NULL AS FLOAT64) AS latency_ms, 200 AS status,
+    CAST(NULL AS STRING) AS error",
+      incoming_from
+    ) }}
+  ) AS answer
+  WHERE {{ not_erased('answer') }}
 ) AS incoming
 ON logged.logged_at >= TIMESTAMP('{{ logged_from }}')
   AND logged.request_id = incoming.request_id

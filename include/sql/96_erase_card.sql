@@ -1,6 +1,7 @@
 -- Right to erasure: remove one card (@card_number, normalised like staging does) from the raw
 -- rows, the rejected rows of its transactions, every published table keyed by its pseudonym,
--- and what the models answered about it (the prediction log, batch scores), in one transaction.
+-- and what the models answered about it (the prediction log, batch scores), in one transaction;
+-- it records the erasure, so the log's next append does not log the card's earlier answers again.
 -- The candidates and the prediction log's staging rows are dropped (every run rebuilds them).
 -- Training snapshots are immutable: they keep pseudonymised rows until they expire
 -- (docs/least_privilege.md). Landed files are rewritten by the erase DAG's next task.
@@ -8,6 +9,7 @@
 {%- from 'macros/training_day_counts.sql' import recount_all_days with context %}
 {%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
+{%- from 'macros/card_erasures.sql' import card_erasures_table with context %}
 {%- for table in published_tables + ('feature_scope',) %}
 DROP TABLE IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
 {%- endfor %}
@@ -17,6 +19,8 @@ DROP TABLE IF EXISTS `{{ dataset }}.prediction_log_staging`;
 {{ prediction_log_table() }};
 
 {{ card_predictions_table() }};
+
+{{ card_erasures_table() }};
 
 BEGIN TRANSACTION;
 
@@ -42,6 +46,11 @@ WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]'
 DELETE FROM `{{ dataset }}.{{ table }}`
 WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]', '')") }};
 {%- endfor %}
+
+-- The log's sources (the local spool, the gcp log sink's table) keep the card's earlier answers
+-- for log_retention_days: the append must not log them again (macros/card_erasures.sql).
+INSERT INTO `{{ dataset }}.card_erasures` ({{ entity_key }}, erased_at)
+SELECT {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]', '')") }}, CURRENT_TIMESTAMP();
 
 -- The training table's day counts, all counted again (the card's rows may lie on any day).
 {{ recount_all_days() }}

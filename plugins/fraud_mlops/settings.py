@@ -22,6 +22,10 @@ variable                       meaning                                     local
                                checks pass (write-audit-publish)
 ``MLOPS_RAW_RETENTION_DAYS``   raw rows, archived and quarantined files    ``30``
                                are kept this long
+``MLOPS_LOG_RETENTION_DAYS``   the log sink keeps routed prediction-log    ``30``
+                               entries this long (infra/: the log
+                               dataset's partition expiration); an
+                               erasure's record is kept as long
 ``MLOPS_BQ_LOCATION``          BigQuery location                           ``EU``
 ``MLOPS_LANDING_BUCKET``       bucket generated files land in              ``fraud-landing``
 ``MLOPS_LANDING_PREFIX``       prefix the sensors watch                    ``incoming/``
@@ -98,6 +102,7 @@ class Settings:
     raw_dataset: str
     candidate_dataset: str
     raw_retention_days: int
+    log_retention_days: int
     bq_location: str
     landing_bucket: str
     landing_prefix: str
@@ -185,6 +190,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         raw_dataset=env.get("MLOPS_BQ_RAW_DATASET", "fraud_raw"),
         candidate_dataset=env.get("MLOPS_BQ_CANDIDATE_DATASET", "fraud_candidates"),
         raw_retention_days=int(env.get("MLOPS_RAW_RETENTION_DAYS", "30")),
+        log_retention_days=int(env.get("MLOPS_LOG_RETENTION_DAYS", "30")),
         bq_location=env.get("MLOPS_BQ_LOCATION", "EU"),
         landing_bucket=env.get("MLOPS_LANDING_BUCKET", "fraud-landing"),
         **_landing_prefixes(

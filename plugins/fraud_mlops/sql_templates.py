@@ -106,6 +106,7 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "candidate_dataset": settings.candidate_dataset_ref,
         "published_tables": PUBLISHED_TABLES,
         "raw_retention_days": settings.raw_retention_days,
+        "log_retention_days": settings.log_retention_days,
         "dedup_horizon_days": settings.dedup_horizon_days,
         "landing_columns": LANDING_COLUMNS,
         "v_components": features.V_COMPONENTS,
