@@ -34,15 +34,15 @@ def append_staged(warehouse: Warehouse, settings: Settings) -> str | None:
     """Append the staged rows and the batch scores not yet logged; return the instant the MERGE
     read the log from (None: nothing incoming, no MERGE)."""
     from fraud_mlops.sql_templates import EARLIEST_INSTANT, render_sql, sql_instant
-    from fraud_mlops.warehouse.base import timestamp_utc
+    from fraud_mlops.warehouse.base import first_value, timestamp_utc
 
-    rows = warehouse.records(render_sql("98_prediction_log_batch_from.sql", settings))
-    last_logged = rows[0][0] if rows else None
+    last_logged = first_value(warehouse.records(render_sql("98_prediction_log_batch_from.sql", settings)))
     batch_from = (
         EARLIEST_INSTANT if last_logged is None else sql_instant(timestamp_utc(last_logged) - SCORING_MARGIN)
     )
-    rows = warehouse.records(render_sql("97_prediction_log_incoming.sql", settings, batch_from=batch_from))
-    earliest = rows[0][0] if rows else None
+    earliest = first_value(
+        warehouse.records(render_sql("97_prediction_log_incoming.sql", settings, batch_from=batch_from))
+    )
     if earliest is None:
         print("nothing to append: no staged answer and no batch score")
         return None

@@ -127,10 +127,11 @@ class CloudPredictionLog:
 
     def _newest(self, warehouse: Warehouse, since: str) -> datetime | None:
         from fraud_mlops.sql_templates import render_sql
-        from fraud_mlops.warehouse.base import timestamp_utc
+        from fraud_mlops.warehouse.base import first_value, timestamp_utc
 
-        rows = warehouse.records(render_sql("93_prediction_log_newest.sql", self.settings, since=since))
-        newest = rows[0][0] if rows else None
+        newest = first_value(
+            warehouse.records(render_sql("93_prediction_log_newest.sql", self.settings, since=since))
+        )
         return None if newest is None else timestamp_utc(newest)
 
     def staged(self) -> None:

@@ -29,6 +29,12 @@ def timestamp_utc(value: Any) -> datetime:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def first_value(rows: Sequence[Row]) -> Any:
+    """A one-value query's answer: the first column of its first row, or None for no row (an
+    aggregate over no rows answers NULL, None too)."""
+    return rows[0][0] if rows else None
+
+
 class Warehouse(Protocol):
     """One warehouse, addressed with BigQuery SQL; parameters are named STRING values (``@name``)."""
 
