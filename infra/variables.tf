@@ -94,7 +94,7 @@ variable "raw_retention_days" {
 }
 
 variable "log_retention_days" {
-  description = "Days the log dataset keeps a routed prediction-log partition (the warehouse's prediction_log keeps the history); an erasure's record is kept as long, so the hourly copy from the sink never logs an erased card's earlier answers again (settings: MLOPS_LOG_RETENTION_DAYS)."
+  description = "Days the log dataset keeps a routed prediction-log partition (its default partition expiration, which reaches only tables created after a change: docs/least_privilege.md gives the update of the sink's existing table); an erasure's record is kept a day longer, so the hourly copy from the sink never logs an erased card's earlier answers again (settings: MLOPS_LOG_RETENTION_DAYS)."
   type        = number
   default     = 30
 }

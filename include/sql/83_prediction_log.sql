@@ -12,9 +12,9 @@
 -- https://cloud.google.com/bigquery/docs/using-dml-with-partitioned-tables). A repeat is the same
 -- row again, with its logged_at; a client re-sending a request id (X-Request-Id) more than a day
 -- before the earliest incoming row may be logged again.
--- An answer logged before its card's erasure is not logged (again): the sources keep it after
--- the erasure deleted the logged copy (macros/card_erasures.sql).
-{%- from 'macros/card_erasures.sql' import card_erasures_table, expired_card_erasures, not_erased with context %}
+-- An answer logged before its card's erasure is not logged (again): the sources still hold it
+-- after the erasure deleted the logged copy (macros/card_erasures.sql).
+{%- from 'macros/card_erasures.sql' import card_erasures_table, not_erased with context %}
 {%- from 'macros/card_predictions.sql' import card_predictions_table, logged_batch_runs_table, unlogged_batch_scores with context %}
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
 {{ prediction_log_table() }};
@@ -26,8 +26,6 @@
 {{ card_erasures_table() }};
 
 BEGIN TRANSACTION;
-
-{{ expired_card_erasures() }};
 
 MERGE `{{ dataset }}.prediction_log` AS logged
 USING (
@@ -46,7 +44,7 @@ USING (
       incoming_from
     ) }}
   ) AS answer
-  WHERE {{ not_erased('answer') }}
+  WHERE {{ not_erased('answer', 'answer.logged_at') }}
 ) AS incoming
 ON logged.logged_at >= TIMESTAMP('{{ logged_from }}')
   AND logged.request_id = incoming.request_id

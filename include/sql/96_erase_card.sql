@@ -2,7 +2,10 @@
 -- rows, the rejected rows of its transactions, every published table keyed by its pseudonym,
 -- and what the models answered about it (the prediction log, batch scores), in one transaction;
 -- it records the erasure, so the log's next append does not log the card's earlier answers again.
--- The candidates and the prediction log's staging rows are dropped (every run rebuilds them).
+-- The candidates, the prediction log's staging rows and batch scoring's input and output
+-- (features and scores of every card, kept until the next scoring run) are dropped: every run
+-- rebuilds them. A run in flight then fails, or (a batch prediction that had read the card's
+-- features) writes no score for the card (80).
 -- Training snapshots are immutable: they keep pseudonymised rows until they expire
 -- (docs/least_privilege.md). Landed files are rewritten by the erase DAG's next task.
 {%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
@@ -14,6 +17,8 @@
 DROP TABLE IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
 {%- endfor %}
 DROP TABLE IF EXISTS `{{ dataset }}.prediction_log_staging`;
+DROP TABLE IF EXISTS `{{ dataset }}.{{ batch_input_table }}`;
+DROP TABLE IF EXISTS `{{ dataset }}.{{ batch_output_table }}`;
 
 -- (created when missing, outside the transaction, which takes no DDL: nothing scored yet)
 {{ prediction_log_table() }};

@@ -104,26 +104,76 @@ def test_answers_spooled_before_an_erasure_and_appended_after_it_are_not_logged(
 def test_an_erasures_record_is_kept_as_long_as_the_sink_keeps_entries(
     local_settings: Settings, pseudonymise: Any
 ) -> None:
-    """The record holds the card's pseudonym, as the sink's copies do, and for no longer: the
-    append drops a record once the sink's partitions of the days before it have expired."""
+    """The record holds the card's pseudonym, as the sink's copies do, and for no longer: every
+    append, also one with nothing incoming, drops the records older than the sink's partitions of
+    their erasure's day (log_retention_days after the day's start)."""
     warehouse = targets.warehouse(local_settings)
-    _erase(local_settings, CARD)
-    _erase(local_settings, OTHER)
+    cards = {"kept": CARD, "expired": OTHER, "long expired": "5555555555554444"}
+    for card in cards.values():
+        _erase(local_settings, card)
     table = f"`{local_settings.dataset}.card_erasures`"
-    assert sorted(r[0] for r in warehouse.records(f"SELECT card_pseudonym FROM {table}")) == sorted(
-        [pseudonymise(CARD), pseudonymise(OTHER)]
-    )
-    expired = datetime.now(UTC) - timedelta(days=local_settings.log_retention_days + 2)
-    warehouse.execute(
-        f"UPDATE {table} SET erased_at = TIMESTAMP('{expired.isoformat()}') "
-        f"WHERE card_pseudonym = '{pseudonymise(OTHER)}'"
-    )
-    warehouse.replace_table(
-        records.STAGING_TABLE,
-        records.to_arrow([_answer("x", pseudonymise(OTHER), expired - timedelta(hours=1))]),
-    )
+    retention = timedelta(days=local_settings.log_retention_days)
+    now = datetime.now(UTC)
+    for name, age in (
+        ("kept", retention + timedelta(hours=23)),  # its day's sink partition may still be kept
+        ("expired", retention + timedelta(days=1, minutes=5)),
+        ("long expired", retention * 3),
+    ):
+        warehouse.execute(
+            f"UPDATE {table} SET erased_at = TIMESTAMP('{sql_instant(now - age)}') "
+            f"WHERE card_pseudonym = '{pseudonymise(cards[name])}'"
+        )
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow([]))
 
-    append_staged(warehouse, local_settings)
+    assert append_staged(warehouse, local_settings) is None  # nothing incoming
 
     assert [r[0] for r in warehouse.records(f"SELECT card_pseudonym FROM {table}")] == [pseudonymise(CARD)]
-    assert _logged(local_settings) == ["x"]  # no longer held back: no source keeps such an entry now
+
+
+def test_a_batch_run_that_read_the_cards_features_before_the_erasure_writes_no_score_for_it(
+    local_settings: Settings, pseudonymise: Any
+) -> None:
+    """The erasure drops batch scoring's input and output (every card's features and scores, kept
+    until the next run); a batch prediction in flight that had read the card writes its output
+    after, and 80 leaves the card out. A card's score from features newer than its erasure (it
+    was used again) is kept."""
+    warehouse = targets.warehouse(local_settings)
+    warehouse.execute(render_sql(SQL_FILES["setup"], local_settings))
+    dataset = local_settings.dataset
+    read_at = datetime.now(UTC) - timedelta(minutes=5)
+
+    def batch_output(rows: list[tuple[str, datetime]]) -> None:
+        answer = '{"fraud_probability": 0.9, "decision": "fraud", "threshold": 0.5, "model_name": "m", "model_version": "1"}'
+        rows_sql = " UNION ALL ".join(
+            f"SELECT '{pseudonym}' AS card_pseudonym, {int(at.timestamp() * 1_000_000)} AS feature_time_us, "
+            f"'{answer}' AS prediction"
+            for pseudonym, at in rows
+        )
+        warehouse.execute(f"CREATE OR REPLACE TABLE `{dataset}.batch_prediction_output` AS {rows_sql}")
+
+    warehouse.execute(
+        f"CREATE TABLE `{dataset}.batch_prediction_input` AS SELECT '{pseudonymise(CARD)}' AS card_pseudonym"
+    )
+    batch_output([(pseudonymise(CARD), read_at)])
+    _erase(local_settings, CARD)
+    for table in ("batch_prediction_input", "batch_prediction_output"):
+        assert not warehouse.table_exists(f"{dataset}.{table}")
+
+    batch_output(
+        [(pseudonymise(CARD), read_at), (pseudonymise(OTHER), read_at)]
+    )  # written by the job in flight
+    warehouse.execute(
+        render_sql(SQL_FILES["card_predictions"], local_settings),
+        {"run_id": "scoring", "model_version": "1", "run_after": sql_instant(read_at - timedelta(minutes=1))},
+    )
+    scored = f"SELECT card_pseudonym FROM `{dataset}.card_predictions`"
+    assert [r[0] for r in warehouse.records(scored)] == [pseudonymise(OTHER)]
+
+    batch_output([(pseudonymise(CARD), datetime.now(UTC) + timedelta(seconds=1))])  # used again since
+    warehouse.execute(
+        render_sql(SQL_FILES["card_predictions"], local_settings),
+        {"run_id": "later", "model_version": "1", "run_after": sql_instant(datetime.now(UTC))},
+    )
+    assert sorted(r[0] for r in warehouse.records(scored)) == sorted(
+        [pseudonymise(CARD), pseudonymise(OTHER)]
+    )

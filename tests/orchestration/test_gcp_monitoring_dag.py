@@ -85,6 +85,7 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
         newest,
         render_sql("88_prediction_log_sink.sql", settings, log_table="fraud-prj.fraud_logs.run_googleapis_com_stdout",
                    since=sql_instant(newest_logged - timedelta(hours=48))),
+        render_sql("99_card_erasures_expiry.sql", settings),  # the records no source needs
         render_sql("98_prediction_log_batch_from.sql", settings),
         render_sql("97_prediction_log_incoming.sql", settings, batch_from=batch_from),
         # repeats looked for from a day before the earliest incoming row

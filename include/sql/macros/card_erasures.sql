@@ -1,10 +1,12 @@
-{#- The card erasures of the last log_retention_days: the erasure (96) records one in its
-    transaction; the prediction log's append (83) skips an answer logged before its card's
-    erasure and drops the records the log sink no longer needs. The log's sources keep what the
-    function logged before an erasure: the spool files not appended yet (local) and the log
-    sink's table, which every hourly copy re-reads from 48 hours before the newest answer logged
-    (gcp), for log_retention_days (its day partitions expire then). A record holds the card's
-    pseudonym, as those copies do, and for no longer. -#}
+{#- The card erasures of the last log_retention_days (+ 1): the erasure (96) records one in its
+    transaction. The prediction log's sources keep what the function logged before an erasure:
+    the spool files not appended yet (local) and the log sink's table, which every hourly copy
+    re-reads from 48 hours before the newest answer logged (gcp), for log_retention_days (its day
+    partitions expire then); so the append (83) skips an answer logged before its card's
+    erasure. A batch scoring run in flight read the card's features before the erasure: 80 skips
+    its score. The append first drops the records no source needs any more
+    (99_card_erasures_expiry.sql): a record holds the card's pseudonym, as the sink's copies do,
+    and for a day longer at most. -#}
 {% macro card_erasures_table() -%}
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_erasures` (
   {{ entity_key }} STRING,
@@ -12,17 +14,11 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_erasures` (
 )
 {%- endmacro %}
 
-{#- The records no source can need: older than the sink's partitions of their erasure's day. -#}
-{% macro expired_card_erasures() -%}
-DELETE FROM `{{ dataset }}.card_erasures`
-WHERE erased_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL {{ log_retention_days + 1 }} DAY)
-{%- endmacro %}
-
-{#- True unless the row (its card pseudonym and logged_at) is an answer given before its card's
-    erasure. -#}
-{% macro not_erased(alias) -%}
+{#- True unless the row ({{ alias }}, with its card's pseudonym) was made at ``at`` (an
+    expression), before its card's erasure. -#}
+{% macro not_erased(alias, at) -%}
 NOT EXISTS (
     SELECT 1 FROM `{{ dataset }}.card_erasures` AS erasure
-    WHERE erasure.{{ entity_key }} = {{ alias }}.{{ entity_key }} AND {{ alias }}.logged_at < erasure.erased_at
+    WHERE erasure.{{ entity_key }} = {{ alias }}.{{ entity_key }} AND {{ at }} < erasure.erased_at
   )
 {%- endmacro %}

@@ -36,6 +36,8 @@ def append_staged(warehouse: Warehouse, settings: Settings) -> str | None:
     from fraud_mlops.sql_templates import EARLIEST_INSTANT, render_sql, sql_instant
     from fraud_mlops.warehouse.base import first_value, timestamp_utc
 
+    # first, also when nothing is incoming: an erasure's record is kept no longer than needed
+    warehouse.execute(render_sql("99_card_erasures_expiry.sql", settings))
     last_logged = first_value(warehouse.records(render_sql("98_prediction_log_batch_from.sql", settings)))
     batch_from = (
         EARLIEST_INSTANT if last_logged is None else sql_instant(timestamp_utc(last_logged) - SCORING_MARGIN)
