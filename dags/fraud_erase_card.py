@@ -8,7 +8,9 @@ Locally the sync writes a version without the card, so serving no longer knows i
 Bigtable online store keeps the card's last synced record until the feature view is recreated
 (Google's documented behaviour): the run warns, and docs/least_privilege.md says how.
 Training snapshots are immutable and keep the card's *pseudonymised* rows until they expire
-(docs/least_privilege.md). Locally: `make erase-card CARD=…`.
+(docs/least_privilege.md). Trigger it while no ingestion run is queued or running: a run in
+flight can load the card's rows back (docs/least_privilege.md says why). Locally:
+`make erase-card CARD=…`.
 """
 
 from __future__ import annotations
