@@ -5,8 +5,9 @@
 -- Airflow run id; @model_version the version the batch prediction ran (its XCom); @run_after
 -- the run's run_after (its rows are scored after it: the DELETE reads the days from a day
 -- before it on, not every run's). Idempotent: a rerun deletes and re-inserts its own rows (same
--- deterministic prediction ids), inside one transaction. A card erased after the run read its
--- features (81) is not scored (macros/card_erasures.sql).
+-- deterministic prediction ids), inside one transaction. A card erased since the run began is
+-- left out: the batch prediction may have read its features before (macros/card_erasures.sql);
+-- the erasure deleted it from the input, which 82 counts.
 {%- from 'macros/card_erasures.sql' import card_erasures_table, not_erased with context %}
 {%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
 {{ card_predictions_table() }};
@@ -37,6 +38,6 @@ SELECT
   TIMESTAMP_MICROS(feature_time_us),
   CURRENT_TIMESTAMP()
 FROM `{{ dataset }}.{{ batch_output_table }}` AS o
-WHERE {{ not_erased('o', 'TIMESTAMP_MICROS(o.feature_time_us)') }};
+WHERE {{ not_erased('o', 'CAST(@run_after AS TIMESTAMP)') }};
 
 COMMIT TRANSACTION;

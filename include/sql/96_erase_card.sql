@@ -2,28 +2,31 @@
 -- rows, the rejected rows of its transactions, every published table keyed by its pseudonym,
 -- and what the models answered about it (the prediction log, batch scores), in one transaction;
 -- it records the erasure, so the log's next append does not log the card's earlier answers again.
--- The candidates, the prediction log's staging rows and batch scoring's input and output
--- (features and scores of every card, kept until the next scoring run) are dropped: every run
--- rebuilds them. A run in flight then fails, or (a batch prediction that had read the card's
--- features) writes no score for the card (80).
+-- The candidates, the prediction log's staging rows and batch scoring's output (every card's
+-- score, kept until the next scoring run) are dropped: every run rebuilds them (an ingestion run
+-- in flight fails, and its files are transformed again). The card is deleted from batch
+-- scoring's input (every card's features, likewise kept): a scoring run in flight counts the
+-- cards it was given there (82), and writes no score for the card (80), which its batch
+-- prediction may have read before.
 -- Training snapshots are immutable: they keep pseudonymised rows until they expire
 -- (docs/least_privilege.md). Landed files are rewritten by the erase DAG's next task.
 {%- from 'macros/pseudonym.sql' import card_pseudonym with context %}
 {%- from 'macros/training_day_counts.sql' import recount_all_days with context %}
-{%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
+{%- from 'macros/card_predictions.sql' import batch_input_ddl, card_predictions_table with context %}
 {%- from 'macros/monitoring_tables.sql' import prediction_log_table with context %}
 {%- from 'macros/card_erasures.sql' import card_erasures_table with context %}
 {%- for table in published_tables + ('feature_scope',) %}
 DROP TABLE IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
 {%- endfor %}
 DROP TABLE IF EXISTS `{{ dataset }}.prediction_log_staging`;
-DROP TABLE IF EXISTS `{{ dataset }}.{{ batch_input_table }}`;
 DROP TABLE IF EXISTS `{{ dataset }}.{{ batch_output_table }}`;
 
 -- (created when missing, outside the transaction, which takes no DDL: nothing scored yet)
 {{ prediction_log_table() }};
 
 {{ card_predictions_table() }};
+
+{{ batch_input_ddl() }};
 
 {{ card_erasures_table() }};
 
@@ -46,7 +49,7 @@ WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]'
 {%- endif %};
 {%- endfor %}
 
-{%- for table in ('prediction_log', 'card_predictions') %}
+{%- for table in ('prediction_log', 'card_predictions', batch_input_table) %}
 
 DELETE FROM `{{ dataset }}.{{ table }}`
 WHERE {{ entity_key }} = {{ card_pseudonym("REGEXP_REPLACE(@card_number, r'[ -]', '')") }};

@@ -25,7 +25,7 @@ variable                       meaning                                     local
 ``MLOPS_LOG_RETENTION_DAYS``   the log sink keeps routed prediction-log    ``30``
                                entries this long (infra/: the log
                                dataset's partition expiration); an
-                               erasure's record is kept as long
+                               erasure's record is kept a day longer
 ``MLOPS_BQ_LOCATION``          BigQuery location                           ``EU``
 ``MLOPS_LANDING_BUCKET``       bucket generated files land in              ``fraud-landing``
 ``MLOPS_LANDING_PREFIX``       prefix the sensors watch                    ``incoming/``

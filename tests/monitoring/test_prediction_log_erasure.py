@@ -130,50 +130,56 @@ def test_an_erasures_record_is_kept_as_long_as_the_sink_keeps_entries(
     assert [r[0] for r in warehouse.records(f"SELECT card_pseudonym FROM {table}")] == [pseudonymise(CARD)]
 
 
-def test_a_batch_run_that_read_the_cards_features_before_the_erasure_writes_no_score_for_it(
+def test_a_batch_run_in_flight_during_an_erasure_writes_no_score_for_the_card_and_succeeds(
     local_settings: Settings, pseudonymise: Any
 ) -> None:
-    """The erasure drops batch scoring's input and output (every card's features and scores, kept
-    until the next run); a batch prediction in flight that had read the card writes its output
-    after, and 80 leaves the card out. A card's score from features newer than its erasure (it
-    was used again) is kept."""
+    """Batch scoring keeps every card's features (its input) and scores (its output) until the next
+    run: the erasure deletes the card from the input and drops the output. A batch prediction in
+    flight may have read the card before and write its output after: 80 leaves out a card erased
+    since the run began, and 82 counts the input without it, so the run succeeds. A later run
+    scores the card again once it is ingested again, whatever its transactions' times (a late
+    file)."""
     warehouse = targets.warehouse(local_settings)
     warehouse.execute(render_sql(SQL_FILES["setup"], local_settings))
     dataset = local_settings.dataset
-    read_at = datetime.now(UTC) - timedelta(minutes=5)
+    event_time = datetime(2026, 10, 1, tzinfo=UTC)  # the cards' latest transactions: long ago
 
-    def batch_output(rows: list[tuple[str, datetime]]) -> None:
+    def batch_input(pseudonyms: list[str]) -> None:  # 81's columns that 96 and 82 read
+        rows_sql = " UNION ALL ".join(f"SELECT '{p}' AS card_pseudonym" for p in pseudonyms)
+        warehouse.execute(f"CREATE OR REPLACE TABLE `{dataset}.batch_prediction_input` AS {rows_sql}")
+
+    def batch_output(pseudonyms: list[str]) -> None:  # as the batch prediction writes it
         answer = '{"fraud_probability": 0.9, "decision": "fraud", "threshold": 0.5, "model_name": "m", "model_version": "1"}'
         rows_sql = " UNION ALL ".join(
-            f"SELECT '{pseudonym}' AS card_pseudonym, {int(at.timestamp() * 1_000_000)} AS feature_time_us, "
+            f"SELECT '{p}' AS card_pseudonym, {int(event_time.timestamp() * 1_000_000)} AS feature_time_us, "
             f"'{answer}' AS prediction"
-            for pseudonym, at in rows
+            for p in pseudonyms
         )
         warehouse.execute(f"CREATE OR REPLACE TABLE `{dataset}.batch_prediction_output` AS {rows_sql}")
 
-    warehouse.execute(
-        f"CREATE TABLE `{dataset}.batch_prediction_input` AS SELECT '{pseudonymise(CARD)}' AS card_pseudonym"
-    )
-    batch_output([(pseudonymise(CARD), read_at)])
+    def score(run_id: str, run_after: datetime) -> tuple[int, int]:
+        values = {"run_id": run_id, "model_version": "1", "run_after": sql_instant(run_after)}
+        warehouse.execute(render_sql(SQL_FILES["card_predictions"], local_settings), values)
+        ((written, _, _, _, given),) = warehouse.records(
+            render_sql(SQL_FILES["batch_scoring_summary"], local_settings), values
+        )
+        return written, given
+
+    card, other = pseudonymise(CARD), pseudonymise(OTHER)
+    began = datetime.now(UTC) - timedelta(minutes=5)
+    batch_input([card, other])
+    batch_output([card, other])
     _erase(local_settings, CARD)
-    for table in ("batch_prediction_input", "batch_prediction_output"):
-        assert not warehouse.table_exists(f"{dataset}.{table}")
+    rows = warehouse.records(f"SELECT card_pseudonym FROM `{dataset}.batch_prediction_input`")
+    assert [r[0] for r in rows] == [other]
+    assert not warehouse.table_exists(f"{dataset}.batch_prediction_output")
 
-    batch_output(
-        [(pseudonymise(CARD), read_at), (pseudonymise(OTHER), read_at)]
-    )  # written by the job in flight
-    warehouse.execute(
-        render_sql(SQL_FILES["card_predictions"], local_settings),
-        {"run_id": "scoring", "model_version": "1", "run_after": sql_instant(read_at - timedelta(minutes=1))},
-    )
-    scored = f"SELECT card_pseudonym FROM `{dataset}.card_predictions`"
-    assert [r[0] for r in warehouse.records(scored)] == [pseudonymise(OTHER)]
+    batch_output([card, other])  # written by the batch prediction in flight, which read both
+    assert score("in flight", began) == (1, 1)  # the summary's check passes: every card given scored
+    scored = f"SELECT card_pseudonym FROM `{dataset}.card_predictions` ORDER BY scoring_run_id"
+    assert [r[0] for r in warehouse.records(scored)] == [other]
 
-    batch_output([(pseudonymise(CARD), datetime.now(UTC) + timedelta(seconds=1))])  # used again since
-    warehouse.execute(
-        render_sql(SQL_FILES["card_predictions"], local_settings),
-        {"run_id": "later", "model_version": "1", "run_after": sql_instant(datetime.now(UTC))},
-    )
-    assert sorted(r[0] for r in warehouse.records(scored)) == sorted(
-        [pseudonymise(CARD), pseudonymise(OTHER)]
-    )
+    batch_input([card])  # ingested again since (a late file: old transactions)
+    batch_output([card])
+    assert score("later", datetime.now(UTC) + timedelta(seconds=1)) == (1, 1)
+    assert [r[0] for r in warehouse.records(scored)] == [other, card]

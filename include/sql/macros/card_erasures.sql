@@ -3,8 +3,8 @@
     the spool files not appended yet (local) and the log sink's table, which every hourly copy
     re-reads from 48 hours before the newest answer logged (gcp), for log_retention_days (its day
     partitions expire then); so the append (83) skips an answer logged before its card's
-    erasure. A batch scoring run in flight read the card's features before the erasure: 80 skips
-    its score. The append first drops the records no source needs any more
+    erasure. A batch scoring run in flight may have read the card's features before the
+    erasure: 80 leaves out a card erased since the run began. The append first drops the records no source needs any more
     (99_card_erasures_expiry.sql): a record holds the card's pseudonym, as the sink's copies do,
     and for a day longer at most. -#}
 {% macro card_erasures_table() -%}

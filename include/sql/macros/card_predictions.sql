@@ -55,3 +55,16 @@ WHERE p.scored_at >= TIMESTAMP('{{ batch_from }}')
   AND COALESCE(r.first_scored_at, p.scored_at) >= TIMESTAMP('{{ incoming_from }}')
 {%- endif %}
 {%- endmacro %}
+
+{#- Batch scoring's input table (81 replaces it every run; one row per card, the columns in
+    BATCH_INPUT_COLUMNS order), created empty where missing: the erasure (96) deletes the card
+    from it whether or not a run made it yet. -#}
+{% macro batch_input_ddl() -%}
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ batch_input_table }}` (
+  {{ entity_key }} STRING,
+  feature_time_us INT64,
+{%- for name, type in feature_types %}
+  {{ name }} {{ type }}{{ "," if not loop.last }}
+{%- endfor %}
+)
+{%- endmacro %}
