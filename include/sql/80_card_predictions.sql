@@ -5,10 +5,9 @@
 -- Airflow run id; @model_version the version the batch prediction ran (its XCom); @run_after
 -- the run's run_after (its rows are scored after it: the DELETE reads the days from a day
 -- before it on, not every run's). Idempotent: a rerun deletes and re-inserts its own rows (same
--- deterministic prediction ids), inside one transaction. A card erased since the run began is
--- left out: the batch prediction may have read its features before (macros/card_erasures.sql);
--- the erasure deleted it from the input, which 82 counts.
-{%- from 'macros/card_erasures.sql' import card_erasures_table, not_erased with context %}
+-- deterministic prediction ids), inside one transaction. A card erased during the run is left
+-- out: the batch prediction may have read its features before (macros/card_erasures.sql).
+{%- from 'macros/card_erasures.sql' import card_erasures_table, not_erased_during_run with context %}
 {%- from 'macros/card_predictions.sql' import card_predictions_table with context %}
 {{ card_predictions_table() }};
 
@@ -38,6 +37,6 @@ SELECT
   TIMESTAMP_MICROS(feature_time_us),
   CURRENT_TIMESTAMP()
 FROM `{{ dataset }}.{{ batch_output_table }}` AS o
-WHERE {{ not_erased('o', 'CAST(@run_after AS TIMESTAMP)') }};
+WHERE {{ not_erased_during_run('o') }};
 
 COMMIT TRANSACTION;

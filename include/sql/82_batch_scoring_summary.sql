@@ -2,9 +2,8 @@
 -- distribution (min, quartiles, max), the model version(s) that scored them, and the cards the
 -- run was given: Vertex's batch job succeeds with instances it could not score, leaving them out
 -- of its output, so fewer rows than cards fails the task (orchestration/scoring.py). A card
--- erased since the run began is not counted: 80 left it out (its erasure deleted it from the
--- input unless the card was ingested again since).
-{%- from 'macros/card_erasures.sql' import not_erased with context %}
+-- erased during the run is not counted: 80 left it out (macros/card_erasures.sql).
+{%- from 'macros/card_erasures.sql' import not_erased_during_run with context %}
 SELECT
   COUNT(*) AS rows_written,
   COUNTIF(decision = 'fraud') AS flagged_as_fraud,
@@ -12,7 +11,7 @@ SELECT
   STRING_AGG(DISTINCT model_version, ',') AS model_versions,
   (
     SELECT COUNT(*) FROM `{{ dataset }}.{{ batch_input_table }}` AS i
-    WHERE {{ not_erased('i', 'CAST(@run_after AS TIMESTAMP)') }}
+    WHERE {{ not_erased_during_run('i') }}
   ) AS cards_in_input
 FROM `{{ dataset }}.card_predictions`
 WHERE scored_at >= TIMESTAMP_SUB(CAST(@run_after AS TIMESTAMP), INTERVAL 1 DAY)  -- the run's days (80)

@@ -4,10 +4,11 @@
 -- it records the erasure, so the log's next append does not log the card's earlier answers again.
 -- The candidates, the prediction log's staging rows and batch scoring's output (every card's
 -- score, kept until the next scoring run) are dropped: every run rebuilds them (an ingestion run
--- in flight fails, and its files are transformed again). The card is deleted from batch
--- scoring's input (every card's features, likewise kept): a scoring run in flight counts the
--- cards it was given there (82), and writes no score for the card (80), which its batch
--- prediction may have read before.
+-- in flight that was building candidates fails; one racing the erasure can still bring the card
+-- back: docs/least_privilege.md). The card is deleted from batch scoring's input (every card's
+-- features, likewise kept), where a scoring run in flight counts the cards it was given (82);
+-- its batch prediction may have read the card before, and 80 writes no score for it. A run
+-- whose output this drops fails.
 -- Training snapshots are immutable: they keep pseudonymised rows until they expire
 -- (docs/least_privilege.md). Landed files are rewritten by the erase DAG's next task.
 {%- from 'macros/pseudonym.sql' import card_pseudonym with context %}

@@ -136,9 +136,9 @@ def test_a_batch_run_in_flight_during_an_erasure_writes_no_score_for_the_card_an
     """Batch scoring keeps every card's features (its input) and scores (its output) until the next
     run: the erasure deletes the card from the input and drops the output. A batch prediction in
     flight may have read the card before and write its output after: 80 leaves out a card erased
-    since the run began, and 82 counts the input without it, so the run succeeds. A later run
-    scores the card again once it is ingested again, whatever its transactions' times (a late
-    file)."""
+    during the run (from an hour before its run_after), and 82 does not count it among the cards
+    given, so the run succeeds. A later run scores the card again once it is ingested again,
+    whatever its transactions' times (a late file)."""
     warehouse = targets.warehouse(local_settings)
     warehouse.execute(render_sql(SQL_FILES["setup"], local_settings))
     dataset = local_settings.dataset
@@ -170,16 +170,23 @@ def test_a_batch_run_in_flight_during_an_erasure_writes_no_score_for_the_card_an
     batch_input([card, other])
     batch_output([card, other])
     _erase(local_settings, CARD)
+    erased = datetime.now(UTC)
     rows = warehouse.records(f"SELECT card_pseudonym FROM `{dataset}.batch_prediction_input`")
     assert [r[0] for r in rows] == [other]
     assert not warehouse.table_exists(f"{dataset}.batch_prediction_output")
 
     batch_output([card, other])  # written by the batch prediction in flight, which read both
-    assert score("in flight", began) == (1, 1)  # the summary's check passes: every card given scored
+    assert score("1 in flight", began) == (1, 1)  # the summary's check passes: every card given scored
+    # an erasure that began before the run's run_after and committed after its input read the card
+    batch_input([card, other])
+    batch_output([card, other])
+    assert score("2 erasure committed late", erased + timedelta(minutes=10)) == (1, 1)
+    # the card ingested again after the erasure, before the run read it: left out, and not counted
+    assert score("3 ingested again meanwhile", began) == (1, 1)
     scored = f"SELECT card_pseudonym FROM `{dataset}.card_predictions` ORDER BY scoring_run_id"
-    assert [r[0] for r in warehouse.records(scored)] == [other]
+    assert [r[0] for r in warehouse.records(scored)] == [other] * 3
 
     batch_input([card])  # ingested again since (a late file: old transactions)
     batch_output([card])
-    assert score("later", datetime.now(UTC) + timedelta(seconds=1)) == (1, 1)
-    assert [r[0] for r in warehouse.records(scored)] == [other, card]
+    assert score("4 later", erased + timedelta(hours=1, minutes=1)) == (1, 1)
+    assert [r[0] for r in warehouse.records(scored)] == [other] * 3 + [card]
