@@ -4,7 +4,8 @@
 Trigger with the param `card_number`. Removes the card from the raw table, the rejected rows,
 every published table (staging, features, training examples, latest features) and the landed
 files holding it in clear (not yet ingested, archived, quarantined), then syncs the online store.
-Locally the sync writes a version without the card, so serving no longer knows it. On gcp a
+Locally the sync writes a version without the card and keeps no earlier one, so the store no
+longer knows it. On gcp a
 Bigtable online store keeps the card's last synced record until the feature view is recreated
 (Google's documented behaviour): the run warns, and docs/least_privilege.md says how.
 Training snapshots are immutable and keep the card's *pseudonymised* rows until they expire
@@ -19,6 +20,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, chain
 
+from fraud_mlops.feature_store.records import ERASURE_SOURCE
 from fraud_mlops.orchestration import erasure
 from fraud_mlops.orchestration.defaults import dag_defaults
 from fraud_mlops.orchestration.feature_sync import feature_sync
@@ -35,7 +37,7 @@ with DAG(
     doc_md=__doc__,
     **dag_defaults(settings, "erasure"),
 ):
-    synced = feature_sync(settings, "erasure")
+    synced = feature_sync(settings, ERASURE_SOURCE)
     chain(
         erasure.check_erasure_request(settings),
         erasure.erase_card_rows(settings),

@@ -17,6 +17,7 @@ from typing import Any
 
 def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     from devtools.landing import storage_client as default_client
+    from fraud_mlops.feature_store.records import ERASURE_SOURCE
     from fraud_mlops.feature_store.sync import sync_local_online_store
     from fraud_mlops.ingestion.erasure import card_digits, erase_from_landed_files
     from fraud_mlops.settings import get_settings
@@ -31,7 +32,7 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     hook.run(render_sql(SQL_FILES["erase_card"], settings), parameters={"card_number": digits})
     client = storage_client or default_client(settings)
     files = erase_from_landed_files(client, settings, digits)
-    record = sync_local_online_store("erasure", settings)
+    record = sync_local_online_store(ERASURE_SOURCE, settings)
     return {"card_last4": digits[-4:], "files_rewritten": files, "online_store_sync": record.sync_id}
 
 

@@ -124,6 +124,12 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     assert store.fetch_one(pseudonymise(card)) is None
     assert store.fetch_one(pseudonymise(other)) is not None
     assert result["online_store_sync"] == store.current_sync().sync_id
+    # nor in an earlier version (a sync keeps the one before), nor in the file's free pages or log
+    store_files = [p for p in local_settings.online_store_path.parent.iterdir() if p.is_file()]
+    assert local_settings.online_store_path in store_files
+    for path in store_files:
+        assert pseudonymise(card).encode() not in path.read_bytes(), path.name
+    assert any(pseudonymise(other).encode() in path.read_bytes() for path in store_files)
 
 
 def test_an_erasure_request_must_name_a_card_number():

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class LocalFeatureStore:
-    #: A sync writes a new version from the source, so an erased card is gone from it.
+    #: A sync writes a new version from the source, so an erased card is gone from it; an
+    #: erasure's sync keeps no earlier version (LocalOnlineStore.publish's forget_earlier).
     erasure_gap: str | None = None
 
     def __init__(self, settings: Settings) -> None:

@@ -120,6 +120,7 @@ class LocalOnlineStore:
         batches: Iterable[Sequence[Sequence[Any]]],
         record: SyncRecord,
         started: float | None = None,
+        forget_earlier: bool = False,
     ) -> SyncRecord:
         """Write a new version from row batches, then make it the serving one atomically.
 
@@ -129,6 +130,10 @@ class LocalOnlineStore:
         (since ``started``, a ``time.perf_counter()`` value) filled in. A duplicate entity key
         fails the sync (the source must have one row per card) and leaves the serving version
         untouched.
+
+        ``forget_earlier`` (an erasure's sync): no earlier version is kept, not even the one
+        before, and their pages are overwritten in the file and its log, so an erased card is
+        gone from the store, not only from the serving version.
         """
         started = time.perf_counter() if started is None else started
         if not _SYNC_ID.fullmatch(record.sync_id):
@@ -165,8 +170,11 @@ class LocalOnlineStore:
                 raise
             record = replace(record, row_count=rows, duration_seconds=round(time.perf_counter() - started, 3))
             self._swap(conn, table, record)
-            self._drop_old_versions(conn)
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            if forget_earlier:
+                conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
+            self._drop_old_versions(conn, keep_versions=1 if forget_earlier else KEEP_VERSIONS)
+            # an erasure's: the log's copies of the dropped pages go too (waits for readers)
+            conn.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if forget_earlier else 'PASSIVE'})")
         finally:
             conn.close()
         return record
@@ -206,14 +214,14 @@ class LocalOnlineStore:
             conn.execute("ROLLBACK")
             raise
 
-    def _drop_old_versions(self, conn: sqlite3.Connection) -> None:
-        """Keep the serving table and its predecessor; a reader mid-transaction keeps its
-        snapshot of a dropped table (WAL), so dropping never breaks an ongoing lookup."""
+    def _drop_old_versions(self, conn: sqlite3.Connection, keep_versions: int = KEEP_VERSIONS) -> None:
+        """Keep the serving table and its predecessor (``keep_versions``); a reader mid-transaction
+        keeps its snapshot of a dropped table (WAL), so dropping never breaks an ongoing lookup."""
         keep = {
             row[0]
             for row in conn.execute(
                 "SELECT table_name FROM sync_log ORDER BY rowid DESC LIMIT ?",
-                (KEEP_VERSIONS,),
+                (keep_versions,),
             )
         }
         tables = [

@@ -15,6 +15,10 @@ from typing import Any
 
 from fraud_mlops.features import FEATURE_NAMES, STATE_COLUMNS, CardState
 
+#: The source an erasure's sync records (fraud_erase_card, ``make erase-card``): locally such a
+#: sync keeps no earlier store version (LocalOnlineStore.publish's ``forget_earlier``).
+ERASURE_SOURCE = "erasure"
+
 FeatureValue = float | int | None
 
 

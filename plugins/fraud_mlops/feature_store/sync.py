@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
-from fraud_mlops.feature_store.records import SyncRecord
+from fraud_mlops.feature_store.records import ERASURE_SOURCE, SyncRecord
 from fraud_mlops.feature_store.source import read_latest_features
 from fraud_mlops.settings import Settings, get_settings
 
@@ -32,7 +32,8 @@ def sync_local_online_store(
     store: LocalOnlineStore | None = None,
     now: datetime | None = None,
 ) -> SyncRecord:
-    """Refresh the embedded store from the warehouse's latest-features view."""
+    """Refresh the embedded store from the warehouse's latest-features view (an erasure's sync,
+    ``ERASURE_SOURCE``, keeps no earlier version: the erased card is in them)."""
     s = settings or get_settings()
     store = store or LocalOnlineStore(s.online_store_path)
     started = time.perf_counter()
@@ -54,7 +55,9 @@ def sync_local_online_store(
         target="local",
         fingerprint=latest.fingerprint,
     )
-    return store.publish(latest.row_batches(), record, started=started)
+    return store.publish(
+        latest.row_batches(), record, started=started, forget_earlier=source_snapshot == ERASURE_SOURCE
+    )
 
 
 class FeatureSyncFailed(RuntimeError):
