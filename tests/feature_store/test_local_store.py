@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fraud_mlops.feature_store.local_store import KEEP_VERSIONS, LocalOnlineStore
-from fraud_mlops.feature_store.records import OnlineStoreNotReady, SyncRecord, micros_from_utc
+from fraud_mlops.feature_store.records import ERASURE_SOURCE, OnlineStoreNotReady, SyncRecord, micros_from_utc
 from fraud_mlops.features import ENTITY_KEY, EVENT_TIME, FEATURE_NAMES
 
 from .helpers import synthetic_rows
@@ -133,3 +133,35 @@ def test_a_version_missing_features_of_the_definition_is_not_served(tmp_path: Pa
     older.publish([[r[:-1] for r in _store_rows(rows)]], _record("s1"))
     with pytest.raises(OnlineStoreNotReady, match=FEATURE_NAMES[-1]):
         LocalOnlineStore(path).fetch_one(rows[0][ENTITY_KEY])
+
+
+def test_an_erasures_sync_keeps_no_earlier_version_and_empties_the_log(tmp_path: Path) -> None:
+    """A sync keeps the version before the serving one; an erasure's keeps none, and empties the
+    write-ahead log of their pages. A reader holding a transaction keeps the log busy: the sync
+    then fails (SQLite answers busy, it does not raise) and its retry finishes the job."""
+    path = tmp_path / "features.sqlite"
+    store = LocalOnlineStore(path)
+    erased, kept = synthetic_rows(1, seed=1), synthetic_rows(3, seed=2)
+    store.publish([_store_rows(erased + kept)], _record("s1"))
+    store.publish([_store_rows(erased + kept)], _record("s2"))
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM features_s2").fetchone() == (4,)  # mid-transaction
+    store.busy_timeout = 0.05
+
+    with pytest.raises(sqlite3.OperationalError, match="readers kept it busy"):
+        store.publish([_store_rows(kept)], _record("s3", ERASURE_SOURCE), forget_earlier=True)
+    assert reader.execute("SELECT COUNT(*) FROM features_s2").fetchone() == (4,)  # its snapshot holds
+    reader.execute("COMMIT")
+    reader.close()
+    store.publish([_store_rows(kept)], _record("s4", ERASURE_SOURCE), forget_earlier=True)
+
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'features_%'")}
+    assert tables == {"features_s4"}
+    assert store.fetch_one(erased[0][ENTITY_KEY]) is None
+    assert store.fetch_one(kept[0][ENTITY_KEY]) is not None
+    files = [p for p in tmp_path.iterdir() if p.is_file()]
+    for file in files:
+        assert erased[0][ENTITY_KEY].encode() not in file.read_bytes(), file.name
+    assert any(kept[0][ENTITY_KEY].encode() in file.read_bytes() for file in files)

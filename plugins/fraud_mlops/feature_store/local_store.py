@@ -46,6 +46,9 @@ from fraud_mlops.features import ENTITY_KEY, FEATURE_NAMES, FEATURES
 ONLINE_VIEW = "online_features"
 EVENT_TIME_COLUMN = "event_time_us"  # microseconds since the epoch, UTC (exact, unlike float seconds)
 KEEP_VERSIONS = 2  # the serving table and the one before it
+#: An erasure's sync empties the write-ahead log of the dropped versions' pages: each attempt
+#: waits up to the connection's busy timeout for readers' transactions, then the sync fails.
+TRUNCATE_ATTEMPTS = 3
 _MAX_PARAMS = 500  # keys per IN (...) statement; SQLite's limit is far higher, this keeps plans small
 _Layout = tuple[
     int, int, int, tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]
@@ -80,6 +83,9 @@ def table_name_for(sync_id: str) -> str:
 class LocalOnlineStore:
     """Write versions and read features; safe for many reader threads and processes."""
 
+    #: seconds a connection waits for another's lock (sqlite3's ``timeout``)
+    busy_timeout: float = 30.0
+
     def __init__(self, path: Path | str, feature_names: Sequence[str] = FEATURE_NAMES) -> None:
         self.path = Path(path)
         self.feature_names = tuple(feature_names)
@@ -89,7 +95,7 @@ class LocalOnlineStore:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
@@ -147,6 +153,9 @@ class LocalOnlineStore:
         placeholders = ", ".join("?" * (width + len(STATE_NAMES)))
         conn = self._connect()
         try:
+            # Dropped versions' pages are zeroed, not left readable on the free list (Debian's
+            # SQLite does so by default, other builds do not): an erased card's too.
+            conn.execute("PRAGMA secure_delete = ON")
             conn.executescript(_SCHEMA)
             conn.execute(
                 f"CREATE TABLE {table} ({ENTITY_KEY} TEXT PRIMARY KEY, "
@@ -170,11 +179,11 @@ class LocalOnlineStore:
                 raise
             record = replace(record, row_count=rows, duration_seconds=round(time.perf_counter() - started, 3))
             self._swap(conn, table, record)
-            if forget_earlier:
-                conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
             self._drop_old_versions(conn, keep_versions=1 if forget_earlier else KEEP_VERSIONS)
-            # an erasure's: the log's copies of the dropped pages go too (waits for readers)
-            conn.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if forget_earlier else 'PASSIVE'})")
+            if forget_earlier:
+                _truncate_log(conn)
+            else:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
         return record
@@ -337,6 +346,20 @@ class LocalOnlineStore:
             tuple((name, index[name]) for name in self.feature_names),
             tuple((name, index[name]) for name in STATE_NAMES if name in index),
         )
+
+
+def _truncate_log(conn: sqlite3.Connection) -> None:
+    """Copy the write-ahead log into the file and empty it: the log keeps the pages of dropped
+    versions until then. SQLite answers busy (it does not raise) while a reader's transaction
+    still needs the log; after :data:`TRUNCATE_ATTEMPTS` such answers the sync fails, and its
+    retry (which publishes again) empties the log."""
+    for _ in range(TRUNCATE_ATTEMPTS):
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return
+    raise sqlite3.OperationalError(
+        f"the online store's log still holds dropped versions: readers kept it busy {TRUNCATE_ATTEMPTS} times"
+    )
 
 
 def _with_state(batch: Sequence[Sequence[Any]], width: int) -> Iterable[Sequence[Any]]:

@@ -41,6 +41,7 @@ def sync_local_online_store(
     current = store.current_sync()
     if (
         current is not None
+        and source_snapshot != ERASURE_SOURCE  # a retry must drop the earlier versions too
         and current.source_snapshot == source_snapshot
         and current.fingerprint == latest.fingerprint
     ):
