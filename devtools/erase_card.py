@@ -1,7 +1,8 @@
 """``python -m devtools.erase_card CARD_NUMBER`` (``make erase-card CARD=…``): right to erasure, locally.
 
 Runs the steps of the ``fraud_erase_card`` DAG directly against the local stack: the SQL
-(``96_erase_card.sql``: raw, rejected rows, published tables; candidates dropped), the landed
+(``96_erase_card.sql``: raw, rejected rows, published tables, the models' answers and batch
+scoring's input; candidates and batch output dropped; the erasure recorded), the landed
 files in the GCS emulator that hold it (not yet ingested, archived, quarantined: rewritten
 without the card's rows), and a fresh online-store
 version without the card. Needs the stack's GCS emulator (``make up``) and no ingestion run
@@ -47,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         result = erase_card(args[0])
     except ErasureRequestError as bad:
         raise SystemExit(str(bad)) from None
-    print(f"card …{result['card_last4']} erased from raw, staging, features, training examples")
+    print(
+        f"card …{result['card_last4']} erased from raw, staging, features, training examples, "
+        "the prediction log and batch scores"
+    )
     for name, count in result["files_rewritten"].items():
         print(f"  {name}: {count} row(s) removed")
     print(f"  online store: new version {result['online_store_sync']} without the card")

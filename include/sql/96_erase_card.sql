@@ -22,7 +22,8 @@ DROP TABLE IF EXISTS `{{ candidate_dataset }}.{{ table }}`;
 DROP TABLE IF EXISTS `{{ dataset }}.prediction_log_staging`;
 DROP TABLE IF EXISTS `{{ dataset }}.{{ batch_output_table }}`;
 
--- (created when missing, outside the transaction, which takes no DDL: nothing scored yet)
+-- (created when missing, outside the transaction, which takes no DDL: nothing scored, logged or
+-- erased yet)
 {{ prediction_log_table() }};
 
 {{ card_predictions_table() }};

@@ -10,7 +10,9 @@ local warehouse, the real 96, 88 and 83; the sink's table is built as Cloud Logg
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fraud_mlops import targets
@@ -101,12 +103,13 @@ def test_answers_spooled_before_an_erasure_and_appended_after_it_are_not_logged(
     assert _logged(local_settings) == ["other"]
 
 
-def test_an_erasures_record_is_kept_as_long_as_the_sink_keeps_entries(
+def test_an_erasures_record_is_kept_while_the_sink_may_keep_the_cards_entries(
     local_settings: Settings, pseudonymise: Any
 ) -> None:
-    """The record holds the card's pseudonym, as the sink's copies do, and for no longer: every
-    append, also one with nothing incoming, drops the records older than the sink's partitions of
-    their erasure's day (log_retention_days after the day's start)."""
+    """The record holds the card's pseudonym, as the sink's copies do, and one to two days
+    longer: every append, also one with nothing incoming, drops the records erased more than
+    log_retention_days + 1 days ago (the sink's partition of the erasure's day has expired,
+    log_retention_days after the day's start)."""
     warehouse = targets.warehouse(local_settings)
     cards = {"kept": CARD, "expired": OTHER, "long expired": "5555555555554444"}
     for card in cards.values():
@@ -190,3 +193,36 @@ def test_a_batch_run_in_flight_during_an_erasure_writes_no_score_for_the_card_an
     batch_output([card])
     assert score("4 later", erased + timedelta(hours=1, minutes=1)) == (1, 1)
     assert [r[0] for r in warehouse.records(scored)] == [other] * 3 + [card]
+
+
+def test_spool_files_the_append_read_are_deleted_a_day_later(
+    local_settings: Settings, pseudonymise: Any
+) -> None:
+    """Locally the appended spool files are kept a day for inspection: they hold every answer's
+    pseudonym and features, an erased card's too, and were never deleted."""
+    log = targets.prediction_log(local_settings)
+    assert isinstance(log, LocalPredictionLog)
+    warehouse = targets.warehouse(local_settings)
+    loaded = log.root / "loaded"
+
+    def append(request_id: str) -> Path:
+        SpoolSink(log.spool_dir)([_answer(request_id, pseudonymise(CARD), datetime.now(UTC))])
+        before = set(loaded.glob("*.jsonl"))
+        log.stage(warehouse)
+        log.staged()
+        (new,) = set(loaded.glob("*.jsonl")) - before
+        return new
+
+    def age(path: Path, hours: float) -> None:
+        then = (datetime.now(UTC) - timedelta(hours=hours)).timestamp()
+        os.utime(path, (then, then))
+
+    first = append("first")
+    age(first, 23)
+    second = append("second")
+    assert first.exists()  # within its day
+    age(first, 25)
+    age(second, 23)
+    append("third")
+    assert not first.exists()
+    assert second.exists()

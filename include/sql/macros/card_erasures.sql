@@ -4,9 +4,10 @@
     re-reads from 48 hours before the newest answer logged (gcp), for log_retention_days (its day
     partitions expire then); so the append (83) skips an answer logged before its card's
     erasure. A batch scoring run in flight may have read the card's features before the
-    erasure: 80 leaves out a card erased during the run (erased_during_run). The append first
-    drops the records no source needs any more (99_card_erasures_expiry.sql): a record holds the
-    card's pseudonym, as the sink's copies do, and for a day longer at most. -#}
+    erasure: 80 leaves out a card erased during the run, and 82 does not count it
+    (not_erased_during_run). The append first drops the records no source needs any more
+    (99_card_erasures_expiry.sql): a record holds the card's pseudonym, as the sink's copies do,
+    and one to two days longer. -#}
 {% macro card_erasures_table() -%}
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.card_erasures` (
   {{ entity_key }} STRING,

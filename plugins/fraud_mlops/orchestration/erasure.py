@@ -39,7 +39,8 @@ def check_erasure_request(settings: Settings) -> Any:
 
 
 def erase_card_rows(settings: Settings) -> Any:
-    """``96_erase_card.sql``: raw rows, rejected rows, published tables; candidates dropped."""
+    """``96_erase_card.sql``: raw rows, rejected rows, published tables, the models' answers and
+    batch scoring's input; candidates and batch output dropped; the erasure recorded."""
 
     @task(pool=settings.warehouse_pool)
     def erase_card_rows(**context: Any) -> None:
@@ -63,7 +64,10 @@ def erase_card_rows(settings: Settings) -> Any:
             # the labels BigQueryInsertJobOperator gives its jobs: the erasure is found in job history
             labels={"airflow-dag": context["dag"].dag_id, "airflow-task": context["task"].task_id},
         )
-        print(f"card …{digits[-4:]} erased from raw, rejected rows and the published tables")
+        print(
+            f"card …{digits[-4:]} erased from raw, rejected rows, the published tables, the prediction log "
+            "and batch scores; the erasure is recorded (card_erasures)"
+        )
         gap = targets.feature_store(settings).erasure_gap
         if gap is None:
             print("online store: the sync that follows writes a version without the card")

@@ -52,12 +52,22 @@ class LocalPredictionLog:
         warehouse.replace_table(STAGING_TABLE, to_arrow(rows))
         return len(rows)
 
+    #: How long appended spool files are kept for inspection: they hold every answer's card
+    #: pseudonym and features, an erased card's too (the log itself is erased).
+    keep_loaded: ClassVar[timedelta] = timedelta(days=1)
+
     def staged(self) -> None:
-        """After the append committed: the claimed files are done (kept a day for inspection)."""
+        """After the append committed: the claimed files are done, kept :attr:`keep_loaded` for
+        inspection (from when they were appended), then deleted."""
         done = self.root / "loaded"
         done.mkdir(parents=True, exist_ok=True)
         for path in (self.root / "claimed").glob("*.jsonl"):
-            shutil.move(str(path), done / path.name)
+            moved = Path(shutil.move(str(path), done / path.name))
+            moved.touch()  # its age in loaded/ counts from here
+        expired = (datetime.now(UTC) - self.keep_loaded).timestamp()
+        for path in done.glob("*.jsonl"):
+            if path.stat().st_mtime < expired:
+                path.unlink()
 
 
 #: Cloud Run functions (2nd gen) write stdout to the log run.googleapis.com/stdout; a BigQuery
@@ -109,7 +119,7 @@ class CloudPredictionLog:
     def copy_since(self, warehouse: Warehouse, now: datetime | None = None) -> str:
         """Where the copy from the sink starts: ``overlap_hours`` before the newest online answer
         already logged (so entries routed late are read again, and the append skips repeats), or
-        the earliest instant before anything is (the sink's table keeps its retention, 30 days).
+        the earliest instant before anything is (the sink's table keeps ``log_retention_days``).
 
         Not a fixed time before now: a Composer outage or a paused DAG longer than that lost every
         entry routed meanwhile. The newest answer is looked for in the ``recent`` days first: an
