@@ -39,9 +39,10 @@ def sync_local_online_store(
     started = time.perf_counter()
     latest = read_latest_features(s)
     current = store.current_sync()
+    erasure = source_snapshot == ERASURE_SOURCE
     if (
         current is not None
-        and source_snapshot != ERASURE_SOURCE  # a retry must drop the earlier versions too
+        and not erasure  # a retry must drop the earlier versions too
         and current.source_snapshot == source_snapshot
         and current.fingerprint == latest.fingerprint
     ):
@@ -56,9 +57,7 @@ def sync_local_online_store(
         target="local",
         fingerprint=latest.fingerprint,
     )
-    return store.publish(
-        latest.row_batches(), record, started=started, forget_earlier=source_snapshot == ERASURE_SOURCE
-    )
+    return store.publish(latest.row_batches(), record, started=started, forget_earlier=erasure)
 
 
 class FeatureSyncFailed(RuntimeError):
