@@ -22,7 +22,7 @@ from fraud_mlops.prediction_log.sinks import SpoolSink
 from fraud_mlops.prediction_log.store import CloudPredictionLog, LocalPredictionLog
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql, sql_instant
-from tests.monitoring.test_prediction_log_gcp import _sink_table
+from tests.monitoring.log_sink import sink_table
 
 CARD, OTHER = "4111111111111111", "4242424242424242"
 
@@ -65,7 +65,7 @@ def test_the_sink_copy_after_an_erasure_does_not_log_the_cards_answers_again(
         _answer("card-before", pseudonymise(CARD), now - timedelta(hours=2)),
         _answer("other-before", pseudonymise(OTHER), now - timedelta(hours=1)),
     ]
-    _sink_table(local_settings, [_sink_entry(row) for row in before])
+    sink_table(local_settings, [_sink_entry(row) for row in before])
     sink = CloudPredictionLog(local_settings.dataset, local_settings)
     sink.stage(warehouse)
     append_staged(warehouse, local_settings)
@@ -75,7 +75,7 @@ def test_the_sink_copy_after_an_erasure_does_not_log_the_cards_answers_again(
     assert _logged(local_settings) == ["other-before"]
     after = _answer("card-after", pseudonymise(CARD), datetime.now(UTC) + timedelta(seconds=1))
     warehouse.execute(f"DROP TABLE `{local_settings.dataset}.run_googleapis_com_stdout`")
-    _sink_table(local_settings, [_sink_entry(row) for row in [*before, after]])
+    sink_table(local_settings, [_sink_entry(row) for row in [*before, after]])
     assert sink.copy_since(warehouse) < sql_instant(now - timedelta(hours=2))  # the copy re-reads it
     sink.stage(warehouse)
     append_staged(warehouse, local_settings)

@@ -9,7 +9,6 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import pytest
 
 from fraud_mlops import targets
@@ -20,6 +19,7 @@ from fraud_mlops.prediction_log.sinks import StructuredLogSink
 from fraud_mlops.prediction_log.store import EARLIEST_INSTANT, SINK_TABLE, CloudPredictionLog
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import sql_instant
+from tests.monitoring.log_sink import sink_table
 
 
 def _rows(now: datetime) -> list[dict]:
@@ -62,7 +62,7 @@ def test_gcp_staging_reads_the_sink_table_and_the_append_is_the_local_one(
     entries.append((now, {"log_type": "other", "record": "{}"}))
     warehouse = targets.warehouse(local_settings)
     warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{local_settings.dataset}`")
-    _sink_table(local_settings, entries)
+    sink_table(local_settings, entries)
 
     staging = CloudPredictionLog(local_settings.dataset, local_settings)
     assert staging.copy_since(warehouse) == EARLIEST_INSTANT  # nothing logged yet: all the sink kept
@@ -103,7 +103,7 @@ def test_after_an_outage_longer_than_the_overlap_no_routed_entry_is_lost(local_s
     during = records.record(
         request_id="during", source="online", status=200, logged_at=now - timedelta(days=3)
     )
-    _sink_table(
+    sink_table(
         local_settings,
         [(now - timedelta(days=3), {"log_type": "prediction_log", "record": json.dumps(during)})],
     )
@@ -154,21 +154,7 @@ def test_after_a_quiet_week_the_newest_answer_is_looked_for_in_every_day(local_s
     assert len(queries) == 1
 
 
-def _sink_table(settings: Settings, entries: list[tuple[datetime, dict[str, str]]]) -> None:
-    """The sink's table as Cloud Logging creates it (only the columns the SQL reads), in DuckDB:
-    one row per (routed at, ``jsonPayload``) entry."""
-    conn = duckdb.connect(str(settings.warehouse_path))
-    conn.execute(
-        f"CREATE TABLE {settings.dataset}.{SINK_TABLE} "
-        '("timestamp" TIMESTAMPTZ, "jsonPayload" STRUCT(log_type VARCHAR, record VARCHAR))'
-    )
-    for at, payload in entries:
-        conn.execute(f"INSERT INTO {settings.dataset}.{SINK_TABLE} VALUES (?, {{'log_type': ?, 'record': ?}})",
-                     [at, payload["log_type"], payload["record"]])  # fmt: skip
-    conn.close()
-
-
-def test_gcp_staging_sql_names_the_sink_table(gcp_settings: Settings) -> None:
+def test_gcp_staging_sql_names_thesink_table(gcp_settings: Settings) -> None:
     executed: list[str] = []
 
     class Recorder:
