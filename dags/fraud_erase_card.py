@@ -9,9 +9,10 @@ longer knows it. On gcp a
 Bigtable online store keeps the card's last synced record until the feature view is recreated
 (Google's documented behaviour): the run warns, and docs/least_privilege.md says how.
 Training snapshots are immutable and keep the card's *pseudonymised* rows until they expire
-(docs/least_privilege.md). Trigger it while no ingestion run is queued or running: a run in
-flight can load the card's rows back (docs/least_privilege.md says why). Locally:
-`make erase-card CARD=…`.
+(docs/least_privilege.md). It holds the transform lease from the delete to the sync, as every
+ingestion run does from its file listing to its sync: it waits at `acquire_transform_lease`
+for a run in flight to end, and no run starts reading files until it is done, so none can load
+or publish the card's rows again (docs/least_privilege.md). Locally: `make erase-card CARD=…`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from datetime import datetime
 from airflow.sdk import DAG, Param, chain
 
 from fraud_mlops.feature_store.records import ERASURE_SOURCE
-from fraud_mlops.orchestration import erasure
+from fraud_mlops.orchestration import erasure, ingestion
 from fraud_mlops.orchestration.defaults import dag_defaults
 from fraud_mlops.orchestration.feature_sync import feature_sync
+from fraud_mlops.orchestration.lease import acquire_transform_lease, release_transform_lease
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -38,9 +40,13 @@ with DAG(
     **dag_defaults(settings, "erasure"),
 ):
     synced = feature_sync(settings, ERASURE_SOURCE)
+    lease = acquire_transform_lease(settings)
     chain(
         erasure.check_erasure_request(settings),
+        ingestion.setup_tables(settings),  # the lease's row, on a warehouse no run has set up yet
+        lease,
         erasure.erase_card_rows(settings),
         erasure.erase_from_landed_files(settings),
         synced.group,
+        release_transform_lease(settings, lease),
     )

@@ -4,10 +4,10 @@
 The scheduled counterpart of `fraud_ingest_sensor`: once a day it processes every file under
 the landing prefix with the same tasks (the same builders, not a copy), so files that landed
 while the sensor DAG was paused are not forgotten. Loads are idempotent by file content and the
-transform takes each loaded file once. While another ingestion DAG's run transforms, this one
-waits at `transform.acquire_transform_lease` (one run holds the transform lease from its plan to
-its publish; docs/ingestion.md). A run with nothing new to transform stops after
-`transform.plan_increment`: no snapshot, no retraining.
+transform takes each loaded file once. While another ingestion DAG's run or an erasure is in
+flight, this one waits at `acquire_transform_lease` (one run holds the transform lease from its
+file listing to its online-store sync; docs/ingestion.md). A run with nothing new to transform
+stops after `transform.plan_increment`: no snapshot, no retraining.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from airflow.sdk import DAG, chain
 from fraud_mlops.orchestration import ingestion
 from fraud_mlops.orchestration.defaults import dag_defaults
 from fraud_mlops.orchestration.feature_sync import feature_sync
+from fraud_mlops.orchestration.lease import acquire_transform_lease, release_transform_lease
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -35,7 +36,8 @@ with DAG(
     snapshotted = ingestion.snapshot(settings)
     synced = feature_sync(settings, snapshotted.name)
 
-    chain(ingestion.setup_tables(settings), files)
+    lease = acquire_transform_lease(settings)
+    chain(ingestion.setup_tables(settings), lease, files)
     chain(
         ingestion.load_raw(settings, files),
         ingestion.transform(settings),
@@ -45,3 +47,5 @@ with DAG(
         synced.group,
         ingestion.summarise_run(settings, files, synced.record),
     )
+    # every task from the file listing to the online-store sync holds the lease
+    synced.group >> release_transform_lease(settings, lease)

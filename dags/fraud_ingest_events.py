@@ -31,6 +31,7 @@ from fraud_mlops.orchestration import ingestion
 from fraud_mlops.orchestration.defaults import dag_defaults
 from fraud_mlops.orchestration.events import resolve_landed_objects
 from fraud_mlops.orchestration.feature_sync import feature_sync
+from fraud_mlops.orchestration.lease import acquire_transform_lease, release_transform_lease
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -51,7 +52,8 @@ with DAG(
     snapshotted = ingestion.snapshot(settings)
     synced = feature_sync(settings, snapshotted.name)
 
-    chain(ingestion.setup_tables(settings), files)
+    lease = acquire_transform_lease(settings)
+    chain(ingestion.setup_tables(settings), lease, files)
     chain(
         ingestion.load_raw(settings, files),
         ingestion.transform(settings),
@@ -61,3 +63,5 @@ with DAG(
         synced.group,
         ingestion.summarise_run(settings, files, synced.record),
     )
+    # every task from the file listing to the online-store sync holds the lease
+    synced.group >> release_transform_lease(settings, lease)

@@ -26,6 +26,7 @@ from airflow.sdk import DAG, chain
 from fraud_mlops.orchestration import ingestion
 from fraud_mlops.orchestration.defaults import dag_defaults
 from fraud_mlops.orchestration.feature_sync import feature_sync
+from fraud_mlops.orchestration.lease import acquire_transform_lease, release_transform_lease
 from fraud_mlops.settings import get_settings
 
 settings = get_settings()
@@ -52,7 +53,8 @@ with DAG(
     snapshotted = ingestion.snapshot(settings)
     synced = feature_sync(settings, snapshotted.name)
 
-    chain(wait_for_landed_files, ingestion.setup_tables(settings), files)
+    lease = acquire_transform_lease(settings)
+    chain(wait_for_landed_files, ingestion.setup_tables(settings), lease, files)
     chain(
         ingestion.load_raw(settings, files),
         ingestion.transform(settings),
@@ -62,3 +64,5 @@ with DAG(
         synced.group,
         ingestion.summarise_run(settings, files, synced.record),
     )
+    # every task from the file listing to the online-store sync holds the lease
+    synced.group >> release_transform_lease(settings, lease)

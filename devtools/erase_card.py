@@ -5,15 +5,25 @@ Runs the steps of the ``fraud_erase_card`` DAG directly against the local stack:
 scoring's input; candidates and batch output dropped; the erasure recorded), the landed
 files in the GCS emulator that hold it (not yet ingested, archived, quarantined: rewritten
 without the card's rows), and a fresh online-store
-version without the card. Needs the stack's GCS emulator (``make up``) and no ingestion run
-writing the warehouse at the same moment (DuckDB admits one writer). Prints only the last four
-digits.
+version without the card. Needs the stack's GCS emulator (``make up``). Like the DAG it holds
+the transform lease throughout, so no ingestion run can read a landed file or write the
+warehouse between its steps; unlike the DAG it does not wait for a run in flight: it stops,
+naming the holder (a holder whose run has died is taken over by the next DAG run that claims
+it: the erase DAG does). Prints only the last four digits.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
+
+#: The lease holder's "DAG id" for this command (its run id names the process).
+LEASE_HOLDER = "make erase-card"
+
+
+class LeaseHeld(RuntimeError):
+    """An ingestion run (or another erasure) holds the transform lease."""
 
 
 def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
@@ -21,19 +31,29 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     from fraud_mlops.feature_store.records import ERASURE_SOURCE
     from fraud_mlops.feature_store.sync import sync_local_online_store
     from fraud_mlops.ingestion.erasure import card_digits, erase_from_landed_files
+    from fraud_mlops.ingestion.transform_lease import Holder, claim, release
     from fraud_mlops.settings import get_settings
     from fraud_mlops.sql_templates import SQL_FILES, render_sql
-    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
     settings = get_settings()
     digits = card_digits(card_number)
-    hook = BigQueryDialectDuckDBHook(
-        database=str(settings.warehouse_path), snapshot_dir=settings.snapshot_dir
-    )
-    hook.run(render_sql(SQL_FILES["erase_card"], settings), parameters={"card_number": digits})
-    client = storage_client or default_client(settings)
-    files = erase_from_landed_files(client, settings, digits)
-    record = sync_local_online_store(ERASURE_SOURCE, settings)
+    warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
+    warehouse.execute(render_sql(SQL_FILES["setup"], settings))  # the lease's row, on a fresh warehouse
+    me = Holder(LEASE_HOLDER, f"pid-{os.getpid()}")
+    other = claim(warehouse, settings, me, is_active=lambda holder: True)
+    if other is not None:
+        raise LeaseHeld(
+            f"the transform lease is held by {other}: run this again when that run has ended, or "
+            "trigger the fraud_erase_card DAG, which waits for it (and takes over a lease whose run died)"
+        )
+    try:
+        warehouse.execute(render_sql(SQL_FILES["erase_card"], settings), {"card_number": digits})
+        client = storage_client or default_client(settings)
+        files = erase_from_landed_files(client, settings, digits)
+        record = sync_local_online_store(ERASURE_SOURCE, settings)
+    finally:
+        release(warehouse, settings, me)
     return {"card_last4": digits[-4:], "files_rewritten": files, "online_store_sync": record.sync_id}
 
 
@@ -46,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = erase_card(args[0])
-    except ErasureRequestError as bad:
+    except (ErasureRequestError, LeaseHeld) as bad:
         raise SystemExit(str(bad)) from None
     print(
         f"card …{result['card_last4']} erased from raw, staging, features, training examples, "

@@ -155,9 +155,10 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_log` (
   transformed_at TIMESTAMP
 );
 
--- The transform lease: which DAG run may build candidates and publish (at most one at a time,
--- whichever ingestion DAG it belongs to: they share the candidate tables). One row, seeded
--- here; 13 claims it, 14 gives it back (fraud_mlops/ingestion/transform_lease.py).
+-- The transform lease: which DAG run may read landed files, build candidates, publish and sync
+-- (at most one at a time, whichever ingestion DAG it belongs to: they share the candidate
+-- tables; and no ingestion run during an erasure). One row, seeded here; 13 claims it, 14 gives
+-- it back (fraud_mlops/ingestion/transform_lease.py, fraud_mlops/orchestration/lease.py).
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_lease` (
   name STRING,
   holder_dag_id STRING,

@@ -3,9 +3,8 @@
 -- and what the models answered about it (the prediction log, batch scores), in one transaction;
 -- it records the erasure, so the log's next append does not log the card's earlier answers again.
 -- The candidates, the prediction log's staging rows and batch scoring's output (every card's
--- score, kept until the next scoring run) are dropped: every run rebuilds them (an ingestion run
--- in flight that was building candidates fails; one racing the erasure can still bring the card
--- back: docs/least_privilege.md). The card is deleted from batch scoring's input (every card's
+-- score, kept until the next scoring run) are dropped: every run rebuilds them (no ingestion run
+-- is in flight: the erase DAG holds the transform lease, docs/least_privilege.md). The card is deleted from batch scoring's input (every card's
 -- features, likewise kept), where a scoring run in flight counts the cards it was given (82);
 -- its batch prediction may have read the card before, and 80 writes no score for it. A run
 -- whose output this drops fails.

@@ -76,22 +76,56 @@ def test_ingestion_checks_candidates_before_publishing(bag):
         tasks = bag["dags"][dag_id]["tasks"]
         assert {"check_data_quality", "publish", "snapshot.snapshot_training_table"} <= set(tasks), dag_id
         assert tasks["check_data_quality"]["downstream"] == ["publish"], dag_id
-        assert tasks["publish"]["downstream"] == [
-            "release_transform_lease",
-            "snapshot.snapshot_training_table",
-        ]
+        assert tasks["publish"]["downstream"] == ["snapshot.snapshot_training_table"]
 
 
-def test_ingestion_runs_hold_the_transform_lease_from_plan_to_publish(bag):
-    """One run at a time builds candidates and publishes, whichever ingestion DAG it belongs to:
-    the lease is claimed before the plan and given back by a teardown after publish."""
+def _lease_scope(tasks: dict) -> set[str]:
+    """The tasks downstream of the lease's setup and upstream of its teardown (Airflow's scope
+    of a setup/teardown pair: they run while the run holds the lease)."""
+    acquire, release = tasks["acquire_transform_lease"], tasks["release_transform_lease"]
+    assert (acquire["setup"], acquire["teardown"]) == (True, False)
+    assert (release["setup"], release["teardown"]) == (False, True) and release["downstream"] == []
+    after, todo = set(), list(acquire["downstream"])
+    while todo:
+        task_id = todo.pop()
+        if task_id not in after:
+            after.add(task_id)
+            todo += tasks[task_id]["downstream"]
+    return {task_id for task_id in after if "release_transform_lease" in _reachable(tasks, task_id)}
+
+
+def _reachable(tasks: dict, start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for task_id in tasks[todo.pop()]["downstream"]:
+            if task_id not in seen:
+                seen.add(task_id)
+                todo.append(task_id)
+    return seen
+
+
+def test_ingestion_runs_hold_the_transform_lease_from_file_listing_to_sync(bag):
+    """One run at a time, whichever ingestion DAG it belongs to, and none during an erasure: every
+    task that reads a landed file or writes the warehouse or the online store holds the lease
+    (an erasure's delete between a file's load and its append, or a run's staging read and its
+    publish, or its sync's read and write, would let the card's rows back)."""
     for dag_id in ("fraud_ingest_sensor", "fraud_ingest_daily", "fraud_ingest_events"):
         tasks = bag["dags"][dag_id]["tasks"]
-        acquire, release = tasks["transform.acquire_transform_lease"], tasks["release_transform_lease"]
-        assert (acquire["setup"], acquire["teardown"]) == (True, False), dag_id
-        assert (release["setup"], release["teardown"]) == (False, True), dag_id
-        assert acquire["downstream"] == ["release_transform_lease", "transform.plan_increment"], dag_id
-        assert release["downstream"] == [], dag_id
+        scope = _lease_scope(tasks)
+        held = {t for t in tasks if t.split(".")[0] in {"load_raw", "transform", "snapshot", "feature_sync"}}
+        assert held | {"validate_landed_files", "check_data_quality", "publish"} <= scope, dag_id
+        assert scope == set(tasks) - {
+            "acquire_transform_lease", "release_transform_lease", "setup_tables", "summarise_run",
+            "wait_for_landed_files", "resolve_landed_objects",
+        }, dag_id  # fmt: skip
+        assert "acquire_transform_lease" in _reachable(tasks, "setup_tables"), dag_id  # the lease's row first
+
+
+def test_an_erasure_holds_the_transform_lease_from_its_delete_to_its_sync(bag):
+    tasks = bag["dags"]["fraud_erase_card"]["tasks"]
+    sync = {t for t in tasks if t.startswith("feature_sync.")}
+    assert sync and _lease_scope(tasks) == {"erase_card_rows", "erase_from_landed_files"} | sync
+    assert "acquire_transform_lease" in _reachable(tasks, "setup_tables")
 
 
 def test_targets_choose_their_operators(bag):

@@ -5,7 +5,7 @@ A subprocess of test_gcp_erasure_dag.py (Airflow's settings and metadata DB are 
 Cloud Storage is the GCS emulator (gcp-storage-emulator, in memory, in this process; the
 provider's GCSHook reaches it through ``STORAGE_EMULATOR_HOST``), holding one archived landing
 file with two rows of the card among others, and an empty quarantine. BigQuery is its REST API answered in memory under
-the real client (tests/bigquery_rest.py). Vertex's feature-store admin client is patched at its
+the real client (tests/bigquery_rest.py), keeping the transform lease's row. Vertex's feature-store admin client is patched at its
 class: a sync it starts has finished by the first poke.
 """
 
@@ -15,11 +15,17 @@ import csv
 import io
 import json
 import sys
+from datetime import UTC, datetime
 
 from fraud_mlops.landing_schema import LANDING_COLUMNS
-from fraud_mlops.settings import REPO_ROOT
+from fraud_mlops.settings import REPO_ROOT, get_settings
 from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
-from tests.orchestration.probe_support import gcs_emulator, test_dag, vertex_feature_store
+from tests.orchestration.probe_support import (
+    gcs_emulator,
+    test_dag,
+    transform_lease_row,
+    vertex_feature_store,
+)
 
 ARCHIVED = "processed/transactions_day1.csv"
 FEATURE_VIEW = "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store/featureViews/card_features"
@@ -44,7 +50,7 @@ def main() -> None:
     from google.cloud import storage
 
     card, others = sys.argv[1], sys.argv[2].split(",")
-    fake = FakeBigQueryREST()
+    fake = FakeBigQueryREST(results=transform_lease_row(get_settings(), datetime.now(UTC)))
     with gcs_emulator():
         client = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
         bucket = client.create_bucket("fraud-landing")

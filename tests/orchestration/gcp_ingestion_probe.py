@@ -23,7 +23,12 @@ from typing import Any
 from fraud_mlops.settings import REPO_ROOT, get_settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from tests.bigquery_rest import FakeBigQueryREST, Result, patched_get_client
-from tests.orchestration.probe_support import gcs_emulator, test_dag, vertex_feature_store
+from tests.orchestration.probe_support import (
+    gcs_emulator,
+    test_dag,
+    transform_lease_row,
+    vertex_feature_store,
+)
 
 ROWS = 300
 SYNC_NAME = (
@@ -88,22 +93,13 @@ def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
         ),
     }
 
-    # the transform lease's one row (seeded by 00_setup.sql), as the claim (13) and release (14)
-    # leave it: BigQuery's state between jobs, which 12 reads back
-    lease: list[tuple[str, str] | None] = [None]
-    lease_sql = {name: render_sql(SQL_FILES[name], settings) for name in ("lease_holder", "lease_acquire", "lease_release")}  # fmt: skip
+    lease = transform_lease_row(settings, now)
 
     def answer(query: dict[str, Any]) -> Result | None:
         parameters = {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
-        run, stale = (parameters.get("dag_id"), parameters.get("run_id")), (parameters.get("stale_dag_id"), parameters.get("stale_run_id"))  # fmt: skip
-        if query["query"] == lease_sql["lease_acquire"] and lease[0] in (None, run, stale):
-            lease[0] = run  # type: ignore[assignment]
-        if query["query"] == lease_sql["lease_release"] and lease[0] == run:
-            lease[0] = None
-        if query["query"] == lease_sql["lease_holder"]:
-            held = lease[0]
-            fields = [_field("holder_dag_id", "STRING"), _field("holder_run_id", "STRING"), _field("claimed_at", "TIMESTAMP")]  # fmt: skip
-            return fields, [(held[0], held[1], micros(now)) if held else (None, None, None)]
+        held = lease(query)
+        if held is not None:
+            return held
         found = by_text.get(query["query"])
         if found is None:
             return None

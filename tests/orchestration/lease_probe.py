@@ -26,7 +26,7 @@ from tests.orchestration.probe_support import gcs_emulator
 HOLDER = ("fraud_ingest_sensor", "manual__2026-12-05T10:00:00+00:00")
 DAG_ID = "fraud_ingest_daily"
 ROWS = 3_000  # the quality checks want 1,000 training rows and some fraud
-ACQUIRE = "transform.acquire_transform_lease"
+ACQUIRE = "acquire_transform_lease"
 
 
 def _reschedules() -> int:

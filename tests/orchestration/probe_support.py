@@ -92,3 +92,39 @@ def gcs_emulator() -> Iterator[str]:
         yield os.environ["STORAGE_EMULATOR_HOST"]
     finally:
         server.stop()
+
+
+def transform_lease_row(settings: Any, now: Any) -> Any:
+    """The transform lease's one row (seeded by 00_setup.sql) as BigQuery keeps it between jobs:
+    an answer function for FakeBigQueryREST that applies the claim (13) and release (14) as their
+    ``UPDATE``s would and answers the holder query (12); ``None`` for every other query."""
+    from fraud_mlops.sql_templates import SQL_FILES, render_sql
+
+    sql = {
+        name: render_sql(SQL_FILES[name], settings)
+        for name in ("lease_holder", "lease_acquire", "lease_release")
+    }
+    lease: list[tuple[str, str] | None] = [None]
+    fields = [
+        {"name": name, "type": kind, "mode": "NULLABLE"}
+        for name, kind in (
+            ("holder_dag_id", "STRING"),
+            ("holder_run_id", "STRING"),
+            ("claimed_at", "TIMESTAMP"),
+        )
+    ]
+
+    def answer(query: dict[str, Any]) -> Any:
+        parameters = {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
+        run = (parameters.get("dag_id"), parameters.get("run_id"))
+        stale = (parameters.get("stale_dag_id"), parameters.get("stale_run_id"))
+        if query["query"] == sql["lease_acquire"] and lease[0] in (None, run, stale):
+            lease[0] = run  # type: ignore[assignment]
+        if query["query"] == sql["lease_release"] and lease[0] == run:
+            lease[0] = None
+        if query["query"] != sql["lease_holder"]:
+            return None
+        held = lease[0]
+        return fields, [(held[0], held[1], int(now.timestamp() * 1_000_000)) if held else (None, None, None)]
+
+    return answer

@@ -33,10 +33,22 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
         "tests.orchestration.gcp_erasure_probe", airflow_home(tmp_path, GCP_ENV), CARD, ",".join(OTHERS)
     )
 
-    assert set(out["states"].values()) == {"success"} and len(out["states"]) == 6
-    (job,) = out["bigquery_jobs"]
+    assert set(out["states"].values()) == {"success"} and len(out["states"]) == 9
+    settings = settings_from_env(GCP_ENV)
+    names = {
+        render_sql(SQL_FILES[name], settings): name
+        for name in ("setup", "lease_holder", "lease_acquire", "lease_release", "erase_card")
+    }
+    steps = [names.get(j["configuration"]["query"]["query"], "?") for j in out["bigquery_jobs"]]
+    # the tables (the lease's row), the lease claimed (free, claimed, held), the erasure, and the
+    # lease given back after the sync
+    assert steps == ["setup", "lease_holder", "lease_acquire", "lease_holder", "erase_card", "lease_release"]
+    claim = out["bigquery_jobs"][steps.index("lease_acquire")]["configuration"]["query"]
+    assert {p["name"]: p["parameterValue"]["value"] for p in claim["queryParameters"]}[
+        "dag_id"
+    ] == "fraud_erase_card"
+    job = out["bigquery_jobs"][steps.index("erase_card")]
     query = job["configuration"]["query"]
-    assert query["query"] == render_sql(SQL_FILES["erase_card"], settings_from_env(GCP_ENV))
     assert job["configuration"]["labels"] == {
         "app": "fraud-mlops",
         "airflow-dag": "fraud_erase_card",

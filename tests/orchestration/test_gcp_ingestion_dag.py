@@ -75,20 +75,22 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     } == {("fraud-prj", "EU")}
     jobs = [job["configuration"] for job in out["bigquery_jobs"]]
     steps = [sql_names.get(job["query"]["query"], "?") if "query" in job else "load" for job in jobs]
-    # the teardown runs once publish is done, beside the snapshot group: either may go first
+    # the lease is claimed before the file's load; the teardown runs once the feature sync is
+    # done, beside the run summary: either may go first
     released = steps.index("lease_release")
-    assert released > steps.index("publish")
+    assert released > steps.index("snapshot_lineage_row")
     assert steps[:released] + steps[released + 1 :] == [
-        "setup", "load", "append_raw",
+        "setup",
         "lease_holder", "lease_acquire", "lease_holder",  # acquire_transform_lease: free, claimed, held
+        "load", "append_raw",
         "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",  # plan_increment
         "staging", "card_features", "training_examples", "quality_checks", "publish", "snapshot",
         "snapshot_lineage_row",  # publish_snapshot
         "summary_rejects", "summary_counts", "snapshot_lineage_row",  # summarise_run
     ]  # fmt: skip
 
-    assert jobs[1]["load"] == load_job_configuration(file, settings)["load"]
-    assert _parameters(jobs[2]["query"]) == append_raw_parameters(file)
+    assert jobs[steps.index("load")]["load"] == load_job_configuration(file, settings)["load"]
+    assert _parameters(jobs[steps.index("append_raw")]["query"]) == append_raw_parameters(file)
     plan = out["plan"]
     assert plan["files"] == "1" and plan["older_until"] == "0001-01-01"  # a first file: no older staging
     by_step = dict(zip(steps, jobs, strict=False))

@@ -1,7 +1,8 @@
-"""Two ingestion DAGs' runs never transform at once, on real Airflow (``dag.test()``), the real
-local warehouse and the GCS emulator (lease_probe.py): the daily run waits while a sensor run
-holds the transform lease, and goes on when that run ends; a run the plan cuts short gives it
-back too."""
+"""Two ingestion DAGs' runs never overlap, nor an erasure and an ingestion run, on real Airflow
+(``dag.test()``), the real local warehouse and the GCS emulator: the daily run waits while a
+sensor run holds the transform lease, and goes on when that run ends; a run the plan cuts short
+gives it back too (lease_probe.py); an erasure waits for an ingestion run in flight before it
+deletes (erasure_lease_probe.py)."""
 
 from __future__ import annotations
 
@@ -33,9 +34,31 @@ def test_a_run_waits_for_the_lease_another_dags_run_holds_then_takes_it_over(tmp
 
     # a run with nothing new: the plan skips the rest, and the teardown still gives the lease back
     rerun = out["rerun_states"]
-    assert (rerun["transform.acquire_transform_lease"], rerun["transform.plan_increment"]) == (
+    assert (rerun["acquire_transform_lease"], rerun["transform.plan_increment"]) == (
         "success",
         "success",
     )
     assert rerun["publish"] == "skipped" and rerun["release_transform_lease"] == "success"
     assert out["holder_after"] is None
+
+
+def test_an_erasure_waits_for_the_ingestion_run_in_flight_before_it_deletes(tmp_path: Path) -> None:
+    """A run in flight could append or publish the card's rows after the erasure's delete: the
+    erasure deletes only once that run has given the lease back, and holds it till its sync."""
+    env = airflow_home(tmp_path, local_target_env(tmp_path / "local"))
+    out = run_probe("tests.orchestration.erasure_lease_probe", env, timeout=600)
+
+    assert out["state"] == "success", out["states"]
+    assert set(out["states"].values()) == {"success"}, out["states"]
+    events = out["events"]
+    assert events["reschedules_while_held"] >= 2
+    assert events["card_rows_before"] == events["card_rows_while_held"] > 0  # nothing erased while held
+    assert (
+        "waiting: the transform lease is held by fraud_ingest_events / asset_triggered__2026-12-06T10:00:00+00:00"
+        in out["_output"]
+    )
+    ended = datetime.fromisoformat(events["holder_ended_at"])
+    assert datetime.fromisoformat(out["acquired_at"]) >= ended
+    assert datetime.fromisoformat(out["erase_started_at"]) >= ended
+    assert out["card_rows_after"] == 0
+    assert out["holder_after"] is None  # given back after the sync

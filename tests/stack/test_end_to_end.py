@@ -86,7 +86,7 @@ def test_snapshot_and_lineage_recorded(landed):
 NOTHING_NEW_RUNS = frozenset({
     "wait_for_landed_files", "setup_tables", "validate_landed_files", "load_raw.load_raw_file",
     "load_raw.append_raw_file", "load_raw.archive_loaded_files",
-    "transform.acquire_transform_lease", "transform.plan_increment",
+    "acquire_transform_lease", "transform.plan_increment",
     "release_transform_lease",  # the lease's teardown: given back though the plan skipped the rest
     "summarise_run",
 })  # fmt: skip

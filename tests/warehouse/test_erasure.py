@@ -12,6 +12,8 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops.feature_store.local_store import LocalOnlineStore
 from fraud_mlops.feature_store.sync import sync_local_online_store
 from fraud_mlops.ingestion.erasure import ErasureRequestError, erase_from_files, without_card
+from fraud_mlops.ingestion.transform_lease import Holder, claim, holder
+from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 from tests.sql_chain import day_counts_of, load_landing, published_day_counts, transform
 
 TABLES = ("stg_transactions", "card_features", "training_examples", "latest_card_features")
@@ -130,6 +132,33 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     for path in store_files:
         assert pseudonymise(card).encode() not in path.read_bytes(), path.name
     assert any(pseudonymise(other).encode() in path.read_bytes() for path in store_files)
+    # it held the transform lease and gave it back
+    assert holder(DuckDBWarehouse(local_settings, local_settings.warehouse_path), local_settings) is None
+
+
+def test_erase_card_stops_while_an_ingestion_run_holds_the_transform_lease(
+    warehouse, local_settings, gcs_client, pseudonymise
+):
+    """An ingestion run in flight could load or publish the card's rows again after the delete:
+    the command erases nothing until no run holds the lease, and says which one does."""
+    from devtools.erase_card import LeaseHeld, erase_card
+
+    landing = generate(GeneratorConfig(rows=500, seed=5, rows_per_card=20)).landing.astype(str)
+    card = landing["card_number"].iloc[0]
+    load_landing(warehouse, local_settings, landing, "a.csv")
+    transform(warehouse, local_settings)
+    lease = DuckDBWarehouse(local_settings, local_settings.warehouse_path)
+    run = Holder("fraud_ingest_events", "asset_triggered__2026-12-06T10:00:00+00:00")
+    assert claim(lease, local_settings, run, lambda h: True) is None
+    bucket = gcs_client.create_bucket(local_settings.landing_bucket)
+    bucket.blob("incoming/later.csv").upload_from_string(landing.to_csv(index=False).encode())
+
+    with pytest.raises(LeaseHeld, match="held by fraud_ingest_events / asset_triggered__2026-12-06T10:00"):
+        erase_card(card, storage_client=gcs_client)
+
+    assert _pseudonym_counts(warehouse, pseudonymise(card))["stg_transactions"] > 0  # nothing erased
+    assert card in bucket.blob("incoming/later.csv").download_as_bytes().decode()
+    assert run.same_run(holder(lease, local_settings))  # the run keeps its lease
 
 
 def test_an_erasure_request_must_name_a_card_number():

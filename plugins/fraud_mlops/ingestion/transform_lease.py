@@ -1,15 +1,18 @@
-"""One ingestion run at a time from the first candidate table to publish, whichever DAG runs it.
+"""One ingestion run at a time, whichever DAG runs it, and none during an erasure.
 
 The sensor, event and daily DAGs each run one run at a time, but together they could run
 three: their runs share the candidate tables, and a run's incremental features read the
 published state its own plan saw. Two runs interleaving (B's staging between A's staging and
 A's features, or B's publish between A's plan and A's publish) published features computed
 from another run's candidates, or applied one file's merchant state twice. The one-slot local
-pool did not prevent it either: it keeps tasks apart, not runs.
+pool did not prevent it either: it keeps tasks apart, not runs. And an erasure of a card between
+a run's reading of a landed file and its append (or its staging read and its publish, or its
+sync's read and write) let the card's rows back after the delete.
 
-So ``transform`` starts by claiming a lease kept in the warehouse (``transform_lease``, one
-row; ``include/sql/12``-``14``), and ``publish``'s teardown gives it back, also when a step
-between fails. The claim is one ``UPDATE`` of that row, on both targets (see 13 for why two
+So an ingestion run claims a lease kept in the warehouse (``transform_lease``, one row;
+``include/sql/12``-``14``) before it lists the landed files, and a teardown after its
+online-store sync gives it back, also when a step between fails; an erasure holds it from its
+delete to its sync (the tasks: :mod:`fraud_mlops.orchestration.lease`). The claim is one ``UPDATE`` of that row, on both targets (see 13 for why two
 claims cannot both win). A holder whose DAG run is no longer queued or running (killed before
 its teardown ran) is taken over; :func:`claim` asks Airflow for that run's state.
 """

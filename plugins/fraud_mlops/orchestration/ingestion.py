@@ -2,10 +2,10 @@
 
 Each DAG file wires them in this order::
 
-    setup_tables ─┐
-                  validate_landed_files → load_raw[] → transform → check_data_quality
-                                        → publish → snapshot → feature_sync → summarise_run
-                                                  ↘ release_transform_lease (teardown)
+    setup_tables → acquire_transform_lease (setup)
+      → validate_landed_files → load_raw[] → transform → check_data_quality → publish
+      → snapshot → feature_sync → summarise_run
+                                ↘ release_transform_lease (teardown)
 
 ``validate_landed_files`` quarantines bad files and hands the good ones to per-file mapped
 tasks in the ``load_raw`` group (one task instance per file: the UI shows each file's load).
@@ -22,10 +22,9 @@ the check's message and leaves the published tables, the snapshots and the onlin
 they were; it is not retried (the data would fail the same way), and the next run's increment
 holds the same files again (transform_log is published with the rest).
 
-One run at a time, across the three DAGs: ``transform.acquire_transform_lease`` (a setup task,
-a rescheduling sensor) waits until no other run holds the warehouse's transform lease, and
-``release_transform_lease`` (its teardown, after ``publish``) gives it back whatever happened
-between (:mod:`fraud_mlops.ingestion.transform_lease`).
+One run at a time, across the three DAGs, from listing the landed files to the online-store
+sync, and none during an erasure: the DAG files wrap those tasks in the transform lease
+(:mod:`fraud_mlops.orchestration.lease`).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import PokeReturnValue, TaskGroup, TriggerRule, XComArg, task
+from airflow.sdk import TaskGroup, TriggerRule, XComArg, task
 
 from fraud_mlops import assets, targets
 from fraud_mlops.settings import Settings
@@ -43,10 +42,6 @@ from fraud_mlops.sql_templates import SQL_FILES
 
 RUN_PARAMETERS = {"dag_id": "{{ dag.dag_id }}", "run_id": "{{ run_id }}"}
 QUARANTINED_KEY = "quarantined"
-ACQUIRE_LEASE_TASK_ID = "transform.acquire_transform_lease"
-#: How long a run waits for another run's transform to end before it fails (its files stay
-#: loaded, and the next run takes them).
-LEASE_WAIT = timedelta(hours=6)
 
 
 def setup_tables(settings: Settings) -> Any:
@@ -144,35 +139,6 @@ def transform(settings: Settings) -> TaskGroup:
     """
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
-
-        @task.sensor(
-            pool=settings.warehouse_pool,
-            mode="reschedule",
-            poke_interval=30,
-            timeout=LEASE_WAIT.total_seconds(),
-        )
-        def acquire_transform_lease(**context: Any) -> PokeReturnValue:
-            """Wait until this run holds the transform lease: another ingestion run building
-            candidates or publishing holds it until its teardown gives it back."""
-            from fraud_mlops.ingestion.transform_lease import Holder, claim
-
-            ti, dag_run = context["ti"], context["dag_run"]
-
-            def is_active(holder: Holder) -> bool:
-                runs = ti.get_dr_count(
-                    dag_id=holder.dag_id, run_ids=[holder.run_id], states=["queued", "running"]
-                )
-                if not runs:
-                    print(f"taking over the transform lease from {holder}: that run is no longer running")
-                return bool(runs)
-
-            other = claim(
-                targets.warehouse(settings), settings, Holder(dag_run.dag_id, dag_run.run_id), is_active
-            )
-            if other is not None:
-                print(f"waiting: the transform lease is held by {other}")
-            return PokeReturnValue(is_done=other is None)
-
         # Nothing new (only duplicate landings, every file quarantined): the tasks from here to
         # the feature sync are skipped, so no snapshot is taken and no training is scheduled on
         # data it has seen; the run summary still runs (trigger rule in summarise_run).
@@ -203,7 +169,7 @@ def transform(settings: Settings) -> TaskGroup:
             doc_md="Candidates: point-in-time card features, latest row and serving state of the touched cards.",
         )  # fmt: skip
         training = warehouse.sql_operator("build_training_examples", SQL_FILES["training_examples"])
-        acquire_transform_lease().as_setup() >> plan_increment() >> staging >> features >> training
+        plan_increment() >> staging >> features >> training
     return group
 
 
@@ -223,25 +189,12 @@ def check_data_quality(settings: Settings) -> Any:
 
 def publish(settings: Settings) -> Any:
     """``55_publish.sql``: the checked candidates replace the touched rows of the published
-    tables, in one transaction; then the transform lease's teardown (``transform`` must be in
-    the DAG already: its ``acquire_transform_lease`` is the teardown's setup)."""
-    published = targets.warehouse(settings).sql_operator(
+    tables, in one transaction."""
+    return targets.warehouse(settings).sql_operator(
         "publish", SQL_FILES["publish"], parameters=INCREMENT_PARAMETERS,
         outlets=[assets.staging_transactions(), assets.card_features()],
         doc_md="Checked candidates → published tables, all in one transaction (write-audit-publish).",
     )  # fmt: skip
-
-    @task(pool=settings.warehouse_pool)
-    def release_transform_lease(**context: Any) -> None:
-        """Give the transform lease back (a teardown: also after a failed step or check)."""
-        from fraud_mlops.ingestion.transform_lease import Holder, release
-
-        dag_run = context["dag_run"]
-        release(targets.warehouse(settings), settings, Holder(dag_run.dag_id, dag_run.run_id))
-
-    acquire = published.dag.get_task(ACQUIRE_LEASE_TASK_ID)
-    published >> release_transform_lease().as_teardown(setups=acquire)
-    return published
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""The transform lease's two tasks, for every DAG that reads landed files or writes what the
+ingestion runs build: the three ingestion DAGs and the erasure.
+
+An ingestion run holds the lease from before it lists the landed files to the end of its
+online-store sync; ``fraud_erase_card`` holds it from before its delete to the end of its own
+sync. So no ingestion run reads a file the erasure has not rewritten yet and appends its rows
+after the erasure's delete, builds candidates from raw rows read before that delete, or syncs
+features it read before it; and two ingestion runs never interleave (the reasons:
+:mod:`fraud_mlops.ingestion.transform_lease`).
+
+``acquire_transform_lease`` is a setup task (a rescheduling sensor: a waiting run holds no
+worker slot) and ``release_transform_lease`` its teardown, which gives the lease back whatever
+happened between, also when a step failed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import PokeReturnValue, task
+
+from fraud_mlops import targets
+from fraud_mlops.settings import Settings
+
+#: How long a run waits for another run to give the lease back before it fails (an ingestion
+#: run's landed files stay where they are, and its next run takes them).
+LEASE_WAIT = timedelta(hours=6)
+
+
+def acquire_transform_lease(settings: Settings) -> Any:
+    """The setup task: waits until this DAG run holds the lease (takes it over from a holder
+    whose run is no longer queued or running)."""
+
+    @task.sensor(
+        pool=settings.warehouse_pool,
+        mode="reschedule",
+        poke_interval=30,
+        timeout=LEASE_WAIT.total_seconds(),
+    )
+    def acquire_transform_lease(**context: Any) -> PokeReturnValue:
+        """Wait until this run holds the transform lease: an ingestion run or an erasure holds it
+        until its teardown gives it back."""
+        from fraud_mlops.ingestion.transform_lease import Holder, claim
+
+        ti, dag_run = context["ti"], context["dag_run"]
+
+        def is_active(holder: Holder) -> bool:
+            runs = ti.get_dr_count(
+                dag_id=holder.dag_id, run_ids=[holder.run_id], states=["queued", "running"]
+            )
+            if not runs:
+                print(f"taking over the transform lease from {holder}: that run is no longer running")
+            return bool(runs)
+
+        other = claim(
+            targets.warehouse(settings), settings, Holder(dag_run.dag_id, dag_run.run_id), is_active
+        )
+        if other is not None:
+            print(f"waiting: the transform lease is held by {other}")
+        return PokeReturnValue(is_done=other is None)
+
+    return acquire_transform_lease().as_setup()
+
+
+def release_transform_lease(settings: Settings, acquire: Any) -> Any:
+    """The teardown of ``acquire`` (place it after the last task that needs the lease)."""
+
+    @task(pool=settings.warehouse_pool)
+    def release_transform_lease(**context: Any) -> None:
+        """Give the transform lease back (a teardown: also after a failed step or check)."""
+        from fraud_mlops.ingestion.transform_lease import Holder, release
+
+        dag_run = context["dag_run"]
+        release(targets.warehouse(settings), settings, Holder(dag_run.dag_id, dag_run.run_id))
+
+    return release_transform_lease().as_teardown(setups=acquire)
