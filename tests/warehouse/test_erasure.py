@@ -167,3 +167,39 @@ def test_an_erasure_request_must_name_a_card_number():
     data = b"transaction_id,card_number\n1,4111111111111111\n2,4000-0000-0000-0002\n"
     assert without_card(data, "4000000000000002") == (b"transaction_id,card_number\n1,4111111111111111\n", 1)
     assert without_card(data, "4242424242424242") == (data, 0)
+
+
+def test_a_gzip_file_stored_with_content_encoding_gzip_is_rewritten_as_stored(gcs_client, monkeypatch):
+    """Cloud Storage serves an object stored with ``Content-Encoding: gzip`` decompressed unless
+    the client asks for the stored bytes (decompressive transcoding,
+    https://cloud.google.com/storage/docs/transcoding; google-cloud-storage's ``raw_download``).
+    The emulator does not transcode, so the download does here what the service does; ingestion
+    reads such a file as stored, and so must the erasure, and keep its encoding."""
+    from google.cloud.storage.blob import Blob
+
+    download = Blob.download_as_bytes
+
+    def served(self: Blob, *args, raw_download: bool = False, **kwargs) -> bytes:
+        encoding = self.content_encoding
+        data = download(self, *args, raw_download=raw_download, **kwargs)
+        # the client sets content_encoding from the response's header, which the service sends
+        # and the emulator does not
+        self.content_encoding = encoding
+        return gzip.decompress(data) if encoding == "gzip" and not raw_download else data
+
+    monkeypatch.setattr(Blob, "download_as_bytes", served)
+    card, other = "4111111111111111", "5555555555554444"
+    csv_bytes = f"transaction_id,card_number\n1,{card}\n2,{other}\n".encode()
+    bucket = gcs_client.create_bucket("landing")
+    stored = bucket.blob("processed/a.csv.gz")
+    stored.content_encoding = "gzip"
+    stored.upload_from_string(gzip.compress(csv_bytes), content_type="text/csv")
+
+    assert erase_from_files(gcs_client, "landing", "processed/", card) == {"processed/a.csv.gz": 1}
+
+    rewritten = bucket.get_blob("processed/a.csv.gz")
+    assert rewritten.content_encoding == "gzip"  # still served as the loads read it
+    assert (
+        gzip.decompress(rewritten.download_as_bytes(raw_download=True))
+        == f"transaction_id,card_number\n2,{other}\n".encode()
+    )

@@ -77,8 +77,8 @@ def erase_from_landed_files(client: Any, settings: Settings, card_number: str) -
 def erase_from_files(client: Any, bucket: str, prefix: str, card_number: str) -> dict[str, int]:
     """Rewrite each object under ``gs://bucket/prefix`` holding the card; ``{object: rows removed}``.
 
-    The rewrite keeps the original's expiry clock (``customTime``, above) and content type, and
-    replaces only the generation it read (``if_generation_match``): a file archived again in the
+    The rewrite keeps the original's expiry clock (``customTime``, above), content type and
+    content encoding, and replaces only the generation it read (``if_generation_match``): a file archived again in the
     meantime is not overwritten with stale rows, the erasure fails instead and its retry reads it.
     """
     digits = card_digits(card_number)
@@ -87,7 +87,9 @@ def erase_from_files(client: Any, bucket: str, prefix: str, card_number: str) ->
         name = blob.name
         if name.endswith("/") or name.endswith(".reason.json"):
             continue
-        raw = blob.download_as_bytes(if_generation_match=blob.generation)
+        # the stored bytes: an object stored with Content-Encoding: gzip would otherwise be served
+        # decompressed (Cloud Storage's decompressive transcoding), as ingestion never reads it
+        raw = blob.download_as_bytes(if_generation_match=blob.generation, raw_download=True)
         compressed = name.endswith(".gz") or raw[:2] == b"\x1f\x8b"
         data = gzip.decompress(raw) if compressed else raw
         try:
@@ -97,6 +99,7 @@ def erase_from_files(client: Any, bucket: str, prefix: str, card_number: str) ->
         if count:
             rewritten = client.bucket(bucket).blob(name)
             rewritten.custom_time = min(t for t in (blob.custom_time, blob.time_created) if t is not None)
+            rewritten.content_encoding = blob.content_encoding
             rewritten.upload_from_string(
                 gzip.compress(kept, mtime=0) if compressed else kept,
                 content_type=blob.content_type,
