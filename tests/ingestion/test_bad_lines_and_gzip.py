@@ -100,6 +100,15 @@ def test_too_many_bad_lines_quarantine_the_file_with_the_count(gcs_hook, local_s
     assert (check.ok, check.reason) == (False, "too_many_bad_lines")
     assert check.detail is not None and check.detail.startswith("3 of 200 data lines cannot be parsed")
     assert check_landing_csv(data, BadLineLimits(max_share=0.02)).ok  # the limit is a setting
+    # a share exactly at the limit passes, for every limit (0.29 * 100 is 28.999999999999996 in
+    # floating point: the product does not decide)
+    assert check_landing_csv(data, BadLineLimits(max_share=0.015)).ok
+    lines = landing.head(100).to_csv(index=False).splitlines(keepends=True)
+    for line_no in range(2, 2 + 29):  # 29 of the 100 data lines lose three fields
+        lines[line_no - 1] = lines[line_no - 1].replace(",", ";", 3)
+    data_29 = "".join(lines).encode()
+    assert check_landing_csv(data_29, BadLineLimits(max_share=0.29)).ok
+    assert not check_landing_csv(data_29, BadLineLimits(max_share=0.28)).ok
     assert not check_landing_csv(data, BadLineLimits(max_share=0.02, max_count=2)).ok
     s = local_settings
     gcs_hook.upload(s.landing_bucket, s.landing_prefix + "bad.csv", data=data)

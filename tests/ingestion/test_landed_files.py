@@ -50,6 +50,21 @@ def test_wrong_order_is_reported_as_such() -> None:
     assert check.reason == "wrong_header" and "wrong order" in (check.detail or "")
 
 
+def test_reasons_and_rejected_lines_hold_no_card_number(good_csv: bytes) -> None:
+    """A file without its header (its first row read as one) and a line whose first field is a
+    card number: the reason and the rejected line keep at most its last four digits."""
+    card = "4111111111111111"
+    rows = good_csv.decode().split("\n", 1)[1]
+    headerless = check_landing_csv(f"{card},{rows}".encode())
+    assert headerless.reason == "wrong_header" and "no header line" in (headerless.detail or "")
+    assert card not in (headerless.detail or "")
+    typo = check_landing_csv((HEADER.replace("merchant,", f"{card},", 1) + "\n" + rows).encode())
+    assert typo.reason == "wrong_header" and "'merchant'" in (typo.detail or "")  # still names what is wrong
+    assert card not in (typo.detail or "") and "…1111" in (typo.detail or "")
+    bad = check_landing_csv((HEADER + "\n" + rows + f"{card},merchant,grocery\n").encode())
+    assert bad.ok and [b.transaction_id for b in bad.bad_lines] == ["…1111"]
+
+
 def test_corrupt_file_is_quarantined_and_good_one_kept(gcs_hook, local_settings, good_csv: bytes) -> None:
     s = local_settings
     gcs_hook.upload(s.landing_bucket, s.landing_prefix + "good.csv", data=good_csv)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from fraud_mlops.ingestion.line_blocks import field_counts, has_lone_carriage_return
-from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile
+from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile, redact_card_numbers
 from fraud_mlops.settings import Settings
 
 if TYPE_CHECKING:
@@ -172,7 +172,8 @@ def _field_count(line: str) -> int:
 def _bad_line(line_no: int, line: str, reason: str, detail: str) -> BadLine:
     """Keep what helps a person find the row, never more than the card's last four digits."""
     fields = line.split(",")
-    transaction_id = fields[0].strip().strip('"')[:64] or None
+    # the first field of a line that is not a landing row may be anything, a card number too
+    transaction_id = redact_card_numbers(fields[0].strip().strip('"')[:64]) or None
     digits = "".join(ch for ch in fields[2] if ch.isdigit()) if len(fields) > 2 else ""
     return BadLine(line_no, reason, detail, transaction_id, digits[-4:] or None)
 
@@ -298,8 +299,17 @@ def _check_header(header_line: str, rest: Callable[[], str]) -> tuple[str, str] 
     if header != expected:
         missing = [c for c in expected if c not in header]
         unexpected = [c for c in header if c not in expected]
+        if len(missing) == len(expected):
+            # a file without its header: the first line is a row, whose values are no one's to read
+            return "wrong_header", (
+                f"no landing column in the first line ({len(header)} fields): the file has no header "
+                f"line, or is not a landing file; expected the {len(expected)} columns of "
+                "fraud_mlops.landing_schema.LANDING_COLUMNS"
+            )
         if missing or unexpected:
-            return "wrong_header", f"missing columns {missing}, unexpected columns {unexpected}"
+            return "wrong_header", redact_card_numbers(
+                f"missing columns {missing}, unexpected columns {unexpected}"
+            )
         return "wrong_header", f"columns in the wrong order: {header}"
     return None
 
@@ -438,7 +448,9 @@ def scan_landing_stream(
     lines = rows + bad_count
     if rows == 0 and bad_count == 0:
         return result(False, 0, "no_data_rows", "the file has a header but no rows")
-    if bad_count > limits.max_count or bad_count > limits.max_share * lines:
+    # a share exactly at the limit passes: bad_count / lines rounds as the setting does, where
+    # max_share * lines does not (0.29 * 100 == 28.999999999999996)
+    if bad_count > limits.max_count or bad_count / lines > limits.max_share:
         first_bad = bad[0]
         return result(
             False, rows, "too_many_bad_lines",
