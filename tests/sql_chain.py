@@ -114,7 +114,8 @@ def snapshot(hook: Any, settings: Settings, dag_run: FakeDagRun) -> None:
 
 def ingest_landed(gcs: Any, settings: Settings, run_id: str = "r1") -> tuple[list[Any], list[dict]]:
     """What the ingestion DAGs' file tasks do, in order, without Airflow: validate (streaming, bad
-    lines recorded) → load each good file (emulator → DuckDB) → append → archive."""
+    lines recorded) → load every good file (emulator → DuckDB) → append each → archive (the
+    ``load_raw`` group runs every load before the appends)."""
     from fraud_mlops import targets
     from fraud_mlops.ingestion.landed_files import archive, record_bad_lines, validate_landed
     from fraud_mlops.warehouse.bigquery_jobs import append_raw_local_kwargs
@@ -126,11 +127,13 @@ def ingest_landed(gcs: Any, settings: Settings, run_id: str = "r1") -> tuple[lis
         gcs, settings, run_id,
         on_bad_lines=lambda landed, bad: record_bad_lines(warehouse, landed, bad),
     )  # fmt: skip
-    for landed in good:
-        file = {**landed.to_xcom(), "run_id": run_id}
+    files = [{**landed.to_xcom(), "run_id": run_id} for landed in good]
+    for file in files:
         load_into_warehouse(file, settings)
+    for file in files:
         append = append_raw_local_kwargs(file)
         warehouse.execute(append["sql"], append["parameters"])
+    for landed in good:
         archive(gcs, settings, landed)
     return good, quarantined
 

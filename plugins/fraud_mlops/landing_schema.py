@@ -9,6 +9,7 @@ passed validation travels to the load tasks as a :class:`LandedFile`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -77,14 +78,23 @@ class LandedFile:
         return f"gs://{self.bucket}/{self.name}"
 
     @property
+    def table_key(self) -> str:
+        """Names this file's load tables: its content and its object. A retry of its load writes
+        the same tables; the same content landed twice (two names, or generations) in one run
+        writes two, so each append finds its own (the second logs the content as a duplicate),
+        where one table by content was dropped by the first append under the second."""
+        obj = hashlib.sha256(f"{self.uri}#{self.generation}".encode()).hexdigest()[:8]
+        return f"{self.md5[:16]}_{obj}"
+
+    @property
     def load_table(self) -> str:
-        """Per-file load table; named by content so concurrent runs of one file agree."""
-        return f"raw_load_{self.md5[:16]}"
+        """Per-file load table (:attr:`table_key`)."""
+        return f"raw_load_{self.table_key}"
 
     @property
     def reject_table(self) -> str | None:
         """Per-file table of its unparseable lines (written by validation), if it has any."""
-        return f"reject_load_{self.md5[:16]}" if self.bad_lines else None
+        return f"reject_load_{self.table_key}" if self.bad_lines else None
 
     @property
     def base_name(self) -> str:

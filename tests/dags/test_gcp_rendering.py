@@ -177,8 +177,9 @@ def test_load_job_configuration_is_a_schema_enforced_csv_load():
     config = load_job_configuration(FILE, settings)
     load = config["load"]
     assert load["sourceUris"] == ["gs://fraud-landing/incoming/day1.csv"]
+    # the table: the content's md5 and the object's sha256("gs://…/day1.csv#1700000000000001")
     assert load["destinationTable"] == {
-        "projectId": "fraud-project", "datasetId": "fraud_raw", "tableId": "raw_load_0123456789abcdef",
+        "projectId": "fraud-project", "datasetId": "fraud_raw", "tableId": "raw_load_0123456789abcdef_b6d80f1b",
     }  # fmt: skip
     assert [f["name"] for f in load["schema"]["fields"]][:3] == [
         "transaction_id",
@@ -206,7 +207,7 @@ def test_append_job_passes_file_identity_as_query_parameters(monkeypatch):
         "file_name": "gs://fraud-landing/incoming/day1.csv", "file_generation": "1700000000000001",
         "file_md5": "0123456789abcdef0123456789abcdef", "run_id": "manual__x", "expected_rows": "2",
     }  # fmt: skip
-    assert "`fraud-project.fraud_raw.raw_load_0123456789abcdef`" in config["query"]["query"]
+    assert "`fraud-project.fraud_raw.raw_load_0123456789abcdef_b6d80f1b`" in config["query"]["query"]
     assert "day1.csv" not in config["query"]["query"]  # user input never spliced into SQL
 
 

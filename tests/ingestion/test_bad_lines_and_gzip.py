@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import itertools
 from collections.abc import Callable
 
@@ -215,7 +216,8 @@ def test_the_gcp_load_job_reads_the_gzip_object_as_it_is_and_skips_exactly_the_b
             "destinationTable": {
                 "projectId": "fraud-project",
                 "datasetId": "fraud_raw",
-                "tableId": f"raw_load_{check.md5[:16]}",
+                # named by content and object (uri#generation): LandedFile.table_key
+                "tableId": f"raw_load_{check.md5[:16]}_{hashlib.sha256(b'gs://fraud-landing/incoming/day1.csv.gz#17').hexdigest()[:8]}",
             },
             "schema": {"fields": bigquery_load_schema()},
             "sourceFormat": "CSV",

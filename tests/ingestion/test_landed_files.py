@@ -7,8 +7,10 @@ import json
 import pytest
 
 from devtools.generator.synth import GeneratorConfig, generate
+from fraud_mlops import targets
 from fraud_mlops.ingestion.landed_files import archive, check_landing_csv, validate_landed
 from fraud_mlops.landing_schema import LANDING_COLUMNS
+from tests.sql_chain import ingest_landed
 
 HEADER = ",".join(LANDING_COLUMNS)
 
@@ -183,11 +185,25 @@ def test_a_landed_file_keeps_the_generation_it_was_listed_with(
 
 
 def test_identity_is_content_not_name(gcs_hook, local_settings, good_csv: bytes) -> None:
+    """The same content landed under two names in one run: one identity, each file its own load
+    table (every load runs before the appends, and an append drops its table), so both append,
+    and the second logs the content as a duplicate, adding no rows."""
     s = local_settings
     gcs_hook.upload(s.landing_bucket, s.landing_prefix + "one.csv", data=good_csv)
-    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "two.csv", data=good_csv)
-    good, _ = validate_landed(gcs_hook, s, run_id="r")
-    assert len({g.md5 for g in good}) == 1 and len({g.load_table for g in good}) == 1
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "two.csv", data=good_csv + b"x,broken\n")
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "three.csv", data=good_csv + b"x,broken\n")
+    good, _ = ingest_landed(gcs_hook, s)
+    assert len({g.md5 for g in good}) == 2 and len({g.load_table for g in good}) == 3
+    assert len({g.reject_table for g in good if g.bad_lines}) == 2
+    warehouse = targets.warehouse(s)
+    logged = warehouse.records(
+        f"SELECT status, COUNT(*) FROM `{s.dataset_ref}.ingestion_log` GROUP BY status"
+    )
+    assert sorted(logged) == [("duplicate", 1), ("loaded", 2)]
+    ((raw,),) = warehouse.records(f"SELECT COUNT(*) FROM `{s.raw_dataset_ref}.raw_transactions`")
+    assert raw == 2 * 300  # each content once
+    ((rejected,),) = warehouse.records(f"SELECT COUNT(*) FROM `{s.dataset_ref}.rejected_lines`")
+    assert rejected == 1  # the duplicate's bad line is not counted again
 
 
 def test_named_objects_restrict_validation_and_gone_ones_are_skipped(
