@@ -32,6 +32,29 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
+class ObjectChanged(RuntimeError):
+    """A landed object was replaced or removed after validation read it."""
+
+
+def require_generation(hook: GCSHook, uri: str, generation: str) -> None:
+    """Raise :class:`ObjectChanged` unless ``uri``'s live generation is still ``generation``.
+
+    For a load that reads an object by name (a BigQuery load job takes no generation: "if you
+    include a generation number in the Cloud Storage URI, then the load job fails"), called
+    after the load has read it: generations only grow, so the same live generation means the
+    load read the bytes validation checked, not a producer's overwrite under the same name.
+    """
+    bucket, name = split_uri(uri)
+    blob = hook.get_conn().bucket(bucket).get_blob(name)
+    live = None if blob is None else str(blob.generation)
+    if live != generation:
+        change = "removed" if live is None else f"overwritten (generation {generation} → {live})"
+        raise ObjectChanged(
+            f"{uri} was {change} after validation read it, so its load may hold other bytes: it is "
+            "not appended; the run fails, and the next run validates what is there now"
+        )
+
+
 def download_objects(settings: Settings, prefix_uri: str, names: Iterable[str], folder: Path) -> Path:
     """Download ``prefix_uri/<name>`` for each name into ``folder``; returns ``folder``."""
     bucket, prefix = split_uri(prefix_uri)

@@ -10,6 +10,7 @@ from devtools.generator.synth import GeneratorConfig, generate
 from fraud_mlops import targets
 from fraud_mlops.ingestion.landed_files import archive, check_landing_csv, validate_landed
 from fraud_mlops.landing_schema import LANDING_COLUMNS
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from tests.sql_chain import ingest_landed
 
 HEADER = ",".join(LANDING_COLUMNS)
@@ -204,6 +205,27 @@ def test_identity_is_content_not_name(gcs_hook, local_settings, good_csv: bytes)
     assert raw == 2 * 300  # each content once
     ((rejected,),) = warehouse.records(f"SELECT COUNT(*) FROM `{s.dataset_ref}.rejected_lines`")
     assert rejected == 1  # the duplicate's bad line is not counted again
+
+
+def test_a_file_overwritten_after_validation_is_not_loaded_as_validated(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """The local load reads the object by name, as BigQuery's load job does: a producer's
+    overwrite between validation and load would load other bytes under the validated identity."""
+    from fraud_mlops.storage import ObjectChanged
+    from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
+
+    s = local_settings
+    targets.warehouse(s).execute(render_sql(SQL_FILES["setup"], s))
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "a.csv", data=good_csv)
+    (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "a.csv", data=good_csv + good_csv.split(b"\n", 1)[1])
+    with pytest.raises(ObjectChanged, match="overwritten"):
+        load_into_warehouse({**landed.to_xcom(), "run_id": "r"}, s)
+    assert (
+        load_into_warehouse({**validate_landed(gcs_hook, s, run_id="r2")[0][0].to_xcom(), "run_id": "r2"}, s)
+        == 600
+    )
 
 
 def test_named_objects_restrict_validation_and_gone_ones_are_skipped(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import Any
 from unittest import mock
 
 import pyarrow as pa
@@ -230,6 +231,17 @@ FILE = {
     "md5": "0123456789abcdef0123456789abcdef", "size": 1000, "rows": 1997, "bad_lines": 3,
     "compression": "gzip", "run_id": "manual__x",
 }  # fmt: skip
+
+
+@pytest.fixture
+def landed(gcs_client: Any) -> dict[str, Any]:
+    """FILE as validation hands it on, for an object in the GCS emulator (its generation): the
+    load checks after the job that the object is still the one validated."""
+    blob = gcs_client.create_bucket(FILE["bucket"]).blob(FILE["name"])
+    blob.upload_from_string(b"the landed bytes")
+    return {**FILE, "generation": str(blob.generation)}
+
+
 #: status.errors of a load job that skipped bad lines (JobStatus.errors: ErrorProto list).
 SKIPPED = [
     {
@@ -252,26 +264,49 @@ def _done_load_job(sent: dict, output_rows: int) -> dict:
 
 @pytest.mark.parametrize("output_rows", [1997, 1996])
 def test_load_file_sends_the_load_job_and_records_what_bigquery_skipped(
-    warehouse: BigQueryWarehouse, client: mock.MagicMock, output_rows: int
+    warehouse: BigQueryWarehouse, client: mock.MagicMock, landed: dict[str, Any], output_rows: int
 ) -> None:
     from fraud_mlops.warehouse.bigquery_jobs import LoadMismatchError, load_job_configuration
 
     client._call_api.side_effect = lambda *a, **kw: _done_load_job(kw["data"], output_rows)
     if output_rows == 1997:
-        report = warehouse.load_file(FILE)
+        report = warehouse.load_file(landed)
         assert report["output_rows"] == 1997 and report["skipped"] == SKIPPED
     else:  # BigQuery skipped a line validation found good: the run stops, nothing is appended
         with pytest.raises(LoadMismatchError, match="loaded 1996 rows, validation counted 1997"):
-            warehouse.load_file(FILE)
+            warehouse.load_file(landed)
     sent = client._call_api.call_args.kwargs
     assert (sent["method"], sent["path"]) == ("POST", "/projects/fraud-prj/jobs")
-    assert sent["data"]["configuration"] == load_job_configuration(FILE, warehouse.settings)
+    assert sent["data"]["configuration"] == load_job_configuration(landed, warehouse.settings)
     assert sent["data"]["configuration"]["load"]["maxBadRecords"] == 3
     assert sent["data"]["jobReference"]["location"] == "EU"
 
 
+@pytest.mark.parametrize("change", ["overwritten", "removed"])
+def test_a_file_changed_after_validation_is_not_loaded_as_validated(
+    warehouse: BigQueryWarehouse, client: mock.MagicMock, landed: dict[str, Any], gcs_client: Any, change: str
+) -> None:
+    """A load job reads its object by name (it takes no generation): if a producer replaced the
+    file after validation read it, the job loaded other bytes under the validated identity. The
+    task fails after the job, so nothing is appended, and the next run validates the new file."""
+    from fraud_mlops.storage import ObjectChanged
+
+    client._call_api.side_effect = lambda *a, **kw: _done_load_job(kw["data"], 1997)
+    blob = gcs_client.bucket(FILE["bucket"]).blob(FILE["name"])
+    if change == "overwritten":
+        blob.upload_from_string(b"other bytes under the same name")
+    else:
+        blob.delete()
+
+    with pytest.raises(ObjectChanged, match=f"incoming/day1.csv.gz was {change}"):
+        warehouse.load_file(landed)
+    assert client._call_api.call_args.kwargs["data"]["configuration"]["load"]["sourceUris"] == [
+        "gs://fraud-landing/incoming/day1.csv.gz"
+    ]
+
+
 def test_a_load_error_quoting_a_card_number_keeps_only_its_last_four(
-    warehouse: BigQueryWarehouse, client: mock.MagicMock
+    warehouse: BigQueryWarehouse, client: mock.MagicMock, landed: dict[str, Any]
 ) -> None:
     """BigQuery's CSV errors have quoted the start of a bad field ("field starts with: <…>"):
     what the report keeps goes to XCom and the task log, and the mismatch error to the log."""
@@ -288,6 +323,6 @@ def test_a_load_error_quoting_a_card_number_keeps_only_its_last_four(
 
     client._call_api.side_effect = done
     with pytest.raises(LoadMismatchError) as raised:
-        warehouse.load_file(FILE)
+        warehouse.load_file(landed)
     assert "1111 1111" not in str(raised.value) and "4111" not in str(raised.value)
     assert "field starts with: <…1111>" in str(raised.value)

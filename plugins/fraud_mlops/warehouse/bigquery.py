@@ -179,13 +179,19 @@ class BigQueryWarehouse:
         skipped is read back from the job resource (``status.errors``, reported by BigQuery only
         in part) and the job must have loaded every other row.
         """
+        from fraud_mlops.landing_schema import LandedFile
+        from fraud_mlops.storage import gcs_hook, require_generation
         from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration, load_job_report
 
         s = self.settings
         job = self.hook().insert_job(
             configuration=load_job_configuration(file, s), project_id=s.project, location=s.bq_location
         )
-        return load_job_report(job, file)
+        report = load_job_report(job, file)
+        # the job read the object by name: still the generation validation read?
+        landed = LandedFile.from_xcom(file)
+        require_generation(gcs_hook(s), landed.uri, landed.generation)
+        return report
 
     def load_file_operator(self, files: Any) -> Any:
         from airflow.sdk import task

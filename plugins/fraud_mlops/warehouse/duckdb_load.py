@@ -66,7 +66,7 @@ def without_lines(source: Path, compression: str | None, skip: Collection[int], 
 
 
 def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
-    from fraud_mlops.storage import gcs_hook
+    from fraud_mlops.storage import gcs_hook, require_generation
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 
     landed = LandedFile.from_xcom(file)
@@ -76,6 +76,8 @@ def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
         hook = gcs_hook(settings)
         blob = hook.get_conn().bucket(landed.bucket).blob(landed.name)
         blob.download_to_filename(str(path), raw_download=True)
+        # read by name, as BigQuery's load job reads it: still the generation validation read?
+        require_generation(hook, landed.uri, landed.generation)
         conn = BigQueryDialectDuckDBHook(duckdb_conn_id=settings.warehouse_conn_id).get_conn()
         try:
             compression = landed.compression
