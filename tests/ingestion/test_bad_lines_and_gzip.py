@@ -300,3 +300,54 @@ def test_a_line_duckdb_refuses_is_reported_without_card_numbers(tmp_path) -> Non
     assert redact_card_numbers("gen 1733400000000001 card 4111-1111-1111-1111 id 12345") == (
         "gen …0001 card …1111 id 12345"
     )
+
+
+def _rows(n: int, long_at: int | None = None) -> list[str]:
+    values = ["0.1"] * (len(LANDING_COLUMNS) - 6)
+    return [
+        ",".join([f"t{i}", "2026-12-01 10:00:00", "4111111111111111", "x" * 3_000_000 if i == long_at else "shop", "grocery", "0", *values])
+        for i in range(n)
+    ]  # fmt: skip
+
+
+HEADER_LINE = ",".join(LANDING_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        HEADER_LINE + "\r\n" + "\n".join(_rows(300)) + "\n",  # a CRLF header over LF rows
+        HEADER_LINE + "\r\n" + "\r\n".join(_rows(300)) + "\n",  # a CRLF file whose last line ends LF
+        HEADER_LINE + "\r\r\n" + "\r\r\n".join(_rows(300)) + "\r\r\n",  # CR CRLF: a blank line after each
+        HEADER_LINE + "\n" + "\n".join(_rows(10, long_at=5)) + "\n",  # a 3 MB field (DuckDB's default: 2 MB)
+    ],
+    ids=["crlf_header_lf_rows", "crlf_last_lf", "cr_crlf", "long_field"],
+)
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_the_local_load_reads_what_validation_reads(tmp_path, text: str, compressed: bool) -> None:
+    """Line endings mixed in one file and lines past 2 MB: validation (Python's universal
+    newlines, lines to BigQuery's 100 MB) accepted them, then DuckDB's strict reader, which takes
+    one line ending per file and 2 MB lines, refused the file, and every run failed on it. The
+    local load now reads the rows validation counted, with the values Python's CSV reader reads."""
+    import duckdb
+
+    from fraud_mlops.warehouse.duckdb_load import load_csv_into_table
+
+    data = gzip.compress(text.encode()) if compressed else text.encode()
+    check = check_landing_csv(data)
+    assert check.ok and not check.bad_lines, check
+    path = tmp_path / "landed.csv"
+    path.write_bytes(data)
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA fraud_raw")
+
+    rows = load_csv_into_table(conn, path, "fraud_raw", "t", check.compression)
+
+    limit = csv.field_size_limit(2**31 - 1)  # the reference reader takes the 3 MB field too
+    try:
+        expected = [tuple(r) for r in csv.reader(text.splitlines()[1:]) if r]
+    finally:
+        csv.field_size_limit(limit)
+    assert rows == check.rows == len(expected)
+    loaded = conn.execute('SELECT * FROM fraud_raw."t"').fetchall()
+    assert sorted(loaded) == sorted(expected)

@@ -24,15 +24,37 @@ class CsvLoadError(RuntimeError):
     """DuckDB refused a landed file's lines; the message has no card number in clear."""
 
 
+#: DuckDB's default ``max_line_size`` in bytes; validation, like BigQuery, takes lines to 100 MiB.
+DUCKDB_MAX_LINE = 2_000_000
+
+
 def load_csv_into_table(
     conn: Any, path: Path, schema: str, table: str, compression: str | None = None
 ) -> int:
     """Replace ``schema.table`` with the CSV at ``path``: every landing column as a string.
 
-    Validation leaves out every line it cannot parse, so DuckDB refusing a line means the two
-    parsers disagree: the error says where, and its quoted lines keep only cards' last four
-    digits (raised ``from None``: a chained original would print them whole).
+    DuckDB's strict reader takes one line ending per file (the first line's) and lines under
+    2 MB; validation takes any mix of "\\n", "\\r\\n" and "\\r" (Python's universal newlines)
+    and lines to 100 MiB (BigQuery's limit for a CSV row).
+    A file it refuses is read again from a copy with "\\n" endings and room for its longest line
+    (only such files pay for the copy). Validation leaves out every line it cannot parse, so
+    DuckDB refusing that copy means the two parsers disagree: the error says where, and its
+    quoted lines keep only cards' last four digits (raised ``from None``: a chained original
+    would print them whole).
     """
+    try:
+        _read_csv_into_table(conn, path, schema, table, compression, DUCKDB_MAX_LINE)
+    except CsvLoadError:
+        with tempfile.TemporaryDirectory() as tmp:
+            copy, longest = _with_newline_endings(path, compression, Path(tmp) / "lines.csv")
+            _read_csv_into_table(conn, copy, schema, table, None, max(DUCKDB_MAX_LINE, longest + 1))
+    (rows,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}"."{table}"').fetchone()
+    return int(rows)
+
+
+def _read_csv_into_table(
+    conn: Any, path: Path, schema: str, table: str, compression: str | None, max_line: int
+) -> None:
     import duckdb
 
     columns = ", ".join(f"'{c}': 'VARCHAR'" for c in LANDING_COLUMNS)
@@ -41,13 +63,29 @@ def load_csv_into_table(
             f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS '
             f"SELECT * FROM read_csv(?, header = true, columns = {{{columns}}}, "
             "quote = '\"', escape = '\"', strict_mode = true, "
+            f"max_line_size = {int(max_line)}, "
             f"compression = '{'gzip' if compression == 'gzip' else 'none'}')",
             [str(path)],
         )
     except duckdb.Error as exc:
         raise CsvLoadError(f"{type(exc).__name__}: {redact_card_numbers(str(exc))}") from None
-    (rows,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}"."{table}"').fetchone()
-    return int(rows)
+
+
+def _with_newline_endings(source: Path, compression: str | None, target: Path) -> tuple[Path, int]:
+    """Copy ``source`` (plain or gzip) to plain ``target``, every line ending "\\n" (Python's
+    universal newlines, as validation splits lines); returns it and its longest line's length
+    in bytes. Validation left no line with a quoted line break: such lines are bad ones."""
+    longest = 0
+    with (
+        gzip.open(source, "rt", encoding="utf-8", newline=None)
+        if compression == "gzip"
+        else source.open(encoding="utf-8", newline=None) as lines,
+        target.open("w", encoding="utf-8", newline="\n") as out,
+    ):
+        for line in lines:
+            out.write(line)
+            longest = max(longest, len(line.encode()))
+    return target, longest
 
 
 def _open_text(path: Path, compression: str | None) -> IO[str]:
