@@ -351,3 +351,43 @@ def test_the_local_load_reads_what_validation_reads(tmp_path, text: str, compres
     assert rows == check.rows == len(expected)
     loaded = conn.execute('SELECT * FROM fraud_raw."t"').fetchall()
     assert sorted(loaded) == sorted(expected)
+
+
+def test_bytes_that_are_not_utf8_load_as_the_replacement_character(gcs_hook, local_settings, landing) -> None:
+    """A merchant name in Latin-1 among UTF-8 lines: BigQuery's load converts what it cannot
+    decode to U+FFFD and loads the row (JobConfigurationLoad.encoding). The file used to be
+    quarantined whole (not_utf8); its rows now load, the byte as U+FFFD, and the run says which
+    line. The erasure keeps such bytes of the rows it leaves."""
+    from fraud_mlops.ingestion.erasure import erase_from_files
+
+    s = local_settings
+    text = landing.head(50).to_csv(index=False)
+    lines = text.encode().splitlines(keepends=True)
+    at = next(i for i in range(7, 50) if b'"' not in lines[i])  # a line whose fields split at commas
+    fields = lines[at].split(b",")
+    merchant = LANDING_COLUMNS.index("merchant")
+    fields[merchant] = "Café".encode("latin-1")  # b"Caf\xe9": not UTF-8
+    lines[at] = b",".join(fields)
+    data = b"".join(lines)
+    check = check_landing_csv(data)
+    assert (check.ok, check.rows, check.not_utf8_lines, check.first_not_utf8_line) == (True, 50, 1, at + 1)
+    assert check.md5 == hashlib.md5(data).hexdigest()  # the identity is the bytes as stored
+
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "latin1.csv", data=data)
+    good, quarantined = ingest_landed(gcs_hook, s)
+    assert quarantined == [] and [g.rows for g in good] == [50]
+    from fraud_mlops import targets
+
+    ((cafe,),) = targets.warehouse(s).records(
+        f"SELECT merchant FROM `{s.raw_dataset_ref}.raw_transactions` WHERE transaction_id = '{fields[0].decode()}'"
+    )
+    assert cafe == "Caf\ufffd"
+
+    other = next(i for i in range(1, 50) if i != at and b'"' not in lines[i])
+    other_card = lines[other].split(b",")[LANDING_COLUMNS.index("card_number")].decode()
+    removed = erase_from_files(gcs_hook.get_conn(), s.landing_bucket, s.archive_prefix, other_card)
+    assert sum(removed.values()) >= 1
+    (archived,) = [b for b in gcs_hook.get_conn().list_blobs(s.landing_bucket, prefix=s.archive_prefix)]
+    assert (
+        b"Caf\xe9" in archived.download_as_bytes() and other_card.encode() not in archived.download_as_bytes()
+    )

@@ -37,8 +37,10 @@ def card_digits(card_number: str) -> str:
 
 
 def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
-    """``data`` (a landing CSV) without the rows of card ``digits``; and how many were removed."""
-    text = data.decode("utf-8")
+    """``data`` (a landing CSV) without the rows of card ``digits``; and how many were removed.
+
+    Bytes that are not UTF-8 (a file loads with them, as U+FFFD) are kept as they were."""
+    text = data.decode("utf-8", errors="surrogateescape")
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows or "card_number" not in rows[0]:
         return data, 0
@@ -51,7 +53,7 @@ def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
         return data, 0
     out = io.StringIO(newline="")
     csv.writer(out, lineterminator="\n").writerows(kept)
-    return out.getvalue().encode("utf-8"), removed
+    return out.getvalue().encode("utf-8", errors="surrogateescape"), removed
 
 
 def files_with_card_numbers(settings: Settings) -> list[tuple[str, str]]:

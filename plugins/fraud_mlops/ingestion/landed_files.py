@@ -3,7 +3,7 @@
 Target-agnostic: everything goes through the Google provider's ``GCSHook``, which talks to
 Cloud Storage on gcp and to the GCS emulator locally. Each file is read once as a stream
 (plain or gzip, as BigQuery loads both), so memory does not grow with the file. A file no load
-could use (empty, binary, not UTF-8, broken gzip, wrong header, too many bad lines) is moved to
+could use (empty, binary, a header that is not UTF-8, broken gzip, wrong header, too many bad lines) is moved to
 the quarantine bucket with a ``.reason.json`` beside it, so nothing is lost and the run says
 why. A line that cannot be parsed (wrong field count, broken quoting) holds back no good row:
 it becomes a rejected line (file, line number, reason, at most the card's last four digits) and
@@ -94,6 +94,11 @@ class FileCheck:
     md5: str = ""
     size: int = 0
     compression: str | None = None  # "gzip" or None
+    #: data lines holding bytes that are not UTF-8: they load with U+FFFD in their place, as
+    #: BigQuery's load converts them ("converts the character to the standard Unicode
+    #: replacement character"); the file is not quarantined for them
+    not_utf8_lines: int = 0
+    first_not_utf8_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,8 @@ class _Tally:
     bad_count: int = 0
     line_no: int = 0  # the last line read (the header is line 1)
     bad: list[BadLine] = field(default_factory=list)
+    not_utf8: int = 0
+    first_not_utf8: int | None = None
     #: called after every block (and every PROGRESS_LINES lines read as text): long files report
     progress: Callable[[_Tally], None] | None = None
 
@@ -218,21 +225,28 @@ class _Tally:
         else:
             self.reject(line_no, line, "wrong_field_count", f"{n} fields, expected {EXPECTED_FIELDS}")
 
+    def not_utf8_line(self, line_no: int) -> None:
+        self.not_utf8 += 1
+        if self.first_not_utf8 is None:
+            self.first_not_utf8 = line_no
+
     def reject(self, line_no: int, line: str, reason: str, detail: str) -> None:
         self.bad_count += 1
         if self.bad_count <= self.limits.max_count:
             self.bad.append(_bad_line(line_no, line, reason, detail))
 
     def block(self, block: bytes) -> None:
-        """Whole lines ending in "\n" (no lone "\r"), valid UTF-8: counted at once, and only the
-        lines that are not plain good rows one by one (line_blocks.py)."""
+        """Whole lines ending in "\n" (no lone "\r"): counted at once, and only the lines that are
+        not plain good rows one by one (line_blocks.py). Bytes that are not UTF-8 cannot be a
+        comma, a quote or a line end (all ASCII): they change no line's fields."""
         counts = field_counts(block)
         first = self.line_no + 1
         good = ~counts.blank & ~counts.undecided & (counts.fields == EXPECTED_FIELDS)
         self.rows += int(good.sum())
         self.blank += int(counts.blank.sum())
         for i in np.flatnonzero(~counts.blank & ~good):
-            self.line(first + int(i), block[counts.starts[i] : counts.ends[i]].decode("utf-8"))
+            line = block[counts.starts[i] : counts.ends[i]].decode("utf-8", errors="replace")
+            self.line(first + int(i), line)
         self.line_no = first + len(counts.starts) - 1
         if self.progress is not None:
             self.progress(self)
@@ -258,7 +272,10 @@ class _Prefixed(io.RawIOBase):
 
 
 def _text(prefix: bytes, stream: BinaryIO) -> io.TextIOWrapper:
-    return io.TextIOWrapper(io.BufferedReader(_Prefixed(prefix, stream)), encoding="utf-8", newline="")
+    """Bytes that are not UTF-8 read as U+FFFD (the lines holding one are counted)."""
+    return io.TextIOWrapper(
+        io.BufferedReader(_Prefixed(prefix, stream)), encoding="utf-8", errors="replace", newline=""
+    )
 
 
 def _header_bytes(body: BinaryIO) -> tuple[bytes, bytes, bool]:
@@ -316,20 +333,17 @@ def _check_header(header_line: str, rest: Callable[[], str]) -> tuple[str, str] 
 
 def _scan_text(text: io.TextIOWrapper, tally: _Tally) -> None:
     """The lines left, one by one (``newline=""``: "\\n", "\\r\\n" and a lone "\\r" end a line),
-    each read at most MAX_LINE_BYTES characters at a time. Raises UnicodeDecodeError with the line
-    it reached in ``tally.line_no``."""
+    each read at most MAX_LINE_BYTES characters at a time."""
     line_no = tally.line_no
-    try:
-        while raw_line := text.readline(MAX_LINE_BYTES + 1):
-            line_no += 1
-            if len(raw_line) > MAX_LINE_BYTES:
-                raise LineTooLong(line_no)
-            tally.line(line_no, raw_line.rstrip("\r\n"))
-            if tally.progress is not None and line_no % PROGRESS_LINES == 0:
-                tally.progress(tally)
-    except UnicodeDecodeError:
-        tally.line_no = line_no + 1  # decoded ahead of the lines: the line reached, or a little before
-        raise
+    while raw_line := text.readline(MAX_LINE_BYTES + 1):
+        line_no += 1
+        if len(raw_line) > MAX_LINE_BYTES:
+            raise LineTooLong(line_no)
+        if "\ufffd" in raw_line:
+            tally.not_utf8_line(line_no)
+        tally.line(line_no, raw_line.rstrip("\r\n"))
+        if tally.progress is not None and line_no % PROGRESS_LINES == 0:
+            tally.progress(tally)
 
 
 class LineTooLong(Exception):
@@ -346,7 +360,7 @@ class LineTooLong(Exception):
 
 def _scan_body(body: BinaryIO, carry: bytes, tally: _Tally) -> None:
     """The data lines, a block of whole lines at a time; from a block with a lone "\\r" on, line by
-    line. Raises UnicodeDecodeError with the offending line's number in ``tally.line_no``."""
+    line."""
     pieces, size = [carry], len(carry)  # the line being read, until a block ends one
     while True:
         chunk = body.read(SCAN_BLOCK_BYTES)
@@ -367,9 +381,12 @@ def _scan_body(body: BinaryIO, carry: bytes, tally: _Tally) -> None:
             return
         try:
             block.decode("utf-8")
-        except UnicodeDecodeError as err:
-            tally.line_no += block.count(b"\n", 0, err.start) + 1
-            raise
+        except UnicodeDecodeError:  # which lines hold such bytes (rare: each line decoded again)
+            for i, line in enumerate(block.split(b"\n")[:-1]):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    tally.not_utf8_line(tally.line_no + 1 + i)
         tally.block(block)
         if not chunk:
             return
@@ -383,7 +400,7 @@ def scan_landing_stream(
 ) -> FileCheck:
     """Validate a landing CSV (plain or gzip) read as a stream: memory does not grow with size.
 
-    File-level problems quarantine the file (empty, binary, not UTF-8, broken gzip, wrong
+    File-level problems quarantine the file (empty, binary, a header not UTF-8, broken gzip, wrong
     header, no data rows, too many bad lines); lines that cannot be parsed are reported as
     :class:`BadLine` and the file's other rows load. Row-level rules live in the staging SQL.
     ``on_progress`` hears how far the scan got, often (after every block of lines).
@@ -403,8 +420,9 @@ def scan_landing_stream(
     ) -> FileCheck:
         hashing.drain()
         return FileCheck(
-            ok, rows, reason, detail, tuple(bad), hashing.md5.hexdigest(), hashing.size, compression
-        )
+            ok, rows, reason, detail, tuple(bad), hashing.md5.hexdigest(), hashing.size, compression,
+            tally.not_utf8, tally.first_not_utf8,
+        )  # fmt: skip
 
     def progress(tally: _Tally) -> None:
         if on_progress is not None:
@@ -429,15 +447,19 @@ def scan_landing_stream(
             if len(header_line) > HEADER_MAX_BYTES:
                 raise LineTooLong(1, HEADER_MAX_BYTES)
             tally.line_no = 1
-            problem = _check_header(header_line, lambda: text.read(READ_CHUNK_BYTES))
+            problem = (
+                ("not_utf8", "line 1: the header holds bytes that are not UTF-8")
+                if "\ufffd" in header_line
+                else _check_header(header_line, lambda: text.read(READ_CHUNK_BYTES))
+            )
         if problem:
             return result(False, 0, *problem)
         if plain:
             _scan_body(body, carry, tally)
         else:
             _scan_text(text, tally)
-    except UnicodeDecodeError as err:
-        return result(False, tally.rows, "not_utf8", f"line {max(tally.line_no, 1)}: {err.reason}")
+    except UnicodeDecodeError as err:  # the header's (in data lines such bytes read as U+FFFD)
+        return result(False, tally.rows, "not_utf8", f"line 1: {err.reason}")
     except LineTooLong as err:
         return result(False, tally.rows, "line_too_long", str(err))
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
@@ -619,6 +641,12 @@ def validate_landed(
             )  # fmt: skip
             if on_bad_lines is not None:
                 on_bad_lines(landed, check.bad_lines)
+        if check.not_utf8_lines:
+            log.warning(
+                "%s: %d line(s) hold bytes that are not UTF-8 (first: line %d); they load with U+FFFD "
+                "in their place, as a BigQuery load converts them",
+                landed.uri, check.not_utf8_lines, check.first_not_utf8_line,
+            )  # fmt: skip
         log.info("valid: %s (%d rows, md5 %s)", landed.uri, landed.rows, landed.md5)
         good.append(landed)
     return good, quarantined

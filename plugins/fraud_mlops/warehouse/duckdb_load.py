@@ -33,11 +33,12 @@ def load_csv_into_table(
 ) -> int:
     """Replace ``schema.table`` with the CSV at ``path``: every landing column as a string.
 
-    DuckDB's strict reader takes one line ending per file (the first line's) and lines under
-    2 MB; validation takes any mix of "\\n", "\\r\\n" and "\\r" (Python's universal newlines)
-    and lines to 100 MiB (BigQuery's limit for a CSV row).
-    A file it refuses is read again from a copy with "\\n" endings and room for its longest line
-    (only such files pay for the copy). Validation leaves out every line it cannot parse, so
+    DuckDB's strict reader takes one line ending per file (the first line's), lines under 2 MB
+    and UTF-8 only; validation takes any mix of "\\n", "\\r\\n" and "\\r" (Python's universal
+    newlines), lines to 100 MiB (BigQuery's limit for a CSV row) and data lines holding bytes that
+    are not UTF-8 (read as U+FFFD, as BigQuery's load converts them). A file DuckDB refuses is
+    read again from a copy with "\\n" endings, U+FFFD for such bytes and room for its longest
+    line (only such files pay for the copy). Validation leaves out every line it cannot parse, so
     DuckDB refusing that copy means the two parsers disagree: the error says where, and its
     quoted lines keep only cards' last four digits (raised ``from None``: a chained original
     would print them whole).
@@ -73,13 +74,11 @@ def _read_csv_into_table(
 
 def _with_newline_endings(source: Path, compression: str | None, target: Path) -> tuple[Path, int]:
     """Copy ``source`` (plain or gzip) to plain ``target``, every line ending "\\n" (Python's
-    universal newlines, as validation splits lines); returns it and its longest line's length
+    universal newlines, as validation splits lines) and bytes that are not UTF-8 as U+FFFD; returns it and its longest line's length
     in bytes. Validation left no line with a quoted line break: such lines are bad ones."""
     longest = 0
     with (
-        gzip.open(source, "rt", encoding="utf-8", newline=None)
-        if compression == "gzip"
-        else source.open(encoding="utf-8", newline=None) as lines,
+        _open_text(source, compression, newline=None) as lines,
         target.open("w", encoding="utf-8", newline="\n") as out,
     ):
         for line in lines:
@@ -88,10 +87,12 @@ def _with_newline_endings(source: Path, compression: str | None, target: Path) -
     return target, longest
 
 
-def _open_text(path: Path, compression: str | None) -> IO[str]:
+def _open_text(path: Path, compression: str | None, newline: str | None = "") -> IO[str]:
+    """The file's text; bytes that are not UTF-8 read as U+FFFD, as validation counted them and
+    as a BigQuery load converts them (DuckDB refuses them)."""
     if compression == "gzip":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline=newline)
+    return path.open(encoding="utf-8", errors="replace", newline=newline)
 
 
 def without_lines(source: Path, compression: str | None, skip: Collection[int], target: Path) -> Path:
