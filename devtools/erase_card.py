@@ -7,9 +7,12 @@ files in the GCS emulator that hold it (not yet ingested, archived, quarantined:
 without the card's rows), and a fresh online-store
 version without the card. Needs the stack's GCS emulator (``make up``). Like the DAG it holds
 the transform lease throughout, so no ingestion run can read a landed file or write the
-warehouse between its steps; unlike the DAG it does not wait for a run in flight: it stops,
-naming the holder (a holder whose run has died is taken over by the next DAG run that claims
-it: the erase DAG does). Prints only the last four digits.
+warehouse between its steps (a DAG run takes the command's lease over only after an hour:
+``transform_lease.COMMAND_LEASE_MAX_AGE``); unlike the DAG it does not wait for a run in
+flight: it stops, naming the holder (a holder whose run has died is taken over by the next DAG
+run that claims it: the erase DAG does). DuckDB admits one writer at a time: a batch scoring or
+monitoring task writing at that moment (they hold no lease) makes a statement fail with
+DuckDB's lock error; run it again. Prints only the last four digits.
 """
 
 from __future__ import annotations
@@ -17,9 +20,6 @@ from __future__ import annotations
 import os
 import sys
 from typing import Any
-
-#: The lease holder's "DAG id" for this command (its run id names the process).
-LEASE_HOLDER = "make erase-card"
 
 
 class LeaseHeld(RuntimeError):
@@ -31,7 +31,7 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     from fraud_mlops.feature_store.records import ERASURE_SOURCE
     from fraud_mlops.feature_store.sync import sync_local_online_store
     from fraud_mlops.ingestion.erasure import card_digits, erase_from_landed_files
-    from fraud_mlops.ingestion.transform_lease import Holder, claim, release
+    from fraud_mlops.ingestion.transform_lease import COMMAND_HOLDER, Holder, claim, release
     from fraud_mlops.settings import get_settings
     from fraud_mlops.sql_templates import SQL_FILES, render_sql
     from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
@@ -40,7 +40,7 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     digits = card_digits(card_number)
     warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
     warehouse.execute(render_sql(SQL_FILES["setup"], settings))  # the lease's row, on a fresh warehouse
-    me = Holder(LEASE_HOLDER, f"pid-{os.getpid()}")
+    me = Holder(COMMAND_HOLDER, f"pid-{os.getpid()}")  # held against DAG runs for an hour at most
     other = claim(warehouse, settings, me, is_active=lambda holder: True)
     if other is not None:
         raise LeaseHeld(

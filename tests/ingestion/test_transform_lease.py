@@ -1,5 +1,5 @@
 """The transform lease on the real local warehouse (DuckDB running include/sql/12-14, the SQL
-BigQuery runs): one run holds it from its first candidate table to publish, whichever DAG."""
+BigQuery runs): one run holds it from its file listing to its sync, whichever DAG, or an erasure."""
 
 from __future__ import annotations
 
@@ -94,3 +94,27 @@ def test_a_missing_lease_row_is_an_error_that_names_the_seed(
     warehouse.execute(f"DELETE FROM `{local_settings.dataset_ref}.transform_lease` WHERE TRUE")
     with pytest.raises(RuntimeError, match=r"transform lease row is missing .* \(00_setup.sql seeds it"):
         claim(warehouse, local_settings, SENSOR, _active(SENSOR))
+
+
+def test_the_erasure_commands_lease_is_held_against_dag_runs_for_an_hour(
+    warehouse: DuckDBWarehouse, local_settings: Settings
+) -> None:
+    """``make erase-card`` is no DAG: Airflow counts no run of it, so a DAG run's claim took its
+    lease over at its next poke, between the command's delete and its file rewrite. A DAG run's
+    claim now leaves it for COMMAND_LEASE_MAX_AGE (then the command was killed)."""
+    from datetime import UTC, timedelta
+
+    from fraud_mlops.ingestion.transform_lease import COMMAND_HOLDER, COMMAND_LEASE_MAX_AGE, holder_is_active
+
+    command = Holder(COMMAND_HOLDER, "pid-4242")
+    assert claim(warehouse, local_settings, command, _active()) is None
+    no_runs = lambda h: 0  # noqa: E731 - what Airflow counts for a DAG id it does not know
+    is_active = lambda h: holder_is_active(h, no_runs)  # noqa: E731 - the acquire sensor's test
+    held = claim(warehouse, local_settings, SENSOR, is_active)
+    assert held is not None and held.same_run(command)  # the sensor run waits
+
+    claimed = held.claimed_at
+    later = (claimed if claimed.tzinfo else claimed.replace(tzinfo=UTC)) + COMMAND_LEASE_MAX_AGE
+    assert holder_is_active(held, no_runs, now=later - timedelta(seconds=1))
+    assert not holder_is_active(held, no_runs, now=later)  # a killed command's lease is taken over
+    assert holder_is_active(SENSOR, lambda h: 1) and not holder_is_active(SENSOR, no_runs)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fraud_mlops.settings import Settings
@@ -39,6 +40,27 @@ class Holder:
 
     def __str__(self) -> str:
         return f"{self.dag_id} / {self.run_id} (since {self.claimed_at})"
+
+
+#: The holder name of ``make erase-card`` (devtools/erase_card.py), which is no DAG: Airflow
+#: counts no run of it, so a DAG run's claim would take its lease over at once. It is held for
+#: as long as such a command may run, then taken over (the command was killed).
+COMMAND_HOLDER = "make erase-card"
+COMMAND_LEASE_MAX_AGE = timedelta(hours=1)
+
+
+def holder_is_active(
+    holder: Holder, runs_in_flight: Callable[[Holder], int], now: datetime | None = None
+) -> bool:
+    """Whether ``holder`` still holds the lease: its DAG run is queued or running
+    (``runs_in_flight``: Airflow's count of that run in those states), or it is the local
+    erasure command and claimed it less than :data:`COMMAND_LEASE_MAX_AGE` ago."""
+    if holder.dag_id == COMMAND_HOLDER:
+        claimed = holder.claimed_at
+        if claimed is not None and claimed.tzinfo is None:
+            claimed = claimed.replace(tzinfo=UTC)
+        return claimed is not None and (now or datetime.now(UTC)) - claimed < COMMAND_LEASE_MAX_AGE
+    return runs_in_flight(holder) > 0
 
 
 def holder(warehouse: Warehouse, settings: Settings) -> Holder | None:

@@ -41,17 +41,20 @@ def acquire_transform_lease(settings: Settings) -> Any:
     def acquire_transform_lease(**context: Any) -> PokeReturnValue:
         """Wait until this run holds the transform lease: an ingestion run or an erasure holds it
         until its teardown gives it back."""
-        from fraud_mlops.ingestion.transform_lease import Holder, claim
+        from fraud_mlops.ingestion.transform_lease import Holder, claim, holder_is_active
 
         ti, dag_run = context["ti"], context["dag_run"]
 
-        def is_active(holder: Holder) -> bool:
-            runs = ti.get_dr_count(
-                dag_id=holder.dag_id, run_ids=[holder.run_id], states=["queued", "running"]
+        def runs_in_flight(holder: Holder) -> int:
+            return int(
+                ti.get_dr_count(dag_id=holder.dag_id, run_ids=[holder.run_id], states=["queued", "running"])
             )
-            if not runs:
+
+        def is_active(holder: Holder) -> bool:
+            active = holder_is_active(holder, runs_in_flight)
+            if not active:
                 print(f"taking over the transform lease from {holder}: that run is no longer running")
-            return bool(runs)
+            return active
 
         other = claim(
             targets.warehouse(settings), settings, Holder(dag_run.dag_id, dag_run.run_id), is_active
