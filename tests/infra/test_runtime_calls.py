@@ -104,6 +104,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/bigquery.dataEditor": frozenset(
         {
             "bigquery.tables.create",
+            "bigquery.tables.delete",
             "bigquery.tables.get",
             "bigquery.tables.getData",
             "bigquery.tables.update",

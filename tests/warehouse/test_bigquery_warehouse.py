@@ -275,6 +275,12 @@ def test_load_file_sends_the_load_job_and_records_what_bigquery_skipped(
     else:  # BigQuery skipped a line validation found good: the run stops, nothing is appended
         with pytest.raises(LoadMismatchError, match="loaded 1996 rows, validation counted 1997"):
             warehouse.load_file(landed)
+        load_table = load_job_configuration(landed, warehouse.settings)["load"]["destinationTable"]["tableId"]
+        assert client.delete_table.call_args == mock.call(
+            f"fraud-prj.fraud_raw.{load_table}", not_found_ok=True
+        )
+    if output_rows == 1997:
+        assert not client.delete_table.called
     sent = client._call_api.call_args.kwargs
     assert (sent["method"], sent["path"]) == ("POST", "/projects/fraud-prj/jobs")
     assert sent["data"]["configuration"] == load_job_configuration(landed, warehouse.settings)
@@ -300,9 +306,14 @@ def test_a_file_changed_after_validation_is_not_loaded_as_validated(
 
     with pytest.raises(ObjectChanged, match=f"incoming/day1.csv.gz was {change}"):
         warehouse.load_file(landed)
-    assert client._call_api.call_args.kwargs["data"]["configuration"]["load"]["sourceUris"] == [
-        "gs://fraud-landing/incoming/day1.csv.gz"
-    ]
+    sent = client._call_api.call_args.kwargs["data"]["configuration"]["load"]
+    assert sent["sourceUris"] == ["gs://fraud-landing/incoming/day1.csv.gz"]
+    # the load table (card numbers in clear) is dropped: no append will, and it expires never
+    table = sent["destinationTable"]
+    assert client.delete_table.call_args == mock.call(
+        f"{table['projectId']}.{table['datasetId']}.{table['tableId']}", not_found_ok=True
+    )
+    assert table["datasetId"] == "fraud_raw"
 
 
 def test_a_load_error_quoting_a_card_number_keeps_only_its_last_four(

@@ -184,13 +184,19 @@ class BigQueryWarehouse:
         from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration, load_job_report
 
         s = self.settings
+        landed = LandedFile.from_xcom(file)
         job = self.hook().insert_job(
             configuration=load_job_configuration(file, s), project_id=s.project, location=s.bq_location
         )
-        report = load_job_report(job, file)
-        # the job read the object by name: still the generation validation read?
-        landed = LandedFile.from_xcom(file)
-        require_generation(gcs_hook(s), landed.uri, landed.generation)
+        try:
+            report = load_job_report(job, file)
+            # the job read the object by name: still the generation validation read?
+            require_generation(gcs_hook(s), landed.uri, landed.generation)
+        except Exception:
+            # the load table holds the file's rows, card numbers in clear, in a dataset whose
+            # expiry is by partition: no append will drop it, and no later load is named like it
+            self.client().delete_table(f"{s.project}.{s.raw_dataset}.{landed.load_table}", not_found_ok=True)
+            raise
         return report
 
     def load_file_operator(self, files: Any) -> Any:
