@@ -75,8 +75,9 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     } == {("fraud-prj", "EU")}
     jobs = [job["configuration"] for job in out["bigquery_jobs"]]
     steps = [sql_names.get(job["query"]["query"], "?") if "query" in job else "load" for job in jobs]
-    # the lease is claimed before the file's load; the teardown runs once the feature sync is
-    # done, beside the run summary: either may go first
+    # the lease is claimed before the file's load and given back after the snapshot (its place
+    # after the feature sync, which sends no BigQuery job, is test_dag_integrity's); the
+    # teardown runs beside the run summary: either may go first
     released = steps.index("lease_release")
     assert released > steps.index("snapshot_lineage_row")
     assert steps[:released] + steps[released + 1 :] == [

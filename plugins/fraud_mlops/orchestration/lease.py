@@ -10,7 +10,10 @@ features it read before it; and two ingestion runs never interleave (the reasons
 
 ``acquire_transform_lease`` is a setup task (a rescheduling sensor: a waiting run holds no
 worker slot) and ``release_transform_lease`` its teardown, which gives the lease back whatever
-happened between, also when a step failed.
+happened between, also when a step failed. So a failed run is cleared with its setup: clear it
+from ``acquire_transform_lease`` (downstream included), or the whole run. Clearing only the
+failed tasks leaves the setup as it was, a success, and the cleared tasks run without the lease,
+beside whichever run holds it (Airflow filters the setup out of an "only failed" clear).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from airflow.sdk import PokeReturnValue, task
 from fraud_mlops import targets
 from fraud_mlops.settings import Settings
 
-#: How long a run waits for another run to give the lease back before it fails (an ingestion
-#: run's landed files stay where they are, and its next run takes them).
+#: How long a run waits for another run to give the lease back before it fails. Its landed files
+#: stay where they are: the next sensor or daily run takes them; an event run's objects wait
+#: for one of those, as objects past a run's file limit do (docs/ingestion.md).
 LEASE_WAIT = timedelta(hours=6)
 
 
