@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fraud_mlops.settings import REPO_ROOT, get_settings
-from tests.orchestration.lease_probe import _reschedules
-from tests.orchestration.probe_support import gcs_emulator
+from tests.orchestration.probe_support import gcs_emulator, hold_lease_as_running_run, reschedules
 
 HOLDER = ("fraud_ingest_events", "asset_triggered__2026-12-06T10:00:00+00:00")
 DAG_ID = "fraud_erase_card"
@@ -36,9 +35,9 @@ def _end_holder_after_two_reschedules(
     from fraud_mlops.ingestion.transform_lease import Holder, release
 
     deadline = time.monotonic() + 240
-    while _reschedules() < 2 and time.monotonic() < deadline:
+    while reschedules() < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-    events["reschedules_while_held"] = _reschedules()
+    events["reschedules_while_held"] = reschedules()
     events["card_rows_while_held"] = _card_rows(warehouse, settings, pseudonym)
     release(warehouse, settings, Holder(*HOLDER))
     with create_session() as session:
@@ -56,16 +55,12 @@ def _card_rows(warehouse: Any, settings: Any, pseudonym: str) -> int:
 
 def main() -> None:
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
     from devtools.generator.synth import GeneratorConfig, generate
     from fraud_mlops import targets
-    from fraud_mlops.ingestion.transform_lease import Holder, claim, holder
+    from fraud_mlops.ingestion.transform_lease import holder
     from fraud_mlops.pseudonym import ensure_local_keys
     from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
     from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
@@ -83,14 +78,7 @@ def main() -> None:
     load_landing(hook, settings, landing, "a.csv")
     transform(hook, settings)
     warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
-    assert claim(warehouse, settings, Holder(*HOLDER), lambda h: True) is None
-    with create_session() as session:
-        session.add(
-            DagRun(
-                dag_id=HOLDER[0], run_id=HOLDER[1], run_type=DagRunType.MANUAL, state=DagRunState.RUNNING,
-                run_after=datetime.now(UTC), triggered_by=DagRunTriggeredByType.TEST,
-            )
-        )  # fmt: skip
+    hold_lease_as_running_run(warehouse, settings, *HOLDER)
 
     events: dict[str, Any] = {"card_rows_before": _card_rows(warehouse, settings, pseudonym)}
     with gcs_emulator():

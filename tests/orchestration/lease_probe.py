@@ -21,22 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from fraud_mlops.settings import REPO_ROOT, get_settings
-from tests.orchestration.probe_support import gcs_emulator
+from tests.orchestration.probe_support import gcs_emulator, hold_lease_as_running_run, reschedules
 
 HOLDER = ("fraud_ingest_sensor", "manual__2026-12-05T10:00:00+00:00")
 DAG_ID = "fraud_ingest_daily"
 ROWS = 3_000  # the quality checks want 1,000 training rows and some fraud
 ACQUIRE = "acquire_transform_lease"
-
-
-def _reschedules() -> int:
-    from airflow.models.taskreschedule import TaskReschedule
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
-
-    with create_session() as session:
-        query = select(func.count()).select_from(TaskReschedule)
-        return int(session.scalar(query) or 0)
 
 
 def _end_holder_after_two_reschedules(events: dict[str, Any]) -> None:
@@ -45,9 +35,9 @@ def _end_holder_after_two_reschedules(events: dict[str, Any]) -> None:
     from airflow.utils.state import DagRunState
 
     deadline = time.monotonic() + 240
-    while _reschedules() < 2 and time.monotonic() < deadline:
+    while reschedules() < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-    events["reschedules_while_held"] = _reschedules()
+    events["reschedules_while_held"] = reschedules()
     with create_session() as session:
         run = session.query(DagRun).filter_by(dag_id=HOLDER[0], run_id=HOLDER[1]).one()
         run.state = DagRunState.FAILED
@@ -56,16 +46,12 @@ def _end_holder_after_two_reschedules(events: dict[str, Any]) -> None:
 
 def main() -> None:
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
     from devtools.generator.files import write_landing_csv
     from devtools.generator.synth import GeneratorConfig, generate
-    from fraud_mlops.ingestion.transform_lease import Holder, claim, holder
+    from fraud_mlops.ingestion.transform_lease import holder
     from fraud_mlops.pseudonym import ensure_local_keys
     from fraud_mlops.sql_templates import SQL_FILES, render_sql
     from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
@@ -75,15 +61,7 @@ def main() -> None:
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
     warehouse.execute(render_sql(SQL_FILES["setup"], settings))
-    assert claim(warehouse, settings, Holder(*HOLDER), lambda h: True) is None
-
-    with create_session() as session:
-        session.add(
-            DagRun(
-                dag_id=HOLDER[0], run_id=HOLDER[1], run_type=DagRunType.MANUAL, state=DagRunState.RUNNING,
-                run_after=datetime.now(UTC), triggered_by=DagRunTriggeredByType.TEST,
-            )
-        )  # fmt: skip
+    hold_lease_as_running_run(warehouse, settings, *HOLDER)
 
     csv = write_landing_csv(
         generate(GeneratorConfig(rows=ROWS, fraud_rate=0.01, seed=3)).landing,

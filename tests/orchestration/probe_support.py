@@ -128,3 +128,36 @@ def transform_lease_row(settings: Any, now: Any) -> Any:
         return fields, [(held[0], held[1], int(now.timestamp() * 1_000_000)) if held else (None, None, None)]
 
     return answer
+
+
+def reschedules() -> int:
+    """Task reschedules recorded in Airflow's metadata DB (a sensor in reschedule mode that
+    found its condition false)."""
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        return int(session.scalar(select(func.count()).select_from(TaskReschedule)) or 0)
+
+
+def hold_lease_as_running_run(warehouse: Any, settings: Any, dag_id: str, run_id: str) -> None:
+    """The transform lease held by ``dag_id``/``run_id``, a DAG run Airflow's metadata DB has in
+    state ``running``: another DAG's run in flight, as a claiming sensor sees it."""
+    from datetime import UTC, datetime
+
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    from fraud_mlops.ingestion.transform_lease import Holder, claim
+
+    assert claim(warehouse, settings, Holder(dag_id, run_id), lambda h: True) is None
+    with create_session() as session:
+        session.add(
+            DagRun(
+                dag_id=dag_id, run_id=run_id, run_type=DagRunType.MANUAL, state=DagRunState.RUNNING,
+                run_after=datetime.now(UTC), triggered_by=DagRunTriggeredByType.TEST,
+            )
+        )  # fmt: skip
