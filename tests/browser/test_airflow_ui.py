@@ -66,7 +66,8 @@ def test_graph_renders_the_ingestion_tasks(page, local_stack):
 
 def test_event_driven_dag_shows_its_asset_schedule_and_the_resolver_gating_validation(page, local_stack):
     """What a user checks first on the Pub/Sub-triggered DAG: what schedules it, and that the
-    notifications' resolver feeds the file validation while table setup runs beside it."""
+    notifications' resolver feeds the file validation while table setup and the transform
+    lease's claim run beside it."""
     local_stack.api.wait_for_dags([EVENTS])
     page.goto(f"{local_stack.url}/dags/{EVENTS}")
     page.get_by_role("link", name="fraud_landed_files").first.wait_for()  # the schedule
@@ -80,7 +81,8 @@ def test_event_driven_dag_shows_its_asset_schedule_and_the_resolver_gating_valid
         page.locator(".react-flow__edge").evaluate_all("es => es.map(e => e.getAttribute('data-testid'))")
     )
     assert "rf__edge-resolve_landed_objects-validate_landed_files" in edges, edges
-    assert "rf__edge-setup_tables-validate_landed_files" in edges, edges
+    assert "rf__edge-setup_tables-acquire_transform_lease" in edges, edges
+    assert "rf__edge-acquire_transform_lease-validate_landed_files" in edges, edges
     assert not any(e.startswith("rf__edge-resolve_landed_objects-setup_tables") for e in edges)
     page.screenshot(path=str(SCREENSHOTS / "events_graph.png"))
 

@@ -92,8 +92,13 @@ def test_the_resolver_gates_the_ingestion_and_the_summary(dag):
 
     assert isinstance(resolver, ShortCircuitOperator)
     assert resolver.downstream_task_ids == {"validate_landed_files"}
-    assert "setup_tables" not in resolver.get_flat_relative_ids(upstream=False)  # runs beside it
-    assert "setup_tables" in dag.get_task("validate_landed_files").upstream_task_ids
+    # table setup and the lease's claim run beside it, and gate the validation too
+    assert not {"setup_tables", "acquire_transform_lease"} & resolver.get_flat_relative_ids(upstream=False)
+    assert dag.get_task("validate_landed_files").upstream_task_ids == {
+        "resolve_landed_objects",
+        "acquire_transform_lease",
+    }
+    assert dag.get_task("acquire_transform_lease").upstream_task_ids == {"setup_tables"}
     assert "summarise_run" in resolver.get_flat_relative_ids(upstream=False)
     assert dag.max_active_runs == 1
 
