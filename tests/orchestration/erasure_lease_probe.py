@@ -17,8 +17,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fraud_mlops.settings import REPO_ROOT, get_settings
-from tests.orchestration.probe_support import gcs_emulator, hold_lease_as_running_run, reschedules
+from fraud_mlops.settings import get_settings
+from tests.orchestration.probe_support import (
+    gcs_emulator,
+    hold_lease_as_running_run,
+    lease_test_dag,
+    reschedules,
+)
 
 HOLDER = ("fraud_ingest_events", "asset_triggered__2026-12-06T10:00:00+00:00")
 DAG_ID = "fraud_erase_card"
@@ -54,7 +59,6 @@ def _card_rows(warehouse: Any, settings: Any, pseudonym: str) -> int:
 
 
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
@@ -85,12 +89,7 @@ def main() -> None:
         gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
         gcs.create_bucket(settings.landing_bucket)
         gcs.create_bucket(settings.quarantine_bucket)
-        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{DAG_ID}.py"))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.get_dag(DAG_ID)
-        for task in dag.tasks:
-            task.retries = 0
-        dag.get_task(ACQUIRE).poke_interval = 1  # type: ignore[attr-defined]
+        dag = lease_test_dag(DAG_ID)
         ender = threading.Thread(
             target=_end_holder_after_two_reschedules,
             args=(warehouse, settings, pseudonym, events),

@@ -20,8 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fraud_mlops.settings import REPO_ROOT, get_settings
-from tests.orchestration.probe_support import gcs_emulator, hold_lease_as_running_run, reschedules
+from fraud_mlops.settings import get_settings
+from tests.orchestration.probe_support import (
+    gcs_emulator,
+    hold_lease_as_running_run,
+    lease_test_dag,
+    reschedules,
+)
 
 HOLDER = ("fraud_ingest_sensor", "manual__2026-12-05T10:00:00+00:00")
 DAG_ID = "fraud_ingest_daily"
@@ -45,7 +50,6 @@ def _end_holder_after_two_reschedules(events: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
@@ -75,12 +79,7 @@ def main() -> None:
         gcs.create_bucket(settings.quarantine_bucket)
         landing.blob(f"{settings.landing_prefix}day1.csv").upload_from_filename(str(csv))
 
-        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{DAG_ID}.py"))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.get_dag(DAG_ID)
-        for task in dag.tasks:
-            task.retries = 0
-        dag.get_task(ACQUIRE).poke_interval = 1  # type: ignore[attr-defined]
+        dag = lease_test_dag(DAG_ID)
         ender = threading.Thread(target=_end_holder_after_two_reschedules, args=(events,), daemon=True)
         ender.start()
         run = dag.test()

@@ -161,3 +161,19 @@ def hold_lease_as_running_run(warehouse: Any, settings: Any, dag_id: str, run_id
                 run_after=datetime.now(UTC), triggered_by=DagRunTriggeredByType.TEST,
             )
         )  # fmt: skip
+
+
+def lease_test_dag(dag_id: str) -> Any:
+    """``dag_id`` from its file, as the lease probes run it: retries off, so a failure shows at
+    once, and the lease's claim poked every second."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from fraud_mlops.settings import REPO_ROOT
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    for task in dag.tasks:
+        task.retries = 0
+    dag.get_task("acquire_transform_lease").poke_interval = 1
+    return dag
