@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 # Modules no DAG file may pull in at parse time. duckdb is the local warehouse operator's own
 # import (~0.4 s) and so allowed. On gcp the provider's Vertex AI operators import
@@ -30,6 +31,8 @@ def main() -> None:
     bag = DagBag(dag_folder=dags_folder)
     cold = time.perf_counter() - started
     loaded = set(sys.modules) - before
+    from fraud_mlops.orchestration.lease import in_lease_scope
+
     out = {
         "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
         "cold_seconds": cold,
@@ -46,6 +49,8 @@ def main() -> None:
                         "downstream": sorted(t.downstream_task_ids),
                         "setup": t.is_setup,
                         "teardown": t.is_teardown,
+                        "pre_execute": _pre_execute(t),
+                        "in_lease_scope": in_lease_scope(t),
                     }
                     for t in dag.tasks
                 },
@@ -55,6 +60,15 @@ def main() -> None:
         },
     }
     print("PROBE " + json.dumps(out))
+
+
+def _pre_execute(task: Any) -> str | None:
+    """The name of the function the task runs before its ``execute`` (a mapped task keeps it in
+    its partial arguments until it is expanded)."""
+    hook = (
+        task.partial_kwargs.get("pre_execute") if hasattr(task, "partial_kwargs") else task._pre_execute_hook
+    )
+    return getattr(hook, "__qualname__", None)
 
 
 if __name__ == "__main__":

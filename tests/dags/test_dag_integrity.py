@@ -128,6 +128,18 @@ def test_an_erasure_holds_the_transform_lease_from_its_delete_to_its_sync(bag):
     assert "acquire_transform_lease" in _reachable(tasks, "setup_tables")
 
 
+def test_every_task_in_a_lease_scope_checks_its_run_holds_the_lease(bag):
+    """A partial clear ("only failed") reruns tasks without their setup: each task in the
+    lease's scope, and no other, finds out first (orchestration/lease.py)."""
+    lease_dags = {"fraud_ingest_sensor", "fraud_ingest_daily", "fraud_ingest_events", "fraud_erase_card"}
+    assert lease_dags <= set(bag["dags"])
+    for dag_id, dag in bag["dags"].items():
+        tasks = dag["tasks"]
+        assert {t["pre_execute"] for t in tasks.values()} == {"require_transform_lease"}, dag_id
+        guarded = {task_id for task_id, t in tasks.items() if t["in_lease_scope"]}
+        assert guarded == (_lease_scope(tasks) if dag_id in lease_dags else set()), dag_id
+
+
 def test_targets_choose_their_operators(bag):
     tasks = bag["dags"]["fraud_ingest_sensor"]["tasks"]
     assert tasks["wait_for_landed_files"]["type"] == "GCSObjectsWithPrefixExistenceSensor"

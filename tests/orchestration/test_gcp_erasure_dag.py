@@ -41,8 +41,13 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
     }
     steps = [names.get(j["configuration"]["query"]["query"], "?") for j in out["bigquery_jobs"]]
     # the tables (the lease's row), the lease claimed (free, claimed, held), the erasure, and the
-    # lease given back after the sync
-    assert steps == ["setup", "lease_holder", "lease_acquire", "lease_holder", "erase_card", "lease_release"]
+    # lease given back after the sync; each task under the lease reads its holder first (the
+    # erasure of the rows, of the landed files, and the sync's three tasks)
+    assert steps == [
+        "setup", "lease_holder", "lease_acquire", "lease_holder",
+        "lease_holder", "erase_card", "lease_holder", "lease_holder", "lease_holder", "lease_holder",
+        "lease_release",
+    ]  # fmt: skip
     claim = out["bigquery_jobs"][steps.index("lease_acquire")]["configuration"]["query"]
     assert {p["name"]: p["parameterValue"]["value"] for p in claim["queryParameters"]}[
         "dag_id"

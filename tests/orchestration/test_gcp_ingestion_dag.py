@@ -75,18 +75,25 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     } == {("fraud-prj", "EU")}
     jobs = [job["configuration"] for job in out["bigquery_jobs"]]
     steps = [sql_names.get(job["query"]["query"], "?") if "query" in job else "load" for job in jobs]
-    # the lease is claimed before the file's load and given back after the snapshot (its place
-    # after the feature sync, which sends no BigQuery job, is test_dag_integrity's); the
+    # the lease is claimed before the file's load and given back after the feature sync; the
     # teardown runs beside the run summary: either may go first
     released = steps.index("lease_release")
     assert released > steps.index("snapshot_lineage_row")
+
+    def guarded(*task_jobs: str) -> list[str]:
+        """A task under the lease: it reads the lease's holder first (its pre_execute)."""
+        return ["lease_holder", *task_jobs]
+
     assert steps[:released] + steps[released + 1 :] == [
         "setup",
         "lease_holder", "lease_acquire", "lease_holder",  # acquire_transform_lease: free, claimed, held
-        "load", "append_raw",
-        "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",  # plan_increment
-        "staging", "card_features", "training_examples", "quality_checks", "publish", "snapshot",
-        "snapshot_lineage_row",  # publish_snapshot
+        *guarded(),  # validate_landed_files
+        *guarded("load"), *guarded("append_raw"), *guarded(),  # load_raw, archive_loaded_files
+        *guarded("training_day_totals", "increment_files", "increment_event_from", "increment_late_rows"),
+        *guarded("staging"), *guarded("card_features"), *guarded("training_examples"),
+        *guarded("quality_checks"), *guarded("publish"), *guarded("snapshot"),
+        *guarded("snapshot_lineage_row"),  # publish_snapshot
+        *guarded(), *guarded(), *guarded(),  # feature_sync: sync, wait, record (no BigQuery job)
         "summary_rejects", "summary_counts", "snapshot_lineage_row",  # summarise_run
     ]  # fmt: skip
 

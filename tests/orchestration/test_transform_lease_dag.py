@@ -62,3 +62,33 @@ def test_an_erasure_waits_for_the_ingestion_run_in_flight_before_it_deletes(tmp_
     assert datetime.fromisoformat(out["erase_started_at"]) >= ended
     assert out["card_rows_after"] == 0
     assert out["holder_after"] is None  # given back after the sync
+
+
+def test_tasks_a_partial_clear_reruns_without_the_lease_fail_before_they_read_a_file(tmp_path: Path) -> None:
+    """An "only failed" clear leaves the run's ``acquire_transform_lease`` a success, and its
+    teardown has given the lease back: the cleared tasks must not list, load or publish files
+    beside the run that holds the lease now (an erasure here), nor while nobody holds it."""
+    env = airflow_home(tmp_path, local_target_env(tmp_path / "local"))
+    out = run_probe("tests.orchestration.partial_clear_probe", env, timeout=600)
+
+    for case in ("held_by_another_run", "free"):
+        run = out[case]
+        assert run["state"] == "failed", case
+        assert run["states"]["acquire_transform_lease"] == "success", case  # as a partial clear leaves it
+        assert run["states"]["validate_landed_files"] == "failed", case
+        assert run["states"]["publish"] == "upstream_failed", case
+        assert run["raw_rows_after"] == out["raw_rows_before"], case  # nothing loaded
+        assert run["landed"] == [out["landed_name"]], case  # the file waits where it landed
+    held = out["held_by_another_run"]
+    assert held["holder_after"] == ["fraud_erase_card", "manual__2026-12-06T10:00:00+00:00"]  # kept
+    assert out["free"]["holder_after"] is None  # nor claimed on the way
+    output = out["_output"]
+    assert (
+        "this run does not hold the transform lease (held by fraud_erase_card / "
+        "manual__2026-12-06T10:00:00+00:00" in output
+    )
+    assert (
+        "this run does not hold the transform lease (nobody holds it): validate_landed_files ran "
+        "without acquire_transform_lease" in output
+    )
+    assert "Clear this run from acquire_transform_lease (downstream included)" in output

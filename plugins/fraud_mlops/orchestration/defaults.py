@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from fraud_mlops.orchestration.alerts import FraudAlertNotifier
+from fraud_mlops.orchestration.lease import require_transform_lease
 from fraud_mlops.settings import Settings
 
 OWNER = "fraud-mlops"
@@ -19,6 +20,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(seconds=30),
     # every task's final failure (after its retries) raises an alert (orchestration/alerts.py)
     "on_failure_callback": [FraudAlertNotifier("task_failure")],
+    # a task between a DAG's acquire_transform_lease and its teardown runs only while its run
+    # holds the lease (a partial clear would run it without; orchestration/lease.py)
+    "pre_execute": require_transform_lease,
 }
 
 

@@ -98,7 +98,7 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
         loaded = warehouse.load_file_operator(files)
         appended = warehouse.append_file_operator(files, outlets=[assets.raw_transactions()])
 
-        @task
+        @task(pool=settings.warehouse_pool)  # its lease check reads the warehouse (DuckDB: one writer)
         def archive_loaded_files(files: list[dict[str, Any]]) -> list[str]:
             """Move loaded files out of the watched prefix (the sensors would fire again); a file
             overwritten since it was loaded stays, as the new file it now is."""

@@ -12,8 +12,10 @@ features it read before it; and two ingestion runs never interleave (the reasons
 worker slot) and ``release_transform_lease`` its teardown, which gives the lease back whatever
 happened between, also when a step failed. So a failed run is cleared with its setup: clear it
 from ``acquire_transform_lease`` (downstream included), or the whole run. Clearing only the
-failed tasks leaves the setup as it was, a success, and the cleared tasks run without the lease,
-beside whichever run holds it (Airflow filters the setup out of an "only failed" clear).
+failed tasks (the "only failed" clear of a run, or one task without its downstream) leaves the
+setup as it was, a success: Airflow filters it out of such a clear. The cleared tasks would then
+run without the lease, beside whichever run holds it; :func:`require_transform_lease`, the
+``pre_execute`` of every task of the project's DAGs, fails them first.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import PokeReturnValue, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from fraud_mlops import targets
-from fraud_mlops.settings import Settings
+from fraud_mlops.settings import Settings, get_settings
 
 #: How long a run waits for another run to give the lease back before it fails. Its landed files
 #: stay where they are: the next sensor or daily run takes them; an event run's objects wait
@@ -82,3 +85,53 @@ def release_transform_lease(settings: Settings, acquire: Any) -> Any:
         release(targets.warehouse(settings), settings, Holder(dag_run.dag_id, dag_run.run_id))
 
     return release_transform_lease().as_teardown(setups=acquire)
+
+
+ACQUIRE_TASK_ID = "acquire_transform_lease"
+RELEASE_TASK_ID = "release_transform_lease"
+
+
+class TransformLeaseNotHeld(AirflowFailException):
+    """A task that needs the lease ran in a run that does not hold it (not retried: a retry
+    would find the same)."""
+
+
+def in_lease_scope(task: Any) -> bool:
+    """Whether ``task`` runs under its DAG's transform lease: downstream of the DAG's
+    ``acquire_transform_lease`` and upstream of its ``release_transform_lease`` (the teardown
+    waits for exactly these). Read from the DAG's graph, so a task added between them is guarded
+    without being listed anywhere."""
+    dag = getattr(task, "dag", None)
+    if dag is None or not dag.has_task(ACQUIRE_TASK_ID) or not dag.has_task(RELEASE_TASK_ID):
+        return False
+    node = dag.get_task(task.task_id)  # a mapped task's own node (the unmapped copy has no edges)
+    return ACQUIRE_TASK_ID in node.get_flat_relative_ids(
+        upstream=True
+    ) and RELEASE_TASK_ID in node.get_flat_relative_ids(upstream=False)
+
+
+def require_transform_lease(context: Any) -> None:
+    """``pre_execute`` of every task (``DEFAULT_ARGS``): a task in a lease's scope runs only while
+    its own DAG run holds the lease.
+
+    After an "only failed" clear the run's ``acquire_transform_lease`` stays a success from the
+    first try, and its teardown has already given the lease back: without this check the cleared
+    tasks would append, transform or publish beside another run, or after an erasure's delete.
+    One read of the lease's row (12_lease_holder.sql) per task; tasks outside the scope read
+    nothing. Nobody else can take the lease over while this run is running, so the read holds
+    for the task's whole run."""
+    task, dag_run = context["task"], context["dag_run"]
+    if not in_lease_scope(task):
+        return
+    from fraud_mlops.ingestion.transform_lease import Holder, holder
+
+    settings = get_settings()
+    me = Holder(dag_run.dag_id, dag_run.run_id)
+    held = holder(targets.warehouse(settings), settings)
+    if me.same_run(held):
+        return
+    raise TransformLeaseNotHeld(
+        f"this run does not hold the transform lease ({'held by ' + str(held) if held else 'nobody holds it'}): "
+        f"{task.task_id} ran without {ACQUIRE_TASK_ID}, as after an 'only failed' clear. "
+        f"Clear this run from {ACQUIRE_TASK_ID} (downstream included), or clear the whole run."
+    )
