@@ -81,13 +81,14 @@ class FakeBigQueryREST:
     def __init__(
         self,
         results: Callable[[dict[str, Any]], Result | None] = lambda query: None,
-        loaded_rows: Callable[[dict[str, Any]], int] = lambda load: 0,
+        loaded_rows: Callable[[dict[str, Any]], int | dict[str, str]] = lambda load: 0,
         table_rows: Callable[[str], int | None] = lambda table: None,
         page_bytes: int = PAGE_BYTES,
         datasets: Callable[[str], bool] = lambda dataset: True,
     ) -> None:
         self.results = results  # rows for a query, from its configuration.query
-        self.loaded_rows = loaded_rows  # a load job's outputRows, from its configuration.load
+        # a load job's outputRows, from its configuration.load; or the error result it ends with
+        self.loaded_rows = loaded_rows
         self.table_rows = table_rows  # tables.get's numRows, by "project.dataset.table" (None: 404)
         self.datasets = datasets  # whether datasets.get finds "project.dataset"
         self.jobs: list[dict[str, Any]] = []
@@ -189,7 +190,10 @@ class FakeBigQueryREST:
             resource["status"]["errors"] = [resource["status"]["errorResult"]]
         if "load" in resource["configuration"]:
             rows = self.loaded_rows(resource["configuration"]["load"])
-            resource["statistics"]["load"] = {"outputRows": str(rows), "badRecords": "0"}
+            if isinstance(rows, dict):  # the job ends DONE with this error result, first in its errors
+                resource["status"] = {"state": "DONE", "errorResult": rows, "errors": [rows]}
+            else:
+                resource["statistics"]["load"] = {"outputRows": str(rows), "badRecords": "0"}
         self.jobs.append(job)
         self._by_id[reference["jobId"]] = resource
         return json.loads(json.dumps(resource))  # as it was when inserted, whatever happens next

@@ -55,6 +55,18 @@ def redact_card_numbers(text: str) -> str:
     return _CARD_LIKE.sub(lambda m: "…" + re.sub(r"[ -]", "", m.group())[-4:], text)
 
 
+class LoadRefused(RuntimeError):
+    """A load refused a landed file that validation accepted: the two parsers disagree about its
+    bytes, so every retry and every later run would fail the same way, and hold back the other
+    files' rows. The file is quarantined with ``reason`` and ``detail`` instead (no card number
+    in clear: callers pass text through :func:`redact_card_numbers`)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
 def bigquery_load_schema() -> list[dict[str, str]]:
     """Every landing column as a nullable STRING: typing and rules happen in staging SQL."""
     return [{"name": c, "type": "STRING", "mode": "NULLABLE"} for c in LANDING_COLUMNS]

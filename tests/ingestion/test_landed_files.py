@@ -241,3 +241,37 @@ def test_named_objects_restrict_validation_and_gone_ones_are_skipped(
     assert validate_landed(gcs_hook, s, run_id="r", only_objects=[]) == ([], [])
     everything, _ = validate_landed(gcs_hook, s, run_id="r")
     assert [g.name for g in everything] == [s.landing_prefix + n for n in ("a.csv", "b.csv", "c.csv")]
+
+
+def test_a_file_duckdb_refuses_after_validation_is_refused_with_where_and_no_load_table(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """Validation reads `` "The" Shop`` as text, DuckDB's strict reader refuses the file: the
+    local load raises the refusal the load task quarantines on (not a failure it would retry),
+    keeps no load table, and says that DuckDB's line numbers skip the bad lines it left out."""
+    from fraud_mlops.ingestion.landed_files import record_bad_lines
+    from fraud_mlops.landing_schema import LoadRefused
+    from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
+
+    s = local_settings
+    warehouse = targets.warehouse(s)
+    warehouse.execute(render_sql(SQL_FILES["setup"], s))
+    header, *rows = good_csv.decode().splitlines()
+    merchant = LANDING_COLUMNS.index("merchant")
+    plain = next(i for i in range(len(rows) - 1, 0, -1) if len(rows[i].split(",")) == len(LANDING_COLUMNS))
+    shop = rows.pop(plain).split(",")  # a row without a quoted comma
+    shop[merchant] = ' "The" Shop'
+    data = "\n".join([header, *rows[:5], "x,broken", *rows[5:], ",".join(shop)]) + "\n"
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "shop.csv", data=data.encode())
+    (landed,), _ = validate_landed(
+        gcs_hook, s, run_id="r", on_bad_lines=lambda f, bad: record_bad_lines(warehouse, f, bad)
+    )
+    assert (landed.rows, landed.bad_lines) == (300, 1)  # validation takes the shop's line as good
+
+    with pytest.raises(LoadRefused) as refused:
+        load_into_warehouse({**landed.to_xcom(), "run_id": "r"}, s)
+    assert refused.value.reason == "load_refused"
+    assert refused.value.detail.startswith("DuckDB's strict CSV reader refused the file that validation read")
+    assert refused.value.detail.endswith("DuckDB's line numbers count the file without its 1 bad line(s)")
+    assert not warehouse.table_exists(f"{s.raw_dataset_ref}.{landed.load_table}")
+    assert not warehouse.table_exists(f"{s.dataset_ref}.{landed.reject_table}")  # its append won't drop it

@@ -31,6 +31,20 @@ from tests.orchestration.probe_support import (
 )
 
 ROWS = 300
+#: With the probe's third argument ``refused``: a second landed file whose load job BigQuery
+#: ends with the error result of a source it cannot read (reason ``invalid`` at the file's URI).
+REFUSED = "incoming/day0-shop.csv"
+
+
+def unreadable(uri: str) -> dict[str, str]:
+    return {
+        "reason": "invalid",
+        "location": uri,
+        "message": "Error while reading data, error message: CSV table encountered too many errors, "
+        "giving up. Rows: 3; errors: 1. Please look into the errors[] collection for more details.",
+    }
+
+
 SYNC_NAME = (
     "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store"
     "/featureViews/card_features/featureViewSyncs/7001"
@@ -123,21 +137,30 @@ def main() -> None:
     first_event = min(batch.landing["event_time"].map(lambda t: datetime.fromisoformat(str(t))))
     if first_event.tzinfo is None:
         first_event = first_event.replace(tzinfo=UTC)
+    refused = sys.argv[3:] == ["refused"]
+    refused_uri = f"gs://fraud-landing/{REFUSED}"
     fake = FakeBigQueryREST(
         results=answers(datetime.now(UTC), first_event, sys.argv[2]),
-        loaded_rows=lambda load: ROWS,
+        loaded_rows=lambda load: unreadable(refused_uri) if load["sourceUris"] == [refused_uri] else ROWS,
         # the run summary counts the tables that refuse unfiltered queries from their metadata
         table_rows={"fraud-prj.fraud.stg_transactions": ROWS, "fraud-prj.fraud.card_features": ROWS}.get,
     )
     with gcs_emulator():
         gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
-        gcs.create_bucket("fraud-landing").blob("incoming/day1.csv").upload_from_filename(str(csv_path))
+        landing = gcs.create_bucket("fraud-landing")
+        landing.blob("incoming/day1.csv").upload_from_filename(str(csv_path))
+        if refused:  # validation accepts it (the same rows); BigQuery's load will not
+            other = generate(GeneratorConfig(rows=50, seed=8)).landing
+            landing.blob(REFUSED).upload_from_filename(
+                str(write_landing_csv(other, csv_path.with_name("day0.csv"), show_progress=False))
+            )
         gcs.create_bucket("fraud-quarantine")
         with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
             dag_id = sys.argv[2]
             _, run = test_dag(REPO_ROOT / "dags" / f"{dag_id}.py", dag_id)
         tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
         objects = sorted(b.name for b in gcs.list_blobs("fraud-landing"))
+        quarantined = {b.name: b.download_as_text() for b in gcs.list_blobs("fraud-quarantine")}
 
     def pulled(task_id: str) -> Any:
         return tis[(task_id, -1)].xcom_pull(task_ids=task_id)
@@ -149,6 +172,7 @@ def main() -> None:
         "bigquery_jobs": fake.jobs,
         "unknown_requests": fake.unknown,
         "landing_objects": objects,
+        "quarantined": {n: text if n.endswith(".json") else len(text) for n, text in quarantined.items()},
         "files": pulled("validate_landed_files"),
         "plan": pulled("transform.plan_increment"),
         "snapshot": pulled("snapshot.publish_snapshot"),

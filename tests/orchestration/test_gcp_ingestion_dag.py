@@ -12,6 +12,7 @@ the file is validated, loaded, appended and archived with the identity Cloud Sto
 from __future__ import annotations
 
 import base64
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -140,3 +141,44 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     # partitioned tables are counted from their metadata (tables.get), not by a query
     assert out["tables_read"] == ["fraud-prj.fraud.stg_transactions", "fraud-prj.fraud.card_features"]
     assert out["summary"]["counts"]["staging_rows"] == 300
+
+
+def test_a_file_bigquerys_load_cannot_read_is_quarantined_and_the_other_file_goes_on(tmp_path: Path) -> None:
+    """Two landed files; BigQuery's load job ends the first with the error result of a source it
+    cannot read. That file goes to quarantine with the load's reason, its append is skipped, and
+    the other file is appended, transformed, published and synced: the run succeeds."""
+    out = run_probe(
+        "tests.orchestration.gcp_ingestion_probe",
+        airflow_home(tmp_path, GCP_ENV),
+        str(tmp_path),
+        "fraud_ingest_sensor",
+        "refused",
+    )
+    states = out["states"]
+    assert states["load_raw.load_raw_file[0]"] == states["load_raw.load_raw_file[1]"] == "success"
+    assert (states["load_raw.append_raw_file[0]"], states["load_raw.append_raw_file[1]"]) == (
+        "skipped",
+        "success",
+    )
+    assert {s for t, s in states.items() if "append_raw_file" not in t} == {"success"}, states
+    assert out["unknown_requests"] == []
+
+    jobs = [job["configuration"] for job in out["bigquery_jobs"]]
+    loads = sorted(job["load"]["sourceUris"] for job in jobs if "load" in job)
+    assert loads == [["gs://fraud-landing/incoming/day0-shop.csv"], ["gs://fraud-landing/incoming/day1.csv"]]
+    settings = settings_from_env(GCP_ENV)
+    by_name = {f["name"]: f for f in out["files"]}  # both passed validation
+    queries = [job["query"]["query"] for job in jobs if "query" in job]
+    assert queries.count(append_raw_sql(by_name["incoming/day1.csv"], settings)) == 1
+    assert append_raw_sql(by_name["incoming/day0-shop.csv"], settings) not in queries
+
+    assert out["landing_objects"] == [o for o in out["landing_objects"] if o.startswith("processed/")]
+    assert len(out["landing_objects"]) == 1 and out["landing_objects"][0].endswith("/day1.csv")
+    (moved,) = [name for name in out["quarantined"] if name.endswith("/day0-shop.csv")]
+    reason = json.loads(out["quarantined"][moved + ".reason.json"])
+    assert reason["reason"] == "load_refused"
+    assert reason["source"] == "gs://fraud-landing/incoming/day0-shop.csv"
+    assert reason["detail"].startswith("Error while reading data, error message: CSV table encountered")
+    (listed,) = out["summary"]["quarantined_files"]
+    assert (listed["file"], listed["reason"]) == ("incoming/day0-shop.csv", "load_refused")
+    assert out["snapshot"]["row_count"] == 300  # the other file's rows went all the way

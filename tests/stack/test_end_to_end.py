@@ -293,3 +293,41 @@ def _remove_rows_of(settings, file_name: str) -> None:
         con.execute("DELETE FROM fraud.ingestion_log WHERE file_name LIKE ?", [f"%/{file_name}"])
     finally:
         con.close()
+
+
+def test_a_file_the_load_refuses_is_quarantined_and_the_run_goes_on(local_stack, landed, tmp_path):
+    """Under the real scheduler and executor: the refused file's load task quarantines it, its
+    append (mapped over the loads' results) is skipped, and the other file of the same run is
+    appended, published and synced; the run succeeds and its summary lists the quarantine."""
+    from devtools.landing import storage_client
+    from tests.orchestration.refused_load_probe import refused_by_the_load
+
+    rows = 1_500
+    batch = generate(GeneratorConfig(rows=rows, fraud_rate=0.02, seed=11, rows_per_card=20))
+    good = write_landing_csv(batch.landing, tmp_path / "day4.csv", show_progress=False)
+    other = generate(GeneratorConfig(rows=40, seed=12)).landing
+    refused, _ = refused_by_the_load(
+        write_landing_csv(other, tmp_path / "day4_shop.csv", show_progress=False)
+    )
+
+    api = local_stack.api
+    before = _rows(local_stack.settings, "SELECT COUNT(*) FROM fraud_raw.raw_transactions", [])[0][0]
+    run_id = _wait_for_waiting_sensor_run(api, timeout=300)
+    for f in (good, refused):
+        land_file(f, settings=local_stack.settings)
+    run = api.wait_for_run(SENSOR_DAG, run_id, timeout=900)
+    states = {(t["task_id"], t["map_index"]): t["state"] for t in api.task_instances(SENSOR_DAG, run_id)}
+    assert run["state"] == "success", states
+    appends = sorted(s for (task, _), s in states.items() if task == "load_raw.append_raw_file")
+    assert appends == ["skipped", "success"], states
+    assert {s for (task, _), s in states.items() if task != "load_raw.append_raw_file"} == {"success"}, states
+
+    summary = api.xcom(SENSOR_DAG, run_id, "summarise_run")
+    (listed,) = summary["quarantined_files"]
+    assert listed["file"].endswith("day4_shop.csv") and listed["reason"] == "load_refused"
+    after = _rows(local_stack.settings, "SELECT COUNT(*) FROM fraud_raw.raw_transactions", [])[0][0]
+    assert after - before == rows  # the other file, whole
+    client = storage_client(local_stack.settings)
+    quarantined = [b.name for b in client.list_blobs(local_stack.settings.quarantine_bucket)]
+    assert any(n.endswith("/day4_shop.csv") for n in quarantined)
+    assert any(n.endswith("/day4_shop.csv.reason.json") for n in quarantined)

@@ -276,9 +276,9 @@ def test_load_file_sends_the_load_job_and_records_what_bigquery_skipped(
         with pytest.raises(LoadMismatchError, match="loaded 1996 rows, validation counted 1997"):
             warehouse.load_file(landed)
         load_table = load_job_configuration(landed, warehouse.settings)["load"]["destinationTable"]["tableId"]
-        assert client.delete_table.call_args == mock.call(
+        assert client.delete_table.call_args_list[0] == mock.call(
             f"fraud-prj.fraud_raw.{load_table}", not_found_ok=True
-        )
+        )  # and the reject table: the refused file's append will not run
     if output_rows == 1997:
         assert not client.delete_table.called
     sent = client._call_api.call_args.kwargs
@@ -337,3 +337,96 @@ def test_a_load_error_quoting_a_card_number_keeps_only_its_last_four(
         warehouse.load_file(landed)
     assert "1111 1111" not in str(raised.value) and "4111" not in str(raised.value)
     assert "field starts with: <…1111>" in str(raised.value)
+
+
+def _failed_load_job(sent: dict, error_result: dict) -> dict:
+    """A load job BigQuery ended with an error result (jobs.insert response, ``status.state``
+    DONE with ``errorResult`` and the same error first in ``errors``)."""
+    return {
+        **sent,
+        "id": f"fraud-prj:EU.{sent['jobReference']['jobId']}",
+        "status": {"state": "DONE", "errorResult": error_result, "errors": [error_result]},
+    }
+
+
+#: The error result of a load job that could not read its source: reason ``invalid``, the source
+#: URI as its location (as users of the service report it: m-lab/etl-gardener#291,
+#: pingcap-inc/tidb2dw#84), and here a message quoting a card number.
+UNREADABLE = {
+    "reason": "invalid",
+    "location": "gs://fraud-landing/incoming/day1.csv.gz",
+    "message": "Error while reading data, error message: CSV table encountered too many errors, giving up. "
+    "Rows: 12; errors: 4. Please look into the errors[] collection for more details. "
+    "field starts with: <4111 1111 1111 1111>",
+}
+
+
+@pytest.mark.parametrize(
+    ("error_result", "refused"),
+    [
+        (UNREADABLE, True),
+        # the same reason without a source: the job's configuration or schema, not the file
+        ({"reason": "invalid", "message": "Invalid schema update. Field amount has changed type"}, False),
+        # located at the file but not a reading error (BigQuery's words for those are known)
+        ({**UNREADABLE, "message": "Not found: URI gs://fraud-landing/incoming/day1.csv.gz"}, False),
+        # the service's trouble: retried by the task, then the run fails; never a quarantine
+        ({"reason": "backendError", "location": UNREADABLE["location"], "message": "Backend error"}, False),
+        ({"reason": "quotaExceeded", "message": "Quota exceeded: too many table update operations"}, False),
+    ],
+)
+def test_a_load_job_that_cannot_read_the_file_refuses_it_and_no_other_failure_does(
+    warehouse: BigQueryWarehouse,
+    client: mock.MagicMock,
+    landed: dict[str, Any],
+    error_result: dict,
+    refused: bool,
+) -> None:
+    """A refused file is quarantined by the load task (and the run goes on without it); any
+    other failed load fails the task as before, and quarantines nothing."""
+    from google.api_core.exceptions import GoogleAPICallError
+
+    from fraud_mlops.landing_schema import LandedFile, LoadRefused
+    from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration
+
+    client._call_api.side_effect = lambda *a, **kw: _failed_load_job(kw["data"], error_result)
+    with pytest.raises((LoadRefused, GoogleAPICallError)) as raised:
+        warehouse.load_file(landed)
+    assert isinstance(raised.value, LoadRefused) is refused
+    configuration = load_job_configuration(landed, warehouse.settings)["load"]["destinationTable"]
+    dropped = [c.args[0] for c in client.delete_table.call_args_list]
+    reject_table = f"fraud-prj.fraud.{LandedFile.from_xcom(landed).reject_table}"
+    # a refused file's append will never drop its load or reject table; a retried failure's will
+    assert dropped == [
+        f"fraud-prj.fraud_raw.{configuration['tableId']}",
+        *([reject_table] if refused else []),
+    ]
+    if refused:
+        assert raised.value.reason == "load_refused"
+        assert raised.value.detail.startswith(
+            "Error while reading data, error message: CSV table encountered"
+        )
+        assert "field starts with: <…1111>" in raised.value.detail
+        assert "4111" not in str(raised.value) and raised.value.__cause__ is None
+    else:
+        assert raised.value.errors == [error_result]  # the client's own exception, as the job ended
+
+
+def test_the_append_of_a_file_its_load_refused_is_skipped_on_both_targets(landed: dict[str, Any]) -> None:
+    """The appends are mapped over the load tasks' XComs; the map callable runs inside each append
+    task instance, so raising Airflow's skip there skips that file's append only."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from fraud_mlops.warehouse.bigquery_jobs import (
+        REFUSED_KEY,
+        append_raw_job_configuration,
+        append_raw_local_kwargs,
+        append_raw_parameters,
+    )
+
+    refused = {**landed, REFUSED_KEY: {"reason": "load_refused", "detail": "…", "moved_to": "gs://q/x"}}
+    for append in (append_raw_job_configuration, append_raw_local_kwargs):
+        with pytest.raises(AirflowSkipException, match=r"incoming/day1\.csv\.gz: its load refused it"):
+            append(refused)
+    loaded = {**landed, "loaded_rows": 1997}
+    assert append_raw_local_kwargs(loaded)["parameters"] == append_raw_parameters(landed)
+    assert append_raw_job_configuration(loaded)["query"]["queryParameters"]  # the job, as before

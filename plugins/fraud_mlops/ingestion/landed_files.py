@@ -514,34 +514,45 @@ def list_landed(hook: GCSHook, settings: Settings) -> list[str]:
 
 
 def quarantine(
-    hook: GCSHook, settings: Settings, name: str, generation: str, check: FileCheck, run_id: str
+    hook: GCSHook,
+    settings: Settings,
+    name: str,
+    generation: str,
+    *,
+    reason: str,
+    detail: str | None,
+    md5: str | None,
+    run_id: str,
 ) -> str | None:
     """Move generation ``generation`` of ``name`` (the one checked) to the quarantine bucket with
     a reason file; returns the new URI, or ``None`` when a newer generation has replaced it
     (that one stays landed for the next run: it was not the file checked).
 
     The object is copied inside Cloud Storage (no download): a multi-GB file costs no memory.
+    The reason is written first: a task that fails between the two (and is retried) leaves no
+    quarantined file without its reason.
     """
     stamp = datetime.now(UTC)
     target = f"quarantine/{stamp:%Y-%m-%d}/{name.rsplit('/', 1)[-1]}"
-    reason = {
-        "reason": check.reason,
-        "detail": check.detail,
+    why = {
+        "reason": reason,
+        "detail": detail,
         "source": f"gs://{settings.landing_bucket}/{name}",
-        "md5": check.md5,
+        "md5": md5,
         "quarantined_at": stamp.isoformat(),
         "run_id": run_id,
     }
-    if not move_generation(
-        hook, settings.landing_bucket, name, generation, settings.quarantine_bucket, target
-    ):
-        return None
     hook.upload(
         settings.quarantine_bucket,
         target + ".reason.json",
-        data=json.dumps(reason, indent=2),
+        data=json.dumps(why, indent=2),
         mime_type="application/json",
     )
+    if not move_generation(
+        hook, settings.landing_bucket, name, generation, settings.quarantine_bucket, target
+    ):
+        hook.delete(settings.quarantine_bucket, target + ".reason.json")
+        return None
     return f"gs://{settings.quarantine_bucket}/{target}"
 
 
@@ -615,7 +626,10 @@ def validate_landed(
                 stored_size=blob.size,
             )
         if not check.ok:
-            uri = quarantine(hook, settings, name, generation, check, run_id)
+            uri = quarantine(
+                hook, settings, name, generation,
+                reason=str(check.reason), detail=check.detail, md5=check.md5, run_id=run_id,
+            )  # fmt: skip
             if uri is None:
                 log.warning("%s was overwritten while it was checked: the new generation stays landed", name)
                 continue

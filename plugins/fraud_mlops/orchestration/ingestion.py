@@ -9,6 +9,8 @@ Each DAG file wires them in this order::
 
 ``validate_landed_files`` quarantines bad files and hands the good ones to per-file mapped
 tasks in the ``load_raw`` group (one task instance per file: the UI shows each file's load).
+A file the load refuses after validation accepted it is quarantined by its load task, and its
+append skipped: the run goes on with the other files (``_quarantine_refused``).
 After the raw append, ``transform`` processes only the files no run has transformed yet (and
 the event dates their rows touch); a rerun finds nothing new and changes nothing. The SQL
 steps run ``include/sql/`` files on the target's warehouse (:mod:`fraud_mlops.targets`).
@@ -42,6 +44,7 @@ from fraud_mlops.sql_templates import SQL_FILES
 
 RUN_PARAMETERS = {"dag_id": "{{ dag.dag_id }}", "run_id": "{{ run_id }}"}
 QUARANTINED_KEY = "quarantined"
+LOAD_TASK_ID = "load_raw.load_raw_file"
 
 
 def setup_tables(settings: Settings) -> Any:
@@ -95,20 +98,24 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
     with TaskGroup(
         "load_raw", tooltip="each good file → its load table → raw_transactions; archive"
     ) as group:
-        loaded = warehouse.load_file_operator(files)
-        appended = warehouse.append_file_operator(files, outlets=[assets.raw_transactions()])
+        loaded = warehouse.load_file_operator(files, on_refused=_quarantine_refused(settings))
+        appended = warehouse.append_file_operator(loaded, outlets=[assets.raw_transactions()])
 
-        @task(pool=settings.warehouse_pool)  # its lease check reads the warehouse (DuckDB: one writer)
+        # its lease check reads the warehouse (DuckDB: one writer); it runs after a refused
+        # file's skipped append too (not when there was no file at all)
+        @task(pool=settings.warehouse_pool, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def archive_loaded_files(files: list[dict[str, Any]]) -> list[str]:
             """Move loaded files out of the watched prefix (the sensors would fire again); a file
-            overwritten since it was loaded stays, as the new file it now is."""
+            overwritten since it was loaded stays, as the new file it now is, and a file its
+            load refused is in quarantine already."""
             from fraud_mlops.ingestion.landed_files import archive
             from fraud_mlops.landing_schema import LandedFile
             from fraud_mlops.storage import gcs_hook
+            from fraud_mlops.warehouse.bigquery_jobs import REFUSED_KEY
 
             hook = gcs_hook(settings)
             moved = []
-            for landed in map(LandedFile.from_xcom, files):
+            for landed in (LandedFile.from_xcom(f) for f in files if REFUSED_KEY not in f):
                 uri = archive(hook, settings, landed)
                 print(
                     f"archived {landed.uri} -> {uri}"
@@ -118,8 +125,41 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
                 moved += [uri] if uri else []
             return moved
 
-        loaded >> appended >> archive_loaded_files(files)  # type: ignore[arg-type]  # XComArg resolved at run time
+        loaded >> appended >> archive_loaded_files(loaded)  # type: ignore[arg-type]  # XComArg resolved at run time
     return group
+
+
+def _quarantine_refused(settings: Settings) -> Any:
+    """What a load task does with a file its load refused: validation accepted the file, the
+    load's parser did not, so every retry and every later run would fail the same way and hold
+    back the other files' rows. The file goes to quarantine with the load's reason (as
+    validation's quarantines do, ``reason.json`` beside it) and is marked for its append to be
+    skipped; the run summary lists it."""
+
+    def on_refused(file: dict[str, Any], refused: Any, context: dict[str, Any]) -> dict[str, Any]:
+        from fraud_mlops.ingestion.landed_files import quarantine
+        from fraud_mlops.landing_schema import LandedFile
+        from fraud_mlops.storage import gcs_hook
+        from fraud_mlops.warehouse.bigquery_jobs import REFUSED_KEY
+
+        landed = LandedFile.from_xcom(file)
+        uri = quarantine(
+            gcs_hook(settings), settings, landed.name, landed.generation,
+            reason=refused.reason, detail=refused.detail, md5=landed.md5, run_id=context["run_id"],
+        )  # fmt: skip
+        entry = {"file": landed.name, "reason": refused.reason, "detail": refused.detail, "moved_to": uri}
+        if uri is None:
+            print(
+                f"the load refused {landed.uri}, which was overwritten since: the new generation stays landed"
+            )
+        else:
+            print(
+                f"QUARANTINED {landed.uri}: its load refused it: {refused.reason} ({refused.detail}) -> {uri}"
+            )
+            context["ti"].xcom_push(key=QUARANTINED_KEY, value=entry)
+        return {**file, REFUSED_KEY: entry}
+
+    return on_refused
 
 
 def _planned(name: str) -> str:
@@ -249,7 +289,10 @@ def summarise_run(settings: Settings, files: XComArg, feature_sync: Any) -> Any:
         from fraud_mlops.orchestration.run_summary import format_summary, run_summary
 
         summary = run_summary(settings, context["dag_run"])
-        summary["quarantined_files"] = quarantined or []
+        # validation's quarantines, then the files a load refused (one XCom per map index)
+        refused = context["ti"].xcom_pull(task_ids=LOAD_TASK_ID, key=QUARANTINED_KEY)
+        refused = [refused] if isinstance(refused, dict) else [r for r in refused or [] if r]
+        summary["quarantined_files"] = [*(quarantined or []), *refused]
         summary["feature_sync"] = feature_sync
         print(format_summary(summary))
         return summary

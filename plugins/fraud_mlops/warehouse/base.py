@@ -9,14 +9,19 @@ and per-file loads, so a DAG builder never names a provider operator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from fraud_mlops.landing_schema import LoadRefused
+
 Row = tuple[Any, ...]
+#: What a load task does with a file its load refused: (file's XCom, the refusal, the task's
+#: context) → the task's XCom (orchestration quarantines the file).
+RefusedFileHandler = Callable[[dict[str, Any], "LoadRefused", dict[str, Any]], dict[str, Any]]
 
 
 def timestamp_utc(value: Any) -> datetime:
@@ -97,8 +102,13 @@ class Warehouse(Protocol):
         """A task running ``include/sql/<sql_file>``, rendered by Airflow with the DAG's macros."""
         ...
 
-    def load_file_operator(self, files: Any) -> Any:
-        """Mapped task: one landed CSV per map index into its per-file load table (all STRING)."""
+    def load_file_operator(self, files: Any, on_refused: RefusedFileHandler) -> Any:
+        """Mapped task: one landed CSV per map index into its per-file load table (all STRING).
+
+        Each task instance returns its file's XCom dict, with ``loaded_rows``; for a file the
+        load refused (:class:`~fraud_mlops.landing_schema.LoadRefused`), what ``on_refused``
+        returns instead (the file quarantined, marked ``REFUSED_KEY``), and the task succeeds:
+        the other files' appends go on."""
         ...
 
     def append_file_operator(self, files: Any, outlets: Sequence[Any] = ()) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.settings import Settings
-from fraud_mlops.warehouse.base import Row
+from fraud_mlops.warehouse.base import RefusedFileHandler, Row
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -179,37 +179,58 @@ class BigQueryWarehouse:
         skipped is read back from the job resource (``status.errors``, reported by BigQuery only
         in part) and the job must have loaded every other row.
         """
-        from fraud_mlops.landing_schema import LandedFile
+        from google.api_core.exceptions import BadRequest
+
+        from fraud_mlops.landing_schema import LandedFile, LoadRefused
         from fraud_mlops.storage import gcs_hook, require_generation
-        from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration, load_job_report
+        from fraud_mlops.warehouse.bigquery_jobs import load_job_configuration, load_job_report, load_refusal
 
         s = self.settings
         landed = LandedFile.from_xcom(file)
-        job = self.hook().insert_job(
-            configuration=load_job_configuration(file, s), project_id=s.project, location=s.bq_location
-        )
         try:
+            try:
+                job = self.hook().insert_job(
+                    configuration=load_job_configuration(file, s),
+                    project_id=s.project,
+                    location=s.bq_location,
+                )
+            except BadRequest as error:
+                refused = load_refusal(error, file)
+                if refused is None:
+                    raise
+                raise refused from None  # the client's message may quote a field: not chained
             report = load_job_report(job, file)
             # the job read the object by name: still the generation validation read?
             require_generation(gcs_hook(s), landed.uri, landed.generation)
-        except Exception:
+        except Exception as failure:
             # the load table holds the file's rows, card numbers in clear, in a dataset whose
             # expiry is by partition: no append will drop it, and no later load is named like it
             self.client().delete_table(f"{s.project}.{s.raw_dataset}.{landed.load_table}", not_found_ok=True)
+            if isinstance(failure, LoadRefused) and landed.reject_table:
+                # nor the append of a refused file, whose bad lines validation recorded (a retry
+                # of another failure needs them: kept)
+                self.client().delete_table(
+                    f"{s.project}.{s.dataset}.{landed.reject_table}", not_found_ok=True
+                )
             raise
         return report
 
-    def load_file_operator(self, files: Any) -> Any:
+    def load_file_operator(self, files: Any, on_refused: RefusedFileHandler) -> Any:
         from airflow.sdk import task
 
-        @task(map_index_template="{{ file['name'] }}")
-        def load_raw_file(file: dict[str, Any]) -> dict[str, Any]:
+        @task(map_index_template="{{ file['name'] }}", multiple_outputs=False)
+        def load_raw_file(file: dict[str, Any], **context: Any) -> dict[str, Any]:
             """BigQuery load job: landed CSV (plain or gzip) → its load table; skipped lines recorded."""
-            report = self.load_file(file)
+            from fraud_mlops.landing_schema import LoadRefused
+
+            try:
+                report = self.load_file(file)
+            except LoadRefused as refused:
+                return on_refused(file, refused, context)
             print(f"loaded {report['output_rows']} rows of {file['uri']} (job {report['job_id']})")
             for error in report["skipped"]:
                 print(f"  BigQuery skipped: {error}")
-            return report
+            return {**file, "loaded_rows": report["output_rows"], "load_job_id": report["job_id"]}
 
         return load_raw_file.expand(file=files)
 

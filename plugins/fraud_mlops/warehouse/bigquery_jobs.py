@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fraud_mlops.landing_schema import LandedFile, bigquery_load_schema, redact_card_numbers
+from fraud_mlops.landing_schema import LandedFile, LoadRefused, bigquery_load_schema, redact_card_numbers
 from fraud_mlops.settings import Settings, get_settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 
@@ -63,8 +63,37 @@ def load_job_configuration(file: dict[str, Any], settings: Settings | None = Non
     }
 
 
-class LoadMismatchError(RuntimeError):
+class LoadMismatchError(LoadRefused):
     """A load job loaded a different number of rows than validation counted as good."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("load_mismatch", detail)
+
+
+def load_refusal(error: Exception, file: dict[str, Any]) -> LoadRefused | None:
+    """The refusal of the file's content in a failed load job's error, or ``None`` when the job
+    failed for another reason (quota, backend, permissions, configuration: retried, then the
+    run fails; no file is quarantined for them).
+
+    A load job that cannot read its source ends with the error result ``reason: invalid``,
+    ``location: <the source URI>`` and a message "Error while reading data, error message: CSV
+    table encountered too many errors, giving up. Rows: …; errors: …" (the client raises it as
+    ``BadRequest`` with ``errors=[errorResult]``: google.cloud.bigquery.job.base
+    ``_error_result_to_exception``; the shape as users of the service report it:
+    m-lab/etl-gardener#291, pingcap-inc/tidb2dw#84). All three are required. An invalid
+    configuration or schema names no source file. BigQuery may quote a field in the message:
+    card numbers are cut.
+    """
+    landed = LandedFile.from_xcom(file)
+    for result in getattr(error, "errors", None) or []:
+        message = str(result.get("message", ""))
+        if (
+            result.get("reason") == "invalid"
+            and result.get("location") == landed.uri
+            and message.startswith("Error while reading data")
+        ):
+            return LoadRefused("load_refused", redact_card_numbers(message))
+    return None
 
 
 def _skipped_line(error: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +123,24 @@ def load_job_report(job: Any, file: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
+#: The key a load task sets on a file it refused (the file is quarantined, or was replaced
+#: since validation): that file's append is skipped, the others go on.
+REFUSED_KEY = "refused"
+
+
+def appendable(file: dict[str, Any]) -> dict[str, Any]:
+    """``file`` if its load loaded it; a refused file's append task is skipped (raised from the
+    append's map callable, which Airflow runs as part of that task instance)."""
+    if REFUSED_KEY in file:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        uri = LandedFile.from_xcom(file).uri
+        raise AirflowSkipException(
+            f"{uri}: its load refused it ({file[REFUSED_KEY]['reason']}): nothing to append"
+        )
+    return file
+
+
 def append_raw_parameters(file: dict[str, Any]) -> dict[str, str]:
     landed = LandedFile.from_xcom(file)
     return {
@@ -114,9 +161,12 @@ def append_raw_sql(file: dict[str, Any], settings: Settings | None = None) -> st
 
 
 def append_raw_job_configuration(file: dict[str, Any]) -> dict[str, Any]:
+    """The append job of one loaded file (the append's map callable: a refused file is skipped)."""
+    file = appendable(file)
     return query_configuration(append_raw_sql(file), append_raw_parameters(file))
 
 
 def append_raw_local_kwargs(file: dict[str, Any]) -> dict[str, Any]:
     """``expand_kwargs`` item of the local append task: the same SQL and parameters."""
+    file = appendable(file)
     return {"sql": append_raw_sql(file), "parameters": append_raw_parameters(file)}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.settings import Settings
-from fraud_mlops.warehouse.base import Row
+from fraud_mlops.warehouse.base import RefusedFileHandler, Row
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -131,19 +131,23 @@ class DuckDBWarehouse:
             doc_md=doc_md,
         )
 
-    def load_file_operator(self, files: Any) -> Any:
+    def load_file_operator(self, files: Any, on_refused: RefusedFileHandler) -> Any:
         from airflow.sdk import task
 
         settings = self.settings
 
-        @task(pool=self.pool, map_index_template="{{ file['name'] }}")
-        def load_raw_file(file: dict[str, Any]) -> int:
+        @task(pool=self.pool, map_index_template="{{ file['name'] }}", multiple_outputs=False)
+        def load_raw_file(file: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Local twin of the BigQuery load job: CSV from the GCS emulator into DuckDB."""
+            from fraud_mlops.landing_schema import LoadRefused
             from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
 
-            rows = load_into_warehouse(file, settings)
+            try:
+                rows = load_into_warehouse(file, settings)
+            except LoadRefused as refused:
+                return on_refused(file, refused, context)
             print(f"loaded {rows} rows of {file['uri']} into {settings.raw_dataset}.{file['load_table']}")
-            return rows
+            return {**file, "loaded_rows": rows}
 
         return load_raw_file.expand(file=files)
 

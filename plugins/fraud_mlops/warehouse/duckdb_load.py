@@ -16,12 +16,15 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 
-from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile, redact_card_numbers
+from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile, LoadRefused, redact_card_numbers
 from fraud_mlops.settings import Settings
 
 
-class CsvLoadError(RuntimeError):
+class CsvLoadError(LoadRefused):
     """DuckDB refused a landed file's lines; the message has no card number in clear."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("load_refused", detail)
 
 
 #: DuckDB's default ``max_line_size`` in bytes; validation, like BigQuery, takes lines to 100 MiB.
@@ -68,8 +71,27 @@ def _read_csv_into_table(
             f"compression = '{'gzip' if compression == 'gzip' else 'none'}')",
             [str(path)],
         )
-    except duckdb.Error as exc:
-        raise CsvLoadError(f"{type(exc).__name__}: {redact_card_numbers(str(exc))}") from None
+    except duckdb.InvalidInputException as exc:  # the CSV reader's refusal of the file's content
+        raise CsvLoadError(_refusal_detail(str(exc), path)) from None
+    except duckdb.Error as exc:  # anything else (I/O, memory) is no verdict on the file: retried
+        raise RuntimeError(f"{type(exc).__name__}: {redact_card_numbers(str(exc))}") from None
+
+
+def _refusal_detail(message: str, path: Path) -> str:
+    """DuckDB's refusal as a person reading a quarantine reason needs it: what failed and where
+    (its "CSV Error on Line: N" and the quoted line, cards cut to their last four digits),
+    without its generic "Possible fixes" list, the statement, or the worker's temporary path."""
+    for cut in ("\nThe search space used was:", "\nPossible fixes:", "\n\nLINE 1:"):
+        message = message.split(cut, 1)[0]
+    message = message.replace(f' "{path}"', "").replace(str(path), "the file").strip()
+    message = " ".join(message.split())  # one line: it goes into a log line and the run summary
+    message = redact_card_numbers(message)  # before the cut: no card's leading digits survive it
+    if len(message) > 600:
+        message = message[:600] + "…"
+    return (
+        f"DuckDB's strict CSV reader refused the file that validation read: {message} (the two "
+        'readers disagree; one known case: a field with a quote after its first character, `, "The" Shop`)'
+    )
 
 
 def _with_newline_endings(source: Path, compression: str | None, target: Path) -> tuple[Path, int]:
@@ -129,6 +151,25 @@ def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
                 }
                 path = without_lines(path, compression, skip, Path(tmp) / "good_lines.csv")
                 compression = None
-            return load_csv_into_table(conn, path, settings.raw_dataset, landed.load_table, compression)
+            try:
+                rows = load_csv_into_table(conn, path, settings.raw_dataset, landed.load_table, compression)
+                if rows != landed.rows:  # as a BigQuery load's outputRows is checked (LoadMismatchError)
+                    raise LoadRefused(
+                        "load_mismatch",
+                        f"the load read {rows} rows, validation counted {landed.rows} good rows "
+                        f"and {landed.bad_lines} bad lines",
+                    )
+            except LoadRefused as refused:
+                conn.execute(f'DROP TABLE IF EXISTS "{settings.raw_dataset}"."{landed.load_table}"')
+                if landed.reject_table:  # its append, which drops it, is skipped
+                    conn.execute(f'DROP TABLE IF EXISTS "{settings.dataset}"."{landed.reject_table}"')
+                if landed.reject_table and isinstance(refused, CsvLoadError):
+                    raise LoadRefused(
+                        refused.reason,
+                        f"{refused.detail}; DuckDB's line numbers count the file without its "
+                        f"{landed.bad_lines} bad line(s)",
+                    ) from None
+                raise
+            return rows
         finally:
             conn.close()
