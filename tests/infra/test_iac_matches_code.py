@@ -300,3 +300,19 @@ def test_the_function_serves_as_many_requests_at_once_as_cloud_run_sends_it() ->
         == "${merge(var.environment, {THREADS = tostring(local.concurrency)})}"
     )
     assert iac.locals_of(iac.INFRA / "modules" / "prediction_function")["concurrency"] == 8
+
+
+def test_the_log_datasets_retention_is_the_one_airflow_reads() -> None:
+    """The log dataset's partitions expire after ``log_retention_days``, and Composer's settings
+    carry the same variable: the erasure keeps its record a day longer than the log sink's copy
+    of a card's answers lives (a different number on either side would log them again)."""
+    env = module_call("composer")["env_variables"]
+    assert env["MLOPS_LOG_RETENTION_DAYS"] == "${tostring(var.log_retention_days)}"
+    assert module_call("monitoring")["log_retention_days"] == "${var.log_retention_days}"
+    (logs,) = [
+        r.body for r in iac.resources()
+        if r.type == "google_bigquery_dataset" and r.body.get("dataset_id") == "${var.log_dataset_id}"
+    ]  # fmt: skip
+    assert logs["default_partition_expiration_ms"] == "${var.log_retention_days * 24 * 60 * 60 * 1000}"
+    default = iac.blocks("variable", iac.INFRA)["log_retention_days"]["default"]
+    assert default == settings_from_env({"MLOPS_TARGET": "gcp"}).log_retention_days
