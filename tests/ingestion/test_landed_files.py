@@ -275,3 +275,29 @@ def test_a_file_duckdb_refuses_after_validation_is_refused_with_where_and_no_loa
     assert refused.value.detail.endswith("DuckDB's line numbers count the file without its 1 bad line(s)")
     assert not warehouse.table_exists(f"{s.raw_dataset_ref}.{landed.load_table}")
     assert not warehouse.table_exists(f"{s.dataset_ref}.{landed.reject_table}")  # its append won't drop it
+
+
+def test_a_quarantine_of_a_generation_since_replaced_moves_nothing_and_leaves_no_reason(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """The reason is written before the move (a retried task never finds a quarantined file
+    without one); when the move finds a newer generation, the reason goes too and the new file
+    stays landed for the next run."""
+    from fraud_mlops.ingestion.landed_files import quarantine
+
+    s = local_settings
+    name = s.landing_prefix + "late.csv"
+    gcs_hook.upload(s.landing_bucket, name, data=good_csv)
+    checked = str(gcs_hook.get_conn().bucket(s.landing_bucket).get_blob(name).generation)
+    gcs_hook.upload(s.landing_bucket, name, data=good_csv + b"\n")  # the producer writes it again
+    moved = quarantine(gcs_hook, s, name, checked, reason="load_refused", detail="d", md5="m", run_id="r")
+    assert moved is None
+    assert gcs_hook.list(s.quarantine_bucket) == []
+    assert gcs_hook.exists(s.landing_bucket, name)
+
+    current = str(gcs_hook.get_conn().bucket(s.landing_bucket).get_blob(name).generation)
+    moved = quarantine(gcs_hook, s, name, current, reason="load_refused", detail="d", md5="m", run_id="r")
+    assert moved is not None and not gcs_hook.exists(s.landing_bucket, name)
+    target = moved.removeprefix(f"gs://{s.quarantine_bucket}/")
+    assert sorted(gcs_hook.list(s.quarantine_bucket)) == [target, target + ".reason.json"]
+    assert json.loads(gcs_hook.download(s.quarantine_bucket, target + ".reason.json"))["run_id"] == "r"
