@@ -8,7 +8,8 @@ it is ``DONE`` from the next ``jobs.get`` or ``getQueryResults`` on (which says
 ``jobComplete: false`` first), so the client's own waiting runs (a load job gets the
 ``outputRows`` a test chose). ``jobs.get`` returns it, ``jobs.getQueryResults`` the rows a test chose for the
 query (its configuration: text and parameters; none by default), and ``tables.get`` the
-``numRows`` of a table the test named (for others the service's ``notFound``), ``datasets.get``
+``numRows`` of a table the test named (for others the service's ``notFound``; ``tables.delete``
+answers the same way, 204 or ``notFound``, each kept in ``tables_deleted``), ``datasets.get``
 every dataset unless the test says otherwise (each kept in ``datasets_read``). A load job sent with its data
 (``Client.load_table_from_file``'s resumable upload: the job, then the data in ``PUT`` chunks,
 https://cloud.google.com/bigquery/docs/reference/api-uploads) is inserted once its last chunk
@@ -93,6 +94,7 @@ class FakeBigQueryREST:
         self.datasets = datasets  # whether datasets.get finds "project.dataset"
         self.jobs: list[dict[str, Any]] = []
         self.tables_read: list[str] = []
+        self.tables_deleted: list[str] = []
         self.datasets_read: list[str] = []
         self.result_requests: list[dict[str, str]] = []
         self.uploads: dict[str, bytes] = {}
@@ -123,6 +125,14 @@ class FakeBigQueryREST:
             if rows is None:  # the service's answer for a table that does not exist
                 return self._not_found(f"Table {m[1]}:{m[2]}.{m[3]}")
             return self._respond({"kind": "bigquery#table", "tableReference": table, "numRows": str(rows)})
+        if method == "DELETE" and (m := _TABLE.match(path)):
+            self.tables_deleted.append(f"{m[1]}.{m[2]}.{m[3]}")
+            if self.table_rows(f"{m[1]}.{m[2]}.{m[3]}") is None:  # e.g. a failed load job's, never made
+                return self._not_found(f"Table {m[1]}:{m[2]}.{m[3]}")
+            response = requests.Response()
+            response.status_code = 204  # tables.delete: "If successful, the response body is empty."
+            response._content = b""
+            return response
         if method == "GET" and (m := _DATASET.match(path)):
             self.datasets_read.append(f"{m[1]}.{m[2]}")
             if not self.datasets(f"{m[1]}.{m[2]}"):

@@ -177,6 +177,7 @@ def main() -> None:
         "plan": pulled("transform.plan_increment"),
         "snapshot": pulled("snapshot.publish_snapshot"),
         "tables_read": fake.tables_read,
+        "tables_deleted": fake.tables_deleted,
         "sync_requests": [c.kwargs for c in admin.sync_feature_view.call_args_list],
         "sync_reads": [c.kwargs for c in admin.get_feature_view_sync.call_args_list],
         "summary": pulled("summarise_run"),

@@ -171,6 +171,9 @@ def test_a_file_bigquerys_load_cannot_read_is_quarantined_and_the_other_file_goe
     queries = [job["query"]["query"] for job in jobs if "query" in job]
     assert queries.count(append_raw_sql(by_name["incoming/day1.csv"], settings)) == 1
     assert append_raw_sql(by_name["incoming/day0-shop.csv"], settings) not in queries
+    # the refused file's load table dropped (tables.delete; the failed job never made it: 404,
+    # which the client takes as done); no reject table, it had no bad line
+    assert out["tables_deleted"] == [f"fraud-prj.fraud_raw.{by_name['incoming/day0-shop.csv']['load_table']}"]
 
     assert out["landing_objects"] == [o for o in out["landing_objects"] if o.startswith("processed/")]
     assert len(out["landing_objects"]) == 1 and out["landing_objects"][0].endswith("/day1.csv")
