@@ -48,13 +48,19 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
             "trigger the fraud_erase_card DAG, which waits for it (and takes over a lease whose run died)"
         )
     try:
+        dropped = warehouse.drop_leftover_load_tables()  # a failed run's, maybe holding the card
         warehouse.execute(render_sql(SQL_FILES["erase_card"], settings), {"card_number": digits})
         client = storage_client or default_client(settings)
         files = erase_from_landed_files(client, settings, digits)
         record = sync_local_online_store(ERASURE_SOURCE, settings)
     finally:
         release(warehouse, settings, me)
-    return {"card_last4": digits[-4:], "files_rewritten": files, "online_store_sync": record.sync_id}
+    return {
+        "card_last4": digits[-4:],
+        "load_tables_dropped": dropped,
+        "files_rewritten": files,
+        "online_store_sync": record.sync_id,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         f"card …{result['card_last4']} erased from raw, staging, features, training examples, "
         "the prediction log and batch scores"
     )
+    for table in result["load_tables_dropped"]:
+        print(f"  {table}: a load table an earlier run left behind, dropped")
     for name, count in result["files_rewritten"].items():
         print(f"  {name}: {count} row(s) removed")
     print(f"  online store: new version {result['online_store_sync']} without the card")

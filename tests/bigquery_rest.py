@@ -9,7 +9,10 @@ it is ``DONE`` from the next ``jobs.get`` or ``getQueryResults`` on (which says
 ``outputRows`` a test chose). ``jobs.get`` returns it, ``jobs.getQueryResults`` the rows a test chose for the
 query (its configuration: text and parameters; none by default), and ``tables.get`` the
 ``numRows`` of a table the test named (for others the service's ``notFound``; ``tables.delete``
-answers the same way, 204 or ``notFound``, each kept in ``tables_deleted``), ``datasets.get``
+answers the same way, 204 or ``notFound``, each kept in ``tables_deleted``; a deleted table is
+gone from then on), ``tables.list`` the tables a test named for the dataset (in pages of
+``maxResults``, or ``list_page`` when the request sets none, with ``nextPageToken``s; each
+listing kept in ``tables_listed``), ``datasets.get``
 every dataset unless the test says otherwise (each kept in ``datasets_read``). A load job sent with its data
 (``Client.load_table_from_file``'s resumable upload: the job, then the data in ``PUT`` chunks,
 https://cloud.google.com/bigquery/docs/reference/api-uploads) is inserted once its last chunk
@@ -39,7 +42,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -66,6 +69,7 @@ def _denied(project: str, permission: str) -> dict[str, str]:
 PAGE_BYTES = 10 * 1024 * 1024
 _TABLE = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)$")
 _DATASET = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)$")
+_TABLES = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables$")
 
 
 def _cell(value: Any) -> Any:
@@ -86,12 +90,18 @@ class FakeBigQueryREST:
         table_rows: Callable[[str], int | None] = lambda table: None,
         page_bytes: int = PAGE_BYTES,
         datasets: Callable[[str], bool] = lambda dataset: True,
+        tables: Callable[[str], Sequence[str] | None] = lambda dataset: None,
+        list_page: int = 50,
     ) -> None:
         self.results = results  # rows for a query, from its configuration.query
         # a load job's outputRows, from its configuration.load; or the error result it ends with
         self.loaded_rows = loaded_rows
         self.table_rows = table_rows  # tables.get's numRows, by "project.dataset.table" (None: 404)
         self.datasets = datasets  # whether datasets.get finds "project.dataset"
+        self.tables = tables  # tables.list's table ids, by "project.dataset" (None: none)
+        self.list_page = list_page
+        self.tables_listed: list[str] = []
+        self._gone: set[str] = set()  # deleted: no longer listed, found or deletable
         self.jobs: list[dict[str, Any]] = []
         self.tables_read: list[str] = []
         self.tables_deleted: list[str] = []
@@ -122,17 +132,24 @@ class FakeBigQueryREST:
             table = {"projectId": m[1], "datasetId": m[2], "tableId": m[3]}
             self.tables_read.append(f"{m[1]}.{m[2]}.{m[3]}")
             rows = self.table_rows(f"{m[1]}.{m[2]}.{m[3]}")
-            if rows is None:  # the service's answer for a table that does not exist
+            if (
+                rows is None or f"{m[1]}.{m[2]}.{m[3]}" in self._gone
+            ):  # the service's answer for a table that does not exist
                 return self._not_found(f"Table {m[1]}:{m[2]}.{m[3]}")
             return self._respond({"kind": "bigquery#table", "tableReference": table, "numRows": str(rows)})
         if method == "DELETE" and (m := _TABLE.match(path)):
-            self.tables_deleted.append(f"{m[1]}.{m[2]}.{m[3]}")
-            if self.table_rows(f"{m[1]}.{m[2]}.{m[3]}") is None:  # e.g. a failed load job's, never made
+            name = f"{m[1]}.{m[2]}.{m[3]}"
+            self.tables_deleted.append(name)
+            made = self.table_rows(name) is not None or m[3] in (self.tables(f"{m[1]}.{m[2]}") or ())
+            if not made or name in self._gone:  # e.g. a failed load job's, never made
                 return self._not_found(f"Table {m[1]}:{m[2]}.{m[3]}")
+            self._gone.add(name)
             response = requests.Response()
             response.status_code = 204  # tables.delete: "If successful, the response body is empty."
             response._content = b""
             return response
+        if method == "GET" and (m := _TABLES.match(path)):
+            return self._list_tables(m[1], m[2], {k: v[-1] for k, v in parse_qs(urlparse(url).query).items()})
         if method == "GET" and (m := _DATASET.match(path)):
             self.datasets_read.append(f"{m[1]}.{m[2]}")
             if not self.datasets(f"{m[1]}.{m[2]}"):
@@ -239,6 +256,35 @@ class FakeBigQueryREST:
                 if start + len(page) < len(rows):
                     answer["pageToken"] = str(start + len(page))
         return answer
+
+    def _list_tables(self, project: str, dataset: str, params: dict[str, str]) -> requests.Response:
+        """``tables.list`` (https://cloud.google.com/bigquery/docs/reference/rest/v2/tables/list):
+        a ``TableList`` page; the page token here is the next table's index."""
+        self.tables_listed.append(f"{project}.{dataset}")
+        if not self.datasets(f"{project}.{dataset}"):
+            return self._not_found(f"Dataset {project}:{dataset}")
+        listed = self.tables(f"{project}.{dataset}") or ()
+        ids = [t for t in listed if f"{project}.{dataset}.{t}" not in self._gone]
+        start, size = int(params.get("pageToken", 0)), int(params.get("maxResults", self.list_page))
+        page = ids[start : start + size]
+        answer: dict[str, Any] = {
+            "kind": "bigquery#tableList",
+            "etag": f"etag-{len(self.tables_listed)}",
+            "totalItems": len(ids),
+            "tables": [
+                {
+                    "kind": "bigquery#table",
+                    "id": f"{project}:{dataset}.{t}",
+                    "tableReference": {"projectId": project, "datasetId": dataset, "tableId": t},
+                    "type": "TABLE",
+                    "creationTime": "1764979200000",
+                }
+                for t in page
+            ],
+        }
+        if start + size < len(ids):
+            answer["nextPageToken"] = str(start + size)
+        return self._respond(answer)
 
     def _not_found(self, what: str) -> requests.Response:
         error = {"reason": "notFound", "message": f"Not found: {what}"}

@@ -72,6 +72,13 @@ def bigquery_load_schema() -> list[dict[str, str]]:
     return [{"name": c, "type": "STRING", "mode": "NULLABLE"} for c in LANDING_COLUMNS]
 
 
+#: Names of a file's per-file tables: its load table (raw dataset: card numbers in clear) and
+#: the table of its unparseable lines (the dataset). Nothing else is named so: a run holding the
+#: transform lease drops every such table an earlier run left (``Warehouse.drop_leftover_load_tables``).
+LOAD_TABLE_PREFIX = "raw_load_"
+REJECT_TABLE_PREFIX = "reject_load_"
+
+
 @dataclass(frozen=True)
 class LandedFile:
     """A landed object that passed file-level validation; what the load tasks receive."""
@@ -100,13 +107,13 @@ class LandedFile:
 
     @property
     def load_table(self) -> str:
-        """Per-file load table (:attr:`table_key`)."""
-        return f"raw_load_{self.table_key}"
+        """Per-file load table (:attr:`table_key`), in the raw dataset."""
+        return f"{LOAD_TABLE_PREFIX}{self.table_key}"
 
     @property
     def reject_table(self) -> str | None:
         """Per-file table of its unparseable lines (written by validation), if it has any."""
-        return f"reject_load_{self.table_key}" if self.bad_lines else None
+        return f"{REJECT_TABLE_PREFIX}{self.table_key}" if self.bad_lines else None
 
     @property
     def base_name(self) -> str:

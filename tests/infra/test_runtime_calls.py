@@ -107,6 +107,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "bigquery.tables.delete",
             "bigquery.tables.get",
             "bigquery.tables.getData",
+            "bigquery.tables.list",
             "bigquery.tables.update",
             "bigquery.tables.updateData",
         }

@@ -50,7 +50,11 @@ def main() -> None:
     from google.cloud import storage
 
     card, others = sys.argv[1], sys.argv[2].split(",")
-    fake = FakeBigQueryREST(results=transform_lease_row(get_settings(), datetime.now(UTC)))
+    fake = FakeBigQueryREST(
+        results=transform_lease_row(get_settings(), datetime.now(UTC)),
+        # a failed run's load table (every row of its file, card numbers in clear) and its neighbours
+        tables={"fraud-prj.fraud_raw": ["raw_load_0123456789abcdef_01234567", "raw_transactions"]}.get,
+    )
     with gcs_emulator():
         client = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
         bucket = client.create_bucket("fraud-landing")
@@ -72,6 +76,8 @@ def main() -> None:
         "rendered_fields": rendered,
         "bigquery_jobs": fake.jobs,
         "unknown_requests": fake.unknown,
+        "tables_listed": fake.tables_listed,
+        "tables_deleted": fake.tables_deleted,
         "archived_cards": [row["card_number"] for row in csv.DictReader(io.StringIO(archived))],
         "removed": tis["erase_from_landed_files"].xcom_pull(task_ids="erase_from_landed_files"),
         "expiry_clock": {"archived_at": archived_at, "rewritten_at": rewritten.time_created,

@@ -125,6 +125,19 @@ def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
     return answer
 
 
+#: The tables ``tables.list`` finds: a load table and a reject table an earlier run left behind
+#: (a load killed mid-job, a run failed before its appends) beside tables the run must keep,
+#: one of them named like a load table in the wrong dataset.
+LEFTOVERS = ["fraud-prj.fraud_raw.raw_load_0123456789abcdef_01234567", "fraud-prj.fraud.reject_load_0123456789abcdef_01234567"]  # fmt: skip
+DATASET_TABLES = {
+    "fraud-prj.fraud_raw": ["raw_transactions", "raw_load_0123456789abcdef_01234567", "raw_loads_report"],
+    "fraud-prj.fraud": [
+        "card_features", "ingestion_log", "raw_load_kept", "reject_load_0123456789abcdef_01234567",
+        "rejected_lines", "stg_transactions",
+    ],
+}  # fmt: skip
+
+
 def main() -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
@@ -144,6 +157,8 @@ def main() -> None:
         loaded_rows=lambda load: unreadable(refused_uri) if load["sourceUris"] == [refused_uri] else ROWS,
         # the run summary counts the tables that refuse unfiltered queries from their metadata
         table_rows={"fraud-prj.fraud.stg_transactions": ROWS, "fraud-prj.fraud.card_features": ROWS}.get,
+        tables=DATASET_TABLES.get,
+        list_page=2,  # the listing of the dataset holding the leftover takes pages
     )
     with gcs_emulator():
         gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
@@ -178,6 +193,7 @@ def main() -> None:
         "snapshot": pulled("snapshot.publish_snapshot"),
         "tables_read": fake.tables_read,
         "tables_deleted": fake.tables_deleted,
+        "tables_listed": fake.tables_listed,
         "sync_requests": [c.kwargs for c in admin.sync_feature_view.call_args_list],
         "sync_reads": [c.kwargs for c in admin.get_feature_view_sync.call_args_list],
         "summary": pulled("summarise_run"),

@@ -3,8 +3,9 @@ a good one, and one validation accepts but the load refuses (a field that starts
 and then a quote, `` "The" Shop``: Python's CSV reader takes it as text, DuckDB's strict reader
 refuses the file). Print what happened, as JSON.
 
-A subprocess of test_refused_load.py. Everything is real: the DuckDB warehouse, the GCS
-emulator, Airflow's metadata DB.
+The warehouse also holds a load table an earlier run left behind (``LEFTOVER``: a load killed
+mid-job), as the run finds it. A subprocess of test_refused_load.py. Everything is real: the
+DuckDB warehouse, the GCS emulator, Airflow's metadata DB.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tests.orchestration.probe_support import gcs_emulator, lease_test_dag
 DAG_ID = "fraud_ingest_daily"
 ROWS = 3_000  # the quality checks want 1,000 training rows and some fraud
 REFUSED_ROWS = 40
+LEFTOVER = "raw_load_0123456789abcdef_01234567"
+LEFTOVER_CARD = "4000056655665556"
 
 
 def refused_by_the_load(path: Path) -> tuple[Path, list[str]]:
@@ -68,6 +71,11 @@ def main() -> None:
             show_progress=False,
         )
     )
+    warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
+    warehouse.execute(
+        f"CREATE SCHEMA IF NOT EXISTS {settings.raw_dataset};"
+        f"CREATE TABLE {settings.raw_dataset}.{LEFTOVER} AS SELECT '{LEFTOVER_CARD}' AS card_number"
+    )
     with gcs_emulator():
         gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
         landing = gcs.create_bucket(settings.landing_bucket)
@@ -78,7 +86,15 @@ def main() -> None:
         landed = sorted(b.name for b in gcs.list_blobs(settings.landing_bucket))
         quarantined = {b.name: b.download_as_text() for b in gcs.list_blobs(settings.quarantine_bucket)}
     tis = run.get_task_instances()
-    warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
+    per_file_tables = (
+        warehouse.hook()
+        .get_conn()
+        .execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE starts_with(table_name, 'raw_load_') OR starts_with(table_name, 'reject_load_')"
+        )
+        .fetchall()
+    )
     ((raw,),) = warehouse.records(f"SELECT COUNT(*) FROM `{settings.raw_dataset_ref}.raw_transactions`")
     ((staged,),) = warehouse.records(f"SELECT COUNT(*) FROM `{settings.dataset_ref}.stg_transactions`")
     summary = next(ti for ti in tis if ti.task_id == "summarise_run").xcom_pull(task_ids="summarise_run")
@@ -92,6 +108,7 @@ def main() -> None:
         "summary_quarantined": summary["quarantined_files"],
         "refused_file_cards": cards,
         "refused_file_bytes": refused.stat().st_size,
+        "per_file_tables_left": per_file_tables,
     }, default=str))  # fmt: skip
 
 

@@ -63,6 +63,10 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
         {"name": "card_number", "parameterType": {"type": "STRING"}, "parameterValue": {"value": DIGITS}}
     ]
     assert out["unknown_requests"] == []
+    # the lease held, a load table a failed run left (its file's card numbers in clear, maybe
+    # this card's) is dropped: raw retention would never reach it, nor the erasure's SQL
+    assert out["tables_listed"] == ["fraud-prj.fraud_raw", "fraud-prj.fraud"]
+    assert out["tables_deleted"] == ["fraud-prj.fraud_raw.raw_load_0123456789abcdef_01234567"]
     assert {
         (j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in out["bigquery_jobs"]
     } == {("fraud-prj", "EU")}  # the project and location the settings name

@@ -24,7 +24,7 @@ from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
 from fraud_mlops.warehouse.bigquery_jobs import append_raw_parameters, append_raw_sql, load_job_configuration
 from tests.airflow_probes import airflow_home, run_probe
-from tests.orchestration.gcp_ingestion_probe import SYNC_NAME
+from tests.orchestration.gcp_ingestion_probe import LEFTOVERS, SYNC_NAME
 from tests.sql_chain import FakeDagRun
 
 GCP_ENV = {
@@ -141,6 +141,13 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     # partitioned tables are counted from their metadata (tables.get), not by a query
     assert out["tables_read"] == ["fraud-prj.fraud.stg_transactions", "fraud-prj.fraud.card_features"]
     assert out["summary"]["counts"]["staging_rows"] == 300
+    # the lease claimed, the per-file tables an earlier run left are listed (every page) and
+    # dropped, and only they: this run's own load table is dropped by its append's SQL
+    assert (
+        out["tables_listed"]
+        == ["fraud-prj.fraud_raw", "fraud-prj.fraud_raw", "fraud-prj.fraud"] + ["fraud-prj.fraud"] * 2
+    )
+    assert out["tables_deleted"] == LEFTOVERS
 
 
 def test_a_file_bigquerys_load_cannot_read_is_quarantined_and_the_other_file_goes_on(tmp_path: Path) -> None:
@@ -173,7 +180,10 @@ def test_a_file_bigquerys_load_cannot_read_is_quarantined_and_the_other_file_goe
     assert append_raw_sql(by_name["incoming/day0-shop.csv"], settings) not in queries
     # the refused file's load table dropped (tables.delete; the failed job never made it: 404,
     # which the client takes as done); no reject table, it had no bad line
-    assert out["tables_deleted"] == [f"fraud-prj.fraud_raw.{by_name['incoming/day0-shop.csv']['load_table']}"]
+    assert out["tables_deleted"] == [
+        *LEFTOVERS,
+        f"fraud-prj.fraud_raw.{by_name['incoming/day0-shop.csv']['load_table']}",
+    ]
 
     assert out["landing_objects"] == [o for o in out["landing_objects"] if o.startswith("processed/")]
     assert len(out["landing_objects"]) == 1 and out["landing_objects"][0].endswith("/day1.csv")

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from tests.airflow_probes import airflow_home, local_target_env, run_probe
+from tests.orchestration.refused_load_probe import LEFTOVER, LEFTOVER_CARD
 
 
 def test_a_file_the_load_refuses_is_quarantined_and_the_other_files_load(tmp_path: Path) -> None:
@@ -43,3 +44,11 @@ def test_a_file_the_load_refuses_is_quarantined_and_the_other_files_load(tmp_pat
     for card in out["refused_file_cards"]:
         assert card not in out["quarantined"][moved + ".reason.json"]
         assert card not in logs
+
+    # A load killed mid-job in an earlier run left its load table (a file's rows, card numbers
+    # in clear; raw retention would never reach it, nor an erasure). Once this run held the
+    # transform lease (no load in flight) it dropped it, and said so; and none of the run's own
+    # per-file tables is left: the good file's append dropped its own, the refusal the other's.
+    assert out["per_file_tables_left"] == []
+    assert f"dropped fraud_raw.{LEFTOVER}: a per-file table an earlier run left behind" in logs
+    assert LEFTOVER_CARD not in logs

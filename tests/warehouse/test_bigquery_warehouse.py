@@ -124,6 +124,34 @@ def test_table_exists_asks_tables_get_and_a_missing_dataset_raises(
     ]
 
 
+def test_leftover_load_tables_are_listed_on_every_page_and_only_they_are_deleted(
+    warehouse: BigQueryWarehouse, google_connection: None
+) -> None:
+    """``tables.list`` of the raw dataset and the dataset, every page (the real client follows
+    ``nextPageToken``), then ``tables.delete`` of each per-file table: load tables in the raw
+    dataset, reject tables in the dataset, nothing else (a look-alike in the other dataset
+    stays). No query job: nothing billed, and no table scanned."""
+    from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
+
+    listed = {
+        "fraud-prj.fraud_raw": ["raw_load_aa_1", "raw_transactions", "raw_load_bb_2", "raw_loads", "zz"],
+        "fraud-prj.fraud": ["raw_load_cc_3", "reject_load_aa_1", "stg_transactions"],
+    }
+    fake = FakeBigQueryREST(tables=listed.get, list_page=2)
+    with patched_get_client(fake):
+        assert warehouse.drop_leftover_load_tables() == [
+            "fraud_raw.raw_load_aa_1", "fraud_raw.raw_load_bb_2", "fraud.reject_load_aa_1",
+        ]  # fmt: skip
+        assert warehouse.drop_leftover_load_tables() == []  # gone: a second run finds none
+    assert fake.jobs == [] and fake.unknown == []
+    assert fake.tables_listed == (["fraud-prj.fraud_raw"] * 3 + ["fraud-prj.fraud"] * 2) + [
+        "fraud-prj.fraud_raw", "fraud-prj.fraud_raw", "fraud-prj.fraud",
+    ]  # fmt: skip
+    assert fake.tables_deleted == [
+        "fraud-prj.fraud_raw.raw_load_aa_1", "fraud-prj.fraud_raw.raw_load_bb_2", "fraud-prj.fraud.reject_load_aa_1",
+    ]  # fmt: skip
+
+
 def test_replace_table_is_a_truncating_parquet_load(
     warehouse: BigQueryWarehouse, client: mock.MagicMock
 ) -> None:

@@ -57,6 +57,28 @@ def test_row_count_counts_the_rows_left_after_deletes(warehouse: DuckDBWarehouse
         warehouse.row_count("missing")
 
 
+def test_leftover_load_tables_are_dropped_and_only_they(warehouse: DuckDBWarehouse) -> None:
+    """Load tables in the raw dataset's schema, reject tables in the dataset's; a look-alike in
+    the other schema and every other table stay."""
+    warehouse.execute(
+        "CREATE SCHEMA fraud_raw; CREATE SCHEMA fraud;"
+        "CREATE TABLE fraud_raw.raw_load_aa_1 AS SELECT '4111111111111111' AS card_number;"
+        "CREATE TABLE fraud_raw.raw_transactions AS SELECT 1 AS n;"
+        "CREATE TABLE fraud_raw.raw_loads AS SELECT 1 AS n;"
+        "CREATE TABLE fraud.reject_load_aa_1 AS SELECT 1 AS line_number;"
+        "CREATE TABLE fraud.raw_load_bb_2 AS SELECT 1 AS n;"
+    )
+    assert warehouse.drop_leftover_load_tables() == ["fraud.reject_load_aa_1", "fraud_raw.raw_load_aa_1"]
+    assert warehouse.drop_leftover_load_tables() == []
+    with duckdb.connect(str(warehouse.path), read_only=True) as conn:
+        kept = conn.execute("SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2")
+        assert kept.fetchall() == [
+            ("fraud", "raw_load_bb_2"),
+            ("fraud_raw", "raw_loads"),
+            ("fraud_raw", "raw_transactions"),
+        ]
+
+
 def test_snapshot_uri_is_the_immutable_parquet_file(
     warehouse: DuckDBWarehouse, local_settings: Settings
 ) -> None:

@@ -74,8 +74,17 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
                 f"INSERT INTO fraud.{table} ({key_column}, card_pseudonym) VALUES ('{who[-4:]}', '{pseudonymise(who)}')"
             )
 
+    # a load table a failed run left: the card's rows in clear, outside raw_transactions
+    leftover = "raw_load_0123456789abcdef_01234567"
+    warehouse.run(f"CREATE TABLE fraud_raw.{leftover} AS SELECT * FROM fraud_raw.raw_transactions")
+
     result = erase_card(card, storage_client=gcs_client)
 
+    assert result["load_tables_dropped"] == [f"fraud_raw.{leftover}"]
+    tables = warehouse.get_records(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'fraud_raw' ORDER BY 1"
+    )
+    assert [t for (t,) in tables if t.startswith("raw_load_")] == []
     raw_left = warehouse.get_records(
         "SELECT COUNT(*) FROM `fraud_raw.raw_transactions` "
         f"WHERE REGEXP_REPLACE(card_number, r'[ -]', '') = '{card}'"

@@ -9,7 +9,8 @@ features it read before it; and two ingestion runs never interleave (the reasons
 :mod:`fraud_mlops.ingestion.transform_lease`).
 
 ``acquire_transform_lease`` is a setup task (a rescheduling sensor: a waiting run holds no
-worker slot) and ``release_transform_lease`` its teardown, which gives the lease back whatever
+worker slot; once it holds the lease it drops the per-file load tables earlier runs left) and
+``release_transform_lease`` its teardown, which gives the lease back whatever
 happened between, also when a step failed. So a failed run is cleared with its setup: clear it
 from ``acquire_transform_lease`` (downstream included), or the whole run. Clearing only the
 failed tasks (the "only failed" clear of a run, or one task without its downstream) leaves the
@@ -20,6 +21,7 @@ run without the lease, beside whichever run holds it; :func:`require_transform_l
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +30,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from fraud_mlops import targets
 from fraud_mlops.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 #: How long a run waits for another run to give the lease back before it fails. Its landed files
 #: stay where they are: the next sensor or daily run takes them; an event run's objects wait
@@ -47,7 +51,7 @@ def acquire_transform_lease(settings: Settings) -> Any:
     )
     def acquire_transform_lease(**context: Any) -> PokeReturnValue:
         """Wait until this run holds the transform lease: an ingestion run or an erasure holds it
-        until its teardown gives it back."""
+        until its teardown gives it back. Then drop the per-file load tables earlier runs left."""
         from fraud_mlops.ingestion.transform_lease import Holder, claim, holder_is_active
 
         ti, dag_run = context["ti"], context["dag_run"]
@@ -63,12 +67,17 @@ def acquire_transform_lease(settings: Settings) -> Any:
                 print(f"taking over the transform lease from {holder}: that run is no longer running")
             return active
 
-        other = claim(
-            targets.warehouse(settings), settings, Holder(dag_run.dag_id, dag_run.run_id), is_active
-        )
+        warehouse = targets.warehouse(settings)
+        other = claim(warehouse, settings, Holder(dag_run.dag_id, dag_run.run_id), is_active)
         if other is not None:
             print(f"waiting: the transform lease is held by {other}")
-        return PokeReturnValue(is_done=other is None)
+            return PokeReturnValue(is_done=False)
+        # Held: no load is in flight, so every per-file load table is one an earlier run left
+        # (a load killed mid-job, a run failed between a load and its append), a file's rows
+        # with card numbers in clear that raw retention and an erasure would never reach.
+        for table in warehouse.drop_leftover_load_tables():
+            log.warning("dropped %s: a per-file table an earlier run left behind", table)
+        return PokeReturnValue(is_done=True)
 
     return acquire_transform_lease().as_setup()
 

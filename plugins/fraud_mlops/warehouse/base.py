@@ -102,6 +102,18 @@ class Warehouse(Protocol):
         """A task running ``include/sql/<sql_file>``, rendered by Airflow with the DAG's macros."""
         ...
 
+    def drop_leftover_load_tables(self) -> list[str]:
+        """Drop every per-file load table (raw dataset) and reject table (dataset) there is;
+        returns their ``dataset.table`` names.
+
+        Call it only while holding the transform lease: then no load is in flight, and each
+        such table is one that an earlier run left behind. A load task killed mid-job leaves
+        its load table, and so does a run that fails between a load and its append. Such a
+        table holds a file's rows with card numbers in clear, in a dataset whose expiry goes
+        by partition. Raw retention would never reach it, and an erasure would not delete it.
+        """
+        ...
+
     def load_file_operator(self, files: Any, on_refused: RefusedFileHandler) -> Any:
         """Mapped task: one landed CSV per map index into its per-file load table (all STRING).
 

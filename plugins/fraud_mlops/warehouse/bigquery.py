@@ -123,6 +123,22 @@ class BigQueryWarehouse:
     def snapshot_uri(self, snapshot: str) -> str:
         return f"bq://{self.settings.project}.{self.settings.dataset}.{snapshot}"
 
+    def drop_leftover_load_tables(self) -> list[str]:
+        """``tables.list`` of the two datasets (``bigquery.tables.list``: names only, no query,
+        nothing billed), then ``tables.delete`` of each per-file table (``bigquery.tables.delete``)."""
+        from fraud_mlops.landing_schema import LOAD_TABLE_PREFIX, REJECT_TABLE_PREFIX
+
+        s = self.settings
+        client = self.client()
+        dropped = []
+        for dataset, prefix in ((s.raw_dataset, LOAD_TABLE_PREFIX), (s.dataset, REJECT_TABLE_PREFIX)):
+            # every page first: what a page token means once tables are deleted is not documented
+            names = [t.table_id for t in client.list_tables(f"{s.project}.{dataset}")]
+            for name in (n for n in names if n.startswith(prefix)):
+                client.delete_table(f"{s.project}.{dataset}.{name}", not_found_ok=True)
+                dropped.append(f"{dataset}.{name}")
+        return dropped
+
     def _operator_kwargs(self) -> dict[str, Any]:
         """What every ``BigQueryInsertJobOperator`` of the DAGs is built with.
 

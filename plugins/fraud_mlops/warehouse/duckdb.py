@@ -109,6 +109,25 @@ class DuckDBWarehouse:
     def snapshot_uri(self, snapshot: str) -> str:
         return str(self.settings.snapshot_dir / f"{snapshot}.parquet")
 
+    def drop_leftover_load_tables(self) -> list[str]:
+        """From DuckDB's catalog (a local load table is a DuckDB table like any other)."""
+        from fraud_mlops.landing_schema import LOAD_TABLE_PREFIX, REJECT_TABLE_PREFIX
+
+        s = self.settings
+        conn = self.hook().get_conn()
+        try:
+            found = conn.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE (table_schema = ? AND starts_with(table_name, ?)) "
+                "OR (table_schema = ? AND starts_with(table_name, ?)) ORDER BY 1, 2",
+                [s.raw_dataset, LOAD_TABLE_PREFIX, s.dataset, REJECT_TABLE_PREFIX],
+            ).fetchall()
+            for schema, table in found:
+                conn.execute(f'DROP TABLE IF EXISTS "{schema}"."{table}"')
+        finally:
+            conn.close()
+        return [f"{schema}.{table}" for schema, table in found]
+
     def sql_operator(
         self,
         task_id: str,
