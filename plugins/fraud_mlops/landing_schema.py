@@ -67,6 +67,14 @@ class LoadRefused(RuntimeError):
         self.detail = detail
 
 
+class LoadMismatchError(LoadRefused):
+    """A load read a different number of rows than validation counted as good (either target:
+    the two parsers disagree about the file's records)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("load_mismatch", detail)
+
+
 def bigquery_load_schema() -> list[dict[str, str]]:
     """Every landing column as a nullable STRING: typing and rules happen in staging SQL."""
     return [{"name": c, "type": "STRING", "mode": "NULLABLE"} for c in LANDING_COLUMNS]

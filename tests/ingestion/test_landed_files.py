@@ -277,6 +277,31 @@ def test_a_file_duckdb_refuses_after_validation_is_refused_with_where_and_no_loa
     assert not warehouse.table_exists(f"{s.dataset_ref}.{landed.reject_table}")  # its append won't drop it
 
 
+def test_a_local_load_that_reads_other_than_validations_rows_is_the_same_refusal_as_on_gcp(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """Where the two parsers disagree about a file's records without an error, the row count
+    shows it: the local load raises the gcp load's ``LoadMismatchError`` (reason
+    ``load_mismatch``), which the load task quarantines on, and keeps no load table. Here the
+    file's XCom counts one row more than the file holds, as such a validation would."""
+    from fraud_mlops.landing_schema import LoadMismatchError
+    from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
+
+    s = local_settings
+    warehouse = targets.warehouse(s)
+    warehouse.execute(render_sql(SQL_FILES["setup"], s))
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "day.csv", data=good_csv)
+    (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
+
+    with pytest.raises(LoadMismatchError) as refused:
+        load_into_warehouse({**landed.to_xcom(), "rows": landed.rows + 1, "run_id": "r"}, s)
+    assert refused.value.reason == "load_mismatch"
+    assert refused.value.detail == (
+        f"the load read {landed.rows} rows, validation counted {landed.rows + 1} good rows and 0 bad lines"
+    )
+    assert not warehouse.table_exists(f"{s.raw_dataset_ref}.{landed.load_table}")
+
+
 def test_a_quarantine_of_a_generation_since_replaced_moves_nothing_and_leaves_no_reason(
     gcs_hook, local_settings, good_csv: bytes
 ) -> None:

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fraud_mlops.landing_schema import LandedFile, LoadRefused, bigquery_load_schema, redact_card_numbers
+from fraud_mlops.landing_schema import (
+    LandedFile,
+    LoadMismatchError,
+    LoadRefused,
+    bigquery_load_schema,
+    redact_card_numbers,
+)
 from fraud_mlops.settings import Settings, get_settings
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 
@@ -61,13 +67,6 @@ def load_job_configuration(file: dict[str, Any], settings: Settings | None = Non
         },
         "labels": {"app": "fraud-mlops"},
     }
-
-
-class LoadMismatchError(LoadRefused):
-    """A load job loaded a different number of rows than validation counted as good."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__("load_mismatch", detail)
 
 
 def load_refusal(error: Exception, file: dict[str, Any]) -> LoadRefused | None:

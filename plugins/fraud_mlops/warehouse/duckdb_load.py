@@ -16,7 +16,13 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 
-from fraud_mlops.landing_schema import LANDING_COLUMNS, LandedFile, LoadRefused, redact_card_numbers
+from fraud_mlops.landing_schema import (
+    LANDING_COLUMNS,
+    LandedFile,
+    LoadMismatchError,
+    LoadRefused,
+    redact_card_numbers,
+)
 from fraud_mlops.settings import Settings
 
 
@@ -153,11 +159,10 @@ def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
                 compression = None
             try:
                 rows = load_csv_into_table(conn, path, settings.raw_dataset, landed.load_table, compression)
-                if rows != landed.rows:  # as a BigQuery load's outputRows is checked (LoadMismatchError)
-                    raise LoadRefused(
-                        "load_mismatch",
+                if rows != landed.rows:  # as a BigQuery load's outputRows is checked
+                    raise LoadMismatchError(
                         f"the load read {rows} rows, validation counted {landed.rows} good rows "
-                        f"and {landed.bad_lines} bad lines",
+                        f"and {landed.bad_lines} bad lines"
                     )
             except LoadRefused as refused:
                 conn.execute(f'DROP TABLE IF EXISTS "{settings.raw_dataset}"."{landed.load_table}"')
