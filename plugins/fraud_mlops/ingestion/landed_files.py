@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
@@ -554,6 +554,41 @@ def quarantine(
         hook.delete(settings.quarantine_bucket, target + ".reason.json")
         return None
     return f"gs://{settings.quarantine_bucket}/{target}"
+
+
+def quarantined_earlier(
+    hook: GCSHook, settings: Settings, landed: LandedFile, run_id: str, since: datetime
+) -> dict[str, Any] | None:
+    """The quarantine entry run ``run_id`` made for ``landed``, if the file validation read is no
+    longer landed and lies in quarantine with that run's reason; else ``None``.
+
+    What a retried load task finds when an earlier try moved the file it refused and died before
+    it succeeded (a worker lost). Without it the retry found no file, failed, and failed the run.
+    The quarantine's folder is the day of the move, so the days from ``since`` (the run's start)
+    to today are looked at; the reason must name this run, the file and its content.
+    """
+    from google.api_core.exceptions import NotFound
+
+    blob = hook.get_conn().bucket(landed.bucket).get_blob(landed.name)
+    if blob is not None and str(blob.generation) == landed.generation:
+        return None  # still landed: no earlier try moved it
+    day, today = since.astimezone(UTC).date(), datetime.now(UTC).date()
+    while day <= today:
+        target = f"quarantine/{day:%Y-%m-%d}/{landed.base_name}"
+        day += timedelta(days=1)
+        try:
+            why = json.loads(hook.download(settings.quarantine_bucket, target + ".reason.json"))
+        except NotFound:
+            continue
+        mine = (why.get("run_id"), why.get("md5"), why.get("source")) == (run_id, landed.md5, landed.uri)
+        if mine and hook.exists(settings.quarantine_bucket, target):
+            return {
+                "file": landed.name,
+                "reason": why["reason"],
+                "detail": why["detail"],
+                "moved_to": f"gs://{settings.quarantine_bucket}/{target}",
+            }
+    return None
 
 
 BadLinesSink = Callable[[LandedFile, Sequence[BadLine]], None]

@@ -10,7 +10,7 @@ Each DAG file wires them in this order::
 ``validate_landed_files`` quarantines bad files and hands the good ones to per-file mapped
 tasks in the ``load_raw`` group (one task instance per file: the UI shows each file's load).
 A file the load refuses after validation accepted it is quarantined by its load task, and its
-append skipped: the run goes on with the other files (``_quarantine_refused``).
+append skipped: the run goes on with the other files (``QuarantineRefused``).
 After the raw append, ``transform`` processes only the files no run has transformed yet (and
 the event dates their rows touch); a rerun finds nothing new and changes nothing. The SQL
 steps run ``include/sql/`` files on the target's warehouse (:mod:`fraud_mlops.targets`).
@@ -98,7 +98,7 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
     with TaskGroup(
         "load_raw", tooltip="each good file → its load table → raw_transactions; archive"
     ) as group:
-        loaded = warehouse.load_file_operator(files, on_refused=_quarantine_refused(settings))
+        loaded = warehouse.load_file_operator(files, refused_files=QuarantineRefused(settings))
         appended = warehouse.append_file_operator(loaded, outlets=[assets.raw_transactions()])
 
         # its lease check reads the warehouse (DuckDB: one writer); it runs after a refused
@@ -129,22 +129,24 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
     return group
 
 
-def _quarantine_refused(settings: Settings) -> Any:
-    """What a load task does with a file its load refused: validation accepted the file, the
-    load's parser did not, so every retry and every later run would fail the same way and hold
-    back the other files' rows. The file goes to quarantine with the load's reason (as
-    validation's quarantines do, ``reason.json`` beside it) and is marked for its append to be
-    skipped; the run summary lists it."""
+@dataclass(frozen=True)
+class QuarantineRefused:
+    """What a load task does with a file its load refused (``warehouse.base.RefusedFiles``):
+    validation accepted the file, the load's parser did not, so every retry and every later run
+    would fail the same way and hold back the other files' rows. The file goes to quarantine
+    with the load's reason (as validation's quarantines do, ``reason.json`` beside it) and is
+    marked for its append to be skipped; the run summary lists it."""
 
-    def on_refused(file: dict[str, Any], refused: Any, context: dict[str, Any]) -> dict[str, Any]:
+    settings: Settings
+
+    def quarantine(self, file: dict[str, Any], refused: Any, context: dict[str, Any]) -> dict[str, Any]:
         from fraud_mlops.ingestion.landed_files import quarantine
         from fraud_mlops.landing_schema import LandedFile
         from fraud_mlops.storage import gcs_hook
-        from fraud_mlops.warehouse.bigquery_jobs import REFUSED_KEY
 
         landed = LandedFile.from_xcom(file)
         uri = quarantine(
-            gcs_hook(settings), settings, landed.name, landed.generation,
+            gcs_hook(self.settings), self.settings, landed.name, landed.generation,
             reason=refused.reason, detail=refused.detail, md5=landed.md5, run_id=context["run_id"],
         )  # fmt: skip
         entry = {"file": landed.name, "reason": refused.reason, "detail": refused.detail, "moved_to": uri}
@@ -152,14 +154,41 @@ def _quarantine_refused(settings: Settings) -> Any:
             print(
                 f"the load refused {landed.uri}, which was overwritten since: the new generation stays landed"
             )
-        else:
-            print(
-                f"QUARANTINED {landed.uri}: its load refused it: {refused.reason} ({refused.detail}) -> {uri}"
-            )
+            return self._refused(file, entry)
+        print(f"QUARANTINED {landed.uri}: its load refused it: {refused.reason} ({refused.detail}) -> {uri}")
+        return self._refused(file, entry, context)
+
+    def quarantined_earlier(self, file: dict[str, Any], context: dict[str, Any]) -> dict[str, Any] | None:
+        """On a retry only (a first try has no earlier one): the file this run's earlier try
+        moved to quarantine, if it did; one Cloud Storage read when the file is still landed."""
+        from fraud_mlops.ingestion.landed_files import quarantined_earlier
+        from fraud_mlops.landing_schema import LandedFile
+        from fraud_mlops.storage import gcs_hook
+
+        if context["ti"].try_number <= 1:
+            return None
+        landed = LandedFile.from_xcom(file)
+        since = context["dag_run"].start_date or context["ti"].start_date
+        entry = quarantined_earlier(gcs_hook(self.settings), self.settings, landed, context["run_id"], since)
+        if entry is None:
+            return None
+        print(
+            f"QUARANTINED {landed.uri} (by an earlier try of this task, which did not finish): its load "
+            f"refused it: {entry['reason']} ({entry['detail']}) -> {entry['moved_to']}"
+        )
+        return self._refused(file, entry, context)
+
+    @staticmethod
+    def _refused(
+        file: dict[str, Any], entry: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The task's XCom for a refused file; with ``context``, the entry pushed for the run
+        summary (a file moved to quarantine)."""
+        from fraud_mlops.warehouse.bigquery_jobs import REFUSED_KEY
+
+        if context is not None:
             context["ti"].xcom_push(key=QUARANTINED_KEY, value=entry)
         return {**file, REFUSED_KEY: entry}
-
-    return on_refused
 
 
 def _planned(name: str) -> str:

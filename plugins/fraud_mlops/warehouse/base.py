@@ -9,7 +9,7 @@ and per-file loads, so a DAG builder never names a provider operator.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,9 +19,21 @@ if TYPE_CHECKING:
     from fraud_mlops.landing_schema import LoadRefused
 
 Row = tuple[Any, ...]
-#: What a load task does with a file its load refused: (file's XCom, the refusal, the task's
-#: context) → the task's XCom (orchestration quarantines the file).
-RefusedFileHandler = Callable[[dict[str, Any], "LoadRefused", dict[str, Any]], dict[str, Any]]
+
+
+class RefusedFiles(Protocol):
+    """What a load task does about a file its load refuses (orchestration quarantines it)."""
+
+    def quarantine(
+        self, file: dict[str, Any], refused: LoadRefused, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The task's XCom for ``file`` (its XCom dict), which the load refused."""
+        ...
+
+    def quarantined_earlier(self, file: dict[str, Any], context: dict[str, Any]) -> dict[str, Any] | None:
+        """The task's XCom when an earlier try of this task quarantined ``file`` (it died after
+        the move): the load is not run again. ``None`` otherwise."""
+        ...
 
 
 def timestamp_utc(value: Any) -> datetime:
@@ -114,13 +126,14 @@ class Warehouse(Protocol):
         """
         ...
 
-    def load_file_operator(self, files: Any, on_refused: RefusedFileHandler) -> Any:
+    def load_file_operator(self, files: Any, refused_files: RefusedFiles) -> Any:
         """Mapped task: one landed CSV per map index into its per-file load table (all STRING).
 
         Each task instance returns its file's XCom dict, with ``loaded_rows``; for a file the
-        load refused (:class:`~fraud_mlops.landing_schema.LoadRefused`), what ``on_refused``
-        returns instead (the file quarantined, marked ``REFUSED_KEY``), and the task succeeds:
-        the other files' appends go on."""
+        load refused (:class:`~fraud_mlops.landing_schema.LoadRefused`), what
+        ``refused_files.quarantine`` returns instead (the file quarantined, marked
+        ``REFUSED_KEY``), and the task succeeds: the other files' appends go on. A retry first
+        asks ``refused_files.quarantined_earlier``: an earlier try may have moved the file."""
         ...
 
     def append_file_operator(self, files: Any, outlets: Sequence[Any] = ()) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.settings import Settings
-from fraud_mlops.warehouse.base import RefusedFileHandler, Row
+from fraud_mlops.warehouse.base import RefusedFiles, Row
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -231,7 +231,7 @@ class BigQueryWarehouse:
             raise
         return report
 
-    def load_file_operator(self, files: Any, on_refused: RefusedFileHandler) -> Any:
+    def load_file_operator(self, files: Any, refused_files: RefusedFiles) -> Any:
         from airflow.sdk import task
 
         @task(map_index_template="{{ file['name'] }}", multiple_outputs=False)
@@ -239,10 +239,12 @@ class BigQueryWarehouse:
             """BigQuery load job: landed CSV (plain or gzip) → its load table; skipped lines recorded."""
             from fraud_mlops.landing_schema import LoadRefused
 
+            if (earlier := refused_files.quarantined_earlier(file, context)) is not None:
+                return earlier
             try:
                 report = self.load_file(file)
             except LoadRefused as refused:
-                return on_refused(file, refused, context)
+                return refused_files.quarantine(file, refused, context)
             print(f"loaded {report['output_rows']} rows of {file['uri']} (job {report['job_id']})")
             for error in report["skipped"]:
                 print(f"  BigQuery skipped: {error}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fraud_mlops.settings import Settings
-from fraud_mlops.warehouse.base import RefusedFileHandler, Row
+from fraud_mlops.warehouse.base import RefusedFiles, Row
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -150,7 +150,7 @@ class DuckDBWarehouse:
             doc_md=doc_md,
         )
 
-    def load_file_operator(self, files: Any, on_refused: RefusedFileHandler) -> Any:
+    def load_file_operator(self, files: Any, refused_files: RefusedFiles) -> Any:
         from airflow.sdk import task
 
         settings = self.settings
@@ -161,10 +161,12 @@ class DuckDBWarehouse:
             from fraud_mlops.landing_schema import LoadRefused
             from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
 
+            if (earlier := refused_files.quarantined_earlier(file, context)) is not None:
+                return earlier
             try:
                 rows = load_into_warehouse(file, settings)
             except LoadRefused as refused:
-                return on_refused(file, refused, context)
+                return refused_files.quarantine(file, refused, context)
             print(f"loaded {rows} rows of {file['uri']} into {settings.raw_dataset}.{file['load_table']}")
             return {**file, "loaded_rows": rows}
 

@@ -1,0 +1,140 @@
+"""A load task retried after its earlier try moved the file it refused to quarantine, and died
+before it succeeded (a worker lost): the retry finds the file there, with this run's reason,
+and returns what the earlier try would have (its append is skipped, the run summary lists it),
+where it used to find no file, fail, and fail the run.
+
+The load tasks are the adapters' own (their callables, as Airflow runs them); the file, its
+validation, the quarantine and the local warehouse are real (GCS emulator, DuckDB). Airflow's
+task context is the part the tasks read: the try number, the run, the XCom push.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from google.api_core.exceptions import NotFound
+
+from devtools.generator.synth import GeneratorConfig, generate
+from fraud_mlops import targets
+from fraud_mlops.ingestion.landed_files import quarantined_earlier, validate_landed
+from fraud_mlops.landing_schema import LoadRefused
+from fraud_mlops.orchestration.ingestion import QUARANTINED_KEY, QuarantineRefused
+from fraud_mlops.settings import Settings
+from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.warehouse.bigquery_jobs import REFUSED_KEY
+
+
+def _context(try_number: int, run_id: str = "run-1") -> dict[str, Any]:
+    pushed: list[tuple[str, Any]] = []
+    ti = SimpleNamespace(
+        try_number=try_number,
+        start_date=datetime.now(UTC),
+        xcom_push=lambda key, value: pushed.append((key, value)),
+        pushed=pushed,
+    )
+    return {
+        "ti": ti,
+        "dag_run": SimpleNamespace(start_date=datetime.now(UTC) - timedelta(days=1)),
+        "run_id": run_id,
+    }
+
+
+def _land(gcs_hook: Any, settings: Settings, name: str, seed: int) -> dict[str, Any]:
+    data = generate(GeneratorConfig(rows=200, seed=seed)).landing.to_csv(index=False).encode()
+    gcs_hook.upload(settings.landing_bucket, settings.landing_prefix + name, data=data)
+    good, _ = validate_landed(
+        gcs_hook, settings, run_id="run-1", only_objects=[settings.landing_prefix + name]
+    )
+    (landed,) = good
+    return {**landed.to_xcom(), "run_id": "run-1"}
+
+
+def _load_task(settings: Settings) -> Any:
+    """The load task's callable, as the target's adapter builds it."""
+    from airflow.sdk import DAG
+
+    with DAG("load_retry", schedule=None):
+        mapped = targets.warehouse(settings).load_file_operator([], refused_files=QuarantineRefused(settings))
+    return mapped.operator.python_callable
+
+
+def test_a_retry_returns_the_quarantine_its_earlier_try_made_and_loads_nothing(
+    gcs_hook, local_settings
+) -> None:
+    s = local_settings
+    warehouse = targets.warehouse(s)
+    warehouse.execute(render_sql(SQL_FILES["setup"], s))
+    file = _land(gcs_hook, s, "shop.csv", seed=1)
+    first = _context(try_number=1)
+    refused = QuarantineRefused(s).quarantine(file, LoadRefused("load_refused", "DuckDB refused it"), first)
+    # ... and the first try dies here, before Airflow records its success
+
+    retry = _context(try_number=2)
+    assert _load_task(s)(file=file, **retry) == refused
+    assert refused[REFUSED_KEY]["moved_to"].startswith(f"gs://{s.quarantine_bucket}/quarantine/")
+    assert retry["ti"].pushed == first["ti"].pushed == [(QUARANTINED_KEY, refused[REFUSED_KEY])]
+    assert not warehouse.table_exists(f"{s.raw_dataset_ref}.{file['load_table']}")  # nothing loaded
+    # another run's retry does not take this run's quarantine: the file is gone, its load fails
+    with pytest.raises(NotFound):
+        _load_task(s)(file=file, **_context(try_number=2, run_id="run-2"))
+
+    # a retry of a file still landed (an earlier try failed otherwise) loads it as a first try does
+    other = _land(gcs_hook, s, "day.csv", seed=2)
+    loaded = _load_task(s)(file=other, **_context(try_number=3))
+    assert loaded == {**other, "loaded_rows": 200}
+
+
+def test_on_gcp_the_retry_sends_no_load_job(gcs_hook, local_settings, google_connection, monkeypatch) -> None:
+    """The gcp adapter's load task asks the same question first: no load job for a file its
+    earlier try quarantined (BigQuery's REST API answered in memory under the real client)."""
+    from fraud_mlops.settings import get_settings
+    from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
+
+    file = _land(gcs_hook, local_settings, "shop.csv", seed=1)
+    refused = QuarantineRefused(local_settings).quarantine(
+        file, LoadRefused("load_refused", "d"), _context(1)
+    )
+    monkeypatch.setenv("MLOPS_TARGET", "gcp")
+    monkeypatch.setenv("GCP_PROJECT", "fraud-prj")
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert (settings.landing_bucket, settings.quarantine_bucket) == (
+        local_settings.landing_bucket, local_settings.quarantine_bucket,
+    )  # fmt: skip
+    fake = FakeBigQueryREST()
+    with patched_get_client(fake):
+        assert _load_task(settings)(file=file, **_context(try_number=2)) == refused
+    assert fake.jobs == [] and fake.unknown == []
+    get_settings.cache_clear()
+
+
+def test_the_earlier_quarantine_is_this_runs_of_this_file_and_content(gcs_hook, local_settings) -> None:
+    s = local_settings
+    file = _land(gcs_hook, s, "shop.csv", seed=1)
+    from fraud_mlops.landing_schema import LandedFile
+
+    landed = LandedFile.from_xcom(file)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    assert quarantined_earlier(gcs_hook, s, landed, "run-1", yesterday) is None  # still landed
+    QuarantineRefused(s).quarantine(file, LoadRefused("load_mismatch", "read 199"), _context(1))
+    entry = quarantined_earlier(gcs_hook, s, landed, "run-1", yesterday)  # the folder is today's
+    assert entry is not None and (entry["file"], entry["reason"], entry["detail"]) == (
+        landed.name, "load_mismatch", "read 199",
+    )  # fmt: skip
+    assert quarantined_earlier(gcs_hook, s, landed, "run-2", yesterday) is None  # another run's
+    other_content = LandedFile(
+        **{**{k: getattr(landed, k) for k in landed.__dataclass_fields__}, "md5": "0" * 32}
+    )
+    assert quarantined_earlier(gcs_hook, s, other_content, "run-1", yesterday) is None
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    assert quarantined_earlier(gcs_hook, s, landed, "run-1", tomorrow) is None  # only from the run's start
+    # the reason without its file (the move failed after the reason was written) is no quarantine
+    (target,) = [n for n in gcs_hook.list(s.quarantine_bucket) if not n.endswith(".json")]
+    reason = json.loads(gcs_hook.download(s.quarantine_bucket, target + ".reason.json"))
+    assert reason["run_id"] == "run-1"
+    gcs_hook.delete(s.quarantine_bucket, target)
+    assert quarantined_earlier(gcs_hook, s, landed, "run-1", yesterday) is None
