@@ -102,6 +102,37 @@ def test_archive_moves_out_of_the_watched_prefix_and_is_rerunnable(
     assert archive(gcs_hook, s, landed) == uri  # a retry after a partial failure does not fail
 
 
+def test_files_of_one_base_name_moved_on_one_day_keep_apart_in_quarantine_and_archive(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """Two landing folders, or one name landed again after its first file was moved: each file
+    lies in its generation's folder. Both used to be copied to ``<day>/<base name>``, the
+    second over the first: a quarantined file (kept for a person to read) or an archived one
+    was lost, and so was the first quarantine's reason."""
+    s = local_settings
+    broken = (HEADER + "\nonly,three,fields\n").encode()
+    for folder in ("north/", "south/"):
+        gcs_hook.upload(
+            s.landing_bucket, s.landing_prefix + folder + "day.csv", data=broken + folder.encode()
+        )
+    _, first = validate_landed(gcs_hook, s, run_id="r1")
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "north/day.csv", data=broken + b"again")  # re-sent
+    _, second = validate_landed(gcs_hook, s, run_id="r2")
+    moved = [q["moved_to"] for q in first + second]
+    assert len(set(moved)) == 3 and all(m.endswith("/day.csv") for m in moved)
+    kept = {n: gcs_hook.download(s.quarantine_bucket, n) for n in gcs_hook.list(s.quarantine_bucket)}
+    assert sorted(v for n, v in kept.items() if not n.endswith(".json")) == sorted(
+        [broken + b"north/", broken + b"south/", broken + b"again"]
+    )  # every file, whole
+    assert sum(n.endswith(".reason.json") for n in kept) == 3
+
+    for folder in ("north/", "south/"):
+        gcs_hook.upload(s.landing_bucket, s.landing_prefix + folder + "day.csv", data=good_csv)
+    good, _ = validate_landed(gcs_hook, s, run_id="r3")
+    archived = {archive(gcs_hook, s, landed) for landed in good}
+    assert len(archived) == 2 and len(gcs_hook.list(s.landing_bucket, prefix=s.archive_prefix)) == 2
+
+
 def test_a_file_overwritten_after_its_load_stays_landed_as_the_new_file(
     gcs_hook, local_settings, good_csv: bytes
 ) -> None:

@@ -101,15 +101,17 @@ def test_on_gcp_the_retry_sends_no_load_job(gcs_hook, local_settings, google_con
     monkeypatch.setenv("MLOPS_TARGET", "gcp")
     monkeypatch.setenv("GCP_PROJECT", "fraud-prj")
     get_settings.cache_clear()
-    settings = get_settings()
-    assert (settings.landing_bucket, settings.quarantine_bucket) == (
-        local_settings.landing_bucket, local_settings.quarantine_bucket,
-    )  # fmt: skip
-    fake = FakeBigQueryREST()
-    with patched_get_client(fake):
-        assert _load_task(settings)(file=file, **_context(try_number=2)) == refused
+    try:
+        settings = get_settings()
+        assert (settings.landing_bucket, settings.quarantine_bucket) == (
+            local_settings.landing_bucket, local_settings.quarantine_bucket,
+        )  # fmt: skip
+        fake = FakeBigQueryREST()
+        with patched_get_client(fake):
+            assert _load_task(settings)(file=file, **_context(try_number=2)) == refused
+    finally:
+        get_settings.cache_clear()
     assert fake.jobs == [] and fake.unknown == []
-    get_settings.cache_clear()
 
 
 def test_the_earlier_quarantine_is_this_runs_of_this_file_and_content(gcs_hook, local_settings) -> None:
@@ -138,3 +140,31 @@ def test_the_earlier_quarantine_is_this_runs_of_this_file_and_content(gcs_hook, 
     assert reason["run_id"] == "run-1"
     gcs_hook.delete(s.quarantine_bucket, target)
     assert quarantined_earlier(gcs_hook, s, landed, "run-1", yesterday) is None
+
+
+def test_a_quarantine_on_an_earlier_day_of_the_run_is_found_and_another_files_is_not(
+    gcs_hook, local_settings
+) -> None:
+    """A run that began yesterday and retries today: the earlier try moved the file into
+    yesterday's folder. A reason naming this run and content but another landed object (a
+    copy of the file under another name) is not this file's."""
+    from fraud_mlops.ingestion.landed_files import moved_name
+    from fraud_mlops.landing_schema import LandedFile
+
+    s = local_settings
+    landed = LandedFile.from_xcom(_land(gcs_hook, s, "shop.csv", seed=1))
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    target = moved_name("quarantine/", yesterday, landed.generation, landed.name)
+    gcs_hook.upload(s.quarantine_bucket, target, data=b"the file")
+    gcs_hook.delete(s.landing_bucket, landed.name)
+    why = {"reason": "load_refused", "detail": "d", "md5": landed.md5, "run_id": "run-1"}
+    gcs_hook.upload(
+        s.quarantine_bucket, target + ".reason.json", data=json.dumps({**why, "source": "gs://x/y"})
+    )
+    assert quarantined_earlier(gcs_hook, s, landed, "run-1", yesterday) is None  # another source
+    gcs_hook.upload(
+        s.quarantine_bucket, target + ".reason.json", data=json.dumps({**why, "source": landed.uri})
+    )
+    entry = quarantined_earlier(gcs_hook, s, landed, "run-1", yesterday - timedelta(hours=1))
+    assert entry is not None and entry["moved_to"] == f"gs://{s.quarantine_bucket}/{target}"
+    assert quarantined_earlier(gcs_hook, s, landed, "run-1", datetime.now(UTC)) is None  # not before the run

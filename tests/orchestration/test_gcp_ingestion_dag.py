@@ -57,7 +57,8 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     assert file["generation"].isdigit()  # Cloud Storage's generation, not "None"
     assert re.fullmatch(r"[0-9a-f]{32}", file["md5"])
     (archived,) = out["landing_objects"]
-    assert re.fullmatch(r"processed/\d{4}-\d{2}-\d{2}/day1\.csv", archived)  # out of the watched prefix
+    # out of the watched prefix, in the folder of the generation loaded
+    assert re.fullmatch(rf"processed/\d{{4}}-\d{{2}}-\d{{2}}/{file['generation']}/day1\.csv", archived)
 
     dag_run = FakeDagRun(out["run_id"], dag_id)
     dag_run.run_after = datetime.fromisoformat(out["run_after"])

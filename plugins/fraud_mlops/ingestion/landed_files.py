@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
@@ -533,7 +533,7 @@ def quarantine(
     quarantined file without its reason.
     """
     stamp = datetime.now(UTC)
-    target = f"quarantine/{stamp:%Y-%m-%d}/{name.rsplit('/', 1)[-1]}"
+    target = moved_name("quarantine/", stamp, generation, name)
     why = {
         "reason": reason,
         "detail": detail,
@@ -556,6 +556,14 @@ def quarantine(
     return f"gs://{settings.quarantine_bucket}/{target}"
 
 
+def moved_name(prefix: str, day: datetime | date, generation: str, name: str) -> str:
+    """Where a landed object goes, in the quarantine bucket or the archive:
+    ``<prefix><day>/<generation>/<base name>``. The generation keeps apart two files of one base
+    name moved on one day (the same name landed again, or two landing folders): a copy to a
+    shared name overwrote the first, and a quarantined file, kept for a person to read, was lost."""
+    return f"{prefix}{day:%Y-%m-%d}/{generation}/{name.rsplit('/', 1)[-1]}"
+
+
 def quarantined_earlier(
     hook: GCSHook, settings: Settings, landed: LandedFile, run_id: str, since: datetime
 ) -> dict[str, Any] | None:
@@ -565,23 +573,24 @@ def quarantined_earlier(
     What a retried load task finds when an earlier try moved the file it refused and died before
     it succeeded (a worker lost). Without it the retry found no file, failed, and failed the run.
     The quarantine's folder is the day of the move, so the days from ``since`` (the run's start)
-    to today are looked at; the reason must name this run, the file and its content.
+    to today are looked at, in the folder of the file's generation (:func:`moved_name`: no other
+    file lies there); the reason must name this run, the file and its content.
     """
-    from google.api_core.exceptions import NotFound
-
-    blob = hook.get_conn().bucket(landed.bucket).get_blob(landed.name)
+    client = hook.get_conn()
+    blob = client.bucket(landed.bucket).get_blob(landed.name)
     if blob is not None and str(blob.generation) == landed.generation:
         return None  # still landed: no earlier try moved it
+    quarantined = client.bucket(settings.quarantine_bucket)
     day, today = since.astimezone(UTC).date(), datetime.now(UTC).date()
     while day <= today:
-        target = f"quarantine/{day:%Y-%m-%d}/{landed.base_name}"
+        target = moved_name("quarantine/", day, landed.generation, landed.name)
         day += timedelta(days=1)
-        try:
-            why = json.loads(hook.download(settings.quarantine_bucket, target + ".reason.json"))
-        except NotFound:
+        reason = quarantined.get_blob(target + ".reason.json")  # None: not that day (no error logged)
+        if reason is None:
             continue
+        why = json.loads(reason.download_as_bytes())
         mine = (why.get("run_id"), why.get("md5"), why.get("source")) == (run_id, landed.md5, landed.uri)
-        if mine and hook.exists(settings.quarantine_bucket, target):
+        if mine and quarantined.get_blob(target) is not None:
             return {
                 "file": landed.name,
                 "reason": why["reason"],
@@ -755,7 +764,7 @@ def archive(hook: GCSHook, settings: Settings, landed: LandedFile) -> str | None
     Returns the archive's URI, or ``None`` when the name now holds a newer generation than the
     one loaded: that one stays landed, unread, for its own notification's or the next run.
     """
-    target = f"{settings.archive_prefix}{datetime.now(UTC):%Y-%m-%d}/{landed.base_name}"
+    target = moved_name(settings.archive_prefix, datetime.now(UTC), landed.generation, landed.name)
     uri = f"gs://{landed.bucket}/{target}"
     if not hook.exists(landed.bucket, landed.name):
         return uri  # archived by an earlier try
