@@ -29,6 +29,8 @@ from tests.orchestration.probe_support import (
 )
 
 HOLDER = ("fraud_ingest_sensor", "manual__2026-12-05T10:00:00+00:00")
+#: A load table of the holder's run, in flight: the waiting run must not drop it.
+HOLDERS_LOAD = "raw_load_0123456789abcdef_01234567"
 DAG_ID = "fraud_ingest_daily"
 ROWS = 3_000  # the quality checks want 1,000 training rows and some fraud
 ACQUIRE = "acquire_transform_lease"
@@ -43,10 +45,26 @@ def _end_holder_after_two_reschedules(events: dict[str, Any]) -> None:
     while reschedules() < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     events["reschedules_while_held"] = reschedules()
+    events["holders_load_table_while_held"] = _holders_load_table_exists()
     with create_session() as session:
         run = session.query(DagRun).filter_by(dag_id=HOLDER[0], run_id=HOLDER[1]).one()
         run.state = DagRunState.FAILED
     events["holder_ended_at"] = datetime.now(UTC).isoformat()
+
+
+def _holders_load_table_exists() -> bool:
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+    settings = get_settings()
+    conn = DuckDBWarehouse(settings, settings.warehouse_path).hook().get_conn()
+    try:
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [settings.raw_dataset, HOLDERS_LOAD],
+        ).fetchone()
+    finally:
+        conn.close()
+    return bool(found and found[0])
 
 
 def main() -> None:
@@ -66,6 +84,7 @@ def main() -> None:
     warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
     warehouse.execute(render_sql(SQL_FILES["setup"], settings))
     hold_lease_as_running_run(warehouse, settings, *HOLDER)
+    warehouse.execute(f"CREATE TABLE {settings.raw_dataset}.{HOLDERS_LOAD} AS SELECT 1 AS n")
 
     csv = write_landing_csv(
         generate(GeneratorConfig(rows=ROWS, fraud_rate=0.01, seed=3)).landing,
@@ -85,6 +104,7 @@ def main() -> None:
         run = dag.test()
         ender.join(timeout=5)
         first_holder_after = holder(warehouse, settings)
+        events["holders_load_table_after"] = _holders_load_table_exists()
 
         # the same content landed again: loaded as a duplicate, nothing new to transform, so the
         # plan short-circuits the rest; the teardown must still give the lease back

@@ -23,7 +23,6 @@ DAG_ID = "fraud_ingest_daily"
 ROWS = 3_000  # the quality checks want 1,000 training rows and some fraud
 REFUSED_ROWS = 40
 LEFTOVER = "raw_load_0123456789abcdef_01234567"
-LEFTOVER_CARD = "4000056655665556"
 
 
 def refused_by_the_load(path: Path) -> tuple[Path, list[str]]:
@@ -74,7 +73,7 @@ def main() -> None:
     warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
     warehouse.execute(
         f"CREATE SCHEMA IF NOT EXISTS {settings.raw_dataset};"
-        f"CREATE TABLE {settings.raw_dataset}.{LEFTOVER} AS SELECT '{LEFTOVER_CARD}' AS card_number"
+        f"CREATE TABLE {settings.raw_dataset}.{LEFTOVER} AS SELECT '4000056655665556' AS card_number"
     )
     with gcs_emulator():
         gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())

@@ -28,6 +28,10 @@ def test_a_run_waits_for_the_lease_another_dags_run_holds_then_takes_it_over(tmp
         in out["_output"]
     )
     assert "taking over the transform lease from fraud_ingest_sensor" in out["_output"]
+    # while it waited, the holder's load table stayed; once it held the lease (the holder's run
+    # had ended), it dropped it as a leftover
+    assert out["events"]["holders_load_table_while_held"] is True
+    assert out["events"]["holders_load_table_after"] is False
     # then transformed and published its file, and its teardown gave the lease back
     assert out["staged_rows"] == 3_000
     assert out["holder_after_first"] is None

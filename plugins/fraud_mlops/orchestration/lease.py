@@ -10,8 +10,8 @@ features it read before it; and two ingestion runs never interleave (the reasons
 
 ``acquire_transform_lease`` is a setup task (a rescheduling sensor: a waiting run holds no
 worker slot; once it holds the lease it drops the per-file load tables earlier runs left) and
-``release_transform_lease`` its teardown, which gives the lease back whatever
-happened between, also when a step failed. So a failed run is cleared with its setup: clear it
+``release_transform_lease`` its teardown, which drops those left since, then gives the lease
+back whatever happened between, also when a step failed. So a failed run is cleared with its setup: clear it
 from ``acquire_transform_lease`` (downstream included), or the whole run. Clearing only the
 failed tasks (the "only failed" clear of a run, or one task without its downstream) leaves the
 setup as it was, a success: Airflow filters it out of such a clear. The cleared tasks would then
@@ -72,11 +72,10 @@ def acquire_transform_lease(settings: Settings) -> Any:
         if other is not None:
             print(f"waiting: the transform lease is held by {other}")
             return PokeReturnValue(is_done=False)
-        # Held: no load is in flight, so every per-file load table is one an earlier run left
-        # (a load killed mid-job, a run failed between a load and its append), a file's rows
-        # with card numbers in clear that raw retention and an erasure would never reach.
-        for table in warehouse.drop_leftover_load_tables():
-            log.warning("dropped %s: a per-file table an earlier run left behind", table)
+        # Held: no load task is running, so every per-file load table is one an earlier run
+        # left (a load killed mid-job, a run failed between a load and its append), a file's
+        # rows with card numbers in clear that raw retention and an erasure would never reach.
+        _drop_leftovers(warehouse, "an earlier run")
         return PokeReturnValue(is_done=True)
 
     return acquire_transform_lease().as_setup()
@@ -87,13 +86,35 @@ def release_transform_lease(settings: Settings, acquire: Any) -> Any:
 
     @task(pool=settings.warehouse_pool)
     def release_transform_lease(**context: Any) -> None:
-        """Give the transform lease back (a teardown: also after a failed step or check)."""
-        from fraud_mlops.ingestion.transform_lease import Holder, release
+        """Drop the per-file load tables left, then give the transform lease back (a teardown:
+        also after a failed step or check)."""
+        from fraud_mlops.ingestion.transform_lease import Holder, holder, release
 
         dag_run = context["dag_run"]
-        release(targets.warehouse(settings), settings, Holder(dag_run.dag_id, dag_run.run_id))
+        warehouse = targets.warehouse(settings)
+        me = Holder(dag_run.dag_id, dag_run.run_id)
+        # While this run holds it (not when this teardown alone is cleared, beside another
+        # holder's loads): this run's own leftovers (a failed run's loads; a clear from
+        # acquire_transform_lease loads again), and a load job of a run whose lease this one took
+        # over, which BigQuery finished after that run's tasks were killed. Not raised: the lease
+        # must go back.
+        if me.same_run(holder(warehouse, settings)):
+            try:
+                _drop_leftovers(warehouse, "this run or one before it")
+            except Exception:
+                log.exception(
+                    "could not drop the per-file load tables left: the next run holding the lease will"
+                )
+        release(warehouse, settings, me)
 
     return release_transform_lease().as_teardown(setups=acquire)
+
+
+def _drop_leftovers(warehouse: Any, by: str) -> None:
+    """Drop the per-file load and reject tables there are; only ever while holding the lease,
+    when no load task is running (``Warehouse.drop_leftover_load_tables``)."""
+    for table in warehouse.drop_leftover_load_tables():
+        log.warning("dropped %s: a per-file table %s left behind", table, by)
 
 
 ACQUIRE_TASK_ID = "acquire_transform_lease"
