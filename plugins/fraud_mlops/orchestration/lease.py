@@ -98,13 +98,11 @@ def release_transform_lease(settings: Settings, acquire: Any) -> Any:
         # acquire_transform_lease loads again), and a load job of a run whose lease this one took
         # over, which BigQuery finished after that run's tasks were killed. Not raised: the lease
         # must go back.
-        if me.same_run(holder(warehouse, settings)):
-            try:
+        try:
+            if me.same_run(holder(warehouse, settings)):
                 _drop_leftovers(warehouse, "this run or one before it")
-            except Exception:
-                log.exception(
-                    "could not drop the per-file load tables left: the next run holding the lease will"
-                )
+        except Exception:
+            log.exception("could not drop the per-file load tables left: the next run holding the lease will")
         release(warehouse, settings, me)
 
     return release_transform_lease().as_teardown(setups=acquire)
@@ -112,7 +110,8 @@ def release_transform_lease(settings: Settings, acquire: Any) -> Any:
 
 def _drop_leftovers(warehouse: Any, by: str) -> None:
     """Drop the per-file load and reject tables there are; only ever while holding the lease,
-    when no load task is running (``Warehouse.drop_leftover_load_tables``)."""
+    when no load task is running (``Warehouse.drop_leftover_load_tables``). Each is named in the
+    task log once dropped."""
     for table in warehouse.drop_leftover_load_tables():
         log.warning("dropped %s: a per-file table %s left behind", table, by)
 
