@@ -513,6 +513,11 @@ def list_landed(hook: GCSHook, settings: Settings) -> list[str]:
     return sorted(names)
 
 
+#: Where quarantined files lie in the quarantine bucket (:func:`quarantine` writes there and
+#: :func:`quarantined_earlier` reads there: one name for both).
+QUARANTINE_PREFIX = "quarantine/"
+
+
 def quarantine(
     hook: GCSHook,
     settings: Settings,
@@ -533,7 +538,7 @@ def quarantine(
     quarantined file without its reason.
     """
     stamp = datetime.now(UTC)
-    target = moved_name("quarantine/", stamp, generation, name)
+    target = moved_name(QUARANTINE_PREFIX, stamp, generation, name)
     why = {
         "reason": reason,
         "detail": detail,
@@ -583,7 +588,7 @@ def quarantined_earlier(
     quarantined = client.bucket(settings.quarantine_bucket)
     day, today = since.astimezone(UTC).date(), datetime.now(UTC).date()
     while day <= today:
-        target = moved_name("quarantine/", day, landed.generation, landed.name)
+        target = moved_name(QUARANTINE_PREFIX, day, landed.generation, landed.name)
         day += timedelta(days=1)
         reason = quarantined.get_blob(target + ".reason.json")  # None: not that day (no error logged)
         if reason is None:
