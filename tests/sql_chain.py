@@ -134,7 +134,7 @@ def ingest_landed(gcs: Any, settings: Settings, run_id: str = "r1") -> tuple[lis
         append = append_raw_local_kwargs(file)
         warehouse.execute(append["sql"], append["parameters"])
     for landed in good:
-        archive(gcs, settings, landed)
+        archive(gcs, settings, landed, since=dt.datetime.now(dt.UTC))
     return good, quarantined
 
 

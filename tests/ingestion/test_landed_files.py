@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,6 +15,7 @@ from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from tests.sql_chain import ingest_landed
 
 HEADER = ",".join(LANDING_COLUMNS)
+NOW = datetime.now(UTC)  # a run's start: the archive's retry looks from there on
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +98,96 @@ def test_archive_moves_out_of_the_watched_prefix_and_is_rerunnable(
     s = local_settings
     gcs_hook.upload(s.landing_bucket, s.landing_prefix + "a.csv", data=good_csv)
     (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
-    uri = archive(gcs_hook, s, landed)
+    uri = archive(gcs_hook, s, landed, NOW)
     assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == []
     assert uri.startswith(f"gs://{s.landing_bucket}/{s.archive_prefix}") and uri.endswith("/a.csv")
-    assert archive(gcs_hook, s, landed) == uri  # a retry after a partial failure does not fail
+    assert archive(gcs_hook, s, landed, NOW) == uri  # a retry after a partial failure does not fail
+
+
+def test_a_retried_archive_finds_where_its_earlier_try_moved_the_file(
+    gcs_hook, local_settings, good_csv: bytes, caplog
+) -> None:
+    """A task that archived a file and died is retried on a name no longer landed. The retry
+    answered today's archive name whatever had happened: after midnight UTC a folder that
+    does not exist, for a file a person deleted an archive that never was, and for a file
+    re-sent since "overwritten since loaded". It now finds the earlier try's move, in its
+    generation's folder on any day since the run's start, or says the file is gone."""
+    from fraud_mlops.ingestion.landed_files import moved_name
+
+    s = local_settings
+    name = s.landing_prefix + "a.csv"
+    gcs_hook.upload(s.landing_bucket, name, data=good_csv)
+    (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
+    yesterday = NOW - timedelta(days=1)
+    earlier = moved_name(s.archive_prefix, yesterday, landed.generation, name)  # the try before midnight
+    gcs_hook.copy(s.landing_bucket, name, s.landing_bucket, earlier)
+    gcs_hook.delete(s.landing_bucket, name)
+
+    assert archive(gcs_hook, s, landed, NOW) is None  # not before the run's start
+    assert archive(gcs_hook, s, landed, yesterday) == f"gs://{s.landing_bucket}/{earlier}"
+    gcs_hook.upload(s.landing_bucket, name, data=good_csv + b"")  # re-sent since: a new generation
+    assert archive(gcs_hook, s, landed, yesterday) == f"gs://{s.landing_bucket}/{earlier}"
+    assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == [name]  # it stays for the next run
+    assert gcs_hook.list(s.landing_bucket, prefix=s.archive_prefix) == [earlier]
+
+    gcs_hook.delete(s.landing_bucket, earlier)  # a person deleted the archived file
+    gcs_hook.delete(s.landing_bucket, name)
+    caplog.clear()
+    assert archive(gcs_hook, s, landed, yesterday) is None
+    assert "neither landed nor archived" in caplog.text
+    assert gcs_hook.list(s.landing_bucket) == []  # nothing made up
+
+
+def test_a_file_overwritten_between_the_copy_and_the_delete_moves_and_the_new_one_stays(
+    gcs_hook, local_settings, good_csv: bytes, monkeypatch
+) -> None:
+    """The producer re-sends the name while the move copies it: the delete holds only for the
+    generation copied and is refused. That generation is then in its new place and nowhere
+    else, so it has moved; before, the move answered "not moved", and a quarantine deleted the
+    reason of the file it had copied (a quarantined file without its reason)."""
+    from google.api_core.exceptions import PreconditionFailed
+    from google.cloud.storage import Blob, Bucket
+
+    from fraud_mlops.ingestion.landed_files import quarantine
+
+    s = local_settings
+    name = s.landing_prefix + "a.csv"
+    newer = good_csv + good_csv.split(b"\n", 1)[1]
+    copy_blob, delete = Bucket.copy_blob, Blob.delete
+
+    def copy_then_resend(self: Bucket, *args, **kwargs):  # the real copy, then the producer's upload
+        copied = copy_blob(self, *args, **kwargs)
+        gcs_hook.upload(s.landing_bucket, name, data=newer)
+        return copied
+
+    def delete_if_generation_matches(self: Blob, *args, if_generation_match=None, **kwargs):
+        """Cloud Storage refuses a delete whose ``ifGenerationMatch`` is not the live generation
+        (412, https://cloud.google.com/storage/docs/request-preconditions); the emulator ignores
+        the precondition, so it is checked here against the emulator's live object first."""
+        live = self.bucket.get_blob(self.name)
+        if if_generation_match is not None and (live is None or live.generation != if_generation_match):
+            raise PreconditionFailed("At least one of the pre-conditions you specified did not hold.")
+        return delete(self, *args, if_generation_match=if_generation_match, **kwargs)
+
+    monkeypatch.setattr(Bucket, "copy_blob", copy_then_resend)
+    monkeypatch.setattr(Blob, "delete", delete_if_generation_matches)
+    gcs_hook.upload(s.landing_bucket, name, data=good_csv)
+    (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
+    uri = archive(gcs_hook, s, landed, NOW)
+    assert uri is not None and gcs_hook.download(s.landing_bucket, uri.split("/", 3)[3]) == good_csv
+    assert gcs_hook.download(s.landing_bucket, name) == newer  # the new generation stays landed
+
+    generation = str(gcs_hook.get_conn().bucket(s.landing_bucket).get_blob(name).generation)
+    moved = quarantine(
+        gcs_hook, s, name, generation, reason="load_refused", detail="d", md5=None, run_id="r2"
+    )
+    assert moved is not None
+    target = moved.split("/", 3)[3]
+    assert gcs_hook.download(s.quarantine_bucket, target) == newer
+    assert (
+        json.loads(gcs_hook.download(s.quarantine_bucket, target + ".reason.json"))["reason"]
+        == "load_refused"
+    )
 
 
 def test_files_of_one_base_name_moved_on_one_day_keep_apart_in_quarantine_and_archive(
@@ -129,7 +217,7 @@ def test_files_of_one_base_name_moved_on_one_day_keep_apart_in_quarantine_and_ar
     for folder in ("north/", "south/"):
         gcs_hook.upload(s.landing_bucket, s.landing_prefix + folder + "day.csv", data=good_csv)
     good, _ = validate_landed(gcs_hook, s, run_id="r3")
-    archived = {archive(gcs_hook, s, landed) for landed in good}
+    archived = {archive(gcs_hook, s, landed, NOW) for landed in good}
     assert len(archived) == 2 and len(gcs_hook.list(s.landing_bucket, prefix=s.archive_prefix)) == 2
 
 
@@ -147,12 +235,12 @@ def test_a_file_overwritten_after_its_load_stays_landed_as_the_new_file(
     newer = good_csv + good_csv.split(b"\n", 1)[1]  # the producer's corrected file, more rows
     gcs_hook.upload(s.landing_bucket, name, data=newer)
 
-    assert archive(gcs_hook, s, landed) is None
+    assert archive(gcs_hook, s, landed, NOW) is None
     assert gcs_hook.list(s.landing_bucket, prefix=s.archive_prefix) == []
     assert gcs_hook.download(s.landing_bucket, name) == newer
     (again,), _ = validate_landed(gcs_hook, s, run_id="r2")  # the next run loads the new file
     assert again.generation != landed.generation and again.rows == 2 * landed.rows
-    assert archive(gcs_hook, s, again) is not None
+    assert archive(gcs_hook, s, again, NOW) is not None
     assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == []
 
 
@@ -172,7 +260,7 @@ def test_a_folder_placeholder_does_not_keep_the_sensor_firing(
     )
     (landed,), _ = validate_landed(gcs_hook, s, run_id="r")
     assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == [s.landing_prefix + "a.csv"]
-    archive(gcs_hook, s, landed)
+    archive(gcs_hook, s, landed, NOW)
     assert not sensor.poke({})  # nothing left for the next run to wake on
 
     gcs_hook.upload(s.landing_bucket, s.landing_prefix, data=b"")
@@ -198,7 +286,7 @@ def test_a_backlog_is_taken_a_batch_at_a_time(gcs_hook, local_settings, good_csv
     first, _ = validate_landed(gcs_hook, s, run_id="r1")
     assert [f.base_name for f in first] == ["a.csv", "b.csv"]
     for landed in first:
-        archive(gcs_hook, s, landed)
+        archive(gcs_hook, s, landed, NOW)
     second, _ = validate_landed(gcs_hook, s, run_id="r2")
     assert [f.base_name for f in second] == ["c.csv"]
 

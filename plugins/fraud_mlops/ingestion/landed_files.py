@@ -19,7 +19,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -569,6 +569,16 @@ def moved_name(prefix: str, day: datetime | date, generation: str, name: str) ->
     return f"{prefix}{day:%Y-%m-%d}/{generation}/{name.rsplit('/', 1)[-1]}"
 
 
+def _moved_names_since(prefix: str, since: datetime, landed: LandedFile) -> Iterator[str]:
+    """Where an earlier try of this run may have moved ``landed``: its generation's folder under
+    ``prefix`` on each day from ``since`` (the run's start) to today, oldest first. The folder
+    is the day of the move, so a retry after midnight UTC looks in the day before too."""
+    day, today = since.astimezone(UTC).date(), datetime.now(UTC).date()
+    while day <= today:
+        yield moved_name(prefix, day, landed.generation, landed.name)
+        day += timedelta(days=1)
+
+
 def quarantined_earlier(
     hook: GCSHook, settings: Settings, landed: LandedFile, run_id: str, since: datetime
 ) -> dict[str, Any] | None:
@@ -586,10 +596,7 @@ def quarantined_earlier(
     if blob is not None and str(blob.generation) == landed.generation:
         return None  # still landed: no earlier try moved it
     quarantined = client.bucket(settings.quarantine_bucket)
-    day, today = since.astimezone(UTC).date(), datetime.now(UTC).date()
-    while day <= today:
-        target = moved_name(QUARANTINE_PREFIX, day, landed.generation, landed.name)
-        day += timedelta(days=1)
+    for target in _moved_names_since(QUARANTINE_PREFIX, since, landed):
         reason = quarantined.get_blob(target + ".reason.json")  # None: not that day (no error logged)
         if reason is None:
             continue
@@ -741,15 +748,18 @@ def record_bad_lines(warehouse: Warehouse, landed: LandedFile, bad_lines: Sequen
 def move_generation(
     hook: GCSHook, bucket: str, name: str, generation: str, target_bucket: str, target: str
 ) -> bool:
-    """Move generation ``generation`` of ``gs://bucket/name`` to ``target``; ``False`` when the
-    object was overwritten since that generation was read (nothing then moves or is deleted).
+    """Move generation ``generation`` of ``gs://bucket/name`` to ``target``; ``False`` when that
+    generation is no longer landed (overwritten or deleted since it was read: nothing is copied).
 
     A producer may upload the same name again while a run works on it: Cloud Storage keeps the
     name for a new generation and notifies it. Moving by name would carry the new generation
     away unread (its own notification then finds nothing landed), so the copy reads the given
-    generation and the delete holds only for it (``ifGenerationMatch``).
+    generation and the delete holds only for it (``ifGenerationMatch``). When the name is
+    overwritten between the copy and the delete, the delete is refused and the new generation
+    stays landed; the generation given is then at ``target`` and nowhere else (the landing
+    bucket keeps no old versions), so it has moved: ``True``, and a quarantine keeps its reason.
     """
-    from google.api_core.exceptions import PreconditionFailed
+    from google.api_core.exceptions import NotFound, PreconditionFailed
 
     source = hook.get_conn().bucket(bucket)
     blob = source.get_blob(name)
@@ -758,25 +768,40 @@ def move_generation(
     source.copy_blob(blob, hook.get_conn().bucket(target_bucket), target, source_generation=int(generation))
     try:
         blob.delete(if_generation_match=int(generation))
-    except PreconditionFailed:  # overwritten between the copy and the delete
-        return False
+    except (PreconditionFailed, NotFound):  # overwritten (or deleted) between the copy and the delete
+        log.info(
+            "gs://%s/%s was overwritten while generation %s moved to gs://%s/%s: the new generation stays landed",
+            bucket, name, generation, target_bucket, target,
+        )  # fmt: skip
     return True
 
 
-def archive(hook: GCSHook, settings: Settings, landed: LandedFile) -> str | None:
-    """Move a loaded file out of the watched prefix, so sensors do not fire on it again.
+def archive(hook: GCSHook, settings: Settings, landed: LandedFile, since: datetime) -> str | None:
+    """Move a loaded file out of the watched prefix, so sensors do not fire on it again; returns
+    the archive's URI, or ``None`` when the generation loaded is neither landed nor archived.
 
-    Returns the archive's URI, or ``None`` when the name now holds a newer generation than the
-    one loaded: that one stays landed, unread, for its own notification's or the next run.
+    ``since`` is the run's start. When the generation loaded is no longer landed, an earlier try
+    of this task (which did not finish) may have moved it: its generation's folder is looked
+    for on each day from ``since`` on, and the URI found is returned. Otherwise the name was
+    overwritten by a newer generation (that one stays landed, unread, for its own notification
+    or the next run) or deleted since the load; the log says which.
     """
     target = moved_name(settings.archive_prefix, datetime.now(UTC), landed.generation, landed.name)
-    uri = f"gs://{landed.bucket}/{target}"
-    if not hook.exists(landed.bucket, landed.name):
-        return uri  # archived by an earlier try
     if move_generation(hook, landed.bucket, landed.name, landed.generation, landed.bucket, target):
-        return uri
-    log.warning(
-        "%s was overwritten after generation %s was loaded: the new generation stays landed for the next run",
-        landed.uri, landed.generation,
-    )  # fmt: skip
+        return f"gs://{landed.bucket}/{target}"
+    bucket = hook.get_conn().bucket(landed.bucket)
+    for earlier in _moved_names_since(settings.archive_prefix, since, landed):
+        if bucket.get_blob(earlier) is not None:
+            log.info("%s was archived by an earlier try: gs://%s/%s", landed.uri, landed.bucket, earlier)
+            return f"gs://{landed.bucket}/{earlier}"
+    if bucket.get_blob(landed.name) is not None:
+        log.warning(
+            "%s was overwritten after generation %s was loaded: the new generation stays landed for the next run",
+            landed.uri, landed.generation,
+        )  # fmt: skip
+    else:
+        log.warning(
+            "%s (generation %s) is neither landed nor archived: it was deleted after its load, whose rows are kept",
+            landed.uri, landed.generation,
+        )  # fmt: skip
     return None

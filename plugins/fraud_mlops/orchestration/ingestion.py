@@ -104,23 +104,25 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
         # its lease check reads the warehouse (DuckDB: one writer); it runs after a refused
         # file's skipped append too (not when there was no file at all)
         @task(pool=settings.warehouse_pool, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        def archive_loaded_files(files: list[dict[str, Any]]) -> list[str]:
+        def archive_loaded_files(files: list[dict[str, Any]], **context: Any) -> list[str]:
             """Move loaded files out of the watched prefix (the sensors would fire again); a file
-            overwritten since it was loaded stays, as the new file it now is, and a file its
-            load refused is in quarantine already."""
+            overwritten since it was loaded stays, as the new file it now is, a file an earlier
+            try archived is found where it went, and a file its load refused is in quarantine
+            already."""
             from fraud_mlops.ingestion.landed_files import archive
             from fraud_mlops.landing_schema import LandedFile
             from fraud_mlops.storage import gcs_hook
             from fraud_mlops.warehouse.bigquery_jobs import REFUSED_KEY
 
             hook = gcs_hook(settings)
+            since = context["dag_run"].start_date or context["ti"].start_date
             moved = []
             for landed in (LandedFile.from_xcom(f) for f in files if REFUSED_KEY not in f):
-                uri = archive(hook, settings, landed)
+                uri = archive(hook, settings, landed, since)
                 print(
                     f"archived {landed.uri} -> {uri}"
                     if uri
-                    else f"left {landed.uri}: overwritten since loaded"
+                    else f"not archived {landed.uri}: no longer landed as loaded (the warning above says why)"
                 )
                 moved += [uri] if uri else []
             return moved
