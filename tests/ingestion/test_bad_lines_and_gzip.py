@@ -302,6 +302,40 @@ def test_a_line_duckdb_refuses_is_reported_without_card_numbers(tmp_path) -> Non
     )
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "4111 - 1111 - 1111 - 1111",
+        "4111--1111--1111--1111",
+        "4111  1111  1111  1111",
+        "4111-1111 - 1111 1111",
+    ],
+)
+def test_every_form_staging_reads_as_a_card_is_redacted(written: str, local_settings) -> None:
+    """Staging strips every space and dash from a card number before its checks, so these are
+    cards to it (a real staging run says so); the redaction took one separator between digits,
+    and a DuckDB error quoting such a line, or a bad line's first field, kept the card in clear."""
+    from fraud_mlops import targets
+    from fraud_mlops.ingestion.landed_files import _bad_line
+    from fraud_mlops.landing_schema import redact_card_numbers
+    from tests.sql_chain import load_landing
+
+    frame = generate(GeneratorConfig(rows=5, seed=3)).landing.assign(card_number=written)
+    warehouse = targets.warehouse(local_settings)
+    load_landing(warehouse.hook(), local_settings, frame, "cards.csv")
+    transform(warehouse.hook(), local_settings)
+    assert _records(warehouse, "SELECT COUNT(*) FROM `fraud.rejected_rows`") == [(0,)]
+    assert _records(warehouse, "SELECT COUNT(DISTINCT card_pseudonym) FROM `fraud.stg_transactions`") == [
+        (1,)
+    ]
+
+    assert redact_card_numbers(f"Original Line: t1,{written}, shop") == "Original Line: t1,…1111, shop"
+    bad = _bad_line(7, f"{written},x", "wrong_field_count", "2 fields")
+    assert bad.transaction_id == "…1111"
+    long_id = "order/" + "x" * 50 + "/4111111111111111"  # the cut at 64 fell inside the card
+    assert "411111" not in (_bad_line(8, long_id + ",x", "wrong_field_count", "2").transaction_id or "")
+
+
 def _rows(n: int, long_at: int | None = None) -> list[str]:
     values = ["0.1"] * (len(LANDING_COLUMNS) - 6)
     return [

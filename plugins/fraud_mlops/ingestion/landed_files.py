@@ -178,7 +178,8 @@ def _bad_line(line_no: int, line: str, reason: str, detail: str) -> BadLine:
     """Keep what helps a person find the row, never more than the card's last four digits."""
     fields = line.split(",")
     # the first field of a line that is not a landing row may be anything, a card number too
-    transaction_id = redact_card_numbers(fields[0].strip().strip('"')[:64]) or None
+    # redacted before the cut: a cut through a card number leaves digits the redaction misses
+    transaction_id = redact_card_numbers(fields[0].strip().strip('"'))[:64] or None
     digits = "".join(ch for ch in fields[2] if ch.isdigit()) if len(fields) > 2 else ""
     return BadLine(line_no, reason, detail, transaction_id, digits[-4:] or None)
 
