@@ -139,6 +139,53 @@ def test_a_gzip_file_loads_the_same_rows_locally(gcs_hook, local_settings, landi
     ]
 
 
+def _gzip_member(data: bytes, flags: int, padding: bytes = b"") -> bytes:
+    """One gzip member as RFC 1952 lays it out, with header ``flags`` (FTEXT 1, FHCRC 2,
+    FCOMMENT 16), then ``padding``; Python's gzip module reads every one of them."""
+    import struct
+    import zlib
+
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = deflate.compress(data) + deflate.flush()
+    header = b"\x1f\x8b\x08" + bytes([flags]) + b"\x00\x00\x00\x00\x00\xff"
+    if flags & 16:
+        header += b"exported by the card network\x00"
+    if flags & 2:
+        header += struct.pack("<H", zlib.crc32(header) & 0xFFFF)
+    member = header + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF) + padding
+    assert gzip.decompress(member) == data
+    return member
+
+
+@pytest.mark.parametrize(
+    ("flags", "padding"),
+    [(1, b""), (2, b""), (16, b""), (0, b"\x00" * 512)],
+    ids=["ftext", "fhcrc", "fcomment", "padded"],
+)
+def test_a_gzip_file_duckdb_cannot_decompress_loads_its_rows_locally(
+    gcs_hook, local_settings, landing, flags: int, padding: bytes
+) -> None:
+    """DuckDB's gzip reader refuses these valid streams with an I/O error ("Unsupported GZIP
+    archive"), which the load took for a failure of the worker: retried, failed on every run,
+    and every other file's append waited behind it. A file with no bad line is the case: one
+    with bad lines is read from a copy without them, which Python decompresses."""
+    from fraud_mlops import targets
+
+    s = local_settings
+    data = landing.to_csv(index=False).encode()
+    gcs_hook.upload(
+        s.landing_bucket, s.landing_prefix + "day1.csv.gz", data=_gzip_member(data, flags, padding)
+    )
+    (landed,), quarantined = ingest_landed(gcs_hook, s)
+    assert quarantined == [] and (landed.rows, landed.bad_lines) == (2_000, 0)
+    warehouse = targets.warehouse(s)
+    assert _records(warehouse, "SELECT status, row_count FROM `fraud.ingestion_log`") == [("loaded", 2_000)]
+    transform(warehouse.hook(), s)
+    assert _records(warehouse, "SELECT transaction_id FROM `fraud.stg_transactions` ORDER BY 1") == [
+        (t,) for t in sorted(landing["transaction_id"])
+    ]
+
+
 def test_a_control_character_in_a_field_loads_and_staging_rejects_the_row(
     gcs_hook, local_settings, landing
 ) -> None:

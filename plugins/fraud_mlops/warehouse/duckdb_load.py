@@ -47,19 +47,28 @@ def load_csv_into_table(
     newlines), lines to 100 MiB (BigQuery's limit for a CSV row) and data lines holding bytes that
     are not UTF-8 (read as U+FFFD, as BigQuery's load converts them). A file DuckDB refuses is
     read again from a copy with "\\n" endings, U+FFFD for such bytes and room for its longest
-    line (only such files pay for the copy). Validation leaves out every line it cannot parse, so
+    line (only such files pay for the copy), and so is a gzip stream DuckDB cannot decompress
+    (:class:`GzipHeaderRefused`). Validation leaves out every line it cannot parse, so
     DuckDB refusing that copy means the two parsers disagree: the error says where, and its
     quoted lines keep only cards' last four digits (raised ``from None``: a chained original
     would print them whole).
     """
     try:
         _read_csv_into_table(conn, path, schema, table, compression, DUCKDB_MAX_LINE)
-    except CsvLoadError:
+    except (CsvLoadError, GzipHeaderRefused):
         with tempfile.TemporaryDirectory() as tmp:
             copy, longest = _with_newline_endings(path, compression, Path(tmp) / "lines.csv")
             _read_csv_into_table(conn, copy, schema, table, None, max(DUCKDB_MAX_LINE, longest + 1))
     (rows,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}"."{table}"').fetchone()
     return int(rows)
+
+
+class GzipHeaderRefused(Exception):
+    """DuckDB's gzip reader refused a stream that Python's gzip module (validation's) reads: a
+    header with the FTEXT, FHCRC or FCOMMENT flag, or zero padding after the last member, all
+    allowed by RFC 1952 ("Unsupported GZIP archive", an I/O error). No verdict on the file's
+    lines: it is read again from a copy Python decompressed. Before, the load failed on every
+    retry and every run, and held back every other file's append."""
 
 
 def _read_csv_into_table(
@@ -79,6 +88,10 @@ def _read_csv_into_table(
         )
     except duckdb.InvalidInputException as exc:  # the CSV reader's refusal of the file's content
         raise CsvLoadError(_refusal_detail(str(exc), path)) from None
+    except duckdb.IOException as exc:
+        if compression == "gzip":
+            raise GzipHeaderRefused(str(exc)) from None
+        raise RuntimeError(f"{type(exc).__name__}: {redact_card_numbers(str(exc))}") from None
     except duckdb.Error as exc:  # anything else (I/O, memory) is no verdict on the file: retried
         raise RuntimeError(f"{type(exc).__name__}: {redact_card_numbers(str(exc))}") from None
 
