@@ -25,8 +25,9 @@ class FakeDagRun:
 
 def load_landing(
     hook: Any, settings: Settings, landing: pd.DataFrame, file_name: str, run_id: str = "r1"
-) -> None:
-    """Land a DataFrame like a file: CSV → load table → 10_append_raw.sql (idempotent append)."""
+) -> tuple[str, dict[str, str]]:
+    """Land a DataFrame like a file: CSV → load table → 10_append_raw.sql (idempotent append);
+    returns the load table's name and the append's parameters."""
     hook.run(render_sql(SQL_FILES["setup"], settings))
     table = "raw_load_" + file_name.replace(".", "_").replace("-", "_")
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,16 +41,15 @@ def load_landing(
         import hashlib
 
         md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    hook.run(
-        render_sql(SQL_FILES["append_raw"], settings, load_table=table),
-        parameters={
-            "file_name": file_name,
-            "file_generation": "1",
-            "file_md5": md5,
-            "run_id": run_id,
-            "expected_rows": str(rows),
-        },
-    )
+    parameters = {
+        "file_name": file_name,
+        "file_generation": "1",
+        "file_md5": md5,
+        "run_id": run_id,
+        "expected_rows": str(rows),
+    }
+    hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table=table), parameters=parameters)
+    return table, parameters
 
 
 def backdate_load(hook: Any, settings: Settings, run_id: str, days: int) -> None:

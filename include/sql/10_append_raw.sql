@@ -4,8 +4,30 @@
 -- @file_* and @run_id are query parameters (file names are user input).
 -- The load skipped exactly the lines validation found unparseable (BigQuery: maxBadRecords is
 -- their count; DuckDB: they are filtered out): the load table must hold every other row.
+-- Safe to run again: a retry of an append that finished (its task lost before it recorded
+-- success; on gcp every try submits a new job) finds its per-file tables dropped by the first
+-- run of this script. They are made again, empty, and the append is taken as done when this run
+-- logged this file already: nothing is appended or logged twice. Before, the retry failed on the
+-- missing table on every try, the run failed, and the next run logged the file a duplicate of
+-- itself.
 {%- set reject_table = reject_table | default(none) %}
+CREATE TABLE IF NOT EXISTS `{{ raw_dataset }}.{{ load_table }}` (
+{%- for column in landing_columns %}
+  {{ column }} STRING{{ "," if not loop.last }}
+{%- endfor %}
+);
+{%- if reject_table %}
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ reject_table }}` (
+  line_number INT64, reason STRING, detail STRING, transaction_id STRING, card_last4 STRING
+);
+{%- endif %}
+
 ASSERT (SELECT COUNT(*) FROM `{{ raw_dataset }}.{{ load_table }}`) = CAST(@expected_rows AS INT64)
+  OR EXISTS (
+    SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
+    WHERE g.file_name = @file_name AND g.file_generation = @file_generation
+      AND g.file_md5 = @file_md5 AND g.run_id = @run_id
+  )
   AS 'load_row_count: the load table does not hold the rows validation counted as good';
 
 BEGIN TRANSACTION;
@@ -52,7 +74,13 @@ SELECT
   END,
   (SELECT COUNT(*) FROM `{{ raw_dataset }}.{{ load_table }}`),
   @run_id,
-  CURRENT_TIMESTAMP();
+  CURRENT_TIMESTAMP()
+FROM (SELECT 1 AS one)  -- BigQuery takes no WHERE without a FROM
+WHERE NOT EXISTS (  -- this run logged this file already: a retry of a finished append
+  SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
+  WHERE g.file_name = @file_name AND g.file_generation = @file_generation
+    AND g.file_md5 = @file_md5 AND g.run_id = @run_id
+);
 
 COMMIT TRANSACTION;
 

@@ -114,6 +114,28 @@ def test_same_file_twice_adds_nothing(warehouse, local_settings, landing):
     assert log == [("a.csv", "loaded"), ("a_again.csv", "duplicate")]
 
 
+def test_an_append_run_again_after_it_finished_changes_nothing(warehouse, local_settings, landing):
+    """A retried append task whose first try finished (the worker lost before it recorded
+    success; on gcp each try submits a new job) runs the script again after it dropped its load
+    table: that failed on every try, and the next run logged the file a duplicate of itself.
+    Another run's append of a load table that is not there is still refused."""
+    s = local_settings
+    table, parameters = load_landing(warehouse, s, landing, "a.csv", run_id="r1")
+    logged = "SELECT file_name, status, row_count, run_id FROM `fraud.ingestion_log`"
+    before = (_count(warehouse, "raw_transactions"), warehouse.get_records(logged))
+    assert before == (6000, [("a.csv", "loaded", 6000, "r1")])
+
+    append = render_sql(SQL_FILES["append_raw"], s, load_table=table)
+    warehouse.run(append, parameters=parameters)  # the retry
+    assert (_count(warehouse, "raw_transactions"), warehouse.get_records(logged)) == before
+    tables = "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'raw_load_%'"
+    assert warehouse.get_records(tables) == []  # dropped again
+
+    with pytest.raises(DataQualityError, match="load_row_count"):
+        warehouse.run(append, parameters={**parameters, "run_id": "r2"})
+    assert (_count(warehouse, "raw_transactions"), warehouse.get_records(logged)) == before
+
+
 @pytest.mark.parametrize("horizon", [None, 1])
 def test_the_dedup_horizon_bounds_which_staged_ids_a_new_copy_is_checked_against(
     warehouse, local_settings, horizon
