@@ -28,6 +28,8 @@ def good_csv() -> bytes:
     [
         (b"", "empty_file"),
         (b"   \n", "empty_file"),
+        (b"\xef\xbb\xbf", "empty_file"),  # a byte order mark alone
+        (b"\xef\xbb\xbf\r\n", "empty_file"),
         (b"\xff\xfe" + HEADER.encode(), "not_utf8"),
         (b"a,b,c\n1,2,3\n", "wrong_header"),
         ((",".join(reversed(LANDING_COLUMNS)) + "\n").encode(), "wrong_header"),
@@ -46,6 +48,36 @@ def test_bad_files_are_named_by_reason(data: bytes, reason: str) -> None:
 def test_good_file_counts_rows(good_csv: bytes) -> None:
     check = check_landing_csv(good_csv)
     assert check.ok and check.rows == 300 and check.reason is None
+
+
+def test_a_field_longer_than_the_csv_modules_default_limit_is_a_good_line() -> None:
+    """A line with a quote inside an unquoted field goes to the csv module, whose default field
+    limit (131,072 characters) made a longer field "broken quoting": a good row rejected, which
+    both loads read (BigQuery takes rows to 100 MB)."""
+    frame = generate(GeneratorConfig(rows=3, seed=5)).landing
+    frame.loc[1, "merchant"] = "LONG_MERCHANT"
+    data = frame.to_csv(index=False).replace("LONG_MERCHANT", "x" * 200_000 + 'a"b').encode()
+    check = check_landing_csv(data)
+    assert check.ok and check.rows == 3 and check.bad_lines == ()
+
+
+def test_rows_ended_by_a_lone_cr_after_a_header_ended_by_lf_are_read_line_by_line(
+    good_csv: bytes, monkeypatch
+) -> None:
+    """A block without a line feed was taken for part of one long line: rows ended by a lone
+    carriage return after a header ended by a line feed were read on, the whole file into
+    memory, and the file was quarantined as line_too_long (here with the limit lowered to
+    1 MiB, so that 1.2 MB of rows shows it). They are read line by line, as when the header
+    ends the same way."""
+    from fraud_mlops.ingestion import landed_files
+
+    monkeypatch.setattr(landed_files, "MAX_LINE_BYTES", 1 << 20)
+    header, rows = good_csv.split(b"\n", 1)
+    body = b"\r".join([rows.rstrip(b"\n").replace(b"\n", b"\r")] * 10) + b"\r"
+    assert len(body) > 1 << 20
+    for data in (header + b"\n" + body, header + b"\r" + body):
+        check = check_landing_csv(data)
+        assert (check.ok, check.reason, check.rows, check.bad_lines) == (True, None, 3_000, ())
 
 
 def test_wrong_order_is_reported_as_such() -> None:

@@ -143,6 +143,12 @@ class _HashingReader(io.RawIOBase):
             self.size += len(data)
 
 
+# A field may be as long as its line (BigQuery loads CSV rows of up to 100 MB, and DuckDB's load
+# reads them): the csv module's default limit (131,072 characters) rejected a good line with a
+# longer field as broken quoting. The limit is the module's, for the whole process; only raised.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+
+
 def _split_line(line: str) -> list[str]:
     """One physical line as CSV fields (RFC 4180 quoting); raises ``csv.Error`` on broken quoting."""
     if '"' not in line:
@@ -302,13 +308,14 @@ def _check_header(header_line: str, rest: Callable[[], str]) -> tuple[str, str] 
     """Why the first line quarantines the file, if it does."""
     if "\x00" in header_line:
         return "binary_file", "NUL bytes in the first line: not a CSV text file"
+    # A UTF-8 byte order mark (Excel's "CSV UTF-8" writes one) sits in the header line, which
+    # both loads skip (skipLeadingRows=1; DuckDB's header=true): the rows load the same. A file
+    # of a mark alone is empty, not one with a wrong header.
+    header_line = header_line.removeprefix("\ufeff")
     if not header_line.strip():
         if not rest().strip():
             return "empty_file", "the file has no content"
         return "wrong_header", "the first line is blank; expected the header"
-    # A UTF-8 byte order mark (Excel's "CSV UTF-8" writes one) sits in the header line, which
-    # both loads skip (skipLeadingRows=1; DuckDB's header=true): the rows load the same.
-    header_line = header_line.removeprefix("\ufeff")
     try:
         header = _split_line(header_line.rstrip("\r\n"))
     except csv.Error as err:
@@ -368,6 +375,12 @@ def _scan_body(body: BinaryIO, carry: bytes, tally: _Tally) -> None:
         if chunk and b"\n" not in chunk:  # a line longer than a block: read on
             pieces.append(chunk)
             size += len(chunk)
+            if b"\r" in chunk or b"\r" in pieces[0]:
+                # lines ended by a lone "\r" (after a header ended by "\n"): reading on to a
+                # "\n" took the whole rest of the file for one line, into memory, and
+                # quarantined it past 100 MiB as line_too_long
+                _scan_text(_text(b"".join(pieces), body), tally)
+                return
             if size > MAX_LINE_BYTES:
                 raise LineTooLong(tally.line_no + 1)
             continue
