@@ -18,6 +18,7 @@ from fraud_mlops.monitoring.canary import Decision, Verdict
 from fraud_mlops.monitoring.canary_apply import (
     Evidence,
     apply_decision,
+    begun_decision,
     canary_pair,
     canary_sql_values,
     decide_from_rows,
@@ -28,7 +29,7 @@ from fraud_mlops.monitoring.canary_apply import (
 from fraud_mlops.prediction_log import records
 from fraud_mlops.prediction_log.append import append_staged
 from fraud_mlops.registry.artifact import MODEL_FILE
-from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
+from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, PROMOTING, ROLLING_BACK
 from fraud_mlops.registry.local_endpoint import LocalEndpoint, read_endpoint
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.registry.vertex import VertexEndpoint, VertexModelRegistry
@@ -98,23 +99,18 @@ def test_local_promote_keeps_previous_champion_and_reverting_is_one_call(local_c
     assert registry.get(MODEL, PREVIOUS_CHAMPION).version == "2"
 
 
-@pytest.mark.parametrize("failing_step", range(3))
-def test_a_promotion_cut_short_is_finished_by_the_next_run(local_canary: Any, failing_step: int) -> None:
-    """Traffic moves first and the ``challenger`` alias goes last. Cut short at any alias call,
-    the next run (a retry, or the next hour's), which starts from ``canary_pair`` as the task
-    does, either decides on the canary again and finishes, or finds the promotion done but for
-    the alias and removes it. Aliases first could leave a canary serving everything that no
-    run would look at again."""
-    registry, endpoint = local_canary
+class Cut(Exception):
+    """A try cut short (a worker lost) at one registry call."""
+
+
+def _cut_at(registry: LocalModelRegistry, failing_call: int) -> Any:
+    """``registry``, whose ``failing_call``-th alias call (from 0) raises :class:`Cut`."""
     calls = {"n": 0}
 
-    class Cut(Exception):
-        pass
-
-    def cut_at(call: Any) -> Any:
+    def cut(call: Any) -> Any:
         def step(*args: Any) -> Any:
             calls["n"] += 1
-            if calls["n"] == failing_step + 1:
+            if calls["n"] == failing_call + 1:
                 raise Cut(call.__name__)
             return call(*args)
 
@@ -122,25 +118,102 @@ def test_a_promotion_cut_short_is_finished_by_the_next_run(local_canary: Any, fa
 
     flaky = mock.Mock(wraps=registry)
     flaky.get.side_effect = registry.get
-    flaky.set_alias.side_effect = cut_at(registry.set_alias)
-    flaky.remove_alias.side_effect = cut_at(registry.remove_alias)
-    promote = Decision(Verdict.PROMOTE, ("ok",))
-    with pytest.raises(Cut):
-        apply_decision(promote, flaky, endpoint, MODEL, "2", "1", _threshold)
-    assert _split(endpoint) == {"2": 100}
-    assert registry.get(MODEL, CHALLENGER).version == "2"
+    flaky.set_alias.side_effect = cut(registry.set_alias)
+    flaky.remove_alias.side_effect = cut(registry.remove_alias)
+    return flaky
 
-    pair = canary_pair(registry, MODEL)  # the next run
-    if pair is not None:
-        champion, canary = pair
-        assert (champion.version, canary.version) == ("1", "2")
-        apply_decision(promote, registry, endpoint, MODEL, canary.version, champion.version, _threshold)
+
+def _next_run(registry: LocalModelRegistry, endpoint: LocalEndpoint, alerts: list[dict[str, Any]]) -> Any:
+    """What the task does next (a retry, or the next hour's run) before it reads any evidence:
+    the pair, then the verdict begun on it; ``None`` when there is nothing to decide."""
+    pair = canary_pair(registry, MODEL)
+    if pair is None:
+        return None
+    champion, canary = pair
+    decision = begun_decision(canary)
+    if decision is not None:
+        apply_decision(
+            decision, registry, endpoint, MODEL, canary.version, champion.version, _threshold, alerts.append
+        )
+    return decision
+
+
+@pytest.mark.parametrize("failing_call", range(1, 5))
+def test_a_promotion_cut_short_is_finished_by_the_next_run(local_canary: Any, failing_call: int) -> None:
+    """The canary is marked first, traffic moves next, and the ``challenger`` alias and the mark
+    go last. Cut short at any alias call after the traffic moved, the next run (a retry, or the
+    next hour's), which starts from ``canary_pair`` as the task does, finishes the promotion
+    without deciding again, or finds it done but for the alias and removes it. Decided again,
+    the canary serving everything against a champion serving nothing could be rolled back onto
+    a champion that is not deployed (an error every hour)."""
+    registry, endpoint = local_canary
+    with pytest.raises(Cut):
+        apply_decision(
+            Decision(Verdict.PROMOTE, ("ok",)),
+            _cut_at(registry, failing_call),
+            endpoint,
+            MODEL,
+            "2",
+            "1",
+            _threshold,
+        )
+    assert _split(endpoint) == {"2": 100}
+
+    decision = _next_run(registry, endpoint, [])
+    if failing_call < 3:
+        assert decision is not None and decision.verdict is Verdict.PROMOTE
+        assert "finishing the promote of v2" in decision.reasons[0]
     else:
-        assert failing_step == 2  # only the alias removal was left
+        assert decision is None  # only the alias removals were left (canary_pair ends them)
 
     assert _split(endpoint) == {"2": 100}
     assert registry.get(MODEL, CHAMPION).version == "2"
     assert registry.get(MODEL, PREVIOUS_CHAMPION).version == "1"
+    assert registry.get(MODEL, CHALLENGER) is None
+    assert canary_pair(registry, MODEL) is None
+
+
+@pytest.mark.parametrize("cut", ["alert", "challenger", "mark"])
+def test_a_rollback_cut_short_is_finished_and_alerted_by_the_next_run(local_canary: Any, cut: str) -> None:
+    """Cut short after the canary left the endpoint (a worker lost while Vertex undeployed it),
+    the canary kept its ``challenger`` alias and the next run decided again, from evidence in
+    which the undeployed canary no longer answers and failures naming no model are no longer
+    laid at its door: the rows that rolled it back could promote it, and the rollback was never
+    alerted. The mark makes the next run finish the rollback and alert (again, if the first try
+    had alerted: at least once, never not at all)."""
+    registry, endpoint = local_canary
+    first: list[dict[str, Any]] = []
+
+    def alert_cut_short(outcome: dict[str, Any]) -> None:
+        raise Cut("raise_alert")
+
+    rollback = Decision(Verdict.ROLLBACK, ("alert rate 100.00% outside [0.50%, 5.50%]",))
+    flaky = _cut_at(registry, {"alert": 99, "challenger": 1, "mark": 2}[cut])
+    with pytest.raises(Cut):
+        apply_decision(
+            rollback,
+            flaky,
+            endpoint,
+            MODEL,
+            "2",
+            "1",
+            _threshold,
+            alert_cut_short if cut == "alert" else first.append,
+        )
+    assert _split(endpoint) == {"1": 100}
+    assert len(first) == (0 if cut == "alert" else 1)
+
+    alerts: list[dict[str, Any]] = []
+    decision = _next_run(registry, endpoint, alerts)
+    if cut == "mark":  # the alias was gone: nothing left to do; the mark left on v2 is read no more
+        assert decision is None and alerts == []
+    else:
+        assert decision is not None and decision.verdict is Verdict.ROLLBACK
+        assert "finishing the rollback of v2" in decision.reasons[0]
+        assert alerts == [{**decision.to_dict(), "canary": "2", "champion": "1", "traffic": {"1": 100}}]
+
+    assert _split(endpoint) == {"1": 100}
+    assert registry.get(MODEL, CHAMPION).version == "1"
     assert registry.get(MODEL, CHALLENGER) is None
     assert canary_pair(registry, MODEL) is None
 
@@ -174,9 +247,25 @@ def _vertex_registry() -> tuple[VertexModelRegistry, mock.MagicMock]:
         version = aliases.get(ref, ref if ref.isdigit() else None)
         if version is None:
             raise exceptions.NotFound(f"{name}")
-        return v1.Model(name=PARENT, version_id=version, artifact_uri=f"gs://b/m{version}")
+        held = [alias for alias, holder in aliases.items() if holder == version]
+        return v1.Model(
+            name=PARENT, version_id=version, artifact_uri=f"gs://b/m{version}", version_aliases=held
+        )
+
+    def merge_version_aliases(request: v1.MergeVersionAliasesRequest) -> v1.Model:
+        """As Model Registry documents it: ``-alias`` removes the alias from the version, an
+        alias held by another version is refused (so callers remove it there first)."""
+        version = request.name.rsplit("@", 1)[1]
+        for alias in request.version_aliases:
+            if alias.startswith("-"):
+                if aliases.get(alias[1:]) == version:
+                    del aliases[alias[1:]]
+            elif aliases.setdefault(alias, version) != version:
+                raise exceptions.BadRequest(f"alias {alias} is held by another version")
+        return get_model(request.name)
 
     client.get_model.side_effect = get_model
+    client.merge_version_aliases.side_effect = merge_version_aliases
     return VertexModelRegistry("fraud-prj", "europe-west4", client), client
 
 
@@ -208,9 +297,13 @@ def test_vertex_rollback_is_one_undeploy_request_that_moves_the_traffic() -> Non
     endpoint_client.update_endpoint.assert_not_called()
     endpoint_client.deploy_model.assert_not_called()
     assert model_client.merge_version_aliases.call_args_list == [
+        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[ROLLING_BACK])),
         mock.call(
             request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{CHALLENGER}"])
-        )
+        ),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{ROLLING_BACK}"])
+        ),
     ]
     assert outcome["traffic"] == {"1": 100}
 
@@ -235,7 +328,9 @@ def test_vertex_promote_moves_traffic_and_aliases_keeping_previous_champion() ->
         request=v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="111")
     )
     assert model_client.merge_version_aliases.call_args_list == [
-        # previous_champion → v1 (no holder yet), champion: off v1, onto v3; challenger off v3
+        # the mark on v3, previous_champion → v1 (no holder yet), champion: off v1, onto v3;
+        # challenger off v3, the mark off v3
+        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[PROMOTING])),
         mock.call(
             request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[PREVIOUS_CHAMPION])
         ),
@@ -245,6 +340,9 @@ def test_vertex_promote_moves_traffic_and_aliases_keeping_previous_champion() ->
         mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[CHAMPION])),
         mock.call(
             request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{CHALLENGER}"])
+        ),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{PROMOTING}"])
         ),
     ]
     assert outcome["traffic"] == {"3": 100}

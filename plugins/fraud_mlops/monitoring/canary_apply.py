@@ -7,6 +7,11 @@
   keeps serving 100 %; the monitoring task raises a ``canary_rollback`` alert with the reasons.
 * HOLD: nothing changes.
 
+A promotion or a rollback first marks the canary (``canary-promoting``, ``canary-rolling-back``)
+and removes the mark once done. A try cut short in between (a worker lost while Vertex undeploys)
+is finished by the next try or run (:func:`begun_decision`), not decided again: after a rollback
+the canary no longer answers, and the evidence read again without it could promote it.
+
 Everything goes through the registry/endpoint seam (``registry/backends.py``: local files or
 Vertex GAPIC requests), so the same code runs on both targets.
 """
@@ -14,6 +19,7 @@ Vertex GAPIC requests), so the same code runs on both targets.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
@@ -31,6 +37,8 @@ from fraud_mlops.registry.base import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS_CHAMPION,
+    PROMOTING,
+    ROLLING_BACK,
     ModelEndpoint,
     ModelRegistry,
     ModelVersion,
@@ -157,6 +165,31 @@ def canary_pair(registry: ModelRegistry, model_name: str) -> tuple[ModelVersion,
     return champion, canary
 
 
+#: The mark a verdict sets on the canary while it is carried out.
+MARKS = {Verdict.PROMOTE: PROMOTING, Verdict.ROLLBACK: ROLLING_BACK}
+
+
+def begun_decision(canary: ModelVersion) -> Decision | None:
+    """The verdict an earlier try or run began to carry out on ``canary`` and did not finish
+    (its mark is still on it), to be finished as it was decided; ``None`` when there is none.
+
+    Deciding again would read other evidence: a rollback cut short after Vertex undeployed the
+    canary leaves it answering nothing, the failures that name no model are no longer laid at
+    its door, and the same rows that rolled it back could promote it. A promotion cut short
+    leaves the canary serving everything against a champion that serves nothing.
+    """
+    for verdict, mark in MARKS.items():
+        if mark in canary.aliases:
+            return Decision(
+                verdict,
+                (
+                    f"finishing the {verdict.name.lower()} of v{canary.version} that an earlier try "
+                    "began and did not finish (its reasons are in that try's log)",
+                ),
+            )
+    return None
+
+
 def apply_decision(
     decision: Decision,
     registry: ModelRegistry,
@@ -165,8 +198,14 @@ def apply_decision(
     canary_version: str,
     champion_version: str,
     threshold_of: Any,
+    on_rollback: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Carry out ``decision``; return what changed (the split, the aliases)."""
+    """Carry out ``decision``; return what changed (the split, the aliases).
+
+    ``on_rollback`` (the alert) is called once the canary is off the endpoint and before it
+    loses its ``challenger`` alias: a try cut short in between alerts again when it is finished,
+    rather than never.
+    """
     outcome: dict[str, Any] = {**decision.to_dict(), "canary": canary_version, "champion": champion_version}
     if decision.verdict is Verdict.HOLD:
         return outcome
@@ -176,16 +215,23 @@ def apply_decision(
         raise KeyError(
             f"{model_name}: canary v{canary_version} or champion v{champion_version} not registered"
         )
+    mark = MARKS[decision.verdict]
+    registry.set_alias(model_name, mark, canary.version)  # first: cut short later, it is finished
     if decision.verdict is Verdict.PROMOTE:
         # Traffic first, the challenger alias last: cut short anywhere, the canary keeps its
-        # alias, so the next run (a retry, the next hour's) decides on it again, or finishes
-        # (canary_pair). The other order could leave a canary serving everything that no run
-        # looks at again.
+        # alias and its mark, so the next run (a retry, the next hour's) finishes the promotion,
+        # or finds it done but for the alias (canary_pair). The other order could leave a
+        # canary serving everything that no run looks at again.
         outcome["traffic"] = endpoint.promote(canary, threshold_of(canary))
         hand_over_champion(registry, model_name, canary.version, champion.version)
     else:
         outcome["traffic"] = endpoint.rollback(canary, champion)
+        if on_rollback is not None:
+            on_rollback(outcome)
         registry.remove_alias(model_name, CHALLENGER)
+    # last: a mark left by a cut here lies on a version that is no longer the challenger, and
+    # only the challenger's mark is read; the next verdict moves it
+    registry.remove_alias(model_name, mark)
     return outcome
 
 

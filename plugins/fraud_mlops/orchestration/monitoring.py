@@ -171,9 +171,9 @@ def apply_canary_decision(settings: Settings) -> Any:
     def apply_canary_decision() -> dict[str, Any]:
         """PROMOTE / HOLD / ROLLBACK the canary from the prediction log's evidence."""
         from fraud_mlops.alerting.sinks import ROLLBACK
-        from fraud_mlops.monitoring.canary import Verdict
         from fraud_mlops.monitoring.canary_apply import (
             apply_decision,
+            begun_decision,
             canary_pair,
             canary_sql_values,
             decide_from_rows,
@@ -193,14 +193,31 @@ def apply_canary_decision(settings: Settings) -> Any:
             return {"verdict": "NO_CANARY", "reasons": ["no challenger is deployed beside the champion"]}
         champion, canary = pair
         endpoint = open_endpoint(targets.endpoint_uri(settings))
-        values = canary_sql_values(champion.version, canary.version, endpoint.deployed_since(canary))
-        sql = render_sql("86_canary_window.sql", settings, **values)
-        rows = [tuple(r) for r in targets.warehouse(settings).records(sql)]
-        policy = policy_from(
-            dict(context["params"]).get("canary_policy") or None,
-            shadow_pairs_logged=targets.endpoint_scores_shadow_pairs(settings),
-        )
-        evidence, decision = decide_from_rows(rows, champion.version, canary.version, policy)
+        evidence: dict[str, Any] | None = None
+        decision = begun_decision(canary)  # a promotion or rollback cut short: finished, not redecided
+        if decision is None:
+            values = canary_sql_values(champion.version, canary.version, endpoint.deployed_since(canary))
+            sql = render_sql("86_canary_window.sql", settings, **values)
+            rows = [tuple(r) for r in targets.warehouse(settings).records(sql)]
+            policy = policy_from(
+                dict(context["params"]).get("canary_policy") or None,
+                shadow_pairs_logged=targets.endpoint_scores_shadow_pairs(settings),
+            )
+            read, decision = decide_from_rows(rows, champion.version, canary.version, policy)
+            evidence = {
+                "canary": read.canary.__dict__,
+                "champion": read.champion.__dict__,
+                "window": read.window.__dict__,
+            }
+        else:
+            print(decision.reasons[0])
+
+        def alert(outcome: dict[str, Any]) -> None:
+            summary = f"canary {MODEL_NAME} v{canary.version} rolled back: " + "; ".join(decision.reasons)
+            raise_alert(
+                ROLLBACK, summary, context, {"reasons": list(decision.reasons), "traffic": outcome["traffic"]}
+            )
+
         outcome = apply_decision(
             decision,
             registry,
@@ -209,17 +226,9 @@ def apply_canary_decision(settings: Settings) -> Any:
             canary.version,
             champion.version,
             lambda v: float(read_metadata(v.local_dir()).get("threshold", 0.5)),
+            on_rollback=alert,
         )
-        outcome["evidence"] = {
-            "canary": evidence.canary.__dict__,
-            "champion": evidence.champion.__dict__,
-            "window": evidence.window.__dict__,
-        }
-        if decision.verdict is Verdict.ROLLBACK:
-            summary = f"canary {MODEL_NAME} v{canary.version} rolled back: " + "; ".join(decision.reasons)
-            raise_alert(
-                ROLLBACK, summary, context, {"reasons": list(decision.reasons), "traffic": outcome["traffic"]}
-            )
+        outcome["evidence"] = evidence
         return outcome
 
     return apply_canary_decision()

@@ -17,6 +17,10 @@ from typing import Any, Protocol
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous-champion"  # kept on promotion: reverting it is one call
+#: Set on the canary before a promotion or a rollback acts, removed once it is done: a try cut
+#: short in between is finished by the next one, not decided again (monitoring/canary_apply.py)
+PROMOTING = "canary-promoting"
+ROLLING_BACK = "canary-rolling-back"
 #: Vertex AI's format of a version alias (``Model.version_aliases`` in google.cloud.aiplatform_v1):
 #: a lowercase letter first, then letters, digits and ``-``; no ``_``. Both registries check it,
 #: so a name Vertex would refuse fails on the local target too.
