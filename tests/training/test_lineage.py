@@ -40,6 +40,7 @@ def test_local_lineage_is_written_by_the_duckdb_warehouse(local_settings: Settin
     sql = render_sql(LINEAGE_SQL_FILE, local_settings)
     write_lineage(_row(), warehouse, sql)
     write_lineage(_row(rejected), warehouse, sql)
+    write_lineage(_row(), warehouse, sql)  # a retry of the task (a later step of it failed): no second row
     rows = warehouse.records(
         "SELECT pipeline_run, model_version, gate_decision, gate_reason, champion_version, metrics_json, "
         "traffic_json, dag_run_id, recorded_at IS NOT NULL FROM fraud.model_lineage "
@@ -143,7 +144,9 @@ def test_the_serving_champion_keeps_its_snapshot_through_every_run_it_serves(
     lineage_sql = render_sql(LINEAGE_SQL_FILE, local_settings)
     for snapshot, version in ((gone, "1"), (old, "2")):  # the versions' registering runs
         write_lineage(
-            _row(PipelineResult("r", snapshot, "deploy", "ok", version, "")), warehouse, lineage_sql
+            _row(PipelineResult(f"run-of-v{version}", snapshot, "deploy", "ok", version, "")),
+            warehouse,
+            lineage_sql,
         )
     find = render_sql(CHAMPION_SNAPSHOT_SQL_FILE, local_settings)
     render = lambda name, **extra: render_sql(name, local_settings, **extra)  # noqa: E731
