@@ -72,8 +72,10 @@ def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_loggi
         v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="333", traffic_split={"111": 100})
     )
     assert out["update_endpoint"] == []
-    assert out["merge_aliases"] == sent(
-        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-challenger"])
+    assert out["merge_aliases"] == sent(  # marked first, unmarked last (canary_apply.begun_decision)
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["canary-rolling-back"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-challenger"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-canary-rolling-back"]),
     )
     (alert,) = out["logged_alerts"]
     assert alert["logName"] == "projects/fraud-prj/logs/fraud-alerts"
@@ -122,10 +124,12 @@ def test_a_good_canary_is_promoted_on_vertex_keeping_the_previous_champion(
     )
     assert out["undeploy"] == sent(v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="111"))
     assert out["merge_aliases"] == sent(
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["canary-promoting"]),
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=["previous-champion"]),
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=["-champion"]),
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["champion"]),
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-challenger"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-canary-promoting"]),
     )
     assert out["logged_alerts"] == []
     assert out["links"] == LINKS
