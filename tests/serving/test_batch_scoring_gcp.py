@@ -145,7 +145,9 @@ RUN = SimpleNamespace(
 OUTPUT_TABLE = f"{PROJECT}.fraud.batch_prediction_output"
 
 
-def _retry_of_batch_predict(earlier: str | None, output_exists: bool) -> dict[str, Any]:
+def _retry_of_batch_predict(
+    earlier: str | None, output_exists: bool, older_listed_first: bool = False
+) -> dict[str, Any]:
     """Try 2 of ``batch_predict`` with Vertex's job service answered at its GAPIC client (the
     run's earlier job in state ``earlier``, or none) and BigQuery's REST API under the real
     client (the output table there or not): what it asked, created, returned or deferred to."""
@@ -165,8 +167,15 @@ def _retry_of_batch_predict(earlier: str | None, output_exists: bool) -> dict[st
             types.BatchPredictionJob(
                 name=f"{parent}/batchPredictionJobs/41", state=earlier, labels={"airflow_run": label},
                 model=f"{parent}/models/fraud-detector", model_version_id="7",
+                create_time=datetime(2026, 12, 5, 2, tzinfo=UTC),
             )
         ]  # fmt: skip
+        if older_listed_first:  # a job of the run before it was cleared (Vertex's order is not by time)
+            jobs.insert(0, types.BatchPredictionJob(
+                name=f"{parent}/batchPredictionJobs/40", state="JOB_STATE_SUCCEEDED", labels={"airflow_run": label},
+                model=f"{parent}/models/fraud-detector", model_version_id="6",
+                create_time=datetime(2026, 12, 5, 1, tzinfo=UTC),
+            ))  # fmt: skip
         response = types.ListBatchPredictionJobsResponse(batch_prediction_jobs=jobs)
         return pagers.ListBatchPredictionJobsPager(
             mock.Mock(), types.ListBatchPredictionJobsRequest(request), response
@@ -219,11 +228,18 @@ def test_a_retry_creates_its_own_job_when_none_of_the_run_runs_or_succeeded(
     assert out["deferred_to"] == "42"
 
 
-def test_a_retry_takes_the_result_of_the_runs_job_that_succeeded_since(gcp: Settings) -> None:
+@pytest.mark.parametrize("older_listed_first", [False, True])
+def test_a_retry_takes_the_result_of_the_runs_job_that_succeeded_since(
+    gcp: Settings, older_listed_first: bool
+) -> None:
     """The job finished between the failed poll and the retry, and its output table stands: a
     new job would fail on that table, so the retry returns the succeeded job as the trigger
-    would have (replace_run_predictions reads its model_version_id) and creates none."""
-    out = _retry_of_batch_predict("JOB_STATE_SUCCEEDED", output_exists=True)
+    would have (replace_run_predictions reads its model_version_id) and creates none. Of two
+    succeeded jobs of the run (the older one from before the run was cleared, its output since
+    dropped and written again), the newest is taken, whatever order Vertex lists them in."""
+    out = _retry_of_batch_predict(
+        "JOB_STATE_SUCCEEDED", output_exists=True, older_listed_first=older_listed_first
+    )
 
     assert out["created"] is None
     assert out["tables_read"] == [OUTPUT_TABLE]

@@ -62,7 +62,8 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
         return super().execute(context)
 
     def jobs_of_run(self, label: str) -> list[Any]:
-        """The run's jobs (``BatchPredictionJob`` messages), as Vertex lists them."""
+        """The run's jobs (``BatchPredictionJob`` messages), newest first: a cleared run has an
+        older job too, and Vertex's list is in no documented order."""
         from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import (
             BatchPredictionJobHook,
         )
@@ -75,6 +76,7 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
                 project_id=self.project_id, region=self.region, filter=run_filter(label), retry=lookup_retry()
             )
         )
+        jobs.sort(key=lambda job: job.create_time.timestamp() if job.create_time else 0.0, reverse=True)
         for job in jobs:
             log.info("batch prediction job %s of an earlier try: %s", job.name, job.state.name)
         return jobs
