@@ -71,7 +71,7 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
         hook = BatchPredictionJobHook(
             gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain
         )
-        jobs = list(
+        jobs: list[Any] = list(
             hook.list_batch_prediction_jobs(
                 project_id=self.project_id, region=self.region, filter=run_filter(label), retry=lookup_retry()
             )
