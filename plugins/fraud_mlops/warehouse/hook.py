@@ -193,21 +193,29 @@ class BigQueryDialectDuckDBHook(DuckDBHook):
             return
         path = self.snapshot_path(clone.target_table)
         if path.exists():
-            if clone.if_not_exists:
-                return
-            raise SnapshotExistsError(
-                f"Snapshot {clone.target} already exists ({path}); snapshots are immutable"
-            )
+            if not clone.if_not_exists:
+                raise SnapshotExistsError(
+                    f"Snapshot {clone.target} already exists ({path}); snapshots are immutable"
+                )
+            # an earlier try may have died between the file and its view: without the view every
+            # retry's lineage read of the snapshot failed, and so did the run
+            self._snapshot_view(conn, clone, path)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".parquet.partial")
         conn.execute(f"COPY (SELECT * FROM {_quote(clone.source)}) TO '{partial}' (FORMAT parquet)")
         partial.chmod(0o444)
         os.replace(partial, path)  # readers never see a half-written snapshot
+        self._snapshot_view(conn, clone, path)
+        self.log.info("Snapshot %s written to %s (read-only)", clone.target, path)
+
+    @staticmethod
+    def _snapshot_view(conn: Any, clone: CloneDDL, path: Path) -> None:
+        """The snapshot's name in the warehouse: a view of its read-only Parquet file."""
         conn.execute(
             f'CREATE OR REPLACE VIEW "{clone.target_schema}"."{clone.target_table}" AS '
             f"SELECT * FROM read_parquet('{path}')"
         )
-        self.log.info("Snapshot %s written to %s (read-only)", clone.target, path)
 
 
 def _local_kek_resolver() -> KekResolver:
