@@ -88,6 +88,37 @@ def test_a_retry_returns_the_quarantine_its_earlier_try_made_and_loads_nothing(
     assert loaded == {**other, "loaded_rows": 200}
 
 
+def test_a_local_retry_of_a_refusal_that_died_before_its_quarantine_quarantines_the_file(
+    gcs_hook, local_settings
+) -> None:
+    """A file with bad lines that DuckDB refuses: the first try's load is refused and the try
+    dies before the quarantine. The load dropped the file's reject table, so every retry failed
+    reading it, and the run failed. It stays for the retry (the teardown drops it)."""
+    from fraud_mlops.ingestion.landed_files import record_bad_lines
+    from fraud_mlops.warehouse.duckdb_load import load_into_warehouse
+
+    s = local_settings
+    warehouse = targets.warehouse(s)
+    warehouse.execute(render_sql(SQL_FILES["setup"], s))
+    frame = generate(GeneratorConfig(rows=200, seed=4)).landing
+    frame.loc[150, "merchant"] = "SHOP"
+    text = frame.to_csv(index=False).replace(",SHOP,", ', "The" Shop,') + "only,three,fields\n"
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "shop.csv", data=text.encode())
+    (landed,), _ = validate_landed(
+        gcs_hook, s, run_id="run-1", on_bad_lines=lambda f, bad: record_bad_lines(warehouse, f, bad)
+    )
+    assert (landed.rows, landed.bad_lines) == (200, 1)
+    file = {**landed.to_xcom(), "run_id": "run-1"}
+    with pytest.raises(LoadRefused):
+        load_into_warehouse(file, s)  # the first try's load, refused; the try dies here
+
+    retry = _context(try_number=2)
+    refused = _load_task(s)(file=file, **retry)
+    assert refused[REFUSED_KEY]["reason"] == "load_refused"
+    assert refused[REFUSED_KEY]["moved_to"].startswith(f"gs://{s.quarantine_bucket}/quarantine/")
+    assert warehouse.drop_leftover_load_tables() == [f"{s.dataset}.{landed.reject_table}"]  # the teardown's
+
+
 def test_on_gcp_the_retry_sends_no_load_job(gcs_hook, local_settings, google_connection, monkeypatch) -> None:
     """The gcp adapter's load task asks the same question first: no load job for a file its
     earlier try quarantined (BigQuery's REST API answered in memory under the real client)."""

@@ -179,8 +179,9 @@ def load_into_warehouse(file: dict[str, Any], settings: Settings) -> int:
                     )
             except LoadRefused as refused:
                 conn.execute(f'DROP TABLE IF EXISTS "{settings.raw_dataset}"."{landed.load_table}"')
-                if landed.reject_table:  # its append, which drops it, is skipped
-                    conn.execute(f'DROP TABLE IF EXISTS "{settings.dataset}"."{landed.reject_table}"')
+                # The reject table stays (its append is skipped): a try that dies before the
+                # quarantine is retried, and the retry reads it again; dropped here, every retry
+                # failed on it. The lease's teardown drops it (drop_leftover_load_tables).
                 if landed.reject_table and isinstance(refused, CsvLoadError):
                     raise LoadRefused(
                         refused.reason,
