@@ -10,7 +10,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from google.api_core import exceptions
 from google.cloud import aiplatform_v1 as v1
 
 from fraud_mlops import targets
@@ -35,6 +34,7 @@ from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.registry.vertex import VertexEndpoint, VertexModelRegistry
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql, sql_instant
+from tests.vertex_registry import answer_aliases
 
 MODEL = "fraud-detector"
 LOCATION = "projects/fraud-prj/locations/europe-west4"
@@ -162,7 +162,7 @@ def test_a_promotion_cut_short_is_finished_by_the_next_run(local_canary: Any, fa
     decision = _next_run(registry, endpoint, [])
     if failing_call < 3:
         assert decision is not None and decision.verdict is Verdict.PROMOTE
-        assert "finishing the promote of v2" in decision.reasons[0]
+        assert "finishing the promotion of v2" in decision.reasons[0]
     else:
         assert decision is None  # only the alias removals were left (canary_pair ends them)
 
@@ -242,30 +242,7 @@ def _vertex_registry() -> tuple[VertexModelRegistry, mock.MagicMock]:
     client.list_models.return_value = [v1.Model(name=PARENT)]
     aliases = {CHAMPION: "1", CHALLENGER: "3"}
 
-    def get_model(name: str) -> v1.Model:
-        ref = name.rsplit("@", 1)[1]
-        version = aliases.get(ref, ref if ref.isdigit() else None)
-        if version is None:
-            raise exceptions.NotFound(f"{name}")
-        held = [alias for alias, holder in aliases.items() if holder == version]
-        return v1.Model(
-            name=PARENT, version_id=version, artifact_uri=f"gs://b/m{version}", version_aliases=held
-        )
-
-    def merge_version_aliases(request: v1.MergeVersionAliasesRequest) -> v1.Model:
-        """As Model Registry documents it: ``-alias`` removes the alias from the version, an
-        alias held by another version is refused (so callers remove it there first)."""
-        version = request.name.rsplit("@", 1)[1]
-        for alias in request.version_aliases:
-            if alias.startswith("-"):
-                if aliases.get(alias[1:]) == version:
-                    del aliases[alias[1:]]
-            elif aliases.setdefault(alias, version) != version:
-                raise exceptions.BadRequest(f"alias {alias} is held by another version")
-        return get_model(request.name)
-
-    client.get_model.side_effect = get_model
-    client.merge_version_aliases.side_effect = merge_version_aliases
+    answer_aliases(client, PARENT, aliases, "gs://b/m{}")
     return VertexModelRegistry("fraud-prj", "europe-west4", client), client
 
 

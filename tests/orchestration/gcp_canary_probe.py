@@ -36,41 +36,14 @@ EVIDENCE_BOUNDS = {
 
 
 def vertex_model_client(cls: mock.MagicMock) -> mock.MagicMock:
-    from google.api_core import exceptions
     from google.cloud import aiplatform_v1 as v1
+
+    from tests.vertex_registry import answer_aliases
 
     client = cls.return_value
     client.list_models.return_value = [v1.Model(name=PARENT)]
 
-    aliases = dict(ALIASES)
-
-    def get_model(name: str) -> Any:
-        ref = name.rsplit("@", 1)[1]
-        version = aliases.get(ref, ref if ref.isdigit() else None)
-        if version is None:
-            raise exceptions.NotFound(name)
-        held = [alias for alias, holder in aliases.items() if holder == version]
-        return v1.Model(
-            name=PARENT,
-            version_id=version,
-            artifact_uri=f"gs://fraud-prj-models/m{version}",
-            version_aliases=held,
-        )
-
-    def merge_version_aliases(request: Any) -> Any:
-        """As Model Registry documents MergeVersionAliases: ``-alias`` removes it from the
-        version; an alias another version holds is refused (callers remove it there first)."""
-        version = request.name.rsplit("@", 1)[1]
-        for alias in request.version_aliases:
-            if alias.startswith("-"):
-                if aliases.get(alias[1:]) == version:
-                    del aliases[alias[1:]]
-            elif aliases.setdefault(alias, version) != version:
-                raise exceptions.BadRequest(f"alias {alias} is held by another version")
-        return get_model(request.name)
-
-    client.get_model.side_effect = get_model
-    client.merge_version_aliases.side_effect = merge_version_aliases
+    answer_aliases(client, PARENT, dict(ALIASES), "gs://fraud-prj-models/m{}")
     return client
 
 

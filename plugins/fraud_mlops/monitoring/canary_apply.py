@@ -183,7 +183,7 @@ def begun_decision(canary: ModelVersion) -> Decision | None:
             return Decision(
                 verdict,
                 (
-                    f"finishing the {verdict.name.lower()} of v{canary.version} that an earlier try "
+                    f"finishing the {'promotion' if verdict is Verdict.PROMOTE else 'rollback'} of v{canary.version} that an earlier try "
                     "began and did not finish (its reasons are in that try's log)",
                 ),
             )

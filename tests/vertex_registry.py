@@ -1,0 +1,42 @@
+"""Model Registry's version aliases at the GAPIC client (``ModelServiceClient``), for tests of
+code that moves them: ``GetModel`` by ``<model>@<version or alias>`` and
+``MergeVersionAliases`` keep one alias table, as the service documents them
+(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.models/mergeVersionAliases)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def answer_aliases(client: Any, parent: str, aliases: dict[str, str], artifact_uri: str) -> dict[str, str]:
+    """Make the mocked ``client`` answer ``get_model`` and ``merge_version_aliases`` from
+    ``aliases`` (alias → version, changed in place by the merges); ``artifact_uri`` is formatted
+    with the version. Returns the table."""
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1 as v1
+
+    def get_model(name: str) -> Any:
+        ref = name.rsplit("@", 1)[1]
+        version = aliases.get(ref, ref if ref.isdigit() else None)
+        if version is None:
+            raise exceptions.NotFound(name)
+        held = [alias for alias, holder in aliases.items() if holder == version]
+        return v1.Model(
+            name=parent, version_id=version, artifact_uri=artifact_uri.format(version), version_aliases=held
+        )
+
+    def merge_version_aliases(request: Any) -> Any:
+        """``-alias`` removes the alias from the version; an alias another version holds is
+        refused (callers remove it there first)."""
+        version = request.name.rsplit("@", 1)[1]
+        for alias in request.version_aliases:
+            if alias.startswith("-"):
+                if aliases.get(alias[1:]) == version:
+                    del aliases[alias[1:]]
+            elif aliases.setdefault(alias, version) != version:
+                raise exceptions.BadRequest(f"alias {alias} is held by another version")
+        return get_model(request.name)
+
+    client.get_model.side_effect = get_model
+    client.merge_version_aliases.side_effect = merge_version_aliases
+    return aliases
