@@ -26,15 +26,16 @@ def answer_aliases(client: Any, parent: str, aliases: dict[str, str], artifact_u
         )
 
     def merge_version_aliases(request: Any) -> Any:
-        """``-alias`` removes the alias from the version; an alias another version holds is
-        refused (callers remove it there first)."""
+        """``-alias`` removes the alias from the version; an alias another version holds moves
+        ("if you apply an existing alias used by another model version, the alias is removed
+        from that version": https://cloud.google.com/vertex-ai/docs/model-registry/model-alias)."""
         version = request.name.rsplit("@", 1)[1]
         for alias in request.version_aliases:
             if alias.startswith("-"):
                 if aliases.get(alias[1:]) == version:
                     del aliases[alias[1:]]
-            elif aliases.setdefault(alias, version) != version:
-                raise exceptions.BadRequest(f"alias {alias} is held by another version")
+            else:
+                aliases[alias] = version
         return get_model(request.name)
 
     client.get_model.side_effect = get_model

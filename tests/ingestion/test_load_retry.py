@@ -119,6 +119,21 @@ def test_a_local_retry_of_a_refusal_that_died_before_its_quarantine_quarantines_
     assert warehouse.drop_leftover_load_tables() == [f"{s.dataset}.{landed.reject_table}"]  # the teardown's
 
 
+def test_a_cleared_run_looks_back_to_its_run_after() -> None:
+    """A cleared run's start_date is the clear's: a retry after a clear the day after the move
+    looked only at today's folders. run_after is kept across clears."""
+    from fraud_mlops.orchestration.ingestion import run_began
+
+    moved = datetime(2026, 12, 5, 23, 50, tzinfo=UTC)
+    cleared = {
+        "dag_run": SimpleNamespace(run_after=moved, start_date=moved + timedelta(days=1)),
+        "ti": SimpleNamespace(start_date=moved + timedelta(days=1, minutes=1)),
+    }
+    assert run_began(cleared) == moved
+    never_started = {"dag_run": SimpleNamespace(start_date=None), "ti": SimpleNamespace(start_date=moved)}
+    assert run_began(never_started) == moved
+
+
 def test_on_gcp_the_retry_sends_no_load_job(gcs_hook, local_settings, google_connection, monkeypatch) -> None:
     """The gcp adapter's load task asks the same question first: no load job for a file its
     earlier try quarantined (BigQuery's REST API answered in memory under the real client)."""

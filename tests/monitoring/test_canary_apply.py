@@ -171,6 +171,7 @@ def test_a_promotion_cut_short_is_finished_by_the_next_run(local_canary: Any, fa
     assert registry.get(MODEL, PREVIOUS_CHAMPION).version == "1"
     assert registry.get(MODEL, CHALLENGER) is None
     assert canary_pair(registry, MODEL) is None
+    assert registry.get(MODEL, PROMOTING) is None  # no mark left to decide a later canary
 
 
 @pytest.mark.parametrize("cut", ["alert", "challenger", "mark"])
@@ -216,6 +217,8 @@ def test_a_rollback_cut_short_is_finished_and_alerted_by_the_next_run(local_cana
     assert registry.get(MODEL, CHAMPION).version == "1"
     assert registry.get(MODEL, CHALLENGER) is None
     assert canary_pair(registry, MODEL) is None
+    # no mark left: had v2 been made challenger again, its mark would have rolled it back unread
+    assert registry.get(MODEL, ROLLING_BACK) is None
 
 
 def test_the_canary_pair_is_the_champion_and_the_challenger(local_canary: Any) -> None:
@@ -305,14 +308,11 @@ def test_vertex_promote_moves_traffic_and_aliases_keeping_previous_champion() ->
         request=v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="111")
     )
     assert model_client.merge_version_aliases.call_args_list == [
-        # the mark on v3, previous_champion → v1 (no holder yet), champion: off v1, onto v3;
-        # challenger off v3, the mark off v3
+        # the mark on v3, previous_champion → v1 (no holder yet), champion moved onto v3 in one
+        # request (Model Registry takes it off v1), challenger off v3, the mark off v3
         mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[PROMOTING])),
         mock.call(
             request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[PREVIOUS_CHAMPION])
-        ),
-        mock.call(
-            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[f"-{CHAMPION}"])
         ),
         mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[CHAMPION])),
         mock.call(

@@ -126,8 +126,7 @@ def test_a_good_canary_is_promoted_on_vertex_keeping_the_previous_champion(
     assert out["merge_aliases"] == sent(
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["canary-promoting"]),
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=["previous-champion"]),
-        v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=["-champion"]),
-        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["champion"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["champion"]),  # moved off v1
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-challenger"]),
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-canary-promoting"]),
     )

@@ -250,6 +250,15 @@ def test_a_retry_takes_the_result_of_the_runs_job_that_succeeded_since(
     assert pushed["batch_prediction_job_conf"] == {"batch_prediction_job_id": "41"}
 
 
+def test_a_retry_scores_again_when_the_newest_job_failed_after_an_older_one_succeeded(gcp: Settings) -> None:
+    """The run was cleared after its job succeeded, and the new job failed: the older job's
+    result is not the run's any more (its output was dropped and written again), so the retry
+    creates a job; it used to adopt the first succeeded job listed."""
+    out = _retry_of_batch_predict("JOB_STATE_FAILED", output_exists=True, older_listed_first=True)
+
+    assert out["created"] is not None and out["deferred_to"] == "42"
+
+
 def test_a_retry_scores_again_when_the_succeeded_jobs_output_was_dropped(gcp: Settings) -> None:
     """A cleared run: prepare_batch_input ran again and dropped the output table, so the
     succeeded job's result no longer stands and the retry creates a job on the new input."""

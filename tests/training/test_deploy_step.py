@@ -198,7 +198,6 @@ def test_on_vertex_a_full_rollout_moves_the_aliases_after_the_traffic(tmp_path: 
 
     assert [c.kwargs["request"] for c in models.merge_version_aliases.call_args_list] == [
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[PREVIOUS_CHAMPION]),
-        v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[f"-{CHAMPION}"]),
-        v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[CHAMPION]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[CHAMPION]),  # moved off v1
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[f"-{CHALLENGER}"]),
     ]

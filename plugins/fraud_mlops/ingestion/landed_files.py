@@ -300,7 +300,11 @@ def _header_bytes(body: BinaryIO) -> tuple[bytes, bytes, bool]:
     if end == 0 and len(data) >= HEADER_MAX_BYTES and b"\r" not in data:
         raise LineTooLong(1, HEADER_MAX_BYTES)
     header = data[:end] if end else data
-    plain = 0 < end <= HEADER_MAX_BYTES and bool(header.strip()) and b"\r" not in header.removesuffix(b"\r\n")
+    plain = (
+        0 < end <= HEADER_MAX_BYTES
+        and bool(header.removeprefix(b"\xef\xbb\xbf").strip())  # a mark alone is a blank line
+        and b"\r" not in header.removesuffix(b"\r\n")
+    )
     return header, data[len(header) :], plain
 
 
@@ -784,7 +788,7 @@ def move_generation(
         blob.delete(if_generation_match=int(generation))
     except (PreconditionFailed, NotFound):  # overwritten (or deleted) between the copy and the delete
         log.info(
-            "gs://%s/%s was overwritten while generation %s moved to gs://%s/%s: the new generation stays landed",
+            "gs://%s/%s was overwritten or deleted while generation %s moved to gs://%s/%s (a new generation stays landed)",
             bucket, name, generation, target_bucket, target,
         )  # fmt: skip
     return True

@@ -159,8 +159,14 @@ def canary_pair(registry: ModelRegistry, model_name: str) -> tuple[ModelVersion,
     canary = registry.get(model_name, CHALLENGER)
     if champion is not None and canary is not None and canary.version == champion.version:
         registry.remove_alias(model_name, CHALLENGER)
+        canary = None
+    if canary is None:
+        # a verdict finished but for its mark (a try cut after the challenger alias went): a mark
+        # left on a version would decide it at once if it were ever made challenger again
+        for mark in MARKS.values():
+            registry.remove_alias(model_name, mark)
         return None
-    if champion is None or canary is None:
+    if champion is None:
         return None
     return champion, canary
 
@@ -180,11 +186,12 @@ def begun_decision(canary: ModelVersion) -> Decision | None:
     """
     for verdict, mark in MARKS.items():
         if mark in canary.aliases:
+            what = "promotion" if verdict is Verdict.PROMOTE else "rollback"
             return Decision(
                 verdict,
                 (
-                    f"finishing the {'promotion' if verdict is Verdict.PROMOTE else 'rollback'} of v{canary.version} that an earlier try "
-                    "began and did not finish (its reasons are in that try's log)",
+                    f"finishing the {what} of v{canary.version} that an earlier try began and did "
+                    "not finish (its reasons are in that try's log)",
                 ),
             )
     return None
@@ -203,8 +210,8 @@ def apply_decision(
     """Carry out ``decision``; return what changed (the split, the aliases).
 
     ``on_rollback`` (the alert) is called once the canary is off the endpoint and before it
-    loses its ``challenger`` alias: a try cut short in between alerts again when it is finished,
-    rather than never.
+    loses its ``challenger`` alias; it raises when the alert could not be sent. A try cut short
+    in between, or whose alert failed, is finished by the next one, which alerts: at least once.
     """
     outcome: dict[str, Any] = {**decision.to_dict(), "canary": canary_version, "champion": champion_version}
     if decision.verdict is Verdict.HOLD:
@@ -229,8 +236,8 @@ def apply_decision(
         if on_rollback is not None:
             on_rollback(outcome)
         registry.remove_alias(model_name, CHALLENGER)
-    # last: a mark left by a cut here lies on a version that is no longer the challenger, and
-    # only the challenger's mark is read; the next verdict moves it
+    # last: a mark left by a cut here lies on a version that is no longer the challenger (only
+    # the challenger's is read), and the next run's canary_pair removes it
     registry.remove_alias(model_name, mark)
     return outcome
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import TaskGroup, TriggerRule, XComArg, task
@@ -115,7 +115,7 @@ def load_raw(settings: Settings, files: XComArg) -> TaskGroup:
             from fraud_mlops.warehouse.bigquery_jobs import REFUSED_KEY
 
             hook = gcs_hook(settings)
-            since = context["dag_run"].start_date or context["ti"].start_date
+            since = run_began(context)
             moved = []
             for landed in (LandedFile.from_xcom(f) for f in files if REFUSED_KEY not in f):
                 uri = archive(hook, settings, landed, since)
@@ -170,7 +170,7 @@ class QuarantineRefused:
         if context["ti"].try_number <= 1:
             return None
         landed = LandedFile.from_xcom(file)
-        since = context["dag_run"].start_date or context["ti"].start_date
+        since = run_began(context)
         entry = quarantined_earlier(gcs_hook(self.settings), self.settings, landed, context["run_id"], since)
         if entry is None:
             return None
@@ -191,6 +191,15 @@ class QuarantineRefused:
         if context is not None:
             context["ti"].xcom_push(key=QUARANTINED_KEY, value=entry)
         return {**file, REFUSED_KEY: entry}
+
+
+def run_began(context: dict[str, Any]) -> datetime:
+    """The earliest a try of this run can have moved a landed file: where a retry looks for what
+    an earlier try archived or quarantined. A cleared run's ``start_date`` is the clear's, so
+    its ``run_after`` (kept across clears) counts too."""
+    dag_run, ti = context["dag_run"], context["ti"]
+    known = [getattr(dag_run, "run_after", None), dag_run.start_date, ti.start_date]
+    return min(moment for moment in known if moment is not None)
 
 
 def _planned(name: str) -> str:

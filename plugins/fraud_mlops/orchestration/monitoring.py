@@ -214,9 +214,11 @@ def apply_canary_decision(settings: Settings) -> Any:
 
         def alert(outcome: dict[str, Any]) -> None:
             summary = f"canary {MODEL_NAME} v{canary.version} rolled back: " + "; ".join(decision.reasons)
-            raise_alert(
-                ROLLBACK, summary, context, {"reasons": list(decision.reasons), "traffic": outcome["traffic"]}
-            )
+            details = {"reasons": list(decision.reasons), "traffic": outcome["traffic"]}
+            if not raise_alert(ROLLBACK, summary, context, details):
+                # the canary keeps its challenger alias and its mark: the retry finishes the
+                # rollback and alerts (the rollback itself is done: it serves nothing)
+                raise RuntimeError(f"the canary_rollback alert could not be sent: {summary}")
 
         outcome = apply_decision(
             decision,

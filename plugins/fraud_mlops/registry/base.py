@@ -95,7 +95,8 @@ class ModelEndpoint(Protocol):
 def hand_over_champion(registry: ModelRegistry, model_name: str, new: str, old: str) -> None:
     """The aliases after ``new`` took the endpoint from champion ``old``: ``old`` is kept as
     ``previous-champion`` (reverting is one call), ``new`` is ``champion``, and the ``challenger``
-    alias goes last: a hand-over cut short leaves it, so the canary is looked at again."""
+    alias goes last of the three: a hand-over cut short leaves it, so the canary is looked at
+    again (a canary's promotion removes its mark after them: monitoring/canary_apply.py)."""
     registry.set_alias(model_name, PREVIOUS_CHAMPION, old)
     registry.set_alias(model_name, CHAMPION, new)
     registry.remove_alias(model_name, CHALLENGER)

@@ -174,13 +174,11 @@ class VertexModelRegistry:
         parent_model = self._parent_model(model_name)
         if parent_model is None:
             raise KeyError(f"no model {model_name} in {self.parent}")
+        # One request: "if you apply an existing alias used by another model version, the alias
+        # is removed from that version" (https://cloud.google.com/vertex-ai/docs/model-registry/model-alias).
+        # Taken off the holder first, in a request of its own, a try cut between the two left no
+        # version with the alias: no champion, and a promotion no run would finish.
         holder = self.get(model_name, alias)
-        if holder is not None and holder.version != version:
-            self.client.merge_version_aliases(
-                request=aiplatform_v1.MergeVersionAliasesRequest(
-                    name=f"{parent_model}@{holder.version}", version_aliases=[f"-{alias}"]
-                )
-            )
         if holder is None or holder.version != version:
             self.client.merge_version_aliases(
                 request=aiplatform_v1.MergeVersionAliasesRequest(

@@ -56,9 +56,10 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
             running = next((j for j in jobs if j.state.name in ACTIVE_STATES), None)
             if running is not None:
                 return self.wait_for(context, str(running.name).rsplit("/", 1)[-1])
-            done = next((j for j in jobs if j.state.name == SUCCEEDED), None)
-            if done is not None and self.output_exists():
-                return self.adopt(context, done)
+            # the newest job only: an older one that succeeded (before the run was cleared)
+            # wrote an output a newer job, failed since, replaced
+            if jobs and jobs[0].state.name == SUCCEEDED and self.output_exists():
+                return self.adopt(context, jobs[0])
         return super().execute(context)
 
     def jobs_of_run(self, label: str) -> list[Any]:
