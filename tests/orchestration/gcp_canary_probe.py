@@ -111,6 +111,8 @@ def main() -> None:
         ),
     ):
         model_client, endpoint_client = vertex_model_client(model_cls), vertex_endpoint_client(endpoint_cls)
+        if sys.argv[2:] == ["alert_fails"]:  # Cloud Logging refuses the alert
+            logging_cls.return_value.write_log_entries.side_effect = RuntimeError("logging unavailable")
         dag, run = test_dag(Path(__file__).with_name("gcp_canary_dag.py"), "gcp_canary_probe")
     (ti,) = run.get_task_instances()
 

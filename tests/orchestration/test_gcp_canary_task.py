@@ -42,8 +42,8 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return airflow_home(tmp_path_factory.mktemp("canary"), GCP_ENV, dags_folder=Path(__file__).parent)
 
 
-def run_canary(env: dict[str, str], verdict: str) -> dict[str, Any]:
-    return run_probe("tests.orchestration.gcp_canary_probe", env, verdict)
+def run_canary(env: dict[str, str], verdict: str, *how: str) -> dict[str, Any]:
+    return run_probe("tests.orchestration.gcp_canary_probe", env, verdict, *how)
 
 
 def sent(*requests: Any) -> list[dict[str, Any]]:
@@ -84,6 +84,24 @@ def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_loggi
     assert entry["severity"] == log_severity_pb2.LogSeverity.Value("ERROR")  # to_json writes enums as numbers
     assert entry["jsonPayload"]["details"]["reasons"] == out["outcome"]["reasons"]
     assert out["links"] == LINKS
+
+
+def test_a_rollback_whose_alert_cannot_be_sent_fails_and_keeps_the_canary_marked(
+    airflow_env: dict[str, str],
+) -> None:
+    """``raise_alert`` answers False when the sink refuses: the rollback went on, removed the
+    challenger alias, and no alert ever went out. The task now fails with the canary off the
+    endpoint, its challenger alias and its mark kept, so the retry finishes it and alerts."""
+    out = run_canary(airflow_env, "rollback", "alert_fails")
+
+    assert out["state"] == "failed"
+    assert out["undeploy"] == sent(
+        v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="333", traffic_split={"111": 100})
+    )
+    assert len(out["logged_alerts"]) == 1  # tried once
+    assert out["merge_aliases"] == sent(  # marked; neither the challenger alias nor the mark removed
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["canary-rolling-back"]),
+    )
 
 
 def test_a_canary_failing_every_call_is_rolled_back_though_vertex_never_names_it(
