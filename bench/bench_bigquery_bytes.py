@@ -71,7 +71,7 @@ def ingest(hook: object, settings: Settings, meter: BytesMeter, csv: Path, day: 
         with meter.labelled("plan"):
             warehouse = DuckDBWarehouse(settings, settings.warehouse_path)
             ensure_day_counts(warehouse, settings)
-            bounds = plan_increment(warehouse, settings)
+            bounds = plan_increment(warehouse, settings, f"day{day}")
         increment = increment_parameters(bounds, f"day{day}")
         for step in ("staging", "card_features", "training_examples"):
             with meter.labelled(SQL_FILES[step].removesuffix(".sql")):

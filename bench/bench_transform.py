@@ -84,7 +84,7 @@ def duckdb_path(csv: Path, local_dir: Path) -> list[tuple[str, float, float]]:
         "expected_rows": str(loaded),
     }
     timed("append raw", lambda: hook.run(render_sql(SQL_FILES["append_raw"], settings, load_table="raw_load_bench"), parameters=params), steps)  # fmt: skip
-    bounds = timed("plan increment", lambda: plan_increment(DuckDBWarehouse(settings, settings.warehouse_path), settings), steps)  # fmt: skip
+    bounds = timed("plan increment", lambda: plan_increment(DuckDBWarehouse(settings, settings.warehouse_path), settings, "bench"), steps)  # fmt: skip
     increment = increment_parameters(bounds, "bench")
     timed("staging", lambda: hook.run(render_sql(SQL_FILES["staging"], settings), parameters=increment), steps)  # fmt: skip
     timed("card features", lambda: hook.run(render_sql(SQL_FILES["card_features"], settings), parameters=increment), steps)  # fmt: skip

@@ -7,7 +7,8 @@ while the sensor DAG was paused are not forgotten. Loads are idempotent by file 
 transform takes each loaded file once. While another ingestion DAG's run or an erasure is in
 flight, this one waits at `acquire_transform_lease` (one run holds the transform lease from its
 file listing to its online-store sync; docs/ingestion.md). A run with nothing new to transform
-stops after `transform.plan_increment`: no snapshot, no retraining.
+stops after `transform.plan_increment`: no snapshot, no retraining. A run cleared after its
+`publish` (its snapshot or sync failed) skips the transform and takes its snapshot and syncs.
 """
 
 from __future__ import annotations
@@ -33,14 +34,15 @@ with DAG(
     **dag_defaults(settings, "ingestion"),
 ):
     files = ingestion.validate_landed_files(settings)
-    snapshotted = ingestion.snapshot(settings)
+    transformed = ingestion.transform(settings, files)
+    snapshotted = ingestion.snapshot(settings, transformed)
     synced = feature_sync(settings, snapshotted.name)
 
     lease = acquire_transform_lease(settings)
     chain(ingestion.setup_tables(settings), lease, files)
     chain(
         ingestion.load_raw(settings, files),
-        ingestion.transform(settings),
+        transformed.group,
         ingestion.check_data_quality(settings),
         ingestion.publish(settings),
         snapshotted.group,

@@ -10,7 +10,8 @@ including the online feature sync.
 
 * **At-least-once delivery**: a duplicate notification starts a run that finds the object
   already archived (or its content already loaded) and adds no rows; with nothing new to
-  transform it takes no snapshot, so training is not scheduled again.
+  transform it takes no snapshot, so training is not scheduled again. A run cleared after its
+  `publish` (its snapshot or sync failed) skips the transform and takes its snapshot and syncs.
 * **Folded events**: notifications that arrive while a run is busy are ingested by the next
   run, exactly the objects they name (the resolver also picks up the ones Airflow 3.3 leaves
   out of that run's window, apache/airflow#56050).
@@ -49,14 +50,15 @@ with DAG(
     # The resolved names feed (and so gate) the files' validation; table setup does not need
     # them and runs beside the resolver, one task hop off the landing-to-load path.
     files = ingestion.validate_landed_files(settings, only_objects=plan["objects"])
-    snapshotted = ingestion.snapshot(settings)
+    transformed = ingestion.transform(settings, files)
+    snapshotted = ingestion.snapshot(settings, transformed)
     synced = feature_sync(settings, snapshotted.name)
 
     lease = acquire_transform_lease(settings)
     chain(ingestion.setup_tables(settings), lease, files)
     chain(
         ingestion.load_raw(settings, files),
-        ingestion.transform(settings),
+        transformed.group,
         ingestion.check_data_quality(settings),
         ingestion.publish(settings),
         snapshotted.group,

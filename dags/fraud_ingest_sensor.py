@@ -11,7 +11,8 @@ snapshots the training table and syncs the online feature store. The snapshot em
   the same run still load.
 * **Idempotent**: a file's identity is its content hash; landing it again adds no rows, and a
   run with nothing new to transform stops after `transform.plan_increment` (no snapshot, no
-  retraining; the run summary still runs).
+  retraining; the run summary still runs). A run cleared after its `publish` (its snapshot or
+  sync failed) skips the transform and takes its snapshot and syncs again.
 * Target (`MLOPS_TARGET`): `local` runs on the GCS emulator + DuckDB, `gcp` on Cloud Storage +
   BigQuery with the provider's BigQuery operators. Same SQL (`include/sql/`).
 """
@@ -50,14 +51,15 @@ with DAG(
         soft_fail=True,  # nothing landed for 6 h: skip this run, the next one starts waiting
     )
     files = ingestion.validate_landed_files(settings)
-    snapshotted = ingestion.snapshot(settings)
+    transformed = ingestion.transform(settings, files)
+    snapshotted = ingestion.snapshot(settings, transformed)
     synced = feature_sync(settings, snapshotted.name)
 
     lease = acquire_transform_lease(settings)
     chain(wait_for_landed_files, ingestion.setup_tables(settings), lease, files)
     chain(
         ingestion.load_raw(settings, files),
-        ingestion.transform(settings),
+        transformed.group,
         ingestion.check_data_quality(settings),
         ingestion.publish(settings),
         snapshotted.group,

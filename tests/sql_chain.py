@@ -79,7 +79,7 @@ def transform(
     hook.run(render_sql(SQL_FILES["setup"], settings))
     warehouse = DuckDBWarehouse(settings, Path(hook.get_database()))
     ensure_day_counts(warehouse, settings)
-    bounds = plan_increment(warehouse, settings)
+    bounds = plan_increment(warehouse, settings, run_id)
     parameters = increment_parameters(bounds, run_id)
     for step in TRANSFORMS:
         hook.run(render_sql(SQL_FILES[step], settings), parameters=parameters)
@@ -101,7 +101,7 @@ def check_quality(hook: Any, settings: Settings, bounds: dict[str, str] | None =
         from fraud_mlops.ingestion.increment import plan_increment
         from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
-        bounds = plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings)
+        bounds = plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings, "check")
     hook.run(render_sql(SQL_FILES["quality_checks"], settings), parameters=_bounds(bounds))
 
 

@@ -64,8 +64,8 @@ BOUNDS = {
 class FakeTaskInstance:
     """``ti`` in templates: the transform steps pull the increment's bounds from plan_increment."""
 
-    def xcom_pull(self, task_ids: str) -> dict[str, str]:
-        assert task_ids == "transform.plan_increment"
+    def xcom_pull(self, task_ids: str, key: str) -> dict[str, str]:
+        assert (task_ids, key) == ("transform.plan_increment", "increment")
         return BOUNDS
 
 

@@ -62,7 +62,7 @@ def plan(hook: object, settings: Settings, landing: pd.DataFrame | None) -> dict
     hook.run(render_sql(SQL_FILES["setup"], settings))  # type: ignore[attr-defined]
     if landing is not None:
         load_landing(hook, settings, landing, "early.csv")
-    return plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings)  # type: ignore[attr-defined]
+    return plan_increment(DuckDBWarehouse(settings, Path(hook.get_database())), settings, "plan")  # type: ignore[attr-defined]
 
 
 def early_file() -> pd.DataFrame:
@@ -116,7 +116,9 @@ def test_the_increment_reads_raw_rows_from_an_hour_before_its_first_log_time(
         f"UPDATE `{local_settings.raw_dataset}.raw_transactions` SET _loaded_at = TIMESTAMP '{logged_at}';"
         f" UPDATE `{local_settings.dataset}.ingestion_log` SET logged_at = TIMESTAMP '{logged_at}'"
     )
-    bounds = plan_increment(DuckDBWarehouse(local_settings, Path(warehouse.get_database())), local_settings)
+    bounds = plan_increment(
+        DuckDBWarehouse(local_settings, Path(warehouse.get_database())), local_settings, "plan"
+    )
     assert bounds["loaded_from"] == loaded_from
     rows = warehouse.get_records(
         f"SELECT COUNT(*) FROM `{local_settings.raw_dataset}.raw_transactions`"
@@ -149,3 +151,29 @@ def test_older_staging_is_read_only_when_a_published_transaction_follows_the_inc
     late = plan(warehouse, local_settings, None)
     assert late["older_until"] == late["event_from"] == "2026-09-26"
     assert "older staging read before 2026-09-26" in describe(late)
+
+
+def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local_settings) -> None:
+    """A run cleared after its publish plans nothing new, yet must take its snapshot and sync:
+    the plan tells it apart from a run that published nothing by the files its own run id
+    published (transform_log); another run's count is nought."""
+    from fraud_mlops.ingestion.increment import resumes_publish
+
+    load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=8)).landing, "a.csv")
+    load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=9)).landing, "b.csv")
+    transform(warehouse, local_settings, run_id="scheduled__2026-12-07T03:00:00+00:00")
+    hook_warehouse = DuckDBWarehouse(local_settings, Path(warehouse.get_database()))
+
+    cleared = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
+    assert (cleared["files"], cleared["published_by_run"]) == ("0", "2")
+    assert resumes_publish(cleared)
+    assert "this run published 2 file(s) before (a cleared run)" in describe(cleared)
+
+    other = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-08T03:00:00+00:00")
+    assert (other["files"], other["published_by_run"]) == ("0", "0")
+    assert not resumes_publish(other)
+    assert describe(other).startswith("nothing new to transform: transform, checks, publish, snapshot")
+
+    load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=10)).landing, "c.csv")
+    new_files = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
+    assert new_files["files"] == "1" and not resumes_publish(new_files)  # new files: the transform runs

@@ -67,8 +67,8 @@ def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
             [(0, 0)],
         ),
         render_sql(SQL_FILES["increment_files"], settings): (
-            [_field("first_logged", "TIMESTAMP"), _field("files")],
-            [(micros(now), 1)],
+            [_field("first_logged", "TIMESTAMP"), _field("files"), _field("published_by_run")],
+            [(micros(now), 1, 0)],
         ),
         render_sql(SQL_FILES["increment_event_from"], settings): (
             [_field("first_event", "TIMESTAMP")],
@@ -177,8 +177,8 @@ def main() -> None:
         objects = sorted(b.name for b in gcs.list_blobs("fraud-landing"))
         quarantined = {b.name: b.download_as_text() for b in gcs.list_blobs("fraud-quarantine")}
 
-    def pulled(task_id: str) -> Any:
-        return tis[(task_id, -1)].xcom_pull(task_ids=task_id)
+    def pulled(task_id: str, key: str = "return_value") -> Any:
+        return tis[(task_id, -1)].xcom_pull(task_ids=task_id, key=key)
 
     print("PROBE " + json.dumps({
         "states": {f"{t}[{i}]" if i >= 0 else t: str(ti.state) for (t, i), ti in tis.items()},
@@ -189,7 +189,8 @@ def main() -> None:
         "landing_objects": objects,
         "quarantined": {n: text if n.endswith(".json") else len(text) for n, text in quarantined.items()},
         "files": pulled("validate_landed_files"),
-        "plan": pulled("transform.plan_increment"),
+        "plan": pulled("transform.plan_increment", "increment"),
+        "branch": pulled("transform.plan_increment"),
         "snapshot": pulled("snapshot.publish_snapshot"),
         "tables_read": fake.tables_read,
         "tables_deleted": fake.tables_deleted,

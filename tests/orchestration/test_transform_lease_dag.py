@@ -96,3 +96,46 @@ def test_tasks_a_partial_clear_reruns_without_the_lease_fail_before_they_read_a_
         "without acquire_transform_lease" in output
     )
     assert "Clear this run from acquire_transform_lease (downstream included)" in output
+
+
+def test_a_run_cleared_after_its_publish_takes_its_snapshot_and_syncs_without_transforming_again(
+    tmp_path: Path,
+) -> None:
+    """Its increment is published (transform_log), so no later plan holds those files: without
+    this, a cleared run found nothing new and skipped its snapshot and sync, and the online store
+    kept the cards' old features until new files came."""
+    env = airflow_home(tmp_path, local_target_env(tmp_path / "local"))
+    out = run_probe("tests.orchestration.publish_resume_probe", env, str(tmp_path), timeout=600)
+
+    failed, cleared, later = out["failed"], out["cleared"], out["later"]
+    # the first try published and took its snapshot; the sync failed, the lease was given back
+    assert failed["state"] == "failed"
+    assert failed["states"]["publish"] == failed["states"]["snapshot.publish_snapshot"] == "success"
+    assert failed["states"]["feature_sync.sync_online_features"] == "failed"
+    assert failed["states"]["release_transform_lease"] == "success"
+    assert failed["staged"] == 3_000 and failed["sync_source"] is None
+    ((snapshot, run_id),) = failed["lineage"]
+    assert run_id == failed["run_id"]
+
+    # cleared: the same run; nothing new, so no transform, but its snapshot (the same one,
+    # created and recorded once) and a sync of what it published
+    assert cleared["run_id"] == failed["run_id"]
+    assert cleared["state"] == "success", cleared["states"]
+    skipped = (
+        "transform.build_staging",
+        "transform.build_training_examples",
+        "check_data_quality",
+        "publish",
+    )
+    assert {cleared["states"][task] for task in skipped} == {"skipped"}
+    assert cleared["states"]["snapshot.snapshot_training_table"] == "success"
+    assert cleared["states"]["feature_sync.sync_online_features"] == "success"
+    assert cleared["lineage"] == [[snapshot, run_id]] and cleared["staged"] == 3_000
+    assert cleared["sync_source"] == snapshot and cleared["synced_rows"] > 0
+    assert "this run published 1 file(s) before (a cleared run)" in out["_output"]
+
+    # a new run with nothing new: no snapshot, no sync
+    assert later["state"] == "success", later["states"]
+    assert later["states"]["snapshot.snapshot_training_table"] == "skipped"
+    assert later["states"]["feature_sync.sync_online_features"] == "skipped"
+    assert later["lineage"] == cleared["lineage"]

@@ -133,7 +133,7 @@ def scenarios(tmp_path_factory) -> dict[str, Any]:
     for name, landing in _files().items():
         run_id = f"r_{name}"
         load_landing(hook, settings, landing, f"{name}.csv", run_id=run_id)
-        bounds = plan_increment(DuckDBWarehouse(settings, settings.warehouse_path), settings)
+        bounds = plan_increment(DuckDBWarehouse(settings, settings.warehouse_path), settings, run_id)
         parameters = increment_parameters(bounds, run_id)
         found[f"{name} plan"] = bounds["older_until"]
         for step in CREATES:

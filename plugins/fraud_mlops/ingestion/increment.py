@@ -15,6 +15,13 @@ them as parameters:
   overlapping file), else ``NOTHING_BEFORE`` (in order: no state lacks it, no partition is read).
 
 With nothing new both are far in the future and the transform SQL touches no partition.
+
+``published_by_run`` counts the files the planning run published already. It is not zero only
+in a run cleared after its ``publish`` (its snapshot or feature sync failed): with nothing new,
+that run skips the transform but takes its snapshot and syncs again, which it would never do
+otherwise (its increment is published, so no later plan holds those files). Run ids are
+matched alone, not with their DAG's id: the ingestion DAGs' run ids carry their run's time to
+the microsecond (continuous, event and manual runs) or a daily schedule's hour.
 """
 
 from __future__ import annotations
@@ -51,9 +58,12 @@ def _utc(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def plan_increment(warehouse: Warehouse, settings: Settings) -> dict[str, str]:
-    """The transform parameters of the next increment (STRING values, as every query parameter)."""
-    ((first_logged, files),) = warehouse.records(render_sql(SQL_FILES["increment_files"], settings))
+def plan_increment(warehouse: Warehouse, settings: Settings, run_id: str) -> dict[str, str]:
+    """The transform parameters of the next increment for the DAG run ``run_id`` (STRING values,
+    as every query parameter)."""
+    ((first_logged, files, published_by_run),) = warehouse.records(
+        render_sql(SQL_FILES["increment_files"], settings), {"run_id": run_id}
+    )
     first_logged_at = _utc(first_logged)
     loaded_from = first_logged_at - LOG_MARGIN if first_logged_at else NOTHING_FROM
     loaded_from_text = loaded_from.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -76,6 +86,7 @@ def plan_increment(warehouse: Warehouse, settings: Settings) -> dict[str, str]:
         "event_from": event_from.isoformat(),
         "older_until": older_until.isoformat(),
         "files": str(files),
+        "published_by_run": str(published_by_run),
     }
 
 
@@ -89,7 +100,18 @@ def has_files(plan: dict[str, str]) -> bool:
     return int(plan["files"]) > 0
 
 
+def resumes_publish(plan: dict[str, str]) -> bool:
+    """Whether the run has nothing new but published earlier (a run cleared after its publish):
+    its snapshot and feature sync run again, the transform steps not."""
+    return not has_files(plan) and int(plan["published_by_run"]) > 0
+
+
 def describe(plan: dict[str, str]) -> str:
+    if resumes_publish(plan):
+        return (
+            f"nothing new to transform, but this run published {plan['published_by_run']} file(s) before "
+            "(a cleared run): transform, checks and publish are skipped; the snapshot and feature sync run again"
+        )
     if not has_files(plan):
         return "nothing new to transform: transform, checks, publish, snapshot and feature sync are skipped"
     if date.fromisoformat(plan["event_from"]) >= NOTHING_FROM.date():

@@ -202,31 +202,53 @@ def run_began(context: dict[str, Any]) -> datetime:
     return min(moment for moment in known if moment is not None)
 
 
+PLAN_TASK_ID = "transform.plan_increment"
+#: The XCom key of the plan's bounds (its return value is the branch it follows).
+INCREMENT_KEY = "increment"
+STAGING_TASK_ID = "transform.build_staging"
+SNAPSHOT_TASK_ID = "snapshot.snapshot_training_table"
+
+
 def _planned(name: str) -> str:
     """A bound from ``transform.plan_increment``'s XCom (Airflow renders it)."""
-    return f"{{{{ ti.xcom_pull(task_ids='transform.plan_increment')['{name}'] }}}}"
+    return f"{{{{ ti.xcom_pull(task_ids='{PLAN_TASK_ID}', key='{INCREMENT_KEY}')['{name}'] }}}}"
 
 
 #: The increment's bounds, as the steps after staging take them.
 INCREMENT_PARAMETERS = {name: _planned(name) for name in ("loaded_from", "event_from")}
 
 
-def transform(settings: Settings) -> TaskGroup:
+@dataclass(frozen=True)
+class Transform:
+    """The ``transform`` group and its ``plan_increment`` task (the snapshot hangs off it too)."""
+
+    group: TaskGroup
+    plan: Any
+
+
+def transform(settings: Settings, files: XComArg) -> Transform:
     """``plan_increment`` → ``build_staging`` → ``build_card_features`` → ``build_training_examples``.
 
     Incremental: only files not transformed yet, and the event dates their rows touch (the
-    bounds are query parameters: BigQuery reads only those partitions).
+    bounds are query parameters: BigQuery reads only those partitions). The plan follows the
+    loads and ``files``' validation, so it runs when no file was left to load too (only
+    quarantines, or a cleared run whose files its first try archived), not when validation
+    failed or never ran (the sensor gave up).
     """
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
-        # Nothing new (only duplicate landings, every file quarantined): the tasks from here to
-        # the feature sync are skipped, so no snapshot is taken and no training is scheduled on
-        # data it has seen; the run summary still runs (trigger rule in summarise_run).
-        @task.short_circuit(pool=settings.warehouse_pool, ignore_downstream_trigger_rules=False)
-        def plan_increment() -> dict[str, str] | None:
-            """Which files and event dates this run transforms (constants for partition pruning);
-            skips the rest of the run when no loaded file awaits its transform."""
-            from fraud_mlops.ingestion.increment import describe, has_files
+        # A branch with three outcomes. New files: the transform, then (after publish) the
+        # snapshot. Nothing new (only duplicate landings, every file quarantined): the tasks from
+        # here to the feature sync are skipped, so no snapshot is taken and no training is
+        # scheduled on data it has seen; the run summary still runs (trigger rule in
+        # summarise_run). Nothing new, but this run published before (cleared after a failed
+        # snapshot or sync): the snapshot and the sync only, which nothing else would redo.
+        @task.branch(pool=settings.warehouse_pool, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        def plan_increment(**context: Any) -> list[str]:
+            """Which files and event dates this run transforms (constants for partition pruning,
+            XCom ``increment``); skips the rest of the run when no loaded file awaits its
+            transform, and the transform only when this run published its files already."""
+            from fraud_mlops.ingestion.increment import describe, has_files, resumes_publish
             from fraud_mlops.ingestion.increment import plan_increment as plan
             from fraud_mlops.ingestion.training_days import ensure_day_counts
 
@@ -234,9 +256,12 @@ def transform(settings: Settings) -> TaskGroup:
             recounted = ensure_day_counts(warehouse, settings)
             if recounted:
                 print(recounted)
-            bounds = plan(warehouse, settings)
+            bounds = plan(warehouse, settings, context["run_id"])
             print(describe(bounds))
-            return bounds if has_files(bounds) else None
+            context["ti"].xcom_push(key=INCREMENT_KEY, value=bounds)
+            if has_files(bounds):
+                return [STAGING_TASK_ID, SNAPSHOT_TASK_ID]
+            return [SNAPSHOT_TASK_ID] if resumes_publish(bounds) else []
 
         params = {**INCREMENT_PARAMETERS, "run_id": "{{ run_id }}"}
         staging = warehouse.sql_operator(
@@ -249,8 +274,10 @@ def transform(settings: Settings) -> TaskGroup:
             doc_md="Candidates: point-in-time card features, latest row and serving state of the touched cards.",
         )  # fmt: skip
         training = warehouse.sql_operator("build_training_examples", SQL_FILES["training_examples"])
-        plan_increment() >> staging >> features >> training
-    return group
+        planned = plan_increment()
+        files >> planned  # type: ignore[operator]  # an XComArg sets its task upstream
+        planned >> staging >> features >> training
+    return Transform(group=group, plan=planned)
 
 
 def check_data_quality(settings: Settings) -> Any:
@@ -285,12 +312,21 @@ class Snapshot:
     name: XComArg
 
 
-def snapshot(settings: Settings) -> Snapshot:
-    """``snapshot_training_table`` → ``publish_snapshot`` (the Asset event that schedules training)."""
+def snapshot(settings: Settings, transformed: Transform) -> Snapshot:
+    """``snapshot_training_table`` → ``publish_snapshot`` (the Asset event that schedules training).
+
+    The snapshot follows ``publish`` and, as a branch of ``transformed``'s plan, the plan too: a
+    run cleared after its publish (the snapshot or sync failed) skips the transform and publish
+    and takes its snapshot (the same name: created once, its lineage written once) and syncs.
+    """
     with TaskGroup("snapshot", tooltip="immutable, named training snapshot + lineage → Asset event") as group:
         create = targets.warehouse(settings).sql_operator(
             "snapshot_training_table", SQL_FILES["snapshot"], parameters=RUN_PARAMETERS
         )
+        # after publish, or the plan alone when it skipped the transform (a failed check or
+        # publish still stops it: upstream_failed)
+        create.trigger_rule = TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
+        transformed.plan >> create
 
         @task(outlets=[assets.training_snapshot()], pool=settings.warehouse_pool, multiple_outputs=True)
         def publish_snapshot(**context: Any) -> dict[str, Any]:
