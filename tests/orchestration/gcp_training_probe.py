@@ -11,7 +11,9 @@ champion's training snapshot with ``CHAMPION_SNAPSHOT``.
 
 An optional second argument, ``{"failed_polls": N}``, makes the first N polls fail as a
 transient outage does (``ServiceUnavailable``) and gives the pipeline task one retry: Vertex's
-``GetPipelineJob`` then finds the job created, still running, until the polls succeed.
+``GetPipelineJob`` then finds the job created, still running, until the polls succeed; with
+``"job_state": "PIPELINE_STATE_SUCCEEDED"`` it finds the job finished (it succeeded while the
+poll failed).
 """
 
 from __future__ import annotations
@@ -60,17 +62,18 @@ def _created(self: Any, *, parent: str, pipeline_job: Any, pipeline_job_id: str,
 
 
 def _running(self: Any, *, request: dict[str, str], **_: Any) -> Any:
-    """Vertex's answer to a (sync) GetPipelineJob: a job the probe created runs, any other is
-    not found."""
+    """Vertex's answer to a (sync) GetPipelineJob: a job the probe created is in ``JOB_STATE``
+    (running), any other is not found."""
     from google.api_core.exceptions import NotFound
     from google.cloud.aiplatform_v1.types import PipelineJob, PipelineState
 
     if request["name"] not in CREATED:
         raise NotFound(f"PipelineJob {request['name']} not found")
-    return PipelineJob(name=request["name"], state=PipelineState.PIPELINE_STATE_RUNNING)
+    return PipelineJob(name=request["name"], state=PipelineState[JOB_STATE[0]])
 
 
 CREATED: set[str] = set()
+JOB_STATE: list[str] = ["PIPELINE_STATE_RUNNING"]
 FAILED_POLLS: list[int] = [0]  # how many polls are still to fail
 
 
@@ -105,6 +108,7 @@ def main() -> None:
 
     scenario = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     FAILED_POLLS[0] = scenario.get("failed_polls", 0)
+    JOB_STATE[0] = scenario.get("job_state", JOB_STATE[0])
     fake = FakeBigQueryREST(lineage_answers)
     with (
         mock.patch(

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from fraud_mlops.pipeline_runs.vertex import pipeline_job_id
 from fraud_mlops.registry.names import MODEL_NAME
 from fraud_mlops.settings import settings_from_env
@@ -113,15 +115,19 @@ def test_snapshot_to_vertex_pipeline_job_to_lineage_row_in_bigquery(tmp_path: Pa
     }
 
 
-def test_a_failed_poll_retries_into_the_job_already_running(tmp_path: Path) -> None:
+@pytest.mark.parametrize("job_state", ["PIPELINE_STATE_RUNNING", "PIPELINE_STATE_SUCCEEDED"])
+def test_a_failed_poll_retries_into_the_job_already_running_or_finished(
+    tmp_path: Path, job_state: str
+) -> None:
     """A transient outage fails the trigger's poll and so the task; its retry finds the job
-    its first try created still running (GetPipelineJob), waits for it, and records its
-    outcome: Vertex is asked to create one job, not one per try."""
+    its first try created still running, or finished meanwhile (GetPipelineJob), waits for it
+    or takes its result, and records its outcome: Vertex is asked to create one job, not one
+    per try (a second would train, register and deploy again)."""
     out = run_probe(
         "tests.orchestration.gcp_training_probe",
         airflow_home(tmp_path, GCP_ENV),
         json.dumps({"snapshot": SNAPSHOT}),
-        json.dumps({"failed_polls": 1}),
+        json.dumps({"failed_polls": 1, "job_state": job_state}),
     )
 
     assert out["states"]["train_evaluate_deploy"] == "success"

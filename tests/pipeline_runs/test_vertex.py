@@ -43,9 +43,15 @@ RUN = SimpleNamespace(
 PARENT = "projects/fraud-prj/locations/europe-west4"
 
 
-def _context(try_number: int) -> dict[str, Any]:
-    """What the operator reads of a task's context: the run, the try, XCom pushes."""
-    ti = mock.MagicMock(try_number=try_number)
+RETRIES = 2  # the project's default (orchestration/defaults.py)
+
+
+def _context(try_number: int, cleared_after: int | None = None) -> dict[str, Any]:
+    """What the operator reads of a task's context: the run, the try (``max_tries`` as Airflow
+    sets it: the task's retries, or after a clear following try ``cleared_after``, that try's
+    number plus the retries), XCom pushes."""
+    max_tries = RETRIES if cleared_after is None else cleared_after + RETRIES
+    ti = mock.MagicMock(try_number=try_number, max_tries=max_tries)
     return {"dag_run": RUN, "ti": ti, "task_instance": ti}
 
 
@@ -165,7 +171,10 @@ def _deferred_to(gcp_settings: Settings, context: dict[str, Any]) -> Any:
     from airflow.sdk.exceptions import TaskDeferred
 
     operator = RunTrainingPipelineOperator(
-        task_id="train_evaluate_deploy", parameter_values={}, job_kwargs=pipeline_job_kwargs(gcp_settings)
+        task_id="train_evaluate_deploy",
+        parameter_values={},
+        job_kwargs=pipeline_job_kwargs(gcp_settings),
+        retries=RETRIES,
     )
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context)
@@ -176,11 +185,12 @@ def _deferred_to(gcp_settings: Settings, context: dict[str, Any]) -> Any:
 def test_a_retry_waits_for_the_job_an_earlier_try_left_running(
     gcp_settings: Settings, google_connection: None
 ) -> None:
-    """Try 3: try 2 never created its job (NotFound), try 1's still runs: the task waits for
-    that one and creates none, so no second pipeline deploys beside it."""
+    """Try 3, the first after a clear: try 2 never created its job (NotFound), try 1's still
+    runs (a clear does not stop it): the task waits for that one and creates none, so no second
+    pipeline deploys beside it."""
     from airflow.providers.google.cloud.triggers.vertex_ai import RunPipelineJobTrigger
 
-    context = _context(try_number=3)
+    context = _context(try_number=3, cleared_after=2)
     with _vertex({_job_id(1): types.PipelineState.PIPELINE_STATE_RUNNING}) as (created, got):
         trigger = _deferred_to(gcp_settings, context)
 
@@ -198,25 +208,42 @@ def test_a_retry_waits_for_the_job_an_earlier_try_left_running(
 
 
 @pytest.mark.parametrize(
-    "state",
+    ("state", "cleared_after"),
     [
-        types.PipelineState.PIPELINE_STATE_FAILED,
-        types.PipelineState.PIPELINE_STATE_CANCELLED,
-        types.PipelineState.PIPELINE_STATE_SUCCEEDED,
+        (types.PipelineState.PIPELINE_STATE_FAILED, None),
+        (types.PipelineState.PIPELINE_STATE_CANCELLED, None),
+        (types.PipelineState.PIPELINE_STATE_FAILED, 1),
+        # clearing a finished task means run it again
+        (types.PipelineState.PIPELINE_STATE_SUCCEEDED, 1),
     ],
 )
-def test_a_retry_after_an_earlier_job_ended_submits_its_own(
-    gcp_settings: Settings, google_connection: None, state: types.PipelineState
+def test_after_an_earlier_job_failed_or_a_clear_the_task_submits_its_own(
+    gcp_settings: Settings, google_connection: None, state: types.PipelineState, cleared_after: int | None
 ) -> None:
-    """A finished earlier job is not waited for: a cleared task trains again (a succeeded job
-    included: clearing a finished task means run it again)."""
+    """A job that failed is not waited for, and after a clear neither is one that succeeded."""
     with _vertex({_job_id(1): state}) as (created, got):
-        trigger = _deferred_to(gcp_settings, _context(try_number=2))
+        trigger = _deferred_to(gcp_settings, _context(try_number=2, cleared_after=cleared_after))
 
     assert _looked_up(got) == [_job_id(1)]
     created.assert_called_once()
     assert created.call_args.kwargs["pipeline_job_id"] == _job_id(2)
     assert trigger.job_id == _job_id(2)
+
+
+@pytest.mark.parametrize("cleared_after", [None, 2])
+def test_a_retry_takes_the_result_of_the_job_an_earlier_try_of_it_saw_succeed(
+    gcp_settings: Settings, google_connection: None, cleared_after: int | None
+) -> None:
+    """Try 3 retries try 2 (the first try, or the first after a clear), whose job succeeded
+    while its poll failed: the task takes that job's result (the trigger finds it finished at
+    once) and creates none, so one snapshot does not train, register and deploy twice."""
+    first = 1 if cleared_after is None else 3
+    with _vertex({_job_id(first): types.PipelineState.PIPELINE_STATE_SUCCEEDED}) as (created, got):
+        trigger = _deferred_to(gcp_settings, _context(try_number=first + 1, cleared_after=cleared_after))
+
+    created.assert_not_called()
+    assert _looked_up(got)[0] == _job_id(first)
+    assert trigger.job_id == _job_id(first)
 
 
 def test_a_task_instance_never_scheduled_submits_as_a_first_try(

@@ -41,8 +41,21 @@ PIPELINE_DISPLAY_NAME = "fraud-training"
 POLL_SECONDS = 60
 #: ``PipelineState`` names of a job that has not finished: a retry waits for it.
 ACTIVE_STATES = frozenset({"PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING"})
+#: The ``PipelineState`` name of a job that finished well: a retry (not a clear) takes its result.
+SUCCEEDED = "PIPELINE_STATE_SUCCEEDED"
 #: How many earlier tries a retry looks back over (one ``GetPipelineJob`` each, newest first).
 LOOKBACK_TRIES = 5
+
+
+def first_try_since_clear(ti: Any, retries: int) -> int:
+    """The try number this task instance started from: 1, or the first try after its latest
+    clear. A clear sets ``max_tries`` to the try number then plus the task's retries
+    (``clear_task_instances``), so the first try after it is ``max_tries - retries + 1``;
+    Airflow's own ``RuntimeTaskInstance.get_first_reschedule_date`` reads it so."""
+    try_number, max_tries = max(1, ti.try_number), getattr(ti, "max_tries", None)
+    if not isinstance(max_tries, int):
+        return 1
+    return min(max(1, max_tries - retries + 1), try_number)
 
 
 def pipeline_job_id(dag_run: DagRunLike, try_number: int) -> str:
@@ -133,24 +146,37 @@ class RunTrainingPipelineOperator(BaseOperator):
         )
 
     def execute(self, context: Any) -> Any:
-        """Wait for an earlier try's job if it still runs; else submit this try's job. Either
-        way the task defers to the provider's trigger (TaskDeferred propagates)."""
+        """Wait for an earlier try's job if it still runs, or take its result if it succeeded
+        and this try is a retry of it; else submit this try's job. Either way the task defers
+        to the provider's trigger (TaskDeferred propagates; on a finished job it fires at once).
+
+        A retry follows a try that failed while its job ran on (a poll that failed on an
+        outage, a worker lost): training, registering and deploying again would put a second
+        version on the endpoint for one snapshot. A clear means "run it again": after one, a
+        job that succeeded before it is not taken, one still running is (a clear does not stop
+        Vertex's job, and two would deploy side by side)."""
         # `airflow tasks test` runs a task instance never scheduled, whose try_number is 0
-        dag_run, try_number = context["dag_run"], max(1, context["ti"].try_number)
-        ids = [
-            pipeline_job_id(dag_run, n)
+        ti, dag_run = context["ti"], context["dag_run"]
+        try_number = max(1, ti.try_number)
+        first = first_try_since_clear(ti, self.retries or 0)
+        ids = {
+            n: pipeline_job_id(dag_run, n)
             for n in range(try_number, max(0, try_number - LOOKBACK_TRIES - 1), -1)
-        ]
-        earlier = self.latest_earlier_job(ids[1:])
+        }
+        earlier = self.latest_earlier_job([job_id for n, job_id in ids.items() if n < try_number])
         if earlier is not None and earlier[1] in ACTIVE_STATES:
             return self.wait_for(context, *earlier)
+        tries = {job_id: n for n, job_id in ids.items()}
+        if earlier is not None and earlier[1] == SUCCEEDED and tries[earlier[0]] >= first:
+            return self.wait_for(context, *earlier)
         if earlier is not None:
+            cleared = " before the task was cleared" if earlier[1] == SUCCEEDED else ""
             log.warning(
-                "pipeline job %s of an earlier try ended %s; submitting %s "
+                "pipeline job %s of an earlier try ended %s%s; submitting %s "
                 "(a job that deployed before this task failed left its traffic split as it set it)",
-                earlier[0], earlier[1], ids[0],
+                earlier[0], earlier[1], cleared, ids[try_number],
             )  # fmt: skip
-        return self.provider_operator(ids[0]).execute(context)
+        return self.provider_operator(ids[try_number]).execute(context)
 
     def latest_earlier_job(self, job_ids: list[str]) -> tuple[str, str] | None:
         """The newest of ``job_ids`` Vertex knows, with its state name (``None``: none exists)."""
@@ -179,8 +205,9 @@ class RunTrainingPipelineOperator(BaseOperator):
         from airflow.providers.google.cloud.triggers.vertex_ai import RunPipelineJobTrigger
 
         log.info(
-            "pipeline job %s of an earlier try is %s: waiting for it, not submitting another", job_id, state
-        )
+            "pipeline job %s of an earlier try is %s: %s, not submitting another",
+            job_id, state, "taking its result" if state == SUCCEEDED else "waiting for it",
+        )  # fmt: skip
         context["ti"].xcom_push(key="pipeline_job_id", value=job_id)
         VertexAIPipelineJobLink.persist(context=context, pipeline_id=job_id)
         self.defer(
