@@ -159,12 +159,16 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_log` (
 -- (at most one at a time, whichever ingestion DAG it belongs to: they share the candidate
 -- tables; and no ingestion run during an erasure). One row, seeded here; 13 claims it, 14 gives
 -- it back (fraud_mlops/ingestion/transform_lease.py, fraud_mlops/orchestration/lease.py).
+-- appended_at: the holder's last file append (10_append_raw.sql sets it inside its transaction,
+-- so two overlapping tries of one append conflict; a table made before it gets it here).
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_lease` (
   name STRING,
   holder_dag_id STRING,
   holder_run_id STRING,
-  claimed_at TIMESTAMP
+  claimed_at TIMESTAMP,
+  appended_at TIMESTAMP
 );
+ALTER TABLE `{{ dataset }}.transform_lease` ADD COLUMN IF NOT EXISTS appended_at TIMESTAMP;
 INSERT INTO `{{ dataset }}.transform_lease` (name, holder_dag_id, holder_run_id, claimed_at)
 SELECT 'transform', CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP)
 FROM (SELECT 1 AS one) AS seed

@@ -32,6 +32,16 @@ ASSERT (SELECT COUNT(*) FROM `{{ raw_dataset }}.{{ load_table }}`) = CAST(@expec
 
 BEGIN TRANSACTION;
 
+-- Two tries of this append whose jobs overlap in time (a retry submitted while the first try's
+-- job still runs) must not both commit: each reads a snapshot without the other's log row, and
+-- transactions that only insert commit side by side. Transactions that mutate rows of the same
+-- table conflict: BigQuery cancels one of them ("Transaction concurrency", cloud.google.com/
+-- bigquery/docs/transactions), DuckDB fails the second writer of the row. So each sets the
+-- lease row's appended_at (a new value: DuckDB skips an update to the same value, and with it
+-- the conflict); the failed try's retry then finds the file logged by this run. Other runs'
+-- lease claims (DML outside a transaction) queue behind it for the seconds it takes.
+UPDATE `{{ dataset }}.transform_lease` SET appended_at = CURRENT_TIMESTAMP() WHERE name = 'transform';
+
 INSERT INTO `{{ raw_dataset }}.raw_transactions`
 SELECT
 {%- for column in landing_columns %}

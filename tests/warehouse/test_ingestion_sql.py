@@ -329,3 +329,93 @@ def test_a_run_with_nothing_new_passes_the_checks_and_publishes_nothing(warehous
     bounds = transform(warehouse, local_settings, run_id="r2", check=True)
     assert bounds["files"] == "0"
     assert _published(warehouse) == before
+
+
+def test_two_tries_of_one_append_that_overlap_commit_once(warehouse, local_settings, landing, tmp_path):
+    """A retry submitted while its first try's job still runs: both read a snapshot without the
+    other's log row, and two transactions that only insert would both commit (the file's rows
+    twice, two ``loaded`` log rows). The append's update of the lease row makes them conflict,
+    so one fails and the retry after it finds the file logged. Two real DuckDB connections, each
+    held at its COMMIT until the other reached its own or failed."""
+    import hashlib
+    import threading
+
+    from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+    from fraud_mlops.warehouse.duckdb_load import load_csv_into_table
+    from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
+
+    s = local_settings
+    warehouse.run(render_sql(SQL_FILES["setup"], s))
+    path = tmp_path / "a.csv"
+    landing.to_csv(path, index=False)
+    conn = warehouse.get_conn()
+    try:
+        rows = load_csv_into_table(conn, path, s.raw_dataset, "raw_load_a")
+    finally:
+        conn.close()
+    parameters = {
+        "file_name": "a.csv", "file_generation": "1", "file_md5": hashlib.md5(path.read_bytes()).hexdigest(),
+        "run_id": "r1", "expected_rows": str(rows),
+    }  # fmt: skip
+    append = render_sql(SQL_FILES["append_raw"], s, load_table="raw_load_a")
+
+    arrived, ready = threading.Condition(), [0]
+
+    def arrive() -> None:
+        with arrived:
+            ready[0] += 1
+            arrived.notify_all()
+
+    class HeldAtCommit:
+        """A connection that waits at COMMIT until both tries are at theirs or one failed."""
+
+        def __init__(self, conn: object) -> None:
+            self.conn, self.at_commit = conn, False
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql.lstrip().upper().startswith("COMMIT"):
+                self.at_commit = True
+                arrive()
+                with arrived:
+                    assert arrived.wait_for(lambda: ready[0] >= 2, timeout=60)
+            return self.conn.execute(sql, *args)  # type: ignore[attr-defined]
+
+        def close(self) -> None:
+            self.conn.close()  # type: ignore[attr-defined]
+
+    held: list[HeldAtCommit] = []
+
+    class Try(BigQueryDialectDuckDBHook):
+        def get_conn(self) -> object:
+            # the provider's connection in UTC, without the keyed functions the append does not
+            # use: two connections open at once share one catalog, where the second could not
+            # register them again (the local target opens one at a time, in its pool)
+            conn = DuckDBHook.get_conn(self)
+            conn.execute("SET TimeZone='UTC'")
+            held.append(HeldAtCommit(conn))
+            return held[-1]
+
+    errors: list[BaseException] = []
+
+    def run_try() -> None:
+        hook = Try(database=str(s.warehouse_path), snapshot_dir=s.snapshot_dir)
+        try:
+            hook.run(append, parameters=parameters)
+        except Exception as err:  # the conflict, in whichever try lost
+            errors.append(err)
+            if not any(h.at_commit for h in held if h is held[-1]):
+                arrive()
+
+    tries = [threading.Thread(target=run_try) for _ in range(2)]
+    for t in tries:
+        t.start()
+    for t in tries:
+        t.join(timeout=120)
+    assert len(errors) == 1, errors  # one try committed, the other lost the conflict
+    assert "conflict" in str(errors[0]).lower()
+    logged = "SELECT file_name, status, row_count, run_id FROM `fraud.ingestion_log`"
+    assert (_count(warehouse, "raw_transactions"), warehouse.get_records(logged)) == (
+        6000,
+        [("a.csv", "loaded", 6000, "r1")],
+    )
