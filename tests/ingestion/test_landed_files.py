@@ -46,6 +46,24 @@ def test_bad_files_are_named_by_reason(data: bytes, reason: str) -> None:
     assert not check.ok and check.reason == reason and check.detail
 
 
+def test_a_broken_gzip_stream_says_how_far_the_count_got_not_where_the_break_is(good_csv: bytes) -> None:
+    """Bytes after a whole gzip member break the stream before the first line is counted (it is
+    decompressed ahead of the lines): "broken after line 0" named a place in a file whose every
+    line was fine. A stream cut in the middle breaks once lines were read."""
+    import gzip
+
+    trailing = check_landing_csv(gzip.compress(good_csv) + b"garbage")
+    assert trailing.reason == "bad_compression"
+    assert "no line had been read yet" in trailing.detail and "bytes after the end" in trailing.detail
+    assert "after line" not in trailing.detail
+
+    big = generate(GeneratorConfig(rows=60_000, seed=5)).landing.to_csv(index=False).encode()
+    compressed = gzip.compress(big)
+    cut = check_landing_csv(compressed[: len(compressed) // 2])
+    assert cut.reason == "bad_compression" and 0 < cut.rows < 60_000
+    assert f"{cut.rows + 1:,} line(s) had been read" in cut.detail  # the header counts as a line
+
+
 def test_good_file_counts_rows(good_csv: bytes) -> None:
     check = check_landing_csv(good_csv)
     assert check.ok and check.rows == 300 and check.reason is None

@@ -481,9 +481,7 @@ def scan_landing_stream(
     except LineTooLong as err:
         return result(False, tally.rows, "line_too_long", str(err))
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
-        return result(
-            False, tally.rows, "bad_compression", f"gzip stream broken after line {tally.line_no}: {err}"
-        )
+        return result(False, tally.rows, "bad_compression", _broken_gzip(err, tally.line_no))
     rows, bad, bad_count = tally.rows, tally.bad, tally.bad_count
     lines = rows + bad_count
     if rows == 0 and bad_count == 0:
@@ -499,6 +497,17 @@ def scan_landing_stream(
             bad,
         )  # fmt: skip
     return result(True, rows, bad=bad)
+
+
+def _broken_gzip(err: BaseException, lines_read: int) -> str:
+    """The reason of a gzip stream that breaks: where the count of lines had got to, not where
+    the break is. The stream is decompressed in blocks ahead of the lines, so a small file with
+    bytes after its last gzip member breaks before its first line is counted."""
+    read = f"{lines_read:,} line(s) had been read" if lines_read else "no line had been read yet"
+    return (
+        f"gzip stream broken: {err} ({read}; the stream is decompressed ahead of the lines, so the "
+        "break can lie further on, e.g. bytes after the end of the compressed data)"
+    )
 
 
 def check_landing_csv(data: bytes, limits: BadLineLimits | None = None) -> FileCheck:
