@@ -214,3 +214,48 @@ def test_a_quarantine_on_an_earlier_day_of_the_run_is_found_and_another_files_is
     entry = quarantined_earlier(gcs_hook, s, landed, "run-1", yesterday - timedelta(hours=1))
     assert entry is not None and entry["moved_to"] == f"gs://{s.quarantine_bucket}/{target}"
     assert quarantined_earlier(gcs_hook, s, landed, "run-1", datetime.now(UTC)) is None  # not before the run
+
+
+def _validate_task(settings: Settings) -> Any:
+    """The validation task's callable, as the DAG files build it."""
+    from airflow.sdk import DAG
+
+    from fraud_mlops.orchestration.ingestion import validate_landed_files
+
+    with DAG("validate_retry", schedule=None):
+        validate = validate_landed_files(settings)
+    return validate.operator.python_callable
+
+
+def test_a_retried_validation_reports_the_files_its_earlier_try_quarantined(gcs_hook, local_settings) -> None:
+    """An earlier try quarantined two files and died before its XCom: the retry no longer sees
+    them landed, and its XCom (which the run summary lists) named only what it moved itself.
+    It now reads this run's reasons in quarantine; another run's quarantines are not its."""
+    s = local_settings
+    good = generate(GeneratorConfig(rows=200, seed=3)).landing.to_csv(index=False).encode()
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "good.csv", data=good)
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "empty.csv", data=b"")
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "other.csv", data=b"a,b\n1,2\n")
+    validate = _validate_task(s)
+    first = _context(1)
+    validate(only_objects=None, **first)  # its XCom is lost with its worker
+
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "next.csv", data=b"")
+    validate_landed(gcs_hook, s, "run-2", only_objects=[s.landing_prefix + "next.csv"])  # another run's
+    retry = _context(2)
+    files = validate(only_objects=None, **retry)
+
+    assert [f["name"] for f in files] == [s.landing_prefix + "good.csv"]
+    ((key, quarantined),) = retry["ti"].pushed
+    assert key == QUARANTINED_KEY
+    assert sorted((q["file"], q["reason"]) for q in quarantined) == [
+        (s.landing_prefix + "empty.csv", "empty_file"),
+        (s.landing_prefix + "other.csv", "wrong_header"),
+    ]
+    assert all(q["moved_to"].startswith(f"gs://{s.quarantine_bucket}/quarantine/") for q in quarantined)
+    # a first try reads nothing back
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "late.csv", data=b"")
+    again = _context(1)
+    validate(only_objects=None, **again)
+    ((_, only_its_own),) = again["ti"].pushed
+    assert [q["file"] for q in only_its_own] == [s.landing_prefix + "late.csv"]

@@ -639,6 +639,40 @@ def quarantined_earlier(
     return None
 
 
+def quarantined_by_run(
+    hook: GCSHook, settings: Settings, run_id: str, since: datetime
+) -> list[dict[str, Any]]:
+    """Every file run ``run_id`` moved to quarantine (its validation's and its refused loads'),
+    as the run summary lists them, from the reason files in the days' folders from ``since``
+    (the run's start) to today.
+
+    What a retried validation reports besides its own: an earlier try that quarantined files and
+    then died took its XCom with it, and the retry no longer sees those files landed. One
+    listing per day and one read per reason file of that day (a retry only).
+    """
+    client = hook.get_conn()
+    bucket = client.bucket(settings.quarantine_bucket)
+    source_prefix = f"gs://{settings.landing_bucket}/"
+    found = []
+    day, today = since.astimezone(UTC).date(), datetime.now(UTC).date()
+    while day <= today:
+        for reason in bucket.list_blobs(prefix=f"{QUARANTINE_PREFIX}{day:%Y-%m-%d}/"):
+            if not reason.name.endswith(".reason.json"):
+                continue
+            why = json.loads(reason.download_as_bytes())
+            target = reason.name.removesuffix(".reason.json")
+            if why.get("run_id") != run_id or bucket.get_blob(target) is None:
+                continue  # another run's, or a reason whose move did not happen
+            found.append({
+                "file": str(why.get("source", "")).removeprefix(source_prefix),
+                "reason": why["reason"],
+                "detail": why["detail"],
+                "moved_to": f"gs://{settings.quarantine_bucket}/{target}",
+            })  # fmt: skip
+        day += timedelta(days=1)
+    return found
+
+
 BadLinesSink = Callable[[LandedFile, Sequence[BadLine]], None]
 
 

@@ -81,6 +81,12 @@ def validate_landed_files(settings: Settings, only_objects: Sequence[str] | XCom
         good, quarantined = validate_landed(
             gcs_hook(settings), settings, run_id, only_objects=only_objects, on_bad_lines=on_bad_lines
         )
+        if context["ti"].try_number > 1:  # what earlier tries quarantined is no longer landed
+            from fraud_mlops.ingestion.landed_files import quarantined_by_run
+
+            moved = {q["moved_to"] for q in quarantined}
+            earlier = quarantined_by_run(gcs_hook(settings), settings, run_id, run_began(context))
+            quarantined += [q for q in earlier if q["moved_to"] not in moved]
         context["ti"].xcom_push(key=QUARANTINED_KEY, value=quarantined)
         if quarantined:
             print(f"{len(quarantined)} file(s) QUARANTINED in gs://{settings.quarantine_bucket}:")
