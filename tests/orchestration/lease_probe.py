@@ -22,8 +22,10 @@ from typing import Any
 
 from fraud_mlops.settings import get_settings
 from tests.orchestration.probe_support import (
+    a_days_file,
     gcs_emulator,
     hold_lease_as_running_run,
+    landing_buckets,
     lease_test_dag,
     reschedules,
 )
@@ -68,11 +70,6 @@ def _holders_load_table_exists() -> bool:
 
 
 def main() -> None:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    from devtools.generator.files import write_landing_csv
-    from devtools.generator.synth import GeneratorConfig, generate
     from fraud_mlops.ingestion.transform_lease import holder
     from fraud_mlops.pseudonym import ensure_local_keys
     from fraud_mlops.sql_templates import SQL_FILES, render_sql
@@ -86,16 +83,10 @@ def main() -> None:
     hold_lease_as_running_run(warehouse, settings, *HOLDER)
     warehouse.execute(f"CREATE TABLE {settings.raw_dataset}.{HOLDERS_LOAD} AS SELECT 1 AS n")
 
-    csv = write_landing_csv(
-        generate(GeneratorConfig(rows=ROWS, fraud_rate=0.01, seed=3)).landing,
-        Path(sys.argv[1]) / "day1.csv",
-        show_progress=False,
-    )
+    csv = a_days_file(Path(sys.argv[1]), ROWS)
     events: dict[str, Any] = {}
     with gcs_emulator():
-        gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
-        landing = gcs.create_bucket(settings.landing_bucket)
-        gcs.create_bucket(settings.quarantine_bucket)
+        landing = landing_buckets(settings)
         landing.blob(f"{settings.landing_prefix}day1.csv").upload_from_filename(str(csv))
 
         dag = lease_test_dag(DAG_ID)

@@ -94,6 +94,27 @@ def gcs_emulator() -> Iterator[str]:
         server.stop()
 
 
+def landing_buckets(settings: Any) -> Any:
+    """The landing and quarantine buckets, made on the emulator ``gcs_emulator`` runs; returns
+    the landing bucket."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
+    gcs.create_bucket(settings.quarantine_bucket)
+    return gcs.create_bucket(settings.landing_bucket)
+
+
+def a_days_file(directory: Path, rows: int = 3_000) -> Path:
+    """A landing CSV of ``rows`` generated rows (3,000 by default: the quality checks want 1,000
+    training rows and some fraud)."""
+    from devtools.generator.files import write_landing_csv
+    from devtools.generator.synth import GeneratorConfig, generate
+
+    landing = generate(GeneratorConfig(rows=rows, fraud_rate=0.01, seed=3)).landing
+    return write_landing_csv(landing, directory / "day1.csv", show_progress=False)
+
+
 def transform_lease_row(settings: Any, now: Any) -> Any:
     """The transform lease's one row (seeded by 00_setup.sql) as BigQuery keeps it between jobs:
     an answer function for FakeBigQueryREST that applies the claim (13) and release (14) as their

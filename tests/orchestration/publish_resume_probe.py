@@ -19,19 +19,13 @@ from typing import Any
 from unittest import mock
 
 from fraud_mlops.settings import get_settings
-from tests.orchestration.probe_support import gcs_emulator, lease_test_dag
+from tests.orchestration.probe_support import a_days_file, gcs_emulator, landing_buckets, lease_test_dag
 
 DAG_ID = "fraud_ingest_daily"
-ROWS = 3_000  # the quality checks want 1,000 training rows and some fraud
 RUN_TIME = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
 
 def main() -> None:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    from devtools.generator.files import write_landing_csv
-    from devtools.generator.synth import GeneratorConfig, generate
     from fraud_mlops.feature_store import sync
     from fraud_mlops.feature_store.local_store import LocalOnlineStore
     from fraud_mlops.pseudonym import ensure_local_keys
@@ -63,18 +57,10 @@ def main() -> None:
     def states(run: Any) -> dict[str, str]:
         return {ti.task_id: str(ti.state) for ti in run.get_task_instances() if ti.map_index < 0}
 
-    csv = write_landing_csv(
-        generate(GeneratorConfig(rows=ROWS, fraud_rate=0.01, seed=3)).landing,
-        Path(sys.argv[1]) / "day1.csv",
-        show_progress=False,
-    )
+    csv = a_days_file(Path(sys.argv[1]))
     out: dict[str, Any] = {}
     with gcs_emulator():
-        gcs = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
-        gcs.create_bucket(settings.landing_bucket).blob(
-            f"{settings.landing_prefix}day1.csv"
-        ).upload_from_filename(str(csv))
-        gcs.create_bucket(settings.quarantine_bucket)
+        landing_buckets(settings).blob(f"{settings.landing_prefix}day1.csv").upload_from_filename(str(csv))
         dag = lease_test_dag(DAG_ID)
 
         unreachable = RuntimeError("the online store cannot be reached")
