@@ -159,20 +159,30 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_log` (
 -- (at most one at a time, whichever ingestion DAG it belongs to: they share the candidate
 -- tables; and no ingestion run during an erasure). One row, seeded here; 13 claims it, 14 gives
 -- it back (fraud_mlops/ingestion/transform_lease.py, fraud_mlops/orchestration/lease.py).
--- appended_at: the holder's last file append (10_append_raw.sql sets it inside its transaction,
--- so two overlapping tries of one append conflict; a table made before it gets it here).
 CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_lease` (
   name STRING,
   holder_dag_id STRING,
   holder_run_id STRING,
-  claimed_at TIMESTAMP,
-  appended_at TIMESTAMP
+  claimed_at TIMESTAMP
 );
-ALTER TABLE `{{ dataset }}.transform_lease` ADD COLUMN IF NOT EXISTS appended_at TIMESTAMP;
 INSERT INTO `{{ dataset }}.transform_lease` (name, holder_dag_id, holder_run_id, claimed_at)
 SELECT 'transform', CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP)
 FROM (SELECT 1 AS one) AS seed
 WHERE NOT EXISTS (SELECT 1 FROM `{{ dataset }}.transform_lease` AS l WHERE l.name = 'transform');
+
+-- The append lock: one row that 10_append_raw.sql updates inside its transaction, so two tries of
+-- one append whose jobs overlap in time conflict and one of them fails (only appends write it:
+-- nothing else contends for it). It also says which file was appended last.
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.append_lock` (
+  name STRING,
+  file_md5 STRING,
+  run_id STRING,
+  appended_at TIMESTAMP
+);
+INSERT INTO `{{ dataset }}.append_lock` (name, file_md5, run_id, appended_at)
+SELECT 'append', CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP)
+FROM (SELECT 1 AS one) AS seed
+WHERE NOT EXISTS (SELECT 1 FROM `{{ dataset }}.append_lock` AS l WHERE l.name = 'append');
 
 -- Snapshot name <-> source files <-> row counts <-> DAG run.
 {{ create_snapshot_lineage() }}

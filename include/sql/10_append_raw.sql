@@ -36,11 +36,13 @@ BEGIN TRANSACTION;
 -- job still runs) must not both commit: each reads a snapshot without the other's log row, and
 -- transactions that only insert commit side by side. Transactions that mutate rows of the same
 -- table conflict: BigQuery cancels one of them ("Transaction concurrency", cloud.google.com/
--- bigquery/docs/transactions), DuckDB fails the second writer of the row. So each sets the
--- lease row's appended_at (a new value: DuckDB skips an update to the same value, and with it
--- the conflict); the failed try's retry then finds the file logged by this run. Other runs'
--- lease claims (DML outside a transaction) queue behind it for the seconds it takes.
-UPDATE `{{ dataset }}.transform_lease` SET appended_at = CURRENT_TIMESTAMP() WHERE name = 'transform';
+-- bigquery/docs/transactions), DuckDB fails the second writer of the row. So each updates the
+-- append lock's one row (new values: DuckDB skips an update to the same value, and with it the
+-- conflict); the failed try's retry then finds the file logged by this run. Only appends write
+-- that table (they run one at a time, under the transform lease), so no other job contends.
+UPDATE `{{ dataset }}.append_lock`
+SET file_md5 = @file_md5, run_id = @run_id, appended_at = CURRENT_TIMESTAMP()
+WHERE name = 'append';
 
 INSERT INTO `{{ raw_dataset }}.raw_transactions`
 SELECT

@@ -335,8 +335,9 @@ def test_two_tries_of_one_append_that_overlap_commit_once(warehouse, local_setti
     """A retry submitted while its first try's job still runs: both read a snapshot without the
     other's log row, and two transactions that only insert would both commit (the file's rows
     twice, two ``loaded`` log rows). The append's update of the lease row makes them conflict,
-    so one fails and the retry after it finds the file logged. Two real DuckDB connections, each
-    held at its COMMIT until the other reached its own or failed."""
+    so one fails and the retry after it finds the file logged. Two real DuckDB connections in two
+    threads; a try that reaches its COMMIT waits there until the other reached its own or failed
+    (DuckDB fails the second UPDATE of the row at once)."""
     import hashlib
     import threading
 
@@ -360,31 +361,28 @@ def test_two_tries_of_one_append_that_overlap_commit_once(warehouse, local_setti
     }  # fmt: skip
     append = render_sql(SQL_FILES["append_raw"], s, load_table="raw_load_a")
 
-    arrived, ready = threading.Condition(), [0]
+    arrived, ready = threading.Condition(), set()  # the threads at their COMMIT or done
 
     def arrive() -> None:
         with arrived:
-            ready[0] += 1
+            ready.add(threading.get_ident())
             arrived.notify_all()
 
     class HeldAtCommit:
         """A connection that waits at COMMIT until both tries are at theirs or one failed."""
 
         def __init__(self, conn: object) -> None:
-            self.conn, self.at_commit = conn, False
+            self.conn = conn
 
         def execute(self, sql: str, *args: object) -> object:
             if sql.lstrip().upper().startswith("COMMIT"):
-                self.at_commit = True
                 arrive()
                 with arrived:
-                    assert arrived.wait_for(lambda: ready[0] >= 2, timeout=60)
+                    assert arrived.wait_for(lambda: len(ready) >= 2, timeout=60)
             return self.conn.execute(sql, *args)  # type: ignore[attr-defined]
 
         def close(self) -> None:
             self.conn.close()  # type: ignore[attr-defined]
-
-    held: list[HeldAtCommit] = []
 
     class Try(BigQueryDialectDuckDBHook):
         def get_conn(self) -> object:
@@ -393,8 +391,7 @@ def test_two_tries_of_one_append_that_overlap_commit_once(warehouse, local_setti
             # register them again (the local target opens one at a time, in its pool)
             conn = DuckDBHook.get_conn(self)
             conn.execute("SET TimeZone='UTC'")
-            held.append(HeldAtCommit(conn))
-            return held[-1]
+            return HeldAtCommit(conn)
 
     errors: list[BaseException] = []
 
@@ -404,8 +401,8 @@ def test_two_tries_of_one_append_that_overlap_commit_once(warehouse, local_setti
             hook.run(append, parameters=parameters)
         except Exception as err:  # the conflict, in whichever try lost
             errors.append(err)
-            if not any(h.at_commit for h in held if h is held[-1]):
-                arrive()
+        finally:
+            arrive()  # once done, at the latest (a set: arriving twice counts once)
 
     tries = [threading.Thread(target=run_try) for _ in range(2)]
     for t in tries:

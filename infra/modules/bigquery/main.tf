@@ -176,6 +176,13 @@ locals {
       require_partition_filter = false
       raw                      = false
     }
+    append_lock = {
+      description              = "One row the raw appends update in their transaction, so two overlapping tries of one append conflict."
+      partition_field          = null
+      clustering               = null
+      require_partition_filter = false
+      raw                      = false
+    }
     snapshot_lineage = {
       description              = "Training snapshot <-> source files <-> row counts <-> DAG run."
       partition_field          = null
