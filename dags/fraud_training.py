@@ -3,6 +3,8 @@
 
 Runs when the ingestion publishes a new training snapshot (the `fraud_training_snapshot`
 Asset; the event names the snapshot), or by hand with a `snapshot` parameter (empty = newest).
+An event naming a snapshot already trained on (sent again by a cleared ingestion run) skips
+the run at `choose_snapshot`.
 
 The work is one Kubeflow pipeline, compiled to `include/pipelines/fraud_training.yaml`:
 dataset from the snapshot (time split) → train → evaluate (metrics, HTML report) → gate

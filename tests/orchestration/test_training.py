@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 from fraud_mlops.orchestration.training import snapshot_from_events
 
@@ -18,3 +21,50 @@ def test_triggering_snapshot_is_the_newest_event_with_a_name() -> None:
     }
     assert snapshot_from_events(events) == "training_snapshot_c"
     assert snapshot_from_events({}) is None and snapshot_from_events(None) is None
+
+
+def _choose_snapshot(settings) -> Any:  # type: ignore[no-untyped-def]
+    """The choose_snapshot task's callable, as the training DAG builds it."""
+    from airflow.sdk import DAG
+
+    from fraud_mlops.orchestration.training import choose_snapshot
+
+    with DAG("choose_snapshot", schedule=None):
+        chosen = choose_snapshot(settings)
+    return chosen.operator.python_callable
+
+
+def test_an_event_naming_a_snapshot_already_trained_on_trains_nothing(local_settings, warehouse) -> None:
+    """A cleared ingestion run takes its snapshot again and sends its Asset event again: one
+    snapshot must not train, register and deploy twice. A run by hand with the snapshot as its
+    parameter still trains; so does an event for a snapshot no run recorded."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from fraud_mlops.sql_templates import render_sql
+    from fraud_mlops.training.lineage import LINEAGE_SQL_FILE, LineageRow, write_lineage
+    from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
+
+    choose = _choose_snapshot(local_settings)
+    snapshot = "training_snapshot_20261207T030000_0123abcd"
+    event = {"fraud_training_snapshot": [SimpleNamespace(extra={"snapshot": snapshot}, timestamp=1)]}
+
+    def context(param: str = "") -> dict[str, Any]:
+        return {"params": {"snapshot": param}, "triggering_asset_events": event}
+
+    # no run recorded anything yet (no lineage table): it trains
+    assert choose(**context())["snapshot"] == snapshot
+    row = LineageRow(
+        target="local", snapshot_name=snapshot, pipeline_run="p1", model_name="fraud-detector",
+        model_version="1", gate_decision="deploy", gate_reason="r", champion_version="",
+        metrics_json="{}", traffic_json="{}", dag_id="fraud_training", dag_run_id="asset_triggered__1",
+    )  # fmt: skip
+    lineage = DuckDBWarehouse(local_settings, local_settings.warehouse_path)
+    write_lineage(row, lineage, render_sql(LINEAGE_SQL_FILE, local_settings))
+
+    with pytest.raises(AirflowSkipException, match=f"snapshot {snapshot} was trained on already"):
+        choose(**context())
+    assert choose(**context(param=snapshot))["snapshot"] == snapshot  # by hand: trains again
+    other = {
+        "fraud_training_snapshot": [SimpleNamespace(extra={"snapshot": snapshot[:-1] + "e"}, timestamp=2)]
+    }
+    assert choose(params={"snapshot": ""}, triggering_asset_events=other)["snapshot"] == snapshot[:-1] + "e"

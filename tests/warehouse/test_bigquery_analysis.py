@@ -51,8 +51,10 @@ CONTEXT: dict[str, Any] = {
 }  # fmt: skip
 #: Files in the order their tables come to exist: the batch input (81) before the predictions
 #: (80), which read what Vertex batch prediction wrote from it; the append's incoming rows (97)
-#: before the append (83), as the task runs them (erasure, 96, drops the staging table).
-RUN_ORDER = {"80_": "81z", "97_": "82z"}
+#: before the append (83), as the task runs them (erasure, 96, drops the staging table); the
+#: count of training runs on a snapshot (77) reads the lineage 90 makes (before it, none: the
+#: caller counts a missing table as no run).
+RUN_ORDER = {"80_": "81z", "97_": "82z", "77_": "90z"}
 SQL_FILES = sorted(
     (p.name for p in (REPO_ROOT / "include" / "sql").glob("[0-9]*.sql")),
     key=lambda name: RUN_ORDER.get(name[:3], name),

@@ -79,15 +79,30 @@ def choose_snapshot(settings: Settings) -> Any:
 
     @task(multiple_outputs=True)
     def choose_snapshot(**context: Any) -> dict[str, Any]:
-        """Snapshot from the param, else the triggering asset event, else the newest one."""
+        """Snapshot from the param, else the triggering asset event, else the newest one. A
+        snapshot named by the event that a training run recorded lineage for already skips the
+        run: the event came again (a cleared ingestion run takes its snapshot again), and one
+        snapshot trains, registers and deploys once. By hand, with the param, it trains again."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from fraud_mlops.sql_templates import render_sql
+        from fraud_mlops.training.lineage import SNAPSHOT_TRAINED_SQL_FILE, training_runs_on
         from fraud_mlops.training.pipeline_params import newest_snapshot, pipeline_parameters
 
         params = context["params"]
-        snapshot = (
-            params.get("snapshot")
-            or snapshot_from_events(context.get("triggering_asset_events"))
-            or newest_snapshot(settings)
+        from_event = (
+            None if params.get("snapshot") else snapshot_from_events(context.get("triggering_asset_events"))
         )
+        if from_event is not None:
+            sql = render_sql(SNAPSHOT_TRAINED_SQL_FILE, settings)
+            runs = training_runs_on(targets.warehouse(settings), sql, from_event)
+            if runs:
+                raise AirflowSkipException(
+                    f"snapshot {from_event} was trained on already ({runs} run(s) in model_lineage): this event "
+                    "repeats its snapshot's (a cleared ingestion run); nothing to train. To train on it again, "
+                    f"trigger fraud_training with snapshot={from_event}"
+                )
+        snapshot = params.get("snapshot") or from_event or newest_snapshot(settings)
         overrides = {k: params.get(k) for k in TUNABLE_PARAMS}
         parameters = pipeline_parameters(settings, snapshot, **overrides)
         print(f"training on snapshot {snapshot} with {parameters}")

@@ -9,6 +9,7 @@ answers: which landed files → which snapshot → which pipeline run → which 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,8 +17,11 @@ from dataclasses import asdict, dataclass
 from fraud_mlops.pipeline_runs.result import PipelineResult
 from fraud_mlops.warehouse.base import Warehouse
 
+log = logging.getLogger(__name__)
+
 LINEAGE_TABLE = "model_lineage"
 LINEAGE_SQL_FILE = "90_model_lineage.sql"
+SNAPSHOT_TRAINED_SQL_FILE = "77_snapshot_trained.sql"
 CHAMPION_SNAPSHOT_SQL_FILE = "92_champion_snapshot.sql"
 
 
@@ -106,3 +110,16 @@ def champion_snapshot(row: LineageRow, warehouse: Warehouse, sql: str) -> str | 
 def write_lineage(row: LineageRow, warehouse: Warehouse, sql: str) -> None:
     """One short write; ``sql`` is ``90_model_lineage.sql`` rendered for the target's dataset."""
     warehouse.execute(sql, row.parameters())
+
+
+def training_runs_on(warehouse: Warehouse, sql: str, snapshot: str) -> int:
+    """How many training runs recorded lineage for ``snapshot`` (``sql``: ``77_snapshot_trained.sql``
+    rendered). None while the lineage table does not exist yet (no run recorded anything); any
+    other failure to read it counts as none too, and is logged: the run then trains, as every
+    run did before this check."""
+    try:
+        ((runs,),) = warehouse.records(sql, {"snapshot_name": snapshot})
+    except Exception as err:  # the table is made by the first lineage write
+        log.info("no training run recorded for %s (%s)", snapshot, str(err)[:200])
+        return 0
+    return int(runs)
