@@ -12,7 +12,9 @@ snapshots the training table and syncs the online feature store. The snapshot em
 * **Idempotent**: a file's identity is its content hash; landing it again adds no rows, and a
   run with nothing new to transform stops after `transform.plan_increment` (no snapshot, no
   retraining; the run summary still runs). A run cleared after its `publish` (its snapshot or
-  sync failed) skips the transform and takes its snapshot and syncs again.
+  sync failed) skips the transform and takes its snapshot and syncs again. Clear such a run
+  from `acquire_transform_lease`: the whole run would wait at `wait_for_landed_files` for a new
+  file (its own are archived).
 * Target (`MLOPS_TARGET`): `local` runs on the GCS emulator + DuckDB, `gcp` on Cloud Storage +
   BigQuery with the provider's BigQuery operators. Same SQL (`include/sql/`).
 """

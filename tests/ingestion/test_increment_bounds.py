@@ -156,8 +156,9 @@ def test_older_staging_is_read_only_when_a_published_transaction_follows_the_inc
 def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local_settings) -> None:
     """A run cleared after its publish plans nothing new, yet must take its snapshot and sync:
     the plan tells it apart from a run that published nothing by the files its own run id
-    published (transform_log); another run's count is nought."""
-    from fraud_mlops.ingestion.increment import resumes_publish
+    published (transform_log); another run's count is nought. Loaded files left untransformed
+    wait for a run that loads a file, not for a run that loads none."""
+    from fraud_mlops.ingestion.increment import NOTHING, SNAPSHOT_ONLY, TRANSFORM, next_step
 
     load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=8)).landing, "a.csv")
     load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=9)).landing, "b.csv")
@@ -166,14 +167,20 @@ def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local
 
     cleared = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
     assert (cleared["files"], cleared["published_by_run"]) == ("0", "2")
-    assert resumes_publish(cleared)
-    assert "this run published 2 file(s) before (a cleared run)" in describe(cleared)
+    assert next_step(cleared, loaded_files=False) == next_step(cleared, loaded_files=True) == SNAPSHOT_ONLY
+    assert "this run published 2 file(s) before (a cleared run)" in describe(cleared, loaded_files=False)
 
     other = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-08T03:00:00+00:00")
     assert (other["files"], other["published_by_run"]) == ("0", "0")
-    assert not resumes_publish(other)
+    assert next_step(other, loaded_files=True) == NOTHING
     assert describe(other).startswith("nothing new to transform: transform, checks, publish, snapshot")
 
     load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=10)).landing, "c.csv")
-    new_files = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
-    assert new_files["files"] == "1" and not resumes_publish(new_files)  # new files: the transform runs
+    waiting = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-08T03:00:00+00:00")
+    assert waiting["files"] == "1"
+    assert next_step(waiting, loaded_files=True) == TRANSFORM  # a run that loaded a file
+    assert next_step(waiting, loaded_files=False) == NOTHING  # a run that loaded none
+    assert "wait for a run that loads one" in describe(waiting, loaded_files=False)
+    # the cleared run, with files another run left untransformed: its snapshot and sync
+    again = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
+    assert next_step(again, loaded_files=False) == SNAPSHOT_ONLY

@@ -4,9 +4,11 @@ finds nothing new. Print what happened, as JSON.
 
 A subprocess of test_transform_lease_dag.py. Everything is real (the DuckDB warehouse, the
 embedded online store, the GCS emulator with one landed file, Airflow's metadata DB) except the
-first sync, which raises as an online store that cannot be reached would. ``dag.test()`` with
-the same logical date and run time clears the run's task instances and runs them again, under
-the same run id, as a clear of the whole run does.
+first sync, which raises as an online store that cannot be reached would. The second
+``dag.test()``, with the same logical date, clears the run's task instances as a clear of the
+whole run does (``SerializedDAG.clear_dags``: every task, try numbers and ``max_tries`` carried
+on, XComs kept until a task runs again); ``get_or_create_dagrun`` is patched to go on with that
+run rather than replace it with a new one, as ``dag.test()`` would.
 """
 
 from __future__ import annotations
@@ -23,6 +25,19 @@ from tests.orchestration.probe_support import a_days_file, gcs_emulator, landing
 
 DAG_ID = "fraud_ingest_daily"
 RUN_TIME = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+
+
+def _go_on_with_the_cleared_run(*, dag: Any, run_id: str, session: Any, **_: Any) -> Any:
+    """``get_or_create_dagrun`` for a run cleared in place: the run itself, running again."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    run = session.scalar(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id))
+    run.state = DagRunState.RUNNING
+    session.commit()
+    run.dag = dag
+    return run
 
 
 def main() -> None:
@@ -69,7 +84,11 @@ def main() -> None:
         out["failed"] = {"run_id": failed.run_id, "state": str(failed.state), "states": states(failed)}
         out["failed"] |= counts()
 
-        cleared = dag.test(logical_date=RUN_TIME, run_after=RUN_TIME)
+        with mock.patch("airflow.models.dagrun.get_or_create_dagrun", _go_on_with_the_cleared_run):
+            cleared = dag.test(logical_date=RUN_TIME, run_after=RUN_TIME)
+        out["cleared_tries"] = {
+            ti.task_id: ti.try_number for ti in cleared.get_task_instances() if ti.map_index < 0
+        }
         out["cleared"] = {"run_id": cleared.run_id, "state": str(cleared.state), "states": states(cleared)}
         out["cleared"] |= counts()
 

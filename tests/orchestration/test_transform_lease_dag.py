@@ -117,9 +117,10 @@ def test_a_run_cleared_after_its_publish_takes_its_snapshot_and_syncs_without_tr
     ((snapshot, run_id),) = failed["lineage"]
     assert run_id == failed["run_id"]
 
-    # cleared: the same run; nothing new, so no transform, but its snapshot (the same one,
-    # created and recorded once) and a sync of what it published
+    # cleared: the same run, its tasks tried again; nothing new, so no transform, but its
+    # snapshot (the same one, created and recorded once) and a sync of what it published
     assert cleared["run_id"] == failed["run_id"]
+    assert out["cleared_tries"]["transform.plan_increment"] == 2
     assert cleared["state"] == "success", cleared["states"]
     skipped = (
         "transform.build_staging",

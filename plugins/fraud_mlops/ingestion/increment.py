@@ -100,19 +100,38 @@ def has_files(plan: dict[str, str]) -> bool:
     return int(plan["files"]) > 0
 
 
-def resumes_publish(plan: dict[str, str]) -> bool:
-    """Whether the run has nothing new but published earlier (a run cleared after its publish):
-    its snapshot and feature sync run again, the transform steps not."""
-    return not has_files(plan) and int(plan["published_by_run"]) > 0
+#: What a run does after its plan (:func:`next_step`).
+TRANSFORM, SNAPSHOT_ONLY, NOTHING = "transform", "snapshot only", "nothing"
 
 
-def describe(plan: dict[str, str]) -> str:
-    if resumes_publish(plan):
+def next_step(plan: dict[str, str], loaded_files: bool) -> str:
+    """What the planning run does next.
+
+    ``TRANSFORM`` (then snapshot and sync) when it loaded files and some loaded file awaits its
+    transform. Else ``SNAPSHOT_ONLY`` when it published files before: a run cleared after its
+    publish (its snapshot or sync failed), whose files are published and archived, so no later
+    plan holds them and nothing else would snapshot and sync what it published. Else
+    ``NOTHING``: files an earlier run loaded and left untransformed (its quality check failed)
+    wait for a run that loads a file, as they always did, not for every run with none.
+    """
+    if loaded_files and has_files(plan):
+        return TRANSFORM
+    return SNAPSHOT_ONLY if int(plan["published_by_run"]) > 0 else NOTHING
+
+
+def describe(plan: dict[str, str], loaded_files: bool = True) -> str:
+    step = next_step(plan, loaded_files)
+    if step == SNAPSHOT_ONLY:
         return (
             f"nothing new to transform, but this run published {plan['published_by_run']} file(s) before "
             "(a cleared run): transform, checks and publish are skipped; the snapshot and feature sync run again"
         )
-    if not has_files(plan):
+    if step == NOTHING and has_files(plan):
+        return (
+            f"no file to load in this run: the {plan['files']} loaded file(s) awaiting their transform (held "
+            "by a failed quality check, docs/data_quality.md) wait for a run that loads one; the rest is skipped"
+        )
+    if step == NOTHING:
         return "nothing new to transform: transform, checks, publish, snapshot and feature sync are skipped"
     if date.fromisoformat(plan["event_from"]) >= NOTHING_FROM.date():
         return f"{plan['files']} new file(s), no row with a usable event time: every row is rejected"

@@ -239,7 +239,9 @@ def transform(settings: Settings, files: XComArg) -> Transform:
     bounds are query parameters: BigQuery reads only those partitions). The plan follows the
     loads and ``files``' validation, so it runs when no file was left to load too (only
     quarantines, or a cleared run whose files its first try archived), not when validation
-    failed or never ran (the sensor gave up).
+    failed or never ran (the sensor gave up). Such a run transforms nothing unless it published
+    before (cleared after its publish): files an earlier run loaded and left untransformed (its
+    quality check failed) wait, as before, for a run that loads a file, not for every empty one.
     """
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
@@ -250,11 +252,10 @@ def transform(settings: Settings, files: XComArg) -> Transform:
         # summarise_run). Nothing new, but this run published before (cleared after a failed
         # snapshot or sync): the snapshot and the sync only, which nothing else would redo.
         @task.branch(pool=settings.warehouse_pool, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        def plan_increment(**context: Any) -> list[str]:
+        def plan_increment(files: list[dict[str, Any]] | None, **context: Any) -> list[str]:
             """Which files and event dates this run transforms (constants for partition pruning,
-            XCom ``increment``); skips the rest of the run when no loaded file awaits its
-            transform, and the transform only when this run published its files already."""
-            from fraud_mlops.ingestion.increment import describe, has_files, resumes_publish
+            XCom ``increment``), and so which branch it follows (``increment.next_step``)."""
+            from fraud_mlops.ingestion.increment import SNAPSHOT_ONLY, TRANSFORM, describe, next_step
             from fraud_mlops.ingestion.increment import plan_increment as plan
             from fraud_mlops.ingestion.training_days import ensure_day_counts
 
@@ -263,11 +264,12 @@ def transform(settings: Settings, files: XComArg) -> Transform:
             if recounted:
                 print(recounted)
             bounds = plan(warehouse, settings, context["run_id"])
-            print(describe(bounds))
             context["ti"].xcom_push(key=INCREMENT_KEY, value=bounds)
-            if has_files(bounds):
-                return [STAGING_TASK_ID, SNAPSHOT_TASK_ID]
-            return [SNAPSHOT_TASK_ID] if resumes_publish(bounds) else []
+            print(describe(bounds, loaded_files=bool(files)))
+            step = next_step(bounds, loaded_files=bool(files))
+            return {TRANSFORM: [STAGING_TASK_ID, SNAPSHOT_TASK_ID], SNAPSHOT_ONLY: [SNAPSHOT_TASK_ID]}.get(
+                step, []
+            )
 
         params = {**INCREMENT_PARAMETERS, "run_id": "{{ run_id }}"}
         staging = warehouse.sql_operator(
@@ -280,8 +282,7 @@ def transform(settings: Settings, files: XComArg) -> Transform:
             doc_md="Candidates: point-in-time card features, latest row and serving state of the touched cards.",
         )  # fmt: skip
         training = warehouse.sql_operator("build_training_examples", SQL_FILES["training_examples"])
-        planned = plan_increment()
-        files >> planned  # type: ignore[operator]  # an XComArg sets its task upstream
+        planned = plan_increment(files)  # type: ignore[arg-type]  # XComArg resolved at run time
         planned >> staging >> features >> training
     return Transform(group=group, plan=planned)
 
@@ -371,10 +372,13 @@ def summarise_run(settings: Settings, files: XComArg, feature_sync: Any) -> Any:
         from fraud_mlops.orchestration.run_summary import format_summary, run_summary
 
         summary = run_summary(settings, context["dag_run"])
-        # validation's quarantines, then the files a load refused (one XCom per map index)
+        # validation's quarantines, then the files a load refused (one XCom per map index); a
+        # cleared run's validation lists its earlier attempt's refusals too, which that
+        # attempt's load XComs still hold: each moved file once
         refused = context["ti"].xcom_pull(task_ids=LOAD_TASK_ID, key=QUARANTINED_KEY)
         refused = [refused] if isinstance(refused, dict) else [r for r in refused or [] if r]
-        summary["quarantined_files"] = [*(quarantined or []), *refused]
+        moved = {q["moved_to"]: q for q in [*(quarantined or []), *refused]}
+        summary["quarantined_files"] = list(moved.values())
         summary["feature_sync"] = feature_sync
         print(format_summary(summary))
         return summary
