@@ -157,7 +157,7 @@ def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local
     """A run cleared after its publish plans nothing new, yet must take its snapshot and sync:
     the plan tells it apart from a run that published nothing by the files its own run id
     published (transform_log); another run's count is nought. Loaded files left untransformed
-    wait for a run that loads a file, not for a run that loads none."""
+    wait for a run that loads a file, not for a run that loads none, unless that run loaded them."""
     from fraud_mlops.ingestion.increment import NOTHING, SNAPSHOT_ONLY, TRANSFORM, next_step
 
     load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=8)).landing, "a.csv")
@@ -180,7 +180,12 @@ def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local
     assert waiting["files"] == "1"
     assert next_step(waiting, loaded_files=True) == TRANSFORM  # a run that loaded a file
     assert next_step(waiting, loaded_files=False) == NOTHING  # a run that loaded none
-    assert "wait for a run that loads one" in describe(waiting, loaded_files=False)
+    assert "they go with the next run that loads a file" in describe(waiting, loaded_files=False)
+    # the run that loaded them, cleared after it failed before its publish: it loads nothing
+    # again (its files are archived), yet transforms them
+    loader = plan_increment(hook_warehouse, local_settings, "r1")
+    assert (loader["files"], loader["loaded_by_run"]) == ("1", "1")
+    assert next_step(loader, loaded_files=False) == TRANSFORM
     # the cleared run, with files another run left untransformed: its snapshot and sync
     again = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
     assert next_step(again, loaded_files=False) == SNAPSHOT_ONLY

@@ -67,8 +67,13 @@ def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
             [(0, 0)],
         ),
         render_sql(SQL_FILES["increment_files"], settings): (
-            [_field("first_logged", "TIMESTAMP"), _field("files"), _field("published_by_run")],
-            [(micros(now), 1, 0)],
+            [
+                _field("first_logged", "TIMESTAMP"),
+                _field("files"),
+                _field("loaded_by_run"),
+                _field("published_by_run"),
+            ],
+            [(micros(now), 1, 1, 0)],
         ),
         render_sql(SQL_FILES["increment_event_from"], settings): (
             [_field("first_event", "TIMESTAMP")],

@@ -115,7 +115,7 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     # the plan asks what this run published before (nothing: a first try), and follows the
     # transform, then the snapshot
     assert _parameters(by_step["increment_files"]["query"]) == run
-    assert plan["published_by_run"] == "0"
+    assert (plan["loaded_by_run"], plan["published_by_run"]) == ("1", "0")
     assert out["branch"] == ["transform.build_staging", "snapshot.snapshot_training_table"]
     assert _parameters(by_step["quality_checks"]["query"]) == {
         k: bounds[k] for k in ("loaded_from", "event_from")

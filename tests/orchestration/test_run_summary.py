@@ -42,3 +42,23 @@ def test_a_snapshots_source_files_in_xcom_and_the_summary_are_bounded() -> None:
     lines = format_summary({**summary(12), "snapshot": {**summary(12)["snapshot"], **row}})
     assert f"and {1000 - SOURCE_FILES_SHOWN:,} more (all in snapshot_lineage)" in lines
     assert "day21.csv" not in lines
+
+
+def test_a_file_moved_once_is_listed_once() -> None:
+    """A cleared run's validation reports the file its earlier attempt's load refused, whose
+    XCom that load still holds: the summary lists it once."""
+    from fraud_mlops.orchestration.run_summary import each_moved_once
+
+    refused = {
+        "file": "incoming/a.csv",
+        "reason": "load_refused",
+        "detail": "d",
+        "moved_to": "gs://q/quarantine/x/1/a.csv",
+    }
+    empty = {
+        "file": "incoming/b.csv",
+        "reason": "empty_file",
+        "detail": "e",
+        "moved_to": "gs://q/quarantine/x/2/b.csv",
+    }
+    assert each_moved_once([refused, empty, dict(refused)]) == [refused, empty]

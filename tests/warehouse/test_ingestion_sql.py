@@ -334,7 +334,7 @@ def test_a_run_with_nothing_new_passes_the_checks_and_publishes_nothing(warehous
 def test_two_tries_of_one_append_that_overlap_commit_once(warehouse, local_settings, landing, tmp_path):
     """A retry submitted while its first try's job still runs: both read a snapshot without the
     other's log row, and two transactions that only insert would both commit (the file's rows
-    twice, two ``loaded`` log rows). The append's update of the lease row makes them conflict,
+    twice, two ``loaded`` log rows). The append's update of the append lock's row makes them conflict,
     so one fails and the retry after it finds the file logged. Two real DuckDB connections in two
     threads; a try that reaches its COMMIT waits there until the other reached its own or failed
     (DuckDB fails the second UPDATE of the row at once)."""

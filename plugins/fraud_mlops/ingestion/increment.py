@@ -61,7 +61,7 @@ def _utc(value: Any) -> datetime | None:
 def plan_increment(warehouse: Warehouse, settings: Settings, run_id: str) -> dict[str, str]:
     """The transform parameters of the next increment for the DAG run ``run_id`` (STRING values,
     as every query parameter)."""
-    ((first_logged, files, published_by_run),) = warehouse.records(
+    ((first_logged, files, loaded_by_run, published_by_run),) = warehouse.records(
         render_sql(SQL_FILES["increment_files"], settings), {"run_id": run_id}
     )
     first_logged_at = _utc(first_logged)
@@ -86,6 +86,7 @@ def plan_increment(warehouse: Warehouse, settings: Settings, run_id: str) -> dic
         "event_from": event_from.isoformat(),
         "older_until": older_until.isoformat(),
         "files": str(files),
+        "loaded_by_run": str(loaded_by_run or 0),
         "published_by_run": str(published_by_run),
     }
 
@@ -107,14 +108,17 @@ TRANSFORM, SNAPSHOT_ONLY, NOTHING = "transform", "snapshot only", "nothing"
 def next_step(plan: dict[str, str], loaded_files: bool) -> str:
     """What the planning run does next.
 
-    ``TRANSFORM`` (then snapshot and sync) when it loaded files and some loaded file awaits its
-    transform. Else ``SNAPSHOT_ONLY`` when it published files before: a run cleared after its
-    publish (its snapshot or sync failed), whose files are published and archived, so no later
-    plan holds them and nothing else would snapshot and sync what it published. Else
-    ``NOTHING``: files an earlier run loaded and left untransformed (its quality check failed)
-    wait for a run that loads a file, as they always did, not for every run with none.
+    ``TRANSFORM`` (then snapshot and sync) when some loaded file awaits its transform and this
+    run loaded files now or earlier (a run cleared after it failed between its loads and its
+    publish: its files are archived, so it loads none again). Else ``SNAPSHOT_ONLY`` when it
+    published files before: a run cleared after its publish (its snapshot or sync failed), whose
+    files are published and archived, so no later plan holds them and nothing else would
+    snapshot and sync what it published. Else ``NOTHING``: files another run loaded and left
+    untransformed (it failed before its publish, a failed quality check among the causes) wait
+    for a run that loads a file, as they always did, or for that run to be cleared, not for
+    every run that loads none (each would fail the same check again).
     """
-    if loaded_files and has_files(plan):
+    if has_files(plan) and (loaded_files or int(plan["loaded_by_run"]) > 0):
         return TRANSFORM
     return SNAPSHOT_ONLY if int(plan["published_by_run"]) > 0 else NOTHING
 
@@ -128,8 +132,9 @@ def describe(plan: dict[str, str], loaded_files: bool = True) -> str:
         )
     if step == NOTHING and has_files(plan):
         return (
-            f"no file to load in this run: the {plan['files']} loaded file(s) awaiting their transform (held "
-            "by a failed quality check, docs/data_quality.md) wait for a run that loads one; the rest is skipped"
+            f"no file to load in this run: the {plan['files']} loaded file(s) awaiting their transform were "
+            "loaded by a run that failed before its publish (a failed quality check: docs/data_quality.md); "
+            "they go with the next run that loads a file, or when that run is cleared. The rest is skipped"
         )
     if step == NOTHING:
         return "nothing new to transform: transform, checks, publish, snapshot and feature sync are skipped"

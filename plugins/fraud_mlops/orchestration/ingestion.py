@@ -239,9 +239,10 @@ def transform(settings: Settings, files: XComArg) -> Transform:
     bounds are query parameters: BigQuery reads only those partitions). The plan follows the
     loads and ``files``' validation, so it runs when no file was left to load too (only
     quarantines, or a cleared run whose files its first try archived), not when validation
-    failed or never ran (the sensor gave up). Such a run transforms nothing unless it published
-    before (cleared after its publish): files an earlier run loaded and left untransformed (its
-    quality check failed) wait, as before, for a run that loads a file, not for every empty one.
+    failed or never ran (the sensor gave up). Such a run transforms only files it loaded itself
+    (a run cleared after it failed before its publish), or goes to the snapshot when it
+    published before (cleared after its publish); files another run loaded and left
+    untransformed wait, as before, for a run that loads a file (``increment.next_step``).
     """
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
@@ -369,7 +370,7 @@ def summarise_run(settings: Settings, files: XComArg, feature_sync: Any) -> Any:
         quarantined: list[dict[str, Any]] | None, feature_sync: dict[str, Any] | None, **context: Any
     ) -> dict[str, Any]:
         """What the run did, in numbers (the log line ``make demo`` prints too)."""
-        from fraud_mlops.orchestration.run_summary import format_summary, run_summary
+        from fraud_mlops.orchestration.run_summary import each_moved_once, format_summary, run_summary
 
         summary = run_summary(settings, context["dag_run"])
         # validation's quarantines, then the files a load refused (one XCom per map index); a
@@ -377,8 +378,7 @@ def summarise_run(settings: Settings, files: XComArg, feature_sync: Any) -> Any:
         # attempt's load XComs still hold: each moved file once
         refused = context["ti"].xcom_pull(task_ids=LOAD_TASK_ID, key=QUARANTINED_KEY)
         refused = [refused] if isinstance(refused, dict) else [r for r in refused or [] if r]
-        moved = {q["moved_to"]: q for q in [*(quarantined or []), *refused]}
-        summary["quarantined_files"] = list(moved.values())
+        summary["quarantined_files"] = each_moved_once([*(quarantined or []), *refused])
         summary["feature_sync"] = feature_sync
         print(format_summary(summary))
         return summary

@@ -40,6 +40,13 @@ def bounded_source_files(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "source_files": files[:SOURCE_FILES_SHOWN], "source_file_count": len(files)}
 
 
+def each_moved_once(quarantined: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The quarantine entries, one per file moved (by where it went), in first-seen order: a
+    cleared run's validation lists what its earlier attempt's loads refused, and those loads'
+    XComs still hold the same entries (a task's XComs go when it runs again)."""
+    return list({q["moved_to"]: q for q in quarantined}.values())
+
+
 def snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any]:
     row = find_snapshot_lineage_row(settings, name)
     if row is None:
