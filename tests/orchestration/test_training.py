@@ -37,7 +37,8 @@ def _choose_snapshot(settings) -> Any:  # type: ignore[no-untyped-def]
 def test_an_event_naming_a_snapshot_already_trained_on_trains_nothing(local_settings, warehouse) -> None:
     """A cleared ingestion run takes its snapshot again and sends its Asset event again: one
     snapshot must not train, register and deploy twice. A run by hand with the snapshot as its
-    parameter still trains; so does an event for a snapshot no run recorded."""
+    parameter still trains, and so does the training run that recorded it, cleared; of events
+    handed to one run together, the newest whose snapshot no run trained on is taken."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from fraud_mlops.sql_templates import render_sql
@@ -45,14 +46,21 @@ def test_an_event_naming_a_snapshot_already_trained_on_trains_nothing(local_sett
     from fraud_mlops.warehouse.duckdb import DuckDBWarehouse
 
     choose = _choose_snapshot(local_settings)
-    snapshot = "training_snapshot_20261207T030000_0123abcd"
-    event = {"fraud_training_snapshot": [SimpleNamespace(extra={"snapshot": snapshot}, timestamp=1)]}
+    older, snapshot = (
+        "training_snapshot_20261206T030000_0123abcd",
+        "training_snapshot_20261207T030000_0123abcd",
+    )
 
-    def context(param: str = "") -> dict[str, Any]:
-        return {"params": {"snapshot": param}, "triggering_asset_events": event}
+    def context(*names: str, param: str = "", run_id: str = "asset_triggered__2") -> dict[str, Any]:
+        events = [SimpleNamespace(extra={"snapshot": name}, timestamp=i) for i, name in enumerate(names)]
+        return {
+            "params": {"snapshot": param},
+            "triggering_asset_events": {"fraud_training_snapshot": events},
+            "run_id": run_id,
+        }
 
     # no run recorded anything yet (no lineage table): it trains
-    assert choose(**context())["snapshot"] == snapshot
+    assert choose(**context(snapshot))["snapshot"] == snapshot
     row = LineageRow(
         target="local", snapshot_name=snapshot, pipeline_run="p1", model_name="fraud-detector",
         model_version="1", gate_decision="deploy", gate_reason="r", champion_version="",
@@ -61,10 +69,24 @@ def test_an_event_naming_a_snapshot_already_trained_on_trains_nothing(local_sett
     lineage = DuckDBWarehouse(local_settings, local_settings.warehouse_path)
     write_lineage(row, lineage, render_sql(LINEAGE_SQL_FILE, local_settings))
 
-    with pytest.raises(AirflowSkipException, match=f"snapshot {snapshot} was trained on already"):
-        choose(**context())
-    assert choose(**context(param=snapshot))["snapshot"] == snapshot  # by hand: trains again
-    other = {
-        "fraud_training_snapshot": [SimpleNamespace(extra={"snapshot": snapshot[:-1] + "e"}, timestamp=2)]
-    }
-    assert choose(params={"snapshot": ""}, triggering_asset_events=other)["snapshot"] == snapshot[:-1] + "e"
+    with pytest.raises(AirflowSkipException, match=f"trained on already \\({snapshot}\\)"):
+        choose(**context(snapshot))
+    assert choose(**context(snapshot, param=snapshot))["snapshot"] == snapshot  # by hand: trains again
+    assert (
+        choose(**context(snapshot, run_id="asset_triggered__1"))["snapshot"] == snapshot
+    )  # its run, cleared
+    # two events in one run, the newer one trained on already: the older one's snapshot trains
+    assert choose(**context(older, snapshot))["snapshot"] == older
+
+
+def test_a_lineage_read_that_fails_otherwise_than_on_a_missing_table_fails_the_task(local_settings) -> None:
+    """Counted as no run, a failed read (a locked DuckDB file, a BigQuery outage) would train a
+    snapshot twice: it raises, and the task is retried."""
+    from fraud_mlops.training.lineage import training_runs_on
+
+    class Unreachable:
+        def records(self, sql: str, parameters: Any = None) -> Any:
+            raise RuntimeError("503 the service is currently unavailable")
+
+    with pytest.raises(RuntimeError, match="503"):
+        training_runs_on(Unreachable(), "SELECT 1", "training_snapshot_x", "run")  # type: ignore[arg-type]

@@ -61,27 +61,37 @@ def dag_params() -> dict[str, Param]:
     }
 
 
-def snapshot_from_events(events: Mapping[Any, Sequence[Any]] | None) -> str | None:
-    """The newest triggering event's ``extra["snapshot"]``, if the run was asset-triggered."""
-    newest: tuple[Any, str] | None = None
+def snapshots_from_events(events: Mapping[Any, Sequence[Any]] | None) -> list[str]:
+    """The snapshots the triggering events name (``extra["snapshot"]``), newest event first,
+    each once; empty if the run was not asset-triggered. Airflow hands a run every event since
+    the last one (events wait while a run is active: ``max_active_runs=1``)."""
+    named: list[tuple[Any, str]] = []
     for asset_events in (events or {}).values():
         for event in asset_events:
             name = (getattr(event, "extra", None) or {}).get("snapshot")
-            stamp = getattr(event, "timestamp", None)
-            if name and (newest is None or (stamp is not None and stamp >= newest[0])):
-                newest = (stamp, str(name))
-    return newest[1] if newest else None
+            if name:
+                named.append((getattr(event, "timestamp", None), str(name)))
+    # newest first; events without a time last (a stable sort: the same time keeps their order)
+    named.sort(key=lambda e: (e[0] is not None, e[0] if e[0] is not None else 0), reverse=True)
+    return list(dict.fromkeys(name for _, name in named))
+
+
+def snapshot_from_events(events: Mapping[Any, Sequence[Any]] | None) -> str | None:
+    """The newest triggering event's ``extra["snapshot"]``, if the run was asset-triggered."""
+    names = snapshots_from_events(events)
+    return names[0] if names else None
 
 
 def choose_snapshot(settings: Settings) -> Any:
     """Snapshot from the param, else the triggering asset event, else the newest one; and the
     pipeline's parameter values for it (``multiple_outputs``: ``["snapshot"]``, ``["parameters"]``)."""
 
-    @task(multiple_outputs=True)
+    # in the warehouse pool: it reads model_lineage (locally the DuckDB file, one writer)
+    @task(multiple_outputs=True, pool=settings.warehouse_pool)
     def choose_snapshot(**context: Any) -> dict[str, Any]:
-        """Snapshot from the param, else the triggering asset event, else the newest one. A
-        snapshot named by the event that a training run recorded lineage for already skips the
-        run: the event came again (a cleared ingestion run takes its snapshot again), and one
+        """Snapshot from the param, else the newest triggering event's that no other training
+        run recorded lineage for, else the newest one. Events whose snapshots were all trained on
+        skip the run: they came again (a cleared ingestion run takes its snapshot again), and one
         snapshot trains, registers and deploys once. By hand, with the param, it trains again."""
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -90,17 +100,24 @@ def choose_snapshot(settings: Settings) -> Any:
         from fraud_mlops.training.pipeline_params import newest_snapshot, pipeline_parameters
 
         params = context["params"]
-        from_event = (
-            None if params.get("snapshot") else snapshot_from_events(context.get("triggering_asset_events"))
-        )
-        if from_event is not None:
+        from_event = None
+        if not params.get("snapshot"):
+            named = snapshots_from_events(context.get("triggering_asset_events"))
             sql = render_sql(SNAPSHOT_TRAINED_SQL_FILE, settings)
-            runs = training_runs_on(targets.warehouse(settings), sql, from_event)
-            if runs:
+            warehouse = targets.warehouse(settings)
+            trained = []
+            for name in named:
+                if training_runs_on(warehouse, sql, name, context["run_id"]) == 0:
+                    from_event = name
+                    break
+                trained.append(name)
+            if trained:
+                print(f"trained on already (model_lineage), not again: {', '.join(trained)}")
+            if named and from_event is None:
                 raise AirflowSkipException(
-                    f"snapshot {from_event} was trained on already ({runs} run(s) in model_lineage): this event "
-                    "repeats its snapshot's (a cleared ingestion run); nothing to train. To train on it again, "
-                    f"trigger fraud_training with snapshot={from_event}"
+                    f"every snapshot the events name was trained on already ({', '.join(named)}): the events "
+                    "repeat (a cleared ingestion run sends its snapshot's again); nothing to train. To train "
+                    "on one again, trigger fraud_training with its name as the snapshot parameter"
                 )
         snapshot = params.get("snapshot") or from_event or newest_snapshot(settings)
         overrides = {k: params.get(k) for k in TUNABLE_PARAMS}

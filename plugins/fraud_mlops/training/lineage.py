@@ -112,14 +112,36 @@ def write_lineage(row: LineageRow, warehouse: Warehouse, sql: str) -> None:
     warehouse.execute(sql, row.parameters())
 
 
-def training_runs_on(warehouse: Warehouse, sql: str, snapshot: str) -> int:
-    """How many training runs recorded lineage for ``snapshot`` (``sql``: ``77_snapshot_trained.sql``
-    rendered). None while the lineage table does not exist yet (no run recorded anything); any
-    other failure to read it counts as none too, and is logged: the run then trains, as every
-    run did before this check."""
+def training_runs_on(warehouse: Warehouse, sql: str, snapshot: str, run_id: str) -> int:
+    """How many training runs other than ``run_id`` recorded lineage for ``snapshot`` (``sql``:
+    ``77_snapshot_trained.sql`` rendered; a cleared run of its own trains again). Nought while
+    the lineage table does not exist yet (no run recorded anything); any other failure raises,
+    and the task is retried: counted as nought it would train a snapshot twice."""
     try:
-        ((runs,),) = warehouse.records(sql, {"snapshot_name": snapshot})
-    except Exception as err:  # the table is made by the first lineage write
-        log.info("no training run recorded for %s (%s)", snapshot, str(err)[:200])
+        ((runs,),) = warehouse.records(sql, {"snapshot_name": snapshot, "dag_run_id": run_id})
+    except Exception as err:
+        if not _missing_table(err):
+            raise
+        log.info("no training run recorded lineage yet (%s)", str(err)[:200])
         return 0
     return int(runs)
+
+
+def _missing_table(err: BaseException) -> bool:
+    """Whether ``err`` says the table read does not exist: BigQuery's ``NotFound`` (a query job
+    over a missing table fails so) or DuckDB's catalog error. Each library is imported only if
+    installed (Composer has no DuckDB)."""
+    kinds: list[type[BaseException]] = []
+    try:
+        from google.api_core.exceptions import NotFound
+
+        kinds.append(NotFound)
+    except ImportError:  # pragma: no cover - both targets install google-api-core
+        pass
+    try:
+        from duckdb import CatalogException
+
+        kinds.append(CatalogException)
+    except ImportError:
+        pass
+    return isinstance(err, tuple(kinds))
