@@ -155,34 +155,31 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_log` (
   transformed_at TIMESTAMP
 );
 
+{#- A table of named one-row locks (name plus three columns), its row seeded once. #}
+{%- macro one_row_table(table, name, columns) %}
+CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ table }}` (
+  name STRING,
+{%- for column, type in columns %}
+  {{ column }} {{ type }}{{ "," if not loop.last }}
+{%- endfor %}
+);
+INSERT INTO `{{ dataset }}.{{ table }}` (name{% for column, _ in columns %}, {{ column }}{% endfor %})
+SELECT '{{ name }}'{% for _, type in columns %}, CAST(NULL AS {{ type }}){% endfor %}
+FROM (SELECT 1 AS one) AS seed
+WHERE NOT EXISTS (SELECT 1 FROM `{{ dataset }}.{{ table }}` AS l WHERE l.name = '{{ name }}');
+{%- endmacro %}
+
 -- The transform lease: which DAG run may read landed files, build candidates, publish and sync
 -- (at most one at a time, whichever ingestion DAG it belongs to: they share the candidate
 -- tables; and no ingestion run during an erasure). One row, seeded here; 13 claims it, 14 gives
 -- it back (fraud_mlops/ingestion/transform_lease.py, fraud_mlops/orchestration/lease.py).
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.transform_lease` (
-  name STRING,
-  holder_dag_id STRING,
-  holder_run_id STRING,
-  claimed_at TIMESTAMP
-);
-INSERT INTO `{{ dataset }}.transform_lease` (name, holder_dag_id, holder_run_id, claimed_at)
-SELECT 'transform', CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP)
-FROM (SELECT 1 AS one) AS seed
-WHERE NOT EXISTS (SELECT 1 FROM `{{ dataset }}.transform_lease` AS l WHERE l.name = 'transform');
+{{- one_row_table('transform_lease', 'transform',
+    [('holder_dag_id', 'STRING'), ('holder_run_id', 'STRING'), ('claimed_at', 'TIMESTAMP')]) }}
 
 -- The append lock: one row that 10_append_raw.sql updates inside its transaction, so two tries of
 -- one append whose jobs overlap in time conflict and one of them fails (only appends write it:
 -- nothing else contends for it). It also says which file was appended last.
-CREATE TABLE IF NOT EXISTS `{{ dataset }}.append_lock` (
-  name STRING,
-  file_md5 STRING,
-  run_id STRING,
-  appended_at TIMESTAMP
-);
-INSERT INTO `{{ dataset }}.append_lock` (name, file_md5, run_id, appended_at)
-SELECT 'append', CAST(NULL AS STRING), CAST(NULL AS STRING), CAST(NULL AS TIMESTAMP)
-FROM (SELECT 1 AS one) AS seed
-WHERE NOT EXISTS (SELECT 1 FROM `{{ dataset }}.append_lock` AS l WHERE l.name = 'append');
+{{- one_row_table('append_lock', 'append', [('file_md5', 'STRING'), ('run_id', 'STRING'), ('appended_at', 'TIMESTAMP')]) }}
 
 -- Snapshot name <-> source files <-> row counts <-> DAG run.
 {{ create_snapshot_lineage() }}

@@ -11,6 +11,16 @@
 -- missing table on every try, the run failed, and the next run logged the file a duplicate of
 -- itself.
 {%- set reject_table = reject_table | default(none) %}
+{#- This file's content was loaded before, by any run: its rows are in raw (a duplicate). #}
+{%- macro content_loaded() -%}
+SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g WHERE g.file_md5 = @file_md5 AND g.status = 'loaded'
+{%- endmacro %}
+{#- This run logged this file (this generation) already: a retry of an append that finished. #}
+{%- macro logged_by_this_run() -%}
+SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
+    WHERE g.file_name = @file_name AND g.file_generation = @file_generation
+      AND g.file_md5 = @file_md5 AND g.run_id = @run_id
+{%- endmacro %}
 CREATE TABLE IF NOT EXISTS `{{ raw_dataset }}.{{ load_table }}` (
 {%- for column in landing_columns %}
   {{ column }} STRING{{ "," if not loop.last }}
@@ -24,9 +34,7 @@ CREATE TABLE IF NOT EXISTS `{{ dataset }}.{{ reject_table }}` (
 
 ASSERT (SELECT COUNT(*) FROM `{{ raw_dataset }}.{{ load_table }}`) = CAST(@expected_rows AS INT64)
   OR EXISTS (
-    SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
-    WHERE g.file_name = @file_name AND g.file_generation = @file_generation
-      AND g.file_md5 = @file_md5 AND g.run_id = @run_id
+    {{ logged_by_this_run() }}
   )
   AS 'load_row_count: the load table does not hold the rows validation counted as good';
 
@@ -56,8 +64,7 @@ SELECT
   CURRENT_TIMESTAMP()
 FROM `{{ raw_dataset }}.{{ load_table }}` AS l
 WHERE NOT EXISTS (
-  SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
-  WHERE g.file_md5 = @file_md5 AND g.status = 'loaded'
+  {{ content_loaded() }}
 );
 {%- if reject_table %}
 
@@ -67,8 +74,7 @@ SELECT @file_name, @file_md5, r.line_number, r.reason, r.detail, r.transaction_i
   CURRENT_TIMESTAMP()
 FROM `{{ dataset }}.{{ reject_table }}` AS r
 WHERE NOT EXISTS (
-  SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
-  WHERE g.file_md5 = @file_md5 AND g.status = 'loaded'
+  {{ content_loaded() }}
 );
 {%- endif %}
 
@@ -79,8 +85,7 @@ SELECT
   @file_md5,
   CASE
     WHEN EXISTS (
-      SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
-      WHERE g.file_md5 = @file_md5 AND g.status = 'loaded'
+      {{ content_loaded() }}
     ) THEN 'duplicate'
     ELSE 'loaded'
   END,
@@ -89,9 +94,7 @@ SELECT
   CURRENT_TIMESTAMP()
 FROM (SELECT 1 AS one)  -- BigQuery takes no WHERE without a FROM
 WHERE NOT EXISTS (  -- this run logged this file already: a retry of a finished append
-  SELECT 1 FROM `{{ dataset }}.ingestion_log` AS g
-  WHERE g.file_name = @file_name AND g.file_generation = @file_generation
-    AND g.file_md5 = @file_md5 AND g.run_id = @run_id
+  {{ logged_by_this_run() }}
 );
 
 COMMIT TRANSACTION;

@@ -596,14 +596,28 @@ def moved_name(prefix: str, day: datetime | date, generation: str, name: str) ->
     return f"{prefix}{day:%Y-%m-%d}/{generation}/{name.rsplit('/', 1)[-1]}"
 
 
-def _moved_names_since(prefix: str, since: datetime, landed: LandedFile) -> Iterator[str]:
-    """Where an earlier try of this run may have moved ``landed``: its generation's folder under
-    ``prefix`` on each day from ``since`` (the run's start) to today, oldest first. The folder
-    is the day of the move, so a retry after midnight UTC looks in the day before too."""
+def _days_since(since: datetime) -> Iterator[date]:
+    """The UTC days from ``since`` (a run's start) to today, oldest first: the folders a move by
+    that run may have gone to (a moved file's folder is the day of the move, so a retry after
+    midnight UTC looks in the day before too)."""
     day, today = since.astimezone(UTC).date(), datetime.now(UTC).date()
     while day <= today:
-        yield moved_name(prefix, day, landed.generation, landed.name)
+        yield day
         day += timedelta(days=1)
+
+
+def _moved_names_since(prefix: str, since: datetime, landed: LandedFile) -> Iterator[str]:
+    """Where an earlier try of this run may have moved ``landed``: its generation's folder under
+    ``prefix`` on each day from ``since`` (the run's start) to today, oldest first."""
+    for day in _days_since(since):
+        yield moved_name(prefix, day, landed.generation, landed.name)
+
+
+def _still_landed(bucket: Any, name: str, generation: str) -> Any | None:
+    """The object ``name`` of ``bucket`` (a ``google.cloud.storage.Bucket``) if it is still
+    generation ``generation``; ``None`` when it was moved, deleted or overwritten since."""
+    blob = bucket.get_blob(name)
+    return blob if blob is not None and str(blob.generation) == generation else None
 
 
 def quarantined_earlier(
@@ -619,9 +633,8 @@ def quarantined_earlier(
     file lies there); the reason must name this run, the file and its content.
     """
     client = hook.get_conn()
-    blob = client.bucket(landed.bucket).get_blob(landed.name)
-    if blob is not None and str(blob.generation) == landed.generation:
-        return None  # still landed: no earlier try moved it
+    if _still_landed(client.bucket(landed.bucket), landed.name, landed.generation) is not None:
+        return None  # no earlier try moved it
     quarantined = client.bucket(settings.quarantine_bucket)
     for target in _moved_names_since(QUARANTINE_PREFIX, since, landed):
         reason = quarantined.get_blob(target + ".reason.json")  # None: not that day (no error logged)
@@ -654,8 +667,7 @@ def quarantined_by_run(
     bucket = client.bucket(settings.quarantine_bucket)
     source_prefix = f"gs://{settings.landing_bucket}/"
     found = []
-    day, today = since.astimezone(UTC).date(), datetime.now(UTC).date()
-    while day <= today:
+    for day in _days_since(since):
         for reason in bucket.list_blobs(prefix=f"{QUARANTINE_PREFIX}{day:%Y-%m-%d}/"):
             if not reason.name.endswith(".reason.json"):
                 continue
@@ -669,7 +681,6 @@ def quarantined_by_run(
                 "detail": why["detail"],
                 "moved_to": f"gs://{settings.quarantine_bucket}/{target}",
             })  # fmt: skip
-        day += timedelta(days=1)
     return found
 
 
@@ -823,8 +834,8 @@ def move_generation(
     from google.api_core.exceptions import NotFound, PreconditionFailed
 
     source = hook.get_conn().bucket(bucket)
-    blob = source.get_blob(name)
-    if blob is None or str(blob.generation) != generation:
+    blob = _still_landed(source, name, generation)
+    if blob is None:
         return False
     source.copy_blob(blob, hook.get_conn().bucket(target_bucket), target, source_generation=int(generation))
     try:

@@ -83,10 +83,10 @@ def validate_landed_files(settings: Settings, only_objects: Sequence[str] | XCom
         )
         if context["ti"].try_number > 1:  # what earlier tries quarantined is no longer landed
             from fraud_mlops.ingestion.landed_files import quarantined_by_run
+            from fraud_mlops.orchestration.run_summary import each_moved_once
 
-            moved = {q["moved_to"] for q in quarantined}
             earlier = quarantined_by_run(gcs_hook(settings), settings, run_id, run_began(context))
-            quarantined += [q for q in earlier if q["moved_to"] not in moved]
+            quarantined = each_moved_once([*quarantined, *earlier])
         context["ti"].xcom_push(key=QUARANTINED_KEY, value=quarantined)
         if quarantined:
             print(f"{len(quarantined)} file(s) QUARANTINED in gs://{settings.quarantine_bucket}:")
@@ -246,12 +246,14 @@ def transform(settings: Settings, files: XComArg) -> Transform:
     """
     warehouse = targets.warehouse(settings)
     with TaskGroup("transform", tooltip="raw → staging → card features → training examples") as group:
-        # A branch with three outcomes. New files: the transform, then (after publish) the
-        # snapshot. Nothing new (only duplicate landings, every file quarantined): the tasks from
-        # here to the feature sync are skipped, so no snapshot is taken and no training is
-        # scheduled on data it has seen; the run summary still runs (trigger rule in
-        # summarise_run). Nothing new, but this run published before (cleared after a failed
-        # snapshot or sync): the snapshot and the sync only, which nothing else would redo.
+        # A branch with three outcomes (increment.next_step). Files to transform, that this run
+        # loaded now or before a clear (cleared after it failed before its publish): the
+        # transform, then (after publish) the snapshot. Nothing of this run's (only duplicate
+        # landings, every file quarantined): the tasks from here to the feature sync are skipped,
+        # so no snapshot is taken and no training is scheduled on data it has seen; the run
+        # summary still runs (trigger rule in summarise_run). Nothing to transform, but this run
+        # published before (cleared after a failed snapshot or sync): the snapshot and the sync
+        # only, which nothing else would redo.
         @task.branch(pool=settings.warehouse_pool, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def plan_increment(files: list[dict[str, Any]] | None, **context: Any) -> list[str]:
             """Which files and event dates this run transforms (constants for partition pruning,

@@ -41,10 +41,14 @@ def bounded_source_files(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def each_moved_once(quarantined: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The quarantine entries, one per file moved (by where it went), in first-seen order: a
-    cleared run's validation lists what its earlier attempt's loads refused, and those loads'
-    XComs still hold the same entries (a task's XComs go when it runs again)."""
-    return list({q["moved_to"]: q for q in quarantined}.values())
+    """The first quarantine entry of each file moved (by where it went), in order: a cleared
+    run's validation lists what its earlier attempt's loads refused, and those loads' XComs still
+    hold the same entries (a task's XComs go when it runs again); a retried validation finds its
+    own moves again among the run's."""
+    first: dict[str, dict[str, Any]] = {}
+    for q in quarantined:
+        first.setdefault(q["moved_to"], q)
+    return list(first.values())
 
 
 def snapshot_lineage_row(settings: Settings, name: str) -> dict[str, Any]:
