@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import SQL_FILES, render_sql
+from fraud_mlops.sql_templates import SQL_FILES, render_sql, snapshot_name
 from fraud_mlops.warehouse.duckdb_load import load_csv_into_table
 
 TRANSFORMS = ("staging", "card_features", "training_examples")
@@ -105,9 +105,10 @@ def check_quality(hook: Any, settings: Settings, bounds: dict[str, str] | None =
     hook.run(render_sql(SQL_FILES["quality_checks"], settings), parameters=_bounds(bounds))
 
 
-def snapshot(hook: Any, settings: Settings, dag_run: FakeDagRun) -> None:
+def snapshot(hook: Any, settings: Settings, dag_run: FakeDagRun, publish: int = 1) -> None:
+    """60_snapshot.sql for the run's ``publish``-th publish (the name its plan gives)."""
     hook.run(
-        render_sql(SQL_FILES["snapshot"], settings, dag_run=dag_run),
+        render_sql(SQL_FILES["snapshot"], settings, snapshot=snapshot_name(dag_run, publish)),
         parameters={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id},
     )
 

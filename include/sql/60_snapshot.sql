@@ -1,6 +1,6 @@
--- Immutable, named training snapshot + its lineage row. Idempotent per DAG run: the name is
--- derived from the run, and a rerun neither recreates the snapshot nor duplicates lineage.
-{%- set snapshot = snapshot_name(dag_run) %}
+-- Immutable, named training snapshot + its lineage row. Idempotent per publish: `snapshot` (the
+-- plan names it: sql_templates.snapshot_name) is derived from the run and its publish, and a
+-- rerun neither recreates the snapshot nor duplicates lineage.
 CREATE SNAPSHOT TABLE IF NOT EXISTS `{{ dataset }}.{{ snapshot }}`
 CLONE `{{ dataset }}.{{ training_table }}`
 OPTIONS (

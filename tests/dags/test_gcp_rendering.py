@@ -8,6 +8,7 @@ with the SQL rendered directly from ``include/sql/`` — the same files the loca
 from __future__ import annotations
 
 import base64
+import copy
 from typing import Any
 
 import pytest
@@ -62,17 +63,24 @@ BOUNDS = {
 
 
 class FakeTaskInstance:
-    """``ti`` in templates: the transform steps pull the increment's bounds from plan_increment."""
+    """``ti`` in templates: the transform steps pull the increment's bounds from plan_increment
+    (and the snapshot step the snapshot it names)."""
+
+    def __init__(self, plan: dict[str, str] = BOUNDS) -> None:
+        self.plan = plan
 
     def xcom_pull(self, task_ids: str, key: str) -> dict[str, str]:
         assert (task_ids, key) == ("transform.plan_increment", "increment")
-        return BOUNDS
+        return self.plan
 
 
-def rendered_configuration(dag: Any, task_id: str, dag_run: FakeDagRun) -> dict[str, Any]:
-    task = dag.get_task(task_id)
+def rendered_configuration(
+    dag: Any, task_id: str, dag_run: FakeDagRun, plan: dict[str, str] = BOUNDS
+) -> dict[str, Any]:
+    # a copy: rendering replaces the task's templated fields (the DAG is shared by the tests)
+    task = copy.copy(dag.get_task(task_id))
     context = {
-        "dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "task": task, "ti": FakeTaskInstance(),
+        "dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "task": task, "ti": FakeTaskInstance(plan),
     }  # fmt: skip
     task.render_template_fields(context, jinja_env=dag.get_template_env())
     return dict(task.configuration)
@@ -152,11 +160,18 @@ def test_candidates_are_checked_then_published_in_one_transaction(gcp_dag):
     assert gcp_dag.get_task("check_data_quality").retries == 0
 
 
-def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag):
+@pytest.mark.parametrize("publish", [1, 2])
+def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag, publish):
+    """The snapshot its plan names: a run's second publish (a run cleared after its publish that
+    found new files) has its own."""
     run = FakeDagRun("scheduled__2026-11-01T12:00:00+00:00", "fraud_ingest_sensor")
-    config = rendered_configuration(gcp_dag, "snapshot.snapshot_training_table", run)
+    name = snapshot_name(run, publish)
+    assert name.endswith("_2") == (publish == 2)
+    config = rendered_configuration(
+        gcp_dag, "snapshot.snapshot_training_table", run, {**BOUNDS, "snapshot": name}
+    )
     query = config["query"]
-    name = snapshot_name(run)
+    assert query["query"].count(name) == 4  # the table, its count, its lineage row and the rerun guard
     assert (
         f"CREATE SNAPSHOT TABLE IF NOT EXISTS `fraud-project.fraud.{name}`\nCLONE `fraud-project.fraud.training_examples`"
         in query["query"]

@@ -158,7 +158,7 @@ def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local
     the plan tells it apart from a run that published nothing by the files its own run id
     published (transform_log); another run's count is nought. Loaded files left untransformed
     wait for a run that loads a file, not for a run that loads none, unless that run loaded them."""
-    from fraud_mlops.ingestion.increment import NOTHING, SNAPSHOT_ONLY, TRANSFORM, next_step
+    from fraud_mlops.ingestion.increment import NOTHING, SNAPSHOT_ONLY, TRANSFORM, next_step, snapshot_publish
 
     load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=8)).landing, "a.csv")
     load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=9)).landing, "b.csv")
@@ -166,13 +166,16 @@ def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local
     hook_warehouse = DuckDBWarehouse(local_settings, Path(warehouse.get_database()))
 
     cleared = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
-    assert (cleared["files"], cleared["published_by_run"]) == ("0", "2")
+    assert (cleared["files"], cleared["published_by_run"], cleared["publishes_by_run"]) == ("0", "2", "1")
+    # its snapshot is its publish's; publishing again would take the next
+    assert (snapshot_publish(cleared, SNAPSHOT_ONLY), snapshot_publish(cleared, TRANSFORM)) == (1, 2)
     assert next_step(cleared, loaded_files=False) == next_step(cleared, loaded_files=True) == SNAPSHOT_ONLY
     assert "this run published 2 file(s) before (a cleared run)" in describe(cleared, loaded_files=False)
 
     other = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-08T03:00:00+00:00")
-    assert (other["files"], other["published_by_run"]) == ("0", "0")
+    assert (other["files"], other["published_by_run"], other["publishes_by_run"]) == ("0", "0", "0")
     assert next_step(other, loaded_files=True) == NOTHING
+    assert (snapshot_publish(other, NOTHING), snapshot_publish(other, TRANSFORM)) == (None, 1)
     assert describe(other).startswith("nothing new to transform: transform, checks, publish, snapshot")
 
     load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=10)).landing, "c.csv")
@@ -189,3 +192,8 @@ def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local
     # the cleared run, with files another run left untransformed: its snapshot and sync
     again = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
     assert next_step(again, loaded_files=False) == SNAPSHOT_ONLY
+    # ... which, cleared with a new file, publishes a second time: a second snapshot
+    transform(warehouse, local_settings, run_id="scheduled__2026-12-07T03:00:00+00:00")
+    twice = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
+    assert (twice["published_by_run"], twice["publishes_by_run"]) == ("3", "2")
+    assert snapshot_publish(twice, next_step(twice, loaded_files=False)) == 2

@@ -72,8 +72,9 @@ def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
                 _field("files"),
                 _field("loaded_by_run"),
                 _field("published_by_run"),
+                _field("publishes_by_run"),
             ],
-            [(micros(now), 1, 1, 0)],
+            [(micros(now), 1, 1, 0, 0)],
         ),
         render_sql(SQL_FILES["increment_event_from"], settings): (
             [_field("first_event", "TIMESTAMP")],

@@ -105,14 +105,14 @@ def landing_buckets(settings: Any) -> Any:
     return gcs.create_bucket(settings.landing_bucket)
 
 
-def a_days_file(directory: Path, rows: int = 3_000) -> Path:
+def a_days_file(directory: Path, rows: int = 3_000, seed: int = 3, name: str = "day1.csv") -> Path:
     """A landing CSV of ``rows`` generated rows (3,000 by default: the quality checks want 1,000
-    training rows and some fraud)."""
+    training rows and some fraud); another ``seed`` gives other transactions."""
     from devtools.generator.files import write_landing_csv
     from devtools.generator.synth import GeneratorConfig, generate
 
-    landing = generate(GeneratorConfig(rows=rows, fraud_rate=0.01, seed=3)).landing
-    return write_landing_csv(landing, directory / "day1.csv", show_progress=False)
+    landing = generate(GeneratorConfig(rows=rows, fraud_rate=0.01, seed=seed)).landing
+    return write_landing_csv(landing, directory / name, show_progress=False)
 
 
 def transform_lease_row(settings: Any, now: Any) -> Any:

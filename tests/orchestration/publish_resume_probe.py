@@ -1,6 +1,7 @@
 """Run ``fraud_ingest_daily`` on the local target under ``dag.test()``: its online-store sync
-fails after it published its file, then the whole run is cleared and runs again, then a new run
-finds nothing new. Print what happened, as JSON.
+fails after it published its file, then the whole run is cleared and runs again (with argument
+``new-file``: after a second file landed), then a new run finds nothing new. Print what
+happened, as JSON.
 
 A subprocess of test_transform_lease_dag.py. Everything is real (the DuckDB warehouse, the
 embedded online store, the GCS emulator with one landed file, Airflow's metadata DB) except the
@@ -75,7 +76,8 @@ def main() -> None:
     csv = a_days_file(Path(sys.argv[1]))
     out: dict[str, Any] = {}
     with gcs_emulator():
-        landing_buckets(settings).blob(f"{settings.landing_prefix}day1.csv").upload_from_filename(str(csv))
+        landing = landing_buckets(settings)
+        landing.blob(f"{settings.landing_prefix}day1.csv").upload_from_filename(str(csv))
         dag = lease_test_dag(DAG_ID)
 
         unreachable = RuntimeError("the online store cannot be reached")
@@ -84,6 +86,9 @@ def main() -> None:
         out["failed"] = {"run_id": failed.run_id, "state": str(failed.state), "states": states(failed)}
         out["failed"] |= counts()
 
+        if sys.argv[2:] == ["new-file"]:  # landed before the clear: the cleared run publishes again
+            day2 = a_days_file(Path(sys.argv[1]), seed=4, name="day2.csv")
+            landing.blob(f"{settings.landing_prefix}day2.csv").upload_from_filename(str(day2))
         with mock.patch("airflow.models.dagrun.get_or_create_dagrun", _go_on_with_the_cleared_run):
             cleared = dag.test(logical_date=RUN_TIME, run_after=RUN_TIME)
         out["cleared_tries"] = {

@@ -70,7 +70,7 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
           "summary_counts": "70_summary_counts.sql"}  # fmt: skip
     sql_names = {render_sql(sql_file, settings): name for name, sql_file in files_read.items()}
     sql_names[append_raw_sql(file, settings)] = "append_raw"
-    sql_names[render_sql(SQL_FILES["snapshot"], settings, dag_run=dag_run)] = "snapshot"
+    sql_names[render_sql(SQL_FILES["snapshot"], settings, snapshot=snapshot_name(dag_run))] = "snapshot"
     # every job in the project and location the settings name
     assert {
         (j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in out["bigquery_jobs"]

@@ -140,3 +140,30 @@ def test_a_run_cleared_after_its_publish_takes_its_snapshot_and_syncs_without_tr
     assert later["states"]["snapshot.snapshot_training_table"] == "skipped"
     assert later["states"]["feature_sync.sync_online_features"] == "skipped"
     assert later["lineage"] == cleared["lineage"]
+
+
+def test_a_run_cleared_after_its_publish_that_finds_a_new_file_publishes_it_and_takes_another_snapshot(
+    tmp_path: Path,
+) -> None:
+    """Its first snapshot, created once, does not hold the new file's rows: before, the run kept
+    that snapshot (one per run), its sync named it, and training saw the new rows only with the
+    next run's snapshot."""
+    env = airflow_home(tmp_path, local_target_env(tmp_path / "local"))
+    out = run_probe("tests.orchestration.publish_resume_probe", env, str(tmp_path), "new-file", timeout=600)
+
+    failed, cleared, later = out["failed"], out["cleared"], out["later"]
+    assert failed["state"] == "failed" and failed["staged"] == 3_000
+    ((first, run_id),) = failed["lineage"]
+
+    # the same run transforms and publishes the new file, and takes the snapshot of that publish
+    assert cleared["run_id"] == run_id
+    assert cleared["state"] == "success", cleared["states"]
+    assert cleared["states"]["transform.build_staging"] == cleared["states"]["publish"] == "success"
+    assert cleared["staged"] == 6_000
+    assert cleared["lineage"] == [[first, run_id], [f"{first}_2", run_id]]
+    assert cleared["sync_source"] == f"{first}_2"
+    assert f"; snapshot {first}_2" in out["_output"]
+
+    # a new run with nothing new takes none
+    assert later["states"]["snapshot.snapshot_training_table"] == "skipped"
+    assert later["lineage"] == cleared["lineage"]

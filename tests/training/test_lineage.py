@@ -172,6 +172,12 @@ def test_the_serving_champion_keeps_its_snapshot_through_every_run_it_serves(
     )
     with pytest.raises(ValueError, match="not a training snapshot name"):
         keep_named_snapshot_sql("x`; DROP TABLE t; --", render)
+    with pytest.raises(ValueError, match="not a training snapshot name"):
+        keep_named_snapshot_sql("training_snapshot_20261207T030000_9d253a76_2`; --", render)
+    # a run's second publish's snapshot is a snapshot name (sql_templates.snapshot_name)
+    assert "training_snapshot_20261207T030000_9d253a76_2" in keep_named_snapshot_sql(
+        "training_snapshot_20261207T030000_9d253a76_2", render
+    )
 
 
 def test_on_bigquery_the_snapshot_table_itself_gets_the_models_expiry(gcp_settings: Settings) -> None:

@@ -61,7 +61,7 @@ def _utc(value: Any) -> datetime | None:
 def plan_increment(warehouse: Warehouse, settings: Settings, run_id: str) -> dict[str, str]:
     """The transform parameters of the next increment for the DAG run ``run_id`` (STRING values,
     as every query parameter)."""
-    ((first_logged, files, loaded_by_run, published_by_run),) = warehouse.records(
+    ((first_logged, files, loaded_by_run, published_by_run, publishes_by_run),) = warehouse.records(
         render_sql(SQL_FILES["increment_files"], settings), {"run_id": run_id}
     )
     first_logged_at = _utc(first_logged)
@@ -88,6 +88,7 @@ def plan_increment(warehouse: Warehouse, settings: Settings, run_id: str) -> dic
         "files": str(files),
         "loaded_by_run": str(loaded_by_run or 0),
         "published_by_run": str(published_by_run),
+        "publishes_by_run": str(publishes_by_run),
     }
 
 
@@ -121,6 +122,16 @@ def next_step(plan: dict[str, str], loaded_files: bool) -> str:
     if has_files(plan) and (loaded_files or int(plan["loaded_by_run"]) > 0):
         return TRANSFORM
     return SNAPSHOT_ONLY if int(plan["published_by_run"]) > 0 else NOTHING
+
+
+def snapshot_publish(plan: dict[str, str], step: str) -> int | None:
+    """Which of this run's publishes its snapshot holds (its name: ``sql_templates.snapshot_name``),
+    ``None`` for no snapshot: the publish the transform is about to make, or the last one made
+    (``SNAPSHOT_ONLY``). A run cleared after its publish that finds new files publishes again,
+    and takes another snapshot: the first, created once, does not hold the new rows."""
+    if step == TRANSFORM:
+        return int(plan["publishes_by_run"]) + 1
+    return int(plan["publishes_by_run"]) if step == SNAPSHOT_ONLY else None
 
 
 def describe(plan: dict[str, str], loaded_files: bool = True) -> str:

@@ -211,13 +211,26 @@ def run_began(context: dict[str, Any]) -> datetime:
 PLAN_TASK_ID = "transform.plan_increment"
 #: The XCom key of the plan's bounds (its return value is the branch it follows).
 INCREMENT_KEY = "increment"
+#: The plan's XCom also names the snapshot the run takes (one per publish: ``snapshot_name``).
+SNAPSHOT_KEY = "snapshot"
 STAGING_TASK_ID = "transform.build_staging"
 SNAPSHOT_TASK_ID = "snapshot.snapshot_training_table"
 
 
+def _planned_expression(name: str) -> str:
+    """A value of ``transform.plan_increment``'s XCom, as a Jinja expression."""
+    return f"ti.xcom_pull(task_ids='{PLAN_TASK_ID}', key='{INCREMENT_KEY}')['{name}']"
+
+
 def _planned(name: str) -> str:
     """A bound from ``transform.plan_increment``'s XCom (Airflow renders it)."""
-    return f"{{{{ ti.xcom_pull(task_ids='{PLAN_TASK_ID}', key='{INCREMENT_KEY}')['{name}'] }}}}"
+    return f"{{{{ {_planned_expression(name)} }}}}"
+
+
+def planned_snapshot(ti: Any) -> str | None:
+    """The snapshot the run's plan named (``None``: it takes none, or never planned)."""
+    plan = ti.xcom_pull(task_ids=PLAN_TASK_ID, key=INCREMENT_KEY)
+    return plan.get(SNAPSHOT_KEY) if plan else None
 
 
 #: The increment's bounds, as the steps after staging take them.
@@ -256,20 +269,30 @@ def transform(settings: Settings, files: XComArg) -> Transform:
         # only, which nothing else would redo.
         @task.branch(pool=settings.warehouse_pool, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
         def plan_increment(files: list[dict[str, Any]] | None, **context: Any) -> list[str]:
-            """Which files and event dates this run transforms (constants for partition pruning,
-            XCom ``increment``), and so which branch it follows (``increment.next_step``)."""
-            from fraud_mlops.ingestion.increment import SNAPSHOT_ONLY, TRANSFORM, describe, next_step
+            """Which files and event dates this run transforms (constants for partition pruning),
+            the snapshot it takes (XCom ``increment``), and so which branch it follows
+            (``increment.next_step``)."""
+            from fraud_mlops.ingestion.increment import (
+                SNAPSHOT_ONLY,
+                TRANSFORM,
+                describe,
+                next_step,
+                snapshot_publish,
+            )
             from fraud_mlops.ingestion.increment import plan_increment as plan
             from fraud_mlops.ingestion.training_days import ensure_day_counts
+            from fraud_mlops.sql_templates import snapshot_name
 
             warehouse = targets.warehouse(settings)
             recounted = ensure_day_counts(warehouse, settings)
             if recounted:
                 print(recounted)
             bounds = plan(warehouse, settings, context["run_id"])
-            context["ti"].xcom_push(key=INCREMENT_KEY, value=bounds)
-            print(describe(bounds, loaded_files=bool(files)))
             step = next_step(bounds, loaded_files=bool(files))
+            publish = snapshot_publish(bounds, step)
+            snapshot = None if publish is None else snapshot_name(context["dag_run"], publish)
+            context["ti"].xcom_push(key=INCREMENT_KEY, value={**bounds, SNAPSHOT_KEY: snapshot})
+            print(describe(bounds, loaded_files=bool(files)) + (f"; snapshot {snapshot}" if snapshot else ""))
             return {TRANSFORM: [STAGING_TASK_ID, SNAPSHOT_TASK_ID], SNAPSHOT_ONLY: [SNAPSHOT_TASK_ID]}.get(
                 step, []
             )
@@ -331,8 +354,9 @@ def snapshot(settings: Settings, transformed: Transform) -> Snapshot:
     """
     with TaskGroup("snapshot", tooltip="immutable, named training snapshot + lineage → Asset event") as group:
         create = targets.warehouse(settings).sql_operator(
-            "snapshot_training_table", SQL_FILES["snapshot"], parameters=RUN_PARAMETERS
-        )
+            "snapshot_training_table", SQL_FILES["snapshot"], parameters=RUN_PARAMETERS,
+            variables={"snapshot": _planned_expression(SNAPSHOT_KEY)},
+        )  # fmt: skip
         # after publish, or the plan alone when it skipped the transform (a failed check or
         # publish still stops it: upstream_failed)
         create.trigger_rule = TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
@@ -342,9 +366,10 @@ def snapshot(settings: Settings, transformed: Transform) -> Snapshot:
         def publish_snapshot(**context: Any) -> dict[str, Any]:
             """Emit the snapshot Asset event (its extra names the snapshot) for the training DAG."""
             from fraud_mlops.orchestration.run_summary import snapshot_lineage_row
-            from fraud_mlops.sql_templates import snapshot_name
 
-            name = snapshot_name(context["dag_run"])
+            name = planned_snapshot(context["ti"])
+            if name is None:  # the plan branches here only when it names one
+                raise RuntimeError(f"{PLAN_TASK_ID} named no snapshot: it did not plan one")
             lineage = snapshot_lineage_row(settings, name)
             context["outlet_events"][assets.training_snapshot()].extra = {
                 "snapshot": name,
@@ -374,7 +399,7 @@ def summarise_run(settings: Settings, files: XComArg, feature_sync: Any) -> Any:
         """What the run did, in numbers (the log line ``make demo`` prints too)."""
         from fraud_mlops.orchestration.run_summary import each_moved_once, format_summary, run_summary
 
-        summary = run_summary(settings, context["dag_run"])
+        summary = run_summary(settings, context["dag_run"], planned_snapshot(context["ti"]))
         # validation's quarantines, then the files a load refused (one XCom per map index); a
         # cleared run's validation lists its earlier attempt's refusals too, which that
         # attempt's load XComs still hold: each moved file once

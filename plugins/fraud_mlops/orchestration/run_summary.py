@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fraud_mlops import targets
 from fraud_mlops.features import FEATURES_TABLE
 from fraud_mlops.settings import Settings
-from fraud_mlops.sql_templates import render_sql, snapshot_name
+from fraud_mlops.sql_templates import render_sql
 
 if TYPE_CHECKING:
     from fraud_mlops.warehouse.base import Warehouse
@@ -79,10 +79,10 @@ def layer_counts(warehouse: Warehouse, settings: Settings) -> dict[str, int]:
     return {k: counts[k] for k in COUNT_COLUMNS}
 
 
-def run_summary(settings: Settings, dag_run: Any) -> dict[str, Any]:
+def run_summary(settings: Settings, dag_run: Any, snapshot: str | None) -> dict[str, Any]:
+    """What the run did; ``snapshot`` is the one its plan named (``None``: it planned none)."""
     warehouse = targets.warehouse(settings)
     rejects = warehouse.records(render_sql("71_summary_rejects.sql", settings))
-    name = snapshot_name(dag_run)
     return {
         "dag_id": dag_run.dag_id,
         "run_id": dag_run.run_id,
@@ -90,7 +90,7 @@ def run_summary(settings: Settings, dag_run: Any) -> dict[str, Any]:
         "counts": layer_counts(warehouse, settings),
         "rejects_by_reason": {str(reason): int(n) for reason, n in rejects},
         # none when the run had nothing new to transform (its snapshot step was skipped)
-        "snapshot": find_snapshot_lineage_row(settings, name),
+        "snapshot": find_snapshot_lineage_row(settings, snapshot) if snapshot else None,
     }
 
 

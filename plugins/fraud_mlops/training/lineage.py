@@ -64,7 +64,7 @@ def lineage_row(
     )
 
 
-_SNAPSHOT_NAME = re.compile(r"training_snapshot_[0-9]{8}T[0-9]{6}_[0-9a-f]{8}")
+_SNAPSHOT_NAME = re.compile(r"training_snapshot_[0-9]{8}T[0-9]{6}_[0-9a-f]{8}(_[0-9]+)?")
 
 
 def keep_snapshot_sql(row: LineageRow, render: Callable[..., str]) -> str | None:

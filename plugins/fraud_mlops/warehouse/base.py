@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 Row = tuple[Any, ...]
 
 
+def sql_template(sql_file: str, variables: Mapping[str, str] | None = None) -> str:
+    """What a SQL task hands Airflow to render: ``include/sql/<sql_file>``, after ``variables``
+    (name → Jinja expression) are set for it (an included template sees them)."""
+    sets = "".join(f"{{% set {name} = {expression} %}}" for name, expression in (variables or {}).items())
+    return f"{sets}{{% include '{sql_file}' %}}"
+
+
 class RefusedFiles(Protocol):
     """What a load task does about a file its load refuses (orchestration quarantines it)."""
 
@@ -108,10 +115,14 @@ class Warehouse(Protocol):
         sql_file: str,
         *,
         parameters: Mapping[str, str] | None = None,
+        variables: Mapping[str, str] | None = None,
         outlets: Sequence[Any] = (),
         doc_md: str | None = None,
     ) -> Any:
-        """A task running ``include/sql/<sql_file>``, rendered by Airflow with the DAG's macros."""
+        """A task running ``include/sql/<sql_file>``, rendered by Airflow with the DAG's macros.
+
+        ``variables`` are template variables the file reads, each a Jinja expression Airflow
+        renders with the task's context (e.g. an XCom pull: :func:`sql_template`)."""
         ...
 
     def drop_leftover_load_tables(self) -> list[str]:

@@ -164,14 +164,16 @@ class BigQueryWarehouse:
         sql_file: str,
         *,
         parameters: Mapping[str, str] | None = None,
+        variables: Mapping[str, str] | None = None,
         outlets: Sequence[Any] = (),
         doc_md: str | None = None,
     ) -> Any:
         from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
 
+        from fraud_mlops.warehouse.base import sql_template
         from fraud_mlops.warehouse.bigquery_jobs import query_parameters
 
-        query: dict[str, Any] = {"query": f"{{% include '{sql_file}' %}}", "useLegacySql": False}
+        query: dict[str, Any] = {"query": sql_template(sql_file, variables), "useLegacySql": False}
         if parameters:
             query["queryParameters"] = query_parameters(dict(parameters))
         return BigQueryInsertJobOperator(

@@ -134,14 +134,17 @@ class DuckDBWarehouse:
         sql_file: str,
         *,
         parameters: Mapping[str, str] | None = None,
+        variables: Mapping[str, str] | None = None,
         outlets: Sequence[Any] = (),
         doc_md: str | None = None,
     ) -> Any:
+        from fraud_mlops.warehouse.base import sql_template
         from fraud_mlops.warehouse.operators import BigQuerySQLOnDuckDBOperator
 
         return BigQuerySQLOnDuckDBOperator(
             task_id=task_id,
-            sql=sql_file,
+            # the file's name (Airflow reads it: template_ext), or the file after its variables
+            sql=sql_template(sql_file, variables) if variables else sql_file,
             parameters=dict(parameters) if parameters else None,
             conn_id=self.settings.warehouse_conn_id,
             pool=self.pool,
