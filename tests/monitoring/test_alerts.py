@@ -80,6 +80,54 @@ def test_notifier_and_raise_alert_write_to_the_local_file(local_settings: Settin
     )
 
 
+def test_a_resent_alert_is_written_once_and_an_alert_of_its_own_again(local_settings: Settings) -> None:
+    """A task that alerted and then failed is retried and alerts again: the id of the event
+    (the drift decision of one run) is the same, and the local file keeps one line for it."""
+    run = mock.Mock(run_id="scheduled__1", dag_id="fraud_monitoring")
+    for _ in range(2):
+        assert raise_alert("drift", "DRIFT", {"dag_run": run}, alert_id="drift:fraud_monitoring:scheduled__1")
+    assert raise_alert("drift", "DRIFT", {"dag_run": run}, alert_id="drift:fraud_monitoring:scheduled__2")
+    assert raise_alert("task_failure", "failed", {"dag_run": run})  # no id given: its own
+    assert raise_alert("task_failure", "failed", {"dag_run": run})
+    alerts = _alerts(local_settings)
+    assert [a["alert_id"] for a in alerts[:2]] == [
+        "drift:fraud_monitoring:scheduled__1",
+        "drift:fraud_monitoring:scheduled__2",
+    ]
+    assert len(alerts) == 4 and alerts[2]["alert_id"] != alerts[3]["alert_id"]
+
+
+def test_the_webhook_sends_the_alerts_id_as_its_idempotency_key() -> None:
+    """A real HTTP server on 127.0.0.1 receives the POST."""
+    import http.server
+    import json
+    import threading
+
+    received: list[tuple[str | None, dict]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((self.headers.get("Idempotency-Key"), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        WebhookAlertSink(f"http://127.0.0.1:{server.server_port}/alerts").send(
+            Alert(kind="drift", summary="DRIFT", alert_id="drift:fraud_monitoring:scheduled__1")
+        )
+    finally:
+        server.shutdown()
+    ((key, body),) = received
+    assert key == body["alert_id"] == "drift:fraud_monitoring:scheduled__1"
+    assert body["kind"] == "drift"
+
+
 def test_a_broken_sink_never_raises(local_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     class Broken:
         def send(self, alert: Alert) -> None:
@@ -119,3 +167,4 @@ def test_gcp_alert_is_one_structured_cloud_logging_entry(gcp_settings: Settings)
     payload = dict(entry.json_payload)
     assert payload["kind"] == "canary_rollback" and payload["summary"] == "v2 rolled back"
     assert list(payload["details"]["reasons"]) == ["p99 latency 400 ms above the SLO"]
+    assert payload["alert_id"] == alert.alert_id and len(alert.alert_id) == 32  # its own (uuid4)

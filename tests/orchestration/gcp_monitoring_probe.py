@@ -213,6 +213,9 @@ def main() -> None:
         "drift": tis["check_drift"].xcom_pull(task_ids="check_drift"),
         "canary": tis["apply_canary_decision"].xcom_pull(task_ids="apply_canary_decision"),
         "alert_kinds": [c.kwargs["request"].labels["kind"] for c in alerts],
+        "alert_ids": {
+            c.kwargs["request"].labels["kind"]: c.kwargs["request"].entries[0].json_payload["alert_id"] for c in alerts
+        },
         "links": {task_id: links(dag, tis[task_id]) for task_id in ("check_drift", "apply_canary_decision")},
     }, default=str))  # fmt: skip
 

@@ -2,6 +2,11 @@
 
 * :class:`JsonLinesAlertSink` (local): one JSON object per line in ``<local dir>/alerts/alerts.jsonl``
   (the demo prints it; a webhook is one ``MLOPS_ALERT_WEBHOOK`` away, :class:`WebhookAlertSink`).
+
+Every alert has an ``alert_id``, the same for every send of one event where the sender names the
+event (:func:`fraud_mlops.orchestration.alerts.raise_alert`): a task that alerts and then fails
+is retried and alerts again (at least once, never lost), and a receiver drops the repeat by it.
+The local file keeps one line per id; the webhook sends it as ``Idempotency-Key`` too.
 * :class:`CloudLoggingAlertSink` (gcp): one structured entry per alert in the log
   ``fraud-alerts`` through Cloud Logging's ``WriteLogEntries``; ``infra/modules/monitoring`` counts them
   with a log-based metric (label ``kind``) and one alert policy per kind notifies the channel.
@@ -13,6 +18,7 @@ import fcntl
 import json
 import os
 import urllib.request
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +46,8 @@ class Alert:
     task_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     raised_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: one per event: given by the sender to make a resend recognisable, else unique per alert
+    alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,8 +64,11 @@ class JsonLinesAlertSink:
     def send(self, alert: Alert) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(alert.to_dict(), default=str) + "\n"
-        with open(self.path, "a") as handle:  # several tasks may alert at once: one line each
+        with open(self.path, "a+") as handle:  # several tasks may alert at once: one line each
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            handle.seek(0)
+            if any(json.loads(sent).get("alert_id") == alert.alert_id for sent in handle if sent.strip()):
+                return  # a resend of an alert the file holds (a retried task)
             handle.write(line)
 
 
@@ -68,9 +79,8 @@ class WebhookAlertSink:
 
     def send(self, alert: Alert) -> None:
         body = json.dumps(alert.to_dict(), default=str).encode()
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        headers = {"Content-Type": "application/json", "Idempotency-Key": alert.alert_id}
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=self.timeout):
             pass
 

@@ -71,8 +71,13 @@ def raise_alert(
     details: dict[str, Any] | None = None,
     task_id: str | None = None,
     severity: str = "ERROR",
+    alert_id: str | None = None,
 ) -> bool:
-    """Send one alert to the active target's sink; whether it went out (never raises)."""
+    """Send one alert to the active target's sink; whether it went out (never raises).
+
+    ``alert_id`` names the event, the same on every try of the task that alerts: a try that
+    alerted and then failed is retried and alerts again, and the sink or its receiver drops the
+    repeat (``alerting.sinks``). Without it each alert is its own."""
     from fraud_mlops import targets
     from fraud_mlops.alerting.sinks import Alert
 
@@ -87,6 +92,7 @@ def raise_alert(
         run_id=getattr(run, "run_id", None) or context.get("run_id"),
         task_id=task_id or getattr(ti, "task_id", None),
         details=details or {},
+        **({"alert_id": alert_id} if alert_id else {}),
     )
     try:
         targets.alert_sink(get_settings()).send(alert)

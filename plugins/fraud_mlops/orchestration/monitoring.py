@@ -126,6 +126,8 @@ def check_drift(settings: Settings) -> Any:
             f"{alert.reason}: {result['verdict']}",
             context,
             {k: summary[k] for k in ("flagged_checks", "reports")},
+            # one run's decision: a retry after the alert went out (its record failed) repeats it
+            alert_id=f"{DRIFT}:{context['dag'].dag_id}:{context['run_id']}",
         ):
             # recorded as not announced: the next run announces it (a reminder is due at once)
             alert = replace(alert, alert=False, reason=f"{alert.reason} (the alert could not be sent)")
@@ -215,7 +217,10 @@ def apply_canary_decision(settings: Settings) -> Any:
         def alert(outcome: dict[str, Any]) -> None:
             summary = f"canary {MODEL_NAME} v{canary.version} rolled back: " + "; ".join(decision.reasons)
             details = {"reasons": list(decision.reasons), "traffic": outcome["traffic"]}
-            if not raise_alert(ROLLBACK, summary, context, details):
+            # one rollback per canary version, however many tries finish it
+            if not raise_alert(
+                ROLLBACK, summary, context, details, alert_id=f"{ROLLBACK}:{MODEL_NAME}:v{canary.version}"
+            ):
                 # the canary keeps its challenger alias and its mark: the retry finishes the
                 # rollback and alerts (the rollback itself is done: it serves nothing)
                 raise RuntimeError(f"the canary_rollback alert could not be sent: {summary}")
