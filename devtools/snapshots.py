@@ -36,12 +36,14 @@ def degraded_snapshot(settings: Settings, source: str, test_fraction: float = 0.
 
 
 def newest_local_snapshot(settings: Settings) -> str:
-    """Name of the newest local snapshot file (names sort by their UTC timestamp).
+    """Name of the newest local snapshot file: the last written (each is written once).
 
     Unlike the DAG's choice (the newest ``snapshot_lineage`` row), this also finds snapshots
-    the demo wrote by hand, such as :func:`degraded_snapshot`'s.
+    the demo wrote by hand, such as :func:`degraded_snapshot`'s. Not by name: a name's stamp is
+    its run's time, and a run cleared after a newer run published takes its second snapshot
+    (``_2``) with the newest rows under an older stamp.
     """
-    names = sorted(p.stem for p in settings.snapshot_dir.glob("training_snapshot_*.parquet"))
-    if not names:
+    paths = list(settings.snapshot_dir.glob("training_snapshot_*.parquet"))
+    if not paths:
         raise FileNotFoundError(f"no training snapshot in {settings.snapshot_dir}; run the ingestion first")
-    return names[-1]
+    return max(paths, key=lambda p: (p.stat().st_mtime_ns, p.stem)).stem

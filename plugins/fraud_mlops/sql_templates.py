@@ -92,11 +92,13 @@ def run_digest(dag_run: DagRunLike) -> str:
     return hashlib.sha1(f"{dag_run.dag_id}:{dag_run.run_id}".encode()).hexdigest()[:8]
 
 
-def snapshot_name(dag_run: DagRunLike, publish: int = 1) -> str:
+def snapshot_name(dag_run: DagRunLike, publish: int | None = 1) -> str:
     """``training_snapshot_<run time>_<hash of dag+run id>``, and ``_<publish>`` for a run's
     second publish on: stable across retries and clears of a run, one per publish (a run
-    cleared after its publish that finds new files publishes again, and its first snapshot,
-    created once, does not hold them)."""
+    cleared after its publish that finds new files publishes again, and a snapshot taken
+    before, created once, does not hold them). ``None`` (a plan that takes no snapshot) raises."""
+    if publish is None:
+        raise ValueError(f"run {dag_run.run_id} planned no snapshot: there is no snapshot to name")
     stamp = dag_run.run_after.strftime("%Y%m%dT%H%M%S")
     suffix = f"_{publish}" if publish > 1 else ""
     return f"training_snapshot_{stamp}_{run_digest(dag_run)}{suffix}"

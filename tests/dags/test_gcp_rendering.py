@@ -160,18 +160,28 @@ def test_candidates_are_checked_then_published_in_one_transaction(gcp_dag):
     assert gcp_dag.get_task("check_data_quality").retries == 0
 
 
-@pytest.mark.parametrize("publish", [1, 2])
-def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag, publish):
-    """The snapshot its plan names: a run's second publish (a run cleared after its publish that
-    found new files) has its own."""
+#: The name of the run's first publish's snapshot, pinned: snapshots taken before names went by
+#: publish (and the plans of runs in flight at a deploy) name it so.
+FIRST_SNAPSHOT = "training_snapshot_20261101T120000_380834df"
+
+
+@pytest.mark.parametrize(
+    ("plan", "name"),
+    [
+        ({**BOUNDS, "snapshot_publish": 1}, FIRST_SNAPSHOT),
+        ({**BOUNDS, "snapshot_publish": 2}, f"{FIRST_SNAPSHOT}_2"),
+        (BOUNDS, FIRST_SNAPSHOT),  # a plan made before the key existed: the run's one snapshot
+    ],
+)
+def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag, plan, name):
+    """The snapshot of the publish its plan names: a run's second publish (a run cleared after
+    its publish that found new files) has its own."""
     run = FakeDagRun("scheduled__2026-11-01T12:00:00+00:00", "fraud_ingest_sensor")
-    name = snapshot_name(run, publish)
-    assert name.endswith("_2") == (publish == 2)
-    config = rendered_configuration(
-        gcp_dag, "snapshot.snapshot_training_table", run, {**BOUNDS, "snapshot": name}
-    )
-    query = config["query"]
-    assert query["query"].count(name) == 4  # the table, its count, its lineage row and the rerun guard
+    assert snapshot_name(run, plan.get("snapshot_publish", 1)) == name
+    query = rendered_configuration(gcp_dag, "snapshot.snapshot_training_table", run, plan)["query"]
+    assert (
+        query["query"].count(f"{name}`") + query["query"].count(f"{name}'") == 4
+    )  # table, count, lineage, guard
     assert (
         f"CREATE SNAPSHOT TABLE IF NOT EXISTS `fraud-project.fraud.{name}`\nCLONE `fraud-project.fraud.training_examples`"
         in query["query"]
@@ -185,6 +195,16 @@ def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag, publ
         },
         {"name": "run_id", "parameterType": {"type": "STRING"}, "parameterValue": {"value": run.run_id}},
     ]
+
+
+def test_a_plan_that_takes_no_snapshot_fails_the_snapshot_job_rather_than_name_one(gcp_dag):
+    """Only a branch the plan did not take reaches it (a person marking it to run, say): no table
+    named ``None``."""
+    run = FakeDagRun("scheduled__2026-11-01T12:00:00+00:00", "fraud_ingest_sensor")
+    with pytest.raises(ValueError, match="planned no snapshot"):
+        rendered_configuration(
+            gcp_dag, "snapshot.snapshot_training_table", run, {**BOUNDS, "snapshot_publish": None}
+        )
 
 
 def test_load_job_configuration_is_a_schema_enforced_csv_load():

@@ -25,3 +25,19 @@ def test_degraded_snapshot_shuffles_history_labels_only(
     assert (degraded[test_ids] == original[test_ids]).all()
     assert degraded[history_ids].sum() == original[history_ids].sum()  # same fraud count…
     assert (degraded[history_ids] != original[history_ids]).sum() > 100  # …on other rows
+
+
+def test_the_newest_snapshot_is_the_last_written_not_the_last_named(
+    local_settings: Settings, snapshot_writer, examples: pd.DataFrame
+) -> None:
+    """A run cleared after a newer run published takes its second snapshot (``_2``), holding the
+    newest rows, under its own, older, run time."""
+    import os
+
+    newer_run = "training_snapshot_20261207T040000_00000002"
+    cleared_run = "training_snapshot_20261207T030000_00000001_2"
+    snapshot_writer(newer_run, examples)
+    snapshot_writer(cleared_run, examples)
+    written = local_settings.snapshot_dir / f"{newer_run}.parquet"
+    os.utime(written, ns=(written.stat().st_atime_ns, written.stat().st_mtime_ns - 10**9))  # a second earlier
+    assert newest_local_snapshot(local_settings) == cleared_run

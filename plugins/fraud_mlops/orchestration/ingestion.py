@@ -211,26 +211,33 @@ def run_began(context: dict[str, Any]) -> datetime:
 PLAN_TASK_ID = "transform.plan_increment"
 #: The XCom key of the plan's bounds (its return value is the branch it follows).
 INCREMENT_KEY = "increment"
-#: The plan's XCom also names the snapshot the run takes (one per publish: ``snapshot_name``).
-SNAPSHOT_KEY = "snapshot"
+#: The plan's XCom also says which of the run's publishes its snapshot holds (``None``: it takes
+#: none; absent: a plan made before this key existed, whose snapshot was the run's only one).
+SNAPSHOT_PUBLISH_KEY = "snapshot_publish"
 STAGING_TASK_ID = "transform.build_staging"
 SNAPSHOT_TASK_ID = "snapshot.snapshot_training_table"
 
 
-def _planned_expression(name: str) -> str:
-    """A value of ``transform.plan_increment``'s XCom, as a Jinja expression."""
-    return f"ti.xcom_pull(task_ids='{PLAN_TASK_ID}', key='{INCREMENT_KEY}')['{name}']"
+_PLAN = f"ti.xcom_pull(task_ids='{PLAN_TASK_ID}', key='{INCREMENT_KEY}')"
 
 
 def _planned(name: str) -> str:
     """A bound from ``transform.plan_increment``'s XCom (Airflow renders it)."""
-    return f"{{{{ {_planned_expression(name)} }}}}"
+    return f"{{{{ {_PLAN}['{name}'] }}}}"
 
 
-def planned_snapshot(ti: Any) -> str | None:
-    """The snapshot the run's plan named (``None``: it takes none, or never planned)."""
+#: The name of the snapshot the plan takes, as a Jinja expression (``snapshot_name`` refuses a
+#: plan that takes none: the task fails rather than name a table ``None``).
+PLANNED_SNAPSHOT = f"snapshot_name(dag_run, {_PLAN}.get('{SNAPSHOT_PUBLISH_KEY}', 1))"
+
+
+def planned_snapshot(ti: Any, dag_run: Any) -> str | None:
+    """The snapshot the run's plan takes (``None``: it takes none, or never planned)."""
+    from fraud_mlops.sql_templates import snapshot_name
+
     plan = ti.xcom_pull(task_ids=PLAN_TASK_ID, key=INCREMENT_KEY)
-    return plan.get(SNAPSHOT_KEY) if plan else None
+    publish = plan.get(SNAPSHOT_PUBLISH_KEY, 1) if plan else None
+    return None if publish is None else snapshot_name(dag_run, publish)
 
 
 #: The increment's bounds, as the steps after staging take them.
@@ -291,7 +298,7 @@ def transform(settings: Settings, files: XComArg) -> Transform:
             step = next_step(bounds, loaded_files=bool(files))
             publish = snapshot_publish(bounds, step)
             snapshot = None if publish is None else snapshot_name(context["dag_run"], publish)
-            context["ti"].xcom_push(key=INCREMENT_KEY, value={**bounds, SNAPSHOT_KEY: snapshot})
+            context["ti"].xcom_push(key=INCREMENT_KEY, value={**bounds, SNAPSHOT_PUBLISH_KEY: publish})
             print(describe(bounds, loaded_files=bool(files)) + (f"; snapshot {snapshot}" if snapshot else ""))
             return {TRANSFORM: [STAGING_TASK_ID, SNAPSHOT_TASK_ID], SNAPSHOT_ONLY: [SNAPSHOT_TASK_ID]}.get(
                 step, []
@@ -355,7 +362,7 @@ def snapshot(settings: Settings, transformed: Transform) -> Snapshot:
     with TaskGroup("snapshot", tooltip="immutable, named training snapshot + lineage → Asset event") as group:
         create = targets.warehouse(settings).sql_operator(
             "snapshot_training_table", SQL_FILES["snapshot"], parameters=RUN_PARAMETERS,
-            variables={"snapshot": _planned_expression(SNAPSHOT_KEY)},
+            variables={"snapshot": PLANNED_SNAPSHOT},
         )  # fmt: skip
         # after publish, or the plan alone when it skipped the transform (a failed check or
         # publish still stops it: upstream_failed)
@@ -367,7 +374,7 @@ def snapshot(settings: Settings, transformed: Transform) -> Snapshot:
             """Emit the snapshot Asset event (its extra names the snapshot) for the training DAG."""
             from fraud_mlops.orchestration.run_summary import snapshot_lineage_row
 
-            name = planned_snapshot(context["ti"])
+            name = planned_snapshot(context["ti"], context["dag_run"])
             if name is None:  # the plan branches here only when it names one
                 raise RuntimeError(f"{PLAN_TASK_ID} named no snapshot: it did not plan one")
             lineage = snapshot_lineage_row(settings, name)
@@ -399,7 +406,9 @@ def summarise_run(settings: Settings, files: XComArg, feature_sync: Any) -> Any:
         """What the run did, in numbers (the log line ``make demo`` prints too)."""
         from fraud_mlops.orchestration.run_summary import each_moved_once, format_summary, run_summary
 
-        summary = run_summary(settings, context["dag_run"], planned_snapshot(context["ti"]))
+        summary = run_summary(
+            settings, context["dag_run"], planned_snapshot(context["ti"], context["dag_run"])
+        )
         # validation's quarantines, then the files a load refused (one XCom per map index); a
         # cleared run's validation lists its earlier attempt's refusals too, which that
         # attempt's load XComs still hold: each moved file once
