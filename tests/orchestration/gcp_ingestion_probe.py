@@ -55,9 +55,10 @@ def _field(name: str, kind: str = "INTEGER", mode: str = "NULLABLE") -> dict[str
     return {"name": name, "type": kind, "mode": mode}
 
 
-def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
+def answers(now: datetime, first_event: datetime, dag_id: str, published_before: int = 0) -> Any:
     """What BigQuery answers each query the DAG's Python tasks read, for a first file of ROWS rows
-    (a function of the query's configuration: the lineage row is the snapshot asked for)."""
+    (a function of the query's configuration: the lineage row is the snapshot asked for);
+    ``published_before``: files this run published before, in one publish (a cleared run)."""
     micros = lambda moment: int(moment.timestamp() * 1_000_000)  # noqa: E731 - TIMESTAMPs as int64 micros
     settings = get_settings()
     counts = ["raw_rows", "rejected_rows", "training_rows", "cards", "files_loaded", "duplicate_landings"]
@@ -74,7 +75,7 @@ def answers(now: datetime, first_event: datetime, dag_id: str) -> Any:
                 _field("published_by_run"),
                 _field("publishes_by_run"),
             ],
-            [(micros(now), 1, 1, 0, 0)],
+            [(micros(now), 1, 1, published_before, min(published_before, 1))],
         ),
         render_sql(SQL_FILES["increment_event_from"], settings): (
             [_field("first_event", "TIMESTAMP")],
@@ -157,9 +158,11 @@ def main() -> None:
     if first_event.tzinfo is None:
         first_event = first_event.replace(tzinfo=UTC)
     refused = sys.argv[3:] == ["refused"]
+    # a run cleared after its publish, whose new try finds this file: its second publish
+    published_before = 2 if sys.argv[3:] == ["second-publish"] else 0
     refused_uri = f"gs://fraud-landing/{REFUSED}"
     fake = FakeBigQueryREST(
-        results=answers(datetime.now(UTC), first_event, sys.argv[2]),
+        results=answers(datetime.now(UTC), first_event, sys.argv[2], published_before),
         loaded_rows=lambda load: unreadable(refused_uri) if load["sourceUris"] == [refused_uri] else ROWS,
         # the run summary counts the tables that refuse unfiltered queries from their metadata
         table_rows={"fraud-prj.fraud.stg_transactions": ROWS, "fraud-prj.fraud.card_features": ROWS}.get,

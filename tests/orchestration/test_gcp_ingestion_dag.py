@@ -156,6 +156,40 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     assert out["tables_deleted"] == LEFTOVERS
 
 
+def test_a_cleared_run_publishing_a_second_time_creates_and_announces_its_second_snapshot(
+    tmp_path: Path,
+) -> None:
+    """BigQuery answers that this run published two files before, in one publish (it was cleared
+    after it): the snapshot job creates the snapshot `_2`, and publish_snapshot and the summary
+    read that one's lineage."""
+    settings = settings_from_env(GCP_ENV)
+    dag_id = "fraud_ingest_daily"
+    out = run_probe(
+        "tests.orchestration.gcp_ingestion_probe", airflow_home(tmp_path, GCP_ENV), str(tmp_path), dag_id,
+        "second-publish",
+    )  # fmt: skip
+    assert set(out["states"].values()) == {"success"}, out["states"]
+    assert (out["plan"]["published_by_run"], out["plan"]["publishes_by_run"]) == ("2", "1")
+    assert out["plan"]["snapshot_publish"] == 2
+    dag_run = FakeDagRun(out["run_id"], dag_id)
+    dag_run.run_after = datetime.fromisoformat(out["run_after"])
+    second = snapshot_name(dag_run, 2)
+    (created,) = [
+        job["configuration"]["query"]["query"]
+        for job in out["bigquery_jobs"]
+        if "CREATE SNAPSHOT TABLE" in job["configuration"].get("query", {}).get("query", "")
+    ]
+    assert created == render_sql(SQL_FILES["snapshot"], settings, snapshot=second)
+    lineage_reads = [
+        _parameters(job["configuration"]["query"])
+        for job in out["bigquery_jobs"]
+        if job["configuration"].get("query", {}).get("query")
+        == render_sql("72_snapshot_lineage_row.sql", settings)
+    ]
+    assert lineage_reads == [{"snapshot_name": second}] * 2  # publish_snapshot's and the summary's
+    assert out["snapshot"]["snapshot_name"] == out["summary"]["snapshot"]["snapshot_name"] == second
+
+
 def test_a_file_bigquerys_load_cannot_read_is_quarantined_and_the_other_file_goes_on(tmp_path: Path) -> None:
     """Two landed files; BigQuery's load job ends the first with the error result of a source it
     cannot read. That file goes to quarantine with the load's reason, its append is skipped, and
