@@ -90,11 +90,30 @@ def test_a_resent_alert_is_written_once_and_an_alert_of_its_own_again(local_sett
     assert raise_alert("task_failure", "failed", {"dag_run": run})  # no id given: its own
     assert raise_alert("task_failure", "failed", {"dag_run": run})
     alerts = _alerts(local_settings)
+    here = f"local:{local_settings.project}"  # another deployment's receiver keeps both
     assert [a["alert_id"] for a in alerts[:2]] == [
-        "drift:fraud_monitoring:scheduled__1",
-        "drift:fraud_monitoring:scheduled__2",
+        f"{here}:drift:fraud_monitoring:scheduled__1",
+        f"{here}:drift:fraud_monitoring:scheduled__2",
     ]
     assert len(alerts) == 4 and alerts[2]["alert_id"] != alerts[3]["alert_id"]
+
+
+def test_a_line_that_is_not_an_alert_stops_no_later_alert(local_settings: Settings) -> None:
+    """A write cut short (a killed task, a full disk) or an edit by hand: the file goes on, the
+    next alert on a line of its own, and a resend is still recognised."""
+    path = local_settings.local_dir / "alerts" / "alerts.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # the last: this very alert's first send, cut short (no reader can use it: it is sent again)
+    alert_id = f"local:{local_settings.project}:drift:fraud_monitoring:scheduled__1"
+    cut_short = f'{{"alert_id": "{alert_id}", "summ'
+    path.write_text(f'null\n[1, 2]\n{{"kind": "drift", "alert_id": "x"}}\n{cut_short}')
+    run = mock.Mock(run_id="scheduled__1", dag_id="fraud_monitoring")
+    for _ in range(2):
+        assert raise_alert("drift", "DRIFT", {"dag_run": run}, alert_id="drift:fraud_monitoring:scheduled__1")
+    lines = path.read_text().splitlines()
+    assert lines[:4] == ["null", "[1, 2]", '{"kind": "drift", "alert_id": "x"}', cut_short]
+    (sent,) = [json.loads(line) for line in lines[4:]]
+    assert sent["alert_id"].endswith(":drift:fraud_monitoring:scheduled__1")
 
 
 def test_the_webhook_sends_the_alerts_id_as_its_idempotency_key() -> None:

@@ -164,6 +164,6 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     assert sorted(out["alert_kinds"]) == ["canary_rollback", "drift"]
     # each names its event, the same on a retry of the task (a receiver drops the repeat)
     assert out["alert_ids"] == {
-        "drift": f"drift:fraud_monitoring:{out['run_id']}",
-        "canary_rollback": "canary_rollback:fraud-detector:v3",
+        "drift": f"gcp:fraud-prj:drift:fraud_monitoring:{out['run_id']}:drift,prediction_drift,skew",
+        "canary_rollback": "gcp:fraud-prj:canary_rollback:fraud-detector:v3",
     }

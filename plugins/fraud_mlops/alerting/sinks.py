@@ -2,14 +2,14 @@
 
 * :class:`JsonLinesAlertSink` (local): one JSON object per line in ``<local dir>/alerts/alerts.jsonl``
   (the demo prints it; a webhook is one ``MLOPS_ALERT_WEBHOOK`` away, :class:`WebhookAlertSink`).
+* :class:`CloudLoggingAlertSink` (gcp): one structured entry per alert in the log
+  ``fraud-alerts`` through Cloud Logging's ``WriteLogEntries``; ``infra/modules/monitoring`` counts them
+  with a log-based metric (label ``kind``) and one alert policy per kind notifies the channel.
 
 Every alert has an ``alert_id``, the same for every send of one event where the sender names the
 event (:func:`fraud_mlops.orchestration.alerts.raise_alert`): a task that alerts and then fails
 is retried and alerts again (at least once, never lost), and a receiver drops the repeat by it.
 The local file keeps one line per id; the webhook sends it as ``Idempotency-Key`` too.
-* :class:`CloudLoggingAlertSink` (gcp): one structured entry per alert in the log
-  ``fraud-alerts`` through Cloud Logging's ``WriteLogEntries``; ``infra/modules/monitoring`` counts them
-  with a log-based metric (label ``kind``) and one alert policy per kind notifies the channel.
 """
 
 from __future__ import annotations
@@ -67,9 +67,24 @@ class JsonLinesAlertSink:
         with open(self.path, "a+") as handle:  # several tasks may alert at once: one line each
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             handle.seek(0)
-            if any(json.loads(sent).get("alert_id") == alert.alert_id for sent in handle if sent.strip()):
-                return  # a resend of an alert the file holds (a retried task)
+            last = ""
+            for sent in handle:
+                if alert.alert_id in sent and _alert_id(sent) == alert.alert_id:
+                    return  # a resend of an alert the file holds (a retried task)
+                last = sent
+            if last and not last.endswith("\n"):  # a write cut short: the next line starts afresh
+                handle.write("\n")
             handle.write(line)
+
+
+def _alert_id(line: str) -> str | None:
+    """The ``alert_id`` of a line of the alerts file; ``None`` for a line that is not an alert (a
+    write cut short, an edit by hand), which must not stop later alerts."""
+    try:
+        sent = json.loads(line)
+    except ValueError:
+        return None
+    return sent.get("alert_id") if isinstance(sent, dict) else None
 
 
 @dataclass(frozen=True)

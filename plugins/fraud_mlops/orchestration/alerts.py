@@ -77,25 +77,27 @@ def raise_alert(
 
     ``alert_id`` names the event, the same on every try of the task that alerts: a try that
     alerted and then failed is retried and alerts again, and the sink or its receiver drops the
-    repeat (``alerting.sinks``). Without it each alert is its own."""
+    repeat (``alerting.sinks``). It is prefixed with the target and project, so two deployments
+    sending to one receiver never drop each other's. Without it each alert is its own."""
     from fraud_mlops import targets
     from fraud_mlops.alerting.sinks import Alert
 
     context = context or {}
     run = context.get("dag_run")
     ti = context.get("ti")
-    alert = Alert(
-        kind=kind,
-        summary=summary,
-        severity=severity,
-        dag_id=_dag_id(context),
-        run_id=getattr(run, "run_id", None) or context.get("run_id"),
-        task_id=task_id or getattr(ti, "task_id", None),
-        details=details or {},
-        **({"alert_id": alert_id} if alert_id else {}),
-    )
     try:
-        targets.alert_sink(get_settings()).send(alert)
+        settings = get_settings()
+        alert = Alert(
+            kind=kind,
+            summary=summary,
+            severity=severity,
+            dag_id=_dag_id(context),
+            run_id=getattr(run, "run_id", None) or context.get("run_id"),
+            task_id=task_id or getattr(ti, "task_id", None),
+            details=details or {},
+            **({"alert_id": f"{settings.target}:{settings.project}:{alert_id}"} if alert_id else {}),
+        )
+        targets.alert_sink(settings).send(alert)
     except Exception:
         log.exception("could not send the %s alert: %s", kind, summary)
         return False

@@ -126,8 +126,9 @@ def check_drift(settings: Settings) -> Any:
             f"{alert.reason}: {result['verdict']}",
             context,
             {k: summary[k] for k in ("flagged_checks", "reports")},
-            # one run's decision: a retry after the alert went out (its record failed) repeats it
-            alert_id=f"{DRIFT}:{context['dag'].dag_id}:{context['run_id']}",
+            # one run's decision: a retry after the alert went out (its record failed) repeats
+            # it; a clear that decides otherwise (other checks flagged) alerts anew
+            alert_id=f"{DRIFT}:{context['dag'].dag_id}:{context['run_id']}:{','.join(sorted(decided.state))}",
         ):
             # recorded as not announced: the next run announces it (a reminder is due at once)
             alert = replace(alert, alert=False, reason=f"{alert.reason} (the alert could not be sent)")
