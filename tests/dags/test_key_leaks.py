@@ -41,10 +41,14 @@ class _TaskInstance:
 
 
 class _XCom(str):
-    """A placeholder XCom value that also answers ``value['key']`` (e.g. a batch job's ids)."""
+    """A placeholder XCom value that also answers ``value['key']`` (e.g. a batch job's ids) and
+    ``value.get('key', default)`` with the default (e.g. the plan's snapshot publish)."""
 
     def __getitem__(self, key: Any) -> Any:
         return self if isinstance(key, str) else str.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self if default is None else default
 
 
 @pytest.fixture(scope="module")
