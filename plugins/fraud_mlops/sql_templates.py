@@ -9,9 +9,9 @@ Airflow's own templating on both targets) and direct rendering in tests and per-
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from fraud_mlops import features
 from fraud_mlops.landing_schema import LANDING_COLUMNS, MAX_AMOUNT
@@ -104,6 +104,31 @@ def snapshot_name(dag_run: DagRunLike, publish: int | None = 1) -> str:
     return f"training_snapshot_{stamp}_{run_digest(dag_run)}{suffix}"
 
 
+#: The key of the ingestion plan's XCom (``increment``) that says which of the run's publishes its
+#: snapshot holds (``None``: it takes none; absent: a plan made before this key existed, whose
+#: snapshot was the run's only one).
+SNAPSHOT_PUBLISH_KEY = "snapshot_publish"
+
+
+@overload
+def planned_snapshot_name(dag_run: DagRunLike, plan: Mapping[str, Any] | None) -> str: ...
+@overload
+def planned_snapshot_name(
+    dag_run: DagRunLike, plan: Mapping[str, Any] | None, *, required: bool
+) -> str | None: ...
+def planned_snapshot_name(
+    dag_run: DagRunLike, plan: Mapping[str, Any] | None, *, required: bool = True
+) -> str | None:
+    """The snapshot a run's ingestion plan (its XCom) takes: the one rule the snapshot job's SQL
+    (as a macro), ``publish_snapshot`` and the run summary all name it by. A plan that takes
+    none, or no plan, is ``None``, or raises when ``required`` (a job must not name a table
+    ``None``)."""
+    publish = plan.get(SNAPSHOT_PUBLISH_KEY, 1) if plan else None
+    if publish is None and not required:
+        return None
+    return snapshot_name(dag_run, publish)
+
+
 def template_context(settings: Settings) -> dict[str, Any]:
     return {
         "dataset": settings.dataset_ref,
@@ -121,6 +146,7 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "model_retention_days": settings.model_retention_days,
         "dq": DQ_BOUNDS,
         "snapshot_name": snapshot_name,
+        "planned_snapshot_name": planned_snapshot_name,
         "typed_features": [(f.name, f.bq_type) for f in features.FEATURES],
         "pseudonym_aad": AAD,
         "pseudonym_keyset": keyset_macro(settings),

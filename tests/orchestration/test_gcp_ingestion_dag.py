@@ -38,6 +38,30 @@ def _parameters(query: dict[str, Any]) -> dict[str, str]:
     return {p["name"]: p["parameterValue"]["value"] for p in query.get("queryParameters", [])}
 
 
+def _run_of(out: dict[str, Any], dag_id: str) -> FakeDagRun:
+    dag_run = FakeDagRun(out["run_id"], dag_id)
+    dag_run.run_after = datetime.fromisoformat(out["run_after"])
+    return dag_run
+
+
+def _named_jobs(out: dict[str, Any], snapshot: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The probe run's BigQuery jobs (their configurations) and, for each, the step whose SQL it
+    ran, matched on its exact text (``load`` for a load job, ``?`` for SQL of none of these):
+    the snapshot job's SQL is 60 rendered for ``snapshot``."""
+    settings = settings_from_env(GCP_ENV)
+    files_read = {name: SQL_FILES[name] for name in (
+        "setup", "lease_holder", "lease_acquire", "lease_release",
+        "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",
+        "staging", "card_features", "training_examples", "quality_checks", "publish",
+    )} | {"snapshot_lineage_row": "72_snapshot_lineage_row.sql", "summary_rejects": "71_summary_rejects.sql",
+          "summary_counts": "70_summary_counts.sql"}  # fmt: skip
+    sql_names = {render_sql(sql_file, settings): name for name, sql_file in files_read.items()}
+    sql_names |= {append_raw_sql(file, settings): "append_raw" for file in out["files"]}
+    sql_names[render_sql(SQL_FILES["snapshot"], settings, snapshot=snapshot)] = "snapshot"
+    jobs = [job["configuration"] for job in out["bigquery_jobs"]]
+    return [sql_names.get(job["query"]["query"], "?") if "query" in job else "load" for job in jobs], jobs
+
+
 @pytest.mark.parametrize(("dag_id", "tasks"), [("fraud_ingest_sensor", 20), ("fraud_ingest_daily", 19)])
 def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     tmp_path: Path, dag_id: str, tasks: int
@@ -60,23 +84,12 @@ def test_a_landed_file_to_raw_staging_features_snapshot_and_feature_sync(
     # out of the watched prefix, in the folder of the generation loaded
     assert re.fullmatch(rf"processed/\d{{4}}-\d{{2}}-\d{{2}}/{file['generation']}/day1\.csv", archived)
 
-    dag_run = FakeDagRun(out["run_id"], dag_id)
-    dag_run.run_after = datetime.fromisoformat(out["run_after"])
-    files_read = {name: SQL_FILES[name] for name in (
-        "setup", "lease_holder", "lease_acquire", "lease_release",
-        "training_day_totals", "increment_files", "increment_event_from", "increment_late_rows",
-        "staging", "card_features", "training_examples", "quality_checks", "publish",
-    )} | {"snapshot_lineage_row": "72_snapshot_lineage_row.sql", "summary_rejects": "71_summary_rejects.sql",
-          "summary_counts": "70_summary_counts.sql"}  # fmt: skip
-    sql_names = {render_sql(sql_file, settings): name for name, sql_file in files_read.items()}
-    sql_names[append_raw_sql(file, settings)] = "append_raw"
-    sql_names[render_sql(SQL_FILES["snapshot"], settings, snapshot=snapshot_name(dag_run))] = "snapshot"
+    dag_run = _run_of(out, dag_id)
+    steps, jobs = _named_jobs(out, snapshot_name(dag_run))
     # every job in the project and location the settings name
     assert {
         (j["jobReference"]["projectId"], j["jobReference"].get("location")) for j in out["bigquery_jobs"]
     } == {("fraud-prj", "EU")}
-    jobs = [job["configuration"] for job in out["bigquery_jobs"]]
-    steps = [sql_names.get(job["query"]["query"], "?") if "query" in job else "load" for job in jobs]
     # the lease is claimed before the file's load and given back after the feature sync; the
     # teardown (it reads the holder: only a holder drops leftovers) runs beside the run summary:
     # either may go first
@@ -162,7 +175,6 @@ def test_a_cleared_run_publishing_a_second_time_creates_and_announces_its_second
     """BigQuery answers that this run published two files before, in one publish (it was cleared
     after it): the snapshot job creates the snapshot `_2`, and publish_snapshot and the summary
     read that one's lineage."""
-    settings = settings_from_env(GCP_ENV)
     dag_id = "fraud_ingest_daily"
     out = run_probe(
         "tests.orchestration.gcp_ingestion_probe", airflow_home(tmp_path, GCP_ENV), str(tmp_path), dag_id,
@@ -171,20 +183,14 @@ def test_a_cleared_run_publishing_a_second_time_creates_and_announces_its_second
     assert set(out["states"].values()) == {"success"}, out["states"]
     assert (out["plan"]["published_by_run"], out["plan"]["publishes_by_run"]) == ("2", "1")
     assert out["plan"]["snapshot_publish"] == 2
-    dag_run = FakeDagRun(out["run_id"], dag_id)
-    dag_run.run_after = datetime.fromisoformat(out["run_after"])
-    second = snapshot_name(dag_run, 2)
-    (created,) = [
-        job["configuration"]["query"]["query"]
-        for job in out["bigquery_jobs"]
-        if "CREATE SNAPSHOT TABLE" in job["configuration"].get("query", {}).get("query", "")
-    ]
-    assert created == render_sql(SQL_FILES["snapshot"], settings, snapshot=second)
+    second = snapshot_name(_run_of(out, dag_id), 2)
+    steps, jobs = _named_jobs(out, second)
+    # one snapshot job, and its SQL is exactly 60 rendered for `_2`
+    assert "?" not in steps and steps.count("snapshot") == 1
     lineage_reads = [
-        _parameters(job["configuration"]["query"])
-        for job in out["bigquery_jobs"]
-        if job["configuration"].get("query", {}).get("query")
-        == render_sql("72_snapshot_lineage_row.sql", settings)
+        _parameters(job["query"])
+        for step, job in zip(steps, jobs, strict=True)
+        if step == "snapshot_lineage_row"
     ]
     assert lineage_reads == [{"snapshot_name": second}] * 2  # publish_snapshot's and the summary's
     assert out["snapshot"]["snapshot_name"] == out["summary"]["snapshot"]["snapshot_name"] == second

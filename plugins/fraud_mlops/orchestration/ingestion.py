@@ -209,11 +209,9 @@ def run_began(context: dict[str, Any]) -> datetime:
 
 
 PLAN_TASK_ID = "transform.plan_increment"
-#: The XCom key of the plan's bounds (its return value is the branch it follows).
+#: The XCom key of the plan's bounds and of the publish its snapshot holds
+#: (``sql_templates.SNAPSHOT_PUBLISH_KEY``); its return value is the branch it follows.
 INCREMENT_KEY = "increment"
-#: The plan's XCom also says which of the run's publishes its snapshot holds (``None``: it takes
-#: none; absent: a plan made before this key existed, whose snapshot was the run's only one).
-SNAPSHOT_PUBLISH_KEY = "snapshot_publish"
 STAGING_TASK_ID = "transform.build_staging"
 SNAPSHOT_TASK_ID = "snapshot.snapshot_training_table"
 
@@ -226,18 +224,19 @@ def _planned(name: str) -> str:
     return f"{{{{ {_PLAN}['{name}'] }}}}"
 
 
-#: The name of the snapshot the plan takes, as a Jinja expression (``snapshot_name`` refuses a
-#: plan that takes none: the task fails rather than name a table ``None``).
-PLANNED_SNAPSHOT = f"snapshot_name(dag_run, {_PLAN}.get('{SNAPSHOT_PUBLISH_KEY}', 1))"
+#: The name of the snapshot the plan takes, as a Jinja expression (a plan that takes none fails
+#: the task rather than name a table ``None``).
+PLANNED_SNAPSHOT = f"planned_snapshot_name(dag_run, {_PLAN})"
 
 
 def planned_snapshot(ti: Any, dag_run: Any) -> str | None:
-    """The snapshot the run's plan takes (``None``: it takes none, or never planned)."""
-    from fraud_mlops.sql_templates import snapshot_name
+    """The snapshot the run's plan takes (``None``: it takes none, or never planned):
+    :data:`PLANNED_SNAPSHOT`, read in Python."""
+    from fraud_mlops.sql_templates import planned_snapshot_name
 
-    plan = ti.xcom_pull(task_ids=PLAN_TASK_ID, key=INCREMENT_KEY)
-    publish = plan.get(SNAPSHOT_PUBLISH_KEY, 1) if plan else None
-    return None if publish is None else snapshot_name(dag_run, publish)
+    return planned_snapshot_name(
+        dag_run, ti.xcom_pull(task_ids=PLAN_TASK_ID, key=INCREMENT_KEY), required=False
+    )
 
 
 #: The increment's bounds, as the steps after staging take them.
@@ -288,7 +287,7 @@ def transform(settings: Settings, files: XComArg) -> Transform:
             )
             from fraud_mlops.ingestion.increment import plan_increment as plan
             from fraud_mlops.ingestion.training_days import ensure_day_counts
-            from fraud_mlops.sql_templates import snapshot_name
+            from fraud_mlops.sql_templates import SNAPSHOT_PUBLISH_KEY, planned_snapshot_name
 
             warehouse = targets.warehouse(settings)
             recounted = ensure_day_counts(warehouse, settings)
@@ -296,9 +295,9 @@ def transform(settings: Settings, files: XComArg) -> Transform:
                 print(recounted)
             bounds = plan(warehouse, settings, context["run_id"])
             step = next_step(bounds, loaded_files=bool(files))
-            publish = snapshot_publish(bounds, step)
-            snapshot = None if publish is None else snapshot_name(context["dag_run"], publish)
-            context["ti"].xcom_push(key=INCREMENT_KEY, value={**bounds, SNAPSHOT_PUBLISH_KEY: publish})
+            planned = {**bounds, SNAPSHOT_PUBLISH_KEY: snapshot_publish(bounds, step)}
+            snapshot = planned_snapshot_name(context["dag_run"], planned, required=False)
+            context["ti"].xcom_push(key=INCREMENT_KEY, value=planned)
             print(describe(bounds, loaded_files=bool(files)) + (f"; snapshot {snapshot}" if snapshot else ""))
             return {TRANSFORM: [STAGING_TASK_ID, SNAPSHOT_TASK_ID], SNAPSHOT_ONLY: [SNAPSHOT_TASK_ID]}.get(
                 step, []
@@ -375,8 +374,8 @@ def snapshot(settings: Settings, transformed: Transform) -> Snapshot:
             from fraud_mlops.orchestration.run_summary import snapshot_lineage_row
 
             name = planned_snapshot(context["ti"], context["dag_run"])
-            if name is None:  # the plan branches here only when it names one
-                raise RuntimeError(f"{PLAN_TASK_ID} named no snapshot: it did not plan one")
+            if name is None:  # the plan branches here only when it takes one
+                raise RuntimeError(f"{PLAN_TASK_ID} planned no snapshot")
             lineage = snapshot_lineage_row(settings, name)
             context["outlet_events"][assets.training_snapshot()].extra = {
                 "snapshot": name,
