@@ -84,9 +84,16 @@ WHEN NOT MATCHED THEN
   INSERT (card_pseudonym, merchant, first_ts, first_second_rows)
   VALUES (s.card_pseudonym, s.merchant, s.first_ts, s.first_second_rows);
 
--- The increment's files are transformed: the next increment starts after them.
-DELETE FROM `{{ dataset }}.transform_log`
-WHERE file_md5 IN (SELECT c.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS c);
+-- The increment's files are transformed: the next increment starts after them. Each run's rows
+-- are its own (15_increment_files.sql counts a run's publishes from them): publishing again
+-- replaces this run's rows only. Two runs publish one file only when a publish job outlived its
+-- run (its lease was taken over while the job ran on); the file then has a row of each, and
+-- neither run's count drops (which would give a later clear of it a snapshot name taken).
+DELETE FROM `{{ dataset }}.transform_log` AS t
+WHERE EXISTS (
+  SELECT 1 FROM `{{ candidate_dataset }}.transform_log` AS c
+  WHERE c.file_md5 = t.file_md5 AND c.run_id = t.run_id
+);
 INSERT INTO `{{ dataset }}.transform_log` (file_md5, run_id, transformed_at)
 SELECT file_md5, run_id, transformed_at FROM `{{ candidate_dataset }}.transform_log`;
 

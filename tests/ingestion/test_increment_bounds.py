@@ -197,3 +197,36 @@ def test_the_plan_counts_what_the_planning_run_published_before(warehouse, local
     twice = plan_increment(hook_warehouse, local_settings, "scheduled__2026-12-07T03:00:00+00:00")
     assert (twice["published_by_run"], twice["publishes_by_run"]) == ("3", "2")
     assert snapshot_publish(twice, next_step(twice, loaded_files=False)) == 2
+
+
+def test_a_publish_of_files_another_run_published_leaves_that_runs_count(warehouse, local_settings) -> None:
+    """Two runs publish one file only when a publish job outlived its run (its lease was taken
+    over while the job ran on). Each run keeps its own rows in transform_log: neither run's count
+    of what it published drops, so a clear of either names a snapshot not taken yet; the file is
+    still transformed once, and publishing the same candidates again changes nothing."""
+    load_landing(warehouse, local_settings, generate(GeneratorConfig(rows=200, seed=8)).landing, "a.csv")
+    first, other = "scheduled__2026-12-07T03:00:00+00:00", "scheduled__2026-12-08T03:00:00+00:00"
+    bounds = transform(warehouse, local_settings, run_id=first)
+    staged = warehouse.get_records(f"SELECT COUNT(*) FROM `{local_settings.dataset}.stg_transactions`")
+    # the other run's candidates: the same file, staged from the state before the first publish
+    # (the first run's candidates, but for the run id staging writes into them)
+    warehouse.run(
+        f"UPDATE `{local_settings.candidate_dataset}.transform_log` SET run_id = @run_id",
+        parameters={"run_id": other},
+    )
+    publish = render_sql(SQL_FILES["publish"], local_settings)
+    parameters = {name: bounds[name] for name in ("loaded_from", "event_from")}
+    warehouse.run(publish, parameters=parameters)
+    warehouse.run(publish, parameters=parameters)  # its retry, after a publish that committed
+
+    hook_warehouse = DuckDBWarehouse(local_settings, Path(warehouse.get_database()))
+    for run_id in (first, other):
+        plan = plan_increment(hook_warehouse, local_settings, run_id)
+        assert (plan["files"], plan["published_by_run"], plan["publishes_by_run"]) == ("0", "1", "1"), run_id
+    rows = warehouse.get_records(
+        f"SELECT run_id FROM `{local_settings.dataset}.transform_log` ORDER BY run_id"
+    )
+    assert rows == [(first,), (other,)]
+    assert (
+        warehouse.get_records(f"SELECT COUNT(*) FROM `{local_settings.dataset}.stg_transactions`") == staged
+    )
