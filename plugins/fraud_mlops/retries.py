@@ -44,7 +44,15 @@ def serving_retry(call_timeout: float) -> Any:
 
 def unanswered_errors() -> tuple[type[Exception], ...]:
     """What a call with :func:`serving_retry` raises when its dependency did not answer in
-    time: the retries' end (``RetryError``), an attempt's own deadline, or an unretried 503."""
+    time (the retries' end, ``RetryError``; an attempt's own deadline; an unretried 503), or
+    refused it for quota (429 ``RESOURCE_EXHAUSTED``: a busy store node or endpoint, a
+    per-minute quota): not retried within the request, but a caller's later retry may get past
+    either, so the function answers 503 with ``Retry-After``, not a 500."""
     from google.api_core import exceptions
 
-    return (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError)
+    return (
+        exceptions.ServiceUnavailable,
+        exceptions.DeadlineExceeded,
+        exceptions.RetryError,
+        exceptions.TooManyRequests,
+    )

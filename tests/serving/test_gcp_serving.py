@@ -56,7 +56,9 @@ def _values() -> dict[str, float | int | None]:
     return out
 
 
-def _feature_response(values: dict[str, Any]) -> aiplatform_v1.FetchFeatureValuesResponse:
+def _feature_response(
+    values: dict[str, Any], *, timestamp: bool = True
+) -> aiplatform_v1.FetchFeatureValuesResponse:
     pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
     pairs = []
     for name, value in values.items():
@@ -66,9 +68,12 @@ def _feature_response(values: dict[str, Any]) -> aiplatform_v1.FetchFeatureValue
             pairs.append(pair(name=name, value=aiplatform_v1.FeatureValue(int64_value=value)))
         else:
             pairs.append(pair(name=name, value=aiplatform_v1.FeatureValue(double_value=value)))
-    pairs.append(
-        pair(name="feature_timestamp", value=aiplatform_v1.FeatureValue(int64_value=1_763_800_000_123_456))
-    )
+    if timestamp:
+        pairs.append(
+            pair(
+                name="feature_timestamp", value=aiplatform_v1.FeatureValue(int64_value=1_763_800_000_123_456)
+            )
+        )
     return aiplatform_v1.FetchFeatureValuesResponse(
         key_values=aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList(features=pairs)
     )
@@ -280,13 +285,35 @@ def test_the_gcp_function_needs_the_endpoint_id(kms: Any) -> None:
 
 
 def test_no_model_on_the_vertex_endpoint_is_a_503(clients: dict[str, mock.MagicMock]) -> None:
+    """Vertex's refusal of a predict on an endpoint with nothing deployed (its message)."""
     clients["prediction"].return_value.predict.side_effect = exceptions.FailedPrecondition(
-        "Endpoint has no deployed models"
+        f"Endpoint {ENDPOINT} doesn't have traffic_split."
     )
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
     service = build_service(_function_env(clients["kms_env"]))
     reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
     assert (reply.status, reply.body["error"]) == (503, "no_model_deployed")
+
+
+def test_the_model_servers_refusal_is_the_models_error_not_an_empty_endpoint(
+    clients: dict[str, mock.MagicMock],
+) -> None:
+    """Vertex answers the container's own 4xx (a version that cannot read the feature list it is
+    sent) as FAILED_PRECONDITION too, the container's body as its message: a model_error, which
+    the canary's error rules count, not no_model_deployed."""
+    clients["prediction"].return_value.predict.side_effect = exceptions.FailedPrecondition(
+        '"Prediction failed: instance 0 has 40 values, expected 41"'
+    )
+    clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
+    service = build_service(_function_env(clients["kms_env"]))
+
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
+
+    assert (reply.status, reply.body["error"]) == (500, "model_error")
+    assert (
+        reply.log_fields["cause"]
+        == f'{ENDPOINT}: 400 "Prediction failed: instance 0 has 40 values, expected 41"'
+    )
 
 
 def test_gcp_prediction_end_to_end(clients: dict[str, mock.MagicMock]) -> None:
@@ -324,6 +351,21 @@ def test_timestamps_without_a_timestamp_feature_use_vertex_generate_time(
     assert row is not None
     assert row.values["amount"] == 3.5 and row.values["txn_count_1h"] is None
     assert row.feature_timestamp.isoformat() == "2025-11-22T08:26:40+00:00"
+
+
+def test_a_response_with_no_time_at_all_still_predicts(clients: dict[str, mock.MagicMock]) -> None:
+    """No timestamp feature and no write time in the metadata (no Vertex document promises
+    either): the prediction is answered, its features' timestamp null; it only informs."""
+    response = _feature_response(_values(), timestamp=False)
+    clients["features"].return_value.fetch_feature_values.return_value = response
+    clients["prediction"].return_value.predict.return_value = _predict_response(0.2, "1001")
+    service = build_service(_function_env(clients["kms_env"]))
+
+    reply = service.handle(json.dumps({"card_number": CARD}).encode(), request_id="r1")
+
+    assert reply.status == 200, reply.body
+    assert reply.body["features"]["timestamp"] is None
+    assert reply.body["fraud_probability"] == 0.2
 
 
 def test_a_keyset_kms_refuses_to_unwrap_is_a_503(clients: dict[str, mock.MagicMock], kms: Any) -> None:
@@ -470,6 +512,8 @@ def test_a_view_that_exists_makes_not_found_an_unknown_card(clients: dict[str, m
         ("features", exceptions.DeadlineExceeded("deadline")),
         ("prediction", exceptions.ServiceUnavailable("replica restarting")),
         ("prediction", exceptions.RetryError("retries exhausted", exceptions.ServiceUnavailable("x"))),
+        ("features", exceptions.ResourceExhausted("online serving node busy")),
+        ("prediction", exceptions.TooManyRequests("quota exceeded for online prediction requests")),
     ],
 )
 def test_a_dependency_that_does_not_answer_in_time_is_a_retryable_503(
@@ -558,14 +602,15 @@ def test_a_failed_predict_names_no_model_and_is_a_model_error(clients: dict[str,
     "error",
     [
         exceptions.PermissionDenied("aiplatform.endpoints.predict denied"),
-        exceptions.TooManyRequests("quota exceeded"),
+        exceptions.NotFound("endpoint 42 not found"),
     ],
 )
 def test_a_refused_predict_is_not_the_models_failure(
     clients: dict[str, mock.MagicMock], error: Exception
 ) -> None:
-    """A call Vertex refuses (IAM, quota) is not the model's doing: it stays out of the model
-    errors the canary policy counts, and the function answers it as internal_error (http.py)."""
+    """A call Vertex refuses (IAM, a wrong endpoint id) is not the model's doing: it stays out of
+    the model errors the canary policy counts, and the function answers it as internal_error
+    (http.py): no retry of the caller's gets past it. Quota (429) is a 503 (above)."""
     clients["features"].return_value.fetch_feature_values.return_value = _feature_response(_values())
     clients["prediction"].return_value.predict.side_effect = error
     service = build_service(_function_env(clients["kms_env"]))

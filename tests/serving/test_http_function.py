@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -161,6 +162,12 @@ def test_logs_are_structured_and_never_hold_card_numbers(
     for card in secret_cards:
         post_json(server.url, {"card_number": card})
     post_json(server.url, {"card_number": " ".join(world.cards[9][i : i + 4] for i in range(0, 16, 4))})
+    # a caller correlating its requests by card number: the id is replaced, not echoed or logged
+    for header_id in (world.cards[9], f"order-{world.cards[9]}"):
+        status, body = _raw_post(
+            server.url, json.dumps({"card_number": world.cards[3]}).encode(), {"X-Request-Id": header_id}
+        )
+        assert status == 200 and re.fullmatch(r"[0-9a-f]{32}", body["request_id"]), body
 
     text = server_log.read_text()
     for card in secret_cards:

@@ -71,11 +71,13 @@ class FeatureRow:
 
     ``state`` (:class:`~fraud_mlops.features.CardState`) is what a new transaction's card
     features are computed from; None when the store was synced without it.
+    ``feature_timestamp`` only informs (a prediction's ``features.timestamp``): None when the
+    store answered none, which fails no prediction.
     """
 
     entity_id: str
     values: Mapping[str, FeatureValue]
-    feature_timestamp: datetime
+    feature_timestamp: datetime | None
     sync_id: str | None
     state: CardState | None = None
 

@@ -96,7 +96,9 @@ def parse_feature_value(value: Any) -> FeatureValue | str | datetime | list[Any]
     return raw  # type: ignore[no-any-return]
 
 
-def _timestamp(pairs: dict[str, Any], raw: Sequence[Any]) -> datetime:
+def _timestamp(pairs: dict[str, Any], raw: Sequence[Any]) -> datetime | None:
+    """The row's time: its timestamp column, else Vertex's write time, else ``None`` (no Vertex
+    document says a fetch carries either; the time only informs, so its absence fails nothing)."""
     for name in _TIMESTAMP_FEATURES:
         value = pairs.get(name)
         if isinstance(value, int):
@@ -109,7 +111,7 @@ def _timestamp(pairs: dict[str, Any], raw: Sequence[Any]) -> datetime:
         generate_time = pair.value.metadata.generate_time
         if generate_time:
             return generate_time.astimezone(UTC)  # type: ignore[no-any-return]
-    raise ValueError("the feature view's response carries no timestamp")
+    return None
 
 
 def _text_timestamp(text: str) -> datetime | None:

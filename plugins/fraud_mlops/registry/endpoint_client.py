@@ -39,6 +39,15 @@ class NoModelDeployed(RuntimeError):
     """The endpoint serves no model (nothing deployed yet, or zero traffic everywhere)."""
 
 
+#: How Vertex refuses a predict on an endpoint with no deployed model (FAILED_PRECONDITION, HTTP
+#: 400): "Endpoint projects/…/endpoints/… doesn't have traffic_split." (as in
+#: github.com/GoogleCloudPlatform/explainable_ai_sdk/issues/3). Vertex answers the model
+#: server's own 4xx with FAILED_PRECONDITION too, its body as the message ("Prediction failed:
+#: …", github.com/googleapis/python-aiplatform/issues/514 and /793): that one is the model's
+#: failure, which the canary's error rules must count, not an empty endpoint.
+NO_TRAFFIC_SPLIT = "doesn't have traffic_split"
+
+
 class EndpointUnavailable(RuntimeError):
     """The endpoint did not answer in time, retries included (a 503 the caller may retry)."""
 
@@ -266,8 +275,11 @@ class VertexEndpointClient:
                 retry=serving_retry(self.timeout_seconds),  # Predict has no default retry
                 timeout=self.timeout_seconds,
             )
-        except exceptions.FailedPrecondition as exc:  # Vertex: endpoint has no deployed model
-            raise NoModelDeployed(str(exc)) from exc
+        except exceptions.FailedPrecondition as exc:
+            if NO_TRAFFIC_SPLIT in str(exc):
+                raise NoModelDeployed(str(exc)) from exc
+            # the model server's own refusal (a 4xx of the container: an instance it cannot read)
+            raise ModelFailed(f"{self.endpoint}: {exc}") from exc
         except unanswered_errors() as exc:
             raise EndpointUnavailable(f"{self.endpoint}: {exc}") from exc
         except exceptions.InternalServerError as exc:  # 500: the call failed; Vertex names no model

@@ -27,6 +27,7 @@ import time
 import uuid
 from typing import Any
 
+from fraud_mlops.landing_schema import redact_card_numbers
 from fraud_mlops.serving.prediction_logging import record_answer
 from fraud_mlops.serving.service import PredictionService, Reply, error_reply
 
@@ -118,6 +119,13 @@ def preload() -> None:
         sys.stderr.write(json.dumps({"severity": "WARNING", "message": f"preload failed: {exc!r}"}) + "\n")
 
 
+def _usable_request_id(header_id: str) -> bool:
+    """Whether the caller's ``X-Request-Id`` may name the request: short, plain, and holding no
+    card-like number (a caller correlating by card number would put it in every log line, the
+    response and the prediction log)."""
+    return bool(_REQUEST_ID.fullmatch(header_id)) and redact_card_numbers(header_id) == header_id
+
+
 def reset_service() -> None:
     """Forget the process's service (tests swap environments)."""
     global _service
@@ -128,7 +136,7 @@ def handle(request: Any) -> tuple[str, int, dict[str, str]]:
     """functions-framework entry: a Flask request in, ``(body, status, headers)`` out."""
     started = time.perf_counter()
     header_id = request.headers.get("X-Request-Id", "")
-    request_id = header_id if _REQUEST_ID.fullmatch(header_id) else uuid.uuid4().hex
+    request_id = header_id if _usable_request_id(header_id) else uuid.uuid4().hex
     if request.method != "POST":
         reply = error_reply(405, "method_not_allowed", "use POST with a JSON body", request_id, Allow="POST")
     else:

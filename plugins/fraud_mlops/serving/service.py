@@ -71,12 +71,13 @@ def error_reply(status: int, code: str, message: str, request_id: str, **headers
 
 
 def unavailable_reply(dependency: str, exc: Exception, request_id: str) -> Reply:
-    """503 with ``Retry-After``: a dependency did not answer in time (retries included), which
-    a caller's retry may get past; a 500 is left for bugs. The log entry names the cause."""
+    """503 with ``Retry-After``: a dependency did not answer in time (retries included) or was
+    busy (quota), which a caller's retry may get past; a 500 is left for bugs. The log entry
+    names the cause."""
     reply = error_reply(
         503,
         "dependency_unavailable",
-        f"{dependency} did not answer in time; retry shortly",
+        f"{dependency} did not answer in time or is busy; retry shortly",
         request_id,
         **{"Retry-After": "1"},
     )
@@ -167,7 +168,9 @@ class PredictionService:
             "threshold": answer.threshold,
             "model": model,
             "features": {
-                "timestamp": row.feature_timestamp.isoformat().replace("+00:00", "Z"),
+                "timestamp": None
+                if row.feature_timestamp is None
+                else row.feature_timestamp.isoformat().replace("+00:00", "Z"),
                 "sync_id": row.sync_id,
                 "from_request": from_request,
             },
