@@ -221,6 +221,70 @@ def test_a_rollback_cut_short_is_finished_and_alerted_by_the_next_run(local_cana
     assert registry.get(MODEL, ROLLING_BACK) is None
 
 
+class _TrainingMeanwhile:
+    """The endpoint, while a training run registers v3 as the challenger during the verdict's
+    traffic move: the pipeline registers and deploys outside any Airflow pool or lease."""
+
+    def __init__(self, endpoint: LocalEndpoint, registry: LocalModelRegistry, folder: Path) -> None:
+        self.endpoint, self.registry, self.folder = endpoint, registry, folder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.endpoint, name)
+
+    def _register_v3(self) -> None:
+        self.folder.mkdir()
+        (self.folder / MODEL_FILE).write_bytes(b"c")
+        self.registry.register(
+            MODEL, self.folder, str(self.folder), labels={}, metadata={"threshold": 0.4}, aliases=[CHALLENGER]
+        )
+
+    def promote(self, *args: Any) -> dict[str, int]:
+        split = self.endpoint.promote(*args)
+        self._register_v3()
+        return split
+
+    def rollback(self, *args: Any) -> dict[str, int]:
+        split = self.endpoint.rollback(*args)
+        self._register_v3()
+        return split
+
+
+@pytest.mark.parametrize("verdict", [Verdict.PROMOTE, Verdict.ROLLBACK])
+def test_a_challenger_registered_while_a_verdict_is_carried_out_keeps_its_alias(
+    local_canary: Any, tmp_path: Path, verdict: Verdict
+) -> None:
+    """The verdict on v2 takes v2's challenger alias and mark off, not v3's, which training made
+    challenger meanwhile: v3 is the next canary judged. Before, the alias was taken off whichever
+    version held it, and v3 served its share with no run ever judging or rolling it back."""
+    registry, endpoint = local_canary
+    racing = _TrainingMeanwhile(endpoint, registry, tmp_path / "c")
+
+    apply_decision(Decision(verdict, ("ok",)), registry, racing, MODEL, "2", "1", _threshold)
+
+    assert registry.get(MODEL, CHALLENGER).version == "3"
+    assert registry.get(MODEL, PROMOTING) is None and registry.get(MODEL, ROLLING_BACK) is None
+    pair = canary_pair(registry, MODEL)
+    champion = "2" if verdict is Verdict.PROMOTE else "1"
+    assert pair is not None and [v.version for v in pair] == [champion, "3"]
+
+
+def test_vertex_removes_an_alias_only_from_the_version_named() -> None:
+    """Model Registry: a version's alias is taken off only while that version holds it (one
+    GetModel, no MergeVersionAliases once another version holds it)."""
+    registry, model_client = _vertex_registry()
+    aliases = answer_aliases(model_client, PARENT, {CHAMPION: "1", CHALLENGER: "3"}, "gs://m/{}")
+
+    registry.remove_alias(MODEL, CHALLENGER, "2")
+    assert aliases == {CHAMPION: "1", CHALLENGER: "3"}
+    model_client.merge_version_aliases.assert_not_called()
+
+    registry.remove_alias(MODEL, CHALLENGER, "3")
+    assert aliases == {CHAMPION: "1"}
+    model_client.merge_version_aliases.assert_called_once_with(
+        request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{CHALLENGER}"])
+    )
+
+
 def test_the_canary_pair_is_the_champion_and_the_challenger(local_canary: Any) -> None:
     registry, _ = local_canary
     pair = canary_pair(registry, MODEL)

@@ -158,7 +158,7 @@ def canary_pair(registry: ModelRegistry, model_name: str) -> tuple[ModelVersion,
     champion = registry.get(model_name, CHAMPION)
     canary = registry.get(model_name, CHALLENGER)
     if champion is not None and canary is not None and canary.version == champion.version:
-        registry.remove_alias(model_name, CHALLENGER)
+        registry.remove_alias(model_name, CHALLENGER, canary.version)
         canary = None
     if canary is None:
         # a verdict finished but for its mark (a try cut after the challenger alias went): a mark
@@ -235,10 +235,12 @@ def apply_decision(
         outcome["traffic"] = endpoint.rollback(canary, champion)
         if on_rollback is not None:
             on_rollback(outcome)
-        registry.remove_alias(model_name, CHALLENGER)
+        # the canary's alias only: a training run may have made a newer version challenger
+        # meanwhile (its pipeline registers and deploys outside any Airflow pool or lease)
+        registry.remove_alias(model_name, CHALLENGER, canary.version)
     # last: a mark left by a cut here lies on a version that is no longer the challenger (only
     # the challenger's is read), and the next run's canary_pair removes it
-    registry.remove_alias(model_name, mark)
+    registry.remove_alias(model_name, mark, canary.version)
     return outcome
 
 

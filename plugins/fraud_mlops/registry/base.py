@@ -66,7 +66,11 @@ class ModelRegistry(Protocol):
 
     def set_alias(self, model_name: str, alias: str, version: str) -> None: ...
 
-    def remove_alias(self, model_name: str, alias: str) -> None: ...
+    def remove_alias(self, model_name: str, alias: str, version: str | None = None) -> None:
+        """Take ``alias`` off the version holding it; with ``version``, only if that version holds
+        it: training may have moved the alias on since the caller looked (a newer challenger
+        registered while a canary's verdict was carried out keeps its alias)."""
+        ...
 
 
 class ModelEndpoint(Protocol):
@@ -99,7 +103,7 @@ def hand_over_champion(registry: ModelRegistry, model_name: str, new: str, old: 
     again (a canary's promotion removes its mark after them: monitoring/canary_apply.py)."""
     registry.set_alias(model_name, PREVIOUS_CHAMPION, old)
     registry.set_alias(model_name, CHAMPION, new)
-    registry.remove_alias(model_name, CHALLENGER)
+    registry.remove_alias(model_name, CHALLENGER, new)
 
 
 def checked_alias(alias: str) -> str:

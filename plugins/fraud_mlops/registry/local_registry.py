@@ -116,9 +116,10 @@ class LocalModelRegistry:
                 raise KeyError(f"{model_name} has no version {version}")
             index["aliases"][alias] = version
 
-    def remove_alias(self, model_name: str, alias: str) -> None:
+    def remove_alias(self, model_name: str, alias: str, version: str | None = None) -> None:
         with self._locked(model_name) as index:
-            index["aliases"].pop(alias, None)
+            if version is None or index["aliases"].get(alias) == version:
+                index["aliases"].pop(alias, None)
 
     def record_rejection(self, model_name: str, record: dict[str, Any]) -> Path:
         path = self._model_dir(model_name) / "rejections.jsonl"

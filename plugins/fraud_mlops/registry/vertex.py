@@ -186,11 +186,11 @@ class VertexModelRegistry:
                 )
             )
 
-    def remove_alias(self, model_name: str, alias: str) -> None:
+    def remove_alias(self, model_name: str, alias: str, version: str | None = None) -> None:
         from google.cloud import aiplatform_v1
 
         holder = self.get(model_name, alias)
-        if holder is not None:
+        if holder is not None and (version is None or holder.version == version):
             self.client.merge_version_aliases(
                 request=aiplatform_v1.MergeVersionAliasesRequest(
                     name=holder.resource_name, version_aliases=[f"-{alias}"]

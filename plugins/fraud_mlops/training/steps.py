@@ -264,7 +264,7 @@ def promote(registry_uri: str, endpoint_uri: str, model_name: str, model_version
     split = open_endpoint(endpoint_uri).promote(version, registered_threshold(version))
     registry.set_alias(model_name, CHAMPION, version.version)
     if CHALLENGER in version.aliases:
-        registry.remove_alias(model_name, CHALLENGER)
+        registry.remove_alias(model_name, CHALLENGER, version.version)
     return split
 
 
