@@ -182,16 +182,19 @@ def _deferred_to(gcp_settings: Settings, context: dict[str, Any]) -> Any:
     return deferred.value.trigger
 
 
+@pytest.mark.parametrize(
+    "state", [types.PipelineState.PIPELINE_STATE_RUNNING, types.PipelineState.PIPELINE_STATE_CANCELLING]
+)
 def test_a_retry_waits_for_the_job_an_earlier_try_left_running(
-    gcp_settings: Settings, google_connection: None
+    gcp_settings: Settings, google_connection: None, state: types.PipelineState
 ) -> None:
     """Try 3, the first after a clear: try 2 never created its job (NotFound), try 1's still
-    runs (a clear does not stop it): the task waits for that one and creates none, so no second
-    pipeline deploys beside it."""
+    runs (a clear does not stop it), or is being cancelled (its steps run until Vertex stops
+    them): the task waits for that one and creates none, so no second pipeline deploys beside it."""
     from airflow.providers.google.cloud.triggers.vertex_ai import RunPipelineJobTrigger
 
     context = _context(try_number=3, cleared_after=2)
-    with _vertex({_job_id(1): types.PipelineState.PIPELINE_STATE_RUNNING}) as (created, got):
+    with _vertex({_job_id(1): state}) as (created, got):
         trigger = _deferred_to(gcp_settings, context)
 
     created.assert_not_called()

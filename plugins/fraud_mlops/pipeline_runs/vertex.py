@@ -39,8 +39,12 @@ log = logging.getLogger(__name__)
 
 PIPELINE_DISPLAY_NAME = "fraud-training"
 POLL_SECONDS = 60
-#: ``PipelineState`` names of a job that has not finished: a retry waits for it.
-ACTIVE_STATES = frozenset({"PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING"})
+#: ``PipelineState`` names of a job that has not finished: a retry waits for it. A job being
+#: cancelled has not (the provider's trigger waits for it too): its running steps, a deploy among
+#: them, go on until Vertex stops them, and a second job would race them on the endpoint.
+ACTIVE_STATES = frozenset(
+    {"PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING", "PIPELINE_STATE_CANCELLING"}
+)
 #: The ``PipelineState`` name of a job that finished well: a retry (not a clear) takes its result.
 SUCCEEDED = "PIPELINE_STATE_SUCCEEDED"
 #: How many earlier tries a retry looks back over (one ``GetPipelineJob`` each, newest first).
