@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             if row is None:
                 print(f"{pseudonym[:16]}…  unknown card (not in the online store)")
                 continue
-            print(f"{pseudonym[:16]}…  features of {row.feature_timestamp.isoformat()}, sync {row.sync_id}")
+            when = "an unknown time" if row.feature_timestamp is None else row.feature_timestamp.isoformat()
+            print(f"{pseudonym[:16]}…  features of {when}, sync {row.sync_id}")
             for name, value in row.values.items():
                 print(f"    {name:<24} {value}")
     return 0
