@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from unittest import mock
 
+import pytest
 from google.cloud import aiplatform_v1 as v1
 
 from fraud_mlops.registry.artifact import MODEL_FILE
@@ -57,6 +58,38 @@ def test_a_champion_the_endpoint_lost_is_deployed_again_before_the_canary(tmp_pa
         for m in read_endpoint(endpoint.path).deployed_models
     }
     assert served == {"2": (10, 0.42), "1": (90, 0.41)}  # the champion with its own threshold
+
+
+def test_a_first_version_whose_deploy_failed_is_not_left_champion(tmp_path: Path, monkeypatch) -> None:
+    """The first version ever is registered champion; its deploy fails (quota, an image the
+    endpoint cannot pull). Left champion, it would be every later gate's bar, and a run the gate
+    rejects would leave the endpoint serving nothing while its DAG run succeeds. The alias comes
+    off (the version stays registered); the deploy's own error fails the step."""
+    registry = LocalModelRegistry(tmp_path / "registry")
+    registry.register(
+        MODEL, _artifact(tmp_path / "a", 0.41), str(tmp_path / "a"),
+        labels={}, metadata={"threshold": 0.41}, aliases=[CHAMPION],
+    )  # fmt: skip
+    endpoint_file = tmp_path / "endpoints" / "fraud-endpoint.json"
+
+    def no_quota(self: LocalEndpoint, *args: object) -> dict[str, int]:
+        raise RuntimeError("quota exceeded for n1-standard-2")
+
+    monkeypatch.setattr(LocalEndpoint, "deploy_canary", no_quota)
+    with pytest.raises(RuntimeError, match="quota exceeded"):
+        deploy_step(str(registry.root), str(endpoint_file), MODEL, "1", 0.41, canary_percent=10)
+
+    assert registry.get(MODEL, CHAMPION) is None
+    assert registry.get(MODEL, "1") is not None
+
+    # a champion that serves keeps its alias when a later deploy of it fails
+    monkeypatch.undo()
+    registry.set_alias(MODEL, CHAMPION, "1")
+    deploy_step(str(registry.root), str(endpoint_file), MODEL, "1", 0.41, canary_percent=10)
+    monkeypatch.setattr(LocalEndpoint, "deploy_canary", no_quota)
+    with pytest.raises(RuntimeError, match="quota exceeded"):
+        deploy_step(str(registry.root), str(endpoint_file), MODEL, "1", 0.41, canary_percent=10)
+    assert registry.get(MODEL, CHAMPION).version == "1"
 
 
 def _deployed_model(version: str) -> v1.DeployedModel:

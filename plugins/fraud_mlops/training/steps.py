@@ -19,7 +19,7 @@ from fraud_mlops.registry.artifact import MODEL_FILE, read_metadata
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fraud_mlops.registry.base import ModelVersion
+    from fraud_mlops.registry.base import ModelEndpoint, ModelRegistry, ModelVersion
     from fraud_mlops.training.evaluate import Evaluation
 
 
@@ -243,13 +243,35 @@ def deploy_step(
             f" so that v{version.version} is a {canary_percent} % canary beside it"
         )
         endpoint.promote(champion, registered_threshold(champion))
-    split = endpoint.deploy_canary(version, threshold, champion, canary_percent)
+    try:
+        split = endpoint.deploy_canary(version, threshold, champion, canary_percent)
+    except Exception:
+        if champion is not None and champion.version == version.version:
+            _unless_serving(registry, endpoint, version)
+        raise
     if canary_percent == 100 and champion is not None and champion.version != version.version:
         # traffic first (above), aliases after, in the order a canary's promotion moves them
         # (monitoring/canary_apply.apply_decision)
         print(f"full rollout: v{version.version} replaces champion v{champion.version}")
         hand_over_champion(registry, model_name, version.version, champion.version)
     return split
+
+
+def _unless_serving(registry: ModelRegistry, endpoint: ModelEndpoint, version: ModelVersion) -> None:
+    """After a failed deploy of the ``champion`` itself (the first version ever is registered
+    champion): take the alias off it unless the endpoint serves it after all. Left on a version
+    that never served, every later gate compares against it, and a run it rejects leaves the
+    endpoint empty while its DAG run succeeds; without it, the next version to pass the gate is
+    champion and is deployed at 100 %. The deploy's own error is what the task reports."""
+    from fraud_mlops.registry.base import CHAMPION
+
+    try:
+        serving = endpoint.is_deployed(version)
+    except Exception:  # the deploy's error, which the caller raises, is the one to see
+        return
+    if not serving:
+        print(f"v{version.version} never served: the champion alias is taken off it")
+        registry.remove_alias(version.model_name, CHAMPION, version.version)
 
 
 def promote(registry_uri: str, endpoint_uri: str, model_name: str, model_version: str) -> dict[str, int]:
