@@ -352,6 +352,20 @@ def test_vertex_rollback_is_one_undeploy_request_that_moves_the_traffic() -> Non
     assert outcome["traffic"] == {"1": 100}
 
 
+def test_vertex_rollback_of_a_canary_already_gone_reports_the_endpoints_split() -> None:
+    """v2 left the endpoint before its rollback ran (a newer canary's deploy replaced it): no
+    request is sent, and the outcome (what the rollback alert states) is the split the endpoint
+    has, not one assumed."""
+    registry, _ = _vertex_registry()
+    endpoint, endpoint_client = _vertex_endpoint()
+    canary = registry.get(MODEL, "2")
+    champion = registry.get(MODEL, "1")
+    assert canary is not None and champion is not None
+
+    assert endpoint.rollback(canary, champion) == {"1": 90, "3": 10}
+    endpoint_client.undeploy_model.assert_not_called()
+
+
 def test_vertex_promote_moves_traffic_and_aliases_keeping_previous_champion() -> None:
     from google.protobuf import field_mask_pb2
 

@@ -349,14 +349,17 @@ class VertexEndpoint:
                 f"champion v{champion.version} is not deployed on {endpoint.name}; not rolling back"
             )
         canary_id = _deployed_id(endpoint, canary)
-        if canary_id is not None:
-            self.client.undeploy_model(
-                request=aiplatform_v1.UndeployModelRequest(
-                    endpoint=endpoint.name,
-                    deployed_model_id=canary_id,
-                    traffic_split=promote_split(champion_id),
-                )
-            ).result(timeout=OPERATION_TIMEOUT_SECONDS)
+        if canary_id is None:
+            # gone already (an earlier try's undeploy, or a newer canary's deploy replaced it):
+            # the split is the endpoint's as it is, which the rollback's alert reports
+            return _split_by_version(endpoint)
+        self.client.undeploy_model(
+            request=aiplatform_v1.UndeployModelRequest(
+                endpoint=endpoint.name,
+                deployed_model_id=canary_id,
+                traffic_split=promote_split(champion_id),
+            )
+        ).result(timeout=OPERATION_TIMEOUT_SECONDS)
         return {champion.version: 100}
 
 
@@ -370,6 +373,16 @@ def _deployments(endpoint: Any, version: ModelVersion | None) -> list[Any]:
         for deployed in endpoint.deployed_models
         if deployed.model == model and str(deployed.model_version_id) == version.version
     ]
+
+
+def _split_by_version(endpoint: Any) -> dict[str, int]:
+    """The endpoint's traffic split keyed by model version (deployments with traffic only)."""
+    split = dict(endpoint.traffic_split)
+    return {
+        str(deployed.model_version_id): int(split[deployed.id])
+        for deployed in endpoint.deployed_models
+        if split.get(deployed.id)
+    }
 
 
 def _deployed_id(endpoint: Any, version: ModelVersion | None) -> str | None:
