@@ -51,7 +51,8 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
         dropped = warehouse.drop_leftover_load_tables()  # a failed run's, maybe holding the card
         warehouse.execute(render_sql(SQL_FILES["erase_card"], settings), {"card_number": digits})
         client = storage_client or default_client(settings)
-        files = erase_from_landed_files(client, settings, digits)
+        unreadable: dict[str, str] = {}
+        files = erase_from_landed_files(client, settings, digits, unreadable)
         record = sync_local_online_store(ERASURE_SOURCE, settings)
     finally:
         release(warehouse, settings, me)
@@ -59,6 +60,7 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
         "card_last4": digits[-4:],
         "load_tables_dropped": dropped,
         "files_rewritten": files,
+        "files_unreadable": unreadable,
         "online_store_sync": record.sync_id,
     }
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {table}: a load table an earlier run left behind, dropped")
     for name, count in result["files_rewritten"].items():
         print(f"  {name}: {count} row(s) removed")
+    for name, why in result["files_unreadable"].items():
+        print(f"  {name}: NOT READ ({why}); it may hold the card: delete it")
     print(f"  online store: new version {result['online_store_sync']} without the card")
     return 0
 

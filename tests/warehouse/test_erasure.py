@@ -178,6 +178,83 @@ def test_an_erasure_request_must_name_a_card_number():
     assert without_card(data, "4242424242424242") == (data, 0)
 
 
+def test_a_file_no_erasure_can_read_is_named_and_holds_back_no_other(gcs_client, local_settings):
+    """Ingestion quarantines a gzip that does not decompress (bad_compression), and a damaged
+    upload may still wait under incoming/. Such a file failed every erasure (gzip's EOFError was
+    not caught) until it expired, and files listed after it kept the card, which the next run
+    loaded back. Now it is named (it may hold the card: a person deletes it) and the rest are
+    rewritten."""
+    from fraud_mlops.ingestion.erasure import erase_from_landed_files
+
+    card, other = "4111111111111111", "5555555555554444"
+    csv_bytes = f"transaction_id,card_number\n1,{card}\n2,{other}\n".encode()
+    landing = gcs_client.create_bucket(local_settings.landing_bucket)
+    quarantine = gcs_client.create_bucket(local_settings.quarantine_bucket)
+    prefix = local_settings.landing_prefix
+    landing.blob(f"{prefix}a.csv.gz").upload_from_string(gzip.compress(csv_bytes)[:-8])  # cut short
+    landing.blob(f"{prefix}b.csv").upload_from_string(csv_bytes)
+    quarantine.blob("2026-12-07/x.csv.gz").upload_from_string(gzip.compress(csv_bytes)[:-8])
+
+    unreadable: dict[str, str] = {}
+    removed = erase_from_landed_files(gcs_client, local_settings, card, unreadable)
+
+    assert removed == {f"gs://{local_settings.landing_bucket}/{prefix}b.csv": 1}
+    assert (
+        landing.blob(f"{prefix}b.csv").download_as_bytes()
+        == f"transaction_id,card_number\n2,{other}\n".encode()
+    )
+    assert set(unreadable) == {
+        f"gs://{local_settings.landing_bucket}/{prefix}a.csv.gz",
+        f"gs://{local_settings.quarantine_bucket}/2026-12-07/x.csv.gz",
+    }
+    assert all(why.startswith("gzip that does not decompress (EOFError") for why in unreadable.values())
+
+
+def test_the_card_is_found_in_lines_as_ingestion_reads_them():
+    """A line with broken quoting (ingestion rejects it, the file's other rows load) used to make
+    the erasure skip the whole file, card rows included; a file without a card_number header (as
+    the quarantine keeps one) was returned as it was. Both now lose every line holding the card,
+    and every other line is kept byte for byte (its line ending, a byte that is not UTF-8)."""
+    card = "4111111111111111"
+    data = (
+        b"transaction_id,card_number,merchant\r\n"
+        b"1,4111 1111 1111 1111,Shop\r\n"
+        b'2,5555555555554444,"Caf\xe9"\r\n'
+        b'3,4111-1111-1111-1111,"broken "quote"\r\n'
+        b'4,5555555555554444,"also "broken"\r\n'
+    )
+    assert without_card(data, card) == (
+        b'transaction_id,card_number,merchant\r\n2,5555555555554444,"Caf\xe9"\r\n4,5555555555554444,"also "broken"\r\n',
+        2,
+    )
+    headerless = b"1,4111111111111111,Shop\n2,5555555555554444,Shop\n"
+    assert without_card(headerless, card) == (b"2,5555555555554444,Shop\n", 1)
+
+
+def test_a_field_longer_than_the_csv_modules_default_is_read_in_a_fresh_process(tmp_path):
+    """Ingestion raises the csv module's field limit (131,072 characters) when landed_files is
+    imported; the erase task never imported it, so a file with one long field was skipped
+    whole by a task that imported only the erasure."""
+    import subprocess
+    import sys
+
+    card = "4111111111111111"
+    data = f'transaction_id,card_number,merchant\n1,{card},"{"x" * 200_000}"\n2,5555555555554444,Shop\n'
+    (tmp_path / "landed.csv").write_text(data)
+    script = (
+        "import sys, pathlib\n"
+        "from fraud_mlops.ingestion.erasure import without_card\n"
+        "assert 'fraud_mlops.ingestion.landed_files' not in sys.modules\n"
+        f"kept, removed = without_card(pathlib.Path({str(tmp_path / 'landed.csv')!r}).read_bytes(), {card!r})\n"
+        "print(removed, len(kept))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [
+        "1",
+        str(len(b"transaction_id,card_number,merchant\n2,5555555555554444,Shop\n")),
+    ]
+
+
 def test_a_gzip_file_stored_with_content_encoding_gzip_is_rewritten_as_stored(gcs_client, monkeypatch):
     """Cloud Storage serves an object stored with ``Content-Encoding: gzip`` decompressed unless
     the client asks for the stored bytes (decompressive transcoding,

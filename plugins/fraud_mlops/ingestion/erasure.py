@@ -18,10 +18,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
+import zlib
 from typing import Any
 
 from fraud_mlops.pseudonym import luhn_valid, normalise_card_number
 from fraud_mlops.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class ErasureRequestError(ValueError):
@@ -37,23 +41,50 @@ def card_digits(card_number: str) -> str:
 
 
 def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
-    """``data`` (a landing CSV) without the rows of card ``digits``; and how many were removed.
+    """``data`` (a landed file) without the lines of card ``digits``; and how many were removed.
 
-    Bytes that are not UTF-8 (a file loads with them, as U+FFFD) are kept as they were."""
+    Read as ingestion reads it (``landed_files``): one record per physical line, split by
+    :func:`~fraud_mlops.ingestion.landed_files.split_line`, whose CSV field limit is ingestion's.
+    A line whose card field is the card goes; so does any line that is not such a record (broken
+    quoting, a file without a ``card_number`` header, as the quarantine holds) whose digits hold
+    the card's: ingestion rejects or quarantines those, and they still hold it in clear. Every
+    other line is kept byte for byte, line ending and bytes that are not UTF-8 included.
+    """
+    from fraud_mlops.ingestion.landed_files import split_line
+
     text = data.decode("utf-8", errors="surrogateescape")
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    if not rows or "card_number" not in rows[0]:
-        return data, 0
-    column = rows[0].index("card_number")
-    kept = [rows[0]] + [
-        r for r in rows[1:] if not (len(r) > column and normalise_card_number(r[column]) == digits)
-    ]
-    removed = len(rows) - len(kept)
+    lines = list(io.StringIO(text, newline=""))  # "\n", "\r\n" and a lone "\r" end a line
+    column = None
+    if lines:
+        try:
+            header = split_line(_content(lines[0]))
+        except csv.Error:
+            header = []
+        column = header.index("card_number") if "card_number" in header else None
+
+    def holds_card(line: str) -> bool:
+        if column is not None:
+            try:
+                fields = split_line(_content(line))
+            except csv.Error:
+                pass
+            else:
+                return len(fields) > column and normalise_card_number(fields[column]) == digits
+        return digits in normalise_card_number(line)
+
+    kept = lines[:1] if column is not None else []
+    kept += [line for line in lines[len(kept) :] if not holds_card(line)]
+    removed = len(lines) - len(kept)
     if not removed:
         return data, 0
-    out = io.StringIO(newline="")
-    csv.writer(out, lineterminator="\n").writerows(kept)
-    return out.getvalue().encode("utf-8", errors="surrogateescape"), removed
+    return "".join(kept).encode("utf-8", errors="surrogateescape"), removed
+
+
+def _content(line: str) -> str:
+    """``line`` without its line ending."""
+    if line.endswith("\r\n"):
+        return line[:-2]
+    return line[:-1] if line.endswith(("\n", "\r")) else line
 
 
 def files_with_card_numbers(settings: Settings) -> list[tuple[str, str]]:
@@ -67,21 +98,32 @@ def files_with_card_numbers(settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
-def erase_from_landed_files(client: Any, settings: Settings, card_number: str) -> dict[str, int]:
-    """:func:`erase_from_files` over :func:`files_with_card_numbers`; ``{gs:// uri: rows removed}``."""
+def erase_from_landed_files(
+    client: Any, settings: Settings, card_number: str, unreadable: dict[str, str] | None = None
+) -> dict[str, int]:
+    """:func:`erase_from_files` over :func:`files_with_card_numbers`; ``{gs:// uri: rows removed}``
+    (``unreadable``, if given, gets ``{gs:// uri: why}`` of the files no erasure could read)."""
     removed: dict[str, int] = {}
     for bucket, prefix in files_with_card_numbers(settings):
-        for name, count in erase_from_files(client, bucket, prefix, card_number).items():
+        missed: dict[str, str] = {}
+        for name, count in erase_from_files(client, bucket, prefix, card_number, missed).items():
             removed[f"gs://{bucket}/{name}"] = count
+        if unreadable is not None:
+            unreadable.update({f"gs://{bucket}/{name}": why for name, why in missed.items()})
     return removed
 
 
-def erase_from_files(client: Any, bucket: str, prefix: str, card_number: str) -> dict[str, int]:
+def erase_from_files(
+    client: Any, bucket: str, prefix: str, card_number: str, unreadable: dict[str, str] | None = None
+) -> dict[str, int]:
     """Rewrite each object under ``gs://bucket/prefix`` holding the card; ``{object: rows removed}``.
 
     The rewrite keeps the original's expiry clock (``customTime``, above), content type and
     content encoding, and replaces only the generation it read (``if_generation_match``): a file archived again in the
     meantime is not overwritten with stale rows, the erasure fails instead and its retry reads it.
+    A file that cannot be read (gzip that does not decompress: ingestion quarantines it, and no
+    load can bring its rows back) does not stop the others: it is logged as a warning and added
+    to ``unreadable`` (``{object: why}``), for a person to delete; it may hold the card.
     """
     digits = card_digits(card_number)
     removed: dict[str, int] = {}
@@ -93,11 +135,17 @@ def erase_from_files(client: Any, bucket: str, prefix: str, card_number: str) ->
         # decompressed (Cloud Storage's decompressive transcoding), as ingestion never reads it
         raw = blob.download_as_bytes(if_generation_match=blob.generation, raw_download=True)
         compressed = name.endswith(".gz") or raw[:2] == b"\x1f\x8b"
-        data = gzip.decompress(raw) if compressed else raw
         try:
-            kept, count = without_card(data, digits)
-        except (UnicodeDecodeError, csv.Error):
-            continue  # not a landing CSV (the quarantine's unparseable files expire on their own)
+            data = gzip.decompress(raw) if compressed else raw
+        except (OSError, EOFError, zlib.error) as exc:
+            why = f"gzip that does not decompress ({type(exc).__name__}: {exc})"
+            log.warning(
+                "gs://%s/%s: not read for the erasure, %s; it may hold the card: delete it", bucket, name, why
+            )
+            if unreadable is not None:
+                unreadable[name] = why
+            continue
+        kept, count = without_card(data, digits)
         if count:
             rewritten = client.bucket(bucket).blob(name)
             rewritten.custom_time = min(t for t in (blob.custom_time, blob.time_created) if t is not None)

@@ -81,15 +81,18 @@ def erase_from_landed_files(settings: Settings) -> Any:
     @task(pool=settings.warehouse_pool)
     def erase_from_landed_files(**context: Any) -> dict[str, int]:
         """Rewrite the landed files that hold the card (not yet ingested, archived, quarantined)
-        without its rows."""
+        without its rows. Files no erasure can read are named (XCom ``unreadable``, a warning
+        each) for a person to delete; they do not hold back the rest or the online store."""
         from fraud_mlops.ingestion.erasure import erase_from_landed_files
         from fraud_mlops.storage import gcs_hook
 
+        unreadable: dict[str, str] = {}
         removed = erase_from_landed_files(
-            gcs_hook(settings).get_conn(), settings, str(context["params"]["card_number"])
+            gcs_hook(settings).get_conn(), settings, str(context["params"]["card_number"]), unreadable
         )
         for uri, count in removed.items():
             print(f"rewrote {uri}: {count} row(s) removed")
+        context["ti"].xcom_push(key="unreadable", value=unreadable)
         return removed
 
     return erase_from_landed_files()
