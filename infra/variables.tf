@@ -74,15 +74,13 @@ variable "pseudonym_wrapped_keyset" {
 }
 
 variable "retention_days" {
-  description = "Lifecycle ages in days: pipeline artifacts, lake objects before Nearline, function source archives (archived and quarantined landing files follow raw_retention_days)."
+  description = "Lifecycle ages in days: pipeline artifacts, function source archives (archived and quarantined landing files follow raw_retention_days)."
   type = object({
     pipeline_root   = number
-    lake_nearline   = number
     function_source = number
   })
   default = {
     pipeline_root   = 365
-    lake_nearline   = 30
     function_source = 30
   }
 }

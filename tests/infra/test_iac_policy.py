@@ -134,7 +134,7 @@ def test_buckets_have_uniform_access_no_public_access_and_lifecycle_rules() -> N
     storage_locals = iac.locals_of(iac.INFRA / "modules" / "storage")
     buckets = storage_locals["buckets"]
     assert set(buckets) == {
-        "landing", "quarantine", "lake", "pipeline_root", "models", "composer", "function_source",
+        "landing", "quarantine", "pipeline_root", "models", "composer", "function_source",
     }  # fmt: skip
     for key, spec in buckets.items():
         # A rule is an object literal, or a reference to one in locals ("${local.abort_uploads}").

@@ -34,18 +34,6 @@ locals {
         local.abort_uploads,
       ]
     }
-    # Long-lived copies (raw archive, exports): cheaper storage classes as objects age.
-    lake = {
-      name                = "${var.project_id}-${var.prefix}-lake"
-      versioning          = true
-      soft_delete_seconds = null # Google's default (7 days)
-      rules = [
-        { action = "SetStorageClass", storage_class = "NEARLINE", age = var.retention_days.lake_nearline, prefixes = [] },
-        { action = "SetStorageClass", storage_class = "COLDLINE", age = 365, prefixes = [] },
-        local.noncurrent_versions,
-        local.abort_uploads,
-      ]
-    }
     # KFP pipeline root: every run's artifacts (datasets, models, reports), deleted after
     # retention_days.pipeline_root. The name matches the default of settings.pipeline_root on
     # gcp (gs://<project>-pipeline-root).
@@ -137,7 +125,7 @@ resource "google_storage_bucket" "this" {
   }
 }
 
-# --- orchestration: reads and moves landing files, writes quarantine and lake ---
+# --- orchestration: reads and moves landing files, writes quarantine ---
 
 resource "google_storage_bucket_iam_member" "landing_orchestration" {
   bucket = google_storage_bucket.this["landing"].name
@@ -147,12 +135,6 @@ resource "google_storage_bucket_iam_member" "landing_orchestration" {
 
 resource "google_storage_bucket_iam_member" "quarantine_orchestration" {
   bucket = google_storage_bucket.this["quarantine"].name
-  role   = "roles/storage.objectUser"
-  member = var.members.orchestration
-}
-
-resource "google_storage_bucket_iam_member" "lake_orchestration" {
-  bucket = google_storage_bucket.this["lake"].name
   role   = "roles/storage.objectUser"
   member = var.members.orchestration
 }

@@ -24,7 +24,6 @@ variable "retention_days" {
     landing_archive = number
     quarantine      = number
     pipeline_root   = number
-    lake_nearline   = number
     function_source = number
   })
 }
