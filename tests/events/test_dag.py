@@ -83,7 +83,10 @@ def test_scheduled_on_the_landed_files_asset_and_its_pubsub_watcher(dag):
     assert asset.name == "fraud_landed_files"
     (watcher,) = asset.watchers
     classpath, kwargs = watcher.trigger.serialize()
-    assert classpath.endswith("PubsubPullTrigger") and kwargs["subscription"] == "fraud-landing-airflow"
+    assert (
+        classpath == "fraud_mlops.events.pull_trigger.LandingPullTrigger"
+        and kwargs["subscription"] == "fraud-landing-airflow"
+    )
 
 
 def test_the_resolver_gates_the_ingestion_and_the_summary(dag):

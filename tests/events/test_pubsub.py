@@ -204,7 +204,7 @@ def test_watcher_trigger_is_the_providers_pubsub_pull_trigger_on_the_landing_sub
     )  # Airflow drops the slash
     (watch,) = asset.watchers
     assert watch.trigger.serialize() == (
-        "airflow.providers.google.cloud.triggers.pubsub.PubsubPullTrigger",
+        "fraud_mlops.events.pull_trigger.LandingPullTrigger",
         {
             "project_id": "fraud-project",
             "subscription": "fraud-landing-airflow",

@@ -1,8 +1,9 @@
 """The Asset the event-driven DAG is scheduled on, and its Pub/Sub watcher.
 
-``MessageQueueTrigger(scheme="google+pubsub")`` resolves (through common-messaging) to the
-Google provider's ``PubsubPullTrigger``, which runs in the triggerer, pulls the landing
-subscription and yields one event per pull; the triggerer turns each event into an asset
+The Google provider's ``PubsubPullTrigger`` (what ``MessageQueueTrigger(scheme="google+pubsub")``
+resolves to through common-messaging), in a subclass that takes a pull's deadline passing on an
+empty subscription as an empty answer (:mod:`fraud_mlops.events.pull_trigger`), runs in the
+triggerer, pulls the landing subscription and yields one event per pull; the triggerer turns each event into an asset
 event whose ``extra["payload"]["message"]`` holds the pulled messages
 (:func:`fraud_mlops.events.notification.from_asset_event_extras` reads them back).
 
@@ -31,7 +32,6 @@ from fraud_mlops.settings import Settings
 
 ASSET_NAME = "fraud_landed_files"
 WATCHER_NAME = "landing_notifications"
-PUBSUB_SCHEME = "google+pubsub"
 POLL_SECONDS = 1.0
 MAX_MESSAGES = 1
 
@@ -50,10 +50,11 @@ def trigger_kwargs(settings: Settings) -> dict[str, Any]:
 
 
 def landing_watcher(settings: Settings) -> AssetWatcher:
-    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+    """The provider's pull trigger, but for a pull that waits out its deadline on an empty
+    subscription, which Cloud Pub/Sub may end in an error (events/pull_trigger.py)."""
+    from fraud_mlops.events.pull_trigger import LandingPullTrigger
 
-    trigger = MessageQueueTrigger(scheme=PUBSUB_SCHEME, **trigger_kwargs(settings))
-    return AssetWatcher(name=WATCHER_NAME, trigger=trigger)
+    return AssetWatcher(name=WATCHER_NAME, trigger=LandingPullTrigger(**trigger_kwargs(settings)))
 
 
 def landed_files_asset(settings: Settings, watch: bool = True) -> Asset:
