@@ -154,6 +154,29 @@ def test_every_dataset_the_sql_names_is_granted_to_the_identity_that_runs_it():
     }
     assert {f"dataset:{infra_key[d]}" for d in named} <= readable, readable
 
+    # and a dataset it writes (creates, inserts, updates, deletes, merges, drops) with a role
+    # that may: dataViewer on the candidates passed the check above, and staging's first
+    # CREATE OR REPLACE TABLE there would have failed on gcp (bigquery.tables.create)
+    writes = re.compile(
+        r"\b(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:SNAPSHOT\s+)?TABLE(?:\s+IF\s+NOT\s+EXISTS)?|INSERT\s+INTO"
+        r"|UPDATE|DELETE\s+FROM|MERGE(?:\s+INTO)?|DROP\s+(?:SNAPSHOT\s+)?TABLE(?:\s+IF\s+EXISTS)?"
+        r"|TRUNCATE\s+TABLE|ALTER\s+TABLE(?:\s+IF\s+EXISTS)?)\s+"
+        rf"`{re.escape(SETTINGS.project)}\.([\w-]+)\.",
+        re.IGNORECASE,
+    )
+    written = {
+        match.group(1)
+        for name in SQL_FILES
+        for match in writes.finditer(render_sql(name, SETTINGS, **CONTEXT))
+    }
+    assert written == {SETTINGS.dataset, SETTINGS.raw_dataset, SETTINGS.candidate_dataset}, written
+    editable = {
+        g.scope
+        for g in iac.grants_in_code()
+        if g.identity == "orchestration" and g.role == "roles/bigquery.dataEditor"
+    }
+    assert {f"dataset:{infra_key[d]}" for d in written} <= editable, editable
+
 
 @pytest.mark.parametrize("sql_file", SQL_FILES)
 def test_transactions_hold_only_what_bigquery_runs_in_one(sql_file):
