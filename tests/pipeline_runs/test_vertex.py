@@ -249,6 +249,40 @@ def test_a_retry_takes_the_result_of_the_job_an_earlier_try_of_it_saw_succeed(
     assert trigger.job_id == _job_id(first)
 
 
+def test_a_try_that_waited_for_a_job_being_cancelled_submits_its_own_when_it_ends_cancelled(
+    gcp_settings: Settings, google_connection: None
+) -> None:
+    """Try 2 found try 1's job cancelling and waited for it (its deploy step may still run); the
+    provider's trigger then reports it cancelled, an error: the try submits its own job instead
+    of failing (which spent a try, and failed a clear outright)."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    context = _context(try_number=2)
+    operator = RunTrainingPipelineOperator(
+        task_id="train_evaluate_deploy", parameter_values={}, job_kwargs=pipeline_job_kwargs(gcp_settings),
+        retries=RETRIES,
+    )  # fmt: skip
+    cancelled = types.PipelineJob(
+        name=f"{PARENT}/pipelineJobs/{_job_id(1)}", state=types.PipelineState.PIPELINE_STATE_CANCELLED
+    )
+    # what RunPipelineJobTrigger yields for a job that ended cancelled
+    event = {
+        "status": "error",
+        "message": f"Pipeline job {cancelled.name} completed with status PIPELINE_STATE_CANCELLED",
+        "job": types.PipelineJob.to_dict(cancelled),
+    }
+    with _vertex({_job_id(1): types.PipelineState.PIPELINE_STATE_CANCELLING}) as (created, _):
+        with pytest.raises(TaskDeferred):
+            operator.execute(context)
+        created.assert_not_called()  # it waits for the cancelling job first
+        with pytest.raises(TaskDeferred) as deferred:
+            operator.execute_complete(context, event)
+
+    created.assert_called_once()
+    assert created.call_args.kwargs["pipeline_job_id"] == _job_id(2)
+    assert deferred.value.trigger.job_id == _job_id(2)
+
+
 def test_a_task_instance_never_scheduled_submits_as_a_first_try(
     gcp_settings: Settings, google_connection: None
 ) -> None:

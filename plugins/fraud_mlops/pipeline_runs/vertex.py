@@ -47,6 +47,8 @@ ACTIVE_STATES = frozenset(
 )
 #: The ``PipelineState`` name of a job that finished well: a retry (not a clear) takes its result.
 SUCCEEDED = "PIPELINE_STATE_SUCCEEDED"
+#: The ``PipelineState`` name of a job that was cancelled: a try that waited for it submits its own.
+CANCELLED = "PIPELINE_STATE_CANCELLED"
 #: How many earlier tries a retry looks back over (one ``GetPipelineJob`` each, newest first).
 LOOKBACK_TRIES = 5
 
@@ -226,8 +228,29 @@ class RunTrainingPipelineOperator(BaseOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        """The finished job as a dict (the lineage task reads the gate's outputs from it)."""
+        """The finished job as a dict (the lineage task reads the gate's outputs from it).
+
+        An earlier try's job this try waited for because it was being cancelled ends cancelled
+        (the trigger's error): its steps have stopped, so this try submits its own job now, as
+        it would have for a job found cancelled, rather than fail and spend a try."""
+        job = event.get("job") or {}
+        if event.get("status") == "error" and _state_name(job) == CANCELLED:
+            waited = str(job.get("name", "")).rsplit("/", 1)[-1]
+            own = pipeline_job_id(context["dag_run"], max(1, context["ti"].try_number))
+            if waited not in ("", own):
+                log.warning("pipeline job %s of an earlier try ended cancelled; submitting %s", waited, own)
+                return self.provider_operator(own).execute(context)
         return self.provider_operator().execute_complete(context, event)
+
+
+def _state_name(job: dict[str, Any]) -> str:
+    """A serialized job's ``PipelineState`` name (the trigger's ``to_dict`` gives the enum's int)."""
+    from google.cloud.aiplatform_v1.types import PipelineState
+
+    state = job.get("state")
+    if isinstance(state, str):
+        return state
+    return PipelineState(state).name if isinstance(state, int) else ""
 
 
 class VertexPipelineRunner:
