@@ -57,6 +57,16 @@ def redact_card_numbers(text: str) -> str:
     return _CARD_LIKE.sub(lambda m: "…" + re.sub(r"[ -]", "", m.group())[-4:], text)
 
 
+def holds_card_number(text: str) -> bool:
+    """Whether ``text`` holds a card-like run of digits that passes the Luhn check: stricter than
+    :func:`redact_card_numbers` (which cuts any such run, for text nobody needs back whole), for
+    text a caller chose and expects back, such as a request id (a timestamp or a uuid's digits
+    are card-like runs too, and nine in ten of them fail the check)."""
+    from fraud_mlops.pseudonym import luhn_valid
+
+    return any(luhn_valid(re.sub(r"[ -]", "", m.group())) for m in _CARD_LIKE.finditer(text))
+
+
 class LoadRefused(RuntimeError):
     """A load refused a landed file that validation accepted: the two parsers disagree about its
     bytes, so every retry and every later run would fail the same way, and hold back the other
