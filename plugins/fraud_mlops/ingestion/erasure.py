@@ -3,7 +3,7 @@
 The warehouse side is ``include/sql/96_erase_card.sql``; this is the file side. Landed files
 hold card numbers in clear (waiting to be ingested, archived for ``raw_retention_days``, or
 quarantined), so an erasure request rewrites every such CSV (plain or gzip) that holds the card,
-keeping every other row byte for byte as parsed by ``csv``. It works on a
+keeping every other line byte for byte. It works on a
 ``google.cloud.storage.Client`` (``GCSHook.get_conn()``: Cloud Storage, or the GCS emulator).
 
 A rewrite is a new object, and a bucket's age rule counts from an object's creation: the
@@ -15,10 +15,10 @@ one, if it already has one), and the archive and the quarantine delete files by
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import logging
+import re
 import zlib
 from typing import Any
 
@@ -41,50 +41,24 @@ def card_digits(card_number: str) -> str:
 
 
 def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
-    """``data`` (a landed file) without the lines of card ``digits``; and how many were removed.
+    """``data`` (a landed file) without the lines holding card ``digits``; and how many went.
 
-    Read as ingestion reads it (``landed_files``): one record per physical line, split by
-    :func:`~fraud_mlops.ingestion.landed_files.split_line`, whose CSV field limit is ingestion's.
-    A line whose card field is the card goes; so does any line that is not such a record (broken
-    quoting, a file without a ``card_number`` header, as the quarantine holds) whose digits hold
-    the card's: ingestion rejects or quarantines those, and they still hold it in clear. Every
-    other line is kept byte for byte, line ending and bytes that are not UTF-8 included.
+    Lines as ingestion reads them (``landed_files``: one record per physical line; "\\n",
+    "\\r\\n" and a lone "\\r" end one). A line holds the card when, spaces and dashes taken
+    out as ingestion normalises a card number, the card's digits stand in it as a whole run:
+    in its card field, in another one (a line ingestion rejects, as the archive and the
+    quarantine keep them), in a line with broken quoting or in a file without the expected
+    header. Every other line is kept byte for byte, its line ending and any byte that is not
+    UTF-8 included.
     """
-    from fraud_mlops.ingestion.landed_files import split_line
-
+    card = re.compile(rf"(?<![0-9]){digits}(?![0-9])")
     text = data.decode("utf-8", errors="surrogateescape")
-    lines = list(io.StringIO(text, newline=""))  # "\n", "\r\n" and a lone "\r" end a line
-    column = None
-    if lines:
-        try:
-            header = split_line(_content(lines[0]))
-        except csv.Error:
-            header = []
-        column = header.index("card_number") if "card_number" in header else None
-
-    def holds_card(line: str) -> bool:
-        if column is not None:
-            try:
-                fields = split_line(_content(line))
-            except csv.Error:
-                pass
-            else:
-                return len(fields) > column and normalise_card_number(fields[column]) == digits
-        return digits in normalise_card_number(line)
-
-    kept = lines[:1] if column is not None else []
-    kept += [line for line in lines[len(kept) :] if not holds_card(line)]
+    lines = list(io.StringIO(text, newline=""))
+    kept = [line for line in lines if not card.search(normalise_card_number(line))]
     removed = len(lines) - len(kept)
     if not removed:
         return data, 0
     return "".join(kept).encode("utf-8", errors="surrogateescape"), removed
-
-
-def _content(line: str) -> str:
-    """``line`` without its line ending."""
-    if line.endswith("\r\n"):
-        return line[:-2]
-    return line[:-1] if line.endswith(("\n", "\r")) else line
 
 
 def files_with_card_numbers(settings: Settings) -> list[tuple[str, str]]:

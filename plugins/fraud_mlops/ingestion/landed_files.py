@@ -149,7 +149,7 @@ class _HashingReader(io.RawIOBase):
 csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
 
 
-def split_line(line: str) -> list[str]:
+def _split_line(line: str) -> list[str]:
     """One physical line as CSV fields (RFC 4180 quoting); raises ``csv.Error`` on broken quoting."""
     if '"' not in line:
         return line.split(",")  # the common case, ~10x faster than the csv module
@@ -157,7 +157,7 @@ def split_line(line: str) -> list[str]:
 
 
 def _field_count(line: str) -> int:
-    """The number of CSV fields of one physical line, as :func:`split_line` would split it,
+    """The number of CSV fields of one physical line, as :func:`_split_line` would split it,
     without building the fields: validation only counts them, and building ~36 strings a line
     cost ~4 µs of a line's ~11 (bench/bench_validation.py: 3.32 → 2.03 s for 300k lines).
 
@@ -177,7 +177,7 @@ def _field_count(line: str) -> int:
         # every run of quotes opens right after a comma and closes right before one
         if skeleton.count(',"') == runs and skeleton.count('",') == runs:
             return skeleton.count(",") - 1
-    return len(split_line(line))
+    return len(_split_line(line))
 
 
 def _bad_line(line_no: int, line: str, reason: str, detail: str) -> BadLine:
@@ -321,7 +321,7 @@ def _check_header(header_line: str, rest: Callable[[], str]) -> tuple[str, str] 
             return "empty_file", "the file has no content"
         return "wrong_header", "the first line is blank; expected the header"
     try:
-        header = split_line(header_line.rstrip("\r\n"))
+        header = _split_line(header_line.rstrip("\r\n"))
     except csv.Error as err:
         return "unparseable", f"header: {err}"
     expected = list(LANDING_COLUMNS)
