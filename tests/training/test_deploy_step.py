@@ -82,9 +82,19 @@ def test_a_first_version_whose_deploy_failed_is_not_left_champion(tmp_path: Path
     assert registry.get(MODEL, CHAMPION) is None
     assert registry.get(MODEL, "1") is not None
 
+    # a deploy whose wait ran out may still finish (Vertex goes on): the alias stays
+    registry.set_alias(MODEL, CHAMPION, "1")
+
+    def still_deploying(self: LocalEndpoint, *args: object) -> dict[str, int]:
+        raise TimeoutError("the DeployModel operation did not finish in 1800 s")
+
+    monkeypatch.setattr(LocalEndpoint, "deploy_canary", still_deploying)
+    with pytest.raises(TimeoutError):
+        deploy_step(str(registry.root), str(endpoint_file), MODEL, "1", 0.41, canary_percent=10)
+    assert registry.get(MODEL, CHAMPION).version == "1"
+
     # a champion that serves keeps its alias when a later deploy of it fails
     monkeypatch.undo()
-    registry.set_alias(MODEL, CHAMPION, "1")
     deploy_step(str(registry.root), str(endpoint_file), MODEL, "1", 0.41, canary_percent=10)
     monkeypatch.setattr(LocalEndpoint, "deploy_canary", no_quota)
     with pytest.raises(RuntimeError, match="quota exceeded"):

@@ -245,8 +245,9 @@ def deploy_step(
         endpoint.promote(champion, registered_threshold(champion))
     try:
         split = endpoint.deploy_canary(version, threshold, champion, canary_percent)
-    except Exception:
-        if champion is not None and champion.version == version.version:
+    except Exception as failed:
+        # a deploy that timed out may still finish on Vertex: it keeps the alias
+        if champion is not None and champion.version == version.version and not _timed_out(failed):
             _unless_serving(registry, endpoint, version)
         raise
     if canary_percent == 100 and champion is not None and champion.version != version.version:
@@ -255,6 +256,14 @@ def deploy_step(
         print(f"full rollout: v{version.version} replaces champion v{champion.version}")
         hand_over_champion(registry, model_name, version.version, champion.version)
     return split
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether ``error`` is a wait that ran out (an operation's ``.result(timeout=…)``, a call's
+    deadline), not a refusal: the deploy may still be under way."""
+    from google.api_core import exceptions
+
+    return isinstance(error, TimeoutError | exceptions.DeadlineExceeded | exceptions.RetryError)
 
 
 def _unless_serving(registry: ModelRegistry, endpoint: ModelEndpoint, version: ModelVersion) -> None:
@@ -271,7 +280,10 @@ def _unless_serving(registry: ModelRegistry, endpoint: ModelEndpoint, version: M
         return
     if not serving:
         print(f"v{version.version} never served: the champion alias is taken off it")
-        registry.remove_alias(version.model_name, CHAMPION, version.version)
+        try:
+            registry.remove_alias(version.model_name, CHAMPION, version.version)
+        except Exception as exc:  # the deploy's error, which the caller raises, is the one to see
+            print(f"the champion alias could not be taken off v{version.version}: {exc}")
 
 
 def promote(registry_uri: str, endpoint_uri: str, model_name: str, model_version: str) -> dict[str, int]:
