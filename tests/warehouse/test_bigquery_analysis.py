@@ -158,9 +158,10 @@ def test_every_dataset_the_sql_names_is_granted_to_the_identity_that_runs_it():
     # that may: dataViewer on the candidates passed the check above, and staging's first
     # CREATE OR REPLACE TABLE there would have failed on gcp (bigquery.tables.create)
     writes = re.compile(
-        r"\b(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:SNAPSHOT\s+)?TABLE(?:\s+IF\s+NOT\s+EXISTS)?|INSERT\s+INTO"
-        r"|UPDATE|DELETE\s+FROM|MERGE(?:\s+INTO)?|DROP\s+(?:SNAPSHOT\s+)?TABLE(?:\s+IF\s+EXISTS)?"
-        r"|TRUNCATE\s+TABLE|ALTER\s+TABLE(?:\s+IF\s+EXISTS)?)\s+"
+        r"\b(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:SNAPSHOT\s+|MATERIALIZED\s+)?(?:TABLE|VIEW)(?:\s+IF\s+NOT\s+EXISTS)?"
+        r"|INSERT(?:\s+INTO)?|UPDATE|DELETE(?:\s+FROM)?|MERGE(?:\s+INTO)?"
+        r"|DROP\s+(?:SNAPSHOT\s+|MATERIALIZED\s+)?(?:TABLE|VIEW)(?:\s+IF\s+EXISTS)?"
+        r"|TRUNCATE\s+TABLE|ALTER\s+(?:TABLE|VIEW)(?:\s+IF\s+EXISTS)?)\s+"
         rf"`{re.escape(SETTINGS.project)}\.([\w-]+)\.",
         re.IGNORECASE,
     )
