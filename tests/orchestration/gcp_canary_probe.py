@@ -96,6 +96,31 @@ def _bigquery_client(verdict: str) -> mock.MagicMock:
     return client
 
 
+TRAINING_RUN = ("fraud_training", "asset_triggered__in_flight")
+
+
+def _training_run(state: str) -> None:
+    """A fraud_training run in Airflow's metadata DB in ``state`` (made ``running``, then ended:
+    the probes share one Airflow home)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    dag_id, run_id = TRAINING_RUN
+    with create_session() as session:
+        run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one_or_none()
+        if run is None:
+            session.add(
+                DagRun(
+                    dag_id=dag_id, run_id=run_id, run_type=DagRunType.ASSET_TRIGGERED, state=DagRunState(state),
+                    run_after=datetime.now(UTC), triggered_by=DagRunTriggeredByType.TEST,
+                )
+            )  # fmt: skip
+        else:
+            run.state = DagRunState(state)
+
+
 def main() -> None:
 
     bigquery_client = _bigquery_client(sys.argv[1])
@@ -111,9 +136,16 @@ def main() -> None:
         ),
     ):
         model_client, endpoint_client = vertex_model_client(model_cls), vertex_endpoint_client(endpoint_cls)
+        training_in_flight = sys.argv[2:] == ["training_in_flight"]
+        if training_in_flight:  # a fraud_training run Airflow has running
+            _training_run("running")
         if sys.argv[2:] == ["alert_fails"]:  # Cloud Logging refuses the alert
             logging_cls.return_value.write_log_entries.side_effect = RuntimeError("logging unavailable")
-        dag, run = test_dag(Path(__file__).with_name("gcp_canary_dag.py"), "gcp_canary_probe")
+        try:
+            dag, run = test_dag(Path(__file__).with_name("gcp_canary_dag.py"), "gcp_canary_probe")
+        finally:
+            if training_in_flight:
+                _training_run("success")
     (ti,) = run.get_task_instances()
 
     def sent(calls: Any) -> list[dict[str, Any]]:

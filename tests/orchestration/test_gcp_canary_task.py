@@ -86,6 +86,21 @@ def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_loggi
     assert out["links"] == LINKS
 
 
+def test_no_verdict_is_carried_out_while_a_training_run_is_in_flight(airflow_env: dict[str, str]) -> None:
+    """A fraud_training run Airflow has running: its pipeline may register and deploy a new
+    canary (outside any pool or lease). The evidence that would roll the canary back is not even
+    read: the task holds, and no traffic or alias moves until the next run."""
+    out = run_canary(airflow_env, "rollback", "training_in_flight")
+
+    assert out["state"] == "success"
+    assert out["outcome"] == {
+        "verdict": "HOLD",
+        "reasons": ["1 fraud_training run(s) in flight may deploy a new canary: deciding after it"],
+    }
+    assert out["queries"] == out["undeploy"] == out["update_endpoint"] == out["merge_aliases"] == []
+    assert out["logged_alerts"] == []
+
+
 def test_a_rollback_whose_alert_cannot_be_sent_fails_and_keeps_the_canary_marked(
     airflow_env: dict[str, str],
 ) -> None:

@@ -183,12 +183,26 @@ def apply_canary_decision(settings: Settings) -> Any:
             policy_from,
         )
         from fraud_mlops.orchestration.alerts import raise_alert
+        from fraud_mlops.orchestration.training import DAG_ID as TRAINING_DAG_ID
         from fraud_mlops.registry.artifact import read_metadata
         from fraud_mlops.registry.backends import open_endpoint, open_registry
         from fraud_mlops.registry.names import MODEL_NAME
         from fraud_mlops.sql_templates import render_sql
 
         context = get_current_context()
+        # A training run's pipeline registers and deploys outside any pool or lease: a verdict
+        # carried out meanwhile could move traffic and aliases under its deploy (a promotion
+        # whose champion the deploy redeploys, a rollback that leaves the new canary no
+        # traffic). The canary is decided on the next run, after training.
+        training = int(context["ti"].get_dr_count(dag_id=TRAINING_DAG_ID, states=["queued", "running"]))
+        if training:
+            links.record(context, "")
+            return {
+                "verdict": "HOLD",
+                "reasons": [
+                    f"{training} {TRAINING_DAG_ID} run(s) in flight may deploy a new canary: deciding after it"
+                ],
+            }
         registry = open_registry(targets.registry_uri(settings))
         pair = canary_pair(registry, MODEL_NAME)
         links.record(context, pair[1].resource_name if pair else "")
