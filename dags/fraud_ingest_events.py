@@ -3,9 +3,10 @@
 
 The landing bucket publishes an `OBJECT_FINALIZE` notification to Pub/Sub for every file under
 the landing prefix. An Airflow 3 `AssetWatcher` (`LandingPullTrigger`: the Google provider's
-`PubsubPullTrigger`, which here a pull that waits out its deadline does not end) pulls the landing subscription in the triggerer; each notification becomes an
-asset event on `fraud_landed_files`, and each asset event starts a run that ingests exactly the
-notified object: raw → staging → features → checks → snapshot, the same tasks as the sensor DAG,
+`PubsubPullTrigger`, which here a pull that waits out its deadline does not end) pulls the
+landing subscription in the triggerer; each notification becomes an asset event on
+`fraud_landed_files`, and each asset event starts a run that ingests exactly the notified
+object: raw → staging → features → checks → snapshot, the same tasks as the sensor DAG,
 including the online feature sync.
 
 * **At-least-once delivery**: a duplicate notification starts a run that finds the object

@@ -3,8 +3,8 @@
 The Google provider's ``PubsubPullTrigger`` (what ``MessageQueueTrigger(scheme="google+pubsub")``
 resolves to through common-messaging), in a subclass that takes a pull's deadline passing on an
 empty subscription as an empty answer (:mod:`fraud_mlops.events.pull_trigger`), runs in the
-triggerer, pulls the landing subscription and yields one event per pull; the triggerer turns each event into an asset
-event whose ``extra["payload"]["message"]`` holds the pulled messages
+triggerer, pulls the landing subscription and yields one event per pull; the triggerer turns
+each event into an asset event whose ``extra["payload"]["message"]`` holds the pulled messages
 (:func:`fraud_mlops.events.notification.from_asset_event_extras` reads them back).
 
 Latency choices, measured by ``bench/bench_trigger_latency.py``:
