@@ -195,7 +195,7 @@ module "composer" {
     MLOPS_PIPELINE_ROOT        = "gs://${module.storage.bucket_names["pipeline_root"]}"
     MLOPS_MODEL_STORE          = "gs://${module.storage.bucket_names["models"]}"
     MLOPS_PIPELINE_SA          = module.service_accounts.emails["pipeline"]
-    # The endpoint's console link on the canary and lineage tasks (no lookup by display name).
+    # The endpoint by id: training deploys to it, the canary task re-splits it, tasks link to it.
     MLOPS_ENDPOINT_ID = module.vertex.endpoint_id
     # The pseudonym keyset's KEK and the keyset it wrapped (ciphertext): BigQuery unwraps it.
     MLOPS_PSEUDONYM_KMS_KEY = module.pseudonym_kms.key_uri

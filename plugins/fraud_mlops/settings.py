@@ -50,7 +50,9 @@ variable                       meaning                                     local
 ``MLOPS_PIPELINE_SA``          service account of Vertex pipeline runs     (none)
 ``MLOPS_ENDPOINT_ID``          numeric id of the Vertex endpoint (infra/   (none)
                                sets it): the function calls it (required
-                               there on gcp), tasks link to it in the UI
+                               there on gcp), training deploys to it and
+                               the canary task re-splits it (else: by
+                               display name), tasks link to it in the UI
 ``GCS_BUCKET``                 Composer's environment bucket (Composer     (none)
                                sets it): the monitoring reports' link
 ``MLOPS_SENSOR_POKE_SECONDS``  GCS sensor poll interval                    ``5``

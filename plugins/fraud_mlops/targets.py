@@ -88,7 +88,8 @@ def endpoint_uri(settings: Settings) -> str:
         return str(endpoint_path(settings.local_dir, ENDPOINT_NAME))
     from fraud_mlops.registry.backends import vertex_endpoint_uri
 
-    return vertex_endpoint_uri(settings.project, settings.region, ENDPOINT_NAME)
+    # MLOPS_ENDPOINT_ID (infra/ sets it): the endpoint the prediction function calls, by id
+    return vertex_endpoint_uri(settings.project, settings.region, ENDPOINT_NAME, settings.endpoint_id)
 
 
 def endpoint_client(

@@ -82,6 +82,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "aiplatform.batchPredictionJobs.list",
             "aiplatform.endpoints.create",
             "aiplatform.endpoints.deploy",
+            "aiplatform.endpoints.get",
             "aiplatform.endpoints.list",
             "aiplatform.endpoints.predict",
             "aiplatform.endpoints.undeploy",

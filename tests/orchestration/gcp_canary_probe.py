@@ -55,9 +55,10 @@ def vertex_endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
         v1.DeployedModel(id="111", model=PARENT, model_version_id="1", create_time=CHAMPION_DEPLOYED),
         v1.DeployedModel(id="333", model=PARENT, model_version_id="3", create_time=CANARY_DEPLOYED),
     ]
-    client.list_endpoints.return_value = [
-        v1.Endpoint(name=ENDPOINT, deployed_models=deployed, traffic_split={"111": 90, "333": 10})
-    ]
+    # MLOPS_ENDPOINT_ID names it: read with GetEndpoint, never listed by display name
+    client.get_endpoint.return_value = v1.Endpoint(
+        name=ENDPOINT, deployed_models=deployed, traffic_split={"111": 90, "333": 10}
+    )
     return client
 
 
@@ -157,6 +158,8 @@ def main() -> None:
         "links": links(dag, ti),
         "queries": [[c.args[0], [p.to_api_repr() for p in c.kwargs["job_config"].query_parameters]]
                     for c in bigquery_client.query.call_args_list],
+        "endpoint_reads": sent(endpoint_client.get_endpoint.call_args_list),
+        "endpoint_lists": len(endpoint_client.list_endpoints.call_args_list),
         "undeploy": sent(endpoint_client.undeploy_model.call_args_list),
         "update_endpoint": sent(endpoint_client.update_endpoint.call_args_list),
         "merge_aliases": sent(model_client.merge_version_aliases.call_args_list),

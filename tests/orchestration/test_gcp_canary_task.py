@@ -68,6 +68,11 @@ def test_a_bad_canary_is_rolled_back_on_vertex_and_the_alert_goes_to_cloud_loggi
     assert out["state"] == "success"
     assert out["outcome"]["verdict"] == "ROLLBACK" and out["outcome"]["traffic"] == {"1": 100}
     assert out["queries"] == evidence_query()
+    # the endpoint MLOPS_ENDPOINT_ID names, the one the prediction function calls
+    assert out["endpoint_reads"] and set(map(json.dumps, out["endpoint_reads"])) == {
+        json.dumps(sent(v1.GetEndpointRequest(name=ENDPOINT))[0])
+    }
+    assert out["endpoint_lists"] == 0
     assert out["undeploy"] == sent(
         v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="333", traffic_split={"111": 100})
     )

@@ -12,10 +12,10 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1 as v1
 from google.protobuf import field_mask_pb2
 
-from fraud_mlops.registry.backends import open_endpoint, open_registry
+from fraud_mlops.registry.backends import open_endpoint, open_registry, vertex_endpoint_uri
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, ModelVersion
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, IncompatibleModel
-from fraud_mlops.registry.vertex import VertexEndpoint, VertexModelRegistry
+from fraud_mlops.registry.vertex import EndpointMissing, VertexEndpoint, VertexModelRegistry
 
 LOCATION = "projects/fraud-prj/locations/europe-west4"
 PARENT = f"{LOCATION}/models/fraud-detector"
@@ -318,6 +318,58 @@ def test_first_deploy_creates_the_endpoint_and_takes_all_traffic() -> None:
     assert split == {"1": 100}
 
 
+def test_an_endpoint_named_by_id_is_read_with_get_endpoint_and_never_listed_or_created() -> None:
+    """MLOPS_ENDPOINT_ID: the deploy lands on the endpoint the prediction function calls."""
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    client.get_endpoint.return_value = v1.Endpoint(name=ENDPOINT, deployed_models=[_deployed("111", "1")])
+    client.deploy_model.return_value.result.return_value = v1.DeployModelResponse(
+        deployed_model=v1.DeployedModel(id="333")
+    )
+    with mock.patch("google.cloud.aiplatform_v1.EndpointServiceClient", return_value=client):
+        endpoint = open_endpoint("vertexai://projects/fraud-prj/locations/europe-west4/endpoints/42")
+
+    split = endpoint.deploy_canary(_version("3"), 0.4, _version("1"), canary_percent=10)
+
+    client.get_endpoint.assert_called_once_with(request=v1.GetEndpointRequest(name=ENDPOINT))
+    assert client.deploy_model.call_args.kwargs["request"].endpoint == ENDPOINT
+    assert client.deploy_model.call_args.kwargs["request"].traffic_split == {"0": 10, "111": 90}
+    client.list_endpoints.assert_not_called()
+    client.create_endpoint.assert_not_called()
+    assert split == {"3": 10, "1": 90}
+
+
+def test_an_endpoint_id_that_does_not_exist_fails_the_deploy_and_reads_as_nothing_deployed() -> None:
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    client.get_endpoint.side_effect = exceptions.NotFound("Endpoint `42` not found.")
+    endpoint = VertexEndpoint("fraud-prj", "europe-west4", "", client, endpoint_id="42")
+
+    with pytest.raises(EndpointMissing, match=r"endpoints/42 \(MLOPS_ENDPOINT_ID\) does not exist"):
+        endpoint.deploy_canary(_version("1"), 0.4, None, 10)
+    assert endpoint.deployed_since(_version("1")) is None
+    assert client.method_calls == [mock.call.get_endpoint(request=v1.GetEndpointRequest(name=ENDPOINT))] * 2
+    # anything but NotFound is Vertex's answer to pass on (a missing grant is not "no endpoint")
+    client.get_endpoint.side_effect = exceptions.PermissionDenied("aiplatform.endpoints.get")
+    with pytest.raises(exceptions.PermissionDenied):
+        endpoint.deployed_since(_version("1"))
+
+
+def test_the_endpoint_parameter_names_mlops_endpoint_id_when_it_is_set() -> None:
+    from fraud_mlops import targets
+    from fraud_mlops.settings import settings_from_env
+
+    env = {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-prj", "GCP_REGION": "europe-west4"}
+    assert targets.endpoint_uri(settings_from_env({**env, "MLOPS_ENDPOINT_ID": "42"})) == (
+        "vertexai://projects/fraud-prj/locations/europe-west4/endpoints/42"
+    )
+    assert targets.endpoint_uri(settings_from_env(env)) == (
+        "vertexai://projects/fraud-prj/locations/europe-west4/endpoints/fraud-endpoint"
+    )
+    with pytest.raises(ValueError, match="a Vertex endpoint id is a number"):
+        vertex_endpoint_uri("fraud-prj", "europe-west4", "fraud-endpoint", "fraud-endpoint")
+    with pytest.raises(ValueError, match="would read as an endpoint id"):
+        vertex_endpoint_uri("fraud-prj", "europe-west4", "2026")
+
+
 def test_promote_moves_all_traffic_and_undeploys_the_rest() -> None:
     client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
     client.list_endpoints.return_value = [
@@ -363,7 +415,7 @@ def test_endpoint_uri_names_project_region_and_display_name() -> None:
     client_class.assert_called_once_with(
         client_options={"api_endpoint": "europe-west4-aiplatform.googleapis.com"}
     )
-    with pytest.raises(ValueError, match="endpoints/NAME"):
+    with pytest.raises(ValueError, match="endpoints/ID or NAME"):
         open_endpoint("vertexai://projects/fraud-prj/locations/europe-west4")
 
 

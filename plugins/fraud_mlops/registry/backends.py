@@ -5,7 +5,10 @@ The compiled pipeline is the same on both targets; only these URIs differ:
 * local: a path (``/…/registry``, ``/…/endpoints/fraud-endpoint.json``), optionally ``file://``;
 * Vertex: ``vertexai://projects/P/locations/R`` (``?artifacts=gs://…``: where registered
   versions' files are kept, :class:`~fraud_mlops.registry.vertex.VertexModelRegistry`) and
-  ``vertexai://projects/P/locations/R/endpoints/DISPLAY_NAME``.
+  ``vertexai://projects/P/locations/R/endpoints/ID`` (the numeric id of ``MLOPS_ENDPOINT_ID``: that
+  endpoint, never created) or ``…/endpoints/DISPLAY_NAME`` (found, or created, by display name).
+  A segment of digits only is an id, as Vertex's endpoint ids are; a display name is never read
+  as one, since :func:`vertex_endpoint_uri` refuses a display name of digits only.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ def vertex_registry_uri(project: str, region: str, artifact_store: str = "") -> 
     return f"{uri}?artifacts={artifact_store}" if artifact_store else uri
 
 
-def vertex_endpoint_uri(project: str, region: str, endpoint_name: str) -> str:
+def vertex_endpoint_uri(project: str, region: str, endpoint_name: str, endpoint_id: str = "") -> str:
+    """The endpoint by ``endpoint_id`` when there is one, else by ``endpoint_name``."""
+    if endpoint_id:
+        if not endpoint_id.isdigit():
+            raise ValueError(f"a Vertex endpoint id is a number, got {endpoint_id!r}")
+        return f"{vertex_registry_uri(project, region)}/endpoints/{endpoint_id}"
+    if endpoint_name.isdigit():
+        raise ValueError(f"a display name of digits only would read as an endpoint id: {endpoint_name!r}")
     return f"{vertex_registry_uri(project, region)}/endpoints/{endpoint_name}"
 
 
@@ -50,10 +60,13 @@ def open_endpoint(uri: str, machine_type: str = "") -> ModelEndpoint:
     if uri.startswith(VERTEX_SCHEME):
         match = _VERTEX_ENDPOINT.match(uri)
         if not match:
-            raise ValueError(f"expected vertexai://projects/P/locations/R/endpoints/NAME, got {uri!r}")
+            raise ValueError(f"expected vertexai://projects/P/locations/R/endpoints/ID or NAME, got {uri!r}")
         from fraud_mlops.registry.vertex import DEFAULT_MACHINE_TYPE, VertexEndpoint
 
-        return VertexEndpoint(match[1], match[2], match[3], machine_type=machine_type or DEFAULT_MACHINE_TYPE)
+        machine_type = machine_type or DEFAULT_MACHINE_TYPE
+        if match[3].isdigit():
+            return VertexEndpoint(match[1], match[2], "", machine_type=machine_type, endpoint_id=match[3])
+        return VertexEndpoint(match[1], match[2], match[3], machine_type=machine_type)
     from fraud_mlops.registry.local_endpoint import LocalEndpoint
 
     return LocalEndpoint(Path(uri.removeprefix("file://")))

@@ -209,8 +209,19 @@ def _model_version(model_name: str, model: Any) -> ModelVersion:
     )
 
 
+class EndpointMissing(RuntimeError):
+    """The endpoint named by id does not exist: infra/ creates it, the pipeline does not."""
+
+
 class VertexEndpoint:
-    """A Vertex endpoint found (or created) by display name; canary rules of :mod:`.traffic`."""
+    """A Vertex endpoint, by numeric id or by display name; canary rules of :mod:`.traffic`.
+
+    ``endpoint_id`` (``MLOPS_ENDPOINT_ID``, which infra/ sets on Composer and on the prediction
+    function) names the very endpoint the prediction function calls: read with ``GetEndpoint``,
+    never created, so a deploy cannot land on another endpoint of the same display name (Vertex
+    does not keep display names unique) that nothing predicts on. Without it, the endpoint is
+    the first ``ListEndpoints`` match of ``endpoint_name`` and is created if none matches.
+    """
 
     def __init__(
         self,
@@ -219,18 +230,30 @@ class VertexEndpoint:
         endpoint_name: str,
         client: Any = None,
         machine_type: str = DEFAULT_MACHINE_TYPE,
+        endpoint_id: str = "",
     ) -> None:
         from google.cloud import aiplatform_v1
 
         self.parent = _location(project, region)
         self.endpoint_name = endpoint_name
+        self.endpoint_id = endpoint_id
         self.machine_type = machine_type
         self.client = client or aiplatform_v1.EndpointServiceClient(client_options=_client_options(region))
 
     def _existing(self) -> Any:
-        """The endpoint with this display name, or None (ListEndpoints; nothing created)."""
+        """The endpoint, or None if there is none (a read: nothing is created)."""
+        from google.api_core import exceptions
         from google.cloud import aiplatform_v1
 
+        if self.endpoint_id:
+            try:
+                return self.client.get_endpoint(
+                    request=aiplatform_v1.GetEndpointRequest(
+                        name=f"{self.parent}/endpoints/{self.endpoint_id}"
+                    )
+                )
+            except exceptions.NotFound:
+                return None
         found = self.client.list_endpoints(
             request=aiplatform_v1.ListEndpointsRequest(
                 parent=self.parent, filter=f'display_name="{self.endpoint_name}"'
@@ -244,6 +267,11 @@ class VertexEndpoint:
         existing = self._existing()
         if existing is not None:
             return existing
+        if self.endpoint_id:
+            raise EndpointMissing(
+                f"endpoint {self.parent}/endpoints/{self.endpoint_id} (MLOPS_ENDPOINT_ID) does not exist: "
+                "create it with infra/ (tofu apply), or correct MLOPS_ENDPOINT_ID"
+            )
         return self.client.create_endpoint(
             request=aiplatform_v1.CreateEndpointRequest(
                 parent=self.parent, endpoint=aiplatform_v1.Endpoint(display_name=self.endpoint_name)
