@@ -44,7 +44,6 @@ TRANSACTION_ID = "transaction_id"
 FEATURES_TABLE = "card_features"  # every transaction with its point-in-time features
 TRAINING_TABLE = "training_examples"  # features + label + event time, input of snapshots
 LATEST_FEATURES_VIEW = "latest_card_features"  # one row per card: the feature view's source
-FEATURE_VIEW_FRESHNESS = "24h"  # the ingestion DAGs re-sync at least daily
 FEATURE_ONLINE_STORE_ID = "fraud_online_store"  # Vertex Feature Online Store (gcp)
 FEATURE_VIEW_ID = "card_features"  # its feature view over LATEST_FEATURES_VIEW
 BATCH_INPUT_TABLE = "batch_prediction_input"  # batch scoring: latest features, one row per card
