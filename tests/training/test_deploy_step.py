@@ -15,6 +15,7 @@ from unittest import mock
 
 import pytest
 from google.cloud import aiplatform_v1 as v1
+from google.protobuf import field_mask_pb2
 
 from fraud_mlops.registry.artifact import MODEL_FILE
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
@@ -244,3 +245,44 @@ def test_on_vertex_a_full_rollout_moves_the_aliases_after_the_traffic(tmp_path: 
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[CHAMPION]),  # moved off v1
         v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[f"-{CHALLENGER}"]),
     ]
+
+
+def test_a_rerun_of_the_first_versions_deploy_deploys_it_once_on_both_targets(tmp_path: Path) -> None:
+    """The first version is registered champion before its deploy; the step run again (a retry,
+    a re-run of the pipeline task) leaves it alone at 100 %: locally the endpoint keys a
+    deployment by version, and on Vertex, which keys it by its own id, no second copy is deployed
+    beside the first."""
+    registry = LocalModelRegistry(tmp_path / "registry")
+    registry.register(
+        MODEL, _artifact(tmp_path / "a", 0.41), str(tmp_path / "a"),
+        labels={}, metadata={"threshold": 0.41}, aliases=[CHAMPION],
+    )  # fmt: skip
+    endpoint_file = tmp_path / "endpoints" / "fraud-endpoint.json"
+    for _ in range(2):
+        split = deploy_step(str(registry.root), str(endpoint_file), MODEL, "1", 0.41, canary_percent=10)
+        assert split == {"1": 100}
+    assert [m.model_version for m in read_endpoint(endpoint_file).deployed_models] == ["1"]
+
+    models = mock.create_autospec(v1.ModelServiceClient, instance=True)
+    models.list_models.return_value = [v1.Model(name=PARENT)]
+    champion = v1.Model(name=PARENT, version_id="1", artifact_uri="gs://b/m1", version_aliases=[CHAMPION])
+    models.get_model.return_value = champion  # v1 by number and by its alias
+    endpoints = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    endpoints.list_endpoints.return_value = [SERVING_V1]
+    with (
+        mock.patch.object(v1, "ModelServiceClient", return_value=models),
+        mock.patch.object(v1, "EndpointServiceClient", return_value=endpoints),
+    ):
+        split = deploy_step(
+            f"vertexai://{LOCATION}", f"vertexai://{LOCATION}/endpoints/fraud-endpoint", MODEL, "1", 0.41, 10
+        )
+
+    assert split == {"1": 100}
+    endpoints.deploy_model.assert_not_called()
+    endpoints.update_endpoint.assert_called_once_with(
+        request=v1.UpdateEndpointRequest(
+            endpoint=v1.Endpoint(name=ENDPOINT, traffic_split={"111": 100}),
+            update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
+        )
+    )
+    endpoints.undeploy_model.assert_not_called()

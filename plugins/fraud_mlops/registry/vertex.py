@@ -329,9 +329,15 @@ class VertexEndpoint:
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
     ) -> dict[str, int]:
         """Deploy beside the serving champion; ``threshold`` travels in the artifact's metadata.json."""
-        del threshold
         endpoint = self.endpoint()
         champion_id = _deployed_id(endpoint, champion)
+        if champion_id is not None and champion is not None and champion.version == version.version:
+            # A re-run of the champion's own deploy (the first version is registered champion
+            # before it): Vertex keys deployments by their own ids, so canary_split would put
+            # a second copy of the version beside the first. As on the local endpoint, whose ids
+            # are the versions', the one deployment takes all the traffic.
+            return self.promote(version, threshold)
+        del threshold
         split = canary_split("0", champion_id, canary_percent)  # "0" = the model being deployed
         new_id = self._deploy(endpoint, version, split)
         keep = {new_id} | ({champion_id} if champion_id and champion_id in split else set())
