@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, why in result["files_unreadable"].items():
         print(f"  {name}: NOT READ ({why}); it may hold the card: delete it")
     print(f"  online store: new version {result['online_store_sync']} without the card")
+    if result["files_unreadable"]:
+        print("the erasure is not complete until the files NOT READ are deleted")
+        return 1
     return 0
 
 

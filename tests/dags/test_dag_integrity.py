@@ -15,7 +15,7 @@ from fraud_mlops.settings import REPO_ROOT
 DAGS = REPO_ROOT / "dags"
 EXPECTED_INGESTION = {"fraud_ingest_sensor", "fraud_ingest_daily"}
 #: Tasks whose failure is deterministic (a data-quality check): never retried.
-DETERMINISTIC = {"check_data_quality", "check_erasure_request"}
+DETERMINISTIC = {"check_data_quality", "check_erasure_request", "confirm_files_erased"}
 
 
 def probe(target: str, tmp_path: Path) -> dict:
@@ -124,7 +124,9 @@ def test_ingestion_runs_hold_the_transform_lease_from_file_listing_to_sync(bag):
 def test_an_erasure_holds_the_transform_lease_from_its_delete_to_its_sync(bag):
     tasks = bag["dags"]["fraud_erase_card"]["tasks"]
     sync = {t for t in tasks if t.startswith("feature_sync.")}
-    assert sync and _lease_scope(tasks) == {"erase_card_rows", "erase_from_landed_files"} | sync
+    assert sync and _lease_scope(tasks) == {
+        "erase_card_rows", "erase_from_landed_files", "confirm_files_erased"
+    } | sync  # fmt: skip
     assert "acquire_transform_lease" in _reachable(tasks, "setup_tables")
 
 

@@ -4,7 +4,8 @@ Google and the archive, as JSON.
 A subprocess of test_gcp_erasure_dag.py (Airflow's settings and metadata DB are per process).
 Cloud Storage is the GCS emulator (gcp-storage-emulator, in memory, in this process; the
 provider's GCSHook reaches it through ``STORAGE_EMULATOR_HOST``), holding one archived landing
-file with two rows of the card among others, and an empty quarantine. BigQuery is its REST API answered in memory under
+file with two rows of the card among others, and an empty quarantine (or, with a third argument
+``broken_gzip``, one quarantined gzip that does not decompress). BigQuery is its REST API answered in memory under
 the real client (tests/bigquery_rest.py), keeping the transform lease's row. Vertex's feature-store admin client is patched at its
 class: a sync it starts has finished by the first poke.
 """
@@ -12,6 +13,7 @@ class: a sync it starts has finished by the first poke.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import sys
@@ -30,6 +32,7 @@ from tests.orchestration.probe_support import (
 ARCHIVED = "processed/transactions_day1.csv"
 FEATURE_VIEW = "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store/featureViews/card_features"
 SYNC_NAME = f"{FEATURE_VIEW}/featureViewSyncs/5017"
+BROKEN = "2026-12-07/transactions_day2.csv.gz"
 
 
 def landing_csv(cards: list[str]) -> bytes:
@@ -59,7 +62,9 @@ def main() -> None:
         client = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
         bucket = client.create_bucket("fraud-landing")
         bucket.blob(ARCHIVED).upload_from_string(landing_csv([others[0], card, others[1], card]))
-        client.create_bucket("fraud-quarantine")  # empty: nothing quarantined holds the card
+        quarantine = client.create_bucket("fraud-quarantine")  # empty: nothing quarantined holds the card
+        if sys.argv[3:] == ["broken_gzip"]:  # ingestion quarantined it (bad_compression); cut short
+            quarantine.blob(BROKEN).upload_from_string(gzip.compress(landing_csv([card]))[:-8])
         archived_at = bucket.get_blob(ARCHIVED).time_created
         with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
             _, run = test_dag(
@@ -80,6 +85,7 @@ def main() -> None:
         "tables_deleted": fake.tables_deleted,
         "archived_cards": [row["card_number"] for row in csv.DictReader(io.StringIO(archived))],
         "removed": tis["erase_from_landed_files"].xcom_pull(task_ids="erase_from_landed_files"),
+        "unreadable": tis["erase_from_landed_files"].xcom_pull(task_ids="erase_from_landed_files", key="unreadable"),
         "expiry_clock": {"archived_at": archived_at, "rewritten_at": rewritten.time_created,
                          "custom_time": rewritten.custom_time},
         "sync_requests": [c.kwargs for c in admin.sync_feature_view.call_args_list],

@@ -22,6 +22,7 @@ def test_dag(
     from datetime import timedelta
 
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import ParamValidationError
 
     bag = DagBag(dag_folder=str(dag_file))
     assert not bag.import_errors, bag.import_errors
@@ -29,7 +30,19 @@ def test_dag(
     for task in dag.tasks:
         task.retries = 1 if task.task_id in retried else 0
         task.retry_delay = timedelta(0)
-    return dag, dag.test(run_conf=run_conf)
+    try:
+        return dag, dag.test(run_conf=run_conf)
+    except ParamValidationError:
+        # Airflow 3.3.2's dag.test() runs a failed run's DAG callbacks itself, with the
+        # serialized DAG: its tasks' SerializedParams are no sdk Params, so ParamsDict validates
+        # them as values and a required Param without a default (fraud_erase_card's
+        # card_number) fails, after the run is marked failed. A deployment's DAG processor runs
+        # them with the parsed DAG (dag_processing/processor.py, _execute_dag_callbacks). The
+        # task instances' states are kept; the run's "failed" was not committed.
+        from airflow.models.dagrun import DagRun
+
+        (run,) = DagRun.find(dag_id=dag_id)
+        return dag, run
 
 
 test_dag.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

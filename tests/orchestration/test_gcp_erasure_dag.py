@@ -33,7 +33,8 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
         "tests.orchestration.gcp_erasure_probe", airflow_home(tmp_path, GCP_ENV), CARD, ",".join(OTHERS)
     )
 
-    assert set(out["states"].values()) == {"success"} and len(out["states"]) == 9
+    assert set(out["states"].values()) == {"success"} and len(out["states"]) == 10
+    assert out["unreadable"] == {}
     settings = settings_from_env(GCP_ENV)
     names = {
         render_sql(SQL_FILES[name], settings): name
@@ -46,7 +47,7 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
     assert steps == [
         "setup", "lease_holder", "lease_acquire", "lease_holder",
         "lease_holder", "erase_card", "lease_holder", "lease_holder", "lease_holder", "lease_holder",
-        "lease_holder", "lease_release",  # the teardown: still held? then leftovers dropped, and given back
+        "lease_holder", "lease_holder", "lease_release",  # the teardown: still held? then leftovers dropped, and given back
     ]  # fmt: skip
     claim = out["bigquery_jobs"][steps.index("lease_acquire")]["configuration"]["query"]
     assert {p["name"]: p["parameterValue"]["value"] for p in claim["queryParameters"]}[
@@ -91,3 +92,25 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
     (warning,) = [line for line in logged if "online store:" in line]
     assert "WARNING" in warning.upper() and "recreate the feature view" in warning
     assert DIGITS not in json.dumps(out["rendered_fields"]) and CARD not in json.dumps(out["rendered_fields"])
+
+
+def test_a_landed_file_no_erasure_can_read_fails_the_run_after_the_rest_is_erased(tmp_path: Path) -> None:
+    """A quarantined gzip that does not decompress may hold the card: every other file is
+    rewritten and the online store synced, then the run's last step fails, naming the file (a
+    green run would say the erasure was complete), and the lease goes back."""
+    out = run_probe(
+        "tests.orchestration.gcp_erasure_probe",
+        airflow_home(tmp_path, GCP_ENV),
+        CARD,
+        ",".join(OTHERS),
+        "broken_gzip",
+    )
+
+    failed = {task_id for task_id, state in out["states"].items() if state != "success"}
+    assert failed == {"confirm_files_erased"} and out["states"]["confirm_files_erased"] == "failed"
+    assert out["archived_cards"] == OTHERS  # the readable file is rewritten all the same
+    assert out["sync_requests"] == [{"feature_view": FEATURE_VIEW}]  # and the store synced
+    assert list(out["unreadable"]) == ["gs://fraud-quarantine/2026-12-07/transactions_day2.csv.gz"]
+    assert out["unreadable"]["gs://fraud-quarantine/2026-12-07/transactions_day2.csv.gz"].startswith(
+        "gzip that does not decompress (EOFError"
+    )

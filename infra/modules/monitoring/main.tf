@@ -9,7 +9,8 @@
 # * dashboards: Looker Studio reads the reporting views (include/sql/87_reporting_views.sql).
 
 locals {
-  # The sink's own identity (unique writer identity): the only principal writing the log dataset.
+  # The sink's writer identity, the one grant on the log dataset that writes. Cloud Logging uses one
+  # writer identity for all sinks of a project by default, so another sink of it could write here too.
   members = {
     prediction_log_sink = google_logging_project_sink.prediction_log.writer_identity
   }

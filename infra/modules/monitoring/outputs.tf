@@ -4,7 +4,7 @@ output "log_dataset_id" {
 }
 
 output "sink_writer_identity" {
-  description = "The prediction-log sink's writer identity (granted dataEditor on the log dataset only)."
+  description = "The prediction-log sink's writer identity (granted dataEditor on the log dataset only; by default shared by the project's sinks)."
   value       = google_logging_project_sink.prediction_log.writer_identity
 }
 

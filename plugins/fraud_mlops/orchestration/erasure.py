@@ -3,6 +3,8 @@ and the online store (right to erasure).
 
     check_erasure_request → erase_card_rows (96_erase_card.sql) → erase_from_landed_files
                           → feature_sync (the online store without the card)
+                          → confirm_files_erased (fails the run while a file no erasure can
+                            read remains: it may hold the card)
 
 The card number comes from the run's ``card_number`` param. It necessarily reaches the
 BigQuery job as a query parameter (job metadata; never the query text) and the run's conf
@@ -82,7 +84,8 @@ def erase_from_landed_files(settings: Settings) -> Any:
     def erase_from_landed_files(**context: Any) -> dict[str, int]:
         """Rewrite the landed files that hold the card (not yet ingested, archived, quarantined)
         without its rows. Files no erasure can read are named (XCom ``unreadable``, a warning
-        each) for a person to delete; they do not hold back the rest or the online store."""
+        each) for a person to delete; they do not hold back the rest or the online store, and
+        ``confirm_files_erased`` fails the run on them once the store is synced."""
         from fraud_mlops.ingestion.erasure import erase_from_landed_files
         from fraud_mlops.storage import gcs_hook
 
@@ -96,3 +99,24 @@ def erase_from_landed_files(settings: Settings) -> Any:
         return removed
 
     return erase_from_landed_files()
+
+
+def confirm_files_erased(settings: Settings) -> Any:
+    @task(retries=0)
+    def confirm_files_erased(**context: Any) -> None:
+        """Fail the run, once everything else is erased and the store synced, while a landed file
+        no erasure could read remains: it may hold the card, so the erasure is not complete, and
+        a green run would say it was. A person deletes the files (no load can use them either:
+        ingestion quarantines them) and marks this task successful."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        unreadable = context["ti"].xcom_pull(task_ids="erase_from_landed_files", key="unreadable") or {}
+        if unreadable:
+            files = "\n".join(f"  {uri}: {why}" for uri, why in sorted(unreadable.items()))
+            raise AirflowFailException(
+                f"the erasure is not complete: {len(unreadable)} landed file(s) could not be read and may "
+                f"still hold the card; delete them, then mark this task successful:\n{files}"
+            )
+        print("no landed file holds the card: every one that did was rewritten without it")
+
+    return confirm_files_erased()
