@@ -5,6 +5,13 @@ archive rewrite, same sync)."""
 from __future__ import annotations
 
 import gzip
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -285,3 +292,68 @@ def test_a_gzip_file_stored_with_content_encoding_gzip_is_rewritten_as_stored(gc
         gzip.decompress(rewritten.download_as_bytes(raw_download=True))
         == f"transaction_id,card_number\n2,{other}\n".encode()
     )
+
+
+@pytest.fixture
+def emulator_process_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A client of gcp-storage-emulator run as its own process (in memory): the objects it
+    stores are not allocations of this process, which tracemalloc would count."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.storage import Client
+
+    from devtools.stack.config import HOST, free_port
+
+    port = free_port()
+    cli = Path(sys.executable).with_name("gcp-storage-emulator")
+    server = subprocess.Popen([str(cli), "start", "--host", HOST, "--port", str(port), "-q", "--in-memory"])
+    try:
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex((HOST, port)) != 0:
+            assert time.monotonic() < deadline and server.poll() is None, "the emulator did not start"
+            time.sleep(0.1)
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://{HOST}:{port}")
+        yield Client(project="test-project", credentials=AnonymousCredentials())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["csv", "gzip"])
+def test_an_erasure_streams_a_file_larger_than_its_memory_budget(
+    emulator_process_client, local_settings, compressed
+):
+    """A card network's daily export runs to gigabytes: the erasure read a landed file whole into
+    the worker's memory (and its decompressed text, and the kept lines again). It now streams it
+    as validation does (tests/ingestion/test_streaming_validation.py, whose measurement this is:
+    tracemalloc, every Python allocation), and the rewrite is the file without the card's lines."""
+    gcs_client = emulator_process_client
+    from fraud_mlops.ingestion.erasure import erase_from_landed_files
+    from fraud_mlops.ingestion.landed_files import READ_CHUNK_BYTES
+    from tests.ingestion.test_streaming_validation import peak_traced
+
+    budget = 4 * READ_CHUNK_BYTES
+    card, other = "4111111111111111", "5555555555554444"
+    padding = "x" * 150
+    lines = [f"t{i},{card if i % 1000 == 7 else other},Corner Shop,{padding}\r\n" for i in range(10_000)]
+    block = "".join(lines).encode()
+    repeats = 3 * budget // len(block) + 1
+    data = b"transaction_id,card_number,merchant,note\r\n" + block * repeats
+    kept = "".join(line for line in lines if card not in line).encode()
+    expected = b"transaction_id,card_number,merchant,note\r\n" + kept * repeats
+    landing = gcs_client.create_bucket(local_settings.landing_bucket)
+    gcs_client.create_bucket(local_settings.quarantine_bucket)
+    name = local_settings.landing_prefix + ("big.csv.gz" if compressed else "big.csv")
+    landing.blob(name).upload_from_string(gzip.compress(data, compresslevel=1) if compressed else data)
+    del block, kept
+
+    removed, peak = peak_traced(lambda: erase_from_landed_files(gcs_client, local_settings, card))
+
+    assert removed == {f"gs://{local_settings.landing_bucket}/{name}": 10 * repeats}
+    stored = landing.blob(name).download_as_bytes(raw_download=True)
+    assert (gzip.decompress(stored) if compressed else stored) == expected
+    print(f"erasure peak {peak / 2**20:.1f} MiB for a {len(data) / 2**20:.0f} MiB file")
+    assert len(data) > 3 * budget and peak < budget, (
+        f"held {peak / 2**20:.1f} MiB of {len(data) / 2**20:.0f} MiB"
+    )
+    _, whole_file_peak = peak_traced(lambda: landing.blob(name).download_as_bytes(raw_download=True))
+    assert compressed or whole_file_peak > budget  # the old way: the whole file in memory

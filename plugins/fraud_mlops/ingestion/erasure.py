@@ -11,6 +11,10 @@ rewritten file would keep every other card of the file for another ``raw_retenti
 new object therefore carries the original's creation time as its ``customTime`` (the earlier
 one, if it already has one), and the archive and the quarantine delete files by
 ``days_since_custom_time`` too (``infra/modules/storage``): an erasure never extends retention.
+
+Files are streamed, as validation streams them: read in chunks of ``READ_CHUNK_BYTES``, the
+kept lines written to a temporary file that is uploaded only when a line went. A worker's memory
+holds a chunk and a line, whatever the file's size; its local disk holds the rewritten copy.
 """
 
 from __future__ import annotations
@@ -19,17 +23,26 @@ import gzip
 import io
 import logging
 import re
+import tempfile
 import zlib
-from typing import Any
+from typing import Any, BinaryIO, cast
 
+from fraud_mlops.ingestion.landed_files import READ_CHUNK_BYTES
 from fraud_mlops.pseudonym import luhn_valid, normalise_card_number
 from fraud_mlops.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 class ErasureRequestError(ValueError):
     """The request does not name a valid card number."""
+
+
+class UnreadableFile(Exception):
+    """A landed file no erasure can read (a gzip that does not decompress); it may hold the card."""
 
 
 def card_digits(card_number: str) -> str:
@@ -51,14 +64,35 @@ def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
     header. Every other line is kept byte for byte, its line ending and any byte that is not
     UTF-8 included.
     """
+    kept = io.BytesIO()
+    removed = copy_without_card(io.BytesIO(data), kept, digits)
+    return (kept.getvalue(), removed) if removed else (data, 0)
+
+
+def copy_without_card(source: BinaryIO, target: BinaryIO, digits: str) -> int:
+    """Copy ``source`` to ``target`` line by line without the lines holding card ``digits``
+    (:func:`without_card`'s rule); how many went. Memory holds one line and the streams' buffers.
+
+    Decompression errors of a gzip ``source`` are raised as :class:`UnreadableFile`.
+    """
     card = re.compile(rf"(?<![0-9]){digits}(?![0-9])")
-    text = data.decode("utf-8", errors="surrogateescape")
-    lines = list(io.StringIO(text, newline=""))
-    kept = [line for line in lines if not card.search(normalise_card_number(line))]
-    removed = len(lines) - len(kept)
-    if not removed:
-        return data, 0
-    return "".join(kept).encode("utf-8", errors="surrogateescape"), removed
+    # newline="": "\n", "\r\n" and a lone "\r" end a line, returned untranslated (also across
+    # chunks); surrogateescape carries bytes that are not UTF-8 through unchanged
+    reader = io.TextIOWrapper(source, encoding="utf-8", errors="surrogateescape", newline="")
+    writer = io.TextIOWrapper(target, encoding="utf-8", errors="surrogateescape", newline="")
+    removed = 0
+    try:
+        for line in reader:
+            if card.search(normalise_card_number(line)):
+                removed += 1
+            else:
+                writer.write(line)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise UnreadableFile(f"gzip that does not decompress ({type(exc).__name__}: {exc})") from exc
+    writer.flush()
+    writer.detach()  # the caller closes its streams
+    reader.detach()
+    return removed
 
 
 def files_with_card_numbers(settings: Settings) -> list[tuple[str, str]]:
@@ -105,29 +139,48 @@ def erase_from_files(
         name = blob.name
         if name.endswith("/") or name.endswith(".reason.json"):
             continue
-        # the stored bytes: an object stored with Content-Encoding: gzip would otherwise be served
-        # decompressed (Cloud Storage's decompressive transcoding), as ingestion never reads it
-        raw = blob.download_as_bytes(if_generation_match=blob.generation, raw_download=True)
-        compressed = name.endswith(".gz") or raw[:2] == b"\x1f\x8b"
-        try:
-            data = gzip.decompress(raw) if compressed else raw
-        except (OSError, EOFError, zlib.error) as exc:
-            why = f"gzip that does not decompress ({type(exc).__name__}: {exc})"
-            log.warning(
-                "gs://%s/%s: not read for the erasure, %s; it may hold the card: delete it", bucket, name, why
-            )
-            if unreadable is not None:
-                unreadable[name] = why
-            continue
-        kept, count = without_card(data, digits)
-        if count:
-            rewritten = client.bucket(bucket).blob(name)
-            rewritten.custom_time = min(t for t in (blob.custom_time, blob.time_created) if t is not None)
-            rewritten.content_encoding = blob.content_encoding
-            rewritten.upload_from_string(
-                gzip.compress(kept, mtime=0) if compressed else kept,
-                content_type=blob.content_type,
-                if_generation_match=blob.generation,
-            )
-            removed[name] = count
+        # taken before the read, which sets it from a header the GCS emulator does not send
+        generation = blob.generation
+        with tempfile.TemporaryFile() as kept:
+            try:
+                count = _rewrite(blob, generation, kept, digits)
+            except UnreadableFile as exc:
+                log.warning(
+                    "gs://%s/%s: not read for the erasure, %s; it may hold the card: delete it",
+                    bucket,
+                    name,
+                    exc,
+                )
+                if unreadable is not None:
+                    unreadable[name] = str(exc)
+                continue
+            if count:
+                kept.seek(0)
+                # a resumable upload in chunks: without a chunk size the client holds 100 MiB
+                rewritten = client.bucket(bucket).blob(name, chunk_size=READ_CHUNK_BYTES)
+                rewritten.custom_time = min(t for t in (blob.custom_time, blob.time_created) if t is not None)
+                rewritten.content_encoding = blob.content_encoding
+                rewritten.upload_from_file(
+                    kept, content_type=blob.content_type, if_generation_match=generation
+                )
+                removed[name] = count
     return removed
+
+
+def _rewrite(blob: Any, generation: int | None, kept: BinaryIO, digits: str) -> int:
+    """Stream ``blob`` (the generation listed) into ``kept`` without the card's lines, compressed
+    again if it was; how many lines went."""
+    # the stored bytes: an object stored with Content-Encoding: gzip would otherwise be served
+    # decompressed (Cloud Storage's decompressive transcoding), as ingestion never reads it
+    with blob.open(
+        "rb", chunk_size=READ_CHUNK_BYTES, raw_download=True, if_generation_match=generation
+    ) as stored:
+        compressed = blob.name.endswith(".gz") or stored.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        stored.seek(0)
+        if not compressed:
+            return copy_without_card(stored, kept, digits)
+        with (
+            gzip.GzipFile(fileobj=stored, mode="rb") as source,
+            gzip.GzipFile(filename="", fileobj=kept, mode="wb", mtime=0) as target,
+        ):
+            return copy_without_card(cast(BinaryIO, source), cast(BinaryIO, target), digits)
