@@ -35,15 +35,17 @@ EVIDENCE_BOUNDS = {
 }
 
 
-def vertex_model_client(cls: mock.MagicMock) -> mock.MagicMock:
+def vertex_model_client(cls: mock.MagicMock, begun_rollback: bool = False) -> mock.MagicMock:
+    """The registry; with ``begun_rollback`` the canary carries the mark of a rollback an
+    earlier try began and did not finish."""
     from google.cloud import aiplatform_v1 as v1
 
     from tests.vertex_registry import answer_aliases
 
     client = cls.return_value
     client.list_models.return_value = [v1.Model(name=PARENT)]
-
-    answer_aliases(client, PARENT, dict(ALIASES), "gs://fraud-prj-models/m{}")
+    aliases = {**ALIASES, "canary-rolling-back": ALIASES["challenger"]} if begun_rollback else dict(ALIASES)
+    answer_aliases(client, PARENT, aliases, "gs://fraud-prj-models/m{}")
     return client
 
 
@@ -136,8 +138,10 @@ def main() -> None:
             return_value=bigquery_client,
         ),
     ):
-        model_client, endpoint_client = vertex_model_client(model_cls), vertex_endpoint_client(endpoint_cls)
-        training_in_flight = sys.argv[2:] == ["training_in_flight"]
+        begun_rollback = "begun_rollback" in sys.argv[2:]
+        model_client = vertex_model_client(model_cls, begun_rollback)
+        endpoint_client = vertex_endpoint_client(endpoint_cls)
+        training_in_flight = "training_in_flight" in sys.argv[2:]
         if training_in_flight:  # a fraud_training run Airflow has running
             _training_run("running")
         if sys.argv[2:] == ["alert_fails"]:  # Cloud Logging refuses the alert

@@ -106,6 +106,28 @@ def test_no_verdict_is_carried_out_while_a_training_run_is_in_flight(airflow_env
     assert out["logged_alerts"] == []
 
 
+def test_a_rollback_begun_before_a_training_run_is_finished_while_it_runs(
+    airflow_env: dict[str, str],
+) -> None:
+    """A rollback cut short (its mark on the canary) when a training run starts: the pipeline's
+    registration waits for the mark to go (training.steps.wait_for_canary_verdict), so the
+    canary task finishes it, as decided (no evidence read), rather than hold until after a
+    training run that waits for it."""
+    out = run_canary(airflow_env, "promote", "training_in_flight", "begun_rollback")
+
+    assert out["state"] == "success"
+    assert out["outcome"]["verdict"] == "ROLLBACK" and out["outcome"]["traffic"] == {"1": 100}
+    assert out["queries"] == []  # finished as it was decided: the evidence (promote) is not read
+    assert out["undeploy"] == sent(
+        v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="333", traffic_split={"111": 100})
+    )
+    assert out["merge_aliases"] == sent(  # the mark is on v3 already
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-challenger"]),
+        v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=["-canary-rolling-back"]),
+    )
+    assert len(out["logged_alerts"]) == 1
+
+
 def test_a_rollback_whose_alert_cannot_be_sent_fails_and_keeps_the_canary_marked(
     airflow_env: dict[str, str],
 ) -> None:

@@ -175,6 +175,7 @@ def apply_canary_decision(settings: Settings) -> Any:
         """PROMOTE / HOLD / ROLLBACK the canary from the prediction log's evidence."""
         from fraud_mlops.alerting.sinks import ROLLBACK
         from fraud_mlops.monitoring.canary_apply import (
+            MARKS,
             apply_decision,
             begun_decision,
             canary_pair,
@@ -193,17 +194,20 @@ def apply_canary_decision(settings: Settings) -> Any:
         # A training run's pipeline registers and deploys outside any pool or lease: a verdict
         # carried out meanwhile could move traffic and aliases under its deploy (a promotion
         # whose champion the deploy redeploys, a rollback that leaves the new canary no
-        # traffic). The canary is decided on the next run, after training.
+        # traffic). No verdict starts while one is in flight; a verdict begun before it (its
+        # mark on the canary) is finished, as registration waits for it
+        # (training.steps.wait_for_canary_verdict) and nothing is deployed before it.
         training = int(context["ti"].get_dr_count(dag_id=TRAINING_DAG_ID, states=["queued", "running"]))
-        if training:
-            links.record(context, "")
-            return {
-                "verdict": "HOLD",
-                "reasons": [
-                    f"{training} {TRAINING_DAG_ID} run(s) in flight may deploy a new canary: deciding after it"
-                ],
-            }
+        hold = {
+            "verdict": "HOLD",
+            "reasons": [
+                f"{training} {TRAINING_DAG_ID} run(s) in flight may deploy a new canary: deciding after it"
+            ],
+        }
         registry = open_registry(targets.registry_uri(settings))
+        if training and not any(registry.get(MODEL_NAME, mark) for mark in MARKS.values()):
+            links.record(context, "")
+            return hold
         pair = canary_pair(registry, MODEL_NAME)
         links.record(context, pair[1].resource_name if pair else "")
         if pair is None:
@@ -212,6 +216,8 @@ def apply_canary_decision(settings: Settings) -> Any:
         endpoint = open_endpoint(targets.endpoint_uri(settings))
         evidence: dict[str, Any] | None = None
         decision = begun_decision(canary)  # a promotion or rollback cut short: finished, not redecided
+        if decision is None and training:
+            return hold
         if decision is None:
             values = canary_sql_values(champion.version, canary.version, endpoint.deployed_since(canary))
             sql = render_sql("86_canary_window.sql", settings, **values)

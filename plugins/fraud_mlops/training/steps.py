@@ -9,6 +9,8 @@ process, and the gate, register and deploy tasks should not pay seconds of impor
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +25,58 @@ if TYPE_CHECKING:
     from fraud_mlops.training.evaluate import Evaluation
 
 
+#: How long registration waits for a canary verdict under way: the monitoring DAG's promotion
+#: or rollback takes minutes (an undeploy), and one cut short is finished by its next hourly run.
+VERDICT_WAIT_SECONDS = 90 * 60
+VERDICT_POLL_SECONDS = 30
+
+
+class VerdictUnderWay(RuntimeError):
+    """A canary promotion or rollback was still being carried out when the wait ran out."""
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def wait_for_canary_verdict(
+    registry: ModelRegistry,
+    model_name: str,
+    timeout: float = VERDICT_WAIT_SECONDS,
+    poll: float = VERDICT_POLL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Return once no version carries a verdict's mark (``canary-promoting``,
+    ``canary-rolling-back``: the canary task sets it while it moves traffic and aliases).
+
+    The pipeline registers and deploys outside any Airflow pool or lease. The canary task starts
+    no verdict while a training run is queued or running, but one begun before it may still be
+    under way: a registration then would move the ``challenger`` alias off the canary being
+    judged, and the deploy after it would read a champion the promotion is replacing (and
+    redeploy it, undeploying the promoted canary). Waiting here, before any alias moves, lets it
+    finish; a mark a cut-short verdict left is finished by the canary task's next run, which does
+    so with training in flight.
+    """
+    from fraud_mlops.registry.base import PROMOTING, ROLLING_BACK
+
+    deadline = clock() + timeout
+    while True:
+        marked = {
+            mark: version.version
+            for mark in (PROMOTING, ROLLING_BACK)
+            if (version := registry.get(model_name, mark)) is not None
+        }
+        if not marked:
+            return
+        under_way = ", ".join(f"{mark} on v{version}" for mark, version in marked.items())
+        if clock() >= deadline:
+            raise VerdictUnderWay(
+                f"a canary verdict is still under way after {timeout:.0f} s ({under_way}): the fraud_monitoring "
+                "DAG's apply_canary_decision finishes it on its next run; retry this training run after it"
+            )
+        print(f"a canary verdict is under way ({under_way}): registering after it")
+        sleep(poll)
 
 
 def build_dataset_step(
@@ -154,11 +206,13 @@ def register_step(
     metrics: dict[str, float],
     gate_reason: str,
     serving_image: str = "",
+    verdict_wait_seconds: float = VERDICT_WAIT_SECONDS,
 ) -> dict[str, Any]:
     """Assemble the final artifact (model + complete metadata.json) and register it.
 
     The new version gets the ``challenger`` alias, or ``champion`` when there is none yet (the
-    first model has nothing to be a canary against).
+    first model has nothing to be a canary against); after any canary verdict under way
+    (:func:`wait_for_canary_verdict`).
     """
     from fraud_mlops.registry.artifact import write_metadata
     from fraud_mlops.registry.backends import open_registry
@@ -179,6 +233,7 @@ def register_step(
     }
     write_metadata(registered_dir, metadata)
     registry = open_registry(registry_uri, serving_image)
+    wait_for_canary_verdict(registry, model_name, timeout=verdict_wait_seconds)
     aliases = [CHALLENGER] if registry.get(model_name, CHAMPION) else [CHAMPION]
     version = registry.register(
         model_name,

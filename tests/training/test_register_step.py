@@ -1,0 +1,100 @@
+"""Registration waits for a canary verdict under way (the monitoring DAG's promotion or rollback).
+
+The pipeline registers outside any Airflow pool or lease, and the canary task marks the canary
+(``canary-promoting``, ``canary-rolling-back``) while it moves traffic and aliases. Registering
+then moved the ``challenger`` alias off the canary being judged, and the deploy after it read a
+champion the promotion was replacing. The local registry for real; Vertex's Model Registry
+client mocked at its boundary with the exact ``GetModel`` requests asserted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from google.cloud import aiplatform_v1 as v1
+
+from fraud_mlops.registry.artifact import MODEL_FILE, write_metadata
+from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PROMOTING, ROLLING_BACK
+from fraud_mlops.registry.local_registry import LocalModelRegistry
+from fraud_mlops.registry.vertex import VertexModelRegistry
+from fraud_mlops.training.steps import VerdictUnderWay, register_step, wait_for_canary_verdict
+from tests.vertex_registry import answer_aliases
+
+MODEL = "fraud-detector"
+PARENT = "projects/fraud-prj/locations/europe-west4/models/fraud-detector"
+
+
+def _trained(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / MODEL_FILE).write_bytes(folder.name.encode())
+    write_metadata(folder, {"model_type": "logistic_regression"})
+    return folder
+
+
+def _registry(tmp_path: Path) -> LocalModelRegistry:
+    """v1 champion, v2 its canary."""
+    registry = LocalModelRegistry(tmp_path / "registry")
+    for name, alias in (("v1", CHAMPION), ("v2", CHALLENGER)):
+        registry.register(
+            MODEL, _trained(tmp_path / name), str(tmp_path / name), labels={}, metadata={}, aliases=[alias]
+        )
+    return registry
+
+
+def _register(tmp_path: Path, registry: LocalModelRegistry, wait: float) -> dict:
+    return register_step(
+        _trained(tmp_path / "v3"), tmp_path / "registered", str(tmp_path / "registered"), str(registry.root),
+        MODEL, snapshot="training_snapshot_x", pipeline_run="run-3", threshold=0.4,
+        metrics={"pr_auc": 0.8}, gate_reason="passed", verdict_wait_seconds=wait,
+    )  # fmt: skip
+
+
+def test_a_registration_during_a_verdict_registers_nothing_when_the_wait_runs_out(tmp_path: Path) -> None:
+    registry = _registry(tmp_path)
+    registry.set_alias(MODEL, ROLLING_BACK, "2")  # the canary task is rolling v2 back
+
+    with pytest.raises(VerdictUnderWay, match=r"canary-rolling-back on v2.*fraud_monitoring"):
+        _register(tmp_path, registry, wait=0)
+
+    assert registry.get(MODEL, CHALLENGER).version == "2"  # the canary being judged keeps its alias
+    assert registry.get(MODEL, "3") is None
+
+
+def test_registration_goes_on_once_the_verdict_is_carried_out(tmp_path: Path) -> None:
+    registry = _registry(tmp_path)
+    registry.set_alias(MODEL, PROMOTING, "2")
+    slept: list[float] = []
+
+    def canary_task_finishes(seconds: float) -> None:  # the promotion, as canary_apply does it
+        slept.append(seconds)
+        registry.set_alias(MODEL, CHAMPION, "2")
+        registry.remove_alias(MODEL, CHALLENGER, "2")
+        registry.remove_alias(MODEL, PROMOTING, "2")
+
+    wait_for_canary_verdict(registry, MODEL, timeout=60, poll=7, sleep=canary_task_finishes)
+    assert slept == [7]
+    result = _register(tmp_path, registry, wait=0)
+
+    # the new version is the canary of the champion the promotion made
+    assert result["model_version"] == "3" and result["aliases"] == [CHALLENGER]
+    assert registry.get(MODEL, CHAMPION).version == "2"
+
+
+def test_on_vertex_the_wait_reads_both_marks_by_alias() -> None:
+    client = mock.create_autospec(v1.ModelServiceClient, instance=True)
+    aliases = {CHAMPION: "1", CHALLENGER: "3", ROLLING_BACK: "3"}
+    answer_aliases(client, PARENT, aliases, "gs://fraud-prj-models/m{}")
+    client.list_models.return_value = [v1.Model(name=PARENT)]  # the model, found by display name
+    registry = VertexModelRegistry("fraud-prj", "europe-west4", client=client, serving_image="img")
+
+    def rolled_back(seconds: float) -> None:
+        del aliases[ROLLING_BACK]
+
+    wait_for_canary_verdict(registry, MODEL, timeout=60, poll=1, sleep=rolled_back)
+
+    assert [c.kwargs for c in client.get_model.call_args_list] == [
+        {"name": f"{PARENT}@{PROMOTING}"}, {"name": f"{PARENT}@{ROLLING_BACK}"},
+        {"name": f"{PARENT}@{PROMOTING}"}, {"name": f"{PARENT}@{ROLLING_BACK}"},
+    ]  # fmt: skip
