@@ -89,9 +89,11 @@ def copy_without_card(source: BinaryIO, target: BinaryIO, digits: str) -> int:
                 writer.write(line)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise UnreadableFile(f"gzip that does not decompress ({type(exc).__name__}: {exc})") from exc
-    writer.flush()
-    writer.detach()  # the caller closes its streams
-    reader.detach()
+    finally:
+        # flushed and let go, also after an error: the caller closes its streams (a wrapper
+        # collected later would close them, and write to a file already closed)
+        writer.detach()
+        reader.detach()
     return removed
 
 
