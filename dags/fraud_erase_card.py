@@ -5,7 +5,7 @@ Trigger with the param `card_number`. Removes the card from the raw table, the r
 every published table (staging, features, training examples, latest features) and the landed
 files holding it in clear (not yet ingested, archived, quarantined), then syncs the online store.
 A landed file no erasure can read (a broken gzip: it may hold the card) fails the run's last
-step, `confirm_files_erased`, which names it: delete it, then mark that task successful.
+step, `confirm_files_erased`, which names it: delete it, then clear that task.
 Locally the sync writes a version without the card and keeps no earlier one, so the store no
 longer knows it. On gcp a
 Bigtable online store keeps the card's last synced record until the feature view is recreated

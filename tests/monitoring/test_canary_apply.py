@@ -294,6 +294,22 @@ def test_the_canary_pair_is_the_champion_and_the_challenger(local_canary: Any) -
     assert registry.get(MODEL, CHAMPION).version == "1"  # nothing else touched
 
 
+def test_a_mark_on_anything_but_a_challenger_that_can_be_decided_is_removed(local_canary: Any) -> None:
+    """Training waits at registration while any version carries a verdict's mark, and the canary
+    task, with training in flight, only finishes a verdict marked on the challenger: a mark
+    anywhere else would keep every training run waiting until it failed."""
+    registry, _ = local_canary
+    registry.set_alias(MODEL, PROMOTING, "1")  # on the champion: a verdict finished but for it
+    registry.set_alias(MODEL, ROLLING_BACK, "2")  # on the challenger: a verdict to finish
+    pair = canary_pair(registry, MODEL)
+    assert pair is not None and [v.version for v in pair] == ["1", "2"]
+    assert registry.get(MODEL, PROMOTING) is None and registry.get(MODEL, ROLLING_BACK).version == "2"
+
+    registry.remove_alias(MODEL, CHAMPION, "1")  # no champion: the challenger cannot be decided
+    assert canary_pair(registry, MODEL) is None
+    assert registry.get(MODEL, ROLLING_BACK) is None and registry.get(MODEL, CHALLENGER).version == "2"
+
+
 def test_hold_changes_nothing(local_canary: Any) -> None:
     registry, endpoint = local_canary
     before = endpoint.path.read_text()

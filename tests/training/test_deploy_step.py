@@ -23,6 +23,7 @@ from fraud_mlops.registry.local_endpoint import LocalEndpoint, read_endpoint
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.registry.vertex import DEFAULT_MACHINE_TYPE
 from fraud_mlops.training.steps import deploy_step
+from tests.vertex_registry import answer_aliases
 
 MODEL = "fraud-detector"
 LOCATION = "projects/fraud-prj/locations/europe-west4"
@@ -286,3 +287,29 @@ def test_a_rerun_of_the_first_versions_deploy_deploys_it_once_on_both_targets(tm
         )
     )
     endpoints.undeploy_model.assert_not_called()
+
+
+def test_on_vertex_a_first_version_whose_endpoint_id_is_missing_is_not_left_champion(tmp_path: Path) -> None:
+    """MLOPS_ENDPOINT_ID names an endpoint that does not exist: the deploy fails, and reading
+    whether the version serves (it cannot) takes its champion alias off, rather than failing
+    the same way and leaving a champion that never served."""
+    from google.api_core import exceptions
+
+    from fraud_mlops.registry.vertex import EndpointMissing
+
+    models = mock.create_autospec(v1.ModelServiceClient, instance=True)
+    models.list_models.return_value = [v1.Model(name=PARENT)]
+    aliases = {CHAMPION: "1"}
+    answer_aliases(models, PARENT, aliases, str(_artifact(tmp_path / "v1", 0.41)).replace("v1", "v{}"))
+    endpoints = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    endpoints.get_endpoint.side_effect = exceptions.NotFound("Endpoint `42` not found.")
+    with (
+        mock.patch.object(v1, "ModelServiceClient", return_value=models),
+        mock.patch.object(v1, "EndpointServiceClient", return_value=endpoints),
+        pytest.raises(EndpointMissing),
+    ):
+        deploy_step(f"vertexai://{LOCATION}", f"vertexai://{LOCATION}/endpoints/42", MODEL, "1", 0.41, 10)
+
+    assert aliases == {}  # MergeVersionAliases(-champion) on v1
+    endpoints.create_endpoint.assert_not_called()
+    endpoints.deploy_model.assert_not_called()

@@ -10,16 +10,23 @@ client mocked at its boundary with the exact ``GetModel`` requests asserted.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
+from google.api_core import exceptions
 from google.cloud import aiplatform_v1 as v1
 
 from fraud_mlops.registry.artifact import MODEL_FILE, write_metadata
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, PROMOTING, ROLLING_BACK
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.registry.vertex import VertexModelRegistry
-from fraud_mlops.training.steps import VerdictUnderWay, register_step, wait_for_canary_verdict
+from fraud_mlops.training.steps import (
+    VerdictUnderWay,
+    register_step,
+    score_champion_step,
+    wait_for_canary_verdict,
+)
 from tests.vertex_registry import answer_aliases
 
 MODEL = "fraud-detector"
@@ -98,3 +105,32 @@ def test_on_vertex_the_wait_reads_both_marks_by_alias() -> None:
         {"name": f"{PARENT}@{PROMOTING}"}, {"name": f"{PARENT}@{ROLLING_BACK}"},
         {"name": f"{PARENT}@{PROMOTING}"}, {"name": f"{PARENT}@{ROLLING_BACK}"},
     ]  # fmt: skip
+
+
+def test_the_champion_is_scored_for_the_gate_after_a_verdict_under_way(tmp_path: Path) -> None:
+    """The gate compares with the champion a promotion makes, not the one it replaces."""
+    registry = _registry(tmp_path)
+    registry.set_alias(MODEL, PROMOTING, "2")
+    with pytest.raises(VerdictUnderWay, match="canary-promoting on v2"):
+        score_champion_step(tmp_path / "test.parquet", str(registry.root), MODEL, verdict_wait_seconds=0)
+
+
+def test_a_registry_that_does_not_answer_for_a_moment_is_asked_again() -> None:
+    """GetModel has no default retry: one 503 in a wait of minutes would fail the pipeline."""
+    answers: list[Any] = [exceptions.ServiceUnavailable("try again"), None, None]
+    registry = mock.Mock()
+    registry.get.side_effect = lambda model_name, alias: _answer(answers.pop(0))
+    slept: list[float] = []
+
+    wait_for_canary_verdict(registry, MODEL, timeout=60, poll=5, sleep=slept.append)
+
+    assert slept == [5] and answers == []
+    registry.get.side_effect = exceptions.PermissionDenied("aiplatform.models.get")
+    with pytest.raises(exceptions.PermissionDenied):  # a refusal is no moment's silence
+        wait_for_canary_verdict(registry, MODEL, timeout=60, poll=5, sleep=slept.append)
+
+
+def _answer(answer: Any) -> Any:
+    if isinstance(answer, Exception):
+        raise answer
+    return answer

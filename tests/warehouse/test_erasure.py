@@ -357,3 +357,47 @@ def test_an_erasure_streams_a_file_larger_than_its_memory_budget(
     )
     _, whole_file_peak = peak_traced(lambda: landing.blob(name).download_as_bytes(raw_download=True))
     assert compressed or whole_file_peak > budget  # the old way: the whole file in memory
+
+
+def test_only_a_file_that_holds_the_card_is_copied_to_the_workers_disk(
+    gcs_client, local_settings, monkeypatch
+):
+    """A first pass counts the card's lines and writes nothing: a Composer worker's disk (2 GB)
+    holds a copy of the one file being rewritten, not of every landed file read."""
+    import tempfile
+
+    from fraud_mlops.ingestion import erasure
+
+    card, other = "4111111111111111", "5555555555554444"
+    landing = gcs_client.create_bucket(local_settings.landing_bucket)
+    gcs_client.create_bucket(local_settings.quarantine_bucket)
+    prefix = local_settings.landing_prefix
+    landing.blob(f"{prefix}with.csv").upload_from_string(f"transaction_id,card_number\n1,{card}\n".encode())
+    for i in range(3):
+        landing.blob(f"{prefix}without_{i}.csv").upload_from_string(
+            f"transaction_id,card_number\n1,{other}\n"
+        )
+    copies = []
+    temporary_file = tempfile.TemporaryFile
+
+    def counted() -> Any:
+        copies.append(1)
+        return temporary_file()
+
+    monkeypatch.setattr(erasure.tempfile, "TemporaryFile", counted)
+    removed = erasure.erase_from_landed_files(gcs_client, local_settings, card)
+
+    assert removed == {f"gs://{local_settings.landing_bucket}/{prefix}with.csv": 1} and len(copies) == 1
+
+
+def test_the_unreadable_files_still_landed_are_those_not_yet_deleted(gcs_client, local_settings):
+    """What confirm_files_erased checks before it lets an erasure run succeed."""
+    from fraud_mlops.ingestion.erasure import still_landed
+
+    quarantine = gcs_client.create_bucket(local_settings.quarantine_bucket)
+    for name in ("a.csv.gz", "b.csv.gz"):
+        quarantine.blob(name).upload_from_string(b"\x1f\x8b broken")
+    uris = [f"gs://{local_settings.quarantine_bucket}/{name}" for name in ("a.csv.gz", "b.csv.gz")]
+    assert still_landed(gcs_client, uris) == uris
+    quarantine.blob("a.csv.gz").delete()
+    assert still_landed(gcs_client, uris) == uris[1:]

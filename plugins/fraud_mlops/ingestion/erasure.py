@@ -12,9 +12,11 @@ new object therefore carries the original's creation time as its ``customTime`` 
 one, if it already has one), and the archive and the quarantine delete files by
 ``days_since_custom_time`` too (``infra/modules/storage``): an erasure never extends retention.
 
-Files are streamed, as validation streams them: read in chunks of ``READ_CHUNK_BYTES``, the
-kept lines written to a temporary file that is uploaded only when a line went. A worker's memory
-holds a chunk and a line, whatever the file's size; its local disk holds the rewritten copy.
+Files are streamed, as validation streams them, in chunks of ``READ_CHUNK_BYTES``: a first
+pass counts the card's lines and writes nothing; only a file that holds the card is read again,
+its kept lines written to a temporary file that is then uploaded. A worker's memory holds a
+chunk and a line, whatever the file's size; its local disk holds the rewritten copy of one file
+that holds the card (gzip files compressed), never a copy of the others.
 """
 
 from __future__ import annotations
@@ -69,9 +71,10 @@ def without_card(data: bytes, digits: str) -> tuple[bytes, int]:
     return (kept.getvalue(), removed) if removed else (data, 0)
 
 
-def copy_without_card(source: BinaryIO, target: BinaryIO, digits: str) -> int:
+def copy_without_card(source: BinaryIO, target: BinaryIO | None, digits: str) -> int:
     """Copy ``source`` to ``target`` line by line without the lines holding card ``digits``
-    (:func:`without_card`'s rule); how many went. Memory holds one line and the streams' buffers.
+    (:func:`without_card`'s rule); how many went (``target`` None: only counted). Memory holds
+    one line and the streams' buffers.
 
     Decompression errors of a gzip ``source`` are raised as :class:`UnreadableFile`.
     """
@@ -79,14 +82,15 @@ def copy_without_card(source: BinaryIO, target: BinaryIO, digits: str) -> int:
     # newline="": "\n", "\r\n" and a lone "\r" end a line, returned untranslated (also across
     # chunks); surrogateescape carries bytes that are not UTF-8 through unchanged
     reader = io.TextIOWrapper(source, encoding="utf-8", errors="surrogateescape", newline="")
-    writer = io.TextIOWrapper(target, encoding="utf-8", errors="surrogateescape", newline="")
+    writer = io.TextIOWrapper(target or io.BytesIO(), encoding="utf-8", errors="surrogateescape", newline="")
+    write = writer.write if target is not None else _discard
     removed = 0
     try:
         for line in reader:
             if card.search(normalise_card_number(line)):
                 removed += 1
             else:
-                writer.write(line)
+                write(line)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise UnreadableFile(f"gzip that does not decompress ({type(exc).__name__}: {exc})") from exc
     finally:
@@ -143,46 +147,77 @@ def erase_from_files(
             continue
         # taken before the read, which sets it from a header the GCS emulator does not send
         generation = blob.generation
+        try:
+            count = _rewrite(blob, generation, None, digits)  # counted: nothing written
+        except UnreadableFile as exc:
+            log.warning(
+                "gs://%s/%s: not read for the erasure, %s; it may hold the card: delete it", bucket, name, exc
+            )
+            if unreadable is not None:
+                unreadable[name] = str(exc)
+            continue
+        if not count:
+            continue
         with tempfile.TemporaryFile() as kept:
-            try:
-                count = _rewrite(blob, generation, kept, digits)
-            except UnreadableFile as exc:
-                log.warning(
-                    "gs://%s/%s: not read for the erasure, %s; it may hold the card: delete it",
-                    bucket,
-                    name,
-                    exc,
-                )
-                if unreadable is not None:
-                    unreadable[name] = str(exc)
-                continue
-            if count:
-                kept.seek(0)
-                # a resumable upload in chunks: without a chunk size the client holds 100 MiB
-                rewritten = client.bucket(bucket).blob(name, chunk_size=READ_CHUNK_BYTES)
-                rewritten.custom_time = min(t for t in (blob.custom_time, blob.time_created) if t is not None)
-                rewritten.content_encoding = blob.content_encoding
-                rewritten.upload_from_file(
-                    kept, content_type=blob.content_type, if_generation_match=generation
-                )
-                removed[name] = count
+            _rewrite(blob, generation, kept, digits)
+            kept.seek(0)
+            # a resumable upload in chunks: without a chunk size the client holds 100 MiB
+            rewritten = client.bucket(bucket).blob(name, chunk_size=READ_CHUNK_BYTES)
+            rewritten.custom_time = min(t for t in (blob.custom_time, blob.time_created) if t is not None)
+            rewritten.content_encoding = blob.content_encoding
+            rewritten.upload_from_file(kept, content_type=blob.content_type, if_generation_match=generation)
+        removed[name] = count
     return removed
 
 
-def _rewrite(blob: Any, generation: int | None, kept: BinaryIO, digits: str) -> int:
+def _rewrite(blob: Any, generation: int | None, kept: BinaryIO | None, digits: str) -> int:
     """Stream ``blob`` (the generation listed) into ``kept`` without the card's lines, compressed
-    again if it was; how many lines went."""
+    again if it was (``kept`` None: only counted); how many lines went."""
     # the stored bytes: an object stored with Content-Encoding: gzip would otherwise be served
     # decompressed (Cloud Storage's decompressive transcoding), as ingestion never reads it
     with blob.open(
         "rb", chunk_size=READ_CHUNK_BYTES, raw_download=True, if_generation_match=generation
     ) as stored:
-        compressed = blob.name.endswith(".gz") or stored.read(len(GZIP_MAGIC)) == GZIP_MAGIC
-        stored.seek(0)
-        if not compressed:
-            return copy_without_card(stored, kept, digits)
-        with (
-            gzip.GzipFile(fileobj=stored, mode="rb") as source,
-            gzip.GzipFile(filename="", fileobj=kept, mode="wb", mtime=0) as target,
-        ):
-            return copy_without_card(cast(BinaryIO, source), cast(BinaryIO, target), digits)
+        head = stored.read(len(GZIP_MAGIC))
+        replayed = cast(BinaryIO, io.BufferedReader(_Replayed(head, stored)))  # no second download
+        if not (blob.name.endswith(".gz") or head == GZIP_MAGIC):
+            return copy_without_card(replayed, kept, digits)
+        with gzip.GzipFile(fileobj=replayed, mode="rb") as source:
+            if kept is None:
+                return copy_without_card(cast(BinaryIO, source), None, digits)
+            with gzip.GzipFile(filename="", fileobj=kept, mode="wb", mtime=0) as target:
+                return copy_without_card(cast(BinaryIO, source), cast(BinaryIO, target), digits)
+
+
+def _discard(line: str) -> int:
+    return len(line)
+
+
+class _Replayed(io.RawIOBase):
+    """``head`` (bytes already read from ``rest``), then the rest of ``rest``."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def still_landed(client: Any, uris: list[str]) -> list[str]:
+    """Those of ``uris`` (``gs://bucket/name``) that still exist: the unreadable files an
+    erasure named, until a person deletes them."""
+    present = []
+    for uri in uris:
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        if client.bucket(bucket).get_blob(name) is not None:
+            present.append(uri)
+    return present

@@ -160,13 +160,16 @@ def canary_pair(registry: ModelRegistry, model_name: str) -> tuple[ModelVersion,
     if champion is not None and canary is not None and canary.version == champion.version:
         registry.remove_alias(model_name, CHALLENGER, canary.version)
         canary = None
-    if canary is None:
-        # a verdict finished but for its mark (a try cut after the challenger alias went): a mark
-        # left on a version would decide it at once if it were ever made challenger again
-        for mark in MARKS.values():
-            registry.remove_alias(model_name, mark)
-        return None
-    if champion is None:
+    # A mark on anything but a challenger that can be decided is what a verdict finished but for
+    # its mark leaves (a try cut after the challenger alias went): left, it would decide that
+    # version at once if it were ever made challenger again, and registration waits while any
+    # version carries one (training.steps.wait_for_canary_verdict).
+    decidable = canary.version if canary is not None and champion is not None else None
+    for mark in MARKS.values():
+        marked = registry.get(model_name, mark)
+        if marked is not None and marked.version != decidable:
+            registry.remove_alias(model_name, mark, marked.version)
+    if canary is None or champion is None:
         return None
     return champion, canary
 

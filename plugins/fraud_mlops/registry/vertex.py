@@ -309,7 +309,9 @@ class VertexEndpoint:
                 ).result(timeout=OPERATION_TIMEOUT_SECONDS)
 
     def is_deployed(self, version: ModelVersion) -> bool:
-        return _deployed_id(self.endpoint(), version) is not None
+        """A read: an endpoint that does not exist (yet) serves nothing, and none is created."""
+        endpoint = self._existing()
+        return endpoint is not None and _deployed_id(endpoint, version) is not None
 
     def deployed_since(self, version: ModelVersion) -> datetime | None:
         """The ``DeployedModel``'s ``create_time`` (output only; set when the deployment began),

@@ -58,15 +58,25 @@ def wait_for_canary_verdict(
     finish; a mark a cut-short verdict left is finished by the canary task's next run, which does
     so with training in flight.
     """
+    from google.api_core import exceptions
+
     from fraud_mlops.registry.base import PROMOTING, ROLLING_BACK
 
     deadline = clock() + timeout
     while True:
-        marked = {
-            mark: version.version
-            for mark in (PROMOTING, ROLLING_BACK)
-            if (version := registry.get(model_name, mark)) is not None
-        }
+        try:
+            marked = {
+                mark: version.version
+                for mark in (PROMOTING, ROLLING_BACK)
+                if (version := registry.get(model_name, mark)) is not None
+            }
+        except (  # GetModel has no default retry: one 503 would fail the pipeline
+            exceptions.ServiceUnavailable,
+            exceptions.DeadlineExceeded,
+            exceptions.InternalServerError,
+            exceptions.TooManyRequests,
+        ) as exc:
+            marked = {"(unread)": f"? ({type(exc).__name__}: {exc})"}
         if not marked:
             return
         under_way = ", ".join(f"{mark} on v{version}" for mark, version in marked.items())
@@ -153,17 +163,23 @@ def _evaluate_dir(
     return evaluate(dataset.labels(test), predict_scores(estimator, dataset.feature_matrix(test)), threshold)
 
 
-def score_champion_step(test_path: Path, registry_uri: str, model_name: str) -> dict[str, Any]:
+def score_champion_step(
+    test_path: Path, registry_uri: str, model_name: str, verdict_wait_seconds: float = VERDICT_WAIT_SECONDS
+) -> dict[str, Any]:
     """The serving champion scored on the challenger's test rows at the champion's own threshold.
 
-    ``{"has_champion": False}`` when no version carries the ``champion`` alias yet.
+    ``{"has_champion": False}`` when no version carries the ``champion`` alias yet. Read after
+    any canary verdict under way (:func:`wait_for_canary_verdict`): the gate must compare with
+    the champion a promotion makes, not the one it replaces.
     """
     import pandas as pd
 
     from fraud_mlops.registry.backends import open_registry
     from fraud_mlops.registry.base import CHAMPION
 
-    champion = open_registry(registry_uri).get(model_name, CHAMPION)
+    registry = open_registry(registry_uri)
+    wait_for_canary_verdict(registry, model_name, timeout=verdict_wait_seconds)
+    champion = registry.get(model_name, CHAMPION)
     if champion is None:
         return {"has_champion": False, "version": "", "metrics": {}}
     model_dir = champion.local_dir()
