@@ -5,7 +5,8 @@ Trigger with the param `card_number`. Removes the card from the raw table, the r
 every published table (staging, features, training examples, latest features) and the landed
 files holding it in clear (not yet ingested, archived, quarantined), then syncs the online store.
 A landed file no erasure can read (a broken gzip: it may hold the card) fails the run's last
-step, `confirm_files_erased`, which names it: delete it, then clear that task.
+step, `confirm_files_erased`, which names it: delete it, then clear `erase_from_landed_files`
+with its downstream tasks ("only failed" unticked), which lists the landed files again.
 Locally the sync writes a version without the card and keeps no earlier one, so the store no
 longer knows it. On gcp a
 Bigtable online store keeps the card's last synced record until the feature view is recreated

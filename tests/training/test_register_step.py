@@ -107,11 +107,40 @@ def test_on_vertex_the_wait_reads_both_marks_by_alias() -> None:
     ]  # fmt: skip
 
 
-def test_the_champion_is_scored_for_the_gate_after_a_verdict_under_way(tmp_path: Path) -> None:
-    """The gate compares with the champion a promotion makes, not the one it replaces."""
+def test_the_champion_is_scored_for_the_gate_after_a_verdict_under_way(tmp_path: Path, monkeypatch) -> None:
+    """The gate compares with the champion a promotion makes (v2), not the one it replaces (v1)."""
+    import functools
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fraud_mlops.training import steps
+
     registry = _registry(tmp_path)
     registry.set_alias(MODEL, PROMOTING, "2")
-    with pytest.raises(VerdictUnderWay, match="canary-promoting on v2"):
+
+    def promotion_finishes(seconds: float) -> None:
+        registry.set_alias(MODEL, CHAMPION, "2")
+        registry.remove_alias(MODEL, CHALLENGER, "2")
+        registry.remove_alias(MODEL, PROMOTING, "2")
+
+    monkeypatch.setattr(
+        steps, "wait_for_canary_verdict", functools.partial(wait_for_canary_verdict, sleep=promotion_finishes)
+    )
+    scored: list[Path] = []
+    monkeypatch.setattr(  # the scoring itself is train_evaluate's to test
+        steps,
+        "_evaluate_dir",
+        lambda model_dir, *_: scored.append(model_dir) or SimpleNamespace(scalars=dict),
+    )
+    pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "test.parquet")
+
+    result = score_champion_step(tmp_path / "test.parquet", str(registry.root), MODEL)
+
+    assert result["has_champion"] and result["version"] == "2"
+    assert scored == [registry.get(MODEL, "2").local_dir()]
+    with pytest.raises(VerdictUnderWay, match="canary-promoting on v2"):  # the wait ran out
+        registry.set_alias(MODEL, PROMOTING, "2")
         score_champion_step(tmp_path / "test.parquet", str(registry.root), MODEL, verdict_wait_seconds=0)
 
 
@@ -128,6 +157,10 @@ def test_a_registry_that_does_not_answer_for_a_moment_is_asked_again() -> None:
     registry.get.side_effect = exceptions.PermissionDenied("aiplatform.models.get")
     with pytest.raises(exceptions.PermissionDenied):  # a refusal is no moment's silence
         wait_for_canary_verdict(registry, MODEL, timeout=60, poll=5, sleep=slept.append)
+    # a registry that never answers: its error at the end, not a verdict said to be under way
+    registry.get.side_effect = exceptions.ServiceUnavailable("down")
+    with pytest.raises(exceptions.ServiceUnavailable):
+        wait_for_canary_verdict(registry, MODEL, timeout=0, poll=5, sleep=slept.append)
 
 
 def _answer(answer: Any) -> Any:

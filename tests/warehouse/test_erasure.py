@@ -390,14 +390,20 @@ def test_only_a_file_that_holds_the_card_is_copied_to_the_workers_disk(
     assert removed == {f"gs://{local_settings.landing_bucket}/{prefix}with.csv": 1} and len(copies) == 1
 
 
-def test_the_unreadable_files_still_landed_are_those_not_yet_deleted(gcs_client, local_settings):
-    """What confirm_files_erased checks before it lets an erasure run succeed."""
-    from fraud_mlops.ingestion.erasure import still_landed
+def test_a_plain_csv_named_gz_is_read_as_ingestion_reads_it(gcs_client, local_settings):
+    """Ingestion (as BigQuery) decides gzip by the magic bytes: a plain CSV named .csv.gz loads.
+    The erasure decided by the name too, called it a gzip that does not decompress and kept the
+    card, which the next run loaded."""
+    from fraud_mlops.ingestion.erasure import erase_from_landed_files
 
-    quarantine = gcs_client.create_bucket(local_settings.quarantine_bucket)
-    for name in ("a.csv.gz", "b.csv.gz"):
-        quarantine.blob(name).upload_from_string(b"\x1f\x8b broken")
-    uris = [f"gs://{local_settings.quarantine_bucket}/{name}" for name in ("a.csv.gz", "b.csv.gz")]
-    assert still_landed(gcs_client, uris) == uris
-    quarantine.blob("a.csv.gz").delete()
-    assert still_landed(gcs_client, uris) == uris[1:]
+    card, other = "4111111111111111", "5555555555554444"
+    landing = gcs_client.create_bucket(local_settings.landing_bucket)
+    gcs_client.create_bucket(local_settings.quarantine_bucket)
+    name = f"{local_settings.landing_prefix}plain.csv.gz"
+    landing.blob(name).upload_from_string(f"transaction_id,card_number\n1,{card}\n2,{other}\n".encode())
+    unreadable: dict[str, str] = {}
+
+    removed = erase_from_landed_files(gcs_client, local_settings, card, unreadable)
+
+    assert unreadable == {} and removed == {f"gs://{local_settings.landing_bucket}/{name}": 1}
+    assert landing.blob(name).download_as_bytes() == f"transaction_id,card_number\n2,{other}\n".encode()

@@ -180,7 +180,9 @@ def _rewrite(blob: Any, generation: int | None, kept: BinaryIO | None, digits: s
     ) as stored:
         head = stored.read(len(GZIP_MAGIC))
         replayed = cast(BinaryIO, io.BufferedReader(_Replayed(head, stored)))  # no second download
-        if not (blob.name.endswith(".gz") or head == GZIP_MAGIC):
+        # gzip by its magic bytes, as ingestion (and BigQuery) decide, whatever the name says:
+        # a plain CSV named .gz loads, and must be read as it loads
+        if head != GZIP_MAGIC:
             return copy_without_card(replayed, kept, digits)
         with gzip.GzipFile(fileobj=replayed, mode="rb") as source:
             if kept is None:
@@ -210,14 +212,3 @@ class _Replayed(io.RawIOBase):
         data = self._rest.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
-
-
-def still_landed(client: Any, uris: list[str]) -> list[str]:
-    """Those of ``uris`` (``gs://bucket/name``) that still exist: the unreadable files an
-    erasure named, until a person deletes them."""
-    present = []
-    for uri in uris:
-        bucket, _, name = uri.removeprefix("gs://").partition("/")
-        if client.bucket(bucket).get_blob(name) is not None:
-            present.append(uri)
-    return present

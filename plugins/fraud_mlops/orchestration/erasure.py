@@ -104,26 +104,23 @@ def erase_from_landed_files(settings: Settings) -> Any:
 def confirm_files_erased(settings: Settings) -> Any:
     @task(retries=0)
     def confirm_files_erased(**context: Any) -> None:
-        """Fail the run, once everything else is erased and the store synced, while a landed file
-        no erasure could read is still there: it may hold the card, so the erasure is not
-        complete, and a green run would say it was. A person deletes the files (no load can use
-        them either: ingestion quarantines them) and clears this task, which then finds them
-        gone (Airflow runs the lease's setup and teardown with it)."""
+        """Fail the run, once everything else is erased and the store synced, while the erasure
+        of the landed files named a file it could not read: it may hold the card, so the erasure
+        is not complete, and a green run would say it was. A person deletes the files (no load
+        can use them either: ingestion quarantines them) and clears ``erase_from_landed_files``
+        with its downstream tasks ("only failed" unticked: Airflow runs the lease's setup and
+        teardown with them), which lists every landed file again: a file an ingestion run has
+        moved since (to the quarantine, to the archive) is found where it is now."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from fraud_mlops.ingestion.erasure import still_landed
-        from fraud_mlops.storage import gcs_hook
-
         unreadable = context["ti"].xcom_pull(task_ids="erase_from_landed_files", key="unreadable") or {}
-        left = still_landed(gcs_hook(settings).get_conn(), sorted(unreadable)) if unreadable else []
-        if left:
-            files = "\n".join(f"  {uri}: {unreadable[uri]}" for uri in left)
+        if unreadable:
+            files = "\n".join(f"  {uri}: {why}" for uri, why in sorted(unreadable.items()))
             raise AirflowFailException(
-                f"the erasure is not complete: {len(left)} landed file(s) could not be read and may still hold "
-                f"the card; delete them, then clear this task:\n{files}"
+                f"the erasure is not complete: {len(unreadable)} landed file(s) could not be read and may "
+                "still hold the card; delete them, then clear erase_from_landed_files with its downstream "
+                f"tasks (not only failed ones), which lists the landed files again:\n{files}"
             )
-        for uri in unreadable:
-            print(f"{uri}: could not be read, and is deleted")
-        print("no landed file holds the card: every one that did was rewritten without it or deleted")
+        print("no landed file holds the card: every one that did was rewritten without it")
 
     return confirm_files_erased()

@@ -13,8 +13,9 @@ worker slot; once it holds the lease it drops the per-file load tables earlier r
 ``release_transform_lease`` its teardown, which drops those left since, then gives the lease
 back whatever happened between, also when a step failed. So a failed run is cleared with its setup: clear it
 from ``acquire_transform_lease`` (downstream included), or the whole run. Clearing only the
-failed tasks (the "only failed" clear of a run, or one task without its downstream) leaves the
-setup as it was, a success: Airflow filters it out of such a clear. The cleared tasks would then
+failed tasks (the "only failed" clear) leaves the setup as it was, a success: Airflow filters it
+out of such a clear (a clear of tasks, "only failed" unticked, takes their setup and teardown
+with them). The cleared tasks would then
 run without the lease, beside whichever run holds it; :func:`require_transform_lease`, the
 ``pre_execute`` of every task of the project's DAGs, fails them first.
 """

@@ -64,6 +64,7 @@ def wait_for_canary_verdict(
 
     deadline = clock() + timeout
     while True:
+        unread: Exception | None = None
         try:
             marked = {
                 mark: version.version
@@ -76,11 +77,13 @@ def wait_for_canary_verdict(
             exceptions.InternalServerError,
             exceptions.TooManyRequests,
         ) as exc:
-            marked = {"(unread)": f"? ({type(exc).__name__}: {exc})"}
+            unread, marked = exc, {"(unread)": f"? ({type(exc).__name__}: {exc})"}
         if not marked:
             return
         under_way = ", ".join(f"{mark} on v{version}" for mark, version in marked.items())
         if clock() >= deadline:
+            if unread is not None:  # the registry's own error, not a verdict, is what to see
+                raise unread
             raise VerdictUnderWay(
                 f"a canary verdict is still under way after {timeout:.0f} s ({under_way}): the fraud_monitoring "
                 "DAG's apply_canary_decision finishes it on its next run; retry this training run after it"
