@@ -407,3 +407,25 @@ def test_a_plain_csv_named_gz_is_read_as_ingestion_reads_it(gcs_client, local_se
 
     assert unreadable == {} and removed == {f"gs://{local_settings.landing_bucket}/{name}": 1}
     assert landing.blob(name).download_as_bytes() == f"transaction_id,card_number\n2,{other}\n".encode()
+
+
+def test_make_erase_card_exits_1_while_a_landed_file_could_not_be_read(
+    warehouse, local_settings, gcs_client, capsys
+):
+    """The command's counterpart of confirm_files_erased: the rest is erased, and the exit
+    status says the erasure is not complete."""
+    from devtools.erase_card import main
+
+    card = "4111111111111111"
+    gcs_client.create_bucket(local_settings.landing_bucket)
+    quarantine = gcs_client.create_bucket(local_settings.quarantine_bucket)
+    quarantine.blob("2026-12-07/x.csv.gz").upload_from_string(gzip.compress(f"1,{card}\n".encode())[:-8])
+
+    assert main([card]) == 1
+    out = capsys.readouterr().out
+    assert f"gs://{local_settings.quarantine_bucket}/2026-12-07/x.csv.gz: NOT READ (gzip that does not" in out
+    assert "the erasure is not complete until the files NOT READ are deleted" in out
+    assert card not in out  # the last four digits only
+
+    quarantine.blob("2026-12-07/x.csv.gz").delete()
+    assert main([card]) == 0
