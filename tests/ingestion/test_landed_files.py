@@ -46,6 +46,18 @@ def test_bad_files_are_named_by_reason(data: bytes, reason: str) -> None:
     assert not check.ok and check.reason == reason and check.detail
 
 
+def test_a_gzip_whose_compressed_body_is_damaged_is_quarantined_as_bad_compression(good_csv: bytes) -> None:
+    """A byte flipped inside the deflate data makes gzip raise zlib.error, no OSError: it crashed
+    the validation task (and held back the good files listed with it) instead of quarantining
+    the file, which the erasure names as unreadable and tells a person will be quarantined."""
+    import gzip
+
+    damaged = bytearray(gzip.compress(good_csv, mtime=0))
+    damaged[20] ^= 0xFF
+    check = check_landing_csv(bytes(damaged))
+    assert not check.ok and check.reason == "bad_compression" and "Error -3" in check.detail
+
+
 def test_a_broken_gzip_stream_says_how_far_the_count_got_not_where_the_break_is(good_csv: bytes) -> None:
     """Bytes after a whole gzip member break the stream before the first line is counted (it is
     decompressed ahead of the lines): "broken after line 0" named a place in a file whose every

@@ -161,6 +161,17 @@ def test_a_registry_that_does_not_answer_for_a_moment_is_asked_again() -> None:
     registry.get.side_effect = exceptions.ServiceUnavailable("down")
     with pytest.raises(exceptions.ServiceUnavailable):
         wait_for_canary_verdict(registry, MODEL, timeout=0, poll=5, sleep=slept.append)
+    # a verdict seen under way, then a read that fails as the wait ends: the verdict is what to see
+    marked = mock.Mock(version="2")
+    answers = [marked, None, exceptions.ServiceUnavailable("blip")]
+    registry.get.side_effect = lambda model_name, alias: _answer(answers.pop(0))
+    clock = iter([0.0, 0.0, 100.0])
+    with pytest.raises(
+        VerdictUnderWay, match=r"canary-promoting on v2.*last read failed: ServiceUnavailable"
+    ):
+        wait_for_canary_verdict(
+            registry, MODEL, timeout=60, poll=5, sleep=slept.append, clock=lambda: next(clock)
+        )
 
 
 def _answer(answer: Any) -> Any:

@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -480,7 +481,11 @@ def scan_landing_stream(
         return result(False, tally.rows, "not_utf8", f"line 1: {err.reason}")
     except LineTooLong as err:
         return result(False, tally.rows, "line_too_long", str(err))
-    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+    ) as err:  # gzip.BadGzipFile is an OSError; a damaged body: zlib.error
         return result(False, tally.rows, "bad_compression", _broken_gzip(err, tally.line_no))
     rows, bad, bad_count = tally.rows, tally.bad, tally.bad_count
     lines = rows + bad_count

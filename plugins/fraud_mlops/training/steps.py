@@ -63,10 +63,11 @@ def wait_for_canary_verdict(
     from fraud_mlops.registry.base import PROMOTING, ROLLING_BACK
 
     deadline = clock() + timeout
+    seen: dict[str, str] | None = None  # the marks the last answer named
     while True:
         unread: Exception | None = None
         try:
-            marked = {
+            seen = {
                 mark: version.version
                 for mark in (PROMOTING, ROLLING_BACK)
                 if (version := registry.get(model_name, mark)) is not None
@@ -77,18 +78,26 @@ def wait_for_canary_verdict(
             exceptions.InternalServerError,
             exceptions.TooManyRequests,
         ) as exc:
-            unread, marked = exc, {"(unread)": f"? ({type(exc).__name__}: {exc})"}
-        if not marked:
+            unread = exc
+        if unread is None and not seen:
             return
-        under_way = ", ".join(f"{mark} on v{version}" for mark, version in marked.items())
+        under_way = ", ".join(f"{mark} on v{version}" for mark, version in (seen or {}).items())
         if clock() >= deadline:
-            if unread is not None:  # the registry's own error, not a verdict, is what to see
+            if seen is None and unread is not None:  # never answered: its error is what to see
                 raise unread
             raise VerdictUnderWay(
                 f"a canary verdict is still under way after {timeout:.0f} s ({under_way}): the fraud_monitoring "
                 "DAG's apply_canary_decision finishes it on its next run; retry this training run after it"
+                + (
+                    f" (the last read failed: {type(unread).__name__}: {unread})"
+                    if unread is not None
+                    else ""
+                )
             )
-        print(f"a canary verdict is under way ({under_way}): registering after it")
+        if unread is not None:
+            print(f"the registry did not answer ({type(unread).__name__}: {unread}): asking again")
+        else:
+            print(f"a canary verdict is under way ({under_way}): registering after it")
         sleep(poll)
 
 
