@@ -481,11 +481,8 @@ def scan_landing_stream(
         return result(False, tally.rows, "not_utf8", f"line 1: {err.reason}")
     except LineTooLong as err:
         return result(False, tally.rows, "line_too_long", str(err))
-    except (
-        OSError,
-        EOFError,
-        zlib.error,
-    ) as err:  # gzip.BadGzipFile is an OSError; a damaged body: zlib.error
+    # gzip.BadGzipFile is an OSError; a damaged compressed body raises zlib.error
+    except (OSError, EOFError, zlib.error) as err:
         return result(False, tally.rows, "bad_compression", _broken_gzip(err, tally.line_no))
     rows, bad, bad_count = tally.rows, tally.bad, tally.bad_count
     lines = rows + bad_count
