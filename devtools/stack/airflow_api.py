@@ -17,6 +17,10 @@ from typing import Any
 TERMINAL_RUN_STATES = {"success", "failed"}
 
 
+#: How Airflow's API answers an error of its metadata DB (api_fastapi/common/exceptions.py).
+DATABASE_ERROR = b'"reason":"Database error"'
+
+
 class AirflowAPIError(RuntimeError):
     pass
 
@@ -28,6 +32,10 @@ class AirflowAPI:
     #: without an answer while tasks ran (a browser test's GET failed so, 2026-12-04, and a
     #: stack test's unpause, its PATCH). A trigger (POST) is sent once.
     ATTEMPTS = 3
+    #: A repeatable request the api-server answered ``500 Database error`` is sent again after
+    #: this pause: the local metadata DB is SQLite, and a write that waited out its 30 s lock
+    #: behind another writer fails so (a demo's unpause on a loaded 2-core VM, 2026-12-07).
+    BUSY_PAUSE_SECONDS = 2.0
 
     def __init__(self, base_url: str, timeout: float = 60):
         """``timeout``: more than the local metadata DB's 30 s lock wait
@@ -54,7 +62,13 @@ class AirflowAPI:
                     raw = resp.read()
                 break
             except urllib.error.HTTPError as err:
-                raise AirflowAPIError(f"{method} {path}: HTTP {err.code}: {err.read()[:500]!r}") from err
+                body = err.read()[:500]
+                if err.code == 500 and DATABASE_ERROR in body and attempt < attempts:
+                    # the metadata DB's write lock waited out (SQLite: one writer at a time)
+                    print(f"[airflow-api] {method} {path}: the metadata DB was busy; asking again")
+                    time.sleep(self.BUSY_PAUSE_SECONDS)
+                    continue
+                raise AirflowAPIError(f"{method} {path}: HTTP {err.code}: {body!r}") from err
             except TimeoutError:
                 if attempt == attempts:
                     raise

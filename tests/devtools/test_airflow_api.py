@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.stack.airflow_api import AirflowAPI
+from devtools.stack.airflow_api import AirflowAPI, AirflowAPIError
 
 
 @pytest.fixture
@@ -62,3 +62,64 @@ def test_a_trigger_that_times_out_is_not_sent_again(slow_then_fast) -> None:
     with pytest.raises(TimeoutError):
         AirflowAPI(url, timeout=0.5).request("POST", "/dags/fraud_ingest_daily/dagRuns", {"conf": {}})
     assert seen == ["POST /api/v2/dags/fraud_ingest_daily/dagRuns"]
+
+
+#: What Airflow 3.3's api-server answered a demo's unpause whose audit-log write waited out
+#: SQLite's 30 s lock (its SQLAlchemyErrorHandler), trimmed of the error id.
+BUSY = b'{"detail":{"reason":"Database error","statement":"hidden","orig_error":"hidden","message":"Serious error"}}'
+
+
+@pytest.fixture
+def busy_then_ok(monkeypatch) -> Iterator[tuple[str, list[str], list[bytes]]]:
+    """A real HTTP server on 127.0.0.1 answering each request with the next 500 body queued
+    (then 200)."""
+    seen: list[str] = []
+    errors: list[bytes] = []
+    monkeypatch.setattr(AirflowAPI, "BUSY_PAUSE_SECONDS", 0.0)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            seen.append(f"{self.command} {self.path}")
+            status, body = (500, errors.pop(0)) if errors else (200, b"{}")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen, errors
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_repeatable_request_the_metadata_db_was_too_busy_for_is_asked_again(busy_then_ok) -> None:
+    url, seen, errors = busy_then_ok
+    errors.append(BUSY)
+    AirflowAPI(url).set_paused("fraud_batch_scoring", True)
+    assert seen == ["PATCH /api/v2/dags/fraud_batch_scoring"] * 2
+
+    seen.clear()
+    errors.extend([BUSY] * AirflowAPI.ATTEMPTS)  # busy every time: the error, after the attempts
+    with pytest.raises(AirflowAPIError, match="Database error"):
+        AirflowAPI(url).set_paused("fraud_batch_scoring", True)
+    assert len(seen) == AirflowAPI.ATTEMPTS
+
+
+def test_a_trigger_or_another_server_error_is_not_sent_again(busy_then_ok) -> None:
+    url, seen, errors = busy_then_ok
+    errors.append(BUSY)
+    with pytest.raises(AirflowAPIError, match="Database error"):
+        AirflowAPI(url).request("POST", "/dags/fraud_ingest_daily/dagRuns", {"conf": {}})
+    errors.append(b'{"detail":"An error occurred while trying to deserialize Dag"}')
+    with pytest.raises(AirflowAPIError, match="deserialize"):
+        AirflowAPI(url).set_paused("fraud_batch_scoring", True)
+    assert seen == ["POST /api/v2/dags/fraud_ingest_daily/dagRuns", "PATCH /api/v2/dags/fraud_batch_scoring"]
