@@ -62,13 +62,13 @@ class AirflowAPI:
                     raw = resp.read()
                 break
             except urllib.error.HTTPError as err:
-                body = err.read()[:500]
-                if err.code == 500 and DATABASE_ERROR in body and attempt < attempts:
+                answer = err.read()[:500]
+                if err.code == 500 and DATABASE_ERROR in answer and attempt < attempts:
                     # the metadata DB's write lock waited out (SQLite: one writer at a time)
                     print(f"[airflow-api] {method} {path}: the metadata DB was busy; asking again")
                     time.sleep(self.BUSY_PAUSE_SECONDS)
                     continue
-                raise AirflowAPIError(f"{method} {path}: HTTP {err.code}: {body!r}") from err
+                raise AirflowAPIError(f"{method} {path}: HTTP {err.code}: {answer!r}") from err
             except TimeoutError:
                 if attempt == attempts:
                     raise
