@@ -29,7 +29,7 @@ import tempfile
 import zlib
 from typing import Any, BinaryIO, cast
 
-from fraud_mlops.ingestion.landed_files import READ_CHUNK_BYTES
+from fraud_mlops.ingestion.landed_files import READ_CHUNK_BYTES, Prefixed
 from fraud_mlops.pseudonym import luhn_valid, normalise_card_number
 from fraud_mlops.settings import Settings
 
@@ -179,7 +179,7 @@ def _rewrite(blob: Any, generation: int | None, kept: BinaryIO | None, digits: s
         "rb", chunk_size=READ_CHUNK_BYTES, raw_download=True, if_generation_match=generation
     ) as stored:
         head = stored.read(len(GZIP_MAGIC))
-        replayed = cast(BinaryIO, io.BufferedReader(_Replayed(head, stored)))  # no second download
+        replayed = cast(BinaryIO, io.BufferedReader(Prefixed(head, stored)))  # no second download
         # gzip by its magic bytes, as ingestion (and BigQuery) decide, whatever the name says:
         # a plain CSV named .gz loads, and must be read as it loads
         if head != GZIP_MAGIC:
@@ -193,22 +193,3 @@ def _rewrite(blob: Any, generation: int | None, kept: BinaryIO | None, digits: s
 
 def _discard(line: str) -> int:
     return len(line)
-
-
-class _Replayed(io.RawIOBase):
-    """``head`` (bytes already read from ``rest``), then the rest of ``rest``."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n], self._head = self._head[:n], self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)

@@ -260,7 +260,7 @@ class _Tally:
             self.progress(self)
 
 
-class _Prefixed(io.RawIOBase):
+class Prefixed(io.RawIOBase):
     """``prefix``, then the rest of ``stream``: bytes already read, handed back to a text reader."""
 
     def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
@@ -282,7 +282,7 @@ class _Prefixed(io.RawIOBase):
 def _text(prefix: bytes, stream: BinaryIO) -> io.TextIOWrapper:
     """Bytes that are not UTF-8 read as U+FFFD (the lines holding one are counted)."""
     return io.TextIOWrapper(
-        io.BufferedReader(_Prefixed(prefix, stream)), encoding="utf-8", errors="replace", newline=""
+        io.BufferedReader(Prefixed(prefix, stream)), encoding="utf-8", errors="replace", newline=""
     )
 
 
