@@ -29,14 +29,11 @@ import tempfile
 import zlib
 from typing import Any, BinaryIO, cast
 
-from fraud_mlops.ingestion.landed_files import READ_CHUNK_BYTES, Prefixed
+from fraud_mlops.ingestion.landed_files import GZIP_MAGIC, READ_CHUNK_BYTES, Prefixed
 from fraud_mlops.pseudonym import luhn_valid, normalise_card_number
 from fraud_mlops.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 class ErasureRequestError(ValueError):
