@@ -39,6 +39,7 @@ from fraud_mlops.registry.base import (
     PREVIOUS_CHAMPION,
     PROMOTING,
     ROLLING_BACK,
+    VERDICT_MARKS,
     ModelEndpoint,
     ModelRegistry,
     ModelVersion,
@@ -165,7 +166,7 @@ def canary_pair(registry: ModelRegistry, model_name: str) -> tuple[ModelVersion,
     # version at once if it were ever made challenger again, and registration waits while any
     # version carries one (training.steps.wait_for_canary_verdict).
     decidable = canary.version if canary is not None and champion is not None else None
-    for mark in MARKS.values():
+    for mark in VERDICT_MARKS:
         marked = registry.get(model_name, mark)
         if marked is not None and marked.version != decidable:
             registry.remove_alias(model_name, mark, marked.version)

@@ -175,7 +175,6 @@ def apply_canary_decision(settings: Settings) -> Any:
         """PROMOTE / HOLD / ROLLBACK the canary from the prediction log's evidence."""
         from fraud_mlops.alerting.sinks import ROLLBACK
         from fraud_mlops.monitoring.canary_apply import (
-            MARKS,
             apply_decision,
             begun_decision,
             canary_pair,
@@ -187,6 +186,7 @@ def apply_canary_decision(settings: Settings) -> Any:
         from fraud_mlops.orchestration.training import DAG_ID as TRAINING_DAG_ID
         from fraud_mlops.registry.artifact import read_metadata
         from fraud_mlops.registry.backends import open_endpoint, open_registry
+        from fraud_mlops.registry.base import VERDICT_MARKS
         from fraud_mlops.registry.names import MODEL_NAME
         from fraud_mlops.sql_templates import render_sql
 
@@ -205,7 +205,7 @@ def apply_canary_decision(settings: Settings) -> Any:
             ],
         }
         registry = open_registry(targets.registry_uri(settings))
-        if training and not any(registry.get(MODEL_NAME, mark) for mark in MARKS.values()):
+        if training and not any(registry.get(MODEL_NAME, mark) for mark in VERDICT_MARKS):
             links.record(context, "")
             return hold
         pair = canary_pair(registry, MODEL_NAME)

@@ -21,6 +21,9 @@ PREVIOUS_CHAMPION = "previous-champion"  # kept on promotion: reverting it is on
 #: short in between is finished by the next one, not decided again (monitoring/canary_apply.py)
 PROMOTING = "canary-promoting"
 ROLLING_BACK = "canary-rolling-back"
+#: Both marks: while any version carries one, a verdict is under way (the canary task finishes
+#: it; registration waits for it).
+VERDICT_MARKS = (PROMOTING, ROLLING_BACK)
 #: Vertex AI's format of a version alias (``Model.version_aliases`` in google.cloud.aiplatform_v1):
 #: a lowercase letter first, then letters, digits and ``-``; no ``_``. Both registries check it,
 #: so a name Vertex would refuse fails on the local target too.

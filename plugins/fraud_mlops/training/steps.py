@@ -60,7 +60,7 @@ def wait_for_canary_verdict(
     """
     from google.api_core import exceptions
 
-    from fraud_mlops.registry.base import PROMOTING, ROLLING_BACK
+    from fraud_mlops.registry.base import VERDICT_MARKS
 
     deadline = clock() + timeout
     seen: dict[str, str] | None = None  # the marks the last answer named
@@ -69,7 +69,7 @@ def wait_for_canary_verdict(
         try:
             seen = {
                 mark: version.version
-                for mark in (PROMOTING, ROLLING_BACK)
+                for mark in VERDICT_MARKS
                 if (version := registry.get(model_name, mark)) is not None
             }
         except (  # GetModel has no default retry: one 503 would fail the pipeline
