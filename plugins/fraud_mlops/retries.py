@@ -43,11 +43,12 @@ def serving_retry(call_timeout: float) -> Any:
 
 
 def unanswered_errors() -> tuple[type[Exception], ...]:
-    """What a call with :func:`serving_retry` raises when its dependency did not answer in
-    time (the retries' end, ``RetryError``; an attempt's own deadline; an unretried 503), or
-    refused it for quota (429 ``RESOURCE_EXHAUSTED``: a busy store node or endpoint, a
-    per-minute quota): not retried within the request, but a caller's later retry may get past
-    either, so the function answers 503 with ``Retry-After``, not a 500."""
+    """What a call with :func:`serving_retry` or :func:`lookup_retry` raises when its service
+    did not answer in time (the retries' end, ``RetryError``; an attempt's own deadline; an
+    unretried 503), or refused it for quota (429 ``RESOURCE_EXHAUSTED``: a busy store node or
+    endpoint, a per-minute quota): a later try may get past either. The prediction function
+    answers them 503 with ``Retry-After``, not a 500; the training wait asks again at its next
+    poll."""
     from google.api_core import exceptions
 
     return (

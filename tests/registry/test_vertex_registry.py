@@ -16,6 +16,7 @@ from fraud_mlops.registry.backends import open_endpoint, open_registry, vertex_e
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, ModelVersion
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, IncompatibleModel
 from fraud_mlops.registry.vertex import EndpointMissing, VertexEndpoint, VertexModelRegistry
+from tests.vertex_registry import LookupRetry
 
 LOCATION = "projects/fraud-prj/locations/europe-west4"
 PARENT = f"{LOCATION}/models/fraud-detector"
@@ -65,8 +66,16 @@ def test_first_upload_creates_the_model_and_gives_it_both_aliases(tmp_path: Path
         VertexModelRegistry("fraud-prj", "europe-west4", client), tmp_path, [CHAMPION, CHALLENGER]
     )
 
-    client.list_models.assert_any_call(
-        request=v1.ListModelsRequest(parent=LOCATION, filter='display_name="fraud-detector"')
+    # listed before the upload (none yet), and again to find the model the upload made
+    assert (
+        client.list_models.call_args_list
+        == [
+            mock.call(
+                request=v1.ListModelsRequest(parent=LOCATION, filter='display_name="fraud-detector"'),
+                retry=LookupRetry(),
+            )
+        ]
+        * 2
     )
     client.upload_model.assert_called_once_with(
         request=v1.UploadModelRequest(
@@ -110,7 +119,7 @@ def test_next_upload_is_a_version_of_the_parent_and_the_alias_moves(tmp_path: Pa
     request = client.upload_model.call_args.kwargs["request"]
     assert request.parent_model == PARENT and request.model_id == ""
     assert request.model.container_spec.image_uri == "eu.gcr.io/x/sklearn:1.9"
-    client.get_model.assert_called_with(name=f"{PARENT}@{CHALLENGER}")
+    client.get_model.assert_called_with(name=f"{PARENT}@{CHALLENGER}", retry=LookupRetry())
     # one request: Model Registry takes an alias off the version that held it ("if you apply an
     # existing alias used by another model version, the alias is removed from that version");
     # two left a moment with no version holding it
@@ -184,7 +193,7 @@ def test_champion_lookup_resolves_the_alias_and_reads_through_gcs_fuse() -> None
         labels=LABELS,
     )
     champion = VertexModelRegistry("fraud-prj", "europe-west4", client).get("fraud-detector", CHAMPION)
-    client.get_model.assert_called_once_with(name=f"{PARENT}@champion")
+    client.get_model.assert_called_once_with(name=f"{PARENT}@champion", retry=LookupRetry())
     assert champion == ModelVersion(
         "fraud-detector", "3", "gs://bucket/models/3", (CHAMPION,), LABELS, f"{PARENT}@3"
     )
@@ -196,6 +205,25 @@ def test_no_model_yet_means_no_champion() -> None:
     client.list_models.return_value = []
     assert VertexModelRegistry("fraud-prj", "europe-west4", client).get("fraud-detector", CHAMPION) is None
     client.get_model.assert_not_called()
+
+
+def test_the_model_is_listed_once_per_registry_and_looked_for_again_until_it_exists() -> None:
+    """Its resource name never changes once made: the training wait's polls (two alias reads
+    every 30 s) listed every model before each read. Not found is not remembered: the first
+    upload makes it."""
+    client = _model_client()
+    client.list_models.side_effect = [[], [v1.Model(name=PARENT)]]
+    client.get_model.return_value = v1.Model(name=PARENT, version_id="3", version_aliases=[CHAMPION])
+    registry = VertexModelRegistry("fraud-prj", "europe-west4", client)
+
+    assert registry.get("fraud-detector", CHAMPION) is None  # no model yet
+    versions = [registry.get("fraud-detector", alias) for alias in (CHAMPION, CHALLENGER, "3")]
+
+    assert [v.version for v in versions if v] == ["3"] * 3
+    assert client.list_models.call_count == 2
+    assert [c.kwargs["name"] for c in client.get_model.call_args_list] == [
+        f"{PARENT}@{CHAMPION}", f"{PARENT}@{CHALLENGER}", f"{PARENT}@3"
+    ]  # fmt: skip
 
 
 def test_an_alias_vertex_refuses_is_refused_before_any_call() -> None:

@@ -23,7 +23,7 @@ from fraud_mlops.registry.local_endpoint import LocalEndpoint, read_endpoint
 from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.registry.vertex import DEFAULT_MACHINE_TYPE
 from fraud_mlops.training.steps import deploy_step
-from tests.vertex_registry import answer_aliases
+from tests.vertex_registry import LookupRetry, answer_aliases
 
 MODEL = "fraud-detector"
 LOCATION = "projects/fraud-prj/locations/europe-west4"
@@ -136,7 +136,8 @@ def _vertex_deploy_step(
     )
     known = {f"{PARENT}@2": v2, f"{PARENT}@{CHALLENGER}": v2, f"{PARENT}@{CHAMPION}": champion}
 
-    def get_model(name: str) -> v1.Model:
+    def get_model(name: str, retry: object = None) -> v1.Model:
+        assert retry == LookupRetry()
         if name not in known:
             raise exceptions.NotFound(name)  # what GetModel answers for an alias nobody holds
         return known[name]

@@ -27,7 +27,7 @@ from fraud_mlops.training.steps import (
     score_champion_step,
     wait_for_canary_verdict,
 )
-from tests.vertex_registry import answer_aliases
+from tests.vertex_registry import LookupRetry, answer_aliases
 
 MODEL = "fraud-detector"
 PARENT = "projects/fraud-prj/locations/europe-west4/models/fraud-detector"
@@ -102,9 +102,9 @@ def test_on_vertex_the_wait_reads_both_marks_by_alias() -> None:
     wait_for_canary_verdict(registry, MODEL, timeout=60, poll=1, sleep=rolled_back)
 
     assert [c.kwargs for c in client.get_model.call_args_list] == [
-        {"name": f"{PARENT}@{PROMOTING}"}, {"name": f"{PARENT}@{ROLLING_BACK}"},
-        {"name": f"{PARENT}@{PROMOTING}"}, {"name": f"{PARENT}@{ROLLING_BACK}"},
-    ]  # fmt: skip
+        {"name": f"{PARENT}@{mark}", "retry": LookupRetry()} for mark in (PROMOTING, ROLLING_BACK)
+    ] * 2
+    client.list_models.assert_called_once()  # the model is found once, not before every read
 
 
 def test_the_champion_is_scored_for_the_gate_after_a_verdict_under_way(tmp_path: Path, monkeypatch) -> None:
@@ -145,15 +145,21 @@ def test_the_champion_is_scored_for_the_gate_after_a_verdict_under_way(tmp_path:
 
 
 def test_a_registry_that_does_not_answer_for_a_moment_is_asked_again() -> None:
-    """GetModel has no default retry: one 503 in a wait of minutes would fail the pipeline."""
-    answers: list[Any] = [exceptions.ServiceUnavailable("try again"), None, None]
+    """A read that did not answer (its retries ran out, a deadline, a 503) fails no pipeline in
+    a wait of minutes: the next poll asks again."""
+    answers: list[Any] = [
+        exceptions.RetryError("Timeout of 120.0s exceeded", cause=exceptions.ServiceUnavailable("down")),
+        exceptions.DeadlineExceeded("slow"),
+        None,
+        None,
+    ]
     registry = mock.Mock()
     registry.get.side_effect = lambda model_name, alias: _answer(answers.pop(0))
     slept: list[float] = []
 
     wait_for_canary_verdict(registry, MODEL, timeout=60, poll=5, sleep=slept.append)
 
-    assert slept == [5] and answers == []
+    assert slept == [5, 5] and answers == []
     registry.get.side_effect = exceptions.PermissionDenied("aiplatform.models.get")
     with pytest.raises(exceptions.PermissionDenied):  # a refusal is no moment's silence
         wait_for_canary_verdict(registry, MODEL, timeout=60, poll=5, sleep=slept.append)
@@ -172,6 +178,26 @@ def test_a_registry_that_does_not_answer_for_a_moment_is_asked_again() -> None:
         wait_for_canary_verdict(
             registry, MODEL, timeout=60, poll=5, sleep=slept.append, clock=lambda: next(clock)
         )
+
+
+def test_on_vertex_a_503_is_retried_within_the_read(monkeypatch) -> None:
+    """The registry's read carries its retry into the GAPIC call, whose wrapper (api-core's
+    ``wrap_method``, as the generated transport builds it) runs it: the wait sees an answer."""
+    from google.api_core import gapic_v1
+    from google.api_core.retry import retry_unary
+
+    client = mock.create_autospec(v1.ModelServiceClient, instance=True)
+    client.list_models.return_value = [v1.Model(name=PARENT)]
+    answers: list[Any] = [exceptions.ServiceUnavailable("restarting"), exceptions.NotFound("no alias")] * 2
+    wire = gapic_v1.method.wrap_method(lambda name, metadata: _answer(answers.pop(0)), default_timeout=None)
+    client.get_model.side_effect = lambda name, retry: wire(name, retry=retry)
+    slept: list[float] = []
+    monkeypatch.setattr(retry_unary.time, "sleep", slept.append)  # the retry's backoff
+    registry = VertexModelRegistry("fraud-prj", "europe-west4", client=client, serving_image="img")
+
+    wait_for_canary_verdict(registry, MODEL, timeout=60, poll=5, sleep=pytest.fail)
+
+    assert answers == [] and len(slept) == 2  # one backoff per mark read, no poll
 
 
 def _answer(answer: Any) -> Any:

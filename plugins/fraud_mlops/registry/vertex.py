@@ -16,6 +16,7 @@ from fraud_mlops.registry.base import ModelVersion, checked_alias, file_path
 from fraud_mlops.registry.model_server import DEFAULT_PORT, HEALTH_ROUTE, PREDICT_ROUTE
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, check_versions, image_uri
 from fraud_mlops.registry.traffic import canary_split, promote_split
+from fraud_mlops.retries import lookup_retry
 
 DEFAULT_MACHINE_TYPE = "n1-standard-2"
 
@@ -70,25 +71,41 @@ class VertexModelRegistry:
         self.project, self.region = project, region
         self.parent = _location(project, region)
         self.client = client or aiplatform_v1.ModelServiceClient(client_options=_client_options(region))
+        self._parents: dict[str, str] = {}  # model display name → its resource name, once found
         # The project's model server image (images/model_server), tagged with its pins.
         self.serving_image = serving_image or image_uri(project, region)
 
     def _parent_model(self, model_name: str) -> str | None:
+        """The model's resource name (``None`` before its first upload), remembered once found:
+        it never changes, and without it every alias read (the training wait reads two every
+        30 s) listed the models first."""
         from google.cloud import aiplatform_v1
 
-        found = self.client.list_models(
-            request=aiplatform_v1.ListModelsRequest(parent=self.parent, filter=f'display_name="{model_name}"')
-        )
-        return next((m.name for m in found), None)
+        if model_name not in self._parents:
+            found = self.client.list_models(
+                request=aiplatform_v1.ListModelsRequest(
+                    parent=self.parent, filter=f'display_name="{model_name}"'
+                ),
+                retry=lookup_retry(),
+            )
+            name = next((m.name for m in found), None)
+            if name is None:
+                return None
+            self._parents[model_name] = name
+        return self._parents[model_name]
 
     def get(self, model_name: str, alias_or_version: str) -> ModelVersion | None:
+        """The version an alias or number names, or ``None``. A read, retried on a ``503``,
+        ``500`` or ``429`` for up to two minutes (:func:`~fraud_mlops.retries.lookup_retry`):
+        ``GetModel`` and ``ListModels`` have no default retry, and the gate, the deploy, the
+        canary task and the training wait's polls would each fail on one."""
         from google.api_core import exceptions
 
         parent_model = self._parent_model(model_name)
         if parent_model is None:
             return None
         try:
-            model = self.client.get_model(name=f"{parent_model}@{alias_or_version}")
+            model = self.client.get_model(name=f"{parent_model}@{alias_or_version}", retry=lookup_retry())
         except exceptions.NotFound:
             return None
         return _model_version(model_name, model)

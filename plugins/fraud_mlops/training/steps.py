@@ -58,9 +58,8 @@ def wait_for_canary_verdict(
     finish; a mark a cut-short verdict left is finished by the canary task's next run, which does
     so with training in flight.
     """
-    from google.api_core import exceptions
-
     from fraud_mlops.registry.base import VERDICT_MARKS
+    from fraud_mlops.retries import unanswered_errors
 
     deadline = clock() + timeout
     seen: dict[str, str] | None = None  # the marks the last answer named
@@ -72,12 +71,7 @@ def wait_for_canary_verdict(
                 for mark in VERDICT_MARKS
                 if (version := registry.get(model_name, mark)) is not None
             }
-        except (  # GetModel has no default retry: one 503 would fail the pipeline
-            exceptions.ServiceUnavailable,
-            exceptions.DeadlineExceeded,
-            exceptions.InternalServerError,
-            exceptions.TooManyRequests,
-        ) as exc:
+        except unanswered_errors() as exc:  # a registry read's retries ran out: asked again at the next poll
             unread = exc
         if unread is None and not seen:
             return
