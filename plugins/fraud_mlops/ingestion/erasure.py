@@ -79,8 +79,12 @@ def copy_without_card(source: BinaryIO, target: BinaryIO | None, digits: str) ->
     # newline="": "\n", "\r\n" and a lone "\r" end a line, returned untranslated (also across
     # chunks); surrogateescape carries bytes that are not UTF-8 through unchanged
     reader = io.TextIOWrapper(source, encoding="utf-8", errors="surrogateescape", newline="")
-    writer = io.TextIOWrapper(target or io.BytesIO(), encoding="utf-8", errors="surrogateescape", newline="")
-    write = writer.write if target is not None else _discard
+    writer = (
+        io.TextIOWrapper(target, encoding="utf-8", errors="surrogateescape", newline="")
+        if target is not None
+        else None
+    )
+    write = writer.write if writer is not None else _discard
     removed = 0
     try:
         for line in reader:
@@ -93,7 +97,8 @@ def copy_without_card(source: BinaryIO, target: BinaryIO | None, digits: str) ->
     finally:
         # flushed and let go, also after an error: the caller closes its streams (a wrapper
         # collected later would close them, and write to a file already closed)
-        writer.detach()
+        if writer is not None:
+            writer.detach()
         reader.detach()
     return removed
 
