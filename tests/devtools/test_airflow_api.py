@@ -3,29 +3,32 @@ DAG), and never repeats a trigger."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from devtools.stack.airflow_api import AirflowAPI, AirflowAPIError
 
+#: One answer of the test server: status and body for the request seen (``"METHOD path"``).
+Answer = Callable[[str], tuple[int, bytes]]
 
-@pytest.fixture
-def slow_then_fast() -> Iterator[tuple[str, list[str]]]:
-    """A real HTTP server on 127.0.0.1 (free port) whose first answer comes too late."""
+
+@contextlib.contextmanager
+def serving(answer: Answer) -> Iterator[tuple[str, list[str]]]:
+    """A real HTTP server on 127.0.0.1 (free port) answering every request with ``answer``;
+    its URL and the requests seen, in order."""
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:
             seen.append(f"{self.command} {self.path}")
-            if len(seen) == 1:
-                time.sleep(1.5)  # past the client's timeout
-            body = json.dumps({"dag_runs": [{"dag_run_id": "r1"}]}).encode()
-            self.send_response(200)
+            status, body = answer(seen[-1])
+            self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -43,6 +46,21 @@ def slow_then_fast() -> Iterator[tuple[str, list[str]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def slow_then_fast() -> Iterator[tuple[str, list[str]]]:
+    """The server's first answer comes too late."""
+    answered: list[str] = []
+
+    def answer(request: str) -> tuple[int, bytes]:
+        answered.append(request)
+        if len(answered) == 1:
+            time.sleep(1.5)  # past the client's timeout
+        return 200, json.dumps({"dag_runs": [{"dag_run_id": "r1"}]}).encode()
+
+    with serving(answer) as server:
+        yield server
 
 
 def test_a_read_that_times_out_is_asked_again(slow_then_fast) -> None:
@@ -71,34 +89,15 @@ BUSY = b'{"detail":{"reason":"Database error","statement":"hidden","orig_error":
 
 @pytest.fixture
 def busy_then_ok(monkeypatch) -> Iterator[tuple[str, list[str], list[bytes]]]:
-    """A real HTTP server on 127.0.0.1 answering each request with the next 500 body queued
-    (then 200)."""
-    seen: list[str] = []
+    """The server answers each request with the next 500 body queued (then 200)."""
     errors: list[bytes] = []
     monkeypatch.setattr(AirflowAPI, "BUSY_PAUSE_SECONDS", 0.0)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            seen.append(f"{self.command} {self.path}")
-            status, body = (500, errors.pop(0)) if errors else (200, b"{}")
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(request: str) -> tuple[int, bytes]:
+        return (500, errors.pop(0)) if errors else (200, b"{}")
 
-        do_GET = do_POST = do_PATCH = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen, errors
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(answer) as (url, seen):
+        yield url, seen, errors
 
 
 def test_a_repeatable_request_the_metadata_db_was_too_busy_for_is_asked_again(busy_then_ok) -> None:

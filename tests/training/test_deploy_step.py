@@ -38,13 +38,19 @@ def _artifact(folder: Path, threshold: float) -> Path:
     return folder
 
 
-def _local(tmp_path: Path) -> tuple[LocalModelRegistry, LocalEndpoint]:
+def _registry(tmp_path: Path, *versions: tuple[str, str, float]) -> LocalModelRegistry:
+    """A local registry holding ``(folder, alias, threshold)`` as versions 1, 2, …"""
     registry = LocalModelRegistry(tmp_path / "registry")
-    for name, alias, threshold in (("a", CHAMPION, 0.41), ("b", CHALLENGER, 0.42)):
+    for name, alias, threshold in versions:
         registry.register(
             MODEL, _artifact(tmp_path / name, threshold), str(tmp_path / name),
             labels={"snapshot": name}, metadata={"threshold": threshold}, aliases=[alias],
         )  # fmt: skip
+    return registry
+
+
+def _local(tmp_path: Path) -> tuple[LocalModelRegistry, LocalEndpoint]:
+    registry = _registry(tmp_path, ("a", CHAMPION, 0.41), ("b", CHALLENGER, 0.42))
     return registry, LocalEndpoint(tmp_path / "endpoints" / "fraud-endpoint.json")
 
 
@@ -67,11 +73,7 @@ def test_a_first_version_whose_deploy_failed_is_not_left_champion(tmp_path: Path
     endpoint cannot pull). Left champion, it would be every later gate's bar, and a run the gate
     rejects would leave the endpoint serving nothing while its DAG run succeeds. The alias comes
     off (the version stays registered); the deploy's own error fails the step."""
-    registry = LocalModelRegistry(tmp_path / "registry")
-    registry.register(
-        MODEL, _artifact(tmp_path / "a", 0.41), str(tmp_path / "a"),
-        labels={}, metadata={"threshold": 0.41}, aliases=[CHAMPION],
-    )  # fmt: skip
+    registry = _registry(tmp_path, ("a", CHAMPION, 0.41))
     endpoint_file = tmp_path / "endpoints" / "fraud-endpoint.json"
 
     def no_quota(self: LocalEndpoint, *args: object) -> dict[str, int]:
@@ -254,11 +256,7 @@ def test_a_rerun_of_the_first_versions_deploy_deploys_it_once_on_both_targets(tm
     a re-run of the pipeline task) leaves it alone at 100 %: locally the endpoint keys a
     deployment by version, and on Vertex, which keys it by its own id, no second copy is deployed
     beside the first."""
-    registry = LocalModelRegistry(tmp_path / "registry")
-    registry.register(
-        MODEL, _artifact(tmp_path / "a", 0.41), str(tmp_path / "a"),
-        labels={}, metadata={"threshold": 0.41}, aliases=[CHAMPION],
-    )  # fmt: skip
+    registry = _registry(tmp_path, ("a", CHAMPION, 0.41))
     endpoint_file = tmp_path / "endpoints" / "fraud-endpoint.json"
     for _ in range(2):
         split = deploy_step(str(registry.root), str(endpoint_file), MODEL, "1", 0.41, canary_percent=10)
