@@ -146,11 +146,13 @@ OUTPUT_TABLE = f"{PROJECT}.fraud.batch_prediction_output"
 
 
 def _retry_of_batch_predict(
-    earlier: str | None, output_exists: bool, older_listed_first: bool = False
+    earlier: str | None, output_exists: bool, older_listed_first: bool = False, try_number: int = 2
 ) -> dict[str, Any]:
-    """Try 2 of ``batch_predict`` with Vertex's job service answered at its GAPIC client (the
-    run's earlier job in state ``earlier``, or none) and BigQuery's REST API under the real
-    client (the output table there or not): what it asked, created, returned or deferred to."""
+    """Try 2 (or ``try_number``) of ``batch_predict`` with Vertex's job service answered at its
+    GAPIC client (the run's earlier job in state ``earlier``, or none) and BigQuery's REST API
+    under the real client (the output table there or not): what it asked, created, returned,
+    deleted (``tables_deleted``; ``deleted_when_created``: those deleted by the time the job was
+    created) or deferred to, and the deferral's timeout."""
     from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import BatchPredictionJobHook
     from airflow.sdk.exceptions import TaskDeferred
     from google.auth.credentials import AnonymousCredentials
@@ -182,6 +184,7 @@ def _retry_of_batch_predict(
         )
 
     def created(self: Any, *, parent: str, batch_prediction_job: Any, **_: Any) -> Any:
+        out["deleted_when_created"] = list(fake.tables_deleted)
         job = types.BatchPredictionJob(batch_prediction_job)
         job.name, job.state = f"{parent}/batchPredictionJobs/42", types.JobState.JOB_STATE_PENDING
         return job
@@ -190,7 +193,7 @@ def _retry_of_batch_predict(
         table_rows=lambda table: 11996 if output_exists and table == OUTPUT_TABLE else None
     )
     operator: Any = _dag().get_task("batch_predict")
-    ti = mock.MagicMock(try_number=2)
+    ti = mock.MagicMock(try_number=try_number)
     out: dict[str, Any] = {"ti": ti, "label": label}
     with (
         mock.patch.object(BatchPredictionJobHook, "get_credentials", return_value=AnonymousCredentials()),
@@ -206,7 +209,13 @@ def _retry_of_batch_predict(
             out["returned"] = operator.execute({"dag_run": RUN, "ti": ti, "task_instance": ti})
         except TaskDeferred as deferred:
             out["deferred_to"] = deferred.trigger.job_id
-    out |= {"listed": lst.call_args, "created": create.call_args, "tables_read": fake.tables_read}
+            out["deferred_timeout"] = deferred.timeout
+    out |= {
+        "listed": lst.call_args,
+        "created": create.call_args,
+        "tables_read": fake.tables_read,
+        "tables_deleted": fake.tables_deleted,
+    }
     return out
 
 
@@ -243,6 +252,7 @@ def test_a_retry_takes_the_result_of_the_runs_job_that_succeeded_since(
 
     assert out["created"] is None
     assert out["tables_read"] == [OUTPUT_TABLE]
+    assert out["tables_deleted"] == []  # the adopted job's output is the run's result
     assert out["returned"]["name"].endswith("/batchPredictionJobs/41")
     assert out["returned"]["model_version_id"] == "7"
     pushed = {c.kwargs["key"]: c.kwargs["value"] for c in out["ti"].xcom_push.call_args_list}
@@ -253,10 +263,12 @@ def test_a_retry_takes_the_result_of_the_runs_job_that_succeeded_since(
 def test_a_retry_scores_again_when_the_newest_job_failed_after_an_older_one_succeeded(gcp: Settings) -> None:
     """The run was cleared after its job succeeded, and the new job failed: the older job's
     result is not the run's any more (its output was dropped and written again), so the retry
-    creates a job; it used to adopt the first succeeded job listed."""
+    creates a job; it used to adopt the first succeeded job listed. The table standing is the
+    failed job's, dropped first (Vertex would refuse to write over it)."""
     out = _retry_of_batch_predict("JOB_STATE_FAILED", output_exists=True, older_listed_first=True)
 
     assert out["created"] is not None and out["deferred_to"] == "42"
+    assert out["deleted_when_created"] == [OUTPUT_TABLE]
 
 
 def test_a_retry_scores_again_when_the_succeeded_jobs_output_was_dropped(gcp: Settings) -> None:
@@ -266,3 +278,53 @@ def test_a_retry_scores_again_when_the_succeeded_jobs_output_was_dropped(gcp: Se
 
     assert out["tables_read"] == [OUTPUT_TABLE]
     assert out["created"] is not None and out["deferred_to"] == "42"
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    ["JOB_STATE_FAILED", "JOB_STATE_PARTIALLY_SUCCEEDED", "JOB_STATE_EXPIRED", "JOB_STATE_CANCELLED"],
+)
+def test_a_retry_drops_the_output_a_job_that_did_not_succeed_left_before_creating_its_own(
+    gcp: Settings, earlier: str
+) -> None:
+    """The run's job stopped without succeeding after creating its output table (a partial
+    success writes some rows; a failed or expired job may have made the table): Vertex refuses
+    a full table reference that exists (``BigQueryDestination.output_uri``), so the retry's job,
+    and every retry after it, would fail on it. The retry drops it, then creates its job."""
+    out = _retry_of_batch_predict(earlier, output_exists=True)
+
+    assert out["tables_read"] == [OUTPUT_TABLE]
+    assert out["tables_deleted"] == [OUTPUT_TABLE]
+    assert out["deleted_when_created"] == [OUTPUT_TABLE]  # dropped before the job was created
+    assert out["deferred_to"] == "42"
+
+
+@pytest.mark.parametrize("earlier", ["JOB_STATE_UPDATING", "JOB_STATE_CANCELLING"])
+def test_a_retry_waits_for_the_runs_job_being_updated_or_cancelled(gcp: Settings, earlier: str) -> None:
+    """Neither state is an end: an updated job "goes back to the RUNNING state", a cancelling
+    one may still succeed (JobState's documentation). A job created beside it would fail on the
+    output table it writes, so the retry waits for it as for a running one."""
+    out = _retry_of_batch_predict(earlier, output_exists=False)
+
+    assert out["created"] is None
+    assert out["deferred_to"] == "41"
+
+
+@pytest.mark.parametrize(
+    ("try_number", "earlier", "job"),
+    [(1, None, "42"), (2, "JOB_STATE_RUNNING", "41")],
+    ids=["the-provider-on-the-job-it-created", "a-retry-on-the-runs-running-job"],
+)
+def test_every_wait_for_the_job_is_bounded(
+    gcp: Settings, try_number: int, earlier: str | None, job: str
+) -> None:
+    """The provider's trigger waits for ever on a job that expired, partially succeeded or
+    stays queued, and Airflow applies no execution_timeout to a deferred task: each deferral
+    carries the limit (the scheduler then fails the try, and its retry looks again)."""
+    from fraud_mlops.registry.vertex_batch_job import JOB_WAIT_LIMIT
+
+    out = _retry_of_batch_predict(earlier, output_exists=False, try_number=try_number)
+
+    assert out["deferred_to"] == job
+    assert out["deferred_timeout"] == JOB_WAIT_LIMIT
+    assert (out["listed"] is None) == (try_number == 1)  # the first try looks up nothing
