@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -336,17 +337,29 @@ def test_a_folder_placeholder_does_not_keep_the_sensor_firing(
     assert gcs_hook.list(s.landing_bucket, prefix=s.landing_prefix) == [s.landing_prefix]
 
 
-def test_a_backlog_is_taken_a_batch_at_a_time(gcs_hook, local_settings, good_csv: bytes, monkeypatch) -> None:
+def test_a_backlog_is_taken_a_batch_at_a_time(
+    gcs_hook, local_settings, good_csv: bytes, monkeypatch, caplog
+) -> None:
     """Airflow maps at most max_map_length (1,024) tasks over one list, and the load and append map
-    over the good files: a run takes MAX_FILES_PER_RUN of a backlog, the next run the rest."""
+    over the good files: a run takes MAX_FILES_PER_RUN of a backlog, the next run the rest. An
+    event run's files are the ones its notifications name, which no later event run names
+    again: its log sends the rest to the DAGs that list the prefix."""
     from fraud_mlops.ingestion import landed_files
 
     assert landed_files.MAX_FILES_PER_RUN < 1024
     monkeypatch.setattr(landed_files, "MAX_FILES_PER_RUN", 2)
     s = local_settings
-    for name in ("a.csv", "b.csv", "c.csv"):
-        gcs_hook.upload(s.landing_bucket, s.landing_prefix + name, data=good_csv)
-    first, _ = validate_landed(gcs_hook, s, run_id="r1")
+    names = [s.landing_prefix + name for name in ("a.csv", "b.csv", "c.csv")]
+    for name in names:
+        gcs_hook.upload(s.landing_bucket, name, data=good_csv)
+    with caplog.at_level(logging.WARNING, logger=landed_files.__name__):
+        validate_landed(gcs_hook, s, run_id="e1", only_objects=list(reversed(names)))
+        first, _ = validate_landed(gcs_hook, s, run_id="r1")
+    event_run, listing_run = [r.getMessage() for r in caplog.records if "files to check" in r.getMessage()]
+    assert event_run.endswith(
+        f"the rest ({names[0]}, …) stay landed for fraud_ingest_daily or fraud_ingest_sensor"
+    )
+    assert listing_run.endswith(f"the rest ({names[2]}, …) stay landed for the next run")
     assert [f.base_name for f in first] == ["a.csv", "b.csv"]
     for landed in first:
         archive(gcs_hook, s, landed, NOW)

@@ -734,8 +734,11 @@ def validate_landed(
     bucket = hook.get_conn().bucket(settings.landing_bucket)
     names = list(only_objects) if only_objects is not None else list_landed(hook, settings)
     if len(names) > MAX_FILES_PER_RUN:
-        log.warning("%d files landed: this run takes the first %d, the rest wait for the next run",
-                    len(names), MAX_FILES_PER_RUN)  # fmt: skip
+        # A run that lists the prefix leaves the rest to the next one; an event run's files come
+        # from its notifications, which no later event run names again (docs/event_driven.md)
+        waits_for = "the next run" if only_objects is None else "fraud_ingest_daily or fraud_ingest_sensor"
+        log.warning("%d files to check: this run takes the first %d, the rest (%s, …) stay landed for %s",
+                    len(names), MAX_FILES_PER_RUN, names[MAX_FILES_PER_RUN], waits_for)  # fmt: skip
         names = names[:MAX_FILES_PER_RUN]
     for name in names:
         blob = bucket.get_blob(name)
