@@ -41,7 +41,7 @@ from devtools.landing import land_file
 from devtools.stack.airflow_api import AirflowAPI
 from devtools.stack.config import HOST, PORT_ENV
 from devtools.stack.stack import down, up
-from fraud_mlops.events.watcher import MAX_MESSAGES, POLL_SECONDS
+from fraud_mlops.events.watcher import MAX_MESSAGES
 from fraud_mlops.settings import Settings, settings_from_env
 
 SENSOR_DAG = "fraud_ingest_sensor"
@@ -192,7 +192,7 @@ def main() -> int:
         shutil.rmtree(local_dir, ignore_errors=True)  # kept (with its logs) when the bench failed
 
     print(f"\n=== landing → run started, {args.rows}-row files, one local stack, one process")
-    print(f"watcher: Pub/Sub pull long-polls (return_immediately=False), poke {POLL_SECONDS} s after an empty pull, "
+    print(f"watcher: Pub/Sub pull answers at once (return_immediately=True), poke {settings.watcher_poll_seconds} s after an empty pull, "
           f"max_messages={MAX_MESSAGES}; sensor: deferrable, poke {args.poke_seconds} s")  # fmt: skip
     report("watcher (fraud_ingest_events)", watcher)
     report("sensor (fraud_ingest_sensor)", sensor)

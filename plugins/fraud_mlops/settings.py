@@ -123,6 +123,9 @@ class Settings:
     pipeline_service_account: str | None
     sensor_poke_seconds: int
     storage_notifies: bool
+    #: Seconds the landing watcher's trigger sleeps after an empty pull (events/watcher.py): a
+    #: notification's wait, against three triggerer log lines a poll on an idle subscription.
+    watcher_poll_seconds: float = 1.0
     max_bad_line_share: float = 0.01
     max_bad_lines: int = 10_000
     #: None: a transaction id is checked against all history (exact, reads every staging partition).
@@ -216,6 +219,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         pseudonym_keyset=env.get("MLOPS_PSEUDONYM_KEYSET", "").strip(),
         pipeline_service_account=env.get("MLOPS_PIPELINE_SA") or None,
         sensor_poke_seconds=int(env.get("MLOPS_SENSOR_POKE_SECONDS", "5")),
+        watcher_poll_seconds=float(env.get("MLOPS_WATCHER_POLL_SECONDS", "1")),
         # Cloud Storage always notifies; gcp-storage-emulator never does, fake-gcs-server can.
         storage_notifies=target == "gcp"
         or env.get("MLOPS_STORAGE_NOTIFIES", "false").strip().lower() in ("1", "true", "yes"),

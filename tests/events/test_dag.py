@@ -84,7 +84,7 @@ def test_scheduled_on_the_landed_files_asset_and_its_pubsub_watcher(dag):
     (watcher,) = asset.watchers
     classpath, kwargs = watcher.trigger.serialize()
     assert (
-        classpath == "fraud_mlops.events.pull_trigger.LandingPullTrigger"
+        classpath == "airflow.providers.google.cloud.triggers.pubsub.PubsubPullTrigger"
         and kwargs["subscription"] == "fraud-landing-airflow"
     )
 
