@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import fraud_mlops
 from fraud_mlops.pipeline_runs.kfp_local import without_pip_installs
 from fraud_mlops.pipeline_runs.vertex import pipeline_for_project
 from fraud_mlops.settings import REPO_ROOT
@@ -108,6 +109,35 @@ def test_project_code_is_embedded_without_caches_times_or_owners(spec: dict) -> 
     files = sorted(m.name.removeprefix("./") for m in members if m.isfile())
     assert files == sorted(EMBEDDED_MODULES)
     assert all(m.mtime == 0 and m.uid == 0 and m.uname == "" for m in members)
+
+
+def test_every_project_import_of_the_embedded_code_is_embedded() -> None:
+    """The training image holds no project code: each step runs the modules its archive embeds.
+    A project module one of them imports, at the top or in a function, that the list leaves out
+    fails the step on Vertex only (``kfp.local`` runs on the venv, where all of ``plugins/`` is
+    importable): ``fraud_mlops.retries``, once the registry's reads retried, failed every gcp
+    training run's gate, register and deploy with ``ModuleNotFoundError``."""
+    import ast
+
+    plugins = Path(fraud_mlops.__file__).resolve().parents[1]
+
+    def module_file(name: str) -> str | None:
+        stem = name.replace(".", "/")
+        return next((f for f in (f"{stem}.py", f"{stem}/__init__.py") if (plugins / f).is_file()), None)
+
+    missing: dict[str, set[str]] = {}
+    for relative in EMBEDDED_MODULES:
+        for node in ast.walk(ast.parse((plugins / relative).read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                found = module_file(name) if name.startswith("fraud_mlops") else None
+                if found and found not in EMBEDDED_MODULES:
+                    missing.setdefault(found, set()).add(relative)
+    assert missing == {}, f"imported by embedded modules but not embedded: {missing}"
 
 
 def test_gate_has_both_branches_on_the_decision(spec: dict) -> None:

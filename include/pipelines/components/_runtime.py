@@ -66,6 +66,7 @@ VERTEX = ("google-cloud-aiplatform",)
 EMBEDDED_MODULES: tuple[str, ...] = (
     "fraud_mlops/__init__.py",
     "fraud_mlops/features.py",
+    "fraud_mlops/retries.py",
     "fraud_mlops/training/__init__.py",
     "fraud_mlops/training/dataset.py",
     "fraud_mlops/training/evaluate.py",
