@@ -14,8 +14,11 @@ SERVING_BACKOFF_SECONDS = (0.1, 0.5)
 
 
 def lookup_retry() -> Any:
-    """For the look-ups a task's retry makes (which job did the failed try leave?): the 503 that
-    failed the try's poll would otherwise fail the look-up too. Up to 2 minutes."""
+    """For reads the Vertex AI clients make without a default retry: the look-ups a task's retry
+    makes (which job did the failed try leave? the 503 that failed the try's poll would fail the
+    look-up too) and every Model Registry read (``registry/vertex.py``). A ``503``, ``500`` or
+    ``429`` is tried again for up to 2 minutes, then ``RetryError``; a ``504`` is not (api-core's
+    ``if_transient_error``)."""
     from google.api_core.retry import Retry, if_transient_error
 
     return Retry(predicate=if_transient_error, initial=1.0, maximum=10.0, timeout=120.0)
@@ -44,8 +47,8 @@ def serving_retry(call_timeout: float) -> Any:
 
 def unanswered_errors() -> tuple[type[Exception], ...]:
     """What a call with :func:`serving_retry` or :func:`lookup_retry` raises when its service
-    did not answer in time (the retries' end, ``RetryError``; an attempt's own deadline; an
-    unretried 503), or refused it for quota (429 ``RESOURCE_EXHAUSTED``: a busy store node or
+    did not answer in time (the retries' end, ``RetryError``; a ``504``, an attempt's deadline
+    passing; an unretried 503), or refused it for quota (429 ``RESOURCE_EXHAUSTED``: a busy store node or
     endpoint, a per-minute quota): a later try may get past either. The prediction function
     answers them 503 with ``Retry-After``, not a 500; the training wait asks again at its next
     poll."""

@@ -49,13 +49,7 @@ def _register(
 
 def test_first_upload_creates_the_model_and_gives_it_both_aliases(tmp_path: Path) -> None:
     client = _model_client()
-    client.list_models.side_effect = [
-        [],
-        [v1.Model(name=PARENT)],
-        [v1.Model(name=PARENT)],
-        [v1.Model(name=PARENT)],
-        [v1.Model(name=PARENT)],
-    ]
+    client.list_models.return_value = []  # no model yet; nor does the list show the new one at once
     client.upload_model.return_value.result.return_value = v1.UploadModelResponse(
         model=PARENT, model_version_id="1"
     )
@@ -66,17 +60,13 @@ def test_first_upload_creates_the_model_and_gives_it_both_aliases(tmp_path: Path
         VertexModelRegistry("fraud-prj", "europe-west4", client), tmp_path, [CHAMPION, CHALLENGER]
     )
 
-    # listed before the upload (none yet), and again to find the model the upload made
-    assert (
-        client.list_models.call_args_list
-        == [
-            mock.call(
-                request=v1.ListModelsRequest(parent=LOCATION, filter='display_name="fraud-detector"'),
-                retry=LookupRetry(),
-            )
-        ]
-        * 2
-    )
+    # listed once, before the upload (none yet): the aliases go on the model the upload named
+    assert client.list_models.call_args_list == [
+        mock.call(
+            request=v1.ListModelsRequest(parent=LOCATION, filter='display_name="fraud-detector"'),
+            retry=LookupRetry(),
+        )
+    ]
     client.upload_model.assert_called_once_with(
         request=v1.UploadModelRequest(
             parent=LOCATION,

@@ -155,6 +155,9 @@ class VertexModelRegistry:
             request.model_id = model_name
         response = self.client.upload_model(request=request).result(timeout=OPERATION_TIMEOUT_SECONDS)
         version = str(response.model_version_id)
+        # the model the upload made or added to: the aliases below need not list it (a list
+        # that lagged a first upload would find no model for a version that exists)
+        self._parents[model_name] = response.model
         meta_path = model_dir / "metadata.json"
         if meta_path.is_file():
             import json
