@@ -4,7 +4,7 @@
 The landing bucket publishes an `OBJECT_FINALIZE` notification to Pub/Sub for every file under
 the landing prefix. An Airflow 3 `AssetWatcher` (the Google provider's `PubsubPullTrigger`, a
 class Composer 3's triggerer can import: it syncs no plugins) pulls the landing subscription
-in the triggerer every second; each notification becomes an asset event on
+in the triggerer (every `MLOPS_WATCHER_POLL_SECONDS`, 1 s by default, while it is empty); each notification becomes an asset event on
 `fraud_landed_files`, and each asset event starts a run that ingests exactly the notified
 object: raw → staging → features → checks → snapshot, the same tasks as the sensor DAG,
 including the online feature sync.

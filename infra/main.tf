@@ -192,6 +192,7 @@ module "composer" {
     MLOPS_ARCHIVE_PREFIX       = var.archive_prefix
     MLOPS_QUARANTINE_BUCKET    = module.storage.bucket_names["quarantine"]
     MLOPS_LANDING_SUBSCRIPTION = module.pubsub.subscription
+    MLOPS_WATCHER_POLL_SECONDS = tostring(var.watcher_poll_seconds)
     MLOPS_PIPELINE_ROOT        = "gs://${module.storage.bucket_names["pipeline_root"]}"
     MLOPS_MODEL_STORE          = "gs://${module.storage.bucket_names["models"]}"
     MLOPS_PIPELINE_SA          = module.service_accounts.emails["pipeline"]

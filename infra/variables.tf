@@ -107,6 +107,16 @@ variable "dedup_horizon_days" {
   }
 }
 
+variable "watcher_poll_seconds" {
+  description = "Seconds the event DAG's Pub/Sub watcher waits after an empty pull (settings: MLOPS_WATCHER_POLL_SECONDS): a notification's longest wait, against three triggerer log lines a poll on an idle subscription (docs/event_driven.md)."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.watcher_poll_seconds > 0
+    error_message = "watcher_poll_seconds must be more than 0 (0 would pull in a tight loop)."
+  }
+}
+
 variable "raw_dataset_id" {
   description = "BigQuery dataset of the raw card transactions (settings: MLOPS_BQ_RAW_DATASET). Only the ingestion identity may read it."
   type        = string

@@ -219,7 +219,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         pseudonym_keyset=env.get("MLOPS_PSEUDONYM_KEYSET", "").strip(),
         pipeline_service_account=env.get("MLOPS_PIPELINE_SA") or None,
         sensor_poke_seconds=int(env.get("MLOPS_SENSOR_POKE_SECONDS", "5")),
-        watcher_poll_seconds=float(env.get("MLOPS_WATCHER_POLL_SECONDS", "1")),
+        watcher_poll_seconds=_poll_seconds(env.get("MLOPS_WATCHER_POLL_SECONDS", "1")),
         # Cloud Storage always notifies; gcp-storage-emulator never does, fake-gcs-server can.
         storage_notifies=target == "gcp"
         or env.get("MLOPS_STORAGE_NOTIFIES", "false").strip().lower() in ("1", "true", "yes"),
@@ -260,6 +260,17 @@ def _horizon_days(value: str) -> int | None:
             f"MLOPS_DEDUP_HORIZON_DAYS must be 'all' or 0..{MAX_DEDUP_HORIZON_DAYS}, got {value!r}"
         )
     return days
+
+
+def _poll_seconds(value: str) -> float:
+    """The watcher's poll in seconds, more than 0: a poll of 0 would pull in a tight loop."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"MLOPS_WATCHER_POLL_SECONDS must be a number of seconds above 0, got {value!r}")
+    return seconds
 
 
 @lru_cache(maxsize=1)
