@@ -181,11 +181,22 @@ infra-schemas: install ## Render infra/'s BigQuery table schemas from include/sq
 bundle-function: install ## Assemble infra/.build/predict-function (functions/predict + fraud_mlops) for tofu
 	$(PY) -m scripts.bundle_function
 
+.PHONY: image-digests
+image-digests: ## Write the images' build-input digests (their tags) into fraud_mlops/registry/images.py, after editing images/ or the server's modules
+	$(PY) -m scripts.image_digests --write
+
+.PHONY: image-requirements
+image-requirements: install ## Write images/*/requirements.lock.txt (what the images install) from uv.lock and images/*/requirements.txt, then the digests (commit them)
+	$(PY) -m scripts.image_requirements
+	$(PY) -m scripts.image_digests --write
+
 .PHONY: images
 images: ## Build and push the model server and training images to Artifact Registry (GCP_PROJECT=..., needs Docker)
 	@test -n "$(GCP_PROJECT)" || { echo "set GCP_PROJECT (and GCP_REGION)"; exit 2; }
+	$(PY) -m scripts.image_requirements --check
+	$(PY) -m scripts.image_digests --check
 	@for image in model_server training; do \
-		uri=$$($(PY) -c "from fraud_mlops.registry.serving_image import image_uri; print(image_uri('$(GCP_PROJECT)', '$(GCP_REGION)', '$$image'.replace('_', '-')))"); \
+		uri=$$($(PY) -c "from fraud_mlops.registry.images import image_uri; print(image_uri('$(GCP_PROJECT)', '$(GCP_REGION)', '$$image'.replace('_', '-')))"); \
 		docker build -f images/$$image/Dockerfile -t $$uri . && docker push $$uri || exit 1; \
 	done
 

@@ -360,7 +360,7 @@ def test_the_inference_path_makes_one_vertex_call_per_prediction() -> None:
 
 
 def test_the_image_repository_is_the_one_the_code_names() -> None:
-    from fraud_mlops.registry.serving_image import IMAGE_REPOSITORY
+    from fraud_mlops.registry.images import IMAGE_REPOSITORY
 
     (repo,) = [
         r for r in iac.resources() if r.type == "google_artifact_registry_repository" and r.name == "images"

@@ -31,6 +31,7 @@ from fraud_mlops.pipeline_runs.vertex import (
     pipeline_job_id,
     pipeline_job_kwargs,
 )
+from fraud_mlops.registry.images import image_tag
 from fraud_mlops.settings import REPO_ROOT, Settings
 from fraud_mlops.training.pipeline_params import pipeline_parameters
 
@@ -109,7 +110,7 @@ def test_operator_submits_template_parameters_root_and_service_account(
     template = yaml.safe_load(pipeline_for_project(committed, "fraud-prj", "europe-west4"))
     executors = sent["deploymentSpec"]["executors"].values()
     assert {e["container"]["image"] for e in executors} == {
-        "europe-west4-docker.pkg.dev/fraud-prj/fraud-images/training:sklearn1.9.1-numpy2.4.6"
+        f"europe-west4-docker.pkg.dev/fraud-prj/fraud-images/training:{image_tag('training')}"
     }  # the project's training image, filled into the committed YAML's placeholders
     # caching is the other change: enable_caching=False switches it off for every task
     assert {t.pop("cachingOptions", {}).get("enableCache", False) for t in _tasks(sent)} == {False}

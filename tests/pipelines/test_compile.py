@@ -19,6 +19,7 @@ import yaml
 import fraud_mlops
 from fraud_mlops.pipeline_runs.kfp_local import without_pip_installs
 from fraud_mlops.pipeline_runs.vertex import pipeline_for_project
+from fraud_mlops.registry.images import image_tag
 from fraud_mlops.settings import REPO_ROOT
 from include.pipelines.compile import DEFAULT_OUTPUT, compiled_text
 from include.pipelines.components._runtime import DECLARED_PACKAGES, EMBEDDED_MODULES, PINS, TRAINING_IMAGE
@@ -92,7 +93,8 @@ def test_the_training_image_holds_every_package_a_component_imports(spec: dict) 
 def test_the_vertex_runner_fills_in_the_projects_image(fresh: str) -> None:
     text = pipeline_for_project(fresh, "fraud-prj", "europe-west4")
     images = {e["container"]["image"] for e in yaml.safe_load(text)["deploymentSpec"]["executors"].values()}
-    assert images == {"europe-west4-docker.pkg.dev/fraud-prj/fraud-images/training:sklearn1.9.1-numpy2.4.6"}
+    assert images == {f"europe-west4-docker.pkg.dev/fraud-prj/fraud-images/training:{image_tag('training')}"}
+    assert re.fullmatch(r"sklearn1\.9\.1-numpy2\.4\.6-[0-9a-f]{12}", image_tag("training"))
     assert "{project}" not in text
 
 

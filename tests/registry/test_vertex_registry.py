@@ -14,6 +14,7 @@ from google.protobuf import field_mask_pb2
 
 from fraud_mlops.registry.backends import open_endpoint, open_registry, vertex_endpoint_uri
 from fraud_mlops.registry.base import CHALLENGER, CHAMPION, ModelVersion
+from fraud_mlops.registry.images import image_tag
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, IncompatibleModel
 from fraud_mlops.registry.vertex import EndpointMissing, VertexEndpoint, VertexModelRegistry
 from tests.vertex_registry import LookupRetry
@@ -22,7 +23,7 @@ LOCATION = "projects/fraud-prj/locations/europe-west4"
 PARENT = f"{LOCATION}/models/fraud-detector"
 ENDPOINT = f"{LOCATION}/endpoints/42"
 ARTIFACT = "gs://fraud-prj-pipeline-root/run/register-model/registered_model"
-SERVING_IMAGE = "europe-west4-docker.pkg.dev/fraud-prj/fraud-images/model-server:sklearn1.9.1-numpy2.4.6"
+SERVING_IMAGE = f"europe-west4-docker.pkg.dev/fraud-prj/fraud-images/model-server:{image_tag('model-server')}"
 LABELS = {"snapshot": "training_snapshot_20260901t000000_abcd1234", "pipeline_run": "fraud-training-1"}
 
 

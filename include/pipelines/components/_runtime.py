@@ -36,8 +36,8 @@ from kfp import dsl
 from kfp.dsl import component_factory
 
 import fraud_mlops
-from fraud_mlops.registry.serving_image import TRAINING_IMAGE as TRAINING_IMAGE_NAME
-from fraud_mlops.registry.serving_image import image_uri
+from fraud_mlops.registry.images import TRAINING_IMAGE as TRAINING_IMAGE_NAME
+from fraud_mlops.registry.images import image_uri
 
 #: The training image, project and region left as placeholders (filled in at submission).
 TRAINING_IMAGE = image_uri("{project}", "{region}", TRAINING_IMAGE_NAME)
@@ -78,6 +78,7 @@ EMBEDDED_MODULES: tuple[str, ...] = (
     "fraud_mlops/registry/artifact.py",
     "fraud_mlops/registry/backends.py",
     "fraud_mlops/registry/base.py",
+    "fraud_mlops/registry/images.py",
     "fraud_mlops/registry/local_endpoint.py",
     "fraud_mlops/registry/local_registry.py",
     "fraud_mlops/registry/model_server.py",

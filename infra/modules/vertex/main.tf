@@ -92,7 +92,7 @@ resource "google_vertex_ai_feature_online_store_featureview_iam_member" "card_fe
 # The model server is the serving container of every registered model version and of batch
 # prediction; the training image runs the pipeline's components (no installs at start-up).
 # Vertex AI pulls images of its own project's Artifact Registry with its service agent's
-# default access; tags carry the pinned scikit-learn and NumPy (serving_image.image_tag).
+# default access; tags carry the pinned scikit-learn and NumPy and a digest of the build inputs (registry/images.py).
 resource "google_artifact_registry_repository" "images" {
   project       = var.project_id
   location      = var.region

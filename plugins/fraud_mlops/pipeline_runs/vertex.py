@@ -78,7 +78,7 @@ def pipeline_for_project(pipeline_yaml: str, project: str, region: str) -> str:
     The committed YAML is the same for every project; its executors name the training image as
     ``{region}-docker.pkg.dev/{project}/fraud-images/training:<tag>``.
     """
-    from fraud_mlops.registry.serving_image import TRAINING_IMAGE, image_uri
+    from fraud_mlops.registry.images import TRAINING_IMAGE, image_uri
 
     placeholder = image_uri("{project}", "{region}", TRAINING_IMAGE)
     if placeholder not in pipeline_yaml:

@@ -9,7 +9,9 @@ register a model with this serving container when the versions differ, and the s
 refuses to load such a model, so a mismatch fails at deploy time, not at the first request.
 
 The training image (``images/training/Dockerfile``) is the same family: it installs the lock,
-so a model trained there carries :data:`IMAGE_VERSIONS` by construction.
+so a model trained there carries :data:`IMAGE_VERSIONS` by construction. The images' names
+and tags: :mod:`fraud_mlops.registry.images` (not copied into the server image: it holds the
+digest of the server's own files).
 """
 
 from __future__ import annotations
@@ -27,22 +29,9 @@ IMAGE_VERSIONS: dict[str, str] = {
     "joblib": "1.6.0",
 }
 
-IMAGE_REPOSITORY = "fraud-images"  # Artifact Registry repository (infra/modules/vertex)
-MODEL_SERVER_IMAGE = "model-server"
-TRAINING_IMAGE = "training"
-
 
 class IncompatibleModel(RuntimeError):
     """The model was trained with other library versions than the serving image holds."""
-
-
-def image_tag() -> str:
-    """The images' tag: the versions that matter, so a new pin means a new image."""
-    return f"sklearn{IMAGE_VERSIONS['scikit-learn']}-numpy{IMAGE_VERSIONS['numpy']}"
-
-
-def image_uri(project: str, region: str, image: str = MODEL_SERVER_IMAGE) -> str:
-    return f"{region}-docker.pkg.dev/{project}/{IMAGE_REPOSITORY}/{image}:{image_tag()}"
 
 
 def installed_versions() -> dict[str, str]:

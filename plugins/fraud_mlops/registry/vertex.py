@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from fraud_mlops.registry.base import ModelVersion, checked_alias, file_path
+from fraud_mlops.registry.images import image_uri
 from fraud_mlops.registry.model_server import DEFAULT_PORT, HEALTH_ROUTE, PREDICT_ROUTE
-from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, check_versions, image_uri
+from fraud_mlops.registry.serving_image import IMAGE_VERSIONS, check_versions
 from fraud_mlops.registry.traffic import canary_split, promote_split
 from fraud_mlops.retries import lookup_retry
 
