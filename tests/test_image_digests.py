@@ -9,7 +9,6 @@ list or server code kept the tag, so Vertex ran whatever an older ``make images`
 
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 from pathlib import Path
@@ -20,8 +19,7 @@ from fraud_mlops.registry.images import IMAGE_DIGESTS, image_tag, image_uri
 from fraud_mlops.registry.serving_image import IMAGE_VERSIONS
 from fraud_mlops.settings import REPO_ROOT
 from scripts.image_digests import build_inputs, copied_sources, digest, digests
-
-PLUGINS = REPO_ROOT / "plugins"
+from tests.project_imports import import_closure
 
 
 def test_the_digests_in_code_are_the_build_inputs() -> None:
@@ -79,33 +77,6 @@ def test_a_new_file_in_an_image_folder_is_a_new_tag(tmp_path: Path) -> None:
     assert digest("training", root) != IMAGE_DIGESTS["training"]
 
 
-def _imports_closure(module: str) -> set[str]:
-    """The project files ``module`` imports, at the top or in a function, with their packages'
-    ``__init__.py``, transitively."""
-
-    def module_file(name: str) -> str | None:
-        stem = name.replace(".", "/")
-        return next((f for f in (f"{stem}.py", f"{stem}/__init__.py") if (PLUGINS / f).is_file()), None)
-
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        relative = todo.pop()
-        if relative in seen:
-            continue
-        seen.add(relative)
-        parts = relative.split("/")
-        todo += [f"{'/'.join(parts[:i])}/__init__.py" for i in range(1, len(parts))]
-        for node in ast.walk(ast.parse((PLUGINS / relative).read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            todo += [f for n in names if n.startswith("fraud_mlops") and (f := module_file(n))]
-    return seen
-
-
 def test_the_server_image_holds_exactly_the_modules_the_server_imports() -> None:
     """A module the server imports and the image lacks fails the container only on Vertex (the
     local endpoint runs on the venv); one the image holds but the server never imports still
@@ -115,5 +86,5 @@ def test_the_server_image_holds_exactly_the_modules_the_server_imports() -> None
         for source in copied_sources(REPO_ROOT / "images/model_server/Dockerfile")
         if source.startswith("plugins/")
     }
-    assert copied == _imports_closure("fraud_mlops/registry/model_server.py")
+    assert copied == import_closure("fraud_mlops/registry/model_server.py")
     assert "fraud_mlops/registry/images.py" not in copied

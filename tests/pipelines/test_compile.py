@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-import fraud_mlops
 from fraud_mlops.pipeline_runs.kfp_local import without_pip_installs
 from fraud_mlops.pipeline_runs.vertex import pipeline_for_project
 from fraud_mlops.registry.images import image_tag
 from fraud_mlops.settings import REPO_ROOT
 from include.pipelines.compile import DEFAULT_OUTPUT, compiled_text
 from include.pipelines.components._runtime import DECLARED_PACKAGES, EMBEDDED_MODULES, PINS, TRAINING_IMAGE
+from tests.project_imports import imported_files
 
 
 @pytest.fixture(scope="module")
@@ -119,26 +119,12 @@ def test_every_project_import_of_the_embedded_code_is_embedded() -> None:
     fails the step on Vertex only (``kfp.local`` runs on the venv, where all of ``plugins/`` is
     importable): ``fraud_mlops.retries``, once the registry's reads retried, failed every gcp
     training run's gate, register and deploy with ``ModuleNotFoundError``."""
-    import ast
-
-    plugins = Path(fraud_mlops.__file__).resolve().parents[1]
-
-    def module_file(name: str) -> str | None:
-        stem = name.replace(".", "/")
-        return next((f for f in (f"{stem}.py", f"{stem}/__init__.py") if (plugins / f).is_file()), None)
-
-    missing: dict[str, set[str]] = {}
-    for relative in EMBEDDED_MODULES:
-        for node in ast.walk(ast.parse((plugins / relative).read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            for name in names:
-                found = module_file(name) if name.startswith("fraud_mlops") else None
-                if found and found not in EMBEDDED_MODULES:
-                    missing.setdefault(found, set()).add(relative)
+    missing = {
+        found: relative
+        for relative in EMBEDDED_MODULES
+        for found in imported_files(relative)
+        if found not in EMBEDDED_MODULES
+    }
     assert missing == {}, f"imported by embedded modules but not embedded: {missing}"
 
 
