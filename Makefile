@@ -182,21 +182,24 @@ bundle-function: install ## Assemble infra/.build/predict-function (functions/pr
 	$(PY) -m scripts.bundle_function
 
 .PHONY: image-digests
-image-digests: ## Write the images' build-input digests (their tags) into fraud_mlops/registry/images.py, after editing images/ or the server's modules
+image-digests: ## Write the images' build-input digests (their tags) into fraud_mlops/registry/images.py and recompile the pipeline (it names the tag), after editing images/ or the server's modules
 	$(PY) -m scripts.image_digests --write
+	$(PY) -m include.pipelines.compile
 
 .PHONY: image-requirements
-image-requirements: install ## Write images/*/requirements.lock.txt (what the images install) from uv.lock and images/*/requirements.txt, then the digests (commit them)
+image-requirements: install ## Write images/*/requirements.lock.txt (what the images install) from uv.lock and images/*/requirements.txt, then the digests and the pipeline (commit them)
 	$(PY) -m scripts.image_requirements
 	$(PY) -m scripts.image_digests --write
+	$(PY) -m include.pipelines.compile
 
 .PHONY: images
-images: ## Build and push the model server and training images to Artifact Registry (GCP_PROJECT=..., needs Docker)
+images: ## Build and push the model server and training images whose tag Artifact Registry lacks (GCP_PROJECT=..., needs Docker)
 	@test -n "$(GCP_PROJECT)" || { echo "set GCP_PROJECT (and GCP_REGION)"; exit 2; }
 	$(PY) -m scripts.image_requirements --check
 	$(PY) -m scripts.image_digests --check
 	@for image in model_server training; do \
 		uri=$$($(PY) -c "from fraud_mlops.registry.images import image_uri; print(image_uri('$(GCP_PROJECT)', '$(GCP_REGION)', '$$image'.replace('_', '-')))"); \
+		if docker manifest inspect $$uri >/dev/null 2>&1; then echo "$$uri is pushed: not built again (a tag is never overwritten)"; continue; fi; \
 		docker build -f images/$$image/Dockerfile -t $$uri . && docker push $$uri || exit 1; \
 	done
 

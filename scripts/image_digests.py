@@ -1,9 +1,10 @@
 """The build-input digests the images are tagged with (fraud_mlops/registry/images.py).
 
-An image's inputs are every file of its folder (``images/<image>/``: the Dockerfile and the
-requirement files) and every file its Dockerfile copies in from elsewhere in the repository
-(the model server's project modules). The digest is SHA-256 over each file's path and bytes,
-in path order.
+An image's inputs are its Dockerfile and every file the Dockerfile copies in (the generated
+requirement lock, the model server's project modules): what ``docker build`` reads, not what
+else lies in the folder (an editor's backup, a Finder file). The digest is SHA-256 over each
+file's path and its bytes with line endings as ``\n`` (a Windows checkout's CRLF gives the same
+tag), in path order.
 
     .venv/bin/python -m scripts.image_digests           # print them
     .venv/bin/python -m scripts.image_digests --write   # write them into images.py (make image-digests)
@@ -33,9 +34,13 @@ def copied_sources(dockerfile: Path) -> list[str]:
     text = re.sub(r"\\\n", " ", dockerfile.read_text())
     sources: list[str] = []
     for line in text.splitlines():
-        words = shlex.split(line, comments=True)
-        if not words or words[0].upper() != "COPY":
+        if line.split(maxsplit=1)[:1] != ["COPY"] and line.split(maxsplit=1)[:1] != ["copy"]:
             continue
+        words = shlex.split(line, comments=True)
+        if any(w.startswith("--from") for w in words):
+            raise ValueError(
+                f"{dockerfile}: a COPY from another stage or image is no repository input: {line}"
+            )
         sources += [w for w in words[1:-1] if not w.startswith("--")]
     return sources
 
@@ -43,7 +48,7 @@ def copied_sources(dockerfile: Path) -> list[str]:
 def build_inputs(image: str, root: Path = REPO_ROOT) -> list[Path]:
     """Every file the image is built from, sorted by path."""
     folder = root / "images" / FOLDERS[image]
-    files = {p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    files = {folder / "Dockerfile"}
     for source in copied_sources(folder / "Dockerfile"):
         path = root / source
         if path.is_dir():
@@ -63,7 +68,7 @@ def digest(image: str, root: Path = REPO_ROOT) -> str:
     sha = hashlib.sha256()
     for path in build_inputs(image, root):
         sha.update(path.relative_to(root).as_posix().encode() + b"\0")
-        sha.update(path.read_bytes() + b"\0")
+        sha.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
     return sha.hexdigest()[:DIGEST_LENGTH]
 
 

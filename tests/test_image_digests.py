@@ -52,9 +52,9 @@ def _copy_of_inputs(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("image", "edited"),
     [
-        ("training", "images/training/requirements.txt"),
+        ("training", "images/training/requirements.lock.txt"),
         ("training", "images/training/Dockerfile"),
-        ("model-server", "images/model_server/requirements.txt"),
+        ("model-server", "images/model_server/requirements.lock.txt"),
         ("model-server", "plugins/fraud_mlops/features.py"),  # copied into the server image
         ("model-server", "plugins/fraud_mlops/registry/model_server.py"),
     ],
@@ -71,10 +71,18 @@ def test_a_change_to_any_input_is_a_new_tag(tmp_path: Path, image: str, edited: 
     assert {name: after[name] for name in others} == {name: before[name] for name in others}
 
 
-def test_a_new_file_in_an_image_folder_is_a_new_tag(tmp_path: Path) -> None:
+def test_what_the_build_does_not_read_leaves_the_tag(tmp_path: Path) -> None:
+    """An editor's backup or a Finder file beside the Dockerfile is no build input (a digest
+    of it would differ between a developer's machine and CI), nor is requirements.txt, which
+    reaches the image through the lock generated from it; a Windows checkout's CRLF endings
+    give the same tag."""
     root = _copy_of_inputs(tmp_path)
-    (root / "images/training/requirements.lock.extra.txt").write_text("x==1\n")
-    assert digest("training", root) != IMAGE_DIGESTS["training"]
+    (root / "images/training/Dockerfile~").write_text("backup\n")
+    (root / "images/training/.DS_Store").write_bytes(b"\0\1")
+    (root / "images/training/requirements.txt").write_text("anything==1\n")
+    dockerfile = root / "images/training/Dockerfile"
+    dockerfile.write_bytes(dockerfile.read_bytes().replace(b"\n", b"\r\n"))
+    assert digest("training", root) == IMAGE_DIGESTS["training"]
 
 
 def test_the_server_image_holds_exactly_the_modules_the_server_imports() -> None:

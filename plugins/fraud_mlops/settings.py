@@ -268,7 +268,7 @@ def _poll_seconds(value: str) -> float:
         seconds = float(value)
     except ValueError:
         seconds = 0.0
-    if not seconds > 0:
+    if not 0 < seconds < float("inf"):
         raise ValueError(f"MLOPS_WATCHER_POLL_SECONDS must be a number of seconds above 0, got {value!r}")
     return seconds
 

@@ -200,7 +200,13 @@ def test_the_watchers_poll_is_a_setting() -> None:
         {"MLOPS_TARGET": "gcp", "GCP_PROJECT": "fraud-project", "MLOPS_WATCHER_POLL_SECONDS": "15"}
     )
     assert watcher.landing_watcher(settings).trigger.serialize()[1]["poke_interval"] == 15.0
-    for spin in ("0", "-1", "soon", "nan"):  # a poll of 0 would pull in a tight loop
+    for spin in (
+        "0",
+        "-1",
+        "soon",
+        "nan",
+        "inf",
+    ):  # (inf: the first empty pull would sleep for ever)  # a poll of 0 would pull in a tight loop
         with pytest.raises(
             ValueError, match="MLOPS_WATCHER_POLL_SECONDS must be a number of seconds above 0"
         ):

@@ -98,6 +98,20 @@ def test_the_vertex_runner_fills_in_the_projects_image(fresh: str) -> None:
     assert "{project}" not in text
 
 
+def test_the_runner_keeps_the_tag_the_compile_wrote(fresh: str) -> None:
+    """During a deploy the plugins (which compute the tag) go up before ``include/`` (the YAML):
+    a run starting in between fills in the project of the YAML it has and keeps its tag, the
+    build of the code that YAML embeds."""
+    older = fresh.replace(image_tag("training"), "sklearn1.9.1-numpy2.4.6-0123456789ab")
+    text = pipeline_for_project(older, "fraud-prj", "europe-west4")
+    images = {e["container"]["image"] for e in yaml.safe_load(text)["deploymentSpec"]["executors"].values()}
+    assert images == {
+        "europe-west4-docker.pkg.dev/fraud-prj/fraud-images/training:sklearn1.9.1-numpy2.4.6-0123456789ab"
+    }
+    with pytest.raises(ValueError, match="does not name the training image"):
+        pipeline_for_project(fresh.replace("fraud-images/training:", "other/training:"), "p", "r")
+
+
 def _embedded_members(spec: dict, executor: str) -> list[tarfile.TarInfo]:
     source = spec["deploymentSpec"]["executors"][executor]["container"]["command"][-1]
     archive = re.search(r"__KFP_EMBEDDED_ARCHIVE_B64 = '([^']+)'", source)

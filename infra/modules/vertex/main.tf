@@ -98,5 +98,5 @@ resource "google_artifact_registry_repository" "images" {
   location      = var.region
   repository_id = "fraud-images"
   format        = "DOCKER"
-  description   = "Model server and training images (fraud_mlops/registry/serving_image.py)."
+  description   = "Model server and training images (fraud_mlops/registry/images.py)."
 }

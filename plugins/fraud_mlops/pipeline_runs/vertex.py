@@ -76,14 +76,18 @@ def pipeline_for_project(pipeline_yaml: str, project: str, region: str) -> str:
     """The compiled pipeline with its image's ``{project}``/``{region}`` placeholders filled in.
 
     The committed YAML is the same for every project; its executors name the training image as
-    ``{region}-docker.pkg.dev/{project}/fraud-images/training:<tag>``.
+    ``{region}-docker.pkg.dev/{project}/fraud-images/training:<tag>``. The tag is left as the
+    compile wrote it, the build of the code the YAML embeds: during a deploy (plugins first,
+    then ``include/``) the plugins' tag may already be the next one.
     """
     from fraud_mlops.registry.images import TRAINING_IMAGE, image_uri
 
-    placeholder = image_uri("{project}", "{region}", TRAINING_IMAGE)
-    if placeholder not in pipeline_yaml:
-        raise ValueError(f"the pipeline does not name the training image {placeholder}")
-    return pipeline_yaml.replace(placeholder, image_uri(project, region, TRAINING_IMAGE))
+    repository = image_uri("{project}", "{region}", TRAINING_IMAGE).rsplit(":", 1)[0] + ":"
+    if repository not in pipeline_yaml:
+        raise ValueError(f"the pipeline does not name the training image {repository}<tag>")
+    return pipeline_yaml.replace(
+        repository, image_uri(project, region, TRAINING_IMAGE).rsplit(":", 1)[0] + ":"
+    )
 
 
 def project_template(project: str, region: str) -> str:

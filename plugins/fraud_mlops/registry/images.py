@@ -6,14 +6,16 @@ endpoint and in batch prediction (fraud_mlops/registry/model_server.py). Both ar
 ``make images`` from ``images/<image>/``.
 
 A tag names the pinned scikit-learn and NumPy (what a pickled model needs) and a digest of the
-image's build inputs (:data:`IMAGE_DIGESTS`): its folder (Dockerfile, requirement files) and
-the project modules its Dockerfile copies in. A change to any of them is a new tag, so
+image's build inputs (:data:`IMAGE_DIGESTS`): its Dockerfile and what it copies in (the
+generated requirement lock, the server's project modules). A change to any of them is a new
+tag, so
 
 * the compiled pipeline and a registration name an image that holds the code and packages of
   this commit: one ``make images`` had not rebuilt failed on Vertex only (no such tag), instead
   of running what an older build held;
-* a rebuild never overwrites the image a registered version's ``container_spec`` names: a
-  rollback to an older champion pulls the server it was deployed with.
+* ``make images`` builds only a tag Artifact Registry lacks, so no rebuild overwrites the
+  image a registered version's ``container_spec`` names: a rollback to an older champion pulls
+  the server it was deployed with.
 
 tests/test_image_digests.py recomputes the digests (``scripts/image_digests.py``); ``make
 image-digests`` writes them here.
@@ -29,8 +31,8 @@ TRAINING_IMAGE = "training"
 
 #: The first 12 hex digits of each image's build-input digest (make image-digests writes them).
 IMAGE_DIGESTS: dict[str, str] = {
-    "model-server": "f9a81e9d5d4e",
-    "training": "502b01219f28",
+    "model-server": "9968e50062c2",
+    "training": "7d88550beae4",
 }
 
 
