@@ -189,8 +189,7 @@ image-digests: ## Write the images' build-input digests (their tags) into fraud_
 .PHONY: image-requirements
 image-requirements: install ## Write images/*/requirements.lock.txt (what the images install) from uv.lock and images/*/requirements.txt, then the digests and the pipeline (commit them)
 	$(PY) -m scripts.image_requirements
-	$(PY) -m scripts.image_digests --write
-	$(PY) -m include.pipelines.compile
+	@$(MAKE) --no-print-directory image-digests
 
 .PHONY: images
 images: ## Build and push the model server and training images whose tag Artifact Registry lacks (GCP_PROJECT=..., needs Docker)

@@ -19,13 +19,15 @@ import re
 import shlex
 from pathlib import Path
 
+from fraud_mlops.registry.images import MODEL_SERVER_IMAGE, TRAINING_IMAGE
 from fraud_mlops.settings import REPO_ROOT
 
 IMAGES_DIR = REPO_ROOT / "images"
 IMAGES_MODULE = REPO_ROOT / "plugins" / "fraud_mlops" / "registry" / "images.py"
 DIGEST_LENGTH = 12
-#: The folder name of each image (``images/<folder>``) by its Artifact Registry name.
-FOLDERS = {"model-server": "model_server", "training": "training"}
+#: The folder of each image (``images/<folder>``) by its Artifact Registry name: ``-`` as ``_``,
+#: the rule ``make images`` names them by.
+FOLDERS = {image: image.replace("-", "_") for image in (MODEL_SERVER_IMAGE, TRAINING_IMAGE)}
 
 
 def copied_sources(dockerfile: Path) -> list[str]:
@@ -34,7 +36,8 @@ def copied_sources(dockerfile: Path) -> list[str]:
     text = re.sub(r"\\\n", " ", dockerfile.read_text())
     sources: list[str] = []
     for line in text.splitlines():
-        if line.split(maxsplit=1)[:1] != ["COPY"] and line.split(maxsplit=1)[:1] != ["copy"]:
+        instruction = line.split(maxsplit=1)[:1]
+        if not instruction or instruction[0].upper() != "COPY":  # Docker takes any case
             continue
         words = shlex.split(line, comments=True)
         if any(w.startswith("--from") for w in words):

@@ -28,8 +28,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from fraud_mlops.settings import REPO_ROOT
+from scripts.image_digests import FOLDERS
 
-IMAGES: tuple[str, ...] = ("model_server", "training")
+#: The images' folders under ``images/`` (one list of the images: ``fraud_mlops.registry.images``).
+IMAGES: tuple[str, ...] = tuple(sorted(FOLDERS.values()))
 IMAGES_DIR = REPO_ROOT / "images"
 UV_LOCK = REPO_ROOT / "uv.lock"
 TOP_LEVEL = "requirements.txt"
