@@ -73,7 +73,8 @@ class VertexModelRegistry:
         self.parent = _location(project, region)
         self.client = client or aiplatform_v1.ModelServiceClient(client_options=_client_options(region))
         self._parents: dict[str, str] = {}  # model display name → its resource name, once found
-        # The project's model server image (images/model_server), tagged with its pins.
+        # The project's model server image (images/model_server), tagged with its pins and build
+        # digest (registry/images.py).
         self.serving_image = serving_image or image_uri(project, region)
 
     def _parent_model(self, model_name: str) -> str | None:
