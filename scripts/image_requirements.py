@@ -5,8 +5,10 @@ top-level pins). pip would resolve their dependencies (protobuf, grpcio, google-
 afresh on every build, to whatever is newest that day; this script instead walks uv.lock's
 dependency graph from those pins, for the images' interpreter (CPython 3.11 on Linux x86_64,
 ``python:3.11-slim``), and writes the whole closure, every package at uv.lock's version, to
-``images/<image>/requirements.lock.txt``. The Dockerfiles install that file with
-``pip install --no-deps``: an image holds the versions the local venv and the tests ran.
+``images/<image>/requirements.lock.txt``, each package with the SHA-256 of every file uv.lock
+records for it. The Dockerfiles install that file with ``pip install --no-deps --require-hashes``:
+an image holds the versions the local venv and the tests ran, and pip refuses a file whose bytes
+are not the ones uv.lock (and so ``make install``) took from PyPI.
 
 ``python -m scripts.image_requirements`` (``make image-requirements``) writes the lock files;
 ``--check`` fails when a committed one differs from uv.lock and the top-level pins. Offline
@@ -54,6 +56,11 @@ TARGET_ENVIRONMENT: dict[str, str] = {
     "sys_platform": "linux",
 }
 PATCH_RELEASES = ("3.11.0", "3.11.99")
+
+#: Packages an image installs at uv.lock's version without their dependencies: the training
+#: image's KFP executor (``kfp.dsl.executor_main``), installed ``--no-deps`` as KFP's own
+#: component prelude installs it (kfp-server-api, kubernetes, ... are never imported there).
+UNFOLLOWED: dict[str, tuple[str, ...]] = {"training": ("kfp",)}
 
 
 class LockError(RuntimeError):
@@ -150,21 +157,49 @@ def closure(
     return dict(sorted(versions.items()))
 
 
-def render(image: str, versions: Mapping[str, str]) -> str:
+def artifact_hashes(package: Package) -> list[str]:
+    """The ``sha256:`` digests of every file uv.lock records for a package (its sdist, its wheels):
+    pip takes whichever file it picks for the image if its digest is among them."""
+    files = [package["sdist"]] if "sdist" in package else []
+    files += package.get("wheels", [])
+    hashes = sorted({f["hash"] for f in files if "hash" in f})
+    if not hashes or not all(h.startswith("sha256:") for h in hashes):
+        raise LockError(f"uv.lock records no sha256 for {package['name']} {package.get('version')}: {hashes}")
+    return hashes
+
+
+def render(image: str, packages: Mapping[str, Package]) -> str:
     header = (
         f"# GENERATED from uv.lock by `{COMMAND}` ({MAKE_TARGET}): do not edit.\n"
         f"# images/{image}/{TOP_LEVEL} (the top-level pins) and every package they need on CPython 3.11,\n"
-        f"# Linux x86_64, at uv.lock's versions; images/{image}/Dockerfile installs it with --no-deps.\n"
+        f"# Linux x86_64, at uv.lock's versions with uv.lock's file hashes; images/{image}/Dockerfile\n"
+        "# installs it with --no-deps --require-hashes.\n"
     )
-    return header + "".join(f"{name}=={version}\n" for name, version in versions.items())
+    unfollowed = UNFOLLOWED.get(image, ())
+    if unfollowed:
+        header += f"# Installed without their dependencies: {', '.join(unfollowed)}.\n"
+    lines = []
+    for name, package in packages.items():
+        hashes = " \\\n".join(f"    --hash={digest}" for digest in artifact_hashes(package))
+        lines.append(f"{name}=={package['version']} \\\n{hashes}\n")
+    return header + "".join(lines)
 
 
 def generate(image: str, lock_path: Path | None = None, images_dir: Path | None = None) -> str:
     """The lock file an image should have, as text (from :data:`UV_LOCK`, :data:`IMAGES_DIR`)."""
     lock_path, images_dir = lock_path or UV_LOCK, images_dir or IMAGES_DIR
     top_level = images_dir / image / TOP_LEVEL
-    versions = closure(read_lock(lock_path), read_top_level(top_level), f"images/{image}/{TOP_LEVEL}")
-    return render(image, versions)
+    lock = read_lock(lock_path)
+    where = f"images/{image}/{TOP_LEVEL}"
+    versions = closure(lock, read_top_level(top_level), where)
+    for name in UNFOLLOWED.get(image, ()):
+        (package,) = lock[name]  # one locked version, else the unpacking fails loudly
+        versions.setdefault(name, package["version"])
+    packages = {
+        name: _select(lock, {"name": name, "version": version}, where)
+        for name, version in sorted(versions.items())
+    }
+    return render(image, packages)
 
 
 def stale(lock_path: Path | None = None, images_dir: Path | None = None) -> dict[str, str]:

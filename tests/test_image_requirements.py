@@ -48,12 +48,26 @@ LINUX_TAGS = frozenset(
 def _pins(path: Path) -> dict[str, str]:
     return {
         canonicalize_name(n): v
-        for n, v in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", path.read_text(), flags=re.M)
+        for n, v in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)(?: \\)?$", path.read_text(), flags=re.M)
     }
 
 
 def _locked(image: str) -> dict[str, str]:
     return _pins(ir.IMAGES_DIR / image / ir.LOCKED)
+
+
+def _hashes(image: str) -> dict[str, set[str]]:
+    """The lock file's ``--hash`` options per package, read as pip reads them (a line ending in a
+    backslash continues on the next)."""
+    text = (ir.IMAGES_DIR / image / ir.LOCKED).read_text().replace("\\\n", " ")
+    hashes = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            requirement, *options = line.split()
+            hashes[canonicalize_name(requirement.split("==")[0])] = {
+                option.removeprefix("--hash=") for option in options if option.startswith("--hash=")
+            }
+    return hashes
 
 
 def _single_versions() -> dict[str, str]:
@@ -116,36 +130,54 @@ def test_no_windows_only_package_is_in_the_lock_file(image: str) -> None:
     assert not found, f"Windows-only packages in images/{image}/{ir.LOCKED}: {sorted(found)}"
 
 
-def test_kfp_stays_outside_the_training_lock_file() -> None:
-    """The Dockerfile installs kfp --no-deps (as KFP's own prelude does): none of its own
-    dependencies come with it (kfp-server-api, for one, is an sdist only)."""
+def test_kfp_is_in_the_training_lock_file_without_its_dependencies() -> None:
+    """The image installs the KFP executor --no-deps, as KFP's own component prelude does: none of
+    kfp's own dependencies come with it (kfp-server-api, for one, is an sdist only)."""
     locked = _locked("training")
-    assert not {"kfp", "kfp-pipeline-spec", "kfp-server-api"} & set(locked)
-    dockerfile = (ir.IMAGES_DIR / "training" / "Dockerfile").read_text()
-    assert 'pip install --no-cache-dir --no-deps "kfp==2.17.0"' in dockerfile
+    assert locked["kfp"] == _single_versions()["kfp"] == "2.17.0"
+    assert not {"kfp-pipeline-spec", "kfp-server-api", "kubernetes"} & set(locked)
+    assert "kfp" not in _locked("model_server")
 
 
 @pytest.mark.parametrize("image", ir.IMAGES)
 def test_the_dockerfile_installs_the_lock_file_without_resolving(image: str) -> None:
     dockerfile = (ir.IMAGES_DIR / image / "Dockerfile").read_text()
     assert f"COPY images/{image}/{ir.LOCKED} /tmp/{ir.LOCKED}" in dockerfile
-    assert f"pip install --no-cache-dir --no-deps -r /tmp/{ir.LOCKED}" in dockerfile
+    assert f"pip install --no-cache-dir --no-deps --require-hashes -r /tmp/{ir.LOCKED}" in dockerfile
     installs = re.findall(r"pip install[^\n]*", dockerfile)
-    assert all("--no-deps" in line for line in installs), f"pip would resolve on build day: {installs}"
+    assert len(installs) == 1, f"one install, of the hashed lock file: {installs}"
 
 
 @pytest.mark.parametrize("image", ir.IMAGES)
 def test_every_package_has_a_linux_wheel_so_nothing_is_built_from_source(image: str) -> None:
-    lock = ir.read_lock(ir.UV_LOCK)
+    """And pip may install that wheel: its hash is among the package's hashes in the lock file."""
+    lock, hashes = ir.read_lock(ir.UV_LOCK), _hashes(image)
     without = []
     for name, version in _locked(image).items():
         (package,) = (p for p in lock[name] if p["version"] == version)
-        wheel_tags = {
-            t for w in package.get("wheels", []) for t in parse_wheel_filename(w["url"].rsplit("/", 1)[1])[3]
+        linux_wheels = {
+            w["hash"]
+            for w in package.get("wheels", [])
+            if set(parse_wheel_filename(w["url"].rsplit("/", 1)[1])[3]) & LINUX_TAGS
         }
-        if not wheel_tags & LINUX_TAGS:
+        if not linux_wheels & hashes[name]:
             without.append(f"{name}=={version}")
-    assert not without, f"no CPython 3.11 manylinux x86_64 wheel in uv.lock for {without}"
+    assert not without, (
+        f"no CPython 3.11 manylinux x86_64 wheel hash in images/{image}/{ir.LOCKED} for {without}"
+    )
+
+
+@pytest.mark.parametrize("image", ir.IMAGES)
+def test_every_package_carries_the_hash_of_every_file_uv_lock_took_and_no_other(image: str) -> None:
+    """pip's hash-checking mode (--require-hashes, as the Dockerfile installs) needs a hash on
+    every line; these are uv.lock's, so an image gets the bytes `make install` verified."""
+    lock, hashes, locked = ir.read_lock(ir.UV_LOCK), _hashes(image), _locked(image)
+    assert set(hashes) == set(locked)
+    for name, version in locked.items():
+        (package,) = (p for p in lock[name] if p["version"] == version)
+        files = [package.get("sdist", {}), *package.get("wheels", [])]
+        assert hashes[name] == {f["hash"] for f in files if "hash" in f}, name
+        assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes[name]), name
 
 
 @pytest.mark.parametrize("image", ir.IMAGES)
@@ -159,6 +191,7 @@ def test_the_lock_file_is_complete_by_its_packages_own_metadata(image: str) -> N
         "implementation_version": "3.11.9",
     }
     missing = []
+    unfollowed = ir.UNFOLLOWED.get(image, ())
     for name, version in locked.items():
         try:
             installed = importlib.metadata.version(name)
@@ -167,6 +200,8 @@ def test_the_lock_file_is_complete_by_its_packages_own_metadata(image: str) -> N
         assert installed == version, (
             f"the venv has {name} {installed}, not uv.lock's {version}: run `make install`"
         )
+        if name in unfollowed:  # installed --no-deps on purpose (kfp: its executor only)
+            continue
         for text in importlib.metadata.requires(name) or []:
             requirement = Requirement(text)
             if requirement.marker and not requirement.marker.evaluate({**environment, "extra": ""}):
@@ -311,3 +346,65 @@ def test_a_top_level_pin_uv_lock_lacks_is_refused(tmp_path: Path, monkeypatch: p
     top_level = images / "model_server" / ir.TOP_LEVEL
     top_level.write_text(top_level.read_text().replace("joblib==", "joblib==0.1\n# was "))
     assert ir.main(["--check"]) == 2
+
+
+# --- pip itself, on the committed lines -----------------------------------------------------------
+
+
+def _smallest_pure_python(image: str, count: int) -> list[str]:
+    """The lock file's entries (their text, hashes included) of its ``count`` smallest
+    pure-Python packages: what pip reads in the image, cheap to download."""
+    lock, sizes = ir.read_lock(ir.UV_LOCK), {}
+    for name, version in _locked(image).items():
+        (package,) = (p for p in lock[name] if p["version"] == version)
+        pure = [w for w in package.get("wheels", []) if w["url"].endswith("-py3-none-any.whl")]
+        if pure:
+            sizes[name] = pure[0]["size"]
+    chosen = sorted(sizes, key=sizes.__getitem__)[:count]
+    text = (ir.IMAGES_DIR / image / ir.LOCKED).read_text()
+    blocks = re.finditer(r"^([A-Za-z0-9_.-]+)==\S+ \\\n(?:    --hash=\S+(?: \\)?\n)+", text, flags=re.M)
+    found = {canonicalize_name(m.group(1)): m.group(0) for m in blocks}
+    assert len(found) == len(_locked(image))  # every entry is one such block
+    return [found[name] for name in chosen]
+
+
+@pytest.mark.slow
+def test_pip_installs_the_lock_files_lines_in_hash_checking_mode_and_refuses_other_bytes(
+    tmp_path: Path,
+) -> None:
+    """Real pip (the bootstrap venv's, ``make install``) downloads the two smallest packages of
+    the server's lock file from PyPI as the Dockerfile's ``--require-hashes`` install would, and
+    refuses them when a hash is not the file's. Needs PyPI, as ``make install`` does."""
+    import subprocess
+
+    from fraud_mlops.settings import REPO_ROOT
+
+    pip = REPO_ROOT / ".tools" / "bin" / "pip"
+    assert pip.is_file(), "the bootstrap venv's pip is missing: run `make install`"
+    entries = _smallest_pure_python("model_server", 2)
+    assert len(entries) == 2
+
+    def download(text: str, into: str) -> subprocess.CompletedProcess[str]:
+        requirements = tmp_path / f"{into}.txt"
+        requirements.write_text(text)
+        return subprocess.run(
+            [
+                *(str(pip), "download", "--no-deps", "--require-hashes", "--only-binary=:all:"),
+                *("--platform", "manylinux2014_x86_64", "--python-version", "3.11"),
+                *("--disable-pip-version-check", "-d", str(tmp_path / into), "-r", str(requirements)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    good = download("".join(entries), "good")
+    assert good.returncode == 0, good.stderr
+    assert len(list((tmp_path / "good").glob("*.whl"))) == 2
+
+    # every hash of the first entry replaced: pip must refuse the file it downloads
+    tampered = re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, entries[0])
+    bad = download(tampered + entries[1], "bad")
+    assert bad.returncode != 0
+    assert "DO NOT MATCH THE HASHES" in bad.stderr, bad.stderr

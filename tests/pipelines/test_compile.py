@@ -87,7 +87,9 @@ def test_the_training_image_holds_every_package_a_component_imports(spec: dict) 
     for name in ("scikit-learn", "numpy", "scipy", "joblib"):  # trained here, loaded there
         assert image[name] == server[name], name
     dockerfile = (REPO_ROOT / "images/training/Dockerfile").read_text()
-    assert "images/training/requirements.txt" in dockerfile and '"kfp==2.17.0"' in dockerfile
+    assert "images/training/requirements.lock.txt" in dockerfile  # generated from requirements.txt
+    locked = (REPO_ROOT / "images/training/requirements.lock.txt").read_text()
+    assert re.search(r"^kfp==2\.17\.0 \\$", locked, flags=re.M)  # the executor, --no-deps
 
 
 def test_the_vertex_runner_fills_in_the_projects_image(fresh: str) -> None:

@@ -31,8 +31,8 @@ TRAINING_IMAGE = "training"
 
 #: The first 12 hex digits of each image's build-input digest (make image-digests writes them).
 IMAGE_DIGESTS: dict[str, str] = {
-    "model-server": "9968e50062c2",
-    "training": "7d88550beae4",
+    "model-server": "ef1fa05b2af1",
+    "training": "792bee092274",
 }
 
 
