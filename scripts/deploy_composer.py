@@ -11,6 +11,12 @@ include, DAG files last, so a DAG never lands before the code it imports. Object
 ``dags/`` and ``plugins/`` that the repository no longer has are deleted (except Composer's
 own ``airflow_monitoring.py``), so a renamed DAG does not linger.
 
+Before anything is copied, the deploy refuses a repository whose generated files are stale (the
+compiled pipeline, the images' lock files and build digests: what ``make compile`` and ``make
+image-requirements`` write), and, unless ``--skip-image-check``, one whose images are not in
+Artifact Registry: the pipeline and every registration name the images by their build digest,
+so DAGs deployed before ``make images`` fail every training step and deploy on Vertex.
+
 ``--dry-run`` prints the plan and touches nothing; with ``--bucket`` it needs no credentials.
 """
 
@@ -41,6 +47,19 @@ EXCLUDED_DIRS = frozenset(
 EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
 EXCLUDED_NAMES = frozenset({".DS_Store"})
 PYPI_PACKAGES_MASK = "config.softwareConfig.pypiPackages"
+#: Artifact Registry's Docker endpoint (Docker Registry / OCI Distribution API, Bearer token:
+#: https://cloud.google.com/artifact-registry/docs/reference/docker-api#auth).
+REGISTRY_HOST = "https://{region}-docker.pkg.dev"
+#: What ``docker manifest inspect`` accepts: a tag may name a single-platform manifest or an
+#: index (buildx pushes OCI indexes); a registry answers 404 for a type not accepted.
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
 
 
 class DeployError(RuntimeError):
@@ -92,6 +111,57 @@ def plan_uploads(repo_root: Path = REPO_ROOT) -> list[Upload]:
     if len(names) != len(set(names)):
         raise DeployError("two files map to the same object: does dags/ contain an include/ folder?")
     return uploads
+
+
+def stale_build_outputs() -> list[str]:
+    """The generated files that differ from what their generator would write now, each with the
+    command that writes it: deployed, the pipeline would run other code than plugins/ holds, or
+    name an image tag that no ``make images`` of this commit pushes."""
+    from fraud_mlops.registry.images import IMAGE_DIGESTS
+    from include.pipelines import compile as pipeline_compile
+    from scripts import image_digests, image_requirements
+
+    stale = [
+        f"images/{image}/{image_requirements.LOCKED} (run `{image_requirements.MAKE_TARGET}`)"
+        for image in image_requirements.stale()
+    ]
+    if image_digests.digests() != IMAGE_DIGESTS:
+        stale.append("fraud_mlops/registry/images.py IMAGE_DIGESTS (run `make image-digests`)")
+    compiled = pipeline_compile.DEFAULT_OUTPUT
+    if not compiled.is_file() or compiled.read_text() != pipeline_compile.compiled_text():
+        stale.append(f"include/pipelines/{compiled.name} (run `make compile`)")
+    return stale
+
+
+def missing_images(session: Any, project: str, region: str, host: str | None = None) -> list[str]:
+    """The images (URIs) this commit names that Artifact Registry lacks: one ``HEAD`` of each
+    tag's manifest (OCI Distribution Specification, end-3: 200 if it exists, 404 if not), with
+    the session's Bearer token. Needs ``artifactregistry.repositories.downloadArtifacts`` on the
+    repository (roles/artifactregistry.reader)."""
+    from fraud_mlops.registry.images import IMAGE_REPOSITORY, MODEL_SERVER_IMAGE, TRAINING_IMAGE, image_tag
+
+    base = (host or REGISTRY_HOST).format(region=region)
+    missing = []
+    for image in (MODEL_SERVER_IMAGE, TRAINING_IMAGE):
+        tag = image_tag(image)
+        url = f"{base}/v2/{project}/{IMAGE_REPOSITORY}/{image}/manifests/{tag}"
+        response = session.head(url, headers={"Accept": MANIFEST_TYPES}, timeout=60)
+        if response.status_code == 404:
+            missing.append(f"{region}-docker.pkg.dev/{project}/{IMAGE_REPOSITORY}/{image}:{tag}")
+        elif response.status_code != 200:
+            raise DeployError(
+                f"Artifact Registry answered {response.status_code} for {url}: the deploy's identity "
+                "needs roles/artifactregistry.reader on the repository (or pass --skip-image-check)"
+            )
+    return missing
+
+
+def _registry_session() -> Any:
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    return AuthorizedSession(credentials)
 
 
 def read_requirements(path: Path = REPO_ROOT / "requirements.txt") -> dict[str, str]:
@@ -208,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-stale", action="store_true", help="do not delete objects no longer in the repo"
     )
     parser.add_argument("--no-wait", action="store_true", help="do not wait for the requirements update")
+    parser.add_argument(
+        "--skip-image-check",
+        action="store_true",
+        help="deploy even if Artifact Registry lacks the images this commit names (make images)",
+    )
     args = parser.parse_args(argv)
 
     env_given = [args.project, args.location, args.environment]
@@ -224,6 +299,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         uploads = plan_uploads()
         packages = None if args.skip_requirements else read_requirements()
+        stale = stale_build_outputs()
+        if stale:
+            raise DeployError("generated files are stale: " + "; ".join(stale))
+        if not args.dry_run and not args.skip_image_check:
+            if not (args.project and args.location):
+                raise DeployError(
+                    "checking the images needs --project and --location (or --skip-image-check)"
+                )
+            missing = missing_images(_registry_session(), args.project, args.location)
+            if missing:
+                raise DeployError(
+                    "Artifact Registry lacks " + ", ".join(missing) + ": run "
+                    f"`make images GCP_PROJECT={args.project} GCP_REGION={args.location}` first"
+                )
     except DeployError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

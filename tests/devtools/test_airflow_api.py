@@ -3,49 +3,14 @@ DAG), and never repeats a trigger."""
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from devtools.stack.airflow_api import AirflowAPI, AirflowAPIError
-
-#: One answer of the test server: status and body for the request seen (``"METHOD path"``).
-Answer = Callable[[str], tuple[int, bytes]]
-
-
-@contextlib.contextmanager
-def serving(answer: Answer) -> Iterator[tuple[str, list[str]]]:
-    """A real HTTP server on 127.0.0.1 (free port) answering every request with ``answer``;
-    its URL and the requests seen, in order."""
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            seen.append(f"{self.command} {self.path}")
-            status, body = answer(seen[-1])
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_PATCH = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+from tests.http_server import serving
 
 
 @pytest.fixture

@@ -276,3 +276,94 @@ def test_the_composer_bundle_ships_no_harness_and_every_import_it_needs() -> Non
             and not any(s.startswith(m + ".") for s in shipped_modules)  # a package
         }
         assert not missing, f"{name} imports {missing}, which is not in the bundle"
+
+
+# --- what the deploy refuses: stale generated files, images not pushed ----------------------------
+
+
+def test_the_repository_as_committed_has_no_stale_generated_file() -> None:
+    assert deploy_composer.stale_build_outputs() == []
+
+
+def test_stale_generated_files_are_named_with_the_command_that_writes_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from include.pipelines import compile as pipeline_compile
+    from scripts import image_digests, image_requirements
+
+    monkeypatch.setattr(image_requirements, "stale", lambda: {"training": "-a==1\n+a==2\n"})
+    monkeypatch.setattr(image_digests, "digests", lambda: {"model-server": "0" * 12, "training": "1" * 12})
+    monkeypatch.setattr(pipeline_compile, "compiled_text", lambda: "another pipeline")
+    assert deploy_composer.stale_build_outputs() == [
+        "images/training/requirements.lock.txt (run `make image-requirements`)",
+        "fraud_mlops/registry/images.py IMAGE_DIGESTS (run `make image-digests`)",
+        "include/pipelines/fraud_training.yaml (run `make compile`)",
+    ]
+    # the dry run refuses too: it is what a pull request's deploy job runs
+    assert deploy_composer.main(["--dry-run", "--bucket", "composer-bucket", "--skip-requirements"]) == 2
+    assert "generated files are stale: images/training/requirements.lock.txt" in capsys.readouterr().err
+
+
+def _registry(answers: dict[str, int], headers: list[dict[str, str]] | None = None) -> Any:
+    """Artifact Registry's Docker endpoint on 127.0.0.1: HEAD of a manifest path -> status."""
+    from tests.http_server import serving
+
+    return serving(lambda request: (answers[request], b""), headers)
+
+
+def _manifest_paths(project: str) -> dict[str, str]:
+    from fraud_mlops.registry.images import image_tag
+
+    return {
+        image: f"HEAD /v2/{project}/fraud-images/{image}/manifests/{image_tag(image)}"
+        for image in ("model-server", "training")
+    }
+
+
+def _session(token: str) -> Any:
+    """The session the deploy makes, on credentials holding a token (google-auth's transport)."""
+    from google.auth.transport.requests import AuthorizedSession
+    from google.oauth2.credentials import Credentials
+
+    return AuthorizedSession(Credentials(token))
+
+
+def test_missing_images_heads_each_tag_once_with_the_bearer_token_and_names_the_absent() -> None:
+    from fraud_mlops.registry.images import image_uri
+
+    paths, headers = _manifest_paths("fraud-prj"), []
+    with _registry({paths["model-server"]: 200, paths["training"]: 404}, headers) as (url, seen):
+        missing = deploy_composer.missing_images(_session("tok-1"), "fraud-prj", "europe-west4", host=url)
+    assert missing == [image_uri("fraud-prj", "europe-west4", "training")]
+    assert seen == [paths["model-server"], paths["training"]]
+    for sent in headers:
+        assert sent["authorization"] == "Bearer tok-1"
+        assert sent["accept"] == deploy_composer.MANIFEST_TYPES
+        assert "application/vnd.oci.image.index.v1+json" in sent["accept"]  # buildx pushes indexes
+
+
+def test_a_registry_refusal_is_not_taken_for_a_missing_image() -> None:
+    paths = _manifest_paths("fraud-prj")
+    refused = pytest.raises(DeployError, match=r"answered 403 .* roles/artifactregistry.reader")
+    with _registry({paths["model-server"]: 403, paths["training"]: 200}) as (url, _), refused:
+        deploy_composer.missing_images(_session("tok"), "fraud-prj", "europe-west4", host=url)
+
+
+def test_the_deploy_stops_before_any_change_when_an_image_is_not_pushed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _manifest_paths("p")
+    with _registry({paths["model-server"]: 404, paths["training"]: 404}) as (url, seen):
+        monkeypatch.setattr(deploy_composer, "REGISTRY_HOST", url)
+        monkeypatch.setattr(deploy_composer, "_registry_session", lambda: _session("tok"))
+        # no Composer or Storage client may be made: importing either would fail the test
+        monkeypatch.setitem(sys.modules, "google.cloud.orchestration.airflow.service_v1", None)
+        monkeypatch.setitem(sys.modules, "google.cloud.storage", None)
+        code = deploy_composer.main(
+            ["--project", "p", "--location", "europe-west4", "--environment", "fraud-composer"]
+        )
+    assert code == 2
+    assert seen == list(paths.values())
+    err = capsys.readouterr().err
+    assert "Artifact Registry lacks europe-west4-docker.pkg.dev/p/fraud-images/model-server:" in err
+    assert "run `make images GCP_PROJECT=p GCP_REGION=europe-west4` first" in err
