@@ -260,3 +260,17 @@ def test_a_decisions_table_of_the_first_version_gains_the_new_column(world: Sett
     ]
     unjudged = warehouse.records(f"SELECT run_id, unjudged FROM `{world.dataset}.drift_alerts` ORDER BY 1")
     assert [tuple(r) for r in unjudged] == [("new", "drift"), ("old", None)]
+
+
+def test_only_a_missing_lineage_table_means_no_snapshot_to_check_skew_against(world: Settings) -> None:
+    from fraud_mlops.monitoring.windows import newest_snapshot
+
+    warehouse = targets.warehouse(world)
+    assert newest_snapshot(warehouse, world) == "training_snapshot_test"
+    # a table the query cannot read (here: a column gone) is an error, not "nothing trained":
+    # taken for none, skew went unjudged and the run green
+    warehouse.execute(f"ALTER TABLE `{world.dataset}.snapshot_lineage` DROP COLUMN created_at")
+    with pytest.raises(duckdb.BinderException, match="created_at"):
+        newest_snapshot(warehouse, world)
+    warehouse.execute(f"DROP TABLE `{world.dataset}.snapshot_lineage`")
+    assert newest_snapshot(warehouse, world) is None

@@ -43,6 +43,7 @@ SNAPSHOT = "training_snapshot_20261204t000000"
 SINK_TABLE_ID = "fraud-prj.fraud_logs.run_googleapis_com_stdout"
 PREDICTION_LOG_ID = "fraud-prj.fraud.prediction_log"
 DECISIONS_ID = "fraud-prj.fraud.drift_alerts"
+LINEAGE_ID = "fraud-prj.fraud.snapshot_lineage"  # an ingestion made it (and SNAPSHOT)
 #: An earlier monitoring run's drift-alert decision (95_drift_history.sql's row)
 EARLIER_RUN = "scheduled__earlier"
 #: The newest online answer already in prediction_log (93_prediction_log_newest.sql's answer):
@@ -171,11 +172,11 @@ def main() -> None:
 
     data_dir = sys.argv[1]
     # the function has answered before: the log sink's table exists (Cloud Logging made it), and
-    # so do prediction_log and drift_alerts (an earlier run's)
+    # so do prediction_log and drift_alerts (an earlier run's), and the snapshots' lineage
     fake = FakeBigQueryREST(
         answers(),
         loaded_rows=lambda load: 0,
-        table_rows={SINK_TABLE_ID: 2 * ROWS, PREDICTION_LOG_ID: 2 * ROWS, DECISIONS_ID: 1}.get,
+        table_rows={SINK_TABLE_ID: 2 * ROWS, PREDICTION_LOG_ID: 2 * ROWS, DECISIONS_ID: 1, LINEAGE_ID: 1}.get,
     )
     refused = exceptions.PermissionDenied(
         "Permission bigquery.readsessions.create denied on resource project fraud-prj"

@@ -45,11 +45,13 @@ def test_prediction_log_to_drift_reports_metrics_views_and_canary_on_gcp(tmp_pat
     )  # fmt: skip
     assert out["unknown_requests"] == []
     # the sink's table exists, then prediction_log, whose newest answer sets where the copy starts;
-    # then drift_alerts, whose earlier decisions tell whether drift is announced
+    # then drift_alerts, whose earlier decisions tell whether drift is announced; then the snapshot
+    # lineage (skew needs a snapshot: only a missing table means none, any other error raises)
     assert out["tables_read"] == [
         "fraud-prj.fraud_logs.run_googleapis_com_stdout",
         "fraud-prj.fraud.prediction_log",
         "fraud-prj.fraud.drift_alerts",
+        "fraud-prj.fraud.snapshot_lineage",
     ]
     assert out["read_sessions"] == 0  # every result read over REST pages
     jobs = out["bigquery_jobs"]

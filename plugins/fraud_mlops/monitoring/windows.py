@@ -76,10 +76,14 @@ def expand_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def newest_snapshot(warehouse: Warehouse, settings: Settings) -> str | None:
-    try:
-        rows = warehouse.records(render_sql("73_newest_snapshot.sql", settings))
-    except Exception:  # no snapshot_lineage yet: nothing trained, no skew to check
+    """The snapshot to check skew against; None before the first ingestion made the lineage table.
+
+    Only a missing table means "nothing trained": any other failure to read it (a 403, a quota,
+    a backend error) raises. It was once taken for "no snapshot", and the run went green with
+    skew reported as insufficient data, judged and alerted on never."""
+    if not warehouse.table_exists(f"{settings.dataset}.snapshot_lineage"):
         return None
+    rows = warehouse.records(render_sql("73_newest_snapshot.sql", settings))
     return str(rows[0][0]) if rows else None
 
 
