@@ -18,6 +18,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from fraud_mlops.feature_store.records import OnlineStoreNotReady
 from fraud_mlops.feature_store.vertex import VertexOnlineStore
 from fraud_mlops.features import FEATURE_NAMES, FEATURES, CardState
 from fraud_mlops.registry.endpoint_client import VertexEndpointClient
@@ -236,6 +237,25 @@ def test_vertex_lookup_answers_unknown_cards_explicitly(clients: dict[str, mock.
     clients["feature_admin"].return_value.get_feature_view.assert_called_once_with(
         name=FEATURE_VIEW, retry=ServingRetry(2.0), timeout=2.0
     )
+
+
+def test_a_vertex_answer_holding_none_of_the_models_features_is_not_scored_as_nans(
+    clients: dict[str, mock.MagicMock],
+) -> None:
+    """A view whose columns are not the model's answers each card with none of its features:
+    every one would be a NaN, a real-looking score; it is the store not being ready (503)."""
+    settings = settings_from_env({"MLOPS_TARGET": "gcp", "GCP_PROJECT": PROJECT, "GCP_REGION": REGION})
+    client = clients["features"].return_value
+    client.fetch_feature_values.return_value = _feature_response({"amount_eur": 12.5})  # and its timestamp
+    with pytest.raises(
+        OnlineStoreNotReady, match=r"none of the model's features, only \['amount_eur', 'feature_timestamp'\]"
+    ):
+        VertexOnlineStore(settings).fetch_one("abc123")
+    # one feature present, the others NULL (absent): a row, NaNs where NULL
+    client.fetch_feature_values.return_value = _feature_response({FEATURE_NAMES[0]: 1.0})
+    row = VertexOnlineStore(settings).fetch_one("abc123")
+    assert row is not None and row.values[FEATURE_NAMES[0]] == 1.0
+    assert all(row.values[name] is None for name in FEATURE_NAMES[1:])
 
 
 def _raise_not_found() -> None:

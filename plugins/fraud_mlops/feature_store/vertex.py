@@ -232,6 +232,13 @@ class VertexOnlineStore:
             raise OnlineStoreUnavailable(f"{self.feature_view}: {exc}") from exc
         raw = list(response.key_values.features)
         pairs = {pair.name: parse_feature_value(pair.value) for pair in raw}
+        if not pairs.keys() & set(FEATURE_NAMES):
+            # a feature absent from an answer is a NULL, the model's NaN; all of them absent is a
+            # view whose columns are not the model's (renamed, dropped), not a card of NaNs
+            raise OnlineStoreNotReady(
+                f"{self.feature_view}: its answer holds none of the model's features, only "
+                f"{sorted(pairs)}: the view's source is not the latest-features table"
+            )
         values: dict[str, FeatureValue] = {}
         for name in FEATURE_NAMES:
             value = pairs.get(name)
