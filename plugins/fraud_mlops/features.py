@@ -77,7 +77,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("amount_sum_1h", "FLOAT64", "card", "amount spent in the last hour, this one included"),
     Feature("amount_sum_24h", "FLOAT64", "card", "amount spent in the last 24 hours, this one included"),
     Feature("amount_avg_7d", "FLOAT64", "card", "mean amount over the last 7 days, this one included"),
-    Feature("amount_to_avg_7d", "FLOAT64", "card", "amount / amount_avg_7d (the card's habit)"),
+    Feature(
+        "amount_to_avg_7d", "FLOAT64", "card", "amount / amount_avg_7d (the card's habit); 1 when both are 0"
+    ),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -129,6 +131,13 @@ CARD_FEATURE_RULES: tuple[CardFeatureRule, ...] = (
     ),
 )
 WIDEST_WINDOW_SECONDS = max(r.window_seconds or 0 for r in CARD_FEATURE_RULES)
+#: ``amount_to_avg_7d`` of a window whose amounts, this one's included, are all 0: the amount
+#: is its mean. Never NULL, because Vertex's online store serves no NULL it did not serve from
+#: the start: "If the latest value of a feature is null, then Vertex AI Feature Store serves the
+#: most recent non-null historical value" (a feature view read straight from BigQuery,
+#: https://cloud.google.com/vertex-ai/docs/featurestore/latest/online-serving-types), so a card
+#: whose ratio became NULL was answered with its older ratio on gcp and NaN locally.
+RATIO_WHEN_ALL_ZERO = 1.0
 #: Staging rejects earlier events (``ancient_event_time``). The incremental SQL buckets a card's
 #: seconds since the epoch into UTC days with DIV, which truncates toward zero on both targets,
 #: so seconds before the epoch would share day 0 with the first day after it; and a year-1 event
@@ -152,7 +161,10 @@ def card_feature_sql(rule: CardFeatureRule) -> str:
         return f"CAST({rule.name} + amount AS FLOAT64)"
     if rule.kind in ("mean", "ratio_to_mean"):
         mean = f"CAST(IFNULL({rule.sum_of}, 0) + amount AS FLOAT64) / ({rule.count_of} + 1)"
-        return mean if rule.kind == "mean" else f"SAFE_DIVIDE(CAST(amount AS FLOAT64), {mean})"
+        # amounts are never negative (staging, the request): a zero mean is a window of zero
+        # amounts, this one too, so the amount is its mean: 1, never NULL (see RATIO_WHEN_ALL_ZERO)
+        ratio = f"IFNULL(SAFE_DIVIDE(CAST(amount AS FLOAT64), {mean}), {RATIO_WHEN_ALL_ZERO})"
+        return mean if rule.kind == "mean" else ratio
     if rule.kind == "merchants_seen":
         return "merchants_seen + is_new_merchant"
     return rule.name  # new_merchant, since_previous: history only, as the window CTE has them
@@ -240,7 +252,8 @@ def request_time_features(
         elif rule.kind in ("mean", "ratio_to_mean"):
             n, total = windows[rule.window_seconds or 0]
             mean = float(total + exact) / (n + 1)
-            out[rule.name] = mean if rule.kind == "mean" else (float(exact) / mean if mean != 0 else None)
+            ratio = float(exact) / mean if mean != 0 else RATIO_WHEN_ALL_ZERO
+            out[rule.name] = mean if rule.kind == "mean" else ratio
         elif rule.kind == "new_merchant":
             out[rule.name] = is_new
         elif rule.kind == "merchants_seen":

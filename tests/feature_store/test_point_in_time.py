@@ -22,6 +22,7 @@ from .helpers import read_table, run_ingestion_sql
 
 CARD_A = "4111 1111 1111 1111"
 CARD_B = "5555555555554444"
+CARD_C = "6011111111111117"
 
 # (id, card, event time UTC, merchant, amount)
 TIMELINE = [
@@ -31,6 +32,8 @@ TIMELINE = [
     ("a3", CARD_A, "2026-10-05 10:30:00", "M1", 20.0),
     ("a4", CARD_A, "2026-10-05 11:30:00", "M3", 10.0),  # exactly 1 h after a3
     ("a5", CARD_A, "2026-10-06 11:30:00", "M1", 40.0),  # exactly 24 h after a4
+    ("c1", CARD_C, "2026-10-05 12:00:00", "M1", 0.0),  # a card of zero amounts: a zero mean
+    ("c2", CARD_C, "2026-10-05 12:10:00", "M2", 0.0),
 ]
 NULL = None
 # Card features of every row: the history is [t - window, t - 1 s] (strictly earlier seconds),
@@ -55,6 +58,13 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "a5": dict(is_new_merchant=0, merchants_seen=3, seconds_since_prev_txn=86400.0,
                txn_count_1h=1, txn_count_24h=2, txn_count_7d=5,
                amount_sum_1h=40.0, amount_sum_24h=50.0, amount_avg_7d=44.0, amount_to_avg_7d=40 / 44),
+    # the amount is its (zero) mean: 1, not NULL (features.RATIO_WHEN_ALL_ZERO)
+    "c1": dict(is_new_merchant=1, merchants_seen=1, seconds_since_prev_txn=NULL,
+               txn_count_1h=1, txn_count_24h=1, txn_count_7d=1,
+               amount_sum_1h=0.0, amount_sum_24h=0.0, amount_avg_7d=0.0, amount_to_avg_7d=1.0),
+    "c2": dict(is_new_merchant=1, merchants_seen=2, seconds_since_prev_txn=600,
+               txn_count_1h=2, txn_count_24h=2, txn_count_7d=2,
+               amount_sum_1h=0.0, amount_sum_24h=0.0, amount_avg_7d=0.0, amount_to_avg_7d=1.0),
 }  # fmt: skip
 
 

@@ -63,7 +63,7 @@ def card_features(staging: pd.DataFrame) -> pd.DataFrame:
         out[name] = values
     with np.errstate(invalid="ignore", divide="ignore"):
         out["amount_to_avg_7d"] = np.where(
-            out["amount_avg_7d"] != 0, out["amount"] / out["amount_avg_7d"], np.nan
+            out["amount_avg_7d"] != 0, out["amount"] / out["amount_avg_7d"], 1.0
         )
     out["is_fraud"] = df["is_fraud"].astype(int)
     return out
