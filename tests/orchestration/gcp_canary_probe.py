@@ -75,6 +75,9 @@ EVIDENCE = {
     # the canary fails every call it gets, and Vertex does not say which model failed: it never
     # answers, and the champion's 900 answers are all the evidence names
     "failing": (("1", 900, 0, 20.0, 7), (0, None, None, 1_000, 100, 10_000, 3)),
+    # the canary fails every call as a 503 the function retries, which Vertex routes to the
+    # champion: no failure is logged, the champion answers all 1,000 calls
+    "silent": (("1", 1_000, 0, 20.0, 7), (0, None, None, 1_000, 0, 10_000, 3)),
 }
 
 

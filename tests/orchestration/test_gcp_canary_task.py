@@ -158,7 +158,8 @@ def test_a_canary_failing_every_call_is_rolled_back_though_vertex_never_names_it
     assert out["outcome"]["reasons"] == [
         "error rate 100.00% with the 100 failures naming no model charged to the canary (100 of 1000 "
         "model calls since its deployment, 0.03% the day before; the endpoint does not say which model "
-        "failed): above the SLO 1.00% or the champion's 0.00% + 0.50%"
+        "failed): above the SLO 1.00% or the champion's 0.00% + 0.50%",
+        SILENT_REASON,
     ]
     assert out["queries"] == evidence_query()
     assert out["undeploy"] == sent(
@@ -166,6 +167,28 @@ def test_a_canary_failing_every_call_is_rolled_back_though_vertex_never_names_it
     )
     (alert,) = out["logged_alerts"]
     assert alert["labels"]["kind"] == "canary_rollback"
+
+
+SILENT_REASON = (
+    "answered 0 of the 1000 model calls since its deployment, where its 10 % of the traffic gives "
+    "~100: its calls fail where the log does not name it (retried onto the champion, or answered "
+    "unavailable)"
+)
+
+
+def test_a_canary_whose_failed_calls_the_champion_answered_is_rolled_back(
+    airflow_env: dict[str, str],
+) -> None:
+    """A failing container is a 503 the function retries, and Vertex may route the retry to the
+    champion: no failure is logged, the canary is never charged with one, and it would be held
+    for good. Its share of the endpoint's traffic (Endpoint.traffic_split) says what it owed."""
+    out = run_canary(airflow_env, "silent")
+
+    assert out["state"] == "success"
+    assert out["outcome"]["verdict"] == "ROLLBACK" and out["outcome"]["traffic"] == {"1": 100}
+    assert out["outcome"]["reasons"] == [SILENT_REASON]
+    assert out["outcome"]["evidence"]["window"]["canary_traffic_percent"] == 10
+    assert out["queries"] == evidence_query()
 
 
 def test_a_good_canary_is_promoted_on_vertex_keeping_the_previous_champion(

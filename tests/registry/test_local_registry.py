@@ -131,8 +131,10 @@ def test_the_endpoint_says_when_each_version_was_deployed(tmp_path: Path) -> Non
     assert endpoint.deployed_since(v1) == first  # a canary beside it leaves the champion's time
     canary = endpoint.deployed_since(v2)
     assert canary is not None and first <= canary <= datetime.now(UTC)
+    assert (endpoint.traffic_percent(v1), endpoint.traffic_percent(v2)) == (90, 10)
     endpoint.rollback(v2, v1)
     assert endpoint.deployed_since(v2) is None  # not deployed
+    assert (endpoint.traffic_percent(v1), endpoint.traffic_percent(v2)) == (100, 0)
     # an endpoint file written before deployment times were kept: unknown, not an error
     state = json.loads(endpoint.path.read_text())
     for model in state["deployed_models"]:

@@ -319,6 +319,25 @@ def test_the_deployment_time_is_the_deployed_models_create_time() -> None:
     client.create_endpoint.assert_not_called()
 
 
+def test_a_versions_traffic_share_is_read_from_the_endpoints_traffic_split() -> None:
+    """What the canary's answer count is judged against: Endpoint.traffic_split is keyed by the
+    DeployedModel's id; a version deployed with no traffic, or not at all, has 0."""
+    client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
+    client.list_endpoints.return_value = [
+        v1.Endpoint(
+            name=ENDPOINT,
+            deployed_models=[_deployed("111", "1"), _deployed("333", "3"), _deployed("444", "4")],
+            traffic_split={"111": 90, "333": 10},
+        )
+    ]
+    endpoint = VertexEndpoint("fraud-prj", "europe-west4", "fraud-endpoint", client)
+    assert [endpoint.traffic_percent(_version(v)) for v in ("1", "3", "4", "2")] == [90, 10, 0, 0]
+    assert client.method_calls == [mock.call.list_endpoints(request=mock.ANY)] * 4
+    client.list_endpoints.return_value = []  # no endpoint yet: nothing served, and none created
+    assert endpoint.traffic_percent(_version("3")) == 0
+    client.create_endpoint.assert_not_called()
+
+
 def test_first_deploy_creates_the_endpoint_and_takes_all_traffic() -> None:
     client = mock.create_autospec(v1.EndpointServiceClient, instance=True)
     client.list_endpoints.return_value = []

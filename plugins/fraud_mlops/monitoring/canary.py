@@ -9,7 +9,9 @@ Order of the rules, and why:
 1. **Harm first.** Model calls failing since the canary's deployment where the endpoint does not
    say which model failed (Vertex), beyond the day before's rate, are charged to the canary, and
    its error rate with them above the SLO or the champion's + tolerance rolls back: a canary
-   failing every call never answers, so nothing below could see it. With at least
+   failing every call never answers, so nothing below could see it. So does a canary that
+   answers far fewer calls than its traffic share gives it: its failures went where the log does
+   not name it (retried onto the champion, or answered by the endpoint as unavailable). With at least
    ``min_requests_for_rollback`` canary answers, any of these rolls
    back at once, without waiting for the full window: error rate above the SLO or above the
    champion's by more than the tolerance; p99 latency (from ``min_requests_for_latency`` answers
@@ -74,6 +76,8 @@ class Window:
     unattributed_failures: int = 0
     before_requests: int = 0
     before_failures: int = 0
+    #: the canary's share of the endpoint's traffic, in percent (0: not known)
+    canary_traffic_percent: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,10 @@ class CanaryPolicy:
     alert_rate_alpha: float = 0.01  # rollback only when a band edge explains the alerts less often
     max_shadow_mean_abs_diff: float = 0.10
     max_shadow_disagreement: float = 0.05
+    #: a canary's answers below this share of what its traffic share gives it, and significantly
+    #: so (below ``answer_deficit_alpha``: a run checked hourly tests many times), roll it back
+    min_answer_share: float = 0.5
+    answer_deficit_alpha: float = 1e-4
 
 
 DEFAULT_POLICY = CanaryPolicy()
@@ -115,10 +123,14 @@ def decide(
     canary: ModelStats, champion: ModelStats, window: Window, policy: CanaryPolicy = DEFAULT_POLICY
 ) -> Decision:
     """PROMOTE, HOLD or ROLLBACK the canary, with every reason that led there."""
-    harms = _unattributed_failures(canary, champion, window, policy) + (
-        _harms(canary, champion, window, policy)
-        if canary.requests >= policy.min_requests_for_rollback
-        else []
+    harms = (
+        _unattributed_failures(canary, champion, window, policy)
+        + _answer_deficit(canary, window, policy)
+        + (
+            _harms(canary, champion, window, policy)
+            if canary.requests >= policy.min_requests_for_rollback
+            else []
+        )
     )
     if harms:
         return Decision(Verdict.ROLLBACK, tuple(harms))
@@ -183,6 +195,34 @@ def _unattributed_failures(
         f"deployment, {before:.2%} the day before; the endpoint does not say which model failed): "
         f"above the SLO {p.slo_error_rate:.2%} or the champion's {champion.error_rate:.2%} "
         f"+ {p.max_error_rate_increase:.2%}"
+    ]
+
+
+def _answer_deficit(canary: ModelStats, window: Window, p: CanaryPolicy) -> list[str]:
+    """A canary answering far fewer of the model calls since its deployment than its share of the
+    traffic gives it. Vertex splits each request by the traffic split, and the function retries a
+    503 (a failing custom container surfaces as one), which Vertex may route to the champion: a
+    canary failing every call then never answers and is never charged with a failure, and it
+    would be held for good, serving and billed. Judged only when the share is known and the
+    expected answers reach ``min_requests_for_rollback``; a canary with its share's answers, or
+    short of it by chance (the binomial tail at the shortfall above ``answer_deficit_alpha``),
+    is not touched."""
+    share = window.canary_traffic_percent / 100
+    calls = window.endpoint_requests
+    if not 0 < share < 1 or not calls:
+        return []
+    expected = share * calls
+    answered = canary.requests  # answers and errors naming the canary
+    if expected < p.min_requests_for_rollback or answered >= p.min_answer_share * expected:
+        return []
+    from scipy.stats import binom
+
+    if float(binom.cdf(answered, calls, share)) >= p.answer_deficit_alpha:
+        return []
+    return [
+        f"answered {answered} of the {calls} model calls since its deployment, where its "
+        f"{window.canary_traffic_percent} % of the traffic gives ~{expected:.0f}: its calls fail "
+        "where the log does not name it (retried onto the champion, or answered unavailable)"
     ]
 
 

@@ -59,9 +59,14 @@ class Evidence:
 
 
 def evidence_from_rows(
-    rows: list[tuple[Any, ...]], champion: str, canary: str, now: datetime | None = None
+    rows: list[tuple[Any, ...]],
+    champion: str,
+    canary: str,
+    now: datetime | None = None,
+    canary_traffic_percent: int = 0,
 ) -> Evidence:
-    """Rows of ``include/sql/86_canary_window.sql`` → the inputs of :func:`decide`."""
+    """Rows of ``include/sql/86_canary_window.sql`` (and the canary's share of the endpoint's
+    traffic, from the endpoint) → the inputs of :func:`decide`."""
     now = now or datetime.now(UTC)
     stats = {
         str(r[0]): ModelStats(str(r[0]), int(r[1]), int(r[2]), float(r[3] or 0.0), int(r[4]))
@@ -80,6 +85,7 @@ def evidence_from_rows(
         unattributed_failures=int(pairs[11] or 0) if pairs else 0,
         before_requests=int(pairs[12] or 0) if pairs else 0,
         before_failures=int(pairs[13] or 0) if pairs else 0,
+        canary_traffic_percent=canary_traffic_percent,
     )
     return Evidence(
         canary=stats.get(canary, ModelStats(canary, 0)),
@@ -264,7 +270,12 @@ def revert_to_previous_champion(
 
 
 def decide_from_rows(
-    rows: list[tuple[Any, ...]], champion: str, canary: str, policy: CanaryPolicy, now: datetime | None = None
+    rows: list[tuple[Any, ...]],
+    champion: str,
+    canary: str,
+    policy: CanaryPolicy,
+    now: datetime | None = None,
+    canary_traffic_percent: int = 0,
 ) -> tuple[Evidence, Decision]:
-    evidence = evidence_from_rows(rows, champion, canary, now)
+    evidence = evidence_from_rows(rows, champion, canary, now, canary_traffic_percent)
     return evidence, decide(evidence.canary, evidence.champion, evidence.window, policy)

@@ -226,7 +226,10 @@ def apply_canary_decision(settings: Settings) -> Any:
                 dict(context["params"]).get("canary_policy") or None,
                 shadow_pairs_logged=targets.endpoint_scores_shadow_pairs(settings),
             )
-            read, decision = decide_from_rows(rows, champion.version, canary.version, policy)
+            read, decision = decide_from_rows(
+                rows, champion.version, canary.version, policy,
+                canary_traffic_percent=endpoint.traffic_percent(canary),
+            )  # fmt: skip
             evidence = {
                 "canary": read.canary.__dict__,
                 "champion": read.champion.__dict__,

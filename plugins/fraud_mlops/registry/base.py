@@ -86,6 +86,10 @@ class ModelEndpoint(Protocol):
         not say): no answer of it can be older, so the canary's evidence reads from there."""
         ...
 
+    def traffic_percent(self, version: ModelVersion) -> int:
+        """``version``'s share of the endpoint's traffic, in percent (0: not deployed, no endpoint)."""
+        ...
+
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
     ) -> dict[str, int]:

@@ -136,6 +136,10 @@ class LocalEndpoint:
             return None
         return datetime.fromisoformat(deployed.deployed_at.replace("Z", "+00:00"))
 
+    def traffic_percent(self, version: ModelVersion) -> int:
+        deployed = self.state().by_version(version.version)
+        return 0 if deployed is None else deployed.traffic_percent
+
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
     ) -> dict[str, int]:

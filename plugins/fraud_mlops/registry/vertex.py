@@ -349,6 +349,12 @@ class VertexEndpoint:
         ]
         return min(times, default=None)
 
+    def traffic_percent(self, version: ModelVersion) -> int:
+        """The endpoint's ``traffic_split`` share of ``version``'s deployment. A read: no endpoint
+        is created when there is none."""
+        endpoint = self._existing()
+        return 0 if endpoint is None else _split_by_version(endpoint).get(version.version, 0)
+
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
     ) -> dict[str, int]:
