@@ -21,10 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.kms_key_uri.startswith("gcp-kms://"):
         parser.error("the key URI must start with gcp-kms://")
 
-    from fraud_mlops.kms import gcp_kms_aead
+    from tink.integration import gcpkms
+
     from fraud_mlops.pseudonym import WrappedKeyset, new_wrapped_keyset
 
-    wrapped = WrappedKeyset(args.kms_key_uri, new_wrapped_keyset(gcp_kms_aead(args.kms_key_uri)))
+    # Tink's own Cloud KMS client (Encrypt): run once by a person, so its default wait is fine;
+    # what unwraps at run time is fraud_mlops.kms (bounded, decrypt only)
+    kek = gcpkms.GcpKmsClient(args.kms_key_uri).get_aead(args.kms_key_uri)
+    wrapped = WrappedKeyset(args.kms_key_uri, new_wrapped_keyset(kek))
     sys.stdout.write(wrapped.b64 + "\n")
     return 0
 

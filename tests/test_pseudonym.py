@@ -7,6 +7,7 @@ prediction function); the parity test runs all three on one keyset and compares 
 from __future__ import annotations
 
 import hashlib
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from fraud_mlops.warehouse.hook import BigQueryDialectDuckDBHook
 from fraud_mlops.warehouse.transpile import transpile_statement
 from tests.fake_kms import KMS_KEY_URI, FakeCloudKms
+from tests.serving.helpers import ServingRetry
 from tests.sql_chain import load_landing, transform
 
 
@@ -135,9 +137,14 @@ def test_local_gcp_rendered_and_function_pseudonyms_are_byte_identical(
     assert unwrapped_with == [KMS_KEY_URI]
 
     # the prediction function on gcp: Tink unwraps through the Cloud KMS client
-    with kms.patched():
+    with kms.patched() as client_class:
         function = targets.pseudonymiser(gcp)
     assert kms.requests == [kms.expected_request(gcp_keyset)]
+    # a bounded wait: KMS's own default (retries for 60 s, 60 s an attempt) outlasts the
+    # function's 30 s timeout, on the request that unwraps the keyset under the service lock
+    client_class.return_value.decrypt.assert_called_once_with(
+        request=kms.expected_request(gcp_keyset), retry=ServingRetry(10.0), timeout=10.0
+    )
 
     assert len(local) == len(landing)
     for tx, pseudonym in local.items():
@@ -151,3 +158,24 @@ def test_the_local_warehouse_cannot_reach_cloud_kms(warehouse, local_settings) -
         warehouse.get_records(
             f"SELECT DETERMINISTIC_ENCRYPT(KEYS.KEYSET_CHAIN('{KMS_KEY_URI}', {keyset.sql_bytes}), 'x', 'y')"
         )
+
+
+def test_cloud_kms_errors_and_key_names_are_tink_errors() -> None:
+    """What the function's service build catches (a 503 ``not_configured``, retried later)."""
+    import tink
+    from google.api_core import exceptions
+
+    from fraud_mlops.kms import CloudKmsAead, gcp_kms_aead
+
+    client = mock.Mock()
+    client.decrypt.side_effect = exceptions.RetryError("Timeout of 9.0s exceeded", None)
+    kek = CloudKmsAead(client, KMS_KEY_URI.removeprefix("gcp-kms://"))
+    with pytest.raises(tink.TinkError, match=r"Timeout of 9\.0s exceeded"):
+        kek.decrypt(b"wrapped", b"")
+    with pytest.raises(tink.TinkError, match="only unwraps"):
+        kek.encrypt(b"keyset", b"")  # nothing at run time wraps: no Encrypt permission either
+    client.encrypt.assert_not_called()
+    with pytest.raises(tink.TinkError, match="not a Cloud KMS CryptoKey name"):
+        CloudKmsAead(client, KMS_KEY_URI.removeprefix("gcp-kms://") + "/cryptoKeyVersions/1")
+    with pytest.raises(tink.TinkError, match="not a Cloud KMS key URI"):
+        gcp_kms_aead("aws-kms://arn:aws:kms:eu-west-1:1:key/x")

@@ -186,13 +186,14 @@ def table_rows() -> list[Row]:
 
 @cache
 def _clients() -> dict[str, type]:
-    from google.cloud import aiplatform_v1, bigquery_storage
+    from google.cloud import aiplatform_v1, bigquery_storage, kms_v1
     from google.cloud.logging_v2.services.logging_service_v2 import LoggingServiceV2Client
 
     found: dict[str, type] = {
         n: getattr(aiplatform_v1, n) for n in dir(aiplatform_v1) if n.endswith("ServiceClient")
     }
     found["BigQueryReadClient"] = bigquery_storage.BigQueryReadClient
+    found["KeyManagementServiceClient"] = kms_v1.KeyManagementServiceClient
     found["LoggingServiceV2Client"] = LoggingServiceV2Client
     return found
 
