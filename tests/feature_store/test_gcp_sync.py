@@ -209,3 +209,14 @@ def test_a_sync_vertex_failed_fails_the_record_task_and_announces_nothing(
     with pytest.raises(AirflowFailException, match="failed: code 13: BigQuery read failed: Access Denied"):
         record_feature_sync(SYNC_NAME, "training_snapshot_x", outlet_events=events)
     assert events == {}
+
+    # a sync that failed before it ran may carry its final status and no end time: not a three
+    # hours' wait (the provider's sensor stops on the end time alone)
+    admin_client.return_value.get_feature_view_sync.return_value = v1beta1.FeatureViewSync(
+        name=SYNC_NAME,
+        final_status=Status(code=5, message="Not found: Table fraud-prj:fraud.latest_card_features"),
+    )
+    assert sensor.poke(context={}) is True
+    with pytest.raises(AirflowFailException, match="failed: code 5: Not found: Table"):
+        record_feature_sync(SYNC_NAME, "training_snapshot_x", outlet_events=events)
+    assert events == {}

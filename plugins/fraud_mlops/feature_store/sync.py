@@ -97,14 +97,14 @@ def record_from_vertex_sync(
     seconds), ``sync_summary.row_synced`` and ``final_status`` (``google.rpc.Status``: code 0 is
     success).
     """
-    end = report.get("end_time")
-    if not end:
-        raise ValueError(f"feature view sync {report.get('name')} has not finished: {dict(report)}")
     status = report.get("final_status") or {}
-    if status.get("code"):
+    if status.get("code"):  # before the end time: a sync that failed before it ran may have none
         raise FeatureSyncFailed(
             f"feature view sync {report.get('name')} failed: code {status['code']}: {status.get('message', '')}"
         )
+    end = report.get("end_time")
+    if not end:
+        raise ValueError(f"feature view sync {report.get('name')} has not finished: {dict(report)}")
     start = int(report.get("start_time") or end)
     summary = report.get("sync_summary") or {}
     return SyncRecord(

@@ -4,7 +4,9 @@ The provider's ``FeatureViewSyncSensor`` logs every exception of its poke and po
 until its timeout (three hours here), so a Composer account without
 ``aiplatform.featureViewSyncs.get``, or a sync name that does not exist, showed as a slow sync
 for three hours. This sensor keeps the provider's operator (its template fields, its UI) and
-its rule (done once Vertex reports an end time), and lets Google's client errors for requests
+its rule (done once Vertex reports an end time; also on a final status that is an error, as a
+sync that fails before it runs may have no end time, and the provider's rule waited three hours),
+and lets Google's client errors for requests
 that cannot succeed as sent (400, 401, 403, 404) fail the poke, so the task fails after its
 usual retries (they cover a fixed grant, or a sync Vertex has not yet made readable); every other
 error (unavailable, deadline, quota, transport, and google-auth's own, such as a refused token
@@ -58,6 +60,9 @@ class FeatureViewSyncDoneSensor(FeatureViewSyncSensor):
             self.log.info(
                 "Feature view sync %s has ended (rows synced: %s)", name, report["sync_summary"]["row_synced"]
             )
+            return True
+        if report["final_status"]["code"]:  # final: a sync that failed before it ran has no end time
+            self.log.error("Feature view sync %s failed before it ran: %s", name, report["final_status"])
             return True
         self.log.info("Waiting for feature view sync %s to end", name)
         return False
