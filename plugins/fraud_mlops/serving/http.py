@@ -177,7 +177,10 @@ def handle(request: Any) -> tuple[str, int, dict[str, str]]:
 
 
 def _body(request: Any) -> bytes:
-    """At most one byte past the limit: a huge body is refused without being read in full."""
+    """At most one byte past the limit: a huge body is refused without being parsed. It is still
+    read, after the answer is made: functions-framework's ``after_request`` hook
+    (``read_request``) reads the rest of every request before responding, so a client is not
+    cut off mid-send; what bounds it is the platform's request size limit (Cloud Run: 32 MiB)."""
     from fraud_mlops.serving.request import MAX_BODY_BYTES
 
     if (request.content_length or 0) > MAX_BODY_BYTES:
