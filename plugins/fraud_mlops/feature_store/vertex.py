@@ -27,7 +27,6 @@ from fraud_mlops.feature_store.records import (
     utc_from_micros,
 )
 from fraud_mlops.features import (
-    ENTITY_KEY,
     EVENT_TIME,
     FEATURE_NAMES,
     FEATURE_ONLINE_STORE_ID,
@@ -61,20 +60,6 @@ def feature_view_resource(settings: Settings) -> str:
 
 def feature_view_source_uri(settings: Settings) -> str:
     return f"bq://{settings.project}.{settings.dataset}.{LATEST_FEATURES_VIEW}"
-
-
-def feature_view_spec(settings: Settings) -> dict[str, Any]:
-    """Body of the FeatureView to create once (Terraform or ``CreateFeatureViewOperator``).
-
-    No ``sync_config``: the ingestion DAG syncs after every snapshot instead of on a cron.
-    """
-    return {
-        "big_query_source": {
-            "uri": feature_view_source_uri(settings),
-            "entity_id_columns": [ENTITY_KEY],
-        },
-        "labels": {"app": "fraud-mlops"},
-    }
 
 
 def parse_feature_value(value: Any) -> FeatureValue | str | datetime | list[Any]:
