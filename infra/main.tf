@@ -113,7 +113,9 @@ module "vertex" {
   create_feature_view = var.create_feature_view
   members             = local.members
 
-  depends_on = [module.apis]
+  # the feature view reads latest_card_features with the Vertex AI service agent's grant on the
+  # dataset: both made by module.bigquery, which the source URI names only by its dataset id
+  depends_on = [module.apis, module.bigquery]
 }
 
 module "prediction_function" {
