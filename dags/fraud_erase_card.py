@@ -8,9 +8,10 @@ A landed file no erasure can read (a broken gzip: it may hold the card) fails th
 step, `confirm_files_erased`, which names it: delete it, then clear `erase_from_landed_files`
 with its downstream tasks ("only failed" unticked), which lists the landed files again.
 Locally the sync writes a version without the card and keeps no earlier one, so the store no
-longer knows it. On gcp a
-Bigtable online store keeps the card's last synced record until the feature view is recreated
-(Google's documented behaviour): the run warns, and docs/least_privilege.md says how.
+longer knows it; `confirm_card_not_served` looks the card up to make sure. On gcp a Bigtable
+online store keeps the card's last synced record until the feature view is recreated (Google's
+documented behaviour): that check fails the run; recreate the view (docs/least_privilege.md
+says how), sync, then clear `confirm_card_not_served`.
 Training snapshots are immutable and keep the card's *pseudonymised* rows until they expire
 (docs/least_privilege.md). It holds the transform lease from the delete to the sync, as every
 ingestion run does from its file listing to its sync: it waits at `acquire_transform_lease`
@@ -51,6 +52,6 @@ with DAG(
         erasure.erase_card_rows(settings),
         erasure.erase_from_landed_files(settings),
         synced.group,
-        erasure.confirm_files_erased(settings),
+        [erasure.confirm_card_not_served(settings), erasure.confirm_files_erased(settings)],
         release_transform_lease(settings, lease),
     )

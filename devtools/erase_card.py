@@ -30,7 +30,7 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
     from devtools.landing import storage_client as default_client
     from fraud_mlops.feature_store.records import ERASURE_SOURCE
     from fraud_mlops.feature_store.sync import sync_local_online_store
-    from fraud_mlops.ingestion.erasure import card_digits, erase_from_landed_files
+    from fraud_mlops.ingestion.erasure import card_digits, erase_from_landed_files, served_after_erasure
     from fraud_mlops.ingestion.transform_lease import COMMAND_HOLDER, Holder, claim, release
     from fraud_mlops.settings import get_settings
     from fraud_mlops.sql_templates import SQL_FILES, render_sql
@@ -54,6 +54,7 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
         unreadable: dict[str, str] = {}
         files = erase_from_landed_files(client, settings, digits, unreadable)
         record = sync_local_online_store(ERASURE_SOURCE, settings)
+        still_served = served_after_erasure(settings, digits)  # the DAG's confirm_card_not_served
     finally:
         release(warehouse, settings, me)
     return {
@@ -62,6 +63,7 @@ def erase_card(card_number: str, storage_client: Any = None) -> dict[str, Any]:
         "files_rewritten": files,
         "files_unreadable": unreadable,
         "online_store_sync": record.sync_id,
+        "online_store_still_serves": still_served is not None,
     }
 
 
@@ -87,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, why in result["files_unreadable"].items():
         print(f"  {name}: NOT READ ({why}); it may hold the card: delete it")
     print(f"  online store: new version {result['online_store_sync']} without the card")
+    if result["online_store_still_serves"]:
+        print("  online store: STILL ANSWERS for the card; the erasure is not complete")
     if result["files_unreadable"]:
         print("the erasure is not complete until the files NOT READ are deleted")
-        return 1
-    return 0
+    return 1 if result["files_unreadable"] or result["online_store_still_serves"] else 0
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ SQL_FILES = {
     "card_predictions": "80_card_predictions.sql",
     "keep_model_snapshot": "91_keep_model_snapshot.sql",
     "erase_card": "96_erase_card.sql",
+    "card_pseudonym": "78_card_pseudonym.sql",
     "batch_prediction_input": "81_batch_prediction_input.sql",
     "batch_scoring_summary": "82_batch_scoring_summary.sql",
 }

@@ -125,7 +125,7 @@ def test_an_erasure_holds_the_transform_lease_from_its_delete_to_its_sync(bag):
     tasks = bag["dags"]["fraud_erase_card"]["tasks"]
     sync = {t for t in tasks if t.startswith("feature_sync.")}
     assert sync and _lease_scope(tasks) == {
-        "erase_card_rows", "erase_from_landed_files", "confirm_files_erased"
+        "erase_card_rows", "erase_from_landed_files", "confirm_card_not_served", "confirm_files_erased"
     } | sync  # fmt: skip
     assert "acquire_transform_lease" in _reachable(tasks, "setup_tables")
 

@@ -23,10 +23,12 @@ from fraud_mlops.landing_schema import LANDING_COLUMNS
 from fraud_mlops.settings import REPO_ROOT, get_settings
 from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
 from tests.orchestration.probe_support import (
+    card_pseudonym_answer,
     gcs_emulator,
     test_dag,
     transform_lease_row,
     vertex_feature_store,
+    vertex_online_store,
 )
 
 ARCHIVED = "processed/transactions_day1.csv"
@@ -54,7 +56,7 @@ def main() -> None:
 
     card, others = sys.argv[1], sys.argv[2].split(",")
     fake = FakeBigQueryREST(
-        results=transform_lease_row(get_settings(), datetime.now(UTC)),
+        results=card_pseudonym_answer(get_settings(), transform_lease_row(get_settings(), datetime.now(UTC))),
         # a failed run's load table (every row of its file, card numbers in clear) and its neighbours
         tables={"fraud-prj.fraud_raw": ["raw_load_0123456789abcdef_01234567", "raw_transactions"]}.get,
     )
@@ -63,10 +65,14 @@ def main() -> None:
         bucket = client.create_bucket("fraud-landing")
         bucket.blob(ARCHIVED).upload_from_string(landing_csv([others[0], card, others[1], card]))
         quarantine = client.create_bucket("fraud-quarantine")  # empty: nothing quarantined holds the card
-        if sys.argv[3:] == ["broken_gzip"]:  # ingestion quarantined it (bad_compression); cut short
+        if "broken_gzip" in sys.argv[3:]:  # ingestion quarantined it (bad_compression); cut short
             quarantine.blob(BROKEN).upload_from_string(gzip.compress(landing_csv([card]))[:-8])
         archived_at = bucket.get_blob(ARCHIVED).time_created
-        with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
+        with (
+            patched_get_client(fake),
+            vertex_feature_store(SYNC_NAME) as admin,
+            vertex_online_store(retained="retained" in sys.argv[3:]) as serving,
+        ):
             _, run = test_dag(
                 REPO_ROOT / "dags" / "fraud_erase_card.py", "fraud_erase_card", {"card_number": card}
             )
@@ -91,6 +97,8 @@ def main() -> None:
         "sync_requests": [c.kwargs for c in admin.sync_feature_view.call_args_list],
         "sync_reads": [c.kwargs for c in admin.get_feature_view_sync.call_args_list],
         "sync_record": tis["feature_sync.record_feature_sync"].xcom_pull(task_ids="feature_sync.record_feature_sync"),
+        "lookups": [json.loads(type(c.kwargs["request"]).to_json(c.kwargs["request"]))
+                    for c in serving.fetch_feature_values.call_args_list],
     }, default=str))  # fmt: skip
 
 

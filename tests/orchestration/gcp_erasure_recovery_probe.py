@@ -31,10 +31,12 @@ from fraud_mlops.settings import REPO_ROOT, get_settings
 from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
 from tests.orchestration.gcp_erasure_probe import ARCHIVED, BROKEN, SYNC_NAME, landing_csv
 from tests.orchestration.probe_support import (
+    card_pseudonym_answer,
     gcs_emulator,
     test_dag,
     transform_lease_row,
     vertex_feature_store,
+    vertex_online_store,
 )
 
 log = logging.getLogger(__name__)
@@ -179,7 +181,9 @@ def main() -> None:
     from google.cloud import storage
 
     card, others = sys.argv[1], sys.argv[2].split(",")
-    fake = FakeBigQueryREST(results=transform_lease_row(get_settings(), datetime.now(UTC)))
+    fake = FakeBigQueryREST(
+        results=card_pseudonym_answer(get_settings(), transform_lease_row(get_settings(), datetime.now(UTC)))
+    )
     out: dict[str, Any] = {}
     with gcs_emulator():
         client = storage.Client(project="fraud-prj", credentials=AnonymousCredentials())
@@ -188,7 +192,11 @@ def main() -> None:
         quarantine = client.create_bucket("fraud-quarantine")
         # ingestion quarantined it (bad_compression): cut short, it does not decompress
         quarantine.blob(BROKEN).upload_from_string(gzip.compress(landing_csv([card]))[:-8])
-        with patched_get_client(fake), vertex_feature_store(SYNC_NAME) as admin:
+        with (  # the online store no longer answers for the card: this run fails on the file alone
+            patched_get_client(fake),
+            vertex_feature_store(SYNC_NAME) as admin,
+            vertex_online_store(retained=False),
+        ):
             dag, run = test_dag(REPO_ROOT / "dags" / f"{DAG_ID}.py", DAG_ID, {"card_number": card})
             out["left_by_dag_test"] = snapshot(run.run_id)["state"]
             settle(run.run_id)

@@ -1,8 +1,9 @@
 """What the ``*_probe.py`` modules share, inside their subprocess (tests/airflow_probes.py starts them).
 
 ``test_dag`` runs one DAG file's DAG under ``dag.test()``, ``links`` reads a finished task's
-console links as Airflow's API server does, and ``vertex_feature_store`` patches Vertex's
-feature-store admin client at its class with a sync that is done by the first poke.
+console links as Airflow's API server does, ``vertex_feature_store`` patches Vertex's
+feature-store admin client at its class with a sync that is done by the first poke, and
+``vertex_online_store`` its online-serving clients, keeping an erased card's record or not.
 """
 
 from __future__ import annotations
@@ -211,3 +212,53 @@ def lease_test_dag(dag_id: str) -> Any:
         task.retries = 0
     dag.get_task("acquire_transform_lease").poke_interval = 1
     return dag
+
+
+#: What BigQuery answers ``78_card_pseudonym.sql`` with in the erasure probes (no real keyset).
+ERASED_PSEUDONYM = "9f" * 32
+
+
+def card_pseudonym_answer(settings: Any, otherwise: Any) -> Any:
+    """A FakeBigQueryREST answer function: the card's pseudonym for ``78_card_pseudonym.sql``,
+    ``otherwise(query)`` for every other query."""
+    from fraud_mlops.sql_templates import SQL_FILES, render_sql
+
+    sql = render_sql(SQL_FILES["card_pseudonym"], settings)
+    fields = [{"name": "card_pseudonym", "type": "STRING", "mode": "NULLABLE"}]
+
+    def answer(query: dict[str, Any]) -> Any:
+        return (fields, [(ERASED_PSEUDONYM,)]) if query["query"] == sql else otherwise(query)
+
+    return answer
+
+
+@contextmanager
+def vertex_online_store(retained: bool) -> Iterator[mock.MagicMock]:
+    """Vertex's online-serving clients patched at their classes (the real message types): the
+    erased card's record still served (``retained``: what a Bigtable online store does until
+    its feature view is recreated) or ``NOT_FOUND`` for it; the view itself exists."""
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1
+
+    pair = aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList.FeatureNameValuePair
+    record = aiplatform_v1.FetchFeatureValuesResponse(
+        key_values=aiplatform_v1.FetchFeatureValuesResponse.FeatureNameValuePairList(
+            features=[
+                pair(name="txn_count_24h", value=aiplatform_v1.FeatureValue(int64_value=3)),
+                pair(
+                    name="feature_timestamp",
+                    value=aiplatform_v1.FeatureValue(int64_value=1_796_000_000_000_000),
+                ),
+            ]
+        )
+    )
+    with (
+        mock.patch("google.cloud.aiplatform_v1.FeatureOnlineStoreServiceClient") as serving,
+        mock.patch("google.cloud.aiplatform_v1.FeatureOnlineStoreAdminServiceClient") as admin,
+    ):
+        if retained:
+            serving.return_value.fetch_feature_values.return_value = record
+        else:
+            serving.return_value.fetch_feature_values.side_effect = exceptions.NotFound("entity not found")
+        admin.return_value.get_feature_view.return_value = aiplatform_v1.FeatureView(name="card_features")
+        yield serving.return_value

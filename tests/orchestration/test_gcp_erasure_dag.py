@@ -4,7 +4,9 @@ admin client patched at its class (gcp_erasure_probe.py).
 
 The card's rows leave the archived file, the erase job sends the card only as a query
 parameter, the online store is synced, and the card number is in no log line and no rendered
-template field (both are kept by Airflow and shown in its UI). A run that fails on a landed file
+template field (both are kept by Airflow and shown in its UI). The online store keeps the card's
+record, as a Bigtable online store does until its feature view is recreated: the run's
+``confirm_card_not_served`` looks the card up as the function would and fails the run. A run that fails on a landed file
 no erasure can read ends green once the file is deleted and the erasure of the landed files is
 cleared with its downstream tasks, as the UI clears (gcp_erasure_recovery_probe.py).
 """
@@ -15,10 +17,13 @@ import base64
 import json
 from pathlib import Path
 
+from google.cloud import aiplatform_v1 as v1
+
 from fraud_mlops.settings import settings_from_env
 from fraud_mlops.sql_templates import SQL_FILES, render_sql
 from tests.airflow_probes import airflow_home, run_probe
 from tests.orchestration.gcp_erasure_probe import BROKEN
+from tests.orchestration.probe_support import ERASED_PSEUDONYM
 
 CARD = "4111 1111 1111 1111"
 DIGITS = CARD.replace(" ", "")
@@ -31,27 +36,61 @@ GCP_ENV = {
 FEATURE_VIEW = "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store/featureViews/card_features"
 
 
-def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: Path) -> None:
+def test_a_card_leaves_the_warehouse_and_the_archive_and_the_run_fails_while_the_online_store_keeps_it(
+    tmp_path: Path,
+) -> None:
     out = run_probe(
-        "tests.orchestration.gcp_erasure_probe", airflow_home(tmp_path, GCP_ENV), CARD, ",".join(OTHERS)
+        "tests.orchestration.gcp_erasure_probe",
+        airflow_home(tmp_path, GCP_ENV),
+        CARD,
+        ",".join(OTHERS),
+        "retained",
     )
 
-    assert set(out["states"].values()) == {"success"} and len(out["states"]) == 10
+    failed = {task for task, state in out["states"].items() if state != "success"}
+    assert failed == {"confirm_card_not_served"} and len(out["states"]) == 11
     assert out["unreadable"] == {}
     settings = settings_from_env(GCP_ENV)
     names = {
         render_sql(SQL_FILES[name], settings): name
-        for name in ("setup", "lease_holder", "lease_acquire", "lease_release", "erase_card")
+        for name in (
+            "setup",
+            "lease_holder",
+            "lease_acquire",
+            "lease_release",
+            "erase_card",
+            "card_pseudonym",
+        )
     }
     steps = [names.get(j["configuration"]["query"]["query"], "?") for j in out["bigquery_jobs"]]
     # the tables (the lease's row), the lease claimed (free, claimed, held), the erasure, and the
     # lease given back after the sync; each task under the lease reads its holder first (the
-    # erasure of the rows, of the landed files, and the sync's three tasks)
-    assert steps == [
+    # erasure of the rows, of the landed files, the sync's three tasks and the two checks)
+    assert steps[:10] == [
         "setup", "lease_holder", "lease_acquire", "lease_holder",
         "lease_holder", "erase_card", "lease_holder", "lease_holder", "lease_holder", "lease_holder",
-        "lease_holder", "lease_holder", "lease_release",  # the teardown: still held? then leftovers dropped, and given back
     ]  # fmt: skip
+    # the two checks, side by side after the sync (in either order): confirm_card_not_served has
+    # BigQuery compute the card's pseudonym, confirm_files_erased reads nothing more
+    assert sorted(steps[10:13]) == ["card_pseudonym", "lease_holder", "lease_holder"]
+    assert steps[13:] == ["lease_holder", "lease_release"]  # the teardown: still held? then given back
+    # the pseudonym's job: the card only as its query parameter, as the erasure's own
+    lookup_job = out["bigquery_jobs"][steps.index("card_pseudonym")]["configuration"]["query"]
+    assert lookup_job["queryParameters"] == [
+        {"name": "card_number", "parameterType": {"type": "STRING"}, "parameterValue": {"value": DIGITS}}
+    ]
+    # then the card looked up as the prediction function would (FetchFeatureValues, KEY_VALUE)
+    assert out["lookups"] == [
+        json.loads(
+            v1.FetchFeatureValuesRequest.to_json(
+                v1.FetchFeatureValuesRequest(
+                    feature_view=FEATURE_VIEW,
+                    data_key=v1.FeatureViewDataKey(key=ERASED_PSEUDONYM),
+                    data_format=v1.FeatureViewDataFormat.KEY_VALUE,
+                )
+            )
+        )
+    ]
     claim = out["bigquery_jobs"][steps.index("lease_acquire")]["configuration"]["query"]
     assert {p["name"]: p["parameterValue"]["value"] for p in claim["queryParameters"]}[
         "dag_id"
@@ -91,9 +130,14 @@ def test_a_card_leaves_the_warehouse_the_archive_and_the_online_store(tmp_path: 
     assert logged and not [line for line in logged if DIGITS in line or CARD in line]
     assert any("…1111" in line for line in logged)
     # a sync does not take an erased card out of a Bigtable online store (Google's delete-featureview
-    # page): the run says so, as a warning, instead of claiming the card is gone from serving
+    # page): the erasure says so, as a warning, and the check fails the run, naming what to do
     (warning,) = [line for line in logged if "online store:" in line]
     assert "WARNING" in warning.upper() and "recreate the feature view" in warning
+    assert any(
+        "the erasure is not complete: the online store still answers for card …1111" in line
+        and "clear confirm_card_not_served" in line
+        for line in logged
+    )
     assert DIGITS not in json.dumps(out["rendered_fields"]) and CARD not in json.dumps(out["rendered_fields"])
 
 
@@ -137,7 +181,14 @@ def test_a_run_failed_on_an_unreadable_file_ends_green_once_the_file_is_deleted_
     settings = settings_from_env(GCP_ENV)
     names = {
         render_sql(SQL_FILES[name], settings): name
-        for name in ("setup", "lease_holder", "lease_acquire", "lease_release", "erase_card")
+        for name in (
+            "setup",
+            "lease_holder",
+            "lease_acquire",
+            "lease_release",
+            "erase_card",
+            "card_pseudonym",
+        )
     }
 
     # the first pass fails as test_a_landed_file_no_erasure_can_read… shows, the lease given back
@@ -159,8 +210,8 @@ def test_a_run_failed_on_an_unreadable_file_ends_green_once_the_file_is_deleted_
     # task's next try replaces it.
     sync = {"feature_sync.sync_feature_view", "feature_sync.wait_for_feature_view_sync",
             "feature_sync.record_feature_sync"}  # fmt: skip
-    cleared = {"acquire_transform_lease", "erase_from_landed_files", *sync, "confirm_files_erased",
-               "release_transform_lease"}  # fmt: skip
+    cleared = {"acquire_transform_lease", "erase_from_landed_files", *sync, "confirm_card_not_served",
+               "confirm_files_erased", "release_transform_lease"}  # fmt: skip
     assert set(out["cleared"]) == cleared
     assert after_clear["state"] == "queued"
     assert {task for task, state in after_clear["states"].items() if state == "None"} == cleared
@@ -181,13 +232,15 @@ def test_a_run_failed_on_an_unreadable_file_ends_green_once_the_file_is_deleted_
     # on BigQuery, the second pass claimed the lease again (each task under it read its holder
     # first) and gave it back; no setup, and no second delete of the card's rows
     steps = [names.get(j["configuration"]["query"]["query"], "?") for j in out["bigquery_jobs"]]
-    assert steps[failed["bigquery_jobs"] :] == [
+    second = steps[failed["bigquery_jobs"] :]
+    assert second[:7] == [
         "lease_holder", "lease_acquire", "lease_holder",  # acquire_transform_lease
         "lease_holder",  # erase_from_landed_files
         "lease_holder", "lease_holder", "lease_holder",  # the sync's three tasks
-        "lease_holder",  # confirm_files_erased
-        "lease_holder", "lease_release",  # the teardown
     ]  # fmt: skip
+    # the two checks, in either order: the card looked up again (its pseudonym from BigQuery), the files
+    assert sorted(second[7:10]) == ["card_pseudonym", "lease_holder", "lease_holder"]
+    assert second[10:] == ["lease_holder", "lease_release"]  # the teardown
     assert recovered["sync_requests"] == failed["sync_requests"] + 1  # the store synced again
 
     # the readable archive holds the other cards and no line of this one

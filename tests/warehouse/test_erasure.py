@@ -85,7 +85,13 @@ def test_erase_card_removes_it_everywhere_and_keeps_every_other_row(
     leftover = "raw_load_0123456789abcdef_01234567"
     warehouse.run(f"CREATE TABLE fraud_raw.{leftover} AS SELECT * FROM fraud_raw.raw_transactions")
 
+    from fraud_mlops.ingestion.erasure import served_after_erasure
+
+    # the check the erase DAG ends with (confirm_card_not_served): the card is served until erased
+    assert served_after_erasure(local_settings, card) is not None
     result = erase_card(card, storage_client=gcs_client)
+    assert result["online_store_still_serves"] is False
+    assert served_after_erasure(local_settings, card) is None
 
     assert result["load_tables_dropped"] == [f"fraud_raw.{leftover}"]
     tables = warehouse.get_records(

@@ -87,6 +87,20 @@ resource "google_vertex_ai_feature_online_store_featureview_iam_member" "card_fe
   member               = var.members.inference
 }
 
+# The erase DAG's last check looks the erased card up as the function would, and fails the run
+# while the view still answers for it (fraud_mlops/orchestration/erasure.py confirm_card_not_served).
+resource "google_vertex_ai_feature_online_store_featureview_iam_member" "card_features_erasure_check" {
+  provider = google-beta
+  count    = var.create_feature_view ? 1 : 0
+
+  project              = var.project_id
+  region               = var.region
+  feature_online_store = google_vertex_ai_feature_online_store.fraud.name
+  feature_view         = google_vertex_ai_feature_online_store_featureview.card_features[0].name
+  role                 = google_project_iam_custom_role.feature_view_reader.id
+  member               = var.members.orchestration
+}
+
 # --- the project's images (images/, `make images`): model server and training ---
 
 # The model server is the serving container of every registered model version and of batch

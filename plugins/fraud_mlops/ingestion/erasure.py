@@ -195,3 +195,26 @@ def _rewrite(blob: Any, generation: int | None, kept: BinaryIO | None, digits: s
 
 def _discard(line: str) -> int:
     return len(line)
+
+
+def served_after_erasure(settings: Settings, digits: str) -> Any:
+    """The online store's record of the card (a ``FeatureRow``) once the erasure's sync is done,
+    or None when the store no longer answers for it, as it must not.
+
+    The pseudonym is computed by the warehouse (``78_card_pseudonym.sql``, the card a query
+    parameter), as the erasure's delete computes it: Composer holds no direct KMS decrypt. The
+    lookup is the prediction function's (``OnlineFeatureReader.fetch_one``). Locally the sync
+    wrote a version without the card, so it answers None. On gcp a Bigtable online store keeps
+    the card's last synced record until the feature view is recreated (Google's documented
+    behaviour, ``VertexFeatureStore.erasure_gap``), so the record comes back, and the erase DAG
+    fails its run on it: the erasure is not complete while the function can answer for the card.
+    """
+    from fraud_mlops import targets
+    from fraud_mlops.sql_templates import SQL_FILES, render_sql
+
+    rows = targets.warehouse(settings).records(
+        render_sql(SQL_FILES["card_pseudonym"], settings), {"card_number": digits}
+    )
+    if len(rows) != 1 or not rows[0][0]:
+        raise RuntimeError(f"the warehouse gave no pseudonym for card …{digits[-4:]}: {len(rows)} row(s)")
+    return targets.feature_store(settings).reader().fetch_one(str(rows[0][0]))

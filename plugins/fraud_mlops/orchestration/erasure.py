@@ -3,7 +3,9 @@ and the online store (right to erasure).
 
     check_erasure_request → erase_card_rows (96_erase_card.sql) → erase_from_landed_files
                           → feature_sync (the online store without the card)
-                          → confirm_files_erased (fails the run while a file no erasure can
+                          → confirm_card_not_served (fails the run while the online store still
+                            answers for the card: a Bigtable store keeps it, on gcp)
+                          + confirm_files_erased (fails the run while a file no erasure can
                             read remains: it may hold the card)
 
 The card number comes from the run's ``card_number`` param. It necessarily reaches the
@@ -124,3 +126,31 @@ def confirm_files_erased(settings: Settings) -> Any:
         print("no landed file holds the card: every one that did was rewritten without it")
 
     return confirm_files_erased()
+
+
+def confirm_card_not_served(settings: Settings) -> Any:
+    @task
+    def confirm_card_not_served(**context: Any) -> None:
+        """Fail the run, once the online store is synced, while it still answers for the card:
+        the prediction function would go on scoring it from its erased features, and a green
+        run would say the erasure was complete. Locally the sync wrote a version without the
+        card. On gcp a Bigtable online store keeps an erased card's last record until the
+        feature view is recreated (Google's documented behaviour): recreate it, sync (an
+        ingestion run, or clearing this run's feature sync), then clear this task, which looks
+        the card up again (docs/least_privilege.md, "Right to erasure")."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from fraud_mlops.ingestion.erasure import card_digits, served_after_erasure
+
+        digits = card_digits(str(context["params"]["card_number"]))
+        record = served_after_erasure(settings, digits)
+        if record is not None:
+            gap = targets.feature_store(settings).erasure_gap or "its sync did not remove it"
+            raise AirflowFailException(
+                f"the erasure is not complete: the online store still answers for card …{digits[-4:]} "
+                f"(its record of {record.feature_timestamp:%Y-%m-%d %H:%M:%S} UTC): {gap}; once it is gone, "
+                "clear confirm_card_not_served, which looks the card up again"
+            )
+        print(f"the online store no longer answers for card …{digits[-4:]}")
+
+    return confirm_card_not_served()
