@@ -153,6 +153,7 @@ module "monitoring" {
   location              = var.bq_location
   log_dataset_id        = "${var.dataset_id}_logs"
   function_service_name = module.prediction_function.name
+  endpoint_id           = module.vertex.endpoint_id # the dashboard's endpoint charts
   log_retention_days    = var.log_retention_days
   alert_email           = var.alert_email
   kms_key_name          = var.bigquery_kms_key_name # the log dataset

@@ -6,7 +6,9 @@
 # * alerts: Airflow's notifier writes entries to the log "fraud-alerts" (label kind); a log-based
 #   metric counts them by kind (for charts) and a log-based alert policy notifies the channel of
 #   each entry;
-# * dashboards: Looker Studio reads the reporting views (include/sql/87_reporting_views.sql).
+# * dashboards: Looker Studio reads the reporting views (include/sql/87_reporting_views.sql); a
+#   Cloud Monitoring dashboard charts the alerts by kind, the prediction function's Cloud Run
+#   service and the Vertex AI endpoint (dashboard.json.tftpl says where each metric comes from).
 
 locals {
   # The sink's writer identity, the one grant on the log dataset that writes. Cloud Logging uses one
@@ -150,4 +152,22 @@ resource "google_monitoring_alert_policy" "alerts" {
     content   = "A fraud-mlops alert of kind `${each.key}` was raised: ${each.value}. Read the entry in the log `fraud-alerts`; docs/monitoring.md says what each kind means and what to do."
     mime_type = "text/markdown"
   }
+}
+
+# --- dashboard ---
+
+locals {
+  # What dashboard.json.tftpl names (tests/infra/test_monitoring_dashboard.py renders it with
+  # templatefile and parses the result into the Dashboard proto).
+  dashboard_vars = {
+    alert_metric          = google_logging_metric.alerts.name
+    alert_log_filter      = google_logging_metric.alerts.filter
+    function_service_name = var.function_service_name
+    endpoint_id           = var.endpoint_id
+  }
+}
+
+resource "google_monitoring_dashboard" "fraud" {
+  project        = var.project_id
+  dashboard_json = templatefile("${path.module}/dashboard.json.tftpl", local.dashboard_vars)
 }

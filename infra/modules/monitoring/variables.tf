@@ -25,7 +25,12 @@ variable "log_retention_days" {
 }
 
 variable "function_service_name" {
-  description = "Cloud Run service of the prediction function (its logs feed the sink)."
+  description = "Cloud Run service of the prediction function (its logs feed the sink, the dashboard charts it)."
+  type        = string
+}
+
+variable "endpoint_id" {
+  description = "Numeric id of the Vertex AI endpoint the dashboard charts."
   type        = string
 }
 
