@@ -4,7 +4,10 @@
 -- and the model calls since the canary's deployment (deployed_at) with those among them that
 -- failed naming no model (Vertex's predict does not say which deployed model failed: a failing
 -- canary shows only there), and the same for the day before (baseline_from): none counted
--- when the deployment time is unknown.
+-- when the deployment time is unknown; and the model calls since the canary's first row (an
+-- answer or an error naming it), or, for a canary with none, since silent_from (its deployment
+-- plus a deploy's time: a deployment's calls before its traffic began are all the champion's),
+-- what its traffic share owed it answers of (fraud_mlops/monitoring/canary.py).
 -- champion/canary are model versions rendered by the monitoring task (registry aliases); since
 -- is an hour before the canary's current deployment on the endpoint (a redeployed version's
 -- evidence starts again), rendered as a constant so BigQuery reads only the days since (the
@@ -51,11 +54,19 @@ pairs AS (
   WHERE shadow.source = 'shadow' AND shadow.model_version = '{{ canary }}'
     AND shadow.logged_at >= TIMESTAMP('{{ since }}')
 ),
+canary_first AS (
+  SELECT MIN(logged_at) AS first_at FROM `{{ dataset }}.prediction_log`
+  WHERE model_version = '{{ canary }}' AND source = 'online' AND logged_at >= TIMESTAMP('{{ since }}')
+),
 deployment AS (
   -- the model calls since the canary's deployment (answers, and failures naming a model or none)
   -- and, for a baseline, the day before it; failures naming no model are counted apart
   SELECT
     COUNTIF(logged_at >= TIMESTAMP('{{ deployed_at }}')) AS endpoint_requests,
+    COUNTIF(
+      logged_at >= TIMESTAMP('{{ deployed_at }}')
+      AND logged_at >= COALESCE((SELECT first_at FROM canary_first), TIMESTAMP('{{ silent_from }}'))
+    ) AS canary_calls,
     COUNTIF(logged_at >= TIMESTAMP('{{ deployed_at }}') AND model_version IS NULL) AS unattributed_failures,
     COUNTIF(logged_at < TIMESTAMP('{{ deployed_at }}')) AS before_requests,
     COUNTIF(logged_at < TIMESTAMP('{{ deployed_at }}') AND model_version IS NULL) AS before_failures
@@ -79,7 +90,8 @@ SELECT
   deployment.endpoint_requests,
   deployment.unattributed_failures,
   deployment.before_requests,
-  deployment.before_failures
+  deployment.before_failures,
+  deployment.canary_calls
 -- from the endpoint's counts: a row (model_version NULL) even when no version answered
 FROM deployment
 CROSS JOIN pairs

@@ -468,7 +468,9 @@ def test_evidence_from_the_prediction_log_feeds_decide(local_settings: Settings)
     assert [r[:10] for r in bounded] == [r[:10] for r in result]
     # the endpoint's counts, taken once the deployment time is known: 300 model calls since, none
     # failed, and the one answer a day before in the baseline
-    assert {r[10:] for r in result} == {(0, 0, 0, 0)} and {r[10:] for r in bounded} == {(300, 0, 1, 0)}
+    assert {r[10:14] for r in result} == {(0, 0, 0, 0)} and {r[10:14] for r in bounded} == {(300, 0, 1, 0)}
+    # and the calls since the canary's first answer, what its share owed it answers of
+    assert {r[14] for r in result} == {0} and {r[14] for r in bounded} == {300}
     later = canary_sql_values("1", "2", deployed_since=start + timedelta(hours=1, seconds=150))
     evidence, _ = decide_from_rows(
         [tuple(r) for r in warehouse.records(render_sql("86_canary_window.sql", local_settings, **later))],
@@ -540,7 +542,8 @@ def test_the_endpoints_counts_arrive_when_no_version_answered(local_settings: Se
     append_staged(warehouse, local_settings)
     sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", start))
     result = [tuple(r) for r in warehouse.records(sql)]
-    assert [(r[0], r[10:]) for r in result] == [(None, (60, 60, 0, 0))]
+    # no canary row to count its owed answers from: from an hour after its deployment, none yet
+    assert [(r[0], r[10:]) for r in result] == [(None, (60, 60, 0, 0, 0))]
     evidence, decision = decide_from_rows(result, "1", "2", policy_from(None), now=start)
     assert evidence.canary.requests == evidence.champion.requests == 0
     assert decision.verdict is Verdict.ROLLBACK and "60 of 60 model calls" in decision.reasons[0]
@@ -559,7 +562,7 @@ def test_where_no_shadow_pair_is_ever_logged_a_good_canary_is_promoted_without_t
     COUNT 0 and NULL averages, and the default policy would hold such a canary forever."""
     champion, canary = ("1", 2000, 2, 20.0, 40), ("2", 400, 0, 22.0, 9)
     first = datetime.now(UTC) - timedelta(hours=2)
-    rows = [(*version, first, first, 0, None, None, 2400, 0, 0, 0) for version in (champion, canary)]
+    rows = [(*version, first, first, 0, None, None, 2400, 0, 0, 0, 2400) for version in (champion, canary)]
 
     _, held = decide_from_rows(rows, "1", "2", policy_from(None))
     _, promoted = decide_from_rows(rows, "1", "2", policy_from(None, shadow_pairs_logged=False))
@@ -580,3 +583,51 @@ def test_only_the_local_endpoint_scores_shadow_pairs(local_settings: Settings) -
     # the capability the flag stands for: a scorer exists for the local client only
     assert shadow_scorer(mock.create_autospec(LocalEndpointClient, instance=True), 0.25) is not None
     assert shadow_scorer(mock.create_autospec(VertexEndpointClient, instance=True), 0.25) is None
+
+
+def test_a_canary_owes_answers_only_from_when_its_traffic_began(local_settings: Settings) -> None:
+    """A deploy takes minutes and its traffic split applies only when it is done: the calls since
+    its deployment began were the champion's until then. They are not held against the canary
+    (counted from its first answer); a canary that never answers owes its share of the calls from
+    an hour after its deployment began (canary_apply.DEPLOY_ALLOWANCE)."""
+    start = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    deploying_at = [start + timedelta(seconds=2 * i) for i in range(900)]  # 30 min
+    serving = start + timedelta(minutes=30)
+    serving_at = [serving + timedelta(seconds=i) for i in range(1000)]
+    deploying = [_row(f"d{i}", "1", at) for i, at in enumerate(deploying_at)]
+    split = [_row(f"s{i}", "2" if i % 10 == 0 else "1", at) for i, at in enumerate(serving_at)]
+    # then 10 % of the calls the canary's, healthy
+    warehouse = targets.warehouse(local_settings)
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(deploying + split))
+    append_staged(warehouse, local_settings)
+    sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", start))
+    rows = [tuple(r) for r in warehouse.records(sql)]
+    evidence, decision = decide_from_rows(
+        rows, "1", "2", policy_from(None), now=serving + timedelta(hours=1), canary_traffic_percent=10
+    )
+    assert (evidence.window.endpoint_requests, evidence.window.canary_calls) == (1900, 1000)
+    assert evidence.canary.requests == 100
+    assert decision.verdict is not Verdict.ROLLBACK, decision.reasons
+
+    # the same calls, the canary answering none of them: it owes 10 % of those from an hour on
+    calls_at = [
+        *deploying_at,
+        *serving_at,
+        *(serving + timedelta(minutes=20, seconds=i) for i in range(1200)),
+    ]
+    silent = [_row(f"q{i}", "1", at) for i, at in enumerate(calls_at)]
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(silent))
+    warehouse.execute(f"DELETE FROM `{local_settings.dataset}.prediction_log`")
+    append_staged(warehouse, local_settings)
+    rows = [tuple(r) for r in warehouse.records(sql)]
+    evidence, decision = decide_from_rows(
+        rows, "1", "2", policy_from(None), now=serving + timedelta(hours=1), canary_traffic_percent=10
+    )
+    since_allowance = sum(1 for at in calls_at if at >= start + timedelta(hours=1))
+    assert evidence.window.canary_calls == since_allowance > 500
+    assert decision.verdict is Verdict.ROLLBACK
+    assert decision.reasons == (
+        f"answered 0 of the {since_allowance} model calls since its traffic began, where its 10 % of the "
+        f"traffic gives ~{since_allowance / 10:.0f}: its calls fail where the log does not name it "
+        "(retried onto the champion, or answered unavailable)",
+    )

@@ -65,15 +65,18 @@ CASES = [
     # a canary whose failures are retried onto the champion (a failing container is a 503 the
     # function retries) answers less than its traffic share: it is never charged with one
     ("a canary answering none of its share's calls", _canary(requests=0, alerts=0),
-     _window(endpoint_requests=2000, canary_traffic_percent=10), Verdict.ROLLBACK,
-     "answered 0 of the 2000 model calls since its deployment, where its 10 % of the traffic gives ~200"),
+     _window(canary_calls=2000, canary_traffic_percent=10), Verdict.ROLLBACK,
+     "answered 0 of the 2000 model calls since its traffic began, where its 10 % of the traffic gives ~200"),
     ("a canary answering under half its share's calls", _canary(requests=60, alerts=1),
-     _window(endpoint_requests=2000, canary_traffic_percent=10), Verdict.ROLLBACK, "answered 60 of the 2000"),
-    ("a canary answering its share's calls", GOOD, _window(endpoint_requests=4400, canary_traffic_percent=10),
+     _window(canary_calls=2000, canary_traffic_percent=10), Verdict.ROLLBACK, "answered 60 of the 2000"),
+    ("a canary answering its share's calls", GOOD, _window(canary_calls=4400, canary_traffic_percent=10),
      Verdict.PROMOTE, "400 requests"),
+    # calls during its deploy were the champion's: counted only from the canary's first row (86)
+    ("a canary whose traffic began late in the window", GOOD,
+     _window(endpoint_requests=8400, canary_calls=4000, canary_traffic_percent=10), Verdict.PROMOTE, "400 requests"),
     ("too few calls for the share to tell", _canary(requests=0, alerts=0),
-     _window(endpoint_requests=300, canary_traffic_percent=10), Verdict.HOLD, "only 0 canary requests"),
-    ("the canary's share not known", _canary(requests=0, alerts=0), _window(endpoint_requests=2000),
+     _window(canary_calls=300, canary_traffic_percent=10), Verdict.HOLD, "only 0 canary requests"),
+    ("the canary's share not known", _canary(requests=0, alerts=0), _window(canary_calls=2000),
      Verdict.HOLD, "only 0 canary requests"),
 ]  # fmt: skip
 
@@ -152,7 +155,7 @@ def test_an_answer_shortfall_chance_explains_is_not_a_rollback() -> None:
     """With a lower rollback minimum, 4 answers where a 10 % share of 100 calls gives 10 happen
     2.4 % of the time by chance: held; none (2.7e-5) is rolled back."""
     policy = CanaryPolicy(min_requests_for_rollback=10)
-    window = _window(endpoint_requests=100, canary_traffic_percent=10)
+    window = _window(canary_calls=100, canary_traffic_percent=10)
     held = decide(_canary(requests=4, alerts=0), CHAMPION, window, policy)
     assert held.verdict is Verdict.HOLD, held.reasons
     silent = decide(_canary(requests=0, alerts=0), CHAMPION, window, policy)

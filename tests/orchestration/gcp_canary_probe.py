@@ -31,6 +31,7 @@ EVIDENCE_BOUNDS = {
     "since": "2026-12-04T08:15:00.000000Z",
     "deployed_at": "2026-12-04T09:15:00.000000Z",
     "baseline_from": "2026-12-03T09:15:00.000000Z",
+    "silent_from": "2026-12-04T10:15:00.000000Z",
     "deployment_known": "TRUE",
 }
 
@@ -70,14 +71,19 @@ def vertex_endpoint_client(cls: mock.MagicMock) -> mock.MagicMock:
 #: pairs: a Vertex endpoint cannot score one (registry/shadow.py), so the SQL's pairs are COUNT 0
 #: and two NULL averages, and the gcp policy must promote without them.
 EVIDENCE = {
-    "rollback": (("1", 700, 0, 20.0, 2), ("3", 300, 0, 20.0, 300), (0, None, None, 1_000, 0, 10_000, 0)),
-    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (0, None, None, 1_000, 0, 10_000, 0)),
+    "rollback": (
+        ("1", 700, 0, 20.0, 2),
+        ("3", 300, 0, 20.0, 300),
+        (0, None, None, 1_000, 0, 10_000, 0, 1_000),
+    ),
+    "promote": (("1", 700, 0, 20.0, 7), ("3", 300, 0, 20.0, 3), (0, None, None, 1_000, 0, 10_000, 0, 1_000)),
     # the canary fails every call it gets, and Vertex does not say which model failed: it never
     # answers, and the champion's 900 answers are all the evidence names
-    "failing": (("1", 900, 0, 20.0, 7), (0, None, None, 1_000, 100, 10_000, 3)),
+    "failing": (("1", 900, 0, 20.0, 7), (0, None, None, 1_000, 100, 10_000, 3, 1_000)),
     # the canary fails every call as a 503 the function retries, which Vertex routes to the
-    # champion: no failure is logged, the champion answers all 1,000 calls
-    "silent": (("1", 1_000, 0, 20.0, 7), (0, None, None, 1_000, 0, 10_000, 3)),
+    # champion: no failure is logged, the champion answers all 1,000 calls (those from an hour
+    # after the deployment began, the last column: the canary has no row to count from)
+    "silent": (("1", 1_000, 0, 20.0, 7), (0, None, None, 1_200, 0, 10_000, 3, 1_000)),
 }
 
 
@@ -87,6 +93,7 @@ EVIDENCE_COLUMNS = [
     ("alerts", "INTEGER"), ("first_at", "TIMESTAMP"), ("last_at", "TIMESTAMP"), ("shadow_pairs", "INTEGER"),
     ("mean_abs_diff", "FLOAT"), ("disagreement", "FLOAT"), ("endpoint_requests", "INTEGER"),
     ("unattributed_failures", "INTEGER"), ("before_requests", "INTEGER"), ("before_failures", "INTEGER"),
+    ("canary_calls", "INTEGER"),
 ]  # fmt: skip
 
 

@@ -170,7 +170,7 @@ def test_a_canary_failing_every_call_is_rolled_back_though_vertex_never_names_it
 
 
 SILENT_REASON = (
-    "answered 0 of the 1000 model calls since its deployment, where its 10 % of the traffic gives "
+    "answered 0 of the 1000 model calls since its traffic began, where its 10 % of the traffic gives "
     "~100: its calls fail where the log does not name it (retried onto the champion, or answered "
     "unavailable)"
 )

@@ -333,6 +333,11 @@ def test_a_versions_traffic_share_is_read_from_the_endpoints_traffic_split() -> 
     endpoint = VertexEndpoint("fraud-prj", "europe-west4", "fraud-endpoint", client)
     assert [endpoint.traffic_percent(_version(v)) for v in ("1", "3", "4", "2")] == [90, 10, 0, 0]
     assert client.method_calls == [mock.call.list_endpoints(request=mock.ANY)] * 4
+    # an undeploy cut short left two deployments of v3 with traffic: its share is their sum
+    endpoint_proto = client.list_endpoints.return_value[0]
+    endpoint_proto.deployed_models.append(_deployed("334", "3"))
+    endpoint_proto.traffic_split = {"111": 80, "333": 10, "334": 10}
+    assert endpoint.traffic_percent(_version("3")) == 20
     client.list_endpoints.return_value = []  # no endpoint yet: nothing served, and none created
     assert endpoint.traffic_percent(_version("3")) == 0
     client.create_endpoint.assert_not_called()

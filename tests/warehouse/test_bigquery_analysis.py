@@ -45,6 +45,7 @@ CONTEXT: dict[str, Any] = {
     "champion": "1", "canary": "2", "log_table": LOG_TABLE, "since": "2026-11-01T00:00:00.000000Z",
     "deployment_known": "TRUE", "deployed_at": "2026-11-01T01:00:00.000000Z",
     "baseline_from": "2026-10-31T01:00:00.000000Z", "logged_from": "2026-10-31T00:00:00.000000Z",
+    "silent_from": "2026-11-01T02:00:00.000000Z",
     "batch_from": "2026-10-30T00:00:00.000000Z",
     "incoming_from": "2026-11-01T00:00:00.000000Z",
     "store_features": [("amount", "FLOAT64")], "event_time_column": "event_time_us",

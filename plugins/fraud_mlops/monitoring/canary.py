@@ -76,6 +76,9 @@ class Window:
     unattributed_failures: int = 0
     before_requests: int = 0
     before_failures: int = 0
+    #: the model calls since the canary's first row (an answer or an error naming it), or, for a
+    #: canary with none, since an hour after its deployment began: what its share owed it
+    canary_calls: int = 0
     #: the canary's share of the endpoint's traffic, in percent (0: not known)
     canary_traffic_percent: int = 0
 
@@ -199,8 +202,9 @@ def _unattributed_failures(
 
 
 def _answer_deficit(canary: ModelStats, window: Window, p: CanaryPolicy) -> list[str]:
-    """A canary answering far fewer of the model calls since its deployment than its share of the
-    traffic gives it. Vertex splits each request by the traffic split, and the function retries a
+    """A canary answering far fewer of the model calls since its traffic began (its first row; for
+    a canary with none, an hour after its deployment began: a deploy's calls are all the champion's
+    until its traffic split applies) than its share of the traffic gives it. Vertex splits each request by the traffic split, and the function retries a
     503 (a failing custom container surfaces as one), which Vertex may route to the champion: a
     canary failing every call then never answers and is never charged with a failure, and it
     would be held for good, serving and billed. Judged only when the share is known and the
@@ -208,7 +212,7 @@ def _answer_deficit(canary: ModelStats, window: Window, p: CanaryPolicy) -> list
     short of it by chance (the binomial tail at the shortfall above ``answer_deficit_alpha``),
     is not touched."""
     share = window.canary_traffic_percent / 100
-    calls = window.endpoint_requests
+    calls = window.canary_calls
     if not 0 < share < 1 or not calls:
         return []
     expected = share * calls
@@ -220,7 +224,7 @@ def _answer_deficit(canary: ModelStats, window: Window, p: CanaryPolicy) -> list
     if float(binom.cdf(answered, calls, share)) >= p.answer_deficit_alpha:
         return []
     return [
-        f"answered {answered} of the {calls} model calls since its deployment, where its "
+        f"answered {answered} of the {calls} model calls since its traffic began, where its "
         f"{window.canary_traffic_percent} % of the traffic gives ~{expected:.0f}: its calls fail "
         "where the log does not name it (retried onto the champion, or answered unavailable)"
     ]

@@ -85,6 +85,7 @@ def evidence_from_rows(
         unattributed_failures=int(pairs[11] or 0) if pairs else 0,
         before_requests=int(pairs[12] or 0) if pairs else 0,
         before_failures=int(pairs[13] or 0) if pairs else 0,
+        canary_calls=int(pairs[14] or 0) if pairs else 0,
         canary_traffic_percent=canary_traffic_percent,
     )
     return Evidence(
@@ -99,6 +100,10 @@ def evidence_from_rows(
 DEPLOYMENT_MARGIN = timedelta(hours=1)
 #: Failures naming no model are compared with this long before the canary's deployment
 FAILURE_BASELINE = timedelta(hours=24)
+#: A canary that never answered owes its traffic share of the calls from this long after its
+#: deployment began (DeployedModel.create_time): a deploy takes minutes, and its traffic split
+#: applies only once it is done, so the calls before are all the champion's.
+DEPLOY_ALLOWANCE = timedelta(hours=1)
 
 
 class CanarySqlValues(TypedDict):
@@ -109,6 +114,7 @@ class CanarySqlValues(TypedDict):
     since: str
     deployed_at: str
     baseline_from: str
+    silent_from: str
     deployment_known: str
 
 
@@ -123,17 +129,19 @@ def canary_sql_values(champion: str, canary: str, deployed_since: datetime | Non
         if not _VERSION.match(value):
             raise ValueError(f"not a model version id: {value!r}")
     if deployed_since is None:
-        since = deployed_at = baseline_from = EARLIEST_INSTANT
+        since = deployed_at = baseline_from = silent_from = EARLIEST_INSTANT
     else:
         since = sql_instant(deployed_since - DEPLOYMENT_MARGIN)
         deployed_at = sql_instant(deployed_since)
         baseline_from = sql_instant(deployed_since - FAILURE_BASELINE)
+        silent_from = sql_instant(deployed_since + DEPLOY_ALLOWANCE)
     return CanarySqlValues(
         champion=champion,
         canary=canary,
         since=since,
         deployed_at=deployed_at,
         baseline_from=baseline_from,
+        silent_from=silent_from,
         deployment_known="FALSE" if deployed_since is None else "TRUE",
     )
 

@@ -353,7 +353,10 @@ class VertexEndpoint:
         """The endpoint's ``traffic_split`` share of ``version``'s deployment. A read: no endpoint
         is created when there is none."""
         endpoint = self._existing()
-        return 0 if endpoint is None else _split_by_version(endpoint).get(version.version, 0)
+        if endpoint is None:
+            return 0
+        split = dict(endpoint.traffic_split)  # an undeploy cut short may leave two deployments
+        return sum(int(split.get(deployed.id, 0)) for deployed in _deployments(endpoint, version))
 
     def deploy_canary(
         self, version: ModelVersion, threshold: float, champion: ModelVersion | None, canary_percent: int
