@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from fraud_mlops.features import V_COMPONENTS
-from fraud_mlops.pseudonym import luhn_valid, normalise_card_number
+from fraud_mlops.pseudonym import normalise_card_number
 
 LANDING_COLUMNS: tuple[str, ...] = (
     "transaction_id",
@@ -56,14 +56,6 @@ def redact_card_numbers(text: str) -> str:
     quote a field. Such a message goes to a task log and XCom, where no card number may be.
     """
     return _CARD_LIKE.sub(lambda m: "…" + normalise_card_number(m.group())[-4:], text)
-
-
-def holds_card_number(text: str) -> bool:
-    """Whether ``text`` holds a card-like run of digits that passes the Luhn check: stricter than
-    :func:`redact_card_numbers` (which cuts any such run, for text nobody needs back whole), for
-    text a caller chose and expects back, such as a request id (a timestamp or a uuid's digits
-    are card-like runs too, and nine in ten of them fail the check)."""
-    return any(luhn_valid(normalise_card_number(m.group())) for m in _CARD_LIKE.finditer(text))
 
 
 class LoadRefused(RuntimeError):

@@ -162,20 +162,20 @@ def test_logs_are_structured_and_never_hold_card_numbers(
     for card in secret_cards:
         post_json(server.url, {"card_number": card})
     post_json(server.url, {"card_number": " ".join(world.cards[9][i : i + 4] for i in range(0, 16, 4))})
-    # a caller correlating its requests by card number: the id is replaced, not echoed or logged;
-    # uuids and timestamps (card-like runs of digits that fail the Luhn check) are echoed
+    # a caller correlating its requests by card number: the id is replaced, not echoed or logged,
+    # whatever the form the id's characters allow; a uuid or an id of fewer than 12 digits is echoed
     grouped = [world.cards[9][i : i + 4] for i in range(0, 16, 4)]
     for header_id, echoed in (
         (world.cards[9], False),
         (f"order-{world.cards[9]}", False),
-        (".".join(grouped), False),  # any separator the id allows may split a card
+        (".".join(grouped), False),
         ("_".join(grouped), False),
+        ("a".join(grouped), False),  # letters between the groups
         (f"{world.cards[9]}-1", False),  # a card inside a longer run of digits
+        (f"7{'.'.join(grouped)}", False),  # a digit beside the first group
         ("550e8400-e29b-41d4-a716-446655440000", True),
-        # digit groups that add up to 12-19 digits are refused when they pass the Luhn check,
-        # as ~19% of such timestamps do by chance (http._usable_request_id); this one fails it
-        ("req-20260319-021607-8117", True),
-        ("req-20261207-093638-0001", False),
+        ("order-12345-b", True),
+        ("req-20261207-093638-0001", False),  # 18 digits: it could be a card and more
     ):
         status, body = _raw_post(
             server.url, json.dumps({"card_number": world.cards[3]}).encode(), {"X-Request-Id": header_id}
@@ -189,7 +189,8 @@ def test_logs_are_structured_and_never_hold_card_numbers(
     for card in secret_cards:
         assert card not in text
         assert card.replace("-", "") not in text
-    assert world.cards[9] not in re.sub(r"[ ._-]", "", text)
+    # nor its digits with whatever stood between them, on any line
+    assert not [line for line in text.splitlines() if world.cards[9] in re.sub(r"\D", "", line)]
     entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert entries, "the function must log one JSON line per request"
     ok = [e for e in entries if e["status"] == 200]
