@@ -122,7 +122,8 @@ def preload() -> None:
 def _usable_request_id(header_id: str) -> bool:
     """Whether the caller's ``X-Request-Id`` may name the request: it goes into every log line,
     the response and the prediction log, so it must not be able to hold a card number. A uuid
-    (8-4-4-4-12 hex digits) may; so may any other plain id with fewer than 12 digits in all, the
+    (8-4-4-4-12 hex digits: a form no caller writes a card number in by mistake, though one set
+    on it could) may; so may any other plain id with fewer than 12 digits in all, the
     fewest a card number has. Anything else (``req-20261207-093638-0001``, an order number) is
     answered and logged under a fresh id, which costs the caller its correlation id, never a
     card in the logs. Rules that looked for a card among the digits (Luhn-checked runs, split by
