@@ -47,9 +47,9 @@ EXCLUDED_DIRS = frozenset(
 EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
 EXCLUDED_NAMES = frozenset({".DS_Store"})
 PYPI_PACKAGES_MASK = "config.softwareConfig.pypiPackages"
-#: Artifact Registry's Docker endpoint (Docker Registry / OCI Distribution API, Bearer token:
-#: https://cloud.google.com/artifact-registry/docs/reference/docker-api#auth).
-REGISTRY_HOST = "https://{region}-docker.pkg.dev"
+#: Where the image check sends its requests instead of the images' registry
+#: (``https://<region>-docker.pkg.dev``, from ``registry.images.image_uri``): tests only.
+REGISTRY_URL: str | None = None
 #: What ``docker manifest inspect`` accepts: a tag may name a single-platform manifest or an
 #: index (buildx pushes OCI indexes); a registry answers 404 for a type not accepted.
 MANIFEST_TYPES = ", ".join(
@@ -138,22 +138,37 @@ def missing_images(session: Any, project: str, region: str, host: str | None = N
     tag's manifest (OCI Distribution Specification, end-3: 200 if it exists, 404 if not), with
     the session's Bearer token. Needs ``artifactregistry.repositories.downloadArtifacts`` on the
     repository (roles/artifactregistry.reader)."""
-    from fraud_mlops.registry.images import IMAGE_REPOSITORY, MODEL_SERVER_IMAGE, TRAINING_IMAGE, image_tag
+    from fraud_mlops.registry.images import MODEL_SERVER_IMAGE, TRAINING_IMAGE, image_uri
 
-    base = (host or REGISTRY_HOST).format(region=region)
     missing = []
     for image in (MODEL_SERVER_IMAGE, TRAINING_IMAGE):
-        tag = image_tag(image)
-        url = f"{base}/v2/{project}/{IMAGE_REPOSITORY}/{image}/manifests/{tag}"
+        uri = image_uri(project, region, image)  # <registry>/<repository path>:<tag>
+        registry, _, reference = uri.partition("/")
+        repository, _, tag = reference.rpartition(":")
+        url = f"{host or REGISTRY_URL or 'https://' + registry}/v2/{repository}/manifests/{tag}"
         response = session.head(url, headers={"Accept": MANIFEST_TYPES}, timeout=60)
         if response.status_code == 404:
-            missing.append(f"{region}-docker.pkg.dev/{project}/{IMAGE_REPOSITORY}/{image}:{tag}")
+            missing.append(uri)
         elif response.status_code != 200:
             raise DeployError(
                 f"Artifact Registry answered {response.status_code} for {url}: the deploy's identity "
                 "needs roles/artifactregistry.reader on the repository (or pass --skip-image-check)"
             )
     return missing
+
+
+def _checked_missing_images(project: str, location: str) -> list[str]:
+    """:func:`missing_images` with the deploy's credentials; no credentials, or no answer from the
+    registry, is a :class:`DeployError` (exit 2, nothing changed), not a traceback."""
+    import google.auth.exceptions
+    import requests
+
+    try:
+        return missing_images(_registry_session(), project, location)
+    except (google.auth.exceptions.GoogleAuthError, requests.RequestException) as error:
+        raise DeployError(
+            f"could not ask Artifact Registry for the images: {error} (or pass --skip-image-check)"
+        ) from error
 
 
 def _registry_session() -> Any:
@@ -307,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise DeployError(
                     "checking the images needs --project and --location (or --skip-image-check)"
                 )
-            missing = missing_images(_registry_session(), args.project, args.location)
+            missing = _checked_missing_images(args.project, args.location)
             if missing:
                 raise DeployError(
                     "Artifact Registry lacks " + ", ".join(missing) + ": run "

@@ -354,7 +354,7 @@ def test_the_deploy_stops_before_any_change_when_an_image_is_not_pushed(
 ) -> None:
     paths = _manifest_paths("p")
     with _registry({paths["model-server"]: 404, paths["training"]: 404}) as (url, seen):
-        monkeypatch.setattr(deploy_composer, "REGISTRY_HOST", url)
+        monkeypatch.setattr(deploy_composer, "REGISTRY_URL", url)
         monkeypatch.setattr(deploy_composer, "_registry_session", lambda: _session("tok"))
         # no Composer or Storage client may be made: importing either would fail the test
         monkeypatch.setitem(sys.modules, "google.cloud.orchestration.airflow.service_v1", None)
@@ -367,3 +367,29 @@ def test_the_deploy_stops_before_any_change_when_an_image_is_not_pushed(
     err = capsys.readouterr().err
     assert "Artifact Registry lacks europe-west4-docker.pkg.dev/p/fraud-images/model-server:" in err
     assert "run `make images GCP_PROJECT=p GCP_REGION=europe-west4` first" in err
+
+
+def test_no_credentials_or_no_registry_answer_is_a_deploy_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import google.auth
+    import google.auth.exceptions
+
+    def no_credentials(**_: Any) -> Any:
+        raise google.auth.exceptions.DefaultCredentialsError("Your default credentials were not found")
+
+    monkeypatch.setattr(google.auth, "default", no_credentials)
+    args = ["--project", "p", "--location", "europe-west4", "--environment", "fraud-composer"]
+    assert deploy_composer.main(args) == 2
+    assert (
+        "could not ask Artifact Registry for the images: Your default credentials" in capsys.readouterr().err
+    )
+
+    from tests.http_server import serving
+
+    with serving(lambda request: (200, b"")) as (url, _):
+        pass  # the server is gone: nothing answers at its address any more
+    monkeypatch.setattr(deploy_composer, "REGISTRY_URL", url)
+    monkeypatch.setattr(deploy_composer, "_registry_session", lambda: _session("tok"))
+    assert deploy_composer.main(args) == 2
+    assert "could not ask Artifact Registry for the images" in capsys.readouterr().err
