@@ -199,7 +199,7 @@ images: ## Build and push the model server and training images whose tag Artifac
 	@for image in model_server training; do \
 		uri=$$($(PY) -c "from fraud_mlops.registry.images import image_uri; print(image_uri('$(GCP_PROJECT)', '$(GCP_REGION)', '$$image'.replace('_', '-')))"); \
 		if docker manifest inspect $$uri >/dev/null 2>&1; then echo "$$uri is pushed: not built again (a tag is never overwritten)"; continue; fi; \
-		docker build -f images/$$image/Dockerfile -t $$uri . && docker push $$uri || exit 1; \
+		docker build --platform linux/amd64 -f images/$$image/Dockerfile -t $$uri . && docker push $$uri || exit 1; \
 	done
 
 .PHONY: deploy-composer-dry-run

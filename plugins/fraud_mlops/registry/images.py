@@ -31,8 +31,8 @@ TRAINING_IMAGE = "training"
 
 #: The first 12 hex digits of each image's build-input digest (make image-digests writes them).
 IMAGE_DIGESTS: dict[str, str] = {
-    "model-server": "47b96da5d576",
-    "training": "792bee092274",
+    "model-server": "e84b1738e942",
+    "training": "9de2aa30c1d4",
 }
 
 
