@@ -81,7 +81,7 @@ def newest_snapshot(warehouse: Warehouse, settings: Settings) -> str | None:
     Only a missing table means "nothing trained": any other failure to read it (a 403, a quota,
     a backend error) raises. It was once taken for "no snapshot", and the run went green with
     skew reported as insufficient data, judged and alerted on never."""
-    if not warehouse.table_exists(f"{settings.dataset}.snapshot_lineage"):
+    if not warehouse.table_exists(f"{settings.dataset_ref}.snapshot_lineage"):
         return None
     rows = warehouse.records(render_sql("73_newest_snapshot.sql", settings))
     return str(rows[0][0]) if rows else None
