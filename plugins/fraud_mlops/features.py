@@ -132,11 +132,12 @@ CARD_FEATURE_RULES: tuple[CardFeatureRule, ...] = (
 )
 WIDEST_WINDOW_SECONDS = max(r.window_seconds or 0 for r in CARD_FEATURE_RULES)
 #: ``amount_to_avg_7d`` of a window whose amounts, this one's included, are all 0: the amount
-#: is its mean. Never NULL, because Vertex's online store serves no NULL it did not serve from
-#: the start: "If the latest value of a feature is null, then Vertex AI Feature Store serves the
-#: most recent non-null historical value" (a feature view read straight from BigQuery,
+#: is its mean. Never NULL: Google documents that Vertex's online store may serve a feature's
+#: most recent non-null value when its latest is NULL ("If the latest value of a feature is null,
+#: then Vertex AI Feature Store serves the most recent non-null historical value",
 #: https://cloud.google.com/vertex-ai/docs/featurestore/latest/online-serving-types), so a card
-#: whose ratio became NULL was answered with its older ratio on gcp and NaN locally.
+#: whose ratio became NULL could be answered with its older ratio on gcp and NaN locally
+#: (docs/feature_store.md: which views it applies to, Google's pages differ).
 RATIO_WHEN_ALL_ZERO = 1.0
 #: Staging rejects earlier events (``ancient_event_time``). The incremental SQL buckets a card's
 #: seconds since the epoch into UTC days with DIV, which truncates toward zero on both targets,
