@@ -144,7 +144,10 @@ def test_the_dockerfile_installs_the_lock_file_without_resolving(image: str) -> 
     dockerfile = (ir.IMAGES_DIR / image / "Dockerfile").read_text()
     assert f"COPY images/{image}/{ir.LOCKED} /tmp/{ir.LOCKED}" in dockerfile
     # --only-binary: an sdist's build dependencies would be installed without hash checks
-    assert f"pip install --no-cache-dir --no-deps --require-hashes --only-binary=:all: -r /tmp/{ir.LOCKED}" in dockerfile
+    assert (
+        f"pip install --no-cache-dir --no-deps --require-hashes --only-binary=:all: -r /tmp/{ir.LOCKED}"
+        in dockerfile
+    )
     installs = re.findall(r"pip install[^\n]*", dockerfile)
     assert len(installs) == 1, f"one install, of the hashed lock file: {installs}"
 

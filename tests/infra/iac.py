@@ -179,3 +179,17 @@ def strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from strings(item)
+
+
+def tofu(why: str) -> str:
+    """The OpenTofu (else Terraform) binary on PATH; the test fails, saying ``why`` it needs one,
+    when there is neither."""
+    import shutil
+
+    import pytest
+
+    for name in ("tofu", "terraform"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail(f"neither tofu nor terraform is on PATH: {why}")

@@ -7,11 +7,8 @@ installable here); ``init``/``validate``/``plan`` need provider downloads and ca
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections import Counter
-
-import pytest
 
 from fraud_mlops.settings import REPO_ROOT
 
@@ -22,17 +19,9 @@ PUBLIC_PRINCIPALS = ("allUsers", "allAuthenticatedUsers")
 LEAST_PRIVILEGE_DOC = REPO_ROOT / "docs" / "least_privilege.md"
 
 
-def _formatter() -> str:
-    for name in ("tofu", "terraform"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("neither tofu nor terraform is on PATH: the formatting check cannot run")
-
-
 def test_hcl_is_formatted() -> None:
     result = subprocess.run(
-        [_formatter(), "fmt", "-check", "-recursive", "-diff", str(iac.INFRA)],
+        [iac.tofu("the formatting check cannot run"), "fmt", "-check", "-recursive", "-diff", str(iac.INFRA)],
         capture_output=True,
         text=True,
         check=False,

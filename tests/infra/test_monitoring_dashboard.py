@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,14 +108,6 @@ MOSAIC_COLUMNS = 48  # the most a mosaic grid takes, the console's own
 # --- rendering -----------------------------------------------------------------------------
 
 
-def _tofu() -> str:
-    for name in ("tofu", "terraform"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("neither tofu nor terraform is on PATH: the template cannot be rendered")
-
-
 def _hcl_string(value: str) -> str:
     """A quoted HCL string literal of ``value`` (JSON's escapes, template sequences escaped)."""
     return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
@@ -125,7 +116,7 @@ def _hcl_string(value: str) -> str:
 def evaluate(expression: str, cwd: Path) -> str:
     """Evaluate an HCL expression of string type in ``tofu console`` (no configuration, no providers)."""
     result = subprocess.run(
-        [_tofu(), "console"],
+        [iac.tofu("the template cannot be rendered"), "console"],
         input=f"base64encode({expression})\n",
         capture_output=True,
         text=True,

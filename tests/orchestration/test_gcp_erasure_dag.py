@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 from google.cloud import aiplatform_v1 as v1
 
@@ -36,6 +37,22 @@ GCP_ENV = {
 FEATURE_VIEW = "projects/fraud-prj/locations/europe-west4/featureOnlineStores/fraud_online_store/featureViews/card_features"
 
 
+def job_steps(jobs: list[dict], settings: Any) -> list[str]:
+    """The BigQuery jobs a probe saw, each named by the SQL file it ran ("?" for another)."""
+    names = {
+        render_sql(SQL_FILES[name], settings): name
+        for name in (
+            "setup",
+            "lease_holder",
+            "lease_acquire",
+            "lease_release",
+            "erase_card",
+            "card_pseudonym",
+        )
+    }
+    return [names.get(job["configuration"]["query"]["query"], "?") for job in jobs]
+
+
 def test_a_card_leaves_the_warehouse_and_the_archive_and_the_run_fails_while_the_online_store_keeps_it(
     tmp_path: Path,
 ) -> None:
@@ -51,18 +68,7 @@ def test_a_card_leaves_the_warehouse_and_the_archive_and_the_run_fails_while_the
     assert failed == {"confirm_card_not_served"} and len(out["states"]) == 11
     assert out["unreadable"] == {}
     settings = settings_from_env(GCP_ENV)
-    names = {
-        render_sql(SQL_FILES[name], settings): name
-        for name in (
-            "setup",
-            "lease_holder",
-            "lease_acquire",
-            "lease_release",
-            "erase_card",
-            "card_pseudonym",
-        )
-    }
-    steps = [names.get(j["configuration"]["query"]["query"], "?") for j in out["bigquery_jobs"]]
+    steps = job_steps(out["bigquery_jobs"], settings)
     # the tables (the lease's row), the lease claimed (free, claimed, held), the erasure, and the
     # lease given back after the sync; each task under the lease reads its holder first (the
     # erasure of the rows, of the landed files, the sync's three tasks and the two checks)
@@ -179,17 +185,6 @@ def test_a_run_failed_on_an_unreadable_file_ends_green_once_the_file_is_deleted_
     )
     failed, after_clear, recovered = out["failed"], out["after_clear"], out["recovered"]
     settings = settings_from_env(GCP_ENV)
-    names = {
-        render_sql(SQL_FILES[name], settings): name
-        for name in (
-            "setup",
-            "lease_holder",
-            "lease_acquire",
-            "lease_release",
-            "erase_card",
-            "card_pseudonym",
-        )
-    }
 
     # the first pass fails as test_a_landed_file_no_erasure_can_read… shows, the lease given back
     assert failed["state"] == "failed" and failed["runs"] == 1
@@ -231,7 +226,7 @@ def test_a_run_failed_on_an_unreadable_file_ends_green_once_the_file_is_deleted_
     assert out["quarantined"] == []
     # on BigQuery, the second pass claimed the lease again (each task under it read its holder
     # first) and gave it back; no setup, and no second delete of the card's rows
-    steps = [names.get(j["configuration"]["query"]["query"], "?") for j in out["bigquery_jobs"]]
+    steps = job_steps(out["bigquery_jobs"], settings)
     second = steps[failed["bigquery_jobs"] :]
     assert second[:7] == [
         "lease_holder", "lease_acquire", "lease_holder",  # acquire_transform_lease
