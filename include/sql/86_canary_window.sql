@@ -56,7 +56,7 @@ pairs AS (
 ),
 canary_first AS (
   SELECT MIN(logged_at) AS first_at FROM `{{ dataset }}.prediction_log`
-  WHERE model_version = '{{ canary }}' AND source = 'online' AND logged_at >= TIMESTAMP('{{ since }}')
+  WHERE model_version = '{{ canary }}' AND source = 'online' AND logged_at >= TIMESTAMP('{{ deployed_at }}')
 ),
 deployment AS (
   -- the model calls since the canary's deployment (answers, and failures naming a model or none)

@@ -596,9 +596,11 @@ def test_a_canary_owes_answers_only_from_when_its_traffic_began(local_settings: 
     serving_at = [serving + timedelta(seconds=i) for i in range(1000)]
     deploying = [_row(f"d{i}", "1", at) for i, at in enumerate(deploying_at)]
     split = [_row(f"s{i}", "2" if i % 10 == 0 else "1", at) for i, at in enumerate(serving_at)]
-    # then 10 % of the calls the canary's, healthy
+    # then 10 % of the calls the canary's, healthy; the same version answered, in an earlier
+    # deployment, before this one began: not where its traffic began this time
+    earlier = [_row(f"e{i}", "2", start - timedelta(minutes=30, seconds=-i)) for i in range(5)]
     warehouse = targets.warehouse(local_settings)
-    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(deploying + split))
+    warehouse.replace_table(records.STAGING_TABLE, records.to_arrow(earlier + deploying + split))
     append_staged(warehouse, local_settings)
     sql = render_sql("86_canary_window.sql", local_settings, **canary_sql_values("1", "2", start))
     rows = [tuple(r) for r in warehouse.records(sql)]
@@ -606,7 +608,7 @@ def test_a_canary_owes_answers_only_from_when_its_traffic_began(local_settings: 
         rows, "1", "2", policy_from(None), now=serving + timedelta(hours=1), canary_traffic_percent=10
     )
     assert (evidence.window.endpoint_requests, evidence.window.canary_calls) == (1900, 1000)
-    assert evidence.canary.requests == 100
+    assert evidence.canary.requests == 105  # the window reads from an hour before the deployment
     assert decision.verdict is not Verdict.ROLLBACK, decision.reasons
 
     # the same calls, the canary answering none of them: it owes 10 % of those from an hour on
