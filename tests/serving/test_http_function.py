@@ -173,7 +173,10 @@ def test_logs_are_structured_and_never_hold_card_numbers(
         ("a".join(grouped), False),  # letters between the groups
         (f"{world.cards[9]}-1", False),  # a card inside a longer run of digits
         (f"7{'.'.join(grouped)}", False),  # a digit beside the first group
-        ("550e8400-e29b-41d4-a716-446655440000", True),
+        ("4b61fcc3-3ee4-4ddc-a921-f90a936fa861", True),
+        ("4b61fcc33ee44ddca921f90a936fa861", True),  # the function's own form (uuid4().hex)
+        (f"{world.cards[9][:8]}-{world.cards[9][8:12]}-{world.cards[9][12:]}-abcd-abcdefabcdef", False),
+        ("00000000-0000-0000-4111-111111111111", False),  # 12 digits in a row, dashes out
         ("order-12345-b", True),
         ("req-20261207-093638-0001", False),  # 18 digits: it could be a card and more
     ):

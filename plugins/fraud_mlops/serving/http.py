@@ -31,7 +31,7 @@ from fraud_mlops.serving.prediction_logging import record_answer
 from fraud_mlops.serving.service import PredictionService, Reply, error_reply
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}(-?)[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{4}\1[0-9a-fA-F]{12}")
 _JSON = {"Content-Type": "application/json"}
 _lock = threading.Lock()
 _FORK_SAFE = -1  # a preloaded local service, valid in every forked worker
@@ -122,8 +122,9 @@ def preload() -> None:
 def _usable_request_id(header_id: str) -> bool:
     """Whether the caller's ``X-Request-Id`` may name the request: it goes into every log line,
     the response and the prediction log, so it must not be able to hold a card number. A uuid
-    (8-4-4-4-12 hex digits: a form no caller writes a card number in by mistake, though one set
-    on it could) may; so may any other plain id with fewer than 12 digits in all, the
+    (8-4-4-4-12 hex digits, or the 32 without dashes, the function's own form) may, unless its
+    digits run 12 or more in a row once the dashes are out; so may any other plain id with fewer
+    than 12 digits in all, the
     fewest a card number has. Anything else (``req-20261207-093638-0001``, an order number) is
     answered and logged under a fresh id, which costs the caller its correlation id, never a
     card in the logs. Rules that looked for a card among the digits (Luhn-checked runs, split by
@@ -131,7 +132,9 @@ def _usable_request_id(header_id: str) -> bool:
     beside it, or letters between its groups."""
     if not _REQUEST_ID.fullmatch(header_id):
         return False
-    return bool(_UUID.fullmatch(header_id)) or sum(c.isdigit() for c in header_id) < 12
+    if _UUID.fullmatch(header_id):  # with or without its dashes (the function's own ids: uuid4().hex)
+        return not re.search(r"[0-9]{12}", header_id.replace("-", ""))
+    return sum(c.isdigit() for c in header_id) < 12
 
 
 def reset_service() -> None:
