@@ -88,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {count} row(s) removed")
     for name, why in result["files_unreadable"].items():
         print(f"  {name}: NOT READ ({why}); it may hold the card: delete it")
-    print(f"  online store: new version {result['online_store_sync']} without the card")
     if result["online_store_still_serves"]:
-        print("  online store: STILL ANSWERS for the card; the erasure is not complete")
+        print(f"  online store: new version {result['online_store_sync']}, and it STILL ANSWERS for the card")
+    else:
+        print(f"  online store: new version {result['online_store_sync']} without the card")
     if result["files_unreadable"]:
         print("the erasure is not complete until the files NOT READ are deleted")
     return 1 if result["files_unreadable"] or result["online_store_still_serves"] else 0

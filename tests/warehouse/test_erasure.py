@@ -186,6 +186,13 @@ def test_erase_card_stops_while_an_ingestion_run_holds_the_transform_lease(
 def test_an_erasure_request_must_name_a_card_number():
     with pytest.raises(ErasureRequestError):
         erase_from_files(None, "b", "p/", "4111 1111 1111 1112")  # type: ignore[arg-type]  # bad Luhn: refused first
+    from fraud_mlops.ingestion.erasure import card_digits
+
+    assert card_digits("4111 1111-1111 1111") == "4111111111111111"
+    # fullwidth digits pass str.isdigit() (and the Luhn sum), yet no stored card holds them: the
+    # erasure would find nothing, and its check would find nothing served, and end green
+    with pytest.raises(ErasureRequestError):
+        card_digits("\uff14\uff11\uff11\uff11" * 4)
     data = b"transaction_id,card_number\n1,4111111111111111\n2,4000-0000-0000-0002\n"
     assert without_card(data, "4000000000000002") == (b"transaction_id,card_number\n1,4111111111111111\n", 1)
     assert without_card(data, "4242424242424242") == (data, 0)

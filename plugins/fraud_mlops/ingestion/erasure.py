@@ -47,7 +47,9 @@ class UnreadableFile(Exception):
 def card_digits(card_number: str) -> str:
     """The normalised digits of a requested card; refuses anything that is not a card number."""
     digits = normalise_card_number(card_number.strip())
-    if not (digits.isdigit() and 12 <= len(digits) <= 19 and luhn_valid(digits)):
+    # ASCII digits only: str.isdigit() takes fullwidth and other Unicode digits, which no stored
+    # card holds, and the erasure would have found nothing and ended green
+    if not (re.fullmatch(r"[0-9]{12,19}", digits) and luhn_valid(digits)):
         raise ErasureRequestError("the erasure request needs a valid card number (12-19 digits, Luhn)")
     return digits
 

@@ -146,10 +146,11 @@ def confirm_card_not_served(settings: Settings) -> Any:
         record = served_after_erasure(settings, digits)
         if record is not None:
             gap = targets.feature_store(settings).erasure_gap or "its sync did not remove it"
+            when = record.feature_timestamp
+            of = f" (its record of {when:%Y-%m-%d %H:%M:%S} UTC)" if when is not None else ""
             raise AirflowFailException(
-                f"the erasure is not complete: the online store still answers for card …{digits[-4:]} "
-                f"(its record of {record.feature_timestamp:%Y-%m-%d %H:%M:%S} UTC): {gap}; once it is gone, "
-                "clear confirm_card_not_served, which looks the card up again"
+                f"the erasure is not complete: the online store still answers for card …{digits[-4:]}{of}: "
+                f"{gap}; once it is gone, clear confirm_card_not_served, which looks the card up again"
             )
         print(f"the online store no longer answers for card …{digits[-4:]}")
 
