@@ -417,6 +417,7 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
         "champion": "1", "canary": "2", "log_table": "prj.fraud_logs.run_googleapis_com_stdout",
         "since": "2026-11-01T00:00:00.000000Z", "deployment_known": "TRUE", "deployed_at": "2026-11-01T01:00:00.000000Z",
     "baseline_from": "2026-10-31T01:00:00.000000Z", "logged_from": "2026-10-31T00:00:00.000000Z",
+    "silent_from": "2026-11-01T02:00:00.000000Z",
     "batch_from": "2026-10-30T00:00:00.000000Z",
     "incoming_from": "2026-11-01T00:00:00.000000Z",
     }  # fmt: skip
