@@ -23,6 +23,19 @@ class FakeDagRun:
         self.run_after = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
+#: The values the DAGs render the monitoring and scoring SQL with (model versions, the canary's
+#: and the prediction log's bounds), as sample constants: every test that renders all of
+#: include/sql/ takes them from here, so a value a template gains is added once.
+TEMPLATE_VALUES: dict[str, Any] = {
+    "limit": 10, "table": "rejected_rows", "champion": "1", "canary": "2",
+    "start": "2026-11-01", "end": "2026-11-02",
+    "since": "2026-11-01T00:00:00.000000Z", "deployment_known": "TRUE",
+    "deployed_at": "2026-11-01T01:00:00.000000Z", "baseline_from": "2026-10-31T01:00:00.000000Z",
+    "silent_from": "2026-11-01T02:00:00.000000Z", "logged_from": "2026-10-31T00:00:00.000000Z",
+    "batch_from": "2026-10-30T00:00:00.000000Z", "incoming_from": "2026-11-01T00:00:00.000000Z",
+}  # fmt: skip
+
+
 def load_landing(
     hook: Any, settings: Settings, landing: pd.DataFrame, file_name: str, run_id: str = "r1"
 ) -> tuple[str, dict[str, str]]:

@@ -20,7 +20,7 @@ from fraud_mlops.warehouse.bigquery_jobs import (
     append_raw_job_configuration,
     load_job_configuration,
 )
-from tests.sql_chain import FakeDagRun
+from tests.sql_chain import TEMPLATE_VALUES, FakeDagRun
 
 KMS_KEY = (
     "gcp-kms://projects/fraud-project/locations/europe/keyRings/fraud-pseudonym/cryptoKeys/card-pseudonym"
@@ -411,15 +411,9 @@ def test_every_read_of_a_partitioned_table_names_its_partitions(sql_file):
     queries without one), except the whole-table reads listed, each with its reason."""
     settings = settings_from_env(GCP_ENV)
     extra = {
+        **TEMPLATE_VALUES,
         "load_table": "raw_load_x", "reject_table": "reject_load_x", "dag_run": FakeDagRun(),
-        "snapshot": "training_snapshot_x", "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
-        "table": "rejected_rows",
-        "champion": "1", "canary": "2", "log_table": "prj.fraud_logs.run_googleapis_com_stdout",
-        "since": "2026-11-01T00:00:00.000000Z", "deployment_known": "TRUE", "deployed_at": "2026-11-01T01:00:00.000000Z",
-    "baseline_from": "2026-10-31T01:00:00.000000Z", "logged_from": "2026-10-31T00:00:00.000000Z",
-    "silent_from": "2026-11-01T02:00:00.000000Z",
-    "batch_from": "2026-10-30T00:00:00.000000Z",
-    "incoming_from": "2026-11-01T00:00:00.000000Z",
+        "snapshot": "training_snapshot_x", "log_table": "prj.fraud_logs.run_googleapis_com_stdout",
     }  # fmt: skip
     if sql_file in ("74_online_store_rows.sql",):
         extra.update(store_features=[("amount", "FLOAT64")], event_time_column="event_time_us")

@@ -31,7 +31,7 @@ from tests.bigquery_analyzer import (
     statements_in_transactions,
 )
 from tests.dags.test_gcp_rendering import FILE, GCP_ENV
-from tests.sql_chain import FakeDagRun
+from tests.sql_chain import TEMPLATE_VALUES, FakeDagRun
 
 SETTINGS = settings_from_env(GCP_ENV)
 LOAD_TABLE, REJECT_TABLE = "raw_load_x", "reject_load_x"
@@ -39,15 +39,9 @@ LOG_TABLE = f"{SETTINGS.project}.{SETTINGS.dataset}_logs.{SINK_TABLE}"
 #: What each file needs besides the settings (the values the DAGs pass; the snapshot is the one
 #: 60 creates for the run).
 CONTEXT: dict[str, Any] = {
+    **TEMPLATE_VALUES,
     "load_table": LOAD_TABLE, "reject_table": REJECT_TABLE, "dag_run": FakeDagRun(),
-    "snapshot": snapshot_name(FakeDagRun()), "start": "2026-11-01", "end": "2026-11-02", "limit": 10,
-    "table": "rejected_rows",
-    "champion": "1", "canary": "2", "log_table": LOG_TABLE, "since": "2026-11-01T00:00:00.000000Z",
-    "deployment_known": "TRUE", "deployed_at": "2026-11-01T01:00:00.000000Z",
-    "baseline_from": "2026-10-31T01:00:00.000000Z", "logged_from": "2026-10-31T00:00:00.000000Z",
-    "silent_from": "2026-11-01T02:00:00.000000Z",
-    "batch_from": "2026-10-30T00:00:00.000000Z",
-    "incoming_from": "2026-11-01T00:00:00.000000Z",
+    "snapshot": snapshot_name(FakeDagRun()), "log_table": LOG_TABLE,
     "store_features": [("amount", "FLOAT64")], "event_time_column": "event_time_us",
 }  # fmt: skip
 #: Files in the order their tables come to exist: the batch input (81) before the predictions
