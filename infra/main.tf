@@ -70,6 +70,7 @@ module "bigquery" {
   dataset_id           = var.dataset_id
   raw_dataset_id       = var.raw_dataset_id
   candidate_dataset_id = var.candidate_dataset_id
+  snapshot_dataset_id  = var.snapshot_dataset_id
   raw_retention_days   = var.raw_retention_days
   location             = var.bq_location
   kms_key_name         = var.bigquery_kms_key_name
@@ -183,6 +184,7 @@ module "composer" {
     MLOPS_BQ_DATASET           = module.bigquery.dataset_id
     MLOPS_BQ_RAW_DATASET       = module.bigquery.raw_dataset_id
     MLOPS_BQ_CANDIDATE_DATASET = module.bigquery.candidate_dataset_id
+    MLOPS_BQ_SNAPSHOT_DATASET  = module.bigquery.snapshot_dataset_id
     MLOPS_RAW_RETENTION_DAYS   = tostring(var.raw_retention_days)
     MLOPS_LOG_RETENTION_DAYS   = tostring(var.log_retention_days)
     MLOPS_DEDUP_HORIZON_DAYS   = var.dedup_horizon_days

@@ -129,6 +129,12 @@ variable "candidate_dataset_id" {
   default     = "fraud_candidates"
 }
 
+variable "snapshot_dataset_id" {
+  description = "BigQuery dataset of the training snapshots, the only one the training pipeline reads (settings: MLOPS_BQ_SNAPSHOT_DATASET)."
+  type        = string
+  default     = "fraud_snapshots"
+}
+
 variable "kms_key_name" {
   description = "Optional CMEK key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the buckets, the Pub/Sub topic and Secret Manager secrets; in var.region, as Cloud Storage needs for regional buckets. null = Google-managed keys."
   type        = string

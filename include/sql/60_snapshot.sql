@@ -1,7 +1,7 @@
 -- Immutable, named training snapshot + its lineage row. Idempotent per publish: `snapshot` (the
 -- plan names it: sql_templates.snapshot_name) is derived from the run and its publish, and a
 -- rerun neither recreates the snapshot nor duplicates lineage.
-CREATE SNAPSHOT TABLE IF NOT EXISTS `{{ dataset }}.{{ snapshot }}`
+CREATE SNAPSHOT TABLE IF NOT EXISTS `{{ snapshot_dataset }}.{{ snapshot }}`
 CLONE `{{ dataset }}.{{ training_table }}`
 OPTIONS (
   expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {{ snapshot_ttl_days }} DAY)
@@ -33,7 +33,7 @@ FROM (
   SELECT
     s.row_count,
     IF(d.row_count = s.row_count, d.label_sum, NULL) AS fraud_count
-  FROM (SELECT COUNT(*) AS row_count FROM `{{ dataset }}.{{ snapshot }}`) AS s
+  FROM (SELECT COUNT(*) AS row_count FROM `{{ snapshot_dataset }}.{{ snapshot }}`) AS s
   CROSS JOIN (
     SELECT IFNULL(SUM(c.row_count), 0) AS row_count, IFNULL(SUM(c.label_sum), 0) AS label_sum
     FROM `{{ dataset }}.training_day_counts` AS c

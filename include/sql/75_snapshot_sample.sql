@@ -3,6 +3,6 @@
 -- rows: those cover the snapshot's last days only. Locally the snapshot is a Parquet file, read
 -- directly.
 SELECT {{ feature_columns }}
-FROM `{{ dataset }}.{{ snapshot }}`
+FROM `{{ snapshot_dataset }}.{{ snapshot }}`
 ORDER BY RAND()
 LIMIT {{ limit }}

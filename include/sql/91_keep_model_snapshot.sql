@@ -3,7 +3,7 @@
 -- lifecycle on gcp), not the 90 days of an unused snapshot. Run after 90_model_lineage.sql
 -- whenever a training run registers a version; `snapshot` is a validated snapshot name.
 {%- from 'macros/snapshot_lineage.sql' import create_snapshot_lineage with context %}
-ALTER TABLE `{{ dataset }}.{{ snapshot }}` SET OPTIONS (
+ALTER TABLE `{{ snapshot_dataset }}.{{ snapshot }}` SET OPTIONS (
   expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {{ model_retention_days }} DAY)
 );
 

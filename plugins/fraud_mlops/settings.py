@@ -15,11 +15,13 @@ variable                       meaning                                     local
 ``GCP_PROJECT``                Google Cloud project id                     ``local-project``
 ``GCP_REGION``                 region of Vertex AI and BigQuery jobs       ``europe-west4``
 ``MLOPS_BQ_DATASET``           curated dataset (pseudonymised: staging,    ``fraud``
-                               features, training, snapshots, predictions)
+                               features, training, lineage, predictions)
 ``MLOPS_BQ_RAW_DATASET``       raw dataset (card numbers in clear; only    ``fraud_raw``
                                ingestion reads it)
 ``MLOPS_BQ_CANDIDATE_DATASET`` where a run builds its outputs before the   ``fraud_candidates``
                                checks pass (write-audit-publish)
+``MLOPS_BQ_SNAPSHOT_DATASET``  the training snapshots (the training         ``fraud_snapshots``
+                               pipeline reads this dataset and no other)
 ``MLOPS_RAW_RETENTION_DAYS``   raw rows, archived and quarantined files    ``30``
                                are kept this long
 ``MLOPS_LOG_RETENTION_DAYS``   the log sink keeps routed prediction-log    ``30``
@@ -103,6 +105,7 @@ class Settings:
     dataset: str
     raw_dataset: str
     candidate_dataset: str
+    snapshot_dataset: str
     raw_retention_days: int
     log_retention_days: int
     bq_location: str
@@ -156,6 +159,10 @@ class Settings:
         return self._ref(self.candidate_dataset)
 
     @property
+    def snapshot_dataset_ref(self) -> str:
+        return self._ref(self.snapshot_dataset)
+
+    @property
     def warehouse_path(self) -> Path:
         return self.local_dir / "warehouse" / "warehouse.duckdb"
 
@@ -194,6 +201,7 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         dataset=env.get("MLOPS_BQ_DATASET", "fraud"),
         raw_dataset=env.get("MLOPS_BQ_RAW_DATASET", "fraud_raw"),
         candidate_dataset=env.get("MLOPS_BQ_CANDIDATE_DATASET", "fraud_candidates"),
+        snapshot_dataset=env.get("MLOPS_BQ_SNAPSHOT_DATASET", "fraud_snapshots"),
         raw_retention_days=int(env.get("MLOPS_RAW_RETENTION_DAYS", "30")),
         log_retention_days=int(env.get("MLOPS_LOG_RETENTION_DAYS", "30")),
         bq_location=env.get("MLOPS_BQ_LOCATION", "EU"),

@@ -136,6 +136,8 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "raw_dataset": settings.raw_dataset_ref,
         # write-audit-publish: 20/30/40 build here, 50 checks here, 55 publishes to `dataset`
         "candidate_dataset": settings.candidate_dataset_ref,
+        # training snapshots: their own dataset, the only one the training pipeline may read
+        "snapshot_dataset": settings.snapshot_dataset_ref,
         "published_tables": PUBLISHED_TABLES,
         "raw_retention_days": settings.raw_retention_days,
         "log_retention_days": settings.log_retention_days,

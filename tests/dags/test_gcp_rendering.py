@@ -183,7 +183,7 @@ def test_snapshot_job_is_bigquery_snapshot_ddl_with_run_parameters(gcp_dag, plan
         query["query"].count(f"{name}`") + query["query"].count(f"{name}'") == 4
     )  # table, count, lineage, guard
     assert (
-        f"CREATE SNAPSHOT TABLE IF NOT EXISTS `fraud-project.fraud.{name}`\nCLONE `fraud-project.fraud.training_examples`"
+        f"CREATE SNAPSHOT TABLE IF NOT EXISTS `fraud-project.fraud_snapshots.{name}`\nCLONE `fraud-project.fraud.training_examples`"
         in query["query"]
     )
     assert "INTERVAL 90 DAY" in query["query"]

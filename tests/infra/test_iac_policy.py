@@ -221,7 +221,10 @@ def test_only_the_ingestion_identity_can_read_raw_card_numbers() -> None:
     consumers = {"pipeline", "feature_sync", "inference", "caller", "builder"}  # training, sync, serving
     readable = {(g.identity, g.scope) for g in grants if g.role in BIGQUERY_DATA_ROLES}
     assert {identity for identity, _ in readable} & consumers == {"pipeline", "feature_sync"}
-    assert {scope for identity, scope in readable if identity in consumers} == {"dataset:fraud"}
+    assert {scope for identity, scope in readable if identity in consumers} == {
+        "dataset:fraud",
+        "dataset:snapshots",
+    }
     (raw,) = [r for r in iac.resources() if r.type == "google_bigquery_dataset" and r.name == "raw"]
     assert raw.body["dataset_id"] == "${var.raw_dataset_id}"
 
@@ -422,10 +425,29 @@ def test_the_function_build_reads_the_source_copy_and_waits_for_every_builder_gr
     assert "project_number" in iac.blocks("variable", fn)
 
 
+def test_the_training_pipeline_reads_the_snapshots_and_nothing_else_of_the_warehouse() -> None:
+    """The snapshots have their own dataset so that the pipeline's read grant reaches them only
+    (on the curated dataset it reached staging, features and predictions too); the snapshot SQL
+    writes there and the pipeline is handed URIs there."""
+    grants = iac.grants_in_code()
+    pipeline_reads = {g.scope for g in grants if g.identity == "pipeline" and g.role in BIGQUERY_DATA_ROLES}
+    assert pipeline_reads == {"dataset:snapshots"}
+    (snapshots,) = [
+        r for r in iac.resources() if r.type == "google_bigquery_dataset" and r.name == "snapshots"
+    ]
+    assert snapshots.body["dataset_id"] == "${var.snapshot_dataset_id}"
+    snapshot_sql = (REPO_ROOT / "include" / "sql" / "60_snapshot.sql").read_text()
+    assert "CREATE SNAPSHOT TABLE IF NOT EXISTS `{{ snapshot_dataset }}.{{ snapshot }}`" in snapshot_sql
+    composer_env = iac.blocks("module", iac.INFRA)["composer"]["env_variables"]
+    assert composer_env["MLOPS_BQ_SNAPSHOT_DATASET"] == "${module.bigquery.snapshot_dataset_id}"
+
+
 def test_the_identity_that_takes_expiring_snapshots_may_delete_snapshots() -> None:
     """BigQuery: "to create a snapshot with an expiration time you must have the
     bigquery.tables.deleteSnapshot permission" (table-snapshots-create), which dataEditor lacks.
-    The ingestion identity takes the training snapshots with an expiry, in the curated dataset."""
+    The ingestion identity takes the training snapshots of the curated dataset's training table
+    with an expiry, into the snapshot dataset: Google's page lists the permission with the table
+    snapshotted, and moving a kept snapshot's expiry acts on the snapshot, so it holds it on both."""
     snapshot_sql = (REPO_ROOT / "include" / "sql" / "60_snapshot.sql").read_text()
     assert "CREATE SNAPSHOT TABLE" in snapshot_sql and "expiration_timestamp" in snapshot_sql
     custom = {
@@ -433,10 +455,13 @@ def test_the_identity_that_takes_expiring_snapshots_may_delete_snapshots() -> No
         for r in iac.resources()
         if r.type == "google_project_iam_custom_role"
     }
-    roles = {
-        g.role for g in iac.grants_in_code() if (g.identity, g.scope) == ("orchestration", "dataset:fraud")
-    }
-    assert any("bigquery.tables.deleteSnapshot" in custom.get(role, ()) for role in roles), roles
-    assert (
-        "roles/bigquery.dataOwner" not in roles
-    )  # it would also let the account change the dataset's access
+    for dataset in ("dataset:fraud", "dataset:snapshots"):
+        roles = {g.role for g in iac.grants_in_code() if (g.identity, g.scope) == ("orchestration", dataset)}
+        assert any("bigquery.tables.deleteSnapshot" in custom.get(role, ()) for role in roles), (
+            dataset,
+            roles,
+        )
+        assert "roles/bigquery.dataEditor" in roles, (dataset, roles)  # create, update, read the tables
+        assert (
+            "roles/bigquery.dataOwner" not in roles
+        )  # it would also let the account change the dataset's access

@@ -105,6 +105,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/bigquery.dataEditor": frozenset(
         {
             "bigquery.tables.create",
+            "bigquery.tables.createSnapshot",
             "bigquery.tables.delete",
             "bigquery.tables.get",
             "bigquery.tables.getData",

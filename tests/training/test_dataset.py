@@ -73,12 +73,14 @@ def test_bigquery_snapshot_is_read_through_the_storage_read_api(examples: pd.Dat
     table = pa.Table.from_pandas(examples[list(dataset.SNAPSHOT_COLUMNS)].iloc[::-1], preserve_index=False)
     client.read_rows.return_value.to_arrow.return_value = table
 
-    frame = dataset.read_snapshot("bq://fraud-prj.fraud.training_snapshot_20260901T000000_abcd1234", client)
+    frame = dataset.read_snapshot(
+        "bq://fraud-prj.fraud_snapshots.training_snapshot_20260901T000000_abcd1234", client
+    )
 
     client.create_read_session.assert_called_once_with(
         parent="projects/fraud-prj",
         read_session=types.ReadSession(
-            table="projects/fraud-prj/datasets/fraud/tables/training_snapshot_20260901T000000_abcd1234",
+            table="projects/fraud-prj/datasets/fraud_snapshots/tables/training_snapshot_20260901T000000_abcd1234",
             data_format=types.DataFormat.ARROW,
             read_options=types.ReadSession.TableReadOptions(selected_fields=list(dataset.SNAPSHOT_COLUMNS)),
         ),

@@ -186,7 +186,7 @@ def test_on_bigquery_the_snapshot_table_itself_gets_the_models_expiry(gcp_settin
     sql = keep_snapshot_sql(_row(target="gcp"), lambda name, **extra: render_sql(name, gcp_settings, **extra))
     assert sql is not None
     assert (
-        f"ALTER TABLE `fraud-prj.fraud.{RESULT.snapshot}` SET OPTIONS (\n"
+        f"ALTER TABLE `fraud-prj.fraud_snapshots.{RESULT.snapshot}` SET OPTIONS (\n"
         "  expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 365 DAY)\n);"
     ) in sql
     forged = PipelineResult("r", "x`; DROP TABLE t; --", "deploy", "ok", "2", "1")

@@ -131,6 +131,7 @@ def test_every_dataset_the_sql_names_is_granted_to_the_identity_that_runs_it():
         SETTINGS.dataset: "fraud",
         SETTINGS.raw_dataset: "raw",
         SETTINGS.candidate_dataset: "candidates",
+        SETTINGS.snapshot_dataset: "snapshots",
         LOG_TABLE.split(".")[1]: "logs",
     }
     named = {
@@ -165,7 +166,12 @@ def test_every_dataset_the_sql_names_is_granted_to_the_identity_that_runs_it():
         for name in SQL_FILES
         for match in writes.finditer(render_sql(name, SETTINGS, **CONTEXT))
     }
-    assert written == {SETTINGS.dataset, SETTINGS.raw_dataset, SETTINGS.candidate_dataset}, written
+    assert written == {
+        SETTINGS.dataset,
+        SETTINGS.raw_dataset,
+        SETTINGS.candidate_dataset,
+        SETTINGS.snapshot_dataset,
+    }, written
     editable = {
         g.scope
         for g in iac.grants_in_code()

@@ -229,7 +229,9 @@ def test_row_count_is_the_tables_metadata_not_a_query(
 
 
 def test_snapshot_uri_is_the_bigquery_table(warehouse: BigQueryWarehouse) -> None:
-    assert warehouse.snapshot_uri("training_snapshot_x") == "bq://fraud-prj.fraud.training_snapshot_x"
+    assert (
+        warehouse.snapshot_uri("training_snapshot_x") == "bq://fraud-prj.fraud_snapshots.training_snapshot_x"
+    )
 
 
 def test_sql_operator_is_an_insert_job_including_the_sql_file(warehouse: BigQueryWarehouse) -> None:

@@ -298,7 +298,12 @@ def test_snapshot_and_lineage_are_idempotent_per_run(warehouse, local_settings, 
     name, rows, frauds, files, run_id = lineage[0]
     assert name.startswith("training_snapshot_20261101T120000_") and run_id == "manual__1"
     assert (rows, frauds, list(files)) == (6000, int(landing["class"].sum()), ["a.csv"])
-    assert warehouse.get_records(f"SELECT COUNT(*) FROM `fraud.{name}`")[0][0] == 6000
+    assert warehouse.get_records(f"SELECT COUNT(*) FROM `fraud_snapshots.{name}`")[0][0] == 6000
+    # in the snapshot dataset only (the one the training pipeline may read), not beside the tables
+    in_curated = (
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'fraud' AND table_name = ?"
+    )
+    assert warehouse.get_conn().execute(in_curated, [name]).fetchone() == (0,)
 
 
 def test_lineage_counts_frauds_from_the_day_counts_and_says_unknown_when_they_moved(

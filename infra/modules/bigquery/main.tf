@@ -1,8 +1,9 @@
-# The warehouse datasets and every table of include/sql/00_setup.sql. Three datasets, so IAM
+# The warehouse datasets and every table of include/sql/00_setup.sql. Four datasets, so IAM
 # can keep card numbers away from every consumer: `raw` (card numbers in clear, rows expire
 # after raw_retention_days; only the orchestration/ingestion identity has any grant on it),
-# `candidates` (a run's unchecked increment, before 50_quality_checks.sql passes; same) and
-# `fraud`, the curated dataset everything else reads (pseudonymised only). Table schemas are the
+# `candidates` (a run's unchecked increment, before 50_quality_checks.sql passes; same),
+# `fraud`, the curated dataset everything else reads (pseudonymised only), and `snapshots`, the
+# training snapshots (60_snapshot.sql), the only data the training pipeline may read. Table schemas are the
 # columns of 00_setup.sql's CREATE TABLE statements, rendered to JSON by `make infra-schemas`;
 # partitioning, clustering and require_partition_filter are the statements' own (tests/infra
 # compares both). The ingestion SQL maintains the derived tables incrementally (55_publish.sql
@@ -48,7 +49,27 @@ resource "google_bigquery_dataset" "fraud" {
   project                    = var.project_id
   dataset_id                 = var.dataset_id
   location                   = var.location
-  description                = "Card-fraud warehouse (pseudonymised): checked staging, features, training examples, snapshots, lineage, predictions."
+  description                = "Card-fraud warehouse (pseudonymised): checked staging, features, training examples, lineage, predictions."
+  delete_contents_on_destroy = false
+
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+}
+
+# The training snapshots apart from the rest of the warehouse: the training pipeline reads
+# them and nothing else (before, its dataViewer on `fraud` reached staging, features and
+# predictions), and the account that takes them holds the right to delete snapshots
+# (fraudSnapshotExpiry below) here only. Each snapshot expires on its own
+# (expiration_timestamp: 60_snapshot.sql, 91_keep_model_snapshot.sql).
+resource "google_bigquery_dataset" "snapshots" {
+  project                    = var.project_id
+  dataset_id                 = var.snapshot_dataset_id
+  location                   = var.location
+  description                = "Immutable training snapshots of fraud.training_examples (pseudonymised), each traced to its files by fraud.snapshot_lineage."
   delete_contents_on_destroy = false
 
   dynamic "default_encryption_configuration" {
@@ -217,17 +238,29 @@ resource "google_bigquery_dataset_iam_member" "fraud_orchestration" {
   member     = var.members.orchestration
 }
 
-# A training snapshot is created with an expiry (60_snapshot.sql) and has it moved on while a
-# model serves (91): "to create a snapshot with an expiration time you must have the
-# bigquery.tables.deleteSnapshot permission" (https://cloud.google.com/bigquery/docs/table-snapshots-create),
-# which only dataOwner and admin hold among the predefined roles; dataOwner would also let the
-# account change the dataset's access. A custom role with that one permission, on this dataset.
+# Taking a snapshot into the snapshot dataset: the source's data through dataEditor on `fraud`
+# (bigquery.tables.createSnapshot, getData), the new table through dataEditor on `snapshots`
+# (bigquery.tables.create, updateData); and, because each is created with an expiry
+# (60_snapshot.sql) that 91 moves on while a model serves, "to create a snapshot with an
+# expiration time you must have the bigquery.tables.deleteSnapshot permission"
+# (https://cloud.google.com/bigquery/docs/table-snapshots-create), which only dataOwner and admin
+# hold among the predefined roles; dataOwner would also let the account change the dataset's
+# access. A custom role with that one permission. Google's page lists it with the table
+# snapshotted (in `fraud`), and moving a snapshot's expiry acts on the snapshot (in
+# `snapshots`): granted on both. On `fraud` it reaches nothing else: no snapshot lives there.
 resource "google_project_iam_custom_role" "snapshot_expiry" {
   project     = var.project_id
   role_id     = "fraudSnapshotExpiry"
   title       = "fraud-mlops: expiring table snapshots"
   description = "Create BigQuery table snapshots that expire (and move their expiry): bigquery.tables.deleteSnapshot only."
   permissions = ["bigquery.tables.deleteSnapshot"]
+}
+
+resource "google_bigquery_dataset_iam_member" "snapshots_orchestration" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.snapshots.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = var.members.orchestration
 }
 
 resource "google_bigquery_dataset_iam_member" "fraud_orchestration_snapshot_expiry" {
@@ -237,9 +270,18 @@ resource "google_bigquery_dataset_iam_member" "fraud_orchestration_snapshot_expi
   member     = var.members.orchestration
 }
 
-resource "google_bigquery_dataset_iam_member" "fraud_pipeline" {
+resource "google_bigquery_dataset_iam_member" "snapshots_orchestration_snapshot_expiry" {
   project    = var.project_id
-  dataset_id = google_bigquery_dataset.fraud.dataset_id
+  dataset_id = google_bigquery_dataset.snapshots.dataset_id
+  role       = google_project_iam_custom_role.snapshot_expiry.id
+  member     = var.members.orchestration
+}
+
+# The training pipeline reads one snapshot (and the champion's) through the Storage Read API:
+# table data here, read sessions at project level (service_accounts: readSessionUser).
+resource "google_bigquery_dataset_iam_member" "snapshots_pipeline" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.snapshots.dataset_id
   role       = "roles/bigquery.dataViewer"
   member     = var.members.pipeline
 }

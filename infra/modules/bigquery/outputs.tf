@@ -13,6 +13,11 @@ output "candidate_dataset_id" {
   value       = google_bigquery_dataset.candidates.dataset_id
 }
 
+output "snapshot_dataset_id" {
+  description = "The training snapshots' dataset id (what the training pipeline reads)."
+  value       = google_bigquery_dataset.snapshots.dataset_id
+}
+
 output "table_ids" {
   description = "Tables declared here (the ingestion SQL creates the derived ones)."
   value       = sort(keys(google_bigquery_table.managed))

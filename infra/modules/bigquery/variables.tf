@@ -18,6 +18,11 @@ variable "candidate_dataset_id" {
   type        = string
 }
 
+variable "snapshot_dataset_id" {
+  description = "Dataset of the training snapshots (settings: MLOPS_BQ_SNAPSHOT_DATASET)."
+  type        = string
+}
+
 variable "raw_retention_days" {
   description = "Days raw rows are kept (partition expiration; settings: MLOPS_RAW_RETENTION_DAYS)."
   type        = number

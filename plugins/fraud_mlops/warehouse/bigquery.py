@@ -121,7 +121,7 @@ class BigQueryWarehouse:
         job.result()
 
     def snapshot_uri(self, snapshot: str) -> str:
-        return f"bq://{self.settings.project}.{self.settings.dataset}.{snapshot}"
+        return f"bq://{self.settings.project}.{self.settings.snapshot_dataset}.{snapshot}"
 
     def drop_leftover_load_tables(self) -> list[str]:
         """``tables.list`` of the two datasets (``bigquery.tables.list``: names only, no query,
