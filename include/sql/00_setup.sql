@@ -1,8 +1,9 @@
 -- Tables the ingestion flow appends to. Idempotent: safe at the start of every run.
 -- On gcp the datasets and these tables are also declared in infra/ (OpenTofu).
 {%- from 'macros/snapshot_lineage.sql' import create_snapshot_lineage with context %}
--- Three datasets: raw (card numbers in clear; only ingestion reads it), candidates (a run's
--- unchecked outputs) and the curated dataset everything else reads (docs/least_privilege.md).
+-- Four datasets: raw (card numbers in clear; only ingestion reads it), candidates (a run's
+-- unchecked outputs), the curated dataset everything else reads and the snapshot dataset, the
+-- training snapshots (60_snapshot.sql), which training reads (docs/least_privilege.md).
 -- Datasets are infrastructure: infra/ creates them on gcp, where this SQL's account may not
 -- (CREATE SCHEMA needs bigquery.datasets.create on the project, even IF NOT EXISTS); the local
 -- warehouse makes a dataset's schema with its first table (warehouse/hook.py).

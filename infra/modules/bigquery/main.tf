@@ -62,9 +62,8 @@ resource "google_bigquery_dataset" "fraud" {
 
 # The training snapshots apart from the rest of the warehouse: the training pipeline reads
 # them and nothing else (before, its dataViewer on `fraud` reached staging, features and
-# predictions), and the account that takes them holds the right to delete snapshots
-# (fraudSnapshotExpiry below) here only. Each snapshot expires on its own
-# (expiration_timestamp: 60_snapshot.sql, 91_keep_model_snapshot.sql).
+# predictions). Each snapshot expires on its own (expiration_timestamp: 60_snapshot.sql,
+# 91_keep_model_snapshot.sql).
 resource "google_bigquery_dataset" "snapshots" {
   project                    = var.project_id
   dataset_id                 = var.snapshot_dataset_id
