@@ -5,7 +5,8 @@ The code is read, not trusted: the test parses every shipped module (``plugins/`
 
 * methods of ``aiplatform_v1`` service clients, of the BigQuery Storage read client and of
   Cloud Logging's client, in a module that names such a client (as an attribute or imported
-  by name) (``PredictionService.Predict``);
+  by name) or gets one from a provider hook (``hook.get_job_service_client()``)
+  (``PredictionService.Predict``);
 * Google provider operators, sensors, hooks and the message-queue trigger it imports;
 * hand-made ``storage.Client()`` / ``bigquery.Client()``;
 * BigQuery results read whole (``to_arrow``, ``to_dataframe`` and their iterables): the client
@@ -21,6 +22,7 @@ contain the row's permission (Google's IAM reference, copied below for the roles
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -77,6 +79,7 @@ VERTEX_MANAGED_ARTIFACTS = "vertex-managed:AIP_STORAGE_URI"
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/aiplatform.user": frozenset(
         {
+            "aiplatform.batchPredictionJobs.cancel",
             "aiplatform.batchPredictionJobs.create",
             "aiplatform.batchPredictionJobs.get",
             "aiplatform.batchPredictionJobs.list",
@@ -199,6 +202,10 @@ def _clients() -> dict[str, type]:
     return found
 
 
+#: The provider hooks' client getters (``get_job_service_client`` → ``JobServiceClient``).
+_HOOK_CLIENT_GETTER = re.compile(r"get_(\w+_service)_client")
+
+
 def calls_in(path: Path) -> set[str]:
     """The Google API calls visible in one module (see the module docstring)."""
     tree = ast.parse(path.read_text())
@@ -217,6 +224,9 @@ def calls_in(path: Path) -> set[str]:
             found |= STORAGE_READ_CALLS
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             methods.add(node.func.attr)
+            made = _HOOK_CLIENT_GETTER.fullmatch(node.func.attr)  # a provider hook's get_<x>_client()
+            if made and f"{''.join(w.title() for w in made.group(1).split('_'))}Client" in _clients():
+                clients.add(f"{''.join(w.title() for w in made.group(1).split('_'))}Client")
             owner = node.func.value
             if (
                 isinstance(owner, ast.Name)
@@ -328,11 +338,13 @@ def test_the_scanner_sees_a_call_it_must_see(tmp_path: Path) -> None:
         "client.delete_model(name='x')\n"
         "from tink.integration import gcpkms\n"
         "aead = gcpkms.GcpKmsClient('gcp-kms://k').get_aead('gcp-kms://k')\n"
+        "hook.get_job_service_client('europe-west4').cancel_batch_prediction_job(name='x')\n"
     )
     assert calls_in(module) == {
         "ModelService.DeleteModel",
         "DeployModelOperator",
         "KeyManagementService.Decrypt",
+        "JobService.CancelBatchPredictionJob",  # a client a provider hook made
     }
 
 

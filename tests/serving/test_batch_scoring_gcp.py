@@ -328,3 +328,106 @@ def test_every_wait_for_the_job_is_bounded(
     assert out["deferred_to"] == job
     assert out["deferred_timeout"] == JOB_WAIT_LIMIT
     assert (out["listed"] is None) == (try_number == 1)  # the first try looks up nothing
+
+
+def _wait_runs_out(
+    states: list[str], try_number: int, max_tries: int = 2, cancel_error: Exception | None = None
+) -> dict[str, Any]:
+    """``batch_predict`` resumed as the scheduler resumes a try whose deferral timed out
+    (``__fail__`` with ``TriggerFailureReason.TRIGGER_TIMEOUT``, ``check_trigger_timeouts``),
+    through Airflow's own ``resume_execution``, with Vertex's job service answered at its GAPIC
+    client: the run's jobs in ``states`` (ids 41, 42, ...), each cancel answered with
+    ``cancel_error`` if given. What it raised, listed and cancelled."""
+    from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import BatchPredictionJobHook
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.aiplatform_v1 import types
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient, pagers
+
+    parent = f"projects/{PROJECT}/locations/{REGION}"
+    label = f"run-{run_digest(RUN)}"  # type: ignore[arg-type]
+
+    def listed(self: Any, *, request: Any, **_: Any) -> Any:
+        jobs = [
+            types.BatchPredictionJob(
+                name=f"{parent}/batchPredictionJobs/{41 + i}", state=state, labels={"airflow_run": label},
+                create_time=datetime(2026, 12, 5, 2, i, tzinfo=UTC),
+            )
+            for i, state in enumerate(states)
+        ]  # fmt: skip
+        response = types.ListBatchPredictionJobsResponse(batch_prediction_jobs=jobs)
+        return pagers.ListBatchPredictionJobsPager(
+            mock.Mock(), types.ListBatchPredictionJobsRequest(request), response
+        )
+
+    operator: Any = _dag().get_task("batch_predict")
+    ti = mock.MagicMock(try_number=try_number, max_tries=max_tries)
+    out: dict[str, Any] = {"label": label}
+    with (
+        mock.patch.object(BatchPredictionJobHook, "get_credentials", return_value=AnonymousCredentials()),
+        mock.patch.object(
+            JobServiceClient, "list_batch_prediction_jobs", autospec=True, side_effect=listed
+        ) as lst,
+        mock.patch.object(
+            JobServiceClient, "cancel_batch_prediction_job", autospec=True, side_effect=cancel_error
+        ) as cancel,
+        pytest.raises(Exception) as raised,
+    ):
+        operator.resume_execution(
+            TRIGGER_FAIL_REPR,
+            {"error": TriggerFailureReason.TRIGGER_TIMEOUT},
+            {"dag_run": RUN, "ti": ti, "task_instance": ti},
+        )
+    out |= {"raised": raised.value, "listed": lst.call_args_list, "cancelled": cancel.call_args_list}
+    return out
+
+
+def test_the_last_tries_timeout_cancels_the_runs_jobs_not_finished(gcp: Settings) -> None:
+    """No try is left to wait for them, and a job left running is billed until Vertex expires
+    it: the last try (try_number > max_tries) asks Vertex to cancel each of the run's jobs still
+    queued or running, by name, and fails on its timeout as before. A finished job, or one
+    already cancelling, is left alone."""
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+    from google.cloud.aiplatform_v1 import types
+
+    out = _wait_runs_out(
+        ["JOB_STATE_RUNNING", "JOB_STATE_FAILED", "JOB_STATE_QUEUED", "JOB_STATE_CANCELLING"], try_number=3
+    )
+
+    assert isinstance(out["raised"], TaskDeferralTimeout)
+    ((_, kwargs),) = [(c.args, c.kwargs) for c in out["listed"]]
+    assert types.ListBatchPredictionJobsRequest(kwargs["request"]) == types.ListBatchPredictionJobsRequest(
+        parent=f"projects/{PROJECT}/locations/{REGION}", filter=f'labels.airflow_run="{out["label"]}"'
+    )
+    assert [c.kwargs["name"] for c in out["cancelled"]] == [
+        # newest first, as jobs_of_run orders them
+        f"projects/{PROJECT}/locations/{REGION}/batchPredictionJobs/43",
+        f"projects/{PROJECT}/locations/{REGION}/batchPredictionJobs/41",
+    ]
+    assert all(c.kwargs["retry"] is not None for c in out["cancelled"])  # one 503 must not leave it billed
+
+
+def test_an_earlier_tries_timeout_leaves_the_job_to_its_retry(gcp: Settings) -> None:
+    """Try 2 of 3: its retry lists the run's jobs and waits for the one running again."""
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+
+    out = _wait_runs_out(["JOB_STATE_RUNNING"], try_number=2)
+
+    assert isinstance(out["raised"], TaskDeferralTimeout)
+    assert out["listed"] == [] and out["cancelled"] == []
+
+
+def test_a_cancel_that_fails_leaves_the_timeout_as_the_tries_failure(
+    gcp: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Vertex refusing the cancel (here a 403: the grant missing) is logged for a person to
+    cancel by hand; the try still fails on its timeout, not on the cancel."""
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+    from google.api_core.exceptions import PermissionDenied
+
+    out = _wait_runs_out(["JOB_STATE_RUNNING"], try_number=3, cancel_error=PermissionDenied("denied"))
+
+    assert isinstance(out["raised"], TaskDeferralTimeout)
+    assert len(out["cancelled"]) == 1
+    assert "could not cancel the run's batch prediction jobs" in caplog.text
+    assert "cancel them by hand" in caplog.text

@@ -16,6 +16,8 @@ write to a table that exists.
 Every wait is bounded (:data:`JOB_WAIT_LIMIT`): the provider's trigger waits for ever on a job
 that expired, partially succeeded or stays queued, and Airflow applies no ``execution_timeout``
 to a deferred task, so the task, and with ``max_active_runs=1`` every later run, would wait with it.
+When the last try's wait runs out, the run's jobs not finished are cancelled: no try is left to
+wait for them, and one left running would be billed until Vertex expires it.
 
 The provider's operator module is imported by the DAG file, as before (this module is imported
 only by :meth:`~fraud_mlops.registry.batch_prediction.VertexBatchPrediction.operator`).
@@ -32,7 +34,7 @@ from airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job imp
     CreateBatchPredictionJobOperator,
 )
 
-from fraud_mlops.retries import lookup_retry
+from fraud_mlops.retries import lookup_retry, unanswered_errors
 from fraud_mlops.sql_templates import run_digest
 
 if TYPE_CHECKING:
@@ -113,14 +115,61 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
         raises ``TaskDeferralTimeout``, an ``AirflowException``, which fails the try as any
         error does, so its retries run. The retry lists the run's jobs again: it waits once more
         (with a new limit) for one not finished, takes one that succeeded, or drops what one that
-        did not succeed left and creates its own. The job is not cancelled on a timeout. The last
-        try's failure alerts (``on_failure_callback``) and ends the run."""
+        did not succeed left and creates its own. The last try's timeout cancels the run's jobs
+        not finished (:meth:`resume_execution`); its failure alerts (``on_failure_callback``) and
+        ends the run."""
         super().defer(
             trigger=trigger,
             method_name=method_name,
             kwargs=kwargs,
             timeout=JOB_WAIT_LIMIT if timeout is None else timeout,
         )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Resume as Airflow does; when this try's wait ran out (``TaskDeferralTimeout``) and it
+        is the last (``try_number > max_tries``: no retry will wait again), cancel the run's jobs
+        not finished before failing. An earlier try's timeout leaves them running: its retry
+        waits for them. A cancel that fails is logged; the try fails on its timeout either way."""
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            ti = context["ti"]
+            if ti.try_number > ti.max_tries:
+                self.cancel_unfinished(f"run-{run_digest(context['dag_run'])}")
+            raise
+
+    def cancel_unfinished(self, label: str) -> None:
+        """Ask Vertex to cancel each of the run's jobs not finished (``CancelBatchPredictionJob``:
+        the job goes to ``JOB_STATE_CANCELLING``, then ``JOB_STATE_CANCELLED``, and is billed no
+        longer; a cleared run's retry waits for one still cancelling, :data:`ACTIVE_STATES`)."""
+        from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import (
+            BatchPredictionJobHook,
+        )
+        from google.api_core.exceptions import GoogleAPICallError
+
+        refused: tuple[type[Exception], ...] = (GoogleAPICallError, *unanswered_errors())
+        try:
+            unfinished = [
+                j for j in self.jobs_of_run(label) if j.state.name in ACTIVE_STATES - {"JOB_STATE_CANCELLING"}
+            ]
+            if not unfinished:
+                return
+            hook = BatchPredictionJobHook(
+                gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain
+            )
+            client = hook.get_job_service_client(self.region)
+            for job in unfinished:
+                log.warning(
+                    "cancelling batch prediction job %s (%s): the last try's wait of %s ran out",
+                    job.name,
+                    job.state.name,
+                    JOB_WAIT_LIMIT,
+                )
+                client.cancel_batch_prediction_job(name=job.name, retry=lookup_retry())
+        except refused as exc:  # the timeout's failure stands either way
+            log.error("could not cancel the run's batch prediction jobs (%s): cancel them by hand", exc)
 
     def jobs_of_run(self, label: str) -> list[Any]:
         """The run's jobs (``BatchPredictionJob`` messages), newest first: a cleared run has an
@@ -139,7 +188,7 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
         )
         jobs.sort(key=lambda job: job.create_time.timestamp() if job.create_time else 0.0, reverse=True)
         for job in jobs:
-            log.info("batch prediction job %s of an earlier try: %s", job.name, job.state.name)
+            log.info("batch prediction job %s of this run: %s", job.name, job.state.name)
         return jobs
 
     def _output_table(self) -> tuple[Any, str, str, str]:
