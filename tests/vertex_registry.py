@@ -61,10 +61,16 @@ def answer_aliases(client: Any, parent: str, aliases: dict[str, str], artifact_u
         assert retry == LookupRetry(), f"GetModel {name} without the lookup retry"
         return model(name)
 
-    def merge_version_aliases(request: Any) -> Any:
+    def merge_version_aliases(request: Any, retry: Any = None) -> Any:
         """``-alias`` removes the alias from the version; an alias another version holds moves
         ("if you apply an existing alias used by another model version, the alias is removed
-        from that version": https://cloud.google.com/vertex-ai/docs/model-registry/model-alias)."""
+        from that version": https://cloud.google.com/vertex-ai/docs/model-registry/model-alias).
+        An addition carries the lookup retry (a repeat changes nothing); a removal none (a
+        repeat would name an alias the version no longer holds)."""
+        adding = any(not alias.startswith("-") for alias in request.version_aliases)
+        assert retry == LookupRetry() if adding else retry is None, (
+            f"{request.version_aliases}: retry {retry}"
+        )
         version = request.name.rsplit("@", 1)[1]
         for alias in request.version_aliases:
             if alias.startswith("-"):

@@ -16,7 +16,9 @@ SERVING_BACKOFF_SECONDS = (0.1, 0.5)
 def lookup_retry() -> Any:
     """For reads the Vertex AI clients make without a default retry: the look-ups a task's retry
     makes (which job did the failed try leave? the 503 that failed the try's poll would fail the
-    look-up too) and every Model Registry read (``registry/vertex.py``). A ``503``, ``500`` or
+    look-up too), every Model Registry and endpoint read (``registry/vertex.py``), and the writes
+    that set a state a repeat leaves as it was (an alias onto a version, the endpoint's traffic
+    split, a job's cancellation). A ``503``, ``500`` or
     ``429`` is tried again for up to 2 minutes, then ``RetryError``; a ``504`` is not (api-core's
     ``if_transient_error``)."""
     from google.api_core.retry import Retry, if_transient_error

@@ -34,7 +34,7 @@ from fraud_mlops.registry.local_registry import LocalModelRegistry
 from fraud_mlops.registry.vertex import VertexEndpoint, VertexModelRegistry
 from fraud_mlops.settings import Settings
 from fraud_mlops.sql_templates import render_sql, sql_instant
-from tests.vertex_registry import answer_aliases
+from tests.vertex_registry import LookupRetry, answer_aliases
 
 MODEL = "fraud-detector"
 LOCATION = "projects/fraud-prj/locations/europe-west4"
@@ -357,7 +357,10 @@ def test_vertex_rollback_is_one_undeploy_request_that_moves_the_traffic() -> Non
     endpoint_client.update_endpoint.assert_not_called()
     endpoint_client.deploy_model.assert_not_called()
     assert model_client.merge_version_aliases.call_args_list == [
-        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[ROLLING_BACK])),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[ROLLING_BACK]),
+            retry=LookupRetry(),
+        ),
         mock.call(
             request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{CHALLENGER}"])
         ),
@@ -396,7 +399,8 @@ def test_vertex_promote_moves_traffic_and_aliases_keeping_previous_champion() ->
         request=v1.UpdateEndpointRequest(
             endpoint=v1.Endpoint(name=ENDPOINT, traffic_split={"333": 100}),
             update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
-        )
+        ),
+        retry=LookupRetry(),
     )
     endpoint_client.undeploy_model.assert_called_once_with(
         request=v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="111")
@@ -404,11 +408,18 @@ def test_vertex_promote_moves_traffic_and_aliases_keeping_previous_champion() ->
     assert model_client.merge_version_aliases.call_args_list == [
         # the mark on v3, previous_champion → v1 (no holder yet), champion moved onto v3 in one
         # request (Model Registry takes it off v1), challenger off v3, the mark off v3
-        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[PROMOTING])),
         mock.call(
-            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[PREVIOUS_CHAMPION])
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[PROMOTING]),
+            retry=LookupRetry(),
         ),
-        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[CHAMPION])),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[PREVIOUS_CHAMPION]),
+            retry=LookupRetry(),
+        ),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[CHAMPION]),
+            retry=LookupRetry(),
+        ),
         mock.call(
             request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@3", version_aliases=[f"-{CHALLENGER}"])
         ),

@@ -87,8 +87,14 @@ def test_first_upload_creates_the_model_and_gives_it_both_aliases(tmp_path: Path
         )
     )
     assert client.merge_version_aliases.call_args_list == [
-        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[CHAMPION])),
-        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[CHALLENGER])),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[CHAMPION]),
+            retry=LookupRetry(),
+        ),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@1", version_aliases=[CHALLENGER]),
+            retry=LookupRetry(),
+        ),
     ]
     assert version.version == "1" and version.resource_name == f"{PARENT}@1"
     assert json.loads((tmp_path / "metadata.json").read_text()) == {"threshold": 0.4, "model_version": "1"}
@@ -115,7 +121,10 @@ def test_next_upload_is_a_version_of_the_parent_and_the_alias_moves(tmp_path: Pa
     # existing alias used by another model version, the alias is removed from that version");
     # two left a moment with no version holding it
     assert client.merge_version_aliases.call_args_list == [
-        mock.call(request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[CHALLENGER])),
+        mock.call(
+            request=v1.MergeVersionAliasesRequest(name=f"{PARENT}@2", version_aliases=[CHALLENGER]),
+            retry=LookupRetry(),
+        ),
     ]
 
 
@@ -262,7 +271,8 @@ def test_canary_deploys_beside_the_champion_and_undeploys_the_old_canary() -> No
     split = endpoint.deploy_canary(_version("3"), 0.4, _version("1"), canary_percent=10)
 
     client.list_endpoints.assert_called_once_with(
-        request=v1.ListEndpointsRequest(parent=LOCATION, filter='display_name="fraud-endpoint"')
+        request=v1.ListEndpointsRequest(parent=LOCATION, filter='display_name="fraud-endpoint"'),
+        retry=LookupRetry(),  # one 503 on this read failed the deploy step
     )
     client.deploy_model.assert_called_once_with(
         request=v1.DeployModelRequest(
@@ -303,9 +313,10 @@ def test_the_deployment_time_is_the_deployed_models_create_time() -> None:
     assert endpoint.deployed_since(_version("1")) is None
     assert endpoint.deployed_since(_version("2")) is None  # not deployed
     assert client.list_endpoints.call_args.kwargs == {
-        "request": v1.ListEndpointsRequest(parent=LOCATION, filter='display_name="fraud-endpoint"')
+        "request": v1.ListEndpointsRequest(parent=LOCATION, filter='display_name="fraud-endpoint"'),
+        "retry": LookupRetry(),
     }
-    assert client.method_calls == [mock.call.list_endpoints(request=mock.ANY)] * 3
+    assert client.method_calls == [mock.call.list_endpoints(request=mock.ANY, retry=LookupRetry())] * 3
     # an undeploy cut short left two deployments of v3: the earlier one's time
     client.list_endpoints.return_value[0].deployed_models.append(
         v1.DeployedModel(
@@ -332,7 +343,7 @@ def test_a_versions_traffic_share_is_read_from_the_endpoints_traffic_split() -> 
     ]
     endpoint = VertexEndpoint("fraud-prj", "europe-west4", "fraud-endpoint", client)
     assert [endpoint.traffic_percent(_version(v)) for v in ("1", "3", "4", "2")] == [90, 10, 0, 0]
-    assert client.method_calls == [mock.call.list_endpoints(request=mock.ANY)] * 4
+    assert client.method_calls == [mock.call.list_endpoints(request=mock.ANY, retry=LookupRetry())] * 4
     # an undeploy cut short left two deployments of v3 with traffic: its share is their sum
     endpoint_proto = client.list_endpoints.return_value[0]
     endpoint_proto.deployed_models.append(_deployed("334", "3"))
@@ -373,7 +384,9 @@ def test_an_endpoint_named_by_id_is_read_with_get_endpoint_and_never_listed_or_c
 
     split = endpoint.deploy_canary(_version("3"), 0.4, _version("1"), canary_percent=10)
 
-    client.get_endpoint.assert_called_once_with(request=v1.GetEndpointRequest(name=ENDPOINT))
+    client.get_endpoint.assert_called_once_with(
+        request=v1.GetEndpointRequest(name=ENDPOINT), retry=LookupRetry()
+    )
     assert client.deploy_model.call_args.kwargs["request"].endpoint == ENDPOINT
     assert client.deploy_model.call_args.kwargs["request"].traffic_split == {"0": 10, "111": 90}
     client.list_endpoints.assert_not_called()
@@ -389,7 +402,10 @@ def test_an_endpoint_id_that_does_not_exist_fails_the_deploy_and_reads_as_nothin
     with pytest.raises(EndpointMissing, match=r"endpoints/42 \(MLOPS_ENDPOINT_ID\) does not exist"):
         endpoint.deploy_canary(_version("1"), 0.4, None, 10)
     assert endpoint.deployed_since(_version("1")) is None
-    assert client.method_calls == [mock.call.get_endpoint(request=v1.GetEndpointRequest(name=ENDPOINT))] * 2
+    assert (
+        client.method_calls
+        == [mock.call.get_endpoint(request=v1.GetEndpointRequest(name=ENDPOINT), retry=LookupRetry())] * 2
+    )
     # anything but NotFound is Vertex's answer to pass on (a missing grant is not "no endpoint")
     client.get_endpoint.side_effect = exceptions.PermissionDenied("aiplatform.endpoints.get")
     with pytest.raises(exceptions.PermissionDenied):
@@ -425,7 +441,8 @@ def test_promote_moves_all_traffic_and_undeploys_the_rest() -> None:
         request=v1.UpdateEndpointRequest(
             endpoint=v1.Endpoint(name=ENDPOINT, traffic_split={"333": 100}),
             update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
-        )
+        ),
+        retry=LookupRetry(),  # it sets the split: a repeat after a 503 leaves what the first set
     )
     client.undeploy_model.assert_called_once_with(
         request=v1.UndeployModelRequest(endpoint=ENDPOINT, deployed_model_id="111")

@@ -283,7 +283,8 @@ def test_a_rerun_of_the_first_versions_deploy_deploys_it_once_on_both_targets(tm
         request=v1.UpdateEndpointRequest(
             endpoint=v1.Endpoint(name=ENDPOINT, traffic_split={"111": 100}),
             update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
-        )
+        ),
+        retry=LookupRetry(),
     )
     endpoints.undeploy_model.assert_not_called()
 

@@ -202,10 +202,14 @@ class VertexModelRegistry:
         # version with the alias: no champion, and a promotion no run would finish.
         holder = self.get(model_name, alias)
         if holder is None or holder.version != version:
+            # retried: one 503 right after an upload failed the pipeline, and its Airflow retry
+            # registered and deployed a second version; adding an alias a version holds changes
+            # nothing, so a repeat of one that took effect is harmless
             self.client.merge_version_aliases(
                 request=aiplatform_v1.MergeVersionAliasesRequest(
                     name=f"{parent_model}@{version}", version_aliases=[alias]
-                )
+                ),
+                retry=lookup_retry(),
             )
 
     def remove_alias(self, model_name: str, alias: str, version: str | None = None) -> None:
@@ -213,6 +217,8 @@ class VertexModelRegistry:
 
         holder = self.get(model_name, alias)
         if holder is not None and (version is None or holder.version == version):
+            # not retried: a repeat of a removal that took effect would name an alias the
+            # version no longer holds; a failed call fails the caller, whose retry reads the holder again
             self.client.merge_version_aliases(
                 request=aiplatform_v1.MergeVersionAliasesRequest(
                     name=holder.resource_name, version_aliases=[f"-{alias}"]
@@ -272,14 +278,16 @@ class VertexEndpoint:
                 return self.client.get_endpoint(
                     request=aiplatform_v1.GetEndpointRequest(
                         name=f"{self.parent}/endpoints/{self.endpoint_id}"
-                    )
+                    ),
+                    retry=lookup_retry(),  # no default retry: one 503 failed the deploy step
                 )
             except exceptions.NotFound:
                 return None
         found = self.client.list_endpoints(
             request=aiplatform_v1.ListEndpointsRequest(
                 parent=self.parent, filter=f'display_name="{self.endpoint_name}"'
-            )
+            ),
+            retry=lookup_retry(),
         )
         return next(iter(found), None)
 
@@ -396,7 +404,8 @@ class VertexEndpoint:
                         name=endpoint.name, traffic_split=promote_split(deployed_id)
                     ),
                     update_mask=field_mask_pb2.FieldMask(paths=["traffic_split"]),
-                )
+                ),
+                retry=lookup_retry(),  # it sets the split: a repeat leaves what the first set
             )
         self._undeploy_all_but(endpoint, {deployed_id})
         return {version.version: 100}
