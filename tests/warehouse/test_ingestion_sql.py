@@ -15,6 +15,7 @@ from fraud_mlops.warehouse.hook import DataQualityError
 from tests.reference.pandas_features import card_features as pandas_card_features
 from tests.sql_chain import (
     FakeDagRun,
+    backdate_load,
     check_quality,
     day_counts_of,
     load_landing,
@@ -421,3 +422,36 @@ def test_two_tries_of_one_append_that_overlap_commit_once(warehouse, local_setti
         6000,
         [("a.csv", "loaded", 6000, "r1")],
     )
+
+
+def _with_bad_amounts(landing: pd.DataFrame, share: float) -> pd.DataFrame:
+    """``landing`` with the first ``share`` of its rows' amounts unparseable (rejected: bad_amount)."""
+    bad = landing.copy()
+    bad.loc[bad.index[: int(len(bad) * share)], "amount"] = "not-a-number"
+    return bad
+
+
+def test_the_reject_rate_is_a_share_of_what_was_loaded_in_the_raw_retention(warehouse, local_settings):
+    """Raw rows expire after raw_retention_days, rejected rows never: a reject share over all
+    history rose with every day of it. Here a file with 4% rejects loaded 40 days ago (its raw
+    rows gone, its rejects kept) and today's with 3% gave 7% and failed every run from then on;
+    the share of the window's rows is today's 3%, and a flood today still fails."""
+    old = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=21, rows_per_card=30)).landing
+    load_landing(warehouse, local_settings, _with_bad_amounts(old, 0.04), "old.csv", run_id="r1")
+    transform(warehouse, local_settings, run_id="r1", check=True)
+    backdate_load(warehouse, local_settings, "r1", days=40)
+    warehouse.run(
+        "UPDATE `fraud.rejected_rows` SET _loaded_at = TIMESTAMP_SUB(_loaded_at, INTERVAL 40 DAY)"
+    )  # the file's rejects carry its load time
+
+    today = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=22, rows_per_card=30)).landing
+    load_landing(warehouse, local_settings, _with_bad_amounts(today, 0.03), "today.csv", run_id="r2")
+    transform(warehouse, local_settings, run_id="r2", check=True)  # 90 of 3,000: passes
+
+    assert _count(warehouse, "raw_transactions") == 3_000  # the old file's raw rows expired
+    assert _count(warehouse, "rejected_rows") == 120 + 90  # its rejects did not
+
+    flood = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=23, rows_per_card=30)).landing
+    load_landing(warehouse, local_settings, _with_bad_amounts(flood, 0.2), "flood.csv", run_id="r3")
+    with pytest.raises(DataQualityError, match="dq_reject_rate"):
+        transform(warehouse, local_settings, run_id="r3", check=True)  # 690 of 6,000 in the window
