@@ -431,11 +431,11 @@ def _with_bad_amounts(landing: pd.DataFrame, share: float) -> pd.DataFrame:
     return bad
 
 
-def test_the_reject_rate_is_a_share_of_what_was_loaded_in_the_raw_retention(warehouse, local_settings):
+def test_the_reject_rate_is_the_increments_share(warehouse, local_settings):
     """Raw rows expire after raw_retention_days, rejected rows never: a reject share over all
     history rose with every day of it. Here a file with 4% rejects loaded 40 days ago (its raw
     rows gone, its rejects kept) and today's with 3% gave 7% and failed every run from then on;
-    the share of the window's rows is today's 3%, and a flood today still fails."""
+    the increment's share is today's 3%, and a flood in an increment still fails."""
     old = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=21, rows_per_card=30)).landing
     load_landing(warehouse, local_settings, _with_bad_amounts(old, 0.04), "old.csv", run_id="r1")
     transform(warehouse, local_settings, run_id="r1", check=True)
@@ -454,4 +454,4 @@ def test_the_reject_rate_is_a_share_of_what_was_loaded_in_the_raw_retention(ware
     flood = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=23, rows_per_card=30)).landing
     load_landing(warehouse, local_settings, _with_bad_amounts(flood, 0.2), "flood.csv", run_id="r3")
     with pytest.raises(DataQualityError, match="dq_reject_rate"):
-        transform(warehouse, local_settings, run_id="r3", check=True)  # 690 of 6,000 in the window
+        transform(warehouse, local_settings, run_id="r3", check=True)  # 600 of its 3,000
