@@ -156,6 +156,29 @@ def test_corrupt_file_is_quarantined_and_good_one_kept(gcs_hook, local_settings,
     assert gcs_hook.download(s.quarantine_bucket, moved[0]).startswith(HEADER.encode())  # nothing lost
 
 
+def test_a_name_with_a_wildcard_is_quarantined_unread_and_its_neighbours_load(
+    gcs_hook, local_settings, good_csv: bytes
+) -> None:
+    """A BigQuery load reads '*' in a source URI as a wildcard: ``incoming/tx*.csv`` would load
+    ``tx1.csv`` too, under this file's identity. Cloud Storage takes the name; no load can take
+    that object alone, so it is quarantined with a reason a person can act on, bytes intact."""
+    s = local_settings
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "tx1.csv", data=good_csv)
+    gcs_hook.upload(s.landing_bucket, s.landing_prefix + "tx*.csv", data=good_csv)
+
+    good, quarantined = validate_landed(gcs_hook, s, run_id="manual__w")
+
+    assert [g.name for g in good] == [s.landing_prefix + "tx1.csv"]
+    assert [(q["file"], q["reason"]) for q in quarantined] == [
+        (s.landing_prefix + "tx*.csv", "wildcard_in_name")
+    ]
+    assert "rename the file" in quarantined[0]["detail"]
+    moved = sorted(gcs_hook.list(s.quarantine_bucket))
+    assert [m.rsplit("/", 1)[1] for m in moved] == ["tx*.csv", "tx*.csv.reason.json"]
+    assert gcs_hook.download(s.quarantine_bucket, moved[0]) == good_csv  # nothing lost
+    assert json.loads(gcs_hook.download(s.quarantine_bucket, moved[1]))["reason"] == "wildcard_in_name"
+
+
 def test_archive_moves_out_of_the_watched_prefix_and_is_rerunnable(
     gcs_hook, local_settings, good_csv: bytes
 ) -> None:

@@ -713,6 +713,17 @@ def _progress_log(
     return report
 
 
+#: A BigQuery load reads a ``*`` in a source URI as a wildcard ("each URI can contain one '*'
+#: wildcard character", ``JobConfigurationLoad.sourceUris``): ``incoming/tx*.csv`` would load
+#: every landed file it matches under this one file's identity. Cloud Storage allows the
+#: character in a name; no load takes such an object alone, on either target.
+WILDCARD = "*"
+WILDCARD_DETAIL = (
+    "the object name holds '*', which a BigQuery load reads as a wildcard over other landed files; "
+    "rename the file without it and land it again"
+)
+
+
 def validate_landed(
     hook: GCSHook,
     settings: Settings,
@@ -749,6 +760,18 @@ def validate_landed(
         # generation from the download's x-goog-generation header, which the GCS emulator does
         # not send (every file's generation was "None" locally).
         generation = str(blob.generation)
+        if WILDCARD in name:
+            # unread: no load can take this one object by its name
+            uri = quarantine(
+                hook, settings, name, generation,
+                reason="wildcard_in_name", detail=WILDCARD_DETAIL, md5=None, run_id=run_id,
+            )  # fmt: skip
+            if uri is not None:
+                log.warning("QUARANTINED %s: wildcard_in_name -> %s", name, uri)
+                quarantined.append(
+                    {"file": name, "reason": "wildcard_in_name", "detail": WILDCARD_DETAIL, "moved_to": uri}
+                )
+            continue
         # raw_download: the stored bytes (a gzip object stays gzip); Cloud Storage pins the read
         # to that generation (the emulator ignores it).
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES, raw_download=True) as stream:
