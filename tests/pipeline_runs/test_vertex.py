@@ -62,7 +62,7 @@ def _job_id(try_number: int) -> str:
 
 def test_pipeline_parameters_point_at_bigquery_and_vertex(gcp_settings: Settings) -> None:
     assert pipeline_parameters(gcp_settings, SNAPSHOT, canary_percent=25, model_type=None) == {
-        "snapshot_uri": f"bq://fraud-prj.fraud.{SNAPSHOT}",
+        "snapshot_uri": f"bq://fraud-prj.fraud_snapshots.{SNAPSHOT}",  # the dataset the pipeline may read
         "snapshot_name": SNAPSHOT,
         # registered versions' files are kept in the model store, out of the pipeline root's lifecycle
         "registry_uri": "vertexai://projects/fraud-prj/locations/europe-west4?artifacts=gs://fraud-prj-models",
