@@ -96,6 +96,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "aiplatform.models.list",
             "aiplatform.models.update",
             "aiplatform.models.upload",
+            "aiplatform.pipelineJobs.cancel",
             "aiplatform.pipelineJobs.create",
             "aiplatform.pipelineJobs.get",
         }

@@ -26,6 +26,7 @@ from google.cloud.aiplatform_v1.services.pipeline_service import PipelineService
 
 from fraud_mlops.pipeline_runs.base import pipeline_yaml_path
 from fraud_mlops.pipeline_runs.vertex import (
+    JOB_WAIT_LIMIT,
     RunTrainingPipelineOperator,
     pipeline_for_project,
     pipeline_job_id,
@@ -131,6 +132,8 @@ def test_operator_submits_template_parameters_root_and_service_account(
     assert isinstance(trigger, RunPipelineJobTrigger)
     assert (trigger.project_id, trigger.location, trigger.poll_interval) == ("fraud-prj", "europe-west4", 60)
     assert deferred.value.method_name == "execute_complete"
+    # the provider's operator defers with no timeout: a stuck job held the task, and every later run
+    assert deferred.value.timeout == JOB_WAIT_LIMIT
 
 
 @contextmanager
@@ -180,7 +183,86 @@ def _deferred_to(gcp_settings: Settings, context: dict[str, Any]) -> Any:
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(context)
     assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout == JOB_WAIT_LIMIT  # every wait is bounded, on a job of its own or not
     return deferred.value.trigger
+
+
+def _wait_runs_out(
+    gcp_settings: Settings,
+    earlier: dict[str, types.PipelineState],
+    try_number: int,
+    cancel_error: Exception | None = None,
+) -> dict[str, Any]:
+    """The task resumed as the scheduler resumes a try whose deferral timed out (``__fail__``
+    with ``TriggerFailureReason.TRIGGER_TIMEOUT``) through Airflow's own ``resume_execution``,
+    Vertex AI Pipelines answered at its GAPIC client: what it raised, looked up and cancelled."""
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+
+    operator = RunTrainingPipelineOperator(
+        task_id="train_evaluate_deploy", parameter_values={}, job_kwargs=pipeline_job_kwargs(gcp_settings),
+        retries=RETRIES,
+    )  # fmt: skip
+    with (
+        _vertex(earlier) as (created, got),
+        mock.patch.object(
+            PipelineServiceClient, "cancel_pipeline_job", autospec=True, side_effect=cancel_error
+        ) as cancel,
+        pytest.raises(Exception) as raised,
+    ):
+        operator.resume_execution(
+            TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, _context(try_number)
+        )
+    created.assert_not_called()
+    return {"raised": raised.value, "looked_up": _looked_up(got), "cancelled": cancel.call_args_list}
+
+
+def test_the_last_tries_timeout_cancels_the_runs_job(gcp_settings: Settings, google_connection: None) -> None:
+    """Try 3 of 3 waited its JOB_WAIT_LIMIT for try 1's job: no try is left to wait for it, so it
+    is cancelled (by its full name, with the lookup retry) and the try fails on its timeout."""
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+
+    out = _wait_runs_out(gcp_settings, {_job_id(1): types.PipelineState.PIPELINE_STATE_RUNNING}, try_number=3)
+
+    assert isinstance(out["raised"], TaskDeferralTimeout)
+    assert out["looked_up"] == [_job_id(3), _job_id(2), _job_id(1)]
+    ((_, kwargs),) = [(c.args, c.kwargs) for c in out["cancelled"]]
+    assert kwargs["name"] == f"{PARENT}/pipelineJobs/{_job_id(1)}"
+    retry = kwargs["retry"]
+    assert retry._predicate(ServiceUnavailable("unavailable")) and retry._timeout >= 60
+
+
+@pytest.mark.parametrize(
+    ("try_number", "state"),
+    [
+        (2, types.PipelineState.PIPELINE_STATE_RUNNING),  # its retry waits for the job again
+        (3, types.PipelineState.PIPELINE_STATE_CANCELLING),  # being cancelled already
+        (3, types.PipelineState.PIPELINE_STATE_SUCCEEDED),  # ended as the wait ran out
+    ],
+)
+def test_a_timeout_cancels_nothing_a_retry_waits_for_or_that_is_ending(
+    gcp_settings: Settings, google_connection: None, try_number: int, state: types.PipelineState
+) -> None:
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+
+    out = _wait_runs_out(gcp_settings, {_job_id(1): state}, try_number=try_number)
+
+    assert isinstance(out["raised"], TaskDeferralTimeout)
+    assert out["cancelled"] == []
+
+
+def test_a_refused_cancel_leaves_the_timeout_as_the_tries_failure(
+    gcp_settings: Settings, google_connection: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+    from google.api_core.exceptions import PermissionDenied
+
+    out = _wait_runs_out(
+        gcp_settings, {_job_id(1): types.PipelineState.PIPELINE_STATE_RUNNING}, try_number=3,
+        cancel_error=PermissionDenied("aiplatform.pipelineJobs.cancel"),
+    )  # fmt: skip
+
+    assert isinstance(out["raised"], TaskDeferralTimeout) and len(out["cancelled"]) == 1
+    assert "cancel it by hand" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,12 @@ deferral can outlive its timeout, while the job runs on: each retry used to crea
 and two pipelines deployed to the one endpoint side by side. Each try names its job
 (:func:`pipeline_job_id`), so the earlier tries' jobs are found by name.
 
+Every wait is bounded (:data:`JOB_WAIT_LIMIT`): the provider's operator defers with no timeout,
+its trigger polls until the job ends, and Airflow applies no ``execution_timeout`` to a deferred
+task, so a job stuck queued or in a step held the task, and with ``max_active_runs=1`` every
+later training run, with no alert. A try whose wait runs out fails; its retry waits for the same
+job again; the last try's timeout cancels it (nothing would wait for it any more) and alerts.
+
 The template is the committed ``fraud_training.yaml`` shipped with the DAGs
 (``dags/include/pipelines/`` on Composer). The outcome is read from the finished
 ``PipelineJob`` (the operator's XCom): Vertex records each task's output parameters in its
@@ -24,6 +30,7 @@ execution metadata as ``output:<name>``.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -51,6 +58,11 @@ SUCCEEDED = "PIPELINE_STATE_SUCCEEDED"
 CANCELLED = "PIPELINE_STATE_CANCELLED"
 #: How many earlier tries a retry looks back over (one ``GetPipelineJob`` each, newest first).
 LOOKBACK_TRIES = 5
+#: How long one try of the training task stays deferred on its job before Airflow fails the try.
+#: A run trains for minutes on the daily snapshot; its deploy step waits at most 2 h 10 min for
+#: each of a deploy and an undeploy (``registry.vertex.OPERATION_TIMEOUT_SECONDS``). Six hours
+#: leaves room for both and for a queue; the task's three tries end within about 18 hours.
+JOB_WAIT_LIMIT = timedelta(hours=6)
 
 
 def first_try_since_clear(ti: Any, retries: int) -> int:
@@ -186,7 +198,73 @@ class RunTrainingPipelineOperator(BaseOperator):
                 "(a job that deployed before this task failed left its traffic split as it set it)",
                 earlier[0], earlier[1], cleared, ids[try_number],
             )  # fmt: skip
-        return self.provider_operator(ids[try_number]).execute(context)
+        return self.submit(context, ids[try_number])
+
+    def submit(self, context: Any, job_id: str) -> Any:
+        """The provider operator's ``execute`` on ``job_id``: it creates the job and defers, with
+        no timeout of its own; the deferral is given :data:`JOB_WAIT_LIMIT`."""
+        from airflow.sdk.exceptions import TaskDeferred
+
+        try:
+            return self.provider_operator(job_id).execute(context)
+        except TaskDeferred as deferred:
+            if deferred.timeout is not None:
+                raise
+            raise TaskDeferred(
+                trigger=deferred.trigger,
+                method_name=deferred.method_name,
+                kwargs=deferred.kwargs,
+                timeout=JOB_WAIT_LIMIT,
+            ) from None
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Resume as Airflow does; when the last try's wait ran out (``TaskDeferralTimeout``,
+        ``try_number > max_tries``), cancel the run's newest job not finished before failing:
+        no try is left to wait for it. An earlier try's timeout leaves it to the retry."""
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            ti = context["ti"]
+            if ti.try_number > ti.max_tries:
+                self.cancel_unfinished(context)
+            raise
+
+    def cancel_unfinished(self, context: Any) -> None:
+        """``CancelPipelineJob`` on the newest of the run's recent jobs if it has not finished
+        (Vertex stops its running steps; an endpoint operation a deploy step started runs to its
+        end on Vertex's side). A cancel Vertex refuses is logged: the try fails on its timeout
+        either way."""
+        from airflow.providers.google.cloud.hooks.vertex_ai.pipeline_job import PipelineJobHook
+        from google.api_core.exceptions import GoogleAPICallError
+
+        from fraud_mlops.retries import lookup_retry, unanswered_errors
+
+        refused: tuple[type[Exception], ...] = (GoogleAPICallError, *unanswered_errors())
+        try_number = max(1, context["ti"].try_number)
+        ids = [
+            pipeline_job_id(context["dag_run"], n)
+            for n in range(try_number, max(0, try_number - LOOKBACK_TRIES - 1), -1)
+        ]
+        try:
+            newest = self.latest_earlier_job(ids)
+            if newest is None or newest[1] not in ACTIVE_STATES - {"PIPELINE_STATE_CANCELLING"}:
+                return
+            project, region = self.job_kwargs["project_id"], self.job_kwargs["region"]
+            name = f"projects/{project}/locations/{region}/pipelineJobs/{newest[0]}"
+            log.warning(
+                "cancelling pipeline job %s (%s): the last try's wait of %s ran out",
+                name,
+                newest[1],
+                JOB_WAIT_LIMIT,
+            )
+            client = PipelineJobHook(gcp_conn_id=self.job_kwargs["gcp_conn_id"]).get_pipeline_service_client(
+                region
+            )
+            client.cancel_pipeline_job(name=name, retry=lookup_retry())
+        except refused as exc:
+            log.error("could not cancel the run's pipeline job (%s): cancel it by hand", exc)
 
     def latest_earlier_job(self, job_ids: list[str]) -> tuple[str, str] | None:
         """The newest of ``job_ids`` Vertex knows, with its state name (``None``: none exists)."""
@@ -229,6 +307,7 @@ class RunTrainingPipelineOperator(BaseOperator):
                 poll_interval=self.job_kwargs["poll_interval"],
             ),
             method_name="execute_complete",
+            timeout=JOB_WAIT_LIMIT,
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
@@ -243,7 +322,7 @@ class RunTrainingPipelineOperator(BaseOperator):
             own = pipeline_job_id(context["dag_run"], max(1, context["ti"].try_number))
             if waited not in ("", own):
                 log.warning("pipeline job %s of an earlier try ended cancelled; submitting %s", waited, own)
-                return self.provider_operator(own).execute(context)
+                return self.submit(context, own)
         return self.provider_operator().execute_complete(context, event)
 
 
