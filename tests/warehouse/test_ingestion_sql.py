@@ -434,8 +434,9 @@ def _with_bad_amounts(landing: pd.DataFrame, share: float) -> pd.DataFrame:
 def test_the_reject_rate_is_the_increments_share(warehouse, local_settings):
     """Raw rows expire after raw_retention_days, rejected rows never: a reject share over all
     history rose with every day of it. Here a file with 4% rejects loaded 40 days ago (its raw
-    rows gone, its rejects kept) and today's with 3% gave 7% and failed every run from then on;
-    the increment's share is today's 3%, and a flood in an increment still fails."""
+    rows gone, its rejects kept) and today's with 3% gave 7% and failed every run from then on.
+    The increment's share is today's 3%; a re-sent slice of today's rows (all copies) is no
+    upstream break; and a small flood fails though among a month of rows it would be 1.3%."""
     old = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=21, rows_per_card=30)).landing
     load_landing(warehouse, local_settings, _with_bad_amounts(old, 0.04), "old.csv", run_id="r1")
     transform(warehouse, local_settings, run_id="r1", check=True)
@@ -447,11 +448,16 @@ def test_the_reject_rate_is_the_increments_share(warehouse, local_settings):
     today = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=22, rows_per_card=30)).landing
     load_landing(warehouse, local_settings, _with_bad_amounts(today, 0.03), "today.csv", run_id="r2")
     transform(warehouse, local_settings, run_id="r2", check=True)  # 90 of 3,000: passes
-
     assert _count(warehouse, "raw_transactions") == 3_000  # the old file's raw rows expired
     assert _count(warehouse, "rejected_rows") == 120 + 90  # its rejects did not
 
-    flood = generate(GeneratorConfig(rows=3_000, fraud_rate=0.02, seed=23, rows_per_card=30)).landing
-    load_landing(warehouse, local_settings, _with_bad_amounts(flood, 0.2), "flood.csv", run_id="r3")
+    resent = today.iloc[500:1_500]  # good rows staged already: 1,000 copies
+    load_landing(warehouse, local_settings, resent, "resent.csv", run_id="r3")
+    transform(warehouse, local_settings, run_id="r3", check=True)
+    reasons = warehouse.get_records("SELECT reason, COUNT(*) FROM `fraud.rejected_rows` GROUP BY reason")
+    assert dict(reasons)["duplicate_transaction_id"] == 1_000
+
+    flood = generate(GeneratorConfig(rows=200, fraud_rate=0.02, seed=23, rows_per_card=20)).landing
+    load_landing(warehouse, local_settings, _with_bad_amounts(flood, 0.2), "flood.csv", run_id="r4")
     with pytest.raises(DataQualityError, match="dq_reject_rate"):
-        transform(warehouse, local_settings, run_id="r3", check=True)  # 600 of its 3,000
+        transform(warehouse, local_settings, run_id="r4", check=True)  # 40 of its 200
