@@ -160,16 +160,20 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
                 gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain
             )
             client = hook.get_job_service_client(self.region)
-            for job in unfinished:
-                log.warning(
-                    "cancelling batch prediction job %s (%s): the last try's wait of %s ran out",
-                    job.name,
-                    job.state.name,
-                    JOB_WAIT_LIMIT,
-                )
-                client.cancel_batch_prediction_job(name=job.name, retry=lookup_retry())
         except refused as exc:  # the timeout's failure stands either way
-            log.error("could not cancel the run's batch prediction jobs (%s): cancel them by hand", exc)
+            log.error("could not list the run's batch prediction jobs (%s): cancel them by hand", exc)
+            return
+        for job in unfinished:  # each on its own: one that ended meanwhile refuses, the rest need not
+            log.warning(
+                "cancelling batch prediction job %s (%s): the last try's wait of %s ran out",
+                job.name,
+                job.state.name,
+                JOB_WAIT_LIMIT,
+            )
+            try:
+                client.cancel_batch_prediction_job(name=job.name, retry=lookup_retry())
+            except refused as exc:
+                log.error("could not cancel batch prediction job %s (%s): cancel it by hand", job.name, exc)
 
     def jobs_of_run(self, label: str) -> list[Any]:
         """The run's jobs (``BatchPredictionJob`` messages), newest first: a cleared run has an
