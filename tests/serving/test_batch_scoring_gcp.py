@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -145,6 +146,41 @@ RUN = SimpleNamespace(
 OUTPUT_TABLE = f"{PROJECT}.fraud.batch_prediction_output"
 
 
+def _run_job(job_id: int, state: Any, created: datetime, **fields: Any) -> Any:
+    """A ``BatchPredictionJob`` of ``RUN`` (labelled with it) as Vertex lists it."""
+    from google.cloud.aiplatform_v1 import types
+
+    return types.BatchPredictionJob(
+        name=f"projects/{PROJECT}/locations/{REGION}/batchPredictionJobs/{job_id}", state=state,
+        labels={"airflow_run": f"run-{run_digest(RUN)}"}, create_time=created, **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@contextmanager
+def _job_service(jobs: Any) -> Iterator[mock.MagicMock]:
+    """Vertex's job service at its GAPIC client, with anonymous credentials: ``ListBatchPredictionJobs``
+    answers ``jobs()`` in one page, as the client returns them (a pager over the response).
+    Yields the list's mock."""
+    from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import BatchPredictionJobHook
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.aiplatform_v1 import types
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient, pagers
+
+    def listed(self: Any, *, request: Any, **_: Any) -> Any:
+        response = types.ListBatchPredictionJobsResponse(batch_prediction_jobs=jobs())
+        return pagers.ListBatchPredictionJobsPager(
+            mock.Mock(), types.ListBatchPredictionJobsRequest(request), response
+        )
+
+    with (
+        mock.patch.object(BatchPredictionJobHook, "get_credentials", return_value=AnonymousCredentials()),
+        mock.patch.object(
+            JobServiceClient, "list_batch_prediction_jobs", autospec=True, side_effect=listed
+        ) as lst,
+    ):
+        yield lst
+
+
 def _retry_of_batch_predict(
     earlier: str | None, output_exists: bool, older_listed_first: bool = False, try_number: int = 2
 ) -> dict[str, Any]:
@@ -153,35 +189,30 @@ def _retry_of_batch_predict(
     under the real client (the output table there or not): what it asked, created, returned,
     deleted (``tables_deleted``; ``deleted_when_created``: those deleted by the time the job was
     created) or deferred to, and the deferral's timeout."""
-    from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import BatchPredictionJobHook
     from airflow.sdk.exceptions import TaskDeferred
-    from google.auth.credentials import AnonymousCredentials
     from google.cloud.aiplatform_v1 import types
-    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient, pagers
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
 
     from tests.bigquery_rest import FakeBigQueryREST, patched_get_client
 
     parent = f"projects/{PROJECT}/locations/{REGION}"
     label = f"run-{run_digest(RUN)}"  # type: ignore[arg-type]
 
-    def listed(self: Any, *, request: Any, **_: Any) -> Any:
-        jobs = [] if earlier is None else [
-            types.BatchPredictionJob(
-                name=f"{parent}/batchPredictionJobs/41", state=earlier, labels={"airflow_run": label},
-                model=f"{parent}/models/fraud-detector", model_version_id="7",
-                create_time=datetime(2026, 12, 5, 2, tzinfo=UTC),
-            )
-        ]  # fmt: skip
-        if older_listed_first:  # a job of the run before it was cleared (Vertex's order is not by time)
-            jobs.insert(0, types.BatchPredictionJob(
-                name=f"{parent}/batchPredictionJobs/40", state="JOB_STATE_SUCCEEDED", labels={"airflow_run": label},
-                model=f"{parent}/models/fraud-detector", model_version_id="6",
-                create_time=datetime(2026, 12, 5, 1, tzinfo=UTC),
-            ))  # fmt: skip
-        response = types.ListBatchPredictionJobsResponse(batch_prediction_jobs=jobs)
-        return pagers.ListBatchPredictionJobsPager(
-            mock.Mock(), types.ListBatchPredictionJobsRequest(request), response
+    model = f"{parent}/models/fraud-detector"
+
+    def jobs() -> list[Any]:
+        found = (
+            []
+            if earlier is None
+            else [
+                _run_job(41, earlier, datetime(2026, 12, 5, 2, tzinfo=UTC), model=model, model_version_id="7")
+            ]
         )
+        if older_listed_first:  # a job of the run before it was cleared (Vertex's order is not by time)
+            found.insert(0, _run_job(
+                40, "JOB_STATE_SUCCEEDED", datetime(2026, 12, 5, 1, tzinfo=UTC), model=model, model_version_id="6"
+            ))  # fmt: skip
+        return found
 
     def created(self: Any, *, parent: str, batch_prediction_job: Any, **_: Any) -> Any:
         out["deleted_when_created"] = list(fake.tables_deleted)
@@ -196,10 +227,7 @@ def _retry_of_batch_predict(
     ti = mock.MagicMock(try_number=try_number)
     out: dict[str, Any] = {"ti": ti, "label": label}
     with (
-        mock.patch.object(BatchPredictionJobHook, "get_credentials", return_value=AnonymousCredentials()),
-        mock.patch.object(
-            JobServiceClient, "list_batch_prediction_jobs", autospec=True, side_effect=listed
-        ) as lst,
+        _job_service(jobs) as lst,
         mock.patch.object(
             JobServiceClient, "create_batch_prediction_job", autospec=True, side_effect=created
         ) as create,
@@ -338,36 +366,21 @@ def _wait_runs_out(
     through Airflow's own ``resume_execution``, with Vertex's job service answered at its GAPIC
     client: the run's jobs in ``states`` (ids 41, 42, ...), each cancel answered with
     ``cancel_error`` if given. What it raised, listed and cancelled."""
-    from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import BatchPredictionJobHook
     from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud.aiplatform_v1 import types
-    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient, pagers
+    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
 
-    parent = f"projects/{PROJECT}/locations/{REGION}"
     label = f"run-{run_digest(RUN)}"  # type: ignore[arg-type]
 
-    def listed(self: Any, *, request: Any, **_: Any) -> Any:
-        jobs = [
-            types.BatchPredictionJob(
-                name=f"{parent}/batchPredictionJobs/{41 + i}", state=state, labels={"airflow_run": label},
-                create_time=datetime(2026, 12, 5, 2, i, tzinfo=UTC),
-            )
-            for i, state in enumerate(states)
-        ]  # fmt: skip
-        response = types.ListBatchPredictionJobsResponse(batch_prediction_jobs=jobs)
-        return pagers.ListBatchPredictionJobsPager(
-            mock.Mock(), types.ListBatchPredictionJobsRequest(request), response
-        )
+    def jobs() -> list[Any]:
+        return [
+            _run_job(41 + i, state, datetime(2026, 12, 5, 2, i, tzinfo=UTC)) for i, state in enumerate(states)
+        ]
 
     operator: Any = _dag().get_task("batch_predict")
     ti = mock.MagicMock(try_number=try_number, max_tries=max_tries)
     out: dict[str, Any] = {"label": label}
     with (
-        mock.patch.object(BatchPredictionJobHook, "get_credentials", return_value=AnonymousCredentials()),
-        mock.patch.object(
-            JobServiceClient, "list_batch_prediction_jobs", autospec=True, side_effect=listed
-        ) as lst,
+        _job_service(jobs) as lst,
         mock.patch.object(
             JobServiceClient, "cancel_batch_prediction_job", autospec=True, side_effect=cancel_error
         ) as cancel,
