@@ -37,6 +37,7 @@ from typing import Any
 from airflow.providers.google.cloud.links.vertex_ai import VertexAIPipelineJobLink
 from airflow.sdk import BaseOperator
 
+from fraud_mlops.job_waits import cancel_refusals, resume_or_cancel
 from fraud_mlops.pipeline_runs.base import TASK_ID, pipeline_yaml_path
 from fraud_mlops.pipeline_runs.result import PipelineResult
 from fraud_mlops.settings import Settings
@@ -218,18 +219,11 @@ class RunTrainingPipelineOperator(BaseOperator):
             ) from None
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
-        """Resume as Airflow does; when the last try's wait ran out (``TaskDeferralTimeout``,
-        ``try_number > max_tries``), cancel the run's newest job not finished before failing:
-        no try is left to wait for it. An earlier try's timeout leaves it to the retry."""
-        from airflow.sdk.exceptions import TaskDeferralTimeout
-
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout:
-            ti = context["ti"]
-            if ti.try_number > ti.max_tries:
-                self.cancel_unfinished(context)
-            raise
+        """Resume as Airflow does; the last try's timeout cancels the run's newest job not
+        finished (:func:`~fraud_mlops.job_waits.resume_or_cancel`): its retry waits for it otherwise."""
+        return resume_or_cancel(
+            super().resume_execution, next_method, next_kwargs, context, self.cancel_unfinished
+        )
 
     def cancel_unfinished(self, context: Any) -> None:
         """``CancelPipelineJob`` on the newest of the run's recent jobs if it has not finished
@@ -237,11 +231,10 @@ class RunTrainingPipelineOperator(BaseOperator):
         end on Vertex's side). A cancel Vertex refuses is logged: the try fails on its timeout
         either way."""
         from airflow.providers.google.cloud.hooks.vertex_ai.pipeline_job import PipelineJobHook
-        from google.api_core.exceptions import GoogleAPICallError
 
-        from fraud_mlops.retries import lookup_retry, unanswered_errors
+        from fraud_mlops.retries import lookup_retry
 
-        refused: tuple[type[Exception], ...] = (GoogleAPICallError, *unanswered_errors())
+        refused = cancel_refusals()
         try_number = max(1, context["ti"].try_number)
         ids = [
             pipeline_job_id(context["dag_run"], n)

@@ -34,7 +34,8 @@ from airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job imp
     CreateBatchPredictionJobOperator,
 )
 
-from fraud_mlops.retries import lookup_retry, unanswered_errors
+from fraud_mlops.job_waits import cancel_refusals, resume_or_cancel
+from fraud_mlops.retries import lookup_retry
 from fraud_mlops.sql_templates import run_digest
 
 if TYPE_CHECKING:
@@ -126,33 +127,27 @@ class CreateOrAwaitBatchPredictionJobOperator(CreateBatchPredictionJobOperator):
         )
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
-        """Resume as Airflow does; when this try's wait ran out (``TaskDeferralTimeout``) and it
-        is the last (``try_number > max_tries``: no retry will wait again), cancel the run's jobs
-        not finished before failing. An earlier try's timeout leaves them running: its retry
-        waits for them. A cancel that fails is logged; the try fails on its timeout either way."""
-        from airflow.sdk.exceptions import TaskDeferralTimeout
+        """Resume as Airflow does; the last try's timeout cancels the run's jobs not finished
+        (:func:`~fraud_mlops.job_waits.resume_or_cancel`): its retry waits for them otherwise."""
+        return resume_or_cancel(
+            super().resume_execution, next_method, next_kwargs, context, self.cancel_unfinished
+        )
 
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout:
-            ti = context["ti"]
-            if ti.try_number > ti.max_tries:
-                self.cancel_unfinished(f"run-{run_digest(context['dag_run'])}")
-            raise
-
-    def cancel_unfinished(self, label: str) -> None:
+    def cancel_unfinished(self, context: Any) -> None:
         """Ask Vertex to cancel each of the run's jobs not finished (``CancelBatchPredictionJob``:
         the job goes to ``JOB_STATE_CANCELLING``, then ``JOB_STATE_CANCELLED``, and is billed no
-        longer; a cleared run's retry waits for one still cancelling, :data:`ACTIVE_STATES`)."""
+        longer; a cleared run's retry waits for one still cancelling, :data:`ACTIVE_STATES`). A
+        cancel Vertex refuses is logged; the try fails on its timeout either way."""
         from airflow.providers.google.cloud.hooks.vertex_ai.batch_prediction_job import (
             BatchPredictionJobHook,
         )
-        from google.api_core.exceptions import GoogleAPICallError
 
-        refused: tuple[type[Exception], ...] = (GoogleAPICallError, *unanswered_errors())
+        refused = cancel_refusals()
         try:
             unfinished = [
-                j for j in self.jobs_of_run(label) if j.state.name in ACTIVE_STATES - {"JOB_STATE_CANCELLING"}
+                j
+                for j in self.jobs_of_run(f"run-{run_digest(context['dag_run'])}")
+                if j.state.name in ACTIVE_STATES - {"JOB_STATE_CANCELLING"}
             ]
             if not unfinished:
                 return
