@@ -85,6 +85,14 @@ def pipeline_job_id(dag_run: DagRunLike, try_number: int) -> str:
     return f"{PIPELINE_DISPLAY_NAME}-{dag_run.run_after:%Y%m%d%H%M%S}-{run_digest(dag_run)}-try{try_number}"
 
 
+def recent_job_ids(dag_run: DagRunLike, try_number: int) -> dict[int, str]:
+    """The job ids of try ``try_number`` and the :data:`LOOKBACK_TRIES` before it, by try,
+    newest first: where a try looks for the run's jobs (a retry, and the last try's cancel)."""
+    return {
+        n: pipeline_job_id(dag_run, n) for n in range(try_number, max(0, try_number - LOOKBACK_TRIES - 1), -1)
+    }
+
+
 def pipeline_for_project(pipeline_yaml: str, project: str, region: str) -> str:
     """The compiled pipeline with its image's ``{project}``/``{region}`` placeholders filled in.
 
@@ -182,10 +190,7 @@ class RunTrainingPipelineOperator(BaseOperator):
         ti, dag_run = context["ti"], context["dag_run"]
         try_number = max(1, ti.try_number)
         first = first_try_since_clear(ti, self.retries or 0)
-        ids = {
-            n: pipeline_job_id(dag_run, n)
-            for n in range(try_number, max(0, try_number - LOOKBACK_TRIES - 1), -1)
-        }
+        ids = recent_job_ids(dag_run, try_number)
         earlier = self.latest_earlier_job([job_id for n, job_id in ids.items() if n < try_number])
         if earlier is not None and earlier[1] in ACTIVE_STATES:
             return self.wait_for(context, *earlier)
@@ -235,13 +240,9 @@ class RunTrainingPipelineOperator(BaseOperator):
         from fraud_mlops.retries import lookup_retry
 
         refused = cancel_refusals()
-        try_number = max(1, context["ti"].try_number)
-        ids = [
-            pipeline_job_id(context["dag_run"], n)
-            for n in range(try_number, max(0, try_number - LOOKBACK_TRIES - 1), -1)
-        ]
+        ids = recent_job_ids(context["dag_run"], max(1, context["ti"].try_number))
         try:
-            newest = self.latest_earlier_job(ids)
+            newest = self.latest_earlier_job(list(ids.values()))
             if newest is None or newest[1] not in ACTIVE_STATES - {"PIPELINE_STATE_CANCELLING"}:
                 return
             project, region = self.job_kwargs["project_id"], self.job_kwargs["region"]
