@@ -751,6 +751,18 @@ def validate_landed(
         log.warning("%d files to check: this run takes the first %d, the rest (%s, …) stay landed for %s",
                     len(names), MAX_FILES_PER_RUN, names[MAX_FILES_PER_RUN], waits_for)  # fmt: skip
         names = names[:MAX_FILES_PER_RUN]
+
+    def set_aside(name: str, generation: str, reason: str, detail: str | None, md5: str | None) -> None:
+        """Quarantine generation ``generation`` of ``name`` and report it, unless a newer one replaced it."""
+        uri = quarantine(
+            hook, settings, name, generation, reason=reason, detail=detail, md5=md5, run_id=run_id
+        )
+        if uri is None:
+            log.warning("%s was overwritten while it was checked: the new generation stays landed", name)
+            return
+        log.warning("QUARANTINED %s: %s (%s) -> %s", name, reason, detail, uri)
+        quarantined.append({"file": name, "reason": reason, "detail": detail, "moved_to": uri})
+
     for name in names:
         blob = bucket.get_blob(name)
         if blob is None:  # archived or quarantined by an earlier or concurrent run
@@ -760,17 +772,8 @@ def validate_landed(
         # generation from the download's x-goog-generation header, which the GCS emulator does
         # not send (every file's generation was "None" locally).
         generation = str(blob.generation)
-        if WILDCARD in name:
-            # unread: no load can take this one object by its name
-            uri = quarantine(
-                hook, settings, name, generation,
-                reason="wildcard_in_name", detail=WILDCARD_DETAIL, md5=None, run_id=run_id,
-            )  # fmt: skip
-            if uri is not None:
-                log.warning("QUARANTINED %s: wildcard_in_name -> %s", name, uri)
-                quarantined.append(
-                    {"file": name, "reason": "wildcard_in_name", "detail": WILDCARD_DETAIL, "moved_to": uri}
-                )
+        if WILDCARD in name:  # unread: no load can take this one object by its name
+            set_aside(name, generation, "wildcard_in_name", WILDCARD_DETAIL, md5=None)
             continue
         # raw_download: the stored bytes (a gzip object stays gzip); Cloud Storage pins the read
         # to that generation (the emulator ignores it).
@@ -782,17 +785,7 @@ def validate_landed(
                 stored_size=blob.size,
             )
         if not check.ok:
-            uri = quarantine(
-                hook, settings, name, generation,
-                reason=str(check.reason), detail=check.detail, md5=check.md5, run_id=run_id,
-            )  # fmt: skip
-            if uri is None:
-                log.warning("%s was overwritten while it was checked: the new generation stays landed", name)
-                continue
-            log.warning("QUARANTINED %s: %s (%s) -> %s", name, check.reason, check.detail, uri)
-            quarantined.append(
-                {"file": name, "reason": check.reason, "detail": check.detail, "moved_to": uri}
-            )
+            set_aside(name, generation, str(check.reason), check.detail, check.md5)
             continue
         landed = LandedFile(
             bucket=settings.landing_bucket,
