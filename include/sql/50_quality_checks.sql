@@ -43,23 +43,29 @@ ASSERT (
 ) = 0
   AS 'dq_unique_transaction_id: duplicate transaction ids in training_examples';
 
+-- What the increment's files brought: their raw rows and the lines no load could parse (per
+-- increment: raw rows expire after raw_retention_days, published staging keeps them). Counted
+-- once for the two checks that divide or balance by them (dq_rows_accounted, dq_reject_rate).
+CREATE TEMP TABLE increment_inputs AS
+SELECT
+  (
+    SELECT COUNT(*) FROM `{{ raw_dataset }}.raw_transactions` AS r
+    WHERE r._loaded_at >= CAST(@loaded_from AS TIMESTAMP)
+      AND r._file_md5 IN (SELECT f.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS f)
+  ) AS raw_rows,
+  (
+    SELECT COUNT(*) FROM `{{ dataset }}.rejected_lines` AS l
+    WHERE l.rejected_at >= CAST(@loaded_from AS TIMESTAMP)
+      AND l.file_md5 IN (SELECT f.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS f)
+  ) AS rejected_lines;
+
 -- Every raw row of the increment's files, and every line no load could parse, is in exactly
--- one of the candidate staging and rejected rows (per increment: raw rows expire after
--- raw_retention_days, published staging keeps them).
+-- one of the candidate staging and rejected rows.
 ASSERT (
   SELECT
     (SELECT COUNT(*) FROM `{{ candidate_dataset }}.stg_transactions`)
     + (SELECT COUNT(*) FROM `{{ candidate_dataset }}.rejected_rows`)
-    - (
-      SELECT COUNT(*) FROM `{{ raw_dataset }}.raw_transactions` AS r
-      WHERE r._loaded_at >= CAST(@loaded_from AS TIMESTAMP)
-        AND r._file_md5 IN (SELECT f.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS f)
-    )
-    - (
-      SELECT COUNT(*) FROM `{{ dataset }}.rejected_lines` AS l
-      WHERE l.rejected_at >= CAST(@loaded_from AS TIMESTAMP)
-        AND l.file_md5 IN (SELECT f.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS f)
-    )
+    - (SELECT raw_rows + rejected_lines FROM increment_inputs)
 ) = 0
   AS 'dq_rows_accounted: staging + rejected rows do not add up to raw rows + rejected lines';
 
@@ -101,17 +107,10 @@ ASSERT (
 ASSERT (
   SELECT IFNULL(SAFE_DIVIDE(
     (SELECT COUNTIF(reason != 'duplicate_transaction_id') FROM `{{ candidate_dataset }}.rejected_rows`),
-    (
-      SELECT COUNT(*) FROM `{{ raw_dataset }}.raw_transactions` AS r
-      WHERE r._loaded_at >= CAST(@loaded_from AS TIMESTAMP)
-        AND r._file_md5 IN (SELECT f.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS f)
-    ) + (
-      SELECT COUNT(*) FROM `{{ dataset }}.rejected_lines` AS l
-      WHERE l.rejected_at >= CAST(@loaded_from AS TIMESTAMP)
-        AND l.file_md5 IN (SELECT f.file_md5 FROM `{{ candidate_dataset }}.transform_log` AS f)
-    )
+    (SELECT raw_rows + rejected_lines FROM increment_inputs)
   ), 0)
 ) <= {{ dq.max_reject_rate }}
   AS 'dq_reject_rate: more rejected rows than dq.max_reject_rate in this increment (upstream break?)';
 
+DROP TABLE increment_inputs;
 DROP TABLE after_publish;
