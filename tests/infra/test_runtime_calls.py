@@ -226,8 +226,11 @@ def calls_in(path: Path) -> set[str]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             methods.add(node.func.attr)
             made = _HOOK_CLIENT_GETTER.fullmatch(node.func.attr)  # a provider hook's get_<x>_client()
-            if made and f"{''.join(w.title() for w in made.group(1).split('_'))}Client" in _clients():
-                clients.add(f"{''.join(w.title() for w in made.group(1).split('_'))}Client")
+            if (
+                made
+                and (client := f"{''.join(w.title() for w in made.group(1).split('_'))}Client") in _clients()
+            ):
+                clients.add(client)
             owner = node.func.value
             if (
                 isinstance(owner, ast.Name)
